@@ -1,0 +1,1 @@
+"""The cloud aggregator that stores terminal events and serves HQ."""

@@ -1,0 +1,1 @@
+"""The HQ HTTP API."""

@@ -1,0 +1,1 @@
+"""Pure cloud rules: ingest, projections, tiers, reports."""

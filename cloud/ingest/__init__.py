@@ -1,0 +1,1 @@
+"""MQTT ingest workers that store events and acknowledge terminals."""

@@ -1,0 +1,1 @@
+"""Cloud peewee models on SQLite or PostgreSQL."""

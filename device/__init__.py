@@ -1,0 +1,1 @@
+"""The point-of-sale terminal that runs on the Raspberry Pi."""

@@ -1,0 +1,113 @@
+"""The small ports through which the pure checkout core reads storage and time."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Protocol
+
+from device.checkout.records import Member, Product, ReturnRecord, SaleRecord, Staff
+
+
+class Catalogue(Protocol):
+    """Read-only product lookups."""
+
+    def by_barcode(self, code: str) -> Product | None:
+        """Return the product with this (normalised) barcode, or None."""
+        ...
+
+    def by_sku(self, sku: str) -> Product | None:
+        """Return the product with this SKU (item code), or None."""
+        ...
+
+
+class Members(Protocol):
+    """Read-only member-cache lookups."""
+
+    def by_card(self, card_id: str) -> Member | None:
+        """Return the member holding this card (magstripe or NFC UID), or None."""
+        ...
+
+    def by_phone(self, phone: str) -> Member | None:
+        """Return the member with this phone number, or None."""
+        ...
+
+    def by_code(self, member_code: str) -> Member | None:
+        """Return the member with this member code (from a QR or barcode), or None."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PinResult:
+    """Outcome of a PIN check; failures already counted by the port."""
+
+    ok: bool
+    staff: Staff | None = None
+    attempts_left: int = 0
+    locked_until: dt.datetime | None = None
+    reason: str = ""
+
+
+class StaffAuth(Protocol):
+    """PIN verification; the implementation persists failures and lockouts."""
+
+    def verify(self, staff_id: str, pin: str) -> PinResult:
+        """Check a PIN, counting a failure towards the lockout."""
+        ...
+
+
+class Journal(Protocol):
+    """Read-only view of recorded sales and returns, for returns validation."""
+
+    def sale_by_receipt(self, receipt_no: str) -> tuple[SaleRecord, str] | None:
+        """Return (sale, receipt_no) for a receipt number, or None."""
+        ...
+
+    def returns_for_sale(self, sale_id: str) -> list[ReturnRecord]:
+        """Return the earlier returns against a sale."""
+        ...
+
+    def member_returns_since(self, member_id: str, since: dt.datetime) -> int:
+        """Count returns by a member since a time (abuse limit)."""
+        ...
+
+
+class Points(Protocol):
+    """The terminal's knowledge of a member's points, for offline redemption."""
+
+    def unsynced_redeemed(self, member_id: str) -> int:
+        """Points this terminal redeemed for the member that the cloud has not confirmed."""
+        ...
+
+
+class Clock(Protocol):
+    """Device time, which may be wrong at boot (no RTC on the Pi)."""
+
+    def now(self) -> dt.datetime:
+        """Current UTC time."""
+        ...
+
+    def synced(self) -> bool:
+        """Whether the clock has been synchronised since boot."""
+        ...
+
+
+class Ids(Protocol):
+    """Source of unique ids for records and commands."""
+
+    def new_id(self) -> str:
+        """Return a fresh UUID string."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """Everything the checkout machine may consult, bundled for one bootstrap function."""
+
+    catalogue: Catalogue
+    members: Members
+    staff: StaffAuth
+    journal: Journal
+    points: Points
+    clock: Clock
+    ids: Ids

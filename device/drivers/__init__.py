@@ -1,0 +1,1 @@
+"""Peripheral drivers and their byte-level simulators."""

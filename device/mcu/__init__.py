@@ -1,0 +1,1 @@
+"""MicroPython firmware for the optional I/O board (runs on the microcontroller)."""

@@ -1,0 +1,1 @@
+"""The terminal's durable SQLite store: journal, ledger, outbox, caches."""

@@ -1,0 +1,1 @@
+"""MQTT sync between the terminal's outbox and the cloud."""

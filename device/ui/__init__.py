@@ -1,0 +1,1 @@
+"""The keypad-first cashier screen."""

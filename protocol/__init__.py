@@ -1,0 +1,1 @@
+"""The wire contract shared by terminal and cloud: topics, envelopes, schemas."""

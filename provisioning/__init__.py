@@ -1,0 +1,1 @@
+"""The technicians' provisioning CLI."""
