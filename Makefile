@@ -1,0 +1,71 @@
+# The front door: `make run` brings the whole system up on this machine, `make test` runs the suite.
+# Every step bootstraps what it needs and is a no-op when it is already done.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DEPS_STAMP := $(VENV)/.stamp-deps
+SYS_STAMP := var/.stamp-system
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Debian packages the project needs: the broker, a CJK font for receipt images,
+# PostgreSQL server binaries for the throwaway test database.
+APT_PACKAGES := mosquitto fonts-wqy-zenhei postgresql
+
+.PHONY: run test lint bench clean deps system lock help
+
+help:
+	@echo "make run    - broker + cloud ingest + HQ API + a simulated terminal, on this machine"
+	@echo "make test   - the whole test suite"
+	@echo "make lint   - ruff, mypy (pure packages), import-linter contracts"
+	@echo "make bench  - performance figures into benchmarks/results.json (QUICK=1 for a short run)"
+	@echo "make clean  - remove the virtualenv, caches and local data"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(DEPS_STAMP): requirements/lock.txt pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/lock.txt
+	touch $@
+
+deps: $(DEPS_STAMP)
+
+# Installs only what is missing; `apt-get update` runs first because a fresh
+# machine's package lists may be empty.
+$(SYS_STAMP):
+	@missing=""; \
+	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then missing="$$missing mosquitto"; fi; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@mkdir -p var && touch $@
+
+system: $(SYS_STAMP)
+
+run: $(DEPS_STAMP) $(SYS_STAMP)
+	$(PY) -m provisioning.demo
+
+test: $(DEPS_STAMP) $(SYS_STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(DEPS_STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
+
+bench: $(DEPS_STAMP) $(SYS_STAMP)
+	$(PY) -m benchmarks $(if $(QUICK),--quick,)
+
+lock: | $(PY)
+	$(PY) -m pip install --quiet -e '.[dev]' && \
+	  { echo '# Exact pins of the whole dependency tree (runtime + dev). Regenerate with `make lock`.'; \
+	    $(PY) -m pip freeze --exclude-editable | grep -v '^-e'; } > requirements/lock.txt
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache \
+	  benchmarks/results.json
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
