@@ -1,0 +1,320 @@
+"""Input events the UI and the runtime feed into the checkout state machine."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+from device.checkout.records import TenderKind
+
+# Several events carry a manager's credentials for an override. When the signed-in staff
+# member is a manager the credentials may be left empty: their own login authorises it.
+
+
+@dataclass(frozen=True, slots=True)
+class ManagerCreds:
+    """A manager's id and PIN typed at the till to authorise an override."""
+
+    manager_id: str = ""
+    manager_pin: str = ""
+
+
+# --- staff and shift -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    staff_id: str
+    pin: str
+
+
+@dataclass(frozen=True, slots=True)
+class Logout:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OpenShift:
+    float_fen: int
+    manager: ManagerCreds = ManagerCreds()
+
+
+@dataclass(frozen=True, slots=True)
+class CashIn:
+    amount_fen: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CashOut:
+    amount_fen: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class XReport:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CloseShift:
+    counted_cash_fen: int
+    manager: ManagerCreds = ManagerCreds()
+
+
+# --- selling ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """A barcode from the scanner, or digits typed on the keypad."""
+
+    raw: str
+    source: Literal["scanner", "keypad"] = "scanner"
+
+
+@dataclass(frozen=True, slots=True)
+class SetQuantity:
+    """Quantity for a line; ``line_no`` None means the last line scanned."""
+
+    quantity: int
+    line_no: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VoidLine:
+    line_no: int
+
+
+@dataclass(frozen=True, slots=True)
+class OverridePrice:
+    line_no: int
+    price_fen: int
+    manager: ManagerCreds = ManagerCreds()
+
+
+@dataclass(frozen=True, slots=True)
+class DiscountLine:
+    """A line discount: exactly one of ``percent_bp`` and ``amount_fen``."""
+
+    line_no: int
+    percent_bp: int | None = None
+    amount_fen: int | None = None
+    manager: ManagerCreds = ManagerCreds()
+
+
+@dataclass(frozen=True, slots=True)
+class DiscountSale:
+    """A whole-sale discount: exactly one of ``percent_bp`` and ``amount_fen``."""
+
+    percent_bp: int | None = None
+    amount_fen: int | None = None
+    manager: ManagerCreds = ManagerCreds()
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifyMember:
+    """A member card swipe, a scanned member code, or a phone typed on the keypad."""
+
+    by: Literal["card", "phone", "code"]
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterMember:
+    """Register a new member at the till; only the phone is required."""
+
+    phone: str
+    name: str = ""
+    gender: str = ""
+    birthday: dt.date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClearMember:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LookupMember:
+    """A member lookup that does not touch any sale (the sales guide's tool)."""
+
+    by: Literal["card", "phone", "code"]
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddMemberNote:
+    member_id: str
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class Subtotal:
+    """Finish scanning and go to payment."""
+
+
+@dataclass(frozen=True, slots=True)
+class BackToSale:
+    """Leave payment to change the sale; only before any tender is taken."""
+
+
+@dataclass(frozen=True, slots=True)
+class AddTender:
+    kind: TenderKind
+    amount_fen: int
+    approval_code: str = ""
+    reference: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RedeemPoints:
+    points: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTender:
+    """Remove the last tender taken (card and mobile tenders are reversed externally)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelSale:
+    """Abandon the sale in progress before any tender is taken."""
+
+
+@dataclass(frozen=True, slots=True)
+class Suspend:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Recall:
+    suspend_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    rating: int
+
+
+@dataclass(frozen=True, slots=True)
+class SkipFeedback:
+    pass
+
+
+# --- returns and manager operations ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StartReturn:
+    """A receipt's barcode or QR as scanned, or its number as typed."""
+
+    receipt: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnItem:
+    """One line to return: the original line number and how many units come back."""
+
+    line_no: int
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnLines:
+    lines: tuple[ReturnItem, ...]
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelReturn:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class NoReceiptReturn:
+    sku: str
+    quantity: int
+    unit_price_fen: int
+    manager: ManagerCreds = ManagerCreds()
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NoSale:
+    manager: ManagerCreds = ManagerCreds()
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VoidSale:
+    """Void a completed sale: a full reversal of what is left of it, authorised and audited."""
+
+    receipt: str
+    manager: ManagerCreds = ManagerCreds()
+
+
+@dataclass(frozen=True, slots=True)
+class Reprint:
+    receipt: str
+
+
+# --- hardware and time -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DrawerOpened:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class DrawerClosed:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passes; the runtime feeds this about once a second (drawer-open alarm)."""
+
+
+Event = (
+    Login
+    | Logout
+    | OpenShift
+    | CashIn
+    | CashOut
+    | XReport
+    | CloseShift
+    | Scan
+    | SetQuantity
+    | VoidLine
+    | OverridePrice
+    | DiscountLine
+    | DiscountSale
+    | IdentifyMember
+    | RegisterMember
+    | ClearMember
+    | LookupMember
+    | AddMemberNote
+    | Subtotal
+    | BackToSale
+    | AddTender
+    | RedeemPoints
+    | CancelTender
+    | CancelSale
+    | Suspend
+    | Recall
+    | Feedback
+    | SkipFeedback
+    | StartReturn
+    | ReturnLines
+    | CancelReturn
+    | NoReceiptReturn
+    | NoSale
+    | VoidSale
+    | Reprint
+    | DrawerOpened
+    | DrawerClosed
+    | Tick
+)
