@@ -1,0 +1,131 @@
+"""Typed terminal settings from a TOML file: validated on read, unknown keys are errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+Ident = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+Millis = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+
+
+class ConfigError(Exception):
+    """The terminal configuration file is missing or invalid; the message names the key."""
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Base for config sections: a misspelt key is an error, never silently ignored."""
+
+
+class TerminalSection(_Section):
+    """Who this terminal is and how it speaks to people."""
+
+    store_id: Ident
+    terminal_id: Ident
+    store_name: str = "便利超市"
+    store_name_en: str = "Demo Supermarket"
+    timezone: str = "Asia/Shanghai"
+    language: Literal["zh", "en"] = "zh"
+    software_version: str = "0.1.0"
+
+
+class StoreSection(_Section):
+    """Where the durable store lives."""
+
+    db_path: str
+    create_if_missing: bool = False  # only provisioning and the demo create a database
+
+
+class BrokerSection(_Section):
+    """How to reach the MQTT broker."""
+
+    host: str = "127.0.0.1"
+    port: Port = 1883
+    username: str = ""
+    password: str = ""
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    enabled: bool = True
+
+
+class PrinterSection(_Section):
+    """The receipt printer."""
+
+    kind: Literal["serial", "usb", "network", "file", "simulated"] = "simulated"
+    path: str = ""
+    baudrate: int = 19200
+    host: str = ""
+    port: Port = 9100
+    usb_vid: int = 0
+    usb_pid: int = 0
+    width: Literal[32, 48] = 48
+    drawer_pin: Literal[2, 5] = 2
+    drawer_on_ms: Millis = 100
+    drawer_off_ms: Millis = 100
+    output_dir: str = "var/receipts"  # where the simulated printer writes .txt and .png
+
+
+class DevicesSection(_Section):
+    """The input peripherals and the drawer; "simulated" uses the byte-level simulators."""
+
+    scanner: Literal["serial", "evdev", "simulated"] = "simulated"
+    scanner_path: str = ""
+    card_reader: Literal["serial", "evdev", "pn532", "simulated"] = "simulated"
+    card_reader_path: str = ""
+    display: Literal["serial", "simulated", "none"] = "simulated"
+    display_path: str = ""
+    drawer: Literal["printer", "gpio", "simulated"] = "simulated"
+    drawer_relay_pin: int = 17
+    drawer_switch_pin: int = 27
+    drawer_alarm_s: Annotated[int, msgspec.Meta(ge=5, le=3600)] = 30
+    keypad: Literal["keyboard", "evdev", "gpio"] = "keyboard"
+
+
+class TerminalConfig(_Section):
+    """The whole terminal configuration."""
+
+    terminal: TerminalSection
+    store: StoreSection
+    broker: BrokerSection = msgspec.field(default_factory=BrokerSection)
+    printer: PrinterSection = msgspec.field(default_factory=PrinterSection)
+    devices: DevicesSection = msgspec.field(default_factory=DevicesSection)
+
+
+def load_config(path: str | Path) -> TerminalConfig:
+    """Read and validate a terminal TOML file, raising ConfigError with the offending key."""
+    file = Path(path)
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {file} not found") from None
+    try:
+        return msgspec.toml.decode(raw, type=TerminalConfig)
+    except msgspec.ValidationError as err:
+        raise ConfigError(f"{file}: {err}") from None
+    except msgspec.DecodeError as err:
+        raise ConfigError(f"{file}: not valid TOML: {err}") from None
+
+
+def dump_config(config: TerminalConfig) -> str:
+    """Render a configuration as TOML text (used by provisioning and the demo)."""
+    lines: list[str] = []
+    for section in TerminalConfig.__struct_fields__:
+        lines.append(f"[{section}]")
+        values = msgspec.to_builtins(getattr(config, section))
+        for key, value in values.items():
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
