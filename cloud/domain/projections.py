@@ -1,0 +1,353 @@
+"""From one decoded event to what ingest applies: points deltas, spend, sales figures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cloud.domain.errors import DomainError
+from cloud.domain.points import PointsChange
+
+#: Tenders that are not money: spend (and so tiers) counts only what the customer paid.
+NON_MONEY_TENDERS: frozenset[str] = frozenset({"points", "coupon"})
+
+
+@dataclass(frozen=True, slots=True)
+class EventFacts:
+    """What projections need from a stored event; ``local_time`` is already in store time."""
+
+    terminal_id: str
+    store_id: str
+    seq: int
+    event_type: str
+    body: Mapping[str, Any]
+    local_time: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    """One points-ledger delta; (origin_terminal, origin_seq, line_no) is unique per delta."""
+
+    member_id: str
+    delta: int
+    reason: str
+    origin_sale_id: str
+    origin_terminal: str
+    origin_seq: int
+    line_no: int
+
+
+@dataclass(frozen=True, slots=True)
+class SkuKey:
+    """Sales per product are kept by store, store-local day and hour."""
+
+    store_id: str
+    day: dt.date
+    hour: int
+    sku: str
+
+
+@dataclass(frozen=True, slots=True)
+class SkuFigures:
+    """Additive per-product figures; a return adds negative quantity and amount."""
+
+    lines: int = 0
+    quantity: int = 0
+    weight_g: int = 0
+    net_fen: int = 0
+
+    def __add__(self, other: SkuFigures) -> SkuFigures:
+        return SkuFigures(
+            self.lines + other.lines,
+            self.quantity + other.quantity,
+            self.weight_g + other.weight_g,
+            self.net_fen + other.net_fen,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TotalsKey:
+    """Totals are kept by store, store-local day and terminal."""
+
+    store_id: str
+    day: dt.date
+    terminal_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TotalsFigures:
+    """Additive per-terminal daily figures, all in fen or counts."""
+
+    sales_count: int = 0
+    returns_count: int = 0
+    gross_fen: int = 0
+    discount_fen: int = 0
+    sales_fen: int = 0
+    refund_fen: int = 0
+    points_earned: int = 0
+    points_redeemed: int = 0
+
+    def __add__(self, other: TotalsFigures) -> TotalsFigures:
+        summed = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
+        return TotalsFigures(**summed)
+
+    @property
+    def net_fen(self) -> int:
+        """Sales less refunds."""
+        return self.sales_fen - self.refund_fen
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A member registered at a till (possibly offline; duplicates by phone are reconciled)."""
+
+    member_id: str
+    phone: str
+    name: str
+    home_store: str
+    registered_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    """Everything one event (or a combined batch of events) changes besides the event row."""
+
+    ledger: tuple[LedgerRow, ...] = ()
+    points: tuple[PointsChange, ...] = ()
+    spend: Mapping[str, int] = field(default_factory=dict)
+    skus: Mapping[SkuKey, SkuFigures] = field(default_factory=dict)
+    totals: Mapping[TotalsKey, TotalsFigures] = field(default_factory=dict)
+    registrations: tuple[Registration, ...] = ()
+
+
+def business_time(
+    device_time: dt.datetime, clock_synced: bool, received_at: dt.datetime, tz: ZoneInfo
+) -> dt.datetime:
+    """The store-local time an event is reported under.
+
+    A Pi without a synchronised clock may think it is 1970, so its device time is only
+    trusted when the terminal says the clock was synced; otherwise the cloud's receive time
+    stands in (late by the offline period, but never absurd).
+    """
+    chosen = device_time if clock_synced else received_at
+    if chosen.tzinfo is None:
+        chosen = chosen.replace(tzinfo=dt.UTC)
+    return chosen.astimezone(tz)
+
+
+def _get(body: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    if key not in body:
+        raise DomainError(f"{where}: missing field {key!r}")
+    value = body[key]
+    # bool is an int subclass; a JSON true where an amount belongs is a bug, not a 1.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise DomainError(f"{where}: field {key!r} must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def _opt_int(body: Mapping[str, Any], key: str, where: str) -> int:
+    value = body.get(key)
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise DomainError(f"{where}: field {key!r} must be int or null, got {value!r}")
+    return value
+
+
+def _list(body: Mapping[str, Any], key: str, where: str) -> list[Mapping[str, Any]]:
+    items: list[Mapping[str, Any]] = _get(body, key, list, where)
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise DomainError(f"{where}: {key}[{i}] must be an object, got {item!r}")
+    return items
+
+
+def _ledger(
+    event: EventFacts, origin_sale_id: str
+) -> tuple[tuple[LedgerRow, ...], tuple[PointsChange, ...]]:
+    where = f"{event.event_type} seq {event.seq}"
+    rows: list[LedgerRow] = []
+    by_member: dict[str, list[tuple[int, str]]] = {}
+    for i, item in enumerate(_list(event.body, "points", where)):
+        member_id = _get(item, "member_id", str, f"{where} points[{i}]")
+        delta = _get(item, "delta", int, f"{where} points[{i}]")
+        reason = _get(item, "reason", str, f"{where} points[{i}]")
+        sale_id = item.get("origin_sale_id") or origin_sale_id
+        if not isinstance(sale_id, str):
+            raise DomainError(f"{where} points[{i}]: origin_sale_id must be str")
+        rows.append(LedgerRow(member_id, delta, reason, sale_id, event.terminal_id, event.seq, i))
+        by_member.setdefault(member_id, []).append((delta, reason))
+    changes = tuple(
+        PointsChange(member, event.terminal_id, event.seq, origin_sale_id, tuple(deltas))
+        for member, deltas in by_member.items()
+    )
+    return tuple(rows), changes
+
+
+def _money_paid(tenders: Iterable[Mapping[str, Any]], where: str) -> int:
+    paid = 0
+    for i, tender in enumerate(tenders):
+        kind = _get(tender, "kind", str, f"{where} tenders[{i}]")
+        amount = _get(tender, "amount_fen", int, f"{where} tenders[{i}]")
+        if kind not in NON_MONEY_TENDERS:
+            paid += amount
+    return paid
+
+
+def _project_sale(event: EventFacts) -> Projection:
+    where = f"sale seq {event.seq}"
+    body = event.body
+    sale_id = _get(body, "sale_id", str, where)
+    day, hour = event.local_time.date(), event.local_time.hour
+    skus: dict[SkuKey, SkuFigures] = {}
+    for i, line in enumerate(_list(body, "lines", where)):
+        key = SkuKey(event.store_id, day, hour, _get(line, "sku", str, f"{where} lines[{i}]"))
+        figures = SkuFigures(
+            1,
+            _get(line, "quantity", int, f"{where} lines[{i}]"),
+            _opt_int(line, "weight_g", f"{where} lines[{i}]"),
+            _get(line, "net_fen", int, f"{where} lines[{i}]"),
+        )
+        skus[key] = skus.get(key, SkuFigures()) + figures
+    totals = TotalsFigures(
+        sales_count=1,
+        gross_fen=_get(body, "gross_fen", int, where),
+        discount_fen=_get(body, "discount_fen", int, where),
+        sales_fen=_get(body, "total_fen", int, where),
+        points_earned=_opt_int(body, "points_earned", where),
+        points_redeemed=_opt_int(body, "points_redeemed", where),
+    )
+    ledger, points = _ledger(event, sale_id)
+    member_id = body.get("member_id")
+    spend: dict[str, int] = {}
+    if member_id:
+        if not isinstance(member_id, str):
+            raise DomainError(f"{where}: member_id must be str or null, got {member_id!r}")
+        spend[member_id] = _money_paid(_list(body, "tenders", where), where)
+    return Projection(
+        ledger=ledger,
+        points=points,
+        spend=spend,
+        skus=skus,
+        totals={TotalsKey(event.store_id, day, event.terminal_id): totals},
+    )
+
+
+def _project_return(event: EventFacts) -> Projection:
+    where = f"return seq {event.seq}"
+    body = event.body
+    return_id = _get(body, "return_id", str, where)
+    day, hour = event.local_time.date(), event.local_time.hour
+    skus: dict[SkuKey, SkuFigures] = {}
+    for i, line in enumerate(_list(body, "lines", where)):
+        key = SkuKey(event.store_id, day, hour, _get(line, "sku", str, f"{where} lines[{i}]"))
+        figures = SkuFigures(
+            0,
+            -_get(line, "quantity", int, f"{where} lines[{i}]"),
+            -_opt_int(line, "weight_g", f"{where} lines[{i}]"),
+            -_get(line, "refund_fen", int, f"{where} lines[{i}]"),
+        )
+        skus[key] = skus.get(key, SkuFigures()) + figures
+    totals = TotalsFigures(returns_count=1, refund_fen=_get(body, "refund_fen", int, where))
+    ledger, points = _ledger(event, body.get("original_sale_id") or return_id)
+    member_id = body.get("member_id")
+    spend: dict[str, int] = {}
+    if member_id:
+        if not isinstance(member_id, str):
+            raise DomainError(f"{where}: member_id must be str or null, got {member_id!r}")
+        spend[member_id] = -_money_paid(_list(body, "refunds", where), where)
+    return Projection(
+        ledger=ledger,
+        points=points,
+        spend=spend,
+        skus=skus,
+        totals={TotalsKey(event.store_id, day, event.terminal_id): totals},
+    )
+
+
+def _project_points_adjustment(event: EventFacts) -> Projection:
+    where = f"points_adjustment seq {event.seq}"
+    origin = event.body.get("origin_sale_id") or event.body.get("adjustment_id") or ""
+    if not isinstance(origin, str):
+        raise DomainError(f"{where}: origin id must be str")
+    if "points" in event.body:
+        ledger, points = _ledger(event, origin)
+    else:
+        # A single adjustment may come flat: {member_id, delta, reason}.
+        flat = {"points": [dict(event.body)]}
+        ledger, points = _ledger(
+            EventFacts(
+                event.terminal_id,
+                event.store_id,
+                event.seq,
+                event.event_type,
+                flat,
+                event.local_time,
+            ),
+            origin,
+        )
+    return Projection(ledger=ledger, points=points)
+
+
+def _project_registration(event: EventFacts) -> Projection:
+    where = f"member_registered seq {event.seq}"
+    body = event.body
+    name = body.get("name") or ""
+    if not isinstance(name, str):
+        raise DomainError(f"{where}: name must be str, got {name!r}")
+    registration = Registration(
+        member_id=_get(body, "member_id", str, where),
+        phone=_get(body, "phone", str, where),
+        name=name,
+        home_store=event.store_id,
+        registered_at=event.local_time,
+    )
+    return Projection(registrations=(registration,))
+
+
+_PROJECTORS = {
+    "sale": _project_sale,
+    "return": _project_return,
+    "points_adjustment": _project_points_adjustment,
+    "member_registered": _project_registration,
+}
+
+
+def project(event: EventFacts) -> Projection:
+    """Return what ``event`` changes; event types with no figures (shifts, audit...) change nothing.
+
+    Raises DomainError naming the field when the body cannot be used.
+    """
+    if not isinstance(event.body, Mapping):
+        raise DomainError(f"{event.event_type} seq {event.seq}: body must be an object")
+    projector = _PROJECTORS.get(event.event_type)
+    return projector(event) if projector else Projection()
+
+
+def combine(projections: Sequence[Projection]) -> Projection:
+    """Merge per-event projections so a whole batch is applied with one write per key.
+
+    Ledger rows and points changes keep event order (reconciliation depends on it);
+    additive figures are summed per key.
+    """
+    spend: dict[str, int] = {}
+    skus: dict[SkuKey, SkuFigures] = {}
+    totals: dict[TotalsKey, TotalsFigures] = {}
+    for p in projections:
+        for member, amount in p.spend.items():
+            spend[member] = spend.get(member, 0) + amount
+        for sku_key, figures in p.skus.items():
+            skus[sku_key] = skus.get(sku_key, SkuFigures()) + figures
+        for totals_key, tfig in p.totals.items():
+            totals[totals_key] = totals.get(totals_key, TotalsFigures()) + tfig
+    return Projection(
+        ledger=tuple(row for p in projections for row in p.ledger),
+        points=tuple(change for p in projections for change in p.points),
+        spend=spend,
+        skus=skus,
+        totals=totals,
+        registrations=tuple(r for p in projections for r in p.registrations),
+    )
