@@ -1,0 +1,249 @@
+"""Encode and decode every message; any bad payload becomes a ProtocolError that says why."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any, Final, TypeVar
+
+import msgspec
+
+from protocol.bodies import EVENT_TYPES, EventBody
+from protocol.envelope import (
+    MAX_BATCH_BYTES,
+    MAX_EVENTS_PER_BATCH,
+    PROTOCOL_VERSION,
+    Ack,
+    Batch,
+    CatchupRequest,
+    DownChange,
+    Envelope,
+    Status,
+)
+from protocol.errors import (
+    MalformedPayload,
+    Oversized,
+    ProtocolError,
+    SchemaError,
+    UnknownEventType,
+    WrongVersion,
+)
+
+#: Upper bound for the small control messages (ACK, status, catch-up).
+MAX_CONTROL_BYTES: Final = 64 * 1024
+#: Upper bound for one downstream message (a snapshot chunk may be large).
+MAX_DOWN_BYTES: Final = 1024 * 1024
+
+T = TypeVar("T")
+
+_ENCODER: Final = msgspec.json.Encoder()
+_PATH_RE: Final = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+# Bytes a Batch adds around its events: {"v":1,"terminal_id":"..","store_id":"..","events":[]}
+_BATCH_OVERHEAD: Final = 128
+
+
+class _VersionProbe(msgspec.Struct):
+    """Reads only "v", so a payload from another version is named as such, not as bad schema."""
+
+    v: Any = None
+
+
+def _kib(n: int) -> str:
+    return f"{n / 1024:.1f}".removesuffix(".0")
+
+
+def _schema_message(err: msgspec.ValidationError, prefix: str) -> str:
+    """Turn msgspec's "Expected `int`, got `str` - at `$.a[0].b`" into "prefix.a[0].b: ..."."""
+    match = _PATH_RE.match(str(err))
+    msg = (match.group("msg") if match else str(err)).replace("`", "")
+    path = (match.group("path") if match else None) or ""
+    where = f"{prefix}{path}" if prefix else path.lstrip(".")
+    return f"{where}: {msg}" if where else msg
+
+
+def _check_size(payload: bytes, limit: int, what: str) -> None:
+    if not isinstance(payload, bytes | bytearray | memoryview):
+        raise MalformedPayload(f"not JSON: expected bytes, got {type(payload).__name__}")
+    if len(payload) > limit:
+        raise Oversized(f"{what} {_kib(len(payload))} KiB exceeds {_kib(limit)} KiB")
+
+
+def _decode(payload: bytes, typ: type[T], decoder: msgspec.json.Decoder[T], limit: int) -> T:
+    """Decode with the version checked first, so each failure gets its true reason."""
+    _check_size(payload, limit, "payload")
+    try:
+        msg = decoder.decode(payload)
+    except msgspec.ValidationError as err:
+        _raise_if_other_version(payload)
+        raise SchemaError(_schema_message(err, "")) from None
+    except msgspec.DecodeError as err:
+        raise MalformedPayload(f"not JSON: {err}") from None
+    version = getattr(msg, "v", PROTOCOL_VERSION)
+    if version != PROTOCOL_VERSION:
+        raise WrongVersion(_version_message(version))
+    return msg
+
+
+def _version_message(version: object) -> str:
+    return f"protocol version {version!r} not supported (this side speaks {PROTOCOL_VERSION})"
+
+
+def _raise_if_other_version(payload: bytes) -> None:
+    try:
+        probe = msgspec.json.decode(payload, type=_VersionProbe)
+    except msgspec.DecodeError:
+        return
+    if probe.v is not None and probe.v != PROTOCOL_VERSION:
+        raise WrongVersion(_version_message(probe.v))
+
+
+_BATCH_DECODER: Final = msgspec.json.Decoder(Batch)
+_ACK_DECODER: Final = msgspec.json.Decoder(Ack)
+_STATUS_DECODER: Final = msgspec.json.Decoder(Status)
+_CATCHUP_DECODER: Final = msgspec.json.Decoder(CatchupRequest)
+_DOWN_DECODER: Final = msgspec.json.Decoder(DownChange)
+_ENVELOPE_DECODER: Final = msgspec.json.Decoder(Envelope)
+
+
+def _check_batch(batch: Batch) -> None:
+    if not batch.events:
+        raise SchemaError("events: a batch carries at least one event")
+    if len(batch.events) > MAX_EVENTS_PER_BATCH:
+        raise Oversized(
+            f"batch has {len(batch.events)} events, more than {MAX_EVENTS_PER_BATCH} allowed"
+        )
+    for i, env in enumerate(batch.events):
+        if env.v != PROTOCOL_VERSION:
+            raise WrongVersion(f"events[{i}]: {_version_message(env.v)}")
+        if env.terminal_id != batch.terminal_id or env.store_id != batch.store_id:
+            raise SchemaError(
+                f"events[{i}]: event of {env.store_id}/{env.terminal_id} in a batch of "
+                f"{batch.store_id}/{batch.terminal_id}"
+            )
+
+
+def encode_batch(batch: Batch) -> bytes:
+    """Serialise a batch; refuses one the other side would reject as too large or inconsistent."""
+    _check_batch(batch)
+    payload = _ENCODER.encode(batch)
+    if len(payload) > MAX_BATCH_BYTES:
+        raise Oversized(f"payload {_kib(len(payload))} KiB exceeds {_kib(MAX_BATCH_BYTES)} KiB")
+    return payload
+
+
+def decode_batch(payload: bytes) -> Batch:
+    """Parse and validate one events message (body contents are checked by decode_event_body)."""
+    batch = _decode(payload, Batch, _BATCH_DECODER, MAX_BATCH_BYTES)
+    _check_batch(batch)
+    return batch
+
+
+def check_origin(batch: Batch, store_id: str, terminal_id: str) -> None:
+    """Refuse a batch whose ids differ from the topic it arrived on (the ACL-checked identity)."""
+    if (batch.store_id, batch.terminal_id) != (store_id, terminal_id):
+        raise SchemaError(
+            f"batch claims {batch.store_id}/{batch.terminal_id} "
+            f"but arrived on the topic of {store_id}/{terminal_id}"
+        )
+
+
+def decode_event_body(env: Envelope) -> EventBody:
+    """Validate an envelope's body against the Struct for its type."""
+    body_type = EVENT_TYPES.get(env.type)
+    if body_type is None:
+        raise UnknownEventType(
+            f"event type {env.type!r} is not one of {', '.join(sorted(EVENT_TYPES))}"
+        )
+    try:
+        return msgspec.convert(env.body, body_type)
+    except msgspec.ValidationError as err:
+        raise SchemaError(_schema_message(err, env.type)) from None
+
+
+def body_to_dict(body: EventBody) -> dict[str, Any]:
+    """The plain dict to put in Envelope.body for a typed body."""
+    result: dict[str, Any] = msgspec.to_builtins(body)
+    return result
+
+
+def encode_envelope(env: Envelope) -> bytes:
+    """Serialise one envelope (used to size events when packing batches)."""
+    return _ENCODER.encode(env)
+
+
+def decode_envelope(payload: bytes) -> Envelope:
+    """Parse one envelope on its own (e.g. a dead-lettered event kept as JSON)."""
+    return _decode(payload, Envelope, _ENVELOPE_DECODER, MAX_BATCH_BYTES)
+
+
+def pack_batches(store_id: str, terminal_id: str, events: Iterable[Envelope]) -> Iterator[Batch]:
+    """Group events, in the given order, into batches within both size limits."""
+    limit = MAX_BATCH_BYTES - _BATCH_OVERHEAD
+    current: list[Envelope] = []
+    size = 0
+    for env in events:
+        n = len(_ENCODER.encode(env)) + 1  # +1 for the comma between events
+        if n > limit:
+            raise Oversized(
+                f"event seq {env.seq} is {_kib(n)} KiB, over the {_kib(limit)} KiB a batch allows"
+            )
+        if current and (size + n > limit or len(current) >= MAX_EVENTS_PER_BATCH):
+            yield Batch(terminal_id=terminal_id, store_id=store_id, events=current)
+            current, size = [], 0
+        current.append(env)
+        size += n
+    if current:
+        yield Batch(terminal_id=terminal_id, store_id=store_id, events=current)
+
+
+def _encode_small(msg: msgspec.Struct, limit: int) -> bytes:
+    payload = _ENCODER.encode(msg)
+    if len(payload) > limit:
+        raise Oversized(f"payload {_kib(len(payload))} KiB exceeds {_kib(limit)} KiB")
+    return payload
+
+
+def encode_ack(ack: Ack) -> bytes:
+    """Serialise an ACK."""
+    return _encode_small(ack, MAX_CONTROL_BYTES)
+
+
+def decode_ack(payload: bytes) -> Ack:
+    """Parse and validate an ACK."""
+    return _decode(payload, Ack, _ACK_DECODER, MAX_CONTROL_BYTES)
+
+
+def encode_status(status: Status) -> bytes:
+    """Serialise a terminal status."""
+    return _encode_small(status, MAX_CONTROL_BYTES)
+
+
+def decode_status(payload: bytes) -> Status:
+    """Parse and validate a terminal status."""
+    return _decode(payload, Status, _STATUS_DECODER, MAX_CONTROL_BYTES)
+
+
+def encode_catchup(request: CatchupRequest) -> bytes:
+    """Serialise a catch-up request."""
+    return _encode_small(request, MAX_CONTROL_BYTES)
+
+
+def decode_catchup(payload: bytes) -> CatchupRequest:
+    """Parse and validate a catch-up request."""
+    return _decode(payload, CatchupRequest, _CATCHUP_DECODER, MAX_CONTROL_BYTES)
+
+
+def encode_down(change: DownChange) -> bytes:
+    """Serialise a downstream change."""
+    return _encode_small(change, MAX_DOWN_BYTES)
+
+
+def decode_down(payload: bytes) -> DownChange:
+    """Parse and validate a downstream change."""
+    change = _decode(payload, DownChange, _DOWN_DECODER, MAX_DOWN_BYTES)
+    if change.chunk >= change.chunks:
+        raise SchemaError(f"chunk: {change.chunk} is not below chunks={change.chunks}")
+    return change
+
+
+__all__ = ["ProtocolError"]

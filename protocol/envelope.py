@@ -1,0 +1,129 @@
+"""Message shapes on the wire: event envelopes and batches, ACKs, status, catch-up, downstream."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Final, Literal
+
+import msgspec
+
+PROTOCOL_VERSION: Final = 1
+
+#: Upper bound for one MQTT payload of events; the publisher packs batches below it.
+MAX_BATCH_BYTES: Final = 256 * 1024
+#: Upper bound for events in one batch, so one ingest transaction stays short.
+MAX_EVENTS_PER_BATCH: Final = 500
+
+#: Stream names for downstream changes (mirrors protocol.topics.STREAMS).
+StreamName = Literal["catalogue", "prices", "members", "coupons", "config"]
+
+# Same rule as protocol.topics; repeated here as a schema constraint so decoding checks it too.
+Id = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+Uuid = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    ),
+]
+#: An ISO-8601 date-time in UTC ("Z" or "+00:00"), as the device clock read it.
+UtcTime = Annotated[
+    str,
+    msgspec.Meta(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|\+00:00)$"),
+]
+Seq = Annotated[int, msgspec.Meta(ge=1)]
+
+
+def utc_iso(moment: dt.datetime) -> str:
+    """Format an aware datetime as the UTC ISO-8601 string the wire uses."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("naive datetime: wire times must be timezone-aware")
+    return moment.astimezone(dt.UTC).isoformat()
+
+
+def parse_utc(text: str) -> dt.datetime:
+    """Parse a wire time string back into an aware UTC datetime."""
+    return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
+
+
+class Envelope(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """One event recorded at a till; (terminal_id, seq) is its idempotency key."""
+
+    v: int = PROTOCOL_VERSION
+    id: Uuid
+    terminal_id: Id
+    store_id: Id
+    seq: Seq  # per-terminal, gapless, starting at 1
+    type: str  # a key of protocol.bodies.EVENT_TYPES
+    device_time: UtcTime
+    clock_synced: bool  # False when the till had no trusted time source at record time
+    body: dict[str, Any]  # decoded into a typed body by protocol.codec.decode_event_body
+
+
+class Batch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """Several events of one terminal in one MQTT message, in seq order."""
+
+    v: int = PROTOCOL_VERSION
+    terminal_id: Id
+    store_id: Id
+    events: list[Envelope]
+
+
+class Ack(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """Cloud -> terminal: every seq <= acked_seq is durably stored and may leave the outbox.
+
+    acked_seq is the highest *contiguous* seq the cloud holds, so a gap holds the ACK back and
+    the terminal resends from there. dead_lettered lists seqs the cloud kept aside as unreadable
+    (kept, not lost); they count as received for contiguity.
+    """
+
+    v: int = PROTOCOL_VERSION
+    terminal_id: Id
+    acked_seq: Annotated[int, msgspec.Meta(ge=0)]
+    dead_lettered: list[int] = []
+
+
+class Status(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """Terminal health; published retained, and as the last will with online=False."""
+
+    v: int = PROTOCOL_VERSION
+    terminal_id: Id
+    store_id: Id
+    online: bool
+    outbox_depth: Annotated[int, msgspec.Meta(ge=0)]
+    oldest_unsynced_s: float | None  # age of the oldest unacked event; None when empty
+    stream_versions: dict[str, int]  # downstream stream -> version applied
+    clock_synced: bool
+    printer: str  # "ok" | "paper_low" | "paper_out" | "offline" | "error"
+    software_version: str
+    sent_at: UtcTime
+
+
+class CatchupRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """Terminal -> cloud: send me every change after these versions (stream -> from_version)."""
+
+    v: int = PROTOCOL_VERSION
+    terminal_id: Id
+    store_id: Id
+    streams: dict[StreamName, Annotated[int, msgspec.Meta(ge=0)]]
+
+
+class DownChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """HQ -> stores: one change on one downstream stream.
+
+    version counts per stream across all scopes, so a terminal sees gaps (changes meant for
+    other stores) and must not wait for them: it applies any change with a version above the
+    one it holds and records the new version. A snapshot is sent as `chunks` messages sharing
+    `snapshot_id`; it replaces the stream's contents once every chunk has arrived, and its
+    version is the stream version the snapshot reflects.
+    """
+
+    v: int = PROTOCOL_VERSION
+    stream: StreamName
+    version: Annotated[int, msgspec.Meta(ge=1)]
+    scope: Id  # "all" or a store id
+    kind: Literal["upsert", "delete", "snapshot_chunk"]
+    items: list[dict[str, Any]]  # upsert: full items; delete: items carrying just their keys
+    chunk: Annotated[int, msgspec.Meta(ge=0)] = 0
+    chunks: Annotated[int, msgspec.Meta(ge=1)] = 1
+    snapshot_id: str = ""
+    sent_at: str = ""

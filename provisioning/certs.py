@@ -1,0 +1,166 @@
+"""Make a private CA, the broker's server certificate and per-terminal client certificates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from provisioning.errors import CertificateError
+
+CA_DAYS: Final = 3650
+LEAF_DAYS: Final = 825
+
+
+@dataclass(frozen=True, slots=True)
+class CertPair:
+    """A certificate and its private key, as PEM files on disk."""
+
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Authority:
+    """A CA loaded in memory, able to sign leaves."""
+
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+    files: CertPair
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "pos-edge"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _write_pair(
+    directory: Path, stem: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
+) -> CertPair:
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path = directory / f"{stem}.crt"
+    key_path = directory / f"{stem}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    return CertPair(cert_path, key_path)
+
+
+def _now() -> dt.datetime:
+    # Backdated a little so a terminal whose clock lags slightly still accepts the cert.
+    return dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+
+
+def create_ca(directory: Path, common_name: str = "pos-edge CA") -> Authority:
+    """Create a self-signed CA (ECDSA P-256) and write ca.crt / ca.key into directory."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = _now()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(_name(common_name))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=CA_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return Authority(cert, key, _write_pair(directory, "ca", cert, key))
+
+
+def load_ca(cert_file: Path, key_file: Path) -> Authority:
+    """Load a CA written by create_ca."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+        key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+    except (OSError, ValueError) as err:
+        raise CertificateError(f"cannot load CA from {cert_file}: {err}") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise CertificateError(f"{key_file} is not an EC private key")
+    return Authority(cert, key, CertPair(cert_file, key_file))
+
+
+def _issue(
+    ca: Authority,
+    common_name: str,
+    usage: x509.ObjectIdentifier,
+    sans: list[x509.GeneralName],
+    days: int,
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = _now()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False
+        )
+    )
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return builder.sign(ca.key, hashes.SHA256()), key
+
+
+def issue_server_cert(
+    ca: Authority,
+    directory: Path,
+    hostnames: tuple[str, ...] = ("localhost",),
+    ips: tuple[str, ...] = ("127.0.0.1",),
+    days: int = LEAF_DAYS,
+) -> CertPair:
+    """Issue the broker's certificate (names in SAN, as TLS clients check) as server.crt/.key."""
+    sans: list[x509.GeneralName] = [x509.DNSName(h) for h in hostnames]
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+    common_name = hostnames[0] if hostnames else ips[0]
+    cert, key = _issue(ca, common_name, ExtendedKeyUsageOID.SERVER_AUTH, sans, days)
+    return _write_pair(directory, "server", cert, key)
+
+
+def issue_client_cert(
+    ca: Authority, directory: Path, common_name: str, days: int = LEAF_DAYS
+) -> CertPair:
+    """Issue a client certificate whose CN is the broker username (the terminal id)."""
+    cert, key = _issue(ca, common_name, ExtendedKeyUsageOID.CLIENT_AUTH, [], days)
+    return _write_pair(directory, common_name, cert, key)
