@@ -1,0 +1,166 @@
+"""Member-card magstripe readers (serial, or USB keyboard wedge) emitting CardEvent/CardReadFailed.
+
+Each swipe arrives as one line of track text ending in CR (see device.drivers.magstripe for the
+ISO/IEC 7813 parsing and the ISO/IEC 7811-2 LRC). A good swipe becomes CardEvent(kind=
+"magstripe"); a garbled one becomes CardReadFailed with the reason the cashier sees ("card read
+failed: track 2 end sentinel missing — swipe again"). Serial readers that send the raw LRC after
+each end sentinel are configured with with_lrc=True and the LRC is verified.
+NFC cards are read by device.drivers.pn532.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from device.drivers.errors import CardReaderError, ConfigError, DeviceStatus
+from device.drivers.evdev_input import EvdevSource, InputEvent, UsbId
+from device.drivers.events import CardEvent, CardReadFailed, Emit
+from device.drivers.keymap import WedgeState, decode_keys, layout
+from device.drivers.link import Backoff, ReaderThread, Reporter, SerialSource, Source
+from device.drivers.magstripe import parse_swipe
+from device.drivers.scanner import ScanAssembler
+from device.drivers.transport import SerialTransport
+
+MAX_SWIPE = 256  # track 1 + track 2 + LRCs is at most 79 + 40; anything longer is junk
+
+
+@dataclass(frozen=True)
+class CardReaderConfig:
+    """Where the stripe reader is and whether it sends the LRC characters."""
+
+    kind: str = "serial"  # "serial" or "wedge"
+    port: str = "/dev/ttyUSB1"
+    baudrate: int = 9600
+    usb_id: str = ""
+    layout: str = "us"
+    with_lrc: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("serial", "wedge"):
+            raise ConfigError(f"card reader kind must be 'serial' or 'wedge', not {self.kind!r}")
+        if self.kind == "wedge":
+            UsbId.parse(self.usb_id)
+            try:
+                layout(self.layout)
+            except KeyError as exc:
+                raise ConfigError(f"card reader: {exc.args[0]}") from None
+
+
+class _StripeBase:
+    """Turns swipe lines into events; counts swipes for the self-test."""
+
+    label = "card reader"
+
+    def __init__(self, emit: Emit, name: str, with_lrc: bool) -> None:
+        self._emit = emit
+        self.name = name
+        self.with_lrc = with_lrc
+        self.reporter = Reporter(name, emit)
+        self._swiped = threading.Event()
+        self.reader: ReaderThread[object] | None = None
+
+    @property
+    def status(self) -> DeviceStatus:
+        """The latest device status."""
+        return self.reporter.status
+
+    def start(self) -> None:
+        """Open the reader (retrying in the background) and start emitting swipes."""
+        assert self.reader is not None
+        self.reader.start()
+
+    def stop(self) -> None:
+        """Stop reading and close the device."""
+        if self.reader is not None:
+            self.reader.stop()
+
+    def handle_line(self, line: str) -> None:
+        """One swipe's text -> CardEvent or CardReadFailed (never raises)."""
+        self._swiped.set()
+        try:
+            swipe = parse_swipe(line, self.with_lrc)
+        except CardReaderError as exc:
+            self._emit(CardReadFailed(reason=str(exc), source=self.name))
+            return
+        self._emit(
+            CardEvent(
+                kind="magstripe",
+                card_id=swipe.card_id,
+                source=self.name,
+                track1=swipe.track1,
+                track2=swipe.track2,
+                name=swipe.name,
+                expiry=swipe.expiry,
+            )
+        )
+
+    def self_test(self, timeout: float) -> DeviceStatus:
+        """Wait up to `timeout` s for a swipe (a failed read also proves the reader works)."""
+        self._swiped.clear()
+        if self._swiped.wait(timeout):
+            return DeviceStatus(self.name, "connected", "card reader self-test passed: swipe read")
+        reason = self.status.message if not self.status.ok else "no swipe received"
+        return DeviceStatus(self.name, "error", f"card reader self-test failed: {reason}")
+
+
+class SerialCardReader(_StripeBase):
+    """A magstripe reader on a serial port (or USB virtual COM)."""
+
+    def __init__(
+        self,
+        config: CardReaderConfig,
+        emit: Emit,
+        name: str = "card reader",
+        backoff: Backoff | None = None,
+    ) -> None:
+        super().__init__(emit, name, config.with_lrc)
+        self._lines = ScanAssembler(MAX_SWIPE)
+        source = SerialSource(SerialTransport(config.port, config.baudrate))
+        self.reader = ReaderThread(
+            self.label, source, self._on_bytes, self.reporter, backoff, on_connect=self._reset
+        )
+
+    def _reset(self) -> None:
+        self._lines = ScanAssembler(MAX_SWIPE)
+
+    def _on_bytes(self, data: object) -> None:
+        assert isinstance(data, bytes)
+        lines, problems = self._lines.feed(data)
+        for problem in problems:
+            self.reporter.report("connected", problem.replace("scanner", self.label, 1))
+        for line in lines:
+            self.handle_line(line)
+
+
+class WedgeCardReader(_StripeBase):
+    """A magstripe reader that types its tracks as a USB keyboard (read through evdev)."""
+
+    def __init__(
+        self,
+        config: CardReaderConfig,
+        emit: Emit,
+        name: str = "card reader",
+        source: Source[list[InputEvent]] | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        super().__init__(emit, name, config.with_lrc)
+        self._layout = layout(config.layout)
+        self._state = WedgeState()
+        src = source or EvdevSource(UsbId.parse(config.usb_id), self.label)
+        self.reader = ReaderThread(
+            self.label, src, self._on_events, self.reporter, backoff, on_connect=self._reset
+        )
+
+    def _reset(self) -> None:
+        self._state = WedgeState()
+
+    def _on_events(self, events: object) -> None:
+        assert isinstance(events, list)
+        result = decode_keys(events, self._layout, self._state, max_len=MAX_SWIPE)
+        self._state = result.state
+        for problem in result.problems:
+            self.reporter.report("connected", f"{self.label}: {problem}")
+        for line in result.lines:
+            if line[:-1].strip():
+                self.handle_line(line[:-1])

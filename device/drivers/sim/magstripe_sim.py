@@ -1,0 +1,22 @@
+"""A serial magnetic-stripe reader on the far end of a pty: swipes as track text, optional LRC."""
+
+from __future__ import annotations
+
+from device.drivers.magstripe import encode_swipe
+from device.drivers.sim.pty import SerialSimulator
+
+
+class MagstripeSim(SerialSimulator):
+    """Sends each swipe as track 1 + track 2 with sentinels (and LRC if set), then CR."""
+
+    def __init__(self, link_path: str | None = None, with_lrc: bool = False) -> None:
+        super().__init__(link_path)
+        self.with_lrc = with_lrc
+
+    def swipe(self, pan: str, name: str = "", expiry: str = "4912") -> None:
+        """A clean swipe of a card with this number."""
+        self.send(encode_swipe(pan, name, expiry, self.with_lrc).encode("ascii") + b"\r")
+
+    def swipe_raw(self, text: str) -> None:
+        """A swipe exactly as given (a badly swiped card, a reader glitch), then CR."""
+        self.send(text.encode("latin-1") + b"\r")

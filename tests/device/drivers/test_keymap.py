@@ -1,0 +1,106 @@
+"""Wedge key-event decoding: recorded evdev streams (tests/fixtures/evdev) and fuzzed input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from device.drivers.keymap import (
+    EV_KEY,
+    LAYOUTS,
+    WedgeState,
+    decode_keys,
+    keys_to_text,
+    layout,
+    text_to_keys,
+)
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "evdev"
+RECORDINGS = sorted(FIXTURES.glob("*.json"))
+
+
+@pytest.mark.parametrize("path", RECORDINGS, ids=lambda p: p.stem)
+def test_recordings_decode_to_the_text_the_device_typed(path: Path) -> None:
+    """Each fixture was written from Linux key names (linux/input-event-codes.h via
+    evdev.ecodes) with its expected text by hand; EV_MSC/EV_SYN noise is included."""
+    data = json.loads(path.read_text())
+    events = [tuple(ev) for ev in data["events"]]
+    assert keys_to_text(events, data["layout"]) == data["expected_text"]
+
+
+def test_same_keys_read_with_the_wrong_layout_give_different_text() -> None:
+    """A DE-layout scanner read as US swaps Y/Z and loses the AltGr ']' (why layout is config)."""
+    data = json.loads((FIXTURES / "de_member_qr_tab.json").read_text())
+    events = [tuple(ev) for ev in data["events"]]
+    assert keys_to_text(events, "us") != data["expected_text"]
+    assert "Yz" in keys_to_text(events, "us")
+
+
+def test_scan_split_across_reads_is_joined_and_shift_state_carries() -> None:
+    events = [
+        tuple(ev) for ev in json.loads((FIXTURES / "us_ean13_enter.json").read_text())["events"]
+    ]
+    lay = layout("us")
+    # Cut right after Shift goes down for 'E' so the modifier state must carry over.
+    cut = next(i for i, ev in enumerate(events) if ev == (EV_KEY, 42, 1)) + 1
+    first = decode_keys(events[:cut], lay)
+    assert first.lines == () and first.state.shift
+    second = decode_keys(events[cut:], lay, first.state)
+    assert second.lines == ("]E05901234123457\r",)
+    assert second.state == WedgeState()
+
+
+def test_unknown_keys_are_dropped_with_a_note_and_junk_is_bounded() -> None:
+    lay = layout("us")
+    result = decode_keys([(EV_KEY, 183, 1), (EV_KEY, 30, 1), (EV_KEY, 28, 1)], lay)  # F13, a, Enter
+    assert result.lines == ("a\r",)
+    assert "183" in result.problems[0]
+    junk = [(EV_KEY, 30, 1)] * 20
+    bounded = decode_keys(junk, lay, max_len=10)
+    assert bounded.state.pending == "a" * 9
+    assert any("without a terminator" in p for p in bounded.problems)
+
+
+def test_autorepeat_and_caps_lock() -> None:
+    lay = layout("us")
+    # Caps Lock on: letters upper-case, digits unchanged; repeat (value 2) types nothing.
+    events = [(EV_KEY, 58, 1), (EV_KEY, 30, 1), (EV_KEY, 30, 2), (EV_KEY, 2, 1), (EV_KEY, 28, 1)]
+    assert decode_keys(events, lay).lines == ("A1\r",)
+
+
+def test_unknown_layout_names_the_choices() -> None:
+    with pytest.raises(KeyError, match="us, de"):
+        layout("fr")
+
+
+PRINTABLE_US = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(PRINTABLE_US)
+def test_any_ascii_text_survives_a_round_trip_through_key_events(text: str) -> None:
+    assert keys_to_text(text_to_keys(text + "\r", "us"), "us") == text + "\r"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(-5, 300), st.integers(-5, 300), st.integers(-5, 5)), max_size=80
+    ),
+    st.sampled_from(sorted(LAYOUTS)),
+)
+def test_garbage_events_never_raise(events: list[tuple[int, int, int]], name: str) -> None:
+    result = decode_keys(events, layout(name), max_len=32)
+    assert all(line[-1] in "\r\t" for line in result.lines)
+    assert len(result.state.pending) <= 32
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.tuples(st.text(max_size=2)), st.just(())), max_size=10))
+def test_malformed_event_objects_are_reported_not_raised(events: list[object]) -> None:
+    result = decode_keys(events, layout("us"))  # type: ignore[arg-type]
+    assert len(result.problems) == len(events)
