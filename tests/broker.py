@@ -114,6 +114,7 @@ class Broker:
         self._autosave = autosave_interval_s
         self._queue_messages = queue_messages
         self._proc: subprocess.Popen[bytes] | None = None
+        self._clients: list[MqttClient] = []
         if tls:
             self.tls_port = free_port()
             self.cert_port = free_port()
@@ -260,6 +261,13 @@ class Broker:
         self._proc.wait()
         self._proc = None
 
+    def close(self) -> None:
+        """End of test: disconnect every client made by client() and kill the broker."""
+        for c in self._clients:
+            c.close()
+        self._clients.clear()
+        self.kill()
+
     def restart(self, *, hard: bool = False) -> None:
         """Stop (or kill, with hard=True) and start again on the same ports and data dir."""
         if hard:
@@ -300,13 +308,15 @@ class Broker:
         port: int | None = None,
         tls: bool = False,
         client_cert: CertPair | None = None,
+        ca_file: Path | None = None,
         connect: bool = True,
         timeout: float = 10.0,
     ) -> MqttClient:
         """An MQTT 5 paho client, connected and with its network loop running.
 
         password defaults to the configured one for username; pass username=None for an
-        anonymous attempt. Raises ConnectRefused if the broker says no.
+        anonymous attempt. tls=True uses the TLS listener and the broker's own CA (ca_file
+        overrides it). Raises ConnectRefused if the broker says no.
         """
         if username is not None and password is None and client_cert is None:
             password = self.password(username)
@@ -316,10 +326,12 @@ class Broker:
             username=username,
             password=password,
             client_id=client_id,
-            ca_file=self.certs.ca.cert if (tls or client_cert) and self.certs else None,
+            ca_file=ca_file
+            or (self.certs.ca.cert if (tls or client_cert) and self.certs else None),
             client_cert=client_cert,
             will=will,
         )
+        self._clients.append(c)
         if connect:
             c.connect(clean_start=clean_start, session_expiry_s=session_expiry_s, timeout=timeout)
         return c
@@ -509,4 +521,4 @@ def running_broker(workdir: Path, **kwargs: Any) -> Iterator[Broker]:
     try:
         yield broker
     finally:
-        broker.kill()
+        broker.close()

@@ -19,7 +19,7 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
     try:
         yield b
     finally:
-        b.kill()
+        b.close()
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def broker_factory(tmp_path: Path) -> Iterator[Callable[..., Broker]]:
         yield make
     finally:
         for b in made:
-            b.kill()
+            b.close()
 
 
 @pytest.hookimpl(wrapper=True)
