@@ -1,0 +1,90 @@
+"""Turn an MQTT events message into a batch ready to store, or a rejection that says why."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from cloud.store.apply import IncomingEvent
+from protocol.codec import check_origin, decode_batch, decode_event_body, encode_envelope
+from protocol.envelope import parse_utc
+from protocol.errors import BadTopic, ProtocolError
+from protocol.topics import parse_events_topic
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedBatch:
+    """A valid message; events whose body failed validation carry their ``dead_reason``."""
+
+    store_id: str
+    terminal_id: str
+    events: list[IncomingEvent]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A message that cannot be stored as events; it goes to dead letters whole."""
+
+    reason: str
+    store_id: str | None  # from the topic (the broker-authenticated sender), if it parsed
+    terminal_id: str | None
+    claimed_terminal_id: str = ""  # what the payload said, if readable
+    seqs: list[int] = field(default_factory=list)  # seqs the payload mentions, if readable
+
+
+def _guess(payload: bytes) -> tuple[str, list[int]]:
+    """Best-effort claimed terminal and seqs from a payload the codec refused."""
+    try:
+        data: Any = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return "", []
+    if not isinstance(data, dict):
+        return "", []
+    claimed = data.get("terminal_id")
+    events = data.get("events")
+    seqs: list[int] = []
+    if isinstance(events, list):
+        for item in events:
+            seq = item.get("seq") if isinstance(item, dict) else None
+            if isinstance(seq, int) and not isinstance(seq, bool) and seq > 0:
+                seqs.append(seq)
+    return (claimed if isinstance(claimed, str) else "")[:64], seqs[:1000]
+
+
+def decode_events_message(topic: str, payload: bytes) -> DecodedBatch | Rejection:
+    """Validate topic, payload, version, size and origin; validate each body on its own."""
+    try:
+        store_id, terminal_id = parse_events_topic(topic)
+    except BadTopic as err:
+        claimed, seqs = _guess(payload)
+        return Rejection(f"bad topic: {err}", None, None, claimed, seqs)
+    try:
+        batch = decode_batch(payload)
+        check_origin(batch, store_id, terminal_id)
+    except ProtocolError as err:
+        claimed, seqs = _guess(payload)
+        return Rejection(f"{type(err).__name__}: {err}", store_id, terminal_id, claimed, seqs)
+    events: list[IncomingEvent] = []
+    for env in batch.events:
+        dead: str | None = None
+        try:
+            decode_event_body(env)
+        except ProtocolError as err:
+            dead = f"{type(err).__name__}: {err}"
+        events.append(
+            IncomingEvent(
+                event_id=env.id,
+                terminal_id=env.terminal_id,
+                store_id=env.store_id,
+                seq=env.seq,
+                type=env.type,
+                device_time=parse_utc(env.device_time),
+                device_time_text=env.device_time,
+                clock_synced=env.clock_synced,
+                body=env.body,
+                raw=encode_envelope(env) if dead else b"",
+                dead_reason=dead,
+            )
+        )
+    return DecodedBatch(store_id, terminal_id, events)

@@ -1,0 +1,422 @@
+"""Apply one terminal's batch in one transaction: store new events, project them, advance the mark.
+
+Correctness never depends on arrival order or on which worker got the message: the
+(terminal, seq) unique key decides what is new (INSERT ... ON CONFLICT DO NOTHING RETURNING),
+projections run for exactly those rows, and the terminal's row is locked first so two
+workers holding batches of the same terminal take turns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import peewee as pw
+
+from cloud.domain.contiguity import advance_high_water
+from cloud.domain.errors import DomainError
+from cloud.domain.points import reconcile
+from cloud.domain.projections import EventFacts, Projection, business_time, combine, project
+from cloud.domain.tiers import TierThresholds, upgrade_for
+from cloud.store.db import CloudDB
+from cloud.store.downstream import append_change
+
+#: Bytes of an offending payload kept in a dead letter; the full size is recorded beside it.
+DEAD_LETTER_PAYLOAD_LIMIT = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingEvent:
+    """A decoded envelope; ``dead_reason`` is set when its body failed validation."""
+
+    event_id: str
+    terminal_id: str
+    store_id: str
+    seq: int
+    type: str
+    device_time: dt.datetime
+    device_time_text: str
+    clock_synced: bool
+    body: Mapping[str, Any]
+    raw: bytes = b""  # the envelope as JSON, kept if the event is dead-lettered
+    dead_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDown:
+    """A downstream change committed with the batch, to publish once the commit is done."""
+
+    stream: str
+    version: int
+    scope: str
+    kind: str
+    items: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """What one batch did; ``high_water`` is what the ACK names."""
+
+    high_water: int
+    inserted: int
+    duplicates: int
+    dead_lettered: list[int]
+    over_redemptions: int
+    down: list[PendingDown] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRules:
+    """Configuration the projections need: store time zones and tier thresholds."""
+
+    thresholds: TierThresholds = field(default_factory=TierThresholds)
+    default_timezone: str = "Asia/Shanghai"
+    timezones: Mapping[str, str] = field(default_factory=dict)
+
+    def tz_for(self, store_id: str) -> ZoneInfo:
+        """The store's time zone (configuration), else the chain default."""
+        return ZoneInfo(self.timezones.get(store_id, self.default_timezone))
+
+
+def _amount_and_receipt(event: IncomingEvent) -> tuple[int, str]:
+    body = event.body
+    key = {"sale": "total_fen", "return": "refund_fen"}.get(event.type)
+    amount = body.get(key, 0) if key else 0
+    receipt = body.get("receipt_no", "")
+    ok_amount = isinstance(amount, int) and not isinstance(amount, bool)
+    return (amount if ok_amount else 0), (receipt if isinstance(receipt, str) else "")
+
+
+def _lock_terminal(cdb: CloudDB, store_id: str, terminal_id: str) -> Any:
+    m = cdb.models
+    m.Terminal.insert(terminal_id=terminal_id, store_id=store_id).on_conflict_ignore().execute()
+    return cdb.locking(m.Terminal.select().where(m.Terminal.terminal_id == terminal_id)).get()
+
+
+def flag_terminal(
+    cdb: CloudDB, terminal_id: str, store_id: str, reason: str, now: dt.datetime
+) -> None:
+    """Mark a terminal for HQ's attention (bad payloads); the newest reason is kept."""
+    m = cdb.models
+    m.Terminal.insert(terminal_id=terminal_id, store_id=store_id).on_conflict_ignore().execute()
+    m.Terminal.update(flagged=True, flag_reason=reason[:2000], flagged_at=now).where(
+        m.Terminal.terminal_id == terminal_id
+    ).execute()
+
+
+def record_dead_letter(
+    cdb: CloudDB,
+    *,
+    topic: str,
+    terminal_id: str,
+    claimed_terminal_id: str,
+    reason: str,
+    seqs: Sequence[int],
+    payload: bytes,
+    now: dt.datetime,
+) -> None:
+    """Keep an unusable payload aside, with why, so nothing sent is ever lost."""
+    cdb.models.DeadLetter.insert(
+        received_at=now,
+        topic=topic,
+        terminal_id=terminal_id,
+        claimed_terminal_id=claimed_terminal_id,
+        reason=reason,
+        seqs=list(seqs),
+        payload=bytes(payload[:DEAD_LETTER_PAYLOAD_LIMIT]),
+        payload_size=len(payload),
+    ).execute()
+
+
+def _project_all(
+    events: Sequence[IncomingEvent], rules: IngestRules, now_aware: dt.datetime
+) -> tuple[list[IncomingEvent], dict[int, Projection], dict[int, dt.datetime]]:
+    """Project every event up front; an unusable body turns its event dead (stored, not applied)."""
+    out: list[IncomingEvent] = []
+    projections: dict[int, Projection] = {}
+    local_times: dict[int, dt.datetime] = {}
+    for event in events:
+        tz = rules.tz_for(event.store_id)
+        local = business_time(event.device_time, event.clock_synced, now_aware, tz)
+        local_times[event.seq] = local
+        if event.dead_reason is None:
+            facts = EventFacts(event.terminal_id, event.store_id, event.seq, event.type,
+                               event.body, local)  # fmt: skip
+            try:
+                projections[event.seq] = project(facts)
+            except DomainError as err:
+                event = IncomingEvent(**{**_fields(event), "dead_reason": str(err)})
+        out.append(event)
+    return out, projections, local_times
+
+
+def _event_json(event: IncomingEvent) -> bytes:
+    return json.dumps(
+        {"id": event.event_id, "terminal_id": event.terminal_id, "store_id": event.store_id,
+         "seq": event.seq, "type": event.type, "device_time": event.device_time_text,
+         "clock_synced": event.clock_synced, "body": dict(event.body)},
+        ensure_ascii=False,
+    ).encode()  # fmt: skip
+
+
+def _fields(event: IncomingEvent) -> dict[str, Any]:
+    return {name: getattr(event, name) for name in IncomingEvent.__slots__}
+
+
+def _insert_events(
+    cdb: CloudDB,
+    events: Sequence[IncomingEvent],
+    local_times: Mapping[int, dt.datetime],
+    now: dt.datetime,
+) -> set[int]:
+    m = cdb.models
+    rows = []
+    for event in events:
+        amount, receipt = _amount_and_receipt(event)
+        local = local_times[event.seq]
+        rows.append(
+            {
+                "terminal_id": event.terminal_id,
+                "seq": event.seq,
+                "event_id": event.event_id,
+                "store_id": event.store_id,
+                "type": event.type,
+                "device_time": event.device_time_text,
+                "clock_synced": event.clock_synced,
+                "received_at": now,
+                "business_day": local.date(),
+                "business_hour": local.hour,
+                "amount_fen": amount,
+                "receipt_no": receipt[:64],
+                "dead": event.dead_reason is not None,
+                "body": dict(event.body),
+            }
+        )
+    if not rows:
+        return set()
+    query = m.Event.insert_many(rows).on_conflict_ignore().returning(m.Event.seq)
+    return {row.seq for row in query.execute()}
+
+
+def _apply_members(
+    cdb: CloudDB, merged: Projection, rules: IngestRules, now: dt.datetime, origin: tuple[str, int]
+) -> tuple[list[PendingDown], int]:
+    m = cdb.models
+    for reg in merged.registrations:
+        twin = (
+            m.Member.select(m.Member.member_id)
+            .where((m.Member.phone == reg.phone) & (m.Member.member_id != reg.member_id))
+            .order_by(m.Member.registered_at.asc(nulls="LAST"), m.Member.member_id)
+            .first()
+        )
+        fields_ = {
+            "phone": reg.phone,
+            "name": reg.name,
+            "home_store": reg.home_store,
+            "registered_at": reg.registered_at.astimezone(dt.UTC).replace(tzinfo=None),
+            "duplicate_of": twin.member_id if twin else None,
+            "updated_at": now,
+        }
+        m.Member.insert(member_id=reg.member_id, **fields_).on_conflict(
+            conflict_target=[m.Member.member_id],
+            update={getattr(m.Member, k): v for k, v in fields_.items()},
+        ).execute()
+
+    touched = sorted(set(merged.spend) | {row.member_id for row in merged.ledger})
+    if not touched:
+        return [], 0
+    # Members seen in a sale before their registration arrives get a bare row now.
+    m.Member.insert_many(
+        [{"member_id": member, "updated_at": now} for member in touched]
+    ).on_conflict_ignore().execute()
+    # Sorted row locks: two workers touching the same members always lock in one order.
+    locked = {
+        row.member_id: row
+        for row in cdb.locking(
+            m.Member.select().where(m.Member.member_id.in_(touched)).order_by(m.Member.member_id)
+        )
+    }
+    down: list[PendingDown] = []
+    for member_id, delta in sorted(merged.spend.items()):
+        row = locked[member_id]
+        spend = row.cumulative_spend_fen + delta
+        new_tier = upgrade_for(row.tier, spend, rules.thresholds)
+        update: dict[Any, Any] = {m.Member.cumulative_spend_fen: spend, m.Member.updated_at: now}
+        if new_tier is not None:
+            update[m.Member.tier] = new_tier
+            m.TierChange.insert(
+                member_id=member_id, old_tier=row.tier, new_tier=new_tier, spend_fen=spend,
+                changed_at=now, origin_terminal=origin[0], origin_seq=origin[1],
+            ).execute()  # fmt: skip
+            scope = row.home_store or "all"
+            item = {"member_id": member_id, "tier": new_tier, "cumulative_spend_fen": spend}
+            if row.phone:
+                item.update(phone=row.phone, name=row.name)
+            version = append_change(cdb, "members", scope, "upsert", [item], now)
+            down.append(PendingDown("members", version, scope, "upsert", [item]))
+        m.Member.update(update).where(m.Member.member_id == member_id).execute()
+
+    over = 0
+    if merged.ledger:
+        balances = {
+            r.member_id: int(r.total)
+            for r in m.PointsLedger.select(
+                m.PointsLedger.member_id, pw.fn.SUM(m.PointsLedger.delta).alias("total")
+            )
+            .where(m.PointsLedger.member_id.in_(touched))
+            .group_by(m.PointsLedger.member_id)
+        }
+        m.PointsLedger.insert_many(
+            [
+                {
+                    "member_id": r.member_id, "delta": r.delta, "reason": r.reason,
+                    "origin_sale_id": r.origin_sale_id[:64], "origin_terminal": r.origin_terminal,
+                    "origin_seq": r.origin_seq, "line_no": r.line_no, "created_at": now,
+                }
+                for r in merged.ledger
+            ]
+        ).on_conflict_ignore().execute()  # fmt: skip
+        _, found = reconcile(balances, merged.points)
+        if found:
+            m.OverRedemption.insert_many(
+                [
+                    {
+                        "member_id": o.member_id, "amount": o.amount,
+                        "balance_after": o.balance_after, "terminal_id": o.terminal_id,
+                        "seq": o.seq, "sale_id": o.sale_id[:64], "detected_at": now,
+                    }
+                    for o in found
+                ]
+            ).on_conflict_ignore().execute()  # fmt: skip
+        over = len(found)
+    return down, over
+
+
+def _apply_figures(cdb: CloudDB, merged: Projection) -> None:
+    m = cdb.models
+    if merged.skus:
+        sku_rows = [
+            {"store_id": k.store_id, "day": k.day, "hour": k.hour, "sku": k.sku,
+             "lines": f.lines, "quantity": f.quantity, "weight_g": f.weight_g, "net_fen": f.net_fen}
+            for k, f in sorted(merged.skus.items(), key=lambda kv: (kv[0].store_id, kv[0].day,
+                                                                    kv[0].hour, kv[0].sku))
+        ]  # fmt: skip
+        s = m.SkuSales
+        s.insert_many(sku_rows).on_conflict(
+            conflict_target=[s.store_id, s.day, s.hour, s.sku],
+            update={col: col + getattr(pw.EXCLUDED, col.column_name)
+                    for col in (s.lines, s.quantity, s.weight_g, s.net_fen)},
+        ).execute()  # fmt: skip
+    if merged.totals:
+        t = m.DailyTotals
+        cols = (t.sales_count, t.returns_count, t.gross_fen, t.discount_fen, t.sales_fen,
+                t.refund_fen, t.points_earned, t.points_redeemed)  # fmt: skip
+        total_rows = [
+            {"store_id": k.store_id, "day": k.day, "terminal_id": k.terminal_id,
+             **{c.name: getattr(f, c.name) for c in cols}}
+            for k, f in sorted(merged.totals.items(), key=lambda kv: (kv[0].store_id, kv[0].day,
+                                                                      kv[0].terminal_id))
+        ]  # fmt: skip
+        t.insert_many(total_rows).on_conflict(
+            conflict_target=[t.store_id, t.day, t.terminal_id],
+            update={col: col + getattr(pw.EXCLUDED, col.column_name) for col in cols},
+        ).execute()
+
+
+def high_water_after(cdb: CloudDB, terminal_id: str, current: int) -> int:
+    """Advance ``current`` over the seqs stored above it."""
+    m = cdb.models
+    above = (
+        m.Event.select(m.Event.seq)
+        .where((m.Event.terminal_id == terminal_id) & (m.Event.seq > current))
+        .order_by(m.Event.seq)
+        .tuples()
+    )
+    return advance_high_water(current, (seq for (seq,) in above))
+
+
+def apply_batch(
+    cdb: CloudDB,
+    *,
+    store_id: str,
+    terminal_id: str,
+    events: Sequence[IncomingEvent],
+    topic: str,
+    rules: IngestRules,
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> BatchOutcome:
+    """Store and project one batch in one transaction; return what the ACK should say."""
+    now_aware = clock()
+    now = now_aware.astimezone(dt.UTC).replace(tzinfo=None)
+    # A seq repeated inside one message is one event; the first copy wins, like across messages.
+    seen: set[int] = set()
+    unique = [e for e in events if not (e.seq in seen or seen.add(e.seq))]
+    events, projections, local_times = _project_all(unique, rules, now_aware)
+    with cdb.write():
+        terminal = _lock_terminal(cdb, store_id, terminal_id)
+        inserted = _insert_events(cdb, events, local_times, now)
+        fresh = [e for e in events if e.seq in inserted]
+        merged = combine([projections[e.seq] for e in fresh if e.dead_reason is None])
+        origin = (terminal_id, max((e.seq for e in fresh), default=0))
+        down, over = _apply_members(cdb, merged, rules, now, origin)
+        _apply_figures(cdb, merged)
+        dead = [e for e in events if e.dead_reason is not None]
+        for event in dead:
+            if event.seq in inserted:
+                record_dead_letter(
+                    cdb, topic=topic, terminal_id=terminal_id, claimed_terminal_id=terminal_id,
+                    reason=f"seq {event.seq}: {event.dead_reason}", seqs=[event.seq],
+                    payload=event.raw or _event_json(event), now=now,
+                )  # fmt: skip
+        if any(e.seq in inserted for e in dead):
+            flag_terminal(cdb, terminal_id, store_id, f"unusable event body: {dead[0].dead_reason}",
+                          now)  # fmt: skip
+        high_water = high_water_after(cdb, terminal_id, terminal.high_water)
+        m = cdb.models
+        m.Terminal.update(high_water=high_water, last_seen=now).where(
+            m.Terminal.terminal_id == terminal_id
+        ).execute()
+    return BatchOutcome(
+        high_water=high_water,
+        inserted=len(inserted),
+        duplicates=len(events) - len(inserted),
+        dead_lettered=sorted(e.seq for e in dead),
+        over_redemptions=over,
+        down=down,
+    )
+
+
+def reject_payload(
+    cdb: CloudDB,
+    *,
+    topic: str,
+    store_id: str | None,
+    terminal_id: str | None,
+    claimed_terminal_id: str,
+    reason: str,
+    seqs: Iterable[int],
+    payload: bytes,
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> int | None:
+    """Dead-letter a whole unusable message and flag its sender; return the sender's mark.
+
+    The mark is unchanged (nothing was stored), so the ACK does not advance; it is None when
+    the topic named no terminal at all.
+    """
+    now = clock().astimezone(dt.UTC).replace(tzinfo=None)
+    with cdb.write():
+        record_dead_letter(
+            cdb, topic=topic, terminal_id=terminal_id or "",
+            claimed_terminal_id=claimed_terminal_id, reason=reason, seqs=list(seqs),
+            payload=payload, now=now,
+        )  # fmt: skip
+        if terminal_id is None or store_id is None:
+            return None
+        flag_terminal(cdb, terminal_id, store_id, reason, now)
+        m = cdb.models
+        row = m.Terminal.get(m.Terminal.terminal_id == terminal_id)
+        return int(row.high_water)

@@ -1,0 +1,146 @@
+"""Open the cloud database by URL (SQLite file by default, PostgreSQL at scale), schema current."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import peewee as pw
+from playhouse import db_url
+
+from cloud.store.errors import BadDatabaseUrl, CloudStoreError, SchemaTooNew
+from cloud.store.models import Models, build_models
+
+SCHEMA_VERSION: Final = 1
+DEFAULT_URL: Final = "sqlite:///var/cloud.db"
+#: Migrations from version n to n+1, applied in order on open. Empty while the schema is v1.
+MIGRATIONS: Final[dict[int, Callable[[pw.Database, Models], None]]] = {}
+
+SQLITE_PRAGMAS: Final = (
+    ("journal_mode", "wal"),
+    # FULL: a commit is on disk before the ACK leaves, which is the whole point of the ACK.
+    ("synchronous", 2),
+    ("foreign_keys", 1),
+    ("busy_timeout", 30_000),
+)
+
+
+def utcnow() -> dt.datetime:
+    """Now in UTC as a naive datetime: every stored timestamp is naive UTC on both engines."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+@dataclass
+class CloudDB:
+    """One open cloud database and the models bound to it."""
+
+    database: pw.Database
+    models: Models
+    url: str
+
+    @property
+    def is_postgres(self) -> bool:
+        """True on PostgreSQL, where row locks and concurrent writers need care."""
+        return isinstance(self.database, pw.PostgresqlDatabase)
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """One write transaction.
+
+        On SQLite it begins IMMEDIATE, taking the write lock up front: a deferred transaction
+        that reads first and writes later can fail outright when another process (the API,
+        a second worker) wrote in between, instead of waiting on busy_timeout.
+        """
+        if self.is_postgres:
+            with self.database.atomic():
+                yield
+        else:
+            with self.database.atomic("IMMEDIATE"):
+                yield
+
+    def locking(self, query: Any) -> Any:
+        """``query`` FOR UPDATE on PostgreSQL; a SQLite write transaction already excludes."""
+        return query.for_update() if self.is_postgres else query
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        if not self.database.is_closed():
+            self.database.close()
+
+
+def _make_database(url: str) -> pw.Database:
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        if not path:
+            raise BadDatabaseUrl(f"{url!r}: sqlite URL needs a file path (sqlite:///path/to.db)")
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return pw.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, returning_clause=True)
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            database: pw.Database = db_url.connect(url.replace("postgres://", "postgresql://", 1))
+        except Exception as err:  # playhouse raises plain exceptions for malformed URLs
+            raise BadDatabaseUrl(f"{url!r}: {err}") from err
+        return database
+    raise BadDatabaseUrl(
+        f"{url!r}: expected sqlite:///path/to.db or postgresql://user@host:port/dbname"
+    )
+
+
+def _schema_version(database: pw.Database, models: Models) -> int | None:
+    if not database.table_exists(models.SchemaMeta._meta.table_name):
+        return None
+    row = models.SchemaMeta.get_or_none(models.SchemaMeta.key == "version")
+    return int(row.value) if row else None
+
+
+def _prepare(database: pw.Database, models: Models, url: str) -> None:
+    """Create or migrate the schema; refuse a database from a newer version."""
+    with database.atomic():
+        version = _schema_version(database, models)
+        if version is None:
+            database.create_tables(models.all(), safe=True)
+            models.SchemaMeta.insert(key="version", value=str(SCHEMA_VERSION)).on_conflict(
+                conflict_target=[models.SchemaMeta.key],
+                update={models.SchemaMeta.value: str(SCHEMA_VERSION)},
+            ).execute()
+            return
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"{url}: schema v{version} was written by newer code; this code knows "
+                f"v{SCHEMA_VERSION}"
+            )
+        while version < SCHEMA_VERSION:
+            MIGRATIONS[version](database, models)
+            version += 1
+            models.SchemaMeta.update(value=str(version)).where(
+                models.SchemaMeta.key == "version"
+            ).execute()
+
+
+def open_cloud_db(url: str = DEFAULT_URL) -> CloudDB:
+    """Open (creating if needed) the cloud database at ``url`` and bring its schema up to date."""
+    database = _make_database(url)
+    models = build_models(database)
+    try:
+        database.connect(reuse_if_open=True)
+        _prepare(database, models, url)
+    except CloudStoreError:
+        database.close()
+        raise
+    except pw.PeeweeException as err:
+        database.close()
+        raise CloudStoreError(f"{url}: cannot open the cloud database: {err}") from err
+    except Exception as err:  # driver errors (psycopg2.OperationalError...) are not peewee's
+        database.close()
+        raise CloudStoreError(f"{url}: cannot open the cloud database: {err}") from err
+    return CloudDB(database=database, models=models, url=url)
+
+
+def table_counts(cdb: CloudDB) -> dict[str, Any]:
+    """Row count per table (diagnostics and tests)."""
+    return {m._meta.table_name: m.select().count() for m in cdb.models.all()}

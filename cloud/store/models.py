@@ -1,0 +1,253 @@
+"""Peewee models of the cloud: terminals, events, dead letters, members, points, sales figures.
+
+One model set serves SQLite and PostgreSQL. Rather than a module-level DatabaseProxy that a
+call initialises later (module state shared by every CloudDB in the process), ``build_models``
+makes a fresh set of classes bound to one database, so a test can hold a SQLite and a
+PostgreSQL store side by side and nothing at module level ever changes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from typing import Any
+
+import peewee as pw
+
+
+class JsonText(pw.TextField):
+    """JSON kept as text, identical on both engines (no JSON/JSONB dialect differences)."""
+
+    def db_value(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+    def python_value(self, value: Any) -> Any:
+        return None if value is None else json.loads(value)
+
+
+class Bytes(pw.BlobField):
+    """Binary that reads back as bytes on both engines (psycopg2 hands out memoryview)."""
+
+    def python_value(self, value: Any) -> bytes | None:
+        return None if value is None else bytes(value)
+
+
+@dataclass(frozen=True)
+class Models:
+    """The model classes bound to one database, in creation order."""
+
+    SchemaMeta: Any
+    Terminal: Any
+    Event: Any
+    DeadLetter: Any
+    Member: Any
+    TierChange: Any
+    PointsLedger: Any
+    OverRedemption: Any
+    SkuSales: Any
+    DailyTotals: Any
+    StreamVersion: Any
+    DownChange: Any
+
+    def all(self) -> list[type[pw.Model]]:
+        """Every model, parents before children."""
+        return [getattr(self, f.name) for f in fields(self)]
+
+
+def build_models(database: pw.Database) -> Models:
+    """Create the model classes bound to ``database``."""
+
+    class Base(pw.Model):
+        class Meta:
+            pass
+
+    Base._meta.database = database  # set here, not in Meta, so each call gets its own binding
+
+    class SchemaMeta(Base):
+        key = pw.CharField(primary_key=True, max_length=64)
+        value = pw.TextField()
+
+        class Meta:
+            table_name = "schema_meta"
+
+    class Terminal(Base):
+        terminal_id = pw.CharField(primary_key=True, max_length=32)
+        store_id = pw.CharField(max_length=32, index=True)
+        high_water = pw.BigIntegerField(default=0)  # highest contiguous seq stored
+        online = pw.BooleanField(default=False)
+        last_seen = pw.DateTimeField(null=True)  # UTC, naive
+        status = JsonText(null=True)  # the last status message as sent
+        status_at = pw.DateTimeField(null=True)
+        outbox_depth = pw.IntegerField(null=True)
+        printer = pw.CharField(max_length=32, null=True)
+        software_version = pw.CharField(max_length=64, null=True)
+        clock_synced = pw.BooleanField(null=True)
+        flagged = pw.BooleanField(default=False)
+        flag_reason = pw.TextField(default="")
+        flagged_at = pw.DateTimeField(null=True)
+
+        class Meta:
+            table_name = "terminals"
+
+    class Event(Base):
+        id = pw.BigAutoField()
+        terminal_id = pw.CharField(max_length=32)
+        seq = pw.BigIntegerField()
+        event_id = pw.CharField(max_length=36, index=True)
+        store_id = pw.CharField(max_length=32)
+        type = pw.CharField(max_length=32)
+        device_time = pw.CharField(max_length=40)  # as sent: may be wrong if clock unsynced
+        clock_synced = pw.BooleanField()
+        received_at = pw.DateTimeField()
+        business_day = pw.DateField()  # store-local
+        business_hour = pw.SmallIntegerField()
+        amount_fen = pw.BigIntegerField(default=0)  # sale total or refund, for listings
+        receipt_no = pw.CharField(max_length=64, default="")
+        dead = pw.BooleanField(default=False)  # kept aside: stored, but not projected
+        body = JsonText()
+
+        class Meta:
+            table_name = "events"
+            indexes = (
+                (("terminal_id", "seq"), True),
+                (("store_id", "business_day", "type"), False),
+            )
+
+    class DeadLetter(Base):
+        id = pw.BigAutoField()
+        received_at = pw.DateTimeField(index=True)
+        topic = pw.TextField()
+        terminal_id = pw.CharField(max_length=64, default="")  # from the topic
+        claimed_terminal_id = pw.TextField(default="")  # from the payload, if readable
+        reason = pw.TextField()
+        seqs = JsonText(default=list)
+        payload = Bytes()  # truncated to a bound; size keeps the original length
+        payload_size = pw.IntegerField()
+
+        class Meta:
+            table_name = "dead_letters"
+
+    class Member(Base):
+        member_id = pw.CharField(primary_key=True, max_length=64)
+        phone = pw.CharField(max_length=32, default="", index=True)
+        name = pw.TextField(default="")
+        home_store = pw.CharField(max_length=32, default="")
+        tier = pw.CharField(max_length=16, default="regular")
+        cumulative_spend_fen = pw.BigIntegerField(default=0)
+        registered_at = pw.DateTimeField(null=True)
+        # A phone registered twice offline: the later id points at the first (reconciled).
+        duplicate_of = pw.CharField(max_length=64, null=True)
+        updated_at = pw.DateTimeField()
+
+        class Meta:
+            table_name = "members"
+
+    class TierChange(Base):
+        id = pw.BigAutoField()
+        member_id = pw.CharField(max_length=64, index=True)
+        old_tier = pw.CharField(max_length=16)
+        new_tier = pw.CharField(max_length=16)
+        spend_fen = pw.BigIntegerField()
+        changed_at = pw.DateTimeField()
+        origin_terminal = pw.CharField(max_length=32, default="")
+        origin_seq = pw.BigIntegerField(default=0)
+
+        class Meta:
+            table_name = "tier_changes"
+
+    class PointsLedger(Base):
+        id = pw.BigAutoField()
+        member_id = pw.CharField(max_length=64, index=True)
+        delta = pw.BigIntegerField()
+        reason = pw.CharField(max_length=32)
+        origin_sale_id = pw.CharField(max_length=64, default="")
+        origin_terminal = pw.CharField(max_length=32)
+        origin_seq = pw.BigIntegerField()
+        line_no = pw.IntegerField()
+        created_at = pw.DateTimeField()
+
+        class Meta:
+            table_name = "points_ledger"
+            indexes = ((("origin_terminal", "origin_seq", "line_no"), True),)
+
+    class OverRedemption(Base):
+        id = pw.BigAutoField()
+        member_id = pw.CharField(max_length=64, index=True)
+        amount = pw.BigIntegerField()
+        balance_after = pw.BigIntegerField()
+        terminal_id = pw.CharField(max_length=32)
+        seq = pw.BigIntegerField()
+        sale_id = pw.CharField(max_length=64, default="")
+        detected_at = pw.DateTimeField()
+
+        class Meta:
+            table_name = "over_redemptions"
+            indexes = ((("terminal_id", "seq", "member_id"), True),)
+
+    class SkuSales(Base):
+        store_id = pw.CharField(max_length=32)
+        day = pw.DateField()
+        hour = pw.SmallIntegerField()
+        sku = pw.CharField(max_length=64)
+        lines = pw.BigIntegerField(default=0)
+        quantity = pw.BigIntegerField(default=0)
+        weight_g = pw.BigIntegerField(default=0)
+        net_fen = pw.BigIntegerField(default=0)
+
+        class Meta:
+            table_name = "sku_sales"
+            primary_key = pw.CompositeKey("store_id", "day", "hour", "sku")
+
+    class DailyTotals(Base):
+        store_id = pw.CharField(max_length=32)
+        day = pw.DateField()
+        terminal_id = pw.CharField(max_length=32)
+        sales_count = pw.BigIntegerField(default=0)
+        returns_count = pw.BigIntegerField(default=0)
+        gross_fen = pw.BigIntegerField(default=0)
+        discount_fen = pw.BigIntegerField(default=0)
+        sales_fen = pw.BigIntegerField(default=0)
+        refund_fen = pw.BigIntegerField(default=0)
+        points_earned = pw.BigIntegerField(default=0)
+        points_redeemed = pw.BigIntegerField(default=0)
+
+        class Meta:
+            table_name = "daily_totals"
+            primary_key = pw.CompositeKey("store_id", "day", "terminal_id")
+
+    class StreamVersion(Base):
+        stream = pw.CharField(primary_key=True, max_length=32)
+        version = pw.BigIntegerField(default=0)
+
+        class Meta:
+            table_name = "stream_versions"
+
+    class DownChange(Base):
+        id = pw.BigAutoField()
+        stream = pw.CharField(max_length=32)
+        version = pw.BigIntegerField()
+        scope = pw.CharField(max_length=32)
+        kind = pw.CharField(max_length=16)
+        items = JsonText()
+        created_at = pw.DateTimeField()
+
+        class Meta:
+            table_name = "down_changes"
+            indexes = ((("stream", "version"), True), (("stream", "scope", "version"), False))
+
+    return Models(
+        SchemaMeta=SchemaMeta,
+        Terminal=Terminal,
+        Event=Event,
+        DeadLetter=DeadLetter,
+        Member=Member,
+        TierChange=TierChange,
+        PointsLedger=PointsLedger,
+        OverRedemption=OverRedemption,
+        SkuSales=SkuSales,
+        DailyTotals=DailyTotals,
+        StreamVersion=StreamVersion,
+        DownChange=DownChange,
+    )

@@ -1,0 +1,108 @@
+"""Builders for realistic event bodies, envelopes and batch payloads used by the cloud tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from protocol.codec import encode_batch
+from protocol.envelope import Batch, Envelope, utc_iso
+
+DEFAULT_TIME = dt.datetime(2026, 11, 23, 6, 30, tzinfo=dt.UTC)  # 14:30 in Shanghai
+
+
+def sale_line(line_no: int, sku: str, quantity: int, net_fen: int) -> dict[str, Any]:
+    """A priced line with no discount (net = gross)."""
+    return {
+        "line_no": line_no, "sku": sku, "barcode": "6901234567892", "name_zh": "商品",
+        "name_en": "item", "category": "grocery", "quantity": quantity, "weight_g": None,
+        "unit_price_fen": net_fen // max(quantity, 1), "gross_fen": net_fen, "discounts": [],
+        "net_fen": net_fen, "tax_rate_bp": 1300, "returnable": True, "price_overridden": False,
+    }  # fmt: skip
+
+
+def sale_body(
+    lines: Sequence[tuple[str, int, int]],
+    *,
+    member_id: str | None = None,
+    redeem: int = 0,
+    earn: int = 0,
+    receipt_no: str = "S001-T01-20261123-0001",
+    time: dt.datetime = DEFAULT_TIME,
+) -> dict[str, Any]:
+    """A sale of (sku, quantity, net_fen) lines; redeemed points pay 10 fen each, cash the rest."""
+    total = sum(net for _, _, net in lines)
+    points_fen = redeem * 10
+    tenders: list[dict[str, Any]] = []
+    if points_fen:
+        tenders.append({"kind": "points", "amount_fen": points_fen, "tendered_fen": 0,
+                        "approval_code": "", "reference": str(redeem)})  # fmt: skip
+    tenders.append({"kind": "cash", "amount_fen": total - points_fen, "tendered_fen": total,
+                    "approval_code": "", "reference": ""})  # fmt: skip
+    sale_id = str(uuid.uuid4())
+    points = []
+    if member_id and redeem:
+        points.append({"member_id": member_id, "delta": -redeem, "reason": "redeem",
+                       "origin_sale_id": sale_id})  # fmt: skip
+    if member_id and earn:
+        points.append({"member_id": member_id, "delta": earn, "reason": "earn",
+                       "origin_sale_id": sale_id})  # fmt: skip
+    return {
+        "sale_id": sale_id, "cashier_id": "C01", "shift_id": "SH1", "member_id": member_id,
+        "member_tier": "regular" if member_id else None,
+        "lines": [sale_line(i + 1, sku, q, net) for i, (sku, q, net) in enumerate(lines)],
+        "gross_fen": total, "discount_fen": 0, "total_fen": total, "tenders": tenders,
+        "change_fen": 0, "points_earned": earn, "points_redeemed": redeem, "points": points,
+        "device_time": utc_iso(time), "clock_synced": True, "coupon_codes": [],
+        "receipt_no": receipt_no,
+    }  # fmt: skip
+
+
+def adjustment_body(member_id: str, delta: int, reason: str = "adjust") -> dict[str, Any]:
+    """A manual points change outside a sale."""
+    return {"member_id": member_id, "delta": delta, "reason": reason, "origin_sale_id": "",
+            "note": "test"}  # fmt: skip
+
+
+def registration_body(member_id: str, phone: str, name: str = "") -> dict[str, Any]:
+    """A member registered at the till."""
+    return {"member_id": member_id, "phone": phone, "name": name, "gender": "", "birthday": None,
+            "registered_at": utc_iso(DEFAULT_TIME)}  # fmt: skip
+
+
+def envelope(
+    terminal_id: str,
+    seq: int,
+    body: dict[str, Any],
+    *,
+    event_type: str = "sale",
+    store_id: str | None = None,
+    time: dt.datetime = DEFAULT_TIME,
+    clock_synced: bool = True,
+) -> Envelope:
+    """An envelope for ``terminal_id`` (store = the part before the dash unless given)."""
+    return Envelope(
+        id=str(uuid.uuid4()),
+        terminal_id=terminal_id,
+        store_id=store_id or terminal_id.split("-")[0],
+        seq=seq,
+        type=event_type,
+        device_time=utc_iso(time),
+        clock_synced=clock_synced,
+        body=body,
+    )
+
+
+def batch_payload(envelopes: Sequence[Envelope]) -> bytes:
+    """Encode envelopes of one terminal as an events message."""
+    first = envelopes[0]
+    return encode_batch(
+        Batch(terminal_id=first.terminal_id, store_id=first.store_id, events=list(envelopes))
+    )
+
+
+def simple_sale(terminal_id: str, seq: int, net_fen: int = 1000, sku: str = "A") -> Envelope:
+    """One anonymous sale of one line."""
+    return envelope(terminal_id, seq, sale_body([(sku, 1, net_fen)]))
