@@ -290,7 +290,7 @@ def render(receipt: Receipt) -> bytes:
     out.line("")
     if receipt.code == "qr":
         out.style(align="center")
-        out.p.qr(receipt.receipt_no, native=True, size=6 if width == 48 else 4)
+        out.p.qr(receipt.receipt_no, native=True, size=6 if width == 48 else 5)
     elif receipt.code == "barcode":
         _check_barcode_fits(receipt.receipt_no, width)
         # _hw_barcode is python-escpos's GS k path without barcode()'s stdout chatter.
