@@ -5,7 +5,7 @@ ISO/IEC 7813 parsing and the ISO/IEC 7811-2 LRC). A good swipe becomes CardEvent
 "magstripe"); a garbled one becomes CardReadFailed with the reason the cashier sees ("card read
 failed: track 2 end sentinel missing — swipe again"). Serial readers that send the raw LRC after
 each end sentinel are configured with with_lrc=True and the LRC is verified.
-NFC cards are read by device.drivers.pn532.
+NFC cards come from a PN532 (framing in device.drivers.pn532) through NfcCardReader.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from device.drivers.events import CardEvent, CardReadFailed, Emit
 from device.drivers.keymap import WedgeState, decode_keys, layout
 from device.drivers.link import Backoff, ReaderThread, Reporter, SerialSource, Source
 from device.drivers.magstripe import parse_swipe
+from device.drivers.pn532 import Pn532Source
 from device.drivers.scanner import ScanAssembler
 from device.drivers.transport import SerialTransport
 
@@ -164,3 +165,70 @@ class WedgeCardReader(_StripeBase):
         for line in result.lines:
             if line[:-1].strip():
                 self.handle_line(line[:-1])
+
+
+@dataclass(frozen=True)
+class NfcConfig:
+    """The PN532's UART and how often to look for a card."""
+
+    port: str = "/dev/ttyS0"
+    baudrate: int = 115200
+    poll_s: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not 0.01 <= self.poll_s <= 5:
+            raise ConfigError(f"NFC poll interval {self.poll_s} s is outside 0.01..5")
+
+
+class NfcCardReader:
+    """Polls a PN532 for ISO 14443 type A cards; emits CardEvent(kind="nfc") once per tap.
+
+    A card held on the reader is reported once; it is reported again only after it has been
+    taken away, so a member card left lying on the pad does not identify the member twice.
+    """
+
+    label = "card reader"
+
+    def __init__(
+        self,
+        config: NfcConfig,
+        emit: Emit,
+        name: str = "nfc reader",
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._emit = emit
+        self.name = name
+        self.reporter = Reporter(name, emit)
+        self._last: bytes = b""
+        self._tapped = threading.Event()
+        self.source = Pn532Source(SerialTransport(config.port, config.baudrate))
+        self.reader: ReaderThread[bytes] = ReaderThread(
+            self.label, self.source, self._on_poll, self.reporter, backoff, poll_s=config.poll_s
+        )
+
+    @property
+    def status(self) -> DeviceStatus:
+        """The latest device status."""
+        return self.reporter.status
+
+    def start(self) -> None:
+        """Wake the PN532 (retrying in the background) and start polling."""
+        self.reader.start()
+
+    def stop(self) -> None:
+        """Stop polling and close the port."""
+        self.reader.stop()
+
+    def _on_poll(self, uid: bytes) -> None:
+        if uid and uid != self._last:
+            self._tapped.set()
+            self._emit(CardEvent(kind="nfc", card_id=uid.hex().upper(), source=self.name))
+        self._last = uid
+
+    def self_test(self, timeout: float) -> DeviceStatus:
+        """Wait up to `timeout` s for a card tap."""
+        self._tapped.clear()
+        if self._tapped.wait(timeout):
+            return DeviceStatus(self.name, "connected", "NFC self-test passed: card read")
+        reason = self.status.message if not self.status.ok else "no card presented"
+        return DeviceStatus(self.name, "error", f"NFC self-test failed: {reason}")

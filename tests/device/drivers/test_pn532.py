@@ -1,0 +1,192 @@
+"""PN532 HSU framing (NXP UM0701-02 §6.2) byte for byte, and the NFC reader over a real pty."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from device.drivers.card_reader import NfcCardReader, NfcConfig
+from device.drivers.errors import DeviceTimeout, DriverError, ProtocolViolation
+from device.drivers.events import CardEvent
+from device.drivers.pn532 import (
+    ACK,
+    NACK,
+    WAKEUP,
+    Frame,
+    FrameParser,
+    Pn532,
+    command_frame,
+    parse_target_uid,
+)
+from device.drivers.sim.pn532_sim import Pn532Sim
+from device.drivers.transport import SerialTransport
+from tests.device.drivers.input_helpers import Collector, fast_backoff
+
+# Frames written out by hand from UM0701-02 §6.2.1.1: LCS = 0x100 - LEN, DCS = 0x100 - sum(TFI..).
+GET_FIRMWARE = bytes.fromhex("0000ff02fed4022a00")  # D4+02 = D6 -> DCS 2A
+SAM_NORMAL = bytes.fromhex("0000ff05fbd4140114010200")  # D4+14+01+14+01 = FE -> DCS 02
+LIST_TYPE_A = bytes.fromhex("0000ff04fcd44a0100e100")  # D4+4A+01+00 = 11F -> DCS E1
+RF_RETRIES_2 = bytes.fromhex("0000ff06fad432 05ff0102f300".replace(" ", ""))  # 0x20D -> F3
+FIRMWARE_ANSWER = bytes.fromhex("0000ff06fad50332010607e800")  # §7.2.2 example: IC 32, v1.6
+
+
+def test_command_frames_are_byte_exact() -> None:
+    assert command_frame(0x02) == GET_FIRMWARE
+    assert command_frame(0x14, b"\x01\x14\x01") == SAM_NORMAL
+    assert command_frame(0x4A, b"\x01\x00") == LIST_TYPE_A
+    assert command_frame(0x32, b"\x05\xff\x01\x02") == RF_RETRIES_2
+    assert bytes.fromhex("0000ff00ff00") == ACK and bytes.fromhex("0000ffff0000") == NACK
+    assert WAKEUP[:2] == b"\x55\x55" and set(WAKEUP[2:]) == {0} and len(WAKEUP) >= 16
+
+
+def test_parser_reads_ack_answer_and_error_frames_through_noise() -> None:
+    parser = FrameParser()
+    wire = b"\xaa\x13" + ACK + FIRMWARE_ANSWER + bytes.fromhex("0000ff01ff7f8100")
+    frames: list[Frame] = []
+    for i in range(0, len(wire), 3):  # arrives in dribs and drabs
+        got, problems = parser.feed(wire[i : i + 3])
+        frames += got
+        assert problems == []
+    assert frames == [
+        Frame("ack"),
+        Frame("data", 0xD5, bytes([0x03, 0x32, 0x01, 0x06, 0x07])),
+        Frame("error", 0x7F, b""),
+    ]
+
+
+def test_parser_rejects_bad_checksums() -> None:
+    bad_dcs = FIRMWARE_ANSWER[:-2] + b"\xe9\x00"
+    frames, problems = FrameParser().feed(bad_dcs)
+    assert frames == [] and problems == ["PN532 frame data checksum (DCS) wrong"]
+    bad_lcs = bytes.fromhex("0000ff06fbd50332010607e800")
+    frames, problems = FrameParser().feed(bad_lcs)
+    assert frames == [] and "LCS" in problems[0]
+
+
+def test_target_uid_parsing() -> None:
+    assert parse_target_uid(b"\x00") is None
+    assert parse_target_uid(
+        bytes.fromhex("0101000408 04 deadbeef".replace(" ", ""))
+    ) == bytes.fromhex("deadbeef")
+    with pytest.raises(ProtocolViolation, match="malformed"):
+        parse_target_uid(bytes.fromhex("01010004080a01"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=40), max_size=8))
+def test_parser_never_raises_on_garbage(chunks: list[bytes]) -> None:
+    parser = FrameParser()
+    for chunk in chunks:
+        frames, _ = parser.feed(chunk)
+        for frame in frames:
+            assert frame.kind in ("ack", "nack", "data", "error")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=30))
+def test_uid_parsing_of_garbage_raises_only_driver_errors(data: bytes) -> None:
+    try:
+        uid = parse_target_uid(data)
+    except DriverError:
+        return
+    assert uid is None or len(uid) in (4, 7, 10)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 255), st.binary(max_size=200))
+def test_any_command_frame_parses_back(cmd: int, params: bytes) -> None:
+    frames, problems = FrameParser().feed(command_frame(cmd, params))
+    assert problems == [] and frames == [Frame("data", 0xD4, bytes([cmd]) + params)]
+
+
+@pytest.fixture
+def sim() -> Iterator[Pn532Sim]:
+    with Pn532Sim() as s:
+        yield s  # type: ignore[misc]
+
+
+@pytest.fixture
+def chip(sim: Pn532Sim) -> Iterator[Pn532]:
+    transport = SerialTransport(sim.path, 115200)
+    transport.open()
+    yield Pn532(transport)
+    transport.close()
+
+
+def test_wake_up_sends_preamble_then_sam_configuration(sim: Pn532Sim, chip: Pn532) -> None:
+    chip.wake_up()
+    assert bytes(sim.wire) == WAKEUP + SAM_NORMAL
+    assert sim.sam_configured
+    assert chip.firmware_version().ic == 0x32
+    assert bytes(sim.wire).endswith(GET_FIRMWARE)
+
+
+def test_uid_of_a_presented_card_and_none_without_one(sim: Pn532Sim, chip: Pn532) -> None:
+    chip.wake_up()
+    assert chip.read_uid() is None
+    sim.present(bytes.fromhex("04a1b2c3d4e5f6"))
+    assert chip.read_uid() == bytes.fromhex("04a1b2c3d4e5f6")
+    assert bytes(sim.wire).endswith(LIST_TYPE_A)
+
+
+def test_a_corrupted_answer_is_fetched_again_with_nack(sim: Pn532Sim, chip: Pn532) -> None:
+    chip.wake_up()
+    sim.corrupt_next = 1
+    assert chip.firmware_version().ver == 1
+    assert bytes(sim.wire).endswith(GET_FIRMWARE + NACK)
+
+
+def test_unknown_command_gets_the_error_frame(sim: Pn532Sim, chip: Pn532) -> None:
+    chip.wake_up()
+    with pytest.raises(ProtocolViolation, match="application error"):
+        chip.call(0x60)
+
+
+def test_a_silent_chip_times_out_with_a_wiring_hint(sim: Pn532Sim, chip: Pn532) -> None:
+    sim.silent = True
+    with pytest.raises(DeviceTimeout, match=r"PN532 did not answer \(check wiring\)"):
+        chip.wake_up()
+
+
+def test_nfc_reader_reports_each_tap_once_and_survives_replug(sim: Pn532Sim) -> None:
+    out = Collector()
+    reader = NfcCardReader(NfcConfig(port=sim.path, poll_s=0.02), out, backoff=fast_backoff())
+    reader.start()
+    try:
+        out.status("connected")
+        sim.present(bytes.fromhex("deadbeef"))
+        assert out.of(CardEvent) == CardEvent(kind="nfc", card_id="DEADBEEF", source="nfc reader")
+        assert [e for e in out.drain(0.2) if isinstance(e, CardEvent)] == []  # still on the pad
+        sim.remove()
+        out.drain(0.1)
+        sim.present(bytes.fromhex("deadbeef"))
+        assert out.of(CardEvent).card_id == "DEADBEEF"  # a second tap counts
+        sim.unplug()
+        out.status("error")
+        sim.replug()
+        out.status("connected")
+        assert sim.sam_configured  # woken and configured again after power came back
+        sim.remove()
+        out.drain(0.1)
+        sim.present(bytes.fromhex("01020304"))
+        assert out.of(CardEvent).card_id == "01020304"
+    finally:
+        reader.stop()
+
+
+def test_nfc_reader_with_a_miswired_chip_says_so(sim: Pn532Sim) -> None:
+    sim.silent = True
+    out = Collector()
+    reader = NfcCardReader(NfcConfig(port=sim.path), out, backoff=fast_backoff())
+    reader.start()
+    try:
+        status = out.status("error")
+        assert status.message == f"card reader: PN532 on {sim.path} did not answer (check wiring)"
+        threading.Timer(0.1, lambda: setattr(sim, "silent", False)).start()
+        out.status("connected")
+    finally:
+        reader.stop()
