@@ -1,0 +1,93 @@
+"""Settling a sale's tenders: split payment in any order, change from cash only.
+
+Rules, applied to the tenders in the order the cashier entered them:
+
+* every tender is a positive amount, and nothing may be tendered once the sale is paid;
+* card and mobile need the approval code from the external payment terminal and may
+  not exceed what is still due (a card cannot overpay, so it never gives change);
+* points and coupons may not exceed what is still due either, and never give change;
+* cash may exceed what is due: the applied amount is what was due and the excess is
+  the change. A cash tender's ``tendered_fen`` is the cash handed over (when it is 0,
+  ``amount_fen`` is taken as handed over).
+
+:func:`settle` returns the tenders as applied (cash ``amount_fen`` after change) and
+the change. The sale is complete when :func:`remaining_due` is 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from device.checkout.errors import TenderError
+from device.checkout.money import format_fen
+from device.checkout.records import TenderKind, TenderLine
+
+_NEEDS_APPROVAL = (TenderKind.CARD, TenderKind.MOBILE)
+_NAMES = {
+    TenderKind.CASH: "cash",
+    TenderKind.CARD: "card",
+    TenderKind.MOBILE: "mobile payment",
+    TenderKind.POINTS: "points",
+    TenderKind.COUPON: "coupon",
+}
+
+
+def _handed(tender: TenderLine) -> int:
+    if tender.kind is TenderKind.CASH and tender.tendered_fen:
+        return tender.tendered_fen
+    return tender.amount_fen
+
+
+def settle(
+    total_fen: int, tenders: Sequence[TenderLine], *, require_full: bool = False
+) -> tuple[tuple[TenderLine, ...], int]:
+    """Apply tenders to a total; return (applied tenders, change) or raise TenderError.
+
+    With ``require_full`` an underpaid sale is an error too (use it when completing).
+    """
+    if total_fen < 0:
+        raise TenderError(f"cannot take payment for a negative total {format_fen(total_fen)}")
+    due = total_fen
+    change = 0
+    applied: list[TenderLine] = []
+    for tender in tenders:
+        name = _NAMES[tender.kind]
+        handed = _handed(tender)
+        if handed <= 0:
+            raise TenderError(f"{name} amount must be more than ¥0.00")
+        if due == 0:
+            raise TenderError(f"the sale is already paid: {name} {format_fen(handed)} not needed")
+        if tender.kind in _NEEDS_APPROVAL and not tender.approval_code.strip():
+            raise TenderError(f"{name} needs the approval code from the payment terminal")
+        if tender.kind is TenderKind.CASH:
+            used = min(handed, due)
+            change += handed - used
+            applied.append(replace(tender, amount_fen=used, tendered_fen=handed))
+        else:
+            if handed > due:
+                raise TenderError(
+                    f"{name} {format_fen(handed)} is more than the {format_fen(due)} still due"
+                )
+            used = handed
+            applied.append(tender)
+        due -= used
+    if require_full and due:
+        raise TenderError(f"{format_fen(due)} still due")
+    return tuple(applied), change
+
+
+def remaining_due(total_fen: int, tenders: Sequence[TenderLine]) -> int:
+    """What is still to pay after these tenders (0 once paid; never negative)."""
+    paid = sum(_handed(t) for t in tenders if _handed(t) > 0)
+    return max(0, total_fen - paid)
+
+
+def cash_in_drawer(tenders: Sequence[TenderLine]) -> int:
+    """Cash that stays in the drawer for a settled sale (handed over minus change)."""
+    return sum(t.amount_fen for t in tenders if t.kind is TenderKind.CASH)
+
+
+def opens_drawer(tenders: Sequence[TenderLine], change_fen: int) -> bool:
+    """The drawer opens on a cash tender or when change is due."""
+    return change_fen > 0 or any(t.kind is TenderKind.CASH for t in tenders)
