@@ -6,6 +6,7 @@ import pytest
 
 from device.checkout.config import CheckoutConfig, default_config
 from device.checkout.errors import CheckoutError
+from device.checkout.pricing import PricingConfig
 from device.checkout.records import Tier
 
 
@@ -34,8 +35,6 @@ def test_bad_settings_are_refused_with_a_reason() -> None:
 
 
 def test_config_mappings_cannot_be_changed_through_the_callers_dict() -> None:
-    from device.checkout.pricing import PricingConfig
-
     rates = {Tier.REGULAR: 0, Tier.SILVER: 500, Tier.GOLD: 1500}
     pricing = PricingConfig(tier_discount_bp=rates)
     rates[Tier.GOLD] = 9000
