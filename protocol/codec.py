@@ -78,6 +78,9 @@ def _decode(payload: bytes, typ: type[T], decoder: msgspec.json.Decoder[T], limi
         raise SchemaError(_schema_message(err, "")) from None
     except msgspec.DecodeError as err:
         raise MalformedPayload(f"not JSON: {err}") from None
+    except UnicodeDecodeError as err:
+        # msgspec lets this escape when a corrupted object key is not valid UTF-8.
+        raise MalformedPayload(f"not JSON: invalid UTF-8 at byte {err.start}") from None
     version = getattr(msg, "v", PROTOCOL_VERSION)
     if version != PROTOCOL_VERSION:
         raise WrongVersion(_version_message(version))
@@ -91,7 +94,7 @@ def _version_message(version: object) -> str:
 def _raise_if_other_version(payload: bytes) -> None:
     try:
         probe = msgspec.json.decode(payload, type=_VersionProbe)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         return
     if probe.v is not None and probe.v != PROTOCOL_VERSION:
         raise WrongVersion(_version_message(probe.v))
