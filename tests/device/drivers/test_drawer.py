@@ -1,0 +1,153 @@
+"""Cash drawer on gpiozero's MockFactory: relay pulse, open switch, left-open alarm, self-test."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from device.drivers.drawer import (
+    CashDrawer,
+    DrawerConfig,
+    DrawerMonitor,
+    GpioDrawerKicker,
+    GpioDrawerSwitch,
+)
+from device.drivers.errors import ConfigError, DeviceStatus, DrawerError
+from device.drivers.events import DrawerAlarm, DrawerEvent
+from device.drivers.sim.drawer_sim import DrawerSim
+from tests.device.drivers.input_helpers import Collector
+
+RELAY, SWITCH = 17, 27
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self.now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self.now += seconds
+
+
+@pytest.fixture
+def factory() -> Iterator[MockFactory]:
+    f = MockFactory()
+    yield f
+    f.reset()
+
+
+def cfg(**kw: object) -> DrawerConfig:
+    return DrawerConfig(relay_pin=RELAY, switch_pin=SWITCH, pulse_ms=50, bounce_s=0.001, **kw)
+
+
+def test_kick_pulses_the_relay_once_and_releases_it(factory: MockFactory) -> None:
+    kicker = GpioDrawerKicker(cfg(), pin_factory=factory)
+    kicker.kick()
+    states = factory.pin(RELAY).states
+    assert [s.state for s in states] == [False, True, False]
+    assert states[2].timestamp - states[1].timestamp >= 0.05  # held at least pulse_ms
+
+
+def test_active_low_relay_idles_high(factory: MockFactory) -> None:
+    kicker = GpioDrawerKicker(cfg(relay_active_high=False), pin_factory=factory)
+    kicker.kick()
+    assert [s.state for s in factory.pin(RELAY).states][-2:] == [False, True]
+
+
+def test_switch_reads_open_when_pulled_low(factory: MockFactory) -> None:
+    switch = GpioDrawerSwitch(cfg(), pin_factory=factory)
+    pin = factory.pin(SWITCH)
+    pin.drive_high()
+    assert switch.is_open() is False
+    pin.drive_low()
+    assert switch.is_open() is True
+
+
+def test_drawer_left_open_raises_one_alarm_per_opening(factory: MockFactory) -> None:
+    clock = FakeClock()
+    out = Collector()
+    switch = GpioDrawerSwitch(cfg(), pin_factory=factory)
+    pin = factory.pin(SWITCH)
+    pin.drive_high()
+    monitor = DrawerMonitor(switch, out, alarm_after_s=30, poll_s=0.005, clock=clock)
+    monitor.start()
+    try:
+        out.status("connected")
+        pin.drive_low()
+        assert out.of(DrawerEvent) == DrawerEvent(open=True)
+        clock.advance(29)
+        assert [e for e in out.drain(0.1) if isinstance(e, DrawerAlarm)] == []
+        clock.advance(2)
+        alarm = out.of(DrawerAlarm)
+        assert 31 <= alarm.open_s < 32
+        clock.advance(60)
+        assert [e for e in out.drain(0.1) if isinstance(e, DrawerAlarm)] == []
+        pin.drive_high()
+        assert out.of(DrawerEvent) == DrawerEvent(open=False)
+        pin.drive_low()  # opened again: a fresh alarm timer
+        assert out.of(DrawerEvent) == DrawerEvent(open=True)
+        clock.advance(30)
+        assert out.of(DrawerAlarm).open_s == pytest.approx(30, abs=0.5)
+    finally:
+        monitor.stop()
+
+
+def test_a_failing_sensor_is_reported_and_polling_goes_on() -> None:
+    out = Collector()
+    answers = iter([DrawerError("printer did not answer DLE EOT 1"), False, True])
+
+    class FlakyPrinterSensor:
+        def is_open(self) -> bool:
+            answer = next(answers)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+    monitor = DrawerMonitor(FlakyPrinterSensor(), out)
+    for _ in range(3):
+        monitor.poll_once()
+    assert out.drain(0.05) == [
+        DeviceStatus("drawer", "error", "drawer sensor: printer did not answer DLE EOT 1"),
+        DeviceStatus("drawer", "connected", "drawer sensor ok"),
+        DrawerEvent(open=True),
+    ]
+
+
+def test_self_test_kicks_and_sees_the_switch_change(factory: MockFactory) -> None:
+    sim = DrawerSim(factory, RELAY, SWITCH)
+    out = Collector()
+    kicker = GpioDrawerKicker(cfg(), pin_factory=factory)
+    monitor = DrawerMonitor(GpioDrawerSwitch(cfg(), pin_factory=factory), out, poll_s=0.005)
+    monitor.start()
+    try:
+        drawer = CashDrawer(kicker, monitor)
+        result = drawer.self_test(timeout=2)
+        assert result == DeviceStatus(
+            "drawer", "connected", "drawer self-test passed: drawer opened"
+        )
+        assert sim.kicks == 1
+        sim.close()
+        assert monitor.wait_for(False, 2)
+        sim.jammed = True
+        result = drawer.self_test(timeout=0.3)
+        assert result.state == "error" and "switch never showed open" in result.message
+    finally:
+        monitor.stop()
+        sim.stop()
+
+
+def test_config_bounds() -> None:
+    with pytest.raises(ConfigError, match="pulse_ms 5"):
+        DrawerConfig(pulse_ms=5)
+    with pytest.raises(ConfigError, match="relay_pin is not set"):
+        GpioDrawerKicker(DrawerConfig(), pin_factory=MockFactory())
