@@ -1,0 +1,104 @@
+"""`python -m cloud.ingest`: run one ingest worker until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+from types import FrameType
+
+from cloud.domain.tiers import TierThresholds
+from cloud.ingest.mqtt import DEFAULT_SESSION_EXPIRY_S, BrokerSettings
+from cloud.ingest.worker import IngestWorker
+from cloud.store.apply import IngestRules
+from cloud.store.db import DEFAULT_URL
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected host:port, got {text!r}")
+    return host, int(port)
+
+
+def _store_tz(text: str) -> tuple[str, str]:
+    store, _, tz = text.partition("=")
+    if not store or not tz:
+        raise argparse.ArgumentTypeError(f"expected STORE=Area/City, got {text!r}")
+    return store, tz
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options; the password may come from POS_INGEST_PASSWORD instead."""
+    p = argparse.ArgumentParser(prog="python -m cloud.ingest", description=__doc__)
+    p.add_argument("--db", default=DEFAULT_URL, help="sqlite:///path or postgresql://...")
+    p.add_argument("--broker", type=_host_port, default=("127.0.0.1", 1883), help="host:port")
+    p.add_argument("--username", default="ingest")
+    p.add_argument("--password", default=os.environ.get("POS_INGEST_PASSWORD"))
+    p.add_argument("--tls-ca", help="CA file; turns TLS on")
+    p.add_argument("--tls-cert")
+    p.add_argument("--tls-key")
+    p.add_argument("--client-id", default=f"ingest-{socket.gethostname()}")
+    p.add_argument("--share-group", default="ingest")
+    p.add_argument("--session-expiry", type=int, default=DEFAULT_SESSION_EXPIRY_S)
+    p.add_argument("--timezone", default="Asia/Shanghai", help="default store time zone")
+    p.add_argument("--store-tz", type=_store_tz, action="append", default=[],
+                   help="per-store time zone, STORE=Area/City (repeatable)")  # fmt: skip
+    p.add_argument("--silver-yuan", type=int, default=2000)
+    p.add_argument("--gold-yuan", type=int, default=5000)
+    p.add_argument("--log-level", default="INFO")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the worker; exit 0 on a clean shutdown."""
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        rules = IngestRules(
+            thresholds=TierThresholds(args.silver_yuan * 100, args.gold_yuan * 100),
+            default_timezone=args.timezone,
+            timezones=dict(args.store_tz),
+        )
+        rules.tz_for("")  # an unknown zone name fails here, at start, with its name
+        for store in rules.timezones:
+            rules.tz_for(store)
+    except (ValueError, KeyError) as err:
+        print(f"cloud.ingest: bad configuration: {err}", file=sys.stderr)
+        return 2
+    worker = IngestWorker(
+        args.db,
+        BrokerSettings(
+            host=args.broker[0], port=args.broker[1], username=args.username,
+            password=args.password, tls_ca=args.tls_ca, tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+        ),
+        client_id=args.client_id,
+        share_group=args.share_group,
+        rules=rules,
+        session_expiry_s=args.session_expiry,
+    )  # fmt: skip
+
+    def _shutdown(signum: int, _frame: FrameType | None) -> None:
+        logging.getLogger(__name__).info("signal %d: stopping", signum)
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, _shutdown)
+    signal.signal(signal.SIGINT, _shutdown)
+    try:
+        worker.start()
+    except Exception as err:
+        print(f"cloud.ingest: cannot start: {err}", file=sys.stderr)
+        return 1
+    print(f"ingest worker {args.client_id} ready", flush=True)
+    worker.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

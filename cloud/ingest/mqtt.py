@@ -1,0 +1,58 @@
+"""Broker connection settings and a paho MQTT 5 client factory shared by the cloud services."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+#: A worker's broker session outlives a week-long cloud outage, so nothing queued is dropped.
+DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerSettings:
+    """Where and as whom a cloud service connects."""
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    tls_ca: str | None = None  # CA file; setting it turns TLS on
+    tls_cert: str | None = None  # client certificate, if the listener wants one
+    tls_key: str | None = None
+    keepalive_s: int = 30
+
+
+def make_client(
+    settings: BrokerSettings, client_id: str, *, manual_ack: bool = False
+) -> mqtt.Client:
+    """A paho 2 client speaking MQTT 5 with credentials and TLS set, not yet connected."""
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5,
+        manual_ack=manual_ack,
+    )
+    if settings.username is not None:
+        client.username_pw_set(settings.username, settings.password)
+    if settings.tls_ca:
+        client.tls_set(
+            ca_certs=settings.tls_ca,
+            certfile=settings.tls_cert,
+            keyfile=settings.tls_key,
+            tls_version=ssl.PROTOCOL_TLS_CLIENT,
+        )
+    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    return client
+
+
+def connect_properties(session_expiry_s: int) -> Properties:
+    """CONNECT properties asking the broker to keep our session (and its queue) that long."""
+    props = Properties(PacketTypes.CONNECT)
+    if session_expiry_s:
+        props.SessionExpiryInterval = session_expiry_s
+    return props

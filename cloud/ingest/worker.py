@@ -1,0 +1,323 @@
+"""The ingest worker: shared-subscription MQTT consumer that stores batches, then ACKs terminals.
+
+Per events message, in this order: one database transaction (insert new events, project
+them, advance the high-water mark); commit; publish any member changes the batch caused and
+the terminal's ACK; only then PUBACK the message to the broker (paho ``manual_ack``). A worker
+killed anywhere before the PUBACK gets the message redelivered when its persistent session
+reconnects, and re-applying it is a no-op because (terminal, seq) is unique.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import paho.mqtt.client as mqtt
+import peewee as pw
+
+from cloud.ingest.decode import Rejection, decode_events_message
+from cloud.ingest.mqtt import (
+    DEFAULT_SESSION_EXPIRY_S,
+    BrokerSettings,
+    connect_properties,
+    make_client,
+)
+from cloud.store.apply import (
+    BatchOutcome,
+    IngestRules,
+    apply_batch,
+    flag_terminal,
+    record_dead_letter,
+    reject_payload,
+)
+from cloud.store.db import CloudDB, open_cloud_db, utcnow
+from cloud.store.downstream import changes_since
+from protocol.codec import decode_catchup, decode_status, encode_ack, encode_down
+from protocol.envelope import Ack, DownChange, utc_iso
+from protocol.errors import ProtocolError, SchemaError
+from protocol.topics import (
+    ALL_STATUS,
+    PREFIX,
+    ack_topic,
+    down_topic,
+    parse_catchup_topic,
+    parse_status_topic,
+    terminal_down_topic,
+)
+
+log = logging.getLogger(__name__)
+
+#: How long a transient database failure (lock, deadlock, lost connection) is retried.
+RETRY_FOR_S = 60.0
+
+
+class IngestWorker:
+    """One stateless ingest process; run several against one database to scale out."""
+
+    def __init__(
+        self,
+        db_url: str,
+        broker: BrokerSettings,
+        *,
+        client_id: str,
+        share_group: str = "ingest",
+        rules: IngestRules | None = None,
+        session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.db_url = db_url
+        self.broker = broker
+        self.client_id = client_id
+        self.share_group = share_group
+        self.rules = rules or IngestRules()
+        self.session_expiry_s = session_expiry_s
+        self.clock = clock
+        self.batches_applied = 0
+        self.events_inserted = 0
+        self.last_commit_monotonic: float | None = None
+        self._db: CloudDB | None = None
+        self._db_thread: int | None = None
+        self._connected = threading.Event()
+        self._subscribed = threading.Event()
+        self._stopping = threading.Event()
+        self._client = make_client(broker, client_id, manual_ack=True)
+        self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Open the database, connect with a persistent session, subscribe; return when ready."""
+        self._db = open_cloud_db(self.db_url)
+        self._client.connect_async(
+            self.broker.host,
+            self.broker.port,
+            keepalive=self.broker.keepalive_s,
+            clean_start=False,
+            properties=connect_properties(self.session_expiry_s),
+        )
+        self._client.loop_start()
+        if not self._subscribed.wait(timeout):
+            self.stop()
+            raise TimeoutError(
+                f"ingest worker {self.client_id} not subscribed at "
+                f"{self.broker.host}:{self.broker.port} within {timeout}s"
+            )
+
+    def stop(self) -> None:
+        """Disconnect cleanly (the session and anything unacknowledged stay at the broker)."""
+        self._stopping.set()
+        self._client.disconnect()
+        self._client.loop_stop()
+        if self._db is not None:
+            self._db.close()
+
+    def wait(self) -> None:
+        """Block until stop() is called (from a signal handler, say)."""
+        self._stopping.wait()
+
+    # -- paho callbacks (network thread) ------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any) -> None:
+        if rc.is_failure:
+            log.error("broker refused ingest worker %s: %s", self.client_id, rc)
+            return
+        self._connected.set()
+        log.info("ingest worker %s connected (session present: %s)", self.client_id,
+                 flags.session_present)  # fmt: skip
+        client.subscribe(
+            [
+                (f"$share/{self.share_group}/{PREFIX}/+/+/events", 1),
+                (f"$share/{self.share_group}/{PREFIX}/+/+/catchup", 1),
+                # Not shared: retained status is only sent to plain subscriptions, and every
+                # worker applying the same status is harmless.
+                (ALL_STATUS, 1),
+            ]
+        )
+
+    def _on_subscribe(self, _c: Any, _u: Any, _mid: int, rcs: list[Any], _p: Any) -> None:
+        failed = [rc for rc in rcs if rc.is_failure]
+        if failed:
+            log.error("ingest worker %s: subscription refused: %s", self.client_id, failed)
+            return
+        self._subscribed.set()
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        self._connected.clear()
+        if not self._stopping.is_set():
+            log.warning("ingest worker %s disconnected: %s; reconnecting", self.client_id, rc)
+
+    def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            handled = self._dispatch(msg.topic, bytes(msg.payload), retained=bool(msg.retain))
+        except Exception:
+            # Not acknowledged: the broker redelivers on reconnect and the terminal resends
+            # after its timeout, so a failure here delays the data but never loses it.
+            log.exception("ingest worker %s failed on %s", self.client_id, msg.topic)
+            return
+        if handled and msg.qos > 0:
+            client.ack(msg.mid, msg.qos)
+
+    # -- handling -----------------------------------------------------------------------
+
+    @property
+    def db(self) -> CloudDB:
+        """The worker's database (opened by start())."""
+        if self._db is None:
+            raise RuntimeError("ingest worker not started")
+        return self._db
+
+    def _dispatch(self, topic: str, payload: bytes, *, retained: bool = False) -> bool:
+        if topic.endswith("/events"):
+            self._retrying(lambda: self.handle_events(topic, payload))
+        elif topic.endswith("/status"):
+            self._retrying(lambda: self.handle_status(topic, payload))
+        elif topic.endswith("/catchup"):
+            self._retrying(lambda: self.handle_catchup(topic, payload))
+        else:
+            log.warning("ingest worker ignoring unexpected topic %s", topic)
+        return True
+
+    def _retrying(self, action: Callable[[], object]) -> None:
+        deadline = time.monotonic() + RETRY_FOR_S
+        delay = 0.05
+        while True:
+            try:
+                action()
+                return
+            except (pw.OperationalError, pw.InterfaceError) as err:
+                # Locked, deadlocked or disconnected: the transaction rolled back whole, so
+                # running it again is safe.
+                if time.monotonic() > deadline or self._stopping.is_set():
+                    raise
+                log.warning("ingest worker %s: transient database error, retrying: %s",
+                            self.client_id, err)  # fmt: skip
+                self.db.close()
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _publish(self, topic: str, payload: bytes) -> None:
+        self._client.publish(topic, payload, qos=1, retain=False)
+
+    def handle_events(self, topic: str, payload: bytes) -> BatchOutcome | int | None:
+        """Store one events message (or dead-letter it) and ACK its terminal."""
+        decoded = decode_events_message(topic, payload)
+        if isinstance(decoded, Rejection):
+            return self._reject(topic, payload, decoded)
+        try:
+            outcome = apply_batch(
+                self.db, store_id=decoded.store_id, terminal_id=decoded.terminal_id,
+                events=decoded.events, topic=topic, rules=self.rules, clock=self.clock,
+            )  # fmt: skip
+        except (pw.IntegrityError, pw.DataError, pw.ProgrammingError) as err:
+            # The database refused the content itself; retrying cannot help, so keep it aside.
+            rejection = Rejection(
+                f"storage refused the batch: {err}", decoded.store_id, decoded.terminal_id,
+                decoded.terminal_id, [e.seq for e in decoded.events],
+            )  # fmt: skip
+            return self._reject(topic, payload, rejection)
+        self.batches_applied += 1
+        self.events_inserted += outcome.inserted
+        self.last_commit_monotonic = time.monotonic()
+        sent_at = utc_iso(self.clock())
+        for change in outcome.down:
+            down = DownChange(
+                stream=change.stream, version=change.version, scope=change.scope,
+                kind=change.kind, items=change.items, sent_at=sent_at,
+            )  # fmt: skip
+            self._publish(down_topic(change.scope, change.stream), encode_down(down))
+        ack = Ack(
+            terminal_id=decoded.terminal_id,
+            acked_seq=outcome.high_water,
+            dead_lettered=outcome.dead_lettered,
+        )
+        self._publish(ack_topic(decoded.store_id, decoded.terminal_id), encode_ack(ack))
+        return outcome
+
+    def _reject(self, topic: str, payload: bytes, rejection: Rejection) -> int | None:
+        log.warning("dead-lettered message on %s: %s", topic, rejection.reason)
+        mark = reject_payload(
+            self.db, topic=topic, store_id=rejection.store_id,
+            terminal_id=rejection.terminal_id, claimed_terminal_id=rejection.claimed_terminal_id,
+            reason=rejection.reason, seqs=rejection.seqs, payload=payload, clock=self.clock,
+        )  # fmt: skip
+        if mark is not None and rejection.store_id and rejection.terminal_id:
+            ack = Ack(
+                terminal_id=rejection.terminal_id, acked_seq=mark,
+                dead_lettered=sorted(set(rejection.seqs)),
+            )  # fmt: skip
+            self._publish(ack_topic(rejection.store_id, rejection.terminal_id), encode_ack(ack))
+        return mark
+
+    def handle_status(self, topic: str, payload: bytes) -> None:
+        """Record a terminal's retained status (or its last will: offline)."""
+        if not payload:
+            return  # a cleared retained message
+        now = utcnow()
+        sender: tuple[str, str] | None = None
+        try:
+            sender = parse_status_topic(topic)
+            status = decode_status(payload)
+            if (status.store_id, status.terminal_id) != sender:
+                raise SchemaError(
+                    f"status claims {status.store_id}/{status.terminal_id} on the topic of "
+                    f"{sender[0]}/{sender[1]}"
+                )
+        except ProtocolError as err:
+            reason = f"status: {type(err).__name__}: {err}"
+            log.warning("dead-lettered status on %s: %s", topic, reason)
+            with self.db.write():
+                record_dead_letter(
+                    self.db, topic=topic, terminal_id=sender[1] if sender else "",
+                    claimed_terminal_id="", reason=reason, seqs=[], payload=payload, now=now,
+                )  # fmt: skip
+                if sender is not None:
+                    flag_terminal(self.db, sender[1], sender[0], reason, now)
+            return
+        store_id, terminal_id = sender
+        m = self.db.models
+        fields: dict[Any, Any] = {
+            m.Terminal.online: status.online,
+            m.Terminal.status: msgspec.to_builtins(status),
+            m.Terminal.status_at: now,
+            m.Terminal.outbox_depth: status.outbox_depth,
+            m.Terminal.printer: status.printer[:32],
+            m.Terminal.software_version: status.software_version[:64],
+            m.Terminal.clock_synced: status.clock_synced,
+        }
+        if status.online:
+            fields[m.Terminal.last_seen] = now
+        with self.db.write():
+            insert = m.Terminal.insert(terminal_id=terminal_id, store_id=store_id)
+            insert.on_conflict_ignore().execute()
+            m.Terminal.update(fields).where(m.Terminal.terminal_id == terminal_id).execute()
+
+    def handle_catchup(self, topic: str, payload: bytes) -> int:
+        """Answer a terminal's catch-up request with every change after its versions."""
+        try:
+            store_id, terminal_id = parse_catchup_topic(topic)
+            request = decode_catchup(payload)
+        except ProtocolError as err:
+            with self.db.write():
+                record_dead_letter(
+                    self.db, topic=topic, terminal_id="", claimed_terminal_id="",
+                    reason=f"catchup: {type(err).__name__}: {err}", seqs=[], payload=payload,
+                    now=utcnow(),
+                )  # fmt: skip
+            return 0
+        sent = 0
+        sent_at = utc_iso(self.clock())
+        for stream, from_version in request.streams.items():
+            for change in changes_since(self.db, stream, store_id, from_version):
+                down = DownChange(sent_at=sent_at, **change)
+                self._publish(terminal_down_topic(store_id, terminal_id, stream),
+                              encode_down(down))  # fmt: skip
+                sent += 1
+        return sent
