@@ -1,0 +1,242 @@
+"""Sends the outbox to the cloud in seq order and deletes rows only on the cloud's application ACK.
+
+The outbox is the queue (paho's queue lives in memory only). The publisher keeps a window of
+in-flight batches; a broker PUBACK proves nothing about the cloud's database, so only an Ack
+naming the highest contiguous seq the cloud stored lets rows go. When the ACK makes no progress
+for `resend_after_s` while batches are in flight, everything after the ACK is sent again: the
+cloud ignores (terminal, seq) it already holds, so a resend is always safe.
+
+Threading: one thread only (the sync thread) calls tick() and on_ack(); both touch the store.
+Batches are packed here rather than with protocol.codec.pack_batches because the outbox already
+holds each body as JSON: embedding it as msgspec.Raw avoids decoding and re-encoding every event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import msgspec
+
+from protocol import topics
+from protocol.envelope import MAX_BATCH_BYTES, MAX_EVENTS_PER_BATCH, PROTOCOL_VERSION, utc_iso
+
+log = logging.getLogger(__name__)
+
+#: Room for {"v":1,"terminal_id":"..","store_id":"..","events":[]} around the events.
+_BATCH_OVERHEAD = 128
+
+
+class OutboxRowLike(Protocol):
+    """What the publisher reads from one outbox row."""
+
+    seq: int
+    event_id: str
+    type: str
+    device_time: Any  # aware datetime, or the UTC ISO string already
+    clock_synced: bool
+    body: str | bytes  # the event body as JSON text
+
+
+class OutboxStore(Protocol):
+    """The slice of device.store the publisher needs."""
+
+    def outbox_pending(self, after_seq: int = 0, limit: int = 500) -> Sequence[Any]:
+        """Unacked rows with seq > after_seq, in seq order."""
+        ...
+
+    def outbox_ack(self, up_to_seq: int) -> int:
+        """Delete every row with seq <= up_to_seq."""
+        ...
+
+
+class _WireEnvelope(msgspec.Struct, kw_only=True):
+    """protocol.envelope.Envelope with the body kept as the raw JSON the outbox stored."""
+
+    v: int
+    id: str
+    terminal_id: str
+    store_id: str
+    seq: int
+    type: str
+    device_time: str
+    clock_synced: bool
+    body: msgspec.Raw
+
+
+@dataclass(slots=True)
+class _InFlight:
+    first_seq: int
+    last_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class PublisherStats:
+    """Counters for status and benchmarks."""
+
+    acked_seq: int
+    sent_seq: int
+    in_flight_batches: int
+    batches_sent: int
+    events_sent: int
+    resends: int
+
+
+def _wire_time(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return utc_iso(value)
+    return str(value)
+
+
+class OutboxPublisher:
+    """Drives the outbox towards the cloud; call tick() often and on_ack() for each ACK."""
+
+    def __init__(
+        self,
+        store: OutboxStore,
+        send: Callable[[str, bytes], bool],
+        store_id: str,
+        terminal_id: str,
+        batch_size: int = 200,
+        window: int = 8,
+        resend_after_s: float = 10.0,
+        max_batch_bytes: int = MAX_BATCH_BYTES,
+    ) -> None:
+        if not 1 <= batch_size <= MAX_EVENTS_PER_BATCH:
+            raise ValueError(f"batch_size {batch_size} is not 1-{MAX_EVENTS_PER_BATCH}")
+        if window < 1 or resend_after_s <= 0:
+            raise ValueError("window must be >= 1 and resend_after_s > 0")
+        self._store = store
+        self._send = send
+        self._store_id = store_id
+        self._terminal_id = terminal_id
+        self._topic = topics.events_topic(store_id, terminal_id)
+        self._batch_size = batch_size
+        self._window = window
+        self._resend_after_s = resend_after_s
+        self._max_bytes = max_batch_bytes
+        self._head = b'{"v":%d,"terminal_id":"%s","store_id":"%s","events":[' % (
+            PROTOCOL_VERSION,
+            terminal_id.encode(),
+            store_id.encode(),
+        )
+        self._encoder = msgspec.json.Encoder()
+        first = store.outbox_pending(after_seq=0, limit=1)
+        # Everything before the oldest row still in the outbox was acked before a restart.
+        self._acked = first[0].seq - 1 if first else 0
+        self._sent = self._acked
+        self._inflight: list[_InFlight] = []
+        self._last_progress = 0.0
+        self._online = False
+        self._batches_sent = 0
+        self._events_sent = 0
+        self._resends = 0
+
+    @property
+    def acked_seq(self) -> int:
+        """Highest seq the cloud has confirmed (and the outbox has dropped)."""
+        return self._acked
+
+    def stats(self) -> PublisherStats:
+        """A snapshot of the counters."""
+        return PublisherStats(
+            self._acked,
+            self._sent,
+            len(self._inflight),
+            self._batches_sent,
+            self._events_sent,
+            self._resends,
+        )
+
+    def on_connected(self, now: float) -> None:
+        """The link is up: start sending; the resend clock starts afresh."""
+        self._online = True
+        self._last_progress = now
+
+    def on_disconnected(self) -> None:
+        """The link is down: stop handing batches to paho (the outbox keeps them)."""
+        self._online = False
+
+    def on_ack(self, acked_seq: int, now: float) -> int:
+        """The cloud holds every seq <= acked_seq: drop those rows. Returns rows deleted."""
+        if acked_seq <= self._acked:
+            return 0  # a duplicate or late ACK: nothing new
+        deleted = self._store.outbox_ack(acked_seq)
+        self._acked = acked_seq
+        self._sent = max(self._sent, acked_seq)
+        self._inflight = [b for b in self._inflight if b.last_seq > acked_seq]
+        self._last_progress = now
+        return int(deleted or 0)
+
+    def tick(self, now: float) -> int:
+        """Resend if the ACK has stalled, then fill the window. Returns events handed to paho."""
+        if not self._online:
+            return 0
+        if self._inflight and now - self._last_progress >= self._resend_after_s:
+            log.info(
+                "no ACK progress for %.1fs past seq %d: resending from %d",
+                now - self._last_progress,
+                self._acked,
+                self._acked + 1,
+            )
+            self._sent = self._acked
+            self._inflight.clear()
+            self._resends += 1
+        sent = 0
+        while len(self._inflight) < self._window:
+            free = self._window - len(self._inflight)
+            rows = self._store.outbox_pending(after_seq=self._sent, limit=self._batch_size * free)
+            if not rows:
+                break
+            start = 0
+            while start < len(rows) and len(self._inflight) < self._window:
+                payload, count = self._pack(rows, start)
+                if not self._send(self._topic, payload):
+                    return sent  # link went down under us; the outbox still has them
+                if not self._inflight:
+                    self._last_progress = now
+                first, last = rows[start].seq, rows[start + count - 1].seq
+                self._inflight.append(_InFlight(first, last))
+                self._sent = last
+                self._batches_sent += 1
+                self._events_sent += count
+                sent += count
+                start += count
+            if len(rows) < self._batch_size * free:
+                break
+        return sent
+
+    def _pack(self, rows: Sequence[Any], start: int) -> tuple[bytes, int]:
+        """Encode rows[start:] into one batch within both limits; returns (payload, count)."""
+        parts: list[bytes] = []
+        size = len(self._head) + 2
+        for row in rows[start : start + self._batch_size]:
+            part = self._encode_row(row)
+            if parts and size + len(part) + 1 > self._max_bytes:
+                break
+            if not parts and size + len(part) > self._max_bytes:
+                # Too big for any batch: send it alone so the cloud dead-letters it visibly
+                # rather than blocking the outbox behind it forever.
+                log.error("event seq %d is %d bytes, over the batch limit", row.seq, len(part))
+            parts.append(part)
+            size += len(part) + 1
+        return self._head + b",".join(parts) + b"]}", len(parts)
+
+    def _encode_row(self, row: Any) -> bytes:
+        body = row.body
+        return self._encoder.encode(
+            _WireEnvelope(
+                v=PROTOCOL_VERSION,
+                id=str(row.event_id),
+                terminal_id=self._terminal_id,
+                store_id=self._store_id,
+                seq=int(row.seq),
+                type=str(row.type),
+                device_time=_wire_time(row.device_time),
+                clock_synced=bool(row.clock_synced),
+                body=msgspec.Raw(body.encode() if isinstance(body, str) else body),
+            )
+        )

@@ -1,0 +1,340 @@
+"""SyncService: the one sync thread that owns the store connection and drives publish, ACK,
+downstream and status.
+
+Threading: paho's network thread (loop_start) only puts items on `inbox`. The sync thread opens
+the store itself (SQLite connections are per thread), then loops: take inbox items, apply ACKs
+and downstream changes, fill the publish window, expire snapshots and catch-ups, publish status.
+Other threads may call wake() (after recording a sale), stats() and stop().
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from device.sync.client import (
+    BrokerSettings,
+    Connected,
+    Disconnected,
+    Inbound,
+    InboxItem,
+    Link,
+    Wake,
+    published_ok,
+)
+from device.sync.downstream import DownstreamApplier, StreamSink
+from device.sync.errors import SyncError
+from device.sync.publisher import OutboxPublisher
+from device.sync.status import Health, StatusReporter
+from protocol import codec, topics
+from protocol.envelope import CatchupRequest
+from protocol.errors import ProtocolError
+
+log = logging.getLogger(__name__)
+
+
+class SyncStore(Protocol):
+    """What the sync thread needs from device.store (plus StreamSink via `sink_factory`)."""
+
+    def outbox_pending(self, after_seq: int = 0, limit: int = 500) -> Any:
+        """Unacked rows after a seq."""
+        ...
+
+    def outbox_ack(self, up_to_seq: int) -> Any:
+        """Drop rows up to a seq."""
+        ...
+
+    def outbox_depth(self) -> int:
+        """Rows still unacked."""
+        ...
+
+    def oldest_unsynced_age_s(self, now: dt.datetime) -> float | None:
+        """Age of the oldest unacked row, None when empty."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSettings:
+    """Tuning for one terminal's sync; the defaults suit a store on a normal uplink."""
+
+    broker: BrokerSettings
+    software_version: str = "0.0.0"
+    batch_size: int = 200
+    window: int = 8
+    resend_after_s: float = 10.0
+    poll_s: float = 0.05  # how often the outbox is looked at when nobody calls wake()
+    status_interval_s: float = 30.0
+    status_check_s: float = 0.5
+    catchup_wait_s: float = 5.0
+    snapshot_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStats:
+    """A copy of the sync thread's view, safe to read from any thread."""
+
+    connected: bool = False
+    acked_seq: int = 0
+    sent_seq: int = 0
+    outbox_depth: int = -1
+    batches_sent: int = 0
+    events_sent: int = 0
+    resends: int = 0
+    acks: int = 0
+    rejected_messages: int = 0
+    down_applied: int = 0
+    down_skipped: int = 0
+    snapshots_loaded: int = 0
+    snapshots_failed: int = 0
+    catchups_requested: int = 0
+    stream_versions: Mapping[str, int] = field(default_factory=dict)
+    last_problem: str = ""
+    error: str = ""
+
+
+class SyncService:
+    """Runs terminal sync on its own thread: start(), wake() after each record, stop()."""
+
+    def __init__(
+        self,
+        settings: SyncSettings,
+        open_store: Callable[[], Any],
+        sink_factory: Callable[[Any], StreamSink],
+        printer: Callable[[], str] = lambda: "unknown",
+        clock_synced: Callable[[], bool] = lambda: False,
+        close_store: Callable[[Any], None] = lambda _s: None,
+    ) -> None:
+        self.settings = settings
+        self._open_store = open_store
+        self._sink_factory = sink_factory
+        self._close_store = close_store
+        self._printer = printer
+        self._clock_synced = clock_synced
+        self._inbox: queue.Queue[InboxItem] = queue.Queue()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._stats = SyncStats()
+        b = settings.broker
+        self._ack_topic = topics.ack_topic(b.store_id, b.terminal_id)
+        self._catchup_topic = topics.catchup_topic(b.store_id, b.terminal_id)
+
+    # -- any thread ---------------------------------------------------------------------
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start the sync thread; returns once it has opened the store (not the broker)."""
+        if self._thread is not None:
+            raise SyncError("sync service already started")
+        self._thread = threading.Thread(target=self._run, name="sync", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise SyncError(f"sync thread did not start within {timeout}s")
+        if self._stats.error:
+            raise SyncError(f"sync could not start: {self._stats.error}")
+
+    def wake(self) -> None:
+        """Look at the outbox now (call after committing a sale)."""
+        self._inbox.put(Wake())
+
+    def stats(self) -> SyncStats:
+        """The latest counters from the sync thread."""
+        with self._lock:
+            return self._stats
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Publish a retained offline status, disconnect and join the thread."""
+        self._stop.set()
+        self._inbox.put(Wake())
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def wait(self, predicate: Callable[[SyncStats], bool], timeout: float) -> bool:
+        """Poll stats until predicate holds or timeout (for tools and tests)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate(self.stats()):
+                return True
+            time.sleep(0.02)
+        return predicate(self.stats())
+
+    # -- sync thread only ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            store = self._open_store()
+        except Exception as err:
+            with self._lock:
+                self._stats = SyncStats(error=f"{type(err).__name__}: {err}")
+            self._ready.set()
+            return
+        try:
+            _Loop(self, store).run()
+        except Exception:
+            log.exception("sync thread failed")
+            raise
+        finally:
+            self._close_store(store)
+
+
+class _Loop:
+    """The sync thread's state; lives and dies on that thread."""
+
+    def __init__(self, svc: SyncService, store: Any) -> None:
+        s = svc.settings
+        b = s.broker
+        self.svc = svc
+        self.store = store
+        self.reporter = StatusReporter(
+            b.store_id,
+            b.terminal_id,
+            s.software_version,
+            printer=svc._printer,
+            clock_synced=svc._clock_synced,
+            interval_s=s.status_interval_s,
+        )
+        self.applier = DownstreamApplier(
+            svc._sink_factory(store),
+            b.store_id,
+            self._send_catchup,
+            catchup_wait_s=s.catchup_wait_s,
+            snapshot_timeout_s=s.snapshot_timeout_s,
+        )
+        versions = self.applier.versions()
+        self.link = Link(b, svc._inbox, self.reporter.will(store.outbox_depth(), versions))
+        self.publisher = OutboxPublisher(
+            store,
+            self._send,
+            b.store_id,
+            b.terminal_id,
+            batch_size=s.batch_size,
+            window=s.window,
+            resend_after_s=s.resend_after_s,
+        )
+        self.acks = 0
+        self.rejected = 0
+        self.last_problem = ""
+        self.depth = store.outbox_depth()
+        self.versions = versions
+        self.next_check = 0.0
+
+    def _send(self, topic: str, payload: bytes) -> bool:
+        return self.link.connected and published_ok(self.link.publish(topic, payload))
+
+    def _send_catchup(self, streams: dict[str, int]) -> None:
+        b = self.svc.settings.broker
+        payload = codec.encode_catchup(
+            CatchupRequest(terminal_id=b.terminal_id, store_id=b.store_id, streams=streams)
+        )
+        self.link.publish(self.svc._catchup_topic, payload)
+
+    def run(self) -> None:
+        svc = self.svc
+        self.link.start()
+        self._publish_stats()
+        svc._ready.set()
+        try:
+            while not svc._stop.is_set():
+                try:
+                    item: InboxItem | None = svc._inbox.get(timeout=svc.settings.poll_s)
+                except queue.Empty:
+                    item = None
+                now = time.monotonic()
+                while item is not None:
+                    self._handle(item, now)
+                    try:
+                        item = svc._inbox.get_nowait()
+                    except queue.Empty:
+                        item = None
+                self.publisher.tick(now)
+                self.applier.tick(now)
+                if now >= self.next_check:
+                    self.next_check = now + svc.settings.status_check_s
+                    self._maybe_status(now)
+                self._publish_stats()
+        finally:
+            farewell = self.reporter.payload(
+                Health(False, self.store.outbox_depth(), None, self.applier.versions())
+            )
+            self.link.stop(farewell)
+            self._publish_stats()
+
+    def _handle(self, item: InboxItem, now: float) -> None:
+        if isinstance(item, Inbound):
+            if item.topic == self.svc._ack_topic:
+                self._on_ack(item.payload, now)
+            else:
+                self.applier.handle(item.topic, item.payload, now)
+                self.versions = self.applier.versions()
+        elif isinstance(item, Connected):
+            log.info("connected (session present: %s)", item.session_present)
+            self.publisher.on_connected(now)
+            self.reporter.reset()
+            self.applier.catch_up(now)
+            self.next_check = 0.0
+        elif isinstance(item, Disconnected):
+            log.info("disconnected: %s", item.reason)
+            self.publisher.on_disconnected()
+        elif isinstance(item, Wake):
+            pass  # the tick after this drain does the work
+
+    def _on_ack(self, payload: bytes, now: float) -> None:
+        try:
+            ack = codec.decode_ack(payload)
+            if ack.terminal_id != self.svc.settings.broker.terminal_id:
+                raise ProtocolError(f"ACK for terminal {ack.terminal_id!r}")
+        except ProtocolError as err:
+            self.rejected += 1
+            self.last_problem = f"ack: {err}"
+            log.warning("ACK dropped: %s", err)
+            return
+        self.acks += 1
+        if ack.dead_lettered:
+            log.error("cloud kept seqs %s aside as unreadable", ack.dead_lettered[:20])
+        try:
+            self.publisher.on_ack(ack.acked_seq, now)
+        except Exception as err:  # the store refused it (e.g. an ACK beyond our last seq)
+            self.rejected += 1
+            self.last_problem = f"ack {ack.acked_seq}: {err}"
+            log.error("ACK %d not applied: %s", ack.acked_seq, err)
+
+    def _maybe_status(self, now: float) -> None:
+        self.depth = self.store.outbox_depth()
+        self.versions = self.applier.versions()
+        if not self.link.connected or not self.reporter.due(now, self.depth, self.versions):
+            return
+        wall = dt.datetime.now(dt.UTC)
+        health = Health(True, self.depth, self.store.oldest_unsynced_age_s(wall), self.versions)
+        self.link.publish(self.link.status_topic, self.reporter.payload(health, wall), retain=True)
+        self.reporter.sent(now, self.depth, self.versions)
+
+    def _publish_stats(self) -> None:
+        p = self.publisher.stats()
+        d = self.applier.stats
+        stats = SyncStats(
+            connected=self.link.connected,
+            acked_seq=p.acked_seq,
+            sent_seq=p.sent_seq,
+            outbox_depth=self.depth,
+            batches_sent=p.batches_sent,
+            events_sent=p.events_sent,
+            resends=p.resends,
+            acks=self.acks,
+            rejected_messages=self.rejected + d.rejected,
+            down_applied=d.applied,
+            down_skipped=d.skipped,
+            snapshots_loaded=d.snapshots_loaded,
+            snapshots_failed=d.snapshots_failed,
+            catchups_requested=d.catchups_requested,
+            stream_versions=dict(self.versions),
+            last_problem=d.last_problem or self.last_problem,
+        )
+        with self.svc._lock:
+            self.svc._stats = stats
