@@ -215,10 +215,14 @@ class StartReturn:
 
 @dataclass(frozen=True, slots=True)
 class ReturnItem:
-    """One line to return: the original line number and how many units come back."""
+    """One line to return: the original line number and how many units (or grams) come back.
+
+    For a weighed line ``weight_g`` None returns all that is left of it.
+    """
 
     line_no: int
-    quantity: int
+    quantity: int = 1
+    weight_g: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

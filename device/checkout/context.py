@@ -1,0 +1,96 @@
+"""What every state-machine handler needs: ports, config, refusals, manager overrides, audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from device.checkout.commands import Command, Notify, RecordAudit
+from device.checkout.config import CheckoutConfig
+from device.checkout.errors import CheckoutError, PermissionDenied
+from device.checkout.events import ManagerCreds
+from device.checkout.messages import text
+from device.checkout.ports import Ports
+from device.checkout.records import AuditEntry, Role, Staff
+from device.checkout.staff import AUDITED, OVERRIDABLE, Permission, allows, require
+from device.checkout.staff import require_manager as _require_manager_role
+
+
+class Refused(CheckoutError):
+    """A refusal with a message key, so the screen can show it in the cashier's language."""
+
+    def __init__(self, key: str, **params: object) -> None:
+        self.key = key
+        self.params = {name: str(value) for name, value in params.items()}
+        super().__init__(text(key, "en", **params))
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """The machine's fixed surroundings for one step."""
+
+    ports: Ports
+    config: CheckoutConfig
+
+    def new_id(self) -> str:
+        return self.ports.ids.new_id()
+
+    def now(self) -> dt.datetime:
+        return self.ports.clock.now()
+
+    def notify(self, level: str, key: str, **params: object) -> Notify:
+        """An info or warning message for the cashier (errors come from Refused)."""
+        assert level in ("info", "warning", "error")
+        return Notify(
+            command_id=self.new_id(),
+            level=level,  # type: ignore[arg-type]  # checked just above
+            message_key=key,
+            message=text(key, "en", **params),
+            params={name: str(value) for name, value in params.items()},
+        )
+
+    def audit(self, action: str, staff: Staff, manager_id: str | None, detail: str) -> Command:
+        entry = AuditEntry(
+            audit_id=self.new_id(),
+            action=action,
+            staff_id=staff.staff_id,
+            manager_id=manager_id,
+            detail=detail,
+            device_time=self.now(),
+        )
+        return RecordAudit(command_id=self.new_id(), entry=entry)
+
+    def authorise(self, staff: Staff, permission: Permission, creds: ManagerCreds) -> str | None:
+        """Check ``staff`` may do ``permission``, by role or by a manager's PIN.
+
+        Returns the authorising manager's id: the one whose PIN was typed, or the signed-in
+        manager; None when a non-manager's role alone allows it. The caller writes the audit
+        entry, since only it knows the detail worth recording.
+        """
+        if creds.manager_id:
+            return self._verify_manager(permission, creds)
+        if allows(staff.role, permission):
+            return staff.staff_id if staff.role is Role.MANAGER else None
+        if permission in OVERRIDABLE:
+            raise Refused("manager.pin_required")
+        require(staff.role, permission)
+        return None  # pragma: no cover - require raised
+
+    def _verify_manager(self, permission: Permission, creds: ManagerCreds) -> str:
+        result = self.ports.staff.verify(creds.manager_id, creds.manager_pin)
+        if not result.ok or result.staff is None:
+            if result.locked_until is not None:
+                raise Refused("login.locked", until=result.locked_until.strftime("%H:%M"))
+            if result.attempts_left > 0:
+                raise Refused("manager.wrong_pin", attempts=result.attempts_left)
+            raise Refused("manager.refused", reason=result.reason or "wrong PIN")
+        try:
+            _require_manager_role(result.staff.role, permission)
+        except PermissionDenied as err:
+            raise Refused("manager.not_manager") from err
+        return result.staff.staff_id
+
+
+def is_audited(permission: Permission) -> bool:
+    """Whether an authorised use of ``permission`` goes to the audit log."""
+    return permission in AUDITED

@@ -1,0 +1,140 @@
+"""The checkout state machine: step(state, event) -> (state, commands), never raising."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, Final
+
+from device.checkout import events as ev
+from device.checkout import returning, selling, session, tendering
+from device.checkout.commands import Command, Notify
+from device.checkout.config import CheckoutConfig
+from device.checkout.context import Context, Refused
+from device.checkout.errors import (
+    BarcodeError,
+    CartError,
+    CheckoutError,
+    LoyaltyError,
+    PermissionDenied,
+    PricingError,
+    ReturnError,
+    ShiftError,
+    TenderError,
+)
+from device.checkout.messages import text
+from device.checkout.ports import Ports
+from device.checkout.state import Phase, State
+
+Handler = Callable[[Context, State, Any], tuple[State, list[Command]]]
+
+_HANDLERS: Final[dict[type[Any], Handler]] = {
+    ev.Login: session.login,
+    ev.Logout: session.logout,
+    ev.OpenShift: session.open_shift,
+    ev.CashIn: session.cash_in,
+    ev.CashOut: session.cash_out,
+    ev.XReport: session.x_report,
+    ev.CloseShift: session.close_shift,
+    ev.NoSale: session.no_sale,
+    ev.Reprint: session.reprint,
+    ev.LookupMember: session.lookup_member,
+    ev.AddMemberNote: session.add_member_note,
+    ev.Feedback: session.feedback,
+    ev.SkipFeedback: session.skip_feedback,
+    ev.DrawerOpened: session.drawer_opened,
+    ev.DrawerClosed: session.drawer_closed,
+    ev.Tick: session.tick,
+    ev.Scan: selling.scan,
+    ev.SetQuantity: selling.set_quantity,
+    ev.VoidLine: selling.void_line,
+    ev.OverridePrice: selling.override_price,
+    ev.DiscountLine: selling.discount_line,
+    ev.DiscountSale: selling.discount_sale,
+    ev.IdentifyMember: selling.identify_member,
+    ev.RegisterMember: selling.register_member,
+    ev.ClearMember: selling.clear_member,
+    ev.Subtotal: selling.subtotal,
+    ev.BackToSale: selling.back_to_sale,
+    ev.AddTender: tendering.add_tender,
+    ev.RedeemPoints: tendering.redeem_points,
+    ev.CancelTender: tendering.cancel_tender,
+    ev.CancelSale: selling.cancel_sale,
+    ev.Suspend: selling.suspend,
+    ev.Recall: selling.recall,
+    ev.StartReturn: returning.start_return,
+    ev.ReturnLines: returning.return_lines,
+    ev.CancelReturn: returning.cancel_return,
+    ev.NoReceiptReturn: returning.no_receipt_return,
+    ev.VoidSale: returning.void_sale,
+}
+
+# Events the hardware or the clock sends whoever is signed in (or nobody).
+_ANY_TIME: Final = (ev.Login, ev.DrawerOpened, ev.DrawerClosed, ev.Tick)
+# Events that make sense without an open shift once signed in.
+_NO_SHIFT_NEEDED: Final = (ev.Logout, ev.OpenShift, ev.LookupMember, ev.AddMemberNote, ev.Reprint)
+
+# Domain errors carry an English reason of their own; the key tells the screen what kind it is.
+_ERROR_KEYS: Final[tuple[tuple[type[CheckoutError], str], ...]] = (
+    (BarcodeError, "error.barcode"),
+    (CartError, "error.cart"),
+    (PricingError, "error.pricing"),
+    (LoyaltyError, "error.loyalty"),
+    (TenderError, "error.tender"),
+    (ReturnError, "error.return"),
+    (PermissionDenied, "error.permission"),
+    (ShiftError, "error.shift"),
+)
+
+
+class Machine:
+    """Owns no state: the runtime keeps the State and feeds events one at a time."""
+
+    def __init__(self, ports: Ports, config: CheckoutConfig) -> None:
+        self._ctx = Context(ports=ports, config=config)
+
+    def initial_state(self) -> State:
+        return State(phase=Phase.LOGGED_OUT)
+
+    def step(self, state: State, event: ev.Event) -> tuple[State, list[Command]]:
+        """Apply one event. A refused event returns ``state`` itself plus an error Notify."""
+        try:
+            _guard(state, event)
+            handler = _HANDLERS.get(type(event))
+            if handler is None:
+                raise Refused("state.illegal")
+            new_state, commands = handler(self._ctx, state, event)
+        except CheckoutError as err:
+            return state, [self._error(err)]
+        for command in reversed(commands):
+            if isinstance(command, Notify):
+                new_state = replace(
+                    new_state, message_key=command.message_key, message=command.message
+                )
+                break
+        return new_state, commands
+
+    def _error(self, err: CheckoutError) -> Notify:
+        if isinstance(err, Refused):
+            key, params = err.key, err.params
+        else:
+            key = next((k for cls, k in _ERROR_KEYS if isinstance(err, cls)), "error.checkout")
+            params = {"reason": str(err)}
+        return Notify(
+            command_id=self._ctx.new_id(),
+            level="error",
+            message_key=key,
+            message=text(key, "en", **params),
+            params=params,
+        )
+
+
+def _guard(state: State, event: ev.Event) -> None:
+    if isinstance(event, _ANY_TIME):
+        return
+    if state.phase is Phase.LOGGED_OUT or state.staff is None:
+        raise Refused("state.logged_out")
+    if isinstance(event, _NO_SHIFT_NEEDED):
+        return
+    if state.shift is None:
+        raise Refused("state.no_shift")

@@ -1,0 +1,225 @@
+"""In-memory fakes of the checkout ports, and a tiny till that applies Record* commands to them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from device.checkout.commands import (
+    Command,
+    Notify,
+    RecordMember,
+    RecordReturn,
+    RecordSale,
+    RecordTierChange,
+)
+from device.checkout.config import CheckoutConfig, default_config
+from device.checkout.events import Event
+from device.checkout.machine import Machine
+from device.checkout.ports import PinResult, Ports
+from device.checkout.records import (
+    Member,
+    PointsReason,
+    Product,
+    ReturnRecord,
+    Role,
+    SaleRecord,
+    Staff,
+)
+from device.checkout.state import State
+
+T0 = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+
+
+class FakeCatalogue:
+    def __init__(self, products: list[Product]) -> None:
+        self.by_code: dict[str, Product] = {}
+        self.skus: dict[str, Product] = {}
+        for p in products:
+            self.skus[p.sku] = p
+            for code in p.barcodes:
+                self.by_code[code] = p
+
+    def by_barcode(self, code: str) -> Product | None:
+        return self.by_code.get(code)
+
+    def by_sku(self, sku: str) -> Product | None:
+        return self.skus.get(sku)
+
+
+class FakeMembers:
+    def __init__(self, members: list[Member], cards: dict[str, str] | None = None) -> None:
+        self.members = {m.member_id: m for m in members}
+        self.cards = cards or {}
+
+    def by_card(self, card_id: str) -> Member | None:
+        member_id = self.cards.get(card_id)
+        return self.members.get(member_id) if member_id else None
+
+    def by_phone(self, phone: str) -> Member | None:
+        return next((m for m in self.members.values() if m.phone == phone), None)
+
+    def by_code(self, member_code: str) -> Member | None:
+        return next((m for m in self.members.values() if m.member_code == member_code), None)
+
+
+class FakeClock:
+    def __init__(self, now: dt.datetime = T0) -> None:
+        self.current = now
+
+    def now(self) -> dt.datetime:
+        return self.current
+
+    def synced(self) -> bool:
+        return True
+
+    def advance(self, **kw: float) -> None:
+        self.current += dt.timedelta(**kw)
+
+
+class FakeStaffAuth:
+    """Counts failures per staff id and locks for ``lockout`` after ``max_attempts``."""
+
+    def __init__(
+        self,
+        accounts: dict[str, tuple[Staff, str]],
+        clock: FakeClock,
+        max_attempts: int = 3,
+        lockout: dt.timedelta = dt.timedelta(minutes=15),
+    ) -> None:
+        self.accounts = accounts
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.lockout = lockout
+        self.failures: dict[str, int] = {}
+        self.locked_until: dict[str, dt.datetime] = {}
+
+    def verify(self, staff_id: str, pin: str) -> PinResult:
+        now = self.clock.now()
+        until = self.locked_until.get(staff_id)
+        if until is not None and now < until:
+            return PinResult(ok=False, locked_until=until, reason="locked")
+        account = self.accounts.get(staff_id)
+        if account is not None and account[1] == pin:
+            self.failures.pop(staff_id, None)
+            return PinResult(ok=True, staff=account[0])
+        count = self.failures.get(staff_id, 0) + 1
+        self.failures[staff_id] = count
+        if count >= self.max_attempts:
+            self.failures.pop(staff_id)
+            self.locked_until[staff_id] = now + self.lockout
+            return PinResult(ok=False, locked_until=now + self.lockout, reason="locked")
+        return PinResult(ok=False, attempts_left=self.max_attempts - count, reason="wrong PIN")
+
+
+@dataclass
+class FakeJournal:
+    sales: dict[str, SaleRecord] = field(default_factory=dict)  # receipt_no -> sale
+    returns: dict[str, list[ReturnRecord]] = field(default_factory=dict)  # sale id -> returns
+
+    def sale_by_receipt(self, receipt_no: str) -> tuple[SaleRecord, str] | None:
+        sale = self.sales.get(receipt_no)
+        return (sale, receipt_no) if sale else None
+
+    def returns_for_sale(self, sale_id: str) -> list[ReturnRecord]:
+        return list(self.returns.get(sale_id, []))
+
+    def member_returns_since(self, member_id: str, since: dt.datetime) -> int:
+        return sum(
+            1
+            for rets in self.returns.values()
+            for r in rets
+            if r.member_id == member_id and r.device_time >= since
+        )
+
+
+@dataclass
+class FakePoints:
+    unsynced: dict[str, int] = field(default_factory=dict)
+
+    def unsynced_redeemed(self, member_id: str) -> int:
+        return self.unsynced.get(member_id, 0)
+
+
+class SeqIds:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def new_id(self) -> str:
+        self.n += 1
+        return f"id-{self.n}"
+
+
+STAFF = {
+    "c1": (Staff("c1", "Li Na", Role.CASHIER), "1111"),
+    "m1": (Staff("m1", "Wang Fang", Role.MANAGER), "9999"),
+    "g1": (Staff("g1", "Zhao Lei", Role.GUIDE), "2222"),
+}
+
+
+class Till:
+    """A machine, its state and fakes; applies Record* commands the way the runtime would."""
+
+    def __init__(
+        self,
+        products: list[Product],
+        members: list[Member] | None = None,
+        cards: dict[str, str] | None = None,
+        config: CheckoutConfig | None = None,
+    ) -> None:
+        self.clock = FakeClock()
+        self.catalogue = FakeCatalogue(products)
+        self.members = FakeMembers(members or [], cards)
+        self.auth = FakeStaffAuth(dict(STAFF), self.clock)
+        self.journal = FakeJournal()
+        self.points = FakePoints()
+        self.ids = SeqIds()
+        self.config = config or default_config()
+        self.ports = Ports(
+            catalogue=self.catalogue,
+            members=self.members,
+            staff=self.auth,
+            journal=self.journal,
+            points=self.points,
+            clock=self.clock,
+            ids=self.ids,
+        )
+        self.machine = Machine(self.ports, self.config)
+        self.state: State = self.machine.initial_state()
+        self.log: list[Command] = []
+        self.receipts: dict[str, str] = {}  # sale id -> receipt no
+        self.counter = 0
+
+    def send(self, event: Event) -> list[Command]:
+        self.state, commands = self.machine.step(self.state, event)
+        self.log.extend(commands)
+        for command in commands:
+            self._apply(command)
+        return commands
+
+    def _apply(self, command: Command) -> None:
+        if isinstance(command, RecordSale):
+            self.counter += 1
+            receipt = f"S001-T01-20261123-{self.counter:04d}"
+            self.journal.sales[receipt] = command.sale
+            self.receipts[command.sale.sale_id] = receipt
+            for row in command.sale.points:
+                if row.reason is PointsReason.REDEEM:
+                    self.points.unsynced[row.member_id] = (
+                        self.points.unsynced.get(row.member_id, 0) - row.delta
+                    )
+        elif isinstance(command, RecordReturn):
+            sale_id = command.ret.original_sale_id
+            if sale_id is not None:
+                self.journal.returns.setdefault(sale_id, []).append(command.ret)
+        elif isinstance(command, RecordMember):
+            self.members.members[command.member.member_id] = command.member
+        elif isinstance(command, RecordTierChange):
+            old = self.members.members.get(command.member_id)
+            if old is not None:
+                from dataclasses import replace
+
+                self.members.members[command.member_id] = replace(old, tier=command.new_tier)
+
+    def errors(self, commands: list[Command]) -> list[str]:
+        return [c.message for c in commands if isinstance(c, Notify) and c.level == "error"]
