@@ -1,0 +1,337 @@
+"""The sales journal: recording sales and returns (one transaction each) and reading them back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from dataclasses import dataclass
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from device.checkout.records import PointsDelta, ReturnRecord, SaleRecord
+from device.store import outbox
+from device.store.db import Database
+from device.store.errors import InvalidRecord
+from device.store.models import Models
+from device.store.serialize import decode, encode, from_plain, iso_utc, to_body
+
+# Prepared statements for the commit path (see models.py for why these are not peewee queries).
+_SALE: Final = (
+    "INSERT INTO sale (sale_id, seq, receipt_no, business_date, cashier_id, shift_id, member_id, "
+    "member_tier, gross_fen, discount_fen, total_fen, change_fen, points_earned, points_redeemed, "
+    "coupon_codes, device_time, clock_synced, recorded_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_LINE: Final = (
+    "INSERT INTO sale_line (sale_id, line_no, sku, barcode, name_zh, name_en, category, quantity, "
+    "weight_g, unit_price_fen, gross_fen, net_fen, tax_rate_bp, returnable, price_overridden) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_DISCOUNT: Final = (
+    "INSERT INTO line_discount (sale_id, line_no, idx, kind, label, amount_fen) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+_TENDER: Final = (
+    "INSERT INTO sale_tender (sale_id, idx, kind, amount_fen, tendered_fen, approval_code, "
+    "reference) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_LEDGER: Final = (
+    "INSERT INTO points_ledger (member_id, delta, reason, origin_sale_id, origin_return_id, seq, "
+    "device_time) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_COUPON: Final = (
+    "UPDATE coupon SET redeemed_sale_id = ?, redeemed_at = ? "
+    "WHERE code = ? AND redeemed_sale_id IS NULL"
+)
+_RETURN: Final = (
+    "INSERT INTO sale_return (return_id, seq, receipt_no, business_date, original_sale_id, "
+    "original_receipt_no, cashier_id, shift_id, member_id, refund_fen, authorised_by, reason, "
+    "device_time, clock_synced, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_RETURN_LINE: Final = (
+    "INSERT INTO return_line (return_id, idx, original_line_no, sku, quantity, weight_g, "
+    "refund_fen) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_REFUND: Final = (
+    "INSERT INTO return_refund (return_id, idx, kind, amount_fen, tendered_fen, approval_code, "
+    "reference) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+# Reasons that lower what the member may still redeem offline; earned points are left out on
+# purpose (the cloud has not confirmed them, and over-redeeming is the risk being bounded).
+_UNSYNCED_REASONS: Final = ("redeem", "return_refund", "return_reversal")
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What the store assigned to a recorded sale or return."""
+
+    receipt_no: str
+    seq: int
+    already_recorded: bool = False  # a replay of a sale/return the journal already holds
+
+
+def _check_points(points: tuple[PointsDelta, ...], member_id: str | None, what: str) -> None:
+    for delta in points:
+        if not delta.member_id:
+            raise InvalidRecord(f"{what}: a points delta has no member")
+        if member_id is not None and delta.member_id != member_id:
+            raise InvalidRecord(f"{what}: points delta for {delta.member_id}, not {member_id}")
+
+
+class JournalWriter:
+    """Records sales and returns: journal rows, ledger rows and one outbox event, atomically."""
+
+    def __init__(self, db: Database, receipt_prefix: str, tz: ZoneInfo) -> None:
+        self._db = db
+        self._prefix = receipt_prefix
+        self._tz = tz
+
+    def business_date(self, moment: dt.datetime) -> str:
+        """The store-local calendar day of ``moment`` as YYYYMMDD (receipts restart daily)."""
+        return moment.astimezone(self._tz).strftime("%Y%m%d")
+
+    def record_sale(self, sale: SaleRecord, recorded_at: dt.datetime) -> Recorded:
+        """Record a completed sale; call before printing. A replayed sale_id is not doubled."""
+        if not sale.lines:
+            raise InvalidRecord(f"sale {sale.sale_id} has no lines")
+        if len({line.line_no for line in sale.lines}) != len(sale.lines):
+            raise InvalidRecord(f"sale {sale.sale_id} repeats a line number")
+        _check_points(sale.points, sale.member_id, f"sale {sale.sale_id}")
+        body = to_body(sale)
+        device_time = iso_utc(sale.device_time)
+        day = self.business_date(sale.device_time)
+        now = iso_utc(recorded_at)
+        sid = sale.sale_id
+        lines = [
+            (sid, ln.line_no, ln.sku, ln.barcode, ln.name_zh, ln.name_en, ln.category, ln.quantity,
+             ln.weight_g, ln.unit_price_fen, ln.gross_fen, ln.net_fen, ln.tax_rate_bp,
+             int(ln.returnable), int(ln.price_overridden))
+            for ln in sale.lines
+        ]  # fmt: skip
+        discounts = [
+            (sid, ln.line_no, i, d.kind, d.label, d.amount_fen)
+            for ln in sale.lines
+            for i, d in enumerate(ln.discounts)
+        ]
+        tenders = [
+            (sid, i, t.kind.value, t.amount_fen, t.tendered_fen, t.approval_code, t.reference)
+            for i, t in enumerate(sale.tenders)
+        ]
+        with self._db.write() as conn:
+            prior = conn.execute(
+                "SELECT receipt_no, seq FROM sale WHERE sale_id = ?", (sid,)
+            ).fetchone()
+            if prior is not None:
+                return Recorded(prior[0], prior[1], already_recorded=True)
+            seq = outbox.next_seq(conn)
+            receipt_no = outbox.next_receipt(conn, self._prefix, day)
+            conn.execute(
+                _SALE,
+                (sid, seq, receipt_no, day, sale.cashier_id, sale.shift_id, sale.member_id,
+                 sale.member_tier.value if sale.member_tier else None, sale.gross_fen,
+                 sale.discount_fen, sale.total_fen, sale.change_fen, sale.points_earned,
+                 sale.points_redeemed, encode(sale.coupon_codes), device_time,
+                 int(sale.clock_synced), now),
+            )  # fmt: skip
+            conn.executemany(_LINE, lines)
+            if discounts:
+                conn.executemany(_DISCOUNT, discounts)
+            if tenders:
+                conn.executemany(_TENDER, tenders)
+            if sale.points:
+                conn.executemany(
+                    _LEDGER,
+                    [(p.member_id, p.delta, p.reason.value, p.origin_sale_id or sid, None, seq,
+                      device_time) for p in sale.points],
+                )  # fmt: skip
+            if sale.coupon_codes:
+                conn.executemany(_COUPON, [(sid, now, code) for code in sale.coupon_codes])
+            body["receipt_no"] = receipt_no
+            outbox.append(conn, seq, "sale", device_time, sale.clock_synced, body, now)
+        return Recorded(receipt_no, seq)
+
+    def record_return(self, ret: ReturnRecord, recorded_at: dt.datetime) -> Recorded:
+        """Record a return with its refunds and points reversals; replays are not doubled."""
+        if not ret.lines:
+            raise InvalidRecord(f"return {ret.return_id} has no lines")
+        _check_points(ret.points, ret.member_id, f"return {ret.return_id}")
+        body = to_body(ret)
+        device_time = iso_utc(ret.device_time)
+        day = self.business_date(ret.device_time)
+        now = iso_utc(recorded_at)
+        rid = ret.return_id
+        with self._db.write() as conn:
+            prior = conn.execute(
+                "SELECT receipt_no, seq FROM sale_return WHERE return_id = ?", (rid,)
+            ).fetchone()
+            if prior is not None:
+                return Recorded(prior[0], prior[1], already_recorded=True)
+            seq = outbox.next_seq(conn)
+            receipt_no = outbox.next_receipt(conn, self._prefix, day)
+            conn.execute(
+                _RETURN,
+                (rid, seq, receipt_no, day, ret.original_sale_id, ret.original_receipt_no,
+                 ret.cashier_id, ret.shift_id, ret.member_id, ret.refund_fen, ret.authorised_by,
+                 ret.reason, device_time, int(ret.clock_synced), now),
+            )  # fmt: skip
+            conn.executemany(
+                _RETURN_LINE,
+                [(rid, i, ln.original_line_no, ln.sku, ln.quantity, ln.weight_g, ln.refund_fen)
+                 for i, ln in enumerate(ret.lines)],
+            )  # fmt: skip
+            if ret.refunds:
+                conn.executemany(
+                    _REFUND,
+                    [(rid, i, t.kind.value, t.amount_fen, t.tendered_fen, t.approval_code,
+                      t.reference) for i, t in enumerate(ret.refunds)],
+                )  # fmt: skip
+            if ret.points:
+                conn.executemany(
+                    _LEDGER,
+                    [(p.member_id, p.delta, p.reason.value,
+                      p.origin_sale_id or ret.original_sale_id or "", rid, seq, device_time)
+                     for p in ret.points],
+                )  # fmt: skip
+            body["receipt_no"] = receipt_no
+            outbox.append(conn, seq, "return", device_time, ret.clock_synced, body, now)
+        return Recorded(receipt_no, seq)
+
+
+class JournalReader:
+    """The Journal and Points ports: recorded sales and returns, read back as records."""
+
+    def __init__(self, db: Database, models: Models) -> None:
+        self._db = db
+        self._m = models
+
+    def _points(self, seq: int) -> list[dict[str, Any]]:
+        ledger = self._m.points_ledger
+        rows = ledger.select().where(ledger.seq == seq).order_by(ledger.id)
+        return [
+            {"member_id": r.member_id, "delta": r.delta, "reason": r.reason,
+             "origin_sale_id": r.origin_sale_id}
+            for r in rows
+        ]  # fmt: skip
+
+    def sale(self, sale_id: str) -> tuple[SaleRecord, str] | None:
+        """(sale, receipt_no) by sale id, or None."""
+        m = self._m
+        row = m.sale.get_or_none(m.sale.sale_id == sale_id)
+        return None if row is None else self._rebuild_sale(row)
+
+    def sale_by_receipt(self, receipt_no: str) -> tuple[SaleRecord, str] | None:
+        """(sale, receipt_no) for a receipt number printed by this terminal, or None."""
+        m = self._m
+        row = m.sale.get_or_none(m.sale.receipt_no == receipt_no.strip())
+        return None if row is None else self._rebuild_sale(row)
+
+    def _rebuild_sale(self, row: Any) -> tuple[SaleRecord, str]:
+        m = self._m
+        discounts: dict[int, list[dict[str, Any]]] = {}
+        for d in (
+            m.line_discount.select()
+            .where(m.line_discount.sale_id == row.sale_id)
+            .order_by(m.line_discount.line_no, m.line_discount.idx)
+        ):
+            discounts.setdefault(d.line_no, []).append(
+                {"kind": d.kind, "label": d.label, "amount_fen": d.amount_fen}
+            )
+        lines = [
+            {"line_no": ln.line_no, "sku": ln.sku, "barcode": ln.barcode, "name_zh": ln.name_zh,
+             "name_en": ln.name_en, "category": ln.category, "quantity": ln.quantity,
+             "weight_g": ln.weight_g, "unit_price_fen": ln.unit_price_fen,
+             "gross_fen": ln.gross_fen, "discounts": discounts.get(ln.line_no, []),
+             "net_fen": ln.net_fen, "tax_rate_bp": ln.tax_rate_bp, "returnable": ln.returnable,
+             "price_overridden": ln.price_overridden}
+            for ln in m.sale_line.select()
+            .where(m.sale_line.sale_id == row.sale_id)
+            .order_by(m.sale_line.line_no)
+        ]  # fmt: skip
+        tenders = [
+            {"kind": t.kind, "amount_fen": t.amount_fen, "tendered_fen": t.tendered_fen,
+             "approval_code": t.approval_code, "reference": t.reference}
+            for t in m.sale_tender.select()
+            .where(m.sale_tender.sale_id == row.sale_id)
+            .order_by(m.sale_tender.idx)
+        ]  # fmt: skip
+        plain = {
+            "sale_id": row.sale_id, "cashier_id": row.cashier_id, "shift_id": row.shift_id,
+            "member_id": row.member_id, "member_tier": row.member_tier, "lines": lines,
+            "gross_fen": row.gross_fen, "discount_fen": row.discount_fen,
+            "total_fen": row.total_fen, "tenders": tenders, "change_fen": row.change_fen,
+            "points_earned": row.points_earned, "points_redeemed": row.points_redeemed,
+            "points": self._points(row.seq), "device_time": row.device_time,
+            "clock_synced": row.clock_synced, "coupon_codes": _json_list(row.coupon_codes),
+        }  # fmt: skip
+        return from_plain(plain, SaleRecord), row.receipt_no
+
+    def returns_for_sale(self, sale_id: str) -> list[ReturnRecord]:
+        """Earlier returns against a sale, oldest first."""
+        m = self._m
+        rows = (
+            m.sale_return.select()
+            .where(m.sale_return.original_sale_id == sale_id)
+            .order_by(m.sale_return.seq)
+        )
+        return [self._rebuild_return(r) for r in rows]
+
+    def return_receipt(self, return_id: str) -> str | None:
+        """The receipt number printed for a return, or None."""
+        m = self._m
+        row = m.sale_return.get_or_none(m.sale_return.return_id == return_id)
+        return None if row is None else str(row.receipt_no)
+
+    def _rebuild_return(self, row: Any) -> ReturnRecord:
+        m = self._m
+        lines = [
+            {"original_line_no": ln.original_line_no, "sku": ln.sku, "quantity": ln.quantity,
+             "weight_g": ln.weight_g, "refund_fen": ln.refund_fen}
+            for ln in m.return_line.select()
+            .where(m.return_line.return_id == row.return_id)
+            .order_by(m.return_line.idx)
+        ]  # fmt: skip
+        refunds = [
+            {"kind": t.kind, "amount_fen": t.amount_fen, "tendered_fen": t.tendered_fen,
+             "approval_code": t.approval_code, "reference": t.reference}
+            for t in m.return_refund.select()
+            .where(m.return_refund.return_id == row.return_id)
+            .order_by(m.return_refund.idx)
+        ]  # fmt: skip
+        plain = {
+            "return_id": row.return_id, "original_sale_id": row.original_sale_id,
+            "original_receipt_no": row.original_receipt_no, "cashier_id": row.cashier_id,
+            "shift_id": row.shift_id, "member_id": row.member_id, "lines": lines,
+            "refund_fen": row.refund_fen, "refunds": refunds, "points": self._points(row.seq),
+            "authorised_by": row.authorised_by, "device_time": row.device_time,
+            "clock_synced": row.clock_synced, "reason": row.reason,
+        }  # fmt: skip
+        return from_plain(plain, ReturnRecord)
+
+    def member_returns_since(self, member_id: str, since: dt.datetime) -> int:
+        """Returns by a member recorded here since ``since`` (the abuse limit)."""
+        m = self._m
+        return int(
+            m.sale_return.select()
+            .where(
+                (m.sale_return.member_id == member_id)
+                & (m.sale_return.device_time >= iso_utc(since))
+            )
+            .count()
+        )
+
+    def unsynced_redeemed(self, member_id: str) -> int:
+        """Points redeemed (net of refunds and reversals) here and not yet acked by the cloud."""
+        conn: sqlite3.Connection = self._db.conn()
+        acked = outbox.counter(conn, outbox.ACKED_COUNTER)
+        marks = ",".join("?" * len(_UNSYNCED_REASONS))
+        row = conn.execute(
+            f"SELECT coalesce(sum(delta), 0) FROM points_ledger "
+            f"WHERE member_id = ? AND seq > ? AND reason IN ({marks})",
+            (member_id, acked, *_UNSYNCED_REASONS),
+        ).fetchone()
+        return max(0, -int(row[0]))
+
+
+def _json_list(text: str) -> list[Any]:
+    value = decode(text)
+    return list(value) if isinstance(value, list) else []

@@ -1,0 +1,156 @@
+"""The outbox: gapless seq and receipt counters, event rows, and the sync layer's queue API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from typing import Any, Final
+
+from device.store.db import Database
+from device.store.errors import InvalidRecord
+from device.store.serialize import encode, parse_utc
+
+# One statement bumps and reads a counter inside the caller's transaction; a counter row
+# (never AUTOINCREMENT) is what keeps seq and receipt numbers free of gaps after a rollback.
+_BUMP: Final = (
+    "INSERT INTO counter (name, value) VALUES (?, 1) "
+    "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value"
+)
+_INSERT: Final = (
+    "INSERT INTO outbox (seq, event_id, type, device_time, clock_synced, body, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+SEQ_COUNTER: Final = "seq"
+ACKED_COUNTER: Final = "acked"
+RECEIPT_COUNTER_PREFIX: Final = "receipt:"
+
+
+def bump(conn: sqlite3.Connection, name: str) -> int:
+    """Increment counter ``name`` (creating it at 1) and return the new value."""
+    return int(conn.execute(_BUMP, (name,)).fetchall()[0][0])
+
+
+def counter(conn: sqlite3.Connection, name: str) -> int:
+    """Current value of a counter (0 when it was never bumped)."""
+    row = conn.execute("SELECT value FROM counter WHERE name = ?", (name,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def next_seq(conn: sqlite3.Connection) -> int:
+    """The next outbox seq for this terminal (1, 2, 3, ... with no gaps)."""
+    return bump(conn, SEQ_COUNTER)
+
+
+def next_receipt(conn: sqlite3.Connection, prefix: str, business_date: str) -> str:
+    """The next receipt number for a business day: ``{prefix}-{YYYYMMDD}-{NNNN}``."""
+    number = bump(conn, RECEIPT_COUNTER_PREFIX + business_date)
+    return f"{prefix}-{business_date}-{number:04d}"
+
+
+def append(
+    conn: sqlite3.Connection,
+    seq: int,
+    event_type: str,
+    device_time: str,
+    clock_synced: bool,
+    body: dict[str, Any],
+    created_at: str,
+) -> None:
+    """Write the event row for ``seq`` inside the caller's transaction."""
+    conn.execute(
+        _INSERT,
+        (
+            seq,
+            str(uuid.uuid4()),
+            event_type,
+            device_time,
+            int(clock_synced),
+            encode(body),
+            created_at,
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One event waiting for the cloud's ACK; ``body`` is JSON text."""
+
+    seq: int
+    event_id: str
+    type: str
+    device_time: str
+    clock_synced: bool
+    body: str
+    created_at: str
+
+
+class Outbox:
+    """What the sync layer uses: read pending events in seq order, delete them on ACK."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def pending(self, after_seq: int = 0, limit: int = 500) -> list[OutboxRow]:
+        """Events with seq > ``after_seq``, oldest first, at most ``limit``."""
+        rows = self._db.query(
+            "SELECT seq, event_id, type, device_time, clock_synced, body, created_at "
+            "FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, limit),
+        )
+        return [OutboxRow(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6]) for r in rows]
+
+    def ack(self, up_to_seq: int) -> int:
+        """Forget every event with seq <= ``up_to_seq``; repeating an ACK is harmless.
+
+        Returns how many rows were deleted. An ACK beyond the last seq written here means the
+        cloud holds events this file never had (a restored backup?), so it is refused.
+        """
+        with self._db.write() as conn:
+            last = counter(conn, SEQ_COUNTER)
+            if up_to_seq > last:
+                raise InvalidRecord(
+                    f"cloud acknowledged seq {up_to_seq} but this terminal has only written "
+                    f"up to {last}; was the database restored from an old backup?"
+                )
+            deleted = conn.execute("DELETE FROM outbox WHERE seq <= ?", (up_to_seq,)).rowcount
+            conn.execute(
+                "INSERT INTO counter (name, value) VALUES (?, ?) ON CONFLICT (name) "
+                "DO UPDATE SET value = max(value, excluded.value)",
+                (ACKED_COUNTER, up_to_seq),
+            )
+        return int(deleted)
+
+    def depth(self) -> int:
+        """How many events wait for an ACK."""
+        return int(self._db.query("SELECT count(*) FROM outbox")[0][0])
+
+    def oldest_unsynced_age_s(self, now: dt.datetime) -> float | None:
+        """Age of the oldest unacknowledged event, or None when the outbox is empty."""
+        rows = self._db.query("SELECT created_at FROM outbox ORDER BY seq LIMIT 1")
+        if not rows:
+            return None
+        return max(0.0, (now - parse_utc(rows[0][0])).total_seconds())
+
+    def last_seq(self) -> int:
+        """The highest seq ever written (acked or not)."""
+        return counter(self._db.conn(), SEQ_COUNTER)
+
+    def acked_seq(self) -> int:
+        """The highest seq the cloud has acknowledged."""
+        return counter(self._db.conn(), ACKED_COUNTER)
+
+
+def emit(
+    conn: sqlite3.Connection,
+    event_type: str,
+    device_time: str,
+    clock_synced: bool,
+    body: dict[str, Any],
+    created_at: str,
+) -> int:
+    """Take the next seq and write one event with it, inside the caller's transaction."""
+    seq = next_seq(conn)
+    append(conn, seq, event_type, device_time, clock_synced, body, created_at)
+    return seq

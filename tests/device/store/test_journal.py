@@ -1,0 +1,134 @@
+"""Recording sales and returns on a real SQLite file and reading them back through the ports."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from device.checkout.records import PointsReason
+from device.store.errors import InvalidRecord
+from device.store.store import Store
+from tests.device.store.builders import T0, FakeClock, make_return, make_sale, store_config
+
+
+def test_recorded_sale_reads_back_identical_through_the_journal_port(store: Store) -> None:
+    sale = make_sale(10, redeem_blocks=2)
+    recorded = store.record_sale(sale)
+    assert recorded.receipt_no == "S001-T01-20261123-0001"
+    assert recorded.seq == 1
+    found = store.journal.sale_by_receipt("S001-T01-20261123-0001")
+    assert found == (sale, "S001-T01-20261123-0001")
+    assert store.journal.sale_by_receipt("S001-T01-20261123-0002") is None
+
+
+def test_sale_writes_lines_discounts_tenders_ledger_and_one_outbox_event(store: Store) -> None:
+    sale = make_sale(4, redeem_blocks=1)
+    store.record_sale(sale)
+    q = store.db.query
+    assert q("SELECT count(*) FROM sale_line WHERE sale_id = ?", (sale.sale_id,))[0][0] == 4
+    assert q("SELECT count(*) FROM line_discount")[0][0] == 4  # one tier discount per line
+    assert q("SELECT kind FROM sale_tender ORDER BY idx") == [("points",), ("cash",)]
+    ledger = q("SELECT member_id, delta, reason FROM points_ledger ORDER BY id")
+    assert ledger == [("M0001", sale.points_earned, "earn"), ("M0001", -100, "redeem")]
+    [event] = store.outbox_pending()
+    body = json.loads(event.body)
+    assert event.type == "sale" and event.seq == 1
+    assert body["sale_id"] == sale.sale_id and body["receipt_no"] == "S001-T01-20261123-0001"
+    assert body["total_fen"] == sale.total_fen and len(body["lines"]) == 4
+
+
+def test_replaying_a_recorded_sale_does_not_record_it_twice(store: Store) -> None:
+    sale = make_sale(2)
+    first = store.record_sale(sale)
+    again = store.record_sale(sale)
+    assert (again.receipt_no, again.seq, again.already_recorded) == (first.receipt_no, 1, True)
+    assert store.outbox_depth() == 1
+    assert store.db.query("SELECT count(*) FROM points_ledger")[0][0] == 1
+
+
+def test_receipt_numbers_are_gapless_per_day_in_store_local_time(store: Store) -> None:
+    # 15:59 UTC is 23:59 in Shanghai; 16:00 UTC is already the next local day.
+    late = dt.datetime(2026, 11, 23, 15, 59, tzinfo=dt.UTC)
+    numbers = [store.record_sale(make_sale(1, when=late)).receipt_no for _ in range(3)]
+    numbers += [
+        store.record_sale(make_sale(1, when=late + dt.timedelta(minutes=1))).receipt_no
+        for _ in range(2)
+    ]
+    assert numbers == [
+        "S001-T01-20261123-0001",
+        "S001-T01-20261123-0002",
+        "S001-T01-20261123-0003",
+        "S001-T01-20261124-0001",
+        "S001-T01-20261124-0002",
+    ]
+
+
+def test_receipt_numbers_and_seq_continue_after_reopening(db_path: Path, clock: FakeClock) -> None:
+    first = Store.open(db_path, store_config(), create=True, clock=clock)
+    assert first.record_sale(make_sale(1)).receipt_no.endswith("-0001")
+    first.close()
+    second = Store.open(db_path, store_config(), clock=clock)
+    recorded = second.record_sale(make_sale(1))
+    assert (recorded.receipt_no, recorded.seq) == ("S001-T01-20261123-0002", 2)
+    second.close()
+
+
+def test_a_rejected_sale_uses_no_receipt_number_or_seq(store: Store) -> None:
+    bad = dataclasses.replace(make_sale(1), lines=())
+    with pytest.raises(InvalidRecord, match="no lines"):
+        store.record_sale(bad)
+    assert store.record_sale(make_sale(1)).receipt_no.endswith("-0001")
+    assert store.outbox.last_seq() == 1
+
+
+def test_return_is_linked_to_its_sale_and_counted_for_the_member(store: Store) -> None:
+    sale = make_sale(3)
+    recorded = store.record_sale(sale)
+    ret = make_return(sale, recorded.receipt_no, (1, 2), when=T0 + dt.timedelta(hours=1))
+    r = store.record_return(ret)
+    assert (r.receipt_no, r.seq) == ("S001-T01-20261123-0002", 2)
+    assert store.journal.returns_for_sale(sale.sale_id) == [ret]
+    assert store.journal.member_returns_since("M0001", T0) == 1
+    assert store.journal.member_returns_since("M0001", T0 + dt.timedelta(hours=2)) == 0
+    kinds = [e.type for e in store.outbox_pending()]
+    assert kinds == ["sale", "return"]
+    if ret.points:
+        assert ret.points[0].reason is PointsReason.RETURN_REVERSAL
+        rows = store.db.query("SELECT origin_return_id FROM points_ledger WHERE delta < 0")
+        assert rows == [(ret.return_id,)]
+
+
+def test_unsynced_redeemed_counts_until_the_cloud_acks(store: Store) -> None:
+    store.record_sale(make_sale(10, redeem_blocks=3))  # 300 points redeemed
+    store.record_sale(make_sale(10, redeem_blocks=1, member_id="M0002"))
+    assert store.points.unsynced_redeemed("M0001") == 300
+    assert store.points.unsynced_redeemed("M0002") == 100
+    store.outbox_ack(1)
+    assert store.points.unsynced_redeemed("M0001") == 0
+    assert store.points.unsynced_redeemed("M0002") == 100
+
+
+def test_points_delta_for_another_member_is_refused(store: Store) -> None:
+    sale = make_sale(2)
+    wrong = dataclasses.replace(
+        sale, points=(dataclasses.replace(sale.points[0], member_id="M9999"),)
+    )
+    with pytest.raises(InvalidRecord, match="M9999"):
+        store.record_sale(wrong)
+    assert store.outbox_depth() == 0
+
+
+def test_coupon_is_marked_redeemed_by_the_sale_that_used_it(store: Store) -> None:
+    store.coupons.upsert([{"code": "BDAY-1", "kind": "amount", "value": 1000}])
+    sale = make_sale(2, coupon_codes=("BDAY-1",))
+    store.record_sale(sale)
+    coupon = store.coupons.get("BDAY-1")
+    assert coupon is not None and coupon.redeemed_sale_id == sale.sale_id
+    assert store.journal.sale_by_receipt("S001-T01-20261123-0001") == (
+        sale,
+        "S001-T01-20261123-0001",
+    )
