@@ -136,7 +136,7 @@ def _cumulative_refund(sale: SaleRecord, units: dict[int, int]) -> int:
     return total
 
 
-def _dhondt(amount: int, weights: list[int]) -> list[int]:
+def split_highest_averages(amount: int, weights: list[int]) -> list[int]:
     """Split ``amount`` over ``weights`` by highest averages (house-monotone, exact at sum)."""
     total = sum(weights)
     if total <= 0 or amount <= 0:
@@ -251,8 +251,8 @@ def plan_return(
             f"the sale's tenders ({format_fen(paid)}) do not match its total ({format_fen(total)})"
         )
     weights = [t.amount_fen for t in tenders]
-    cum_before = _dhondt(r_before, weights)
-    cum_after = _dhondt(r_after, weights)
+    cum_before = split_highest_averages(r_before, weights)
+    cum_after = split_highest_averages(r_after, weights)
     refunds: list[TenderLine] = []
     for tender, lo, hi in zip(tenders, cum_before, cum_after, strict=True):
         if hi > lo:
