@@ -66,6 +66,9 @@ class PrinterState:
             and not self.paper_out
             and not self.paper_end_stop
             and not self.error
+            and not self.autocutter_error
+            and not self.unrecoverable_error
+            and not self.auto_recoverable_error
         )
 
     def problem(self) -> str:
