@@ -176,5 +176,7 @@ def save_receipt(receipt: PrintedReceipt, directory: str, stem: str) -> tuple[st
     png = os.path.join(directory, f"{stem}.png")
     with open(txt, "w", encoding="utf-8") as fh:
         fh.write(render_text(receipt))
-    render_png(receipt).save(png, optimize=True)
+    # A few grey levels are all a thermal print has; a small palette keeps the file small.
+    picture = render_png(receipt).convert("P", palette=Image.Palette.ADAPTIVE, colors=8)
+    picture.save(png, optimize=True)
     return txt, png
