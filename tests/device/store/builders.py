@@ -48,10 +48,20 @@ def make_sale(
         discounts = (Discount("tier", f"member {tier.value}", off),) if off else ()
         lines.append(
             SaleLine(
-                line_no=i + 1, sku=f"SKU{(seed + i) % 1000:05d}", barcode=f"690{seed + i:010d}",
-                name_zh="商品", name_en="item", category="grocery", quantity=qty, weight_g=None,
-                unit_price_fen=unit, gross_fen=gross, discounts=discounts, net_fen=gross - off,
-                tax_rate_bp=1300, returnable=True,
+                line_no=i + 1,
+                sku=f"SKU{(seed + i) % 1000:05d}",
+                barcode=f"690{seed + i:010d}",
+                name_zh="商品",
+                name_en="item",
+                category="grocery",
+                quantity=qty,
+                weight_g=None,
+                unit_price_fen=unit,
+                gross_fen=gross,
+                discounts=discounts,
+                net_fen=gross - off,
+                tax_rate_bp=1300,
+                returnable=True,
             )  # fmt: skip
         )
     gross = sum(line.gross_fen for line in lines)

@@ -1,0 +1,121 @@
+"""Opening the file: pragmas, permissions, refusals (missing, empty, corrupt, foreign), migrations."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from device.store.db import DbOptions, open_database
+from device.store.errors import CorruptDatabase, MissingDatabase, SchemaError, StoreError
+from device.store.store import Store
+from tests.device.store.builders import FakeClock, make_sale, store_config
+
+
+def test_pragmas_are_wal_full_sync_and_foreign_keys(store: Store) -> None:
+    conn = store.db.conn()
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 10_000
+
+
+def test_file_and_wal_are_readable_only_by_the_owner(store: Store, db_path: Path) -> None:
+    store.record_sale(make_sale(1))
+    for path in (db_path, Path(f"{db_path}-wal")):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_missing_file_is_reported_not_created(tmp_path: Path) -> None:
+    path = tmp_path / "gone.db"
+    with pytest.raises(MissingDatabase, match=r"gone\.db missing; run provisioning or restore"):
+        open_database(path)
+    assert not path.exists()
+
+
+def test_empty_file_is_refused_rather_than_treated_as_new(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    path.write_bytes(b"")
+    with pytest.raises(CorruptDatabase, match="is empty"):
+        open_database(path)
+    assert path.read_bytes() == b""
+
+
+def test_garbage_file_is_reported_corrupt_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    garbage = b"this is not a database at all\n" * 200
+    path.write_bytes(garbage)
+    with pytest.raises(CorruptDatabase, match="not a SQLite database"):
+        open_database(path, create=True)
+    assert path.read_bytes() == garbage
+
+
+def test_damaged_pages_fail_the_integrity_check_at_open(db_path: Path, clock: FakeClock) -> None:
+    s = Store.open(db_path, store_config(), create=True, clock=clock)
+    for i in range(200):
+        s.record_sale(make_sale(5, seed=i))
+    s.db.conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    s.close()
+    page = 4096
+    size = db_path.stat().st_size
+    with db_path.open("r+b") as fh:  # scribble over the middle pages, keep the header
+        for offset in range(page * 3, size - page, page * 5):
+            fh.seek(offset + 10)
+            fh.write(os.urandom(200))
+    before = db_path.read_bytes()
+    with pytest.raises(CorruptDatabase, match="restore from backup"):
+        Store.open(db_path, store_config(), clock=clock)
+    assert db_path.read_bytes() == before
+
+
+def test_a_foreign_sqlite_file_is_not_adopted(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE notes (t TEXT)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(SchemaError, match="not a terminal store"):
+        open_database(path)
+
+
+def test_another_terminals_file_is_refused(db_path: Path, clock: FakeClock) -> None:
+    Store.open(db_path, store_config(), create=True, clock=clock).close()
+    other = store_config()
+    other = type(other)(terminal_id="S001-T02", pin_policy=other.pin_policy, db=other.db)
+    with pytest.raises(StoreError, match="belongs to terminal S001-T01"):
+        Store.open(db_path, other, clock=clock)
+
+
+def test_migration_from_version_1_keeps_the_data(db_path: Path, clock: FakeClock) -> None:
+    old = Store.open(db_path, store_config(migrate_to="0001_initial"), create=True, clock=clock)
+    assert old.db.schema_version() == 1
+    assert "complaint" not in old.db.pw.get_tables()
+    sale = make_sale(3)
+    recorded = old.record_sale(sale)
+    old.members.upsert([{"member_id": "M1", "phone": "13800001111", "cards": ["CARD1"]}])
+    old.close()
+
+    new = Store.open(db_path, store_config(), clock=clock)
+    assert new.db.schema_version() == 2
+    assert new.journal.sale_by_receipt(recorded.receipt_no) == (sale, recorded.receipt_no)
+    member = new.members.by_card("CARD1")
+    assert member is not None and member.phone == "13800001111"
+    assert [e.seq for e in new.outbox_pending()] == [1]
+    indexes = {row[1] for row in new.db.query("PRAGMA index_list(points_ledger)")}
+    assert "points_ledger_member_idx" in indexes
+    assert new.record_sale(make_sale(1, seed=9)).seq == 2
+    new.close()
+
+
+def test_a_file_from_newer_software_is_refused(db_path: Path) -> None:
+    db = open_database(db_path, create=True)
+    with db.write() as conn:
+        conn.execute(
+            "INSERT INTO schema_migration (name, applied) VALUES ('0099_future', '2030-01-01')"
+        )
+    db.close()
+    with pytest.raises(SchemaError, match="newer software"):
+        open_database(db_path, options=DbOptions(check="none"))

@@ -1,0 +1,130 @@
+"""The member cache: lookups, masking, snapshot replacement (all or nothing), incremental changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from device.checkout.records import Member, Tier
+from device.store.errors import SnapshotError
+from device.store.members import masked_phone, normalise_phone
+from device.store.store import Store
+from tests.device.store.builders import T0
+
+
+def _member(i: int, **extra: Any) -> dict[str, Any]:
+    item = {
+        "member_id": f"M{i:06d}", "phone": f"139{i:08d}", "name": f"会员{i}",
+        "tier": "gold" if i % 3 == 0 else "regular", "points_balance": i * 10,
+        "cumulative_spend_fen": i * 1000, "birthday": "1990-05-17" if i % 2 else None,
+        "opt_out_sms": i % 5 == 0, "member_code": f"QR{i:07d}", "cards": [f"CARD{i:08d}"],
+    }  # fmt: skip
+    item.update(extra)
+    return item
+
+
+def test_lookups_by_card_phone_and_code_return_the_same_member(store: Store) -> None:
+    store.load_member_snapshot([_member(i) for i in range(1, 101)], version=7)
+    expected = Member(
+        member_id="M000003", phone="13900000003", name="会员3", tier=Tier.GOLD,
+        points_balance=30, cumulative_spend_fen=3000, birthday=dt.date(1990, 5, 17),
+        opt_out_sms=False, member_code="QR0000003",
+    )  # fmt: skip
+    assert store.members.by_card("CARD00000003") == expected
+    assert store.members.by_phone("139 0000 0003") == expected
+    assert store.members.by_phone("+86 13900000003") == expected
+    assert store.members.by_code("QR0000003") == expected
+    assert store.members.by_card("CARD99999999") is None
+    assert store.members.by_phone("") is None
+    assert store.stream_version("members") == 7
+
+
+@pytest.mark.parametrize(
+    ("phone", "masked"),
+    [("13812345678", "138****5678"), ("+86 138-1234-5678", "138****5678"), ("12345", "*2345")],
+)
+def test_masked_phone_shows_only_the_prefix_and_last_four(phone: str, masked: str) -> None:
+    assert masked_phone(phone) == masked
+
+
+def test_normalise_phone_keeps_digits_only() -> None:
+    assert normalise_phone("(+86) 139-0000-0003") == "13900000003"
+
+
+def test_snapshot_replaces_the_old_cache_entirely(store: Store) -> None:
+    store.load_member_snapshot([_member(i) for i in range(1, 11)])
+    store.load_member_snapshot([_member(i) for i in range(5, 8)])
+    assert store.members.count() == 3
+    assert store.members.by_card("CARD00000001") is None
+    assert store.members.by_card("CARD00000006") is not None
+
+
+def test_a_snapshot_failing_midway_leaves_the_old_cache_usable(store: Store) -> None:
+    store.load_member_snapshot([_member(i) for i in range(1, 11)], version=1)
+
+    def broken_feed() -> Iterator[dict[str, Any]]:
+        yield from (_member(i) for i in range(100, 150))
+        raise ConnectionError("chunk 3 of 5 never arrived")
+
+    with pytest.raises(ConnectionError):
+        store.load_member_snapshot(broken_feed(), version=2, batch_size=20)
+    assert store.members.count() == 10
+    assert store.members.by_phone("13900000004") is not None
+    assert store.members.by_phone("13900000120") is None
+    assert store.stream_version("members") == 1
+
+
+def test_a_bad_row_or_duplicate_phone_rejects_the_snapshot_with_a_reason(store: Store) -> None:
+    store.load_member_snapshot([_member(i) for i in range(1, 4)])
+    rows = [_member(i) for i in range(10, 20)] + [_member(20, tier="platinum")]
+    with pytest.raises(SnapshotError, match=r"member row 10 \(M000020\).*unknown tier"):
+        store.load_member_snapshot(rows)
+    dup = [_member(i) for i in range(10, 20)] + [_member(21, phone="13900000010")]
+    with pytest.raises(SnapshotError, match="previous cache is kept"):
+        store.load_member_snapshot(dup)
+    assert store.members.count() == 3
+    assert store.members.by_code("QR0000002") is not None
+
+
+def test_upsert_is_idempotent_and_moves_cards(store: Store) -> None:
+    store.load_member_snapshot([_member(1), _member(2)])
+    change = [_member(1, tier="silver", points_balance=555, cards=["CARD00000002", "NFC-A1"])]
+    assert store.members.upsert(change, version=3) == 1
+    assert store.members.upsert(change) == 1  # applying again changes nothing
+    assert store.members.upsert(change, version=3) == 0  # an already-applied version is skipped
+    m = store.members.by_card("NFC-A1")
+    assert m is not None and m.tier is Tier.SILVER and m.points_balance == 555
+    assert store.members.by_card("CARD00000002") == m  # the card moved to member 1
+    assert store.members.cards("M000001") == ["CARD00000002", "NFC-A1"]
+    assert store.members.count() == 2
+    assert store.stream_version("members") == 3
+
+
+def test_a_phone_taken_over_by_another_member_leaves_the_stale_holder(store: Store) -> None:
+    store.load_member_snapshot([_member(1), _member(2)])
+    store.members.upsert([_member(2, phone="13900000001")])
+    holder = store.members.by_phone("13900000001")
+    assert holder is not None and holder.member_id == "M000002"
+    assert store.members.by_id("M000001") is None
+
+
+def test_delete_removes_members_and_their_cards(store: Store) -> None:
+    store.load_member_snapshot([_member(1), _member(2)])
+    assert store.members.delete(["M000001", "M404"]) == 1
+    assert store.members.by_card("CARD00000001") is None
+    assert store.members.by_phone("13900000002") is not None
+
+
+def test_local_registration_survives_a_snapshot_until_the_cloud_acks(store: Store) -> None:
+    store.load_member_snapshot([_member(1)])
+    new = Member(member_id="L-1", phone="13700001234", name="新会员")
+    seq = store.facts.record_member_registration(new, "C01", T0, cards=("NFC-NEW",))
+    assert store.members.by_phone("13700001234") == new
+    store.load_member_snapshot([_member(1), _member(2)])
+    assert store.members.by_phone("13700001234") == new  # not in the cloud's snapshot yet
+    store.outbox_ack(seq)
+    store.load_member_snapshot([_member(1)])
+    assert store.members.by_phone("13700001234") is None  # synced: the snapshot is the truth
