@@ -11,8 +11,8 @@ import sys
 from types import FrameType
 
 from cloud.domain.tiers import TierThresholds
-from cloud.ingest.mqtt import DEFAULT_SESSION_EXPIRY_S, BrokerSettings
 from cloud.ingest.worker import IngestWorker
+from cloud.mqtt import DEFAULT_SESSION_EXPIRY_S, BrokerSettings
 from cloud.store.apply import IngestRules
 from cloud.store.db import DEFAULT_URL
 

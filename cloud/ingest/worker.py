@@ -21,7 +21,7 @@ import paho.mqtt.client as mqtt
 import peewee as pw
 
 from cloud.ingest.decode import Rejection, decode_events_message
-from cloud.ingest.mqtt import (
+from cloud.mqtt import (
     DEFAULT_SESSION_EXPIRY_S,
     BrokerSettings,
     connect_properties,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cloud.ingest.mqtt import BrokerSettings
 from cloud.ingest.worker import IngestWorker
+from cloud.mqtt import BrokerSettings
 from tests.broker import Broker
 
 

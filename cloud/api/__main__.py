@@ -1,0 +1,57 @@
+"""`python -m cloud.api`: serve the HQ API with uvicorn, publishing pushes as the hq user."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+import uvicorn
+
+from cloud.api.app import create_app
+from cloud.api.publisher import MqttPublisher
+from cloud.mqtt import BrokerSettings
+from cloud.store.db import DEFAULT_URL
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected host:port, got {text!r}")
+    return host, int(port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run until interrupted (uvicorn handles SIGTERM and SIGINT)."""
+    p = argparse.ArgumentParser(prog="python -m cloud.api", description=__doc__)
+    p.add_argument("--db", default=DEFAULT_URL, help="sqlite:///path or postgresql://...")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--broker", type=_host_port, default=("127.0.0.1", 1883), help="host:port")
+    p.add_argument("--username", default="hq")
+    p.add_argument("--password", default=os.environ.get("POS_HQ_PASSWORD"))
+    p.add_argument("--tls-ca")
+    p.add_argument("--tls-cert")
+    p.add_argument("--tls-key")
+    p.add_argument("--client-id", default="hq-api")
+    p.add_argument("--log-level", default="info")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper())
+    publisher = MqttPublisher(
+        BrokerSettings(host=args.broker[0], port=args.broker[1], username=args.username,
+                       password=args.password, tls_ca=args.tls_ca, tls_cert=args.tls_cert,
+                       tls_key=args.tls_key),
+        client_id=args.client_id,
+    )  # fmt: skip
+    publisher.start(wait_s=5)
+    try:
+        uvicorn.run(create_app(args.db, publisher), host=args.host, port=args.port,
+                    log_level=args.log_level)  # fmt: skip
+    finally:
+        publisher.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
