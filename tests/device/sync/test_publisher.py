@@ -9,8 +9,8 @@ import msgspec
 from device.store.db import open_database
 from device.store.outbox import Outbox
 from tests.broker import Broker
-from tests.device.sync.conftest import expected_total, record_sales
 from tests.device.sync.fakecloud import FakeCloud
+from tests.device.sync.harness import expected_total, record_sales
 
 
 def depth(path: Path) -> int:

@@ -1,0 +1,99 @@
+"""Sync through outages: days of offline sales, a terminal killed mid-drain, a broker restart.
+
+Every test runs the real cloud ingest worker on SQLite and checks the cloud's own tables:
+each sale exactly once, and the fen total equal to the sum of the recorded prices.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+from cloud.ingest.worker import IngestWorker
+from tests.broker import Broker
+from tests.device.sync.harness import expected_total, make_service
+from tests.faults.sync_helpers import (
+    TEMPLATE_SALES,
+    cloud_sales,
+    copy_store,
+    ingest,
+    offline_template,
+    outbox_depth,
+    sync_child,
+    wait_until,
+)
+
+__all__ = ["ingest", "make_service", "offline_template"]  # fixtures used by name below
+
+
+@pytest.mark.slow
+def test_ten_thousand_offline_sales_arrive_once_after_reconnect(
+    broker: Broker, ingest: IngestWorker, offline_template: Path, tmp_path: Path, make_service
+) -> None:
+    db = copy_store(offline_template, tmp_path / "terminal.db")
+    broker.stop()  # the store's uplink is down when the terminal starts
+    svc = make_service(db, reconnect_max_s=1)
+    assert not svc.wait(lambda s: s.connected, 1.0)
+    broker.start()
+    assert svc.wait(lambda s: s.acked_seq == TEMPLATE_SALES, 120), svc.stats()
+    assert cloud_sales(tmp_path, "S001-T01") == (
+        TEMPLATE_SALES,
+        TEMPLATE_SALES,
+        expected_total(TEMPLATE_SALES),
+    )
+    assert svc.wait(lambda s: s.outbox_depth == 0, 5)
+    assert outbox_depth(db) == 0
+
+
+@pytest.mark.slow
+def test_terminal_killed_during_drain_loses_and_duplicates_nothing(
+    broker: Broker, ingest: IngestWorker, offline_template: Path, tmp_path: Path
+) -> None:
+    db = copy_store(offline_template, tmp_path / "terminal.db")
+    child = sync_child(broker, db, "S001-T01", "--batch-size", "100", "--window", "2")
+    try:
+        # Kill -9 once the cloud has part of the backlog and the rest is still in flight.
+        wait_until(lambda: cloud_sales(tmp_path, "S001-T01")[0] >= 1000, 60, "first commits")
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    held = cloud_sales(tmp_path, "S001-T01")[0]
+    assert held < TEMPLATE_SALES, "the kill came after the drain finished"
+    left = outbox_depth(db)
+    assert 0 < left <= TEMPLATE_SALES - 1000 + 200  # only acked rows left the outbox
+    restarted = sync_child(broker, db, "S001-T01", "--until-drained", "--timeout", "120")
+    assert restarted.wait(150) == 0, restarted.stderr.read() if restarted.stderr else ""
+    assert cloud_sales(tmp_path, "S001-T01") == (
+        TEMPLATE_SALES,
+        TEMPLATE_SALES,
+        expected_total(TEMPLATE_SALES),
+    )
+    assert outbox_depth(db) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("hard", [False, True], ids=["graceful", "kill-9"])
+def test_broker_restart_during_drain_loses_and_duplicates_nothing(
+    broker: Broker,
+    ingest: IngestWorker,
+    offline_template: Path,
+    tmp_path: Path,
+    make_service,
+    hard: bool,
+) -> None:
+    db = copy_store(offline_template, tmp_path / "terminal.db")
+    svc = make_service(db, batch_size=100, window=2, resend_after_s=2.0, reconnect_max_s=1)
+    assert svc.wait(lambda s: s.acked_seq >= 1000, 60), svc.stats()
+    broker.restart(hard=hard)
+    assert svc.stats().acked_seq < TEMPLATE_SALES, "the restart came after the drain finished"
+    assert svc.wait(lambda s: s.acked_seq == TEMPLATE_SALES, 120), svc.stats()
+    assert cloud_sales(tmp_path, "S001-T01") == (
+        TEMPLATE_SALES,
+        TEMPLATE_SALES,
+        expected_total(TEMPLATE_SALES),
+    )
+    assert svc.wait(lambda s: s.outbox_depth == 0, 5)
