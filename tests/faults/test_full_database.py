@@ -1,4 +1,4 @@
-"""A full database: a clear error before payment, the failing sale leaves nothing, nothing earlier is lost.
+"""A full database: a clear error before payment, no partial sale, nothing earlier lost.
 
 SQLITE_FULL is produced honestly with PRAGMA max_page_count: SQLite itself refuses to grow the file.
 """

@@ -1,4 +1,4 @@
-"""Consistent checkout records for store tests, built directly from records.py (no pricing module)."""
+"""Consistent checkout records for store tests, built from records.py (no pricing module)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def make_sale(
     sale_id: str | None = None,
     coupon_codes: tuple[str, ...] = (),
 ) -> SaleRecord:
-    """A sale whose totals, tenders and points add up (1 point per 10 yuan, 100 points = 10 yuan)."""
+    """A sale whose totals, tenders and points add up (1 point/10 yuan, 100 points = 10 yuan)."""
     rate = TIER_BP[tier] if member_id else 0
     lines = []
     for i in range(n_lines):
@@ -62,7 +62,7 @@ def make_sale(
                 net_fen=gross - off,
                 tax_rate_bp=1300,
                 returnable=True,
-            )  # fmt: skip
+            )
         )
     gross = sum(line.gross_fen for line in lines)
     total = sum(line.net_fen for line in lines)

@@ -1,4 +1,4 @@
-"""Opening the file: pragmas, permissions, refusals (missing, empty, corrupt, foreign), migrations."""
+"""Opening the file: pragmas, permissions, refusals (missing, empty, corrupt), migrations."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The member cache: lookups, masking, snapshot replacement (all or nothing), incremental changes."""
+"""The member cache: lookups, masking, all-or-nothing snapshots, incremental changes."""
 
 from __future__ import annotations
 
