@@ -157,6 +157,13 @@ def _opt_int(body: Mapping[str, Any], key: str, where: str) -> int:
     return value
 
 
+def _member(value: Any, where: str) -> str:
+    # The cloud keys members by id; an id no store could hold is a bad event, not a crash later.
+    if not isinstance(value, str) or not 0 < len(value) <= 64:
+        raise DomainError(f"{where}: member_id must be 1-64 characters, got {value!r}")
+    return value
+
+
 def _list(body: Mapping[str, Any], key: str, where: str) -> list[Mapping[str, Any]]:
     items: list[Mapping[str, Any]] = _get(body, key, list, where)
     for i, item in enumerate(items):
@@ -172,7 +179,7 @@ def _ledger(
     rows: list[LedgerRow] = []
     by_member: dict[str, list[tuple[int, str]]] = {}
     for i, item in enumerate(_list(event.body, "points", where)):
-        member_id = _get(item, "member_id", str, f"{where} points[{i}]")
+        member_id = _member(item.get("member_id"), f"{where} points[{i}]")
         delta = _get(item, "delta", int, f"{where} points[{i}]")
         reason = _get(item, "reason", str, f"{where} points[{i}]")
         sale_id = item.get("origin_sale_id") or origin_sale_id
@@ -224,9 +231,7 @@ def _project_sale(event: EventFacts) -> Projection:
     member_id = body.get("member_id")
     spend: dict[str, int] = {}
     if member_id:
-        if not isinstance(member_id, str):
-            raise DomainError(f"{where}: member_id must be str or null, got {member_id!r}")
-        spend[member_id] = _money_paid(_list(body, "tenders", where), where)
+        spend[_member(member_id, where)] = _money_paid(_list(body, "tenders", where), where)
     return Projection(
         ledger=ledger,
         points=points,
@@ -256,9 +261,7 @@ def _project_return(event: EventFacts) -> Projection:
     member_id = body.get("member_id")
     spend: dict[str, int] = {}
     if member_id:
-        if not isinstance(member_id, str):
-            raise DomainError(f"{where}: member_id must be str or null, got {member_id!r}")
-        spend[member_id] = -_money_paid(_list(body, "refunds", where), where)
+        spend[_member(member_id, where)] = -_money_paid(_list(body, "refunds", where), where)
     return Projection(
         ledger=ledger,
         points=points,
@@ -299,8 +302,8 @@ def _project_registration(event: EventFacts) -> Projection:
     if not isinstance(name, str):
         raise DomainError(f"{where}: name must be str, got {name!r}")
     registration = Registration(
-        member_id=_get(body, "member_id", str, where),
-        phone=_get(body, "phone", str, where),
+        member_id=_member(body.get("member_id"), where),
+        phone=_get(body, "phone", str, where)[:32],
         name=name,
         home_store=event.store_id,
         registered_at=event.local_time,

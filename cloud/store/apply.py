@@ -184,7 +184,7 @@ def _insert_events(
                 "seq": event.seq,
                 "event_id": event.event_id,
                 "store_id": event.store_id,
-                "type": event.type,
+                "type": event.type[:32],
                 "device_time": event.device_time_text,
                 "clock_synced": event.clock_synced,
                 "received_at": now,
