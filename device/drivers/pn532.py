@@ -175,6 +175,7 @@ class Pn532:
         """Send a command, wait for ACK and the answer; return the answer's data."""
         self._parser = FrameParser()
         self._pending, self._problems = [], []
+        self.transport.discard_input()  # stale bytes or line noise must not pose as the answer
         self.transport.write(command_frame(cmd, params))
         first = self._next_frame(self.ack_timeout)
         if first is None:

@@ -190,3 +190,17 @@ def test_nfc_reader_with_a_miswired_chip_says_so(sim: Pn532Sim) -> None:
         out.status("connected")
     finally:
         reader.stop()
+
+
+def test_line_noise_from_the_reader_does_not_stop_card_reads(sim: Pn532Sim) -> None:
+    out = Collector()
+    reader = NfcCardReader(NfcConfig(port=sim.path, poll_s=0.02), out, backoff=fast_backoff())
+    reader.start()
+    try:
+        out.status("connected")
+        for noise in (b"\x00\xff\x05\x00garbage", b"\xff" * 300, bytes(range(256))):
+            sim.send(noise)
+        sim.present(bytes.fromhex("0badcafe"))
+        assert out.of(CardEvent).card_id == "0BADCAFE"
+    finally:
+        reader.stop()
