@@ -60,17 +60,17 @@ class Gs1Layout:
 
     def __post_init__(self) -> None:
         if self.flag_digits + self.item_digits + self.value_digits + 1 != 13:
-            raise ValueError("GS1 layout: flag + item + value + check digit must be 13 digits")
+            raise BarcodeError("GS1 layout: flag + item + value + check digit must be 13 digits")
         if self.flag_digits < 1 or self.item_digits < 1 or self.value_digits < 1:
-            raise ValueError("GS1 layout: every part needs at least one digit")
+            raise BarcodeError("GS1 layout: every part needs at least one digit")
         if not self.flag.isdigit():
-            raise ValueError("GS1 layout: the flag must be digits")
+            raise BarcodeError("GS1 layout: the flag must be digits")
         overlap = set(self.price_prefixes) & set(self.weight_prefixes)
         if overlap:
-            raise ValueError(f"GS1 layout: prefixes both price and weight: {sorted(overlap)}")
+            raise BarcodeError(f"GS1 layout: prefixes both price and weight: {sorted(overlap)}")
         for prefix in (*self.price_prefixes, *self.weight_prefixes):
             if not prefix.isdigit() or not prefix.startswith(self.flag):
-                raise ValueError(f"GS1 layout: prefix {prefix!r} must be digits after the flag")
+                raise BarcodeError(f"GS1 layout: prefix {prefix!r} must be digits after the flag")
 
     def kind_of(self, code13: str) -> str | None:
         """Return "price", "weight" or None (not variable measure) for a 13-digit code."""

@@ -26,9 +26,9 @@ class CartLimits:
 
     def __post_init__(self) -> None:
         if self.max_quantity < 1 or self.min_weight_g < 1 or self.max_lines < 1:
-            raise ValueError("cart limits must be positive")
+            raise CartError("cart limits must be positive")
         if self.max_weight_g < self.min_weight_g:
-            raise ValueError("cart limits: max_weight_g below min_weight_g")
+            raise CartError("cart limits: max_weight_g below min_weight_g")
 
 
 @dataclass(frozen=True, slots=True)

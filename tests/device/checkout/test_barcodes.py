@@ -143,9 +143,9 @@ def test_two_digit_flag_layout() -> None:
 
 
 def test_bad_layouts_are_refused() -> None:
-    with pytest.raises(ValueError, match="13 digits"):
+    with pytest.raises(BarcodeError, match="13 digits"):
         Gs1Layout(item_digits=7)
-    with pytest.raises(ValueError, match="both price and weight"):
+    with pytest.raises(BarcodeError, match="both price and weight"):
         Gs1Layout(price_prefixes=("20",), weight_prefixes=("20",))
 
 
