@@ -98,6 +98,11 @@ class PrinterDriver:
         with self._io:
             self.transport.close()
 
+    @property
+    def running(self) -> bool:
+        """True while the worker thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
     def submit(self, job: PrintJob) -> bool:
         """Queue a job; False when a job with this id is already queued or was printed."""
         queued = self.spool.submit(job)
@@ -197,6 +202,10 @@ class PrinterDriver:
                 self.transport.close()
             log.info("printer unavailable: %s", exc)
             self._set_status("disconnected", self._not_connected())
+        except DeviceTimeout as exc:
+            with self._io:
+                self.transport.close()
+            self._set_status("error", str(exc))
         except PrinterError as exc:
             self._set_status("error", str(exc))
         except DriverError as exc:
@@ -277,9 +286,9 @@ class PrinterDriver:
             left = deadline - time.monotonic()
             if left <= 0:
                 self._stale_input = True
-                raise DeviceUnavailable(
-                    f"printer on {self.config.where} did not answer DLE EOT "
-                    f"(got {len(self._status_bytes)} of 4 status bytes)"
+                raise DeviceTimeout(
+                    f"printer on {self.config.where} is not answering status requests "
+                    "(check its power, cable and baud rate)"
                 )
             self._pump(min(left, 0.1))
         try:
