@@ -1,1 +1,1 @@
-"""Pure checkout domain: money, barcodes, cart, pricing, loyalty, returns, staff, shifts, state machine."""
+"""Pure checkout domain: money, barcodes, cart, pricing, loyalty, returns, staff, shifts."""

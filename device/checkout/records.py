@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Tier(str, Enum):
+class Tier(StrEnum):
     """Member tiers; the order is the upgrade order."""
 
     REGULAR = "regular"
@@ -15,7 +15,7 @@ class Tier(str, Enum):
     GOLD = "gold"
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     """Staff roles."""
 
     MANAGER = "manager"
@@ -23,7 +23,7 @@ class Role(str, Enum):
     GUIDE = "guide"  # sales guide: lookup and follow-up notes only
 
 
-class TenderKind(str, Enum):
+class TenderKind(StrEnum):
     """Ways a customer pays (or is refunded)."""
 
     CASH = "cash"
@@ -33,7 +33,7 @@ class TenderKind(str, Enum):
     COUPON = "coupon"
 
 
-class PointsReason(str, Enum):
+class PointsReason(StrEnum):
     """Why a points-ledger delta exists."""
 
     EARN = "earn"
@@ -206,7 +206,8 @@ class AuditEntry:
     """A manager override or other audited action."""
 
     audit_id: str
-    action: str  # "price_override" | "discount" | "no_receipt_return" | "no_sale" | "void_sale" | ...
+    # "price_override" | "discount" | "no_receipt_return" | "no_sale" | "void_sale" | ...
+    action: str
     staff_id: str  # who asked
     manager_id: str | None  # who authorised
     detail: str
