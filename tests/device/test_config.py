@@ -33,7 +33,7 @@ def test_a_minimal_file_loads_with_defaults(tmp_path: Path) -> None:
 
 def test_a_misspelt_key_is_an_error_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "t.toml"
-    path.write_text(GOOD + "\n[broker]\nhots = \"x\"\n")
+    path.write_text(GOOD + '\n[broker]\nhots = "x"\n')
     with pytest.raises(ConfigError, match="hots"):
         load_config(path)
 
