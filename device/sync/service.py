@@ -87,6 +87,7 @@ class SyncStats:
     events_sent: int = 0
     resends: int = 0
     acks: int = 0
+    statuses_sent: int = 0
     rejected_messages: int = 0
     down_applied: int = 0
     down_skipped: int = 0
@@ -219,6 +220,7 @@ class _Loop:
             resend_after_s=s.resend_after_s,
         )
         self.acks = 0
+        self.statuses_sent = 0
         self.rejected = 0
         self.last_problem = ""
         self.depth = store.outbox_depth()
@@ -314,6 +316,7 @@ class _Loop:
         health = Health(True, self.depth, self.store.oldest_unsynced_age_s(wall), self.versions)
         self.link.publish(self.link.status_topic, self.reporter.payload(health, wall), retain=True)
         self.reporter.sent(now, self.depth, self.versions)
+        self.statuses_sent += 1
 
     def _publish_stats(self) -> None:
         p = self.publisher.stats()
@@ -327,6 +330,7 @@ class _Loop:
             events_sent=p.events_sent,
             resends=p.resends,
             acks=self.acks,
+            statuses_sent=self.statuses_sent,
             rejected_messages=self.rejected + d.rejected,
             down_applied=d.applied,
             down_skipped=d.skipped,

@@ -1,0 +1,70 @@
+"""The terminal's retained status and its last will, seen by a late subscriber on a real broker."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from protocol import codec, topics
+from protocol.envelope import Status
+from tests.broker import Broker
+from tests.device.sync.harness import record_sales
+from tests.faults.sync_helpers import sync_child
+
+STATUS = topics.status_topic("S001", "S001-T01")
+
+
+def retained_status(broker: Broker) -> Status:
+    """What a dashboard connecting now would be told (the retained message)."""
+    c = broker.client("hq")
+    try:
+        c.subscribe(STATUS)
+        got = c.wait_for(lambda m: m.topic == STATUS and m.retain, timeout=10)
+        return codec.decode_status(got[-1].payload)
+    finally:
+        c.close()
+
+
+def test_status_is_retained_with_outbox_depth_versions_printer_and_version(
+    broker: Broker, store_file: Path, make_service
+) -> None:
+    record_sales(store_file, 7)  # nobody ACKs: all 7 stay unsynced
+    svc = make_service(
+        store_file, software_version="1.4.2", status_check_s=0.1, resend_after_s=60
+    )
+    assert svc.wait(lambda s: s.statuses_sent >= 1 and s.outbox_depth == 7, 10)
+    status = retained_status(broker)
+    assert status.online is True
+    assert (status.terminal_id, status.store_id) == ("S001-T01", "S001")
+    assert status.outbox_depth == 7
+    assert status.oldest_unsynced_s is not None and status.oldest_unsynced_s >= 0
+    assert set(status.stream_versions) == set(topics.STREAMS)
+    assert status.software_version == "1.4.2"
+    assert status.printer == "unknown" and status.clock_synced is False
+
+
+def test_clean_stop_leaves_a_retained_offline_status(
+    broker: Broker, store_file: Path, make_service
+) -> None:
+    svc = make_service(store_file)
+    assert svc.wait(lambda s: s.statuses_sent >= 1, 10)
+    assert retained_status(broker).online is True
+    svc.stop()
+    assert retained_status(broker).online is False
+
+
+def test_last_will_marks_a_killed_terminal_offline(broker: Broker, store_file: Path) -> None:
+    child = sync_child(broker, store_file)
+    try:
+        c = broker.client("hq")
+        c.subscribe(STATUS)
+        c.wait_for(lambda m: codec.decode_status(m.payload).online, timeout=15)
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+        # The broker notices the dead socket and publishes the will, retained.
+        c.wait_for(lambda m: not codec.decode_status(m.payload).online, timeout=15)
+        c.close()
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert retained_status(broker).online is False
