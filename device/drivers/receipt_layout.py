@@ -105,6 +105,8 @@ def char_width(ch: str) -> int:
 
 def text_width(text: str) -> int:
     """Columns a string takes on the printer."""
+    if text.isascii() and text.isprintable():
+        return len(text)
     return sum(char_width(ch) for ch in text)
 
 
