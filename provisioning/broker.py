@@ -11,6 +11,7 @@ can cap bytes with queue_bytes.
 from __future__ import annotations
 
 import getpass
+import ipaddress
 import os
 import shutil
 import subprocess
@@ -154,6 +155,7 @@ def write_broker_config(
     terminals: Sequence[TerminalCred],
     services: Sequence[ServiceCred],
     certs: BrokerCerts | None = None,
+    tls_bind: str = "127.0.0.1",
     log_file: Path | None = None,
     queue_messages: int = 1_000_000,
     queue_bytes: int = 0,
@@ -162,12 +164,17 @@ def write_broker_config(
 ) -> Path:
     """Write mosquitto.conf, passwd and acl into dirpath and return the conf path.
 
-    Listeners: plain MQTT on 127.0.0.1:port (loopback only, so no TLS needed); with certs,
-    TLS with password auth on 127.0.0.1:tls_port and, if cert_port is given, TLS where the
-    client certificate's CN is the username on 127.0.0.1:cert_port. Rewriting the files and
+    Listeners: plain MQTT on 127.0.0.1:port, always loopback so plaintext never leaves the
+    host; with certs, TLS with password auth on tls_bind:tls_port and, if cert_port is given,
+    TLS where the client certificate's CN is the username on tls_bind:cert_port (tls_bind is
+    "0.0.0.0" or the LAN address in production, loopback in tests). Rewriting the files and
     sending SIGHUP to the broker applies new, rotated or revoked credentials.
     """
     _check_ids(terminals, services)
+    try:
+        ipaddress.ip_address(tls_bind)
+    except ValueError:
+        raise BrokerConfigError(f"tls_bind {tls_bind!r} is not an IP address") from None
     if (tls_port is not None or cert_port is not None) and certs is None:
         raise BrokerConfigError("a TLS listener needs certs (CA, server certificate and key)")
     directory = Path(dirpath)
@@ -215,7 +222,7 @@ def write_broker_config(
     if tls_port is not None and certs is not None:
         lines += [
             "",
-            f"listener {tls_port} 127.0.0.1",
+            f"listener {tls_port} {tls_bind}",
             f"cafile {certs.cafile}",
             f"certfile {certs.certfile}",
             f"keyfile {certs.keyfile}",
@@ -224,7 +231,7 @@ def write_broker_config(
     if cert_port is not None and certs is not None:
         lines += [
             "",
-            f"listener {cert_port} 127.0.0.1",
+            f"listener {cert_port} {tls_bind}",
             f"cafile {certs.cafile}",
             f"certfile {certs.certfile}",
             f"keyfile {certs.keyfile}",
