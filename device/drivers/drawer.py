@@ -35,6 +35,17 @@ class DrawerSensor(Protocol):
         ...
 
 
+class FunctionSensor:
+    """Wraps a plain callable (e.g. the printer driver's DLE EOT 1 query) as a DrawerSensor."""
+
+    def __init__(self, read_open: Callable[[], bool]) -> None:
+        self._read_open = read_open
+
+    def is_open(self) -> bool:
+        """Ask the callable; its DriverError passes through to the monitor."""
+        return bool(self._read_open())
+
+
 class DrawerKicker(Protocol):
     """Anything that can pulse the drawer's solenoid (GPIO relay, printer ESC p)."""
 

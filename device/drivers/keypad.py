@@ -152,6 +152,7 @@ class EvdevKeypad:
         self._emit = emit
         self._keymap = keymap
         self.reporter = Reporter("keypad", emit)
+        self._pressed = threading.Event()
         src = source or EvdevSource(UsbId.parse(config.usb_id), self.label)
         self.reader = ReaderThread(self.label, src, self._on_events, self.reporter, backoff)
 
@@ -173,7 +174,20 @@ class EvdevKeypad:
         for problem in problems:
             self.reporter.report("connected", problem)
         for key in keys:
+            self._pressed.set()
             self._emit(KeyEvent(key))
+
+    def self_test(self, timeout: float) -> DeviceStatus:
+        """Wait up to `timeout` s for the technician to press any key."""
+        return _key_self_test(self._pressed, timeout, self.reporter.status)
+
+
+def _key_self_test(pressed: threading.Event, timeout: float, status: DeviceStatus) -> DeviceStatus:
+    pressed.clear()
+    if pressed.wait(timeout):
+        return DeviceStatus("keypad", "connected", "keypad self-test passed: key pressed")
+    reason = status.message if not status.ok else "no key pressed"
+    return DeviceStatus("keypad", "error", f"keypad self-test failed: {reason}")
 
 
 class Debouncer:
@@ -209,6 +223,7 @@ class MatrixKeypad:
         self._interval = config.scan_interval_s
         self.reporter = Reporter("keypad", emit)
         self.debouncer = Debouncer(config.debounce_scans)
+        self._pressed = threading.Event()
         try:
             # active_high=False: "on" pulls the row to ground; idle rows float high.
             self._rows = [
@@ -248,7 +263,12 @@ class MatrixKeypad:
             return
         self.reporter.report("connected", "keypad matrix scanning")
         for key in newly:
+            self._pressed.set()
             self._emit(KeyEvent(key))
+
+    def self_test(self, timeout: float) -> DeviceStatus:
+        """Wait up to `timeout` s for the technician to press any key."""
+        return _key_self_test(self._pressed, timeout, self.reporter.status)
 
     def start(self) -> None:
         """Scan on a daemon thread every scan_interval_s."""

@@ -12,6 +12,7 @@ from device.drivers.drawer import (
     CashDrawer,
     DrawerConfig,
     DrawerMonitor,
+    FunctionSensor,
     GpioDrawerKicker,
     GpioDrawerSwitch,
 )
@@ -106,14 +107,13 @@ def test_a_failing_sensor_is_reported_and_polling_goes_on() -> None:
     out = Collector()
     answers = iter([DrawerError("printer did not answer DLE EOT 1"), False, True])
 
-    class FlakyPrinterSensor:
-        def is_open(self) -> bool:
-            answer = next(answers)
-            if isinstance(answer, Exception):
-                raise answer
-            return answer
+    def printer_dle_eot_1() -> bool:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
-    monitor = DrawerMonitor(FlakyPrinterSensor(), out)
+    monitor = DrawerMonitor(FunctionSensor(printer_dle_eot_1), out)
     for _ in range(3):
         monitor.poll_once()
     assert out.drain(0.05) == [

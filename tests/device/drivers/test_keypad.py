@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,11 +116,15 @@ def test_matrix_press_is_debounced_and_reported_once(matrix) -> None:
     assert keys == [KeyEvent("ENTER")]
 
 
-def test_matrix_thread_emits_presses(matrix) -> None:
+def test_matrix_thread_emits_presses_and_self_test_sees_them(matrix) -> None:
     sim, pad, out = matrix
     pad.start()
     sim.press(0, 0)
     assert out.of(KeyEvent) == KeyEvent("7")
+    sim.release(0, 0)
+    threading.Timer(0.05, sim.press, args=(2, 2)).start()
+    assert pad.self_test(3).message == "keypad self-test passed: key pressed"
+    assert pad.self_test(0.05).message == "keypad self-test failed: no key pressed"
 
 
 def test_matrix_config_must_match_wiring() -> None:
