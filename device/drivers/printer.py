@@ -76,6 +76,7 @@ class PrinterDriver:
         self._stop = threading.Event()
         self._done = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._backoff = config.retry_min_s
         self._status = DeviceStatus(self.name, "disconnected", self._not_connected())
         self.last_state: PrinterState | None = None
 
@@ -217,8 +218,6 @@ class PrinterDriver:
             self._set_status("error", f"printer driver fault: {type(exc).__name__}: {exc}")
         self._stop.wait(self._backoff)
         self._backoff = min(self._backoff * 2, self.config.retry_max_s)
-
-    _backoff = 0.25
 
     def _not_connected(self) -> str:
         return f"printer not connected on {self.config.where}"

@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 from device.drivers.errors import DriverError
 
 if TYPE_CHECKING:
-    from device.drivers.sim.printer_model import PrintedLine, PrintedReceipt
+    from device.drivers.sim.printer_paper import PrintedLine, PrintedReceipt
 
 CELL_W = 12
 CELL_H = 24

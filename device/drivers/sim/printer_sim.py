@@ -6,7 +6,8 @@ import contextlib
 import socket
 import threading
 
-from device.drivers.sim.printer_model import PrintedReceipt, PrinterModel
+from device.drivers.sim.printer_model import PrinterModel
+from device.drivers.sim.printer_paper import PrintedReceipt
 from device.drivers.sim.pty import SerialSimulator
 
 
