@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from device.drivers.errors import CardReaderError, ConfigError, DeviceStatus
 from device.drivers.evdev_input import EvdevSource, InputEvent, UsbId
@@ -59,7 +60,7 @@ class _StripeBase:
         self.with_lrc = with_lrc
         self.reporter = Reporter(name, emit)
         self._swiped = threading.Event()
-        self.reader: ReaderThread[object] | None = None
+        self.reader: ReaderThread[Any] | None = None
 
     @property
     def status(self) -> DeviceStatus:

@@ -58,7 +58,7 @@ class EvdevSource:
             import evdev  # imported here so machines without evdev can still run simulators
         except ImportError as exc:
             raise DeviceUnavailable(f"{self.label}: python-evdev is not installed") from exc
-        found = None
+        found: Any = None
         for path in evdev.list_devices():
             try:
                 dev = evdev.InputDevice(path)

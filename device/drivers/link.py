@@ -20,6 +20,7 @@ from device.drivers.events import Emit
 from device.drivers.transport import Transport
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 Clock = Callable[[], float]
 
 
@@ -69,7 +70,7 @@ def open_failure(label: str, where: str, exc: Exception) -> str:
     return f"{label}: cannot open {where} ({exc})"
 
 
-class Source(Protocol[T]):
+class Source(Protocol[T_co]):
     """Something a reader thread can open, read chunks from, and close."""
 
     where: str
@@ -78,7 +79,7 @@ class Source(Protocol[T]):
 
     def close(self) -> None: ...
 
-    def read_chunk(self, timeout: float) -> T | None:
+    def read_chunk(self, timeout: float) -> T_co | None:
         """One chunk of input, or None when nothing came within timeout."""
         ...
 

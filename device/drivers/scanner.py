@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from device.drivers.errors import ConfigError, DeviceStatus
 from device.drivers.evdev_input import EvdevSource, InputEvent, UsbId
@@ -109,7 +110,7 @@ class _ScannerBase:
         self.name = name
         self.reporter = Reporter(name, emit)
         self._scanned = threading.Event()
-        self.reader: ReaderThread[object] | None = None
+        self.reader: ReaderThread[Any] | None = None
 
     @property
     def status(self) -> DeviceStatus:

@@ -8,7 +8,7 @@ from typing import Any
 from gpiozero.pins.mock import MockPin
 
 
-class _ColumnPin(MockPin):
+class _ColumnPin(MockPin):  # type: ignore[misc]  # gpiozero ships no type hints
     """A pulled-up column: reads low while a pressed key connects it to a row driven low."""
 
     def __init__(self, factory: Any, info: Any, matrix: KeyMatrixSim, col: int) -> None:
