@@ -1,0 +1,153 @@
+"""EvdevSource device selection by VID:PID, grabbing and unplug handling.
+
+No /dev/input or /dev/uinput exists in CI containers, so python-evdev's two entry points
+(list_devices, InputDevice) are replaced by a stand-in /dev/input: each node is an object with a
+real pipe fd (select() works on it) and the kernel's answers (ENODEV after an unplug, EBUSY when
+another program holds the grab).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import evdev
+import pytest
+
+from device.drivers.errors import ConfigError, DeviceUnavailable
+from device.drivers.evdev_input import EvdevSource, UsbId
+
+
+@dataclass
+class Info:
+    vendor: int
+    product: int
+
+
+@dataclass
+class Ev:
+    type: int
+    code: int
+    value: int
+
+
+class Node:
+    """One /dev/input/eventN."""
+
+    def __init__(self, path: str, vendor: int, product: int, keys: list[int]) -> None:
+        self.path, self.info, self.keys = path, Info(vendor, product), keys
+        self.r, self.w = os.pipe()
+        self.gone = False
+        self.busy = False
+        self.grabbed = False
+        self.pending: list[Ev] = []
+
+
+class FakeInput:
+    """What the kernel shows under /dev/input."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, Node] = {}
+
+    def add(self, node: Node) -> Node:
+        self.nodes[node.path] = node
+        return node
+
+    def list_devices(self) -> list[str]:
+        return [p for p, n in self.nodes.items() if not n.gone]
+
+    def open(self, path: str) -> object:
+        node = self.nodes[path]
+
+        class Dev:
+            info = node.info
+            fd = node.r
+
+            def __init__(self) -> None:
+                self.path = path
+
+            def capabilities(self) -> dict[int, list[int]]:
+                return {1: node.keys} if node.keys else {}
+
+            def grab(self) -> None:
+                if node.busy:
+                    raise OSError(errno.EBUSY, "Device or resource busy")
+                node.grabbed = True
+
+            def ungrab(self) -> None:
+                node.grabbed = False
+
+            def close(self) -> None:
+                pass
+
+            def read(self) -> list[Ev]:
+                if node.gone:
+                    raise OSError(errno.ENODEV, "No such device")
+                os.read(node.r, 1)
+                out, node.pending = node.pending, []
+                return out
+
+        return Dev()
+
+    def push(self, node: Node, events: list[tuple[int, int, int]]) -> None:
+        node.pending += [Ev(*e) for e in events]
+        os.write(node.w, b"x")
+
+
+@pytest.fixture
+def kernel(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeInput]:
+    fake = FakeInput()
+    monkeypatch.setattr(evdev, "list_devices", fake.list_devices)
+    monkeypatch.setattr(evdev, "InputDevice", fake.open)
+    yield fake
+    for node in fake.nodes.values():
+        os.close(node.r)
+        os.close(node.w)
+
+
+def test_picks_the_keyboard_node_of_the_configured_usb_id(kernel: FakeInput) -> None:
+    kernel.add(Node("/dev/input/event0", 0x046D, 0xC31C, [30]))  # the technician's keyboard
+    kernel.add(Node("/dev/input/event3", 0x05E0, 0x1200, []))  # scanner's non-key interface
+    scanner = kernel.add(Node("/dev/input/event4", 0x05E0, 0x1200, [28, 30]))
+    src = EvdevSource(UsbId.parse("05e0:1200"), "scanner")
+    src.open()
+    assert src.where == "/dev/input/event4 (USB 05e0:1200)"
+    assert scanner.grabbed
+    kernel.push(scanner, [(1, 30, 1), (0, 0, 0)])
+    assert src.read_chunk(1.0) == [(1, 30, 1), (0, 0, 0)]
+    assert src.read_chunk(0.01) is None
+    src.close()
+    assert not scanner.grabbed
+
+
+def test_unplug_and_replug_on_a_new_event_node(kernel: FakeInput) -> None:
+    first = kernel.add(Node("/dev/input/event4", 0x05E0, 0x1200, [28]))
+    src = EvdevSource(UsbId.parse("05e0:1200"), "scanner")
+    src.open()
+    first.gone = True
+    kernel.push(first, [])
+    with pytest.raises(DeviceUnavailable, match="scanner was unplugged"):
+        src.read_chunk(1.0)
+    src.close()
+    with pytest.raises(DeviceUnavailable, match=r"scanner not found \(USB 05e0:1200\)"):
+        src.open()
+    kernel.add(Node("/dev/input/event7", 0x05E0, 0x1200, [28]))
+    src.open()
+    assert src.where.startswith("/dev/input/event7")
+
+
+def test_a_device_grabbed_by_another_program_is_explained(kernel: FakeInput) -> None:
+    node = kernel.add(Node("/dev/input/event2", 0x1A86, 0xE026, [79]))
+    node.busy = True
+    src = EvdevSource(UsbId.parse("1a86:e026"), "keypad")
+    with pytest.raises(DeviceUnavailable, match="keypad on /dev/input/event2 is in use"):
+        src.open()
+
+
+def test_usb_id_parsing() -> None:
+    assert str(UsbId.parse(" 05E0:1200 ")) == "05e0:1200"
+    for bad in ("05e0", "zz:12", "10000:1", "1:2:3"):
+        with pytest.raises(ConfigError):
+            UsbId.parse(bad)
