@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from device.drivers.sim.printer_decoder import Op, parse_one
 from device.drivers.sim.printer_paper import PrintedLine, PrintedReceipt, Run
@@ -25,6 +26,14 @@ class _Style:
     bold: bool = False
     wmul: int = 1
     hmul: int = 1
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def _bytes(value: object) -> bytes:
+    return bytes(value) if isinstance(value, (bytes, bytearray)) else b""
 
 
 class PrinterModel:
@@ -211,12 +220,12 @@ class PrinterModel:
         kind, args = op.kind, op.args
         style = self._style
         if kind == "text":
-            self._text(args[0])
+            self._text(cast(tuple[tuple[str, int], ...], args[0]))
         elif kind == "lf":
             self._end_line()
         elif kind == "feed":
             self._end_line()
-            for _ in range(max(0, int(args[0]) - 1)):
+            for _ in range(max(0, _int(args[0]) - 1)):
                 if self.halted:
                     break
                 self._end_line()
@@ -227,49 +236,50 @@ class PrinterModel:
             self._style = _Style()
             self._chinese = self.chinese_default
         elif kind == "align":
-            style.align = {0: 0, 48: 0, 1: 1, 49: 1, 2: 2, 50: 2}.get(int(args[0]), style.align)
+            style.align = {0: 0, 48: 0, 1: 1, 49: 1, 2: 2, 50: 2}.get(_int(args[0]), style.align)
         elif kind == "bold":
-            style.bold = bool(int(args[0]) & 1)
+            style.bold = bool(_int(args[0]) & 1)
         elif kind == "mode":
-            n = int(args[0])
+            n = _int(args[0])
             style.bold = bool(n & 0x08)
             style.hmul = 2 if n & 0x10 else 1
             style.wmul = 2 if n & 0x20 else 1
         elif kind == "size":
-            n = int(args[0])
+            n = _int(args[0])
             style.wmul = ((n >> 4) & 0x07) + 1
             style.hmul = (n & 0x07) + 1
         elif kind == "chinese":
             self._chinese = bool(args[0])
         elif kind == "qr_store":
-            self._qr_data = bytes(args[0])
+            self._qr_data = _bytes(args[0])
         elif kind == "qr_size":
-            self._qr_module = max(1, min(16, int(args[0])))
+            self._qr_module = max(1, min(16, _int(args[0])))
         elif kind == "qr_setting":
             fn, body = args
-            if fn == 69 and body:
-                self._qr_ec = {48: "L", 49: "M", 50: "Q", 51: "H"}.get(body[0], "L")
+            level = _bytes(body)[:1]
+            if fn == 69 and level:
+                self._qr_ec = {48: "L", 49: "M", 50: "Q", 51: "H"}.get(level[0], "L")
         elif kind == "qr_print":
             self._graphic("qr", self._qr_data.decode("latin-1"))
         elif kind == "barcode":
             m, data = args
-            text = bytes(data).decode("latin-1")
+            text = _bytes(data).decode("latin-1")
             if m == 73 and text[:2] in ("{A", "{B", "{C"):
                 text = text[2:]
             self._graphic("barcode", text.replace("{{", "{"))
         elif kind == "kick":
-            m, t1, t2 = (int(a) for a in args)
+            m, t1, t2 = (_int(a) for a in args)
             self._kick(m, t1 * 2, t2 * 2)
         elif kind == "pulse":
-            m, t = (int(a) for a in args)
+            m, t = (_int(a) for a in args)
             self._kick(m, t * 100, t * 100)
         elif kind == "status":
             self.status_requests += 1
-            self.emit(bytes((self.status_byte(int(args[0])),)))
+            self.emit(bytes((self.status_byte(_int(args[0])),)))
         elif kind == "buffer_clear":
             self._buffer_clear()
         elif kind == "process_id":
-            self.emit(bytes((0x37, 0x22)) + bytes(args[0]) + b"\x00")
+            self.emit(bytes((0x37, 0x22)) + _bytes(args[0]) + b"\x00")
         elif kind == "unknown":
             self.unknown_commands += 1
 

@@ -52,9 +52,9 @@ def cjk_font_file() -> tuple[str, int]:
             except (OSError, subprocess.SubprocessError):
                 break
             path, _, rest = out.partition(":")
-            index, _, langs = rest.partition(":")
+            face, _, langs = rest.partition(":")
             if path and os.path.exists(path) and "zh-cn" in langs.split("|"):
-                return path, int(index or 0)
+                return path, int(face or 0)
     for path, index in KNOWN_FONT_PATHS:
         if os.path.exists(path):
             return path, index
@@ -123,7 +123,8 @@ def _graphic(line: PrintedLine) -> Image.Image:
         code = qrcode.QRCode(error_correction=levels[line.ec], box_size=line.module, border=0)
         code.add_data(line.data)
         code.make(fit=True)
-        return code.make_image(fill_color="black", back_color="white").get_image().convert("L")
+        picture: Image.Image = code.make_image(fill_color="black", back_color="white").get_image()
+        return picture.convert("L")
     modules = barcode.get("code128", line.data or " ").build()[0]
     image = Image.new("L", (len(modules) * 2, 80), 255)
     pen = ImageDraw.Draw(image)
