@@ -180,6 +180,9 @@ class ReaderThread(Generic[T]):
                 self._handle(chunk)
             except Exception as exc:  # decoder bug: say so, keep the terminal selling
                 self.reporter.report("error", f"{self.label}: could not decode input ({exc})")
+                continue
+            if self.reporter.status.state == "error":
+                self.reporter.report("connected", f"{self.label} ready on {self.source.where}")
 
 
 def wait_until(pred: Callable[[], bool], timeout: float, clock: Clock = time.monotonic) -> bool:
