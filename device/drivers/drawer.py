@@ -54,6 +54,17 @@ class DrawerKicker(Protocol):
         ...
 
 
+class FunctionKicker:
+    """Wraps a plain callable (e.g. the printer driver's kick_drawer, ESC p) as a DrawerKicker."""
+
+    def __init__(self, kick: Callable[[], None]) -> None:
+        self._kick = kick
+
+    def kick(self) -> None:
+        """Call it; its DriverError passes through."""
+        self._kick()
+
+
 @dataclass(frozen=True)
 class DrawerConfig:
     """GPIO wiring and timing; a pin of None means that part is not wired to the Pi."""

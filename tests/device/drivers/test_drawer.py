@@ -151,3 +151,29 @@ def test_config_bounds() -> None:
         DrawerConfig(pulse_ms=5)
     with pytest.raises(ConfigError, match="relay_pin is not set"):
         GpioDrawerKicker(DrawerConfig(), pin_factory=MockFactory())
+
+
+def test_drawer_on_the_printer_port_kicks_senses_and_alarms(tmp_path) -> None:
+    """Drawer wired to the printer: kick by ESC p, open switch by DLE EOT 1 (printer driver),
+    over the printer simulator's pty."""
+    from device.drivers.drawer import FunctionKicker
+    from device.drivers.sim.printer_sim import PrinterSimulator
+    from tests.device.drivers.printer_helpers import running
+
+    clock = FakeClock()
+    out = Collector()
+    with PrinterSimulator() as sim, running(sim, str(tmp_path / "spool")) as printer:
+        monitor = DrawerMonitor(
+            FunctionSensor(printer.drawer_open), out, alarm_after_s=30, poll_s=0.02, clock=clock
+        )
+        monitor.start()
+        try:
+            drawer = CashDrawer(FunctionKicker(printer.kick_drawer), monitor)
+            assert drawer.self_test(timeout=3).message == "drawer self-test passed: drawer opened"
+            assert out.of(DrawerEvent) == DrawerEvent(open=True)
+            clock.advance(31)
+            assert out.of(DrawerAlarm).open_s >= 30
+            sim.close_drawer()
+            assert out.of(DrawerEvent) == DrawerEvent(open=False)
+        finally:
+            monitor.stop()
