@@ -10,6 +10,7 @@ Status requests are only ever written between complete commands, never inside a 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -111,7 +112,9 @@ class PrinterDriver:
         return queued
 
     def print_receipt(self, receipt: Receipt, job_id: str) -> bool:
-        """Lay out and queue a receipt under a caller-chosen, replay-safe job id."""
+        """Lay out (for this printer's paper width) and queue a receipt under a replay-safe id."""
+        if receipt.width != self.config.width:
+            receipt = dataclasses.replace(receipt, width=self.config.width)
         return self.submit(PrintJob(job_id, render(receipt)))
 
     def status(self) -> DeviceStatus:
@@ -298,7 +301,7 @@ class PrinterDriver:
         self.last_state = state
         problem = state.problem()
         if problem:
-            waiting = len(self.spool.pending())
+            waiting = self.spool.count()
             self._set_status(
                 "error", f"{problem}; {waiting} job(s) waiting" if waiting else problem
             )

@@ -167,6 +167,11 @@ class JobSpool:
             jobs = (self._read(name) for name in self._files())
             return [job for job in jobs if job is not None]
 
+    def count(self) -> int:
+        """How many jobs are waiting (without reading them)."""
+        with self._lock:
+            return len(self._files())
+
     def next(self) -> PrintJob | None:
         """The oldest pending job, or None."""
         with self._lock:

@@ -61,6 +61,7 @@ class PrinterModel:
         self.unknown_commands = 0
         self.auto_wraps = 0
         self.status_requests = 0
+        self.realtime_inside_command = 0
         self._pending = bytearray()
         self._held = bytearray()
         self._reset_page()
@@ -144,6 +145,9 @@ class PrinterModel:
     def feed(self, data: bytes) -> None:
         """Bytes received from the host."""
         with self.lock:
+            if self._pending and data[:2] in (b"\x10\x04", b"\x10\x14"):
+                # A real printer would act on this mid-command and garble the command's data.
+                self.realtime_inside_command += 1
             if self.halted:
                 self._held += data
                 self._scan_held()

@@ -112,7 +112,7 @@ def _draw_text_line(
     return height + LINE_GAP
 
 
-def _graphic(line: PrintedLine) -> Image.Image:
+def _symbol(line: PrintedLine) -> Image.Image:
     if line.kind == "qr":
         levels = {
             "L": qrcode.constants.ERROR_CORRECT_L,
@@ -134,26 +134,49 @@ def _graphic(line: PrintedLine) -> Image.Image:
     return image
 
 
+def _graphic(line: PrintedLine, dots: int, font: ImageFont.FreeTypeFont) -> Image.Image:
+    """The QR code or barcode; a printer skips a symbol it cannot encode or fit, so do we."""
+    try:
+        image = _symbol(line)
+    except Exception as exc:  # qrcode/python-barcode raise assorted types on unencodable data
+        return _note(f"[{line.kind} not printable: {type(exc).__name__}]", font)
+    if image.width > dots:
+        return _note(f"[{line.kind} wider than the paper: not printed]", font)
+    return image
+
+
+def _note(text: str, font: ImageFont.FreeTypeFont) -> Image.Image:
+    image = Image.new("L", (min(len(text), 48) * CELL_W, CELL_H), 255)
+    ImageDraw.Draw(image).text((0, 1), text[:48], font=font, fill=96)
+    return image
+
+
 def render_png(receipt: PrintedReceipt, font: ImageFont.FreeTypeFont | None = None) -> Image.Image:
     """A picture of the paper: white, black dots, centred header, QR code, cut or torn edge."""
     if font is None:
         path, index = cjk_font_file()
         font = ImageFont.truetype(path, 22, index=index)
     dots = 384 if receipt.width <= 32 else 576
-    canvas = Image.new("L", (dots + 2 * MARGIN, 8000), 255)
-    y = MARGIN
-    for line in receipt.lines:
-        if y > canvas.height - 600:
-            break
+    graphics = {
+        i: _graphic(line, dots, font) for i, line in enumerate(receipt.lines) if line.kind != "text"
+    }
+    height = MARGIN * 2 + 14
+    for i, line in enumerate(receipt.lines):
         if line.kind == "text":
-            y += _draw_text_line(canvas, line, y, dots, font)
+            height += max((run.hmul for run in line.runs), default=1) * CELL_H + LINE_GAP
+        else:
+            height += graphics[i].height + 12
+    image = Image.new("L", (dots + 2 * MARGIN, height), 255)
+    y = MARGIN
+    for i, line in enumerate(receipt.lines):
+        if line.kind == "text":
+            y += _draw_text_line(image, line, y, dots, font)
             continue
-        graphic = _graphic(line)
+        graphic = graphics[i]
         x = {0: 0, 1: (dots - graphic.width) // 2, 2: dots - graphic.width}[line.align]
-        canvas.paste(graphic, (MARGIN + max(0, x), y + 6))
+        image.paste(graphic, (MARGIN + max(0, x), y + 6))
         y += graphic.height + 12
     y += MARGIN
-    image = canvas.crop((0, 0, canvas.width, y + 14))
     pen = ImageDraw.Draw(image)
     if receipt.complete:
         for x in range(0, image.width, 12):

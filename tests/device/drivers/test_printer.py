@@ -23,6 +23,9 @@ NUMBER = "S001-T02-20261123-0042"
 
 
 def _copies(sim: PrinterSimulator, number: str = NUMBER) -> int:
+    # Status requests must only ever arrive between commands, never inside a job's data.
+    assert sim.model.realtime_inside_command == 0
+    assert sim.model.status_requests > 0
     return sum(r.qr_codes == [number] for r in sim.complete_receipts)
 
 
@@ -109,6 +112,7 @@ def test_same_job_id_prints_once_also_across_a_restart(tmp_path) -> None:
             assert not driver.submit(PrintJob("receipt:5", data))
         with running(sim, spool) as restarted:
             assert not restarted.submit(PrintJob("receipt:5", data))
+            assert not restarted.print_receipt(member_receipt(), "receipt:5")
             time.sleep(0.5)
         assert _copies(sim) == 1
 

@@ -17,6 +17,7 @@ from device.drivers.errors import DriverError
 from device.drivers.receipt_layout import render
 from device.drivers.sim.printer_decoder import parse_all
 from device.drivers.sim.printer_model import PrinterModel
+from device.drivers.sim.printer_render import render_png
 from device.drivers.sim.printer_sim import PrinterSimulator, decode_bytes
 from tests.device.drivers.printer_helpers import member_receipt
 
@@ -165,6 +166,17 @@ def test_model_takes_any_stream_in_any_chunking(pieces: list[bytes], data: st.Da
             receipt.text()
     except DriverError:
         pass
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.one_of(ESCPOS_PIECES, st.binary(max_size=12)), max_size=40))
+def test_any_printed_garbage_still_renders_to_png(pieces: list[bytes]) -> None:
+    """Whatever a host sends, the picture of the paper can be drawn (odd QR/barcode data too)."""
+    stream = b"\x1b@" + b"".join(pieces) + b"\x1d(k\x08\x001P0\xff\x00\x01\x1d(k\x03\x001Q0"
+    stream += b"\x1dkI\x04\xe9\xff\x00\x01\n\x1dV\x00"
+    for receipt in decode_bytes(stream, 32):
+        image = render_png(receipt)
+        assert image.width == 384 + 2 * 16 + 16
 
 
 def test_chinese_member_receipt_png(tmp_path) -> None:
