@@ -63,7 +63,7 @@ def test_dle_eot_answers_follow_the_command_reference(sim_port) -> None:
     assert _ask(port, b"\x10\x04\x01") == b"\x12"
 
 
-def test_receipt_over_the_pty_decodes_to_text_and_qr(sim_port) -> None:
+def test_receipt_over_the_pty_decodes_to_text_and_qr(sim_port, tmp_path) -> None:
     sim, port = sim_port
     port.write(render(member_receipt(width=32)) + b"\x1d\x28\x48\x06\x00\x30\x30ABCD")
     assert port.read(7) == b"\x37\x22ABCD\x00"  # GS ( H process ID response after the cut
@@ -73,6 +73,31 @@ def test_receipt_over_the_pty_decodes_to_text_and_qr(sim_port) -> None:
     assert "好  邻  居  便  利  店" in text  # double-width header
     assert "红富士苹果 Fuji" in text
     assert "会员8折" in text and "-5.00" in text
+    [(txt, png)] = sim.save(str(tmp_path))
+    assert txt.endswith("receipt-001.txt") and png.endswith("receipt-001.png")
+    with open(txt, encoding="utf-8") as fh:
+        assert fh.read() == text
+
+
+def test_hand_built_stream_decodes_per_the_command_reference() -> None:
+    """Epson ESC/POS Command Reference: ESC a 2 right justification; ESC E 1 emphasis on;
+    GS ! 10H character size (width x2, height x1); FS & Chinese mode, where D6D0 CEC4 is
+    GB18030 for 中文 (two columns each); GS k m=73 n=5 "{B" + data: CODE128 code set B;
+    GS V 1 partial cut ends the receipt."""
+    stream = (
+        b"\x1b@\x1ba\x02\x1bE\x01\x1d!\x10AB\n"
+        b"\x1ba\x00\x1bE\x00\x1d!\x00\x1c&\xd6\xd0\xce\xc4x\n"
+        b"\x1dkI\x05{BR-1"
+        b"\x1dV\x01"
+    )
+    [receipt] = decode_bytes(stream, 32)
+    assert receipt.complete
+    first, second, code = receipt.lines
+    assert first.align == 2 and first.cells == 4
+    assert first.runs[0].bold and first.runs[0].wmul == 2 and first.runs[0].hmul == 1
+    assert second.plain == "中文x" and second.cells == 5
+    assert code.kind == "barcode" and code.data == "R-1"
+    assert receipt.text().splitlines()[:2] == [" " * 28 + "A B", "中文x"]
 
 
 def test_paper_out_holds_data_and_buffer_clear_drops_it(sim_port) -> None:
