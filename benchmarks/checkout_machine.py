@@ -125,7 +125,7 @@ def run(quick: bool) -> dict[str, float]:
         scans = [ev.Scan(code) for code in rng.choices(catalogue.codes, k=runs)]
         for event in scans[:200]:  # warm-up
             machine.step(base, event)
-        # Start from a clean heap; collections during the run are counted (the runtime has them too).
+        # Start from a clean heap; collections during the run still count, as in the runtime.
         gc.collect()
         samples: list[float] = []
         for event in scans:
