@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from dataclasses import dataclass
 
 from device.checkout.commands import Command, Notify, RecordAudit
@@ -37,6 +38,14 @@ class Context:
 
     def now(self) -> dt.datetime:
         return self.ports.clock.now()
+
+    def local_time(self, when: dt.datetime) -> str:
+        """HH:MM in the store's time zone, for messages such as a lockout's end."""
+        try:
+            zone: dt.tzinfo = zoneinfo.ZoneInfo(self.config.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return when.strftime("%H:%M UTC")
+        return when.astimezone(zone).strftime("%H:%M")
 
     def notify(self, level: str, key: str, **params: object) -> Notify:
         """An info or warning message for the cashier (errors come from Refused)."""
@@ -80,7 +89,7 @@ class Context:
         result = self.ports.staff.verify(creds.manager_id, creds.manager_pin)
         if not result.ok or result.staff is None:
             if result.locked_until is not None:
-                raise Refused("login.locked", until=result.locked_until.strftime("%H:%M"))
+                raise Refused("login.locked", until=self.local_time(result.locked_until))
             if result.attempts_left > 0:
                 raise Refused("manager.wrong_pin", attempts=result.attempts_left)
             raise Refused("manager.refused", reason=result.reason or "wrong PIN")

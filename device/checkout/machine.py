@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, Final
 
@@ -24,7 +24,9 @@ from device.checkout.errors import (
 )
 from device.checkout.messages import text
 from device.checkout.ports import Ports
-from device.checkout.state import Phase, State
+from device.checkout.shifts import Shift
+from device.checkout.snapshot import cart_from_plain
+from device.checkout.state import Phase, State, Suspended
 
 Handler = Callable[[Context, State, Any], tuple[State, list[Command]]]
 
@@ -95,6 +97,27 @@ class Machine:
 
     def initial_state(self) -> State:
         return State(phase=Phase.LOGGED_OUT)
+
+    def resume(
+        self, shift: Shift | None, suspended: Sequence[tuple[str, dict[str, Any]]]
+    ) -> tuple[State, list[Command]]:
+        """The state after a restart: the open shift and suspended sales, nobody signed in.
+
+        The runtime reads both back from the store. A suspended sale whose snapshot cannot
+        be read is left out with an error Notify; its row stays in the store, so nothing
+        is lost and a technician can look at it.
+        """
+        held: list[Suspended] = []
+        notices: list[Command] = []
+        for suspend_id, snapshot in suspended:
+            try:
+                cart = cart_from_plain(snapshot, self._ctx.config.cart_limits)
+            except CheckoutError as err:
+                notices.append(self._error(err))
+                continue
+            held.append(Suspended(suspend_id=suspend_id, cart=cart))
+        state = State(phase=Phase.LOGGED_OUT, shift=shift, suspended=tuple(held))
+        return state, notices
 
     def step(self, state: State, event: ev.Event) -> tuple[State, list[Command]]:
         """Apply one event. A refused event returns ``state`` itself plus an error Notify."""

@@ -89,7 +89,7 @@ def login(ctx: Context, state: State, event: ev.Login) -> Result:
     result = ctx.ports.staff.verify(event.staff_id, event.pin)
     if not result.ok or result.staff is None:
         if result.locked_until is not None:
-            raise Refused("login.locked", until=result.locked_until.strftime("%H:%M"))
+            raise Refused("login.locked", until=ctx.local_time(result.locked_until))
         if result.attempts_left > 0:
             raise Refused("login.wrong_pin", attempts=result.attempts_left)
         raise Refused("login.failed", reason=result.reason or "wrong PIN")

@@ -270,3 +270,26 @@ def test_notifications_have_bilingual_texts() -> None:
         assert text(note.message_key, "zh", **note.params)
     unknown = next(c for c in till.log if isinstance(c, Notify) and c.level == "error")
     assert text(unknown.message_key, "zh", **unknown.params) == "未找到会员：nope"
+
+
+def test_suspended_sale_and_shift_survive_a_restart() -> None:
+    till = selling_till([GOLDISH])
+    till.send(ev.Scan(MILK.barcodes[0]))
+    till.send(ev.IdentifyMember("card", "CARD1"))
+    till.send(ev.DiscountLine(1, amount_fen=100))
+    stored = next(c for c in till.send(ev.Suspend()) if isinstance(c, SuspendSale))
+    held_cart, shift = till.state.suspended[0].cart, till.state.shift
+    damaged = {"version": 1, "lines": [{"line_no": 1}]}
+    # a fresh process: only what the store kept comes back
+    restarted = Till([MILK, RICE], members=[GOLDISH])
+    state, notices = restarted.machine.resume(
+        shift, [(stored.suspend_id, stored.snapshot), ("broken", damaged)]
+    )
+    assert [n.message_key for n in notices if isinstance(n, Notify)] == ["error.cart"]
+    assert state.phase is Phase.LOGGED_OUT and state.shift == shift
+    restarted.state = state
+    restarted.send(ev.Login("c1", "1111"))
+    assert restarted.state.phase is Phase.IDLE
+    restarted.send(ev.Recall(stored.suspend_id))
+    assert restarted.state.cart == held_cart
+    assert restarted.state.cart is not None and restarted.state.cart.member == GOLDISH

@@ -28,14 +28,14 @@ def opened_till(float_fen: int = 20000) -> Till:
 
 
 def test_wrong_pin_counts_down_then_locks_and_lock_expires() -> None:
-    till = Till([])
+    till = Till([])  # 09:00 UTC is 17:00 in the store's default zone, Asia/Shanghai
     first = till.send(ev.Login("c1", "0000"))
     assert till.errors(first) == ["wrong PIN, 2 attempts left"]
     assert till.state.phase is Phase.LOGGED_OUT and till.state.staff is None
     assert till.errors(till.send(ev.Login("c1", "0000"))) == ["wrong PIN, 1 attempts left"]
-    assert till.errors(till.send(ev.Login("c1", "0000"))) == ["account locked until 09:15"]
+    assert till.errors(till.send(ev.Login("c1", "0000"))) == ["account locked until 17:15"]
     # the right PIN does not help while locked
-    assert till.errors(till.send(ev.Login("c1", "1111"))) == ["account locked until 09:15"]
+    assert till.errors(till.send(ev.Login("c1", "1111"))) == ["account locked until 17:15"]
     till.clock.advance(minutes=16)
     assert till.errors(till.send(ev.Login("c1", "1111"))) == []
     assert till.state.staff is not None and till.state.staff.staff_id == "c1"
