@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from dataclasses import dataclass
+from typing import Literal
 
 from device.checkout.commands import Command, Notify, RecordAudit
 from device.checkout.config import CheckoutConfig
@@ -47,12 +48,11 @@ class Context:
             return when.strftime("%H:%M UTC")
         return when.astimezone(zone).strftime("%H:%M")
 
-    def notify(self, level: str, key: str, **params: object) -> Notify:
+    def notify(self, level: Literal["info", "warning"], key: str, **params: object) -> Notify:
         """An info or warning message for the cashier (errors come from Refused)."""
-        assert level in ("info", "warning", "error")
         return Notify(
             command_id=self.new_id(),
-            level=level,  # type: ignore[arg-type]  # checked just above
+            level=level,
             message_key=key,
             message=text(key, "en", **params),
             params={name: str(value) for name, value in params.items()},

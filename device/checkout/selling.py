@@ -38,13 +38,21 @@ def open_cart(state: State) -> Cart:
     return state.cart
 
 
-def _editable(state: State) -> Cart:
-    """The cart, if lines may still change (payment not started)."""
+def _reopen(state: State) -> State:
+    """Back from payment to the sale while no tender is taken (one more item, a change)."""
     if state.phase is Phase.TENDERING:
-        raise Refused("sale.tendered")
+        if state.tenders:
+            raise Refused("sale.tendered")
+        return replace(state, phase=Phase.SELLING)
+    return state
+
+
+def _editable(state: State) -> tuple[State, Cart]:
+    """The state back in SELLING and its cart, if lines may still change."""
+    state = _reopen(state)
     if state.phase is not Phase.SELLING:
         raise Refused("scan.first")
-    return open_cart(state)
+    return state, open_cart(state)
 
 
 def _display_total(ctx: Context, priced: PricedCart, line1: str) -> ShowOnDisplay:
@@ -58,8 +66,7 @@ def _ready_to_sell(ctx: Context, state: State) -> tuple[State, Staff]:
     if state.phase is Phase.FEEDBACK:
         # The next customer is already here: the rating is skipped, not blocked on.
         state = replace(state, phase=Phase.IDLE, last_sale_id=None)
-    if state.phase is Phase.TENDERING:
-        raise Refused("sale.tendered")
+    state = _reopen(state)
     if state.phase not in (Phase.IDLE, Phase.SELLING):
         raise Refused("state.busy")
     return state, staff
@@ -117,7 +124,7 @@ def _changed(ctx: Context, state: State, cart: Cart, key: str, **params: object)
 
 def set_quantity(ctx: Context, state: State, event: ev.SetQuantity) -> Result:
     require(staff_of(state).role, Permission.SELL)
-    cart = _editable(state)
+    state, cart = _editable(state)
     line_no = event.line_no if event.line_no is not None else _last_line_no(cart)
     cart = cart.set_quantity(line_no, event.quantity)
     return _changed(ctx, state, cart, "line.quantity", quantity=event.quantity)
@@ -125,14 +132,15 @@ def set_quantity(ctx: Context, state: State, event: ev.SetQuantity) -> Result:
 
 def void_line(ctx: Context, state: State, event: ev.VoidLine) -> Result:
     require(staff_of(state).role, Permission.SELL)
-    cart = _editable(state).void_line(event.line_no)
+    state, cart = _editable(state)
+    cart = cart.void_line(event.line_no)
     return _changed(ctx, state, cart, "line.voided", line_no=event.line_no)
 
 
 def override_price(ctx: Context, state: State, event: ev.OverridePrice) -> Result:
     staff = staff_of(state)
     require(staff.role, Permission.SELL)
-    cart = _editable(state)
+    state, cart = _editable(state)
     old = cart.line(event.line_no)
     new_cart = cart.override_price(event.line_no, event.price_fen)
     manager_id = ctx.authorise(staff, Permission.PRICE_OVERRIDE, event.manager)
@@ -164,7 +172,7 @@ def _discount(
 
 
 def discount_line(ctx: Context, state: State, event: ev.DiscountLine) -> Result:
-    cart = _editable(state)
+    state, cart = _editable(state)
     spec = DiscountSpec(percent_bp=event.percent_bp, amount_fen=event.amount_fen)
     line = cart.line(event.line_no)
     new_cart = cart.discount_line(event.line_no, spec)
@@ -175,7 +183,7 @@ def discount_line(ctx: Context, state: State, event: ev.DiscountLine) -> Result:
 
 
 def discount_sale(ctx: Context, state: State, event: ev.DiscountSale) -> Result:
-    cart = _editable(state)
+    state, cart = _editable(state)
     spec = DiscountSpec(percent_bp=event.percent_bp, amount_fen=event.amount_fen)
     new_cart = cart.discount_sale(spec)
     gross = price(ctx, cart).gross_fen
@@ -264,9 +272,9 @@ def clear_member(ctx: Context, state: State, event: ev.ClearMember) -> Result:
 
 def subtotal(ctx: Context, state: State, event: ev.Subtotal) -> Result:
     require(staff_of(state).role, Permission.SELL)
-    if state.phase is Phase.TENDERING:
-        raise Refused("sale.tendered")
-    cart = _editable(state)
+    if state.phase is Phase.TENDERING and state.tenders:
+        return complete_if_paid(ctx, state, [])  # pressed again: show what is still due
+    state, cart = _editable(state)
     priced = price(ctx, cart)
     state = replace(state, phase=Phase.TENDERING)
     if priced.total_fen == 0:

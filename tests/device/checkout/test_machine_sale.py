@@ -293,3 +293,24 @@ def test_suspended_sale_and_shift_survive_a_restart() -> None:
     restarted.send(ev.Recall(stored.suspend_id))
     assert restarted.state.cart == held_cart
     assert restarted.state.cart is not None and restarted.state.cart.member == GOLDISH
+
+
+def test_one_more_item_after_subtotal_until_the_first_tender() -> None:
+    till = selling_till()
+    till.send(ev.Scan(MILK.barcodes[0]))
+    till.send(ev.Subtotal())
+    till.send(ev.Scan(MILK.barcodes[0]))  # no tender yet: back to the sale
+    assert till.state.phase is Phase.SELLING
+    till.send(ev.Subtotal())
+    till.send(ev.AddTender(TenderKind.CASH, 1000))
+    before = till.state
+    assert till.errors(till.send(ev.Scan(RICE.barcodes[0]))) == [
+        "cannot change the sale after payment started"
+    ]
+    assert till.state is before
+    again = till.send(ev.Subtotal())
+    assert [c.message for c in again if isinstance(c, Notify)] == ["¥15.00 still due"]
+    till.send(ev.CancelTender())
+    till.send(ev.VoidLine(2))
+    done = till.send(ev.AddTender(TenderKind.CASH, 1250))
+    assert next(c.sale for c in done if isinstance(c, RecordSale)).total_fen == 1250
