@@ -8,6 +8,7 @@ from device.checkout.commands import (
     PrintReport,
     RecordAudit,
     RecordCashMovement,
+    RecordMemberNote,
     RecordShiftClose,
     RecordShiftOpen,
     SoundAlarm,
@@ -135,3 +136,35 @@ def test_guide_can_look_up_members_but_not_sell() -> None:
     assert till.state.phase is Phase.IDLE  # the shift outlives the manager's logout
     assert till.errors(till.send(ev.Scan("6901234567892"))) == ["a sales guide may not sell"]
     assert till.errors(till.send(ev.AddMemberNote("M1", "prefers size L"))) == []
+
+
+def test_manager_on_own_login_needs_no_second_pin_but_is_still_audited() -> None:
+    till = Till([])
+    till.send(ev.Login("m1", "9999"))
+    till.send(ev.OpenShift(5000))
+    commands = till.send(ev.NoSale())
+    audit = next(c.entry for c in commands if isinstance(c, RecordAudit))
+    assert (audit.staff_id, audit.manager_id) == ("m1", "m1")
+    assert len([c for c in commands if isinstance(c, OpenDrawer)]) == 1
+
+
+def test_guide_note_is_recorded_and_guide_cannot_open_a_shift_alone() -> None:
+    till = Till([])
+    till.send(ev.Login("g1", "2222"))
+    assert till.state.phase is Phase.NO_SHIFT
+    assert till.errors(till.send(ev.OpenShift(0))) == ["manager PIN required"]
+    assert till.errors(till.send(ev.AddMemberNote("M1", "  "))) == ["write a note first"]
+    done = till.send(ev.AddMemberNote("M1", "asked about size L boots"))
+    note = next(c for c in done if isinstance(c, RecordMemberNote))
+    assert (note.member_id, note.staff_id, note.note) == ("M1", "g1", "asked about size L boots")
+    assert till.errors(till.send(ev.XReport())) == ["open a shift first"]
+
+
+def test_logout_keeps_the_shift_for_the_next_cashier() -> None:
+    till = opened_till(10000)
+    shift = till.state.shift
+    till.send(ev.Logout())
+    assert till.state.phase is Phase.LOGGED_OUT and till.state.shift is shift
+    assert till.errors(till.send(ev.XReport())) == ["log in first"]
+    till.send(ev.Login("m1", "9999"))
+    assert till.state.phase is Phase.IDLE and till.state.shift is shift
