@@ -111,7 +111,11 @@ def text_width(text: str) -> int:
 
 
 def wrap(text: str, width: int) -> list[str]:
-    """Split text into pieces of at most `width` columns, never splitting a character."""
+    """Split text into pieces of at most `width` columns, never splitting a character.
+
+    Latin words break at a space when one falls in the second half of the line; Chinese has
+    no spaces and breaks between any two characters.
+    """
     if width < 2:
         raise ConfigError(f"wrap width must be at least 2 columns, not {width}")
     pieces: list[str] = []
@@ -119,9 +123,16 @@ def wrap(text: str, width: int) -> list[str]:
     for ch in text:
         w = char_width(ch)
         if used + w > width:
-            pieces.append(current.rstrip())
-            current, used = "", 0
-            if ch == " ":
+            cut = current.rfind(" ")
+            if ch != " " and cut > 0 and text_width(current[:cut]) > width // 2:
+                pieces.append(current[:cut].rstrip())
+                current = current[cut + 1 :]
+            else:
+                if current.strip():
+                    pieces.append(current.rstrip())
+                current = ""
+            used = text_width(current)
+            if ch == " " and not current:
                 continue
         current += ch
         used += w

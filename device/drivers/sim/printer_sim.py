@@ -169,3 +169,32 @@ def decode_bytes(data: bytes, width: int = 48) -> list[PrintedReceipt]:
     model = PrinterModel(width)
     model.feed(data)
     return list(model.receipts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a simulated printer on a pty until interrupted, saving each cut piece of paper."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--width", type=int, choices=(32, 48), default=48)
+    parser.add_argument("--link", help="stable path for the pty (default: a temporary one)")
+    parser.add_argument("--out", default="sim-receipts", help="directory for .txt and .png")
+    args = parser.parse_args(argv)
+    with PrinterSimulator(args.width, link_path=args.link) as sim:
+        print(f"simulated printer on {sim.path} ({args.width} columns); Ctrl-C to stop")
+        saved = 0
+        try:
+            while True:
+                time.sleep(0.2)
+                for receipt in sim.receipts[saved:]:
+                    saved += 1
+                    stem = f"receipt-{saved:03d}{'' if receipt.complete else '-torn'}"
+                    txt, png = receipt.save(args.out, stem)
+                    print(f"printed {txt} {png}", flush=True)
+        except KeyboardInterrupt:
+            return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

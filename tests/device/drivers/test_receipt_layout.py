@@ -107,6 +107,14 @@ def test_english_ascii_receipt_needs_no_chinese_mode() -> None:
     assert "Receipt" in printed.text() and "T O T A L" in printed.text()
 
 
+def test_requested_reprint_is_marked_in_both_languages() -> None:
+    receipt = dataclasses.replace(member_receipt(language="en"), reprint=True)
+    [printed] = _print(render(receipt), 48).complete_receipts
+    assert "*** REPRINT 重印 ***" in printed.text()
+    [original] = _print(render(member_receipt()), 48).complete_receipts
+    assert "重印" not in original.text()
+
+
 def test_bad_receipts_are_refused_clearly() -> None:
     base = member_receipt()
     with pytest.raises(ConfigError, match="32 or 48"):
