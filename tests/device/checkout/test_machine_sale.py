@@ -314,3 +314,14 @@ def test_one_more_item_after_subtotal_until_the_first_tender() -> None:
     till.send(ev.VoidLine(2))
     done = till.send(ev.AddTender(TenderKind.CASH, 1250))
     assert next(c.sale for c in done if isinstance(c, RecordSale)).total_fen == 1250
+
+
+def test_a_free_sale_completes_at_subtotal_without_opening_the_drawer() -> None:
+    till = selling_till()
+    till.send(ev.Scan(MILK.barcodes[0]))
+    till.send(ev.DiscountLine(1, percent_bp=10000, manager=MANAGER))
+    done = till.send(ev.Subtotal())
+    sale = next(c.sale for c in done if isinstance(c, RecordSale))
+    assert (sale.total_fen, sale.tenders, sale.change_fen) == (0, (), 0)
+    assert not [c for c in done if isinstance(c, OpenDrawer)]
+    assert till.state.phase is Phase.FEEDBACK
