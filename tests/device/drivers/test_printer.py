@@ -58,6 +58,16 @@ def test_paper_out_mid_receipt_then_refill_gives_exactly_one_complete_receipt(tm
         assert driver.status().state == "connected"
 
 
+def test_paper_near_end_warns_but_keeps_printing(tmp_path) -> None:
+    with PrinterSimulator(48) as sim, running(sim, str(tmp_path)) as driver:
+        sim.set_near_end()
+        assert wait_for(lambda: driver.status().message == "printer paper near end")
+        assert driver.status().state == "connected"
+        driver.print_receipt(member_receipt(), "receipt:near")
+        assert driver.wait_printed("receipt:near", 5)
+        assert _copies(sim) == 1
+
+
 def test_cover_open_keeps_the_job_until_closed(tmp_path) -> None:
     with PrinterSimulator(32) as sim, running(sim, str(tmp_path)) as driver:
         sim.open_cover()
