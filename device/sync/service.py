@@ -220,6 +220,7 @@ class _Loop:
             resend_after_s=s.resend_after_s,
         )
         self.acks = 0
+        self.ack_due = 0
         self.statuses_sent = 0
         self.rejected = 0
         self.last_problem = ""
@@ -255,6 +256,7 @@ class _Loop:
                         item = svc._inbox.get_nowait()
                     except queue.Empty:
                         item = None
+                self._apply_ack(now)
                 self.publisher.tick(now)
                 self.applier.tick(now)
                 if now >= self.next_check:
@@ -300,12 +302,19 @@ class _Loop:
         self.acks += 1
         if ack.dead_lettered:
             log.error("cloud kept seqs %s aside as unreadable", ack.dead_lettered[:20])
+        # ACKs that queued up together are applied as one delete (one store transaction).
+        self.ack_due = max(self.ack_due, ack.acked_seq)
+
+    def _apply_ack(self, now: float) -> None:
+        if self.ack_due <= self.publisher.acked_seq:
+            return
+        acked, self.ack_due = self.ack_due, 0
         try:
-            self.publisher.on_ack(ack.acked_seq, now)
+            self.publisher.on_ack(acked, now)
         except Exception as err:  # the store refused it (e.g. an ACK beyond our last seq)
             self.rejected += 1
-            self.last_problem = f"ack {ack.acked_seq}: {err}"
-            log.error("ACK %d not applied: %s", ack.acked_seq, err)
+            self.last_problem = f"ack {acked}: {err}"
+            log.error("ACK %d not applied: %s", acked, err)
 
     def _maybe_status(self, now: float) -> None:
         self.depth = self.store.outbox_depth()

@@ -1,0 +1,56 @@
+"""A bare acking consumer for the sync benchmark: validates each batch as the cloud would and
+ACKs its highest contiguous seq, with no database. Shows what the terminal side alone can do."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from protocol import codec, topics
+from protocol.envelope import Ack
+
+
+def main(host: str, port: int, password: str) -> int:
+    """Run until stdin closes."""
+    held: dict[str, set[int]] = {}
+    marks: dict[str, int] = {}
+    ready = threading.Event()
+
+    def on_connect(c: mqtt.Client, *_: Any) -> None:
+        c.subscribe(topics.ALL_EVENTS, qos=1)
+
+    def on_message(c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        store_id, terminal_id = topics.parse_events_topic(msg.topic)
+        batch = codec.decode_batch(bytes(msg.payload))
+        seqs = held.setdefault(terminal_id, set())
+        seqs.update(e.seq for e in batch.events)
+        mark = marks.get(terminal_id, 0)
+        while mark + 1 in seqs:
+            mark += 1
+            seqs.discard(mark)
+        marks[terminal_id] = mark
+        ack = codec.encode_ack(Ack(terminal_id=terminal_id, acked_seq=mark))
+        c.publish(topics.ack_topic(store_id, terminal_id), ack, qos=1)
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-acker",
+                         protocol=mqtt.MQTTv5)  # fmt: skip
+    client.username_pw_set("ingest", password)
+    client.on_connect = on_connect
+    client.on_subscribe = lambda *_a: ready.set()
+    client.on_message = on_message
+    client.connect(host, port)
+    client.loop_start()
+    if not ready.wait(10):
+        return 1
+    print("ready", flush=True)
+    sys.stdin.read()
+    client.disconnect()
+    client.loop_stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], int(sys.argv[2]), sys.argv[3]))

@@ -1,0 +1,269 @@
+"""Terminal sync figures: backlog drain rate against bare paho on the same broker, and e2e latency.
+
+Setup, all on loopback: one Mosquitto (the test fixture's config), the real cloud ingest worker
+as its own process on a SQLite file, and the terminal's SyncService in this process on a real
+store file.
+
+- sync.drain_events_per_s: a backlog of sales recorded offline is drained and ACKed; time from
+  SyncService start to the ACK naming the last seq.
+- sync.raw_broker_events_per_s: the very batch payloads the publisher produced, published with
+  bare paho at QoS 1 and received by a bare QoS 1 subscriber (no store, no cloud), same broker.
+- sync.drain_vs_broker_ratio: the first divided by the second.
+- sync.drain_events_per_s_bare_acker (and its ratio): the same drain against a consumer that
+  validates and ACKs each batch without a database (benchmarks/_sync_acker.py), to separate the
+  terminal's own cost from the cloud's.
+- sync.publisher_only_events_per_s: the publisher reading, packing and (on a copy) deleting the
+  backlog with no network at all: the terminal's ceiling.
+- sync.e2e_latency_p50_ms / p99_ms: a sale every 50 ms; from the terminal's commit to the
+  arrival of the cloud's ACK for it. The ACK is published only after the cloud's transaction
+  commits, so this is the commit-to-cloud-commit latency plus one broker hop back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from benchmarks._stats import percentile
+from device.store.db import open_database
+from device.store.journal import JournalWriter
+from device.sync.client import BrokerSettings
+from device.sync.publisher import OutboxPublisher
+from device.sync.service import SyncService, SyncSettings
+from device.sync.storage import SyncStorage
+from protocol import codec, topics
+from tests.broker import Broker, running_broker
+from tests.device.sync.builders import price_for, sale
+from tests.device.sync.harness import SHANGHAI, record_sales
+
+ROOT = Path(__file__).resolve().parents[1]
+TERMINAL = "S001-T01"
+STORE = "S001"
+# hq may both publish and read this (ACL pattern pos/v1/+/+/down/#) and nothing else listens.
+RAW_TOPIC = "pos/v1/BENCH/RAW/down/catalogue"
+
+
+def _start_acker(broker: Broker) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks._sync_acker", broker.host, str(broker.port),
+         broker.password("ingest")],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    if "ready" not in proc.stdout.readline():
+        proc.kill()
+        raise RuntimeError("bare acker did not start")
+    return proc
+
+
+def _start_ingest(broker: Broker, db_url: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cloud.ingest", "--db", db_url,
+         "--broker", f"{broker.host}:{broker.port}", "--username", "ingest",
+         "--password", broker.password("ingest"), "--client-id", "ingest-bench",
+         "--log-level", "WARNING"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if "ready" not in line:
+        proc.kill()
+        raise RuntimeError(f"ingest worker did not start: {line!r}")
+    return proc
+
+
+def _service(broker: Broker, db: Path, batch_size: int = 200) -> SyncService:
+    settings = SyncSettings(
+        batch_size=batch_size,
+        broker=BrokerSettings(
+            host=broker.host, port=broker.port, store_id=STORE, terminal_id=TERMINAL,
+            password=broker.password(TERMINAL),
+        ),
+    )  # fmt: skip
+    return SyncService(
+        settings,
+        open_store=lambda: SyncStorage.open(db),
+        sink_factory=lambda s: s,
+        close_store=lambda s: s.close(),
+    )
+
+
+def _payloads(db: Path) -> list[tuple[bytes, int]]:
+    """The batches the publisher sends for this outbox: (payload, event count), in order."""
+    storage = SyncStorage.open(db)
+    out: list[bytes] = []
+
+    def capture(_topic: str, payload: bytes) -> bool:
+        out.append(payload)
+        return True
+
+    try:
+        pub = OutboxPublisher(storage, capture, STORE, TERMINAL)
+        pub.on_connected(0.0)
+        while pub.tick(0.0):
+            # Acknowledge locally on a throwaway copy so the next window is read.
+            pub.on_ack(pub.stats().sent_seq, 0.0)
+    finally:
+        storage.close()
+    return [(p, len(codec.decode_batch(p).events)) for p in out]
+
+
+def _raw_rate(broker: Broker, payloads: list[tuple[bytes, int]]) -> float:
+    """Events per second through the broker with bare paho QoS 1, publish to receive."""
+    total = sum(n for _, n in payloads)
+    done = threading.Event()
+    got = [0]
+    sub_ready = threading.Event()
+
+    def on_message(_c: Any, _u: Any, _m: mqtt.MQTTMessage) -> None:
+        got[0] += 1
+        if got[0] == len(payloads):
+            done.set()
+
+    def client(name: str) -> mqtt.Client:
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name, protocol=mqtt.MQTTv5)
+        c.username_pw_set("hq", broker.password("hq"))
+        return c
+
+    sub = client("bench-raw-sub")
+    sub.on_message = on_message
+    sub.on_subscribe = lambda *_a: sub_ready.set()
+    sub.connect(broker.host, broker.port)
+    sub.loop_start()
+    sub.subscribe(RAW_TOPIC, qos=1)
+    pub = client("bench-raw-pub")
+    pub.connect(broker.host, broker.port)
+    pub.loop_start()
+    if not sub_ready.wait(10):
+        raise RuntimeError("raw subscriber not subscribed")
+    start = time.perf_counter()
+    for payload, _ in payloads:
+        pub.publish(RAW_TOPIC, payload, qos=1)
+    if not done.wait(120):
+        raise RuntimeError(f"raw run received {got[0]} of {len(payloads)} messages")
+    elapsed = time.perf_counter() - start
+    for c in (pub, sub):
+        c.disconnect()
+        c.loop_stop()
+    return total / elapsed
+
+
+def _drain_rate(broker: Broker, db: Path, backlog: int, batch_size: int = 200) -> float:
+    svc = _service(broker, db, batch_size)
+    start = time.perf_counter()
+    svc.start()
+    try:
+        if not svc.wait(lambda s: s.acked_seq >= backlog, 300):
+            raise RuntimeError(f"drain stalled: {svc.stats()}")
+        elapsed = time.perf_counter() - start
+    finally:
+        svc.stop()
+    return backlog / elapsed
+
+
+def _latencies(broker: Broker, db: Path, sales: int, first_seq: int) -> list[float]:
+    """Milliseconds from each sale's commit to the ACK covering it, one sale per 50 ms."""
+    acks: list[tuple[float, int]] = []
+    lock = threading.Lock()
+
+    def on_message(_c: Any, _u: Any, m: mqtt.MQTTMessage) -> None:
+        seq = codec.decode_ack(m.payload).acked_seq
+        with lock:
+            acks.append((time.perf_counter(), seq))
+
+    watcher = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id="bench-ack-watch", protocol=mqtt.MQTTv5
+    )
+    watcher.username_pw_set(TERMINAL, broker.password(TERMINAL))
+    watcher.on_message = on_message
+    watcher.connect(broker.host, broker.port)
+    watcher.loop_start()
+    watcher.subscribe(topics.ack_topic(STORE, TERMINAL), qos=1)
+    svc = _service(broker, db)
+    svc.start()
+    svc.wait(lambda s: s.connected, 10)
+    time.sleep(0.3)
+    store = open_database(db)
+    writer = JournalWriter(store, TERMINAL, SHANGHAI)
+    committed: dict[int, float] = {}
+    try:
+        next_at = time.perf_counter()
+        for n in range(sales):
+            next_at += 0.05
+            record = sale(100_000 + n, unit_price_fen=price_for(n))
+            seq = writer.record_sale(record, dt.datetime.now(dt.UTC)).seq
+            committed[seq] = time.perf_counter()
+            svc.wake()  # what the runtime does after each commit
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+        last = first_seq + sales - 1
+        if not svc.wait(lambda s: s.acked_seq >= last, 30):
+            raise RuntimeError(f"latency run not acknowledged: {svc.stats()}")
+        time.sleep(0.2)
+    finally:
+        store.close()
+        svc.stop()
+        watcher.disconnect()
+        watcher.loop_stop()
+    with lock:
+        ordered = sorted(acks)
+    result = []
+    for seq, at in committed.items():
+        arrival = next(t for t, acked in ordered if acked >= seq and t >= at)
+        result.append((arrival - at) * 1000)
+    return result
+
+
+def run(quick: bool) -> dict[str, float]:
+    """Measure drain rate, the bare-broker rate on the same payloads, and e2e latency."""
+    backlog = 2_000 if quick else 10_000
+    sales = 60 if quick else 200
+    work = Path(tempfile.mkdtemp(prefix="bench-sync-"))
+    try:
+        db = work / "terminal.db"
+        record_sales(db, backlog, create=True)
+        for name in ("capture.db", "bare.db"):
+            shutil.copyfile(db, work / name)
+        started = time.perf_counter()
+        payloads = _payloads(work / "capture.db")
+        publisher_only = backlog / (time.perf_counter() - started)
+        with running_broker(work / "broker") as broker:
+            acker = _start_acker(broker)
+            try:
+                bare = _drain_rate(broker, work / "bare.db", backlog)
+            finally:
+                acker.communicate("", timeout=10)
+            ingest = _start_ingest(broker, f"sqlite:///{work}/cloud.db")
+            try:
+                drain = _drain_rate(broker, db, backlog)
+                raw = _raw_rate(broker, payloads)
+                lat = _latencies(broker, db, sales, backlog + 1)
+            finally:
+                ingest.terminate()
+                ingest.wait(10)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {
+        "sync.drain_events_per_s": round(drain, 1),
+        "sync.raw_broker_events_per_s": round(raw, 1),
+        "sync.drain_vs_broker_ratio": round(drain / raw, 3),
+        "sync.drain_events_per_s_bare_acker": round(bare, 1),
+        "sync.publisher_only_events_per_s": round(publisher_only, 1),
+        "sync.bare_acker_vs_broker_ratio": round(bare / raw, 3),
+        "sync.e2e_latency_p50_ms": round(percentile(lat, 50), 2),
+        "sync.e2e_latency_p99_ms": round(percentile(lat, 99), 2),
+        "sync.backlog_events": float(backlog),
+        "sync.batches_per_backlog": float(len(payloads)),
+    }
+
+
+if __name__ == "__main__":
+    print(run("--quick" in sys.argv))
