@@ -6,7 +6,8 @@ The layouts are plain data (code -> (plain, shifted) and code -> AltGr char) so 
 one more table. Key codes are the Linux input codes (linux/input-event-codes.h), the same numbers
 python-evdev exposes as evdev.ecodes; they are spelled out here so decoding runs without evdev.
 
-Rules: a character is produced on key-down (value 1); key-up (0) only matters for modifiers;
+Rules: a character is produced on key-down (value 1); key-up (0) only matters for modifiers
+(Shift, AltGr, Ctrl: Ctrl+] gives GS, the GS1 separator);
 autorepeat (2) is ignored because a scanner never holds a key. Keypad keys (KEY_KP0..9,
 KEY_KPDOT, ...) are read as their NumLock-on characters. Enter, keypad Enter and Tab end a scan.
 """
@@ -26,6 +27,9 @@ TERMINATORS: Mapping[int, str] = MappingProxyType(
     {KEY_ENTER: "\r", KEY_KPENTER: "\r", KEY_TAB: "\t"}
 )
 SHIFT_KEYS = frozenset({KEY_LEFTSHIFT, KEY_RIGHTSHIFT})
+CTRL_KEYS = frozenset({29, 97})  # KEY_LEFTCTRL, KEY_RIGHTCTRL
+# Keys a scanner may send that type nothing: NumLock, ScrollLock, left Alt, Meta.
+SILENT_KEYS = frozenset({69, 70, 56, 125, 126})
 
 # Linux key codes of the main block, by position on a US keyboard.
 _DIGIT_ROW = (2, 3, 4, 5, 6, 7, 8, 9, 10, 11)  # KEY_1 .. KEY_0
@@ -111,6 +115,7 @@ class WedgeState:
     shift: bool = False
     altgr: bool = False
     caps: bool = False
+    ctrl: bool = False
     pending: str = ""
 
 
@@ -135,7 +140,8 @@ def decode_keys(
     without a terminator is discarded (it is junk, or a reader stuck without a suffix).
     """
     state = state or WedgeState()
-    shift, altgr, caps, pending = state.shift, state.altgr, state.caps, state.pending
+    shift, altgr, caps, ctrl = state.shift, state.altgr, state.caps, state.ctrl
+    pending = state.pending
     lines: list[str] = []
     problems: list[str] = []
     for ev in events:
@@ -152,7 +158,10 @@ def decode_keys(
         if code == KEY_RIGHTALT:
             altgr = value != KEY_UP
             continue
-        if value != KEY_DOWN:
+        if code in CTRL_KEYS:
+            ctrl = value != KEY_UP
+            continue
+        if value != KEY_DOWN or code in SILENT_KEYS:
             continue
         if code == KEY_CAPSLOCK:
             caps = not caps
@@ -162,6 +171,8 @@ def decode_keys(
             pending = ""
             continue
         ch = _char(lay, code, shift, altgr, caps)
+        if ch is not None and ctrl:
+            ch = _control(ch)
         if ch is None:
             problems.append(f"ignored key code {code} (not in the {lay.name} layout)")
             continue
@@ -169,7 +180,15 @@ def decode_keys(
         if len(pending) > max_len:
             problems.append(f"discarded {len(pending)} characters typed without a terminator")
             pending = ""
-    return WedgeResult(tuple(lines), WedgeState(shift, altgr, caps, pending), tuple(problems))
+    end = WedgeState(shift, altgr, caps, ctrl, pending)
+    return WedgeResult(tuple(lines), end, tuple(problems))
+
+
+def _control(ch: str) -> str | None:
+    """Ctrl + a key of the '@'..'_' column types that ASCII control code (Ctrl+] is GS,
+    the GS1 field separator that wedge scanners send this way)."""
+    up = ch.upper()
+    return chr(ord(up) - 0x40) if "@" <= up <= "_" else None
 
 
 def _char(lay: Layout, code: int, shift: bool, altgr: bool, caps: bool) -> str | None:

@@ -72,6 +72,16 @@ def test_autorepeat_and_caps_lock() -> None:
     assert decode_keys(events, lay).lines == ("A1\r",)
 
 
+def test_ctrl_bracket_types_gs_and_numlock_types_nothing() -> None:
+    """GS1-128 via a wedge: Ctrl (KEY_LEFTCTRL=29) + ']' (KEY_RIGHTBRACE=27) is ASCII GS 0x1D;
+    KEY_NUMLOCK (69) toggles only the keypad LEDs."""
+    lay = layout("us")
+    events = [(EV_KEY, 69, 1), (EV_KEY, 3, 1), (EV_KEY, 29, 1), (EV_KEY, 27, 1), (EV_KEY, 29, 0)]
+    events += [(EV_KEY, 4, 1), (EV_KEY, 28, 1)]
+    result = decode_keys(events, lay)
+    assert result.lines == ("2\x1d3\r",) and result.problems == ()
+
+
 def test_unknown_layout_names_the_choices() -> None:
     with pytest.raises(KeyError, match="us, de"):
         layout("fr")

@@ -152,6 +152,21 @@ def test_a_silent_chip_times_out_with_a_wiring_hint(sim: Pn532Sim, chip: Pn532) 
         chip.wake_up()
 
 
+def wait_polls(sim: Pn532Sim, n: int, timeout: float = 5.0) -> None:
+    """Wait until the reader has sent n more InListPassiveTarget commands."""
+    import time
+
+    def polls() -> int:
+        with sim.lock:
+            return sum(1 for cmd, _ in sim.commands if cmd == 0x4A)
+
+    target = polls() + n
+    deadline = time.monotonic() + timeout
+    while polls() < target:
+        assert time.monotonic() < deadline, "the NFC reader stopped polling"
+        time.sleep(0.01)
+
+
 def test_nfc_reader_reports_each_tap_once_and_survives_replug(sim: Pn532Sim) -> None:
     out = Collector()
     reader = NfcCardReader(NfcConfig(port=sim.path, poll_s=0.02), out, backoff=fast_backoff())
@@ -160,9 +175,10 @@ def test_nfc_reader_reports_each_tap_once_and_survives_replug(sim: Pn532Sim) -> 
         out.status("connected")
         sim.present(bytes.fromhex("deadbeef"))
         assert out.of(CardEvent) == CardEvent(kind="nfc", card_id="DEADBEEF", source="nfc reader")
-        assert [e for e in out.drain(0.2) if isinstance(e, CardEvent)] == []  # still on the pad
+        wait_polls(sim, 3)
+        assert [e for e in out.drain(0.05) if isinstance(e, CardEvent)] == []  # still on the pad
         sim.remove()
-        out.drain(0.1)
+        wait_polls(sim, 2)  # the reader has seen the empty pad
         sim.present(bytes.fromhex("deadbeef"))
         assert out.of(CardEvent).card_id == "DEADBEEF"  # a second tap counts
         sim.unplug()
@@ -171,7 +187,7 @@ def test_nfc_reader_reports_each_tap_once_and_survives_replug(sim: Pn532Sim) -> 
         out.status("connected")
         assert sim.sam_configured  # woken and configured again after power came back
         sim.remove()
-        out.drain(0.1)
+        wait_polls(sim, 2)
         sim.present(bytes.fromhex("01020304"))
         assert out.of(CardEvent).card_id == "01020304"
     finally:
