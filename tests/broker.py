@@ -60,12 +60,20 @@ def mosquitto_binary() -> str:
     return found
 
 
+def free_ports(count: int) -> list[int]:
+    """Distinct loopback TCP ports that were free a moment ago (all held open while chosen)."""
+    with contextlib.ExitStack() as stack:
+        ports: list[int] = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind((HOST, 0))
+            ports.append(sock.getsockname()[1])
+        return ports
+
+
 def free_port() -> int:
     """A loopback TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_ports(1)[0]
 
 
 def _port_open(port: int) -> bool:
@@ -105,7 +113,7 @@ class Broker:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.dir / "mosquitto.log"
         self.host = HOST
-        self.port = free_port()
+        self.port, tls_port, cert_port = free_ports(3)
         self.terminals: list[TerminalCred] = list(terminals)
         self.services: list[ServiceCred] = list(services)
         self.tls_port: int | None = None
@@ -116,8 +124,7 @@ class Broker:
         self._proc: subprocess.Popen[bytes] | None = None
         self._clients: list[MqttClient] = []
         if tls:
-            self.tls_port = free_port()
-            self.cert_port = free_port()
+            self.tls_port, self.cert_port = tls_port, cert_port
             self.certs = self._make_certs()
         self.conf = self._write()
 
@@ -213,6 +220,7 @@ class Broker:
         """Start mosquitto and wait until every listener accepts connections."""
         if self.running:
             return
+        runs_before = self._log_count(" running")
         stderr = open(self.dir / "mosquitto.stderr", "ab")  # noqa: SIM115 - lives with the proc
         self._proc = subprocess.Popen(
             [mosquitto_binary(), "-c", str(self.conf)],
@@ -228,7 +236,9 @@ class Broker:
                 raise BrokerError(
                     f"mosquitto exited with {self._proc.returncode} at start\n{self._diagnostics()}"
                 )
-            if all(_port_open(p) for p in ports):
+            # "running" is logged once every listener is bound: an open port alone could be
+            # another process's on this shared machine.
+            if self._log_count(" running") > runs_before and all(_port_open(p) for p in ports):
                 return
             time.sleep(0.05)
         self.kill()
@@ -280,17 +290,17 @@ class Broker:
         """SIGHUP: re-read password and ACL files; waits until the log shows the reload."""
         if not self.running or self._proc is None:
             return
-        before = self._reload_count()
+        before = self._log_count("Reloading config")
         self._proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + timeout
-        while self._reload_count() <= before:
+        while self._log_count("Reloading config") <= before:
             if time.monotonic() > deadline:
                 raise BrokerError(f"no reload seen in the log\n{self._diagnostics()}")
             time.sleep(0.02)
 
-    def _reload_count(self) -> int:
+    def _log_count(self, marker: str) -> int:
         try:
-            return self.log_path.read_text(errors="replace").count("Reloading config")
+            return self.log_path.read_text(errors="replace").count(marker)
         except FileNotFoundError:
             return 0
 
