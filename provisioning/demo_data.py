@@ -242,10 +242,10 @@ def products() -> list[dict[str, object]]:
                     }
                 )
     for idx, (cat_zh, cat_en, name_zh, name_en, per_kg) in enumerate(WEIGHED, start=1):
-        item_code = f"{100 + idx:06d}"
+        item_code = weighed_item_code(idx)
         rows.append(
             {
-                "sku": f"W{item_code}",
+                "sku": item_code,
                 "name_zh": name_zh,
                 "name_en": name_en,
                 "category": cat_en,
@@ -255,14 +255,14 @@ def products() -> list[dict[str, object]]:
                 "sold_by_weight": True,
                 "returnable": True,
                 "tier_discount": True,
-                "barcodes": [item_code],
+                "barcodes": [],
             }
         )
     for idx, (cat_zh, cat_en, name_zh, name_en) in enumerate(PRICE_LABELLED, start=1):
-        item_code = f"{900 + idx:06d}"
+        item_code = priced_item_code(idx)
         rows.append(
             {
-                "sku": f"L{item_code}",
+                "sku": item_code,
                 "name_zh": name_zh,
                 "name_en": name_en,
                 "category": cat_en,
@@ -272,15 +272,50 @@ def products() -> list[dict[str, object]]:
                 "sold_by_weight": False,
                 "returnable": True,
                 "tier_discount": True,
-                "barcodes": [item_code],
+                "barcodes": [],
             }
         )
     return rows
 
 
+def weighed_item_code(index: int) -> str:
+    """The scale item code of the index-th weighed product (1-based).
+
+    With the default GS1 layout ('2' + 6-digit item code + 5-digit value + check) the first
+    item digit is also the second prefix digit, and 25-29 mean "value is grams": so weighed
+    items start with 5. The item code is the product's SKU, which is how the till finds it.
+    """
+    return f"5{index:05d}"
+
+
+def priced_item_code(index: int) -> str:
+    """The scale item code of the index-th price-labelled product: prefix 20 = value in fen."""
+    return f"0{900 + index:05d}"
+
+
 def weight_label(item_code: str, grams: int) -> str:
     """The EAN-13 a shop scale prints for a weighed item (see device.checkout.barcodes)."""
     return ean13(f"2{item_code}{grams:05d}")
+
+
+def price_label(item_code: str, price_fen: int) -> str:
+    """The EAN-13 an in-store label printer prints for a price-labelled item."""
+    return ean13(f"2{item_code}{price_fen:05d}")
+
+
+def demo_scans(seed: int = 1) -> list[str]:
+    """Barcodes a demo "scan" picks from: every packaged product plus scale labels."""
+    rng = random.Random(seed)
+    codes: list[str] = []
+    for row in products():
+        sku = str(row["sku"])
+        if row["sold_by_weight"]:
+            codes.append(weight_label(sku, rng.randint(150, 1500)))
+        elif row["price_fen"] == 0:
+            codes.append(price_label(sku, rng.randint(8, 60) * 100))
+        else:
+            codes.extend(str(code) for code in row["barcodes"])  # type: ignore[attr-defined]
+    return codes
 
 
 def members(count: int = 1000, seed: int = 7) -> list[dict[str, object]]:
@@ -309,7 +344,7 @@ def members(count: int = 1000, seed: int = 7) -> list[dict[str, object]]:
                 "birthday": birthday.isoformat(),
                 "opt_out_sms": rng.random() < 0.1,
                 "member_code": f"M{i + 1:07d}",
-                "card_ids": [f"{6_200_000_000 + i:010d}"],
+                "cards": [f"{6_200_000_000 + i:010d}"],
             }
         )
     return rows

@@ -1,0 +1,112 @@
+"""The cashier screen's own texts (runtime notices, labels, prompts) in English and Chinese."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from device.checkout.messages import CATALOGUE as CHECKOUT_TEXTS
+
+# key -> (English, Chinese); the checkout core's messages live in device.checkout.messages.
+TEXTS: Final[dict[str, tuple[str, str]]] = {
+    "runtime.sale_lost": (
+        "The sale in progress was not recorded; please scan again",
+        "未完成的交易没有保存，请重新扫描",
+    ),
+    "runtime.unprinted": (
+        "Sale {receipt} was saved but its receipt did not print: press Enter to reprint",
+        "交易{receipt}已保存但小票未打印：按确认键补打",
+    ),
+    "runtime.reprinted": ("receipt {receipt} sent to the printer", "小票{receipt}已发送打印"),
+    "runtime.store_full": ("{reason}", "存储已满，不能保存交易，请勿收款：{reason}"),
+    "runtime.store": ("could not save: {reason}", "保存失败：{reason}"),
+    "runtime.print_failed": ("receipt not printed: {reason}", "小票未打印：{reason}"),
+    "runtime.no_printer": ("no receipt printer configured", "未配置小票打印机"),
+    "runtime.no_drawer": ("no cash drawer configured", "未配置钱箱"),
+    "runtime.drawer_failed": ("drawer did not open: {reason}", "钱箱未打开：{reason}"),
+    "runtime.card_failed": ("card not read: {reason}; swipe again", "读卡失败：{reason}，请重刷"),
+    "runtime.device": ("{device}: {reason}", "{device}：{reason}"),
+    "runtime.suspended_bad": ("{problem}", "{problem}"),
+    "runtime.internal": ("internal error: {reason}", "内部错误：{reason}"),
+    "ui.bad_amount": ("type an amount such as 12.50", "请输入金额，例如 12.50"),
+    "ui.bad_number": ("type a number first", "请先输入数字"),
+    "ui.need_pin": ("type your staff id, ENTER, then your PIN", "请输入工号，确认，再输入密码"),
+    "ui.unknown_key": ("that key does nothing here", "此处该键无效"),
+    "ui.scan_prompt": ("scanner: type a barcode and press Enter", "扫描枪：输入条码后回车"),
+    # labels
+    "label.total": ("TOTAL", "合计"),
+    "label.due": ("DUE", "应付"),
+    "label.paid": ("PAID", "已付"),
+    "label.discount": ("Discount", "优惠"),
+    "label.member": ("Member", "会员"),
+    "label.points": ("Points", "积分"),
+    "label.tier": ("Tier", "等级"),
+    "label.no_member": ("no member (F2 to identify)", "非会员（F2 识别会员）"),
+    "label.online": ("online", "在线"),
+    "label.offline": ("OFFLINE", "离线"),
+    "label.sync_off": ("sync off", "未同步"),
+    "label.unsynced": ("unsynced {count}", "未上传 {count}"),
+    "label.paper": ("paper {state}", "纸 {state}"),
+    "label.drawer_open": ("DRAWER OPEN", "钱箱未关"),
+    "label.drawer_closed": ("drawer closed", "钱箱已关"),
+    "label.cashier": ("cashier {name}", "收银员 {name}"),
+    "label.nobody": ("not signed in", "未登录"),
+    "label.receipt": ("receipt {receipt}: {path}", "小票 {receipt}：{path}"),
+    "label.customer": ("Customer display", "顾客显示屏"),
+    "label.suspended": ("suspended: {ids}", "挂单：{ids}"),
+    "label.shift_none": ("no shift open", "未开班"),
+    "label.shift": ("shift {sales} sales", "本班 {sales} 笔"),
+    # prompts per entry mode
+    "prompt.staff": ("Staff id, then ENTER", "工号，然后确认"),
+    "prompt.pin": ("PIN for {staff}, then ENTER", "{staff} 的密码，然后确认"),
+    "prompt.sale": ("Scan, or type a barcode and ENTER", "扫描，或输入条码后确认"),
+    "prompt.tender": (
+        "Amount, then F6 cash / F7 card / F8 mobile / F9 points",
+        "金额，然后 F6现金 F7银行卡 F8扫码 F9积分",
+    ),
+    "prompt.member": (
+        "Member phone, then ENTER (or swipe the card)",
+        "会员手机号，然后确认（或刷卡）",
+    ),
+    "prompt.register": ("New member's phone, then ENTER", "新会员手机号，然后确认"),
+    "prompt.qty": ("Quantity for the last line, then ENTER", "最后一行的数量，然后确认"),
+    "prompt.void": ("Line number to void, then ENTER", "要作废的行号，然后确认"),
+    "prompt.return": ("Scan or type the receipt number, then ENTER", "扫描或输入小票号，然后确认"),
+    "prompt.return_lines": (
+        "Line numbers to return (e.g. 1,3), ENTER; ENTER alone = all",
+        "退货行号（如 1,3），确认；直接确认=全部",
+    ),
+    "prompt.manager_id": (
+        "Manager id for {action}, then ENTER",
+        "{action}需店长授权：店长工号，确认",
+    ),
+    "prompt.manager_pin": ("Manager PIN, then ENTER", "店长密码，然后确认"),
+    "prompt.float": ("Opening float in yuan, then ENTER", "开班备用金（元），然后确认"),
+    "prompt.count": ("Counted cash in yuan, then ENTER", "实点现金（元），然后确认"),
+    "prompt.cash_in": ("Cash in amount, then ENTER", "存入金额，然后确认"),
+    "prompt.cash_out": ("Cash out amount, then ENTER", "取出金额，然后确认"),
+    "prompt.recall": (
+        "Number of the suspended sale to recall, then ENTER",
+        "要取回的挂单序号，然后确认",
+    ),
+    "prompt.feedback": ("Customer rating 1-5 (ENTER to skip)", "顾客评分 1-5（确认跳过）"),
+    "prompt.menu": ("Function: choose a number", "功能：请选择序号"),
+    "prompt.reprint": ("Receipt number to reprint, then ENTER", "补打小票号，然后确认"),
+    "prompt.discount": ("Sale discount in %, then ENTER", "整单折扣（%），然后确认"),
+}
+
+
+def english(key: str, **params: object) -> str:
+    """The English text of a screen or checkout key (used for logs and the runtime notice)."""
+    return render(key, "en", **params)
+
+
+def render(key: str, lang: str = "en", **params: object) -> str:
+    """A screen text in ``lang`` from either catalogue; a missing key shows itself."""
+    pair = TEXTS.get(key) or CHECKOUT_TEXTS.get(key)
+    if pair is None:
+        return key
+    template = pair[1] if lang.startswith("zh") else pair[0]
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError, ValueError):
+        return template
