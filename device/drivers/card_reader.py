@@ -233,3 +233,10 @@ class NfcCardReader:
             return DeviceStatus(self.name, "connected", "NFC self-test passed: card read")
         reason = self.status.message if not self.status.ok else "no card presented"
         return DeviceStatus(self.name, "error", f"NFC self-test failed: {reason}")
+
+
+def make_card_reader(config: CardReaderConfig, emit: Emit) -> SerialCardReader | WedgeCardReader:
+    """The magstripe reader driver the configuration asks for (not started)."""
+    if config.kind == "wedge":
+        return WedgeCardReader(config, emit)
+    return SerialCardReader(config, emit)

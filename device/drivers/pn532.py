@@ -230,8 +230,9 @@ class Pn532Source:
         self.transport.open()
         try:
             self.chip.wake_up()
-            self.firmware = self.chip.firmware_version()
+            self.firmware = fw = self.chip.firmware_version()
             self.chip.set_passive_retries(self._retries)
+            self.where = f"{self.transport.where} (PN5{fw.ic:02X} firmware {fw.ver}.{fw.rev})"
         except DeviceTimeout as exc:
             self.transport.close()
             raise DeviceUnavailable(
@@ -240,6 +241,7 @@ class Pn532Source:
 
     def close(self) -> None:
         self.transport.close()
+        self.where = self.transport.where
 
     def read_chunk(self, timeout: float) -> bytes:
         """Poll once; b"" means no card. Waits `timeout` between polls to spare the RF field."""

@@ -198,3 +198,10 @@ class WedgeScanner(_ScannerBase):
         assert isinstance(events, list)
         scans, self._state, problems = scans_from_keys(events, self._layout, self._state)
         self._deliver(scans, problems)
+
+
+def make_scanner(config: ScannerConfig, emit: Emit) -> SerialScanner | WedgeScanner:
+    """The scanner driver the configuration asks for (not started)."""
+    if config.kind == "wedge":
+        return WedgeScanner(config, emit)
+    return SerialScanner(config, emit)

@@ -172,7 +172,8 @@ def test_nfc_reader_reports_each_tap_once_and_survives_replug(sim: Pn532Sim) -> 
     reader = NfcCardReader(NfcConfig(port=sim.path, poll_s=0.02), out, backoff=fast_backoff())
     reader.start()
     try:
-        out.status("connected")
+        ready = out.status("connected")
+        assert ready.message == f"card reader ready on {sim.path} (PN532 firmware 1.6)"
         sim.present(bytes.fromhex("deadbeef"))
         assert out.of(CardEvent) == CardEvent(kind="nfc", card_id="DEADBEEF", source="nfc reader")
         wait_polls(sim, 3)

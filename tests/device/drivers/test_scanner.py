@@ -174,3 +174,11 @@ def test_assembler_never_raises_and_split_points_do_not_matter(
     for scan in whole:
         assert scan and len(scan) <= 64
         assert all(0x20 <= ord(c) <= 0x7E or c == "\x1d" for c in scan)
+
+
+def test_configuration_picks_the_driver(tmp_path: Path) -> None:
+    from device.drivers.scanner import make_scanner
+
+    wedge = make_scanner(ScannerConfig(kind="wedge", usb_id="05e0:1200"), Collector())
+    serial = make_scanner(ScannerConfig(port=str(tmp_path / "tty")), Collector())
+    assert isinstance(wedge, WedgeScanner) and isinstance(serial, SerialScanner)
