@@ -19,6 +19,7 @@ full-width Latin and digits into ASCII, NFKD strips accents, and anything else b
 from __future__ import annotations
 
 import codecs
+import threading
 import time
 import unicodedata
 from collections.abc import Callable
@@ -126,6 +127,7 @@ class PoleDisplay:
         self._backoff = backoff or Backoff(initial=0.5, cap=10.0)
         self._clock = clock
         self._retry_at = 0.0
+        self._lock = threading.Lock()
         self._lines: tuple[bytes, ...] = tuple(b" " * config.columns for _ in range(config.rows))
 
     @property
@@ -182,11 +184,14 @@ class PoleDisplay:
         self._show(*self._lines)
 
     def _show(self, *lines: bytes) -> None:
-        self._lines = lines
+        blank = b" " * self.config.columns
+        lines = (*lines, *(blank,) * self.config.rows)[: self.config.rows]
         out = bytearray()
         for row, data in enumerate(lines, start=1):
             out += self._cmds["move"] + bytes([1, row]) + data
-        self._write(bytes(out))
+        with self._lock:  # the runtime and a self-test may both draw
+            self._lines = lines
+            self._write(bytes(out))
 
     def _write(self, data: bytes) -> None:
         if not self.transport.is_open and not self._reopen():
