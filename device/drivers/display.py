@@ -1,7 +1,8 @@
 """Customer pole display (2 x 20 VFD/LCD on serial) in the CD5220 or Epson DM-D command set.
 
-Command bytes (CD5220 user's manual, "CD5220 standard mode command list"; Epson DM-D / ESC/POS
-customer display command reference):
+Command bytes (CD5220 user's manual, §6.1 "CD5220 standard mode command list", e.g. the copy
+at manualsdump.com/en/manuals/170863; Epson DM-D customer display commands as implemented by
+node-escpos packages/screen/src/commands.ts):
 - initialise        ESC @          1B 40         (both)
 - clear, cursor home CLR           0C            (both)
 - overwrite mode    ESC DC1        1B 11         (CD5220)   US MD1   1F 01   (DM-D)
