@@ -20,8 +20,9 @@ from tests.broker import Broker
 class FakeCloud:
     """Subscribes to every terminal's events as the ingest service user."""
 
-    def __init__(self, broker: Broker, *, ack: bool = True) -> None:
+    def __init__(self, broker: Broker, *, ack: bool = True, drop_batches: int = 0) -> None:
         self.ack = ack
+        self.drop_batches = drop_batches  # lose this many batches after the first one
         self.events: dict[tuple[str, int], Envelope] = {}
         self.deliveries = 0  # every event received, duplicates included
         self.batches = 0
@@ -58,6 +59,8 @@ class FakeCloud:
             return
         with self._lock:
             self.batches += 1
+            if 1 < self.batches <= 1 + self.drop_batches:
+                return  # lost on the way into the cloud's database: no trace, no ACK
             for env in batch.events:
                 self.deliveries += 1
                 self.events.setdefault((terminal_id, env.seq), env)

@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import time
 from pathlib import Path
 
 import msgspec
 
+from device.checkout.records import SaleRecord
 from device.store.db import open_database
+from device.store.journal import JournalWriter
 from device.store.outbox import Outbox
+from device.sync.publisher import OutboxPublisher
+from device.sync.storage import SyncStorage
+from protocol import codec
+from protocol.envelope import MAX_BATCH_BYTES, MAX_EVENTS_PER_BATCH
 from tests.broker import Broker
+from tests.device.sync.builders import sale
 from tests.device.sync.fakecloud import FakeCloud
-from tests.device.sync.harness import expected_total, record_sales
+from tests.device.sync.harness import SHANGHAI, expected_total, record_sales
+
+
+def big_sale(n: int, lines: int) -> SaleRecord:
+    """Sale n with `lines` copies of its one line (numbered 1..lines)."""
+    base = sale(n)
+    line = base.lines[0]
+    many = tuple(dataclasses.replace(line, line_no=i + 1) for i in range(lines))
+    gross = line.gross_fen * lines
+    return dataclasses.replace(
+        base,
+        lines=many,
+        gross_fen=gross,
+        total_fen=gross,
+        tenders=(dataclasses.replace(base.tenders[0], amount_fen=gross, tendered_fen=gross),),
+    )
 
 
 def depth(path: Path) -> int:
@@ -58,3 +83,64 @@ def test_puback_alone_deletes_nothing_and_unacked_rows_are_resent(
         assert svc.stats().acked_seq == 0
     finally:
         cloud.close()
+
+
+def test_in_flight_batches_are_bounded_by_the_window(
+    broker: Broker, store_file: Path, make_service
+) -> None:
+    record_sales(store_file, 1000)
+    cloud = FakeCloud(broker, ack=False)
+    try:
+        svc = make_service(store_file, batch_size=50, window=3, resend_after_s=60)
+        assert svc.wait(lambda s: s.batches_sent == 3, 10), svc.stats()
+        time.sleep(0.5)  # no ACK: nothing more may go out until the resend timeout
+        assert cloud.batches == 3 and cloud.deliveries == 150
+        assert sorted(seq for _, seq in cloud.events) == list(range(1, 151))
+    finally:
+        cloud.close()
+
+
+def test_a_batch_lost_before_the_cloud_is_resent_from_the_ack_gap(
+    broker: Broker, store_file: Path, make_service
+) -> None:
+    record_sales(store_file, 500)
+    cloud = FakeCloud(broker, drop_batches=1)  # batch 2 (seq 101-200) vanishes
+    try:
+        svc = make_service(store_file, batch_size=100, resend_after_s=0.5)
+        assert svc.wait(lambda s: s.acked_seq == 500, 20), svc.stats()
+        # Batches 3-5 arrived but the ACK stayed at 100 until the resend filled the gap.
+        assert [a for _, a in cloud.acks_sent][:4] == [100, 100, 100, 100]
+        assert svc.stats().resends >= 1
+        assert cloud.count("S001-T01") == 500
+        assert depth(store_file) == 0
+    finally:
+        cloud.close()
+
+
+def test_batches_stay_within_the_protocol_limits_and_in_seq_order(store_file: Path) -> None:
+    # Big sales (120 lines each) force the byte limit; small ones the event-count limit.
+    db = open_database(store_file)
+    writer = JournalWriter(db, "S001-T01", SHANGHAI)
+    for n in range(40):
+        writer.record_sale(big_sale(n, lines=120), dt.datetime.now(dt.UTC))
+    db.close()
+    record_sales(store_file, 1200, start=40)
+    storage = SyncStorage.open(store_file)
+    sent: list[bytes] = []
+    try:
+        pub = OutboxPublisher(
+            storage, lambda _t, p: sent.append(p) is None, "S001", "S001-T01", batch_size=500
+        )
+        pub.on_connected(0.0)
+        while pub.tick(0.0):
+            pub.on_ack(pub.stats().sent_seq, 0.0)
+    finally:
+        storage.close()
+    seqs: list[int] = []
+    for payload in sent:
+        assert len(payload) <= MAX_BATCH_BYTES
+        batch = codec.decode_batch(payload)  # the cloud's own validation
+        assert 1 <= len(batch.events) <= MAX_EVENTS_PER_BATCH
+        seqs.extend(e.seq for e in batch.events)
+    assert seqs == list(range(1, 1241))
+    assert any(len(p) > MAX_BATCH_BYTES // 2 for p in sent)  # the big sales were packed tight

@@ -29,9 +29,7 @@ def test_status_is_retained_with_outbox_depth_versions_printer_and_version(
     broker: Broker, store_file: Path, make_service
 ) -> None:
     record_sales(store_file, 7)  # nobody ACKs: all 7 stay unsynced
-    svc = make_service(
-        store_file, software_version="1.4.2", status_check_s=0.1, resend_after_s=60
-    )
+    svc = make_service(store_file, software_version="1.4.2", status_check_s=0.1, resend_after_s=60)
     assert svc.wait(lambda s: s.statuses_sent >= 1 and s.outbox_depth == 7, 10)
     status = retained_status(broker)
     assert status.online is True

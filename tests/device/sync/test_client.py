@@ -1,0 +1,82 @@
+"""The terminal's MQTT link: settings checks, TLS with a password or a client certificate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from device.sync.client import BrokerSettings
+from device.sync.errors import ConfigError
+from device.sync.service import SyncService, SyncSettings
+from device.sync.storage import SyncStorage
+from protocol.errors import BadTopic
+from tests.broker import Broker
+from tests.device.sync.fakecloud import FakeCloud
+from tests.device.sync.harness import record_sales
+
+
+def _drain(broker: Broker, store_file: Path, settings: BrokerSettings) -> SyncService:
+    record_sales(store_file, 20)
+    cloud = FakeCloud(broker)
+    svc = SyncService(
+        SyncSettings(broker=settings),
+        open_store=lambda: SyncStorage.open(store_file),
+        sink_factory=lambda s: s,
+        close_store=lambda s: s.close(),
+    )
+    svc.start()
+    try:
+        assert svc.wait(lambda s: s.acked_seq == 20, 20), svc.stats()
+    finally:
+        svc.stop()
+        cloud.close()
+    return svc
+
+
+def test_sync_over_tls_with_a_password(
+    broker_factory: Callable[..., Broker], store_file: Path
+) -> None:
+    broker = broker_factory(tls=True)
+    assert broker.tls_port is not None and broker.certs is not None
+    settings = BrokerSettings(
+        host=broker.host, port=broker.tls_port, store_id="S001", terminal_id="S001-T01",
+        password=broker.password("S001-T01"), ca_file=str(broker.certs.ca.cert),
+    )  # fmt: skip
+    _drain(broker, store_file, settings)
+
+
+def test_sync_over_tls_with_a_client_certificate(
+    broker_factory: Callable[..., Broker], store_file: Path
+) -> None:
+    broker = broker_factory(tls=True)
+    assert broker.cert_port is not None and broker.certs is not None
+    pair = broker.certs.clients["S001-T01"]
+    settings = BrokerSettings(
+        host=broker.host, port=broker.cert_port, store_id="S001", terminal_id="S001-T01",
+        ca_file=str(broker.certs.ca.cert), cert_file=str(pair.cert), key_file=str(pair.key),
+    )  # fmt: skip
+    _drain(broker, store_file, settings)
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "words"),
+    [
+        ({"terminal_id": "S001/#"}, BadTopic, "terminal id"),
+        ({"store_id": "all"}, BadTopic, "reserved"),
+        ({"port": 0}, ConfigError, "port"),
+        ({"keepalive_s": 1}, ConfigError, "keepalive"),
+        ({"reconnect_min_s": 10, "reconnect_max_s": 5}, ConfigError, "reconnect"),
+        ({"ca_file": "/nonexistent/ca.pem"}, ConfigError, "not readable"),
+    ],
+)
+def test_bad_settings_are_refused_with_a_reason(
+    changes: dict[str, object], error: type[Exception], words: str
+) -> None:
+    fields: dict[str, object] = {
+        "host": "127.0.0.1", "port": 1883, "store_id": "S001", "terminal_id": "S001-T01",
+    }  # fmt: skip
+    fields.update(changes)
+    with pytest.raises(error, match=words):
+        BrokerSettings(**fields).check()  # type: ignore[arg-type]
