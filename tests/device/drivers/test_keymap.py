@@ -114,3 +114,22 @@ def test_garbage_events_never_raise(events: list[tuple[int, int, int]], name: st
 def test_malformed_event_objects_are_reported_not_raised(events: list[object]) -> None:
     result = decode_keys(events, layout("us"))  # type: ignore[arg-type]
     assert len(result.problems) == len(events)
+
+
+DE = layout("de")
+DE_CHARS = sorted({c for pair in DE.keys.values() for c in pair} | set(DE.altgr.values()))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=DE_CHARS, max_size=40))
+def test_german_layout_round_trips_everything_it_can_type(text: str) -> None:
+    assert keys_to_text(text_to_keys(text + "\t", "de"), "de") == text + "\t"
+
+
+def test_german_layout_spot_checks_from_din_2137() -> None:
+    """QWERTZ: the key labelled Y on a US board (KEY_Y=21) types 'z'; Shift+KEY_2 is '"';
+    AltGr+KEY_Q is '@'; KEY_SLASH (53) is '-'."""
+    assert keys_to_text([(EV_KEY, 21, 1)], "de") == "z"
+    assert keys_to_text([(EV_KEY, 42, 1), (EV_KEY, 3, 1)], "de") == '"'
+    assert keys_to_text([(EV_KEY, 100, 1), (EV_KEY, 16, 1)], "de") == "@"
+    assert keys_to_text([(EV_KEY, 53, 1)], "de") == "-"
