@@ -1,0 +1,84 @@
+"""SyncStorage on a real store file: each stream's change lands with its version, atomically."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from device.store.catalogue import CatalogueCache
+from device.store.coupons import CouponCache
+from device.store.errors import StoreError
+from device.sync.errors import BadMessage
+from device.sync.storage import SyncStorage
+
+
+def product(sku: str, price: int, *codes: str) -> dict[str, object]:
+    return {"sku": sku, "name_zh": "商品" + sku, "name_en": "Item " + sku, "category": "misc",
+            "price_fen": price, "barcodes": list(codes)}  # fmt: skip
+
+
+@pytest.fixture
+def storage(store_file: Path) -> Iterator[SyncStorage]:
+    s = SyncStorage.open(store_file)
+    yield s
+    s.close()
+
+
+def test_catalogue_upsert_delete_and_prices_each_record_their_version(
+    storage: SyncStorage,
+) -> None:
+    storage.apply("catalogue", 1, "upsert", [product("A1", 350, "6901234567892"),
+                                              product("B2", 1200)])  # fmt: skip
+    storage.apply("prices", 1, "upsert", [{"sku": "A1", "price_fen": 299}])
+    storage.apply("catalogue", 2, "delete", [{"sku": "B2"}])
+    cat = CatalogueCache(storage.db)
+    found = cat.by_barcode("6901234567892")
+    assert found is not None and found.price_fen == 299
+    assert cat.by_sku("B2") is None
+    assert (storage.version("catalogue"), storage.version("prices")) == (2, 1)
+
+
+def test_a_bad_item_rolls_back_the_whole_change_and_its_version(storage: SyncStorage) -> None:
+    storage.apply("catalogue", 1, "upsert", [product("A1", 350)])
+    with pytest.raises(StoreError, match="price_fen"):
+        storage.apply("catalogue", 2, "upsert", [product("C3", 100), product("D4", -5)])
+    assert CatalogueCache(storage.db).by_sku("C3") is None
+    assert storage.version("catalogue") == 1
+
+
+def test_catalogue_snapshot_replaces_everything(storage: SyncStorage) -> None:
+    storage.apply("catalogue", 1, "upsert", [product("OLD", 100)])
+    storage.replace("catalogue", 9, [product("N1", 1), product("N2", 2)])
+    cat = CatalogueCache(storage.db)
+    assert cat.by_sku("OLD") is None and cat.count() == 2
+    assert storage.version("catalogue") == 9
+
+
+def test_coupons_are_upserted_and_never_deleted(storage: SyncStorage) -> None:
+    item = {"code": "BDAY-1", "kind": "amount", "value": 2000, "member_id": "M1"}
+    storage.apply("coupons", 1, "upsert", [item])
+    coupon = CouponCache(storage.db).get("BDAY-1")
+    assert coupon is not None and coupon.value == 2000
+    with pytest.raises(BadMessage, match="cannot be deleted"):
+        storage.apply("coupons", 2, "delete", [{"code": "BDAY-1"}])
+    assert CouponCache(storage.db).get("BDAY-1") is not None
+    assert storage.version("coupons") == 1
+
+
+def test_config_upsert_delete_and_snapshot(storage: SyncStorage) -> None:
+    storage.apply("config", 1, "upsert", [{"key": "return_window_days", "value": 7},
+                                           {"key": "receipt_lang", "value": "zh"}])  # fmt: skip
+    storage.apply("config", 2, "delete", [{"key": "receipt_lang"}])
+    assert storage.config() == {"return_window_days": 7}
+    storage.replace("config", 5, [{"key": "max_returns_30d", "value": 3}])
+    assert storage.config() == {"max_returns_30d": 3}
+    assert storage.version("config") == 5
+    # A stale version is a no-op, not an overwrite.
+    storage.apply("config", 4, "upsert", [{"key": "max_returns_30d", "value": 99}])
+    assert storage.config() == {"max_returns_30d": 3}
+    with pytest.raises(BadMessage, match="no value"):
+        storage.apply("config", 6, "upsert", [{"key": "x"}])
+    with pytest.raises(BadMessage, match="'key'"):
+        storage.apply("config", 6, "delete", [{"name": "x"}])
