@@ -22,7 +22,13 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from provisioning.broker import BrokerCerts, ServiceCred, TerminalCred, write_broker_config
-from provisioning.certs import CertPair, create_ca, issue_client_cert, issue_server_cert
+from provisioning.certs import (
+    CertPair,
+    create_ca,
+    issue_client_cert,
+    issue_server_cert,
+    load_ca,
+)
 
 HOST: Final = "127.0.0.1"
 START_TIMEOUT_S: Final = 15.0
@@ -174,9 +180,17 @@ class Broker:
         raise KeyError(terminal_id)
 
     def add_terminal(self, cred: TerminalCred) -> None:
-        """Add (or replace) a terminal's credentials and reload the running broker."""
+        """Add (or replace) a terminal's credentials and reload the running broker.
+
+        With TLS, the terminal also gets a client certificate in certs.clients.
+        """
         self.terminals = [t for t in self.terminals if t.terminal_id != cred.terminal_id]
         self.terminals.append(cred)
+        if self.certs is not None:
+            ca = load_ca(self.certs.ca.cert, self.certs.ca.key)
+            self.certs.clients[cred.terminal_id] = issue_client_cert(
+                ca, self.dir / "certs" / "clients", cred.terminal_id
+            )
         self._write()
         self.reload()
 

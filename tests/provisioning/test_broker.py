@@ -231,6 +231,16 @@ def test_client_certificate_cn_is_the_username(tls_broker: Broker, tmp_path: Pat
     assert [m.payload for m in ingest.messages] == [b"by cert"]
 
 
+def test_terminal_added_later_gets_a_working_client_cert(tls_broker: Broker) -> None:
+    assert tls_broker.certs is not None
+    tls_broker.add_terminal(TerminalCred("S003-T01", "S003"))  # certificate only, no password
+    term = tls_broker.client(
+        None, port=tls_broker.cert_port, client_cert=tls_broker.certs.clients["S003-T01"]
+    )
+    assert not term.publish(topics.events_topic("S003", "S003-T01"), b"x").is_failure
+    assert term.publish(EVENTS_11, b"x").value == NOT_AUTHORIZED
+
+
 def test_certificate_listener_refuses_clients_without_a_valid_cert(
     tls_broker: Broker, tmp_path: Path
 ) -> None:
