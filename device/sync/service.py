@@ -106,11 +106,15 @@ class SyncService:
         self,
         settings: SyncSettings,
         open_store: Callable[[], Any],
-        sink_factory: Callable[[Any], StreamSink],
+        sink_factory: Callable[[Any], StreamSink] = lambda store: store,
         printer: Callable[[], str] = lambda: "unknown",
         clock_synced: Callable[[], bool] = lambda: False,
-        close_store: Callable[[Any], None] = lambda _s: None,
+        close_store: Callable[[Any], None] = lambda store: store.close(),
     ) -> None:
+        """open_store runs on the sync thread and returns e.g. SyncStorage.open(path), which is
+        also the StreamSink by default. printer and clock_synced are called from the sync thread:
+        they should only read a value the runtime keeps current (no I/O, no locks held long).
+        """
         self.settings = settings
         self._open_store = open_store
         self._sink_factory = sink_factory

@@ -6,14 +6,18 @@ each sale exactly once, and the fen total equal to the sum of the recorded price
 
 from __future__ import annotations
 
+import datetime as dt
 import signal
 from pathlib import Path
 
 import pytest
 
 from cloud.ingest.worker import IngestWorker
+from cloud.store.db import open_cloud_db
+from cloud.store.downstream import append_change
+from device.store.db import open_database
 from tests.broker import Broker
-from tests.device.sync.harness import expected_total, make_service
+from tests.device.sync.harness import expected_total, make_service, store_file
 from tests.faults.sync_helpers import (
     TEMPLATE_SALES,
     cloud_sales,
@@ -25,7 +29,12 @@ from tests.faults.sync_helpers import (
     wait_until,
 )
 
-__all__ = ["ingest", "make_service", "offline_template"]  # fixtures used by name below
+__all__ = [
+    "ingest",
+    "make_service",
+    "offline_template",
+    "store_file",
+]  # fixtures used by name below
 
 
 @pytest.mark.slow
@@ -97,3 +106,30 @@ def test_broker_restart_during_drain_loses_and_duplicates_nothing(
         expected_total(TEMPLATE_SALES),
     )
     assert svc.wait(lambda s: s.outbox_depth == 0, 5)
+
+
+def test_downstream_changes_made_while_offline_arrive_by_catch_up(
+    broker: Broker, ingest: IngestWorker, store_file: Path, tmp_path: Path, make_service
+) -> None:
+    svc = make_service(store_file)
+    assert svc.wait(lambda s: s.connected and s.catchups_requested == 1, 10)
+    svc.stop()  # the store goes offline; HQ keeps changing things
+    cdb = open_cloud_db(f"sqlite:///{tmp_path}/cloud.db")
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    try:
+        with cdb.write():
+            for scope, n in (("S001", 1), ("S002", 2), ("all", 3), ("S001", 4)):
+                item = {"member_id": f"M{n}", "phone": f"1390000000{n}", "name": f"N{n}"}
+                append_change(cdb, "members", scope, "upsert", [item], now)
+    finally:
+        cdb.close()
+    svc = make_service(store_file)
+    # On reconnect the terminal asks from version 0; the cloud answers 1, 3 and 4 (2 was for
+    # S002) on the terminal's own topic.
+    assert svc.wait(lambda s: s.stream_versions.get("members") == 4, 15), svc.stats()
+    db = open_database(store_file)
+    try:
+        held = sorted(r[0] for r in db.query("SELECT member_id FROM member"))
+    finally:
+        db.close()
+    assert held == ["M1", "M3", "M4"]
