@@ -140,7 +140,7 @@ class Link:
 
     def start(self) -> None:
         """Connect in the background; paho keeps reconnecting with backoff until stop()."""
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self.settings.session_expiry_s
         self.client.connect_async(
             self.settings.host,

@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import msgspec
+
 from device.sync.client import (
     BrokerSettings,
     Connected,
@@ -237,9 +239,12 @@ class _Loop:
 
     def _send_catchup(self, streams: dict[str, int]) -> None:
         b = self.svc.settings.broker
-        payload = codec.encode_catchup(
-            CatchupRequest(terminal_id=b.terminal_id, store_id=b.store_id, streams=streams)
+        # convert() checks every stream name against the protocol's list of streams.
+        request = msgspec.convert(
+            {"terminal_id": b.terminal_id, "store_id": b.store_id, "streams": streams},
+            CatchupRequest,
         )
+        payload = codec.encode_catchup(request)
         self.link.publish(self.svc._catchup_topic, payload)
 
     def run(self) -> None:
