@@ -122,6 +122,7 @@ class Link:
         self.settings = settings.check()
         self._inbox = inbox
         self._connected = threading.Event()
+        self._refusal = ""
         self.status_topic = topics.status_topic(settings.store_id, settings.terminal_id)
         self.client = build_client(settings)
         self.client.will_set(self.status_topic, will_payload, qos=1, retain=True)
@@ -171,8 +172,10 @@ class Link:
     ) -> None:
         if reason.is_failure:
             log.warning("broker refused %s: %s", self.settings.terminal_id, reason)
-            self._inbox.put(Disconnected(f"refused: {reason}"))
+            # paho follows this with a disconnect of its own; that one must not hide the cause.
+            self._refusal = f"refused: {reason}"
             return
+        self._refusal = ""
         for flt in subscriptions(self.settings.store_id, self.settings.terminal_id):
             client.subscribe(flt, qos=1)
         self._connected.set()
@@ -182,7 +185,7 @@ class Link:
         self, _c: mqtt.Client, _u: Any, _flags: Any, reason: Any, _props: Any
     ) -> None:
         self._connected.clear()
-        self._inbox.put(Disconnected(str(reason)))
+        self._inbox.put(Disconnected(self._refusal or str(reason)))
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self._inbox.put(Inbound(msg.topic, bytes(msg.payload)))

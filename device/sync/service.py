@@ -97,7 +97,8 @@ class SyncStats:
     snapshots_failed: int = 0
     catchups_requested: int = 0
     stream_versions: Mapping[str, int] = field(default_factory=dict)
-    last_problem: str = ""
+    last_problem: str = ""  # the last refused inbound message, with its reason
+    link_problem: str = ""  # why the broker link is down ("" while connected)
     error: str = ""
 
 
@@ -226,6 +227,7 @@ class _Loop:
             resend_after_s=s.resend_after_s,
         )
         self.acks = 0
+        self.link_problem = ""
         self.ack_due = 0
         self.statuses_sent = 0
         self.rejected = 0
@@ -288,12 +290,14 @@ class _Loop:
                 self.versions = self.applier.versions()
         elif isinstance(item, Connected):
             log.info("connected (session present: %s)", item.session_present)
+            self.link_problem = ""
             self.publisher.on_connected(now)
             self.reporter.reset()
             self.applier.catch_up(now)
             self.next_check = 0.0
         elif isinstance(item, Disconnected):
             log.info("disconnected: %s", item.reason)
+            self.link_problem = item.reason
             self.publisher.on_disconnected()
         elif isinstance(item, Wake):
             pass  # the tick after this drain does the work
@@ -357,6 +361,7 @@ class _Loop:
             catchups_requested=d.catchups_requested,
             stream_versions=dict(self.versions),
             last_problem=d.last_problem or self.last_problem,
+            link_problem=self.link_problem,
         )
         with self.svc._lock:
             self.svc._stats = stats

@@ -53,13 +53,10 @@ def store_file(tmp_path: Path) -> Path:
 def broker_settings(broker: Broker, terminal_id: str = "S001-T01", **kw: Any) -> BrokerSettings:
     """Settings for one of the fixture's terminals."""
     store_id = terminal_id.split("-")[0]
+    if "password" not in kw:
+        kw["password"] = broker.password(terminal_id)
     return BrokerSettings(
-        host=broker.host,
-        port=broker.port,
-        store_id=store_id,
-        terminal_id=terminal_id,
-        password=broker.password(terminal_id),
-        **kw,
+        host=broker.host, port=broker.port, store_id=store_id, terminal_id=terminal_id, **kw
     )
 
 

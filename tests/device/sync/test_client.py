@@ -80,3 +80,15 @@ def test_bad_settings_are_refused_with_a_reason(
     fields.update(changes)
     with pytest.raises(error, match=words):
         BrokerSettings(**fields).check()  # type: ignore[arg-type]
+
+
+def test_a_revoked_terminal_keeps_its_outbox_and_says_why_it_cannot_connect(
+    broker: Broker, store_file: Path, make_service
+) -> None:
+    record_sales(store_file, 5)
+    password = broker.password("S001-T01")
+    broker.remove_terminal("S001-T01")
+    svc = make_service(store_file, password=password, reconnect_max_s=1)
+    assert svc.wait(lambda s: "refused" in s.link_problem, 10), svc.stats()
+    stats = svc.stats()
+    assert not stats.connected and stats.outbox_depth == 5 and stats.events_sent == 0

@@ -199,7 +199,7 @@ def test_snapshot_with_a_corrupt_chunk_leaves_the_old_cache(
 def test_after_a_restart_the_terminal_asks_to_catch_up_from_what_it_holds(
     broker: Broker, store_file: Path, make_service
 ) -> None:
-    svc = make_service(store_file)
+    svc = make_service(store_file, catchup_wait_s=0.5)
     assert svc.wait(lambda s: s.connected, 10)
     h = hq(broker)
     h.publish(STORE_TOPIC, change(5, [member(1)]))  # a first change may carry any version
