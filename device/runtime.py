@@ -33,6 +33,7 @@ from device.checkout import events as ev
 from device.checkout.config import CheckoutConfig
 from device.checkout.machine import Machine
 from device.checkout.pricing import PricedCart, price_cart
+from device.checkout.records import ShiftReport
 from device.checkout.state import Phase, State
 from device.checkout.tenders import remaining_due
 from device.drivers.errors import DeviceStatus, DriverError
@@ -129,6 +130,7 @@ class View:
     unprinted: tuple[recovery.Unprinted, ...] = ()
     lost_sale: bool = False
     display: tuple[str, str] = ("", "")
+    report: ShiftReport | None = None
     events_done: int = 0
 
 
@@ -176,6 +178,7 @@ class Runtime:
         self._lost_sale = False
         self._display = ("", "")
         self._last_receipt = ("", "")
+        self._report: ShiftReport | None = None
         self._job_receipts: dict[str, str] = {}
         self._sale_marker = False
         self._events = 0
@@ -416,6 +419,8 @@ class Runtime:
             s.facts.recall(command.suspend_id)
 
     def _print(self, command: cmd.Command, recorded: dict[str, Any]) -> None:
+        if isinstance(command, cmd.PrintReport):
+            self._report = command.report  # shown on screen as well as printed
         printer = self.dev.printer
         if printer is None:
             self._say("warning", "runtime.no_printer")
@@ -535,7 +540,8 @@ class Runtime:
             devices=dict(self._devices), online=online, sync_enabled=enabled, unsynced=unsynced,
             paper=self.paper_state(), last_receipt_no=self._last_receipt[0],
             last_receipt_path=self._last_receipt[1], unprinted=tuple(self._unprinted),
-            lost_sale=self._lost_sale, display=self._display, events_done=self._events,
+            lost_sale=self._lost_sale, display=self._display, report=self._report,
+            events_done=self._events,
         )  # fmt: skip
         if self.on_view is not None:
             try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,3 +191,149 @@ def open_store(cfg: TerminalConfig, **kwargs: Any) -> Store:
     store_cfg = StoreConfig(terminal_id=cfg.terminal.terminal_id, timezone=cfg.terminal.timezone,
                             **kwargs)  # fmt: skip
     return Store.open(cfg.store.db_path, store_cfg, create=cfg.store.create_if_missing)
+
+
+class DemoHands:
+    """The demo keys' hands on the simulators: random products, scale labels, member cards."""
+
+    def __init__(self, hw: SimHardware, store: Store, seed: int = 1) -> None:
+        from device.checkout.barcodes import Gs1Layout, build_variable_code
+
+        self.hw = hw
+        self._rng = random.Random(seed)
+        self._codes = [str(c) for (c,) in store.db.query("SELECT code FROM barcode ORDER BY code")]
+        layout = Gs1Layout()
+        self._labels: list[str] = []
+        for sku, price in store.db.query(
+            "SELECT sku, price_fen FROM product WHERE length(sku) = ? AND sku GLOB '[0-9]*'",
+            (layout.item_digits,),
+        ):
+            weighed = str(sku)[0] in "56789"
+            value = self._rng.randint(150, 1500) if weighed else self._rng.randint(8, 60) * 100
+            prefix = f"2{str(sku)[0]}"
+            with contextlib.suppress(Exception):
+                self._labels.append(build_variable_code(str(sku), value, prefix, layout))
+            del price
+        self._cards = [
+            str(c) for (c,) in store.db.query("SELECT card_id FROM member_card LIMIT 1000")
+        ]
+
+    def scan(self, code: str) -> None:
+        """Type a code into the simulated scanner."""
+        self.hw.scanner_sim.scan(code)
+
+    def scan_random(self, weighed: bool = False) -> str:
+        """Scan a random product, or a random scale label."""
+        pool = self._labels if weighed and self._labels else self._codes
+        code = self._rng.choice(pool) if pool else "0000000000000"
+        self.scan(code)
+        return code
+
+    def swipe_random(self) -> str:
+        """Swipe a random member card."""
+        card = self._rng.choice(self._cards) if self._cards else "0"
+        self.hw.card_sim.swipe(card)
+        return card
+
+    def close_drawer(self) -> None:
+        """Push the drawer shut."""
+        self.hw.drawer_sim.close()
+
+
+@dataclass
+class RealHardware:
+    """Real drivers on the configured ports; a part that fails to build is reported, not fatal."""
+
+    printer: PrinterDriver | None
+    inputs: list[Any]
+    display: PoleDisplay | None
+    drawer: Any
+
+    def peripherals(self, header: tuple[str, ...], width: int) -> Peripherals:
+        """What the runtime drives."""
+        return Peripherals(self.printer, self.drawer, self.display, header, width)
+
+    def start(self) -> None:
+        """Start every driver thread."""
+        if self.printer is not None:
+            self.printer.start()
+        for part in self.inputs:
+            part.start()
+
+    def stop(self) -> None:
+        """Stop every driver thread."""
+        for part in [*self.inputs, self.printer]:
+            if part is not None:
+                with contextlib.suppress(Exception):
+                    part.stop()
+
+
+class _PrinterDrawer:
+    """The drawer on the printer's drawer port: ESC p to kick, DLE EOT 1 to sense."""
+
+    def __init__(self, printer: PrinterDriver) -> None:
+        self._printer = printer
+
+    def kick(self) -> None:
+        self._printer.kick_drawer()
+
+    def is_open(self) -> bool:
+        return self._printer.drawer_open()
+
+
+def real_hardware(cfg: TerminalConfig, emit: Emit, state_dir: Path) -> RealHardware:
+    """Drivers for the devices named in the config."""
+    p, d = cfg.printer, cfg.devices
+    state_dir.mkdir(parents=True, exist_ok=True)
+    printer = PrinterDriver(
+        PrinterConfig(kind=p.kind, path=p.path, baudrate=p.baudrate, host=p.host, port=p.port,
+                      usb_vid=p.usb_vid, usb_pid=p.usb_pid, width=p.width,
+                      language=cfg.terminal.language,
+                      drawer_pin=p.drawer_pin, drawer_on_ms=p.drawer_on_ms,
+                      drawer_off_ms=p.drawer_off_ms, spool_dir=str(state_dir / "print-spool")),
+        on_status=emit,
+    )  # fmt: skip
+    inputs: list[Any] = []
+    if d.scanner == "serial":
+        inputs.append(SerialScanner(ScannerConfig(port=d.scanner_path), emit))
+    if d.card_reader == "serial":
+        inputs.append(SerialCardReader(CardReaderConfig(port=d.card_reader_path), emit))
+    display = (
+        PoleDisplay(DisplayConfig(port=d.display_path), emit) if d.display == "serial" else None
+    )
+    drawer_cfg = DrawerConfig(relay_pin=d.drawer_relay_pin, switch_pin=d.drawer_switch_pin,
+                              alarm_after_s=float(d.drawer_alarm_s))  # fmt: skip
+    if d.drawer == "gpio":
+        monitor = DrawerMonitor(GpioDrawerSwitch(drawer_cfg), emit, drawer_cfg.alarm_after_s)
+        drawer: Any = CashDrawer(GpioDrawerKicker(drawer_cfg), monitor)
+    else:
+        via = _PrinterDrawer(printer)
+        monitor = DrawerMonitor(via, emit, drawer_cfg.alarm_after_s, poll_s=0.5)
+        drawer = CashDrawer(via, monitor)
+    inputs.append(monitor)
+    return RealHardware(printer, inputs, display, drawer)
+
+
+def start_sync(cfg: TerminalConfig, paper: Callable[[], str]) -> Any:
+    """Start the MQTT sync service for this terminal's store file (None if it cannot start)."""
+    from device.sync.client import BrokerSettings
+    from device.sync.service import SyncService, SyncSettings
+    from device.sync.storage import SyncStorage
+
+    b = cfg.broker
+    broker = BrokerSettings(
+        host=b.host, port=b.port, store_id=cfg.terminal.store_id,
+        terminal_id=cfg.terminal.terminal_id, username=b.username or None,
+        password=b.password or None, ca_file=b.ca_file or None, cert_file=b.cert_file or None,
+        key_file=b.key_file or None, reconnect_max_s=5,
+    ).check()  # fmt: skip
+    service = SyncService(
+        SyncSettings(broker=broker, software_version=cfg.terminal.software_version,
+                     resend_after_s=5.0, status_interval_s=10.0),
+        open_store=lambda: SyncStorage.open(cfg.store.db_path),
+        sink_factory=lambda store: store,
+        printer=paper,
+        close_store=lambda store: store.close(),
+    )  # fmt: skip
+    service.start()
+    return service

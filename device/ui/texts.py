@@ -92,6 +92,41 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "prompt.menu": ("Function: choose a number", "功能：请选择序号"),
     "prompt.reprint": ("Receipt number to reprint, then ENTER", "补打小票号，然后确认"),
     "prompt.discount": ("Sale discount in %, then ENTER", "整单折扣（%），然后确认"),
+    "prompt.approval": (
+        "Approval code from the payment terminal (or coupon code), then ENTER",
+        "支付终端的授权码（或券码），然后确认",
+    ),
+    "menu.suspend": ("Suspend sale", "挂单"),
+    "menu.recall": ("Recall sale", "取单"),
+    "menu.x": ("X report", "X报表"),
+    "menu.z": ("Close shift (Z)", "交班（Z报表）"),
+    "menu.cash_in": ("Cash in", "存入现金"),
+    "menu.cash_out": ("Cash out", "取出现金"),
+    "menu.register": ("Register member", "注册会员"),
+    "menu.reprint": ("Reprint receipt", "补打小票"),
+    "menu.language": ("中文 / English", "中文 / English"),
+    "menu.logout": ("Sign out", "退出登录"),
+    "menu.cancel_sale": ("Cancel sale", "取消交易"),
+    "label.report": ("{kind} report", "{kind}报表"),
+    "label.expected": ("expected cash", "应有现金"),
+    "label.counted": ("counted", "实点"),
+    "label.difference": ("difference", "差额"),
+    "label.sales": ("sales", "销售笔数"),
+    "label.returns": ("returns", "退货笔数"),
+    "label.change": ("CHANGE", "找零"),
+    "label.keys": (
+        "F1 void  F2 qty  F3 subtotal  F4 cash  F5 card  F6 mobile  F7 points  F8 coupon  "
+        "F9 member  F10 return  F11 no sale  F12 menu  Esc clear  ? help",
+        "F1作废 F2数量 F3小计 F4现金 F5银行卡 F6扫码 F7积分 F8券 F9会员 F10退货 F11开钱箱 "
+        "F12功能 Esc清除 ?帮助",
+    ),
+    "label.demo_keys": (
+        "demo: Ctrl+S scan a product  Ctrl+W scan a weighed item  Ctrl+K swipe a member card  "
+        "Ctrl+B type a barcode into the scanner  Ctrl+D close the drawer  Ctrl+Q quit",
+        "演示：Ctrl+S 扫商品  Ctrl+W 扫称重商品  Ctrl+K 刷会员卡  Ctrl+B 扫描枪输入条码  "
+        "Ctrl+D 关钱箱  Ctrl+Q 退出",
+    ),
+    "label.return_receipt": ("Return against {receipt}", "退货：原单 {receipt}"),
 }
 
 

@@ -1,0 +1,150 @@
+"""`python -m device --config terminal.toml [--simulate] [--headless]`: the composition root.
+
+Reads the config, opens the store (a missing database is an error unless the config allows
+creating it), builds the drivers (real, or the real drivers over byte-level simulators with
+--simulate), the sync service, the checkout machine and the runtime, then runs the cashier
+screen. --headless runs without a screen, reading JSON commands from stdin and writing one
+JSON view summary per command to stdout (device.headless), for tests and benchmarks.
+
+Fault injection for the crash tests: POS_FAULT=after_commit kills the process with SIGKILL
+right after a sale is committed and before its receipt is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from device.checkout.machine import Machine
+from device.config import ConfigError, TerminalConfig, load_config
+from device.recovery import CommandLog
+from device.runtime import ReceiptSaved, Runtime
+from device.store.errors import StoreError
+from device.wiring import (
+    DemoHands,
+    checkout_config,
+    make_ports,
+    open_store,
+    real_hardware,
+    receipt_header,
+    simulated_hardware,
+    start_sync,
+)
+
+log = logging.getLogger("device")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(prog="python -m device", description=__doc__)
+    p.add_argument("--config", required=True, help="the terminal's TOML file")
+    p.add_argument(
+        "--simulate", action="store_true", help="simulated peripherals (ptys, mock GPIO)"
+    )
+    p.add_argument("--headless", action="store_true", help="no screen: JSON commands on stdin")
+    p.add_argument("--log-file", default="", help="log here (default: beside the database)")
+    return p.parse_args(argv)
+
+
+def _fault() -> Any:
+    point = os.environ.get("POS_FAULT", "")
+    if not point:
+        return None
+
+    def fault(where: str) -> None:
+        if where == point:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return fault
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the terminal until the cashier quits (or stdin ends, headless)."""
+    started = time.monotonic()
+    args = parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as err:
+        print(f"device: {err}", file=sys.stderr)
+        return 2
+    db_path = Path(cfg.store.db_path)
+    logging.basicConfig(
+        filename=args.log_file or str(db_path.parent / "terminal.log"),
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        store = open_store(cfg)
+    except StoreError as err:
+        print(f"device: cannot open the store: {err}", file=sys.stderr)
+        return 2
+    box: list[Runtime] = []
+
+    def emit(item: object) -> None:
+        if box:
+            box[0].submit(item)
+
+    state_dir = db_path.parent / "state"
+    simulate = args.simulate or cfg.printer.kind == "simulated"
+    hw: Any
+    if simulate:
+        hw = simulated_hardware(
+            cfg, emit, state_dir, on_saved=lambda job, path: emit(ReceiptSaved(job, path))
+        )
+    else:
+        hw = real_hardware(cfg, emit, state_dir)
+    config = checkout_config(cfg)
+    runtime = Runtime(
+        Machine(make_ports(store), config),
+        store,
+        config,
+        CommandLog(f"{db_path}.commands"),
+        hw.peripherals(receipt_header(cfg), cfg.printer.width),
+        fault=_fault(),
+    )
+    box.append(runtime)
+    sync = start_sync(cfg, runtime.paper_state) if cfg.broker.enabled else None
+    runtime.sync = sync
+    try:
+        hw.start()
+        if args.headless:
+            from device.headless import run_headless
+
+            return run_headless(runtime, hw, started)
+        return _run_screen(cfg, runtime, hw if simulate else None, started)
+    finally:
+        runtime.stop()
+        if sync is not None:
+            sync.stop()
+        hw.stop()
+
+
+def _run_screen(cfg: TerminalConfig, runtime: Runtime, hw: Any, started: float) -> int:
+    from device.ui.app import CashierApp
+
+    demo = DemoHands(hw, runtime.store) if hw is not None else None
+    title = f"{cfg.terminal.store_name} {cfg.terminal.store_id}/{cfg.terminal.terminal_id}"
+    app = CashierApp(runtime.submit, cfg.terminal.terminal_id, title, demo, cfg.terminal.language)
+    ready_file = os.environ.get("POS_READY_FILE")
+    if ready_file:
+
+        def ready() -> None:
+            Path(ready_file).write_text(f"{time.monotonic() - started:.4f}\n")
+
+        app.on_ready = ready
+    runtime.on_view = app.push_view
+    runtime.on_key = app.press_threadsafe
+    runtime.start()
+    headless_ui = os.environ.get("POS_UI_HEADLESS") == "1"
+    result = app.run(headless=headless_ui)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

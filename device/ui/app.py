@@ -1,0 +1,312 @@
+"""The cashier screen: a full-screen Textual app driven entirely from the keypad (or keyboard).
+
+The PC keyboard stands in for the programmed USB POS keypad and sends the same logical keys
+(device.drivers.keypad): F1 void, F2 qty, F3 subtotal, F4 cash, F5 card, F6 mobile, F7 points,
+F8 coupon, F9 member, F10 return, F11 no sale, F12 menu, Esc/Backspace clear, digits, dot and
+Enter; letters work too for terminals that eat F-keys (see KEYBOARD). Nothing needs a mouse.
+Demo keys drive the simulated scanner, card reader and drawer.
+
+Threading: the runtime calls ``push_view`` from its own thread; the view is handed to the
+app's event loop with call_soon_threadsafe and the newest one wins, so the runtime never waits
+for the screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from textual import events
+from textual.app import App, ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Input, Static
+
+from device.checkout.state import Phase
+from device.runtime import View
+from device.ui import panels
+from device.ui.keypad import KeypadController, UiAction
+from device.ui.texts import render
+
+# PC keyboard -> logical keypad key (Textual key names).
+KEYBOARD: dict[str, str] = {
+    "f1": "VOID", "f2": "QTY", "f3": "SUBTOTAL", "f4": "CASH", "f5": "CARD", "f6": "MOBILE",
+    "f7": "POINTS", "f8": "COUPON", "f9": "MEMBER", "f10": "RETURN", "f11": "NOSALE",
+    "f12": "FUNC", "enter": "ENTER", "escape": "CLEAR", "backspace": "CLEAR", "up": "UP",
+    "down": "DOWN", "full_stop": ".", "asterisk": "QTY", "plus": "SUBTOTAL", "slash": "FUNC",
+    "question_mark": "HELP",
+    # letters for terminals that keep F-keys for themselves
+    "v": "VOID", "x": "QTY", "t": "SUBTOTAL", "c": "CASH", "b": "CARD", "w": "MOBILE",
+    "p": "POINTS", "o": "COUPON", "m": "MEMBER", "r": "RETURN", "n": "NOSALE", "f": "FUNC",
+    "h": "HELP",
+}  # fmt: skip
+
+
+class Demo(Protocol):
+    """The simulated peripherals' hands, for the demo keys."""
+
+    def scan(self, code: str) -> None:
+        """Type a code into the simulated scanner."""
+        ...
+
+    def scan_random(self, weighed: bool = False) -> str:
+        """Scan a random demo product (or a scale label); returns the code."""
+        ...
+
+    def swipe_random(self) -> str:
+        """Swipe a random demo member card; returns the card number."""
+        ...
+
+    def close_drawer(self) -> None:
+        """Push the drawer shut."""
+        ...
+
+
+HELP_ZH = "按键：数字+确认=扫码；数字+F2=数量；数字+F1=作废行；F9+手机号=会员；F3小计；金额+F4现金"
+HELP_EN = (
+    "Digits+Enter scan a barcode; n F2 sets the quantity; n F1 voids line n; F9 then phone "
+    "identifies a member; F3 subtotal; amount F4 pays cash (F4 alone: exact); F5/F6 then the "
+    "approval code; F7 points; F10 then the receipt number for a return; F12 menu."
+)
+
+
+class CashierApp(App[int]):
+    """The till's screen; ``submit`` sends items to the runtime."""
+
+    AUTO_FOCUS = None  # keys go to the keypad controller; the scanner prompt takes focus on demand
+    CSS = """
+    Screen { layout: vertical; }
+    #title { height: 1; background: $primary; color: $text; padding: 0 1; }
+    #main { height: 1fr; }
+    #lines { width: 2fr; }
+    #side { width: 1fr; min-width: 30; padding: 0 1; }
+    #member, #totals, #display, #extra { border: round $secondary; padding: 0 1; height: auto; }
+    #display { color: $success; }
+    #login { height: 1fr; content-align: center middle; text-style: bold; }
+    #notice { height: 2; padding: 0 1; }
+    #prompt { height: 1; padding: 0 1; background: $boost; text-style: bold; }
+    #keys, #demo { height: auto; padding: 0 1; color: $text-muted; }
+    #receipt { height: 1; padding: 0 1; color: $accent; }
+    #status { height: 1; background: $panel; padding: 0 1; }
+    #scanner { display: none; }
+    #scanner.open { display: block; }
+    """
+
+    def __init__(
+        self,
+        submit: Callable[[object], None],
+        receipt_prefix: str,
+        title_text: str = "",
+        demo: Demo | None = None,
+        language: str = "zh",
+    ) -> None:
+        super().__init__()
+        self.submit = submit
+        self.demo = demo
+        self.lang = language
+        self.title_text = title_text
+        self.keypad = KeypadController(receipt_prefix=receipt_prefix)
+        self.view: View | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: View | None = None
+        self._lock = threading.Lock()
+        self.on_ready: Callable[[], None] | None = None
+        self._panel = ""  # "", "help", "report"
+        self._seen_report: Any = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.title_text, id="title")
+        with Horizontal(id="main"):
+            yield DataTable(id="lines", cursor_type="none", zebra_stripes=True)
+            with Vertical(id="side"):
+                yield Static("", id="member")
+                yield Static("", id="totals")
+                yield Static("", id="display")
+                yield Static("", id="extra")
+        yield Static("", id="notice")
+        yield Static("", id="prompt")
+        yield Static("", id="receipt")
+        yield Static("", id="keys")
+        yield Static("", id="demo")
+        yield Input(placeholder="barcode", id="scanner")
+        yield Static("", id="status")
+
+    def on_mount(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        table = self.query_one("#lines", DataTable)
+        table.can_focus = False
+        self.set_focus(None)
+        table.add_columns("#", "Item", "Qty", "Price", "Amount")
+        self._drain()
+        self.refresh_screen()
+
+    # -- from the runtime thread ------------------------------------------------------------
+
+    def push_view(self, view: View) -> None:
+        """Called by the runtime on its own thread: show this view soon, never block."""
+        with self._lock:
+            first = self._pending is None
+            self._pending = view
+        loop = self._loop
+        if loop is not None and first and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the screen closed meanwhile
+                loop.call_soon_threadsafe(self._drain)
+
+    def press_threadsafe(self, key: str) -> None:
+        """A hardware keypad key from the runtime thread."""
+        loop = self._loop
+        if loop is not None:
+            loop.call_soon_threadsafe(self.press, key)
+
+    def _drain(self) -> None:
+        with self._lock:
+            view, self._pending = self._pending, None
+        if view is not None:
+            self.apply_view(view)
+
+    def apply_view(self, view: View) -> None:
+        """Show a view (UI thread)."""
+        self.view = view
+        self.keypad.on_view(view)
+        if view.report is not None and view.report is not self._seen_report:
+            self._seen_report = view.report
+            self._panel = "report"
+        self.refresh_screen()
+        if self.on_ready is not None and view.state.phase is Phase.LOGGED_OUT:
+            ready, self.on_ready = self.on_ready, None
+            self.call_after_refresh(ready)
+
+    # -- keys -------------------------------------------------------------------------------
+
+    async def on_key(self, event: events.Key) -> None:
+        scanner = self.query_one("#scanner", Input)
+        if scanner.has_focus:
+            if event.key == "escape":
+                self._close_scanner()
+                event.stop()
+            return
+        event.stop()
+        event.prevent_default()
+        if self._demo_key(event.key):
+            return
+        key = KEYBOARD.get(event.key)
+        if key is None and event.character and event.character in "0123456789":
+            key = event.character
+        if key is None:
+            return
+        self.press(key)
+
+    def press(self, key: str) -> None:
+        """One logical keypad key (also what a hardware keypad's KeyEvent arrives as)."""
+        if self.view is None:
+            return
+        if self._panel:
+            self._panel = ""
+            if key in ("CLEAR", "ENTER", "HELP"):
+                self.refresh_screen()
+                return
+        for item in self.keypad.press(key, self.view):
+            if isinstance(item, UiAction):
+                self._ui_action(item)
+            else:
+                self.submit(item)
+        self.refresh_screen()
+
+    def _ui_action(self, action: UiAction) -> None:
+        if action.name == "language":
+            self.lang = "en" if self.lang == "zh" else "zh"
+        elif action.name == "help":
+            self._panel = "help"
+        elif action.name == "quit":
+            self.exit(0)
+
+    def _demo_key(self, key: str) -> bool:
+        if key == "ctrl+q":
+            self.exit(0)
+            return True
+        demo = self.demo
+        if demo is None or key not in ("ctrl+s", "ctrl+w", "ctrl+k", "ctrl+d", "ctrl+t"):
+            return False
+        if key == "ctrl+s":
+            demo.scan_random(False)
+        elif key == "ctrl+w":
+            demo.scan_random(True)
+        elif key == "ctrl+k":
+            demo.swipe_random()
+        elif key == "ctrl+d":
+            demo.close_drawer()
+        else:
+            scanner = self.query_one("#scanner", Input)
+            scanner.add_class("open")
+            scanner.value = ""
+            scanner.focus()
+        return True
+
+    def on_input_submitted(self, message: Input.Submitted) -> None:
+        code = message.value.strip()
+        self._close_scanner()
+        if code and self.demo is not None:
+            self.demo.scan(code)
+
+    def _close_scanner(self) -> None:
+        scanner = self.query_one("#scanner", Input)
+        scanner.remove_class("open")
+        scanner.blur()
+
+    # -- drawing ----------------------------------------------------------------------------
+
+    def refresh_screen(self) -> None:
+        """Redraw every panel from the current view."""
+        view, lang = self.view, self.lang
+        self.query_one("#keys", Static).update(render("label.keys", lang))
+        if self.demo is not None:
+            self.query_one("#demo", Static).update(render("label.demo_keys", lang))
+        if view is None:
+            return
+        phase = view.state.phase
+        title = f"{self.title_text}   [{phase.value}]"
+        self.query_one("#title", Static).update(title)
+        self._table(view, lang)
+        self.query_one("#member", Static).update(panels.member_panel(view, lang))
+        self.query_one("#totals", Static).update(panels.totals_panel(view, lang))
+        line1, line2 = view.display
+        self.query_one("#display", Static).update(
+            f"{render('label.customer', lang)}\n{panels.escape(line1)}\n{panels.escape(line2)}"
+        )
+        self.query_one("#extra", Static).update(self._extra(view, lang))
+        self.query_one("#notice", Static).update(panels.notice_line(view, lang, self.keypad.error))
+        key, params = self.keypad.prompt(view)
+        entry = self.keypad.shown_entry(view)
+        self.query_one("#prompt", Static).update(
+            f"{panels.escape(render(key, lang, **params))}: {entry}▌"
+        )
+        self.query_one("#receipt", Static).update(panels.receipt_line(view, lang))
+        self.query_one("#status", Static).update(panels.status_bar(view, lang))
+
+    def _extra(self, view: View, lang: str) -> str:
+        if self.keypad.current_mode(view) == "menu":
+            return panels.menu_panel(lang)
+        if self._panel == "help":
+            return HELP_ZH if lang == "zh" else HELP_EN
+        if self._panel == "report":
+            return panels.report_panel(view, lang)
+        return panels.suspended_line(view, lang)
+
+    def _table(self, view: View, lang: str) -> None:
+        table = self.query_one("#lines", DataTable)
+        table.clear()
+        if view.state.phase is Phase.RETURNING and view.state.returning is not None:
+            receipt = view.state.returning.receipt_no
+            table.add_row("", render("label.return_receipt", lang, receipt=receipt), "", "", "")
+            rows = panels.return_rows(view, lang)
+        elif view.state.phase is Phase.LOGGED_OUT:
+            rows = []
+            table.add_row("", render("prompt.staff", lang), "", "", "")
+        else:
+            rows = panels.line_rows(view, lang)
+        for row in rows:
+            table.add_row(*row)
+        if rows:
+            table.move_cursor(row=table.row_count - 1)

@@ -1,0 +1,434 @@
+"""The keypad controller: logical keys in, checkout events out (pure, no screen, no threads).
+
+A POS keypad has digits, 00, a dot, ENTER, CLEAR and function keys (see device.drivers.keypad
+for the names). Digits build an entry line; ENTER or a function key acts on it in the current
+context: in a sale ENTER scans the typed barcode, "3 QTY" sets the last line's quantity,
+"2 VOID" voids line 2; when paying "50 CASH" takes 50 yuan cash and CASH alone the exact
+amount due. Prompts that need more than one entry (login id then PIN, a manager's id and PIN
+for an override, an approval code for a card) are modes. When the till answers that a manager
+PIN is needed, the controller asks for it and sends the same event again with the credentials.
+
+``press`` returns what to send to the runtime (checkout events, runtime requests) and UI
+actions (language, help, quit); ``prompt`` and ``error`` say what the screen should ask and
+what went wrong, as text keys from device.ui.texts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from device.checkout import events as ev
+from device.checkout.money import parse_yuan
+from device.checkout.records import TenderKind
+from device.checkout.state import Phase
+from device.runtime import Dismiss, PrintUnprinted, View
+
+DIGITS = frozenset("0123456789")
+TENDER_KEYS = {
+    "CASH": TenderKind.CASH,
+    "CARD": TenderKind.CARD,
+    "MOBILE": TenderKind.MOBILE,
+    "COUPON": TenderKind.COUPON,
+}
+# FUNC menu: digit -> (action, label key shown on screen)
+MENU: tuple[tuple[str, str, str], ...] = (
+    ("1", "suspend", "menu.suspend"),
+    ("2", "recall", "menu.recall"),
+    ("3", "x_report", "menu.x"),
+    ("4", "close_shift", "menu.z"),
+    ("5", "cash_in", "menu.cash_in"),
+    ("6", "cash_out", "menu.cash_out"),
+    ("7", "register", "menu.register"),
+    ("8", "reprint", "menu.reprint"),
+    ("9", "language", "menu.language"),
+    ("0", "logout", "menu.logout"),
+    (".", "cancel_sale", "menu.cancel_sale"),
+)
+_MODE_PROMPTS = {
+    "staff": "prompt.staff", "pin": "prompt.pin", "float": "prompt.float",
+    "sale": "prompt.sale", "tender": "prompt.tender", "member": "prompt.member",
+    "register": "prompt.register", "qty": "prompt.qty", "void": "prompt.void",
+    "return": "prompt.return", "return_lines": "prompt.return_lines",
+    "manager_id": "prompt.manager_id", "manager_pin": "prompt.manager_pin",
+    "count": "prompt.count", "cash_in": "prompt.cash_in", "cash_out": "prompt.cash_out",
+    "recall": "prompt.recall", "feedback": "prompt.feedback", "menu": "prompt.menu",
+    "reprint": "prompt.reprint", "approval": "prompt.approval",
+}  # fmt: skip
+_SECRET_MODES = frozenset({"pin", "manager_pin"})
+
+
+@dataclass(frozen=True, slots=True)
+class UiAction:
+    """Something only the screen does: "language", "help", "quit"."""
+
+    name: str
+
+
+@dataclass
+class KeypadController:
+    """Turns logical keys into events; one per screen, used only from the UI thread."""
+
+    receipt_prefix: str  # e.g. "S001-T01": a typed 202611240007 becomes S001-T01-20261124-0007
+    entry: str = ""
+    mode: str = ""  # "" = the default mode of the current phase
+    error: str = ""
+    pending: dict[str, Any] = field(default_factory=dict)
+    last_sent: object | None = None
+    _seen_notice: object | None = None
+
+    # -- what the screen shows ------------------------------------------------------------
+
+    def current_mode(self, view: View) -> str:
+        """The explicit mode, or the default one for the phase."""
+        return self.mode or _default_mode(view.state.phase)
+
+    def prompt(self, view: View) -> tuple[str, dict[str, str]]:
+        """The prompt's text key and parameters."""
+        mode = self.current_mode(view)
+        params = {"staff": self.pending.get("staff_id", ""),
+                  "action": str(self.pending.get("action", ""))}  # fmt: skip
+        return _MODE_PROMPTS.get(mode, "prompt.sale"), params
+
+    def shown_entry(self, view: View) -> str:
+        """The entry line as displayed (PINs as stars)."""
+        if self.current_mode(view) in _SECRET_MODES:
+            return "*" * len(self.entry)
+        return self.entry
+
+    # -- input ----------------------------------------------------------------------------
+
+    def on_view(self, view: View) -> None:
+        """Watch the till's answers: a manager-PIN refusal opens the manager prompt."""
+        notice = view.notice
+        if notice is None or notice is self._seen_notice:
+            return
+        self._seen_notice = notice
+        sent = self.last_sent
+        if notice.key == "manager.pin_required" and sent is not None and hasattr(sent, "manager"):
+            self.pending = {"event": sent, "action": type(sent).__name__}
+            self._set_mode("manager_id")
+        elif notice.key in ("login.wrong_pin", "login.locked", "login.failed"):
+            self._set_mode("staff")
+        elif view.state.phase is Phase.LOGGED_OUT and self.mode not in ("staff", "pin", ""):
+            self._set_mode("")
+
+    def press(self, key: str, view: View) -> list[object]:
+        """Handle one logical key; returns the items to submit or act on."""
+        self.error = ""
+        if key in DIGITS or key in ("00", "."):
+            return self._type(key, view)
+        if key == "CLEAR":
+            return self._clear(view)
+        out = self._key(key, view)
+        for item in out:
+            if not isinstance(item, UiAction):
+                self.last_sent = item
+        return out
+
+    def _type(self, key: str, view: View) -> list[object]:
+        mode = self.current_mode(view)
+        if mode == "feedback" and key in "12345" and not self.entry:
+            self._set_mode("")
+            return self._sent([ev.Feedback(int(key))])
+        if mode == "menu":
+            return self._menu(key, view)
+        if len(self.entry) < 64:
+            self.entry += key
+        return []
+
+    def _clear(self, view: View) -> list[object]:
+        if self.entry:
+            self.entry = ""
+            return []
+        mode = self.current_mode(view)
+        self._set_mode("")
+        if mode == "tender":
+            # CLEAR on an empty entry takes back the last tender, or leaves payment.
+            return self._sent([ev.CancelTender() if view.state.tenders else ev.BackToSale()])
+        if mode == "return_lines":
+            return self._sent([ev.CancelReturn()])
+        return []
+
+    def _sent(self, items: list[object]) -> list[object]:
+        for item in items:
+            if not isinstance(item, UiAction):
+                self.last_sent = item
+        return items
+
+    def _set_mode(self, mode: str) -> None:
+        self.mode = mode
+        self.entry = ""
+        if mode not in ("manager_id", "manager_pin", "pin", "approval"):
+            self.pending = {}
+
+    def _fail(self, key: str) -> list[object]:
+        self.error = key
+        self.entry = ""
+        return []
+
+    def _key(self, key: str, view: View) -> list[object]:
+        mode = self.current_mode(view)
+        if key == "ENTER":
+            return self._enter(mode, view)
+        if key == "FUNC":
+            self._set_mode("menu" if mode != "menu" else "")
+            return []
+        if key == "HELP":
+            return [UiAction("help")]
+        phase = view.state.phase
+        if phase is Phase.TENDERING:
+            return self._tender_key(key, view)
+        if key == "SUBTOTAL":
+            self._set_mode("")
+            return [ev.Subtotal()]
+        if key == "MEMBER":
+            if self.entry:
+                phone, self.entry = self.entry, ""
+                return [ev.IdentifyMember(by="phone", value=phone)]
+            self._set_mode("member")
+            return []
+        if key == "QTY":
+            if self.entry:
+                return self._number(lambda n: ev.SetQuantity(n))
+            self._set_mode("qty")
+            return []
+        if key == "VOID":
+            if self.entry:
+                return self._number(lambda n: ev.VoidLine(n))
+            self._set_mode("void")
+            return []
+        if key == "RETURN":
+            self._set_mode("return")
+            return []
+        if key == "NOSALE":
+            self._set_mode("")
+            return [ev.NoSale(reason="keypad")]
+        if key in ("UP", "DOWN"):
+            return []
+        return self._fail("ui.unknown_key")
+
+    def _number(self, make: Any) -> list[object]:
+        text, self.entry = self.entry, ""
+        if not text.isdigit():
+            return self._fail("ui.bad_number")
+        self._set_mode("")
+        return [make(int(text))]
+
+    def _amount(self) -> int | None:
+        text, self.entry = self.entry, ""
+        try:
+            return parse_yuan(text)
+        except ValueError:
+            self.error = "ui.bad_amount"
+            return None
+
+    def _tender_key(self, key: str, view: View) -> list[object]:
+        if key in TENDER_KEYS:
+            amount = view.due_fen
+            if self.entry:
+                parsed = self._amount()
+                if parsed is None:
+                    return []
+                amount = parsed
+            kind = TENDER_KEYS[key]
+            if kind in (TenderKind.CARD, TenderKind.MOBILE, TenderKind.COUPON):
+                self.pending = {"kind": kind, "amount": amount}
+                self.mode, self.entry = "approval", ""
+                return []
+            return [ev.AddTender(kind, amount)]
+        if key == "POINTS":
+            return self._number(lambda n: ev.RedeemPoints(n))
+        if key == "VOID":
+            return [ev.CancelTender()]
+        if key == "MEMBER":
+            return self._fail("sale.tendered")
+        return self._fail("ui.unknown_key")
+
+    def _enter(self, mode: str, view: View) -> list[object]:
+        text, self.entry = self.entry, ""
+        if not text and mode in ("staff", "sale", "float") and (view.unprinted or view.lost_sale):
+            if view.lost_sale:
+                return [Dismiss()]
+            return [PrintUnprinted(view.unprinted[0].sale_id)]
+        handler = getattr(self, f"_enter_{mode}", None)
+        if handler is None:
+            return []
+        result: list[object] = handler(text, view)
+        return self._sent(result)
+
+    # -- ENTER per mode (text is the entry that was typed) --------------------------------
+
+    def _enter_staff(self, text: str, view: View) -> list[object]:
+        if not text:
+            return self._fail("ui.need_pin")
+        self.pending = {"staff_id": text}
+        self.mode = "pin"
+        return []
+
+    def _enter_pin(self, text: str, view: View) -> list[object]:
+        staff_id = str(self.pending.get("staff_id", ""))
+        self._set_mode("")
+        return [ev.Login(staff_id, text)]
+
+    def _enter_float(self, text: str, view: View) -> list[object]:
+        self.entry = text
+        amount = self._amount()
+        return [] if amount is None else [ev.OpenShift(amount)]
+
+    def _enter_sale(self, text: str, view: View) -> list[object]:
+        return [ev.Scan(text, "keypad")] if text else []
+
+    def _enter_member(self, text: str, view: View) -> list[object]:
+        self._set_mode("")
+        return [ev.IdentifyMember(by="phone", value=text)] if text else []
+
+    def _enter_register(self, text: str, view: View) -> list[object]:
+        self._set_mode("")
+        return [ev.RegisterMember(phone=text)] if text else []
+
+    def _enter_qty(self, text: str, view: View) -> list[object]:
+        self.entry = text
+        return self._number(lambda n: ev.SetQuantity(n))
+
+    def _enter_void(self, text: str, view: View) -> list[object]:
+        self.entry = text
+        return self._number(lambda n: ev.VoidLine(n))
+
+    def _enter_tender(self, text: str, view: View) -> list[object]:
+        # ENTER alone when paying: cash for the exact amount due.
+        if not text:
+            return [ev.AddTender(TenderKind.CASH, view.due_fen)]
+        self.entry = text
+        amount = self._amount()
+        return [] if amount is None else [ev.AddTender(TenderKind.CASH, amount)]
+
+    def _enter_approval(self, text: str, view: View) -> list[object]:
+        kind, amount = self.pending.get("kind"), self.pending.get("amount")
+        self._set_mode("")
+        if not text or kind is None:
+            return self._fail("ui.bad_number")
+        if kind is TenderKind.COUPON:
+            return [ev.AddTender(kind, int(amount or 0), reference=text)]
+        return [ev.AddTender(kind, int(amount or 0), approval_code=text)]
+
+    def _enter_return(self, text: str, view: View) -> list[object]:
+        self._set_mode("")
+        if not text:
+            return []
+        return [ev.StartReturn(self.expand_receipt(text))]
+
+    def _enter_return_lines(self, text: str, view: View) -> list[object]:
+        session = view.state.returning
+        if session is None:
+            return []
+        wanted = {int(p) for p in text.split(".") if p.isdigit()} if text else None
+        items = []
+        for line in session.sale.lines:
+            if wanted is not None and line.line_no not in wanted:
+                continue
+            left = line.quantity - sum(
+                r.quantity for ret in session.earlier for r in ret.lines
+                if r.original_line_no == line.line_no
+            )  # fmt: skip
+            if line.weight_g is not None:
+                items.append(ev.ReturnItem(line.line_no, 1, None))
+            elif left > 0:
+                items.append(ev.ReturnItem(line.line_no, left))
+        return [ev.ReturnLines(tuple(items), reason="keypad")]
+
+    def _enter_manager_id(self, text: str, view: View) -> list[object]:
+        if not text:
+            self._set_mode("")
+            return []
+        self.pending["manager_id"] = text
+        self.mode = "manager_pin"
+        return []
+
+    def _enter_manager_pin(self, text: str, view: View) -> list[object]:
+        event = self.pending.get("event")
+        creds = ev.ManagerCreds(str(self.pending.get("manager_id", "")), text)
+        self._set_mode("")
+        if event is None:
+            return []
+        return [dataclasses.replace(event, manager=creds)]
+
+    def _enter_count(self, text: str, view: View) -> list[object]:
+        self.entry = text
+        amount = self._amount()
+        self._set_mode("")
+        return [] if amount is None else [ev.CloseShift(amount)]
+
+    def _enter_cash_in(self, text: str, view: View) -> list[object]:
+        self.entry = text
+        amount = self._amount()
+        self._set_mode("")
+        return [] if amount is None else [ev.CashIn(amount, "cash in at the till")]
+
+    def _enter_cash_out(self, text: str, view: View) -> list[object]:
+        self.entry = text
+        amount = self._amount()
+        self._set_mode("")
+        return [] if amount is None else [ev.CashOut(amount, "cash out at the till")]
+
+    def _enter_recall(self, text: str, view: View) -> list[object]:
+        held = view.state.suspended
+        self._set_mode("")
+        index = int(text) if text.isdigit() else 1
+        if not held or not 1 <= index <= len(held):
+            return self._fail("suspend.empty")
+        return [ev.Recall(held[index - 1].suspend_id)]
+
+    def _enter_reprint(self, text: str, view: View) -> list[object]:
+        self._set_mode("")
+        receipt = self.expand_receipt(text) if text else view.last_receipt_no
+        return [ev.Reprint(receipt)] if receipt else []
+
+    def _enter_feedback(self, text: str, view: View) -> list[object]:
+        self._set_mode("")
+        return [ev.SkipFeedback()]
+
+    def _enter_menu(self, text: str, view: View) -> list[object]:
+        self._set_mode("")
+        return []
+
+    # -- the FUNC menu ----------------------------------------------------------------------
+
+    def _menu(self, key: str, view: View) -> list[object]:
+        action = next((a for k, a, _ in MENU if k == key), None)
+        self._set_mode("")
+        simple: dict[str, object] = {
+            "suspend": ev.Suspend(),
+            "x_report": ev.XReport(),
+            "logout": ev.Logout(),
+            "cancel_sale": ev.CancelSale(),
+        }
+        if action in simple:
+            return self._sent([simple[action]])
+        if action == "language":
+            return [UiAction("language")]
+        if action == "recall" and len(view.state.suspended) == 1:
+            return self._sent([ev.Recall(view.state.suspended[0].suspend_id)])
+        modes = {"recall": "recall", "close_shift": "count", "cash_in": "cash_in",
+                 "cash_out": "cash_out", "register": "register", "reprint": "reprint"}  # fmt: skip
+        if action in modes:
+            self._set_mode(modes[action])
+            return []
+        return self._fail("ui.unknown_key")
+
+    def expand_receipt(self, text: str) -> str:
+        """A receipt number as typed: 12 digits (date + counter) get this till's prefix."""
+        if text.isdigit() and len(text) >= 12:
+            return f"{self.receipt_prefix}-{text[:8]}-{text[8:]}"
+        return text
+
+
+def _default_mode(phase: Phase) -> str:
+    return {
+        Phase.LOGGED_OUT: "staff",
+        Phase.NO_SHIFT: "float",
+        Phase.TENDERING: "tender",
+        Phase.RETURNING: "return_lines",
+        Phase.FEEDBACK: "feedback",
+    }.get(phase, "sale")

@@ -1,0 +1,193 @@
+"""Text for the cashier screen's panels, computed from a runtime View (pure, testable)."""
+
+from __future__ import annotations
+
+from device.checkout.money import format_fen
+from device.checkout.session import mask_phone
+from device.checkout.state import Phase
+from device.runtime import View
+from device.ui.keypad import MENU
+from device.ui.texts import render
+
+TIERS = {
+    "zh": {"regular": "普通会员", "silver": "银卡 9折", "gold": "金卡 8折"},
+    "en": {"regular": "regular", "silver": "silver 10% off", "gold": "gold 20% off"},
+}
+
+
+def line_rows(view: View, lang: str) -> list[tuple[str, str, str, str, str]]:
+    """(no, item, qty, unit price, amount) for every cart line, voided lines struck out."""
+    rows: list[tuple[str, str, str, str, str]] = []
+    cart = view.state.cart
+    if cart is None:
+        return rows
+    priced = {line.line_no: line for line in view.priced.lines} if view.priced else {}
+    for line in cart.lines:
+        product = line.product
+        name = (product.name_zh if lang == "zh" else product.name_en) or product.name_en
+        qty = f"{line.weight_g}g" if line.weight_g is not None else str(line.quantity)
+        sold = priced.get(line.line_no)
+        if line.voided:
+            rows.append((str(line.line_no), f"~~{name}~~ (void)", qty, "", ""))
+            continue
+        amount = format_fen(sold.net_fen) if sold else format_fen(line.gross_fen)
+        if sold and sold.net_fen != sold.gross_fen:
+            amount = f"{amount} ({format_fen(sold.net_fen - sold.gross_fen)})"
+        rows.append((str(line.line_no), name, qty, format_fen(line.unit_price_fen), amount))
+    return rows
+
+
+def return_rows(view: View, lang: str) -> list[tuple[str, str, str, str, str]]:
+    """The original receipt's lines while a return is open."""
+    session = view.state.returning
+    if session is None:
+        return []
+    rows = []
+    for line in session.sale.lines:
+        back = sum(
+            r.quantity for ret in session.earlier for r in ret.lines
+            if r.original_line_no == line.line_no
+        )  # fmt: skip
+        name = (line.name_zh if lang == "zh" else line.name_en) or line.name_en
+        qty = f"{line.weight_g}g" if line.weight_g is not None else f"{line.quantity - back}"
+        rows.append((str(line.line_no), name, qty, format_fen(line.unit_price_fen),
+                     format_fen(line.net_fen)))  # fmt: skip
+    return rows
+
+
+def member_panel(view: View, lang: str) -> str:
+    """Name, tier, masked phone and points of the identified member."""
+    cart = view.state.cart
+    member = cart.member if cart is not None else None
+    if member is None:
+        return render("label.no_member", lang)
+    tier = TIERS["zh" if lang == "zh" else "en"].get(member.tier.value, member.tier.value)
+    return "\n".join(
+        [
+            f"{render('label.member', lang)}: {member.name or '-'}",
+            f"{render('label.tier', lang)}: {tier}",
+            f"☎ {mask_phone(member.phone)}",
+            f"{render('label.points', lang)}: {member.points_balance}",
+        ]
+    )
+
+
+def totals_panel(view: View, lang: str) -> str:
+    """Items, discount, total, and when paying what is paid and still due."""
+    priced = view.priced
+    state = view.state
+    if priced is None:
+        if state.phase is Phase.FEEDBACK and view.display[0] == "CHANGE":
+            return f"{render('label.change', lang)}  {view.display[1]}"
+        return ""
+    out = [
+        f"{render('label.discount', lang)}  {format_fen(priced.discount_fen)}",
+        f"[b]{render('label.total', lang)}  {format_fen(priced.total_fen)}[/b]",
+    ]
+    if state.phase is Phase.TENDERING:
+        paid = priced.total_fen - view.due_fen
+        out.append(f"{render('label.paid', lang)}  {format_fen(paid)}")
+        out.append(f"[b reverse]{render('label.due', lang)}  {format_fen(view.due_fen)}[/]")
+        for tender in state.tenders:
+            out.append(
+                f"  {tender.kind.value} {format_fen(tender.tendered_fen or tender.amount_fen)}"
+            )
+        if state.redeemed_points:
+            out.append(f"  points -{state.redeemed_points}")
+    return "\n".join(out)
+
+
+def status_bar(view: View, lang: str) -> str:
+    """Online/offline, unsynced count, paper, drawer, cashier."""
+    if not view.sync_enabled:
+        net = render("label.sync_off", lang)
+    elif view.online:
+        net = f"[green]● {render('label.online', lang)}[/]"
+    else:
+        net = f"[red b]● {render('label.offline', lang)}[/]"
+    paper = view.paper
+    paper_text = render("label.paper", lang, state=paper)
+    if paper not in ("ok", "unknown"):
+        paper_text = f"[red b]{paper_text}[/]"
+    if view.state.drawer_open:
+        drawer = f"[yellow b]{render('label.drawer_open', lang)}[/]"
+    else:
+        drawer = render("label.drawer_closed", lang)
+    staff = view.state.staff
+    who = render("label.cashier", lang, name=f"{staff.staff_id} {staff.name}") if staff else (
+        render("label.nobody", lang))  # fmt: skip
+    shift = view.state.shift
+    shift_text = (
+        render("label.shift", lang, sales=shift.sales_count)
+        if shift
+        else render("label.shift_none", lang)
+    )
+    unsynced = render("label.unsynced", lang, count=max(view.unsynced, 0))
+    bad = [f"{d.name}: {d.state}" for d in view.devices.values() if not d.ok]
+    devices = f"  [red]{'; '.join(bad)}[/]" if bad else ""
+    return f"{net}  {unsynced}  {paper_text}  {drawer}  {who}  {shift_text}{devices}"
+
+
+def notice_line(view: View, lang: str, ui_error: str = "") -> str:
+    """The latest message for the cashier, coloured by level."""
+    if ui_error:
+        return f"[red b]✖ {render(ui_error, lang)}[/]"
+    if view.lost_sale:
+        return f"[yellow b]⚠ {render('runtime.sale_lost', lang)}[/]"
+    if view.unprinted:
+        first = view.unprinted[0]
+        return f"[yellow b]⚠ {render('runtime.unprinted', lang, receipt=first.receipt_no)}[/]"
+    notice = view.notice
+    if notice is None:
+        return ""
+    text = render(notice.key, lang, **notice.params)
+    if text == notice.key:
+        text = notice.text
+    colour = {"error": "red b", "warning": "yellow b"}.get(notice.level, "green")
+    mark = {"error": "✖", "warning": "⚠"}.get(notice.level, "✔")
+    return f"[{colour}]{mark} {escape(text)}[/]"
+
+
+def receipt_line(view: View, lang: str) -> str:
+    """Where the last receipt went (the simulated printer writes .txt and .png)."""
+    if not view.last_receipt_no:
+        return ""
+    path = f"{view.last_receipt_path}.png / .txt" if view.last_receipt_path else "…"
+    return render("label.receipt", lang, receipt=view.last_receipt_no, path=path)
+
+
+def menu_panel(lang: str) -> str:
+    """The FUNC menu."""
+    return "\n".join(f"  {key}  {render(label, lang)}" for key, _a, label in MENU)
+
+
+def report_panel(view: View, lang: str) -> str:
+    """The last X or Z report."""
+    report = view.report
+    if report is None:
+        return ""
+    rows = [
+        f"[b]{render('label.report', lang, kind=report.kind)}[/b]",
+        f"{render('label.sales', lang)}: {report.sales_count}   "
+        f"{render('label.returns', lang)}: {report.returns_count}",
+    ]
+    rows += [f"  {kind}: {format_fen(amount)}" for kind, amount in report.by_tender.items()]
+    rows.append(f"{render('label.expected', lang)}: {format_fen(report.expected_cash_fen)}")
+    if report.counted_cash_fen is not None:
+        rows.append(f"{render('label.counted', lang)}: {format_fen(report.counted_cash_fen)}")
+        rows.append(f"{render('label.difference', lang)}: {format_fen(report.difference_fen or 0)}")
+    return "\n".join(rows)
+
+
+def suspended_line(view: View, lang: str) -> str:
+    """The parked sales, numbered for recall."""
+    held = view.state.suspended
+    if not held:
+        return ""
+    ids = ", ".join(f"{i}:{len(s.cart.active_lines())}" for i, s in enumerate(held, start=1))
+    return render("label.suspended", lang, ids=ids)
+
+
+def escape(text: str) -> str:
+    """Keep product names with brackets from being read as markup."""
+    return text.replace("[", r"\[")
