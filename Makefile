@@ -7,6 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEPS_STAMP := $(VENV)/.stamp-deps
 SYS_STAMP := var/.stamp-system
+PYTEST_ARGS ?= -n auto
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the project needs: the broker, a CJK font for receipt images,
 # PostgreSQL server binaries for the throwaway test database.
