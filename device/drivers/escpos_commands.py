@@ -54,6 +54,18 @@ def drawer_kick(pin: int, on_ms: int, off_ms: int) -> bytes:
     return bytes((ESC, 0x70, m, on_ms // 2, off_ms // 2))
 
 
+def realtime_pulse(pin: int, on_ms: int) -> bytes:
+    """DLE DC4 fn=1 m t: real-time drawer pulse (m=0 pin 2, m=1 pin 5), on and off t x 100 ms.
+
+    Executed on receipt even while printing is stopped (paper out), unlike ESC p which waits
+    in the buffer behind the stopped job; t is rounded to the nearest 100 ms within 1..8.
+    """
+    if pin not in (2, 5):
+        raise ConfigError(f"drawer pin must be 2 or 5, not {pin}")
+    t = max(1, min(8, round(on_ms / 100)))
+    return bytes((DLE, DC4, 1, DRAWER_PIN_2 if pin == 2 else DRAWER_PIN_5, t))
+
+
 def cut(partial: bool = False, feed_dots: int | None = None) -> bytes:
     """GS V m [n]: cut paper; with feed_dots, function B (feed n dots then cut)."""
     if feed_dots is None:

@@ -157,9 +157,8 @@ class PrinterDriver:
                 self.transport.write(pulse)
             else:
                 # ESC p would wait in the buffer behind the stopped job; DLE DC4 fn=1 is a
-                # real-time pulse that works while the printer is offline (t in 100 ms units).
-                t = max(1, min(8, round(on_ms / 100)))
-                self.transport.write(bytes((cmd.DLE, cmd.DC4, 1, 0 if pin == 2 else 1, t)))
+                # real-time pulse that works while the printer is offline.
+                self.transport.write(cmd.realtime_pulse(pin, on_ms))
 
     def drawer_open(self) -> bool:
         """True when the drawer's open switch (DLE EOT 1, bit 2, pin 3) reports open."""

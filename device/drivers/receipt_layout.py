@@ -216,11 +216,17 @@ def _check_barcode_fits(data: str, width: int) -> None:
 
 
 def _needs_chinese(receipt: Receipt) -> bool:
-    texts = [*receipt.header, *receipt.footer, *receipt.extra, receipt.cashier, receipt.tier]
-    texts += [label for label, _ in (*receipt.totals, *receipt.tenders, receipt.total)]
+    # Every printed string counts, amounts too: "¥28.09" on an English receipt needs GB18030.
+    texts = [
+        *receipt.header, *receipt.footer, *receipt.extra, *receipt.total,
+        receipt.time, receipt.cashier, receipt.tier, receipt.member_phone, receipt.change,
+    ]  # fmt: skip
+    for label, value in (*receipt.totals, *receipt.tenders):
+        texts += [label, value]
     for line in receipt.lines:
-        texts.append(line.name)
-        texts += [label for label, _ in line.discounts]
+        texts += [line.name, line.quantity, line.unit_price, line.amount]
+        for label, amount in line.discounts:
+            texts += [label, amount]
     return receipt.language == "zh" or receipt.reprint or not all(t.isascii() for t in texts)
 
 

@@ -74,10 +74,18 @@ class PrinterSimulator(SerialSimulator, _Controls):
     """A receipt printer on the master end of a pty; the driver opens `path` as a serial port."""
 
     def __init__(
-        self, width: int = 48, link_path: str | None = None, drawer_open_high: bool = True
+        self,
+        width: int = 48,
+        link_path: str | None = None,
+        drawer_open_high: bool = True,
+        record_wire: bool = False,
     ) -> None:
         SerialSimulator.__init__(self, link_path)
         self.model = PrinterModel(width, emit=self._answer, drawer_open_high=drawer_open_high)
+        # Every byte the host sent, for byte-exact tests; off by default so a long demo
+        # does not grow without bound.
+        self.record_wire = record_wire
+        self.wire = bytearray()
 
     def _answer(self, data: bytes) -> None:
         # Answers are lost when the cable is out, exactly as on real hardware.
@@ -85,6 +93,8 @@ class PrinterSimulator(SerialSimulator, _Controls):
             self.send(data)
 
     def on_bytes(self, data: bytes) -> None:
+        if self.record_wire:
+            self.wire += data
         self.model.feed(data)
 
     def unplug(self) -> None:

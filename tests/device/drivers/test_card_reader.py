@@ -101,3 +101,14 @@ def test_self_test_reports_no_swipe_in_time(rig) -> None:
 def test_config_rejects_a_bad_usb_id() -> None:
     with pytest.raises(ConfigError, match="vvvv:pppp"):
         CardReaderConfig(kind="wedge", usb_id="0801")
+
+
+def test_unplug_and_replug_then_swipes_are_read_again(rig) -> None:
+    sim, out = rig
+    sim.unplug()
+    assert "disconnected" in out.status("error").message
+    sim.replug()
+    out.status("connected")
+    sim.swipe("8800123456", "WANG/FANG")
+    card = out.of(CardEvent)
+    assert card.card_id == "8800123456" and card.name == "WANG/FANG"

@@ -62,3 +62,14 @@ def test_buffer_clear_init_and_chinese_mode() -> None:
     assert bytes.fromhex("1b40") == cmd.INIT
     assert bytes.fromhex("1c26") == cmd.CHINESE_ON
     assert bytes.fromhex("1c2e") == cmd.CHINESE_OFF
+
+
+def test_realtime_drawer_pulse() -> None:
+    """Epson ESC/POS Command Reference: DLE DC4 n m t (10 14 01 m t) — generate pulse in
+    real-time; n=1, m=0 pin 2 / m=1 pin 5, 1 <= t <= 8, on and off time t x 100 ms."""
+    assert cmd.realtime_pulse(2, 100) == bytes.fromhex("1014010001")
+    assert cmd.realtime_pulse(5, 250) == bytes.fromhex("1014010102")
+    assert cmd.realtime_pulse(2, 2) == bytes.fromhex("1014010001")  # at least 100 ms
+    assert cmd.realtime_pulse(5, 5000) == bytes.fromhex("1014010108")  # at most 800 ms
+    with pytest.raises(ConfigError):
+        cmd.realtime_pulse(3, 100)

@@ -35,6 +35,10 @@ FIRMWARE_ANSWER = bytes.fromhex("0000ff06fad50332010607e800")  # §7.2.2 example
 
 
 def test_command_frames_are_byte_exact() -> None:
+    """NXP UM0701-02 §6.2.1.1 information frame 00 00 FF LEN LCS D4 cmd params DCS 00 with
+    LEN + LCS = 0 and D4 + cmd + params + DCS = 0 (mod 256); §6.2.1.3 ACK 00 00 FF 00 FF 00 and
+    NACK 00 00 FF FF 00 00; §6.2.2 HSU wake-up 55 55 then 00s; commands from §7.2.2 (02),
+    §7.2.10 (14 01 14 01), §7.3.1 (32 05 FF 01 n) and §7.3.5 (4A 01 00)."""
     assert command_frame(0x02) == GET_FIRMWARE
     assert command_frame(0x14, b"\x01\x14\x01") == SAM_NORMAL
     assert command_frame(0x4A, b"\x01\x00") == LIST_TYPE_A
@@ -44,6 +48,8 @@ def test_command_frames_are_byte_exact() -> None:
 
 
 def test_parser_reads_ack_answer_and_error_frames_through_noise() -> None:
+    """UM0701-02 §6.2.1.3 ACK, §7.2.2 GetFirmwareVersion answer D5 03 32 01 06 07 (IC 32,
+    version 1.6, support 07) and §6.2.1.5 error frame 00 00 FF 01 FF 7F 81 00, split anywhere."""
     parser = FrameParser()
     wire = b"\xaa\x13" + ACK + FIRMWARE_ANSWER + bytes.fromhex("0000ff01ff7f8100")
     frames: list[Frame] = []
@@ -59,6 +65,8 @@ def test_parser_reads_ack_answer_and_error_frames_through_noise() -> None:
 
 
 def test_parser_rejects_bad_checksums() -> None:
+    """UM0701-02 §6.2.1.1: a frame whose DCS (data sum) or LCS (LEN + LCS) is not 0 mod 256
+    is dropped with a reason, never handed on as data."""
     bad_dcs = FIRMWARE_ANSWER[:-2] + b"\xe9\x00"
     frames, problems = FrameParser().feed(bad_dcs)
     assert frames == [] and problems == ["PN532 frame data checksum (DCS) wrong"]
@@ -68,6 +76,8 @@ def test_parser_rejects_bad_checksums() -> None:
 
 
 def test_target_uid_parsing() -> None:
+    """UM0701-02 §7.3.5 InListPassiveTarget answer (106 kbps type A): NbTg, then Tg,
+    SENS_RES (2 bytes), SEL_RES, NFCIDLength, NFCID1; NbTg = 0 means no card."""
     assert parse_target_uid(b"\x00") is None
     assert parse_target_uid(
         bytes.fromhex("0101000408 04 deadbeef".replace(" ", ""))
@@ -79,6 +89,7 @@ def test_target_uid_parsing() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.binary(max_size=40), max_size=8))
 def test_parser_never_raises_on_garbage(chunks: list[bytes]) -> None:
+    """Any bytes in any chunking: the frame parser returns frames and problems, never raises."""
     parser = FrameParser()
     for chunk in chunks:
         frames, _ = parser.feed(chunk)
@@ -89,6 +100,7 @@ def test_parser_never_raises_on_garbage(chunks: list[bytes]) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=30))
 def test_uid_parsing_of_garbage_raises_only_driver_errors(data: bytes) -> None:
+    """Any InListPassiveTarget answer body parses to a 4/7/10-byte UID, None, or a DriverError."""
     try:
         uid = parse_target_uid(data)
     except DriverError:
@@ -99,6 +111,7 @@ def test_uid_parsing_of_garbage_raises_only_driver_errors(data: bytes) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.integers(0, 255), st.binary(max_size=200))
 def test_any_command_frame_parses_back(cmd: int, params: bytes) -> None:
+    """UM0701-02 §6.2.1.1: every frame we build has checksums the parser accepts."""
     frames, problems = FrameParser().feed(command_frame(cmd, params))
     assert problems == [] and frames == [Frame("data", 0xD4, bytes([cmd]) + params)]
 
@@ -118,6 +131,8 @@ def chip(sim: Pn532Sim) -> Iterator[Pn532]:
 
 
 def test_wake_up_sends_preamble_then_sam_configuration(sim: Pn532Sim, chip: Pn532) -> None:
+    """UM0701-02 §6.2.2 (HSU wake-up: 55 55 00 ...) and §7.2.10 (the first command after
+    wake-up is SAMConfiguration, normal mode: D4 14 01 14 01), byte for byte on the wire."""
     chip.wake_up()
     assert bytes(sim.wire) == WAKEUP + SAM_NORMAL
     assert sim.sam_configured
@@ -126,6 +141,7 @@ def test_wake_up_sends_preamble_then_sam_configuration(sim: Pn532Sim, chip: Pn53
 
 
 def test_uid_of_a_presented_card_and_none_without_one(sim: Pn532Sim, chip: Pn532) -> None:
+    """UM0701-02 §7.3.5: InListPassiveTarget 4A 01 00 (one target, 106 kbps type A)."""
     chip.wake_up()
     assert chip.read_uid() is None
     sim.present(bytes.fromhex("04a1b2c3d4e5f6"))
@@ -134,6 +150,8 @@ def test_uid_of_a_presented_card_and_none_without_one(sim: Pn532Sim, chip: Pn532
 
 
 def test_a_corrupted_answer_is_fetched_again_with_nack(sim: Pn532Sim, chip: Pn532) -> None:
+    """UM0701-02 §6.2.1.3: after an answer with a bad DCS the host sends NACK
+    (00 00 FF FF 00 00) and the PN532 sends its last answer again."""
     chip.wake_up()
     sim.corrupt_next = 1
     assert chip.firmware_version().ver == 1
@@ -141,6 +159,7 @@ def test_a_corrupted_answer_is_fetched_again_with_nack(sim: Pn532Sim, chip: Pn53
 
 
 def test_unknown_command_gets_the_error_frame(sim: Pn532Sim, chip: Pn532) -> None:
+    """UM0701-02 §6.2.1.5: the error frame (TFI 7F) is an application error, reported as such."""
     chip.wake_up()
     with pytest.raises(ProtocolViolation, match="application error"):
         chip.call(0x60)

@@ -296,3 +296,25 @@ def test_concurrent_submits_of_one_id_queue_it_once(tmp_path) -> None:
             t.join()
         assert results.count(True) == 1
         assert driver.pending_jobs() == ["dup"]
+
+
+def test_bytes_on_the_wire_are_status_requests_then_the_whole_job_then_its_process_id(
+    tmp_path,
+) -> None:
+    """Epson ESC/POS Command Reference: DLE EOT n (10 04 01 .. 10 04 04) real-time status, sent
+    only between jobs; the job exactly as receipt_layout renders it, in one piece; then
+    GS ( H fn=48 (1D 28 48 06 00 30 30 d1..d4) asking for the process-ID response."""
+    status = bytes.fromhex("100401100402100403100404")
+    receipt = member_receipt()
+    with PrinterSimulator(48, record_wire=True) as sim, running(sim, str(tmp_path)) as driver:
+        driver.print_receipt(receipt, "receipt:wire")
+        assert driver.wait_printed("receipt:wire", 5)
+        with sim.lock:
+            wire = bytes(sim.wire)
+    before, job, after = wire.partition(render(receipt))
+    assert job, "the job's bytes did not arrive in one piece"
+    assert before and before == status * (len(before) // len(status))
+    pid = bytes.fromhex("1d284806003030") + b"0001"
+    assert after.startswith(pid)
+    rest = after[len(pid) :]
+    assert rest == status * (len(rest) // len(status))

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import time
 
 import pytest
+import qrcode
 import serial
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -221,3 +223,78 @@ def test_chinese_member_receipt_png(tmp_path) -> None:
     if os.environ.get("POS_WRITE_SAMPLES") == "1":  # refreshes the picture kept in docs/
         os.makedirs(DOCS, exist_ok=True)
         shutil.copyfile(png, os.path.join(DOCS, "sample-receipt-zh.png"))
+
+
+def _dark_runs(image: Image.Image, y: int) -> list[tuple[int, int]]:
+    runs, start = [], None
+    for x in range(image.width):
+        dark = image.getpixel((x, y)) < 128
+        if dark and start is None:
+            start = x
+        elif not dark and start is not None:
+            runs.append((start, x - start))
+            start = None
+    return runs
+
+
+def _qr_modules_in_picture(image: Image.Image, size: int, module: int) -> list[list[bool]]:
+    """Find the symbol by its two top finder patterns (7 modules of black each, n - 7 modules
+    apart, ISO/IEC 18004 §6.3.3) and read every module at its centre."""
+    for y in range(image.height):
+        runs = dict(_dark_runs(image, y))
+        for x0, length in runs.items():
+            if length == 7 * module and runs.get(x0 + (size - 7) * module) == 7 * module:
+                half = module // 2
+                return [
+                    [image.getpixel((x0 + c * module + half, y + r * module + half)) < 128
+                     for c in range(size)]
+                    for r in range(size)
+                ]  # fmt: skip
+    raise AssertionError("no QR symbol found on the picture")
+
+
+@pytest.mark.parametrize(("width", "language"), [(48, "zh"), (32, "en")])
+def test_qr_on_the_picture_decodes_to_the_receipt_number(tmp_path, width, language) -> None:
+    """python-escpos sends GS ( k fn=67 n (module size, 1D 28 6B 03 00 31 43 n) and fn=69 48
+    (error correction L, 1D 28 6B 03 00 31 45 30). The symbol on the picture must be the one a
+    QR encoder makes for the receipt number at that size and level; where zbarimg is installed
+    (apt-get install zbar-tools) it must also read back as the receipt number."""
+    number = "S001-T02-20261123-0042"
+    data = render(member_receipt(width=width, language=language, receipt_no=number))
+    module = 6 if width == 48 else 5
+    assert bytes.fromhex("1d286b03003143") + bytes((module,)) in data
+    assert bytes.fromhex("1d286b0300314530") in data
+    [receipt] = decode_bytes(data, width)
+    _, png = receipt.save(str(tmp_path), "qr")
+    expected = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_L, border=0)
+    expected.add_data(number)
+    expected.make(fit=True)
+    matrix = expected.get_matrix()
+    with Image.open(png) as picture:
+        assert _qr_modules_in_picture(picture.convert("L"), len(matrix), module) == matrix
+    zbarimg = shutil.which("zbarimg")
+    if zbarimg is not None:
+        found = subprocess.run(
+            [zbarimg, "-q", "--raw", png], capture_output=True, text=True, timeout=30, check=False
+        ).stdout.split()
+        assert found == [number]
+
+
+def test_cut_and_torn_pieces_look_different_in_text_and_picture() -> None:
+    """GS V 0 ends a complete piece (a cut line); a piece that ran out of paper has a torn edge."""
+    model = PrinterModel(32)
+    model.feed(b"\x1b@CUT\n\x1dV\x00")
+    model.run_out_of_paper(after_lines=1)
+    model.feed(b"\x1b@TORN\nMORE\n")
+    cut, torn = model.receipts
+    assert cut.complete and cut.text().endswith("-" * 32 + "  (cut)\n")
+    assert not torn.complete and "(torn: paper ran out)" in torn.text()
+    bottom = [render_png(piece).convert("L") for piece in (cut, torn)]
+
+    # The cut line is a dashed black row across the paper; the torn edge is a grey jagged band.
+    def dashed(image: Image.Image) -> bool:
+        return any(len(_dark_runs(image, y)) >= 20 for y in range(image.height - 40, image.height))
+
+    assert dashed(bottom[0]) and not dashed(bottom[1])
+    assert bottom[0].getpixel((30, bottom[0].height - 12)) == 255
+    assert bottom[1].getpixel((30, bottom[1].height - 12)) == 200

@@ -152,3 +152,22 @@ def test_any_names_fit_the_paper(names: list[str], width: int, amount: int) -> N
     body = "".join(line.plain.split("=")[0] for line in printed.lines).replace(" ", "")
     for name in names:
         assert name.replace(" ", "") in body
+
+
+def test_english_receipt_with_a_yuan_sign_in_an_amount_prints_it() -> None:
+    """GB18030 encodes '¥' (U+00A5) as 81 30 84 36; it prints only in Chinese mode (FS &),
+    so a non-ASCII amount on an otherwise ASCII English receipt switches that mode on."""
+    receipt = Receipt(
+        receipt_no="R-8",
+        time="2026-11-23 14:05",
+        cashier="Ann",
+        lines=(ReceiptLine("Milk 1L", "1", "¥12.50", "¥12.50"),),
+        total=("TOTAL", "¥12.50"),
+        language="en",
+        width=32,
+    )
+    data = render(receipt)
+    assert "¥".encode("gb18030") == bytes.fromhex("81308436")
+    assert bytes.fromhex("1c26") in data and bytes.fromhex("81308436") in data
+    [printed] = _print(data, 32).complete_receipts
+    assert "¥12.50" in printed.text() and "?" not in printed.text()

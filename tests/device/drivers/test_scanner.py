@@ -182,3 +182,11 @@ def test_configuration_picks_the_driver(tmp_path: Path) -> None:
     wedge = make_scanner(ScannerConfig(kind="wedge", usb_id="05e0:1200"), Collector())
     serial = make_scanner(ScannerConfig(port=str(tmp_path / "tty")), Collector())
     assert isinstance(wedge, WedgeScanner) and isinstance(serial, SerialScanner)
+
+
+def test_tab_suffix_ends_a_scan_like_cr(serial_scanner, sim) -> None:
+    """A scanner set to the Tab suffix (0x09) is read the same as one set to CR (0x0D)."""
+    _, out = serial_scanner
+    sim.send_raw(b"]Q1MEM:000123\t]E04006381333931\t")
+    texts = [out.of(ScanEvent).text for _ in range(2)]
+    assert texts == ["]Q1MEM:000123", "]E04006381333931"]
