@@ -139,30 +139,42 @@ class PointsAdjustmentBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=T
 
 
 class MemberRegisteredBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
-    """A member signed up at the till."""
+    """Mirrors records.Member as registered at the till, plus who registered it and when.
+
+    Only member_id and phone are required (the phone is the account key; everything else
+    is optional at the till, so a shorter body from an older sender still decodes).
+    """
 
     member_id: str
     phone: str
     name: str = ""
-    gender: str = ""  # "" (not given) | "f" | "m" | "x"
+    tier: TierName = "regular"
+    points_balance: int = 0
+    cumulative_spend_fen: NonNegative = 0
     birthday: IsoDate | None = None
-    registered_at: IsoTime
+    opt_out_sms: bool = False
+    member_code: str = ""
+    gender: str = ""  # "" (not given) | "f" | "m" | "x"
+    cards: list[str] = []
+    registered_by: str = ""
+    device_time: IsoTime | None = None
+    registered_at: IsoTime | None = None  # older senders' name for device_time
 
 
 class ShiftOpenedBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
-    """A cashier opened a shift with a counted float."""
+    """A shift opened with a counted float (as the terminal stores it)."""
 
     shift_id: str
-    cashier_id: str
+    opened_by: str
     float_fen: NonNegative
-    opened_at: IsoTime
+    device_time: IsoTime
 
 
 class ShiftClosedBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
-    """Mirrors records.ShiftReport (the Z report), plus who and when."""
+    """Mirrors records.ShiftReport (the Z report), plus who closed the shift and when."""
 
     shift_id: str
-    kind: Literal["X", "Z"]
+    kind: Literal["Z"]
     float_fen: int
     sales_count: int
     returns_count: int
@@ -173,9 +185,8 @@ class ShiftClosedBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, 
     counted_cash_fen: int | None = None
     difference_fen: int | None = None
     extras: dict[str, int] = {}
-    opened_at: IsoTime
-    closed_at: IsoTime
-    cashier_id: str
+    closed_by: str
+    device_time: IsoTime
 
 
 class CashMovementBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
@@ -190,11 +201,13 @@ class CashMovementBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True,
 
 
 class FeedbackBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
-    """A customer's rating of a sale."""
+    """A customer's 1-5 rating of a sale, captured at the till after it."""
 
+    feedback_id: str
     sale_id: str
     rating: Annotated[int, msgspec.Meta(ge=1, le=5)]
     comment: str = ""
+    device_time: IsoTime
 
 
 class AuditBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
@@ -209,14 +222,14 @@ class AuditBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen
 
 
 class ComplaintBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
-    """A customer complaint noted at the till, optionally tied to a sale or member."""
+    """A complaint recorded against a member or a sale, with its status."""
 
     complaint_id: str
-    category: str
-    detail: str
-    staff_id: str
-    sale_id: str | None = None
     member_id: str | None = None
+    sale_id: str | None = None
+    staff_id: str
+    text: str
+    status: Literal["open", "resolved"] = "open"
     device_time: IsoTime
 
 

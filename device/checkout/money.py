@@ -63,6 +63,18 @@ def allocate(amount_fen: int, weights: list[int]) -> list[int]:
     return [sign * f for f in floors]
 
 
+def tax_included_fen(amount_fen: int, tax_rate_bp: int) -> int:
+    """The tax contained in a tax-inclusive ``amount_fen`` at ``tax_rate_bp``, for reports.
+
+    Prices include tax, so the tax is ``amount * rate / (1 + rate)``, rounded by
+    :func:`round_div`: ¥113.00 at 13 % holds ¥13.00 of tax. Reports take it per line from
+    the line's net (what was paid after discounts) and add the lines up.
+    """
+    if tax_rate_bp < 0:
+        raise ValueError("a tax rate cannot be negative")
+    return round_div(amount_fen * tax_rate_bp, BP_WHOLE + tax_rate_bp)
+
+
 def format_fen(amount_fen: int, symbol: str = "¥") -> str:
     """Format fen as ``¥12.50`` (``-¥3.00`` for negatives)."""
     sign = "-" if amount_fen < 0 else ""

@@ -25,7 +25,7 @@ below zero and ``total == sum(line.net) == gross - discount`` holds exactly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -198,6 +198,18 @@ def price_cart(cart: Cart, config: PricingConfig) -> PricedCart:
     gross = sum(grosses)
     total = sum(nets)
     return PricedCart(sale_lines, gross, gross - total, total, tier)
+
+
+def tax_by_rate(lines: Iterable[SaleLine]) -> dict[int, int]:
+    """Tax included in the lines, per tax rate in basis points (each line rounded on its own).
+
+    Rounding per line, then adding, means a report built from stored lines, a return that
+    takes some lines back and the cloud's daily totals all give the same figure.
+    """
+    totals: dict[int, int] = {}
+    for line in lines:
+        totals[line.tax_rate_bp] = totals.get(line.tax_rate_bp, 0) + line.tax_fen
+    return totals
 
 
 def _sale_line(line: CartLine, gross: int, discounts: tuple[Discount, ...], net: int) -> SaleLine:

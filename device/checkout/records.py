@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from device.checkout.money import tax_included_fen
+
 
 class Tier(StrEnum):
     """Member tiers; the order is the upgrade order."""
@@ -112,6 +114,11 @@ class SaleLine:
     tax_rate_bp: int
     returnable: bool
     price_overridden: bool = False
+
+    @property
+    def tax_fen(self) -> int:
+        """Tax included in this line's net, for reports (see money.tax_included_fen)."""
+        return tax_included_fen(self.net_fen, self.tax_rate_bp)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from device.checkout.errors import ShiftError
+from device.checkout.money import format_fen
 from device.checkout.records import (
     CashMovement,
     ReturnRecord,
@@ -120,7 +121,7 @@ def cash_out_allowed(shift: Shift, amount_fen: int) -> None:
     """Refuse taking out more cash than the drawer should hold."""
     available = expected_cash(shift)
     if amount_fen > available:
-        raise ShiftError(f"only {available / 100:.2f} yuan should be in the drawer")
+        raise ShiftError(f"only {format_fen(available)} should be in the drawer")
 
 
 def report(shift: Shift, kind: str, counted_cash_fen: int | None = None) -> ShiftReport:

@@ -146,37 +146,42 @@ def sample_bodies() -> dict[str, dict[str, Any]]:
             "note": "birthday bonus",
         },
         "member_registered": {
-            "member_id": "M000124",
-            "phone": "13800138000",
-            "name": "王芳",
+            **record_to_wire(
+                r.Member("M000124", "13800138000", "王芳", birthday=dt.date(1990, 5, 17))
+            ),
             "gender": "f",
-            "birthday": "1990-05-17",
-            "registered_at": iso,
+            "cards": ["04A1B2C3"],
+            "registered_by": "C07",
+            "device_time": iso,
         },
         "shift_opened": {
             "shift_id": "SH-2026-11-23-1",
-            "cashier_id": "C07",
+            "opened_by": "C07",
             "float_fen": 20000,
-            "opened_at": iso,
+            "device_time": iso,
         },
         "shift_closed": {
             **record_to_wire(shift_report()),
-            "opened_at": iso,
-            "closed_at": (T0 + dt.timedelta(hours=8)).isoformat(),
-            "cashier_id": "C07",
+            "closed_by": "M01",
+            "device_time": (T0 + dt.timedelta(hours=8)).isoformat(),
         },
         "cash_movement": record_to_wire(
             r.CashMovement("CM-1", "SH-2026-11-23-1", -5000, "bank drop", "M01", T0)
         ),
-        "feedback": {"sale_id": "6f1c2a44-3b1e-4f7a-9a51-0c2d4e6f8a10", "rating": 5},
+        "feedback": {
+            "feedback_id": "FB-1",
+            "sale_id": "6f1c2a44-3b1e-4f7a-9a51-0c2d4e6f8a10",
+            "rating": 5,
+            "device_time": iso,
+        },
         "audit": record_to_wire(
             r.AuditEntry("A-1", "price_override", "C07", "M01", "MILK-1L 350->300", T0)
         ),
         "complaint": {
             "complaint_id": "CP-1",
-            "category": "service",
-            "detail": "queue too long",
+            "member_id": "M000123",
             "staff_id": "G02",
+            "text": "queue too long",
             "device_time": iso,
         },
     }

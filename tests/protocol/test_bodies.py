@@ -34,7 +34,12 @@ MIRRORS = [
     (r.ReturnLine, bodies.ReturnLineBody, set()),
     (r.CashMovement, bodies.CashMovementBody, set()),
     (r.AuditEntry, bodies.AuditBody, set()),
-    (r.ShiftReport, bodies.ShiftClosedBody, {"opened_at", "closed_at", "cashier_id"}),
+    (r.ShiftReport, bodies.ShiftClosedBody, {"closed_by", "device_time"}),
+    (
+        r.Member,
+        bodies.MemberRegisteredBody,
+        {"gender", "cards", "registered_by", "device_time", "registered_at"},
+    ),
 ]
 
 
@@ -82,8 +87,8 @@ def test_return_and_shift_records_validate() -> None:
         {**record_to_wire(return_record()), "receipt_no": "R1"}, bodies.ReturnBody
     )
     assert ret.refunds[0].amount_fen == 333 and ret.clock_synced is False
-    z = {**record_to_wire(shift_report()), "opened_at": "2026-11-23T06:00:00+00:00"}
-    z |= {"closed_at": "2026-11-23T14:00:00+00:00", "cashier_id": "C07"}
+    z = {**record_to_wire(shift_report()), "closed_by": "M01"}
+    z |= {"device_time": "2026-11-23T14:00:00+00:00"}
     assert msgspec.convert(z, bodies.ShiftClosedBody).difference_fen == -13
 
 
@@ -115,7 +120,10 @@ def test_every_event_type_decodes_to_its_body(type_: str) -> None:
             lambda b: b.update(birthday="17/05/1990"),
             "member_registered.birthday",
         ),
-        ("shift_closed", lambda b: b.update(kind="Y"), "shift_closed.kind"),
+        ("shift_closed", lambda b: b.update(kind="X"), "shift_closed.kind"),
+        ("shift_opened", lambda b: b.update(float_fen=-1), "shift_opened.float_fen"),
+        ("complaint", lambda b: b.update(status="lost"), "complaint.status"),
+        ("feedback", lambda b: b.pop("device_time"), "device_time"),
     ],
 )
 def test_bad_bodies_name_the_field(type_: str, change: object, message: str) -> None:

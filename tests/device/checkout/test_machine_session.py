@@ -92,7 +92,7 @@ def test_shift_x_and_z_reports_expected_cash_by_hand() -> None:
 def test_cash_out_beyond_the_drawer_and_without_reason_is_refused() -> None:
     till = opened_till(10000)
     assert till.errors(till.send(ev.CashOut(10001, "pickup"))) == [
-        "only 100.00 yuan should be in the drawer"
+        "only ¥100.00 should be in the drawer"
     ]
     assert till.errors(till.send(ev.CashIn(100, "  "))) == ["give a reason"]
     assert till.errors(till.send(ev.CashIn(0, "x"))) == ["enter an amount above zero"]

@@ -146,6 +146,6 @@ def test_bad_shift_inputs_are_refused_with_reasons() -> None:
         add_movement(shift, movement("m", 0))
     with pytest.raises(ShiftError, match="another shift"):
         add_movement(shift, CashMovement("m", "S2", 100, "x", "c1", NOW))
-    with pytest.raises(ShiftError, match=r"only 10\.00 yuan"):
+    with pytest.raises(ShiftError, match=r"only ¥10\.00 should be in the drawer"):
         cash_out_allowed(shift, 1001)
     cash_out_allowed(shift, 1000)
