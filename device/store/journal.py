@@ -11,49 +11,45 @@ from zoneinfo import ZoneInfo
 from device.checkout.records import PointsDelta, ReturnRecord, SaleRecord
 from device.store import outbox
 from device.store.db import Database
-from device.store.errors import InvalidRecord
+from device.store.errors import InvalidRecord, StoreError
 from device.store.models import Models
 from device.store.serialize import decode, encode, from_plain, iso_utc, to_body
 
 # Prepared statements for the commit path (see models.py for why these are not peewee queries).
 _SALE: Final = (
-    "INSERT INTO sale (sale_id, seq, receipt_no, business_date, cashier_id, shift_id, member_id, "
+    "INSERT INTO sale (seq, sale_id, receipt_no, business_date, cashier_id, shift_id, member_id, "
     "member_tier, gross_fen, discount_fen, total_fen, change_fen, points_earned, points_redeemed, "
     "coupon_codes, device_time, clock_synced, recorded_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _LINE: Final = (
-    "INSERT INTO sale_line (sale_id, line_no, sku, barcode, name_zh, name_en, category, quantity, "
-    "weight_g, unit_price_fen, gross_fen, net_fen, tax_rate_bp, returnable, price_overridden) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_DISCOUNT: Final = (
-    "INSERT INTO line_discount (sale_id, line_no, idx, kind, label, amount_fen) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO sale_line (seq, line_no, sku, barcode, name_zh, name_en, category, quantity, "
+    "weight_g, unit_price_fen, gross_fen, discounts, net_fen, tax_rate_bp, returnable, "
+    "price_overridden) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _TENDER: Final = (
-    "INSERT INTO sale_tender (sale_id, idx, kind, amount_fen, tendered_fen, approval_code, "
+    "INSERT INTO sale_tender (seq, idx, kind, amount_fen, tendered_fen, approval_code, "
     "reference) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _LEDGER: Final = (
-    "INSERT INTO points_ledger (member_id, delta, reason, origin_sale_id, origin_return_id, seq, "
-    "device_time) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO points_ledger (seq, idx, member_id, delta, reason, origin_sale_id, "
+    "origin_return_id, device_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _COUPON: Final = (
     "UPDATE coupon SET redeemed_sale_id = ?, redeemed_at = ? "
     "WHERE code = ? AND redeemed_sale_id IS NULL"
 )
 _RETURN: Final = (
-    "INSERT INTO sale_return (return_id, seq, receipt_no, business_date, original_sale_id, "
+    "INSERT INTO sale_return (seq, return_id, receipt_no, business_date, original_sale_id, "
     "original_receipt_no, cashier_id, shift_id, member_id, refund_fen, authorised_by, reason, "
     "device_time, clock_synced, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _RETURN_LINE: Final = (
-    "INSERT INTO return_line (return_id, idx, original_line_no, sku, quantity, weight_g, "
-    "refund_fen) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO return_line (seq, idx, original_line_no, sku, quantity, weight_g, refund_fen) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _REFUND: Final = (
-    "INSERT INTO return_refund (return_id, idx, kind, amount_fen, tendered_fen, approval_code, "
+    "INSERT INTO return_refund (seq, idx, kind, amount_fen, tendered_fen, approval_code, "
     "reference) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 # Reasons that lower what the member may still redeem offline; earned points are left out on
@@ -98,51 +94,52 @@ class JournalWriter:
             raise InvalidRecord(f"sale {sale.sale_id} repeats a line number")
         _check_points(sale.points, sale.member_id, f"sale {sale.sale_id}")
         body = to_body(sale)
-        device_time = iso_utc(sale.device_time)
-        day = self.business_date(sale.device_time)
-        now = iso_utc(recorded_at)
+        try:
+            return self._write_sale(sale, body, iso_utc(recorded_at))
+        except StoreError as exc:
+            # A replay of a recorded sale hits the sale_id key; answer with what was recorded.
+            # (Checked after the fact so the common case pays for no extra lookup.)
+            if isinstance(exc.__cause__, sqlite3.IntegrityError):
+                prior = self._db.query(
+                    "SELECT receipt_no, seq FROM sale WHERE sale_id = ?", (sale.sale_id,)
+                )
+                if prior:
+                    return Recorded(prior[0][0], prior[0][1], already_recorded=True)
+            raise
+
+    def _write_sale(self, sale: SaleRecord, body: dict[str, Any], now: str) -> Recorded:
         sid = sale.sale_id
-        lines = [
-            (sid, ln.line_no, ln.sku, ln.barcode, ln.name_zh, ln.name_en, ln.category, ln.quantity,
-             ln.weight_g, ln.unit_price_fen, ln.gross_fen, ln.net_fen, ln.tax_rate_bp,
-             int(ln.returnable), int(ln.price_overridden))
-            for ln in sale.lines
-        ]  # fmt: skip
-        discounts = [
-            (sid, ln.line_no, i, d.kind, d.label, d.amount_fen)
-            for ln in sale.lines
-            for i, d in enumerate(ln.discounts)
-        ]
-        tenders = [
-            (sid, i, t.kind.value, t.amount_fen, t.tendered_fen, t.approval_code, t.reference)
-            for i, t in enumerate(sale.tenders)
-        ]
+        day = self.business_date(sale.device_time)
+        device_time = iso_utc(sale.device_time)
         with self._db.write() as conn:
-            prior = conn.execute(
-                "SELECT receipt_no, seq FROM sale WHERE sale_id = ?", (sid,)
-            ).fetchone()
-            if prior is not None:
-                return Recorded(prior[0], prior[1], already_recorded=True)
-            seq = outbox.next_seq(conn)
-            receipt_no = outbox.next_receipt(conn, self._prefix, day)
+            seq, receipt_no = outbox.next_seq_and_receipt(conn, self._prefix, day)
             conn.execute(
                 _SALE,
-                (sid, seq, receipt_no, day, sale.cashier_id, sale.shift_id, sale.member_id,
+                (seq, sid, receipt_no, day, sale.cashier_id, sale.shift_id, sale.member_id,
                  sale.member_tier.value if sale.member_tier else None, sale.gross_fen,
                  sale.discount_fen, sale.total_fen, sale.change_fen, sale.points_earned,
                  sale.points_redeemed, encode(sale.coupon_codes), device_time,
                  int(sale.clock_synced), now),
             )  # fmt: skip
-            conn.executemany(_LINE, lines)
-            if discounts:
-                conn.executemany(_DISCOUNT, discounts)
-            if tenders:
-                conn.executemany(_TENDER, tenders)
+            conn.executemany(
+                _LINE,
+                [(seq, ln.line_no, ln.sku, ln.barcode, ln.name_zh, ln.name_en, ln.category,
+                  ln.quantity, ln.weight_g, ln.unit_price_fen, ln.gross_fen,
+                  encode(plain["discounts"]), ln.net_fen, ln.tax_rate_bp, int(ln.returnable),
+                  int(ln.price_overridden))
+                 for ln, plain in zip(sale.lines, body["lines"], strict=True)],
+            )  # fmt: skip
+            if sale.tenders:
+                conn.executemany(
+                    _TENDER,
+                    [(seq, i, t.kind.value, t.amount_fen, t.tendered_fen, t.approval_code,
+                      t.reference) for i, t in enumerate(sale.tenders)],
+                )  # fmt: skip
             if sale.points:
                 conn.executemany(
                     _LEDGER,
-                    [(p.member_id, p.delta, p.reason.value, p.origin_sale_id or sid, None, seq,
-                      device_time) for p in sale.points],
+                    [(seq, i, p.member_id, p.delta, p.reason.value, p.origin_sale_id or sid, None,
+                      device_time) for i, p in enumerate(sale.points)],
                 )  # fmt: skip
             if sale.coupon_codes:
                 conn.executemany(_COUPON, [(sid, now, code) for code in sale.coupon_codes])
@@ -166,31 +163,30 @@ class JournalWriter:
             ).fetchone()
             if prior is not None:
                 return Recorded(prior[0], prior[1], already_recorded=True)
-            seq = outbox.next_seq(conn)
-            receipt_no = outbox.next_receipt(conn, self._prefix, day)
+            seq, receipt_no = outbox.next_seq_and_receipt(conn, self._prefix, day)
             conn.execute(
                 _RETURN,
-                (rid, seq, receipt_no, day, ret.original_sale_id, ret.original_receipt_no,
+                (seq, rid, receipt_no, day, ret.original_sale_id, ret.original_receipt_no,
                  ret.cashier_id, ret.shift_id, ret.member_id, ret.refund_fen, ret.authorised_by,
                  ret.reason, device_time, int(ret.clock_synced), now),
             )  # fmt: skip
             conn.executemany(
                 _RETURN_LINE,
-                [(rid, i, ln.original_line_no, ln.sku, ln.quantity, ln.weight_g, ln.refund_fen)
+                [(seq, i, ln.original_line_no, ln.sku, ln.quantity, ln.weight_g, ln.refund_fen)
                  for i, ln in enumerate(ret.lines)],
             )  # fmt: skip
             if ret.refunds:
                 conn.executemany(
                     _REFUND,
-                    [(rid, i, t.kind.value, t.amount_fen, t.tendered_fen, t.approval_code,
+                    [(seq, i, t.kind.value, t.amount_fen, t.tendered_fen, t.approval_code,
                       t.reference) for i, t in enumerate(ret.refunds)],
                 )  # fmt: skip
             if ret.points:
                 conn.executemany(
                     _LEDGER,
-                    [(p.member_id, p.delta, p.reason.value,
-                      p.origin_sale_id or ret.original_sale_id or "", rid, seq, device_time)
-                     for p in ret.points],
+                    [(seq, i, p.member_id, p.delta, p.reason.value,
+                      p.origin_sale_id or ret.original_sale_id or "", rid, device_time)
+                     for i, p in enumerate(ret.points)],
                 )  # fmt: skip
             body["receipt_no"] = receipt_no
             outbox.append(conn, seq, "return", device_time, ret.clock_synced, body, now)
@@ -206,7 +202,7 @@ class JournalReader:
 
     def _points(self, seq: int) -> list[dict[str, Any]]:
         ledger = self._m.points_ledger
-        rows = ledger.select().where(ledger.seq == seq).order_by(ledger.id)
+        rows = ledger.select().where(ledger.seq == seq).order_by(ledger.idx)
         return [
             {"member_id": r.member_id, "delta": r.delta, "reason": r.reason,
              "origin_sale_id": r.origin_sale_id}
@@ -227,31 +223,22 @@ class JournalReader:
 
     def _rebuild_sale(self, row: Any) -> tuple[SaleRecord, str]:
         m = self._m
-        discounts: dict[int, list[dict[str, Any]]] = {}
-        for d in (
-            m.line_discount.select()
-            .where(m.line_discount.sale_id == row.sale_id)
-            .order_by(m.line_discount.line_no, m.line_discount.idx)
-        ):
-            discounts.setdefault(d.line_no, []).append(
-                {"kind": d.kind, "label": d.label, "amount_fen": d.amount_fen}
-            )
         lines = [
             {"line_no": ln.line_no, "sku": ln.sku, "barcode": ln.barcode, "name_zh": ln.name_zh,
              "name_en": ln.name_en, "category": ln.category, "quantity": ln.quantity,
              "weight_g": ln.weight_g, "unit_price_fen": ln.unit_price_fen,
-             "gross_fen": ln.gross_fen, "discounts": discounts.get(ln.line_no, []),
+             "gross_fen": ln.gross_fen, "discounts": decode(ln.discounts),
              "net_fen": ln.net_fen, "tax_rate_bp": ln.tax_rate_bp, "returnable": ln.returnable,
              "price_overridden": ln.price_overridden}
             for ln in m.sale_line.select()
-            .where(m.sale_line.sale_id == row.sale_id)
+            .where(m.sale_line.seq == row.seq)
             .order_by(m.sale_line.line_no)
         ]  # fmt: skip
         tenders = [
             {"kind": t.kind, "amount_fen": t.amount_fen, "tendered_fen": t.tendered_fen,
              "approval_code": t.approval_code, "reference": t.reference}
             for t in m.sale_tender.select()
-            .where(m.sale_tender.sale_id == row.sale_id)
+            .where(m.sale_tender.seq == row.seq)
             .order_by(m.sale_tender.idx)
         ]  # fmt: skip
         plain = {
@@ -287,14 +274,14 @@ class JournalReader:
             {"original_line_no": ln.original_line_no, "sku": ln.sku, "quantity": ln.quantity,
              "weight_g": ln.weight_g, "refund_fen": ln.refund_fen}
             for ln in m.return_line.select()
-            .where(m.return_line.return_id == row.return_id)
+            .where(m.return_line.seq == row.seq)
             .order_by(m.return_line.idx)
         ]  # fmt: skip
         refunds = [
             {"kind": t.kind, "amount_fen": t.amount_fen, "tendered_fen": t.tendered_fen,
              "approval_code": t.approval_code, "reference": t.reference}
             for t in m.return_refund.select()
-            .where(m.return_refund.return_id == row.return_id)
+            .where(m.return_refund.seq == row.seq)
             .order_by(m.return_refund.idx)
         ]  # fmt: skip
         plain = {

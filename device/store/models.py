@@ -36,8 +36,8 @@ class StreamVersion(_Base):
 
 
 class Sale(_Base):
-    sale_id = pw.TextField(primary_key=True)
-    seq = pw.IntegerField()
+    seq = pw.IntegerField(primary_key=True)
+    sale_id = pw.TextField()
     receipt_no = pw.TextField()
     business_date = pw.TextField()
     cashier_id = pw.TextField()
@@ -60,7 +60,7 @@ class Sale(_Base):
 
 
 class SaleLine(_Base):
-    sale_id = pw.TextField()
+    seq = pw.IntegerField()
     line_no = pw.IntegerField()
     sku = pw.TextField()
     barcode = pw.TextField()
@@ -71,6 +71,7 @@ class SaleLine(_Base):
     weight_g = pw.IntegerField(null=True)
     unit_price_fen = pw.IntegerField()
     gross_fen = pw.IntegerField()
+    discounts = pw.TextField()  # JSON list of {kind, label, amount_fen}
     net_fen = pw.IntegerField()
     tax_rate_bp = pw.IntegerField()
     returnable = pw.BooleanField()
@@ -78,24 +79,11 @@ class SaleLine(_Base):
 
     class Meta:
         table_name = "sale_line"
-        primary_key = pw.CompositeKey("sale_id", "line_no")
-
-
-class LineDiscount(_Base):
-    sale_id = pw.TextField()
-    line_no = pw.IntegerField()
-    idx = pw.IntegerField()
-    kind = pw.TextField()
-    label = pw.TextField()
-    amount_fen = pw.IntegerField()
-
-    class Meta:
-        table_name = "line_discount"
-        primary_key = pw.CompositeKey("sale_id", "line_no", "idx")
+        primary_key = pw.CompositeKey("seq", "line_no")
 
 
 class SaleTender(_Base):
-    sale_id = pw.TextField()
+    seq = pw.IntegerField()
     idx = pw.IntegerField()
     kind = pw.TextField()
     amount_fen = pw.IntegerField()
@@ -105,12 +93,12 @@ class SaleTender(_Base):
 
     class Meta:
         table_name = "sale_tender"
-        primary_key = pw.CompositeKey("sale_id", "idx")
+        primary_key = pw.CompositeKey("seq", "idx")
 
 
 class SaleReturn(_Base):
-    return_id = pw.TextField(primary_key=True)
-    seq = pw.IntegerField()
+    seq = pw.IntegerField(primary_key=True)
+    return_id = pw.TextField()
     receipt_no = pw.TextField()
     business_date = pw.TextField()
     original_sale_id = pw.TextField(null=True)
@@ -130,7 +118,7 @@ class SaleReturn(_Base):
 
 
 class ReturnLine(_Base):
-    return_id = pw.TextField()
+    seq = pw.IntegerField()
     idx = pw.IntegerField()
     original_line_no = pw.IntegerField()
     sku = pw.TextField()
@@ -140,11 +128,11 @@ class ReturnLine(_Base):
 
     class Meta:
         table_name = "return_line"
-        primary_key = pw.CompositeKey("return_id", "idx")
+        primary_key = pw.CompositeKey("seq", "idx")
 
 
 class ReturnRefund(_Base):
-    return_id = pw.TextField()
+    seq = pw.IntegerField()
     idx = pw.IntegerField()
     kind = pw.TextField()
     amount_fen = pw.IntegerField()
@@ -154,21 +142,22 @@ class ReturnRefund(_Base):
 
     class Meta:
         table_name = "return_refund"
-        primary_key = pw.CompositeKey("return_id", "idx")
+        primary_key = pw.CompositeKey("seq", "idx")
 
 
 class PointsLedger(_Base):
-    id = pw.AutoField()
+    seq = pw.IntegerField()
+    idx = pw.IntegerField()
     member_id = pw.TextField()
     delta = pw.IntegerField()
     reason = pw.TextField()
     origin_sale_id = pw.TextField()
     origin_return_id = pw.TextField(null=True)
-    seq = pw.IntegerField()
     device_time = pw.TextField()
 
     class Meta:
         table_name = "points_ledger"
+        primary_key = pw.CompositeKey("seq", "idx")
 
 
 class Outbox(_Base):
@@ -309,7 +298,6 @@ UNBOUND: tuple[type[_Base], ...] = (
     StreamVersion,
     Sale,
     SaleLine,
-    LineDiscount,
     SaleTender,
     SaleReturn,
     ReturnLine,
@@ -336,7 +324,6 @@ class Models:
     stream_version: type[StreamVersion]
     sale: type[Sale]
     sale_line: type[SaleLine]
-    line_discount: type[LineDiscount]
     sale_tender: type[SaleTender]
     sale_return: type[SaleReturn]
     return_line: type[ReturnLine]

@@ -43,6 +43,21 @@ def next_seq(conn: sqlite3.Connection) -> int:
     return bump(conn, SEQ_COUNTER)
 
 
+_BUMP_BOTH: Final = (
+    "INSERT INTO counter (name, value) VALUES (?, 1), (?, 1) "
+    "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING name, value"
+)
+
+
+def next_seq_and_receipt(
+    conn: sqlite3.Connection, prefix: str, business_date: str
+) -> tuple[int, str]:
+    """The next seq and the next receipt number of the day, in one statement (commit path)."""
+    day_counter = RECEIPT_COUNTER_PREFIX + business_date
+    values = dict(conn.execute(_BUMP_BOTH, (SEQ_COUNTER, day_counter)).fetchall())
+    return int(values[SEQ_COUNTER]), f"{prefix}-{business_date}-{values[day_counter]:04d}"
+
+
 def next_receipt(conn: sqlite3.Connection, prefix: str, business_date: str) -> str:
     """The next receipt number for a business day: ``{prefix}-{YYYYMMDD}-{NNNN}``."""
     number = bump(conn, RECEIPT_COUNTER_PREFIX + business_date)

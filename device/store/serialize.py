@@ -28,18 +28,18 @@ def parse_utc(text: str) -> dt.datetime:
 
 
 def _utc_record(record: Any) -> Any:
-    """The record with every top-level datetime moved to UTC (frozen dataclasses: a copy)."""
-    changes = {}
-    for f in dataclasses.fields(record):
-        value = getattr(record, f.name)
-        if isinstance(value, dt.datetime):
-            if value.tzinfo is None or value.utcoffset() is None:
-                raise InvalidRecord(
-                    f"{type(record).__name__}.{f.name} has no time zone; the store keeps UTC"
-                )
-            if value.utcoffset() != dt.timedelta(0):
-                changes[f.name] = value.astimezone(dt.UTC)
-    return dataclasses.replace(record, **changes) if changes else record
+    """The record with its ``device_time`` in UTC (frozen dataclasses: a copy if it moves)."""
+    moment = getattr(record, "device_time", None)
+    if not isinstance(moment, dt.datetime):
+        return record
+    offset = moment.utcoffset()
+    if offset is None:
+        raise InvalidRecord(
+            f"{type(record).__name__}.device_time has no time zone; the store keeps UTC"
+        )
+    if offset:
+        return dataclasses.replace(record, device_time=moment.astimezone(dt.UTC))
+    return record
 
 
 def to_body(record: Any, **extra: Any) -> dict[str, Any]:

@@ -68,6 +68,16 @@ class Store:
         self.points = self.journal  # Points port: unsynced_redeemed lives beside the journal
         self.outbox = Outbox(db)
         self.facts = FactRecorder(db, self.members, clock)
+        # The other recorded facts, each one transaction with one outbox event (see facts.py).
+        self.record_shift_open = self.facts.record_shift_open
+        self.record_shift_close = self.facts.record_shift_close
+        self.record_cash_movement = self.facts.record_cash_movement
+        self.record_audit = self.facts.record_audit
+        self.record_feedback = self.facts.record_feedback
+        self.record_complaint = self.facts.record_complaint
+        self.record_member_registration = self.facts.record_member_registration
+        self.suspend = self.facts.suspend
+        self.recall = self.facts.recall
         self._writer = JournalWriter(db, config.receipt_prefix or config.terminal_id, tz)
 
     @classmethod

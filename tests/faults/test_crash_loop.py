@@ -62,9 +62,9 @@ def check_journal(path: Path, reported: set[str], since_seq: int = 0) -> int:
         incomplete_sales = (
             f"SELECT count(*) FROM sale AS s JOIN outbox AS o ON o.seq = s.seq "
             f"WHERE s.seq > {since_seq} AND ("
-            "(SELECT count(*) FROM sale_line WHERE sale_id = s.sale_id) "
+            "(SELECT count(*) FROM sale_line WHERE seq = s.seq) "
             "  <> json_array_length(o.body, '$.lines') "
-            "OR (SELECT count(*) FROM sale_tender WHERE sale_id = s.sale_id) "
+            "OR (SELECT count(*) FROM sale_tender WHERE seq = s.seq) "
             "  <> json_array_length(o.body, '$.tenders') "
             "OR (SELECT count(*) FROM points_ledger WHERE seq = s.seq) "
             "  <> json_array_length(o.body, '$.points'))"
@@ -73,7 +73,7 @@ def check_journal(path: Path, reported: set[str], since_seq: int = 0) -> int:
         incomplete_returns = (
             f"SELECT count(*) FROM sale_return AS r JOIN outbox AS o ON o.seq = r.seq "
             f"WHERE r.seq > {since_seq} AND ("
-            "(SELECT count(*) FROM return_line WHERE return_id = r.return_id) "
+            "(SELECT count(*) FROM return_line WHERE seq = r.seq) "
             "  <> json_array_length(o.body, '$.lines') "
             "OR (SELECT count(*) FROM points_ledger WHERE seq = r.seq) "
             "  <> json_array_length(o.body, '$.points'))"

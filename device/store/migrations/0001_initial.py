@@ -29,60 +29,57 @@ STATEMENTS = (
     "CREATE TABLE member_card (card_id TEXT NOT NULL, member_id TEXT NOT NULL)",
     "CREATE UNIQUE INDEX member_card_idx ON member_card (card_id)",
     "CREATE INDEX member_card_member_idx ON member_card (member_id)",
-    # Sales journal.
+    # Sales journal. Every journal table is keyed by the record's outbox seq, so a commit
+    # appends to the right-hand edge of each B-tree (few dirty pages, no page splits in the
+    # middle) instead of scattering rows by a random UUID.
     """CREATE TABLE sale (
-        sale_id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE,
+        seq INTEGER PRIMARY KEY, sale_id TEXT NOT NULL UNIQUE,
         receipt_no TEXT NOT NULL UNIQUE, business_date TEXT NOT NULL,
         cashier_id TEXT NOT NULL, shift_id TEXT NOT NULL, member_id TEXT, member_tier TEXT,
         gross_fen INTEGER NOT NULL, discount_fen INTEGER NOT NULL, total_fen INTEGER NOT NULL,
         change_fen INTEGER NOT NULL, points_earned INTEGER NOT NULL,
         points_redeemed INTEGER NOT NULL, coupon_codes TEXT NOT NULL,
-        device_time TEXT NOT NULL, clock_synced INTEGER NOT NULL,
-        recorded_at TEXT NOT NULL) WITHOUT ROWID""",
+        device_time TEXT NOT NULL, clock_synced INTEGER NOT NULL, recorded_at TEXT NOT NULL)""",
+    # A line's discounts are a JSON list of {kind, label, amount_fen} on the line itself:
+    # they are read and returned with their line, and SQLite's json_each reaches them for reports.
     """CREATE TABLE sale_line (
-        sale_id TEXT NOT NULL REFERENCES sale (sale_id), line_no INTEGER NOT NULL,
+        seq INTEGER NOT NULL REFERENCES sale (seq), line_no INTEGER NOT NULL,
         sku TEXT NOT NULL, barcode TEXT NOT NULL, name_zh TEXT NOT NULL, name_en TEXT NOT NULL,
         category TEXT NOT NULL, quantity INTEGER NOT NULL, weight_g INTEGER,
-        unit_price_fen INTEGER NOT NULL, gross_fen INTEGER NOT NULL, net_fen INTEGER NOT NULL,
-        tax_rate_bp INTEGER NOT NULL, returnable INTEGER NOT NULL,
+        unit_price_fen INTEGER NOT NULL, gross_fen INTEGER NOT NULL, discounts TEXT NOT NULL,
+        net_fen INTEGER NOT NULL, tax_rate_bp INTEGER NOT NULL, returnable INTEGER NOT NULL,
         price_overridden INTEGER NOT NULL,
-        PRIMARY KEY (sale_id, line_no)) WITHOUT ROWID""",
-    """CREATE TABLE line_discount (
-        sale_id TEXT NOT NULL, line_no INTEGER NOT NULL, idx INTEGER NOT NULL,
-        kind TEXT NOT NULL, label TEXT NOT NULL, amount_fen INTEGER NOT NULL,
-        PRIMARY KEY (sale_id, line_no, idx),
-        FOREIGN KEY (sale_id, line_no) REFERENCES sale_line (sale_id, line_no)) WITHOUT ROWID""",
+        PRIMARY KEY (seq, line_no)) WITHOUT ROWID""",
     """CREATE TABLE sale_tender (
-        sale_id TEXT NOT NULL REFERENCES sale (sale_id), idx INTEGER NOT NULL,
+        seq INTEGER NOT NULL REFERENCES sale (seq), idx INTEGER NOT NULL,
         kind TEXT NOT NULL, amount_fen INTEGER NOT NULL, tendered_fen INTEGER NOT NULL,
         approval_code TEXT NOT NULL, reference TEXT NOT NULL,
-        PRIMARY KEY (sale_id, idx)) WITHOUT ROWID""",
+        PRIMARY KEY (seq, idx)) WITHOUT ROWID""",
+    # No foreign key to sale: a return may be against a sale rung up at another till.
     """CREATE TABLE sale_return (
-        return_id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE,
+        seq INTEGER PRIMARY KEY, return_id TEXT NOT NULL UNIQUE,
         receipt_no TEXT NOT NULL UNIQUE, business_date TEXT NOT NULL,
         original_sale_id TEXT, original_receipt_no TEXT,
         cashier_id TEXT NOT NULL, shift_id TEXT NOT NULL, member_id TEXT,
         refund_fen INTEGER NOT NULL, authorised_by TEXT, reason TEXT NOT NULL,
-        device_time TEXT NOT NULL, clock_synced INTEGER NOT NULL,
-        recorded_at TEXT NOT NULL) WITHOUT ROWID""",
-    # No foreign key to sale: a return may be against a sale rung up at another till.
+        device_time TEXT NOT NULL, clock_synced INTEGER NOT NULL, recorded_at TEXT NOT NULL)""",
     "CREATE INDEX sale_return_original_idx ON sale_return (original_sale_id)",
     """CREATE TABLE return_line (
-        return_id TEXT NOT NULL REFERENCES sale_return (return_id), idx INTEGER NOT NULL,
+        seq INTEGER NOT NULL REFERENCES sale_return (seq), idx INTEGER NOT NULL,
         original_line_no INTEGER NOT NULL, sku TEXT NOT NULL, quantity INTEGER NOT NULL,
         weight_g INTEGER, refund_fen INTEGER NOT NULL,
-        PRIMARY KEY (return_id, idx)) WITHOUT ROWID""",
+        PRIMARY KEY (seq, idx)) WITHOUT ROWID""",
     """CREATE TABLE return_refund (
-        return_id TEXT NOT NULL REFERENCES sale_return (return_id), idx INTEGER NOT NULL,
+        seq INTEGER NOT NULL REFERENCES sale_return (seq), idx INTEGER NOT NULL,
         kind TEXT NOT NULL, amount_fen INTEGER NOT NULL, tendered_fen INTEGER NOT NULL,
         approval_code TEXT NOT NULL, reference TEXT NOT NULL,
-        PRIMARY KEY (return_id, idx)) WITHOUT ROWID""",
-    # Points: signed deltas, never a balance; seq is the outbox event that carried the row.
+        PRIMARY KEY (seq, idx)) WITHOUT ROWID""",
+    # Points: signed deltas, never a balance; seq is the event (sale, return) that wrote them.
     """CREATE TABLE points_ledger (
-        id INTEGER PRIMARY KEY, member_id TEXT NOT NULL, delta INTEGER NOT NULL,
-        reason TEXT NOT NULL, origin_sale_id TEXT NOT NULL, origin_return_id TEXT,
-        seq INTEGER NOT NULL, device_time TEXT NOT NULL)""",
-    "CREATE INDEX points_ledger_origin_idx ON points_ledger (origin_sale_id)",
+        seq INTEGER NOT NULL, idx INTEGER NOT NULL, member_id TEXT NOT NULL,
+        delta INTEGER NOT NULL, reason TEXT NOT NULL, origin_sale_id TEXT NOT NULL,
+        origin_return_id TEXT, device_time TEXT NOT NULL,
+        PRIMARY KEY (seq, idx)) WITHOUT ROWID""",
     # The queue to the cloud; seq comes from counter 'seq' so it never has gaps.
     """CREATE TABLE outbox (
         seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL, type TEXT NOT NULL,

@@ -29,10 +29,15 @@ def test_sale_writes_lines_discounts_tenders_ledger_and_one_outbox_event(store: 
     sale = make_sale(4, redeem_blocks=1)
     store.record_sale(sale)
     q = store.db.query
-    assert q("SELECT count(*) FROM sale_line WHERE sale_id = ?", (sale.sale_id,))[0][0] == 4
-    assert q("SELECT count(*) FROM line_discount")[0][0] == 4  # one tier discount per line
+    [(seq,)] = q("SELECT seq FROM sale WHERE sale_id = ?", (sale.sale_id,))
+    assert q("SELECT count(*) FROM sale_line WHERE seq = ?", (seq,))[0][0] == 4
+    tier_off = q(
+        "SELECT sum(json_extract(d.value, '$.amount_fen')) FROM sale_line, "
+        "json_each(sale_line.discounts) AS d WHERE json_extract(d.value, '$.kind') = 'tier'"
+    )[0][0]
+    assert tier_off == sale.gross_fen - sale.total_fen  # every discount here is the tier one
     assert q("SELECT kind FROM sale_tender ORDER BY idx") == [("points",), ("cash",)]
-    ledger = q("SELECT member_id, delta, reason FROM points_ledger ORDER BY id")
+    ledger = q("SELECT member_id, delta, reason FROM points_ledger ORDER BY seq, idx")
     assert ledger == [("M0001", sale.points_earned, "earn"), ("M0001", -100, "redeem")]
     [event] = store.outbox_pending()
     body = json.loads(event.body)
