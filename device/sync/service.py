@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from device.store.errors import InvalidRecord
 from device.sync.client import (
     BrokerSettings,
     Connected,
@@ -39,6 +40,9 @@ from protocol.envelope import CatchupRequest
 from protocol.errors import ProtocolError
 
 log = logging.getLogger(__name__)
+
+#: Pause after a failed loop step (store error) before trying again.
+STEP_RETRY_S = 1.0
 
 
 class SyncStore(Protocol):
@@ -260,26 +264,42 @@ class _Loop:
                     item: InboxItem | None = svc._inbox.get(timeout=svc.settings.poll_s)
                 except queue.Empty:
                     item = None
-                now = time.monotonic()
-                while item is not None:
-                    self._handle(item, now)
-                    try:
-                        item = svc._inbox.get_nowait()
-                    except queue.Empty:
-                        item = None
-                self._apply_ack(now)
-                self.publisher.tick(now)
-                self.applier.tick(now)
-                if now >= self.next_check:
-                    self.next_check = now + svc.settings.status_check_s
-                    self._maybe_status(now)
-                self._publish_stats()
+                try:
+                    self._step(item)
+                except Exception as err:
+                    # A store error (disk, lock timeout) must not end sync for good: the
+                    # outbox still holds everything, so report it, wait, and try again.
+                    log.exception("sync step failed; retrying in %.0fs", STEP_RETRY_S)
+                    self.last_problem = f"{type(err).__name__}: {err}"
+                    self._publish_stats()
+                    svc._stop.wait(STEP_RETRY_S)
         finally:
-            farewell = self.reporter.payload(
-                Health(False, self.store.outbox_depth(), None, self.applier.versions())
-            )
-            self.link.stop(farewell)
-            self._publish_stats()
+            self._farewell()
+
+    def _step(self, item: InboxItem | None) -> None:
+        svc = self.svc
+        now = time.monotonic()
+        while item is not None:
+            self._handle(item, now)
+            try:
+                item = svc._inbox.get_nowait()
+            except queue.Empty:
+                item = None
+        self._apply_ack(now)
+        self.publisher.tick(now)
+        self.applier.tick(now)
+        if now >= self.next_check:
+            self.next_check = now + svc.settings.status_check_s
+            self._maybe_status(now)
+        self._publish_stats()
+
+    def _farewell(self) -> None:
+        try:
+            depth, versions = self.store.outbox_depth(), self.applier.versions()
+        except Exception:  # the store is what failed: say offline without the figures
+            depth, versions = self.depth, self.versions
+        self.link.stop(self.reporter.payload(Health(False, depth, None, versions)))
+        self._publish_stats()
 
     def _handle(self, item: InboxItem, now: float) -> None:
         if isinstance(item, Inbound):
@@ -321,13 +341,20 @@ class _Loop:
     def _apply_ack(self, now: float) -> None:
         if self.ack_due <= self.publisher.acked_seq:
             return
-        acked, self.ack_due = self.ack_due, 0
+        acked = self.ack_due
         try:
             self.publisher.on_ack(acked, now)
-        except Exception as err:  # the store refused it (e.g. an ACK beyond our last seq)
+        except InvalidRecord as err:  # an ACK beyond anything written here: never retried
+            self.ack_due = 0
             self.rejected += 1
             self.last_problem = f"ack {acked}: {err}"
-            log.error("ACK %d not applied: %s", acked, err)
+            log.error("ACK %d refused by the store: %s", acked, err)
+            return
+        except Exception as err:  # busy or failing store: keep the ACK and retry next step
+            self.last_problem = f"ack {acked} not applied yet: {err}"
+            log.warning("ACK %d not applied yet: %s", acked, err)
+            return
+        self.ack_due = 0
 
     def _maybe_status(self, now: float) -> None:
         self.depth = self.store.outbox_depth()

@@ -15,8 +15,8 @@ from device.store.journal import JournalWriter
 from device.store.outbox import Outbox
 from device.sync.publisher import OutboxPublisher
 from device.sync.storage import SyncStorage
-from protocol import codec
-from protocol.envelope import MAX_BATCH_BYTES, MAX_EVENTS_PER_BATCH
+from protocol import codec, topics
+from protocol.envelope import MAX_BATCH_BYTES, MAX_EVENTS_PER_BATCH, Ack
 from tests.broker import Broker
 from tests.device.sync.builders import sale
 from tests.device.sync.fakecloud import FakeCloud
@@ -144,3 +144,23 @@ def test_batches_stay_within_the_protocol_limits_and_in_seq_order(store_file: Pa
         seqs.extend(e.seq for e in batch.events)
     assert seqs == list(range(1, 1241))
     assert any(len(p) > MAX_BATCH_BYTES // 2 for p in sent)  # the big sales were packed tight
+
+
+def test_duplicated_and_reordered_acks_only_ever_move_forward(
+    broker: Broker, store_file: Path, make_service
+) -> None:
+    record_sales(store_file, 60)
+    cloud = FakeCloud(broker, ack=False)
+    acker = broker.client("ingest", client_id="late-acker")
+    try:
+        svc = make_service(store_file, resend_after_s=60)
+        assert svc.wait(lambda s: s.events_sent == 60, 10), svc.stats()
+        topic = topics.ack_topic("S001", "S001-T01")
+        for seq in (40, 40, 10, 25, 40):  # a late, older ACK must not matter
+            acker.publish(topic, codec.encode_ack(Ack(terminal_id="S001-T01", acked_seq=seq)))
+        assert svc.wait(lambda s: s.acks == 5, 10), svc.stats()
+        assert svc.stats().acked_seq == 40
+        assert depth(store_file) == 20
+    finally:
+        acker.close()
+        cloud.close()
