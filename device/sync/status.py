@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from protocol import codec
 from protocol.envelope import Status, utc_iso
 
-#: Printer states the status may carry; anything else from a driver is reported as "error".
-PRINTER_STATES = ("ok", "paper_low", "paper_out", "offline", "error", "unknown")
+#: Printer states the status may carry ("none": no printer fitted); anything else is "error".
+PRINTER_STATES = ("ok", "paper_low", "paper_out", "offline", "error", "unknown", "none")
 
 
 @dataclass(frozen=True, slots=True)

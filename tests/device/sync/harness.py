@@ -67,15 +67,11 @@ def make_service(broker: Broker) -> Iterator[Callable[..., SyncService]]:
 
     def make(path: Path, terminal_id: str = "S001-T01", **kw: Any) -> SyncService:
         broker_fields = {f.name for f in dataclasses.fields(BrokerSettings)}
+        service_kw = {k: kw.pop(k) for k in ("printer", "clock_synced") if k in kw}
         bkw = {k: v for k, v in kw.items() if k in broker_fields}
         skw = {k: v for k, v in kw.items() if k not in broker_fields}
         settings = SyncSettings(broker=broker_settings(broker, terminal_id, **bkw), **skw)
-        svc = SyncService(
-            settings,
-            open_store=lambda: SyncStorage.open(path),
-            sink_factory=lambda s: s,
-            close_store=lambda s: s.close(),
-        )
+        svc = SyncService(settings, open_store=lambda: SyncStorage.open(path), **service_kw)
         svc.start()
         made.append(svc)
         return svc

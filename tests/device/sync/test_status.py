@@ -66,3 +66,20 @@ def test_last_will_marks_a_killed_terminal_offline(broker: Broker, store_file: P
         if child.poll() is None:
             child.kill()
     assert retained_status(broker).online is False
+
+
+def test_printer_and_clock_come_from_the_runtime_and_odd_states_read_as_error(
+    broker: Broker, store_file: Path, make_service
+) -> None:
+    paper = ["paper_out"]
+    svc = make_service(
+        store_file, printer=lambda: paper[0], clock_synced=lambda: True, status_check_s=0.1,
+        status_interval_s=0.2,
+    )  # fmt: skip
+    assert svc.wait(lambda s: s.statuses_sent >= 1, 10)
+    status = retained_status(broker)
+    assert status.printer == "paper_out" and status.clock_synced is True
+    paper[0] = "on fire"  # not a state HQ knows: shown as an error, not passed through
+    sent = svc.stats().statuses_sent
+    assert svc.wait(lambda s: s.statuses_sent >= sent + 2, 10)
+    assert retained_status(broker).printer == "error"
