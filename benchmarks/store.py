@@ -80,7 +80,7 @@ def products(n: int) -> list[dict[str, Any]]:
             "returnable": i % 17 != 0,
             "tier_discount": True,
             "barcodes": [f"690{i:09d}{k}" for k in range(2 + i % 2)],
-        }  # fmt: skip
+        }
         for i in range(n)
     ]
 
@@ -227,7 +227,7 @@ def run(quick: bool) -> dict[str, float]:
             "store.db_mb_per_million_members": mb_per_million,
         }
         figures.update(_lookups(store, n_members, n_products, 20_000 if quick else 100_000))
-        figures.update(_commits(store, workdir, n_members, 300 if quick else 1000))
+        figures.update(_commits(store, workdir, n_members, 300 if quick else 2000))
         store.close()
         return figures
     finally:

@@ -312,9 +312,11 @@ class JournalReader:
         acked = outbox.counter(conn, outbox.ACKED_COUNTER)
         marks = ",".join("?" * len(_UNSYNCED_REASONS))
         row = conn.execute(
+            # Only rows after the ACK mark are read: a range of the (seq, idx) key, as short as
+            # the outbox, so no per-member index has to be kept up by every sale.
             f"SELECT coalesce(sum(delta), 0) FROM points_ledger "
-            f"WHERE member_id = ? AND seq > ? AND reason IN ({marks})",
-            (member_id, acked, *_UNSYNCED_REASONS),
+            f"WHERE seq > ? AND member_id = ? AND reason IN ({marks})",
+            (acked, member_id, *_UNSYNCED_REASONS),
         ).fetchone()
         return max(0, -int(row[0]))
 

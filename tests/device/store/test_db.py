@@ -104,8 +104,9 @@ def test_migration_from_version_1_keeps_the_data(db_path: Path, clock: FakeClock
     member = new.members.by_card("CARD1")
     assert member is not None and member.phone == "13800001111"
     assert [e.seq for e in new.outbox_pending()] == [1]
-    indexes = {row[1] for row in new.db.query("PRAGMA index_list(points_ledger)")}
-    assert "points_ledger_member_idx" in indexes
+    indexes = {row[1] for row in new.db.query("PRAGMA index_list(sale_return)")}
+    assert "sale_return_member_idx" in indexes
+    assert "complaint" in new.db.pw.get_tables()
     assert new.record_sale(make_sale(1, seed=9)).seq == 2
     new.close()
 

@@ -1,12 +1,10 @@
-"""Schema version 2: complaints table; indexes for per-member return counts and unsynced points."""
+"""Schema version 2: a complaints table, and an index for counting a member's recent returns."""
 
 from typing import Any
 
 STATEMENTS = (
     # Abuse limit: "returns by this member in the last 30 days" without a journal scan.
     "CREATE INDEX sale_return_member_idx ON sale_return (member_id, device_time)",
-    # Offline redemption bound: "points this member redeemed here that the cloud has not acked".
-    "CREATE INDEX points_ledger_member_idx ON points_ledger (member_id, seq)",
     """CREATE TABLE complaint (
         complaint_id TEXT PRIMARY KEY, member_id TEXT, sale_id TEXT REFERENCES sale (sale_id),
         staff_id TEXT NOT NULL, text TEXT NOT NULL,
@@ -17,6 +15,6 @@ STATEMENTS = (
 
 
 def up(migrator: Any, db: Any) -> None:
-    """Add the version-2 indexes and the complaint table."""
+    """Add the version-2 index and the complaint table."""
     for statement in STATEMENTS:
         db.execute_sql(statement)
