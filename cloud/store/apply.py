@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
 import peewee as pw
 
 from cloud.domain.contiguity import advance_high_water
@@ -22,6 +23,7 @@ from cloud.domain.errors import DomainError
 from cloud.domain.points import reconcile
 from cloud.domain.projections import EventFacts, Projection, business_time, combine, project
 from cloud.domain.tiers import TierThresholds, upgrade_for
+from cloud.store.bulk import add_rows, insert_rows
 from cloud.store.db import CloudDB
 from cloud.store.downstream import append_change
 
@@ -91,10 +93,19 @@ def _amount_and_receipt(event: IncomingEvent) -> tuple[int, str]:
     return (amount if ok_amount else 0), (receipt if isinstance(receipt, str) else "")
 
 
-def _lock_terminal(cdb: CloudDB, store_id: str, terminal_id: str) -> Any:
-    m = cdb.models
-    m.Terminal.insert(terminal_id=terminal_id, store_id=store_id).on_conflict_ignore().execute()
-    return cdb.locking(m.Terminal.select().where(m.Terminal.terminal_id == terminal_id)).get()
+def _lock_terminal(cdb: CloudDB, store_id: str, terminal_id: str) -> int:
+    """Create the terminal's row if new, lock it for this transaction, return its mark.
+
+    The no-op DO UPDATE is what takes the row lock on PostgreSQL (DO NOTHING would not), so
+    two workers holding batches of one terminal take turns; on SQLite the write transaction
+    already excludes every other writer.
+    """
+    [(high_water,)] = add_rows(
+        cdb, "terminals", ["terminal_id"], [], [(terminal_id, store_id, 0, False, False, "")],
+        also_set=(), insert_only=("store_id", "high_water", "online", "flagged", "flag_reason"),
+        returning=("high_water",), touch="store_id",
+    )  # fmt: skip
+    return int(high_water)
 
 
 def flag_terminal(
@@ -167,39 +178,39 @@ def _fields(event: IncomingEvent) -> dict[str, Any]:
     return {name: getattr(event, name) for name in IncomingEvent.__slots__}
 
 
+EVENT_COLUMNS = ("terminal_id", "seq", "event_id", "store_id", "type", "device_time",
+                 "clock_synced", "received_at", "business_day", "business_hour", "amount_fen",
+                 "receipt_no", "dead", "body")  # fmt: skip
+
+
 def _insert_events(
     cdb: CloudDB,
     events: Sequence[IncomingEvent],
     local_times: Mapping[int, dt.datetime],
     now: dt.datetime,
 ) -> set[int]:
-    m = cdb.models
+    """Insert, skipping (terminal, seq) already stored; return the seqs this call inserted."""
     rows = []
+    received = str(now)
     for event in events:
         amount, receipt = _amount_and_receipt(event)
         local = local_times[event.seq]
         rows.append(
-            {
-                "terminal_id": event.terminal_id,
-                "seq": event.seq,
-                "event_id": event.event_id,
-                "store_id": event.store_id,
-                "type": event.type[:32],
-                "device_time": event.device_time_text,
-                "clock_synced": event.clock_synced,
-                "received_at": now,
-                "business_day": local.date(),
-                "business_hour": local.hour,
-                "amount_fen": amount,
-                "receipt_no": receipt[:64],
-                "dead": event.dead_reason is not None,
-                "body": dict(event.body),
-            }
-        )
-    if not rows:
-        return set()
-    query = m.Event.insert_many(rows).on_conflict_ignore().returning(m.Event.seq)
-    return {row.seq for row in query.execute()}
+            (event.terminal_id, event.seq, event.event_id, event.store_id, event.type[:32],
+             event.device_time_text, event.clock_synced, received, local.date().isoformat(),
+             local.hour, amount, receipt[:64], event.dead_reason is not None,
+             _json(event.body))
+        )  # fmt: skip
+    returned = insert_rows(
+        cdb, "events", EVENT_COLUMNS, rows,
+        on_conflict='ON CONFLICT ("terminal_id", "seq") DO NOTHING', returning=("seq",),
+    )  # fmt: skip
+    return {int(seq) for (seq,) in returned}
+
+
+def _json(body: Mapping[str, Any]) -> str:
+    # Same text JsonText writes (sorted keys, compact), made faster by msgspec.
+    return msgspec.json.encode(body, order="sorted").decode()
 
 
 def _apply_members(
@@ -229,36 +240,37 @@ def _apply_members(
     touched = sorted(set(merged.spend) | {row.member_id for row in merged.ledger})
     if not touched:
         return [], 0
-    # Members seen in a sale before their registration arrives get a bare row now.
-    m.Member.insert_many(
-        [{"member_id": member, "updated_at": now} for member in touched]
-    ).on_conflict_ignore().execute()
-    # Sorted row locks: two workers touching the same members always lock in one order.
-    locked = {
-        row.member_id: row
-        for row in cdb.locking(
-            m.Member.select().where(m.Member.member_id.in_(touched)).order_by(m.Member.member_id)
-        )
-    }
+    # One additive upsert creates members first seen in a sale, adds their spend, and takes
+    # their row locks (in member order) so points reconciliation below sees every commit.
+    now_text = str(now)
+    returned = add_rows(
+        cdb, "members", ["member_id"], ["cumulative_spend_fen"],
+        [(member, merged.spend.get(member, 0), now_text, "", "", "", "regular")
+         for member in touched],
+        also_set=("updated_at",), insert_only=("phone", "name", "home_store", "tier"),
+        returning=("member_id", "cumulative_spend_fen", "tier", "home_store", "phone", "name"),
+    )  # fmt: skip
     down: list[PendingDown] = []
-    for member_id, delta in sorted(merged.spend.items()):
-        row = locked[member_id]
-        spend = row.cumulative_spend_fen + delta
-        new_tier = upgrade_for(row.tier, spend, rules.thresholds)
-        update: dict[Any, Any] = {m.Member.cumulative_spend_fen: spend, m.Member.updated_at: now}
-        if new_tier is not None:
-            update[m.Member.tier] = new_tier
-            m.TierChange.insert(
-                member_id=member_id, old_tier=row.tier, new_tier=new_tier, spend_fen=spend,
-                changed_at=now, origin_terminal=origin[0], origin_seq=origin[1],
-            ).execute()  # fmt: skip
-            scope = row.home_store or "all"
-            item = {"member_id": member_id, "tier": new_tier, "cumulative_spend_fen": spend}
-            if row.phone:
-                item.update(phone=row.phone, name=row.name)
-            version = append_change(cdb, "members", scope, "upsert", [item], now)
-            down.append(PendingDown("members", version, scope, "upsert", [item]))
-        m.Member.update(update).where(m.Member.member_id == member_id).execute()
+    for member_id, spend, tier, home_store, phone, name in sorted(returned):
+        if member_id not in merged.spend:
+            continue
+        new_tier = upgrade_for(tier, int(spend), rules.thresholds)
+        if new_tier is None:
+            continue
+        m.Member.update(tier=new_tier, updated_at=now).where(
+            m.Member.member_id == member_id
+        ).execute()
+        m.TierChange.insert(
+            member_id=member_id, old_tier=tier, new_tier=new_tier, spend_fen=spend,
+            changed_at=now, origin_terminal=origin[0], origin_seq=origin[1],
+        ).execute()  # fmt: skip
+        scope = home_store or "all"
+        item: dict[str, Any] = {"member_id": member_id, "tier": new_tier,
+                                "cumulative_spend_fen": int(spend)}  # fmt: skip
+        if phone:
+            item.update(phone=phone, name=name)
+        version = append_change(cdb, "members", scope, "upsert", [item], now)
+        down.append(PendingDown("members", version, scope, "upsert", [item]))
 
     over = 0
     if merged.ledger:
@@ -270,16 +282,12 @@ def _apply_members(
             .where(m.PointsLedger.member_id.in_(touched))
             .group_by(m.PointsLedger.member_id)
         }
-        m.PointsLedger.insert_many(
-            [
-                {
-                    "member_id": r.member_id, "delta": r.delta, "reason": r.reason,
-                    "origin_sale_id": r.origin_sale_id[:64], "origin_terminal": r.origin_terminal,
-                    "origin_seq": r.origin_seq, "line_no": r.line_no, "created_at": now,
-                }
-                for r in merged.ledger
-            ]
-        ).on_conflict_ignore().execute()  # fmt: skip
+        insert_rows(
+            cdb, "points_ledger", LEDGER_COLUMNS,
+            [(r.member_id, r.delta, r.reason, r.origin_sale_id[:64], r.origin_terminal,
+              r.origin_seq, r.line_no, now_text) for r in merged.ledger],
+            on_conflict="ON CONFLICT DO NOTHING",
+        )  # fmt: skip
         _, found = reconcile(balances, merged.points)
         if found:
             m.OverRedemption.insert_many(
@@ -296,35 +304,26 @@ def _apply_members(
     return down, over
 
 
+LEDGER_COLUMNS = ("member_id", "delta", "reason", "origin_sale_id", "origin_terminal",
+                  "origin_seq", "line_no", "created_at")  # fmt: skip
+TOTAL_COUNTERS = ("sales_count", "returns_count", "gross_fen", "discount_fen", "sales_fen",
+                  "refund_fen", "points_earned", "points_redeemed")  # fmt: skip
+
+
 def _apply_figures(cdb: CloudDB, merged: Projection) -> None:
-    m = cdb.models
-    if merged.skus:
-        sku_rows = [
-            {"store_id": k.store_id, "day": k.day, "hour": k.hour, "sku": k.sku,
-             "lines": f.lines, "quantity": f.quantity, "weight_g": f.weight_g, "net_fen": f.net_fen}
-            for k, f in sorted(merged.skus.items(), key=lambda kv: (kv[0].store_id, kv[0].day,
-                                                                    kv[0].hour, kv[0].sku))
-        ]  # fmt: skip
-        s = m.SkuSales
-        s.insert_many(sku_rows).on_conflict(
-            conflict_target=[s.store_id, s.day, s.hour, s.sku],
-            update={col: col + getattr(pw.EXCLUDED, col.column_name)
-                    for col in (s.lines, s.quantity, s.weight_g, s.net_fen)},
-        ).execute()  # fmt: skip
-    if merged.totals:
-        t = m.DailyTotals
-        cols = (t.sales_count, t.returns_count, t.gross_fen, t.discount_fen, t.sales_fen,
-                t.refund_fen, t.points_earned, t.points_redeemed)  # fmt: skip
-        total_rows = [
-            {"store_id": k.store_id, "day": k.day, "terminal_id": k.terminal_id,
-             **{c.name: getattr(f, c.name) for c in cols}}
-            for k, f in sorted(merged.totals.items(), key=lambda kv: (kv[0].store_id, kv[0].day,
-                                                                      kv[0].terminal_id))
-        ]  # fmt: skip
-        t.insert_many(total_rows).on_conflict(
-            conflict_target=[t.store_id, t.day, t.terminal_id],
-            update={col: col + getattr(pw.EXCLUDED, col.column_name) for col in cols},
-        ).execute()
+    sku_rows = [
+        (k.store_id, k.day.isoformat(), k.hour, k.sku, f.lines, f.quantity, f.weight_g, f.net_fen)
+        for k, f in sorted(merged.skus.items(),
+                           key=lambda kv: (kv[0].store_id, kv[0].day, kv[0].hour, kv[0].sku))
+    ]  # fmt: skip
+    add_rows(cdb, "sku_sales", ("store_id", "day", "hour", "sku"),
+             ("lines", "quantity", "weight_g", "net_fen"), sku_rows)  # fmt: skip
+    total_rows = [
+        (k.store_id, k.day.isoformat(), k.terminal_id, *(getattr(f, c) for c in TOTAL_COUNTERS))
+        for k, f in sorted(merged.totals.items(),
+                           key=lambda kv: (kv[0].store_id, kv[0].day, kv[0].terminal_id))
+    ]  # fmt: skip
+    add_rows(cdb, "daily_totals", ("store_id", "day", "terminal_id"), TOTAL_COUNTERS, total_rows)
 
 
 def high_water_after(cdb: CloudDB, terminal_id: str, current: int) -> int:
@@ -357,7 +356,7 @@ def apply_batch(
     unique = [e for e in events if not (e.seq in seen or seen.add(e.seq))]
     events, projections, local_times = _project_all(unique, rules, now_aware)
     with cdb.write():
-        terminal = _lock_terminal(cdb, store_id, terminal_id)
+        current_mark = _lock_terminal(cdb, store_id, terminal_id)
         inserted = _insert_events(cdb, events, local_times, now)
         fresh = [e for e in events if e.seq in inserted]
         merged = combine([projections[e.seq] for e in fresh if e.dead_reason is None])
@@ -375,7 +374,7 @@ def apply_batch(
         if any(e.seq in inserted for e in dead):
             flag_terminal(cdb, terminal_id, store_id, f"unusable event body: {dead[0].dead_reason}",
                           now)  # fmt: skip
-        high_water = high_water_after(cdb, terminal_id, terminal.high_water)
+        high_water = high_water_after(cdb, terminal_id, current_mark)
         m = cdb.models
         m.Terminal.update(high_water=high_water, last_seen=now).where(
             m.Terminal.terminal_id == terminal_id

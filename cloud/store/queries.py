@@ -94,7 +94,10 @@ def sales(
             "device_time": ev.device_time, "received_at": _iso(ev.received_at),
             "member_id": ev.body.get("member_id"),
         }
-        for ev in e.select().where(econd).order_by(e.received_at.desc(), e.id.desc()).limit(limit)
+        for ev in e.select()
+        .where(econd)
+        .order_by(e.received_at.desc(), e.terminal_id, e.seq.desc())
+        .limit(limit)
     ]  # fmt: skip
     return {"totals": totals, "sales": listing}
 

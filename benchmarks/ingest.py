@@ -1,0 +1,192 @@
+"""Cloud ingest throughput: events/s into SQLite and PostgreSQL, vs a raw INSERT, 2 workers vs 1.
+
+Method: the worker processes (``python -m cloud.ingest``) connect and subscribe, then are
+frozen with SIGSTOP; every batch is published to the broker; the workers are thawed with
+SIGCONT and the clock runs until every terminal has received the ACK for its last seq (so
+each figure includes decode, the transaction with projections, the commit and the ACK).
+The raw baseline inserts the same event rows into a copy of the events table with
+psycopg2's execute_values, one transaction per batch of the same size, in the same run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import psycopg2
+import psycopg2.extras
+
+from protocol.codec import decode_ack, encode_batch, pack_batches
+from protocol.topics import ack_topic, events_topic
+from provisioning.broker import ServiceCred, TerminalCred
+from tests.broker import Broker, MqttClient
+from tests.cloud.factories import envelope, sale_body
+from tests.pg import PgUnavailable, fresh_database, pg_server
+
+ROOT = Path(__file__).resolve().parents[1]
+STORES = ("S001", "S002", "S003", "S004")
+TERMINALS = tuple(f"{s}-T0{i}" for s in STORES for i in (1, 2))
+
+
+def _workload(total_events: int) -> dict[str, list[bytes]]:
+    """Sales spread over eight terminals, packed into batches the way terminals pack them."""
+    per_terminal = total_events // len(TERMINALS)
+    out: dict[str, list[bytes]] = {}
+    for t in TERMINALS:
+        envs = []
+        for seq in range(1, per_terminal + 1):
+            member = f"M{seq % 50}" if seq % 4 == 0 else None
+            body = sale_body([(f"SKU{seq % 40}", 1 + seq % 3, 500 + seq % 700)],
+                             member_id=member, earn=1 if member else 0,
+                             receipt_no=f"{t}-{seq}")  # fmt: skip
+            envs.append(envelope(t, seq, body))
+        out[t] = [encode_batch(b) for b in pack_batches(t.split("-")[0], t, envs)]
+    return out
+
+
+def _start_worker(
+    broker: Broker, db_url: str, client_id: str, share_group: str
+) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cloud.ingest", "--db", db_url,
+         "--broker", f"{broker.host}:{broker.port}", "--username", "ingest",
+         "--password", broker.password("ingest"), "--client-id", client_id,
+         "--share-group", share_group, "--log-level", "WARNING"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    if "ready" not in proc.stdout.readline():
+        proc.kill()
+        raise RuntimeError(f"ingest worker {client_id} did not start")
+    return proc
+
+
+def _acked(client: MqttClient, terminal: str) -> int:
+    topic = ack_topic(terminal.split("-")[0], terminal)
+    return max((decode_ack(m.payload).acked_seq for m in client.received_on(topic)), default=0)
+
+
+def _measure(broker: Broker, db_url: str, workers: int, work: dict[str, list[bytes]],
+             tag: str) -> float:  # fmt: skip
+    """Events per second for ``workers`` processes draining the whole workload."""
+    final = {t: _final_seq(batches) for t, batches in work.items()}
+    # A share group per run: the previous run's stopped workers keep persistent sessions in
+    # their group, and the broker would hand them their share of this run's messages.
+    procs = [
+        _start_worker(broker, db_url, f"bench-{tag}-{i}", f"bench-{tag}") for i in range(workers)
+    ]
+    clients: dict[str, MqttClient] = {}
+    try:
+        for p in procs:
+            os.kill(p.pid, signal.SIGSTOP)
+        for t in TERMINALS:
+            c = broker.client(t, client_id=f"{t}")
+            c.subscribe(ack_topic(t.split("-")[0], t))
+            clients[t] = c
+        for i in range(max(len(b) for b in work.values())):
+            for t, batches in work.items():
+                if i < len(batches):
+                    clients[t].publish(events_topic(t.split("-")[0], t), batches[i])
+        start = time.perf_counter()
+        for p in procs:
+            os.kill(p.pid, signal.SIGCONT)
+        deadline = start + 600
+        while any(_acked(clients[t], t) < final[t] for t in TERMINALS):
+            if time.perf_counter() > deadline:
+                raise RuntimeError("ingest did not finish within 600 s")
+            time.sleep(0.005)
+        elapsed = time.perf_counter() - start
+    finally:
+        for p in procs:
+            os.kill(p.pid, signal.SIGCONT)
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        for c in clients.values():
+            c.close()
+    return sum(final.values()) / elapsed
+
+
+def _final_seq(batches: list[bytes]) -> int:
+    return int(msgspec.json.decode(batches[-1])["events"][-1]["seq"])
+
+
+def _raw_insert(db_url: str, work: dict[str, list[bytes]]) -> float:
+    """The same rows through a bare execute_values, one transaction per batch."""
+    rows_per_batch: list[list[tuple[Any, ...]]] = []
+    for batches in work.values():
+        for payload in batches:
+            batch = msgspec.json.decode(payload)
+            rows_per_batch.append([
+                (e["terminal_id"], e["seq"], e["id"], e["store_id"], e["type"],
+                 e["device_time"], e["clock_synced"], "2026-11-23", 14,
+                 e["body"]["total_fen"], e["body"]["receipt_no"], False,
+                 msgspec.json.encode(e["body"]).decode())
+                for e in batch["events"]
+            ])  # fmt: skip
+    conn = psycopg2.connect(db_url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("CREATE TABLE raw_events (LIKE events INCLUDING ALL)")
+        start = time.perf_counter()
+        for rows in rows_per_batch:
+            with conn, conn.cursor() as cur:
+                psycopg2.extras.execute_values(
+                    cur,
+                    "INSERT INTO raw_events (terminal_id, seq, event_id, store_id, type, "
+                    "device_time, clock_synced, business_day, business_hour, amount_fen, "
+                    "receipt_no, dead, body, received_at) VALUES %s "
+                    "ON CONFLICT DO NOTHING",
+                    rows,
+                    template="(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())",
+                    page_size=len(rows),
+                )
+        elapsed = time.perf_counter() - start
+    finally:
+        conn.close()
+    return sum(len(r) for r in rows_per_batch) / elapsed
+
+
+def run(quick: bool) -> dict[str, float]:
+    """Measure the figures named in the module docstring."""
+    total = 5_000 if quick else 20_000
+    work = _workload(total)
+    figures: dict[str, float] = {}
+    terminals = [TerminalCred(t, t.split("-")[0], f"pw-{t}") for t in TERMINALS]
+    services = [ServiceCred("ingest", "pw-ingest"), ServiceCred("hq", "pw-hq")]
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        broker = Broker(Path(tmp) / "broker", terminals=terminals, services=services)
+        broker.start()
+        try:
+            figures["ingest.events_per_s_sqlite"] = _measure(
+                broker, f"sqlite:///{tmp}/cloud.db", 1, work, "sqlite"
+            )
+            try:
+                with pg_server() as admin:
+                    with fresh_database(admin) as url:
+                        figures["ingest.events_per_s_pg"] = _measure(broker, url, 1, work, "pg1")
+                        figures["ingest.raw_insert_events_per_s_pg"] = _raw_insert(url, work)
+                    with fresh_database(admin) as url:
+                        two = _measure(broker, url, 2, work, "pg2")
+                    figures["ingest.events_per_s_pg_2_workers"] = two
+            except PgUnavailable as err:
+                print(f"ingest benchmark: PostgreSQL figures skipped: {err}", file=sys.stderr)
+        finally:
+            broker.close()
+    if "ingest.events_per_s_pg" in figures:
+        one = figures["ingest.events_per_s_pg"]
+        figures["ingest.vs_raw_insert_ratio_pg"] = (
+            one / figures["ingest.raw_insert_events_per_s_pg"]
+        )
+        figures["ingest.scaleout_2_vs_1_ratio"] = figures["ingest.events_per_s_pg_2_workers"] / one
+    return figures
