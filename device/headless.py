@@ -77,13 +77,13 @@ def run_headless(runtime: Runtime, hw: Any, started: float) -> int:
         try:
             command = json.loads(raw)
             if "scan" in command:
-                before = runtime.view.events_done
+                before = runtime.view.scans
                 hw.scanner_sim.scan(str(command["scan"]))
-                _wait(lambda b=before: runtime.view.events_done > b)
+                _wait(lambda b=before: runtime.view.scans > b)
             elif "swipe" in command:
-                before = runtime.view.events_done
+                before = runtime.view.scans
                 hw.card_sim.swipe(str(command["swipe"]))
-                _wait(lambda b=before: runtime.view.events_done > b)
+                _wait(lambda b=before: runtime.view.scans > b)
             elif "event" in command:
                 runtime.submit(build_event(command["event"], command.get("args", {})))
             elif command.get("wait") == "printed":

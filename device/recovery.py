@@ -152,7 +152,7 @@ def _fold_returns(store: Store, shift: Shift) -> Shift:
     # only through its original sale, and a no-receipt return has none.
     rows = store.db.query(
         "SELECT r.return_id, r.refund_fen, f.kind, f.amount_fen FROM sale_return AS r "
-        "LEFT JOIN return_refund AS f ON f.return_id = r.return_id WHERE r.shift_id = ? "
+        "LEFT JOIN return_refund AS f ON f.seq = r.seq WHERE r.shift_id = ? "
         "ORDER BY r.seq, f.idx",
         (shift.shift_id,),
     )

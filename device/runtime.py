@@ -132,6 +132,7 @@ class View:
     display: tuple[str, str] = ("", "")
     report: ShiftReport | None = None
     events_done: int = 0
+    scans: int = 0  # scanner and card events handled, so callers can wait for theirs
 
 
 @dataclass
@@ -182,6 +183,7 @@ class Runtime:
         self._job_receipts: dict[str, str] = {}
         self._sale_marker = False
         self._events = 0
+        self._scans = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -224,9 +226,9 @@ class Runtime:
     def _run(self) -> None:
         try:
             self.restore()
+            self._publish()
         finally:
             self._ready.set()
-        self._publish()
         while not self._stop.is_set():
             try:
                 item = self.inbox.get(timeout=TICK_S)
@@ -268,7 +270,8 @@ class Runtime:
 
     def handle(self, item: object) -> None:
         """Handle one inbox item (public so tests can drive the loop synchronously)."""
-        self._events += 1
+        if not isinstance(item, Call):
+            self._events += 1
         try:
             self._dispatch(item)
         except Exception as err:  # one bad item must never stop the till
@@ -283,13 +286,16 @@ class Runtime:
                 item.result.append(err)
             item.done.set()
         elif isinstance(item, ScanEvent):
+            self._scans += 1
             text = item.text.strip()
             if _RECEIPT_RE.match(text):
                 text = f"R:{text}"  # the receipt's QR holds the bare number
             self.step(ev.Scan(text, "scanner"))
         elif isinstance(item, CardEvent):
+            self._scans += 1
             self.step(ev.IdentifyMember(by="card", value=item.card_id))
         elif isinstance(item, CardReadFailed):
+            self._scans += 1
             self._say("warning", "runtime.card_failed", reason=item.reason)
         elif isinstance(item, DrawerEvent):
             self.step(ev.DrawerOpened() if item.open else ev.DrawerClosed())
@@ -541,7 +547,7 @@ class Runtime:
             paper=self.paper_state(), last_receipt_no=self._last_receipt[0],
             last_receipt_path=self._last_receipt[1], unprinted=tuple(self._unprinted),
             lost_sale=self._lost_sale, display=self._display, report=self._report,
-            events_done=self._events,
+            events_done=self._events, scans=self._scans,
         )  # fmt: skip
         if self.on_view is not None:
             try:

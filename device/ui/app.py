@@ -266,7 +266,7 @@ class CashierApp(App[int]):
         if view is None:
             return
         phase = view.state.phase
-        title = f"{self.title_text}   [{phase.value}]"
+        title = panels.escape(f"{self.title_text}   [{phase.value}]")
         self.query_one("#title", Static).update(title)
         self._table(view, lang)
         self.query_one("#member", Static).update(panels.member_panel(view, lang))
@@ -278,6 +278,8 @@ class CashierApp(App[int]):
         self.query_one("#extra", Static).update(self._extra(view, lang))
         self.query_one("#notice", Static).update(panels.notice_line(view, lang, self.keypad.error))
         key, params = self.keypad.prompt(view)
+        if params.get("action"):
+            params["action"] = render(f"action.{params['action']}", lang)
         entry = self.keypad.shown_entry(view)
         self.query_one("#prompt", Static).update(
             f"{panels.escape(render(key, lang, **params))}: {entry}▌"

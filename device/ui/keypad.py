@@ -87,8 +87,8 @@ class KeypadController:
     def prompt(self, view: View) -> tuple[str, dict[str, str]]:
         """The prompt's text key and parameters."""
         mode = self.current_mode(view)
-        params = {"staff": self.pending.get("staff_id", ""),
-                  "action": str(self.pending.get("action", ""))}  # fmt: skip
+        action = str(self.pending.get("action", ""))
+        params = {"staff": str(self.pending.get("staff_id", "")), "action": action}
         return _MODE_PROMPTS.get(mode, "prompt.sale"), params
 
     def shown_entry(self, view: View) -> str:

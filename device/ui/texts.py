@@ -40,7 +40,7 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "label.member": ("Member", "会员"),
     "label.points": ("Points", "积分"),
     "label.tier": ("Tier", "等级"),
-    "label.no_member": ("no member (F2 to identify)", "非会员（F2 识别会员）"),
+    "label.no_member": ("no member (F9 or swipe to identify)", "非会员（F9 或刷卡识别会员）"),
     "label.online": ("online", "在线"),
     "label.offline": ("OFFLINE", "离线"),
     "label.sync_off": ("sync off", "未同步"),
@@ -122,10 +122,18 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     ),
     "label.demo_keys": (
         "demo: Ctrl+S scan a product  Ctrl+W scan a weighed item  Ctrl+K swipe a member card  "
-        "Ctrl+B type a barcode into the scanner  Ctrl+D close the drawer  Ctrl+Q quit",
-        "演示：Ctrl+S 扫商品  Ctrl+W 扫称重商品  Ctrl+K 刷会员卡  Ctrl+B 扫描枪输入条码  "
+        "Ctrl+T type a barcode into the scanner  Ctrl+D close the drawer  Ctrl+Q quit",
+        "演示：Ctrl+S 扫商品  Ctrl+W 扫称重商品  Ctrl+K 刷会员卡  Ctrl+T 扫描枪输入条码  "
         "Ctrl+D 关钱箱  Ctrl+Q 退出",
     ),
+    "action.OpenShift": ("opening the shift", "开班"),
+    "action.CloseShift": ("closing the shift", "交班"),
+    "action.NoSale": ("opening the drawer (no sale)", "无交易开钱箱"),
+    "action.VoidSale": ("voiding a sale", "作废交易"),
+    "action.OverridePrice": ("a price override", "改价"),
+    "action.DiscountLine": ("a line discount", "单品折扣"),
+    "action.DiscountSale": ("a sale discount", "整单折扣"),
+    "action.NoReceiptReturn": ("a return without receipt", "无小票退货"),
     "label.return_receipt": ("Return against {receipt}", "退货：原单 {receipt}"),
 }
 

@@ -18,6 +18,7 @@ from device.config import (
 )
 from device.recovery import CommandLog
 from device.runtime import ReceiptSaved, Runtime, View
+from device.store.db import DbOptions
 from device.store.staff import PinPolicy
 from device.store.store import Store
 from device.wiring import (
@@ -80,17 +81,41 @@ class Terminal:
         self.runtime.stop()
         self.hw.stop()
 
+    def login_and_open(self, float_fen: int = 50_000) -> View:
+        """Cashier 2001 signs in; the shift is opened with the manager's PIN if none is open."""
+        from device.checkout import events as ev
+
+        view = self.send(ev.Login("2001", "1234"))
+        if view.state.shift is None:
+            view = self.send(ev.OpenShift(float_fen, ev.ManagerCreds("1001", "8888")))
+        return view
+
+    def scan(self, code: str) -> View:
+        """A scan through the simulated scanner's bytes; returns once the runtime took it."""
+        before = self.view.scans
+        self.hw.scanner_sim.scan(code)
+        return self.wait(lambda v: v.scans > before)
+
+    def swipe(self, card: str) -> View:
+        """A member card through the simulated stripe reader."""
+        before = self.view.scans
+        self.hw.card_sim.swipe(card)
+        return self.wait(lambda v: v.scans > before)
+
+    def printed(self) -> list[Any]:
+        """Receipts cut by the simulated printer."""
+        return self.hw.printer_sim.complete_receipts
+
 
 def start_terminal(
     root: Path, *, members: int = 200, sync: Any = None, cfg: TerminalConfig | None = None,
-    fault: Callable[[str], None] | None = None,
+    fault: Callable[[str], None] | None = None, db: DbOptions | None = None,
 ) -> Terminal:  # fmt: skip
     """Seed (first time only) and start a terminal under ``root``."""
     cfg = cfg or terminal_config(root)
-    fresh = not Path(cfg.store.db_path).exists()
-    store = (
-        seeded_store(cfg, members) if fresh else open_store(cfg, pin_policy=PinPolicy.for_tests())
-    )
+    if not Path(cfg.store.db_path).exists():
+        seeded_store(cfg, members).close()
+    store = open_store(cfg, pin_policy=PinPolicy.for_tests(), db=db or DbOptions())
     views: list[View] = []
     box: list[Runtime] = []
     hw = simulated_hardware(

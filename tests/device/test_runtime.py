@@ -1,0 +1,185 @@
+"""The runtime on a real store file and simulated hardware: order, idempotency, full disk, restart."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from device.checkout import commands as cmd
+from device.checkout import events as ev
+from device.checkout.records import TenderKind
+from device.checkout.state import Phase
+from device.runtime import PrintUnprinted
+from device.store.db import DbOptions
+from device.store.staff import PinPolicy
+from device.wiring import open_store
+from provisioning import demo_data
+from tests.device.harness import Terminal, seeded_store, start_terminal, terminal_config
+
+WATER = demo_data.products()[0]["barcodes"][0]  # 农夫山泉 550ml, ¥2.00
+COLA = demo_data.products()[2]["barcodes"][0]  # 可口可乐 330ml, ¥3.50
+
+
+@pytest.fixture
+def term(tmp_path: Path) -> Terminal:
+    t = start_terminal(tmp_path)
+    yield t
+    t.stop()
+
+
+def _cash_sale(t: Terminal, *codes: str) -> str:
+    for code in codes:
+        t.scan(code)
+    view = t.send(ev.Subtotal())
+    view = t.send(ev.AddTender(TenderKind.CASH, view.due_fen))
+    assert view.state.phase is Phase.FEEDBACK, view.notice
+    return view.state.last_sale_id or ""
+
+
+class _OrderProbe:
+    """Wraps the real drawer kicker and notes what was already true when the drawer opened."""
+
+    def __init__(self, t: Terminal) -> None:
+        self.t = t
+        self.inner = t.hw.drawer.kicker
+        self.seen: list[tuple[int, list[str]]] = []
+
+    def kick(self) -> None:
+        sales = self.t.store.db.query("SELECT count(*) FROM sale")[0][0]
+        spool = self.t.hw.printer.spool
+        jobs = [
+            spool.state(cid)
+            for entries in self.t.runtime.log.printed_refs().values()
+            for cid, _status in entries
+        ]
+        self.seen.append((sales, jobs))
+        self.inner.kick()
+
+
+def test_a_cash_sale_is_committed_before_printing_and_printed_before_the_drawer_opens(
+    term: Terminal,
+) -> None:
+    term.login_and_open()
+    probe = _OrderProbe(term)
+    term.hw.drawer.kicker = probe
+    kicks = term.hw.drawer_sim.kicks
+    sale_id = _cash_sale(term, WATER, COLA)
+    # At the kick the sale row existed and its receipt job was already in the spool.
+    assert len(probe.seen) == 1
+    sales, jobs = probe.seen[0]
+    assert sales == 1 and len(jobs) == 1 and jobs[0] in ("pending", "done")
+    assert term.hw.drawer_sim.kicks == kicks + 1
+    term.wait(lambda v: len(term.printed()) == 1, timeout=20)
+    receipt = term.printed()[0]
+    receipt_no = term.view.last_receipt_no
+    assert receipt.qr_codes == [receipt_no]
+    assert "¥5.50" in "".join(receipt.text().split())  # the total, printed double-size
+    assert term.store.journal.sale(sale_id)[1] == receipt_no
+
+
+def test_the_same_print_and_drawer_commands_run_once(term: Terminal) -> None:
+    term.login_and_open()
+    kicks_before = term.hw.drawer_sim.kicks
+    sale_id = _cash_sale(term, WATER)
+    term.wait(lambda v: len(term.printed()) == 1, timeout=20)
+    kicks = term.hw.drawer_sim.kicks
+    assert kicks == kicks_before + 1
+    again = [cmd.PrintReceipt("replayed-print", sale_id), cmd.OpenDrawer("replayed-kick", "sale")]
+    for _ in range(2):  # the same command ids fed twice, as a replay after a crash would
+        term.runtime.call(lambda: term.runtime._print(again[0], {}))
+        term.runtime.call(lambda: term.runtime._kick(again[1]))
+    term.hw.printer.wait_printed("replayed-print", 20)
+    assert len(term.printed()) == 2  # the original and one copy, not two copies
+    assert term.hw.drawer_sim.kicks == kicks + 1
+
+
+def test_a_full_database_keeps_the_sale_open_and_prints_nothing(tmp_path: Path) -> None:
+    cfg = terminal_config(tmp_path)
+    store = seeded_store(cfg)
+    store.db.conn().execute("VACUUM")  # no free pages left from loading the snapshots
+    pages = store.db.conn().execute("PRAGMA page_count").fetchone()[0]
+    store.close()
+    db = DbOptions(max_pages=pages + 2, headroom_pages=0, headroom_bytes=0)
+    t = start_terminal(tmp_path, cfg=cfg, db=db)
+    try:
+        t.login_and_open()
+        for _ in range(30):  # a big sale: more rows than the file may grow by
+            t.scan(WATER)
+            t.scan(COLA)
+        view = t.send(ev.Subtotal())
+        due = view.due_fen
+        kicks = t.hw.drawer_sim.kicks
+        view = t.send(ev.AddTender(TenderKind.CASH, due))
+        assert view.notice is not None and view.notice.key == "runtime.store_full"
+        assert view.state.phase is Phase.TENDERING and view.state.cart is not None
+        assert len(view.state.cart.active_lines()) == 60 and view.due_fen == due
+        assert t.hw.drawer_sim.kicks == kicks and t.printed() == []
+        assert t.store.db.query("SELECT count(*) FROM sale")[0][0] == 0
+        # Space is freed: the same payment now completes the very same sale.
+        t.runtime.call(lambda: t.store.db.conn().execute("PRAGMA max_page_count = 1000000"))
+        view = t.send(ev.AddTender(TenderKind.CASH, due))
+        assert view.state.phase is Phase.FEEDBACK
+        t.wait(lambda v: len(t.printed()) == 1, timeout=20)
+    finally:
+        t.stop()
+
+
+def test_restart_rebuilds_the_shift_and_offers_unprinted_receipts(tmp_path: Path) -> None:
+    t = start_terminal(tmp_path)
+    t.login_and_open()
+    _cash_sale(t, WATER)
+    t.wait(lambda v: len(t.printed()) == 1, timeout=20)
+    t.send(ev.SkipFeedback())
+    t.scan(COLA)  # a sale in progress when the power goes
+    shift_id = t.view.state.shift.shift_id
+    t.stop()
+    t = start_terminal(tmp_path)
+    try:
+        view = t.view
+        assert view.lost_sale and view.notice.key == "runtime.sale_lost"
+        assert view.state.shift is not None and view.state.shift.shift_id == shift_id
+        assert view.state.shift.sales_count == 1
+        assert view.unprinted == ()  # the one committed sale did print
+        assert view.state.phase is Phase.LOGGED_OUT and view.state.cart is None
+    finally:
+        t.stop()
+
+
+def test_a_committed_sale_whose_receipt_never_spooled_is_offered_once(tmp_path: Path) -> None:
+    t = start_terminal(tmp_path)
+    t.login_and_open()
+    sale_id = _cash_sale(t, WATER, COLA)
+    t.wait(lambda v: len(t.printed()) == 1, timeout=20)
+    t.stop()
+    # The state a crash between the commit and the print leaves: a sale in the journal whose
+    # receipt never reached the spool (the SIGKILL test in tests/faults does it for real).
+    store = open_store(terminal_config(tmp_path), pin_policy=PinPolicy.for_tests())
+    sale = replace(store.journal.sale(sale_id)[0], sale_id=str(uuid.uuid4()))
+    receipt_no = store.record_sale(sale).receipt_no
+    store.close()
+    t = start_terminal(tmp_path)
+    try:
+        view = t.view
+        assert [u.receipt_no for u in view.unprinted] == [receipt_no] and not view.lost_sale
+        assert (
+            view.notice.key == "runtime.unprinted" and view.notice.params["receipt"] == receipt_no
+        )
+        t.send(PrintUnprinted(sale.sale_id))
+        t.send(PrintUnprinted(sale.sale_id))  # pressed twice
+        t.wait(lambda v: len(t.printed()) == 1, timeout=20)
+        time.sleep(0.5)
+        assert len(t.printed()) == 1
+        assert t.printed()[0].qr_codes == [receipt_no]
+        assert "REPRINT" not in t.printed()[0].text()
+        assert t.view.unprinted == ()
+    finally:
+        t.stop()
+    t = start_terminal(tmp_path)  # and after another restart nothing is offered again
+    try:
+        assert t.view.unprinted == ()
+    finally:
+        t.stop()
