@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from device.drivers.errors import ConfigError, DeviceStatus, DrawerError
+from device.drivers.errors import ConfigError, DeviceStatus, DrawerError, DriverError
 from device.drivers.events import DrawerAlarm, DrawerEvent, Emit
 from device.drivers.link import Reporter
 
@@ -92,7 +92,7 @@ class GpioDrawerKicker:
     """Pulses a relay on a GPIO pin for `pulse_ms` (24 V solenoids want 100-250 ms)."""
 
     def __init__(self, config: DrawerConfig, pin_factory: Any = None) -> None:
-        from gpiozero import DigitalOutputDevice  # optional on machines without GPIO
+        from gpiozero import DigitalOutputDevice  # type: ignore[import-untyped]  # optional on machines without GPIO
 
         if config.relay_pin is None:
             raise ConfigError("drawer relay_pin is not set")
@@ -236,10 +236,25 @@ class CashDrawer:
         self.kicker = kicker
         self.monitor = monitor
         self.name = name
+        self._kick_problem = ""
+
+    @property
+    def status(self) -> DeviceStatus:
+        """A failed last kick, else what the open-switch monitor reports."""
+        if self._kick_problem:
+            return DeviceStatus(self.name, "error", self._kick_problem)
+        if self.monitor is not None:
+            return self.monitor.reporter.status
+        return DeviceStatus(self.name, "connected", "drawer ready (no open switch fitted)")
 
     def open(self) -> None:
-        """Kick the drawer; raise DrawerError if the kick itself failed."""
-        self.kicker.kick()
+        """Kick the drawer; raise DriverError (and show it in status) if the kick failed."""
+        try:
+            self.kicker.kick()
+        except DriverError as exc:
+            self._kick_problem = f"drawer could not be opened: {exc}"
+            raise
+        self._kick_problem = ""
 
     def self_test(self, timeout: float = 3.0) -> DeviceStatus:
         """Kick and watch the switch go open (the technician then closes the drawer)."""
@@ -257,3 +272,46 @@ class CashDrawer:
             "drawer self-test failed: kicked but the switch never showed open"
             " (check the drawer cable, the relay and the switch wiring)",
         )
+
+
+class PrinterDrawerPort(Protocol):
+    """The part of the printer driver a drawer on its drawer port needs."""
+
+    def kick_drawer(self) -> None:
+        """ESC p (or DLE DC4 fn=1 while the printer is stopped) with the configured pulse."""
+        ...
+
+    def drawer_open(self) -> bool:
+        """DLE EOT 1 bit 2 (drawer kick-out connector pin 3), read as open or shut."""
+        ...
+
+
+def make_drawer(
+    config: DrawerConfig,
+    emit: Emit,
+    printer: PrinterDrawerPort | None = None,
+    pin_factory: Any = None,
+) -> CashDrawer:
+    """The drawer the configuration describes (its monitor not yet started).
+
+    A relay_pin means the Pi kicks it through a GPIO relay, otherwise the printer's drawer
+    port does; a switch_pin means the open switch is on a GPIO input, otherwise (with a
+    printer) it is read through DLE EOT 1, and with neither there is no open switch.
+    """
+    if config.relay_pin is not None:
+        kicker: DrawerKicker = GpioDrawerKicker(config, pin_factory)
+    elif printer is not None:
+        kicker = FunctionKicker(printer.kick_drawer)
+    else:
+        raise ConfigError("drawer needs relay_pin, or a printer whose drawer port kicks it")
+    sensor: DrawerSensor | None = None
+    poll_s = config.poll_s
+    if config.switch_pin is not None:
+        sensor = GpioDrawerSwitch(config, pin_factory)
+    elif printer is not None:
+        sensor = FunctionSensor(printer.drawer_open)
+        poll_s = max(poll_s, 0.5)  # each poll is a DLE EOT round trip on the printer's line
+    monitor = (
+        DrawerMonitor(sensor, emit, config.alarm_after_s, poll_s) if sensor is not None else None
+    )
+    return CashDrawer(kicker, monitor)

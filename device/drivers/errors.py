@@ -28,6 +28,17 @@ class ConfigError(DriverError):
     """A driver was configured with a missing or out-of-range setting."""
 
 
+class UnknownLayout(ConfigError, KeyError):
+    """A keyboard layout, or a character on one, that the wedge decoder does not know.
+
+    Also a KeyError, because it is what a failed layout lookup has always raised.
+    """
+
+    def __str__(self) -> str:
+        # KeyError would quote the message; a technician should read it plainly.
+        return str(self.args[0]) if self.args else ""
+
+
 class PrinterError(DriverError):
     """The printer cannot print right now (paper out, cover open, offline)."""
 

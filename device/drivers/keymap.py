@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from device.drivers.errors import UnknownLayout
+
 EV_KEY = 1
 KEY_DOWN, KEY_UP = 1, 0
 
@@ -101,11 +103,12 @@ LAYOUTS: Mapping[str, Layout] = MappingProxyType({"us": _us(), "de": _de()})
 
 
 def layout(name: str) -> Layout:
-    """Return a known layout by name ('us', 'de'); raise KeyError naming the choices."""
+    """Return a known layout by name ('us', 'de'); raise UnknownLayout naming the choices."""
     try:
         return LAYOUTS[name.lower()]
     except KeyError:
-        raise KeyError(f"unknown keyboard layout {name!r}; known: {', '.join(LAYOUTS)}") from None
+        known = ", ".join(LAYOUTS)
+        raise UnknownLayout(f"unknown keyboard layout {name!r}; known: {known}") from None
 
 
 @dataclass(frozen=True)
@@ -225,7 +228,7 @@ def text_to_keys(text: str, layout_name: str = "us") -> list[tuple[int, int, int
     out: list[tuple[int, int, int]] = []
     for ch in text:
         if ch not in reverse:
-            raise KeyError(f"{ch!r} cannot be typed on the {lay.name} layout")
+            raise UnknownLayout(f"{ch!r} cannot be typed on the {lay.name} layout")
         code, mod = reverse[ch]
         mod_code = {"shift": KEY_LEFTSHIFT, "altgr": KEY_RIGHTALT}.get(mod)
         if mod_code is not None:

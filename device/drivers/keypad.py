@@ -216,7 +216,7 @@ class MatrixKeypad:
     """A key matrix on GPIO: each row driven low in turn, pulled-up columns read low if pressed."""
 
     def __init__(self, config: KeypadConfig, emit: Emit, pin_factory: Any = None) -> None:
-        from gpiozero import DigitalInputDevice, DigitalOutputDevice
+        from gpiozero import DigitalInputDevice, DigitalOutputDevice  # type: ignore[import-untyped]
 
         self._emit = emit
         self._matrix = config.matrix
@@ -290,3 +290,12 @@ class MatrixKeypad:
         while not self._stop.is_set():
             self.step()
             self._stop.wait(self._interval)
+
+
+def make_keypad(
+    config: KeypadConfig, emit: Emit, pin_factory: Any = None
+) -> EvdevKeypad | MatrixKeypad:
+    """The keypad the configuration describes: by USB VID:PID (evdev) or by GPIO pins."""
+    if config.kind == "matrix":
+        return MatrixKeypad(config, emit, pin_factory)
+    return EvdevKeypad(config, emit)

@@ -105,7 +105,7 @@ class PrinterConfig:
 def _usb_factory(config: PrinterConfig) -> Any:
     def build() -> Any:
         try:
-            from escpos.printer import Usb
+            from escpos.printer import Usb  # type: ignore[import-untyped]
         except ImportError as exc:  # pragma: no cover - python-escpos is a pinned dependency
             raise DeviceUnavailable(f"python-escpos USB support unavailable: {exc}") from exc
         if not Usb.is_usable():

@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
 
-from escpos.printer import Dummy
+from escpos.printer import Dummy  # type: ignore[import-untyped]
 
 from device.drivers import escpos_commands as cmd
 from device.drivers.errors import ConfigError

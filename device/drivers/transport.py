@@ -15,7 +15,7 @@ import socket
 import time
 from typing import Any, Protocol, runtime_checkable
 
-import serial
+import serial  # type: ignore[import-untyped]
 
 from device.drivers.errors import DeviceUnavailable, DriverError
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from gpiozero.pins.mock import MockPin
+from gpiozero.pins.mock import MockPin  # type: ignore[import-untyped]
 
 
 class _ColumnPin(MockPin):  # type: ignore[misc]  # gpiozero ships no type hints

@@ -12,8 +12,8 @@ import shutil
 import subprocess
 from typing import TYPE_CHECKING
 
-import barcode
-import qrcode
+import barcode  # type: ignore[import-untyped]
+import qrcode  # type: ignore[import-untyped]
 from PIL import Image, ImageDraw, ImageFont
 
 from device.drivers.errors import DriverError

@@ -177,3 +177,70 @@ def test_drawer_on_the_printer_port_kicks_senses_and_alarms(tmp_path) -> None:
             assert out.of(DrawerEvent) == DrawerEvent(open=False)
         finally:
             monitor.stop()
+
+
+def test_configuration_picks_relay_and_switch_pins(factory: MockFactory) -> None:
+    """relay_pin and switch_pin in the config choose the GPIO relay and GPIO switch."""
+    from device.drivers.drawer import make_drawer
+
+    sim = DrawerSim(factory, RELAY, SWITCH)
+    out = Collector()
+    drawer = make_drawer(cfg(poll_s=0.01), out, pin_factory=factory)
+    assert drawer.monitor is not None
+    drawer.monitor.start()
+    try:
+        drawer.open()
+        assert out.of(DrawerEvent) == DrawerEvent(open=True)
+        assert sim.kicks == 1
+        assert drawer.status.state == "connected"
+    finally:
+        drawer.monitor.stop()
+        sim.stop()
+
+
+def test_configuration_without_pins_uses_the_printer_port() -> None:
+    """No relay pin: kicks go to the printer (ESC p); no switch pin: DLE EOT 1 is read."""
+    from device.drivers.drawer import make_drawer
+
+    class Port:
+        kicks = 0
+        open = False
+
+        def kick_drawer(self) -> None:
+            self.kicks += 1
+            self.open = True
+
+        def drawer_open(self) -> bool:
+            return self.open
+
+    port, out = Port(), Collector()
+    drawer = make_drawer(DrawerConfig(), out, printer=port)
+    drawer.open()
+    assert port.kicks == 1
+    assert drawer.monitor is not None
+    drawer.monitor.poll_once()
+    assert out.of(DrawerEvent) == DrawerEvent(open=True)
+    with pytest.raises(ConfigError, match="needs relay_pin, or a printer"):
+        make_drawer(DrawerConfig(), out)
+
+
+def test_a_failed_kick_shows_in_the_status_until_a_kick_works(factory: MockFactory) -> None:
+    class Flaky:
+        fail = True
+
+        def kick(self) -> None:
+            if self.fail:
+                raise DrawerError("drawer relay failed: no 24 V on the drawer port")
+
+    kicker = Flaky()
+    drawer = CashDrawer(kicker, None)
+    assert drawer.status == DeviceStatus(
+        "drawer", "connected", "drawer ready (no open switch fitted)"
+    )
+    with pytest.raises(DrawerError):
+        drawer.open()
+    assert drawer.status.state == "error"
+    assert "no 24 V on the drawer port" in drawer.status.message
+    kicker.fail = False
+    drawer.open()
+    assert drawer.status.ok

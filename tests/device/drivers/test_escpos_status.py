@@ -35,6 +35,22 @@ def test_paper_out() -> None:
     assert state.problem() == "printer out of paper"
 
 
+@pytest.mark.parametrize("paper", [0x32, 0x52])
+def test_either_paper_end_sensor_bit_alone_means_out_of_paper(paper: int) -> None:
+    """n=4 bits 5 and 6 both report the roll end sensor; models with one sensor line set only
+    one of them: 12H + 20H = 32H, 12H + 40H = 52H. Neither is a near-end warning alone."""
+    state = parse_status(IDLE, IDLE, IDLE, paper)
+    assert state.paper_out and not state.paper_near_end and not state.ready
+    assert state.problem() == "printer out of paper"
+
+
+@pytest.mark.parametrize("paper", [0x16, 0x1A])
+def test_either_near_end_bit_alone_is_a_warning(paper: int) -> None:
+    """n=4 bits 2 and 3 report the near-end sensor: 12H + 04H = 16H, 12H + 08H = 1AH."""
+    state = parse_status(IDLE, IDLE, IDLE, paper)
+    assert state.ready and state.warning() == "printer paper near end"
+
+
 def test_paper_near_end_still_prints() -> None:
     """Near end only: n=4 1EH; printing continues, a warning is shown."""
     state = parse_status(IDLE, IDLE, IDLE, 0x1E)

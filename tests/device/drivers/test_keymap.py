@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from device.drivers.errors import ConfigError
 from device.drivers.keymap import (
     EV_KEY,
     LAYOUTS,
@@ -83,8 +84,12 @@ def test_ctrl_bracket_types_gs_and_numlock_types_nothing() -> None:
 
 
 def test_unknown_layout_names_the_choices() -> None:
-    with pytest.raises(KeyError, match="us, de"):
+    with pytest.raises(ConfigError, match="us, de") as caught:
         layout("fr")
+    assert isinstance(caught.value, KeyError)  # what a layout lookup raised before
+    assert str(caught.value) == "unknown keyboard layout 'fr'; known: us, de"
+    with pytest.raises(ConfigError, match="cannot be typed on the us layout"):
+        text_to_keys("中", "us")
 
 
 PRINTABLE_US = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60)

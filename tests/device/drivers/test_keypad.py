@@ -132,3 +132,24 @@ def test_matrix_config_must_match_wiring() -> None:
         KeypadConfig(kind="matrix", row_pins=(1, 2, 3), col_pins=(4, 5, 6, 7))
     with pytest.raises(ConfigError, match="unknown keys"):
         KeypadConfig(kind="matrix", row_pins=(1,), col_pins=(2,), matrix=(("BOGUS",),))
+
+
+def test_configuration_picks_usb_keypad_or_gpio_matrix() -> None:
+    """kind="evdev" with a USB VID:PID gives the evdev keypad; kind="matrix" with row and
+    column pins gives the scanned matrix on those pins."""
+    from device.drivers.keypad import make_keypad
+
+    usb = make_keypad(KeypadConfig(usb_id="05e0:1200"), Collector())
+    assert isinstance(usb, EvdevKeypad) and usb.reader.source.where == "USB 05e0:1200"
+    factory = MockFactory()
+    try:
+        matrix = make_keypad(
+            KeypadConfig(kind="matrix", row_pins=ROWS, col_pins=COLS), Collector(), factory
+        )
+        assert isinstance(matrix, MatrixKeypad)
+        assert matrix.scan_once() == frozenset()
+        matrix.stop()
+    finally:
+        factory.reset()
+    with pytest.raises(ConfigError, match="not in the form vvvv:pppp"):
+        KeypadConfig(usb_id="keypad")
