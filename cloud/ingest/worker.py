@@ -155,14 +155,25 @@ class IngestWorker:
             log.warning("ingest worker %s disconnected: %s; reconnecting", self.client_id, rc)
 
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        payload = bytes(msg.payload)
         try:
-            handled = self._dispatch(msg.topic, bytes(msg.payload), retained=bool(msg.retain))
-        except Exception:
-            # Not acknowledged: the broker redelivers on reconnect and the terminal resends
-            # after its timeout, so a failure here delays the data but never loses it.
-            log.exception("ingest worker %s failed on %s", self.client_id, msg.topic)
+            self._dispatch(msg.topic, payload)
+        except (pw.OperationalError, pw.InterfaceError):
+            # The database is unreachable: not acknowledged, so the broker redelivers on
+            # reconnect and the terminal resends after its timeout. Delayed, never lost.
+            log.exception("ingest worker %s: database unavailable for %s", self.client_id,
+                          msg.topic)  # fmt: skip
             return
-        if handled and msg.qos > 0:
+        except Exception as err:
+            # A message that trips a bug would come back forever and pin a broker in-flight
+            # slot; keep it as a dead letter instead, then acknowledge it.
+            log.exception("ingest worker %s failed on %s", self.client_id, msg.topic)
+            try:
+                self._keep_aside(msg.topic, payload, f"internal error: {type(err).__name__}: {err}")
+            except Exception:
+                log.exception("ingest worker %s: could not dead-letter it either", self.client_id)
+                return
+        if msg.qos > 0:
             client.ack(msg.mid, msg.qos)
 
     # -- handling -----------------------------------------------------------------------
@@ -174,7 +185,7 @@ class IngestWorker:
             raise RuntimeError("ingest worker not started")
         return self._db
 
-    def _dispatch(self, topic: str, payload: bytes, *, retained: bool = False) -> bool:
+    def _dispatch(self, topic: str, payload: bytes) -> None:
         if topic.endswith("/events"):
             self._retrying(lambda: self.handle_events(topic, payload))
         elif topic.endswith("/status"):
@@ -183,7 +194,11 @@ class IngestWorker:
             self._retrying(lambda: self.handle_catchup(topic, payload))
         else:
             log.warning("ingest worker ignoring unexpected topic %s", topic)
-        return True
+
+    def _keep_aside(self, topic: str, payload: bytes, reason: str) -> None:
+        with self.db.write():
+            record_dead_letter(self.db, topic=topic, terminal_id="", claimed_terminal_id="",
+                               reason=reason, seqs=[], payload=payload, now=utcnow())  # fmt: skip
 
     def _retrying(self, action: Callable[[], object]) -> None:
         deadline = time.monotonic() + RETRY_FOR_S
