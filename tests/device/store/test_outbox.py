@@ -1,4 +1,4 @@
-"""The outbox as the sync layer sees it: seq order, batching, ACK deletion, depth and age."""
+"""The outbox as the sync layer sees it: seq order, ACK deletion, depth, age, wire contract."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import json
 
 import pytest
 
+from device.checkout.records import AuditEntry, CashMovement, Member, Role, ShiftReport
 from device.store.errors import InvalidRecord
 from device.store.store import Store
-from tests.device.store.builders import T0, FakeClock, make_sale
+from protocol.codec import decode_event_body
+from protocol.envelope import Envelope
+from tests.device.store.builders import T0, FakeClock, make_return, make_sale
 
 
 def test_pending_events_come_in_seq_order_and_page_by_after_seq(store: Store) -> None:
@@ -60,3 +63,33 @@ def test_oldest_unsynced_age_follows_the_oldest_unacked_event(
     assert store.oldest_unsynced_age_s(T0 + dt.timedelta(seconds=100)) == pytest.approx(100)
     store.outbox_ack(1)
     assert store.oldest_unsynced_age_s(T0 + dt.timedelta(seconds=100)) == pytest.approx(10)
+
+
+def test_every_event_the_store_writes_is_accepted_by_the_wire_contract(store: Store) -> None:
+    sale = make_sale(3, redeem_blocks=1)
+    receipt = store.record_sale(sale).receipt_no
+    store.record_return(make_return(sale, receipt))
+    store.record_shift_open("SH1", "M01", 50_000, T0)
+    store.record_cash_movement(CashMovement("CM1", "SH1", 500, "change", "M01", T0))
+    store.record_audit(AuditEntry("A1", "price_override", "C01", "M01", "SKU1 to 5.00", T0))
+    store.record_feedback("F1", sale.sale_id, 4, T0)
+    store.record_complaint("K1", "C01", "slow", T0, sale_id=sale.sale_id)
+    store.record_member_registration(Member("L1", "13812345678"), "C01", T0, gender="f")
+    report = ShiftReport("SH1", "Z", 50_000, 1, 1, {"cash": 100}, 500, 0, 50_600, 50_600, 0)
+    store.record_shift_close(report, "M01", T0)
+    store.staff.add_staff("C09", "张三", Role.CASHIER, "1357")
+    for _ in range(5):
+        store.staff.verify("C09", "0000")  # the lockout writes an audit event too
+    events = store.outbox_pending()
+    assert [e.seq for e in events] == list(range(1, 11))
+    for event in events:
+        envelope = Envelope(
+            id=event.event_id, terminal_id="S001-T01", store_id="S001", seq=event.seq,
+            type=event.type, device_time=event.device_time, clock_synced=event.clock_synced,
+            body=json.loads(event.body),
+        )  # fmt: skip
+        decode_event_body(envelope)  # raises a SchemaError on any drift
+    assert {e.type for e in events} == {
+        "sale", "return", "shift_opened", "cash_movement", "audit", "feedback", "complaint",
+        "member_registered", "shift_closed",
+    }  # fmt: skip
