@@ -66,10 +66,29 @@ class DisplayConfig:
             raise ConfigError(f"display size {self.columns}x{self.rows} is not supported")
 
 
+def _is_gb(encoding: str) -> bool:
+    return codecs.lookup(encoding).name in ("gb18030", "gbk", "gb2312")
+
+
+def _encode(text: str, encoding: str) -> bytes:
+    """Encode, refusing GB18030's four-byte codes: display fonts hold only the two-byte set
+    (GB2312/GBK), and the display counts every lead byte as the start of a two-byte code."""
+    data = text.encode(encoding)
+    if _is_gb(encoding) and any(len(ch.encode(encoding)) > 2 for ch in text):
+        raise UnicodeEncodeError(encoding, text, 0, len(text), "four-byte GB18030 code")
+    return data
+
+
+def _normalise(text: str, encoding: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    # NFKC turns the full-width yen sign into U+00A5, which GB fonts lack; they have U+FFE5.
+    return text.replace("\u00a5", "\uffe5") if _is_gb(encoding) else text
+
+
 def showable(text: str, encoding: str) -> bool:
     """True when every character of text exists in the code page."""
     try:
-        text.encode(encoding)
+        _encode(text, encoding)
     except UnicodeEncodeError:
         return False
     return True
@@ -77,21 +96,21 @@ def showable(text: str, encoding: str) -> bool:
 
 def to_code_page(text: str, encoding: str, fallback: str | None = None) -> bytes:
     """Encode for the display: the text, else its fallback, else a best ASCII-ish reduction."""
-    text = unicodedata.normalize("NFKC", text)
+    text = _normalise(text, encoding)
     if not showable(text, encoding) and fallback is not None:
-        text = unicodedata.normalize("NFKC", fallback)
+        text = _normalise(fallback, encoding)
     out = bytearray()
     for ch in text:
         if not ch.isprintable():
             continue
         try:
-            out += ch.encode(encoding)
+            out += _encode(ch, encoding)
             continue
         except UnicodeEncodeError:
             pass
         base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
         try:
-            out += base.encode(encoding) if base else b"?"
+            out += _encode(base, encoding) if base else b"?"
         except UnicodeEncodeError:
             out += b"?"
     return bytes(out)

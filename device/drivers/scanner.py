@@ -92,10 +92,13 @@ class ScanAssembler:
 
 
 def scans_from_keys(
-    events: list[InputEvent], layout_name: str, state: WedgeState | None = None
+    events: list[InputEvent],
+    layout_name: str,
+    state: WedgeState | None = None,
+    max_len: int = DEFAULT_MAX_LEN,
 ) -> tuple[list[str], WedgeState, list[str]]:
     """Key events from a wedge scanner -> (complete scans without suffix, state, problems)."""
-    result = decode_keys(events, layout(layout_name), state)
+    result = decode_keys(events, layout(layout_name), state, max_len)
     scans = [line[:-1] for line in result.lines if len(line) > 1]
     return scans, result.state, [f"scanner: {p}" for p in result.problems]
 
@@ -185,6 +188,7 @@ class WedgeScanner(_ScannerBase):
     ) -> None:
         super().__init__(emit, name)
         self._layout = config.layout
+        self._max_len = config.max_len
         self._state = WedgeState()
         src = source or EvdevSource(UsbId.parse(config.usb_id), self.label)
         self.reader = ReaderThread(
@@ -196,7 +200,9 @@ class WedgeScanner(_ScannerBase):
 
     def _on_events(self, events: object) -> None:
         assert isinstance(events, list)
-        scans, self._state, problems = scans_from_keys(events, self._layout, self._state)
+        scans, self._state, problems = scans_from_keys(
+            events, self._layout, self._state, self._max_len
+        )
         self._deliver(scans, problems)
 
 

@@ -1,4 +1,4 @@
-"""The runtime on a real store file and simulated hardware: order, idempotency, full disk, restart."""
+"""The runtime on a real store and simulated hardware: order, idempotency, full disk, restart."""
 
 from __future__ import annotations
 

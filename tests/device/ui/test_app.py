@@ -1,0 +1,144 @@
+"""The cashier screen driven through Textual's pilot, on a real terminal with simulated hardware."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import Static
+
+from device.checkout.state import Phase
+from device.ui.app import CashierApp
+from device.wiring import DemoHands
+from provisioning import demo_data
+from tests.device.harness import Terminal, start_terminal
+
+WATER = str(demo_data.products()[0]["barcodes"][0])  # 农夫山泉 550ml ¥2.00
+
+
+@pytest.fixture
+def term(tmp_path: Path) -> Terminal:
+    t = start_terminal(tmp_path)
+    yield t
+    t.stop()
+
+
+def shown(app: CashierApp, widget: str) -> str:
+    return str(app.query_one(f"#{widget}", Static).render())
+
+
+async def settle(pilot: object, app: CashierApp, until: object = None, timeout: float = 10) -> None:
+    """Let the runtime answer and the screen redraw (until a condition, if given)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        await pilot.pause(0.05)  # type: ignore[attr-defined]
+        if until is None or until():  # type: ignore[operator]
+            if until is None:
+                await pilot.pause(0.2)  # type: ignore[attr-defined]
+            return
+        if loop.time() > end:
+            raise AssertionError(f"screen never matched; notice: {shown(app, 'notice')}")
+
+
+async def type_keys(pilot: object, text: str) -> None:
+    for key in text.split():
+        await pilot.press(key)  # type: ignore[attr-defined]
+
+
+def make_app(t: Terminal) -> CashierApp:
+    app = CashierApp(t.runtime.submit, "S001-T01", "测试 S001/S001-T01", DemoHands(t.hw, t.store))
+    t.runtime.on_view = app.push_view
+    app.push_view(t.runtime.view)
+    return app
+
+
+def on_screen(term: Terminal, scenario: Callable[[CashierApp, Any], Awaitable[None]]) -> None:
+    """Run a scenario against the app in Textual's headless test mode."""
+
+    async def run() -> None:
+        app = make_app(term)
+        async with app.run_test(size=(140, 45)) as pilot:
+            await scenario(app, pilot)
+
+    asyncio.run(run())
+
+
+def test_a_wrong_pin_says_how_many_attempts_are_left(term: Terminal) -> None:
+    on_screen(term, _wrong_pin)
+
+
+async def _wrong_pin(app: CashierApp, pilot: Any) -> None:
+    await type_keys(pilot, "2 0 0 1 enter 9 9 9 9 enter")
+    await settle(pilot, app, lambda: "密码错误" in shown(app, "notice"))
+    assert "还可尝试4次" in shown(app, "notice")
+    assert "工号" in shown(app, "prompt")  # back to the staff id prompt
+
+
+def test_a_whole_member_sale_on_the_keypad_prints_and_shows_the_change(term: Terminal) -> None:
+    on_screen(term, lambda app, pilot: _member_sale(app, pilot, term))
+
+
+async def _member_sale(app: CashierApp, pilot: Any, term: Terminal) -> None:
+    await type_keys(pilot, "2 0 0 1 enter 1 2 3 4 enter")
+    await settle(pilot, app, lambda: app.view.state.phase is Phase.NO_SHIFT)
+    await type_keys(pilot, "5 0 0 enter")  # float; a cashier needs the manager for this
+    await settle(pilot, app, lambda: "店长" in shown(app, "prompt"))
+    await type_keys(pilot, "1 0 0 1 enter 8 8 8 8 enter")
+    await settle(pilot, app, lambda: app.view.state.phase is Phase.IDLE)
+    await pilot.press("ctrl+d")  # the float opened the drawer; close it
+    await type_keys(pilot, " ".join(WATER) + " enter")  # typed barcode
+    await pilot.press("ctrl+s")  # a scan through the simulated scanner
+    await settle(pilot, app, lambda: app.view.priced and len(app.view.priced.lines) == 2)
+    await type_keys(pilot, "3 f2")  # 3 x the last line
+    await pilot.press("ctrl+k")  # member card swipe
+    await settle(pilot, app, lambda: app.view.state.cart.member is not None)
+    member = app.view.state.cart.member
+    panel = shown(app, "member")
+    assert member.name in panel and member.phone[-4:] in panel and member.phone not in panel
+    await pilot.press("f3")
+    await settle(pilot, app, lambda: app.view.state.phase is Phase.TENDERING)
+    due = app.view.due_fen
+    await type_keys(pilot, "1 f5")  # 1 yuan by card: asks for the approval code
+    await settle(pilot, app, lambda: "授权码" in shown(app, "prompt"))
+    await type_keys(pilot, "5 5 1 2 enter")
+    await settle(pilot, app, lambda: app.view.due_fen == due - 100)
+    await type_keys(pilot, "1 0 0 0 f4")  # the rest in cash, with change
+    await settle(pilot, app, lambda: app.view.state.phase is Phase.FEEDBACK)
+    await settle(pilot, app, lambda: ".png" in shown(app, "receipt"), timeout=20)
+    receipt_no = app.view.last_receipt_no
+    assert receipt_no in shown(app, "receipt")
+    assert Path(app.view.last_receipt_path + ".png").exists()
+    change = 100_000 - (due - 100)
+    assert f"{change // 100}.{change % 100:02d}" in shown(app, "display")
+    assert term.hw.display_sim.screen()[0].startswith("CHANGE")
+    await type_keys(pilot, "5")  # the customer's rating
+    await settle(pilot, app, lambda: app.view.state.phase is Phase.IDLE)
+    rows = term.store.db.query("SELECT rating FROM feedback")
+    assert rows == [(5,)]
+
+
+def test_bad_barcodes_get_a_reason_and_language_switches(term: Terminal) -> None:
+    on_screen(term, _bad_barcodes)
+
+
+async def _bad_barcodes(app: CashierApp, pilot: Any) -> None:
+    await type_keys(pilot, "2 0 0 2 enter 5 6 7 8 enter")
+    await settle(pilot, app, lambda: app.view.state.phase is Phase.NO_SHIFT)
+    await type_keys(pilot, "1 0 0 enter")
+    await settle(pilot, app, lambda: "店长" in shown(app, "prompt"))
+    await type_keys(pilot, "1 0 0 1 enter 8 8 8 8 enter")
+    await settle(pilot, app, lambda: app.view.state.phase is Phase.IDLE)
+    await type_keys(pilot, "6 9 0 0 0 0 0 0 0 0 0 1 5 enter")  # wrong check digit
+    await settle(pilot, app, lambda: "条码无效" in shown(app, "notice"))
+    assert "check digit" in shown(app, "notice")
+    await type_keys(pilot, "4 0 0 6 3 8 1 3 3 3 9 3 1 enter")  # valid EAN-13, not sold here
+    await settle(pilot, app, lambda: "未知商品" in shown(app, "notice"))
+    await type_keys(pilot, "f12 9")
+    await settle(pilot, app)
+    assert "F3 subtotal" in shown(app, "keys")
+    await type_keys(pilot, "4 0 0 6 3 8 1 3 3 3 9 3 1 enter")
+    await settle(pilot, app, lambda: "unknown product 4006381333931" in shown(app, "notice"))

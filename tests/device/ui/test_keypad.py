@@ -1,0 +1,140 @@
+"""The keypad controller alone: keys in, the checkout events a cashier would expect out."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from device.checkout import events as ev
+from device.checkout import shifts
+from device.checkout.records import Role, Staff, TenderKind, TenderLine
+from device.checkout.state import Phase, State
+from device.runtime import Dismiss, Notice, PrintUnprinted, View
+from device.recovery import Unprinted
+from device.ui.keypad import KeypadController, UiAction
+
+CASHIER = Staff("2001", "李娜", Role.CASHIER)
+SHIFT = shifts.open_shift("s1", "2001", dt.datetime(2026, 11, 23, tzinfo=dt.UTC), 50_000)
+
+
+def view(phase: Phase, **kw: object) -> View:
+    staff = None if phase is Phase.LOGGED_OUT else CASHIER
+    shift = SHIFT if phase not in (Phase.LOGGED_OUT, Phase.NO_SHIFT) else None
+    state_kw = {k: kw.pop(k) for k in list(kw) if k in ("tenders",)}
+    return View(state=State(phase=phase, staff=staff, shift=shift, **state_kw), **kw)  # type: ignore[arg-type]
+
+
+def keys(pad: KeypadController, v: View, seq: str) -> list[object]:
+    """Type a sequence: single characters are keys, words in <> are function keys."""
+    out: list[object] = []
+    i = 0
+    while i < len(seq):
+        if seq[i] == "<":
+            j = seq.index(">", i)
+            out += pad.press(seq[i + 1 : j], v)
+            i = j + 1
+        else:
+            out += pad.press(seq[i], v)
+            i += 1
+    return out
+
+
+def test_login_is_staff_id_enter_then_pin_enter_and_the_pin_is_hidden() -> None:
+    pad = KeypadController("S001-T01")
+    v = view(Phase.LOGGED_OUT)
+    assert keys(pad, v, "2001<ENTER>12") == []
+    assert pad.shown_entry(v) == "**"
+    assert keys(pad, v, "34<ENTER>") == [ev.Login("2001", "1234")]
+
+
+def test_digits_then_enter_scan_a_typed_barcode_and_number_then_qty_sets_quantity() -> None:
+    pad = KeypadController("S001-T01")
+    v = view(Phase.SELLING)
+    assert keys(pad, v, "6900000000014<ENTER>") == [ev.Scan("6900000000014", "keypad")]
+    assert keys(pad, v, "3<QTY>") == [ev.SetQuantity(3)]
+    assert keys(pad, v, "2<VOID>") == [ev.VoidLine(2)]
+    assert keys(pad, v, "<VOID>4<ENTER>") == [ev.VoidLine(4)]
+
+
+def test_member_key_takes_a_phone_typed_before_or_after() -> None:
+    pad = KeypadController("S001-T01")
+    v = view(Phase.SELLING)
+    assert keys(pad, v, "13812345678<MEMBER>") == [ev.IdentifyMember("phone", "13812345678")]
+    assert keys(pad, v, "<MEMBER>13812345678<ENTER>") == [ev.IdentifyMember("phone", "13812345678")]
+
+
+def test_tender_amount_then_cash_and_cash_alone_pays_what_is_due() -> None:
+    pad = KeypadController("S001-T01")
+    v = view(Phase.TENDERING, due_fen=4_590)
+    assert keys(pad, v, "50<CASH>") == [ev.AddTender(TenderKind.CASH, 5_000)]
+    assert keys(pad, v, "12.5<CASH>") == [ev.AddTender(TenderKind.CASH, 1_250)]
+    assert keys(pad, v, "<CASH>") == [ev.AddTender(TenderKind.CASH, 4_590)]
+    assert keys(pad, v, "1.2.3<CASH>") == [] and pad.error == "ui.bad_amount"
+
+
+def test_split_tender_card_asks_for_the_approval_code() -> None:
+    pad = KeypadController("S001-T01")
+    v = view(Phase.TENDERING, due_fen=10_000)
+    assert keys(pad, v, "30<CARD>") == []
+    assert pad.current_mode(v) == "approval"
+    assert keys(pad, v, "884211<ENTER>") == [
+        ev.AddTender(TenderKind.CARD, 3_000, approval_code="884211")
+    ]
+    assert keys(pad, v, "200<POINTS>") == [ev.RedeemPoints(200)]
+
+
+def test_clear_on_an_empty_entry_takes_back_a_tender_or_leaves_payment() -> None:
+    pad = KeypadController("S001-T01")
+    paid = view(Phase.TENDERING, due_fen=100, tenders=(TenderLine(TenderKind.CASH, 500),))
+    assert keys(pad, paid, "12<CLEAR>") == []  # first CLEAR only wipes the entry
+    assert keys(pad, paid, "<CLEAR>") == [ev.CancelTender()]
+    assert keys(pad, view(Phase.TENDERING, due_fen=100), "<CLEAR>") == [ev.BackToSale()]
+
+
+def test_a_refused_override_asks_for_the_manager_and_resends_with_the_pin() -> None:
+    pad = KeypadController("S001-T01")
+    v = view(Phase.IDLE)
+    sent = keys(pad, v, "<NOSALE>")
+    assert sent == [ev.NoSale(reason="keypad")]
+    refused = view(
+        Phase.IDLE, notice=Notice("error", "manager.pin_required", "manager PIN required")
+    )
+    pad.on_view(refused)
+    assert pad.current_mode(refused) == "manager_id"
+    assert keys(pad, refused, "1001<ENTER>8888") == []
+    assert pad.shown_entry(refused) == "****"
+    assert keys(pad, refused, "<ENTER>") == [
+        ev.NoSale(manager=ev.ManagerCreds("1001", "8888"), reason="keypad")
+    ]
+
+
+def test_function_menu_reaches_suspend_reports_shift_close_and_language() -> None:
+    pad = KeypadController("S001-T01")
+    v = view(Phase.SELLING)
+    assert keys(pad, v, "<FUNC>1") == [ev.Suspend()]
+    assert keys(pad, v, "<FUNC>3") == [ev.XReport()]
+    assert keys(pad, view(Phase.IDLE), "<FUNC>4") == []
+    assert keys(pad, view(Phase.IDLE), "1234.50<ENTER>") == [ev.CloseShift(123_450)]
+    assert keys(pad, v, "<FUNC>9") == [UiAction("language")]
+    assert keys(pad, v, "<FUNC>7") == [] and pad.current_mode(v) == "register"
+    assert keys(pad, v, "13900001111<ENTER>") == [ev.RegisterMember(phone="13900001111")]
+
+
+def test_return_by_typed_receipt_number_then_all_lines() -> None:
+    pad = KeypadController("S001-T01")
+    v = view(Phase.IDLE)
+    assert keys(pad, v, "<RETURN>202611230007<ENTER>") == [ev.StartReturn("S001-T01-20261123-0007")]
+
+
+def test_feedback_is_one_digit_and_enter_skips() -> None:
+    pad = KeypadController("S001-T01")
+    v = view(Phase.FEEDBACK)
+    assert keys(pad, v, "5") == [ev.Feedback(5)]
+    assert keys(pad, v, "<ENTER>") == [ev.SkipFeedback()]
+
+
+def test_enter_after_a_restart_prints_the_missing_receipt_or_dismisses_the_lost_sale() -> None:
+    pad = KeypadController("S001-T01")
+    offer = view(Phase.LOGGED_OUT, unprinted=(Unprinted("sale-1", "S001-T01-20261123-0004"),))
+    assert keys(pad, offer, "<ENTER>") == [PrintUnprinted("sale-1")]
+    lost = view(Phase.LOGGED_OUT, lost_sale=True)
+    assert keys(pad, lost, "<ENTER>") == [Dismiss()]
