@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import threading
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
@@ -56,3 +57,26 @@ def connect_properties(session_expiry_s: int) -> Properties:
     if session_expiry_s:
         props.SessionExpiryInterval = session_expiry_s
     return props
+
+
+def retire_session(settings: BrokerSettings, client_id: str, timeout_s: float = 10.0) -> None:
+    """End a retired consumer's persistent session at the broker.
+
+    Mosquitto keeps handing a shared subscription's messages round-robin to every member's
+    session, including one whose worker was stopped for good (measured: half of the messages
+    sat queued for a stopped worker while the live one idled). Connecting once under its client
+    id with clean_start and no session expiry drops that session and its queue; terminals
+    resend whatever was queued there, because only an ingest ACK clears their outbox.
+    """
+    client = make_client(settings, client_id)
+    connected = threading.Event()
+    client.on_connect = lambda _c, _u, _f, rc, _p: connected.set() if not rc.is_failure else None
+    client.connect(settings.host, settings.port, keepalive=settings.keepalive_s,
+                   clean_start=True, properties=connect_properties(0))  # fmt: skip
+    client.loop_start()
+    try:
+        if not connected.wait(timeout_s):
+            raise TimeoutError(f"could not connect as {client_id} to retire its session")
+    finally:
+        client.disconnect()
+        client.loop_stop()

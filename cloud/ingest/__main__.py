@@ -12,7 +12,7 @@ from types import FrameType
 
 from cloud.domain.tiers import TierThresholds
 from cloud.ingest.worker import IngestWorker
-from cloud.mqtt import DEFAULT_SESSION_EXPIRY_S, BrokerSettings
+from cloud.mqtt import DEFAULT_SESSION_EXPIRY_S, BrokerSettings, retire_session
 from cloud.store.apply import IngestRules
 from cloud.store.db import DEFAULT_URL
 
@@ -50,6 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--silver-yuan", type=int, default=2000)
     p.add_argument("--gold-yuan", type=int, default=5000)
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--retire", action="store_true",
+                   help="drop this client id's session (a worker removed for good)")  # fmt: skip
     return p.parse_args(argv)
 
 
@@ -71,13 +73,21 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, KeyError) as err:
         print(f"cloud.ingest: bad configuration: {err}", file=sys.stderr)
         return 2
+    settings = BrokerSettings(
+        host=args.broker[0], port=args.broker[1], username=args.username,
+        password=args.password, tls_ca=args.tls_ca, tls_cert=args.tls_cert, tls_key=args.tls_key,
+    )  # fmt: skip
+    if args.retire:
+        try:
+            retire_session(settings, args.client_id)
+        except (OSError, TimeoutError) as err:
+            print(f"cloud.ingest: cannot retire {args.client_id}: {err}", file=sys.stderr)
+            return 1
+        print(f"session of {args.client_id} retired", flush=True)
+        return 0
     worker = IngestWorker(
         args.db,
-        BrokerSettings(
-            host=args.broker[0], port=args.broker[1], username=args.username,
-            password=args.password, tls_ca=args.tls_ca, tls_cert=args.tls_cert,
-            tls_key=args.tls_key,
-        ),
+        settings,
         client_id=args.client_id,
         share_group=args.share_group,
         rules=rules,
