@@ -8,8 +8,8 @@ from device.checkout import events as ev
 from device.checkout import shifts
 from device.checkout.records import Role, Staff, TenderKind, TenderLine
 from device.checkout.state import Phase, State
-from device.runtime import Dismiss, Notice, PrintUnprinted, View
 from device.recovery import Unprinted
+from device.runtime import Dismiss, Notice, PrintUnprinted, View
 from device.ui.keypad import KeypadController, UiAction
 
 CASHIER = Staff("2001", "李娜", Role.CASHIER)
