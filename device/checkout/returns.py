@@ -251,9 +251,8 @@ def plan_return(
             f"the sale's tenders ({format_fen(paid)}) do not match its total ({format_fen(total)})"
         )
     weights = [t.amount_fen for t in tenders]
-    from device.checkout.money import allocate
-    cum_before = allocate(r_before, weights)
-    cum_after = allocate(r_after, weights)
+    cum_before = split_highest_averages(r_before, weights)
+    cum_after = split_highest_averages(r_after, weights)
     refunds: list[TenderLine] = []
     for tender, lo, hi in zip(tenders, cum_before, cum_after, strict=True):
         if hi > lo:

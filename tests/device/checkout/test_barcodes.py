@@ -174,6 +174,10 @@ def test_classify_scan_routes_all_three() -> None:
 def test_check_digit_round_trips(body: str) -> None:
     code = body + str(gtin_check_digit(body))
     assert gtin_check_digit(code[:-1]) == int(code[-1])
+    # GS1 GenSpecs 7.9.1 stated on the whole code: from the right, the check digit weighs 1,
+    # then 3, 1, 3, ...; a valid code's weighted sum is a multiple of 10.
+    weighted = sum(int(d) * (1 if i % 2 == 0 else 3) for i, d in enumerate(reversed(code)))
+    assert weighted % 10 == 0
     if len(code) == 13 and not code.startswith(("0", "2")):
         assert parse_barcode(code).code == code
     if len(code) == 8:
