@@ -120,6 +120,8 @@ class WedgeState:
     caps: bool = False
     ctrl: bool = False
     pending: str = ""
+    # After an overflow, what is typed up to the next terminator is the junk's tail, not a scan.
+    skipping: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ def decode_keys(
     """
     state = state or WedgeState()
     shift, altgr, caps, ctrl = state.shift, state.altgr, state.caps, state.ctrl
-    pending = state.pending
+    pending, skipping = state.pending, state.skipping
     lines: list[str] = []
     problems: list[str] = []
     for ev in events:
@@ -170,8 +172,9 @@ def decode_keys(
             caps = not caps
             continue
         if code in TERMINATORS:
-            lines.append(pending + TERMINATORS[code])
-            pending = ""
+            if not skipping:
+                lines.append(pending + TERMINATORS[code])
+            pending, skipping = "", False
             continue
         ch = _char(lay, code, shift, altgr, caps)
         if ch is not None and ctrl:
@@ -179,11 +182,13 @@ def decode_keys(
         if ch is None:
             problems.append(f"ignored key code {code} (not in the {lay.name} layout)")
             continue
+        if skipping:
+            continue
         pending += ch
         if len(pending) > max_len:
             problems.append(f"discarded {len(pending)} characters typed without a terminator")
-            pending = ""
-    end = WedgeState(shift, altgr, caps, ctrl, pending)
+            pending, skipping = "", True
+    end = WedgeState(shift, altgr, caps, ctrl, pending, skipping)
     return WedgeResult(tuple(lines), end, tuple(problems))
 
 

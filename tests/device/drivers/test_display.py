@@ -192,3 +192,16 @@ def test_any_text_fits_exactly(text: str, encoding: str) -> None:
     data = fit(to_code_page(text, encoding), 20, "left", encoding)
     assert len(data) == 20
     data.decode(encoding)  # never a split multibyte character
+
+
+def test_gb18030_display_gets_only_two_byte_codes() -> None:
+    """GB18030 gives '¥' (U+00A5) and 'Ä' four-byte codes (81 30 84 36, 81 30 87 32) that a
+    display's GB2312 font lacks; the full-width yen '￥' is A3 A4 and 'Ä' reduces to 'A'."""
+    assert to_code_page("¥12.50", "gb18030") == bytes.fromhex("a3a4") + b"12.50"
+    assert to_code_page("Äpfel", "gb18030") == b"Apfel"
+    with DisplaySim(encoding="gb18030") as sim:
+        display = PoleDisplay(DisplayConfig(port=sim.path, encoding="gb18030"), Collector())
+        display.show_line("Äpfel 苹果", "¥12.50")
+        want = ("Apfel 苹果" + " " * 10, " " * 13 + "￥12.50")
+        assert wait_screen(sim, want) == want
+        display.transport.close()

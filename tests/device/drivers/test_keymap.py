@@ -62,8 +62,11 @@ def test_unknown_keys_are_dropped_with_a_note_and_junk_is_bounded() -> None:
     assert "183" in result.problems[0]
     junk = [(EV_KEY, 30, 1)] * 20
     bounded = decode_keys(junk, lay, max_len=10)
-    assert bounded.state.pending == "a" * 9
+    assert bounded.state.pending == "" and bounded.state.skipping
     assert any("without a terminator" in p for p in bounded.problems)
+    # The junk's tail, up to the next Enter, is thrown away with it; then decoding resumes.
+    tail = decode_keys([(EV_KEY, 30, 1), (EV_KEY, 28, 1)] * 2, lay, bounded.state)
+    assert tail.lines == ("a\r",) and not tail.state.skipping
 
 
 def test_autorepeat_and_caps_lock() -> None:

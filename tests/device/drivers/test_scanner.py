@@ -190,3 +190,25 @@ def test_tab_suffix_ends_a_scan_like_cr(serial_scanner, sim) -> None:
     sim.send_raw(b"]Q1MEM:000123\t]E04006381333931\t")
     texts = [out.of(ScanEvent).text for _ in range(2)]
     assert texts == ["]Q1MEM:000123", "]E04006381333931"]
+
+
+def test_wedge_scanner_honours_max_len() -> None:
+    """Typed text longer than the configured max_len without Enter/Tab is junk; the code typed
+    next is glued to the junk's tail and thrown away with it (as on the serial line), and
+    the one after reads normally."""
+    from device.drivers.keymap import text_to_keys
+
+    dev = RecordedDevice("wedge scanner")
+    out = Collector()
+    cfg = ScannerConfig(kind="wedge", usb_id="05e0:1200", max_len=16)
+    scanner = WedgeScanner(cfg, out, source=dev, backoff=fast_backoff())
+    scanner.start()
+    try:
+        out.status("connected")
+        dev.push(text_to_keys("A" * 20))
+        out.status("connected", "discarded")
+        dev.push(text_to_keys("123\r"))
+        dev.push(text_to_keys("456\r"))
+        assert out.of(ScanEvent).text == "456"
+    finally:
+        scanner.stop()
