@@ -32,8 +32,14 @@ def test_any_order_with_duplicates_is_exact(deliveries: list[int]) -> None:
     try:
         mark = 0
         for seq in deliveries:
-            outcome = apply_batch(cdb, store_id="S001", terminal_id="S001-T01",
-                                  events=DECODED[seq], topic=TOPIC, rules=IngestRules())  # fmt: skip
+            outcome = apply_batch(
+                cdb,
+                store_id="S001",
+                terminal_id="S001-T01",
+                events=DECODED[seq],
+                topic=TOPIC,
+                rules=IngestRules(),
+            )
             mark = outcome.high_water
         delivered = set(deliveries)
         expected_mark = 0
