@@ -66,6 +66,9 @@ class Recorded:
     already_recorded: bool = False  # a replay of a sale/return the journal already holds
 
 
+RecordedSale = Recorded  # the name the checkout's command handlers use for a sale's result
+
+
 def _check_points(points: tuple[PointsDelta, ...], member_id: str | None, what: str) -> None:
     for delta in points:
         if not delta.member_id:
