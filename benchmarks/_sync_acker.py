@@ -1,5 +1,8 @@
-"""A bare acking consumer for the sync benchmark: validates each batch as the cloud would and
-ACKs its highest contiguous seq, with no database. Shows what the terminal side alone can do."""
+"""A bare acking consumer for the sync benchmark: validates and ACKs batches, no database.
+
+It ACKs the highest contiguous seq like the cloud does, so the drain against it shows what the
+terminal side alone can do.
+"""
 
 from __future__ import annotations
 

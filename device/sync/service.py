@@ -1,5 +1,4 @@
-"""SyncService: the one sync thread that owns the store connection and drives publish, ACK,
-downstream and status.
+"""SyncService: the one sync thread that owns the store and drives publish, ACK, downstream, status.
 
 Threading: paho's network thread (loop_start) only puts items on `inbox`. The sync thread opens
 the store itself (SQLite connections are per thread), then loops: take inbox items, apply ACKs

@@ -1,5 +1,4 @@
-"""Shared pieces for the sync fault tests: a 10,000-sale store template, the real ingest worker,
-and readers for the cloud and terminal databases."""
+"""Shared pieces for the sync fault tests: a 10,000-sale store, the real ingest worker, readers."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Property: whatever the order and duplication of deliveries, the cache ends at the newest
-version and never goes back to an older one (real SQLite store, no broker needed)."""
+"""Property: any delivery order or duplication ends at the newest version, never going back.
+
+Real SQLite store, no broker needed.
+"""
 
 from __future__ import annotations
 
