@@ -11,6 +11,8 @@ from device.sync.client import BrokerSettings
 from device.sync.errors import ConfigError
 from device.sync.service import SyncService, SyncSettings
 from device.sync.storage import SyncStorage
+from protocol import codec, topics
+from protocol.envelope import Ack
 from protocol.errors import BadTopic
 from tests.broker import Broker
 from tests.device.sync.fakecloud import FakeCloud
@@ -92,3 +94,26 @@ def test_a_revoked_terminal_keeps_its_outbox_and_says_why_it_cannot_connect(
     assert svc.wait(lambda s: "refused" in s.link_problem, 10), svc.stats()
     stats = svc.stats()
     assert not stats.connected and stats.outbox_depth == 5 and stats.events_sent == 0
+
+
+def test_the_broker_keeps_the_session_so_an_ack_sent_while_offline_arrives(
+    broker: Broker, store_file: Path, make_service
+) -> None:
+    record_sales(store_file, 10)
+    cloud = FakeCloud(broker, ack=False)
+    try:
+        first = make_service(store_file, resend_after_s=60)
+        assert first.wait(lambda s: s.events_sent == 10, 10)
+        first.stop()  # offline now; the persistent session stays at the broker
+        acker = broker.client("ingest", client_id="late-cloud")
+        acker.publish(
+            topics.ack_topic("S001", "S001-T01"),
+            codec.encode_ack(Ack(terminal_id="S001-T01", acked_seq=10)),
+        )
+        acker.close()
+        # Nobody else ACKs: the rows can only go if the queued ACK is delivered on reconnect.
+        second = make_service(store_file, resend_after_s=60)
+        assert second.wait(lambda s: s.acks == 1 and s.acked_seq == 10, 10), second.stats()
+        assert second.wait(lambda s: s.outbox_depth == 0, 5)
+    finally:
+        cloud.close()
