@@ -77,6 +77,8 @@ class SyncSettings:
     status_interval_s: float = 30.0
     status_check_s: float = 0.5
     catchup_wait_s: float = 5.0
+    # Besides every connect, ask again now and then: a lost last change of the day shows no gap.
+    catchup_interval_s: float = 600.0
     snapshot_timeout_s: float = 60.0
 
 
@@ -238,6 +240,7 @@ class _Loop:
         self.depth = store.outbox_depth()
         self.versions = versions
         self.next_check = 0.0
+        self.next_catchup = float("inf")  # set on connect
 
     def _send(self, topic: str, payload: bytes) -> bool:
         return self.link.connected and published_ok(self.link.publish(topic, payload))
@@ -290,6 +293,9 @@ class _Loop:
         if now >= self.next_check:
             self.next_check = now + svc.settings.status_check_s
             self._maybe_status(now)
+        if now >= self.next_catchup and self.link.connected:
+            self.next_catchup = now + svc.settings.catchup_interval_s
+            self.applier.catch_up(now)
         self._publish_stats()
 
     def _farewell(self) -> None:
@@ -313,6 +319,7 @@ class _Loop:
             self.publisher.on_connected(now)
             self.reporter.reset()
             self.applier.catch_up(now)
+            self.next_catchup = now + self.svc.settings.catchup_interval_s
             self.next_check = 0.0
         elif isinstance(item, Disconnected):
             log.info("disconnected: %s", item.reason)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,22 @@ def test_downstream_changes_made_while_offline_arrive_by_catch_up(
     finally:
         db.close()
     assert held == ["M1", "M3", "M4"]
+
+
+def test_a_lost_last_change_is_recovered_by_the_periodic_catch_up(
+    broker: Broker, ingest: IngestWorker, store_file: Path, tmp_path: Path, make_service
+) -> None:
+    svc = make_service(store_file, catchup_interval_s=1.5)
+    assert svc.wait(lambda s: s.connected and s.catchups_requested >= 1, 10)
+    time.sleep(0.5)  # let the cloud answer the on-connect catch-up (with nothing) first
+    # HQ stored a change whose broadcast never reached the terminal, and nothing follows it,
+    # so no version gap will ever reveal it.
+    cdb = open_cloud_db(f"sqlite:///{tmp_path}/cloud.db")
+    try:
+        with cdb.write():
+            item = {"sku": "P1", "name_zh": "茶", "name_en": "Tea", "price_fen": 500}
+            append_change(cdb, "catalogue", "all", "upsert", [item], dt.datetime.now())
+    finally:
+        cdb.close()
+    assert svc.wait(lambda s: s.stream_versions.get("catalogue") == 1, 15), svc.stats()
+    assert svc.stats().catchups_requested >= 2
