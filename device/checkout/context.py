@@ -40,13 +40,23 @@ class Context:
     def now(self) -> dt.datetime:
         return self.ports.clock.now()
 
+    def _zone(self) -> dt.tzinfo | None:
+        try:
+            return zoneinfo.ZoneInfo(self.config.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return None
+
     def local_time(self, when: dt.datetime) -> str:
         """HH:MM in the store's time zone, for messages such as a lockout's end."""
-        try:
-            zone: dt.tzinfo = zoneinfo.ZoneInfo(self.config.timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone = self._zone()
+        if zone is None:
             return when.strftime("%H:%M UTC")
         return when.astimezone(zone).strftime("%H:%M")
+
+    def local_date(self, when: dt.datetime) -> dt.date:
+        """The calendar date in the store's time zone (UTC if the zone is unknown)."""
+        zone = self._zone()
+        return when.astimezone(zone if zone is not None else dt.UTC).date()
 
     def notify(self, level: Literal["info", "warning"], key: str, **params: object) -> Notify:
         """An info or warning message for the cashier (errors come from Refused)."""

@@ -80,6 +80,40 @@ class Points(Protocol):
         ...
 
 
+class CouponInfo(Protocol):
+    """A coupon as the till's cache holds it (the store's coupon rows fit this shape).
+
+    ``kind`` is "amount" (``value`` in fen), "percent" (``value`` in basis points of the
+    sale) or "gift" (an item, not a tender). Dates are ISO strings; only the date part is
+    used, inclusive at both ends, in the store's time zone.
+    """
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def value(self) -> int: ...
+    @property
+    def min_spend_fen(self) -> int: ...
+    @property
+    def member_id(self) -> str | None: ...
+    @property
+    def valid_from(self) -> str | None: ...
+    @property
+    def valid_until(self) -> str | None: ...
+    @property
+    def redeemed_sale_id(self) -> str | None: ...
+
+
+class Coupons(Protocol):
+    """Coupon lookups (HQ pushes coupons; a sale that uses one marks it redeemed)."""
+
+    def get(self, code: str) -> CouponInfo | None:
+        """Return the coupon with this code, or None."""
+        ...
+
+
 class Clock(Protocol):
     """Device time, which may be wrong at boot (no RTC on the Pi)."""
 
@@ -111,3 +145,6 @@ class Ports:
     points: Points
     clock: Clock
     ids: Ids
+    # Optional so a till wired before coupons existed still builds; without it a coupon
+    # tender is refused, because an unchecked code could pay for anything.
+    coupons: Coupons | None = None

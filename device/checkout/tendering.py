@@ -28,7 +28,7 @@ from device.checkout.records import PointsDelta, PointsReason, SaleRecord, Tende
 from device.checkout.session import shift_of, staff_of
 from device.checkout.staff import Permission, require
 from device.checkout.state import Phase, State
-from device.checkout.tenders import opens_drawer, remaining_due, settle
+from device.checkout.tenders import coupon_amount, opens_drawer, remaining_due, settle
 
 Result = tuple[State, list[Command]]
 
@@ -47,11 +47,12 @@ def add_tender(ctx: Context, state: State, event: ev.AddTender) -> Result:
     state, priced = _paying(ctx, state)
     if event.kind is TenderKind.POINTS:
         raise TenderError("points are used with the points key, not as an amount")
-    if event.kind is TenderKind.COUPON and not event.reference.strip():
-        raise TenderError("a coupon tender needs the coupon code")
+    amount = event.amount_fen
+    if event.kind is TenderKind.COUPON:
+        amount = _coupon(ctx, state, priced, event)
     line = TenderLine(
         kind=event.kind,
-        amount_fen=event.amount_fen,
+        amount_fen=amount,
         tendered_fen=event.amount_fen if event.kind is TenderKind.CASH else 0,
         approval_code=event.approval_code.strip(),
         reference=event.reference.strip(),
@@ -59,6 +60,29 @@ def add_tender(ctx: Context, state: State, event: ev.AddTender) -> Result:
     tenders = (*state.tenders, line)
     settle(priced.total_fen, tenders)  # refuses overpaying by card, missing approval, ...
     return complete_if_paid(ctx, replace(state, tenders=tenders), [])
+
+
+def _coupon(ctx: Context, state: State, priced: PricedCart, event: ev.AddTender) -> int:
+    """What the coupon in ``event`` pays, checked against the till's coupon cache."""
+    code = event.reference.strip()
+    if not code:
+        raise TenderError("a coupon tender needs the coupon code")
+    if ctx.ports.coupons is None:
+        raise TenderError("coupons cannot be checked on this till")
+    if any(t.kind is TenderKind.COUPON and t.reference == code for t in state.tenders):
+        raise TenderError(f"coupon {code} is already on this sale")
+    coupon = ctx.ports.coupons.get(code)
+    if coupon is None:
+        raise TenderError(f"unknown coupon {code}")
+    member = state.cart.member if state.cart is not None else None
+    return coupon_amount(
+        coupon,
+        requested_fen=event.amount_fen,
+        total_fen=priced.total_fen,
+        due_fen=remaining_due(priced.total_fen, state.tenders),
+        member_id=member.member_id if member is not None else None,
+        today=ctx.local_date(ctx.now()),
+    )
 
 
 def redeem_points(ctx: Context, state: State, event: ev.RedeemPoints) -> Result:

@@ -5,7 +5,8 @@ Rules, applied to the tenders in the order the cashier entered them:
 * every tender is a positive amount, and nothing may be tendered once the sale is paid;
 * card and mobile need the approval code from the external payment terminal and may
   not exceed what is still due (a card cannot overpay, so it never gives change);
-* points and coupons may not exceed what is still due either, and never give change;
+* points and coupons may not exceed what is still due either, and never give change
+  (:func:`coupon_amount` checks a coupon against the till's coupon cache first);
 * cash may exceed what is due: the applied amount is what was due and the excess is
   the change. A cash tender's ``tendered_fen`` is the cash handed over (when it is 0,
   ``amount_fen`` is taken as handed over).
@@ -16,11 +17,13 @@ the change. The sale is complete when :func:`remaining_due` is 0.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import replace
 
 from device.checkout.errors import TenderError
-from device.checkout.money import format_fen
+from device.checkout.money import BP_WHOLE, apply_bp, format_fen
+from device.checkout.ports import CouponInfo
 from device.checkout.records import TenderKind, TenderLine
 
 _NEEDS_APPROVAL = (TenderKind.CARD, TenderKind.MOBILE)
@@ -91,3 +94,58 @@ def cash_in_drawer(tenders: Sequence[TenderLine]) -> int:
 def opens_drawer(tenders: Sequence[TenderLine], change_fen: int) -> bool:
     """The drawer opens on a cash tender or when change is due."""
     return change_fen > 0 or any(t.kind is TenderKind.CASH for t in tenders)
+
+
+def _iso_date(text: str | None, code: str, what: str) -> dt.date | None:
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text[:10])
+    except ValueError as err:
+        raise TenderError(f"coupon {code} has an unreadable {what} date {text!r}") from err
+
+
+def coupon_amount(
+    coupon: CouponInfo,
+    *,
+    requested_fen: int,
+    total_fen: int,
+    due_fen: int,
+    member_id: str | None,
+    today: dt.date,
+) -> int:
+    """What a coupon pays on this sale, or raise TenderError saying why it cannot be used.
+
+    An amount coupon is worth its value, a percent coupon that share of the sale's total.
+    The coupon pays the smallest of its worth, the amount the cashier asked for (0: all
+    of its worth) and what is still due; a coupon never gives change.
+    """
+    code = coupon.code
+    if coupon.redeemed_sale_id:
+        raise TenderError(f"coupon {code} has already been used")
+    if coupon.kind == "gift":
+        raise TenderError(f"coupon {code} is for a gift item, not a payment")
+    if coupon.kind not in ("amount", "percent"):
+        raise TenderError(f"coupon {code} is of an unknown kind {coupon.kind!r}")
+    if coupon.member_id:
+        if member_id is None:
+            raise TenderError(f"coupon {code} belongs to a member: identify the member first")
+        if coupon.member_id != member_id:
+            raise TenderError(f"coupon {code} belongs to another member")
+    starts = _iso_date(coupon.valid_from, code, "start")
+    ends = _iso_date(coupon.valid_until, code, "end")
+    if starts is not None and today < starts:
+        raise TenderError(f"coupon {code} is valid from {starts.isoformat()}")
+    if ends is not None and today > ends:
+        raise TenderError(f"coupon {code} expired on {ends.isoformat()}")
+    if total_fen < coupon.min_spend_fen:
+        raise TenderError(f"coupon {code} needs a spend of {format_fen(coupon.min_spend_fen)}")
+    if coupon.kind == "amount":
+        worth = coupon.value
+    else:
+        worth = apply_bp(total_fen, min(coupon.value, BP_WHOLE))
+    if worth <= 0:
+        raise TenderError(f"coupon {code} is worth nothing on this sale")
+    if requested_fen < 0:
+        raise TenderError("coupon amount cannot be negative")
+    return min(worth, requested_fen or worth, due_fen)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from device.checkout.commands import (
     Command,
@@ -141,6 +141,28 @@ class FakePoints:
         return self.unsynced.get(member_id, 0)
 
 
+@dataclass(frozen=True)
+class FakeCoupon:
+    """A coupon row as the store's cache holds it."""
+
+    code: str
+    kind: str
+    value: int
+    min_spend_fen: int = 0
+    member_id: str | None = None
+    valid_from: str | None = None
+    valid_until: str | None = None
+    redeemed_sale_id: str | None = None
+
+
+@dataclass
+class FakeCoupons:
+    coupons: dict[str, FakeCoupon] = field(default_factory=dict)
+
+    def get(self, code: str) -> FakeCoupon | None:
+        return self.coupons.get(code)
+
+
 class SeqIds:
     def __init__(self) -> None:
         self.n = 0
@@ -166,6 +188,7 @@ class Till:
         members: list[Member] | None = None,
         cards: dict[str, str] | None = None,
         config: CheckoutConfig | None = None,
+        coupons: list[FakeCoupon] | None = None,
     ) -> None:
         self.clock = FakeClock()
         self.catalogue = FakeCatalogue(products)
@@ -173,6 +196,7 @@ class Till:
         self.auth = FakeStaffAuth(dict(STAFF), self.clock)
         self.journal = FakeJournal()
         self.points = FakePoints()
+        self.coupons = FakeCoupons({c.code: c for c in coupons or []})
         self.ids = SeqIds()
         self.config = config or default_config()
         self.ports = Ports(
@@ -183,6 +207,7 @@ class Till:
             points=self.points,
             clock=self.clock,
             ids=self.ids,
+            coupons=self.coupons,
         )
         self.machine = Machine(self.ports, self.config)
         self.state: State = self.machine.initial_state()
@@ -208,6 +233,9 @@ class Till:
                     self.points.unsynced[row.member_id] = (
                         self.points.unsynced.get(row.member_id, 0) - row.delta
                     )
+            for code in command.sale.coupon_codes:
+                used = replace(self.coupons.coupons[code], redeemed_sale_id=command.sale.sale_id)
+                self.coupons.coupons[code] = used
         elif isinstance(command, RecordReturn):
             sale_id = command.ret.original_sale_id
             if sale_id is not None:
@@ -217,8 +245,6 @@ class Till:
         elif isinstance(command, RecordTierChange):
             old = self.members.members.get(command.member_id)
             if old is not None:
-                from dataclasses import replace
-
                 self.members.members[command.member_id] = replace(old, tier=command.new_tier)
 
     def errors(self, commands: list[Command]) -> list[str]:

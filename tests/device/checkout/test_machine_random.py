@@ -14,7 +14,7 @@ from device.checkout.events import ManagerCreds
 from device.checkout.pricing import price_cart
 from device.checkout.records import Member, Product, TenderKind, Tier
 from device.checkout.state import Phase
-from tests.device.checkout.fakes import Till
+from tests.device.checkout.fakes import FakeCoupon, Till
 
 LAST = "@last"  # stands for the newest receipt number once a sale exists
 
@@ -152,7 +152,9 @@ mixed = st.tuples(st.booleans(), events, helpful).map(lambda t: t[2] if t[0] els
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(mixed, min_size=10, max_size=80))
 def test_random_events_never_raise_or_go_negative(sequence: list[ev.Event]) -> None:
-    till = Till(PRODUCTS, members=MEMBERS, cards={"C1": "M1"})
+    till = Till(
+        PRODUCTS, members=MEMBERS, cards={"C1": "M1"}, coupons=[FakeCoupon("CPN", "amount", 500)]
+    )
     for raw in START + sequence:
         event = _resolve(till, raw)
         before = till.state

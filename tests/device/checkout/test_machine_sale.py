@@ -23,7 +23,7 @@ from device.checkout.pricing import price_cart
 from device.checkout.records import Member, PointsReason, Product, TenderKind, Tier
 from device.checkout.snapshot import cart_from_plain
 from device.checkout.state import Phase
-from tests.device.checkout.fakes import Till
+from tests.device.checkout.fakes import FakeCoupon, Till
 
 MANAGER = ManagerCreds("m1", "9999")
 
@@ -325,3 +325,40 @@ def test_a_free_sale_completes_at_subtotal_without_opening_the_drawer() -> None:
     assert (sale.total_fen, sale.tenders, sale.change_fen) == (0, (), 0)
     assert not [c for c in done if isinstance(c, OpenDrawer)]
     assert till.state.phase is Phase.FEEDBACK
+
+
+def test_coupon_and_mobile_split_then_the_coupon_is_spent() -> None:
+    birthday = FakeCoupon("BDAY20", "amount", 2000, member_id="M1", valid_until="2026-11-30")
+    other = FakeCoupon("LI5", "amount", 500, member_id="M7")
+    member = replace(GOLDISH, cumulative_spend_fen=0)
+    till = Till([MILK, RICE, APPLE], members=[member], coupons=[birthday, other])
+    till.send(ev.Login("c1", "1111"))
+    till.send(ev.OpenShift(20000, MANAGER))
+    till.send(ev.Scan(RICE.barcodes[0]))
+    till.send(ev.SetQuantity(2))
+    coupon = ev.AddTender(TenderKind.COUPON, 0, reference="BDAY20")
+    assert till.errors(till.send(coupon)) == [
+        "coupon BDAY20 belongs to a member: identify the member first"
+    ]
+    till.send(ev.IdentifyMember("phone", "13812345678"))
+    before = till.state
+    assert till.errors(till.send(ev.AddTender(TenderKind.COUPON, 0, reference="LI5"))) == [
+        "coupon LI5 belongs to another member"
+    ]
+    assert till.state is before
+    assert till.errors(till.send(coupon)) == []
+    assert till.errors(till.send(coupon)) == ["coupon BDAY20 is already on this sale"]
+    # 2 x 59.90 = 119.80, silver 10 % off -> 107.82; coupon 20.00 leaves 87.82
+    done = till.send(ev.AddTender(TenderKind.MOBILE, 8782, approval_code="WX77"))
+    sale = next(c.sale for c in done if isinstance(c, RecordSale))
+    assert [(t.kind, t.amount_fen, t.reference, t.approval_code) for t in sale.tenders] == [
+        (TenderKind.COUPON, 2000, "BDAY20", ""),
+        (TenderKind.MOBILE, 8782, "", "WX77"),
+    ]
+    assert sale.coupon_codes == ("BDAY20",)
+    assert sale.points_earned == 8  # the coupon part earns nothing: floor(87.82 / 10)
+    assert not [c for c in done if isinstance(c, OpenDrawer)]
+
+    till.send(ev.Scan(MILK.barcodes[0]))
+    till.send(ev.IdentifyMember("phone", "13812345678"))
+    assert till.errors(till.send(coupon)) == ["coupon BDAY20 has already been used"]

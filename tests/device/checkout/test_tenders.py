@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -10,7 +11,14 @@ from hypothesis import strategies as st
 
 from device.checkout.errors import TenderError
 from device.checkout.records import TenderKind, TenderLine
-from device.checkout.tenders import cash_in_drawer, opens_drawer, remaining_due, settle
+from device.checkout.tenders import (
+    cash_in_drawer,
+    coupon_amount,
+    opens_drawer,
+    remaining_due,
+    settle,
+)
+from tests.device.checkout.fakes import FakeCoupon
 
 CASH, CARD, MOBILE, POINTS, COUPON = (
     TenderKind.CASH,
@@ -120,3 +128,58 @@ def test_settled_tenders_never_exceed_the_total_and_change_is_cash_only(
     assert change >= 0
     if change:
         assert paid == total
+
+
+# --- coupons ---------------------------------------------------------------------------------
+
+TODAY = dt.date(2026, 11, 23)
+
+
+def coupon_pays(
+    coupon: FakeCoupon,
+    total: int = 8000,
+    due: int = 8000,
+    requested: int = 0,
+    member_id: str | None = None,
+) -> int:
+    return coupon_amount(
+        coupon,
+        requested_fen=requested,
+        total_fen=total,
+        due_fen=due,
+        member_id=member_id,
+        today=TODAY,
+    )
+
+
+def test_amount_and_percent_coupons_pay_their_worth_capped_at_what_is_due() -> None:
+    ten = FakeCoupon("C10", "amount", 1000)
+    assert coupon_pays(ten) == 1000
+    assert coupon_pays(ten, requested=600) == 600  # the cashier may use part of it
+    assert coupon_pays(ten, due=700) == 700  # never more than is due: no change from coupons
+    assert coupon_pays(FakeCoupon("P15", "percent", 1500), total=8050) == 1208  # 1207.5 -> 1208
+
+
+@pytest.mark.parametrize(
+    ("coupon", "kw", "reason"),
+    [
+        (FakeCoupon("U", "amount", 500, redeemed_sale_id="s9"), {}, "already been used"),
+        (FakeCoupon("G", "gift", 0), {}, "for a gift item, not a payment"),
+        (FakeCoupon("M", "amount", 500, member_id="M1"), {}, "identify the member first"),
+        (FakeCoupon("M", "amount", 500, member_id="M1"), {"member_id": "M2"}, "another member"),
+        (FakeCoupon("F", "amount", 500, valid_from="2026-11-24"), {}, "valid from 2026-11-24"),
+        (FakeCoupon("E", "amount", 500, valid_until="2026-11-22"), {}, "expired on 2026-11-22"),
+        (FakeCoupon("S", "amount", 500, min_spend_fen=10_000), {}, "needs a spend of ¥100.00"),
+        (FakeCoupon("Z", "amount", 0), {}, "worth nothing"),
+        (FakeCoupon("D", "amount", 500, valid_until="soon"), {}, "unreadable end date"),
+    ],
+)
+def test_coupon_refusals(coupon: FakeCoupon, kw: dict[str, str], reason: str) -> None:
+    with pytest.raises(TenderError, match=re.escape(reason)):
+        coupon_pays(coupon, member_id=kw.get("member_id"))
+
+
+def test_coupon_dates_are_inclusive() -> None:
+    day = FakeCoupon("B", "amount", 500, valid_from="2026-11-23", valid_until="2026-11-23T23:59")
+    assert coupon_pays(day) == 500
+    assert coupon_pays(FakeCoupon("M", "amount", 500, member_id="M1"), member_id="M1") == 500
