@@ -328,6 +328,8 @@ class KeypadController:
         for line in session.sale.lines:
             if wanted is not None and line.line_no not in wanted:
                 continue
+            if wanted is None and not line.returnable:
+                continue  # "all" means all that may come back
             left = line.quantity - sum(
                 r.quantity for ret in session.earlier for r in ret.lines
                 if r.original_line_no == line.line_no
