@@ -23,8 +23,9 @@ import codecs
 import threading
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from device.drivers.errors import ConfigError, DeviceStatus, DriverError
 from device.drivers.events import Emit
@@ -34,10 +35,12 @@ from device.drivers.transport import SerialTransport, Transport
 ESC, US = 0x1B, 0x1F
 INIT = bytes([ESC, 0x40])
 CLEAR = bytes([0x0C])
-COMMAND_SETS = {
-    "cd5220": {"overwrite": bytes([ESC, 0x11]), "move": bytes([ESC, 0x6C])},
-    "dmd": {"overwrite": bytes([US, 0x01]), "move": bytes([US, 0x24])},
-}
+COMMAND_SETS: Mapping[str, Mapping[str, bytes]] = MappingProxyType(
+    {
+        "cd5220": MappingProxyType({"overwrite": bytes([ESC, 0x11]), "move": bytes([ESC, 0x6C])}),
+        "dmd": MappingProxyType({"overwrite": bytes([US, 0x01]), "move": bytes([US, 0x24])}),
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -35,11 +35,11 @@ SILENT_KEYS = frozenset({69, 70, 56, 125, 126})
 
 # Linux key codes of the main block, by position on a US keyboard.
 _DIGIT_ROW = (2, 3, 4, 5, 6, 7, 8, 9, 10, 11)  # KEY_1 .. KEY_0
-_LETTERS = {
+_LETTERS: Mapping[str, int] = MappingProxyType({
     "q": 16, "w": 17, "e": 18, "r": 19, "t": 20, "y": 21, "u": 22, "i": 23, "o": 24, "p": 25,
     "a": 30, "s": 31, "d": 32, "f": 33, "g": 34, "h": 35, "j": 36, "k": 37, "l": 38,
     "z": 44, "x": 45, "c": 46, "v": 47, "b": 48, "n": 49, "m": 50,
-}  # fmt: skip
+})  # fmt: skip
 KEY_MINUS, KEY_EQUAL, KEY_LEFTBRACE, KEY_RIGHTBRACE = 12, 13, 26, 27
 KEY_SEMICOLON, KEY_APOSTROPHE, KEY_GRAVE, KEY_BACKSLASH = 39, 40, 41, 43
 KEY_COMMA, KEY_DOT, KEY_SLASH, KEY_SPACE, KEY_102ND = 51, 52, 53, 57, 86

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Literal
 
 from escpos.printer import Dummy  # type: ignore[import-untyped]
@@ -21,34 +23,40 @@ from device.drivers.errors import ConfigError
 
 Language = Literal["zh", "en"]
 
-LABELS: dict[str, dict[str, str]] = {
-    "zh": {
-        "receipt_no": "单号",
-        "time": "时间",
-        "cashier": "收银员",
-        "member": "会员",
-        "tier": "等级",
-        "points_earned": "本次积分",
-        "points_used": "使用积分",
-        "points_balance": "积分余额",
-        "change": "找零",
-        "reprint": "*** 重印 REPRINT ***",
-        "qty": "数量",
-    },
-    "en": {
-        "receipt_no": "Receipt",
-        "time": "Time",
-        "cashier": "Cashier",
-        "member": "Member",
-        "tier": "Tier",
-        "points_earned": "Points earned",
-        "points_used": "Points used",
-        "points_balance": "Points balance",
-        "change": "Change",
-        "reprint": "*** REPRINT 重印 ***",
-        "qty": "Qty",
-    },
-}
+LABELS: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {
+        "zh": MappingProxyType(
+            {
+                "receipt_no": "单号",
+                "time": "时间",
+                "cashier": "收银员",
+                "member": "会员",
+                "tier": "等级",
+                "points_earned": "本次积分",
+                "points_used": "使用积分",
+                "points_balance": "积分余额",
+                "change": "找零",
+                "reprint": "*** 重印 REPRINT ***",
+                "qty": "数量",
+            }
+        ),
+        "en": MappingProxyType(
+            {
+                "receipt_no": "Receipt",
+                "time": "Time",
+                "cashier": "Cashier",
+                "member": "Member",
+                "tier": "Tier",
+                "points_earned": "Points earned",
+                "points_used": "Points used",
+                "points_balance": "Points balance",
+                "change": "Change",
+                "reprint": "*** REPRINT 重印 ***",
+                "qty": "Qty",
+            }
+        ),
+    }
+)
 
 PHONE_RE = re.compile(r"^(\d{3})\d{4}(\d{4})$")
 

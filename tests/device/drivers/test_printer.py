@@ -1,5 +1,7 @@
-"""The receipt-printer driver against the simulated printer on a real pty: faults, reprint
-without duplicates, reconnect, drawer, self-test, and the network and file transports."""
+"""The printer driver against the simulated printer on a pty: faults, reprints, reconnect.
+
+Also the drawer port, the self-test page, and the network and file transports.
+"""
 
 from __future__ import annotations
 

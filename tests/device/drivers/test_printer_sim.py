@@ -1,5 +1,4 @@
-"""The printer simulator: decoding real ESC/POS, answering DLE EOT per the command reference,
-paper/cover/drawer behaviour, garbage tolerance, and the receipt picture."""
+"""The printer simulator: ESC/POS decoding, DLE EOT answers, faults, garbage and the picture."""
 
 from __future__ import annotations
 

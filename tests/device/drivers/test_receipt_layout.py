@@ -1,5 +1,8 @@
-"""Receipt layout: ESC/POS bytes checked against the command reference, and column fit
-checked by the simulator, which counts columns from the GB18030 byte lengths it receives."""
+"""Receipt layout: ESC/POS bytes against the command reference, column fit in the simulator.
+
+The simulator counts columns from the GB18030 byte lengths it receives, independently of
+receipt_layout's own width rule.
+"""
 
 from __future__ import annotations
 
