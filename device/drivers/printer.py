@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from device.drivers import escpos_commands as cmd
 from device.drivers.errors import (
+    DeviceState,
     DeviceStatus,
     DeviceTimeout,
     DeviceUnavailable,
@@ -224,8 +225,8 @@ class PrinterDriver:
     def _not_connected(self) -> str:
         return f"printer not connected on {self.config.where}"
 
-    def _set_status(self, state: str, message: str) -> None:
-        status = DeviceStatus(self.name, state, message)  # type: ignore[arg-type]
+    def _set_status(self, state: DeviceState, message: str) -> None:
+        status = DeviceStatus(self.name, state, message)
         if status != self._status:
             self._status = status
             log.info("printer status: %s (%s)", state, message)

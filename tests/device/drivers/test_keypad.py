@@ -153,3 +153,20 @@ def test_configuration_picks_usb_keypad_or_gpio_matrix() -> None:
         factory.reset()
     with pytest.raises(ConfigError, match="not in the form vvvv:pppp"):
         KeypadConfig(usb_id="keypad")
+
+
+def test_evdev_keypad_self_test_waits_for_a_key() -> None:
+    dev = RecordedDevice("keypad")
+    out = Collector()
+    pad = EvdevKeypad(KeypadConfig(usb_id="1a86:e026"), out, source=dev, backoff=fast_backoff())
+    pad.start()
+    try:
+        out.status("connected")
+        assert pad.self_test(0.05).message == "keypad self-test failed: no key pressed"
+        threading.Timer(0.05, dev.push, args=([(1, 96, 1), (1, 96, 0)],)).start()  # KP Enter
+        assert pad.self_test(3).message == "keypad self-test passed: key pressed"
+        dev.unplug()
+        out.status("error", "not found")  # the reconnect attempt has failed
+        assert pad.self_test(0.05).message == "keypad self-test failed: sim:keypad not found"
+    finally:
+        pad.stop()

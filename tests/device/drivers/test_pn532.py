@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from device.drivers.card_reader import NfcCardReader, NfcConfig
-from device.drivers.errors import DeviceTimeout, DriverError, ProtocolViolation
+from device.drivers.errors import DeviceStatus, DeviceTimeout, DriverError, ProtocolViolation
 from device.drivers.events import CardEvent
 from device.drivers.pn532 import (
     ACK,
@@ -238,5 +238,24 @@ def test_line_noise_from_the_reader_does_not_stop_card_reads(sim: Pn532Sim) -> N
             sim.send(noise)
         sim.present(bytes.fromhex("0badcafe"))
         assert out.of(CardEvent).card_id == "0BADCAFE"
+    finally:
+        reader.stop()
+
+
+def test_nfc_self_test_passes_on_a_tap_and_says_why_it_failed(sim: Pn532Sim) -> None:
+    out = Collector()
+    reader = NfcCardReader(NfcConfig(port=sim.path, poll_s=0.02), out, backoff=fast_backoff())
+    reader.start()
+    try:
+        out.status("connected")
+        threading.Timer(0.1, sim.present, args=(bytes.fromhex("a1b2c3d4"),)).start()
+        assert reader.self_test(3).message == "NFC self-test passed: card read"
+        assert reader.self_test(0.1).message == "NFC self-test failed: no card presented"
+        sim.unplug()
+        out.status("error", "not found")  # the reconnect attempt has failed
+        failed = reader.self_test(0.1)
+        assert failed == DeviceStatus(
+            "nfc reader", "error", f"NFC self-test failed: card reader not found on {sim.path}"
+        )
     finally:
         reader.stop()
