@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -30,8 +31,10 @@ from cloud.mqtt import (
 from cloud.store.apply import (
     BatchOutcome,
     IngestRules,
-    apply_batch,
+    PreparedBatch,
+    commit_batch,
     flag_terminal,
+    prepare_batch,
     record_dead_letter,
     reject_payload,
 )
@@ -81,7 +84,12 @@ class IngestWorker:
         self.events_inserted = 0
         self.last_commit_monotonic: float | None = None
         self._db: CloudDB | None = None
-        self._db_thread: int | None = None
+        # network thread -> prepare thread -> commit thread, strictly in arrival order (MQTT
+        # wants PUBACKs in the order the messages came), so decoding and projecting the next
+        # message overlaps the database round trips of the current one.
+        self._inbox: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue()
+        self._ready: queue.Queue[tuple[mqtt.MQTTMessage, object] | None] = queue.Queue()
+        self._threads: list[threading.Thread] = []
         self._connected = threading.Event()
         self._subscribed = threading.Event()
         self._stopping = threading.Event()
@@ -96,6 +104,14 @@ class IngestWorker:
     def start(self, timeout: float = 30.0) -> None:
         """Open the database, connect with a persistent session, subscribe; return when ready."""
         self._db = open_cloud_db(self.db_url)
+        self._threads = [
+            threading.Thread(target=self._prepare_loop, name=f"{self.client_id}-prepare",
+                             daemon=True),
+            threading.Thread(target=self._commit_loop, name=f"{self.client_id}-commit",
+                             daemon=True),
+        ]  # fmt: skip
+        for thread in self._threads:
+            thread.start()
         self._client.connect_async(
             self.broker.host,
             self.broker.port,
@@ -112,8 +128,15 @@ class IngestWorker:
             )
 
     def stop(self) -> None:
-        """Disconnect cleanly (the session and anything unacknowledged stay at the broker)."""
+        """Finish the message in hand, then disconnect (the session stays at the broker).
+
+        Messages received but not yet committed are not acknowledged, so the broker sends
+        them again when this client id reconnects.
+        """
         self._stopping.set()
+        self._inbox.put(None)
+        for thread in self._threads:
+            thread.join(timeout=RETRY_FOR_S)
         self._client.disconnect()
         self._client.loop_stop()
         if self._db is not None:
@@ -154,10 +177,35 @@ class IngestWorker:
         if not self._stopping.is_set():
             log.warning("ingest worker %s disconnected: %s; reconnecting", self.client_id, rc)
 
-    def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self._inbox.put(msg)
+
+    # -- pipeline threads ---------------------------------------------------------------
+
+    def _prepare_loop(self) -> None:
+        while (msg := self._inbox.get()) is not None:
+            prepared: object = None
+            if msg.topic.endswith("/events"):
+                try:
+                    prepared = self.prepare_events(msg.topic, bytes(msg.payload))
+                except Exception as err:  # handed on, so the commit thread keeps it aside
+                    prepared = err
+            self._ready.put((msg, prepared))
+        self._ready.put(None)
+
+    def _commit_loop(self) -> None:
+        while (item := self._ready.get()) is not None:
+            msg, prepared = item
+            if self._stopping.is_set():
+                continue  # not acknowledged: redelivered when this client id reconnects
+            self._process(msg, prepared)
+
+    def _process(self, msg: mqtt.MQTTMessage, prepared: object) -> None:
         payload = bytes(msg.payload)
         try:
-            self._dispatch(msg.topic, payload)
+            if isinstance(prepared, Exception):
+                raise prepared
+            self._dispatch(msg.topic, payload, prepared)
         except (pw.OperationalError, pw.InterfaceError):
             # The database is unreachable: not acknowledged, so the broker redelivers on
             # reconnect and the terminal resends after its timeout. Delayed, never lost.
@@ -174,7 +222,7 @@ class IngestWorker:
                 log.exception("ingest worker %s: could not dead-letter it either", self.client_id)
                 return
         if msg.qos > 0:
-            client.ack(msg.mid, msg.qos)
+            self._client.ack(msg.mid, msg.qos)
 
     # -- handling -----------------------------------------------------------------------
 
@@ -185,9 +233,10 @@ class IngestWorker:
             raise RuntimeError("ingest worker not started")
         return self._db
 
-    def _dispatch(self, topic: str, payload: bytes) -> None:
+    def _dispatch(self, topic: str, payload: bytes, prepared: object) -> None:
         if topic.endswith("/events"):
-            self._retrying(lambda: self.handle_events(topic, payload))
+            assert isinstance(prepared, PreparedBatch | Rejection)
+            self._retrying(lambda: self.commit_events(topic, payload, prepared))
         elif topic.endswith("/status"):
             self._retrying(lambda: self.handle_status(topic, payload))
         elif topic.endswith("/catchup"):
@@ -221,21 +270,33 @@ class IngestWorker:
     def _publish(self, topic: str, payload: bytes) -> None:
         self._client.publish(topic, payload, qos=1, retain=False)
 
-    def handle_events(self, topic: str, payload: bytes) -> BatchOutcome | int | None:
-        """Store one events message (or dead-letter it) and ACK its terminal."""
+    def prepare_events(self, topic: str, payload: bytes) -> PreparedBatch | Rejection:
+        """Decode and project one events message; no database involved."""
         decoded = decode_events_message(topic, payload)
         if isinstance(decoded, Rejection):
-            return self._reject(topic, payload, decoded)
+            return decoded
+        return prepare_batch(
+            store_id=decoded.store_id, terminal_id=decoded.terminal_id, events=decoded.events,
+            topic=topic, rules=self.rules, now_aware=self.clock(),
+        )  # fmt: skip
+
+    def handle_events(self, topic: str, payload: bytes) -> BatchOutcome | int | None:
+        """Store one events message (or dead-letter it) and ACK its terminal."""
+        return self.commit_events(topic, payload, self.prepare_events(topic, payload))
+
+    def commit_events(
+        self, topic: str, payload: bytes, prepared: PreparedBatch | Rejection
+    ) -> BatchOutcome | int | None:
+        """Commit a prepared message (or dead-letter a rejected one), then ACK its terminal."""
+        if isinstance(prepared, Rejection):
+            return self._reject(topic, payload, prepared)
         try:
-            outcome = apply_batch(
-                self.db, store_id=decoded.store_id, terminal_id=decoded.terminal_id,
-                events=decoded.events, topic=topic, rules=self.rules, clock=self.clock,
-            )  # fmt: skip
+            outcome = commit_batch(self.db, prepared, self.rules)
         except (pw.IntegrityError, pw.DataError, pw.ProgrammingError) as err:
             # The database refused the content itself; retrying cannot help, so keep it aside.
             rejection = Rejection(
-                f"storage refused the batch: {err}", decoded.store_id, decoded.terminal_id,
-                decoded.terminal_id, [e.seq for e in decoded.events],
+                f"storage refused the batch: {err}", prepared.store_id, prepared.terminal_id,
+                prepared.terminal_id, [e.seq for e in prepared.events],
             )  # fmt: skip
             return self._reject(topic, payload, rejection)
         self.batches_applied += 1
@@ -249,11 +310,11 @@ class IngestWorker:
             )  # fmt: skip
             self._publish(down_topic(change.scope, change.stream), encode_down(down))
         ack = Ack(
-            terminal_id=decoded.terminal_id,
+            terminal_id=prepared.terminal_id,
             acked_seq=outcome.high_water,
             dead_lettered=outcome.dead_lettered,
         )
-        self._publish(ack_topic(decoded.store_id, decoded.terminal_id), encode_ack(ack))
+        self._publish(ack_topic(prepared.store_id, prepared.terminal_id), encode_ack(ack))
         return outcome
 
     def _reject(self, topic: str, payload: bytes, rejection: Rejection) -> int | None:

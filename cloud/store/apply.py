@@ -20,7 +20,7 @@ import peewee as pw
 
 from cloud.domain.contiguity import advance_high_water
 from cloud.domain.errors import DomainError
-from cloud.domain.points import reconcile
+from cloud.domain.points import REDEEM_REASONS, reconcile
 from cloud.domain.projections import EventFacts, Projection, business_time, combine, project
 from cloud.domain.tiers import TierThresholds, upgrade_for
 from cloud.store.bulk import add_rows, insert_rows
@@ -93,19 +93,20 @@ def _amount_and_receipt(event: IncomingEvent) -> tuple[int, str]:
     return (amount if ok_amount else 0), (receipt if isinstance(receipt, str) else "")
 
 
-def _lock_terminal(cdb: CloudDB, store_id: str, terminal_id: str) -> int:
-    """Create the terminal's row if new, lock it for this transaction, return its mark.
+def _lock_terminal(cdb: CloudDB, store_id: str, terminal_id: str) -> tuple[int, int]:
+    """Create the terminal's row if new, lock it for this transaction; return (mark, max seq).
 
     The no-op DO UPDATE is what takes the row lock on PostgreSQL (DO NOTHING would not), so
     two workers holding batches of one terminal take turns; on SQLite the write transaction
     already excludes every other writer.
     """
-    [(high_water,)] = add_rows(
-        cdb, "terminals", ["terminal_id"], [], [(terminal_id, store_id, 0, False, False, "")],
-        also_set=(), insert_only=("store_id", "high_water", "online", "flagged", "flag_reason"),
-        returning=("high_water",), touch="store_id",
+    [(high_water, max_seq)] = add_rows(
+        cdb, "terminals", ["terminal_id"], [], [(terminal_id, store_id, 0, 0, False, False, "")],
+        also_set=(),
+        insert_only=("store_id", "high_water", "max_seq", "online", "flagged", "flag_reason"),
+        returning=("high_water", "max_seq"), touch="store_id",
     )  # fmt: skip
-    return int(high_water)
+    return int(high_water), int(max_seq)
 
 
 def flag_terminal(
@@ -183,13 +184,9 @@ EVENT_COLUMNS = ("terminal_id", "seq", "event_id", "store_id", "type", "device_t
                  "receipt_no", "dead", "body")  # fmt: skip
 
 
-def _insert_events(
-    cdb: CloudDB,
-    events: Sequence[IncomingEvent],
-    local_times: Mapping[int, dt.datetime],
-    now: dt.datetime,
-) -> set[int]:
-    """Insert, skipping (terminal, seq) already stored; return the seqs this call inserted."""
+def _event_rows(
+    events: Sequence[IncomingEvent], local_times: Mapping[int, dt.datetime], now: dt.datetime
+) -> list[tuple[Any, ...]]:
     rows = []
     received = str(now)
     for event in events:
@@ -201,6 +198,11 @@ def _insert_events(
              local.hour, amount, receipt[:64], event.dead_reason is not None,
              _json(event.body))
         )  # fmt: skip
+    return rows
+
+
+def _insert_events(cdb: CloudDB, rows: Sequence[tuple[Any, ...]]) -> set[int]:
+    """Insert, skipping (terminal, seq) already stored; return the seqs this call inserted."""
     returned = insert_rows(
         cdb, "events", EVENT_COLUMNS, rows,
         on_conflict='ON CONFLICT ("terminal_id", "seq") DO NOTHING', returning=("seq",),
@@ -274,21 +276,28 @@ def _apply_members(
 
     over = 0
     if merged.ledger:
+        # Only a redemption can overdraw, so only redeeming members need their balance (a sum
+        # over their whole ledger); earning-only members skip that read.
+        redeeming = {
+            c.member_id
+            for c in merged.points
+            if any(d < 0 and r in REDEEM_REASONS for d, r in c.deltas)
+        }
         balances = {
             r.member_id: int(r.total)
             for r in m.PointsLedger.select(
                 m.PointsLedger.member_id, pw.fn.SUM(m.PointsLedger.delta).alias("total")
             )
-            .where(m.PointsLedger.member_id.in_(touched))
+            .where(m.PointsLedger.member_id.in_(sorted(redeeming)))
             .group_by(m.PointsLedger.member_id)
-        }
+        } if redeeming else {}  # fmt: skip
         insert_rows(
             cdb, "points_ledger", LEDGER_COLUMNS,
             [(r.member_id, r.delta, r.reason, r.origin_sale_id[:64], r.origin_terminal,
               r.origin_seq, r.line_no, now_text) for r in merged.ledger],
             on_conflict="ON CONFLICT DO NOTHING",
         )  # fmt: skip
-        _, found = reconcile(balances, merged.points)
+        _, found = reconcile(balances, [c for c in merged.points if c.member_id in redeeming])
         if found:
             m.OverRedemption.insert_many(
                 [
@@ -338,6 +347,96 @@ def high_water_after(cdb: CloudDB, terminal_id: str, current: int) -> int:
     return advance_high_water(current, (seq for (seq,) in above))
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """Everything about a batch that needs no database: rows, projections, their sum.
+
+    Preparing is pure CPU work, so the ingest worker prepares the next message while the
+    previous one's transaction waits on the database.
+    """
+
+    store_id: str
+    terminal_id: str
+    topic: str
+    events: list[IncomingEvent]  # unique seqs; dead_reason set where the body is unusable
+    rows: list[tuple[Any, ...]]  # event rows, in the order of ``events``
+    projections: dict[int, Projection]
+    merged: Projection  # the sum over every live event (used when none was a duplicate)
+    now: dt.datetime  # receive time, naive UTC
+
+
+def prepare_batch(
+    *,
+    store_id: str,
+    terminal_id: str,
+    events: Sequence[IncomingEvent],
+    topic: str,
+    rules: IngestRules,
+    now_aware: dt.datetime,
+) -> PreparedBatch:
+    """Project a decoded batch and build its rows, without touching the database."""
+    now = now_aware.astimezone(dt.UTC).replace(tzinfo=None)
+    # A seq repeated inside one message is one event; the first copy wins, like across messages.
+    seen: set[int] = set()
+    unique = [e for e in events if not (e.seq in seen or seen.add(e.seq))]
+    live, projections, local_times = _project_all(unique, rules, now_aware)
+    return PreparedBatch(
+        store_id=store_id,
+        terminal_id=terminal_id,
+        topic=topic,
+        events=live,
+        rows=_event_rows(live, local_times, now),
+        projections=projections,
+        merged=combine([projections[e.seq] for e in live if e.dead_reason is None]),
+        now=now,
+    )
+
+
+def commit_batch(cdb: CloudDB, batch: PreparedBatch, rules: IngestRules) -> BatchOutcome:
+    """Store and apply a prepared batch in one transaction; return what the ACK should say."""
+    store_id, terminal_id, now, events = batch.store_id, batch.terminal_id, batch.now, batch.events
+    with cdb.write():
+        current_mark, max_seq = _lock_terminal(cdb, store_id, terminal_id)
+        inserted = _insert_events(cdb, batch.rows)
+        fresh = [e for e in events if e.seq in inserted]
+        if len(fresh) == len(events):
+            merged = batch.merged
+        else:  # some were stored before: apply only the new ones
+            merged = combine([batch.projections[e.seq] for e in fresh if e.dead_reason is None])
+        origin = (terminal_id, max((e.seq for e in fresh), default=0))
+        down, over = _apply_members(cdb, merged, rules, now, origin)
+        _apply_figures(cdb, merged)
+        dead = [e for e in events if e.dead_reason is not None]
+        for event in dead:
+            if event.seq in inserted:
+                record_dead_letter(
+                    cdb, topic=batch.topic, terminal_id=terminal_id,
+                    claimed_terminal_id=terminal_id,
+                    reason=f"seq {event.seq}: {event.dead_reason}", seqs=[event.seq],
+                    payload=event.raw or _event_json(event), now=now,
+                )  # fmt: skip
+        if any(e.seq in inserted for e in dead):
+            flag_terminal(cdb, terminal_id, store_id, f"unusable event body: {dead[0].dead_reason}",
+                          now)  # fmt: skip
+        if max_seq <= current_mark:
+            # Nothing was stored above the mark before: this batch alone can move it.
+            high_water = advance_high_water(current_mark, inserted)
+        else:
+            high_water = high_water_after(cdb, terminal_id, current_mark)
+        m = cdb.models
+        m.Terminal.update(
+            high_water=high_water, max_seq=max(max_seq, *inserted, 0), last_seen=now
+        ).where(m.Terminal.terminal_id == terminal_id).execute()
+    return BatchOutcome(
+        high_water=high_water,
+        inserted=len(inserted),
+        duplicates=len(events) - len(inserted),
+        dead_lettered=sorted(e.seq for e in dead),
+        over_redemptions=over,
+        down=down,
+    )
+
+
 def apply_batch(
     cdb: CloudDB,
     *,
@@ -348,45 +447,10 @@ def apply_batch(
     rules: IngestRules,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> BatchOutcome:
-    """Store and project one batch in one transaction; return what the ACK should say."""
-    now_aware = clock()
-    now = now_aware.astimezone(dt.UTC).replace(tzinfo=None)
-    # A seq repeated inside one message is one event; the first copy wins, like across messages.
-    seen: set[int] = set()
-    unique = [e for e in events if not (e.seq in seen or seen.add(e.seq))]
-    events, projections, local_times = _project_all(unique, rules, now_aware)
-    with cdb.write():
-        current_mark = _lock_terminal(cdb, store_id, terminal_id)
-        inserted = _insert_events(cdb, events, local_times, now)
-        fresh = [e for e in events if e.seq in inserted]
-        merged = combine([projections[e.seq] for e in fresh if e.dead_reason is None])
-        origin = (terminal_id, max((e.seq for e in fresh), default=0))
-        down, over = _apply_members(cdb, merged, rules, now, origin)
-        _apply_figures(cdb, merged)
-        dead = [e for e in events if e.dead_reason is not None]
-        for event in dead:
-            if event.seq in inserted:
-                record_dead_letter(
-                    cdb, topic=topic, terminal_id=terminal_id, claimed_terminal_id=terminal_id,
-                    reason=f"seq {event.seq}: {event.dead_reason}", seqs=[event.seq],
-                    payload=event.raw or _event_json(event), now=now,
-                )  # fmt: skip
-        if any(e.seq in inserted for e in dead):
-            flag_terminal(cdb, terminal_id, store_id, f"unusable event body: {dead[0].dead_reason}",
-                          now)  # fmt: skip
-        high_water = high_water_after(cdb, terminal_id, current_mark)
-        m = cdb.models
-        m.Terminal.update(high_water=high_water, last_seen=now).where(
-            m.Terminal.terminal_id == terminal_id
-        ).execute()
-    return BatchOutcome(
-        high_water=high_water,
-        inserted=len(inserted),
-        duplicates=len(events) - len(inserted),
-        dead_lettered=sorted(e.seq for e in dead),
-        over_redemptions=over,
-        down=down,
-    )
+    """Prepare and commit one batch (the two halves in one call)."""
+    prepared = prepare_batch(store_id=store_id, terminal_id=terminal_id, events=events,
+                             topic=topic, rules=rules, now_aware=clock())  # fmt: skip
+    return commit_batch(cdb, prepared, rules)
 
 
 def reject_payload(

@@ -76,6 +76,7 @@ def build_models(database: pw.Database) -> Models:
         terminal_id = pw.CharField(primary_key=True, max_length=32)
         store_id = pw.CharField(max_length=32, index=True)
         high_water = pw.BigIntegerField(default=0)  # highest contiguous seq stored
+        max_seq = pw.BigIntegerField(default=0)  # highest seq stored (above a gap if > mark)
         online = pw.BooleanField(default=False)
         last_seen = pw.DateTimeField(null=True)  # UTC, naive
         status = JsonText(null=True)  # the last status message as sent
