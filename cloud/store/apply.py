@@ -13,19 +13,15 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import msgspec
-import peewee as pw
 
 from cloud.domain.contiguity import advance_high_water
 from cloud.domain.errors import DomainError
-from cloud.domain.points import REDEEM_REASONS, reconcile
 from cloud.domain.projections import EventFacts, Projection, business_time, combine, project
-from cloud.domain.tiers import TierThresholds, upgrade_for
 from cloud.store.bulk import add_rows, insert_rows
 from cloud.store.db import CloudDB
-from cloud.store.downstream import append_change
+from cloud.store.effects import IngestRules, PendingDown, apply_figures, apply_members
 
 #: Bytes of an offending payload kept in a dead letter; the full size is recorded beside it.
 DEAD_LETTER_PAYLOAD_LIMIT = 256 * 1024
@@ -49,17 +45,6 @@ class IncomingEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class PendingDown:
-    """A downstream change committed with the batch, to publish once the commit is done."""
-
-    stream: str
-    version: int
-    scope: str
-    kind: str
-    items: list[dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
 class BatchOutcome:
     """What one batch did; ``high_water`` is what the ACK names."""
 
@@ -69,19 +54,6 @@ class BatchOutcome:
     dead_lettered: list[int]
     over_redemptions: int
     down: list[PendingDown] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class IngestRules:
-    """Configuration the projections need: store time zones and tier thresholds."""
-
-    thresholds: TierThresholds = field(default_factory=TierThresholds)
-    default_timezone: str = "Asia/Shanghai"
-    timezones: Mapping[str, str] = field(default_factory=dict)
-
-    def tz_for(self, store_id: str) -> ZoneInfo:
-        """The store's time zone (configuration), else the chain default."""
-        return ZoneInfo(self.timezones.get(store_id, self.default_timezone))
 
 
 def _amount_and_receipt(event: IncomingEvent) -> tuple[int, str]:
@@ -215,126 +187,6 @@ def _json(body: Mapping[str, Any]) -> str:
     return msgspec.json.encode(body, order="sorted").decode()
 
 
-def _apply_members(
-    cdb: CloudDB, merged: Projection, rules: IngestRules, now: dt.datetime, origin: tuple[str, int]
-) -> tuple[list[PendingDown], int]:
-    m = cdb.models
-    for reg in merged.registrations:
-        twin = (
-            m.Member.select(m.Member.member_id)
-            .where((m.Member.phone == reg.phone) & (m.Member.member_id != reg.member_id))
-            .order_by(m.Member.registered_at.asc(nulls="LAST"), m.Member.member_id)
-            .first()
-        )
-        fields_ = {
-            "phone": reg.phone,
-            "name": reg.name,
-            "home_store": reg.home_store,
-            "registered_at": reg.registered_at.astimezone(dt.UTC).replace(tzinfo=None),
-            "duplicate_of": twin.member_id if twin else None,
-            "updated_at": now,
-        }
-        m.Member.insert(member_id=reg.member_id, **fields_).on_conflict(
-            conflict_target=[m.Member.member_id],
-            update={getattr(m.Member, k): v for k, v in fields_.items()},
-        ).execute()
-
-    touched = sorted(set(merged.spend) | {row.member_id for row in merged.ledger})
-    if not touched:
-        return [], 0
-    # One additive upsert creates members first seen in a sale, adds their spend, and takes
-    # their row locks (in member order) so points reconciliation below sees every commit.
-    now_text = str(now)
-    returned = add_rows(
-        cdb, "members", ["member_id"], ["cumulative_spend_fen"],
-        [(member, merged.spend.get(member, 0), now_text, "", "", "", "regular")
-         for member in touched],
-        also_set=("updated_at",), insert_only=("phone", "name", "home_store", "tier"),
-        returning=("member_id", "cumulative_spend_fen", "tier", "home_store", "phone", "name"),
-    )  # fmt: skip
-    down: list[PendingDown] = []
-    for member_id, spend, tier, home_store, phone, name in sorted(returned):
-        if member_id not in merged.spend:
-            continue
-        new_tier = upgrade_for(tier, int(spend), rules.thresholds)
-        if new_tier is None:
-            continue
-        m.Member.update(tier=new_tier, updated_at=now).where(
-            m.Member.member_id == member_id
-        ).execute()
-        m.TierChange.insert(
-            member_id=member_id, old_tier=tier, new_tier=new_tier, spend_fen=spend,
-            changed_at=now, origin_terminal=origin[0], origin_seq=origin[1],
-        ).execute()  # fmt: skip
-        scope = home_store or "all"
-        item: dict[str, Any] = {"member_id": member_id, "tier": new_tier,
-                                "cumulative_spend_fen": int(spend)}  # fmt: skip
-        if phone:
-            item.update(phone=phone, name=name)
-        version = append_change(cdb, "members", scope, "upsert", [item], now)
-        down.append(PendingDown("members", version, scope, "upsert", [item]))
-
-    over = 0
-    if merged.ledger:
-        # Only a redemption can overdraw, so only redeeming members need their balance (a sum
-        # over their whole ledger); earning-only members skip that read.
-        redeeming = {
-            c.member_id
-            for c in merged.points
-            if any(d < 0 and r in REDEEM_REASONS for d, r in c.deltas)
-        }
-        balances = {
-            r.member_id: int(r.total)
-            for r in m.PointsLedger.select(
-                m.PointsLedger.member_id, pw.fn.SUM(m.PointsLedger.delta).alias("total")
-            )
-            .where(m.PointsLedger.member_id.in_(sorted(redeeming)))
-            .group_by(m.PointsLedger.member_id)
-        } if redeeming else {}  # fmt: skip
-        insert_rows(
-            cdb, "points_ledger", LEDGER_COLUMNS,
-            [(r.member_id, r.delta, r.reason, r.origin_sale_id[:64], r.origin_terminal,
-              r.origin_seq, r.line_no, now_text) for r in merged.ledger],
-            on_conflict="ON CONFLICT DO NOTHING",
-        )  # fmt: skip
-        _, found = reconcile(balances, [c for c in merged.points if c.member_id in redeeming])
-        if found:
-            m.OverRedemption.insert_many(
-                [
-                    {
-                        "member_id": o.member_id, "amount": o.amount,
-                        "balance_after": o.balance_after, "terminal_id": o.terminal_id,
-                        "seq": o.seq, "sale_id": o.sale_id[:64], "detected_at": now,
-                    }
-                    for o in found
-                ]
-            ).on_conflict_ignore().execute()  # fmt: skip
-        over = len(found)
-    return down, over
-
-
-LEDGER_COLUMNS = ("member_id", "delta", "reason", "origin_sale_id", "origin_terminal",
-                  "origin_seq", "line_no", "created_at")  # fmt: skip
-TOTAL_COUNTERS = ("sales_count", "returns_count", "gross_fen", "discount_fen", "sales_fen",
-                  "refund_fen", "points_earned", "points_redeemed")  # fmt: skip
-
-
-def _apply_figures(cdb: CloudDB, merged: Projection) -> None:
-    sku_rows = [
-        (k.store_id, k.day.isoformat(), k.hour, k.sku, f.lines, f.quantity, f.weight_g, f.net_fen)
-        for k, f in sorted(merged.skus.items(),
-                           key=lambda kv: (kv[0].store_id, kv[0].day, kv[0].hour, kv[0].sku))
-    ]  # fmt: skip
-    add_rows(cdb, "sku_sales", ("store_id", "day", "hour", "sku"),
-             ("lines", "quantity", "weight_g", "net_fen"), sku_rows)  # fmt: skip
-    total_rows = [
-        (k.store_id, k.day.isoformat(), k.terminal_id, *(getattr(f, c) for c in TOTAL_COUNTERS))
-        for k, f in sorted(merged.totals.items(),
-                           key=lambda kv: (kv[0].store_id, kv[0].day, kv[0].terminal_id))
-    ]  # fmt: skip
-    add_rows(cdb, "daily_totals", ("store_id", "day", "terminal_id"), TOTAL_COUNTERS, total_rows)
-
-
 def high_water_after(cdb: CloudDB, terminal_id: str, current: int) -> int:
     """Advance ``current`` over the seqs stored above it."""
     m = cdb.models
@@ -404,8 +256,8 @@ def commit_batch(cdb: CloudDB, batch: PreparedBatch, rules: IngestRules) -> Batc
         else:  # some were stored before: apply only the new ones
             merged = combine([batch.projections[e.seq] for e in fresh if e.dead_reason is None])
         origin = (terminal_id, max((e.seq for e in fresh), default=0))
-        down, over = _apply_members(cdb, merged, rules, now, origin)
-        _apply_figures(cdb, merged)
+        down, over = apply_members(cdb, merged, rules, now, origin)
+        apply_figures(cdb, merged)
         dead = [e for e in events if e.dead_reason is not None]
         for event in dead:
             if event.seq in inserted:
