@@ -16,7 +16,12 @@ from device.drivers.printer import PrinterDriver
 from device.drivers.printer_config import PrinterConfig, make_transport
 from device.drivers.printer_spool import PrintJob
 from device.drivers.receipt_layout import render
-from device.drivers.sim.printer_sim import PrinterSimulator, TcpPrinterSimulator, decode_file
+from device.drivers.sim.printer_sim import (
+    PrinterSimulator,
+    TcpPrinterSimulator,
+    decode_bytes,
+    decode_file,
+)
 from device.drivers.sim.pty import SerialSimulator
 from device.drivers.transport import EscposTransport
 from tests.device.drivers.printer_helpers import fast_config, member_receipt, running, wait_for
@@ -55,8 +60,12 @@ def test_paper_out_mid_receipt_then_refill_gives_exactly_one_complete_receipt(tm
         assert driver.wait_printed("receipt:1", 5)
         time.sleep(0.3)
         assert _copies(sim) == 1
+        [whole] = sim.complete_receipts
+        [fresh] = decode_bytes(render(member_receipt()), 48)  # the same job on a full roll
+        assert whole.text() == fresh.text()
         [stub] = sim.incomplete_receipts
         assert stub.reason == "paper ran out"
+        assert stub.text().splitlines()[:3] == fresh.text().splitlines()[:3]
         assert driver.status().state == "connected"
 
 
