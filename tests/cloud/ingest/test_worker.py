@@ -180,3 +180,27 @@ def test_status_claiming_another_terminal_is_refused(broker: Broker, worker: Ing
     _wait_db(lambda: m.DeadLetter.select().count() == 1)
     assert "claims S001/S001-T02" in m.DeadLetter.get().reason
     assert m.Terminal.get(m.Terminal.terminal_id == "S001-T01").flagged
+
+
+def test_worker_reconnects_and_resubscribes_after_a_broker_crash(
+    broker: Broker, worker: IngestWorker
+) -> None:
+    t01 = _terminal(broker, "S001-T01")
+    assert _send_events(t01, [simple_sale("S001-T01", 1)]).acked_seq == 1
+    t01.close()
+    # kill -9: nothing was autosaved, so the worker's subscriptions die with the broker.
+    broker.restart(hard=True)
+    again = _terminal(broker, "S001-T01")
+    deadline = time.monotonic() + 30
+    while True:
+        # Until the worker is back, a batch finds no subscriber; the terminal resends it.
+        before = len(_acks(again))
+        again.publish(events_topic("S001", "S001-T01"), batch_payload([simple_sale("S001-T01", 2)]))
+        try:
+            again.wait_for(lambda m: m.topic.endswith("/ack"), count=before + 1, timeout=1)
+            break
+        except TimeoutError:
+            assert time.monotonic() < deadline, "worker never came back after the broker crash"
+    assert _acks(again)[-1].acked_seq == 2
+    m = worker.db.models
+    assert m.Event.select().count() == 2
