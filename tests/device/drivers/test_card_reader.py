@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from device.drivers.card_reader import CardReaderConfig, SerialCardReader, WedgeCardReader
 from device.drivers.errors import ConfigError
 from device.drivers.events import CardEvent, CardReadFailed
+from device.drivers.keymap import text_to_keys
 from device.drivers.sim.evdev_sim import RecordedDevice, load_recording
 from device.drivers.sim.magstripe_sim import MagstripeSim
 from tests.device.drivers.input_helpers import Collector, fast_backoff
@@ -80,6 +82,15 @@ def test_wedge_reader_decodes_a_recorded_swipe() -> None:
         dev.push(load_recording(FIXTURES / "us_magstripe_swipe.json"), batch=16)
         card = out.of(CardEvent)
         assert (card.card_id, card.name, card.expiry) == ("6012345678901234", "LI/WEI", "4912")
+        dev.unplug()
+        out.status("error", "unplugged")
+        dev.replug()
+        out.status("connected")
+        # Self-test: the technician swipes; even a bad swipe proves the reader reads.
+        bad_swipe = text_to_keys(";6012345678901234=49\r")  # no end sentinel
+        threading.Timer(0.05, dev.push, args=(bad_swipe,)).start()
+        assert reader.self_test(3).message == "card reader self-test passed: swipe read"
+        assert "end sentinel missing" in out.of(CardReadFailed).reason
     finally:
         reader.stop()
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import evdev
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from device.drivers.errors import ConfigError, DeviceUnavailable
 from device.drivers.evdev_input import EvdevSource, UsbId
@@ -151,3 +153,14 @@ def test_usb_id_parsing() -> None:
     for bad in ("05e0", "zz:12", "10000:1", "1:2:3"):
         with pytest.raises(ConfigError):
             UsbId.parse(bad)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=20))
+def test_any_usb_id_text_parses_or_is_a_config_error(text: str) -> None:
+    """Configuration text never raises anything but ConfigError; what parses prints back."""
+    try:
+        ident = UsbId.parse(text)
+    except ConfigError:
+        return
+    assert UsbId.parse(str(ident)) == ident
