@@ -120,7 +120,11 @@ class Machine:
         return state, notices
 
     def step(self, state: State, event: ev.Event) -> tuple[State, list[Command]]:
-        """Apply one event. A refused event returns ``state`` itself plus an error Notify."""
+        """Apply one event. A refused event returns ``state`` itself plus an error Notify.
+
+        Nothing raises out of here: a rule's refusal is a CheckoutError with its reason,
+        and any other exception (a failing port) becomes an ``error.internal`` Notify.
+        """
         try:
             _guard(state, event)
             handler = _HANDLERS.get(type(event))
@@ -129,6 +133,10 @@ class Machine:
             new_state, commands = handler(self._ctx, state, event)
         except CheckoutError as err:
             return state, [self._error(err)]
+        except Exception as err:
+            # A port that failed (storage, lookup) or a bug: the sale in progress must
+            # survive it, so the state is kept and the cashier is told what went wrong.
+            return state, [self._internal(err)]
         for command in reversed(commands):
             if isinstance(command, Notify):
                 new_state = replace(
@@ -136,6 +144,17 @@ class Machine:
                 )
                 break
         return new_state, commands
+
+    def _internal(self, err: Exception) -> Notify:
+        reason = str(err) or type(err).__name__
+        params = {"reason": reason}
+        return Notify(
+            command_id=self._ctx.new_id(),
+            level="error",
+            message_key="error.internal",
+            message=text("error.internal", "en", **params),
+            params=params,
+        )
 
     def _error(self, err: CheckoutError) -> Notify:
         if isinstance(err, Refused):

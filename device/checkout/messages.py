@@ -115,6 +115,8 @@ CATALOGUE: Final[dict[str, tuple[str, str]]] = {
     "error.permission": ("{reason}", "权限不足：{reason}"),
     "error.shift": ("{reason}", "{reason}"),
     "error.checkout": ("{reason}", "{reason}"),
+    # a fault outside the rules (a port that failed, a bug): the till carries on
+    "error.internal": ("could not do that: {reason}", "无法完成：{reason}"),
 }
 
 LANGUAGES: Final = ("en", "zh")

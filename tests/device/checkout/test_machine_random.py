@@ -129,6 +129,19 @@ helpful = st.sampled_from(
         ev.ReturnLines((ev.ReturnItem(1, 1),)),
         ev.ReturnLines((ev.ReturnItem(2, 1),)),
         ev.VoidSale(LAST, MANAGER),
+        # successful edits too, so each handler's happy path is exercised, not only refusals
+        ev.VoidLine(1),
+        ev.SetQuantity(3),
+        ev.DiscountLine(2, 500, None),
+        ev.DiscountSale(None, 100),
+        ev.OverridePrice(1, 999, MANAGER),
+        ev.Subtotal(),
+        ev.AddTender(TenderKind.COUPON, 0, reference="CPN"),
+        ev.CancelTender(),
+        ev.Suspend(),
+        ev.NoSale(MANAGER),
+        ev.XReport(),
+        ev.CashIn(1000, "float"),
     ]
 )
 
@@ -162,6 +175,8 @@ def test_random_events_never_raise_or_go_negative(sequence: list[ev.Event]) -> N
         errors = [c for c in commands if isinstance(c, Notify) and c.level == "error"]
         if errors:
             assert len(commands) == 1 and till.state is before
+            # every refusal is a rule with a reason, never a fault caught as a last resort
+            assert all(c.message_key != "error.internal" for c in errors), errors
         state = till.state
         if state.cart is not None:
             priced = price_cart(state.cart, till.config.pricing)

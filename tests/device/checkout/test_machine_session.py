@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from device.checkout import events as ev
 from device.checkout.commands import (
+    Notify,
     OpenDrawer,
     PrintReport,
     RecordAudit,
@@ -14,6 +15,7 @@ from device.checkout.commands import (
     SoundAlarm,
 )
 from device.checkout.events import ManagerCreds
+from device.checkout.records import Product
 from device.checkout.state import Phase
 from tests.device.checkout.fakes import Till
 
@@ -168,3 +170,23 @@ def test_logout_keeps_the_shift_for_the_next_cashier() -> None:
     assert till.errors(till.send(ev.XReport())) == ["log in first"]
     till.send(ev.Login("m1", "9999"))
     assert till.state.phase is Phase.IDLE and till.state.shift is shift
+
+
+def test_a_failing_port_is_reported_and_the_sale_survives() -> None:
+    milk = Product("MILK", "牛奶", "Milk", "dairy", 1250, barcodes=("6901234567892",))
+    till = Till([milk])
+    till.send(ev.Login("c1", "1111"))
+    till.send(ev.OpenShift(0, MANAGER))
+    till.send(ev.Scan("6901234567892"))
+    before = till.state
+
+    def broken(code: str) -> Product | None:
+        raise OSError("disk I/O error")
+
+    till.catalogue.by_barcode = broken  # type: ignore[method-assign]
+    commands = till.send(ev.Scan("6901234567892"))
+    assert till.state is before
+    assert [(c.message_key, c.message) for c in commands if isinstance(c, Notify)] == [
+        ("error.internal", "could not do that: disk I/O error")
+    ]
+    assert len(commands) == 1
