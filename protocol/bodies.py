@@ -185,6 +185,7 @@ class ShiftClosedBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, 
     counted_cash_fen: int | None = None
     difference_fen: int | None = None
     extras: dict[str, int] = {}
+    counted_by_tender: dict[str, int] = {}
     closed_by: str
     device_time: IsoTime
 

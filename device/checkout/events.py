@@ -59,8 +59,12 @@ class XReport:
 
 @dataclass(frozen=True, slots=True)
 class CloseShift:
+    """Close with the counted cash; other tenders' settlement totals may be given too."""
+
     counted_cash_fen: int
     manager: ManagerCreds = ManagerCreds()
+    # e.g. ((TenderKind.CARD, 45_600),) from the bank terminal's settlement slip
+    counted_other: tuple[tuple[TenderKind, int], ...] = ()
 
 
 # --- selling ---------------------------------------------------------------------------------

@@ -237,3 +237,6 @@ class ShiftReport:
     counted_cash_fen: int | None = None  # Z only
     difference_fen: int | None = None  # counted minus expected, Z only
     extras: dict[str, int] = field(default_factory=dict)
+    # Z only: tender kind -> amount counted at close; "cash" is always there, other kinds
+    # when their settlement totals were entered (see shifts.tender_differences)
+    counted_by_tender: dict[str, int] = field(default_factory=dict)

@@ -21,6 +21,7 @@ from device.checkout.commands import (
     SoundAlarm,
 )
 from device.checkout.context import Context, Refused
+from device.checkout.errors import ShiftError
 from device.checkout.money import format_fen
 from device.checkout.records import CashMovement, Member, Staff
 from device.checkout.staff import Permission, require
@@ -170,7 +171,12 @@ def close_shift(ctx: Context, state: State, event: ev.CloseShift) -> Result:
     if state.suspended:
         raise Refused("shift.suspended", count=len(state.suspended))
     ctx.authorise(staff, Permission.CLOSE_SHIFT, event.manager)
-    report = shifts.report(shift_of(state), "Z", event.counted_cash_fen)
+    other: dict[str, int] = {}
+    for tender, amount in event.counted_other:
+        if tender.value in other:
+            raise ShiftError(f"{tender.value} is counted twice")
+        other[tender.value] = amount
+    report = shifts.report(shift_of(state), "Z", event.counted_cash_fen, other)
     commands: list[Command] = [
         RecordShiftClose(ctx.new_id(), report, staff.staff_id, ctx.now()),
         PrintReport(ctx.new_id(), report),

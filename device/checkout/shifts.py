@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from device.checkout.errors import ShiftError
@@ -124,14 +124,43 @@ def cash_out_allowed(shift: Shift, amount_fen: int) -> None:
         raise ShiftError(f"only {format_fen(available)} should be in the drawer")
 
 
-def report(shift: Shift, kind: str, counted_cash_fen: int | None = None) -> ShiftReport:
-    """An X report (interim, any time) or a Z report (closing, with counted cash)."""
+def _counted(
+    kind: str, counted_cash_fen: int | None, counted_other: Mapping[str, int] | None
+) -> dict[str, int]:
+    """The Z report's counted amounts by tender kind, checked."""
+    if kind == "X":
+        if counted_other:
+            raise ShiftError("an X report has no counted amounts")
+        return {}
+    if counted_cash_fen is None:
+        raise ShiftError("a Z report needs the counted cash")
+    counted = {TenderKind.CASH.value: counted_cash_fen}
+    for tender, amount in (counted_other or {}).items():
+        if tender not in {k.value for k in TenderKind} or tender == TenderKind.CASH.value:
+            raise ShiftError(f"{tender!r} is not a tender counted apart from cash")
+        counted[tender] = amount
+    for tender, amount in counted.items():
+        if amount < 0:
+            raise ShiftError(f"counted {tender} cannot be negative")
+    return counted
+
+
+def report(
+    shift: Shift,
+    kind: str,
+    counted_cash_fen: int | None = None,
+    counted_other: Mapping[str, int] | None = None,
+) -> ShiftReport:
+    """An X report (interim, any time) or a Z report (closing, with counted cash).
+
+    ``counted_other`` gives a Z report the totals counted for other tenders, e.g. the card
+    total on the bank terminal's settlement slip, to set against what the till took.
+    """
     if kind not in ("X", "Z"):
         raise ShiftError(f"unknown report kind {kind!r}")
-    if kind == "Z" and counted_cash_fen is None:
-        raise ShiftError("a Z report needs the counted cash")
     if counted_cash_fen is not None and counted_cash_fen < 0:
         raise ShiftError("counted cash cannot be negative")
+    counted_by_tender = _counted(kind, counted_cash_fen, counted_other)
     expected = expected_cash(shift)
     counted = counted_cash_fen if kind == "Z" else None
     extras = {
@@ -153,7 +182,24 @@ def report(shift: Shift, kind: str, counted_cash_fen: int | None = None) -> Shif
         counted_cash_fen=counted,
         difference_fen=None if counted is None else counted - expected,
         extras=extras,
+        counted_by_tender=counted_by_tender,
     )
+
+
+def tender_differences(report: ShiftReport) -> dict[str, int]:
+    """Counted minus expected for each tender counted at close (Z): over is +, short is -.
+
+    Cash is set against the cash that should be in the drawer (float and movements
+    included); any other tender against the net amount the till took in it.
+    """
+    differences: dict[str, int] = {}
+    for tender, counted in report.counted_by_tender.items():
+        if tender == TenderKind.CASH.value:
+            expected = report.expected_cash_fen
+        else:
+            expected = report.by_tender.get(tender, 0)
+        differences[tender] = counted - expected
+    return differences
 
 
 def report_from_records(
@@ -165,6 +211,7 @@ def report_from_records(
     movements: Iterable[CashMovement],
     counted_cash_fen: int | None = None,
     no_sale_count: int = 0,
+    counted_other: Mapping[str, int] | None = None,
 ) -> ShiftReport:
     """The same report computed from the shift's stored records (e.g. after a restart)."""
     shift = Shift(
@@ -180,4 +227,4 @@ def report_from_records(
         shift = add_return(shift, ret)
     for movement in movements:
         shift = add_movement(shift, movement)
-    return report(shift, kind, counted_cash_fen)
+    return report(shift, kind, counted_cash_fen, counted_other)

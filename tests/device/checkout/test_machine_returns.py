@@ -16,6 +16,7 @@ from device.checkout.commands import (
 )
 from device.checkout.events import ManagerCreds, ReturnItem
 from device.checkout.records import Member, PointsReason, Product, SaleRecord, TenderKind
+from device.checkout.shifts import tender_differences
 from device.checkout.state import Phase
 from tests.device.checkout.fakes import Till
 
@@ -140,12 +141,18 @@ def test_z_report_after_sales_and_returns_matches_hand_count() -> None:
     x = next(c.report for c in till.send(ev.XReport()) if isinstance(c, PrintReport))
     # float 200.00 + 132.30 - 59.90 - 100.00 = 172.40
     assert x.expected_cash_fen == 17240
-    z = next(
-        c.report for c in till.send(ev.CloseShift(17200, MANAGER)) if isinstance(c, PrintReport)
-    )
+    twice = ((TenderKind.MOBILE, 1250), (TenderKind.MOBILE, 1250))
+    assert till.errors(till.send(ev.CloseShift(17200, MANAGER, twice))) == [
+        "mobile is counted twice"
+    ]
+    # the mobile-payment settlement shows 12.60: 0.10 more than the till took
+    close = ev.CloseShift(17200, MANAGER, ((TenderKind.MOBILE, 1260),))
+    z = next(c.report for c in till.send(close) if isinstance(c, PrintReport))
     assert z.by_tender == {"cash": 13230 - 5990, "mobile": 1250}
     assert (z.sales_count, z.returns_count) == (2, 1)
     assert (z.expected_cash_fen, z.difference_fen) == (17240, -40)
+    assert z.counted_by_tender == {"cash": 17200, "mobile": 1260}
+    assert tender_differences(z) == {"cash": -40, "mobile": 10}
 
 
 def test_reprint_prints_the_same_sale_again() -> None:

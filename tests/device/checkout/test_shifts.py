@@ -24,6 +24,7 @@ from device.checkout.shifts import (
     open_shift,
     report,
     report_from_records,
+    tender_differences,
 )
 
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
@@ -149,3 +150,32 @@ def test_bad_shift_inputs_are_refused_with_reasons() -> None:
     with pytest.raises(ShiftError, match=r"only ¥10\.00 should be in the drawer"):
         cash_out_allowed(shift, 1001)
     cash_out_allowed(shift, 1000)
+
+
+def test_z_report_sets_each_counted_tender_against_what_the_till_took() -> None:
+    shift = open_shift("S1", "c1", NOW, 20000)
+    for s in SALES:
+        shift = add_sale(shift, s)
+    for r in RETURNS:
+        shift = add_return(shift, r)
+    # card: 120.00 sold - 40.00 refunded = 80.00 expected; the bank slip says 79.00
+    z = report(shift, "Z", counted_cash_fen=24850, counted_other={"card": 7900, "mobile": 7990})
+    assert z.counted_by_tender == {"cash": 24850, "card": 7900, "mobile": 7990}
+    # cash expected: 200.00 + 38.50 + 20.00 - 15.00 = 243.50
+    assert tender_differences(z) == {"cash": 24850 - 24350, "card": -100, "mobile": 0}
+    assert report(shift, "X").counted_by_tender == {}
+
+
+@pytest.mark.parametrize(
+    ("kind", "other", "reason"),
+    [
+        ("X", {"card": 1}, "an X report has no counted amounts"),
+        ("Z", {"cash": 1}, "not a tender counted apart from cash"),
+        ("Z", {"bitcoin": 1}, "not a tender counted apart from cash"),
+        ("Z", {"card": -1}, "counted card cannot be negative"),
+    ],
+)
+def test_bad_counted_tenders_are_refused(kind: str, other: dict[str, int], reason: str) -> None:
+    shift = open_shift("S1", "c1", NOW, 0)
+    with pytest.raises(ShiftError, match=reason):
+        report(shift, kind, counted_cash_fen=0 if kind == "Z" else None, counted_other=other)
