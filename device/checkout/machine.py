@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from types import MappingProxyType
 from typing import Any, Final
 
 from device.checkout import events as ev
@@ -30,46 +31,48 @@ from device.checkout.state import Phase, State, Suspended
 
 Handler = Callable[[Context, State, Any], tuple[State, list[Command]]]
 
-_HANDLERS: Final[dict[type[Any], Handler]] = {
-    ev.Login: session.login,
-    ev.Logout: session.logout,
-    ev.OpenShift: session.open_shift,
-    ev.CashIn: session.cash_in,
-    ev.CashOut: session.cash_out,
-    ev.XReport: session.x_report,
-    ev.CloseShift: session.close_shift,
-    ev.NoSale: session.no_sale,
-    ev.Reprint: session.reprint,
-    ev.LookupMember: session.lookup_member,
-    ev.AddMemberNote: session.add_member_note,
-    ev.Feedback: session.feedback,
-    ev.SkipFeedback: session.skip_feedback,
-    ev.DrawerOpened: session.drawer_opened,
-    ev.DrawerClosed: session.drawer_closed,
-    ev.Tick: session.tick,
-    ev.Scan: selling.scan,
-    ev.SetQuantity: selling.set_quantity,
-    ev.VoidLine: selling.void_line,
-    ev.OverridePrice: selling.override_price,
-    ev.DiscountLine: selling.discount_line,
-    ev.DiscountSale: selling.discount_sale,
-    ev.IdentifyMember: selling.identify_member,
-    ev.RegisterMember: selling.register_member,
-    ev.ClearMember: selling.clear_member,
-    ev.Subtotal: selling.subtotal,
-    ev.BackToSale: selling.back_to_sale,
-    ev.AddTender: tendering.add_tender,
-    ev.RedeemPoints: tendering.redeem_points,
-    ev.CancelTender: tendering.cancel_tender,
-    ev.CancelSale: selling.cancel_sale,
-    ev.Suspend: selling.suspend,
-    ev.Recall: selling.recall,
-    ev.StartReturn: returning.start_return,
-    ev.ReturnLines: returning.return_lines,
-    ev.CancelReturn: returning.cancel_return,
-    ev.NoReceiptReturn: returning.no_receipt_return,
-    ev.VoidSale: returning.void_sale,
-}
+_HANDLERS: Final[Mapping[type[Any], Handler]] = MappingProxyType(
+    {
+        ev.Login: session.login,
+        ev.Logout: session.logout,
+        ev.OpenShift: session.open_shift,
+        ev.CashIn: session.cash_in,
+        ev.CashOut: session.cash_out,
+        ev.XReport: session.x_report,
+        ev.CloseShift: session.close_shift,
+        ev.NoSale: session.no_sale,
+        ev.Reprint: session.reprint,
+        ev.LookupMember: session.lookup_member,
+        ev.AddMemberNote: session.add_member_note,
+        ev.Feedback: session.feedback,
+        ev.SkipFeedback: session.skip_feedback,
+        ev.DrawerOpened: session.drawer_opened,
+        ev.DrawerClosed: session.drawer_closed,
+        ev.Tick: session.tick,
+        ev.Scan: selling.scan,
+        ev.SetQuantity: selling.set_quantity,
+        ev.VoidLine: selling.void_line,
+        ev.OverridePrice: selling.override_price,
+        ev.DiscountLine: selling.discount_line,
+        ev.DiscountSale: selling.discount_sale,
+        ev.IdentifyMember: selling.identify_member,
+        ev.RegisterMember: selling.register_member,
+        ev.ClearMember: selling.clear_member,
+        ev.Subtotal: selling.subtotal,
+        ev.BackToSale: selling.back_to_sale,
+        ev.AddTender: tendering.add_tender,
+        ev.RedeemPoints: tendering.redeem_points,
+        ev.CancelTender: tendering.cancel_tender,
+        ev.CancelSale: selling.cancel_sale,
+        ev.Suspend: selling.suspend,
+        ev.Recall: selling.recall,
+        ev.StartReturn: returning.start_return,
+        ev.ReturnLines: returning.return_lines,
+        ev.CancelReturn: returning.cancel_return,
+        ev.NoReceiptReturn: returning.no_receipt_return,
+        ev.VoidSale: returning.void_sale,
+    }
+)
 
 # Events the hardware or the clock sends whoever is signed in (or nobody).
 _ANY_TIME: Final = (ev.Login, ev.DrawerOpened, ev.DrawerClosed, ev.Tick)

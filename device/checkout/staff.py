@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Final
 
 from device.checkout.errors import PermissionDenied
@@ -31,49 +33,55 @@ class Permission(StrEnum):
 
 
 # Readable names for refusals; the cashier sees "a cashier may not open the drawer (no sale)".
-_DESCRIPTIONS: Final[dict[Permission, str]] = {
-    Permission.SELL: "sell",
-    Permission.IDENTIFY_MEMBER: "identify members",
-    Permission.REGISTER_MEMBER: "register members",
-    Permission.MEMBER_LOOKUP: "look up members",
-    Permission.MEMBER_NOTES: "write member notes",
-    Permission.RETURN_WITH_RECEIPT: "take returns",
-    Permission.REPRINT: "reprint receipts",
-    Permission.CASH_MOVEMENT: "put cash in or take cash out",
-    Permission.X_REPORT: "print an X report",
-    Permission.OPEN_SHIFT: "open a shift",
-    Permission.CLOSE_SHIFT: "close a shift",
-    Permission.PRICE_OVERRIDE: "override a price",
-    Permission.DISCOUNT_OVER_THRESHOLD: "give a discount this large",
-    Permission.NO_RECEIPT_RETURN: "take a return without a receipt",
-    Permission.NO_SALE: "open the drawer (no sale)",
-    Permission.VOID_SALE: "void a completed sale",
-}
+_DESCRIPTIONS: Final[Mapping[Permission, str]] = MappingProxyType(
+    {
+        Permission.SELL: "sell",
+        Permission.IDENTIFY_MEMBER: "identify members",
+        Permission.REGISTER_MEMBER: "register members",
+        Permission.MEMBER_LOOKUP: "look up members",
+        Permission.MEMBER_NOTES: "write member notes",
+        Permission.RETURN_WITH_RECEIPT: "take returns",
+        Permission.REPRINT: "reprint receipts",
+        Permission.CASH_MOVEMENT: "put cash in or take cash out",
+        Permission.X_REPORT: "print an X report",
+        Permission.OPEN_SHIFT: "open a shift",
+        Permission.CLOSE_SHIFT: "close a shift",
+        Permission.PRICE_OVERRIDE: "override a price",
+        Permission.DISCOUNT_OVER_THRESHOLD: "give a discount this large",
+        Permission.NO_RECEIPT_RETURN: "take a return without a receipt",
+        Permission.NO_SALE: "open the drawer (no sale)",
+        Permission.VOID_SALE: "void a completed sale",
+    }
+)
 
-_ROLE_NAMES: Final[dict[Role, str]] = {
-    Role.MANAGER: "a manager",
-    Role.CASHIER: "a cashier",
-    Role.GUIDE: "a sales guide",
-}
+_ROLE_NAMES: Final[Mapping[Role, str]] = MappingProxyType(
+    {
+        Role.MANAGER: "a manager",
+        Role.CASHIER: "a cashier",
+        Role.GUIDE: "a sales guide",
+    }
+)
 
 # Manager: everything. Cashier: sell, members, returns with a receipt, and the drawer's
 # routine cash handling. Guide: member lookup and follow-up notes only.
-PERMISSIONS: Final[dict[Role, frozenset[Permission]]] = {
-    Role.MANAGER: frozenset(Permission),
-    Role.CASHIER: frozenset(
-        {
-            Permission.SELL,
-            Permission.IDENTIFY_MEMBER,
-            Permission.REGISTER_MEMBER,
-            Permission.MEMBER_LOOKUP,
-            Permission.RETURN_WITH_RECEIPT,
-            Permission.REPRINT,
-            Permission.CASH_MOVEMENT,
-            Permission.X_REPORT,
-        }
-    ),
-    Role.GUIDE: frozenset({Permission.MEMBER_LOOKUP, Permission.MEMBER_NOTES}),
-}
+PERMISSIONS: Final[Mapping[Role, frozenset[Permission]]] = MappingProxyType(
+    {
+        Role.MANAGER: frozenset(Permission),
+        Role.CASHIER: frozenset(
+            {
+                Permission.SELL,
+                Permission.IDENTIFY_MEMBER,
+                Permission.REGISTER_MEMBER,
+                Permission.MEMBER_LOOKUP,
+                Permission.RETURN_WITH_RECEIPT,
+                Permission.REPRINT,
+                Permission.CASH_MOVEMENT,
+                Permission.X_REPORT,
+            }
+        ),
+        Role.GUIDE: frozenset({Permission.MEMBER_LOOKUP, Permission.MEMBER_NOTES}),
+    }
+)
 
 # What a manager can authorise at the till on a cashier's behalf by entering their PIN.
 # Each such override is audited.

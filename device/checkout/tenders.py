@@ -20,6 +20,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import replace
+from types import MappingProxyType
+from typing import Final
 
 from device.checkout.errors import TenderError
 from device.checkout.money import BP_WHOLE, apply_bp, format_fen
@@ -27,13 +29,15 @@ from device.checkout.ports import CouponInfo
 from device.checkout.records import TenderKind, TenderLine
 
 _NEEDS_APPROVAL = (TenderKind.CARD, TenderKind.MOBILE)
-_NAMES = {
-    TenderKind.CASH: "cash",
-    TenderKind.CARD: "card",
-    TenderKind.MOBILE: "mobile payment",
-    TenderKind.POINTS: "points",
-    TenderKind.COUPON: "coupon",
-}
+_NAMES: Final = MappingProxyType(
+    {
+        TenderKind.CASH: "cash",
+        TenderKind.CARD: "card",
+        TenderKind.MOBILE: "mobile payment",
+        TenderKind.POINTS: "points",
+        TenderKind.COUPON: "coupon",
+    }
+)
 
 
 def _handed(tender: TenderLine) -> int:
