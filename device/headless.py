@@ -61,14 +61,15 @@ def summary(view: View, printed: int) -> dict[str, Any]:
 
 def run_headless(runtime: Runtime, hw: Any, started: float) -> int:
     """Serve stdin until it ends."""
+    runtime.store.close()  # this thread's connection; the runtime thread opens its own
     runtime.start()
     out = sys.stdout
     out.write(json.dumps({"ready": round(time.monotonic() - started, 4)}) + "\n")
     out.flush()
-    sim = getattr(hw, "printer_sim", None)
+    counter = getattr(hw, "jobs_printed", None)
 
     def printed() -> int:
-        return len(sim.complete_receipts) if sim is not None else 0
+        return counter[0] if counter is not None else 0
 
     for raw in sys.stdin:
         raw = raw.strip()

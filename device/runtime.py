@@ -184,6 +184,7 @@ class Runtime:
         self._sale_marker = False
         self._events = 0
         self._scans = 0
+        self._unsynced = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -226,6 +227,7 @@ class Runtime:
     def _run(self) -> None:
         try:
             self.restore()
+            self._count_unsynced()
             self._publish()
         finally:
             self._ready.set()
@@ -349,6 +351,7 @@ class Runtime:
         self.state = new
         self._mark_sale()
         if committed:
+            self._count_unsynced()
             if any(isinstance(c, cmd.RecordSale) for c in ordered):
                 self._fault("after_commit")  # crash tests: a sale committed, nothing printed
             if self.sync is not None:
@@ -529,6 +532,7 @@ class Runtime:
 
     def _tick(self) -> None:
         self._last_tick = time.monotonic()
+        self._count_unsynced()
         self.step(ev.Tick())
 
     def _publish(self) -> None:
@@ -538,7 +542,7 @@ class Runtime:
         if state.cart is not None and not state.cart.is_empty():
             priced = price_cart(state.cart, self.config.pricing)
             due = remaining_due(priced.total_fen, state.tenders)
-        online, unsynced, enabled = False, self._outbox_depth(), self.sync is not None
+        online, unsynced, enabled = False, self._unsynced, self.sync is not None
         if self.sync is not None:
             stats = self.sync.stats()
             online = bool(stats.connected)
@@ -556,11 +560,12 @@ class Runtime:
             except Exception:
                 log.exception("view callback failed")
 
-    def _outbox_depth(self) -> int:
+    def _count_unsynced(self) -> None:
+        # A count over the outbox: done on the tick and after commits, not on every scan.
         try:
-            return self.store.outbox_depth()
+            self._unsynced = self.store.outbox_depth()
         except StoreError:
-            return -1
+            self._unsynced = -1
 
     def paper_state(self) -> str:
         """The printer's paper as the status bar and the cloud status name it."""

@@ -90,6 +90,7 @@ class SimHardware:
     monitor: DrawerMonitor
     receipts_dir: Path
     saved: list[tuple[str, str]] = field(default_factory=list)
+    jobs_printed: list[int] = field(default_factory=lambda: [0])  # one counter, shared by ref
 
     def peripherals(self, header: tuple[str, ...], width: int) -> Peripherals:
         """What the runtime drives."""
@@ -126,6 +127,7 @@ def simulated_hardware(
     emit: Emit,
     state_dir: Path,
     on_saved: Callable[[str, str], None] | None = None,
+    receipt_files: bool = True,
 ) -> SimHardware:
     """Build simulators and real drivers for a terminal with ``printer.kind = "simulated"``."""
     from gpiozero.pins.mock import MockFactory
@@ -150,10 +152,16 @@ def simulated_hardware(
     monitor = DrawerMonitor(GpioDrawerSwitch(drawer_cfg, pin_factory=factory), emit,
                             alarm_after_s=drawer_cfg.alarm_after_s)  # fmt: skip
     saved: list[tuple[str, str]] = []
+    counts = [0]
 
     def printed(job_id: str) -> None:
+        counts[0] += 1
         pieces = printer_sim.complete_receipts
-        if not pieces:
+        if not pieces or not receipt_files:
+            if not receipt_files:
+                # Long runs (benchmarks) keep no paper: the simulator would hold every receipt.
+                with printer_sim.model.lock:
+                    printer_sim.model.receipts.clear()
             return
         stem = "receipt-" + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in job_id)
         txt, png = pieces[-1].save(str(receipts), stem)
@@ -181,6 +189,7 @@ def simulated_hardware(
         monitor=monitor,
         receipts_dir=receipts,
         saved=saved,
+        jobs_printed=counts,
     )
 
 
