@@ -313,6 +313,12 @@ def plan_no_receipt_return(
         raise ReturnError("return at least 1 item")
     if unit_price_fen < 0:
         raise ReturnError("the refund price cannot be negative")
+    if unit_price_fen > product.price_fen:
+        # Without a receipt nobody can show a higher price was paid.
+        raise ReturnError(
+            f"refund price {format_fen(unit_price_fen)} is above the current price "
+            f"{format_fen(product.price_fen)}"
+        )
     refund = unit_price_fen * quantity
     if refund > policy.no_receipt_cap_fen:
         raise ReturnError(

@@ -167,6 +167,9 @@ def test_no_receipt_return_is_cash_and_capped() -> None:
         plan_no_receipt_return(TEA, 20, 1250, POLICY)
     with pytest.raises(ReturnError, match="with the receipt"):
         plan_no_receipt_return(RICE, 1, 880, POLICY)
+    with pytest.raises(ReturnError, match=re.escape("¥12.51 is above the current price ¥12.50")):
+        plan_no_receipt_return(TEA, 1, 1251, POLICY)
+    assert plan_no_receipt_return(TEA, 1, 1000, POLICY).refund_fen == 1000  # a lower price is fine
 
 
 # --- properties -------------------------------------------------------------------------
