@@ -12,7 +12,8 @@ What a scan looks like on the wire
   scanner is configured to send it: ``]E0`` EAN-13/UPC-A/UPC-E, ``]E4`` EAN-8,
   ``]C0`` Code 128, ``]C1`` GS1-128, ``]A0`` Code 39, ``]Q1`` QR, ... It is stripped;
   with ``]E0`` an 8-digit payload is UPC-E (``]E4`` marks EAN-8).
-* Without an identifier, digits only: 8 -> EAN-8, 12 -> UPC-A, 13 -> EAN-13. A 13-digit
+* Without an identifier, digits only: 8 -> EAN-8 (or UPC-E when only the UPC-E check digit
+  fits and it starts 0 or 1), 12 -> UPC-A, 13 -> EAN-13. A 13-digit
   code starting with ``0`` is a UPC-A read as EAN-13 and is normalised to its 12 digits,
   so the catalogue holds one form per item. Other digit counts are rejected as a wrong
   length (a typed code with a missing digit must not ring up something else), unless the
@@ -194,6 +195,22 @@ def _ean13(code: str, layout: Gs1Layout) -> ScannedCode:
     return ScannedCode("ean13", code, code)
 
 
+def _eight_digits(payload: str) -> ScannedCode:
+    """EAN-8, or else a UPC-E sent without its AIM identifier (it starts 0 or 1)."""
+    try:
+        _check(payload, "EAN-8")
+    except BarcodeError:
+        if payload[0] not in "01":
+            raise
+        try:
+            upca = upce_to_upca(payload)
+        except BarcodeError:
+            _check(payload, "EAN-8")  # neither: report it as the EAN-8 it looks like
+            raise
+        return ScannedCode("upce", upca, upca)
+    return ScannedCode("ean8", payload, payload)
+
+
 def _gs1_128(payload: str) -> ScannedCode:
     # Only AI (01) is interpreted; other AIs (batch, expiry, ...) stay in ``code``.
     first = payload.split(_GS, 1)[0]
@@ -246,8 +263,7 @@ def parse_barcode(raw: str, layout: Gs1Layout = Gs1Layout()) -> ScannedCode:
         raise BarcodeError(f"unknown format: symbology ]{aim} is not one this till sells by")
     if digits:
         if len(payload) == 8:
-            _check(payload, "EAN-8")
-            return ScannedCode("ean8", payload, payload)
+            return _eight_digits(payload)
         if len(payload) == 12:
             _check(payload, "UPC-A")
             return ScannedCode("upca", payload, payload)

@@ -69,6 +69,14 @@ def test_upce_expansion(upce: str, upca: str) -> None:
     assert (scan.symbology, scan.code) == ("upce", upca)
 
 
+def test_upce_without_aim_prefix_when_only_its_check_digit_fits() -> None:
+    # as EAN-8, 0425261 needs check digit 0 (1*3+6+2*3+5+2*3+4+0 = 30), so 4 means UPC-E
+    scan = parse_barcode("04252614")
+    assert (scan.symbology, scan.code) == ("upce", "042100005264")
+    with pytest.raises(BarcodeError, match="bad check digit: expected 0, got 5"):
+        parse_barcode("04252615")  # fits neither: reported as the EAN-8 it looks like
+
+
 def test_upce_bad_check_digit() -> None:
     with pytest.raises(BarcodeError, match="expected 4, got 5"):
         upce_to_upca("04252615")

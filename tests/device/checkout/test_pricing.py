@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from device.checkout.cart import Cart, DiscountSpec
+from device.checkout.cart import Cart, CartLine, DiscountSpec
 from device.checkout.pricing import PricingConfig, Promotion, needs_manager, price_cart
 from device.checkout.records import Tier
 from tests.device.checkout.builders import member, product
@@ -196,4 +198,12 @@ def test_totals_equal_lines_minus_discounts_and_never_negative(
         assert line.net_fen >= 0
         assert line.net_fen == line.gross_fen - sum(d.amount_fen for d in line.discounts)
         assert all(d.amount_fen > 0 for d in line.discounts)
-    assert priced.gross_fen == sum(line.gross_fen for line in cart.active_lines())
+    assert priced.gross_fen == sum(_gross_by_hand(line) for line in cart.active_lines())
+
+
+def _gross_by_hand(line: CartLine) -> int:
+    """Unit price times count, or per-kg price times grams / 1000 rounded half up (prices >= 0)."""
+    if line.weight_g is None:
+        return line.unit_price_fen * line.quantity
+    exact = Fraction(line.unit_price_fen * line.weight_g, 1000)
+    return int(exact + Fraction(1, 2))
