@@ -128,6 +128,32 @@ PACKAGED: tuple[tuple[str, str, tuple[tuple[str, str, int], ...]], ...] = (
             ("米酒 900g", "Sweet rice wine 900g", 1290),
         ),
     ),
+    (
+        "冷冻食品",
+        "Frozen",
+        (
+            ("思念水饺 500g", "Pork dumplings 500g", 1590),
+            ("三全汤圆 400g", "Sweet rice balls 400g", 1290),
+            ("湾仔码头云吞 300g", "Wontons 300g", 1890),
+            ("速冻包子 600g", "Steamed buns 600g", 1690),
+            ("鸡米花 400g", "Popcorn chicken 400g", 2290),
+            ("冰淇淋 5支", "Ice cream x5", 2500),
+            ("速冻虾仁 250g", "Frozen shrimp 250g", 3590),
+        ),
+    ),
+    (
+        "个人护理",
+        "Personal care",
+        (
+            ("佳洁士牙膏 120g", "Crest toothpaste 120g", 1290),
+            ("高露洁牙刷", "Colgate toothbrush", 990),
+            ("海飞丝洗发水 400ml", "Head & Shoulders 400ml", 4590),
+            ("舒肤佳香皂 115g", "Safeguard soap 115g", 450),
+            ("妮维雅面霜 50ml", "Nivea cream 50ml", 3990),
+            ("纸巾 10包", "Tissues x10", 1590),
+            ("洗手液 500ml", "Hand wash 500ml", 1990),
+        ),
+    ),
 )
 
 # Fresh goods sold by weight (price per kilogram) and labelled by the scale with a

@@ -45,6 +45,7 @@ MENU: tuple[tuple[str, str, str], ...] = (
     ("9", "language", "menu.language"),
     ("0", "logout", "menu.logout"),
     (".", "cancel_sale", "menu.cancel_sale"),
+    ("00", "discount", "menu.discount"),
 )
 _MODE_PROMPTS = {
     "staff": "prompt.staff", "pin": "prompt.pin", "float": "prompt.float",
@@ -54,7 +55,7 @@ _MODE_PROMPTS = {
     "manager_id": "prompt.manager_id", "manager_pin": "prompt.manager_pin",
     "count": "prompt.count", "cash_in": "prompt.cash_in", "cash_out": "prompt.cash_out",
     "recall": "prompt.recall", "feedback": "prompt.feedback", "menu": "prompt.menu",
-    "reprint": "prompt.reprint", "approval": "prompt.approval",
+    "reprint": "prompt.reprint", "approval": "prompt.approval", "discount": "prompt.discount",
 }  # fmt: skip
 _SECRET_MODES = frozenset({"pin", "manager_pin"})
 
@@ -77,6 +78,7 @@ class KeypadController:
     pending: dict[str, Any] = field(default_factory=dict)
     last_sent: object | None = None
     _seen_notice: object | None = None
+    _phase: Phase | None = None
 
     # -- what the screen shows ------------------------------------------------------------
 
@@ -101,6 +103,12 @@ class KeypadController:
 
     def on_view(self, view: View) -> None:
         """Watch the till's answers: a manager-PIN refusal opens the manager prompt."""
+        phase = view.state.phase
+        if phase is not self._phase:
+            # A new phase has its own default prompt (a scanned receipt opens the return, ...).
+            self._phase = phase
+            if self.mode not in ("manager_id", "manager_pin", "pin", "staff"):
+                self._set_mode("")
         notice = view.notice
         if notice is None or notice is self._seen_notice:
             return
@@ -387,6 +395,13 @@ class KeypadController:
         receipt = self.expand_receipt(text) if text else view.last_receipt_no
         return [ev.Reprint(receipt)] if receipt else []
 
+    def _enter_discount(self, text: str, view: View) -> list[object]:
+        # "10" is 10 % off the whole sale; parse_yuan's two decimals are exactly basis points.
+        self.entry = text
+        bp = self._amount()
+        self._set_mode("")
+        return [] if bp is None else [ev.DiscountSale(percent_bp=bp)]
+
     def _enter_feedback(self, text: str, view: View) -> list[object]:
         self._set_mode("")
         return [ev.SkipFeedback()]
@@ -413,7 +428,8 @@ class KeypadController:
         if action == "recall" and len(view.state.suspended) == 1:
             return self._sent([ev.Recall(view.state.suspended[0].suspend_id)])
         modes = {"recall": "recall", "close_shift": "count", "cash_in": "cash_in",
-                 "cash_out": "cash_out", "register": "register", "reprint": "reprint"}  # fmt: skip
+                 "cash_out": "cash_out", "register": "register", "reprint": "reprint",
+                 "discount": "discount"}  # fmt: skip
         if action in modes:
             self._set_mode(modes[action])
             return []

@@ -107,6 +107,7 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "menu.language": ("中文 / English", "中文 / English"),
     "menu.logout": ("Sign out", "退出登录"),
     "menu.cancel_sale": ("Cancel sale", "取消交易"),
+    "menu.discount": ("Sale discount %", "整单折扣"),
     "label.report": ("{kind} report", "{kind}报表"),
     "label.expected": ("expected cash", "应有现金"),
     "label.counted": ("counted", "实点"),

@@ -183,3 +183,27 @@ def test_a_committed_sale_whose_receipt_never_spooled_is_offered_once(tmp_path: 
         assert t.view.unprinted == ()
     finally:
         t.stop()
+
+
+def test_printer_out_of_paper_shows_and_the_sale_still_completes(term: Terminal) -> None:
+    term.login_and_open()
+    term.hw.printer_sim.run_out_of_paper()
+    sale_id = _cash_sale(term, WATER)  # the sale is recorded and paid regardless
+    assert term.store.journal.sale(sale_id) is not None
+    view = term.wait(lambda v: v.paper == "paper_out", timeout=20)
+    assert view.devices["printer"].state != "connected"
+    assert term.printed() == []
+    term.hw.printer_sim.refill()  # a new roll: the spooled receipt comes out, once
+    term.wait(lambda v: len(term.printed()) == 1 and v.paper == "ok", timeout=30)
+    assert term.printed()[0].qr_codes == [term.view.last_receipt_no]
+
+
+def test_an_unplugged_scanner_is_reported_and_typing_the_barcode_still_sells(
+    term: Terminal,
+) -> None:
+    term.login_and_open()
+    term.hw.scanner_sim.unplug()
+    view = term.wait(lambda v: "scanner" in v.devices and not v.devices["scanner"].ok, timeout=20)
+    assert view.notice is not None and view.notice.level == "warning"
+    view = term.send(ev.Scan(WATER, "keypad"))
+    assert view.priced is not None and view.priced.total_fen == 200

@@ -138,3 +138,20 @@ def test_enter_after_a_restart_prints_the_missing_receipt_or_dismisses_the_lost_
     assert keys(pad, offer, "<ENTER>") == [PrintUnprinted("sale-1")]
     lost = view(Phase.LOGGED_OUT, lost_sale=True)
     assert keys(pad, lost, "<ENTER>") == [Dismiss()]
+
+
+def test_sale_discount_from_the_menu_in_percent() -> None:
+    pad = KeypadController("S001-T01")
+    v = view(Phase.SELLING)
+    assert keys(pad, v, "<FUNC><00>") == [] and pad.current_mode(v) == "discount"
+    assert keys(pad, v, "10<ENTER>") == [ev.DiscountSale(percent_bp=1000)]
+
+
+def test_a_new_phase_drops_a_half_typed_prompt() -> None:
+    pad = KeypadController("S001-T01")
+    idle = view(Phase.IDLE)
+    pad.on_view(idle)
+    keys(pad, idle, "<RETURN>")
+    returning = view(Phase.RETURNING)  # the receipt was scanned instead of typed
+    pad.on_view(returning)
+    assert pad.current_mode(returning) == "return_lines"
