@@ -72,10 +72,15 @@ class CloseShift:
 
 @dataclass(frozen=True, slots=True)
 class Scan:
-    """A barcode from the scanner, or digits typed on the keypad."""
+    """A barcode from the scanner, or digits typed on the keypad.
+
+    ``weight_g`` is the weight read from the counter scale (or keyed) for an item sold by
+    weight whose barcode carries no weight of its own.
+    """
 
     raw: str
     source: Literal["scanner", "keypad"] = "scanner"
+    weight_g: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

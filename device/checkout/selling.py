@@ -16,6 +16,7 @@ from device.checkout.commands import (
     SuspendSale,
 )
 from device.checkout.context import Context, Refused
+from device.checkout.errors import CartError
 from device.checkout.money import format_fen
 from device.checkout.pricing import PricedCart, needs_manager, price_cart
 from device.checkout.records import Member, Staff
@@ -89,10 +90,15 @@ def scan(ctx: Context, state: State, event: ev.Scan) -> Result:
     if product is None:
         raise Refused("product.unknown", code=scanned.code)
     cart = state.cart or Cart(limits=ctx.config.cart_limits)
+    weight_g = scanned.embedded_weight_g
+    if event.weight_g is not None:
+        if weight_g is not None or scanned.embedded_price_fen is not None:
+            raise CartError("the label already gives this item's weight or price")
+        weight_g = event.weight_g
     cart = cart.add(
         product,
         scanned.code,
-        weight_g=scanned.embedded_weight_g,
+        weight_g=weight_g,
         embedded_price_fen=scanned.embedded_price_fen,
     )
     line = cart.lines[-1]

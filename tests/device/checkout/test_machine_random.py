@@ -28,6 +28,7 @@ PRODUCTS = [
     Product("P2", "二", "Two", "b", 5990, barcodes=(ean13("690000000002"),)),
     Product("P3", "三", "Three", "c", 1, barcodes=(ean13("690000000003"),)),
     Product("P4", "四", "Four", "c", 0, returnable=False, barcodes=(ean13("690000000004"),)),
+    Product("P5", "五", "Five", "d", 3980, sold_by_weight=True, barcodes=(ean13("690000000005"),)),
 ]
 MEMBERS = [
     Member("M1", "13800000001", tier=Tier.GOLD, points_balance=1000),
@@ -55,7 +56,7 @@ events = st.one_of(
     st.builds(ev.CashOut, amounts, st.sampled_from(["drop", ""])),
     st.just(ev.XReport()),
     st.builds(ev.CloseShift, amounts, creds),
-    st.builds(ev.Scan, codes),
+    st.builds(ev.Scan, codes, st.just("scanner"), st.none() | st.sampled_from([0, 755, 60_000])),
     st.builds(ev.SetQuantity, st.integers(min_value=-2, max_value=12000), st.none() | lines),
     st.builds(ev.VoidLine, lines),
     st.builds(ev.OverridePrice, lines, amounts, creds),
@@ -120,6 +121,7 @@ helpful = st.sampled_from(
     [
         ev.Scan(PRODUCTS[0].barcodes[0]),
         ev.Scan(PRODUCTS[1].barcodes[0]),
+        ev.Scan(PRODUCTS[4].barcodes[0], weight_g=1234),
         ev.IdentifyMember("card", "C1"),
         ev.RedeemPoints(100),
         ev.AddTender(TenderKind.CASH, 10000),

@@ -151,6 +151,31 @@ def test_weighed_item_from_a_scale_label() -> None:
     assert price_cart(till.state.cart, till.config.pricing).total_fen == 4975
 
 
+def test_loose_item_weighed_on_the_counter_scale() -> None:
+    loose = replace(APPLE, barcodes=(ean13("690123456703"),))
+    till = Till([MILK, loose])
+    till.send(ev.Login("c1", "1111"))
+    till.send(ev.OpenShift(0, MANAGER))
+    assert till.errors(till.send(ev.Scan(loose.barcodes[0]))) == [
+        "Apples is sold by weight: weigh it"
+    ]
+    assert till.errors(till.send(ev.Scan(MILK.barcodes[0], weight_g=500))) == [
+        "Milk is not sold by weight"
+    ]
+    assert till.errors(till.send(ev.Scan(loose.barcodes[0], weight_g=60_000))) == [
+        "weight must be 1 g to 50000 g, not 60000 g"
+    ]
+    assert till.errors(till.send(ev.Scan(loose.barcodes[0], weight_g=755))) == []
+    assert till.state.cart is not None
+    line = till.state.cart.lines[-1]
+    # 755 g at ¥39.80/kg = 3004.9 fen -> ¥30.05
+    assert (line.weight_g, line.quantity, line.gross_fen) == (755, 1, 3005)
+    labelled = build_variable_code("500234", 1250, "25", Gs1Layout())
+    assert till.errors(till.send(ev.Scan(labelled, weight_g=100))) == [
+        "the label already gives this item's weight or price"
+    ]
+
+
 def test_price_override_needs_manager_and_is_audited() -> None:
     till = selling_till()
     till.send(ev.Scan(RICE.barcodes[0]))
