@@ -26,8 +26,6 @@ class CheckoutConfig:
     gs1: Gs1Layout = field(default_factory=Gs1Layout)
     cart_limits: CartLimits = field(default_factory=CartLimits)
     language: str = "zh"  # receipt and screen language
-    max_pin_attempts: int = 5
-    lockout_minutes: int = 15
     drawer_alarm_s: int = 30  # alarm when the drawer stays open this long
     timezone: str = "Asia/Shanghai"  # storage is UTC; receipts and day boundaries use this
 
@@ -36,10 +34,8 @@ class CheckoutConfig:
             raise CheckoutError("store_id and terminal_id are required")
         if self.language not in LANGUAGES:
             raise CheckoutError(f"language must be one of {', '.join(LANGUAGES)}")
-        if self.max_pin_attempts < 1:
-            raise CheckoutError("max_pin_attempts must be at least 1")
-        if self.lockout_minutes < 0 or self.drawer_alarm_s < 1:
-            raise CheckoutError("lockout_minutes and drawer_alarm_s must be positive")
+        if self.drawer_alarm_s < 1:
+            raise CheckoutError("drawer_alarm_s must be at least 1 second")
 
 
 def default_config(store_id: str = "S001", terminal_id: str = "S001-T01") -> CheckoutConfig:

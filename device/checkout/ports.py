@@ -49,7 +49,11 @@ class PinResult:
 
 
 class StaffAuth(Protocol):
-    """PIN verification; the implementation persists failures and lockouts."""
+    """PIN verification; the implementation persists failures and owns the lockout policy.
+
+    Failures must survive a restart (otherwise pulling the plug would reset the count),
+    which is why counting lives behind the port and not in the pure machine.
+    """
 
     def verify(self, staff_id: str, pin: str) -> PinResult:
         """Check a PIN, counting a failure towards the lockout."""

@@ -30,8 +30,8 @@ def test_bad_settings_are_refused_with_a_reason() -> None:
         CheckoutConfig("S001", "S001-T01", language="fr")
     with pytest.raises(CheckoutError, match="required"):
         CheckoutConfig("", "S001-T01")
-    with pytest.raises(CheckoutError, match="max_pin_attempts"):
-        CheckoutConfig("S001", "S001-T01", max_pin_attempts=0)
+    with pytest.raises(CheckoutError, match="drawer_alarm_s"):
+        CheckoutConfig("S001", "S001-T01", drawer_alarm_s=0)
 
 
 def test_config_mappings_cannot_be_changed_through_the_callers_dict() -> None:
