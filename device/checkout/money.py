@@ -15,6 +15,11 @@ def round_div(numerator: int, denominator: int) -> int:
     comes from a division (a percentage, a weight times a unit price, a
     proportional refund) goes through here, so receipts, returns and the
     cloud's reports always agree to the fen.
+
+    Not money amounts, so deliberately not rounded here: points earned are rounded
+    down (the loyalty rule), and limits such as the points cap round down so that a
+    limit is never exceeded. Splitting one amount over several parts uses
+    :func:`allocate`, whose parts add up exactly.
     """
     if denominator == 0:
         raise ZeroDivisionError("round_div by zero")
