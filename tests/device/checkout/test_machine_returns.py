@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from device.checkout import events as ev
 from device.checkout.barcodes import gtin_check_digit, receipt_scan_text
 from device.checkout.commands import (
@@ -14,8 +16,10 @@ from device.checkout.commands import (
     RecordReturn,
     RecordSale,
 )
+from device.checkout.config import default_config
 from device.checkout.events import ManagerCreds, ReturnItem
 from device.checkout.records import Member, PointsReason, Product, SaleRecord, TenderKind
+from device.checkout.returns import ReturnPolicy
 from device.checkout.shifts import tender_differences
 from device.checkout.state import Phase
 from tests.device.checkout.fakes import Till
@@ -160,3 +164,25 @@ def test_reprint_prints_the_same_sale_again() -> None:
     done = till.send(ev.Reprint(receipt))
     printed = [c for c in done if isinstance(c, PrintReceipt)]
     assert len(printed) == 1 and printed[0].sale_id == sale.sale_id and printed[0].reprint
+
+
+def test_member_over_the_30_day_return_limit_is_refused_at_the_receipt() -> None:
+    config = replace(default_config(), returns=ReturnPolicy(max_returns_per_30_days=2))
+    till = Till([MILK, RICE], members=[ZHANG], config=config)
+    till.send(ev.Login("c1", "1111"))
+    till.send(ev.OpenShift(20000, MANAGER))
+    for code in (MILK.barcodes[0], RICE.barcodes[0], RICE.barcodes[0]):
+        till.send(ev.Scan(code))
+    till.send(ev.IdentifyMember("phone", "13700001234"))
+    sale = next(
+        c.sale for c in till.send(ev.AddTender(TenderKind.CASH, 20000)) if isinstance(c, RecordSale)
+    )
+    till.send(ev.SkipFeedback())
+    receipt = till.receipts[sale.sale_id]
+    for line_no in (1, 2):
+        till.send(ev.StartReturn(receipt))
+        assert till.errors(till.send(ev.ReturnLines((ReturnItem(line_no, 1),)))) == []
+    assert till.errors(till.send(ev.StartReturn(receipt))) == [
+        "return refused: member has reached 2 returns in 30 days"
+    ]
+    assert till.state.phase is Phase.IDLE
