@@ -33,7 +33,7 @@ class DiscountBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, fro
 
     kind: str
     label: str
-    amount_fen: int
+    amount_fen: NonNegative
 
 
 class SaleLineBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
@@ -47,10 +47,10 @@ class SaleLineBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, fro
     category: str
     quantity: int
     weight_g: int | None
-    unit_price_fen: int
-    gross_fen: int
+    unit_price_fen: NonNegative
+    gross_fen: NonNegative
     discounts: list[DiscountBody]
-    net_fen: int
+    net_fen: NonNegative
     tax_rate_bp: int
     returnable: bool
     price_overridden: bool = False
@@ -60,8 +60,8 @@ class TenderLineBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, f
     """Mirrors records.TenderLine."""
 
     kind: TenderKindName
-    amount_fen: int
-    tendered_fen: int = 0
+    amount_fen: NonNegative
+    tendered_fen: NonNegative = 0
     approval_code: str = ""
     reference: str = ""
 
@@ -84,13 +84,13 @@ class SaleBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=
     member_id: str | None
     member_tier: TierName | None
     lines: list[SaleLineBody]
-    gross_fen: int
-    discount_fen: int
-    total_fen: int
+    gross_fen: NonNegative
+    discount_fen: NonNegative
+    total_fen: NonNegative
     tenders: list[TenderLineBody]
-    change_fen: int
-    points_earned: int
-    points_redeemed: int
+    change_fen: NonNegative
+    points_earned: NonNegative
+    points_redeemed: NonNegative
     points: list[PointsDeltaBody]
     device_time: IsoTime
     clock_synced: bool
@@ -105,7 +105,7 @@ class ReturnLineBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, f
     sku: str
     quantity: int
     weight_g: int | None
-    refund_fen: int
+    refund_fen: NonNegative
 
 
 class ReturnBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
@@ -118,7 +118,7 @@ class ReturnBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, froze
     shift_id: str
     member_id: str | None
     lines: list[ReturnLineBody]
-    refund_fen: int
+    refund_fen: NonNegative
     refunds: list[TenderLineBody]
     points: list[PointsDeltaBody]
     authorised_by: str | None

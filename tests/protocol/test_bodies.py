@@ -113,6 +113,9 @@ def test_every_event_type_decodes_to_its_body(type_: str) -> None:
         ("sale", lambda b: b["tenders"][0].update(kind="bitcoin"), "sale.tenders[0].kind"),
         ("sale", lambda b: b.update(device_time="2026-11-23T06:30:15"), "sale.device_time"),
         ("sale", lambda b: b.update(surprise=1), "surprise"),
+        ("sale", lambda b: b.update(total_fen=-1), "sale.total_fen: Expected int >= 0"),
+        ("sale", lambda b: b["tenders"][0].update(amount_fen=-5), "sale.tenders[0].amount_fen"),
+        ("return", lambda b: b.update(refund_fen=-333), "return.refund_fen"),
         ("feedback", lambda b: b.update(rating=6), "feedback.rating: Expected int <= 5"),
         ("feedback", lambda b: b.update(rating=0), "feedback.rating: Expected int >= 1"),
         (
@@ -140,7 +143,8 @@ def test_unknown_event_type_is_named() -> None:
         codec.decode_event_body(env)
 
 
-_money = st.integers(min_value=-(10**9), max_value=10**9)
+_money = st.integers(min_value=0, max_value=10**9)
+_signed = st.integers(min_value=-(10**9), max_value=10**9)
 _text = st.text(max_size=12)
 _aware = st.datetimes(
     min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2100, 1, 1), timezones=st.just(dt.UTC)
@@ -182,7 +186,7 @@ _sale = st.builds(
     points_earned=_money,
     points_redeemed=_money,
     points=st.lists(
-        st.builds(r.PointsDelta, _text, _money, st.sampled_from(r.PointsReason), _text),
+        st.builds(r.PointsDelta, _text, _signed, st.sampled_from(r.PointsReason), _text),
         max_size=3,
     ).map(tuple),
     device_time=_aware,
