@@ -8,31 +8,31 @@ from dataclasses import dataclass
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from device.checkout.records import PointsDelta, ReturnRecord, SaleRecord
+from device.checkout.loyalty import earnable_fen
+from device.checkout.records import PointsDelta, ReturnRecord, SaleRecord, Tier
 from device.store import outbox
 from device.store.db import Database
 from device.store.errors import InvalidRecord, StoreError
 from device.store.models import Models
-from device.store.serialize import decode, encode, from_plain, iso_utc, to_body
+from device.store.serialize import decode, encode, encode_record, from_plain, iso_utc, to_body
 
 # Prepared statements for the commit path (see models.py for why these are not peewee queries).
+# A sale is one row: its lines, tenders and points are JSON columns (schema version 3), so a
+# commit dirties the sale table, its two keys, the counter and the outbox, and nothing else.
 _SALE: Final = (
     "INSERT INTO sale (seq, sale_id, receipt_no, business_date, cashier_id, shift_id, member_id, "
     "member_tier, gross_fen, discount_fen, total_fen, change_fen, points_earned, points_redeemed, "
-    "coupon_codes, device_time, clock_synced, recorded_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "coupon_codes, device_time, clock_synced, recorded_at, lines, tenders, points) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_LINE: Final = (
-    "INSERT INTO sale_line (seq, line_no, sku, barcode, name_zh, name_en, category, quantity, "
-    "weight_g, unit_price_fen, gross_fen, discounts, net_fen, tax_rate_bp, returnable, "
-    "price_overridden) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# The till's copy of the member follows its own sales at once (the cloud's next update
+# overwrites it): spend counts money paid, as the cloud counts it, and an upgrade applies now.
+_SPEND: Final = (
+    "UPDATE member SET cumulative_spend_fen = max(0, cumulative_spend_fen + ?), "
+    "tier = coalesce(?, tier) WHERE member_id = ?"
 )
-_TENDER: Final = (
-    "INSERT INTO sale_tender (seq, idx, kind, amount_fen, tendered_fen, approval_code, "
-    "reference) VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
-_LEDGER: Final = (
-    "INSERT INTO points_ledger (seq, idx, member_id, delta, reason, origin_sale_id, "
+_RETURN_POINTS: Final = (
+    "INSERT INTO return_points (seq, idx, member_id, delta, reason, origin_sale_id, "
     "origin_return_id, device_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _COUPON: Final = (
@@ -52,6 +52,13 @@ _REFUND: Final = (
     "INSERT INTO return_refund (seq, idx, kind, amount_fen, tendered_fen, approval_code, "
     "reference) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+_SALE_FIELDS: Final = (
+    "sale_id", "cashier_id", "shift_id", "member_id", "member_tier", "lines", "gross_fen",
+    "discount_fen", "total_fen", "tenders", "change_fen", "points_earned", "points_redeemed",
+    "points", "device_time", "clock_synced", "coupon_codes",
+)  # fmt: skip
+_SALE_JSON: Final = frozenset({"lines", "tenders", "points", "coupon_codes"})
+_SALE_SELECT: Final = f"SELECT {', '.join(_SALE_FIELDS)}, receipt_no FROM sale"
 # Reasons that lower what the member may still redeem offline; earned points are left out on
 # purpose (the cloud has not confirmed them, and over-redeeming is the risk being bounded).
 _UNSYNCED_REASONS: Final = ("redeem", "return_refund", "return_reversal")
@@ -89,16 +96,22 @@ class JournalWriter:
         """The store-local calendar day of ``moment`` as YYYYMMDD (receipts restart daily)."""
         return moment.astimezone(self._tz).strftime("%Y%m%d")
 
-    def record_sale(self, sale: SaleRecord, recorded_at: dt.datetime) -> Recorded:
-        """Record a completed sale; call before printing. A replayed sale_id is not doubled."""
+    def record_sale(
+        self, sale: SaleRecord, recorded_at: dt.datetime, new_tier: Tier | None = None
+    ) -> Recorded:
+        """Record a completed sale; call before printing. A replayed sale_id is not doubled.
+
+        ``new_tier`` is the member's tier after an upgrade this sale earned (the checkout's
+        RecordTierChange), so the cached member changes in the sale's own transaction.
+        """
         if not sale.lines:
             raise InvalidRecord(f"sale {sale.sale_id} has no lines")
         if len({line.line_no for line in sale.lines}) != len(sale.lines):
             raise InvalidRecord(f"sale {sale.sale_id} repeats a line number")
         _check_points(sale.points, sale.member_id, f"sale {sale.sale_id}")
-        body = to_body(sale)
+        iso_utc(sale.device_time)  # a naive time is refused before anything is written
         try:
-            return self._write_sale(sale, body, iso_utc(recorded_at))
+            return self._write_sale(sale, iso_utc(recorded_at), new_tier)
         except StoreError as exc:
             # A replay of a recorded sale hits the sale_id key; answer with what was recorded.
             # (Checked after the fact so the common case pays for no extra lookup.)
@@ -110,10 +123,11 @@ class JournalWriter:
                     return Recorded(prior[0][0], prior[0][1], already_recorded=True)
             raise
 
-    def _write_sale(self, sale: SaleRecord, body: dict[str, Any], now: str) -> Recorded:
+    def _write_sale(self, sale: SaleRecord, now: str, new_tier: Tier | None) -> Recorded:
         sid = sale.sale_id
         day = self.business_date(sale.device_time)
         device_time = iso_utc(sale.device_time)
+        lines, tenders, points = encode(sale.lines), encode(sale.tenders), encode(sale.points)
         with self._db.write() as conn:
             seq, receipt_no = outbox.next_seq_and_receipt(conn, self._prefix, day)
             conn.execute(
@@ -122,31 +136,15 @@ class JournalWriter:
                  sale.member_tier.value if sale.member_tier else None, sale.gross_fen,
                  sale.discount_fen, sale.total_fen, sale.change_fen, sale.points_earned,
                  sale.points_redeemed, encode(sale.coupon_codes), device_time,
-                 int(sale.clock_synced), now),
+                 int(sale.clock_synced), now, lines, tenders, points),
             )  # fmt: skip
-            conn.executemany(
-                _LINE,
-                [(seq, ln.line_no, ln.sku, ln.barcode, ln.name_zh, ln.name_en, ln.category,
-                  ln.quantity, ln.weight_g, ln.unit_price_fen, ln.gross_fen,
-                  encode(plain["discounts"]), ln.net_fen, ln.tax_rate_bp, int(ln.returnable),
-                  int(ln.price_overridden))
-                 for ln, plain in zip(sale.lines, body["lines"], strict=True)],
-            )  # fmt: skip
-            if sale.tenders:
-                conn.executemany(
-                    _TENDER,
-                    [(seq, i, t.kind.value, t.amount_fen, t.tendered_fen, t.approval_code,
-                      t.reference) for i, t in enumerate(sale.tenders)],
-                )  # fmt: skip
-            if sale.points:
-                conn.executemany(
-                    _LEDGER,
-                    [(seq, i, p.member_id, p.delta, p.reason.value, p.origin_sale_id or sid, None,
-                      device_time) for i, p in enumerate(sale.points)],
-                )  # fmt: skip
+            if sale.member_id is not None:
+                spend = earnable_fen(sale.total_fen, sale.tenders)
+                tier = new_tier.value if new_tier is not None else None
+                conn.execute(_SPEND, (spend, tier, sale.member_id))
             if sale.coupon_codes:
                 conn.executemany(_COUPON, [(sid, now, code) for code in sale.coupon_codes])
-            body["receipt_no"] = receipt_no
+            body = encode_record(sale, receipt_no=receipt_no)
             outbox.append(conn, seq, "sale", device_time, sale.clock_synced, body, now)
         return Recorded(receipt_no, seq)
 
@@ -186,11 +184,15 @@ class JournalWriter:
                 )  # fmt: skip
             if ret.points:
                 conn.executemany(
-                    _LEDGER,
+                    _RETURN_POINTS,
                     [(seq, i, p.member_id, p.delta, p.reason.value,
                       p.origin_sale_id or ret.original_sale_id or "", rid, device_time)
                      for i, p in enumerate(ret.points)],
                 )  # fmt: skip
+            if ret.member_id is not None:  # returned money no longer counts towards a tier
+                conn.execute(
+                    _SPEND, (-earnable_fen(ret.refund_fen, ret.refunds), None, ret.member_id)
+                )
             body["receipt_no"] = receipt_no
             outbox.append(conn, seq, "return", device_time, ret.clock_synced, body, now)
         return Recorded(receipt_no, seq)
@@ -203,57 +205,35 @@ class JournalReader:
         self._db = db
         self._m = models
 
-    def _points(self, seq: int) -> list[dict[str, Any]]:
-        ledger = self._m.points_ledger
-        rows = ledger.select().where(ledger.seq == seq).order_by(ledger.idx)
+    def _return_points(self, seq: int) -> list[dict[str, Any]]:
+        rows = self._db.query(
+            "SELECT member_id, delta, reason, origin_sale_id FROM return_points "
+            "WHERE seq = ? ORDER BY idx",
+            (seq,),
+        )
         return [
-            {"member_id": r.member_id, "delta": r.delta, "reason": r.reason,
-             "origin_sale_id": r.origin_sale_id}
-            for r in rows
-        ]  # fmt: skip
+            {"member_id": r[0], "delta": r[1], "reason": r[2], "origin_sale_id": r[3]} for r in rows
+        ]
 
     def sale(self, sale_id: str) -> tuple[SaleRecord, str] | None:
         """(sale, receipt_no) by sale id, or None."""
-        m = self._m
-        row = m.sale.get_or_none(m.sale.sale_id == sale_id)
-        return None if row is None else self._rebuild_sale(row)
+        return self._sale_where("sale_id", sale_id)
 
     def sale_by_receipt(self, receipt_no: str) -> tuple[SaleRecord, str] | None:
         """(sale, receipt_no) for a receipt number printed by this terminal, or None."""
-        m = self._m
-        row = m.sale.get_or_none(m.sale.receipt_no == receipt_no.strip())
-        return None if row is None else self._rebuild_sale(row)
+        return self._sale_where("receipt_no", receipt_no.strip())
 
-    def _rebuild_sale(self, row: Any) -> tuple[SaleRecord, str]:
-        m = self._m
-        lines = [
-            {"line_no": ln.line_no, "sku": ln.sku, "barcode": ln.barcode, "name_zh": ln.name_zh,
-             "name_en": ln.name_en, "category": ln.category, "quantity": ln.quantity,
-             "weight_g": ln.weight_g, "unit_price_fen": ln.unit_price_fen,
-             "gross_fen": ln.gross_fen, "discounts": decode(ln.discounts),
-             "net_fen": ln.net_fen, "tax_rate_bp": ln.tax_rate_bp, "returnable": ln.returnable,
-             "price_overridden": ln.price_overridden}
-            for ln in m.sale_line.select()
-            .where(m.sale_line.seq == row.seq)
-            .order_by(m.sale_line.line_no)
-        ]  # fmt: skip
-        tenders = [
-            {"kind": t.kind, "amount_fen": t.amount_fen, "tendered_fen": t.tendered_fen,
-             "approval_code": t.approval_code, "reference": t.reference}
-            for t in m.sale_tender.select()
-            .where(m.sale_tender.seq == row.seq)
-            .order_by(m.sale_tender.idx)
-        ]  # fmt: skip
+    def _sale_where(self, column: str, key: str) -> tuple[SaleRecord, str] | None:
+        rows = self._db.query(f"{_SALE_SELECT} WHERE {column} = ?", (key,))
+        if not rows:
+            return None
+        *values, receipt_no = rows[0]
         plain = {
-            "sale_id": row.sale_id, "cashier_id": row.cashier_id, "shift_id": row.shift_id,
-            "member_id": row.member_id, "member_tier": row.member_tier, "lines": lines,
-            "gross_fen": row.gross_fen, "discount_fen": row.discount_fen,
-            "total_fen": row.total_fen, "tenders": tenders, "change_fen": row.change_fen,
-            "points_earned": row.points_earned, "points_redeemed": row.points_redeemed,
-            "points": self._points(row.seq), "device_time": row.device_time,
-            "clock_synced": row.clock_synced, "coupon_codes": _json_list(row.coupon_codes),
-        }  # fmt: skip
-        return from_plain(plain, SaleRecord), row.receipt_no
+            name: decode(value) if name in _SALE_JSON else value
+            for name, value in zip(_SALE_FIELDS, values, strict=True)
+        }
+        plain["clock_synced"] = bool(plain["clock_synced"])
+        return from_plain(plain, SaleRecord), receipt_no
 
     def returns_for_sale(self, sale_id: str) -> list[ReturnRecord]:
         """Earlier returns against a sale, oldest first."""
@@ -291,7 +271,8 @@ class JournalReader:
             "return_id": row.return_id, "original_sale_id": row.original_sale_id,
             "original_receipt_no": row.original_receipt_no, "cashier_id": row.cashier_id,
             "shift_id": row.shift_id, "member_id": row.member_id, "lines": lines,
-            "refund_fen": row.refund_fen, "refunds": refunds, "points": self._points(row.seq),
+            "refund_fen": row.refund_fen, "refunds": refunds,
+            "points": self._return_points(row.seq),
             "authorised_by": row.authorised_by, "device_time": row.device_time,
             "clock_synced": row.clock_synced, "reason": row.reason,
         }  # fmt: skip
@@ -315,15 +296,11 @@ class JournalReader:
         acked = outbox.counter(conn, outbox.ACKED_COUNTER)
         marks = ",".join("?" * len(_UNSYNCED_REASONS))
         row = conn.execute(
-            # Only rows after the ACK mark are read: a range of the (seq, idx) key, as short as
-            # the outbox, so no per-member index has to be kept up by every sale.
+            # Only rows after the ACK mark are read: a range of the sale and return_points keys
+            # (the view passes seq > ? down to both), as short as the outbox, so no per-member
+            # index has to be kept up by every sale.
             f"SELECT coalesce(sum(delta), 0) FROM points_ledger "
             f"WHERE seq > ? AND member_id = ? AND reason IN ({marks})",
             (acked, member_id, *_UNSYNCED_REASONS),
         ).fetchone()
         return max(0, -int(row[0]))
-
-
-def _json_list(text: str) -> list[Any]:
-    value = decode(text)
-    return list(value) if isinstance(value, list) else []

@@ -70,21 +70,14 @@ def append(
     event_type: str,
     device_time: str,
     clock_synced: bool,
-    body: dict[str, Any],
+    body: dict[str, Any] | str,
     created_at: str,
 ) -> None:
-    """Write the event row for ``seq`` inside the caller's transaction."""
+    """Write the event row for ``seq`` inside the caller's transaction (body: dict or JSON)."""
+    text = body if isinstance(body, str) else encode(body)
+    event_id = str(uuid.uuid4())
     conn.execute(
-        _INSERT,
-        (
-            seq,
-            str(uuid.uuid4()),
-            event_type,
-            device_time,
-            int(clock_synced),
-            encode(body),
-            created_at,
-        ),
+        _INSERT, (seq, event_id, event_type, device_time, int(clock_synced), text, created_at)
     )
 
 

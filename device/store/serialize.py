@@ -49,6 +49,19 @@ def to_body(record: Any, **extra: Any) -> dict[str, Any]:
     return body
 
 
+def encode_record(record: Any, **extra: Any) -> str:
+    """JSON text of ``to_body(record, **extra)``, encoded straight from the record.
+
+    The commit path uses this: encoding the dataclass directly skips building the dict, and
+    ``extra`` (a few scalars, e.g. the receipt number) is appended after the record's fields,
+    which is where ``dict.update`` would have put it.
+    """
+    text = _ENCODER.encode(_utc_record(record))
+    if extra:
+        text = text[:-1] + b"," + _ENCODER.encode(extra)[1:]
+    return text.decode()
+
+
 def encode(value: Any) -> str:
     """JSON text for a plain value (a body, a list of codes)."""
     return _ENCODER.encode(value).decode()

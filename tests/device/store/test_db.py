@@ -89,28 +89,6 @@ def test_another_terminals_file_is_refused(db_path: Path, clock: FakeClock) -> N
         Store.open(db_path, other, clock=clock)
 
 
-def test_migration_from_version_1_keeps_the_data(db_path: Path, clock: FakeClock) -> None:
-    old = Store.open(db_path, store_config(migrate_to="0001_initial"), create=True, clock=clock)
-    assert old.db.schema_version() == 1
-    assert "complaint" not in old.db.pw.get_tables()
-    sale = make_sale(3)
-    recorded = old.record_sale(sale)
-    old.members.upsert([{"member_id": "M1", "phone": "13800001111", "cards": ["CARD1"]}])
-    old.close()
-
-    new = Store.open(db_path, store_config(), clock=clock)
-    assert new.db.schema_version() == 2
-    assert new.journal.sale_by_receipt(recorded.receipt_no) == (sale, recorded.receipt_no)
-    member = new.members.by_card("CARD1")
-    assert member is not None and member.phone == "13800001111"
-    assert [e.seq for e in new.outbox_pending()] == [1]
-    indexes = {row[1] for row in new.db.query("PRAGMA index_list(sale_return)")}
-    assert "sale_return_member_idx" in indexes
-    assert "complaint" in new.db.pw.get_tables()
-    assert new.record_sale(make_sale(1, seed=9)).seq == 2
-    new.close()
-
-
 def test_a_file_from_newer_software_is_refused(db_path: Path) -> None:
     db = open_database(db_path, create=True)
     with db.write() as conn:
