@@ -123,10 +123,20 @@ def test_format_and_parse_round_trip(fen: int) -> None:
 def test_tax_included_in_a_tax_inclusive_price() -> None:
     assert tax_included_fen(11_300, 1300) == 1300  # ¥113.00 at 13 % holds ¥13.00
     assert tax_included_fen(1000, 1300) == 115  # 1000 * 13 / 113 = 115.04
+    assert tax_included_fen(1005, 1300) == 116  # 115.62 rounds up
     assert tax_included_fen(1090, 900) == 90  # 9 %: ¥10.90 holds ¥0.90
     assert tax_included_fen(999, 0) == 0
     with pytest.raises(ValueError, match="negative"):
         tax_included_fen(100, -1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 10**9), st.integers(0, 10_000))
+def test_tax_and_net_of_tax_add_back_to_the_price(amount: int, rate: int) -> None:
+    tax = tax_included_fen(amount, rate)
+    exact = Fraction(amount * rate, 10_000 + rate)
+    assert abs(tax - exact) <= Fraction(1, 2)
+    assert 0 <= tax <= amount
 
 
 def _line(line_no: int, net: int, rate: int) -> SaleLine:
