@@ -216,14 +216,19 @@ def plan_return(
     member_returns_30d: int,
     policy: ReturnPolicy,
     loyalty: LoyaltyConfig,
+    *,
+    check_policy: bool = True,
 ) -> ReturnPlan:
     """Validate a return against its receipt and work out refunds and points (see module doc).
 
     ``loyalty`` is accepted so points rules can grow (e.g. block rounding) without
     changing callers; the proportional reversal needs only the sale's own figures.
+    ``check_policy=False`` skips the window and the member limit: a manager's void of a
+    sale is not a customer's return.
     """
     del loyalty  # proportional reversal uses the sale's recorded points
-    check_return_allowed(sale, now, member_returns_30d, policy)
+    if check_policy:
+        check_return_allowed(sale, now, member_returns_30d, policy)
     done = returned_units(sale, earlier)
     now_units = _check_request(sale, request, done)
     after = {no: done[no] + now_units.get(no, 0) for no in done}

@@ -186,3 +186,23 @@ def test_member_over_the_30_day_return_limit_is_refused_at_the_receipt() -> None
         "return refused: member has reached 2 returns in 30 days"
     ]
     assert till.state.phase is Phase.IDLE
+
+
+def test_a_void_is_not_a_return_so_the_window_does_not_apply() -> None:
+    config = replace(default_config(), returns=ReturnPolicy(window_days=0))
+    till = Till([MILK], config=config)
+    till.send(ev.Login("c1", "1111"))
+    till.send(ev.OpenShift(0, MANAGER))
+    till.send(ev.Scan(MILK.barcodes[0]))
+    sale = next(
+        c.sale for c in till.send(ev.AddTender(TenderKind.CASH, 1250)) if isinstance(c, RecordSale)
+    )
+    till.send(ev.SkipFeedback())
+    till.clock.advance(minutes=5)
+    receipt = till.receipts[sale.sale_id]
+    assert till.errors(till.send(ev.StartReturn(receipt))) == [
+        "return refused: outside the 0-day return window (sold 2026-11-23)"
+    ]
+    done = till.send(ev.VoidSale(receipt, MANAGER))
+    assert till.errors(done) == []
+    assert next(c.ret for c in done if isinstance(c, RecordReturn)).refund_fen == 1250
