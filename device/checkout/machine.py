@@ -99,6 +99,7 @@ class Machine:
         self._ctx = Context(ports=ports, config=config)
 
     def initial_state(self) -> State:
+        """A till just switched on: nobody signed in, no shift, no sale."""
         return State(phase=Phase.LOGGED_OUT)
 
     def resume(

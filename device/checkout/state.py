@@ -62,4 +62,5 @@ class State:
 
     @property
     def suspended_ids(self) -> tuple[str, ...]:
+        """The ids of the suspended sales, oldest first."""
         return tuple(s.suspend_id for s in self.suspended)
