@@ -42,6 +42,10 @@ from device.checkout.errors import BarcodeError
 _AIM_RE: Final = re.compile(r"^\][A-Za-z][0-9A-Za-z]")
 _MEMBER_RE: Final = re.compile(r"^[0-9A-Za-z_-]{1,32}$")
 _RECEIPT_RE: Final = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_/-]{0,47}$")
+# The store's own receipt-number form (terminal-date-counter, e.g. S001-T01-20261123-0042),
+# recognised without the R: prefix so a receipt printed with a bare number still starts a
+# return when scanned at an idle till. It always holds a letter, so no product code matches.
+_BARE_RECEIPT_RE: Final = re.compile(r"^(?=[^-]*[A-Za-z])[0-9A-Za-z_-]{1,32}-\d{8}-\d{4,6}$")
 _GS: Final = "\x1d"  # FNC1 as transmitted inside a GS1-128 payload
 
 SYMBOLOGIES: Final = ("ean13", "ean8", "upca", "upce", "code128", "gs1_variable")
@@ -301,10 +305,15 @@ def member_code_from_scan(raw: str) -> str | None:
 
 
 def receipt_no_from_scan(raw: str) -> str | None:
-    """Return the receipt number of a receipt barcode/QR (``R:<receipt_no>``), or None."""
+    """Return the receipt number of a receipt barcode/QR, or None for other scans.
+
+    Accepts ``R:<receipt_no>`` and a bare receipt number in the store's own
+    terminal-date-counter form.
+    """
     receipt = _prefixed(raw, ("R:",))
     if receipt is None:
-        return None
+        _, text = _strip_aim(raw)
+        return text.strip() if _BARE_RECEIPT_RE.match(text.strip()) else None
     if not _RECEIPT_RE.match(receipt):
         raise BarcodeError(f"not a valid receipt number: {receipt[:48]!r}")
     return receipt

@@ -169,6 +169,15 @@ def test_member_and_receipt_scans() -> None:
         receipt_no_from_scan("R:bad receipt")
 
 
+def test_a_bare_receipt_number_is_routed_as_a_receipt() -> None:
+    """Receipts print the bare number in their QR; an idle till must still start a return."""
+    assert classify_scan("S001-T01-20261123-0042") == ReceiptScan("S001-T01-20261123-0042")
+    assert classify_scan("]Q1S001-T01-20261123-0042") == ReceiptScan("S001-T01-20261123-0042")
+    assert receipt_no_from_scan("6901234567892") is None
+    assert receipt_no_from_scan("12345678-20261123-0042") is None  # no letter: not our form
+    assert receipt_no_from_scan("S001-T01-2026112-0042") is None  # 7-digit date
+
+
 def test_classify_scan_routes_all_three() -> None:
     assert classify_scan("M:77") == MemberScan("77")
     assert classify_scan("R:S001-T01-20261123-0042") == ReceiptScan("S001-T01-20261123-0042")
