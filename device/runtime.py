@@ -104,6 +104,13 @@ class ReceiptSaved:
 
 
 @dataclass(frozen=True, slots=True)
+class DrawerFailed:
+    """The drawer thread could not kick the drawer."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Call:
     """Run a function on the runtime thread (tests and tools read the store this way)."""
 
@@ -185,6 +192,7 @@ class Runtime:
         self._events = 0
         self._scans = 0
         self._unsynced = 0
+        self._drawer_jobs: queue.Queue[str] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -221,6 +229,7 @@ class Runtime:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        self.wait_drawer(timeout)
 
     # -- runtime thread -----------------------------------------------------------------
 
@@ -315,6 +324,8 @@ class Runtime:
         elif isinstance(item, Dismiss):
             self._lost_sale = False
             self._notice = None
+        elif isinstance(item, DrawerFailed):
+            self._say("error", "runtime.drawer_failed", reason=item.reason)
         elif isinstance(item, ReceiptSaved):
             receipt_no = self._job_receipts.pop(item.job_id, "")
             if receipt_no:
@@ -506,11 +517,32 @@ class Runtime:
             return
         if not self.log.begin(command.command_id, "drawer", command.reason):
             return  # kicked before (or maybe kicked before a crash): never twice
-        try:
-            drawer.open()
-        except DriverError as err:
-            self._say("error", "runtime.drawer_failed", reason=str(err))
-        self.log.done(command.command_id)
+        # The solenoid pulse takes ~200 ms; the drawer thread gives it, so the loop (and the
+        # next scan) never waits for it. Kicks still start in command order, after the print.
+        if self._drawer_jobs is None:
+            self._drawer_jobs = queue.Queue()
+            threading.Thread(target=self._drawer_loop, name="drawer-kick", daemon=True).start()
+        self._drawer_jobs.put(command.command_id)
+
+    def _drawer_loop(self) -> None:
+        jobs = self._drawer_jobs
+        assert jobs is not None
+        while True:
+            command_id = jobs.get()
+            try:
+                self.dev.drawer.open()
+            except DriverError as err:
+                self.submit(DrawerFailed(str(err)))
+            self.log.done(command_id)
+            jobs.task_done()
+
+    def wait_drawer(self, timeout: float = 5.0) -> bool:
+        """Wait until every kick handed to the drawer thread has been given (tests, shutdown)."""
+        jobs = self._drawer_jobs
+        deadline = time.monotonic() + timeout
+        while jobs is not None and jobs.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return jobs is None or not jobs.unfinished_tasks
 
     def _show(self, command: cmd.Command) -> None:
         if isinstance(command, cmd.Notify):

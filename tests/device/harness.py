@@ -88,6 +88,7 @@ class Terminal:
         view = self.send(ev.Login("2001", "1234"))
         if view.state.shift is None:
             view = self.send(ev.OpenShift(float_fen, ev.ManagerCreds("1001", "8888")))
+        self.runtime.wait_drawer()  # the float's kick has been given
         return view
 
     def scan(self, code: str) -> View:
@@ -110,6 +111,7 @@ class Terminal:
 def start_terminal(
     root: Path, *, members: int = 200, sync: Any = None, cfg: TerminalConfig | None = None,
     fault: Callable[[str], None] | None = None, db: DbOptions | None = None,
+    receipt_files: bool = True,
 ) -> Terminal:  # fmt: skip
     """Seed (first time only) and start a terminal under ``root``."""
     cfg = cfg or terminal_config(root)
@@ -123,6 +125,7 @@ def start_terminal(
         lambda item: box[0].submit(item),
         root / "state",
         on_saved=lambda job, path: box[0].submit(ReceiptSaved(job, path)),
+        receipt_files=receipt_files,
     )
     config = checkout_config(cfg)
     runtime = Runtime(

@@ -68,6 +68,7 @@ def test_a_cash_sale_is_committed_before_printing_and_printed_before_the_drawer_
     term.hw.drawer.kicker = probe
     kicks = term.hw.drawer_sim.kicks
     sale_id = _cash_sale(term, WATER, COLA)
+    assert term.runtime.wait_drawer()
     # At the kick the sale row existed and its receipt job was already in the spool.
     assert len(probe.seen) == 1
     sales, jobs = probe.seen[0]
@@ -86,6 +87,7 @@ def test_the_same_print_and_drawer_commands_run_once(term: Terminal) -> None:
     kicks_before = term.hw.drawer_sim.kicks
     sale_id = _cash_sale(term, WATER)
     term.wait(lambda v: len(term.printed()) == 1, timeout=20)
+    assert term.runtime.wait_drawer()
     kicks = term.hw.drawer_sim.kicks
     assert kicks == kicks_before + 1
     again = [cmd.PrintReceipt("replayed-print", sale_id), cmd.OpenDrawer("replayed-kick", "sale")]
@@ -93,6 +95,7 @@ def test_the_same_print_and_drawer_commands_run_once(term: Terminal) -> None:
         term.runtime.call(lambda: term.runtime._print(again[0], {}))
         term.runtime.call(lambda: term.runtime._kick(again[1]))
     term.hw.printer.wait_printed("replayed-print", 20)
+    assert term.runtime.wait_drawer()
     assert len(term.printed()) == 2  # the original and one copy, not two copies
     assert term.hw.drawer_sim.kicks == kicks + 1
 
@@ -112,11 +115,13 @@ def test_a_full_database_keeps_the_sale_open_and_prints_nothing(tmp_path: Path) 
             t.scan(COLA)
         view = t.send(ev.Subtotal())
         due = view.due_fen
+        assert t.runtime.wait_drawer()
         kicks = t.hw.drawer_sim.kicks
         view = t.send(ev.AddTender(TenderKind.CASH, due))
         assert view.notice is not None and view.notice.key == "runtime.store_full"
         assert view.state.phase is Phase.TENDERING and view.state.cart is not None
         assert len(view.state.cart.active_lines()) == 60 and view.due_fen == due
+        assert t.runtime.wait_drawer()
         assert t.hw.drawer_sim.kicks == kicks and t.printed() == []
         assert t.store.db.query("SELECT count(*) FROM sale")[0][0] == 0
         # Space is freed: the same payment now completes the very same sale.
