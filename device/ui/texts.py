@@ -60,8 +60,8 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "prompt.pin": ("PIN for {staff}, then ENTER", "{staff} 的密码，然后确认"),
     "prompt.sale": ("Scan, or type a barcode and ENTER", "扫描，或输入条码后确认"),
     "prompt.tender": (
-        "Amount, then F6 cash / F7 card / F8 mobile / F9 points",
-        "金额，然后 F6现金 F7银行卡 F8扫码 F9积分",
+        "Amount, then F4 cash / F5 card / F6 mobile / F7 points (F4 alone: exact cash)",
+        "金额，然后 F4现金 F5银行卡 F6扫码 F7积分（直接F4：现金付清）",
     ),
     "prompt.member": (
         "Member phone, then ENTER (or swipe the card)",
@@ -72,8 +72,8 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "prompt.void": ("Line number to void, then ENTER", "要作废的行号，然后确认"),
     "prompt.return": ("Scan or type the receipt number, then ENTER", "扫描或输入小票号，然后确认"),
     "prompt.return_lines": (
-        "Line numbers to return (e.g. 1,3), ENTER; ENTER alone = all",
-        "退货行号（如 1,3），确认；直接确认=全部",
+        "Line numbers to return (e.g. 1.3), ENTER; ENTER alone = all",
+        "退货行号（如 1.3），确认；直接确认=全部",
     ),
     "prompt.manager_id": (
         "Manager id for {action}, then ENTER",
