@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import ssl
 import threading
 from dataclasses import dataclass
@@ -48,7 +50,15 @@ def make_client(
             tls_version=ssl.PROTOCOL_TLS_CLIENT,
         )
     client.reconnect_delay_set(min_delay=1, max_delay=30)
+    client.on_socket_open = _no_delay
     return client
+
+
+def _no_delay(_client: mqtt.Client, _userdata: object, sock: object) -> None:
+    # Nagle would hold a small ACK or PUBACK back until the peer's delayed ACK (40 ms on
+    # Linux), which shows up directly in sale-to-cloud latency.
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[attr-defined]
 
 
 def connect_properties(session_expiry_s: int) -> Properties:

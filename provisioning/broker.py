@@ -209,6 +209,8 @@ def write_broker_config(
         f"max_queued_messages {queue_messages}",
         f"max_queued_bytes {queue_bytes}",
         "max_inflight_messages 100",
+        # Small ACKs and PUBACKs go out at once rather than waiting on the peer's delayed ACK.
+        "set_tcp_nodelay true",
         "connection_messages true",
         "log_timestamp_format %Y-%m-%dT%H:%M:%S",
         "log_type error",

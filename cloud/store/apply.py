@@ -19,7 +19,7 @@ import msgspec
 from cloud.domain.contiguity import advance_high_water
 from cloud.domain.errors import DomainError
 from cloud.domain.projections import EventFacts, Projection, business_time, combine, project
-from cloud.store.bulk import add_rows, insert_rows
+from cloud.store.bulk import add_rows, copy_insert_rows
 from cloud.store.db import CloudDB
 from cloud.store.effects import IngestRules, PendingDown, apply_figures, apply_members
 
@@ -175,10 +175,9 @@ def _event_rows(
 
 def _insert_events(cdb: CloudDB, rows: Sequence[tuple[Any, ...]]) -> set[int]:
     """Insert, skipping (terminal, seq) already stored; return the seqs this call inserted."""
-    returned = insert_rows(
-        cdb, "events", EVENT_COLUMNS, rows,
-        on_conflict='ON CONFLICT ("terminal_id", "seq") DO NOTHING', returning=("seq",),
-    )  # fmt: skip
+    returned = copy_insert_rows(
+        cdb, "events", EVENT_COLUMNS, rows, conflict=("terminal_id", "seq"), returning=("seq",)
+    )
     return {int(seq) for (seq,) in returned}
 
 

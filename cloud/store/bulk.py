@@ -3,11 +3,13 @@
 peewee's query builder spends ~10 µs per value building an INSERT (measured: more than half
 of a 250-event batch's time went to SQL generation), so the rows written once per event go
 through these few lines instead. Identifiers here are our own table and column names, never
-input; every value travels as a bound parameter.
+input; every value travels as a bound parameter or, on PostgreSQL's COPY path, as escaped
+COPY text (the server parses COPY rows about twice as fast as a multi-row VALUES list).
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,6 +51,58 @@ def insert_rows(
         if returning:
             out.extend(tuple(r) for r in cursor.fetchall())
     return out
+
+
+def _copy_text(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, int):
+        return str(value)
+    # COPY text format: backslash first, then the three characters that delimit fields and rows.
+    text = str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def copy_insert_rows(
+    cdb: CloudDB,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    conflict: Sequence[str],
+    returning: Sequence[str],
+) -> list[tuple[Any, ...]]:
+    """INSERT ... ON CONFLICT (conflict) DO NOTHING RETURNING, fed by COPY on PostgreSQL.
+
+    The rows are copied into a session temporary table emptied at each commit, then moved
+    with one INSERT ... SELECT, inside the caller's transaction, so the idempotency rule is
+    the same ON CONFLICT as insert_rows uses. On SQLite this is insert_rows.
+    """
+    on_conflict = f"ON CONFLICT ({', '.join(_q(c) for c in conflict)}) DO NOTHING"
+    if not rows:
+        return []
+    if not cdb.is_postgres:
+        return insert_rows(cdb, table, columns, rows, on_conflict=on_conflict, returning=returning)
+    staging = _q(f"incoming_{table}")
+    cols = ", ".join(_q(c) for c in columns)
+    buf = io.StringIO()
+    buf.writelines("\t".join([_copy_text(v) for v in row]) + "\n" for row in rows)
+    buf.seek(0)
+    cursor = cdb.database.cursor()
+    # IF NOT EXISTS: the table lives as long as the connection, which a retry may replace.
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE {_q(table)}) ON COMMIT DELETE ROWS"
+    )
+    cursor.copy_expert(f"COPY {staging} ({cols}) FROM STDIN", buf)
+    cursor.execute(
+        f"INSERT INTO {_q(table)} ({cols}) SELECT {cols} FROM {staging} {on_conflict} "
+        f"RETURNING {', '.join(_q(c) for c in returning)}"
+    )
+    return [tuple(r) for r in cursor.fetchall()]
 
 
 def add_rows(
