@@ -17,13 +17,14 @@ from device.store.models import Models
 from device.store.serialize import decode, encode, encode_record, from_plain, iso_utc, to_body
 
 # Prepared statements for the commit path (see models.py for why these are not peewee queries).
-# A sale is one row: its lines, tenders and points are JSON columns (schema version 3), so a
-# commit dirties the sale table, its two keys, the counter and the outbox, and nothing else.
+# A sale is one row holding its event body, lines, tenders and points included (schema v3);
+# its outbox row points at it, so a commit dirties the sale table and its two keys, the
+# counter, a shared outbox page and the member's row, and the sale is encoded only once.
 _SALE: Final = (
     "INSERT INTO sale (seq, sale_id, receipt_no, business_date, cashier_id, shift_id, member_id, "
     "member_tier, gross_fen, discount_fen, total_fen, change_fen, points_earned, points_redeemed, "
-    "coupon_codes, device_time, clock_synced, recorded_at, lines, tenders, points) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "coupon_codes, device_time, clock_synced, recorded_at, body) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # The till's copy of the member follows its own sales at once (the cloud's next update
 # overwrites it): spend counts money paid, as the cloud counts it, and an upgrade applies now.
@@ -52,13 +53,6 @@ _REFUND: Final = (
     "INSERT INTO return_refund (seq, idx, kind, amount_fen, tendered_fen, approval_code, "
     "reference) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-_SALE_FIELDS: Final = (
-    "sale_id", "cashier_id", "shift_id", "member_id", "member_tier", "lines", "gross_fen",
-    "discount_fen", "total_fen", "tenders", "change_fen", "points_earned", "points_redeemed",
-    "points", "device_time", "clock_synced", "coupon_codes",
-)  # fmt: skip
-_SALE_JSON: Final = frozenset({"lines", "tenders", "points", "coupon_codes"})
-_SALE_SELECT: Final = f"SELECT {', '.join(_SALE_FIELDS)}, receipt_no FROM sale"
 # Reasons that lower what the member may still redeem offline; earned points are left out on
 # purpose (the cloud has not confirmed them, and over-redeeming is the risk being bounded).
 _UNSYNCED_REASONS: Final = ("redeem", "return_refund", "return_reversal")
@@ -127,16 +121,16 @@ class JournalWriter:
         sid = sale.sale_id
         day = self.business_date(sale.device_time)
         device_time = iso_utc(sale.device_time)
-        lines, tenders, points = encode(sale.lines), encode(sale.tenders), encode(sale.points)
         with self._db.write() as conn:
             seq, receipt_no = outbox.next_seq_and_receipt(conn, self._prefix, day)
+            body = encode_record(sale, receipt_no=receipt_no)
             conn.execute(
                 _SALE,
                 (seq, sid, receipt_no, day, sale.cashier_id, sale.shift_id, sale.member_id,
                  sale.member_tier.value if sale.member_tier else None, sale.gross_fen,
                  sale.discount_fen, sale.total_fen, sale.change_fen, sale.points_earned,
                  sale.points_redeemed, encode(sale.coupon_codes), device_time,
-                 int(sale.clock_synced), now, lines, tenders, points),
+                 int(sale.clock_synced), now, body),
             )  # fmt: skip
             if sale.member_id is not None:
                 spend = earnable_fen(sale.total_fen, sale.tenders)
@@ -144,8 +138,8 @@ class JournalWriter:
                 conn.execute(_SPEND, (spend, tier, sale.member_id))
             if sale.coupon_codes:
                 conn.executemany(_COUPON, [(sid, now, code) for code in sale.coupon_codes])
-            body = encode_record(sale, receipt_no=receipt_no)
-            outbox.append(conn, seq, "sale", device_time, sale.clock_synced, body, now)
+            # The event's body is the sale row's (see outbox.pending).
+            outbox.append(conn, seq, "sale", device_time, sale.clock_synced, None, now)
         return Recorded(receipt_no, seq)
 
     def record_return(self, ret: ReturnRecord, recorded_at: dt.datetime) -> Recorded:
@@ -224,16 +218,10 @@ class JournalReader:
         return self._sale_where("receipt_no", receipt_no.strip())
 
     def _sale_where(self, column: str, key: str) -> tuple[SaleRecord, str] | None:
-        rows = self._db.query(f"{_SALE_SELECT} WHERE {column} = ?", (key,))
+        rows = self._db.query(f"SELECT body, receipt_no FROM sale WHERE {column} = ?", (key,))
         if not rows:
             return None
-        *values, receipt_no = rows[0]
-        plain = {
-            name: decode(value) if name in _SALE_JSON else value
-            for name, value in zip(_SALE_FIELDS, values, strict=True)
-        }
-        plain["clock_synced"] = bool(plain["clock_synced"])
-        return from_plain(plain, SaleRecord), receipt_no
+        return from_plain(decode(rows[0][0]), SaleRecord), rows[0][1]
 
     def returns_for_sale(self, sale_id: str) -> list[ReturnRecord]:
         """Earlier returns against a sale, oldest first."""

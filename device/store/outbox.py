@@ -22,6 +22,13 @@ _INSERT: Final = (
     "INSERT INTO outbox (seq, event_id, type, device_time, clock_synced, body, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+# A sale's event body lives on its sale row (written once per sale, see journal.py).
+_PENDING: Final = (
+    "SELECT o.seq, o.event_id, o.type, o.device_time, o.clock_synced, "
+    "coalesce(o.body, s.body), o.created_at "
+    "FROM outbox AS o LEFT JOIN sale AS s ON o.body IS NULL AND s.seq = o.seq "
+    "WHERE o.seq > ? ORDER BY o.seq LIMIT ?"
+)
 SEQ_COUNTER: Final = "seq"
 ACKED_COUNTER: Final = "acked"
 RECEIPT_COUNTER_PREFIX: Final = "receipt:"
@@ -70,11 +77,14 @@ def append(
     event_type: str,
     device_time: str,
     clock_synced: bool,
-    body: dict[str, Any] | str,
+    body: dict[str, Any] | None,
     created_at: str,
 ) -> None:
-    """Write the event row for ``seq`` inside the caller's transaction (body: dict or JSON)."""
-    text = body if isinstance(body, str) else encode(body)
+    """Write the event row for ``seq`` inside the caller's transaction.
+
+    ``body`` None is for a sale: its row in the sale table (same seq) holds the event body.
+    """
+    text = None if body is None else encode(body)
     event_id = str(uuid.uuid4())
     conn.execute(
         _INSERT, (seq, event_id, event_type, device_time, int(clock_synced), text, created_at)
@@ -102,11 +112,7 @@ class Outbox:
 
     def pending(self, after_seq: int = 0, limit: int = 500) -> list[OutboxRow]:
         """Events with seq > ``after_seq``, oldest first, at most ``limit``."""
-        rows = self._db.query(
-            "SELECT seq, event_id, type, device_time, clock_synced, body, created_at "
-            "FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
-            (after_seq, limit),
-        )
+        rows = self._db.query(_PENDING, (after_seq, limit))
         return [OutboxRow(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6]) for r in rows]
 
     def ack(self, up_to_seq: int) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from device.checkout.ports import Clock
-from device.checkout.records import ReturnRecord, SaleRecord
+from device.checkout.records import ReturnRecord, SaleRecord, Tier
 from device.store import bulk
 from device.store.catalogue import CatalogueCache
 from device.store.coupons import CouponCache
@@ -123,9 +123,13 @@ class Store:
         """Raise DatabaseFull if a sale might not fit; call before taking payment."""
         self.db.check_headroom()
 
-    def record_sale(self, sale: SaleRecord) -> Recorded:
-        """Journal rows, ledger rows and the outbox event of a completed sale, atomically."""
-        return self._writer.record_sale(sale, self.clock.now())
+    def record_sale(self, sale: SaleRecord, new_tier: Tier | None = None) -> Recorded:
+        """Record a completed sale in one transaction; print only after this returns.
+
+        The transaction holds the sale row (lines, tenders, points), its outbox event, and the
+        cached member's spend and ``new_tier`` (an upgrade this sale earned, if any).
+        """
+        return self._writer.record_sale(sale, self.clock.now(), new_tier)
 
     def record_return(self, ret: ReturnRecord) -> Recorded:
         """A return with refunds and points reversals, atomically."""

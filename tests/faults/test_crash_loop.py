@@ -23,6 +23,16 @@ from tests.device.store.builders import FakeClock, store_config
 from tests.faults import sale_loop
 
 KILLS = 200
+# Events as the sync layer reads them: a sale's event body is kept on its sale row.
+EVENTS = (
+    "(SELECT o.seq AS seq, o.type AS type, coalesce(o.body, s.body) AS body FROM outbox AS o "
+    "LEFT JOIN sale AS s ON o.body IS NULL AND s.seq = o.seq)"
+)
+
+_MONEY = (
+    "SELECT r.member_id, sum(t.amount_fen) FROM {record} AS r JOIN {parts} AS t ON t.seq = r.seq "
+    "WHERE r.member_id IS NOT NULL AND t.kind NOT IN ('points', 'coupon') GROUP BY r.member_id"
+)
 
 
 def _one(store: Store, sql: str) -> int:
@@ -46,13 +56,13 @@ def check_journal(path: Path, reported: set[str], since_seq: int = 0) -> int:
         ):
             missing = (
                 f"SELECT count(*) FROM {table} AS r WHERE r.seq > {since_seq} "
-                f"AND (SELECT count(*) FROM outbox AS o "
+                f"AND (SELECT count(*) FROM {EVENTS} AS o "
                 f"WHERE o.seq = r.seq AND o.type = '{kind}' "
                 f"AND json_extract(o.body, '$.{key}') = r.{key}) <> 1"
             )
             assert _one(store, missing) == 0, f"{table} without its outbox event"
             orphans = (
-                f"SELECT count(*) FROM outbox AS o WHERE o.seq > {since_seq} "
+                f"SELECT count(*) FROM {EVENTS} AS o WHERE o.seq > {since_seq} "
                 f"AND o.type = '{kind}' AND NOT EXISTS "
                 f"(SELECT 1 FROM {table} AS r WHERE r.seq = o.seq "
                 f"AND r.{key} = json_extract(o.body, '$.{key}'))"
@@ -60,7 +70,7 @@ def check_journal(path: Path, reported: set[str], since_seq: int = 0) -> int:
             assert _one(store, orphans) == 0, f"outbox {kind} event without its record"
         # Completeness: row counts match what the event says the record contains.
         incomplete_sales = (
-            f"SELECT count(*) FROM sale AS s JOIN outbox AS o ON o.seq = s.seq "
+            f"SELECT count(*) FROM sale AS s JOIN {EVENTS} AS o ON o.seq = s.seq "
             f"WHERE s.seq > {since_seq} AND ("
             "(SELECT count(*) FROM sale_line WHERE seq = s.seq) "
             "  <> json_array_length(o.body, '$.lines') "
@@ -71,7 +81,7 @@ def check_journal(path: Path, reported: set[str], since_seq: int = 0) -> int:
         )
         assert _one(store, incomplete_sales) == 0
         incomplete_returns = (
-            f"SELECT count(*) FROM sale_return AS r JOIN outbox AS o ON o.seq = r.seq "
+            f"SELECT count(*) FROM sale_return AS r JOIN {EVENTS} AS o ON o.seq = r.seq "
             f"WHERE r.seq > {since_seq} AND ("
             "(SELECT count(*) FROM return_line WHERE seq = r.seq) "
             "  <> json_array_length(o.body, '$.lines') "
@@ -102,6 +112,13 @@ def check_journal(path: Path, reported: set[str], since_seq: int = 0) -> int:
             counted = _one(store, f"SELECT value FROM counter WHERE name = 'receipt:{day}'")
             assert counted == len(numbers), day
         assert reported <= receipts, "a receipt reported after commit is missing"
+        # The cached member's spend moved in the same transactions: it equals the money of
+        # the member's recorded sales minus the money refunded by their recorded returns.
+        paid = dict(store.db.query(_MONEY.format(record="sale", parts="sale_tender")))
+        refunded = dict(store.db.query(_MONEY.format(record="sale_return", parts="return_refund")))
+        spend = dict(store.db.query("SELECT member_id, cumulative_spend_fen FROM member"))
+        for member_id, fen in spend.items():
+            assert fen == paid.get(member_id, 0) - refunded.get(member_id, 0), member_id
         return n
     finally:
         store.close()
@@ -143,7 +160,11 @@ def _read_all(fd: int, data: bytes) -> list[str]:
 @pytest.mark.slow
 def test_sigkill_at_random_moments_never_leaves_a_partial_sale(tmp_path: Path) -> None:
     path = tmp_path / "terminal.db"
-    Store.open(path, store_config(), create=True, clock=FakeClock()).close()
+    store = Store.open(path, store_config(), create=True, clock=FakeClock())
+    store.members.upsert(
+        [{"member_id": f"M{i:04d}", "phone": f"1380000{i:04d}"} for i in range(50)]
+    )  # the members the child sells to, so their cached spend is checked too
+    store.close()
     rng = random.Random(20261123)
     reported: set[str] = set()
     recorded = 0

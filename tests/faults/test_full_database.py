@@ -26,6 +26,7 @@ def test_full_database_refuses_the_sale_and_keeps_every_earlier_one(tmp_path: Pa
     path = tmp_path / "t.db"
     limit = _pages(path) + 40
     s = Store.open(path, store_config(max_pages=limit, headroom_pages=8), clock=FakeClock())
+    s.members.upsert([{"member_id": "M0001", "phone": "13800000001"}])
     recorded = []
     warned_at = None
     with pytest.raises(DatabaseFull, match="the sale was NOT recorded") as raised:
@@ -49,6 +50,9 @@ def test_full_database_refuses_the_sale_and_keeps_every_earlier_one(tmp_path: Pa
     assert q("SELECT count(*) FROM sale_line")[0][0] == 10 * n
     assert q("SELECT count(DISTINCT seq) FROM points_ledger")[0][0] == n
     assert s.db.integrity_check() == []
+    member = s.members.by_id("M0001")  # the refused sale's spend was rolled back with it
+    assert member is not None
+    assert member.cumulative_spend_fen == sum(sale.total_fen for sale, _ in recorded)
     for sale, rec in recorded:
         assert s.journal.sale_by_receipt(rec.receipt_no) == (sale, rec.receipt_no)
     s.close()

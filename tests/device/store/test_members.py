@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from device.checkout.loyalty import LoyaltyConfig, max_redeemable_points
 from device.checkout.records import Member, Tier
 from device.store.errors import SnapshotError
 from device.store.members import masked_phone, normalise_phone
 from device.store.store import Store
-from tests.device.store.builders import T0
+from tests.device.store.builders import T0, FakeClock, make_return, make_sale, store_config
 
 
 def _member(i: int, **extra: Any) -> dict[str, Any]:
@@ -128,3 +130,49 @@ def test_local_registration_survives_a_snapshot_until_the_cloud_acks(store: Stor
     store.outbox_ack(seq)
     store.load_member_snapshot([_member(1)])
     assert store.members.by_phone("13700001234") is None  # synced: the snapshot is the truth
+
+
+def test_a_sale_raises_the_cached_spend_and_tier_and_a_return_lowers_the_spend(
+    store: Store,
+) -> None:
+    store.members.upsert([_member(1, member_id="M0001", tier="regular")])  # spend 1000 fen
+    sale = make_sale(4, redeem_blocks=1)  # 1000 fen of it paid with points
+    store.record_sale(sale, new_tier=Tier.SILVER)
+    after_sale = store.members.by_id("M0001")
+    assert after_sale is not None
+    assert after_sale.cumulative_spend_fen == 1000 + sale.total_fen - 1000
+    assert after_sale.tier is Tier.SILVER
+    # The known points balance stays the cloud's figure: this till's redemption is counted
+    # once, by the Points port, until the cloud acknowledges the sale.
+    assert after_sale.points_balance == 10
+    assert store.points.unsynced_redeemed("M0001") == 100
+
+    ret = make_return(sale, "S001-T01-20261123-0001", (1,), when=T0 + dt.timedelta(hours=1))
+    store.record_return(ret)
+    after_return = store.members.by_id("M0001")
+    assert after_return is not None
+    assert after_return.cumulative_spend_fen == sale.total_fen - sale.lines[0].net_fen
+    assert after_return.tier is Tier.SILVER  # upgrades are not taken back at the till
+
+
+def test_the_next_sale_at_this_till_sees_the_redemption_after_a_restart(
+    db_path: Path, clock: FakeClock
+) -> None:
+    first = Store.open(db_path, store_config(), create=True, clock=clock)
+    first.members.upsert([_member(1, member_id="M0001", points_balance=250)])
+    first.record_sale(make_sale(10, redeem_blocks=2))
+    first.close()
+    again = Store.open(db_path, store_config(), clock=clock)
+    member = again.members.by_id("M0001")
+    assert member is not None
+    unsynced = again.points.unsynced_redeemed(member.member_id)
+    # 250 known, 200 already spent here: one more 100-point block is too many.
+    assert max_redeemable_points(1_000_000, member.points_balance, unsynced, LoyaltyConfig()) == 0
+    again.outbox_ack(1)  # the cloud took the sale; its next balance update includes it
+    assert again.points.unsynced_redeemed(member.member_id) == 0
+    again.close()
+
+
+def test_a_sale_for_a_member_not_in_the_cache_is_still_recorded(store: Store) -> None:
+    recorded = store.record_sale(make_sale(2, member_id="M-UNKNOWN"))
+    assert recorded.seq == 1 and store.members.by_id("M-UNKNOWN") is None
