@@ -103,9 +103,9 @@ class JournalWriter:
         if len({line.line_no for line in sale.lines}) != len(sale.lines):
             raise InvalidRecord(f"sale {sale.sale_id} repeats a line number")
         _check_points(sale.points, sale.member_id, f"sale {sale.sale_id}")
-        iso_utc(sale.device_time)  # a naive time is refused before anything is written
+        device_time = iso_utc(sale.device_time)  # a naive time is refused before writing
         try:
-            return self._write_sale(sale, iso_utc(recorded_at), new_tier)
+            return self._write_sale(sale, device_time, iso_utc(recorded_at), new_tier)
         except StoreError as exc:
             # A replay of a recorded sale hits the sale_id key; answer with what was recorded.
             # (Checked after the fact so the common case pays for no extra lookup.)
@@ -117,10 +117,11 @@ class JournalWriter:
                     return Recorded(prior[0][0], prior[0][1], already_recorded=True)
             raise
 
-    def _write_sale(self, sale: SaleRecord, now: str, new_tier: Tier | None) -> Recorded:
+    def _write_sale(
+        self, sale: SaleRecord, device_time: str, now: str, new_tier: Tier | None
+    ) -> Recorded:
         sid = sale.sale_id
         day = self.business_date(sale.device_time)
-        device_time = iso_utc(sale.device_time)
         with self._db.write() as conn:
             seq, receipt_no = outbox.next_seq_and_receipt(conn, self._prefix, day)
             body = encode_record(sale, receipt_no=receipt_no)
