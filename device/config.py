@@ -83,6 +83,9 @@ class DevicesSection(_Section):
     drawer_switch_pin: int = 27
     drawer_alarm_s: Annotated[int, msgspec.Meta(ge=5, le=3600)] = 30
     keypad: Literal["keyboard", "evdev", "gpio"] = "keyboard"
+    keypad_usb_id: str = ""  # "VID:PID" of a USB POS keypad (keypad = "evdev")
+    keypad_row_pins: list[int] = msgspec.field(default_factory=list)  # keypad = "gpio"
+    keypad_col_pins: list[int] = msgspec.field(default_factory=list)
 
 
 class TerminalConfig(_Section):
@@ -123,6 +126,8 @@ def dump_config(config: TerminalConfig) -> str:
 
 
 def _toml_value(value: object) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):

@@ -28,6 +28,7 @@ from device.drivers.drawer import (
     GpioDrawerSwitch,
 )
 from device.drivers.events import Emit
+from device.drivers.keypad import EvdevKeypad, KeypadConfig, MatrixKeypad
 from device.drivers.printer import PrinterDriver
 from device.drivers.printer_config import PrinterConfig
 from device.drivers.scanner import ScannerConfig, SerialScanner
@@ -320,6 +321,12 @@ def real_hardware(cfg: TerminalConfig, emit: Emit, state_dir: Path) -> RealHardw
         monitor = DrawerMonitor(via, emit, drawer_cfg.alarm_after_s, poll_s=0.5)
         drawer = CashDrawer(via, monitor)
     inputs.append(monitor)
+    if d.keypad == "evdev":
+        inputs.append(EvdevKeypad(KeypadConfig(kind="evdev", usb_id=d.keypad_usb_id), emit))
+    elif d.keypad == "gpio":
+        matrix = KeypadConfig(kind="matrix", row_pins=tuple(d.keypad_row_pins),
+                              col_pins=tuple(d.keypad_col_pins))  # fmt: skip
+        inputs.append(MatrixKeypad(matrix, emit))
     return RealHardware(printer, inputs, display, drawer)
 
 
