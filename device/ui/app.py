@@ -288,8 +288,9 @@ class CashierApp(App[int]):
         self.query_one("#status", Static).update(panels.status_bar(view, lang))
 
     def _extra(self, view: View, lang: str) -> str:
-        if self.keypad.current_mode(view) == "menu":
-            return panels.menu_panel(lang)
+        mode = self.keypad.current_mode(view)
+        if mode in ("menu", "menu2"):
+            return panels.menu_panel(lang, 1 if mode == "menu" else 2)
         if self._panel == "help":
             return HELP_ZH if lang == "zh" else HELP_EN
         if self._panel == "report":

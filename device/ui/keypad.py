@@ -47,6 +47,13 @@ MENU: tuple[tuple[str, str, str], ...] = (
     (".", "cancel_sale", "menu.cancel_sale"),
     ("00", "discount", "menu.discount"),
 )
+# FUNC twice: the manager's page (each of these asks for a manager PIN when a cashier uses it).
+MENU2: tuple[tuple[str, str, str], ...] = (
+    ("1", "price", "menu.price"),
+    ("2", "line_discount", "menu.line_discount"),
+    ("3", "void_sale", "menu.void_sale"),
+    ("4", "lookup", "menu.lookup"),
+)
 _MODE_PROMPTS = {
     "staff": "prompt.staff", "pin": "prompt.pin", "float": "prompt.float",
     "sale": "prompt.sale", "tender": "prompt.tender", "member": "prompt.member",
@@ -56,6 +63,8 @@ _MODE_PROMPTS = {
     "count": "prompt.count", "cash_in": "prompt.cash_in", "cash_out": "prompt.cash_out",
     "recall": "prompt.recall", "feedback": "prompt.feedback", "menu": "prompt.menu",
     "reprint": "prompt.reprint", "approval": "prompt.approval", "discount": "prompt.discount",
+    "menu2": "prompt.menu", "price": "prompt.price", "line_discount": "prompt.line_discount",
+    "void_sale": "prompt.void_sale", "lookup": "prompt.member",
 }  # fmt: skip
 _SECRET_MODES = frozenset({"pin", "manager_pin"})
 
@@ -142,6 +151,8 @@ class KeypadController:
             return self._sent([ev.Feedback(int(key))])
         if mode == "menu":
             return self._menu(key, view)
+        if mode == "menu2":
+            return self._menu2(key, view)
         if len(self.entry) < 64:
             self.entry += key
         return []
@@ -181,7 +192,7 @@ class KeypadController:
         if key == "ENTER":
             return self._enter(mode, view)
         if key == "FUNC":
-            self._set_mode("menu" if mode != "menu" else "")
+            self._set_mode({"menu": "menu2", "menu2": ""}.get(mode, "menu"))
             return []
         if key == "HELP":
             return [UiAction("help")]
@@ -435,11 +446,54 @@ class KeypadController:
             return []
         return self._fail("ui.unknown_key")
 
+    def _menu2(self, key: str, view: View) -> list[object]:
+        action = next((a for k, a, _ in MENU2 if k == key), None)
+        self._set_mode("")
+        if action is None:
+            return self._fail("ui.unknown_key")
+        if action in ("price", "line_discount") and _last_line(view) is None:
+            return self._fail("scan.first")
+        self._set_mode(action)
+        return []
+
+    def _enter_price(self, text: str, view: View) -> list[object]:
+        line_no = _last_line(view)
+        self.entry = text
+        price = self._amount()
+        self._set_mode("")
+        if price is None or line_no is None:
+            return []
+        return [ev.OverridePrice(line_no, price)]
+
+    def _enter_line_discount(self, text: str, view: View) -> list[object]:
+        line_no = _last_line(view)
+        self.entry = text
+        bp = self._amount()
+        self._set_mode("")
+        if bp is None or line_no is None:
+            return []
+        return [ev.DiscountLine(line_no, percent_bp=bp)]
+
+    def _enter_void_sale(self, text: str, view: View) -> list[object]:
+        self._set_mode("")
+        receipt = self.expand_receipt(text) if text else view.last_receipt_no
+        return [ev.VoidSale(receipt)] if receipt else []
+
+    def _enter_lookup(self, text: str, view: View) -> list[object]:
+        self._set_mode("")
+        return [ev.LookupMember(by="phone", value=text)] if text else []
+
     def expand_receipt(self, text: str) -> str:
         """A receipt number as typed: 12 digits (date + counter) get this till's prefix."""
         if text.isdigit() and len(text) >= 12:
             return f"{self.receipt_prefix}-{text[:8]}-{text[8:]}"
         return text
+
+
+def _last_line(view: View) -> int | None:
+    cart = view.state.cart
+    active = cart.active_lines() if cart is not None else ()
+    return active[-1].line_no if active else None
 
 
 def _default_mode(phase: Phase) -> str:

@@ -6,7 +6,7 @@ from device.checkout.money import format_fen
 from device.checkout.session import mask_phone
 from device.checkout.state import Phase
 from device.runtime import View
-from device.ui.keypad import MENU
+from device.ui.keypad import MENU, MENU2
 from device.ui.texts import render
 
 TIERS = {
@@ -156,9 +156,13 @@ def receipt_line(view: View, lang: str) -> str:
     return render("label.receipt", lang, receipt=view.last_receipt_no, path=path)
 
 
-def menu_panel(lang: str) -> str:
-    """The FUNC menu."""
-    return "\n".join(f"  {key}  {render(label, lang)}" for key, _a, label in MENU)
+def menu_panel(lang: str, page: int = 1) -> str:
+    """The FUNC menu (page 2: the manager's functions)."""
+    items = MENU if page == 1 else MENU2
+    rows = [f"  {key}  {render(label, lang)}" for key, _a, label in items]
+    if page == 1:
+        rows.append(f"  F12 {render('menu.more', lang)}")
+    return "\n".join(rows)
 
 
 def report_panel(view: View, lang: str) -> str:

@@ -155,3 +155,20 @@ def test_a_new_phase_drops_a_half_typed_prompt() -> None:
     returning = view(Phase.RETURNING)  # the receipt was scanned instead of typed
     pad.on_view(returning)
     assert pad.current_mode(returning) == "return_lines"
+
+
+def test_manager_page_price_override_and_line_discount_act_on_the_last_line() -> None:
+    from device.checkout.cart import Cart
+    from device.checkout.records import Product
+
+    cart = Cart().add(Product("P1", "水", "Water", "Drinks", 200), "6900000000014")
+    cart = cart.add(Product("P2", "可乐", "Cola", "Drinks", 350), "6900000000038")
+    v = View(state=State(phase=Phase.SELLING, staff=CASHIER, shift=SHIFT, cart=cart))
+    pad = KeypadController("S001-T01")
+    assert keys(pad, v, "<FUNC><FUNC>1") == [] and pad.current_mode(v) == "price"
+    assert keys(pad, v, "2.80<ENTER>") == [ev.OverridePrice(2, 280)]
+    assert keys(pad, v, "<FUNC><FUNC>2") == []
+    assert keys(pad, v, "15<ENTER>") == [ev.DiscountLine(2, percent_bp=1500)]
+    assert keys(pad, v, "<FUNC><FUNC>3202611230007<ENTER>") == [
+        ev.VoidSale("S001-T01-20261123-0007")
+    ]
