@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from device.config import dump_config
 from provisioning import demo_data
 from tests.device.harness import seeded_store, terminal_config
@@ -86,6 +88,7 @@ def _sales(db: Path) -> list[tuple[str, str]]:
         return conn.execute("SELECT sale_id, receipt_no FROM sale").fetchall()
 
 
+@pytest.mark.slow
 def test_killed_during_a_sale_the_cashier_is_told_it_was_not_recorded(tmp_path: Path) -> None:
     config, db = _setup(tmp_path)
     till = Till(config)
@@ -115,6 +118,7 @@ def test_killed_during_a_sale_the_cashier_is_told_it_was_not_recorded(tmp_path: 
     assert len(_sales(db)) == 1
 
 
+@pytest.mark.slow
 def test_killed_after_the_commit_before_the_print_offers_one_reprint(tmp_path: Path) -> None:
     config, db = _setup(tmp_path)
     till = Till(config, fault="after_commit")

@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.widgets import Static
 
 from cloud.ingest.worker import IngestWorker
@@ -160,6 +161,7 @@ async def full_day(app: CashierApp, pilot: Any, term: Terminal, broker: Broker) 
     return {"receipts": receipts, "returns": returns, "report": app.view.report}
 
 
+@pytest.mark.slow
 def test_a_full_day_agrees_to_the_fen_everywhere(broker: Broker, tmp_path: Path) -> None:
     cloud_url = f"sqlite:///{tmp_path}/cloud.db"
     worker = IngestWorker(

@@ -119,6 +119,17 @@ async def _member_sale(app: CashierApp, pilot: Any, term: Terminal) -> None:
     await settle(pilot, app, lambda: app.view.state.phase is Phase.IDLE)
     rows = term.store.db.query("SELECT rating FROM feedback")
     assert rows == [(5,)]
+    # The customer comes back: the receipt's QR code is scanned and everything is returned.
+    await pilot.press("ctrl+d")
+    app.demo.scan(receipt_no)
+    await settle(pilot, app, lambda: app.view.state.phase is Phase.RETURNING)
+    assert receipt_no in str(app.query_one("#lines").get_row_at(0))
+    await type_keys(pilot, "enter")
+    await settle(pilot, app, lambda: app.view.state.phase is Phase.IDLE)
+    assert "退款" in shown(app, "notice")
+    refund = term.store.db.query("SELECT refund_fen FROM sale_return")
+    assert refund == [(due,)]  # the whole sale came back, card part included
+    await settle(pilot, app, lambda: len(term.printed()) == 2, timeout=20)
 
 
 def test_bad_barcodes_get_a_reason_and_language_switches(term: Terminal) -> None:
