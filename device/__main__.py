@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         filename=args.log_file or str(db_path.parent / "terminal.log"),
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,  # python-escpos installs a stderr handler at import; it would draw on the UI
     )
     try:
         # A small page cache: a till does point lookups, and each connection has its own cache.
