@@ -53,6 +53,8 @@ def test_replaying_a_recorded_sale_does_not_record_it_twice(store: Store) -> Non
     assert (again.receipt_no, again.seq, again.already_recorded) == (first.receipt_no, 1, True)
     assert store.outbox_depth() == 1
     assert store.db.query("SELECT count(*) FROM points_ledger")[0][0] == 1
+    after = store.record_sale(make_sale(1, seed=3))  # the replay used up no number
+    assert (after.receipt_no, after.seq) == ("S001-T01-20261123-0002", 2)
 
 
 def test_receipt_numbers_are_gapless_per_day_in_store_local_time(store: Store) -> None:
