@@ -446,7 +446,7 @@ class Runtime:
         if printer is None:
             self._say("warning", "runtime.no_printer")
             return
-        cid = command.command_id  # type: ignore[union-attr]
+        cid = command.command_id
         ref = getattr(command, "sale_id", "") or getattr(command, "return_id", "") or "report"
         kind = "print_receipt" if isinstance(command, cmd.PrintReceipt) else "print_other"
         # Seen before: only a crash between logging and spooling leaves it unspooled.

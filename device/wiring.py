@@ -131,7 +131,7 @@ def simulated_hardware(
     receipt_files: bool = True,
 ) -> SimHardware:
     """Build simulators and real drivers for a terminal with ``printer.kind = "simulated"``."""
-    from gpiozero.pins.mock import MockFactory
+    from gpiozero.pins.mock import MockFactory  # type: ignore[import-untyped]
 
     state_dir.mkdir(parents=True, exist_ok=True)
     receipts = Path(cfg.printer.output_dir)
