@@ -1,9 +1,7 @@
-"""Store figures: member and barcode lookups, durable sale commits against a raw fsync'd commit,
-and loading a million-member snapshot.
+"""Store figures: lookups, durable sale commits against a raw fsync'd commit, snapshot loads."""
 
-The data are generated deterministically. Files go under var/bench/ in the repository, so the
-raw commit and the sale commit are measured on the same disk, interleaved in the same run.
-"""
+# The data are generated deterministically. Files go under var/bench/ in the repository, so the
+# raw commit and the sale commit are measured on the same disk, interleaved in the same run.
 
 from __future__ import annotations
 

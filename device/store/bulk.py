@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Any, TypeVar
 
+from device.store.db import Database
 from device.store.errors import SnapshotError
 
 T = TypeVar("T")
@@ -66,6 +67,62 @@ def replace_tables(
             ) from exc
 
 
+def fill(
+    conn: sqlite3.Connection,
+    items: Iterable[Mapping[str, Any]],
+    batch_size: int,
+    kind: str,
+    parse: Callable[[Mapping[str, Any]], tuple[tuple[Any, ...], Sequence[str] | None]],
+    insert_rows: str,
+    insert_keys: str,
+) -> int:
+    """Validate ``items`` with ``parse`` and insert them in batches; returns how many.
+
+    ``parse`` gives a row (its key first) and the row's secondary keys (cards, barcodes),
+    which ``insert_keys`` stores as (key, row key) pairs. A bad item rejects the whole load.
+    """
+    loaded = 0
+    for batch in batches(items, batch_size):
+        rows: list[tuple[Any, ...]] = []
+        keys: list[tuple[str, Any]] = []
+        for item in batch:
+            try:
+                row, held = parse(item)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise row_error(kind, loaded + len(rows), item, exc) from exc
+            rows.append(row)
+            keys.extend((key, row[0]) for key in held or ())
+        try:
+            conn.executemany(insert_rows, rows)
+            conn.executemany(insert_keys, keys)
+        except sqlite3.IntegrityError as exc:
+            raise SnapshotError(
+                f"{kind} snapshot rejected near row {loaded + len(rows)}, the previous cache is "
+                f"kept: duplicate key ({exc})"
+            ) from exc
+        loaded += len(rows)
+    return loaded
+
+
+def apply_change(
+    db: Database,
+    stream: str,
+    version: int | None,
+    change: Callable[[sqlite3.Connection], int],
+) -> int:
+    """One transaction: skip a version already applied, run ``change``, record the version.
+
+    Returns what ``change`` returns (rows applied), or 0 for a stale or repeated version.
+    """
+    with db.write() as conn:
+        if version is not None and version <= stream_version(conn, stream):
+            return 0
+        applied = change(conn)
+        if version is not None:
+            set_stream_version(conn, stream, version)
+    return applied
+
+
 def stream_version(conn: sqlite3.Connection, stream: str) -> int:
     """The version of a downstream stream applied here (0 when never applied)."""
     row = conn.execute("SELECT version FROM stream_version WHERE stream = ?", (stream,)).fetchone()
@@ -79,6 +136,15 @@ def set_stream_version(conn: sqlite3.Connection, stream: str, version: int) -> N
         "ON CONFLICT (stream) DO UPDATE SET version = excluded.version",
         (stream, version),
     )
+
+
+def key_list(value: Any, what: str) -> tuple[str, ...] | None:
+    """An incoming list of secondary keys (cards, barcodes), stripped; None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise ValueError(f"{what} must be a list, not a single string")
+    return tuple(str(key).strip() for key in value if str(key).strip())
 
 
 def row_error(kind: str, index: int, item: Any, exc: Exception) -> SnapshotError:

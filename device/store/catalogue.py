@@ -9,7 +9,6 @@ from typing import Any, Final
 from device.checkout.records import Product
 from device.store import bulk
 from device.store.db import Database
-from device.store.errors import translate
 
 STREAM: Final = "catalogue"
 PRICE_STREAM: Final = "prices"
@@ -73,11 +72,7 @@ def product_row(item: Mapping[str, Any]) -> tuple[tuple[Any, ...], tuple[str, ..
     )  # fmt: skip
     if not row[1] and not row[2]:
         raise ValueError("a product needs a Chinese or English name")
-    if codes is None:
-        return row, None
-    if isinstance(codes, str):
-        raise ValueError("barcodes must be a list")
-    return row, tuple(str(c).strip() for c in codes if str(c).strip())
+    return row, bulk.key_list(codes, "barcodes")
 
 
 class CatalogueCache:
@@ -86,20 +81,15 @@ class CatalogueCache:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def _one(self, sql: str, key: str) -> Product | None:
-        try:
-            row = self._db.conn().execute(sql, (key,)).fetchone()
-        except sqlite3.Error as exc:
-            raise translate(exc, str(self._db.path)) from exc
-        return None if row is None else _product(row)
-
     def by_barcode(self, code: str) -> Product | None:
         """The product with this (normalised) barcode, or None."""
-        return self._one(_BY_BARCODE, code.strip())
+        row = self._db.row(_BY_BARCODE, (code.strip(),))
+        return None if row is None else _product(row)
 
     def by_sku(self, sku: str) -> Product | None:
         """The product with this SKU, or None."""
-        return self._one(_BY_SKU, sku.strip())
+        row = self._db.row(_BY_SKU, (sku.strip(),))
+        return None if row is None else _product(row)
 
     def count(self) -> int:
         """Products in the cache."""
@@ -117,26 +107,11 @@ class CatalogueCache:
 
         def fill(shadow: Mapping[str, str]) -> None:
             nonlocal loaded
-            conn = self._db.conn()
-            insert_product = _INSERT.format(table=shadow["product"])
-            insert_code = f'INSERT INTO "{shadow["barcode"]}" (code, sku) VALUES (?, ?)'
-            index = 0
-            for batch in bulk.batches(items, batch_size):
-                rows, codes = [], []
-                for item in batch:
-                    try:
-                        row, held = product_row(item)
-                    except (KeyError, TypeError, ValueError) as exc:
-                        raise bulk.row_error("product", index, item, exc) from exc
-                    rows.append(row)
-                    codes.extend((code, row[0]) for code in held or ())
-                    index += 1
-                try:
-                    conn.executemany(insert_product, rows)
-                    conn.executemany(insert_code, codes)
-                except sqlite3.IntegrityError as exc:
-                    raise bulk.row_error("product", index, {}, exc) from exc
-                loaded += len(rows)
+            loaded = bulk.fill(
+                self._db.conn(), items, batch_size, "product", product_row,
+                _INSERT.format(table=shadow["product"]),
+                f'INSERT INTO "{shadow["barcode"]}" (code, sku) VALUES (?, ?)',
+            )  # fmt: skip
 
         with self._db.write() as conn:
             bulk.replace_tables(conn, ("product", "barcode"), fill)
@@ -146,9 +121,8 @@ class CatalogueCache:
 
     def upsert(self, items: Iterable[Mapping[str, Any]], *, version: int | None = None) -> int:
         """Add or change products (idempotent); a barcode moves to the product now naming it."""
-        with self._db.write() as conn:
-            if version is not None and version <= bulk.stream_version(conn, STREAM):
-                return 0
+
+        def change(conn: sqlite3.Connection) -> int:
             applied = 0
             for index, item in enumerate(items):
                 try:
@@ -163,17 +137,16 @@ class CatalogueCache:
                         [(code, row[0]) for code in codes],
                     )
                 applied += 1
-            if version is not None:
-                bulk.set_stream_version(conn, STREAM, version)
-        return applied
+            return applied
+
+        return bulk.apply_change(self._db, STREAM, version, change)
 
     def update_prices(
         self, items: Iterable[Mapping[str, Any]], *, version: int | None = None
     ) -> int:
         """Apply a price list ({sku, price_fen} items); unknown SKUs are skipped."""
-        with self._db.write() as conn:
-            if version is not None and version <= bulk.stream_version(conn, PRICE_STREAM):
-                return 0
+
+        def change(conn: sqlite3.Connection) -> int:
             updated = 0
             for index, item in enumerate(items):
                 price = item.get("price_fen")
@@ -184,19 +157,18 @@ class CatalogueCache:
                 updated += conn.execute(
                     "UPDATE product SET price_fen = ? WHERE sku = ?", (price, str(item["sku"]))
                 ).rowcount
-            if version is not None:
-                bulk.set_stream_version(conn, PRICE_STREAM, version)
-        return updated
+            return updated
+
+        return bulk.apply_change(self._db, PRICE_STREAM, version, change)
 
     def delete(self, skus: Iterable[str], *, version: int | None = None) -> int:
         """Remove products and their barcodes; unknown SKUs are ignored. Returns rows removed."""
-        with self._db.write() as conn:
-            if version is not None and version <= bulk.stream_version(conn, STREAM):
-                return 0
+
+        def change(conn: sqlite3.Connection) -> int:
             removed = 0
             for sku in skus:
                 conn.execute("DELETE FROM barcode WHERE sku = ?", (sku,))
                 removed += conn.execute("DELETE FROM product WHERE sku = ?", (sku,)).rowcount
-            if version is not None:
-                bulk.set_stream_version(conn, STREAM, version)
-        return removed
+            return removed
+
+        return bulk.apply_change(self._db, STREAM, version, change)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -44,9 +45,8 @@ class CouponCache:
 
     def upsert(self, items: Iterable[Mapping[str, Any]], *, version: int | None = None) -> int:
         """Add or change coupons (idempotent; a local redemption is never undone by HQ data)."""
-        with self._db.write() as conn:
-            if version is not None and version <= bulk.stream_version(conn, STREAM):
-                return 0
+
+        def change(conn: sqlite3.Connection) -> int:
             applied = 0
             for index, item in enumerate(items):
                 try:
@@ -71,6 +71,6 @@ class CouponCache:
                     row,
                 )
                 applied += 1
-            if version is not None:
-                bulk.set_stream_version(conn, STREAM, version)
-        return applied
+            return applied
+
+        return bulk.apply_change(self._db, STREAM, version, change)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import peewee
-from playhouse.migrations import Runner
+from playhouse.migrations import Runner  # type: ignore[import-untyped]
 
 from device.store.errors import (
     CorruptDatabase,
@@ -57,7 +57,7 @@ class Database:
     def conn(self) -> sqlite3.Connection:
         """This thread's raw sqlite3 connection (the same one peewee's queries use)."""
         try:
-            return self.pw.connection()  # type: ignore[no-any-return]
+            return self.pw.connection()  # type: ignore[no-any-return, no-untyped-call]
         except (sqlite3.Error, peewee.PeeweeException) as exc:
             raise translate(exc, str(self.path)) from exc
 
@@ -92,6 +92,14 @@ class Database:
             return self.conn().execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise translate(exc, str(self.path)) from exc
+
+    def row(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+        """Run a read and return its first row or None (the lookups' hot path)."""
+        try:
+            found: tuple[Any, ...] | None = self.conn().execute(sql, params).fetchone()
+        except sqlite3.Error as exc:
+            raise translate(exc, str(self.path)) from exc
+        return found
 
     def integrity_check(self, quick: bool = False) -> list[str]:
         """Problems SQLite finds in the file; ``[]`` when it is healthy."""
@@ -215,7 +223,7 @@ def open_database(
     )
     database = Database(db_path, pw, opts)
     try:
-        mode = pw.connection().execute("PRAGMA journal_mode").fetchone()[0]
+        mode = database.conn().execute("PRAGMA journal_mode").fetchone()[0]
         if str(mode).lower() != "wal":
             raise StoreError(f"{db_path}: could not switch to WAL mode (got {mode!r})")
         if opts.check != "none" and not fresh:

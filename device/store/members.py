@@ -10,7 +10,7 @@ from typing import Any, Final
 from device.checkout.records import Member, Tier
 from device.store import bulk
 from device.store.db import Database
-from device.store.errors import InvalidRecord, translate
+from device.store.errors import InvalidRecord
 
 STREAM: Final = "members"
 _TIERS: Final = {t.value: t for t in Tier}
@@ -95,11 +95,7 @@ def member_row(item: Mapping[str, Any]) -> tuple[tuple[Any, ...], tuple[str, ...
         int(item.get("cumulative_spend_fen", 0)), birthday or None,
         int(bool(item.get("opt_out_sms", False))), code,
     )  # fmt: skip
-    if cards is None:
-        return row, None
-    if isinstance(cards, str):
-        raise ValueError("cards must be a list of card ids")
-    return row, tuple(str(c).strip() for c in cards if str(c).strip())
+    return row, bulk.key_list(cards, "cards")
 
 
 class MemberCache:
@@ -109,10 +105,7 @@ class MemberCache:
         self._db = db
 
     def _one(self, sql: str, key: str) -> Member | None:
-        try:
-            row = self._db.conn().execute(sql, (key,)).fetchone()
-        except sqlite3.Error as exc:
-            raise translate(exc, str(self._db.path)) from exc
+        row = self._db.row(sql, (key,))
         return None if row is None else _member(row)
 
     def by_card(self, card_id: str) -> Member | None:
@@ -163,27 +156,11 @@ class MemberCache:
 
         def fill(shadow: Mapping[str, str]) -> None:
             nonlocal loaded
-            conn = self._db.conn()
-            insert_member = _INSERT.format(table=shadow["member"])
-            insert_card = (
-                f'INSERT INTO "{shadow["member_card"]}" (card_id, member_id) VALUES (?, ?)'
-            )
-            index = 0
-            for batch in bulk.batches(items, batch_size):
-                rows = []
-                cards = []
-                for item in batch:
-                    try:
-                        row, held = member_row(item)
-                    except (KeyError, TypeError, ValueError) as exc:
-                        raise bulk.row_error("member", index, item, exc) from exc
-                    rows.append(row)
-                    if held:
-                        cards.extend((card, row[0]) for card in held)
-                    index += 1
-                conn.executemany(insert_member, rows)
-                conn.executemany(insert_card, cards)
-                loaded += len(rows)
+            loaded = bulk.fill(
+                self._db.conn(), items, batch_size, "member", member_row,
+                _INSERT.format(table=shadow["member"]),
+                f'INSERT INTO "{shadow["member_card"]}" (card_id, member_id) VALUES (?, ?)',
+            )  # fmt: skip
 
         with self._db.write() as conn:
             conn.execute(f"PRAGMA cache_size = {-1024 * cache_mb}")
@@ -211,9 +188,8 @@ class MemberCache:
         The cloud is authoritative: a phone or member code now held by another member is
         taken from the stale holder, whose own update will follow.
         """
-        with self._db.write() as conn:
-            if version is not None and version <= bulk.stream_version(conn, STREAM):
-                return 0
+
+        def change(conn: sqlite3.Connection) -> int:
             applied = 0
             for index, item in enumerate(items):
                 try:
@@ -222,9 +198,9 @@ class MemberCache:
                     raise bulk.row_error("member", index, item, exc) from exc
                 self._apply(conn, row, cards)
                 applied += 1
-            if version is not None:
-                bulk.set_stream_version(conn, STREAM, version)
-        return applied
+            return applied
+
+        return bulk.apply_change(self._db, STREAM, version, change)
 
     @staticmethod
     def _apply(
@@ -269,15 +245,14 @@ class MemberCache:
 
     def delete(self, member_ids: Iterable[str], *, version: int | None = None) -> int:
         """Remove members (and their cards); unknown ids are ignored. Returns rows removed."""
-        with self._db.write() as conn:
-            if version is not None and version <= bulk.stream_version(conn, STREAM):
-                return 0
+
+        def change(conn: sqlite3.Connection) -> int:
             removed = 0
             for member_id in member_ids:
                 conn.execute("DELETE FROM member_card WHERE member_id = ?", (member_id,))
                 removed += conn.execute(
                     "DELETE FROM member WHERE member_id = ?", (member_id,)
                 ).rowcount
-            if version is not None:
-                bulk.set_stream_version(conn, STREAM, version)
-        return removed
+            return removed
+
+        return bulk.apply_change(self._db, STREAM, version, change)

@@ -1,12 +1,11 @@
-"""peewee models of the tables read on cold paths (staff, returns), bound per open database.
+"""peewee models of the tables read on cold paths (staff, returns), bound per open database."""
 
-The schema itself is created by the frozen SQL in ``migrations/``; a test checks that these
-classes agree with it. Only tables read or written through peewee have a class here: the hot
-paths (member and barcode lookups, recording a sale) and the simple records use prepared SQL
-on the same connection, because building a peewee query costs tens of microseconds, which
-alone would eat the lookup and commit budgets. Foreign keys are declared in the DDL, not here,
-so that each bound copy stands alone.
-"""
+# The schema itself is created by the frozen SQL in migrations/; a test checks these classes
+# agree with it. Only tables read or written through peewee have a class here: the hot paths
+# (member and barcode lookups, recording a sale) and the simple records use prepared SQL on
+# the same connection, because building a peewee query costs tens of microseconds, which
+# alone would eat the lookup and commit budgets. Foreign keys are declared in the DDL, not
+# here, so that each bound copy stands alone.
 
 from __future__ import annotations
 

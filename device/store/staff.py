@@ -119,6 +119,7 @@ class StaffDirectory:
                 locked_until=locked_until,
                 reason=f"too many wrong PINs: locked until {self._local(locked_until)}",
             )
+        ok: bool
         try:
             ok = self._hasher.verify(row.pin_hash, pin)
         except VerifyMismatchError:
@@ -131,7 +132,7 @@ class StaffDirectory:
         if ok:
             rehash = self._hasher.check_needs_rehash(row.pin_hash)
             with self._db.write():
-                changes = {"failed_attempts": 0, "locked_until": None}
+                changes: dict[str, object] = {"failed_attempts": 0, "locked_until": None}
                 if rehash:
                     changes["pin_hash"] = self._hasher.hash(pin)
                 model.update(**changes).where(model.staff_id == staff_id).execute()

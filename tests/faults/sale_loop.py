@@ -1,10 +1,9 @@
-"""Child process for the crash-loop test: records sales (and some returns) until it is killed.
+"""Child process for the crash-loop test: records sales (and some returns) until it is killed."""
 
-Run as ``python -m tests.faults.sale_loop DB_PATH SEED`` (the test forks and calls ``main``
-instead, to skip interpreter start-up). Writes ``ready`` once the store is open, then one
-receipt number per line, each only after its transaction has committed, the way the till
-prints a receipt only after the commit.
-"""
+# Run as ``python -m tests.faults.sale_loop DB_PATH SEED`` (the test forks and calls main()
+# instead, to skip interpreter start-up). Writes ``ready`` once the store is open, then one
+# receipt number per line, each only after its transaction has committed, the way the till
+# prints a receipt only after the commit.
 
 from __future__ import annotations
 

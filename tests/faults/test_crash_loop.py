@@ -1,11 +1,11 @@
-"""Kill -9 a process recording sales, 200 times; after every restart the journal is whole.
+"""Kill -9 a process recording sales, 200 times; after every restart the journal is whole."""
 
-Checks after each kill: SQLite's integrity check passes; every sale and return is complete
-(lines, tenders, ledger rows, exactly one outbox event) or absent; outbox seq and per-day
-receipt numbers have no gaps; no event exists without its record; and every receipt the child
-reported (only ever after its commit) is in the journal. The child is forked from the test
-process (no interpreter start-up), and opens its own connection after the fork.
-"""
+# Checks after each kill: SQLite's integrity check passes; every sale and return is complete
+# (lines, tenders, ledger rows, exactly one outbox event) or absent; outbox seq and per-day
+# receipt numbers have no gaps; no event exists without its record; every receipt the child
+# reported (only ever after its commit) is in the journal; and each member's cached spend
+# equals the money of their recorded sales less refunds. The child is forked from the test
+# process (no interpreter start-up), and opens its own connection after the fork.
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""A full database: a clear error before payment, no partial sale, nothing earlier lost.
+"""A full database: a clear error before payment, no partial sale, nothing earlier lost."""
 
-SQLITE_FULL is produced honestly with PRAGMA max_page_count: SQLite itself refuses to grow the file.
-"""
+# SQLITE_FULL is produced honestly with PRAGMA max_page_count: SQLite itself refuses to grow
+# the file (and rolls the whole transaction back).
 
 from __future__ import annotations
 
