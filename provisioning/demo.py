@@ -199,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     print("preparing var/demo ...", flush=True)
     _db, keys, first = prepare(root)
     stack = Stack(root)
+    # Closing the window (SIGHUP) or a kill (SIGTERM) still runs the cleanup below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
     missing: list[str] = []
     try:
         port = free_port()
@@ -229,6 +231,10 @@ def main(argv: list[str] | None = None) -> int:
                 stamp.touch()
         except (RuntimeError, OSError, urllib.error.URLError) as err:
             missing.append(f"HQ API: {err} (log: {root / 'logs' / 'api.log'})")
+        time.sleep(0.5)
+        for name, proc in stack.procs:
+            if proc.poll() is not None:
+                missing.append(f"{name} exited ({proc.returncode}); see {root / 'logs'}/{name}.log")
         config_path = root / "terminal.toml"
         config_path.write_text(dump_config(_terminal_config(root, port, keys["terminal"])))
         _banner(root, api, port, first, missing)

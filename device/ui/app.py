@@ -223,7 +223,7 @@ class CashierApp(App[int]):
             self.exit(0)
 
     def _demo_key(self, key: str) -> bool:
-        if key == "ctrl+q":
+        if key in ("ctrl+q", "ctrl+c"):
             self.exit(0)
             return True
         demo = self.demo

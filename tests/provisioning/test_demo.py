@@ -1,0 +1,64 @@
+"""The `make run` launcher: it starts broker, ingest and API, seeds both sides, and stops them all."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _ours(root: Path) -> list[str]:
+    out = subprocess.run(["pgrep", "-af", str(root)], capture_output=True, text=True, check=False)
+    return [line for line in out.stdout.splitlines() if "pgrep" not in line]
+
+
+@pytest.mark.slow
+def test_the_demo_stack_comes_up_seeded_and_goes_down_completely(tmp_path: Path) -> None:
+    root = tmp_path / "demo"
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "provisioning.demo", "--root", str(root), "--no-terminal"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert launcher.stdout is not None
+    api = ""
+    banner: list[str] = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        line = launcher.stdout.readline()
+        assert line, "the launcher stopped early:\n" + "".join(banner)
+        banner.append(line)
+        if match := re.search(r"HQ API\s+(http://127\.0\.0\.1:\d+)/api/sales", line):
+            api = match.group(1)
+        if "starting the terminal" in line:
+            break
+    try:
+        assert api, "".join(banner)
+        assert not any("NOT RUNNING" in line for line in banner), "".join(banner)
+        assert any("pushed to S001" in line for line in banner)  # the cloud got the demo data
+        with urllib.request.urlopen(f"{api}/api/health", timeout=10) as response:
+            assert response.status == 200
+        with urllib.request.urlopen(f"{api}/api/sales", timeout=10) as response:
+            assert json.loads(response.read())["totals"]["sales_count"] == 0
+        with sqlite3.connect(root / "terminal.db") as db:
+            assert db.execute("SELECT count(*) FROM product").fetchone()[0] == 200
+            assert db.execute("SELECT count(*) FROM member").fetchone()[0] == 1000
+            assert db.execute("SELECT count(*) FROM staff").fetchone()[0] == 3
+        assert (root / "terminal.toml").exists() and (root / "receipts").is_dir()
+        children = [line for line in _ours(root) if "provisioning.demo" not in line]
+        assert len(children) == 3, children  # mosquitto, ingest and the API
+    finally:
+        launcher.send_signal(signal.SIGTERM)
+        launcher.wait(30)
+    tail = launcher.stdout.read()
+    assert "every process it started has exited" in tail
+    assert _ours(root) == []
