@@ -1,4 +1,4 @@
-"""The `make run` launcher: it starts broker, ingest and API, seeds both sides, and stops them all."""
+"""The `make run` launcher: broker, ingest and API up, both sides seeded, and all of it stopped."""
 
 from __future__ import annotations
 
