@@ -344,7 +344,10 @@ class Runtime:
         before = self.state
         new, commands = self.machine.step(before, event)
         ordered = sorted(commands, key=rank)
-        recorded: dict[str, Any] = {}
+        # A tier upgrade is written in the sale's own transaction (the store takes it along).
+        recorded: dict[str, Any] = {
+            "tiers": {c.sale_id: c.new_tier for c in ordered if isinstance(c, cmd.RecordTierChange)}
+        }
         committed = False
         for command in (c for c in ordered if rank(c) == 0):
             try:
@@ -388,7 +391,7 @@ class Runtime:
     def _record(self, command: cmd.Command, recorded: dict[str, Any]) -> None:
         s = self.store
         if isinstance(command, cmd.RecordSale):
-            result = s.record_sale(command.sale)
+            result = s.record_sale(command.sale, recorded["tiers"].get(command.sale.sale_id))
             recorded[command.sale.sale_id] = result.receipt_no
             self._last_receipt = (result.receipt_no, "")
         elif isinstance(command, cmd.RecordReturn):
@@ -399,16 +402,7 @@ class Runtime:
                 command.member, command.registered_by, command.device_time, gender=command.gender
             )
         elif isinstance(command, cmd.RecordTierChange):
-            member = s.members.by_id(command.member_id)
-            if member is not None:
-                row = {
-                    "member_id": member.member_id, "phone": member.phone, "name": member.name,
-                    "tier": command.new_tier.value, "points_balance": member.points_balance,
-                    "cumulative_spend_fen": member.cumulative_spend_fen,
-                    "birthday": member.birthday.isoformat() if member.birthday else None,
-                    "opt_out_sms": member.opt_out_sms, "member_code": member.member_code,
-                }  # fmt: skip
-                s.members.upsert([row])
+            pass  # recorded with its sale, above
         elif isinstance(command, cmd.RecordMemberNote):
             log.info("member note for %s not kept on the till: %s", command.member_id, command.note)
         elif isinstance(command, cmd.RecordCashMovement):

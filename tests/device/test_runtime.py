@@ -212,3 +212,27 @@ def test_an_unplugged_scanner_is_reported_and_typing_the_barcode_still_sells(
     assert view.notice is not None and view.notice.level == "warning"
     view = term.send(ev.Scan(WATER, "keypad"))
     assert view.priced is not None and view.priced.total_fen == 200
+
+
+def test_a_sale_that_crosses_the_silver_threshold_upgrades_the_member_at_once(
+    term: Terminal,
+) -> None:
+    ((member_id, phone, spend),) = term.store.db.query(
+        "SELECT member_id, phone, cumulative_spend_fen FROM member WHERE tier = 'regular' "
+        "ORDER BY cumulative_spend_fen DESC LIMIT 1"
+    )
+    wine = next(p for p in demo_data.products() if p["name_en"] == "Changyu red wine 750ml")
+    needed = 200_000 - spend  # silver at 2,000 yuan of spend
+    assert 0 < needed
+    term.login_and_open()
+    term.send(ev.IdentifyMember("phone", phone))
+    count = needed // int(wine["price_fen"]) + 1
+    term.scan(str(wine["barcodes"][0]))
+    if count > 1:
+        term.send(ev.SetQuantity(count))
+    view = term.send(ev.Subtotal())
+    view = term.send(ev.AddTender(TenderKind.CASH, view.due_fen))
+    assert view.state.phase is Phase.FEEDBACK, view.notice
+    member = term.runtime.call(lambda: term.store.members.by_id(member_id))
+    assert member.tier.value == "silver"
+    assert member.cumulative_spend_fen == spend + view.state.shift.by_tender[0][1]
