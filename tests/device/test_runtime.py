@@ -223,7 +223,7 @@ def test_a_sale_that_crosses_the_silver_threshold_upgrades_the_member_at_once(
     )
     wine = next(p for p in demo_data.products() if p["name_en"] == "Changyu red wine 750ml")
     needed = 200_000 - spend  # silver at 2,000 yuan of spend
-    assert 0 < needed
+    assert needed > 0
     term.login_and_open()
     term.send(ev.IdentifyMember("phone", phone))
     count = needed // int(wine["price_fen"]) + 1
