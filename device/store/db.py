@@ -143,6 +143,11 @@ def _pragmas(options: DbOptions) -> list[tuple[str, Any]]:
         ("cache_size", -1024 * options.cache_mb),
         # Keep the WAL from staying huge after a snapshot load.
         ("journal_size_limit", 64 * 1024 * 1024),
+        # SQLite's default, chosen on measurement: a checkpoint runs inside the commit that
+        # crosses the mark (every ~125 sales) and counts in the sale commit p99. Off (0), the
+        # WAL only grows and each commit's fsync must also extend the file: p50 +50%. At 4000
+        # pages each checkpoint is four times longer: p99 ~8 ms instead of ~1-3 ms.
+        ("wal_autocheckpoint", 1000),
     ]
     if options.max_pages is not None:
         pragmas.append(("max_page_count", options.max_pages))
