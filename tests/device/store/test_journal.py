@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from device.checkout.records import PointsReason
+from device.checkout.records import PointsReason, TenderKind, TenderLine
 from device.store.errors import InvalidRecord
 from device.store.store import Store
 from tests.device.store.builders import T0, FakeClock, make_return, make_sale, store_config
@@ -139,3 +139,13 @@ def test_coupon_is_marked_redeemed_by_the_sale_that_used_it(store: Store) -> Non
         sale,
         "S001-T01-20261123-0001",
     )
+
+
+def test_card_tender_keeps_its_approval_code(store: Store) -> None:
+    sale = make_sale(2)
+    card = TenderLine(TenderKind.CARD, sale.total_fen, approval_code="A12345", reference="T-889")
+    sale = dataclasses.replace(sale, tenders=(card,), change_fen=0)
+    recorded = store.record_sale(sale)
+    assert store.journal.sale(sale.sale_id) == (sale, recorded.receipt_no)
+    rows = store.db.query("SELECT kind, amount_fen, approval_code, reference FROM sale_tender")
+    assert rows == [("card", sale.total_fen, "A12345", "T-889")]
