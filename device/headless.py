@@ -5,13 +5,15 @@ Each input line is an object: {"event": "Login", "args": {"staff_id": "2001", "p
 feeds a checkout event; {"scan": "6900000000012"} and {"swipe": "6200000001"} go through the
 simulated scanner and card reader as bytes; {"wait": "printed", "count": 2} waits until the
 simulated printer has cut that many receipts; {"view": true} just answers. The first line
-written is {"ready": seconds since start}.
+written is {"ready": seconds since start}. With POS_HEADLESS_SCREEN=1 the cashier screen runs
+too (drawn off-terminal), so the process is the whole terminal.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from typing import Any
 
@@ -59,10 +61,31 @@ def summary(view: View, printed: int) -> dict[str, Any]:
     }
 
 
-def run_headless(runtime: Runtime, hw: Any, started: float) -> int:
-    """Serve stdin until it ends."""
+def run_headless(runtime: Runtime, hw: Any, started: float, screen: Any = None) -> int:
+    """Serve stdin until it ends.
+
+    With ``screen`` (a CashierApp) the cashier screen also runs, drawn off-terminal, so a
+    benchmark measures the whole terminal process; the commands are then read on a thread.
+    """
     runtime.store.close()  # this thread's connection; the runtime thread opens its own
+    if screen is None:
+        runtime.start()
+        return _serve(runtime, hw, started)
+    runtime.on_view = screen.push_view
     runtime.start()
+
+    def serve() -> None:
+        try:
+            _serve(runtime, hw, started)
+        finally:
+            screen.call_from_thread(screen.exit, 0)
+
+    threading.Thread(target=serve, name="headless-stdin", daemon=True).start()
+    screen.run(headless=True)
+    return 0
+
+
+def _serve(runtime: Runtime, hw: Any, started: float) -> int:
     out = sys.stdout
     out.write(json.dumps({"ready": round(time.monotonic() - started, 4)}) + "\n")
     out.flush()
