@@ -100,7 +100,10 @@ class TotalsFigures:
         return self.sales_fen - self.refund_fen
 
 
-_TOTALS_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(TotalsFigures))
+def _totals_tuple(t: TotalsFigures) -> tuple[int, ...]:
+    # In field order, as TotalsFigures(*values) takes them back.
+    return (t.sales_count, t.returns_count, t.gross_fen, t.discount_fen, t.sales_fen,
+            t.refund_fen, t.points_earned, t.points_redeemed)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +145,9 @@ def business_time(
 
 
 def _get(body: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    value = body.get(key)
+    if type(value) is kind:  # the common case, decided without the checks below
+        return value
     if key not in body:
         raise DomainError(f"{where}: missing field {key!r}")
     value = body[key]
@@ -153,6 +159,8 @@ def _get(body: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
 
 def _opt_int(body: Mapping[str, Any], key: str, where: str) -> int:
     value = body.get(key)
+    if type(value) is int:
+        return value
     if value is None:
         return 0
     if not isinstance(value, int) or isinstance(value, bool):
@@ -182,12 +190,13 @@ def _ledger(
     rows: list[LedgerRow] = []
     by_member: dict[str, list[tuple[int, str]]] = {}
     for i, item in enumerate(_list(event.body, "points", where)):
-        member_id = _member(item.get("member_id"), f"{where} points[{i}]")
-        delta = _get(item, "delta", int, f"{where} points[{i}]")
-        reason = _get(item, "reason", str, f"{where} points[{i}]")
+        at = f"{where} points[{i}]"
+        member_id = _member(item.get("member_id"), at)
+        delta = _get(item, "delta", int, at)
+        reason = _get(item, "reason", str, at)
         sale_id = item.get("origin_sale_id") or origin_sale_id
         if not isinstance(sale_id, str):
-            raise DomainError(f"{where} points[{i}]: origin_sale_id must be str")
+            raise DomainError(f"{at}: origin_sale_id must be str")
         rows.append(LedgerRow(member_id, delta, reason, sale_id, event.terminal_id, event.seq, i))
         by_member.setdefault(member_id, []).append((delta, reason))
     changes = tuple(
@@ -200,8 +209,9 @@ def _ledger(
 def _money_paid(tenders: Iterable[Mapping[str, Any]], where: str) -> int:
     paid = 0
     for i, tender in enumerate(tenders):
-        kind = _get(tender, "kind", str, f"{where} tenders[{i}]")
-        amount = _get(tender, "amount_fen", int, f"{where} tenders[{i}]")
+        at = f"{where} tenders[{i}]"
+        kind = _get(tender, "kind", str, at)
+        amount = _get(tender, "amount_fen", int, at)
         if kind not in NON_MONEY_TENDERS:
             paid += amount
     return paid
@@ -214,14 +224,14 @@ def _project_sale(event: EventFacts) -> Projection:
     day, hour = event.local_time.date(), event.local_time.hour
     skus: dict[SkuKey, SkuFigures] = {}
     for i, line in enumerate(_list(body, "lines", where)):
-        key = SkuKey(event.store_id, day, hour, _get(line, "sku", str, f"{where} lines[{i}]"))
+        at = f"{where} lines[{i}]"
+        key = SkuKey(event.store_id, day, hour, _get(line, "sku", str, at))
         figures = SkuFigures(
-            1,
-            _get(line, "quantity", int, f"{where} lines[{i}]"),
-            _opt_int(line, "weight_g", f"{where} lines[{i}]"),
-            _get(line, "net_fen", int, f"{where} lines[{i}]"),
-        )
-        skus[key] = skus.get(key, SkuFigures()) + figures
+            1, _get(line, "quantity", int, at), _opt_int(line, "weight_g", at),
+            _get(line, "net_fen", int, at),
+        )  # fmt: skip
+        prev = skus.get(key)
+        skus[key] = figures if prev is None else prev + figures
     totals = TotalsFigures(
         sales_count=1,
         gross_fen=_get(body, "gross_fen", int, where),
@@ -251,14 +261,14 @@ def _project_return(event: EventFacts) -> Projection:
     day, hour = event.local_time.date(), event.local_time.hour
     skus: dict[SkuKey, SkuFigures] = {}
     for i, line in enumerate(_list(body, "lines", where)):
-        key = SkuKey(event.store_id, day, hour, _get(line, "sku", str, f"{where} lines[{i}]"))
+        at = f"{where} lines[{i}]"
+        key = SkuKey(event.store_id, day, hour, _get(line, "sku", str, at))
         figures = SkuFigures(
-            0,
-            -_get(line, "quantity", int, f"{where} lines[{i}]"),
-            -_opt_int(line, "weight_g", f"{where} lines[{i}]"),
-            -_get(line, "refund_fen", int, f"{where} lines[{i}]"),
-        )
-        skus[key] = skus.get(key, SkuFigures()) + figures
+            0, -_get(line, "quantity", int, at), -_opt_int(line, "weight_g", at),
+            -_get(line, "refund_fen", int, at),
+        )  # fmt: skip
+        prev = skus.get(key)
+        skus[key] = figures if prev is None else prev + figures
     totals = TotalsFigures(returns_count=1, refund_fen=_get(body, "refund_fen", int, where))
     ledger, points = _ledger(event, body.get("original_sale_id") or return_id)
     member_id = body.get("member_id")
@@ -354,9 +364,13 @@ def combine(projections: Sequence[Projection]) -> Projection:
             acc[2] += f.weight_g
             acc[3] += f.net_fen
         for totals_key, t in p.totals.items():
-            tacc = total_sums.setdefault(totals_key, [0] * len(_TOTALS_FIELDS))
-            for i, name in enumerate(_TOTALS_FIELDS):
-                tacc[i] += getattr(t, name)
+            tacc = total_sums.get(totals_key)
+            if tacc is None:
+                total_sums[totals_key] = list(_totals_tuple(t))
+            else:
+                total_sums[totals_key] = [
+                    a + b for a, b in zip(tacc, _totals_tuple(t), strict=True)
+                ]
     skus = {k: SkuFigures(*v) for k, v in sku_sums.items()}
     totals = {k: TotalsFigures(*v) for k, v in total_sums.items()}
     return Projection(
