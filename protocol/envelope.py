@@ -14,6 +14,9 @@ MAX_BATCH_BYTES: Final = 256 * 1024
 #: Upper bound for events in one batch, so one ingest transaction stays short.
 MAX_EVENTS_PER_BATCH: Final = 500
 
+#: Longest problem text a status carries (the newest reason, cut short).
+MAX_PROBLEM_CHARS: Final = 500
+
 #: Stream names for downstream changes (mirrors protocol.topics.STREAMS).
 StreamName = Literal["catalogue", "prices", "members", "coupons", "config"]
 
@@ -96,6 +99,8 @@ class Status(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=Tr
     printer: str  # "ok" | "paper_low" | "paper_out" | "offline" | "error"
     software_version: str
     sent_at: UtcTime
+    # Optional with a default, so a status from a terminal that predates it still decodes.
+    last_problem: Annotated[str, msgspec.Meta(max_length=MAX_PROBLEM_CHARS)] = ""
 
 
 class CatchupRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):

@@ -341,6 +341,7 @@ class _Loop:
         self.acks += 1
         if ack.dead_lettered:
             log.error("cloud kept seqs %s aside as unreadable", ack.dead_lettered[:20])
+            self.last_problem = f"cloud kept seqs {ack.dead_lettered[:20]} aside as unreadable"
         # ACKs that queued up together are applied as one delete (one store transaction).
         self.ack_due = max(self.ack_due, ack.acked_seq)
 
@@ -365,12 +366,16 @@ class _Loop:
     def _maybe_status(self, now: float) -> None:
         self.depth = self.store.outbox_depth()
         self.versions = self.applier.versions()
-        if not self.link.connected or not self.reporter.due(now, self.depth, self.versions):
+        problem = self.applier.stats.last_problem or self.last_problem
+        if not self.link.connected or not self.reporter.due(
+            now, self.depth, self.versions, problem
+        ):
             return
         wall = dt.datetime.now(dt.UTC)
-        health = Health(True, self.depth, self.store.oldest_unsynced_age_s(wall), self.versions)
+        oldest = self.store.oldest_unsynced_age_s(wall)
+        health = Health(True, self.depth, oldest, self.versions, problem)
         self.link.publish(self.link.status_topic, self.reporter.payload(health, wall), retain=True)
-        self.reporter.sent(now, self.depth, self.versions)
+        self.reporter.sent(now, self.depth, self.versions, problem)
         self.statuses_sent += 1
 
     def _publish_stats(self) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from protocol import codec
-from protocol.envelope import Status, utc_iso
+from protocol.envelope import MAX_PROBLEM_CHARS, Status, utc_iso
 
 #: Printer states the status may carry ("none": no printer fitted); anything else is "error".
 PRINTER_STATES = ("ok", "paper_low", "paper_out", "offline", "error", "unknown", "none")
@@ -21,6 +21,7 @@ class Health:
     outbox_depth: int
     oldest_unsynced_s: float | None
     stream_versions: Mapping[str, int]
+    problem: str = ""  # the newest thing HQ should look at ("" when all is well)
 
 
 class StatusReporter:
@@ -52,6 +53,7 @@ class StatusReporter:
         self._last_at: float | None = None
         self._last_depth: int | None = None
         self._last_versions: dict[str, int] = {}
+        self._last_problem = ""
 
     def payload(self, health: Health, wall: dt.datetime | None = None) -> bytes:
         """The Status JSON for this health reading."""
@@ -70,6 +72,7 @@ class StatusReporter:
                 printer=printer if printer in PRINTER_STATES else "error",
                 software_version=self._software_version,
                 sent_at=utc_iso(wall or dt.datetime.now(dt.UTC)),
+                last_problem=health.problem[:MAX_PROBLEM_CHARS],
             )
         )
 
@@ -77,7 +80,7 @@ class StatusReporter:
         """The last will: the same status, offline (the broker publishes it if we vanish)."""
         return self.payload(Health(False, depth, None, versions or {}))
 
-    def due(self, now: float, depth: int, versions: Mapping[str, int]) -> bool:
+    def due(self, now: float, depth: int, versions: Mapping[str, int], problem: str = "") -> bool:
         """Whether a fresh status should go out now."""
         if self._last_at is None or self._last_depth is None:
             return True
@@ -86,16 +89,17 @@ class StatusReporter:
             return True
         if elapsed < self._min_gap_s:
             return False
-        if dict(versions) != self._last_versions:
+        if dict(versions) != self._last_versions or problem != self._last_problem:
             return True
         crossed_zero = (depth == 0) != (self._last_depth == 0)
         return crossed_zero or abs(depth - self._last_depth) >= self._depth_step
 
-    def sent(self, now: float, depth: int, versions: Mapping[str, int]) -> None:
+    def sent(self, now: float, depth: int, versions: Mapping[str, int], problem: str = "") -> None:
         """Record that a status for this depth went out."""
         self._last_at = now
         self._last_depth = depth
         self._last_versions = dict(versions)
+        self._last_problem = problem
 
     def reset(self) -> None:
         """Forget the last publish (after a reconnect the next status goes out at once)."""

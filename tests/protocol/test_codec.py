@@ -264,3 +264,18 @@ def test_corrupted_valid_batches_fail_cleanly_or_decode_consistently(data: st.Da
         except ProtocolError:
             continue
         assert codec.body_to_dict(body) == env.body
+
+
+def test_status_problem_is_optional_and_bounded() -> None:
+    # Written by hand as a terminal without the field would send it.
+    older = (
+        b'{"v":1,"terminal_id":"S001-T01","store_id":"S001","online":true,"outbox_depth":0,'
+        b'"oldest_unsynced_s":null,"stream_versions":{},"clock_synced":true,"printer":"ok",'
+        b'"software_version":"0.9","sent_at":"2026-11-23T06:30:15Z"}'
+    )
+    assert codec.decode_status(older).last_problem == ""
+    newer = older[:-1] + b',"last_problem":"ack: not JSON"}'
+    assert codec.decode_status(newer).last_problem == "ack: not JSON"
+    too_long = older[:-1] + b',"last_problem":"' + b"x" * 501 + b'"}'
+    with pytest.raises(SchemaError, match="last_problem"):
+        codec.decode_status(too_long)

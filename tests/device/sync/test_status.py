@@ -83,3 +83,21 @@ def test_printer_and_clock_come_from_the_runtime_and_odd_states_read_as_error(
     sent = svc.stats().statuses_sent
     assert svc.wait(lambda s: s.statuses_sent >= sent + 2, 10)
     assert retained_status(broker).printer == "error"
+
+
+def test_a_refused_message_shows_in_the_retained_status(
+    broker: Broker, store_file: Path, make_service
+) -> None:
+    svc = make_service(store_file, status_check_s=0.1)
+    assert svc.wait(lambda s: s.statuses_sent >= 1, 10)
+    assert retained_status(broker).last_problem == ""
+    rogue = broker.client("ingest", client_id="rogue-cloud")
+    rogue.publish(topics.ack_topic("S001", "S001-T01"), b"\xff not an ack")
+    assert svc.wait(lambda s: s.rejected_messages == 1, 10)
+    # A changed problem is news: it goes out without waiting for the 30 s heartbeat.
+    c = broker.client("hq")
+    c.subscribe(STATUS)
+    got = c.wait_for(lambda m: "ack" in codec.decode_status(m.payload).last_problem, timeout=10)
+    assert "not JSON" in codec.decode_status(got[-1].payload).last_problem
+    rogue.close()
+    c.close()
