@@ -12,7 +12,7 @@ import uvicorn
 from cloud.api.app import create_app
 from cloud.api.publisher import MqttPublisher
 from cloud.mqtt import BrokerSettings
-from cloud.store.db import DEFAULT_URL
+from cloud.store.db import configured_url
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -25,7 +25,10 @@ def _host_port(text: str) -> tuple[str, int]:
 def main(argv: list[str] | None = None) -> int:
     """Run until interrupted (uvicorn handles SIGTERM and SIGINT)."""
     p = argparse.ArgumentParser(prog="python -m cloud.api", description=__doc__)
-    p.add_argument("--db", default=DEFAULT_URL, help="sqlite:///path or postgresql://...")
+    p.add_argument(
+        "--db", default=configured_url(os.environ),
+        help="sqlite:///path or postgresql://... (default: $DATABASE_URL, else SQLite)",
+    )  # fmt: skip
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--broker", type=_host_port, default=("127.0.0.1", 1883), help="host:port")

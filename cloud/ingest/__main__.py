@@ -14,7 +14,7 @@ from cloud.domain.tiers import TierThresholds
 from cloud.ingest.worker import IngestWorker
 from cloud.mqtt import DEFAULT_SESSION_EXPIRY_S, BrokerSettings, retire_session
 from cloud.store.apply import IngestRules
-from cloud.store.db import DEFAULT_URL
+from cloud.store.db import configured_url
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -34,7 +34,10 @@ def _store_tz(text: str) -> tuple[str, str]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options; the password may come from POS_INGEST_PASSWORD instead."""
     p = argparse.ArgumentParser(prog="python -m cloud.ingest", description=__doc__)
-    p.add_argument("--db", default=DEFAULT_URL, help="sqlite:///path or postgresql://...")
+    p.add_argument(
+        "--db", default=configured_url(os.environ),
+        help="sqlite:///path or postgresql://... (default: $DATABASE_URL, else SQLite)",
+    )  # fmt: skip
     p.add_argument("--broker", type=_host_port, default=("127.0.0.1", 1883), help="host:port")
     p.add_argument("--username", default="ingest")
     p.add_argument("--password", default=os.environ.get("POS_INGEST_PASSWORD"))

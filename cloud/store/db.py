@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +17,8 @@ from cloud.store.models import Models, build_models
 
 SCHEMA_VERSION: Final = 1
 DEFAULT_URL: Final = "sqlite:///var/cloud.db"
+#: Environment variable naming the database (a PostgreSQL URL at chain scale).
+URL_ENV: Final = "DATABASE_URL"
 #: Migrations from version n to n+1, applied in order on open. Empty while the schema is v1.
 MIGRATIONS: Final[dict[int, Callable[[pw.Database, Models], None]]] = {}
 
@@ -120,6 +122,11 @@ def _prepare(database: pw.Database, models: Models, url: str) -> None:
             models.SchemaMeta.update(value=str(version)).where(
                 models.SchemaMeta.key == "version"
             ).execute()
+
+
+def configured_url(environ: Mapping[str, str]) -> str:
+    """The database the services use: ``DATABASE_URL`` if set and not empty, else SQLite."""
+    return environ.get(URL_ENV, "").strip() or DEFAULT_URL
 
 
 def open_cloud_db(url: str = DEFAULT_URL) -> CloudDB:

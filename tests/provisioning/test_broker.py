@@ -301,3 +301,20 @@ def test_password_file_holds_hashes_not_passwords(tmp_path: Path) -> None:
     assert users == ["S001-T01", "ingest"]
     assert all(line.split(":", 1)[1].startswith("$7$") for line in text.splitlines())
     assert (tmp_path / "passwd").stat().st_mode & 0o077 == 0
+
+
+def test_queue_holds_more_than_mosquittos_default_for_an_absent_consumer(broker: Broker) -> None:
+    # Mosquitto's default max_queued_messages is 1000 (mosquitto.conf(5)); a cloud outage of a
+    # busy day queues more than that per consumer session, and the excess would be dropped.
+    sent = 1500
+    first = broker.client("ingest", client_id="ingest-1", clean_start=False, session_expiry_s=3600)
+    first.subscribe(topics.ALL_EVENTS, qos=1)
+    first.close()
+    term = broker.client("S001-T01")
+    infos = [term.paho.publish(EVENTS_11, f"batch-{i}".encode(), qos=1) for i in range(sent)]
+    for info in infos:
+        info.wait_for_publish(timeout=60)  # the broker's PUBACK: it holds the message
+    term.close()
+    second = broker.client("ingest", client_id="ingest-1", clean_start=False, session_expiry_s=3600)
+    got = second.wait_for(lambda m: m.topic == EVENTS_11, count=sent, timeout=60)
+    assert sorted(m.payload for m in got) == sorted(f"batch-{i}".encode() for i in range(sent))

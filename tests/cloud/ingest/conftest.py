@@ -1,9 +1,8 @@
-"""Ingest fixtures: an in-process worker on a real SQLite file against the real test broker."""
+"""Ingest fixtures: an in-process worker on SQLite and on PostgreSQL against the real broker."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -20,9 +19,9 @@ def ingest_settings(broker: Broker) -> BrokerSettings:
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """A SQLite file for the cloud."""
-    return f"sqlite:///{tmp_path}/cloud.db"
+def db_url(cloud_url: str) -> str:
+    """The cloud database: a SQLite file, and (marked pg) a fresh PostgreSQL database."""
+    return cloud_url
 
 
 @pytest.fixture

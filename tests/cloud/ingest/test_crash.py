@@ -53,10 +53,7 @@ def _wait_acked(clients: dict[str, MqttClient], final: dict[str, int], timeout: 
 
 
 @pytest.mark.slow
-def test_worker_killed_mid_batch_loses_and_duplicates_nothing(
-    broker: Broker, tmp_path: Path
-) -> None:
-    db_url = f"sqlite:///{tmp_path}/cloud.db"
+def test_worker_killed_mid_batch_loses_and_duplicates_nothing(broker: Broker, db_url: str) -> None:
     workload = build(messages_per_terminal=12, events_per_message=200)
     clients = {}
     for terminal in TERMINALS:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cloud.store.db import SCHEMA_VERSION, CloudDB, open_cloud_db
+from cloud.store.db import SCHEMA_VERSION, CloudDB, configured_url, open_cloud_db
 from cloud.store.errors import BadDatabaseUrl, CloudStoreError, SchemaTooNew
 
 
@@ -54,3 +54,10 @@ def test_bad_urls_say_what_is_expected(url: str) -> None:
 def test_unreachable_postgres_is_a_store_error() -> None:
     with pytest.raises(CloudStoreError, match="cannot open"):
         open_cloud_db("postgresql://nobody@127.0.0.1:1/none")
+
+
+def test_database_url_comes_from_the_environment_else_sqlite() -> None:
+    pg = "postgresql://pos@db.example:5432/pos"
+    assert configured_url({"DATABASE_URL": pg}) == pg
+    assert configured_url({"DATABASE_URL": "  "}) == "sqlite:///var/cloud.db"
+    assert configured_url({}) == "sqlite:///var/cloud.db"

@@ -1,0 +1,17 @@
+"""The ingest command line: the database comes from DATABASE_URL unless --db names one."""
+
+from __future__ import annotations
+
+import pytest
+
+from cloud.ingest.__main__ import parse_args
+
+
+def test_database_url_sets_the_default_and_db_overrides_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://pos@127.0.0.1:5432/pos")
+    assert parse_args([]).db == "postgresql://pos@127.0.0.1:5432/pos"
+    assert parse_args(["--db", "sqlite:///x.db"]).db == "sqlite:///x.db"
+    monkeypatch.delenv("DATABASE_URL")
+    assert parse_args([]).db == "sqlite:///var/cloud.db"
