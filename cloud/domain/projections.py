@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -324,12 +325,14 @@ def _project_registration(event: EventFacts) -> Projection:
     return Projection(registrations=(registration,))
 
 
-_PROJECTORS = {
-    "sale": _project_sale,
-    "return": _project_return,
-    "points_adjustment": _project_points_adjustment,
-    "member_registered": _project_registration,
-}
+_PROJECTORS = MappingProxyType(
+    {
+        "sale": _project_sale,
+        "return": _project_return,
+        "points_adjustment": _project_points_adjustment,
+        "member_registered": _project_registration,
+    }
+)
 
 
 def project(event: EventFacts) -> Projection:

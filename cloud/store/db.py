@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Final
 
 import peewee as pw
@@ -20,7 +21,7 @@ DEFAULT_URL: Final = "sqlite:///var/cloud.db"
 #: Environment variable naming the database (a PostgreSQL URL at chain scale).
 URL_ENV: Final = "DATABASE_URL"
 #: Migrations from version n to n+1, applied in order on open. Empty while the schema is v1.
-MIGRATIONS: Final[dict[int, Callable[[pw.Database, Models], None]]] = {}
+MIGRATIONS: Final[Mapping[int, Callable[[pw.Database, Models], None]]] = MappingProxyType({})
 
 SQLITE_PRAGMAS: Final = (
     ("journal_mode", "wal"),

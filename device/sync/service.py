@@ -367,13 +367,11 @@ class _Loop:
         self.depth = self.store.outbox_depth()
         self.versions = self.applier.versions()
         problem = self.applier.stats.last_problem or self.last_problem
-        if not self.link.connected or not self.reporter.due(
-            now, self.depth, self.versions, problem
-        ):
+        if not (self.link.connected and self.reporter.due(now, self.depth, self.versions, problem)):
             return
         wall = dt.datetime.now(dt.UTC)
-        oldest = self.store.oldest_unsynced_age_s(wall)
-        health = Health(True, self.depth, oldest, self.versions, problem)
+        health = Health(True, self.depth, self.store.oldest_unsynced_age_s(wall), self.versions,
+                        problem)  # fmt: skip
         self.link.publish(self.link.status_topic, self.reporter.payload(health, wall), retain=True)
         self.reporter.sent(now, self.depth, self.versions, problem)
         self.statuses_sent += 1

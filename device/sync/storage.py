@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -23,7 +24,9 @@ from device.store.members import MemberCache
 from device.store.outbox import Outbox, OutboxRow
 from device.sync.errors import BadMessage
 
-_KEYS = {"catalogue": "sku", "members": "member_id", "coupons": "code", "config": "key"}
+_KEYS = MappingProxyType(
+    {"catalogue": "sku", "members": "member_id", "coupons": "code", "config": "key"}
+)
 CONFIG_PREFIX = "hq_config:"
 
 
