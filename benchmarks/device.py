@@ -2,7 +2,8 @@
 
 device.cold_start_s: a `python -m device --simulate` process, from spawn to the login screen
 drawn (Textual in headless mode, simulated hardware on ptys), median of the runs.
-device.rss_mb: a headless terminal process after 1,000 sales with 1,000,000 members and
+device.rss_mb: a whole terminal process (runtime, drivers, and the cashier screen drawn
+off-terminal, driven by JSON commands) after 1,000 sales with 1,000,000 members and
 100,000 products in its caches (quick: 100,000 members, 10,000 products, 200 sales; the scale
 is reported as device.rss_members / device.rss_products / device.rss_sales). The simulated
 printer lives in the same process and keeps its printed receipts, so the figure includes them.

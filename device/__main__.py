@@ -44,7 +44,7 @@ from device.wiring import (
 )
 
 log = logging.getLogger("device")
-CACHE_MB = 8
+CACHE_MB = 2
 M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
 
 

@@ -328,7 +328,7 @@ class Runtime:
             self._say("error", "runtime.drawer_failed", reason=item.reason)
         elif isinstance(item, ReceiptSaved):
             receipt_no = self._job_receipts.pop(item.job_id, "")
-            if receipt_no:
+            if receipt_no and item.path:
                 self._last_receipt = (receipt_no, item.path)
         else:
             self.step(item)  # type: ignore[arg-type]  # a checkout event from the UI

@@ -38,6 +38,7 @@ from device.drivers.sim.magstripe_sim import MagstripeSim
 from device.drivers.sim.printer_sim import PrinterSimulator
 from device.drivers.sim.scanner_sim import ScannerSim
 from device.runtime import Ids, Peripherals
+from device.store.db import DbOptions
 from device.store.store import Store
 
 RELAY_PIN = 17
@@ -163,6 +164,8 @@ def simulated_hardware(
                 # Long runs (benchmarks) keep no paper: the simulator would hold every receipt.
                 with printer_sim.model.lock:
                     printer_sim.model.receipts.clear()
+                if on_saved is not None:
+                    on_saved(job_id, "")  # printed, no file
             return
         stem = "receipt-" + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in job_id)
         txt, png = pieces[-1].save(str(receipts), stem)
@@ -346,7 +349,8 @@ def start_sync(cfg: TerminalConfig, paper: Callable[[], str]) -> Any:
     service = SyncService(
         SyncSettings(broker=broker, software_version=cfg.terminal.software_version,
                      resend_after_s=5.0, status_interval_s=10.0),
-        open_store=lambda: SyncStorage.open(cfg.store.db_path),
+        # The runtime already checked the file at open; sync reads the outbox tail only.
+        open_store=lambda: SyncStorage.open(cfg.store.db_path, DbOptions(cache_mb=4, check="none")),
         sink_factory=lambda store: store,
         printer=paper,
         close_store=lambda store: store.close(),

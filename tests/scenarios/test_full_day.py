@@ -40,12 +40,13 @@ class Cashier:
 
     def __init__(self, app: CashierApp, pilot: Any, term: Terminal) -> None:
         self.app, self.pilot, self.term = app, pilot, term
+        self.points: dict[str, int] = {}
 
     async def keys(self, text: str) -> None:
         for key in text.split():
             await self.pilot.press(key)
 
-    async def until(self, check: Any, what: str, timeout: float = 15.0) -> None:
+    async def until(self, check: Any, what: str, timeout: float = 30.0) -> None:
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
         while not check():
@@ -56,6 +57,12 @@ class Cashier:
     @property
     def view(self) -> Any:
         return self.app.view
+
+    async def close_drawer(self) -> None:
+        """Wait for the kick (given on the drawer thread) to land, then push the drawer shut."""
+        self.term.runtime.wait_drawer()
+        await self.pilot.pause(0.15)  # the drawer switch is polled every 0.1 s
+        await self.pilot.press("ctrl+d")
 
     async def manager(self) -> None:
         await self.until(lambda: "店长" in shown(self.app, "prompt"), "manager prompt")
@@ -71,11 +78,16 @@ class Cashier:
         await self.keys("f3")
         await self.until(lambda: self.view.state.phase is Phase.TENDERING, "subtotal")
         member = self.view.state.cart.member
-        if member is not None and i % 4 == 1 and member.points_balance >= 100:
-            due = self.view.due_fen
-            await self.keys("1 0 0 f7")  # 100 points = 10 yuan, if the cap allows
-            await self.until(lambda: self.view.due_fen != due or self.app.view.notice.level
-                             == "error", "points")  # fmt: skip
+        if member is not None and i % 4 == 2:
+            before, due = self.view.notice, self.view.due_fen
+            await self.keys("1 0 0 f7")  # 100 points = 10 yuan, or a refusal saying why
+            await self.until(lambda: self.view.notice is not before, "points answered")
+            if self.view.due_fen < due:
+                key = "redeemed"
+            else:
+                assert self.view.notice.level == "error", self.view.notice
+                key = self.view.notice.key
+            self.points[key] = self.points.get(key, 0) + 1
         if i % 5 == 2 and self.view.due_fen > 200:
             due = self.view.due_fen
             await self.keys("1 f5 7 7 0 0 1 2 enter")  # split: 1 yuan by card
@@ -87,7 +99,7 @@ class Cashier:
         else:
             await self.keys("f4")  # exact cash
         await self.until(lambda: self.view.state.phase is Phase.FEEDBACK, f"sale {i} paid")
-        await self.pilot.press("ctrl+d")  # the drawer is pushed shut
+        await self.close_drawer()
         if i % 2:
             await self.keys(str(1 + i % 5))  # the customer rates
         else:
@@ -114,7 +126,7 @@ async def full_day(app: CashierApp, pilot: Any, term: Terminal, broker: Broker) 
     await c.keys("5 0 0 enter")
     await c.manager()
     await c.until(lambda: app.view.state.phase is Phase.IDLE, "shift open")
-    await pilot.press("ctrl+d")
+    await c.close_drawer()
     receipts: list[str] = []
     returns = 0
     offline_seen = False
@@ -141,7 +153,7 @@ async def full_day(app: CashierApp, pilot: Any, term: Terminal, broker: Broker) 
             await c.keys("f11")
             await c.manager()
             await c.until(lambda: app.view.state.drawer_open, "drawer open")
-            await pilot.press("ctrl+d")
+            await c.close_drawer()
         if i in (25, 40):  # a return against an earlier receipt, all lines
             number = receipts[i // 5]
             digits = " ".join(number[-13:].replace("-", ""))
@@ -149,7 +161,7 @@ async def full_day(app: CashierApp, pilot: Any, term: Terminal, broker: Broker) 
             await c.until(lambda: app.view.state.phase is Phase.RETURNING, "return opened")
             await c.keys("enter")
             await c.until(lambda: app.view.state.phase is Phase.IDLE, "refunded")
-            await pilot.press("ctrl+d")
+            await c.close_drawer()
             returns += 1
         receipts.append(await c.sale(i))
     shift = app.view.state.shift
@@ -158,7 +170,8 @@ async def full_day(app: CashierApp, pilot: Any, term: Terminal, broker: Broker) 
     await c.keys("f12 4 " + " ".join(yuan) + " enter")
     await c.manager()
     await c.until(lambda: app.view.state.phase is Phase.NO_SHIFT, "shift closed")
-    return {"receipts": receipts, "returns": returns, "report": app.view.report}
+    return {"receipts": receipts, "returns": returns, "report": app.view.report,
+            "points": c.points}  # fmt: skip
 
 
 @pytest.mark.slow
@@ -216,6 +229,7 @@ def check_day(tmp_path: Path, term: Terminal, day: dict[str, Any]) -> None:
         receipt_nos = [r for (r,) in db.execute("SELECT receipt_no FROM sale")]
         return_nos = [r for (r,) in db.execute("SELECT receipt_no FROM sale_return")]
     assert sales == SALES + 1 and returns == day["returns"] == 2
+    assert day["points"].get("redeemed", 0) >= 3, day["points"]
     # Z report against the journal
     assert report.sales_count == sales and report.returns_count == returns
     assert {k: v for k, v in report.by_tender.items() if v} == {

@@ -89,7 +89,9 @@ async def _member_sale(app: CashierApp, pilot: Any, term: Terminal) -> None:
     await settle(pilot, app, lambda: "店长" in shown(app, "prompt"))
     await type_keys(pilot, "1 0 0 1 enter 8 8 8 8 enter")
     await settle(pilot, app, lambda: app.view.state.phase is Phase.IDLE)
-    await pilot.press("ctrl+d")  # the float opened the drawer; close it
+    term.runtime.wait_drawer()  # the float opened the drawer; close it
+    await settle(pilot, app, lambda: app.view.state.drawer_open)
+    await pilot.press("ctrl+d")
     await type_keys(pilot, " ".join(WATER) + " enter")  # typed barcode
     await pilot.press("ctrl+s")  # a scan through the simulated scanner
     await settle(pilot, app, lambda: app.view.priced and len(app.view.priced.lines) == 2)
@@ -120,6 +122,8 @@ async def _member_sale(app: CashierApp, pilot: Any, term: Terminal) -> None:
     rows = term.store.db.query("SELECT rating FROM feedback")
     assert rows == [(5,)]
     # The customer comes back: the receipt's QR code is scanned and everything is returned.
+    term.runtime.wait_drawer()
+    await settle(pilot, app, lambda: app.view.state.drawer_open)
     await pilot.press("ctrl+d")
     app.demo.scan(receipt_no)
     await settle(pilot, app, lambda: app.view.state.phase is Phase.RETURNING)
