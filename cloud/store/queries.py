@@ -28,6 +28,7 @@ def terminals(cdb: CloudDB) -> list[dict[str, Any]]:
     m = cdb.models
     out = []
     for t in m.Terminal.select().order_by(m.Terminal.store_id, m.Terminal.terminal_id):
+        status = t.status if isinstance(t.status, dict) else {}  # the last status as sent
         above = [
             seq
             for (seq,) in m.Event.select(m.Event.seq)
@@ -45,6 +46,9 @@ def terminals(cdb: CloudDB) -> list[dict[str, Any]]:
                 "printer": t.printer,
                 "software_version": t.software_version,
                 "clock_synced": t.clock_synced,
+                "oldest_unsynced_s": status.get("oldest_unsynced_s"),
+                "stream_versions": status.get("stream_versions", {}),
+                "problem": status.get("last_problem", ""),
                 "acked_seq": t.high_water,
                 "stored_above_gap": len(above),
                 "gaps": [list(g) for g in gaps_above(t.high_water, above)],

@@ -9,6 +9,7 @@ from typing import Any
 
 from cloud.ingest.worker import IngestWorker
 from cloud.store.db import open_cloud_db
+from cloud.store.queries import terminals
 from protocol.codec import decode_ack, decode_down, encode_catchup, encode_status
 from protocol.envelope import Ack, CatchupRequest, Envelope, Status
 from protocol.topics import (
@@ -138,8 +139,9 @@ def _status(terminal_id: str, online: bool, depth: int) -> bytes:
     return encode_status(
         Status(
             terminal_id=terminal_id, store_id=terminal_id.split("-")[0], online=online,
-            outbox_depth=depth, oldest_unsynced_s=None, stream_versions={}, clock_synced=True,
-            printer="paper_low", software_version="1.2.3", sent_at="2026-11-23T06:30:00Z",
+            outbox_depth=depth, oldest_unsynced_s=95.5, stream_versions={"prices": 7},
+            clock_synced=True, printer="paper_low", software_version="1.2.3",
+            sent_at="2026-11-23T06:30:00Z", last_problem="ack: not JSON",
         )
     )  # fmt: skip
 
@@ -168,6 +170,10 @@ def test_status_and_last_will_update_terminal_health(broker: Broker, db_url: str
     row = terminal()
     assert (row.outbox_depth, row.printer, row.software_version) == (4, "paper_low", "1.2.3")
     assert row.last_seen is not None
+    [listed] = terminals(reader)  # what HQ's terminal list shows
+    assert (listed["oldest_unsynced_s"], listed["stream_versions"], listed["problem"]) == (
+        95.5, {"prices": 7}, "ack: not JSON",
+    )  # fmt: skip
     t02.drop_socket()  # a pulled cable: the broker publishes the last will
     _wait_db(lambda: not terminal().online)
     reader.close()
