@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 
 #: How long a transient database failure (lock, deadlock, lost connection) is retried.
 RETRY_FOR_S = 60.0
+#: Changes read per query when answering a catch-up request.
+CATCHUP_PAGE = 1000
 
 
 class IngestWorker:
@@ -391,9 +393,15 @@ class IngestWorker:
         sent = 0
         sent_at = utc_iso(self.clock())
         for stream, from_version in request.streams.items():
-            for change in changes_since(self.db, stream, store_id, from_version):
-                down = DownChange(sent_at=sent_at, **change)
-                self._publish(terminal_down_topic(store_id, terminal_id, stream),
-                              encode_down(down))  # fmt: skip
-                sent += 1
+            after = from_version
+            # Page through the log: a terminal back from a long outage may be far behind.
+            while page := changes_since(self.db, stream, store_id, after, limit=CATCHUP_PAGE):
+                for change in page:
+                    down = DownChange(sent_at=sent_at, **change)
+                    self._publish(terminal_down_topic(store_id, terminal_id, stream),
+                                  encode_down(down))  # fmt: skip
+                    sent += 1
+                after = page[-1]["version"]
+                if len(page) < CATCHUP_PAGE:
+                    break
         return sent

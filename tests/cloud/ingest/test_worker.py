@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -9,6 +10,7 @@ from typing import Any
 
 from cloud.ingest.worker import IngestWorker
 from cloud.store.db import open_cloud_db
+from cloud.store.downstream import append_change
 from cloud.store.queries import terminals
 from protocol.codec import decode_ack, decode_down, encode_catchup, encode_status
 from protocol.envelope import Ack, CatchupRequest, Envelope, Status
@@ -133,6 +135,24 @@ def test_tier_upgrade_is_pushed_and_caught_up(broker: Broker, worker: IngestWork
     topic = terminal_down_topic("S002", "S002-T01", "members")
     replayed = s2.wait_for(lambda m: m.topic == topic)
     assert decode_down(replayed[0].payload).items[0]["tier"] == "silver"
+
+
+def test_catch_up_far_behind_gets_every_change(broker: Broker, worker: IngestWorker) -> None:
+    # More changes than one page of the log (1,000): a long outage must not leave a tail behind.
+    with worker.db.write():
+        for n in range(1, 1201):
+            scope = "S002" if n % 3 else "all"  # S001's changes are not for this terminal
+            scope = "S001" if n % 10 == 0 else scope
+            append_change(worker.db, "prices", scope, "upsert", [{"sku": f"P{n}", "n": n}],
+                          dt.datetime(2026, 11, 23))  # fmt: skip
+    expected = [n for n in range(1, 1201) if n % 10 != 0]
+    s2 = _terminal(broker, "S002-T01")
+    topic = terminal_down_topic("S002", "S002-T01", "prices")
+    s2.subscribe(topic)
+    request = CatchupRequest(terminal_id="S002-T01", store_id="S002", streams={"prices": 0})
+    s2.publish(catchup_topic("S002", "S002-T01"), encode_catchup(request))
+    got = s2.wait_for(lambda m: m.topic == topic, count=len(expected), timeout=30)
+    assert [decode_down(m.payload).version for m in got] == expected
 
 
 def _status(terminal_id: str, online: bool, depth: int) -> bytes:
