@@ -11,9 +11,12 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
 from cloud.api.publisher import Publisher, PublishError
+from cloud.api.snapshot import send_snapshot
+from cloud.domain.snapshot import SnapshotError
 from cloud.store import queries
 from cloud.store.db import SCHEMA_VERSION, CloudDB, open_cloud_db, utcnow
 from cloud.store.downstream import append_change
+from cloud.store.snapshot import build_snapshot
 from protocol.codec import encode_down
 from protocol.envelope import DownChange, utc_iso
 from protocol.errors import BadTopic, Oversized
@@ -30,6 +33,17 @@ class PushRequest(BaseModel):
     scope: str = Field(description='"all" or a store id', examples=["all", "S001"])
     kind: Literal["upsert", "delete"] = "upsert"
     items: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
+
+
+class SnapshotResult(BaseModel):
+    """A snapshot sent to one terminal; it loads only once every chunk has arrived."""
+
+    snapshot_id: str
+    topic: str
+    chunks: int
+    items: int
+    version: int
+    left_out: dict[str, str] = Field(default_factory=dict, description="id -> why not sent")
 
 
 class PushResult(BaseModel):
@@ -149,5 +163,36 @@ def create_app(db_url: str, publisher: Publisher) -> FastAPI:
             return PushResult(stream=stream, version=version, scope=scope, topic=topic,
                               published=False, detail=str(err))  # fmt: skip
         return PushResult(stream=stream, version=version, scope=scope, topic=topic, published=True)
+
+    @app.post("/api/terminals/{terminal_id}/snapshot/{stream}")
+    def snapshot(
+        cdb: Db,
+        terminal_id: Annotated[str, Path(max_length=32)],
+        stream: Stream,
+        store: Annotated[str | None, Query(max_length=32, description="for a new terminal")] = None,
+    ) -> SnapshotResult:
+        """Send the stream's full current state to one terminal, in chunks, at its version."""
+        known = cdb.models.Terminal.get_or_none(cdb.models.Terminal.terminal_id == terminal_id)
+        if known is None:
+            if store is None:
+                raise HTTPException(404, f"terminal {terminal_id!r} never connected; pass ?store=")
+            store_id = store
+        elif store is not None and store != known.store_id:
+            raise HTTPException(409, f"terminal {terminal_id!r} is in store {known.store_id!r}")
+        else:
+            store_id = str(known.store_id)
+        try:
+            validate_id(terminal_id, "terminal id")
+            validate_id(store_id, "store id")
+            snap = build_snapshot(cdb, stream, store_id)
+            sent = send_snapshot(publisher, snap, terminal_id)
+        except (BadTopic, SnapshotError) as err:
+            raise HTTPException(422, str(err)) from err
+        except PublishError as err:
+            detail = f"snapshot not sent (the terminal keeps its cache): {err}"
+            raise HTTPException(503, detail) from err
+        return SnapshotResult(snapshot_id=sent.snapshot_id, topic=sent.topic, chunks=sent.chunks,
+                              items=sent.items, version=sent.version,
+                              left_out=snap.left_out)  # fmt: skip
 
     return app
