@@ -21,7 +21,7 @@ from device.drivers.keymap import WedgeState, decode_keys, layout
 from device.drivers.link import Backoff, ReaderThread, Reporter, SerialSource, Source
 from device.drivers.magstripe import parse_swipe
 from device.drivers.pn532 import Pn532Source
-from device.drivers.scanner import ScanAssembler
+from device.drivers.scanner import ScanAssembler, check_input_device
 from device.drivers.transport import SerialTransport
 
 MAX_SWIPE = 256  # track 1 + track 2 + LRCs is at most 79 + 40; anything longer is junk
@@ -39,14 +39,7 @@ class CardReaderConfig:
     with_lrc: bool = False
 
     def __post_init__(self) -> None:
-        if self.kind not in ("serial", "wedge"):
-            raise ConfigError(f"card reader kind must be 'serial' or 'wedge', not {self.kind!r}")
-        if self.kind == "wedge":
-            UsbId.parse(self.usb_id)
-            try:
-                layout(self.layout)
-            except KeyError as exc:
-                raise ConfigError(f"card reader: {exc.args[0]}") from None
+        check_input_device("card reader", self.kind, self.usb_id, self.layout)
 
 
 class _StripeBase:

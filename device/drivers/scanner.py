@@ -28,6 +28,18 @@ TERMINATOR_BYTES = frozenset(b"\r\n\t")
 DEFAULT_MAX_LEN = 512
 
 
+def check_input_device(label: str, kind: str, usb_id: str, layout_name: str) -> None:
+    """Validate a serial-or-wedge input device's settings, naming the device in the error."""
+    if kind not in ("serial", "wedge"):
+        raise ConfigError(f"{label} kind must be 'serial' or 'wedge', not {kind!r}")
+    if kind == "wedge":
+        UsbId.parse(usb_id)
+        try:
+            layout(layout_name)
+        except KeyError as exc:
+            raise ConfigError(f"{label}: {exc.args[0]}") from None
+
+
 @dataclass(frozen=True)
 class ScannerConfig:
     """Where the scanner is: a serial port, or a USB VID:PID for a keyboard-wedge scanner."""
@@ -40,14 +52,7 @@ class ScannerConfig:
     max_len: int = DEFAULT_MAX_LEN
 
     def __post_init__(self) -> None:
-        if self.kind not in ("serial", "wedge"):
-            raise ConfigError(f"scanner kind must be 'serial' or 'wedge', not {self.kind!r}")
-        if self.kind == "wedge":
-            UsbId.parse(self.usb_id)
-            try:
-                layout(self.layout)
-            except KeyError as exc:
-                raise ConfigError(f"scanner: {exc.args[0]}") from None
+        check_input_device("scanner", self.kind, self.usb_id, self.layout)
         if not 8 <= self.max_len <= 65536:
             raise ConfigError(f"scanner max_len {self.max_len} is outside 8..65536")
 
