@@ -138,8 +138,18 @@ CATALOGUE: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(
 LANGUAGES: Final = ("en", "zh")
 
 
+# Tier names as the cashier reads them; a ``tier`` parameter is shown in the screen's language.
+TIER_NAMES: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(
+    {"regular": ("regular", "普通会员"), "silver": ("silver", "银卡"), "gold": ("gold", "金卡")}
+)
+
+
 def text(key: str, lang: str = "en", **kw: object) -> str:
     """Render a message in ``lang`` ("en" or "zh"); unknown languages fall back to English."""
     english, chinese = CATALOGUE[key]
-    template = chinese if lang.startswith("zh") else english
+    zh = lang.startswith("zh")
+    template = chinese if zh else english
+    tier = kw.get("tier")
+    if isinstance(tier, str) and tier in TIER_NAMES:
+        kw = {**kw, "tier": TIER_NAMES[tier][1 if zh else 0]}
     return template.format(**kw)

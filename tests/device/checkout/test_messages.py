@@ -26,3 +26,10 @@ def test_rendering_in_each_language() -> None:
     assert text("product.unknown", "zh-CN", code="6901234567892") == "未知商品 6901234567892"
     # an unknown language falls back to English rather than failing at the till
     assert text("scan.first", "fr") == "scan an item first"
+
+
+def test_a_member_tier_is_named_in_the_screen_language() -> None:
+    """The member panel message must not show the internal tier key to a Chinese cashier."""
+    zh = text("member.identified", "zh", phone="139****5024", tier="regular", points=18)
+    assert "普通会员" in zh and "regular" not in zh
+    assert "gold" in text("member.identified", "en", phone="139****5024", tier="gold", points=1)
