@@ -18,6 +18,7 @@ from device.store.db import Database, DbOptions, open_database
 from device.store.errors import StoreError
 from device.store.facts import FactRecorder
 from device.store.journal import JournalReader, JournalWriter, Recorded
+from device.store.kernel_clock import kernel_clock_synced
 from device.store.members import MemberCache
 from device.store.models import bind_models
 from device.store.outbox import Outbox, OutboxRow
@@ -25,9 +26,9 @@ from device.store.staff import PinPolicy, StaffDirectory
 
 
 class SystemClock:
-    """UTC wall clock; ``synced`` is whatever the runtime learnt from NTP (False until told)."""
+    """UTC wall clock; ``synced`` asks the kernel unless a fixed answer is given (tests)."""
 
-    def __init__(self, synced: bool = False) -> None:
+    def __init__(self, synced: bool | None = None) -> None:
         self._synced = synced
 
     def now(self) -> dt.datetime:
@@ -35,8 +36,8 @@ class SystemClock:
         return dt.datetime.now(dt.UTC)
 
     def synced(self) -> bool:
-        """Whether the clock has been synchronised since boot."""
-        return self._synced
+        """Whether the clock has been synchronised since boot (NTP, per the kernel)."""
+        return kernel_clock_synced() if self._synced is None else self._synced
 
 
 @dataclass(frozen=True, slots=True)
