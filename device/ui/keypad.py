@@ -16,7 +16,9 @@ what went wrong, as text keys from device.ui.texts.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from device.checkout import events as ev
@@ -54,7 +56,7 @@ MENU2: tuple[tuple[str, str, str], ...] = (
     ("3", "void_sale", "menu.void_sale"),
     ("4", "lookup", "menu.lookup"),
 )
-_MODE_PROMPTS = {
+_MODE_PROMPTS: Mapping[str, str] = MappingProxyType({
     "staff": "prompt.staff", "pin": "prompt.pin", "float": "prompt.float",
     "sale": "prompt.sale", "tender": "prompt.tender", "member": "prompt.member",
     "register": "prompt.register", "qty": "prompt.qty", "void": "prompt.void",
@@ -65,7 +67,7 @@ _MODE_PROMPTS = {
     "reprint": "prompt.reprint", "approval": "prompt.approval", "discount": "prompt.discount",
     "menu2": "prompt.menu", "price": "prompt.price", "line_discount": "prompt.line_discount",
     "void_sale": "prompt.void_sale", "lookup": "prompt.member",
-}  # fmt: skip
+})  # fmt: skip
 _SECRET_MODES = frozenset({"pin", "manager_pin"})
 
 
