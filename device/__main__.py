@@ -18,21 +18,68 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import importlib.util
 import logging
 import os
+import platform
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from device.checkout.machine import Machine
-from device.config import ConfigError, TerminalConfig, load_config
-from device.recovery import CommandLog
-from device.runtime import ReceiptSaved, Runtime
-from device.store.db import DbOptions
-from device.store.errors import StoreError
-from device.wiring import (
+
+def _escpos_capabilities_cache() -> tuple[Path, Path] | None:
+    """Give python-escpos a lasting place for its parsed printer database.
+
+    Without one it makes a new temporary directory at every import, so each start parses the
+    YAML capabilities file again (~0.1-0.2 s of the cold start) and leaves a directory behind.
+    The cache is the service user's own (0700): escpos loads a pickle from it. escpos writes
+    the pickle in place, where a second terminal process could read it half-written, so a
+    missing or stale pickle is made in a private directory and moved in whole afterwards:
+    returns (that directory, the pickle's final path), or None when there is nothing to move.
+    """
+    if "ESCPOS_CAPABILITIES_PICKLE_DIR" in os.environ:
+        return None
+    try:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        cache = base / "pos-terminal" / "escpos"
+        cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+        pickle = cache / f"{platform.python_version()}.capabilities.pickle"
+        spec = importlib.util.find_spec("escpos")
+        origin = spec.origin if spec is not None else None
+        source = Path(origin).with_name("capabilities.json") if origin else None
+        if pickle.exists() and (source is None or source.stat().st_mtime <= pickle.stat().st_mtime):
+            os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"] = str(cache)
+            return None
+        work = Path(tempfile.mkdtemp(dir=cache))
+    except (OSError, RuntimeError, ImportError, ValueError):
+        return None  # escpos falls back to its own temporary directory
+    os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"] = str(work)
+    return work, pickle
+
+
+def _settle_escpos_cache(pending: tuple[Path, Path] | None) -> None:
+    if pending is None:
+        return
+    work, pickle = pending
+    with contextlib.suppress(OSError):
+        os.replace(work / pickle.name, pickle)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+# Before the imports below: device.runtime brings in escpos, which reads the variable at import.
+_ESCPOS_PENDING = _escpos_capabilities_cache()
+
+from device.checkout.machine import Machine  # noqa: E402
+from device.config import ConfigError, TerminalConfig, load_config  # noqa: E402
+from device.recovery import CommandLog  # noqa: E402
+from device.runtime import ReceiptSaved, Runtime  # noqa: E402
+from device.store.db import DbOptions  # noqa: E402
+from device.store.errors import StoreError  # noqa: E402
+from device.wiring import (  # noqa: E402
     DemoHands,
     checkout_config,
     make_ports,
@@ -43,6 +90,7 @@ from device.wiring import (
     start_sync,
 )
 
+_settle_escpos_cache(_ESCPOS_PENDING)
 log = logging.getLogger("device")
 CACHE_MB = 2
 M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
@@ -103,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         # A small page cache: a till does point lookups, and each connection has its own cache.
-        store = open_store(cfg, db=DbOptions(cache_mb=CACHE_MB))
+        # The whole-file check runs once the till is up (Runtime starts it); see DbOptions.check.
+        store = open_store(cfg, db=DbOptions(cache_mb=CACHE_MB, check="background"))
     except StoreError as err:
         print(f"device: cannot open the store: {err}", file=sys.stderr)
         return 2

@@ -111,6 +111,13 @@ class DrawerFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreDamaged:
+    """The store's background integrity check found the file damaged; no more sales."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class Call:
     """Run a function on the runtime thread (tests and tools read the store this way)."""
 
@@ -238,6 +245,8 @@ class Runtime:
             self.restore()
             self._count_unsynced()
             self._publish()
+            # The whole-file check runs beside the till once it is up (see DbOptions.check).
+            self.store.db.verify_in_background(lambda message: self.submit(StoreDamaged(message)))
         finally:
             self._ready.set()
         while not self._stop.is_set():
@@ -326,6 +335,9 @@ class Runtime:
             self._notice = None
         elif isinstance(item, DrawerFailed):
             self._say("error", "runtime.drawer_failed", reason=item.reason)
+        elif isinstance(item, StoreDamaged):
+            log.error("store damaged: %s", item.message)
+            self._say("error", "runtime.store", reason=item.message)
         elif isinstance(item, ReceiptSaved):
             receipt_no = self._job_receipts.pop(item.job_id, "")
             if receipt_no and item.path:
@@ -340,6 +352,9 @@ class Runtime:
                 self.store.check_headroom()
             except DatabaseFull as err:
                 self._say("error", "runtime.store_full", reason=str(err))
+                return
+            except StoreError as err:  # damaged file found by the background check
+                self._say("error", "runtime.store", reason=str(err))
                 return
         before = self.state
         new, commands = self.machine.step(before, event)

@@ -210,15 +210,26 @@ class DemoHands:
     """The demo keys' hands on the simulators: random products, scale labels, member cards."""
 
     def __init__(self, hw: SimHardware, store: Store, seed: int = 1) -> None:
+        self.hw = hw
+        self._store = store
+        self._rng = random.Random(seed)
+        # Filled at the first demo key: reading 100,000 barcodes at start would delay the till.
+        self._codes: list[str] = []
+        self._labels: list[str] = []
+        self._cards: list[str] = []
+        self._loaded = False
+
+    def _load(self) -> None:
         from device.checkout.barcodes import Gs1Layout, build_variable_code
 
-        self.hw = hw
-        self._rng = random.Random(seed)
-        self._codes = [str(c) for (c,) in store.db.query("SELECT code FROM barcode ORDER BY code")]
+        if self._loaded:
+            return
+        self._loaded = True
+        db = self._store.db
+        self._codes = [str(c) for (c,) in db.query("SELECT code FROM barcode ORDER BY code")]
         layout = Gs1Layout()
-        self._labels: list[str] = []
-        for sku, price in store.db.query(
-            "SELECT sku, price_fen FROM product WHERE length(sku) = ? AND sku GLOB '[0-9]*'",
+        for (sku,) in db.query(
+            "SELECT sku FROM product WHERE length(sku) = ? AND sku GLOB '[0-9]*'",
             (layout.item_digits,),
         ):
             weighed = str(sku)[0] in "56789"
@@ -226,10 +237,7 @@ class DemoHands:
             prefix = f"2{str(sku)[0]}"
             with contextlib.suppress(Exception):
                 self._labels.append(build_variable_code(str(sku), value, prefix, layout))
-            del price
-        self._cards = [
-            str(c) for (c,) in store.db.query("SELECT card_id FROM member_card LIMIT 1000")
-        ]
+        self._cards = [str(c) for (c,) in db.query("SELECT card_id FROM member_card LIMIT 1000")]
 
     def scan(self, code: str) -> None:
         """Type a code into the simulated scanner."""
@@ -237,6 +245,7 @@ class DemoHands:
 
     def scan_random(self, weighed: bool = False) -> str:
         """Scan a random product, or a random scale label."""
+        self._load()
         pool = self._labels if weighed and self._labels else self._codes
         code = self._rng.choice(pool) if pool else "0000000000000"
         self.scan(code)
@@ -244,6 +253,7 @@ class DemoHands:
 
     def swipe_random(self) -> str:
         """Swipe a random member card."""
+        self._load()
         card = self._rng.choice(self._cards) if self._cards else "0"
         self.hw.card_sim.swipe(card)
         return card

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import uuid
 from dataclasses import replace
@@ -236,3 +237,35 @@ def test_a_sale_that_crosses_the_silver_threshold_upgrades_the_member_at_once(
     member = term.runtime.call(lambda: term.store.members.by_id(member_id))
     assert member.tier.value == "silver"
     assert member.cumulative_spend_fen == spend + view.state.shift.by_tender[0][1]
+
+
+def test_damage_found_after_start_is_shown_and_nothing_more_is_recorded(tmp_path: Path) -> None:
+    cfg = terminal_config(tmp_path)
+    seeded_store(cfg).close()
+    path = Path(cfg.store.db_path)
+    conn = sqlite3.connect(path)
+    conn.execute("VACUUM")  # the new table's pages go at the end of the file
+    first = conn.execute("PRAGMA page_count").fetchone()[0] + 1
+    conn.execute("CREATE TABLE filler (x TEXT)")  # a table nothing at start reads
+    conn.executemany("INSERT INTO filler VALUES (?)", [("x" * 500,) for _ in range(400)])
+    conn.commit()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    last = conn.execute("PRAGMA page_count").fetchone()[0]
+    page = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    with path.open("r+b") as fh:
+        for number in range(first + 1, last + 1):
+            fh.seek((number - 1) * page)
+            fh.write(b"\xff" * 64)
+    t = start_terminal(tmp_path, cfg=cfg, db=DbOptions(check="background"))
+    try:
+        view = t.wait(lambda v: v.notice is not None and v.notice.key == "runtime.store")
+        assert view.notice is not None and view.notice.level == "error"
+        assert "corrupt" in view.notice.text and "restore from backup" in view.notice.text
+        view = t.send(ev.Login("2001", "1234"))  # signing in writes too: refused, clearly
+        assert view.state.phase is Phase.LOGGED_OUT and view.state.shift is None
+        assert view.notice is not None and view.notice.level == "error"
+        assert "corrupt" in view.notice.text and "restore from backup" in view.notice.text
+        assert t.store.db.query("SELECT count(*) FROM sale") == [(0,)]
+    finally:
+        t.stop()

@@ -98,3 +98,87 @@ def test_a_file_from_newer_software_is_refused(db_path: Path) -> None:
     db.close()
     with pytest.raises(SchemaError, match="newer software"):
         open_database(db_path, options=DbOptions(check="none"))
+
+
+def _damage_pages_read_only_by_the_check(path: Path) -> None:
+    """Add a table nothing at start reads, then overwrite its pages' headers.
+
+    The file still opens (header, schema and the terminal's own tables are intact); only a
+    walk over every page, as PRAGMA quick_check does, finds the damage.
+    """
+    conn = sqlite3.connect(path)
+    conn.execute("VACUUM")  # no free pages: the new table's pages go at the end of the file
+    first = conn.execute("PRAGMA page_count").fetchone()[0] + 1
+    conn.execute("CREATE TABLE filler (x TEXT)")
+    conn.executemany("INSERT INTO filler VALUES (?)", [("x" * 500,) for _ in range(400)])
+    conn.commit()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    last = conn.execute("PRAGMA page_count").fetchone()[0]
+    page = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    with path.open("r+b") as fh:
+        for number in range(first + 1, last + 1):  # keep the root page, break its children
+            fh.seek((number - 1) * page)
+            fh.write(b"\xff" * 64)
+
+
+def _seeded_then_damaged(db_path: Path, clock: FakeClock) -> None:
+    s = Store.open(db_path, store_config(), create=True, clock=clock)
+    for i in range(20):
+        s.record_sale(make_sale(3, seed=i))
+    s.close()
+    _damage_pages_read_only_by_the_check(db_path)
+
+
+def test_damage_found_by_the_background_check_is_reported_and_refuses_sales(
+    db_path: Path, clock: FakeClock
+) -> None:
+    _seeded_then_damaged(db_path, clock)
+    with pytest.raises(CorruptDatabase, match="restore from backup"):
+        Store.open(db_path, store_config(), clock=clock)  # the check at open still finds it
+    s = Store.open(db_path, store_config(check="background"), clock=clock)
+    try:
+        found: list[str] = []
+        thread = s.db.verify_in_background(found.append)
+        assert thread is not None
+        thread.join(30)
+        assert len(found) == 1
+        assert str(db_path.resolve()) in found[0] and "corrupt" in found[0]
+        assert "restore from backup or re-provision" in found[0]
+        with pytest.raises(CorruptDatabase, match="corrupt"):
+            s.check_headroom()  # before payment is taken
+        with pytest.raises(CorruptDatabase, match="corrupt"):
+            s.record_sale(make_sale(2, seed=99))
+        assert s.db.query("SELECT count(*) FROM sale") == [(20,)]
+    finally:
+        s.close()
+
+
+def test_a_healthy_file_passes_the_background_check_and_keeps_selling(
+    db_path: Path, clock: FakeClock
+) -> None:
+    s = Store.open(db_path, store_config(), create=True, clock=clock)
+    s.record_sale(make_sale(2, seed=1))
+    s.close()
+    s = Store.open(db_path, store_config(check="background"), clock=clock)
+    try:
+        found: list[str] = []
+        thread = s.db.verify_in_background(found.append)
+        assert thread is not None
+        thread.join(30)
+        assert found == [] and s.db.problem is None
+        s.check_headroom()
+        s.record_sale(make_sale(2, seed=2))
+        assert s.db.query("SELECT count(*) FROM sale") == [(2,)]
+    finally:
+        s.close()
+
+
+def test_a_file_checked_at_open_starts_no_second_check(store: Store) -> None:
+    assert store.db.verify_in_background(lambda _message: None) is None
+
+
+def test_an_unknown_check_mode_is_refused(db_path: Path) -> None:
+    with pytest.raises(StoreError, match="unknown integrity check 'sometimes'"):
+        open_database(db_path, create=True, options=DbOptions(check="sometimes"))
+    assert not db_path.exists()
