@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
 
 from device.drivers.errors import CardReaderError, ConfigError, DeviceStatus
 from device.drivers.evdev_input import EvdevSource, InputEvent, UsbId
 from device.drivers.events import CardEvent, CardReadFailed, Emit
 from device.drivers.keymap import WedgeState, decode_keys, layout
-from device.drivers.link import Backoff, ReaderThread, Reporter, SerialSource, Source
+from device.drivers.link import (
+    Backoff,
+    ReaderDevice,
+    ReaderThread,
+    Reporter,
+    SerialSource,
+    Source,
+)
 from device.drivers.magstripe import parse_swipe
 from device.drivers.pn532 import Pn532Source
 from device.drivers.scanner import ScanAssembler, check_input_device
@@ -42,33 +48,15 @@ class CardReaderConfig:
         check_input_device("card reader", self.kind, self.usb_id, self.layout)
 
 
-class _StripeBase:
+class _StripeBase(ReaderDevice):
     """Turns swipe lines into events; counts swipes for the self-test."""
 
     label = "card reader"
 
     def __init__(self, emit: Emit, name: str, with_lrc: bool) -> None:
-        self._emit = emit
-        self.name = name
+        super().__init__(emit, name)
         self.with_lrc = with_lrc
-        self.reporter = Reporter(name, emit)
         self._swiped = threading.Event()
-        self.reader: ReaderThread[Any] | None = None
-
-    @property
-    def status(self) -> DeviceStatus:
-        """The latest device status."""
-        return self.reporter.status
-
-    def start(self) -> None:
-        """Open the reader (retrying in the background) and start emitting swipes."""
-        assert self.reader is not None
-        self.reader.start()
-
-    def stop(self) -> None:
-        """Stop reading and close the device."""
-        if self.reader is not None:
-            self.reader.stop()
 
     def handle_line(self, line: str) -> None:
         """One swipe's text -> CardEvent or CardReadFailed (never raises)."""

@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from device.drivers.errors import DeviceState, DeviceStatus, DriverError
 from device.drivers.events import Emit
@@ -193,3 +193,30 @@ def wait_until(pred: Callable[[], bool], timeout: float, clock: Clock = time.mon
             return False
         time.sleep(0.005)
     return True
+
+
+class ReaderDevice:
+    """Life cycle shared by input devices: a reader thread, a status reporter, start and stop."""
+
+    label = "device"
+
+    def __init__(self, emit: Emit, name: str) -> None:
+        self._emit = emit
+        self.name = name
+        self.reporter = Reporter(name, emit)
+        self.reader: ReaderThread[Any] | None = None
+
+    @property
+    def status(self) -> DeviceStatus:
+        """The latest status (connected / error with a technician's message)."""
+        return self.reporter.status
+
+    def start(self) -> None:
+        """Open the device (retrying in the background) and start emitting its events."""
+        assert self.reader is not None
+        self.reader.start()
+
+    def stop(self) -> None:
+        """Stop reading and close the device."""
+        if self.reader is not None:
+            self.reader.stop()

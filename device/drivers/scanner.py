@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
 
 from device.drivers.errors import ConfigError, DeviceStatus
 from device.drivers.evdev_input import EvdevSource, InputEvent, UsbId
 from device.drivers.events import Emit, ScanEvent
 from device.drivers.keymap import WedgeState, decode_keys, layout
-from device.drivers.link import Backoff, ReaderThread, Reporter, SerialSource, Source
+from device.drivers.link import (
+    Backoff,
+    ReaderDevice,
+    ReaderThread,
+    SerialSource,
+    Source,
+)
 from device.drivers.transport import SerialTransport
 
 GS = 0x1D
@@ -108,32 +113,14 @@ def scans_from_keys(
     return scans, result.state, [f"scanner: {p}" for p in result.problems]
 
 
-class _ScannerBase:
-    """Common life cycle: a reader thread, a status reporter and a scan counter for self-test."""
+class _ScannerBase(ReaderDevice):
+    """A scanner's life cycle plus a scan counter for the self-test."""
 
     label = "scanner"
 
     def __init__(self, emit: Emit, name: str) -> None:
-        self._emit = emit
-        self.name = name
-        self.reporter = Reporter(name, emit)
+        super().__init__(emit, name)
         self._scanned = threading.Event()
-        self.reader: ReaderThread[Any] | None = None
-
-    @property
-    def status(self) -> DeviceStatus:
-        """The latest status (connected / error with a technician's message)."""
-        return self.reporter.status
-
-    def start(self) -> None:
-        """Open the device (retrying in the background) and start emitting scans."""
-        assert self.reader is not None
-        self.reader.start()
-
-    def stop(self) -> None:
-        """Stop reading and close the device."""
-        if self.reader is not None:
-            self.reader.stop()
 
     def _deliver(self, scans: list[str], problems: list[str]) -> None:
         for problem in problems:
