@@ -16,7 +16,6 @@ import glob
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,6 +25,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
+
+from tests.broker import free_port
 
 LOCAL_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -40,12 +41,6 @@ def _reachable(url: str) -> bool:
     except psycopg2.Error:
         return False
     return True
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _pg_bin() -> Path | None:
@@ -75,7 +70,7 @@ def throwaway_server() -> Iterator[str]:
         shutil.chown(root, "postgres")
         shutil.chown(sock, "postgres")
         root.chmod(0o700)
-    port = _free_port()
+    port = free_port()
     log = root / "server.log"
     try:
         subprocess.run(
