@@ -31,11 +31,13 @@ $(DEPS_STAMP): requirements/lock.txt pyproject.toml | $(PY)
 
 deps: $(DEPS_STAMP)
 
-# Installs only what is missing; `apt-get update` runs first because a fresh
-# machine's package lists may be empty.
+# Installs only what is missing (a package removed but not purged counts as missing);
+# `apt-get update` runs first because a fresh machine's package lists may be empty.
 $(SYS_STAMP):
 	@missing=""; \
-	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
 	if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then missing="$$missing mosquitto"; fi; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
