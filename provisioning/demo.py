@@ -37,6 +37,7 @@ from device.config import (
 from device.store.store import Store
 from provisioning import demo_data
 from provisioning.broker import ServiceCred, TerminalCred, write_broker_config
+from provisioning.ports import free_port
 
 STORE_ID = "S001"
 TERMINAL_ID = "S001-T01"
@@ -50,20 +51,6 @@ def seed_store(store: Store, members: int = 1000) -> None:
     for staff in demo_data.DEMO_STAFF:
         if store.staff.get(staff.staff_id) is None:
             store.staff.add_staff(staff.staff_id, staff.name, Role(staff.role), staff.pin)
-
-
-def free_port(preferred: int | None = None) -> int:
-    """``preferred`` if nothing listens there on loopback, else any free port."""
-    if preferred is not None:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", preferred))
-                return preferred
-            except OSError:
-                pass
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float = 20) -> None:

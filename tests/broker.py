@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
+from provisioning import ports
 from provisioning.broker import BrokerCerts, ServiceCred, TerminalCred, write_broker_config
 from provisioning.certs import (
     CertPair,
@@ -56,19 +57,13 @@ def mosquitto_binary() -> str:
 
 
 def free_ports(count: int) -> list[int]:
-    """Distinct loopback TCP ports that were free a moment ago (all held open while chosen)."""
-    with contextlib.ExitStack() as stack:
-        ports: list[int] = []
-        for _ in range(count):
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind((HOST, 0))
-            ports.append(sock.getsockname()[1])
-        return ports
+    """Distinct loopback ports free a moment ago, outside the kernel's ephemeral range."""
+    return ports.free_ports(count, HOST)
 
 
 def free_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
-    return free_ports(1)[0]
+    """A loopback port free a moment ago, outside the kernel's ephemeral range."""
+    return ports.free_ports(1, HOST)[0]
 
 
 def _port_open(port: int) -> bool:
