@@ -14,6 +14,38 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
+from protocol.bounds import (
+    MAX_CARDS,
+    MAX_COUPONS,
+    MAX_DISCOUNTS_PER_LINE,
+    MAX_LINES,
+    MAX_MAP_ENTRIES,
+    MAX_POINTS_ROWS,
+    MAX_TENDERS,
+    Barcode,
+    BasisPoints,
+    Category,
+    Code,
+    Count,
+    Epoch,
+    Fen,
+    Label,
+    LineNo,
+    MemberId,
+    Name,
+    OptRecordId,
+    Phone,
+    Points,
+    PointsDelta,
+    Quantity,
+    ReceiptNo,
+    RecordId,
+    SignedFen,
+    Sku,
+    StaffId,
+    Text,
+    WeightG,
+)
 from protocol.envelope import Uuid
 
 TierName = Literal["regular", "silver", "gold"]
@@ -25,33 +57,33 @@ IsoTime = Annotated[
     msgspec.Meta(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)$"),
 ]
 IsoDate = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d\d-\d\d$")]
-NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+FenMap = Annotated[dict[Label, SignedFen], msgspec.Meta(max_length=MAX_MAP_ENTRIES)]
 
 
 class DiscountBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
     """Mirrors records.Discount."""
 
-    kind: str
-    label: str
-    amount_fen: NonNegative
+    kind: Label
+    label: Label
+    amount_fen: Fen
 
 
 class SaleLineBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
     """Mirrors records.SaleLine."""
 
-    line_no: int
-    sku: str
-    barcode: str
-    name_zh: str
-    name_en: str
-    category: str
-    quantity: int
-    weight_g: int | None
-    unit_price_fen: NonNegative
-    gross_fen: NonNegative
-    discounts: list[DiscountBody]
-    net_fen: NonNegative
-    tax_rate_bp: int
+    line_no: LineNo
+    sku: Sku
+    barcode: Barcode
+    name_zh: Name
+    name_en: Name
+    category: Category
+    quantity: Quantity
+    weight_g: WeightG | None
+    unit_price_fen: Fen
+    gross_fen: Fen
+    discounts: Annotated[list[DiscountBody], msgspec.Meta(max_length=MAX_DISCOUNTS_PER_LINE)]
+    net_fen: Fen
+    tax_rate_bp: BasisPoints
     returnable: bool
     price_overridden: bool = False
 
@@ -60,82 +92,84 @@ class TenderLineBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, f
     """Mirrors records.TenderLine."""
 
     kind: TenderKindName
-    amount_fen: NonNegative
-    tendered_fen: NonNegative = 0
-    approval_code: str = ""
-    reference: str = ""
+    amount_fen: Fen
+    tendered_fen: Fen = 0
+    approval_code: Code = ""
+    reference: Code = ""
 
 
 class PointsDeltaBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
     """Mirrors records.PointsDelta."""
 
-    member_id: str
-    delta: int
+    member_id: MemberId
+    delta: PointsDelta
     reason: PointsReasonName
-    origin_sale_id: str = ""
+    origin_sale_id: OptRecordId = ""
 
 
 class SaleBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
     """Mirrors records.SaleRecord, plus the receipt number the store assigned."""
 
     sale_id: Uuid
-    cashier_id: str
-    shift_id: str
-    member_id: str | None
+    cashier_id: StaffId
+    shift_id: OptRecordId
+    member_id: MemberId | None
     member_tier: TierName | None
-    lines: list[SaleLineBody]
-    gross_fen: NonNegative
-    discount_fen: NonNegative
-    total_fen: NonNegative
-    tenders: list[TenderLineBody]
-    change_fen: NonNegative
-    points_earned: NonNegative
-    points_redeemed: NonNegative
-    points: list[PointsDeltaBody]
+    lines: Annotated[list[SaleLineBody], msgspec.Meta(max_length=MAX_LINES)]
+    gross_fen: Fen
+    discount_fen: Fen
+    total_fen: Fen
+    tenders: Annotated[list[TenderLineBody], msgspec.Meta(max_length=MAX_TENDERS)]
+    change_fen: Fen
+    points_earned: Points
+    points_redeemed: Points
+    points: Annotated[list[PointsDeltaBody], msgspec.Meta(max_length=MAX_POINTS_ROWS)]
     device_time: IsoTime
     clock_synced: bool
-    coupon_codes: list[str] = []
-    receipt_no: str
+    coupon_codes: Annotated[list[Code], msgspec.Meta(max_length=MAX_COUPONS)] = []
+    receipt_no: ReceiptNo
+    # The loyalty/pricing rules version the till priced the sale with ("" = built-in defaults).
+    rules_version: Label = ""
 
 
 class ReturnLineBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
     """Mirrors records.ReturnLine."""
 
-    original_line_no: int
-    sku: str
-    quantity: int
-    weight_g: int | None
-    refund_fen: NonNegative
+    original_line_no: LineNo
+    sku: Sku
+    quantity: Quantity
+    weight_g: WeightG | None
+    refund_fen: Fen
 
 
 class ReturnBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
     """Mirrors records.ReturnRecord, plus the receipt number of the return itself."""
 
     return_id: Uuid
-    original_sale_id: str | None
-    original_receipt_no: str | None
-    cashier_id: str
-    shift_id: str
-    member_id: str | None
-    lines: list[ReturnLineBody]
-    refund_fen: NonNegative
-    refunds: list[TenderLineBody]
-    points: list[PointsDeltaBody]
-    authorised_by: str | None
+    original_sale_id: OptRecordId | None
+    original_receipt_no: ReceiptNo | None
+    cashier_id: StaffId
+    shift_id: OptRecordId
+    member_id: MemberId | None
+    lines: Annotated[list[ReturnLineBody], msgspec.Meta(max_length=MAX_LINES)]
+    refund_fen: Fen
+    refunds: Annotated[list[TenderLineBody], msgspec.Meta(max_length=MAX_TENDERS)]
+    points: Annotated[list[PointsDeltaBody], msgspec.Meta(max_length=MAX_POINTS_ROWS)]
+    authorised_by: StaffId | None
     device_time: IsoTime
     clock_synced: bool
-    reason: str = ""
-    receipt_no: str
+    reason: Label = ""
+    receipt_no: ReceiptNo
 
 
 class PointsAdjustmentBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
     """A manual or expiry points change outside a sale."""
 
-    member_id: str
-    delta: int
+    member_id: MemberId
+    delta: PointsDelta
     reason: PointsReasonName
-    origin_sale_id: str = ""
-    note: str = ""
+    origin_sale_id: OptRecordId = ""
+    note: Text = ""
 
 
 class MemberRegisteredBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
@@ -145,18 +179,18 @@ class MemberRegisteredBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=T
     is optional at the till, so a shorter body from an older sender still decodes).
     """
 
-    member_id: str
-    phone: str
-    name: str = ""
+    member_id: MemberId
+    phone: Phone
+    name: Name = ""
     tier: TierName = "regular"
-    points_balance: int = 0
-    cumulative_spend_fen: NonNegative = 0
+    points_balance: PointsDelta = 0
+    cumulative_spend_fen: Fen = 0
     birthday: IsoDate | None = None
     opt_out_sms: bool = False
-    member_code: str = ""
-    gender: str = ""  # "" (not given) | "f" | "m" | "x"
-    cards: list[str] = []
-    registered_by: str = ""
+    member_code: Code = ""
+    gender: Literal["", "f", "m", "x"] = ""  # "" is "not given"
+    cards: Annotated[list[Code], msgspec.Meta(max_length=MAX_CARDS)] = []
+    registered_by: StaffId = ""
     device_time: IsoTime | None = None
     registered_at: IsoTime | None = None  # older senders' name for device_time
 
@@ -164,73 +198,97 @@ class MemberRegisteredBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=T
 class ShiftOpenedBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
     """A shift opened with a counted float (as the terminal stores it)."""
 
-    shift_id: str
-    opened_by: str
-    float_fen: NonNegative
+    shift_id: RecordId
+    opened_by: StaffId
+    float_fen: Fen
     device_time: IsoTime
 
 
 class ShiftClosedBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
     """Mirrors records.ShiftReport (the Z report), plus who closed the shift and when."""
 
-    shift_id: str
+    shift_id: RecordId
     kind: Literal["Z"]
-    float_fen: int
-    sales_count: int
-    returns_count: int
-    by_tender: dict[str, int]
-    cash_in_fen: int
-    cash_out_fen: int
-    expected_cash_fen: int
-    counted_cash_fen: int | None = None
-    difference_fen: int | None = None
-    extras: dict[str, int] = {}
-    counted_by_tender: dict[str, int] = {}
-    closed_by: str
+    float_fen: Fen
+    sales_count: Count
+    returns_count: Count
+    by_tender: FenMap
+    cash_in_fen: SignedFen
+    cash_out_fen: SignedFen
+    expected_cash_fen: SignedFen
+    counted_cash_fen: SignedFen | None = None
+    difference_fen: SignedFen | None = None
+    extras: FenMap = {}
+    counted_by_tender: FenMap = {}
+    closed_by: StaffId
     device_time: IsoTime
 
 
 class CashMovementBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
     """Mirrors records.CashMovement."""
 
-    movement_id: str
-    shift_id: str
-    amount_fen: int
-    reason: str
-    staff_id: str
+    movement_id: RecordId
+    shift_id: RecordId
+    amount_fen: SignedFen
+    reason: Label
+    staff_id: StaffId
     device_time: IsoTime
 
 
 class FeedbackBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
     """A customer's 1-5 rating of a sale, captured at the till after it."""
 
-    feedback_id: str
-    sale_id: str
+    feedback_id: RecordId
+    sale_id: RecordId
     rating: Annotated[int, msgspec.Meta(ge=1, le=5)]
-    comment: str = ""
+    comment: Text = ""
     device_time: IsoTime
 
 
 class AuditBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
     """Mirrors records.AuditEntry."""
 
-    audit_id: str
-    action: str
-    staff_id: str
-    manager_id: str | None
-    detail: str
+    audit_id: RecordId
+    action: Label
+    staff_id: StaffId
+    manager_id: StaffId | None
+    detail: Text
     device_time: IsoTime
 
 
 class ComplaintBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
     """A complaint recorded against a member or a sale, with its status."""
 
-    complaint_id: str
-    member_id: str | None = None
-    sale_id: str | None = None
-    staff_id: str
-    text: str
+    complaint_id: RecordId
+    member_id: MemberId | None = None
+    sale_id: OptRecordId | None = None
+    staff_id: StaffId
+    text: Text
     status: Literal["open", "resolved"] = "open"
+    device_time: IsoTime
+
+
+class EpochStartedBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """The first event of a new store-file epoch, written by the technician's repair.
+
+    A store restored from a backup (or copied) had written seqs the cloud already holds
+    from the original file. The repair gives the file a new epoch and continues its seqs
+    above everything the cloud holds: this event sits at the first seq of the new epoch.
+    Seqs in (cloud_high_water, this seq) that the cloud does not hold were in the lost file
+    and never come: the cloud records them as abandoned instead of waiting for them. The
+    next ``carried`` events are the restored file's unacknowledged events sent again; any of
+    them the cloud already holds (same event id, at a seq above ``carried_after_seq``) is
+    kept as a duplicate, not applied twice.
+    """
+
+    epoch: Epoch
+    previous_epoch: Epoch
+    reason: Literal["restored", "cloned", "technician"]
+    cloud_high_water: Annotated[int, msgspec.Meta(ge=0)]
+    cloud_max_seq: Annotated[int, msgspec.Meta(ge=0)]
+    carried_after_seq: Annotated[int, msgspec.Meta(ge=0)]
+    carried: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
+    note: Text = ""
     device_time: IsoTime
 
 
@@ -245,6 +303,7 @@ EventBody = (
     | FeedbackBody
     | AuditBody
     | ComplaintBody
+    | EpochStartedBody
 )
 
 #: Envelope.type -> the Struct its body must match.
@@ -260,5 +319,6 @@ EVENT_TYPES: Final[Mapping[str, type[EventBody]]] = MappingProxyType(
         "feedback": FeedbackBody,
         "audit": AuditBody,
         "complaint": ComplaintBody,
+        "epoch_started": EpochStartedBody,
     }
 )

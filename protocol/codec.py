@@ -18,6 +18,7 @@ from protocol.envelope import (
     CatchupRequest,
     DownChange,
     Envelope,
+    Hello,
     Status,
 )
 from protocol.errors import (
@@ -81,6 +82,10 @@ def _decode(payload: bytes, typ: type[T], decoder: msgspec.json.Decoder[T], limi
     except UnicodeDecodeError as err:
         # msgspec lets this escape when a corrupted object key is not valid UTF-8.
         raise MalformedPayload(f"not JSON: invalid UTF-8 at byte {err.start}") from None
+    except RecursionError:
+        # Free-form fields (an event body before its type is known) accept any JSON, and
+        # thousands of nested arrays exhaust the decoder's stack.
+        raise MalformedPayload("not JSON this side accepts: nested too deeply") from None
     version = getattr(msg, "v", PROTOCOL_VERSION)
     if version != PROTOCOL_VERSION:
         raise WrongVersion(_version_message(version))
@@ -94,7 +99,7 @@ def _version_message(version: object) -> str:
 def _raise_if_other_version(payload: bytes) -> None:
     try:
         probe = msgspec.json.decode(payload, type=_VersionProbe)
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return
     if probe.v is not None and probe.v != PROTOCOL_VERSION:
         raise WrongVersion(_version_message(probe.v))
@@ -104,6 +109,7 @@ _BATCH_DECODER: Final = msgspec.json.Decoder(Batch)
 _ACK_DECODER: Final = msgspec.json.Decoder(Ack)
 _STATUS_DECODER: Final = msgspec.json.Decoder(Status)
 _CATCHUP_DECODER: Final = msgspec.json.Decoder(CatchupRequest)
+_HELLO_DECODER: Final = msgspec.json.Decoder(Hello)
 _DOWN_DECODER: Final = msgspec.json.Decoder(DownChange)
 _ENVELOPE_DECODER: Final = msgspec.json.Decoder(Envelope)
 
@@ -161,6 +167,8 @@ def decode_event_body(env: Envelope) -> EventBody:
         return msgspec.convert(env.body, body_type)
     except msgspec.ValidationError as err:
         raise SchemaError(_schema_message(err, env.type)) from None
+    except RecursionError:
+        raise SchemaError(f"{env.type}: nested too deeply") from None
 
 
 def body_to_dict(body: EventBody) -> dict[str, Any]:
@@ -234,6 +242,16 @@ def encode_catchup(request: CatchupRequest) -> bytes:
 def decode_catchup(payload: bytes) -> CatchupRequest:
     """Parse and validate a catch-up request."""
     return _decode(payload, CatchupRequest, _CATCHUP_DECODER, MAX_CONTROL_BYTES)
+
+
+def encode_hello(hello: Hello) -> bytes:
+    """Serialise a terminal's connect-time hello."""
+    return _encode_small(hello, MAX_CONTROL_BYTES)
+
+
+def decode_hello(payload: bytes) -> Hello:
+    """Parse and validate a hello."""
+    return _decode(payload, Hello, _HELLO_DECODER, MAX_CONTROL_BYTES)
 
 
 def encode_down(change: DownChange) -> bytes:

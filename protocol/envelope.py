@@ -7,6 +7,8 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
+from protocol.bounds import EPOCH_CHARS, MAX_SEQ, SOFTWARE_VERSION_CHARS, Epoch
+
 PROTOCOL_VERSION: Final = 1
 
 #: Upper bound for one MQTT payload of events; the publisher packs batches below it.
@@ -33,7 +35,10 @@ UtcTime = Annotated[
     str,
     msgspec.Meta(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|\+00:00)$"),
 ]
-Seq = Annotated[int, msgspec.Meta(ge=1)]
+Seq = Annotated[int, msgspec.Meta(ge=1, le=MAX_SEQ)]
+SeqOrZero = Annotated[int, msgspec.Meta(ge=0, le=MAX_SEQ)]
+#: Most seqs one ACK lists (conflicts, dead letters): a batch holds at most this many events.
+MAX_LISTED_SEQS: Final = 500
 
 
 def utc_iso(moment: dt.datetime) -> str:
@@ -56,10 +61,13 @@ class Envelope(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=
     terminal_id: Id
     store_id: Id
     seq: Seq  # per-terminal, gapless, starting at 1
-    type: str  # a key of protocol.bodies.EVENT_TYPES
+    type: Annotated[str, msgspec.Meta(max_length=32)]  # a key of protocol.bodies.EVENT_TYPES
     device_time: UtcTime
     clock_synced: bool  # False when the till had no trusted time source at record time
     body: dict[str, Any]  # decoded into a typed body by protocol.codec.decode_event_body
+    # The identity of the store file that recorded the event (see docs/sync.md, "Epochs");
+    # "" from a terminal that predates epochs.
+    epoch: Epoch = ""
 
 
 class Batch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
@@ -81,8 +89,37 @@ class Ack(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True)
 
     v: int = PROTOCOL_VERSION
     terminal_id: Id
-    acked_seq: Annotated[int, msgspec.Meta(ge=0)]
-    dead_lettered: list[int] = []
+    acked_seq: SeqOrZero
+    dead_lettered: Annotated[list[SeqOrZero], msgspec.Meta(max_length=MAX_LISTED_SEQS)] = []
+    # What the cloud holds, so the terminal can check the ACK against its own journal:
+    # the event id stored at acked_seq, the highest seq stored at all, and the terminal's
+    # epoch as the cloud knows it ("" when it has never seen one).
+    acked_event_id: Annotated[str, msgspec.Meta(max_length=36)] = ""
+    max_seq: SeqOrZero = 0
+    epoch: Epoch = ""
+    # Seqs of this message the cloud already held with different content: kept aside as
+    # conflicts, never applied. A terminal told of one stops publishing (see docs/sync.md).
+    conflicts: Annotated[list[SeqOrZero], msgspec.Meta(max_length=MAX_LISTED_SEQS)] = []
+    # Set when this ACK answers a Hello (the nonce it carried).
+    hello: Annotated[str, msgspec.Meta(max_length=EPOCH_CHARS)] = ""
+
+
+class Hello(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """Terminal -> cloud at every connect, before any event: this is where my journal stands.
+
+    The cloud answers with an Ack (hello=nonce) naming what it holds; the terminal publishes
+    only once that answer agrees with its journal, so a store file restored from an old
+    backup or copied to a second device is caught before it sends a conflicting seq.
+    """
+
+    v: int = PROTOCOL_VERSION
+    terminal_id: Id
+    store_id: Id
+    epoch: Epoch
+    last_seq: SeqOrZero  # highest seq this store file has written
+    acked_seq: SeqOrZero  # highest seq it has seen acknowledged
+    nonce: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{1,32}$")]
+    software_version: Annotated[str, msgspec.Meta(max_length=SOFTWARE_VERSION_CHARS)] = ""
 
 
 class Status(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
@@ -96,8 +133,8 @@ class Status(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=Tr
     oldest_unsynced_s: float | None  # age of the oldest unacked event; None when empty
     stream_versions: dict[str, int]  # downstream stream -> version applied
     clock_synced: bool
-    printer: str  # "ok" | "paper_low" | "paper_out" | "offline" | "error"
-    software_version: str
+    printer: Annotated[str, msgspec.Meta(max_length=32)]  # "ok" | "paper_low" | "paper_out"...
+    software_version: Annotated[str, msgspec.Meta(max_length=SOFTWARE_VERSION_CHARS)]
     sent_at: UtcTime
     # Optional with a default, so a status from a terminal that predates it still decodes.
     last_problem: Annotated[str, msgspec.Meta(max_length=MAX_PROBLEM_CHARS)] = ""

@@ -19,6 +19,7 @@ INGEST_SHARED_SUBSCRIPTION: Final = f"$share/{INGEST_SHARE_GROUP}/{PREFIX}/+/+/e
 ALL_EVENTS: Final = f"{PREFIX}/+/+/events"
 ALL_STATUS: Final = f"{PREFIX}/+/+/status"
 ALL_CATCHUP: Final = f"{PREFIX}/+/+/catchup"
+ALL_HELLO: Final = f"{PREFIX}/+/+/hello"
 
 ID_PATTERN: Final = r"[A-Za-z0-9_-]{1,32}"
 RESERVED_IDS: Final = frozenset({ALL_STORES, "down"})
@@ -67,6 +68,11 @@ def catchup_topic(store_id: str, terminal_id: str) -> str:
     return f"{_terminal_base(store_id, terminal_id)}/catchup"
 
 
+def hello_topic(store_id: str, terminal_id: str) -> str:
+    """Terminal -> cloud at connect: where its journal stands (answered on the ACK topic)."""
+    return f"{_terminal_base(store_id, terminal_id)}/hello"
+
+
 def down_topic(store_or_all: str, stream: str) -> str:
     """HQ -> stores: one store's (or every store's, with "all") changes on one stream."""
     scope = ALL_STORES if store_or_all == ALL_STORES else validate_id(store_or_all, "store id")
@@ -109,6 +115,11 @@ def parse_status_topic(topic: str) -> tuple[str, str]:
 def parse_catchup_topic(topic: str) -> tuple[str, str]:
     """Return (store_id, terminal_id) from a catch-up topic, or raise BadTopic."""
     return _split_terminal_topic(topic, "catchup")
+
+
+def parse_hello_topic(topic: str) -> tuple[str, str]:
+    """Return (store_id, terminal_id) from a hello topic, or raise BadTopic."""
+    return _split_terminal_topic(topic, "hello")
 
 
 def parse_ack_topic(topic: str) -> tuple[str, str]:

@@ -163,6 +163,7 @@ class SaleRecord:
     device_time: dt.datetime
     clock_synced: bool
     coupon_codes: tuple[str, ...] = ()
+    rules_version: str = ""  # the HQ rules version priced with; "" is the built-in defaults
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,6 +184,17 @@ def sample_bodies() -> dict[str, dict[str, Any]]:
             "text": "queue too long",
             "device_time": iso,
         },
+        "epoch_started": {
+            "epoch": "5a1e0c2f9b3d4e61",
+            "previous_epoch": "0f3c9a7e21b4d5c8",
+            "reason": "restored",
+            "cloud_high_water": 21,
+            "cloud_max_seq": 21,
+            "carried_after_seq": 11,
+            "carried": 15,
+            "note": "store file restored from the nightly backup",
+            "device_time": iso,
+        },
     }
 
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from device.checkout import records as r
 from protocol import bodies, codec
+from protocol.bounds import MAX_FEN, MAX_POINTS
 from protocol.envelope import Batch
 from protocol.errors import SchemaError, UnknownEventType
 from tests.protocol.samples import (
@@ -143,16 +144,19 @@ def test_unknown_event_type_is_named() -> None:
         codec.decode_event_body(env)
 
 
-_money = st.integers(min_value=0, max_value=10**9)
-_signed = st.integers(min_value=-(10**9), max_value=10**9)
+# Within the wire's bounds (protocol.bounds); what lies outside is refused, tested elsewhere.
+_money = st.integers(min_value=0, max_value=MAX_FEN)
+_signed = st.integers(min_value=-MAX_POINTS, max_value=MAX_POINTS)
 _text = st.text(max_size=12)
+_key = st.text(min_size=1, max_size=12)  # ids and SKUs are never empty
+_points = st.integers(min_value=0, max_value=MAX_POINTS)
 _aware = st.datetimes(
     min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2100, 1, 1), timezones=st.just(dt.UTC)
 )
 _line = st.builds(
     r.SaleLine,
-    line_no=st.integers(1, 999),
-    sku=_text,
+    line_no=st.integers(1, 500),
+    sku=_key,
     barcode=_text,
     name_zh=_text,
     name_en=_text,
@@ -172,7 +176,7 @@ _sale = st.builds(
     sale_id=st.uuids().map(str),
     cashier_id=_text,
     shift_id=_text,
-    member_id=st.none() | _text,
+    member_id=st.none() | _key,
     member_tier=st.none() | st.sampled_from(r.Tier),
     lines=st.lists(_line, max_size=4).map(tuple),
     gross_fen=_money,
@@ -183,10 +187,10 @@ _sale = st.builds(
         max_size=3,
     ).map(tuple),
     change_fen=_money,
-    points_earned=_money,
-    points_redeemed=_money,
+    points_earned=_points,
+    points_redeemed=_points,
     points=st.lists(
-        st.builds(r.PointsDelta, _text, _signed, st.sampled_from(r.PointsReason), _text),
+        st.builds(r.PointsDelta, _key, _signed, st.sampled_from(r.PointsReason), _text),
         max_size=3,
     ).map(tuple),
     device_time=_aware,
