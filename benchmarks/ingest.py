@@ -45,7 +45,7 @@ def _workload(total_events: int) -> dict[str, list[bytes]]:
         for seq in range(1, per_terminal + 1):
             member = f"M{seq % 50}" if seq % 4 == 0 else None
             body = sale_body([(f"SKU{seq % 40}", 1 + seq % 3, 500 + seq % 700)],
-                             member_id=member, earn=1 if member else 0,
+                             member_id=member,
                              receipt_no=f"{t}-{seq}")  # fmt: skip
             envs.append(envelope(t, seq, body))
         out[t] = [encode_batch(b) for b in pack_batches(t.split("-")[0], t, envs)]

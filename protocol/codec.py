@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any, Final, TypeVar
+from dataclasses import dataclass
+from typing import Annotated, Any, Final, TypeVar
 
 import msgspec
 
 from protocol.bodies import EVENT_TYPES, EventBody
+from protocol.bounds import MAX_SEQ
 from protocol.envelope import (
     MAX_BATCH_BYTES,
     MAX_EVENTS_PER_BATCH,
@@ -19,6 +21,7 @@ from protocol.envelope import (
     DownChange,
     Envelope,
     Hello,
+    Id,
     Status,
 )
 from protocol.errors import (
@@ -41,6 +44,45 @@ _ENCODER: Final = msgspec.json.Encoder()
 _PATH_RE: Final = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 # Bytes a Batch adds around its events: {"v":1,"terminal_id":"..","store_id":"..","events":[]}
 _BATCH_OVERHEAD: Final = 128
+
+
+class _LooseBatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """A batch whose events are decoded one by one, so one bad event is kept aside alone."""
+
+    v: int = PROTOCOL_VERSION
+    terminal_id: Id
+    store_id: Id
+    events: list[msgspec.Raw]
+
+
+class _EventKey(msgspec.Struct, frozen=True):
+    """What can still be read of an event whose envelope is invalid: where it sits."""
+
+    seq: Annotated[int, msgspec.Meta(ge=1, le=MAX_SEQ)]
+    id: Annotated[str, msgspec.Meta(max_length=36)] = ""
+    type: Annotated[str, msgspec.Meta(max_length=32)] = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BadEvent:
+    """An event whose envelope failed validation; ``seq`` and ``event_id`` were readable."""
+
+    seq: int
+    event_id: str
+    type: str
+    reason: str
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LooseBatch:
+    """A batch decoded event by event: good envelopes, and bad ones that can still be placed."""
+
+    terminal_id: str
+    store_id: str
+    events: list[Envelope]
+    bad: list[BadEvent]
+    unplaceable: list[str]  # reasons for events not even a seq could be read from
 
 
 class _VersionProbe(msgspec.Struct):
@@ -147,7 +189,78 @@ def decode_batch(payload: bytes) -> Batch:
     return batch
 
 
-def check_origin(batch: Batch, store_id: str, terminal_id: str) -> None:
+_LOOSE_DECODER: Final = msgspec.json.Decoder(_LooseBatch)
+_KEY_DECODER: Final = msgspec.json.Decoder(_EventKey)
+
+
+def _loose_event(raw: bytes, index: int, batch: _LooseBatch) -> Envelope | BadEvent | str:
+    try:
+        env = _ENVELOPE_DECODER.decode(raw)
+        if env.v != PROTOCOL_VERSION:
+            raise WrongVersion(_version_message(env.v))
+        if env.terminal_id != batch.terminal_id or env.store_id != batch.store_id:
+            raise SchemaError(
+                f"event of {env.store_id}/{env.terminal_id} in a batch of "
+                f"{batch.store_id}/{batch.terminal_id}"
+            )
+        return env
+    except (msgspec.ValidationError, msgspec.DecodeError, ProtocolError, RecursionError) as err:
+        if isinstance(err, msgspec.ValidationError):
+            reason = _schema_message(err, f"events[{index}]")
+        else:
+            reason = f"events[{index}]: {type(err).__name__}: {err}"
+    try:
+        key = _KEY_DECODER.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        return reason
+    return BadEvent(key.seq, key.id, key.type, reason, bytes(raw))
+
+
+def decode_batch_loose(payload: bytes) -> LooseBatch:
+    """Parse an events message event by event (the cloud's ingest path).
+
+    The message itself must be a batch (size, JSON, version, ids); inside it, each event
+    is validated on its own, so one bad event does not condemn its neighbours, and a bad
+    event whose seq can still be read is returned as a BadEvent to be kept in its place.
+    """
+    batch = _decode(payload, _LooseBatch, _LOOSE_DECODER, MAX_BATCH_BYTES)
+    if not batch.events:
+        raise SchemaError("events: a batch carries at least one event")
+    if len(batch.events) > MAX_EVENTS_PER_BATCH:
+        raise Oversized(
+            f"batch has {len(batch.events)} events, more than {MAX_EVENTS_PER_BATCH} allowed"
+        )
+    good: list[Envelope] = []
+    bad: list[BadEvent] = []
+    unplaceable: list[str] = []
+    for i, raw in enumerate(batch.events):
+        result = _loose_event(bytes(raw), i, batch)
+        if isinstance(result, Envelope):
+            good.append(result)
+        elif isinstance(result, BadEvent):
+            bad.append(result)
+        else:
+            unplaceable.append(result)
+    return LooseBatch(batch.terminal_id, batch.store_id, good, bad, unplaceable)
+
+
+def event_keys(payload: bytes) -> list[tuple[int, str, str]]:
+    """(seq, id, type) of every event of a message refused whole, where they can be read."""
+    try:
+        loose = msgspec.json.decode(payload, type=_LooseBatch)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+        return []
+    keys = []
+    for raw in loose.events:
+        try:
+            key = _KEY_DECODER.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+            continue
+        keys.append((key.seq, key.id, key.type))
+    return keys
+
+
+def check_origin(batch: Batch | LooseBatch, store_id: str, terminal_id: str) -> None:
     """Refuse a batch whose ids differ from the topic it arrived on (the ACL-checked identity)."""
     if (batch.store_id, batch.terminal_id) != (store_id, terminal_id):
         raise SchemaError(

@@ -61,7 +61,7 @@ class Envelope(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=
     terminal_id: Id
     store_id: Id
     seq: Seq  # per-terminal, gapless, starting at 1
-    type: Annotated[str, msgspec.Meta(max_length=32)]  # a key of protocol.bodies.EVENT_TYPES
+    type: Annotated[str, msgspec.Meta(pattern=r"^[a-z_]{1,32}$")]  # a protocol.bodies type
     device_time: UtcTime
     clock_synced: bool  # False when the till had no trusted time source at record time
     body: dict[str, Any]  # decoded into a typed body by protocol.codec.decode_event_body

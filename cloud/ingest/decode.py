@@ -7,9 +7,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cloud.store.apply import IncomingEvent
-from protocol.codec import check_origin, decode_batch, decode_event_body, encode_envelope
+from protocol.bodies import EventBody, SaleBody
+from protocol.codec import (
+    BadEvent,
+    check_origin,
+    decode_batch_loose,
+    decode_event_body,
+    encode_envelope,
+    event_keys,
+)
 from protocol.envelope import parse_utc
-from protocol.errors import BadTopic, ProtocolError
+from protocol.errors import BadTopic, Oversized, ProtocolError
 from protocol.topics import parse_events_topic
 
 
@@ -20,6 +28,7 @@ class DecodedBatch:
     store_id: str
     terminal_id: str
     events: list[IncomingEvent]
+    unplaceable: list[str] = field(default_factory=list)  # bad events without a readable seq
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,13 +40,16 @@ class Rejection:
     terminal_id: str | None
     claimed_terminal_id: str = ""  # what the payload said, if readable
     seqs: list[int] = field(default_factory=list)  # seqs the payload mentions, if readable
+    # (seq, event id, type) of events that still count towards the terminal's contiguity:
+    # kept dead in their place, so one event too large to store cannot block the ones after.
+    placeable: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 def _guess(payload: bytes) -> tuple[str, list[int]]:
     """Best-effort claimed terminal and seqs from a payload the codec refused."""
     try:
         data: Any = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return "", []
     if not isinstance(data, dict):
         return "", []
@@ -52,24 +64,48 @@ def _guess(payload: bytes) -> tuple[str, list[int]]:
     return (claimed if isinstance(claimed, str) else "")[:64], seqs[:1000]
 
 
+def _dead_in_place(bad: BadEvent, store_id: str, terminal_id: str) -> IncomingEvent:
+    return IncomingEvent(
+        event_id=bad.event_id if len(bad.event_id) == 36 else "",
+        terminal_id=terminal_id,
+        store_id=store_id,
+        seq=bad.seq,
+        type=bad.type[:32] or "unknown",
+        device_time=None,
+        device_time_text="",
+        clock_synced=False,
+        body={},
+        raw=bad.raw,
+        dead_reason=bad.reason,
+    )
+
+
 def decode_events_message(topic: str, payload: bytes) -> DecodedBatch | Rejection:
-    """Validate topic, payload, version, size and origin; validate each body on its own."""
+    """Validate topic, payload, version, size and origin; validate each event on its own."""
     try:
         store_id, terminal_id = parse_events_topic(topic)
     except BadTopic as err:
         claimed, seqs = _guess(payload)
         return Rejection(f"bad topic: {err}", None, None, claimed, seqs)
     try:
-        batch = decode_batch(payload)
+        batch = decode_batch_loose(payload)
         check_origin(batch, store_id, terminal_id)
     except ProtocolError as err:
         claimed, seqs = _guess(payload)
-        return Rejection(f"{type(err).__name__}: {err}", store_id, terminal_id, claimed, seqs)
-    events: list[IncomingEvent] = []
+        placeable: list[tuple[int, str, str]] = []
+        if isinstance(err, Oversized) and claimed == terminal_id:
+            # Too large for any batch (the terminal sends such an event alone): keep it as a
+            # dead letter and let its seq count, or the terminal's sync stops behind it.
+            placeable = event_keys(payload)
+        return Rejection(
+            f"{type(err).__name__}: {err}", store_id, terminal_id, claimed, seqs, placeable
+        )
+    events: list[IncomingEvent] = [_dead_in_place(b, store_id, terminal_id) for b in batch.bad]
     for env in batch.events:
         dead: str | None = None
+        typed: EventBody | None = None
         try:
-            decode_event_body(env)
+            typed = decode_event_body(env)
         except ProtocolError as err:
             dead = f"{type(err).__name__}: {err}"
         events.append(
@@ -85,6 +121,10 @@ def decode_events_message(topic: str, payload: bytes) -> DecodedBatch | Rejectio
                 body=env.body,
                 raw=encode_envelope(env) if dead else b"",
                 dead_reason=dead,
+                epoch=env.epoch,
+                rules_version=typed.rules_version if isinstance(typed, SaleBody) else "",
+                typed=typed,
             )
         )
-    return DecodedBatch(store_id, terminal_id, events)
+    events.sort(key=lambda e: e.seq)
+    return DecodedBatch(store_id, terminal_id, events, batch.unplaceable)

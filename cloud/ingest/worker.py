@@ -40,8 +40,10 @@ from cloud.store.apply import (
 )
 from cloud.store.db import CloudDB, open_cloud_db, utcnow
 from cloud.store.downstream import changes_since
-from protocol.codec import decode_catchup, decode_status, encode_ack, encode_down
-from protocol.envelope import Ack, DownChange, utc_iso
+from cloud.store.isolate import commit_isolating
+from cloud.store.terminals import hello_problem, terminal_state
+from protocol.codec import decode_catchup, decode_hello, decode_status, encode_ack, encode_down
+from protocol.envelope import MAX_LISTED_SEQS, Ack, DownChange, utc_iso
 from protocol.errors import ProtocolError, SchemaError
 from protocol.topics import (
     ALL_STATUS,
@@ -49,6 +51,7 @@ from protocol.topics import (
     ack_topic,
     down_topic,
     parse_catchup_topic,
+    parse_hello_topic,
     parse_status_topic,
     terminal_down_topic,
 )
@@ -161,6 +164,7 @@ class IngestWorker:
             [
                 (f"$share/{self.share_group}/{PREFIX}/+/+/events", 1),
                 (f"$share/{self.share_group}/{PREFIX}/+/+/catchup", 1),
+                (f"$share/{self.share_group}/{PREFIX}/+/+/hello", 1),
                 # Not shared: retained status is only sent to plain subscriptions, and every
                 # worker applying the same status is harmless.
                 (ALL_STATUS, 1),
@@ -243,6 +247,8 @@ class IngestWorker:
             self._retrying(lambda: self.handle_status(topic, payload))
         elif topic.endswith("/catchup"):
             self._retrying(lambda: self.handle_catchup(topic, payload))
+        elif topic.endswith("/hello"):
+            self._retrying(lambda: self.handle_hello(topic, payload))
         else:
             log.warning("ingest worker ignoring unexpected topic %s", topic)
 
@@ -280,6 +286,7 @@ class IngestWorker:
         return prepare_batch(
             store_id=decoded.store_id, terminal_id=decoded.terminal_id, events=decoded.events,
             topic=topic, rules=self.rules, now_aware=self.clock(),
+            unplaceable=decoded.unplaceable,
         )  # fmt: skip
 
     def handle_events(self, topic: str, payload: bytes) -> BatchOutcome | int | None:
@@ -296,11 +303,9 @@ class IngestWorker:
             outcome = commit_batch(self.db, prepared, self.rules)
         except (pw.IntegrityError, pw.DataError, pw.ProgrammingError) as err:
             # The database refused the content itself; retrying cannot help, so keep it aside.
-            rejection = Rejection(
-                f"storage refused the batch: {err}", prepared.store_id, prepared.terminal_id,
-                prepared.terminal_id, [e.seq for e in prepared.events],
-            )  # fmt: skip
-            return self._reject(topic, payload, rejection)
+            log.warning("storage refused a batch of %s (%s); storing it event by event",
+                        prepared.terminal_id, err)  # fmt: skip
+            outcome = commit_isolating(self.db, prepared, self.rules, str(err))
         self.batches_applied += 1
         self.events_inserted += outcome.inserted
         self.last_commit_monotonic = time.monotonic()
@@ -314,24 +319,31 @@ class IngestWorker:
         ack = Ack(
             terminal_id=prepared.terminal_id,
             acked_seq=outcome.high_water,
-            dead_lettered=outcome.dead_lettered,
+            dead_lettered=outcome.dead_lettered[:MAX_LISTED_SEQS],
+            acked_event_id=outcome.acked_event_id,
+            max_seq=outcome.max_seq,
+            epoch=outcome.epoch,
+            conflicts=outcome.conflicts[:MAX_LISTED_SEQS],
         )
         self._publish(ack_topic(prepared.store_id, prepared.terminal_id), encode_ack(ack))
         return outcome
 
     def _reject(self, topic: str, payload: bytes, rejection: Rejection) -> int | None:
         log.warning("dead-lettered message on %s: %s", topic, rejection.reason)
-        mark = reject_payload(
+        found = reject_payload(
             self.db, topic=topic, store_id=rejection.store_id,
             terminal_id=rejection.terminal_id, claimed_terminal_id=rejection.claimed_terminal_id,
-            reason=rejection.reason, seqs=rejection.seqs, payload=payload, clock=self.clock,
+            reason=rejection.reason, seqs=rejection.seqs, payload=payload,
+            placeable=rejection.placeable, clock=self.clock,
         )  # fmt: skip
-        if mark is not None and rejection.store_id and rejection.terminal_id:
-            ack = Ack(
-                terminal_id=rejection.terminal_id, acked_seq=mark,
-                dead_lettered=sorted(set(rejection.seqs)),
-            )  # fmt: skip
-            self._publish(ack_topic(rejection.store_id, rejection.terminal_id), encode_ack(ack))
+        if found is None or not (rejection.store_id and rejection.terminal_id):
+            return None
+        mark, event_id = found
+        ack = Ack(
+            terminal_id=rejection.terminal_id, acked_seq=mark, acked_event_id=event_id,
+            dead_lettered=sorted(set(rejection.seqs))[:MAX_LISTED_SEQS],
+        )  # fmt: skip
+        self._publish(ack_topic(rejection.store_id, rejection.terminal_id), encode_ack(ack))
         return mark
 
     def handle_status(self, topic: str, payload: bytes) -> None:
@@ -376,6 +388,34 @@ class IngestWorker:
             insert = m.Terminal.insert(terminal_id=terminal_id, store_id=store_id)
             insert.on_conflict_ignore().execute()
             m.Terminal.update(fields).where(m.Terminal.terminal_id == terminal_id).execute()
+
+    def handle_hello(self, topic: str, payload: bytes) -> Ack | None:
+        """Answer a terminal's connect-time hello with what the cloud holds of it."""
+        now = utcnow()
+        try:
+            store_id, terminal_id = parse_hello_topic(topic)
+            hello = decode_hello(payload)
+            if (hello.store_id, hello.terminal_id) != (store_id, terminal_id):
+                raise SchemaError(f"hello claims {hello.store_id}/{hello.terminal_id}")
+        except ProtocolError as err:
+            with self.db.write():
+                record_dead_letter(
+                    self.db, topic=topic, terminal_id="", claimed_terminal_id="",
+                    reason=f"hello: {type(err).__name__}: {err}", seqs=[], payload=payload,
+                    now=now,
+                )  # fmt: skip
+            return None
+        with self.db.write():
+            state = terminal_state(self.db, terminal_id)
+            problem = hello_problem(hello, state)
+            if problem:
+                flag_terminal(self.db, terminal_id, store_id, problem, now)
+        ack = Ack(
+            terminal_id=terminal_id, acked_seq=state.high_water, acked_event_id=state.event_id,
+            max_seq=state.max_seq, epoch=state.epoch, hello=hello.nonce,
+        )  # fmt: skip
+        self._publish(ack_topic(store_id, terminal_id), encode_ack(ack))
+        return ack
 
     def handle_catchup(self, topic: str, payload: bytes) -> int:
         """Answer a terminal's catch-up request with every change after its versions."""

@@ -3,7 +3,9 @@
 Correctness never depends on arrival order or on which worker got the message: the
 (terminal, seq) unique key decides what is new (INSERT ... ON CONFLICT DO NOTHING RETURNING),
 projections run for exactly those rows, and the terminal's row is locked first so two
-workers holding batches of the same terminal take turns.
+workers holding batches of the same terminal take turns. A seq that arrives again with other
+content is a conflict, kept beside the stored event; an event that breaks the rules it names
+is stored but held out of the projections until HQ decides (cloud.domain.plausibility).
 """
 
 from __future__ import annotations
@@ -11,20 +13,25 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import msgspec
 
+from cloud.domain import plausibility
 from cloud.domain.contiguity import advance_high_water
+from cloud.domain.epochs import Decision, EpochStart, rule
 from cloud.domain.errors import DomainError
 from cloud.domain.projections import EventFacts, Projection, business_time, combine, project
-from cloud.store.bulk import add_rows, copy_insert_rows
+from cloud.store import seqs as seqstore
+from cloud.store.bulk import copy_insert_rows, insert_rows
 from cloud.store.db import CloudDB
 from cloud.store.effects import IngestRules, PendingDown, apply_figures, apply_members
+from cloud.store.seqs import EVENT_COLUMNS, Conflict
 
 #: Bytes of an offending payload kept in a dead letter; the full size is recorded beside it.
-DEAD_LETTER_PAYLOAD_LIMIT = 256 * 1024
+#: Above the largest batch the protocol allows, so a refused batch is always kept whole.
+DEAD_LETTER_PAYLOAD_LIMIT = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +43,23 @@ class IncomingEvent:
     store_id: str
     seq: int
     type: str
-    device_time: dt.datetime
+    device_time: dt.datetime | None  # None when the envelope itself was unreadable
     device_time_text: str
     clock_synced: bool
     body: Mapping[str, Any]
     raw: bytes = b""  # the envelope as JSON, kept if the event is dead-lettered
     dead_reason: str | None = None
+    epoch: str = ""
+    rules_version: str = ""
+    hold_reasons: tuple[str, ...] = ()  # set by prepare_batch when the event is implausible
+    typed: Any = None  # the body as its protocol.bodies Struct (None when dead)
+
+    @property
+    def status(self) -> str:
+        """How the event row is stored: dead, held or ok (projected)."""
+        if self.dead_reason is not None:
+            return "dead"
+        return "held" if self.hold_reasons else "ok"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +72,17 @@ class BatchOutcome:
     dead_lettered: list[int]
     over_redemptions: int
     down: list[PendingDown] = field(default_factory=list)
+    conflicts: list[int] = field(default_factory=list)
+    held: list[int] = field(default_factory=list)
+    deferred: list[int] = field(default_factory=list)
+    acked_event_id: str = ""
+    max_seq: int = 0
+    epoch: str = ""
 
 
 def _amount_and_receipt(event: IncomingEvent) -> tuple[int, str]:
+    if event.dead_reason is not None:
+        return 0, ""  # an unusable body's numbers may not even fit the column
     body = event.body
     key = {"sale": "total_fen", "return": "refund_fen"}.get(event.type)
     amount = body.get(key, 0) if key else 0
@@ -65,26 +91,10 @@ def _amount_and_receipt(event: IncomingEvent) -> tuple[int, str]:
     return (amount if ok_amount else 0), (receipt if isinstance(receipt, str) else "")
 
 
-def _lock_terminal(cdb: CloudDB, store_id: str, terminal_id: str) -> tuple[int, int]:
-    """Create the terminal's row if new, lock it for this transaction; return (mark, max seq).
-
-    The no-op DO UPDATE is what takes the row lock on PostgreSQL (DO NOTHING would not), so
-    two workers holding batches of one terminal take turns; on SQLite the write transaction
-    already excludes every other writer.
-    """
-    [(high_water, max_seq)] = add_rows(
-        cdb, "terminals", ["terminal_id"], [], [(terminal_id, store_id, 0, 0, False, False, "")],
-        also_set=(),
-        insert_only=("store_id", "high_water", "max_seq", "online", "flagged", "flag_reason"),
-        returning=("high_water", "max_seq"), touch="store_id",
-    )  # fmt: skip
-    return int(high_water), int(max_seq)
-
-
 def flag_terminal(
     cdb: CloudDB, terminal_id: str, store_id: str, reason: str, now: dt.datetime
 ) -> None:
-    """Mark a terminal for HQ's attention (bad payloads); the newest reason is kept."""
+    """Mark a terminal for HQ's attention (bad payloads, conflicts); the newest reason is kept."""
     m = cdb.models
     m.Terminal.insert(terminal_id=terminal_id, store_id=store_id).on_conflict_ignore().execute()
     m.Terminal.update(flagged=True, flag_reason=reason[:2000], flagged_at=now).where(
@@ -107,35 +117,41 @@ def record_dead_letter(
     cdb.models.DeadLetter.insert(
         received_at=now,
         topic=topic,
-        terminal_id=terminal_id,
+        terminal_id=terminal_id[:64],
         claimed_terminal_id=claimed_terminal_id,
         reason=reason,
-        seqs=list(seqs),
+        seqs=list(seqs)[:1000],
         payload=bytes(payload[:DEAD_LETTER_PAYLOAD_LIMIT]),
         payload_size=len(payload),
     ).execute()
 
 
-def _project_all(
-    events: Sequence[IncomingEvent], rules: IngestRules, now_aware: dt.datetime
-) -> tuple[list[IncomingEvent], dict[int, Projection], dict[int, dt.datetime]]:
-    """Project every event up front; an unusable body turns its event dead (stored, not applied)."""
-    out: list[IncomingEvent] = []
-    projections: dict[int, Projection] = {}
-    local_times: dict[int, dt.datetime] = {}
-    for event in events:
-        tz = rules.tz_for(event.store_id)
-        local = business_time(event.device_time, event.clock_synced, now_aware, tz)
-        local_times[event.seq] = local
-        if event.dead_reason is None:
-            facts = EventFacts(event.terminal_id, event.store_id, event.seq, event.type,
-                               event.body, local)  # fmt: skip
-            try:
-                projections[event.seq] = project(facts)
-            except DomainError as err:
-                event = IncomingEvent(**{**_fields(event), "dead_reason": str(err)})
-        out.append(event)
-    return out, projections, local_times
+def _fields(event: IncomingEvent) -> dict[str, Any]:
+    return {name: getattr(event, name) for name in IncomingEvent.__slots__}
+
+
+def _prepare_event(
+    event: IncomingEvent, rules: IngestRules, now_aware: dt.datetime, local: dt.datetime
+) -> tuple[IncomingEvent, Projection | None]:
+    """Check plausibility, then project; a body the projection cannot use turns the event dead."""
+    if event.dead_reason is not None or event.device_time is None:
+        return event, None
+    if event.typed is not None:
+        rule_set = rules.rule_sets.get(event.rules_version)
+        reasons = plausibility.check(
+            event.typed, rule_set, event.rules_version, event.device_time, event.clock_synced,
+            now_aware, rules.clock,
+        )  # fmt: skip
+    else:  # built without the codec (tests of the store alone): only the clock is checked
+        reasons = list(plausibility.check_time(event.device_time, event.clock_synced,
+                                               now_aware, rules.clock))  # fmt: skip
+    if reasons:
+        return replace(event, hold_reasons=tuple(reasons)), None
+    facts = EventFacts(event.terminal_id, event.store_id, event.seq, event.type, event.body, local)
+    try:
+        return event, project(facts)
+    except DomainError as err:
+        return IncomingEvent(**{**_fields(event), "dead_reason": str(err)}), None
 
 
 def _event_json(event: IncomingEvent) -> bytes:
@@ -147,55 +163,17 @@ def _event_json(event: IncomingEvent) -> bytes:
     ).encode()  # fmt: skip
 
 
-def _fields(event: IncomingEvent) -> dict[str, Any]:
-    return {name: getattr(event, name) for name in IncomingEvent.__slots__}
-
-
-EVENT_COLUMNS = ("terminal_id", "seq", "event_id", "store_id", "type", "device_time",
-                 "clock_synced", "received_at", "business_day", "business_hour", "amount_fen",
-                 "receipt_no", "dead", "body")  # fmt: skip
-
-
-def _event_rows(
-    events: Sequence[IncomingEvent], local_times: Mapping[int, dt.datetime], now: dt.datetime
-) -> list[tuple[Any, ...]]:
-    rows = []
-    received = str(now)
-    for event in events:
-        amount, receipt = _amount_and_receipt(event)
-        local = local_times[event.seq]
-        rows.append(
-            (event.terminal_id, event.seq, event.event_id, event.store_id, event.type[:32],
-             event.device_time_text, event.clock_synced, received, local.date().isoformat(),
-             local.hour, amount, receipt[:64], event.dead_reason is not None,
-             _json(event.body))
-        )  # fmt: skip
-    return rows
-
-
-def _insert_events(cdb: CloudDB, rows: Sequence[tuple[Any, ...]]) -> set[int]:
-    """Insert, skipping (terminal, seq) already stored; return the seqs this call inserted."""
-    returned = copy_insert_rows(
-        cdb, "events", EVENT_COLUMNS, rows, conflict=("terminal_id", "seq"), returning=("seq",)
-    )
-    return {int(seq) for (seq,) in returned}
+def _row(event: IncomingEvent, local: dt.datetime, received: str, status: str) -> tuple[Any, ...]:
+    amount, receipt = _amount_and_receipt(event)
+    return (event.terminal_id, event.seq, event.event_id, event.store_id, event.type[:32],
+            event.device_time_text[:40], event.clock_synced, received,
+            local.date().isoformat(), local.hour, amount, receipt[:64], status != "ok",
+            _json(event.body), event.epoch, status)  # fmt: skip
 
 
 def _json(body: Mapping[str, Any]) -> str:
     # Same text JsonText writes (sorted keys, compact), made faster by msgspec.
     return msgspec.json.encode(body, order="sorted").decode()
-
-
-def high_water_after(cdb: CloudDB, terminal_id: str, current: int) -> int:
-    """Advance ``current`` over the seqs stored above it."""
-    m = cdb.models
-    above = (
-        m.Event.select(m.Event.seq)
-        .where((m.Event.terminal_id == terminal_id) & (m.Event.seq > current))
-        .order_by(m.Event.seq)
-        .tuples()
-    )
-    return advance_high_water(current, (seq for (seq,) in above))
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,11 +187,13 @@ class PreparedBatch:
     store_id: str
     terminal_id: str
     topic: str
-    events: list[IncomingEvent]  # unique seqs; dead_reason set where the body is unusable
-    rows: list[tuple[Any, ...]]  # event rows, in the order of ``events``
+    events: list[IncomingEvent]  # unique seqs; dead_reason or hold_reasons set where due
+    rows: dict[int, tuple[Any, ...]]  # seq -> event row
+    local_times: dict[int, dt.datetime]
     projections: dict[int, Projection]
-    merged: Projection  # the sum over every live event (used when none was a duplicate)
+    merged: Projection  # the sum over every projected event (used when all are new)
     now: dt.datetime  # receive time, naive UTC
+    unplaceable: list[str] = field(default_factory=list)
 
 
 def prepare_batch(
@@ -224,68 +204,189 @@ def prepare_batch(
     topic: str,
     rules: IngestRules,
     now_aware: dt.datetime,
+    unplaceable: Sequence[str] = (),
 ) -> PreparedBatch:
-    """Project a decoded batch and build its rows, without touching the database."""
+    """Check, project and build rows for a decoded batch, without touching the database."""
     now = now_aware.astimezone(dt.UTC).replace(tzinfo=None)
+    received = str(now)
     # A seq repeated inside one message is one event; the first copy wins, like across messages.
     seen: set[int] = set()
     unique = [e for e in events if not (e.seq in seen or seen.add(e.seq))]
-    live, projections, local_times = _project_all(unique, rules, now_aware)
+    out: list[IncomingEvent] = []
+    projections: dict[int, Projection] = {}
+    local_times: dict[int, dt.datetime] = {}
+    rows: dict[int, tuple[Any, ...]] = {}
+    for event in unique:
+        tz = rules.tz_for(event.store_id)
+        local = business_time(event.device_time or now_aware, event.clock_synced, now_aware, tz)
+        event, projection = _prepare_event(event, rules, now_aware, local)
+        if projection is not None:
+            projections[event.seq] = projection
+        local_times[event.seq] = local
+        rows[event.seq] = _row(event, local, received, event.status)
+        out.append(event)
     return PreparedBatch(
-        store_id=store_id,
-        terminal_id=terminal_id,
-        topic=topic,
-        events=live,
-        rows=_event_rows(live, local_times, now),
-        projections=projections,
-        merged=combine([projections[e.seq] for e in live if e.dead_reason is None]),
-        now=now,
+        store_id=store_id, terminal_id=terminal_id, topic=topic, events=out, rows=rows,
+        local_times=local_times, projections=projections,
+        merged=combine([projections[e.seq] for e in out if e.seq in projections]), now=now,
+        unplaceable=list(unplaceable),
+    )  # fmt: skip
+
+
+def _insert_events(cdb: CloudDB, rows: Sequence[tuple[Any, ...]]) -> set[int]:
+    """Insert, skipping (terminal, seq) already stored; return the seqs this call inserted."""
+    returned = copy_insert_rows(
+        cdb, "events", EVENT_COLUMNS, rows, conflict=("terminal_id", "seq"), returning=("seq",)
     )
+    return {int(seq) for (seq,) in returned}
+
+
+def _envelope(event: IncomingEvent) -> dict[str, Any]:
+    return json.loads(event.raw) if event.raw else json.loads(_event_json(event))
+
+
+def _conflicts_among(
+    cdb: CloudDB, terminal_id: str, again: Sequence[IncomingEvent]
+) -> list[Conflict]:
+    """Events not inserted because their seq is taken: duplicates, or conflicts if different."""
+    stored = seqstore.stored_versions(cdb, terminal_id, (e.seq for e in again))
+    found = []
+    for event in again:
+        stored_id, stored_body = stored.get(event.seq, ("", None))
+        if stored_id == event.event_id and seqstore.same_content(stored_body, event.body):
+            continue  # a true duplicate: resent after a lost ACK
+        why = "other content" if stored_id == event.event_id else f"event {stored_id or '(none)'}"
+        found.append(
+            Conflict(
+                event.seq, event.event_id, event.epoch, event.type, stored_id,
+                f"seq {event.seq} already holds {why}: a restored or copied store file?",
+                _envelope(event),
+            )
+        )  # fmt: skip
+    return found
+
+
+def _placeholder(batch: PreparedBatch, status: str) -> Callable[[int], tuple[Any, ...]]:
+    """Rows for seqs that hold no event, e.g. the seqs a lost store file never sent."""
+    received, day, hour = str(batch.now), batch.now.date().isoformat(), batch.now.hour
+
+    def build(seq: int) -> tuple[Any, ...]:
+        return (batch.terminal_id, seq, "", batch.store_id, status, "", False, received, day,
+                hour, 0, "", True, "{}", "", status)  # fmt: skip
+
+    return build
 
 
 def commit_batch(cdb: CloudDB, batch: PreparedBatch, rules: IngestRules) -> BatchOutcome:
     """Store and apply a prepared batch in one transaction; return what the ACK should say."""
-    store_id, terminal_id, now, events = batch.store_id, batch.terminal_id, batch.now, batch.events
+    store_id, terminal_id, now = batch.store_id, batch.terminal_id, batch.now
     with cdb.write():
-        current_mark, max_seq = _lock_terminal(cdb, store_id, terminal_id)
-        inserted = _insert_events(cdb, batch.rows)
-        fresh = [e for e in events if e.seq in inserted]
-        if len(fresh) == len(events):
+        term = seqstore.lock_terminal(cdb, store_id, terminal_id)
+        keyed = [(e.seq, e.epoch, e.type if e.dead_reason is None else "", e.body)
+                 for e in batch.events]  # fmt: skip
+        rulings, starts, state = rule(term.state, term.high_water, keyed)
+        verdict = {r.seq: r for r in rulings}
+        storing = [e for e in batch.events if verdict[e.seq].decision is Decision.STORE]
+        conflicts = [
+            Conflict(e.seq, e.event_id, e.epoch, e.type, "", verdict[e.seq].reason, _envelope(e))
+            for e in batch.events
+            if verdict[e.seq].decision is Decision.FENCE
+        ]
+        deferred = [e.seq for e in batch.events if verdict[e.seq].decision is Decision.DEFER]
+        copies = seqstore.carried_duplicates(cdb, terminal_id, state,
+                                         {e.seq: e.event_id for e in storing})  # fmt: skip
+        rows = []
+        for e in storing:
+            row = batch.rows[e.seq]
+            if e.seq in copies:  # carried by a repair, and already held at another seq
+                row = (*row[:12], True, row[13], row[14], "duplicate")
+            rows.append(row)
+        inserted = _insert_events(cdb, rows)
+        conflicts += _conflicts_among(cdb, terminal_id, [e for e in storing
+                                                         if e.seq not in inserted])  # fmt: skip
+        opened: list[EpochStart] = [s for s in starts if s.seq in inserted]
+        if len(opened) < len(starts):
+            state = term.state  # the start itself met a conflict: the epoch did not open
+        high_water = term.high_water
+        for start in opened:
+            abandoned = seqstore.open_epoch(
+                cdb, terminal_id=terminal_id, start=start, high_water=high_water,
+                placeholder=_placeholder(batch, "abandoned"), now=now,
+            )  # fmt: skip
+            reason = (
+                f"store file epoch {start.epoch} started at seq {start.seq} ({start.reason}); "
+                f"{abandoned} seq(s) of the old file abandoned"
+            )
+            flag_terminal(cdb, terminal_id, store_id, reason, now)
+        fresh = [e for e in storing if e.seq in inserted and e.seq not in copies]
+        live = [e for e in fresh if e.seq in batch.projections]
+        if len(live) == len(batch.projections):
             merged = batch.merged
-        else:  # some were stored before: apply only the new ones
-            merged = combine([batch.projections[e.seq] for e in fresh if e.dead_reason is None])
+        else:  # some were stored before, or are duplicates of carried events
+            merged = combine([batch.projections[e.seq] for e in live])
         origin = (terminal_id, max((e.seq for e in fresh), default=0))
         down, over = apply_members(cdb, merged, rules, now, origin)
         apply_figures(cdb, merged)
-        dead = [e for e in events if e.dead_reason is not None]
+        dead = [e for e in fresh if e.dead_reason is not None]
         for event in dead:
-            if event.seq in inserted:
-                record_dead_letter(
-                    cdb, topic=batch.topic, terminal_id=terminal_id,
-                    claimed_terminal_id=terminal_id,
-                    reason=f"seq {event.seq}: {event.dead_reason}", seqs=[event.seq],
-                    payload=event.raw or _event_json(event), now=now,
-                )  # fmt: skip
-        if any(e.seq in inserted for e in dead):
-            flag_terminal(cdb, terminal_id, store_id, f"unusable event body: {dead[0].dead_reason}",
-                          now)  # fmt: skip
-        if max_seq <= current_mark:
+            record_dead_letter(
+                cdb, topic=batch.topic, terminal_id=terminal_id, claimed_terminal_id=terminal_id,
+                reason=f"seq {event.seq}: {event.dead_reason}", seqs=[event.seq],
+                payload=event.raw or _event_json(event), now=now,
+            )  # fmt: skip
+        if dead:
+            flag_terminal(cdb, terminal_id, store_id,
+                          f"unusable event body: {dead[0].dead_reason}", now)  # fmt: skip
+        for text in batch.unplaceable:
+            record_dead_letter(cdb, topic=batch.topic, terminal_id=terminal_id,
+                               claimed_terminal_id=terminal_id, reason=text, seqs=[],
+                               payload=text.encode(), now=now)  # fmt: skip
+        held = [e for e in fresh if e.hold_reasons]
+        _hold(cdb, held, now)
+        if held:
+            flag_terminal(cdb, terminal_id, store_id,
+                          f"implausible {held[0].type} seq {held[0].seq}: "
+                          f"{held[0].hold_reasons[0]}", now)  # fmt: skip
+        seqstore.record_conflicts(cdb, terminal_id, conflicts, now)
+        if conflicts:
+            flag_terminal(cdb, terminal_id, store_id, conflicts[0].reason, now)
+        seqstore.resolve_carried(cdb, terminal_id,
+                             {e.event_id: e.seq for e in fresh if state.carry_from <= e.seq
+                              <= state.carry_to}, state.epoch, now)  # fmt: skip
+        if term.max_seq <= high_water and not opened:
             # Nothing was stored above the mark before: this batch alone can move it.
-            high_water = advance_high_water(current_mark, inserted)
+            high_water = advance_high_water(high_water, inserted)
         else:
-            high_water = high_water_after(cdb, terminal_id, current_mark)
-        m = cdb.models
-        m.Terminal.update(
-            high_water=high_water, max_seq=max(max_seq, *inserted, 0), last_seen=now
-        ).where(m.Terminal.terminal_id == terminal_id).execute()
+            high_water = seqstore.high_water_after(cdb, terminal_id, high_water)
+        max_seq = max(term.max_seq, high_water, *inserted, 0)
+        seqstore.save_terminal(cdb, terminal_id, high_water, max_seq, state, now)
+        acked_id = next((e.event_id for e in storing if e.seq == high_water), None)
+        if acked_id is None:
+            acked_id = seqstore.event_id_at(cdb, terminal_id, high_water)
     return BatchOutcome(
         high_water=high_water,
         inserted=len(inserted),
-        duplicates=len(events) - len(inserted),
-        dead_lettered=sorted(e.seq for e in dead),
+        duplicates=len(storing) - len(inserted),
+        dead_lettered=sorted(e.seq for e in batch.events if e.dead_reason is not None),
         over_redemptions=over,
         down=down,
+        conflicts=sorted(c.seq for c in conflicts)[: seqstore.MAX_ACK_CONFLICTS],
+        held=sorted(e.seq for e in held),
+        deferred=deferred,
+        acked_event_id=acked_id,
+        max_seq=max_seq,
+        epoch=state.epoch,
     )
+
+
+def _hold(cdb: CloudDB, held: Iterable[IncomingEvent], now: dt.datetime) -> None:
+    rows = [
+        {"terminal_id": e.terminal_id, "seq": e.seq, "store_id": e.store_id, "type": e.type,
+         "reasons": list(e.hold_reasons), "rules_version": e.rules_version, "flagged_at": now}
+        for e in held
+    ]  # fmt: skip
+    if rows:
+        cdb.models.EventFlag.insert_many(rows).on_conflict_ignore().execute()
 
 
 def apply_batch(
@@ -314,12 +415,15 @@ def reject_payload(
     reason: str,
     seqs: Iterable[int],
     payload: bytes,
+    placeable: Sequence[tuple[int, str, str]] = (),
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-) -> int | None:
+) -> tuple[int, str] | None:
     """Dead-letter a whole unusable message and flag its sender; return the sender's mark.
 
-    The mark is unchanged (nothing was stored), so the ACK does not advance; it is None when
-    the topic named no terminal at all.
+    ``placeable`` events (an event too large for any batch, whose seq could still be read)
+    are kept dead in their place so the terminal's later events are acknowledged; otherwise
+    the mark is unchanged. Returns (mark, event id at the mark), or None when the topic
+    named no terminal at all.
     """
     now = clock().astimezone(dt.UTC).replace(tzinfo=None)
     with cdb.write():
@@ -331,6 +435,15 @@ def reject_payload(
         if terminal_id is None or store_id is None:
             return None
         flag_terminal(cdb, terminal_id, store_id, reason, now)
-        m = cdb.models
-        row = m.Terminal.get(m.Terminal.terminal_id == terminal_id)
-        return int(row.high_water)
+        term = seqstore.lock_terminal(cdb, store_id, terminal_id)
+        if not placeable:
+            return term.high_water, seqstore.event_id_at(cdb, terminal_id, term.high_water)
+        received, day = str(now), now.date().isoformat()
+        rows = [(terminal_id, seq, event_id if len(event_id) == 36 else "", store_id,
+                 (kind or "unknown")[:32], "", False, received, day, now.hour, 0, "", True,
+                 "{}", "", "dead") for seq, event_id, kind in placeable]  # fmt: skip
+        insert_rows(cdb, "events", EVENT_COLUMNS, rows, on_conflict="ON CONFLICT DO NOTHING")
+        mark = seqstore.high_water_after(cdb, terminal_id, term.high_water)
+        top = max([term.max_seq, mark, *(seq for seq, _, _ in placeable)])
+        seqstore.save_terminal(cdb, terminal_id, mark, top, term.state, now)
+        return mark, seqstore.event_id_at(cdb, terminal_id, mark)

@@ -97,6 +97,9 @@ def copy_insert_rows(
     cursor.execute(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE {_q(table)}) ON COMMIT DELETE ROWS"
     )
+    # Emptied at every commit, but a transaction storing a refused batch event by event
+    # copies several times: each INSERT below must see only its own rows.
+    cursor.execute(f"DELETE FROM {staging}")
     cursor.copy_expert(f"COPY {staging} ({cols}) FROM STDIN", buf)
     cursor.execute(
         f"INSERT INTO {_q(table)} ({cols}) SELECT {cols} FROM {staging} {on_conflict} "

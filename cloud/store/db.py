@@ -12,16 +12,34 @@ from typing import Any, Final
 
 import peewee as pw
 from playhouse import db_url
+from playhouse.migrate import SchemaMigrator, migrate
 
 from cloud.store.errors import BadDatabaseUrl, CloudStoreError, SchemaTooNew
 from cloud.store.models import Models, build_models
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 DEFAULT_URL: Final = "sqlite:///var/cloud.db"
 #: Environment variable naming the database (a PostgreSQL URL at chain scale).
 URL_ENV: Final = "DATABASE_URL"
-#: Migrations from version n to n+1, applied in order on open. Empty while the schema is v1.
-MIGRATIONS: Final[Mapping[int, Callable[[pw.Database, Models], None]]] = MappingProxyType({})
+
+
+def _v1_to_v2(database: pw.Database, models: Models) -> None:
+    """Store-file epochs, event status, conflicts and plausibility flags."""
+    migrator = SchemaMigrator.from_database(database)
+    t, e = models.Terminal, models.Event
+    migrate(
+        *(migrator.add_column("terminals", name, getattr(t, name))
+          for name in ("epoch", "epoch_since", "carry_after", "carry_from", "carry_to")),
+        *(migrator.add_column("events", name, getattr(e, name)) for name in ("epoch", "status")),
+    )  # fmt: skip
+    database.create_tables([models.EventConflict, models.TerminalEpoch, models.EventFlag])
+    e.update(status="dead").where(e.dead == True).execute()  # noqa: E712
+
+
+#: Migrations from version n to n+1, applied in order on open.
+MIGRATIONS: Final[Mapping[int, Callable[[pw.Database, Models], None]]] = MappingProxyType(
+    {1: _v1_to_v2}
+)
 
 SQLITE_PRAGMAS: Final = (
     ("journal_mode", "wal"),

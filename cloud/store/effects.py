@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import peewee as pw
 
+from cloud.domain.plausibility import Clock, RuleSet
 from cloud.domain.points import REDEEM_REASONS, reconcile
 from cloud.domain.projections import Projection
 from cloud.domain.tiers import TierThresholds, upgrade_for
@@ -31,11 +32,15 @@ class PendingDown:
 
 @dataclass(frozen=True, slots=True)
 class IngestRules:
-    """Configuration the projections need: store time zones and tier thresholds."""
+    """Configuration ingest needs: store time zones, tier thresholds, the rules versions."""
 
     thresholds: TierThresholds = field(default_factory=TierThresholds)
     default_timezone: str = "Asia/Shanghai"
     timezones: Mapping[str, str] = field(default_factory=dict)
+    # Rules version -> the figures a till priced with ("" is the built-in defaults); a sale
+    # naming a version not here is held for HQ (cloud.domain.plausibility).
+    rule_sets: Mapping[str, RuleSet] = field(default_factory=lambda: {"": RuleSet()})
+    clock: Clock = field(default_factory=Clock)
 
     def tz_for(self, store_id: str) -> ZoneInfo:
         """The store's time zone (configuration), else the chain default."""

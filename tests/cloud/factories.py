@@ -14,11 +14,15 @@ DEFAULT_TIME = dt.datetime(2026, 11, 23, 6, 30, tzinfo=dt.UTC)  # 14:30 in Shang
 
 
 def sale_line(line_no: int, sku: str, quantity: int, net_fen: int) -> dict[str, Any]:
-    """A priced line with no discount (net = gross)."""
+    """A priced line whose net is ``net_fen``: unit price rounded up, the rest a promotion."""
+    unit = -(-net_fen // max(quantity, 1))
+    gross = unit * quantity
+    discounts = [{"kind": "promo", "label": "promo", "amount_fen": gross - net_fen}]
     return {
         "line_no": line_no, "sku": sku, "barcode": "6901234567892", "name_zh": "商品",
         "name_en": "item", "category": "grocery", "quantity": quantity, "weight_g": None,
-        "unit_price_fen": net_fen // max(quantity, 1), "gross_fen": net_fen, "discounts": [],
+        "unit_price_fen": unit, "gross_fen": gross,
+        "discounts": discounts if gross != net_fen else [],
         "net_fen": net_fen, "tax_rate_bp": 1300, "returnable": True, "price_overridden": False,
     }  # fmt: skip
 
@@ -28,20 +32,28 @@ def sale_body(
     *,
     member_id: str | None = None,
     redeem: int = 0,
-    earn: int = 0,
+    earn: int | None = None,
     receipt_no: str = "S001-T01-20261123-0001",
     time: dt.datetime = DEFAULT_TIME,
 ) -> dict[str, Any]:
-    """A sale of (sku, quantity, net_fen) lines; redeemed points pay 10 fen each, cash the rest."""
+    """A sale of (sku, quantity, net_fen) lines; redeemed points pay 10 fen each, cash the rest.
+
+    Points earned follow the default rules (1 per ¥10 of money paid) unless ``earn`` forces
+    another number (a forgery, for the plausibility tests).
+    """
     total = sum(net for _, _, net in lines)
     points_fen = redeem * 10
+    if earn is None:
+        earn = (total - points_fen) // 1000 if member_id else 0
     tenders: list[dict[str, Any]] = []
     if points_fen:
         tenders.append({"kind": "points", "amount_fen": points_fen, "tendered_fen": 0,
                         "approval_code": "", "reference": str(redeem)})  # fmt: skip
-    tenders.append({"kind": "cash", "amount_fen": total - points_fen, "tendered_fen": total,
+    tenders.append({"kind": "cash", "amount_fen": total - points_fen,
+                    "tendered_fen": total - points_fen,
                     "approval_code": "", "reference": ""})  # fmt: skip
     sale_id = str(uuid.uuid4())
+    priced = [sale_line(i + 1, sku, q, net) for i, (sku, q, net) in enumerate(lines)]
     points = []
     if member_id and redeem:
         points.append({"member_id": member_id, "delta": -redeem, "reason": "redeem",
@@ -52,8 +64,10 @@ def sale_body(
     return {
         "sale_id": sale_id, "cashier_id": "C01", "shift_id": "SH1", "member_id": member_id,
         "member_tier": "regular" if member_id else None,
-        "lines": [sale_line(i + 1, sku, q, net) for i, (sku, q, net) in enumerate(lines)],
-        "gross_fen": total, "discount_fen": 0, "total_fen": total, "tenders": tenders,
+        "lines": priced,
+        "gross_fen": sum(ln["gross_fen"] for ln in priced),
+        "discount_fen": sum(ln["gross_fen"] for ln in priced) - total, "total_fen": total,
+        "tenders": tenders,
         "change_fen": 0, "points_earned": earn, "points_redeemed": redeem, "points": points,
         "device_time": utc_iso(time), "clock_synced": True, "coupon_codes": [],
         "receipt_no": receipt_no,

@@ -13,13 +13,13 @@ from cloud.api.publisher import MqttPublisher, PublishError
 from cloud.ingest.decode import DecodedBatch, decode_events_message
 from cloud.mqtt import BrokerSettings
 from cloud.store.apply import IngestRules, apply_batch, reject_payload
-from cloud.store.db import open_cloud_db
+from cloud.store.db import SCHEMA_VERSION, open_cloud_db
 from cloud.store.downstream import changes_since
 from protocol.codec import decode_down
 from protocol.envelope import Envelope
 from protocol.topics import events_topic, store_down_filter
 from tests.broker import Broker
-from tests.cloud.factories import adjustment_body, batch_payload, envelope, sale_body
+from tests.cloud.factories import batch_payload, envelope, sale_body
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette nags about httpx vs httpx2 on import
@@ -56,7 +56,7 @@ def api(db_url: str) -> Iterator[TestClient]:
 
 
 def test_health(api: TestClient) -> None:
-    assert api.get("/api/health").json() == {"status": "ok", "schema_version": 1}
+    assert api.get("/api/health").json() == {"status": "ok", "schema_version": SCHEMA_VERSION}
 
 
 def test_sales_totals_and_listing_by_store_terminal_and_day(api: TestClient, db_url: str) -> None:
@@ -84,18 +84,19 @@ def test_sales_totals_and_listing_by_store_terminal_and_day(api: TestClient, db_
 
 
 def test_member_points_ledger_balance_and_over_redemption(api: TestClient, db_url: str) -> None:
-    _store(db_url, [envelope("S001-T01", 1, adjustment_body("M1", 150),
-                             event_type="points_adjustment")])  # fmt: skip
+    # The points come from a sale (a till cannot adjust points: that is HQ's).
+    _store(db_url, [envelope("S001-T01", 1, sale_body([("G", 1, 150_000)], member_id="M1"))])
     _store(db_url, [envelope("S001-T01", 2, sale_body([("A", 1, 3000)], member_id="M1",
                                                       redeem=100, earn=2))])  # fmt: skip
     _store(db_url, [envelope("S002-T01", 1, sale_body([("B", 1, 3000)], member_id="M1",
                                                       redeem=100))])  # fmt: skip
     body = api.get("/api/members/M1/points").json()
     assert [(r["delta"], r["reason"]) for r in body["ledger"]] == [
-        (150, "adjust"), (-100, "redeem"), (2, "earn"), (-100, "redeem"),
+        (150, "earn"), (-100, "redeem"), (2, "earn"), (-100, "redeem"), (2, "earn"),
     ]  # fmt: skip
-    assert body["balance"] == 150 - 100 + 2 - 100
-    assert [(o["amount"], o["terminal_id"]) for o in body["over_redemptions"]] == [(48, "S002-T01")]
+    assert body["balance"] == 150 - 100 + 2 - 100 + 2
+    # The second redemption found 52 points and earned 2 back: 46 short.
+    assert [(o["amount"], o["terminal_id"]) for o in body["over_redemptions"]] == [(46, "S002-T01")]
     missing = api.get("/api/members/NOPE/points")
     assert missing.status_code == 404 and "NOPE" in missing.json()["detail"]
 

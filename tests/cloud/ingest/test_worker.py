@@ -24,7 +24,6 @@ from protocol.topics import (
 )
 from tests.broker import Broker, MqttClient
 from tests.cloud.factories import (
-    adjustment_body,
     batch_payload,
     envelope,
     registration_body,
@@ -83,36 +82,43 @@ def test_bad_payloads_are_dead_lettered_and_the_worker_carries_on(
         (json.dumps(impersonating).encode(), "arrived on the topic of S001/S001-T01"),
         (json.dumps(oversized).encode(), "Oversized"),
     ]
-    for payload, _ in bad:
-        ack = _send(t01, "S001-T01", payload)
-        assert ack.acked_seq == 1  # nothing stored, nothing acknowledged past it
+    acks = [_send(t01, "S001-T01", payload) for payload, _ in bad]
+    # Nothing stored, nothing acknowledged past it...
+    assert [ack.acked_seq for ack in acks[:3]] == [1, 1, 1]
+    # ...except the event too large for any batch: the terminal sends it alone, and it is
+    # kept dead in its place, so the terminal's later sales are not stuck behind it.
+    assert (acks[3].acked_seq, acks[3].dead_lettered) == (2, [2])
     m = worker.db.models
     reasons = [d.reason for d in m.DeadLetter.select().order_by(m.DeadLetter.id)]
     for reason, (_, expected) in zip(reasons, bad, strict=True):
         assert expected in reason
     # Seqs are named where the payload was readable, so the terminal knows which were refused.
-    assert _acks(t01)[2].dead_lettered == [2]
+    assert acks[1].dead_lettered == [2]
+    oversized_letter = m.DeadLetter.select().order_by(m.DeadLetter.id.desc()).get()
+    assert oversized_letter.payload_size == len(bad[3][0]) == len(oversized_letter.payload)
     terminal = m.Terminal.get(m.Terminal.terminal_id == "S001-T01")
     assert terminal.flagged and "Oversized" in terminal.flag_reason
-    assert m.Event.select().count() == 1
+    dead = m.Event.get((m.Event.terminal_id == "S001-T01") & (m.Event.seq == 2))
+    assert (dead.status, dead.dead, dead.amount_fen) == ("dead", True, 0)
     # The worker is still there for the next good batch.
-    assert _send_events(t01, [simple_sale("S001-T01", 2)]).acked_seq == 2
+    assert _send_events(t01, [simple_sale("S001-T01", 3)]).acked_seq == 3
 
 
 def test_offline_redemption_at_two_stores_converges(broker: Broker, worker: IngestWorker) -> None:
     t01, s2 = _terminal(broker, "S001-T01"), _terminal(broker, "S002-T01")
-    grant = envelope("S001-T01", 1, adjustment_body("M1", 300), event_type="points_adjustment")
+    grant = envelope("S001-T01", 1, sale_body([("G", 1, 300_000)], member_id="M1"))
     _send_events(t01, [grant])
     # Both tills believed the member had 300 points; S002-T01 was offline when it sold.
-    _send_events(t01, [envelope("S001-T01", 2, sale_body([("A", 1, 3000)], member_id="M1",
+    _send_events(t01, [envelope("S001-T01", 2, sale_body([("A", 1, 4000)], member_id="M1",
                                                          redeem=200))])  # fmt: skip
-    _send_events(s2, [envelope("S002-T01", 1, sale_body([("B", 1, 3000)], member_id="M1",
+    _send_events(s2, [envelope("S002-T01", 1, sale_body([("B", 1, 4000)], member_id="M1",
                                                         redeem=200))])  # fmt: skip
     m = worker.db.models
     balance = sum(r.delta for r in m.PointsLedger.select().where(m.PointsLedger.member_id == "M1"))
-    assert balance == 300 - 200 - 200
+    assert balance == 300 - 200 + 2 - 200 + 2
     over = list(m.OverRedemption.select())
-    assert [(o.member_id, o.amount, o.terminal_id) for o in over] == [("M1", 100, "S002-T01")]
+    # S002's sale redeemed 200 of the 102 points left and earned 2: 96 short.
+    assert [(o.member_id, o.amount, o.terminal_id) for o in over] == [("M1", 96, "S002-T01")]
 
 
 def test_tier_upgrade_is_pushed_and_caught_up(broker: Broker, worker: IngestWorker) -> None:

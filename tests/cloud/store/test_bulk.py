@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from cloud.store.apply import EVENT_COLUMNS
 from cloud.store.bulk import copy_insert_rows
 from cloud.store.db import CloudDB
+from cloud.store.seqs import EVENT_COLUMNS
 
 # Characters that delimit COPY text (tab, newline, CR, backslash) and the \N null marker.
 NASTY = 'a\tb\nc\rd\\e \\N 北京 "q" \\\\t 🧾'
@@ -19,6 +19,7 @@ def _row(seq: int, receipt: str, body: dict[str, object]) -> tuple[object, ...]:
         "received_at": "2026-11-20 08:00:01.5", "business_day": "2026-11-20",
         "business_hour": 16, "amount_fen": -seq if seq % 3 == 0 else seq * 100,
         "receipt_no": receipt, "dead": False, "body": json.dumps(body, ensure_ascii=False),
+        "epoch": "", "status": "ok",
     }  # fmt: skip
     return tuple(values[c] for c in EVENT_COLUMNS)
 

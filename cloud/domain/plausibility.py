@@ -1,0 +1,260 @@
+"""Re-check a till's event against the rules it names: sums, signs, tenders, points, time.
+
+A terminal's credentials prove who sent an event, not that its numbers are honest: a forged
+or buggy till could send a 1-fen total against a ¥10,000 line, a negative quantity, or a
+billion points. Every check here works from the event alone and the rules version it names,
+so it runs in ingest's CPU stage before any database work. An event that fails is stored
+and held out of the projections until HQ accepts or rejects it; it is never dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final
+
+from protocol.bodies import (
+    EventBody,
+    MemberRegisteredBody,
+    PointsAdjustmentBody,
+    PointsDeltaBody,
+    ReturnBody,
+    SaleBody,
+)
+
+BP_WHOLE: Final = 10_000
+TIERS: Final = ("regular", "silver", "gold")
+#: Tenders that are not money: they neither count as spend nor earn points.
+NON_MONEY_TENDERS: Final = frozenset({"points", "coupon"})
+
+
+def round_div(numerator: int, denominator: int) -> int:
+    """Divide and round half away from zero: the project's one money rounding rule.
+
+    The terminal's core (device.checkout.money.round_div) applies the same rule and must not
+    import cloud code; tests/cloud/domain/test_plausibility.py checks the two agree.
+    """
+    if denominator <= 0:
+        raise ValueError("round_div needs a positive denominator")
+    quotient, remainder = divmod(abs(numerator), denominator)
+    if remainder * 2 >= denominator:
+        quotient += 1
+    return quotient if numerator >= 0 else -quotient
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """The figures a till priced with; one per rules version HQ published."""
+
+    fen_per_point: int = 1000
+    multiplier_bp: Mapping[str, int] = field(
+        default_factory=lambda: MappingProxyType(
+            dict.fromkeys(("regular", "silver", "gold"), 10_000)
+        )
+    )
+    redeem_block_points: int = 100
+    redeem_block_value_fen: int = 1000
+    redeem_cap_bp: int = 5000
+    no_receipt_refund_cap_fen: int = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """How far a synchronised device clock may be from the cloud's receive time."""
+
+    future_tolerance: dt.timedelta = dt.timedelta(minutes=10)
+    # Generous: a till may sell offline for weeks, and what matters is a clock that claims to
+    # be synchronised yet reads decades off (1970 after a lost RTC, 2099 from a forger).
+    max_offline: dt.timedelta = dt.timedelta(days=3650)
+
+
+class _Findings:
+    """Collects reasons; each check appends what it found wrong, in words for HQ."""
+
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+
+    def expect(self, ok: bool, reason: str) -> None:
+        if not ok:
+            self.reasons.append(reason)
+
+
+def _lines(body: SaleBody, found: _Findings) -> tuple[int, int, int]:
+    gross_sum = discount_sum = net_sum = 0
+    for line in body.lines:
+        n, qty, weight, unit = line.line_no, line.quantity, line.weight_g, line.unit_price_fen
+        if weight is not None:
+            found.expect(qty == 1, f"line {n}: a weighed line has quantity 1, not {qty}")
+            expected = round_div(unit * weight, 1000)
+        else:
+            expected = unit * qty
+        gross = line.gross_fen
+        found.expect(
+            gross == expected, f"line {n}: gross {gross} is not price x quantity {expected}"
+        )
+        discounts = sum(d.amount_fen for d in line.discounts)
+        found.expect(
+            line.net_fen == gross - discounts,
+            f"line {n}: net {line.net_fen} is not gross {gross} less discounts {discounts}",
+        )
+        gross_sum += gross
+        discount_sum += discounts
+        net_sum += line.net_fen
+    return gross_sum, discount_sum, net_sum
+
+
+def _tenders(body: SaleBody, found: _Findings) -> tuple[int, int]:
+    applied = change = points_value = coupons = 0
+    for i, tender in enumerate(body.tenders, start=1):
+        amount, handed = tender.amount_fen, tender.tendered_fen
+        found.expect(amount > 0, f"tender {i}: amount must be above zero")
+        if tender.kind == "cash":
+            found.expect(handed >= amount, f"tender {i}: cash handed {handed} below {amount}")
+            change += max(0, handed - amount)
+        elif tender.kind == "points":
+            points_value += amount
+        elif tender.kind == "coupon":
+            coupons += amount
+        applied += amount
+    total = body.total_fen
+    found.expect(applied == total, f"tenders add up to {applied}, not the total {total}")
+    found.expect(
+        body.change_fen == change,
+        f"change {body.change_fen} is not cash handed less cash applied, {change}",
+    )
+    return points_value, coupons
+
+
+def _points_rows(
+    rows: Sequence[PointsDeltaBody], member: str | None, allowed: frozenset[str], found: _Findings
+) -> dict[str, int]:
+    by_reason: dict[str, int] = {}
+    for row in rows:
+        found.expect(
+            member is not None and row.member_id == member,
+            f"points row for {row.member_id!r}, not the event's member {member!r}",
+        )
+        found.expect(row.reason in allowed, f"points reason {row.reason!r} not allowed here")
+        by_reason[row.reason] = by_reason.get(row.reason, 0) + row.delta
+    return by_reason
+
+
+def check_sale(body: SaleBody, rules: RuleSet) -> list[str]:
+    """Reasons a sale does not add up under ``rules`` ([] when it does)."""
+    found = _Findings()
+    gross, discounts, net = _lines(body, found)
+    total = body.total_fen
+    found.expect(body.gross_fen == gross, f"gross {body.gross_fen} is not the lines' {gross}")
+    found.expect(
+        body.discount_fen == discounts,
+        f"discount {body.discount_fen} is not the lines' {discounts}",
+    )
+    found.expect(total == net, f"total {total} is not the lines' net {net}")
+    points_value, coupons = _tenders(body, found)
+    found.expect(
+        len(body.coupon_codes) == sum(t.kind == "coupon" for t in body.tenders),
+        "coupon codes do not match the coupon tenders",
+    )
+    member = body.member_id
+    by_reason = _points_rows(body.points, member, frozenset({"earn", "redeem"}), found)
+    earned, redeemed = body.points_earned, body.points_redeemed
+    found.expect(by_reason.get("earn", 0) == earned, f"earn rows do not add up to {earned}")
+    found.expect(-by_reason.get("redeem", 0) == redeemed, f"redeem rows are not {redeemed}")
+    if member is None:
+        found.expect(
+            earned == 0 and redeemed == 0 and points_value == 0,
+            "points earned or redeemed on a sale without a member",
+        )
+        return found.reasons
+    block, value = rules.redeem_block_points, rules.redeem_block_value_fen
+    found.expect(redeemed % block == 0, f"{redeemed} points redeemed is not in blocks of {block}")
+    found.expect(
+        points_value == redeemed * value // block,
+        f"points tender {points_value} is not the value of {redeemed} points",
+    )
+    cap = total * rules.redeem_cap_bp // BP_WHOLE
+    found.expect(points_value <= cap, f"points paid {points_value} over the cap {cap}")
+    multiplier = rules.multiplier_bp.get(body.member_tier or "regular", BP_WHOLE)
+    earnable = max(0, total - points_value - coupons)
+    expected = earnable * multiplier // (rules.fen_per_point * BP_WHOLE)
+    found.expect(earned == expected, f"{earned} points earned; the rules give {expected}")
+    return found.reasons
+
+
+def check_return(body: ReturnBody, rules: RuleSet) -> list[str]:
+    """Reasons a return does not add up under ``rules``."""
+    found = _Findings()
+    refund = body.refund_fen
+    lines = sum(line.refund_fen for line in body.lines)
+    found.expect(lines == refund, f"refund {refund} is not the lines' {lines}")
+    paid = sum(t.amount_fen for t in body.refunds)
+    found.expect(paid == refund, f"refund tenders add up to {paid}, not {refund}")
+    if body.original_sale_id is None:
+        found.expect(bool(body.authorised_by), "a return without receipt needs a manager")
+        cap = rules.no_receipt_refund_cap_fen
+        found.expect(refund <= cap, f"refund {refund} without receipt is over the cap {cap}")
+    by_reason = _points_rows(
+        body.points, body.member_id, frozenset({"return_reversal", "return_refund"}), found
+    )
+    found.expect(by_reason.get("return_reversal", 0) <= 0, "a return reversal must take points")
+    found.expect(by_reason.get("return_refund", 0) >= 0, "a points refund must give points")
+    return found.reasons
+
+
+def check_points_adjustment(body: PointsAdjustmentBody, rules: RuleSet) -> list[str]:
+    """A till never adjusts points by hand: HQ does, with a reason, as a cloud job."""
+    return [f"points adjustment of {body.delta} for {body.member_id!r} sent by a till"]
+
+
+def check_registration(body: MemberRegisteredBody, rules: RuleSet) -> list[str]:
+    """A member registered at a till starts with nothing: no points, spend or tier."""
+    found = _Findings()
+    found.expect(body.points_balance == 0, f"new member with {body.points_balance} points")
+    found.expect(body.cumulative_spend_fen == 0, "new member with spend already recorded")
+    found.expect(body.tier == "regular", f"new member registered as {body.tier}")
+    return found.reasons
+
+
+_CHECKS: Final[Mapping[type[Any], Callable[[Any, RuleSet], list[str]]]] = MappingProxyType(
+    {
+        SaleBody: check_sale,
+        ReturnBody: check_return,
+        PointsAdjustmentBody: check_points_adjustment,
+        MemberRegisteredBody: check_registration,
+    }
+)
+
+
+def check_time(
+    device_time: dt.datetime, clock_synced: bool, received_at: dt.datetime, clock: Clock
+) -> list[str]:
+    """A synchronised clock cannot be in the future, nor older than any plausible outage."""
+    if not clock_synced:
+        return []  # business time comes from the receive time; nothing to trust or doubt
+    if device_time > received_at + clock.future_tolerance:
+        return [f"device time {device_time.isoformat()} is after the cloud's receive time "
+                f"{received_at.isoformat()} with a synchronised clock"]  # fmt: skip
+    if device_time < received_at - clock.max_offline:
+        return [f"device time {device_time.isoformat()} is older than any plausible outage"]
+    return []
+
+
+def check(
+    body: EventBody,
+    rules: RuleSet | None,
+    rules_version: str,
+    device_time: dt.datetime,
+    clock_synced: bool,
+    received_at: dt.datetime,
+    clock: Clock = Clock(),
+) -> Sequence[str]:
+    """Every reason the event is implausible; empty when it may be projected."""
+    reasons = check_time(device_time, clock_synced, received_at, clock)
+    checker = _CHECKS.get(type(body))
+    if checker is None:
+        return reasons
+    if rules is None:
+        return [*reasons, f"rules version {rules_version!r} is not known to the cloud"]
+    return [*reasons, *checker(body, rules)]
