@@ -68,6 +68,7 @@ def terminal_acl(term: TerminalCred) -> list[str]:
         f"topic write {topics.events_topic(s, t)}",
         f"topic write {topics.status_topic(s, t)}",
         f"topic write {topics.catchup_topic(s, t)}",
+        f"topic write {topics.hello_topic(s, t)}",
         f"topic read {topics.ack_topic(s, t)}",
         f"topic read {topics.terminal_down_filter(s, t)}",
         f"topic read {topics.store_down_filter(s)}",
@@ -82,6 +83,7 @@ def service_acl(service: ServiceCred) -> list[str]:
         f"user {service.username}",
         f"topic read {p}/+/+/events",
         f"topic read {p}/+/+/catchup",
+        f"topic read {p}/+/+/hello",
         # readwrite so a service can clear the retained status of a retired terminal
         f"topic readwrite {p}/+/+/status",
         f"topic write {p}/+/+/ack",

@@ -57,7 +57,7 @@ class RuleSet:
     redeem_block_points: int = 100
     redeem_block_value_fen: int = 1000
     redeem_cap_bp: int = 5000
-    no_receipt_refund_cap_fen: int = 50_000
+    no_receipt_refund_cap_fen: int = 20_000  # the till's ReturnPolicy default
 
 
 @dataclass(frozen=True, slots=True)

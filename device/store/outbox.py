@@ -18,12 +18,12 @@ _BUMP: Final = (
     "INSERT INTO counter (name, value) VALUES (?, 1) "
     "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value"
 )
-_INSERT: Final = (
+INSERT_SQL: Final = (
     "INSERT INTO outbox (seq, event_id, type, device_time, clock_synced, body, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 # A sale's event body lives on its sale row (written once per sale, see journal.py).
-_PENDING: Final = (
+PENDING_SQL: Final = (
     "SELECT o.seq, o.event_id, o.type, o.device_time, o.clock_synced, "
     "coalesce(o.body, s.body), o.created_at "
     "FROM outbox AS o LEFT JOIN sale AS s ON o.body IS NULL AND s.seq = o.seq "
@@ -43,6 +43,15 @@ def counter(conn: sqlite3.Connection, name: str) -> int:
     """Current value of a counter (0 when it was never bumped)."""
     row = conn.execute("SELECT value FROM counter WHERE name = ?", (name,)).fetchone()
     return int(row[0]) if row else 0
+
+
+def set_counter(conn: sqlite3.Connection, name: str, value: int) -> None:
+    """Set counter ``name`` to ``value`` (a repair moving the seq past the cloud's)."""
+    conn.execute(
+        "INSERT INTO counter (name, value) VALUES (?, ?) "
+        "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        (name, value),
+    )
 
 
 def next_seq(conn: sqlite3.Connection) -> int:
@@ -87,7 +96,7 @@ def append(
     text = None if body is None else encode(body)
     event_id = str(uuid.uuid4())
     conn.execute(
-        _INSERT, (seq, event_id, event_type, device_time, int(clock_synced), text, created_at)
+        INSERT_SQL, (seq, event_id, event_type, device_time, int(clock_synced), text, created_at)
     )
 
 
@@ -112,7 +121,7 @@ class Outbox:
 
     def pending(self, after_seq: int = 0, limit: int = 500) -> list[OutboxRow]:
         """Events with seq > ``after_seq``, oldest first, at most ``limit``."""
-        rows = self._db.query(_PENDING, (after_seq, limit))
+        rows = self._db.query(PENDING_SQL, (after_seq, limit))
         return [OutboxRow(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6]) for r in rows]
 
     def ack(self, up_to_seq: int) -> int:
@@ -135,6 +144,11 @@ class Outbox:
                 (ACKED_COUNTER, up_to_seq),
             )
         return int(deleted)
+
+    def event_id_at(self, seq: int) -> str | None:
+        """The id of the unacknowledged event at ``seq`` (None once acknowledged or never)."""
+        row = self._db.row("SELECT event_id FROM outbox WHERE seq = ?", (seq,))
+        return str(row[0]) if row else None
 
     def depth(self) -> int:
         """How many events wait for an ACK."""

@@ -65,6 +65,7 @@ class _WireEnvelope(msgspec.Struct, kw_only=True):
     device_time: str
     clock_synced: bool
     body: msgspec.Raw
+    epoch: str
 
 
 @dataclass(slots=True)
@@ -104,6 +105,7 @@ class OutboxPublisher:
         window: int = 8,
         resend_after_s: float = 10.0,
         max_batch_bytes: int = MAX_BATCH_BYTES,
+        epoch: str = "",
     ) -> None:
         if not 1 <= batch_size <= MAX_EVENTS_PER_BATCH:
             raise ValueError(f"batch_size {batch_size} is not 1-{MAX_EVENTS_PER_BATCH}")
@@ -124,6 +126,7 @@ class OutboxPublisher:
             store_id.encode(),
         )
         self._encoder = msgspec.json.Encoder()
+        self._epoch = epoch  # the store file's; a repair starts a new publisher with the new one
         first = store.outbox_pending(after_seq=0, limit=1)
         # Everything before the oldest row still in the outbox was acked before a restart.
         self._acked = first[0].seq - 1 if first else 0
@@ -238,5 +241,6 @@ class OutboxPublisher:
                 device_time=_wire_time(row.device_time),
                 clock_synced=bool(row.clock_synced),
                 body=msgspec.Raw(body.encode() if isinstance(body, str) else body),
+                epoch=self._epoch,
             )
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import queue
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -34,8 +35,10 @@ from device.sync.downstream import DownstreamApplier, StreamSink
 from device.sync.errors import SyncError
 from device.sync.publisher import OutboxPublisher
 from device.sync.status import Health, StatusReporter
+from device.sync.verify import Journal
+from device.sync.verify import problem as ack_problem
 from protocol import codec, topics
-from protocol.envelope import CatchupRequest
+from protocol.envelope import Ack, CatchupRequest, Hello
 from protocol.errors import ProtocolError
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,22 @@ class SyncStore(Protocol):
         """Age of the oldest unacked row, None when empty."""
         ...
 
+    def journal(self) -> Journal:
+        """Where the store file stands: epoch, last and acknowledged seqs, event ids."""
+        ...
+
+    def halted(self) -> str:
+        """The recorded reason sync is stopped ("" when it is not)."""
+        ...
+
+    def halt(self, reason: str, ack: Ack) -> None:
+        """Record that sync stopped, with the cloud's numbers (kept across restarts)."""
+        ...
+
+    def resume(self) -> None:
+        """The cloud and this file agree again: forget a recorded halt."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class SyncSettings:
@@ -80,6 +99,8 @@ class SyncSettings:
     # Besides every connect, ask again now and then: a lost last change of the day shows no gap.
     catchup_interval_s: float = 600.0
     snapshot_timeout_s: float = 60.0
+    # The connect-time Hello is asked again this often until the cloud answers it.
+    hello_retry_s: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +125,10 @@ class SyncStats:
     stream_versions: Mapping[str, int] = field(default_factory=dict)
     last_problem: str = ""  # the last refused inbound message, with its reason
     link_problem: str = ""  # why the broker link is down ("" while connected)
+    # Why publishing has stopped: the cloud holds what this store file cannot have written
+    # (restored from an old backup, or copied). Selling goes on; a technician repairs it.
+    halted: str = ""
+    verified: bool = False  # the cloud's answer to this connection's Hello agreed
     error: str = ""
 
 
@@ -138,6 +163,7 @@ class SyncService:
         b = settings.broker
         self._ack_topic = topics.ack_topic(b.store_id, b.terminal_id)
         self._catchup_topic = topics.catchup_topic(b.store_id, b.terminal_id)
+        self._hello_topic = topics.hello_topic(b.store_id, b.terminal_id)
 
     # -- any thread ---------------------------------------------------------------------
 
@@ -222,15 +248,7 @@ class _Loop:
         )
         versions = self.applier.versions()
         self.link = Link(b, svc._inbox, self.reporter.will(store.outbox_depth(), versions))
-        self.publisher = OutboxPublisher(
-            store,
-            self._send,
-            b.store_id,
-            b.terminal_id,
-            batch_size=s.batch_size,
-            window=s.window,
-            resend_after_s=s.resend_after_s,
-        )
+        self.publisher = self._new_publisher()
         self.acks = 0
         self.link_problem = ""
         self.ack_due = 0
@@ -241,6 +259,37 @@ class _Loop:
         self.versions = versions
         self.next_check = 0.0
         self.next_catchup = float("inf")  # set on connect
+        self.nonce = ""
+        self.hello_at = 0.0
+        self.verified = False
+        self.halted = store.halted()
+        self.journal = store.journal()
+
+    def _new_publisher(self) -> OutboxPublisher:
+        s, b = self.svc.settings, self.svc.settings.broker
+        return OutboxPublisher(
+            self.store,
+            self._send,
+            b.store_id,
+            b.terminal_id,
+            batch_size=s.batch_size,
+            window=s.window,
+            resend_after_s=s.resend_after_s,
+            epoch=self.store.journal().epoch,
+        )
+
+    def _hello(self, now: float) -> None:
+        """Tell the cloud where this journal stands; publishing waits for its answer."""
+        b = self.svc.settings.broker
+        self.journal = self.store.journal()
+        self.nonce = secrets.token_hex(8)
+        self.hello_at = now
+        hello = Hello(
+            terminal_id=b.terminal_id, store_id=b.store_id, epoch=self.journal.epoch,
+            last_seq=self.journal.last_seq, acked_seq=self.journal.acked_seq, nonce=self.nonce,
+            software_version=self.svc.settings.software_version,
+        )  # fmt: skip
+        self.link.publish(self.svc._hello_topic, codec.encode_hello(hello))
 
     def _send(self, topic: str, payload: bytes) -> bool:
         return self.link.connected and published_ok(self.link.publish(topic, payload))
@@ -288,6 +337,10 @@ class _Loop:
             except queue.Empty:
                 item = None
         self._apply_ack(now)
+        if self.link.connected and not self.verified:
+            self._maybe_resume(now)
+            if now - self.hello_at >= svc.settings.hello_retry_s:
+                self._hello(now)
         self.publisher.tick(now)
         self.applier.tick(now)
         if now >= self.next_check:
@@ -316,7 +369,8 @@ class _Loop:
         elif isinstance(item, Connected):
             log.info("connected (session present: %s)", item.session_present)
             self.link_problem = ""
-            self.publisher.on_connected(now)
+            self.verified = False  # events wait for the cloud's answer to this Hello
+            self._hello(now)
             self.reporter.reset()
             self.applier.catch_up(now)
             self.next_catchup = now + self.svc.settings.catchup_interval_s
@@ -324,6 +378,7 @@ class _Loop:
         elif isinstance(item, Disconnected):
             log.info("disconnected: %s", item.reason)
             self.link_problem = item.reason
+            self.verified = False
             self.publisher.on_disconnected()
         elif isinstance(item, Wake):
             pass  # the tick after this drain does the work
@@ -339,11 +394,55 @@ class _Loop:
             log.warning("ACK dropped: %s", err)
             return
         self.acks += 1
+        if ack.hello and ack.hello != self.nonce:
+            return  # the answer to an earlier connection's Hello
+        self.journal = self.store.journal()
+        found = ack_problem(ack, self.journal)
+        if found and (ack.hello or ack.conflicts):
+            # The cloud's own verdict on this store file: stop before it does any harm.
+            self._halt(found, ack)
+            return
+        if found:
+            # An ordinary ACK this journal cannot own is never applied (it would delete
+            # unsynced sales); the Hello at the next connect settles what the cloud holds.
+            self.rejected += 1
+            self.last_problem = f"ack {ack.acked_seq} ignored: {found}"
+            log.error("ACK ignored: %s", found)
+            return
+        if ack.hello and not self.verified:
+            self.verified = True
+            if self.halted:
+                log.warning("the cloud agrees with this store file again; sync resumes")
+                self.store.resume()
+                self.halted = ""
+            self.publisher.on_connected(now)
         if ack.dead_lettered:
             log.error("cloud kept seqs %s aside as unreadable", ack.dead_lettered[:20])
             self.last_problem = f"cloud kept seqs {ack.dead_lettered[:20]} aside as unreadable"
         # ACKs that queued up together are applied as one delete (one store transaction).
         self.ack_due = max(self.ack_due, ack.acked_seq)
+
+    def _halt(self, reason: str, ack: Ack) -> None:
+        """Stop publishing for good (until a repair): never apply an ACK this file cannot own."""
+        if not self.halted:
+            log.error("sync stopped: %s", reason)
+        self.halted = reason
+        self.verified = False
+        self.ack_due = 0
+        self.publisher.on_disconnected()
+        self.store.halt(reason, ack)
+
+    def _maybe_resume(self, now: float) -> None:
+        """A technician's repair gave the file a new epoch while this service ran: start over."""
+        if not self.halted:
+            return
+        journal = self.store.journal()
+        if journal.epoch != self.journal.epoch and not self.store.halted():
+            log.warning("store file now has epoch %s; sync starts again", journal.epoch)
+            self.halted = ""
+            self.journal = journal
+            self.publisher = self._new_publisher()
+            self.hello_at = -1e9  # ask again at once
 
     def _apply_ack(self, now: float) -> None:
         if self.ack_due <= self.publisher.acked_seq:
@@ -366,7 +465,7 @@ class _Loop:
     def _maybe_status(self, now: float) -> None:
         self.depth = self.store.outbox_depth()
         self.versions = self.applier.versions()
-        problem = self.applier.stats.last_problem or self.last_problem
+        problem = self.halted or self.applier.stats.last_problem or self.last_problem
         if not (self.link.connected and self.reporter.due(now, self.depth, self.versions, problem)):
             return
         wall = dt.datetime.now(dt.UTC)
@@ -396,8 +495,10 @@ class _Loop:
             snapshots_failed=d.snapshots_failed,
             catchups_requested=d.catchups_requested,
             stream_versions=dict(self.versions),
-            last_problem=d.last_problem or self.last_problem,
+            last_problem=self.halted or d.last_problem or self.last_problem,
             link_problem=self.link_problem,
+            halted=self.halted,
+            verified=self.verified,
         )
         with self.svc._lock:
             self.svc._stats = stats

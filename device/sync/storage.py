@@ -16,13 +16,15 @@ from typing import Any
 
 import msgspec
 
-from device.store import bulk
+from device.store import bulk, epoch
 from device.store.catalogue import CatalogueCache
 from device.store.coupons import CouponCache
 from device.store.db import Database, DbOptions, open_database
 from device.store.members import MemberCache
 from device.store.outbox import Outbox, OutboxRow
 from device.sync.errors import BadMessage
+from device.sync.verify import Journal
+from protocol.envelope import Ack
 
 _KEYS = MappingProxyType(
     {"catalogue": "sku", "members": "member_id", "coupons": "code", "config": "key"}
@@ -74,6 +76,29 @@ class SyncStorage:
     def oldest_unsynced_age_s(self, now: dt.datetime) -> float | None:
         """Age of the oldest unacked event."""
         return self.outbox.oldest_unsynced_age_s(now)
+
+    def journal(self) -> Journal:
+        """Where the store file stands, for checking what the cloud says it holds."""
+        return Journal(
+            epoch=epoch.current(self.db),
+            last_seq=self.outbox.last_seq(),
+            acked_seq=self.outbox.acked_seq(),
+            event_id_at=self.outbox.event_id_at,
+        )
+
+    def halted(self) -> str:
+        """The recorded reason sync is stopped ("" when it is not)."""
+        found = epoch.halt(self.db)
+        return found.reason if found else ""
+
+    def halt(self, reason: str, ack: Ack) -> None:
+        """Record the halt with the cloud's numbers, for the technician's repair."""
+        now = dt.datetime.now(dt.UTC).isoformat()
+        epoch.record_halt(self.db, epoch.Halt(reason, ack.acked_seq, ack.max_seq, ack.epoch, now))
+
+    def resume(self) -> None:
+        """Forget a recorded halt: the cloud and this file agree again."""
+        epoch.clear_halt(self.db)
 
     # -- StreamSink ---------------------------------------------------------------------
 

@@ -20,8 +20,12 @@ from tests.broker import Broker
 class FakeCloud:
     """Subscribes to every terminal's events as the ingest service user."""
 
-    def __init__(self, broker: Broker, *, ack: bool = True, drop_batches: int = 0) -> None:
+    def __init__(
+        self, broker: Broker, *, ack: bool = True, drop_batches: int = 0, hello: bool = True
+    ) -> None:
         self.ack = ack
+        self.hello = hello  # answer terminals' connect-time Hello (even when not ACKing)
+        self.hellos = 0
         self.drop_batches = drop_batches  # lose this many batches after the first one
         self.events: dict[tuple[str, int], Envelope] = {}
         self.deliveries = 0  # every event received, duplicates included
@@ -42,11 +46,14 @@ class FakeCloud:
             raise TimeoutError("fake cloud could not connect")
 
     def _on_connect(self, client: mqtt.Client, *_: Any) -> None:
-        client.subscribe(topics.ALL_EVENTS, qos=1)
+        client.subscribe([(topics.ALL_EVENTS, 1), (topics.ALL_HELLO, 1)])
         time.sleep(0.1)
         self._connected.set()
 
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic.endswith("/hello"):
+            self._on_hello(client, msg)
+            return
         try:
             store_id, terminal_id = topics.parse_events_topic(msg.topic)
             batch = codec.decode_batch(bytes(msg.payload))
@@ -70,6 +77,21 @@ class FakeCloud:
             client.publish(topics.ack_topic(store_id, terminal_id), codec.encode_ack(ack), qos=1)
             with self._lock:
                 self.acks_sent.append((terminal_id, high))
+
+    def _on_hello(self, client: mqtt.Client, msg: mqtt.MQTTMessage) -> None:
+        store_id, terminal_id = topics.parse_hello_topic(msg.topic)
+        hello = codec.decode_hello(bytes(msg.payload))
+        with self._lock:
+            self.hellos += 1
+            high = self.high_water(terminal_id)
+            held = self.events.get((terminal_id, high))
+            top = max((seq for t, seq in self.events if t == terminal_id), default=0)
+        if not self.ack:
+            high, held, top = 0, None, 0  # a cloud that never confirms storage says so here too
+        if self.hello:
+            ack = Ack(terminal_id=terminal_id, acked_seq=high, hello=hello.nonce, max_seq=top,
+                      acked_event_id=held.id if held else "")  # fmt: skip
+            client.publish(topics.ack_topic(store_id, terminal_id), codec.encode_ack(ack), qos=1)
 
     def high_water(self, terminal_id: str) -> int:
         """Highest seq n such that 1..n are all held for this terminal."""

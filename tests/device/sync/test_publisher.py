@@ -158,7 +158,8 @@ def test_duplicated_and_reordered_acks_only_ever_move_forward(
         topic = topics.ack_topic("S001", "S001-T01")
         for seq in (40, 40, 10, 25, 40):  # a late, older ACK must not matter
             acker.publish(topic, codec.encode_ack(Ack(terminal_id="S001-T01", acked_seq=seq)))
-        assert svc.wait(lambda s: s.acks == 5, 10), svc.stats()
+        # Six: the answer to the terminal's Hello, then the five above.
+        assert svc.wait(lambda s: s.acks == 6, 10), svc.stats()
         assert svc.stats().acked_seq == 40
         assert depth(store_file) == 20
     finally:

@@ -1,0 +1,5 @@
+"""Fault-test fixtures: the cloud database on SQLite and on PostgreSQL, as the cloud tests use it."""
+
+from tests.cloud.conftest import cloud_url, pg_admin_url
+
+__all__ = ["cloud_url", "pg_admin_url"]
