@@ -1,4 +1,4 @@
-"""Fault-test fixtures: the cloud database on SQLite and on PostgreSQL, as the cloud tests use it."""
+"""Fault-test fixtures: cloud databases on SQLite and on PostgreSQL, as the cloud tests use."""
 
 from tests.cloud.conftest import cloud_url, pg_admin_url
 
