@@ -22,6 +22,7 @@ from cloud.domain.projections import EventFacts, Projection, business_time, comb
 from cloud.store.bulk import add_rows, copy_insert_rows
 from cloud.store.db import CloudDB
 from cloud.store.effects import IngestRules, PendingDown, apply_figures, apply_members
+from cloud.store.rollups import apply_rollups
 
 #: Bytes of an offending payload kept in a dead letter; the full size is recorded beside it.
 DEAD_LETTER_PAYLOAD_LIMIT = 256 * 1024
@@ -257,6 +258,7 @@ def commit_batch(cdb: CloudDB, batch: PreparedBatch, rules: IngestRules) -> Batc
         origin = (terminal_id, max((e.seq for e in fresh), default=0))
         down, over = apply_members(cdb, merged, rules, now, origin)
         apply_figures(cdb, merged)
+        apply_rollups(cdb, batch, fresh, rules)
         dead = [e for e in events if e.dead_reason is not None]
         for event in dead:
             if event.seq in inserted:

@@ -72,7 +72,8 @@ def build_rollup_models(database: pw.Database) -> RollupModels:
         store_id = pw.CharField(max_length=32)
         day = pw.DateField()
         sku = pw.CharField(max_length=64)
-        name = pw.CharField(max_length=200, default="")
+        name_zh = pw.CharField(max_length=200, default="")
+        name_en = pw.CharField(max_length=200, default="")
         category = pw.CharField(max_length=64, default="")
         locals().update(counters(PRODUCT_COUNTERS))
 
@@ -85,13 +86,15 @@ def build_rollup_models(database: pw.Database) -> RollupModels:
         # per product and day instead of one per store as well.
         day = pw.DateField()
         sku = pw.CharField(max_length=64)
-        name = pw.CharField(max_length=200, default="")
+        name_zh = pw.CharField(max_length=200, default="")
+        name_en = pw.CharField(max_length=200, default="")
         category = pw.CharField(max_length=64, default="")
         locals().update(counters(PRODUCT_COUNTERS))
 
         class Meta:
             table_name = "roll_product_chain_daily"
             primary_key = pw.CompositeKey("day", "sku")
+            indexes = ((("sku",), False),)
 
     class CategoryDaily(Base):
         store_id = pw.CharField(max_length=32)

@@ -16,6 +16,7 @@ from cloud.store.db import CloudDB
 
 RoleName = Literal["admin", "marketing", "store_manager", "analyst", "technician"]
 StoreId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+UserId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 class NewUser(BaseModel):
@@ -128,7 +129,6 @@ def audit_entries(cdb: CloudDB, limit: int, before: int | None = None) -> list[A
 def router(enforcer: Callable[..., Any]) -> PolicyRouter:
     """Users, tokens, audit."""
     r = PolicyRouter(enforcer, tags=["users"])
-    UserId = Annotated[int, Path(ge=1, le=2**62)]
 
     @r.get("/api/users", policy=ADMIN_ONLY)
     def users(cdb: Db) -> list[User]:
