@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cloud.store.db import CloudDB, utcnow
+from cloud.store.db import CloudDB, open_cloud_db, utcnow
 from cloud.store.errors import CloudStoreError
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -93,3 +93,12 @@ def timezones(cdb: CloudDB) -> dict[str, str]:
     """Store id -> time zone name, for ingest's IngestRules."""
     s = cdb.hq.Store
     return dict(s.select(s.store_id, s.timezone).tuples())
+
+
+def registered_timezones(url: str) -> dict[str, str]:
+    """Store id -> time zone from the registry at ``url`` (for ingest's rules at start)."""
+    cdb = open_cloud_db(url)
+    try:
+        return timezones(cdb)
+    finally:
+        cdb.close()
