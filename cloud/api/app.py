@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from starlette.exceptions import HTTPException
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from cloud.api.pages import Renderer
 from cloud.api.publisher import Publisher
 from cloud.api.routers import AREAS
 from cloud.api.security import NotSignedIn, enforcer
@@ -66,6 +69,19 @@ def _not_signed_in(request: Request, exc: Exception) -> Response:
                         headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
 
 
+async def _page_error(request: Request, exc: Exception) -> Response:
+    """Pages get an HTML error in the page's frame; the API keeps FastAPI's JSON answer."""
+    assert isinstance(exc, HTTPException)
+    path = request.url.path
+    if path.startswith(("/api/", "/openapi", "/docs", "/redoc", "/static")) or request.headers.get(
+        "hx-request"
+    ):
+        return await http_exception_handler(request, exc)
+    who = getattr(request.state, "principal", None)
+    return request.app.state.renderer.render(request, "error.html", who, status=exc.status_code,
+                                             message=str(exc.detail), code=exc.status_code)  # fmt: skip
+
+
 def create_app(db_url: str, publisher: Publisher, settings: ApiSettings | None = None) -> FastAPI:
     """Build the console over the cloud database at ``db_url``, pushing through ``publisher``."""
     get_cdb, close_cdb = _open_once(db_url)
@@ -83,8 +99,10 @@ def create_app(db_url: str, publisher: Publisher, settings: ApiSettings | None =
         openapi_url=None,  # likewise: /openapi.json needs a signed-in user
     )
     app.state.ctx = ApiContext(get_cdb, publisher, settings or ApiSettings())
+    app.state.renderer = Renderer()
     app.router.on_shutdown.append(close_cdb)
     app.add_exception_handler(NotSignedIn, _not_signed_in)
+    app.add_exception_handler(HTTPException, _page_error)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for area in AREAS:
         app.include_router(area.router(enforcer))

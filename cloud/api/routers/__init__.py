@@ -6,10 +6,12 @@ from types import ModuleType
 from typing import Final
 
 from cloud.api.routers import (
+    admin_pages,
     auth,
     docs,
     health,
     members,
+    pages,
     pushes,
     reports,
     stores,
@@ -19,5 +21,5 @@ from cloud.api.routers import (
 
 #: Every area, in the order its routes are matched. A new area is one more module here.
 AREAS: Final[tuple[ModuleType, ...]] = (
-    health, auth, docs, users, stores, terminals, pushes, members, reports,
+    health, auth, docs, users, stores, terminals, pushes, members, reports, pages, admin_pages,
 )  # fmt: skip

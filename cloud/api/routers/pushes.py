@@ -27,6 +27,7 @@ if set(get_args(Stream)) != set(STREAMS):  # the API's stream list must follow t
     raise ImportError("cloud.api Stream is out of step with protocol.topics.STREAMS")
 #: Marketing may push member facts and coupons (campaigns), never prices, catalogue or config.
 MARKETING_STREAMS = frozenset({"members", "coupons"})
+STREAM_NAMES = frozenset(get_args(Stream))
 PUSHERS = allow(Role.MARKETING, note="marketing: members and coupons streams only")
 PUSH_READERS = allow(Role.MARKETING, Role.ANALYST, Role.STORE_MANAGER,
                      note="store managers: their stores only")  # fmt: skip
@@ -161,29 +162,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
             responses={404: {"description": "unknown store"}, 413: {"description": "too large"}})  # fmt: skip
     def push(cdb: Db, who: Who, request: Request, stream: Stream, body: PushRequest) -> PushResult:
         """Store a change under the stream's next version, then publish it to the scope."""
-        items = checked(cdb, who, stream, body)
-        scope = body.scope
-        sent_at = utc_iso(dt.datetime.now(dt.UTC))
-        probe = DownChange(stream=stream, version=1, scope=scope, kind=body.kind, items=items,
-                           sent_at=sent_at)  # fmt: skip
-        try:
-            encode_down(probe)
-        except Oversized as err:
-            raise HTTPException(413, f"change too large for one message: {err}") from err
-        with cdb.write():
-            version = append_change(cdb, stream, scope, body.kind, items, utcnow())
-            audit(cdb, request, "push", {"stream": stream, "scope": scope, "kind": body.kind,
-                                         "version": version, "items": len(items)})  # fmt: skip
-        change = DownChange(stream=stream, version=version, scope=scope, kind=body.kind,
-                            items=items, sent_at=sent_at)  # fmt: skip
-        topic = down_topic(scope, stream)
-        try:
-            request.app.state.ctx.publisher.publish(topic, encode_down(change))
-        except PublishError as err:
-            # Stored with its version: terminals get it by catch-up once the broker is back.
-            return PushResult(stream=stream, version=version, scope=scope, topic=topic,
-                              published=False, detail=str(err))  # fmt: skip
-        return PushResult(stream=stream, version=version, scope=scope, topic=topic, published=True)
+        return do_push(cdb, who, request, stream, body)
 
     @r.get("/api/pushes", policy=PUSH_READERS)
     def pushes(
@@ -194,24 +173,58 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> list[PushRecord]:
         """Recent changes, newest first, with the terminals that applied each (from their status)."""
-        scope = who.scope(store)
-        m = cdb.models
-        q = m.DownChange.select().order_by(m.DownChange.id.desc()).limit(limit)
-        if stream:
-            q = q.where(m.DownChange.stream == stream)
-        if scope is not None:
-            q = q.where(m.DownChange.scope.in_([*scope, ALL_STORES]))
-        terminals = [(t.terminal_id, t.store_id, (t.status or {}).get("stream_versions", {}))
-                     for t in m.Terminal.select()
-                     if scope is None or t.store_id in scope]  # fmt: skip
-        out = []
-        for c in q:
-            mine = [(tid, v) for tid, sid, v in terminals if c.scope in (ALL_STORES, sid)]
-            applied = sorted(tid for tid, v in mine if int(v.get(c.stream, 0)) >= c.version)
-            pending = sorted(tid for tid, v in mine if int(v.get(c.stream, 0)) < c.version)
-            out.append(PushRecord(stream=c.stream, version=c.version, scope=c.scope, kind=c.kind,
-                                  items=len(c.items or []), created_at=c.created_at,
-                                  applied=applied, pending=pending))  # fmt: skip
-        return out
+        return history(cdb, who, stream, store, limit)
 
     return r
+
+
+def do_push(cdb: CloudDB, who: Principal, request: Request, stream: str,
+            body: PushRequest) -> PushResult:  # fmt: skip
+    """Validate, store under the stream's next version (audited), then publish to the scope."""
+    items = checked(cdb, who, stream, body)
+    scope = body.scope
+    sent_at = utc_iso(dt.datetime.now(dt.UTC))
+    probe = DownChange(stream=stream, version=1, scope=scope, kind=body.kind, items=items,
+                       sent_at=sent_at)  # type: ignore[arg-type]  # fmt: skip
+    try:
+        encode_down(probe)
+    except Oversized as err:
+        raise HTTPException(413, f"change too large for one message: {err}") from err
+    with cdb.write():
+        version = append_change(cdb, stream, scope, body.kind, items, utcnow())
+        audit(cdb, request, "push", {"stream": stream, "scope": scope, "kind": body.kind,
+                                     "version": version, "items": len(items)})  # fmt: skip
+    change = DownChange(stream=stream, version=version, scope=scope, kind=body.kind,
+                        items=items, sent_at=sent_at)  # type: ignore[arg-type]  # fmt: skip
+    topic = down_topic(scope, stream)
+    try:
+        request.app.state.ctx.publisher.publish(topic, encode_down(change))
+    except PublishError as err:
+        # Stored with its version: terminals get it by catch-up once the broker is back.
+        return PushResult(stream=stream, version=version, scope=scope, topic=topic,
+                          published=False, detail=str(err))  # fmt: skip
+    return PushResult(stream=stream, version=version, scope=scope, topic=topic, published=True)
+
+
+def history(cdb: CloudDB, who: Principal, stream: str | None, store: str | None,
+            limit: int) -> list[PushRecord]:  # fmt: skip
+    """Recent changes in the caller's scope, with the terminals that applied each."""
+    scope = who.scope(store)
+    m = cdb.models
+    q = m.DownChange.select().order_by(m.DownChange.id.desc()).limit(limit)
+    if stream:
+        q = q.where(m.DownChange.stream == stream)
+    if scope is not None:
+        q = q.where(m.DownChange.scope.in_([*scope, ALL_STORES]))
+    terminals = [(t.terminal_id, t.store_id, (t.status or {}).get("stream_versions", {}))
+                 for t in m.Terminal.select()
+                 if scope is None or t.store_id in scope]  # fmt: skip
+    out = []
+    for c in q:
+        mine = [(tid, v) for tid, sid, v in terminals if c.scope in (ALL_STORES, sid)]
+        applied = sorted(tid for tid, v in mine if int(v.get(c.stream, 0)) >= c.version)
+        pending = sorted(tid for tid, v in mine if int(v.get(c.stream, 0)) < c.version)
+        out.append(PushRecord(stream=c.stream, version=c.version, scope=c.scope, kind=c.kind,
+                              items=len(c.items or []), created_at=c.created_at,
+                              applied=applied, pending=pending))  # fmt: skip
+    return out

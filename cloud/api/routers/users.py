@@ -9,10 +9,11 @@ from typing import Annotated, Any, Literal
 from fastapi import HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from cloud.api.policy import ADMIN_ONLY, PolicyRouter
+from cloud.api.policy import ADMIN_ONLY, PolicyRouter, Principal
 from cloud.api.security import Db, Who, audit
 from cloud.store import hq_access
 from cloud.store.db import CloudDB
+from cloud.store.stores import store_known
 
 RoleName = Literal["admin", "marketing", "store_manager", "analyst", "technician"]
 StoreId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
@@ -104,11 +105,7 @@ def _user(u: hq_access.UserRow) -> User:
 
 def known_stores(cdb: CloudDB, stores: list[str]) -> None:
     """Refuse store ids that are not in the stores registry (404 naming them)."""
-    h = cdb.hq
-    found = {
-        s.store_id for s in h.Store.select(h.Store.store_id).where(h.Store.store_id.in_(stores))
-    }
-    missing = sorted(set(stores) - found)
+    missing = sorted(s for s in set(stores) if not store_known(cdb, s))
     if missing:
         raise HTTPException(
             404, f"unknown store(s): {', '.join(missing)}; add them under /api/stores"
@@ -139,24 +136,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
             responses={409: {"description": "name taken"}, 404: {"description": "unknown store"}})  # fmt: skip
     def add(cdb: Db, request: Request, body: NewUser) -> User:
         """Create a user (store managers are scoped to the stores given)."""
-        with cdb.write():
-            known_stores(cdb, body.stores)
-            try:
-                created = hq_access.add_user(cdb, body.username, body.password, body.role,
-                                             stores=body.stores, display_name=body.display_name,
-                                             language=body.language)  # fmt: skip
-            except hq_access.AccessError as err:
-                code = 409 if "already exists" in str(err) else 422
-                raise HTTPException(code, str(err)) from err
-            audit(cdb, request, "user_add", {"username": created.username, "role": created.role,
-                                             "stores": list(created.stores)})  # fmt: skip
-        return _user(created)
-
-    def _existing(cdb: CloudDB, user_id: int) -> hq_access.UserRow:
-        found = hq_access.get_user(cdb, user_id)
-        if found is None:
-            raise HTTPException(404, f"no user with id {user_id}")
-        return found
+        return create_user(cdb, request, body)
 
     @r.post("/api/users/{user_id}/active", policy=ADMIN_ONLY)
     def set_active(cdb: Db, who: Who, request: Request, user_id: UserId, body: Active) -> User:
@@ -187,22 +167,13 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
     @r.post("/api/tokens", policy=ADMIN_ONLY, status_code=201)
     def new_token(cdb: Db, who: Who, request: Request, body: NewToken) -> CreatedToken:
         """Create a token for a user's scripts; the token is in this answer only."""
-        with cdb.write():
-            _existing(cdb, body.user_id)
-            token_id, token = hq_access.create_token(cdb, body.user_id, body.name, who.username)
-            audit(cdb, request, "token_create", {"token_id": token_id, "user_id": body.user_id,
-                                                 "name": body.name})  # fmt: skip
-        return CreatedToken(id=token_id, token=token)
+        return create_token(cdb, who, request, body)
 
     @r.delete("/api/tokens/{token_id}", policy=ADMIN_ONLY)
     def revoke(cdb: Db, request: Request,
                token_id: Annotated[int, Path(ge=1, le=2**62)]) -> dict[str, Any]:  # fmt: skip
         """Revoke a token at once."""
-        with cdb.write():
-            if not hq_access.revoke_token(cdb, token_id):
-                raise HTTPException(404, f"no active token with id {token_id}")
-            audit(cdb, request, "token_revoke", {"token_id": token_id})
-        return {"id": token_id, "revoked": True}
+        return revoke_token(cdb, request, token_id)
 
     @r.get("/api/audit", policy=ADMIN_ONLY)
     def audit_log(
@@ -214,3 +185,45 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         return audit_entries(cdb, limit, before)
 
     return r
+
+
+def _existing(cdb: CloudDB, user_id: int) -> hq_access.UserRow:
+    found = hq_access.get_user(cdb, user_id)
+    if found is None:
+        raise HTTPException(404, f"no user with id {user_id}")
+    return found
+
+
+def create_user(cdb: CloudDB, request: Request, body: NewUser) -> User:
+    """Create a user (audited); 404 for unknown stores, 409 for a taken name."""
+    with cdb.write():
+        known_stores(cdb, body.stores)
+        try:
+            created = hq_access.add_user(cdb, body.username, body.password, body.role,
+                                         stores=body.stores, display_name=body.display_name,
+                                         language=body.language)  # fmt: skip
+        except hq_access.AccessError as err:
+            code = 409 if "already exists" in str(err) else 422
+            raise HTTPException(code, str(err)) from err
+        audit(cdb, request, "user_add", {"username": created.username, "role": created.role,
+                                         "stores": list(created.stores)})  # fmt: skip
+    return _user(created)
+
+
+def create_token(cdb: CloudDB, who: Principal, request: Request, body: NewToken) -> CreatedToken:
+    """Create a token for a user (audited); the secret is only in the answer."""
+    with cdb.write():
+        _existing(cdb, body.user_id)
+        token_id, token = hq_access.create_token(cdb, body.user_id, body.name, who.username)
+        audit(cdb, request, "token_create", {"token_id": token_id, "user_id": body.user_id,
+                                             "name": body.name})  # fmt: skip
+    return CreatedToken(id=token_id, token=token)
+
+
+def revoke_token(cdb: CloudDB, request: Request, token_id: int) -> dict[str, Any]:
+    """Revoke a token at once (audited)."""
+    with cdb.write():
+        if not hq_access.revoke_token(cdb, token_id):
+            raise HTTPException(404, f"no active token with id {token_id}")
+        audit(cdb, request, "token_revoke", {"token_id": token_id})
+    return {"id": token_id, "revoked": True}
