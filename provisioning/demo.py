@@ -25,6 +25,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from cloud.api.users_cli import demo_logins
 from device.checkout.records import Role
 from device.config import (
     BrokerSection,
@@ -127,9 +128,10 @@ def _terminal_config(root: Path, port: int, password: str) -> TerminalConfig:
     )
 
 
-def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
+def _post(url: str, body: dict[str, Any], token: str = "") -> dict[str, Any]:
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})  # fmt: skip
+                                     headers=headers)  # fmt: skip
     with urllib.request.urlopen(request, timeout=30) as response:
         return dict(json.loads(response.read()))
 
@@ -148,12 +150,12 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> 
     raise RuntimeError(f"the HQ API did not answer at {url}")
 
 
-def seed_cloud(api: str) -> str:
+def seed_cloud(api: str, token: str) -> str:
     """Push the demo catalogue and members to the store through HQ's own push API."""
     items = demo_data.products()
-    _post(f"{api}/api/push/catalogue", {"scope": STORE_ID, "items": items})
+    _post(f"{api}/api/push/catalogue", {"scope": STORE_ID, "items": items}, token)
     members = demo_data.members(1000)
-    _post(f"{api}/api/push/members", {"scope": STORE_ID, "items": members})
+    _post(f"{api}/api/push/members", {"scope": STORE_ID, "items": members}, token)
     return f"{len(items)} products and {len(members)} members pushed to {STORE_ID}"
 
 
@@ -205,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.spawn("ingest", [py, "-m", "cloud.ingest", "--db", cloud_db,
                                "--broker", f"127.0.0.1:{port}"],
                     env={"POS_INGEST_PASSWORD": keys["ingest"]})  # fmt: skip
+        logins = demo_logins(cloud_db, STORE_ID, root / "hq-logins.json")
         api_port = free_port(API_PORT)
         api_proc = stack.spawn("api", [py, "-m", "cloud.api", "--db", cloud_db, "--port",
                                        str(api_port), "--broker", f"127.0.0.1:{port}"],
@@ -214,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             _wait_http(f"{api}/api/health", api_proc)
             stamp = root / ".cloud-seeded"
             if not stamp.exists():
-                print(seed_cloud(api), flush=True)
+                print(seed_cloud(api, logins[0].token), flush=True)
                 stamp.touch()
         except (RuntimeError, OSError, urllib.error.URLError) as err:
             missing.append(f"HQ API: {err} (log: {root / 'logs' / 'api.log'})")
@@ -224,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
                 missing.append(f"{name} exited ({proc.returncode}); see {root / 'logs'}/{name}.log")
         config_path = root / "terminal.toml"
         config_path.write_text(dump_config(_terminal_config(root, port, keys["terminal"])))
+        print(f"  HQ page  {api}/   HQ login " + "   ".join(f"{x.username} / {x.password}"
+                                                            for x in logins), flush=True)  # fmt: skip
         _banner(root, api, port, first, missing)
         if args.no_terminal:
             signal.sigwait({signal.SIGINT, signal.SIGTERM})

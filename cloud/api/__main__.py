@@ -1,4 +1,7 @@
-"""`python -m cloud.api`: serve the HQ API with uvicorn, publishing pushes as the hq user."""
+"""`python -m cloud.api`: serve the HQ console with uvicorn (pushes go out as the hq broker user).
+
+`python -m cloud.api users add NAME --role admin` creates the first admin; see users_cli.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +26,12 @@ def _host_port(text: str) -> tuple[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run until interrupted (uvicorn handles SIGTERM and SIGINT)."""
+    """Serve until interrupted (uvicorn handles SIGTERM and SIGINT), or run a users/stores command."""
+    args_in = sys.argv[1:] if argv is None else argv
+    if any(a in ("users", "stores") for a in args_in[:3]):
+        from cloud.api.users_cli import main as users_main
+
+        return users_main(args_in)
     p = argparse.ArgumentParser(prog="python -m cloud.api", description=__doc__)
     p.add_argument(
         "--db", default=configured_url(os.environ),
@@ -39,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tls-key")
     p.add_argument("--client-id", default="hq-api")
     p.add_argument("--log-level", default="info")
-    args = p.parse_args(argv)
+    args = p.parse_args(args_in)
     logging.basicConfig(level=args.log_level.upper())
     publisher = MqttPublisher(
         BrokerSettings(host=args.broker[0], port=args.broker[1], username=args.username,

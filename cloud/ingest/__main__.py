@@ -15,6 +15,8 @@ from cloud.ingest.worker import IngestWorker
 from cloud.mqtt import DEFAULT_SESSION_EXPIRY_S, BrokerSettings, retire_session
 from cloud.store.apply import IngestRules
 from cloud.store.db import configured_url
+from cloud.store.errors import CloudStoreError
+from cloud.store.stores import registered_timezones
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -52,6 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="per-store time zone, STORE=Area/City (repeatable)")  # fmt: skip
     p.add_argument("--silver-yuan", type=int, default=2000)
     p.add_argument("--gold-yuan", type=int, default=5000)
+    p.add_argument("--heartbeat-s", type=float, default=5.0,
+                   help="seconds between heartbeat rows (HQ's /api/workers)")  # fmt: skip
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--retire", action="store_true",
                    help="drop this client id's session (a worker removed for good)")  # fmt: skip
@@ -68,12 +72,13 @@ def main(argv: list[str] | None = None) -> int:
         rules = IngestRules(
             thresholds=TierThresholds(args.silver_yuan * 100, args.gold_yuan * 100),
             default_timezone=args.timezone,
-            timezones=dict(args.store_tz),
+            # The stores registry (HQ's /api/stores), overridden by --store-tz.
+            timezones={**registered_timezones(args.db), **dict(args.store_tz)},
         )
         rules.tz_for("")  # an unknown zone name fails here, at start, with its name
         for store in rules.timezones:
             rules.tz_for(store)
-    except (ValueError, KeyError) as err:
+    except (ValueError, KeyError, CloudStoreError) as err:
         print(f"cloud.ingest: bad configuration: {err}", file=sys.stderr)
         return 2
     settings = BrokerSettings(
@@ -95,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         share_group=args.share_group,
         rules=rules,
         session_expiry_s=args.session_expiry,
+        heartbeat_s=args.heartbeat_s,
     )  # fmt: skip
 
     def _shutdown(signum: int, _frame: FrameType | None) -> None:

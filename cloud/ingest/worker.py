@@ -22,6 +22,7 @@ import paho.mqtt.client as mqtt
 import peewee as pw
 
 from cloud.ingest.decode import Rejection, decode_events_message
+from cloud.ingest.heartbeat import DEFAULT_INTERVAL_S, Heartbeat
 from cloud.mqtt import (
     DEFAULT_SESSION_EXPIRY_S,
     BrokerSettings,
@@ -77,6 +78,7 @@ class IngestWorker:
         rules: IngestRules | None = None,
         session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        heartbeat_s: float = DEFAULT_INTERVAL_S,
     ) -> None:
         self.db_url = db_url
         self.broker = broker
@@ -89,6 +91,8 @@ class IngestWorker:
         self.events_inserted = 0
         self.last_commit_monotonic: float | None = None
         self._db: CloudDB | None = None
+        self.heartbeat_s = heartbeat_s
+        self._heartbeat: Heartbeat | None = None
         # network thread -> prepare thread -> commit thread, strictly in arrival order (MQTT
         # wants PUBACKs in the order the messages came), so decoding and projecting the next
         # message overlaps the database round trips of the current one.
@@ -109,6 +113,7 @@ class IngestWorker:
     def start(self, timeout: float = 30.0) -> None:
         """Open the database, connect with a persistent session, subscribe; return when ready."""
         self._db = open_cloud_db(self.db_url)
+        self._heartbeat = Heartbeat(self, self._db, self.heartbeat_s)
         self._threads = [
             threading.Thread(target=self._prepare_loop, name=f"{self.client_id}-prepare",
                              daemon=True),
@@ -125,6 +130,7 @@ class IngestWorker:
             properties=connect_properties(self.session_expiry_s),
         )
         self._client.loop_start()
+        self._heartbeat.start()
         if not self._subscribed.wait(timeout):
             self.stop()
             raise TimeoutError(
@@ -144,8 +150,14 @@ class IngestWorker:
             thread.join(timeout=RETRY_FOR_S)
         self._client.disconnect()
         self._client.loop_stop()
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
         if self._db is not None:
             self._db.close()
+
+    def load(self) -> tuple[bool, int]:
+        """(connected, messages received and not yet committed), for the heartbeat."""
+        return self._connected.is_set(), self._inbox.qsize() + self._ready.qsize()
 
     def wait(self) -> None:
         """Block until stop() is called (from a signal handler, say)."""

@@ -27,6 +27,7 @@ from cloud.store import seqs as seqstore
 from cloud.store.bulk import copy_insert_rows, insert_rows
 from cloud.store.db import CloudDB
 from cloud.store.effects import IngestRules, PendingDown, apply_figures, apply_members
+from cloud.store.rollups import apply_rollups
 from cloud.store.seqs import EVENT_COLUMNS, Conflict
 
 #: Bytes of an offending payload kept in a dead letter; the full size is recorded beside it.
@@ -327,6 +328,7 @@ def commit_batch(cdb: CloudDB, batch: PreparedBatch, rules: IngestRules) -> Batc
         origin = (terminal_id, max((e.seq for e in fresh), default=0))
         down, over = apply_members(cdb, merged, rules, now, origin)
         apply_figures(cdb, merged)
+        apply_rollups(cdb, batch, live, rules)  # the same events the projections took
         dead = [e for e in fresh if e.dead_reason is not None]
         for event in dead:
             record_dead_letter(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
@@ -15,7 +15,9 @@ from playhouse import db_url
 from playhouse.migrate import SchemaMigrator, migrate
 
 from cloud.store.errors import BadDatabaseUrl, CloudStoreError, SchemaTooNew
+from cloud.store.hq_models import HqModels, build_hq_models
 from cloud.store.models import Models, build_models
+from cloud.store.rollup_models import RollupModels, build_rollup_models
 
 SCHEMA_VERSION: Final = 2
 DEFAULT_URL: Final = "sqlite:///var/cloud.db"
@@ -62,6 +64,13 @@ class CloudDB:
     database: pw.Database
     models: Models
     url: str
+    #: The HQ console's tables and the report rollups (created on open, beside ``models``).
+    hq: HqModels = field(init=False)
+    rollups: RollupModels = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.hq = build_hq_models(self.database)
+        self.rollups = build_rollup_models(self.database)
 
     @property
     def is_postgres(self) -> bool:
@@ -155,6 +164,9 @@ def open_cloud_db(url: str = DEFAULT_URL) -> CloudDB:
     try:
         database.connect(reuse_if_open=True)
         _prepare(database, models, url)
+        cdb = CloudDB(database=database, models=models, url=url)
+        with database.atomic():
+            database.create_tables([*cdb.hq.all(), *cdb.rollups.all()], safe=True)
     except CloudStoreError:
         database.close()
         raise
@@ -164,7 +176,7 @@ def open_cloud_db(url: str = DEFAULT_URL) -> CloudDB:
     except Exception as err:  # driver errors (psycopg2.OperationalError...) are not peewee's
         database.close()
         raise CloudStoreError(f"{url}: cannot open the cloud database: {err}") from err
-    return CloudDB(database=database, models=models, url=url)
+    return cdb
 
 
 def table_counts(cdb: CloudDB) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -47,7 +48,15 @@ def test_the_demo_stack_comes_up_seeded_and_goes_down_completely(tmp_path: Path)
         assert any("pushed to S001" in line for line in banner)  # the cloud got the demo data
         with urllib.request.urlopen(f"{api}/api/health", timeout=10) as response:
             assert response.status == 200
-        with urllib.request.urlopen(f"{api}/api/sales", timeout=10) as response:
+        with pytest.raises(urllib.error.HTTPError) as anonymous:
+            urllib.request.urlopen(f"{api}/api/sales", timeout=10)
+        assert anonymous.value.code == 401  # only health answers without signing in
+        assert any("HQ login admin / " in line for line in banner)
+        token = json.loads((root / "hq-logins.json").read_text())[0]["token"]
+        signed = urllib.request.Request(
+            f"{api}/api/sales", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(signed, timeout=10) as response:
             assert json.loads(response.read())["totals"]["sales_count"] == 0
         with sqlite3.connect(root / "terminal.db") as db:
             assert db.execute("SELECT count(*) FROM product").fetchone()[0] == 200

@@ -19,6 +19,7 @@ from protocol.codec import decode_down
 from protocol.envelope import Envelope
 from protocol.topics import events_topic, store_down_filter
 from tests.broker import Broker
+from tests.cloud.api.access import bearer, token_for
 from tests.cloud.factories import batch_payload, envelope, sale_body
 
 with warnings.catch_warnings():
@@ -51,7 +52,8 @@ def db_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def api(db_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(db_url, Offline())) as client:
+    headers = bearer(token_for(db_url))
+    with TestClient(create_app(db_url, Offline()), headers=headers) as client:
         yield client
 
 
@@ -120,7 +122,8 @@ def test_terminals_show_gaps_backlog_and_flags(api: TestClient, db_url: str) -> 
 
 
 def test_push_is_stored_even_when_the_broker_is_down(api: TestClient, db_url: str) -> None:
-    reply = api.post("/api/push/prices", json={"scope": "S001", "items": [{"sku": "A"}]})
+    item = {"sku": "A", "price_fen": 990}
+    reply = api.post("/api/push/prices", json={"scope": "S001", "items": [item]})
     assert reply.status_code == 200
     assert reply.json()["published"] is False and "not connected" in reply.json()["detail"]
     cdb = open_cloud_db(db_url)
@@ -153,7 +156,8 @@ def test_push_reaches_the_addressed_stores_only(broker: Broker, db_url: str) -> 
     s2.subscribe(store_down_filter("S002"))
     s2.subscribe(store_down_filter("all"))
     try:
-        with TestClient(create_app(db_url, publisher)) as api:
+        headers = bearer(token_for(db_url))
+        with TestClient(create_app(db_url, publisher), headers=headers) as api:
             one = api.post(
                 "/api/push/prices",
                 json={"scope": "S001", "items": [{"sku": "A", "price_fen": 990}]},

@@ -26,6 +26,7 @@ from protocol.codec import decode_down
 from protocol.envelope import Envelope
 from protocol.topics import events_topic, terminal_down_topic
 from tests.broker import Broker
+from tests.cloud.api.access import bearer, token_for
 from tests.cloud.factories import (
     batch_payload,
     envelope,
@@ -161,7 +162,7 @@ def test_a_snapshot_replaces_the_terminals_caches_with_the_clouds_state(
     seed_old_cache(store_file)
     svc = make_service(store_file)
     assert svc.wait(lambda s: s.connected, 10)
-    with TestClient(create_app(cloud, publisher)) as api:
+    with TestClient(create_app(cloud, publisher), headers=bearer(token_for(cloud))) as api:
         reply = api.post("/api/terminals/S001-T01/snapshot/members")
         assert reply.status_code == 200, reply.text
         sent = reply.json()
@@ -220,7 +221,7 @@ def test_unknown_terminals_and_stores_are_refused_with_the_reason(cloud: str) ->
         def publish(self, topic: str, payload: bytes) -> None:
             raise AssertionError("nothing may be sent")
 
-    with TestClient(create_app(cloud, Unused())) as api:
+    with TestClient(create_app(cloud, Unused()), headers=bearer(token_for(cloud))) as api:
         missing = api.post("/api/terminals/S009-T01/snapshot/members")
         assert missing.status_code == 404 and "pass ?store=" in missing.text
         wrong = api.post("/api/terminals/S001-T01/snapshot/members", params={"store": "S002"})

@@ -1,0 +1,75 @@
+"""The HQ page's languages: gettext catalogues (zh_CN, en) read with Babel, and the formats.
+
+The .po files under cloud/api/locale are the source (edited by hand or with pybabel); they
+are read at start, so there is no compile step. A message missing from a catalogue shows in
+English, and a test fails for it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final
+
+from babel.messages.pofile import read_po
+
+LOCALE_DIR: Final = Path(__file__).parent / "locale"
+DOMAIN: Final = "hq"
+LANGUAGES: Final = ("zh_CN", "en")
+LANGUAGE_NAMES: Final = MappingProxyType({"zh_CN": "中文", "en": "English"})
+
+
+def load_catalogue(language: str) -> Mapping[str, str]:
+    """msgid -> msgstr for one language (empty translations left out)."""
+    with (LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as f:
+        catalog = read_po(f, locale=language)
+    return MappingProxyType({str(m.id): str(m.string) for m in catalog
+                             if m.id and isinstance(m.id, str) and m.string})  # fmt: skip
+
+
+def load_all() -> Mapping[str, Mapping[str, str]]:
+    """Every language's catalogue."""
+    return MappingProxyType({lang: load_catalogue(lang) for lang in LANGUAGES})
+
+
+def gettext_for(catalogues: Mapping[str, Mapping[str, str]], language: str) -> Callable[[str], str]:
+    """The ``_`` of one language (English text is the fallback)."""
+    table = catalogues.get(language, {})
+
+    def gettext(message: str, **params: Any) -> str:
+        text = table.get(message, message)
+        return text % params if params else text
+
+    return gettext
+
+
+def yuan(fen: Any) -> str:
+    """Fen as yuan for people: ¥1,234.50 (negative as -¥12.00); blank for nothing."""
+    if fen is None or fen == "":
+        return ""
+    value = int(fen)
+    sign = "-" if value < 0 else ""
+    whole, cents = divmod(abs(value), 100)
+    return f"{sign}¥{whole:,}.{cents:02d}"
+
+
+def percent(ratio: Any) -> str:
+    """0.1234 -> 12.3%."""
+    return "" if ratio is None else f"{float(ratio) * 100:.1f}%"
+
+
+def when(value: Any) -> str:
+    """An ISO time or datetime as YYYY-MM-DD HH:MM:SS (UTC stamps say so)."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, dt.datetime):
+        suffix = " UTC" if value.tzinfo is not None else ""
+        return value.strftime("%Y-%m-%d %H:%M:%S") + suffix
+    return str(value)

@@ -1,0 +1,25 @@
+"""The HQ API's routers, one module per area; each exposes ``router(enforcer) -> PolicyRouter``."""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Final
+
+from cloud.api.routers import (
+    admin_pages,
+    auth,
+    docs,
+    health,
+    members,
+    pages,
+    pushes,
+    reports,
+    stores,
+    terminals,
+    users,
+)
+
+#: Every area, in the order its routes are matched. A new area is one more module here.
+AREAS: Final[tuple[ModuleType, ...]] = (
+    health, auth, docs, users, stores, terminals, pushes, members, reports, pages, admin_pages,
+)  # fmt: skip

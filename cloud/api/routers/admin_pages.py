@@ -1,0 +1,145 @@
+"""The HQ page's operations views: terminals, pushes (preview, send, applied versions), users."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+
+from cloud.api.policy import ADMIN_ONLY, PolicyRouter
+from cloud.api.routers import pushes as push_api
+from cloud.api.routers import users as users_api
+from cloud.api.routers.pages import attention
+from cloud.api.routers.terminals import TERMINAL_READERS
+from cloud.api.security import Db, Who
+from cloud.store import hq_access, registry, stores
+
+
+Scope = Annotated[str, Form(max_length=32)]
+Kind = Annotated[str, Form(max_length=16)]
+Items = Annotated[str, Form(max_length=2_000_000)]
+StreamF = Annotated[str, Form(max_length=16)]
+
+
+def router(enforcer: Callable[..., Any]) -> PolicyRouter:
+    """Terminals, pushes and users pages and their htmx actions."""
+    r = PolicyRouter(enforcer, include_in_schema=False)
+
+    def page(request: Request, template: str, who: Any, status: int = 200,
+             **ctx: Any) -> HTMLResponse:  # fmt: skip
+        return request.app.state.renderer.render(request, template, who, status=status, **ctx)
+
+    @r.get("/terminals", policy=TERMINAL_READERS)
+    def terminals(cdb: Db, who: Who, request: Request) -> Response:
+        rows = [t for t in registry.terminals_with_registry(cdb)
+                if who.stores is None or t["store_id"] in who.stores]  # fmt: skip
+        return page(request, "terminals.html", who, terminals=[(t, attention(t)) for t in rows])
+
+    def _push_request(scope: str, kind: str, items: str) -> push_api.PushRequest:
+        try:
+            parsed = json.loads(items)
+        except json.JSONDecodeError as err:
+            raise HTTPException(422, f"items are not JSON: {err.msg} at line {err.lineno}") from err
+        if isinstance(parsed, dict):
+            parsed = [parsed]
+        try:
+            return push_api.PushRequest(scope=scope, kind=kind, items=parsed)
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise HTTPException(422, f"{where}: {first['msg']}") from err
+
+    @r.get("/pushes", policy=push_api.PUSHERS)
+    def pushes(cdb: Db, who: Who, request: Request) -> Response:
+        return page(request, "pushes.html", who, stores=stores.list_stores(cdb, who.stores),
+                    history=_history(cdb, who))  # fmt: skip
+
+    def _history(cdb: Any, who: Any) -> list[Any]:
+        return push_api.history(cdb, who, None, None, 30)
+
+    @r.get("/pushes/history", policy=push_api.PUSHERS)
+    def push_history(cdb: Db, who: Who, request: Request) -> Response:
+        return page(request, "_push_history.html", who, history=_history(cdb, who))
+
+    @r.post("/pushes/preview", policy=push_api.PUSHERS)
+    def preview(cdb: Db, who: Who, request: Request, stream: StreamF, scope: Scope,
+                kind: Kind, items: Items) -> Response:  # fmt: skip
+        try:
+            body = _push_request(scope, kind, items)
+            if stream not in push_api.STREAM_NAMES:
+                raise HTTPException(422, f"no stream {stream!r}")
+            clean = push_api.checked(cdb, who, stream, body)
+        except HTTPException as err:
+            return page(request, "_push_error.html", who, status=200, error=err.detail)
+        shown = push_api.preview(cdb, stream, body.scope, body.kind, clean)
+        return page(request, "_push_preview.html", who, preview=shown, stream=stream,
+                    scope=scope, kind=kind, items=items)  # fmt: skip
+
+    @r.post("/pushes/send", policy=push_api.PUSHERS)
+    def send(cdb: Db, who: Who, request: Request, stream: StreamF, scope: Scope, kind: Kind,
+             items: Items) -> Response:  # fmt: skip
+        try:
+            body = _push_request(scope, kind, items)
+            if stream not in push_api.STREAM_NAMES:
+                raise HTTPException(422, f"no stream {stream!r}")
+            result = push_api.do_push(cdb, who, request, stream, body)
+        except HTTPException as err:
+            return page(request, "_push_error.html", who, error=err.detail)
+        return page(request, "_push_sent.html", who, result=result,
+                    history=_history(cdb, who))  # fmt: skip
+
+    @r.get("/users", policy=ADMIN_ONLY)
+    def users(cdb: Db, who: Who, request: Request) -> Response:
+        return page(request, "users.html", who, users=hq_access.list_users(cdb),
+                    tokens=hq_access.list_tokens(cdb), stores=stores.list_stores(cdb),
+                    roles=hq_access.ROLES, created="", error="")  # fmt: skip
+
+    @r.post("/users/add", policy=ADMIN_ONLY)
+    def add_user(
+        cdb: Db, who: Who, request: Request,
+        username: Annotated[str, Form(max_length=64)],
+        password: Annotated[str, Form(max_length=200)],
+        role: Annotated[str, Form(max_length=16)],
+        store_ids: Annotated[list[str] | None, Form(max_length=500)] = None,
+    ) -> Response:  # fmt: skip
+        error = ""
+        try:
+            body = users_api.NewUser(username=username, password=password, role=role,
+                                     stores=store_ids or [])  # fmt: skip
+            users_api.create_user(cdb, request, body)
+        except ValidationError as err:
+            first = err.errors()[0]
+            error = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+        except HTTPException as err:
+            error = str(err.detail)
+        return page(request, "_users.html", who, users=hq_access.list_users(cdb),
+                    tokens=hq_access.list_tokens(cdb), error=error, created="")  # fmt: skip
+
+    @r.post("/tokens/add", policy=ADMIN_ONLY)
+    def add_token(cdb: Db, who: Who, request: Request,
+                  user_id: Annotated[int, Form(ge=1, le=2**62)],
+                  name: Annotated[str, Form(min_length=1, max_length=100)]) -> Response:  # fmt: skip
+        error, created = "", ""
+        try:
+            created = users_api.create_token(cdb, who, request,
+                                             users_api.NewToken(user_id=user_id, name=name)).token  # fmt: skip
+        except HTTPException as err:
+            error = str(err.detail)
+        return page(request, "_users.html", who, users=hq_access.list_users(cdb),
+                    tokens=hq_access.list_tokens(cdb), error=error, created=created)  # fmt: skip
+
+    @r.post("/tokens/{token_id}/revoke", policy=ADMIN_ONLY)
+    def revoke_token(cdb: Db, who: Who, request: Request, token_id: int) -> Response:
+        error = ""
+        try:
+            users_api.revoke_token(cdb, request, token_id)
+        except HTTPException as err:
+            error = str(err.detail)
+        return page(request, "_users.html", who, users=hq_access.list_users(cdb),
+                    tokens=hq_access.list_tokens(cdb), error=error, created="")  # fmt: skip
+
+    return r

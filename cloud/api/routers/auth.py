@@ -1,0 +1,92 @@
+"""Sign-in and sign-out for the page and for scripts (session cookie, HttpOnly, SameSite=Strict)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import HTTPException, Request, Response
+from pydantic import BaseModel, Field
+
+from cloud.api.policy import ANY_SIGNED_IN, PUBLIC, PolicyRouter, Principal
+from cloud.api.security import SESSION_COOKIE, Db, Who, audit, client_ip, principal_for
+from cloud.store import hq_access
+from cloud.store.db import CloudDB
+
+
+class Login(BaseModel):
+    """A username and password."""
+
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class Me(BaseModel):
+    """The signed-in user; ``csrf_token`` goes in X-CSRF-Token on cookie-authenticated writes."""
+
+    username: str
+    role: str
+    stores: list[str] | None
+    language: str
+    csrf_token: str = ""
+
+
+def _me(who: Principal) -> Me:
+    stores = None if who.stores is None else sorted(who.stores)
+    return Me(username=who.username, role=who.role.value, stores=stores, language=who.language,
+              csrf_token=who.csrf)  # fmt: skip
+
+
+def sign_in(cdb: CloudDB, request: Request, response: Response, username: str,
+            password: str) -> Me:  # fmt: skip
+    """Check the password (with lockout), open a session and set its cookie; audited."""
+    try:
+        with cdb.write():
+            user = hq_access.verify_login(cdb, username, password)
+            cookie, csrf = hq_access.open_session(cdb, user.user_id, client_ip(request))
+            audit(cdb, request, "sign_in", username=user.username)
+    except hq_access.LockedOut as err:
+        with cdb.write():
+            audit(cdb, request, "sign_in", {"reason": "locked"}, outcome="refused",
+                  username=username[:64])  # fmt: skip
+        raise HTTPException(429, str(err)) from err
+    except hq_access.AccessError as err:
+        with cdb.write():
+            audit(cdb, request, "sign_in", {"reason": "password"}, outcome="refused",
+                  username=username[:64])  # fmt: skip
+        raise HTTPException(401, str(err)) from err
+    response.set_cookie(
+        SESSION_COOKIE, cookie, max_age=hq_access.SESSION_HOURS * 3600, httponly=True,
+        samesite="strict", secure=request.url.scheme == "https", path="/",
+    )  # fmt: skip
+    return _me(principal_for(user, "session", csrf))
+
+
+def router(enforcer: Callable[..., Any]) -> PolicyRouter:
+    """Sign-in, sign-out, who am I."""
+    r = PolicyRouter(enforcer, tags=["auth"])
+
+    @r.post("/api/auth/login", policy=PUBLIC,
+            responses={401: {"description": "wrong credentials"},
+                       429: {"description": "locked out for a while"}})  # fmt: skip
+    def login(cdb: Db, request: Request, response: Response, body: Login) -> Me:
+        """Sign in; sets the HttpOnly session cookie and returns the CSRF token for writes."""
+        return sign_in(cdb, request, response, body.username, body.password)
+
+    @r.post("/api/auth/logout", policy=ANY_SIGNED_IN)
+    def logout(cdb: Db, who: Who, request: Request, response: Response) -> dict[str, str]:
+        """End this session (a bearer token stays valid until an admin revokes it)."""
+        with cdb.write():
+            cookie = request.cookies.get(SESSION_COOKIE)
+            if cookie:
+                hq_access.close_session(cdb, cookie)
+            audit(cdb, request, "sign_out")
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return {"status": "signed out"}
+
+    @r.get("/api/auth/me", policy=ANY_SIGNED_IN)
+    def me(who: Who) -> Me:
+        """Who is signed in, their role and stores."""
+        return _me(who)
+
+    return r

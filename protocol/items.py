@@ -1,0 +1,160 @@
+"""Typed downstream stream items (catalogue, prices, members, coupons, config) with explicit bounds.
+
+HQ validates every pushed item against these before it is stored or sent, so a till never
+receives an item it cannot apply (a catalogue item without ``sku`` once broke every later
+catalogue snapshot of its store). An upsert carries a full item; a delete carries the key only.
+Field names are the ones the terminal's caches read (device/store/*).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Annotated, Any, Final, Literal
+
+import msgspec
+
+from protocol.errors import ProtocolError
+
+Key = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$")]
+Text = Annotated[str, msgspec.Meta(max_length=200)]
+ShortText = Annotated[str, msgspec.Meta(max_length=64)]
+#: A price or amount in fen: up to 10,000,000 yuan, far above anything a till sells.
+Fen = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
+Barcode = Annotated[str, msgspec.Meta(min_length=1, max_length=48, pattern=r"^[0-9A-Za-z]+$")]
+IsoDate = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d\d-\d\d$")]
+IsoTime = Annotated[
+    str, msgspec.Meta(max_length=40, pattern=r"^\d{4}-\d\d-\d\dT[0-9:.]+(Z|[+-]\d\d:\d\d)?$")
+]
+#: Most items one push may carry (a message must also fit the protocol's batch size).
+MAX_ITEMS: Final = 10_000
+
+
+class ItemError(ProtocolError):
+    """A pushed item that does not match its stream's schema; the message names the field."""
+
+
+class _Item(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    pass
+
+
+class CatalogueItem(_Item, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """A product as the till's catalogue holds it."""
+
+    sku: Key
+    name_zh: Text = ""
+    name_en: Text = ""
+    category: ShortText = ""
+    category_zh: ShortText = ""
+    price_fen: Fen
+    tax_rate_bp: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 1300
+    sold_by_weight: bool = False
+    returnable: bool = True
+    tier_discount: bool = True
+    barcodes: Annotated[list[Barcode], msgspec.Meta(max_length=32)] | None = None
+
+
+class PriceItem(_Item, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """A new price for a product the till already has."""
+
+    sku: Key
+    price_fen: Fen
+
+
+class MemberItem(_Item, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """A member fact pushed to tills (the cloud is the authority)."""
+
+    member_id: Key
+    phone: Annotated[str, msgspec.Meta(min_length=5, max_length=32, pattern=r"^\+?[0-9 -]+$")]
+    name: Text = ""
+    tier: Literal["regular", "silver", "gold"] = "regular"
+    points_balance: Annotated[int, msgspec.Meta(ge=-1_000_000_000, le=1_000_000_000)] = 0
+    cumulative_spend_fen: Annotated[int, msgspec.Meta(ge=0, le=10**15)] = 0
+    birthday: IsoDate | None = None
+    opt_out_sms: bool = False
+    member_code: ShortText = ""
+    gender: Literal["", "f", "m", "x"] = ""
+    cards: Annotated[list[Key], msgspec.Meta(max_length=16)] | None = None
+
+
+class CouponItem(_Item, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """A coupon redeemable at any till (or only by one member)."""
+
+    code: Key
+    kind: Literal["amount", "percent", "gift"]
+    value: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
+    min_spend_fen: Fen = 0
+    member_id: Key | None = None
+    valid_from: IsoTime | IsoDate | None = None
+    valid_until: IsoTime | IsoDate | None = None
+
+
+class ConfigItem(_Item, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """One configuration value (any JSON, kept small)."""
+
+    key: Key
+    value: Any
+
+
+#: Stream -> (the upsert schema, the key field a delete carries).
+STREAM_ITEMS: Final[Mapping[str, tuple[type[_Item], str]]] = MappingProxyType(
+    {
+        "catalogue": (CatalogueItem, "sku"),
+        "prices": (PriceItem, "sku"),
+        "members": (MemberItem, "member_id"),
+        "coupons": (CouponItem, "code"),
+        "config": (ConfigItem, "key"),
+    }
+)
+#: Largest encoded config value, so a config push cannot smuggle a huge blob.
+MAX_CONFIG_VALUE_BYTES: Final = 4096
+
+
+def _delete_key(stream: str, key_field: str, item: Any, index: int) -> dict[str, Any]:
+    if not isinstance(item, Mapping):
+        raise ItemError(f"items[{index}]: a {stream} delete is an object with {key_field!r}")
+    extra = sorted(set(item) - {key_field})
+    if extra:
+        raise ItemError(f"items[{index}]: a {stream} delete carries only {key_field!r}, "
+                        f"not {', '.join(map(repr, extra))}")  # fmt: skip
+    try:
+        key = msgspec.convert(item.get(key_field), Key)
+    except msgspec.ValidationError as err:
+        raise ItemError(f"items[{index}].{key_field}: {err}") from err
+    return {key_field: key}
+
+
+def validate_items(stream: str, kind: str, items: Sequence[Any]) -> list[dict[str, Any]]:
+    """Check every item against ``stream``'s schema; return them as plain dicts.
+
+    Raises ItemError naming the item index and field (for example
+    ``items[0]: Object missing required field `sku```). Keys must be unique in one push.
+    """
+    if stream not in STREAM_ITEMS:
+        raise ItemError(f"no stream {stream!r}; streams are {', '.join(STREAM_ITEMS)}")
+    if len(items) > MAX_ITEMS:
+        raise ItemError(f"at most {MAX_ITEMS} items per push, got {len(items)}")
+    schema, key_field = STREAM_ITEMS[stream]
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        if kind == "delete":
+            clean = _delete_key(stream, key_field, item, index)
+        else:
+            try:
+                typed = msgspec.convert(item, schema)
+            except msgspec.ValidationError as err:
+                raise ItemError(f"items[{index}]: {err}") from err
+            clean = {k: v for k, v in msgspec.structs.asdict(typed).items()
+                     if not (v is None and k not in (item or {}))}  # fmt: skip
+            if (
+                stream == "config"
+                and len(msgspec.json.encode(clean["value"])) > MAX_CONFIG_VALUE_BYTES
+            ):
+                raise ItemError(f"items[{index}].value: at most {MAX_CONFIG_VALUE_BYTES} bytes")
+        key = str(clean[key_field])
+        if key in seen:
+            raise ItemError(f"items[{index}].{key_field}: {key!r} appears twice in one push")
+        seen.add(key)
+        out.append(clean)
+    return out
