@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -132,6 +134,25 @@ def test_persistent_session_keeps_queued_messages_across_broker_restart(broker: 
     second = broker.client("ingest", client_id="ingest-1", clean_start=False, session_expiry_s=3600)
     got = second.wait_for(lambda m: m.topic == EVENTS_11, count=len(sent))
     assert sorted(m.payload for m in got) == sorted(sent)
+
+
+@pytest.mark.parametrize("hard", [False, True], ids=["stop", "kill-9"])
+def test_a_downed_brokers_port_stays_its_own_until_it_restarts_on_it(
+    broker: Broker, hard: bool
+) -> None:
+    """While the broker is down, the probe every free-port pick makes cannot take its port."""
+    if hard:
+        broker.kill()
+    else:
+        broker.stop()
+    with socket.socket() as probe, pytest.raises(OSError) as info:
+        probe.bind((broker.host, broker.port))
+    assert info.value.errno == errno.EADDRINUSE
+    broker.start()
+    ingest = broker.client("ingest")
+    ingest.subscribe(topics.ALL_EVENTS, qos=1)
+    assert not broker.client("S001-T01").publish(EVENTS_11, b"restarted", qos=1).is_failure
+    assert [m.payload for m in ingest.wait_for(lambda m: m.topic == EVENTS_11)] == [b"restarted"]
 
 
 def test_queued_messages_survive_kill_9_once_autosaved(
