@@ -69,9 +69,12 @@ class SerialTransport:
     def open(self) -> None:
         self.close()
         try:
+            # exclusive: a second opener (another till process, a getty, a modem manager)
+            # is told the port is busy instead of interleaving its bytes with ours.
             self._serial = serial.Serial(
-                self.where, self._baudrate, timeout=0, write_timeout=5, rtscts=self._rtscts
-            )
+                self.where, self._baudrate, timeout=0, write_timeout=5, rtscts=self._rtscts,
+                exclusive=True,
+            )  # fmt: skip
         except (serial.SerialException, OSError, ValueError) as exc:
             raise DeviceUnavailable(f"cannot open serial port {self.where}: {exc}") from exc
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import select
 
+import pytest
 import serial
 
 from device.drivers.sim.pty import PtyPair, SerialSimulator
@@ -53,3 +54,23 @@ def test_path_is_stable_across_unplug_and_replug() -> None:
             select.select([], [], [], 0.02)
             deadline -= 1
         assert b"".join(received) == b"hello"
+
+
+def test_an_unplugged_devices_path_leads_nowhere_not_to_a_newer_pty() -> None:
+    """The kernel gives a freed /dev/pts number to the next pty opened anywhere on the machine.
+
+    A link left pointing at it after unplug would let a driver reopening the path talk to
+    another test's (or process's) device: a receipt "printed" while its printer is unplugged.
+    """
+    with SerialSimulator() as sim:
+        path = sim.path
+        sim.unplug()
+        newer = PtyPair()  # most likely given the number just freed
+        try:
+            assert not os.path.lexists(path)
+            with pytest.raises(serial.SerialException):
+                serial.Serial(path, 9600, timeout=0.1)
+        finally:
+            newer.remove()
+        sim.replug()
+        assert os.path.exists(path) and sim.plugged
