@@ -349,7 +349,7 @@ class Broker:
         client_cert: CertPair | None = None,
         ca_file: Path | None = None,
         connect: bool = True,
-        timeout: float = 10.0,
+        timeout: float = 30.0,
     ) -> MqttClient:
         """An MQTT 5 paho client, connected and with its network loop running.
 

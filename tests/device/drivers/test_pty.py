@@ -11,7 +11,7 @@ import serial
 from device.drivers.sim.pty import PtyPair, SerialSimulator
 
 
-def _read(fd: int, n: int, timeout: float = 1.0) -> bytes:
+def _read(fd: int, n: int, timeout: float = 30.0) -> bytes:
     ready, _, _ = select.select([fd], [], [], timeout)
     return os.read(fd, n) if ready else b""
 
@@ -19,7 +19,7 @@ def _read(fd: int, n: int, timeout: float = 1.0) -> bytes:
 def test_pair_is_raw_no_echo_no_newline_translation() -> None:
     pair = PtyPair()
     try:
-        port = serial.Serial(pair.path, 9600, timeout=1)
+        port = serial.Serial(pair.path, 9600, timeout=30)
         port.write(b"a\r\n\x03\x1a\x11\x13")  # CR, LF, ^C, ^Z, XON, XOFF pass through as data
         port.flush()
         assert _read(pair.master_fd, 64) == b"a\r\n\x03\x1a\x11\x13"
@@ -45,11 +45,11 @@ def test_path_is_stable_across_unplug_and_replug() -> None:
         assert not sim.plugged
         sim.replug()
         assert sim.plugged and sim.path == path
-        port = serial.Serial(path, 9600, timeout=1)
+        port = serial.Serial(path, 9600, timeout=30)
         port.write(b"hello")
         port.flush()
         port.close()
-        deadline = 250  # up to 5 s: the machine is shared and may be busy
+        deadline = 1500  # up to 30 s: the machine is shared and may be busy
         while b"".join(received) != b"hello" and deadline:
             select.select([], [], [], 0.02)
             deadline -= 1

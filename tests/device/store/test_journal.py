@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -128,7 +129,7 @@ def test_a_return_paying_back_more_money_than_its_sale_took_is_refused(store: St
     all_cash = dataclasses.replace(
         planned, refunds=(TenderLine(TenderKind.CASH, sale.total_fen),), points=()
     )
-    with pytest.raises(InvalidRecord, match=f"sale {receipt} took ¥252.95 in money"):
+    with pytest.raises(InvalidRecord, match=re.escape(f"sale {receipt} took ¥252.95 in money")):
         store.record_return(all_cash)
     assert store.outbox.last_seq() == 1
     member = store.members.by_id("M0001")
@@ -143,7 +144,7 @@ def test_a_return_paying_back_more_money_than_its_sale_took_is_refused(store: St
     assert member is not None and member.cumulative_spend_fen == 0
     # Once everything is back, not one more fen of money can be refunded against the sale.
     again = make_return(sale, receipt, (1,), when=T0 + dt.timedelta(hours=2))
-    with pytest.raises(InvalidRecord, match="¥252.95 of it is already refunded"):
+    with pytest.raises(InvalidRecord, match=re.escape("¥252.95 of it is already refunded")):
         store.record_return(again)
 
 

@@ -114,6 +114,6 @@ def test_the_broker_keeps_the_session_so_an_ack_sent_while_offline_arrives(
         # Nobody else ACKs: the rows can only go if the queued ACK is delivered on reconnect.
         second = make_service(store_file, resend_after_s=60)
         assert second.wait(lambda s: s.acks == 1 and s.acked_seq == 10, 10), second.stats()
-        assert second.wait(lambda s: s.outbox_depth == 0, 5)
+        assert second.wait(lambda s: s.outbox_depth == 0, 30)
     finally:
         cloud.close()
