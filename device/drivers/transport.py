@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import termios
 import time
 from typing import Any, Protocol, runtime_checkable
 
@@ -98,7 +99,7 @@ class SerialTransport:
         try:
             port.write(data)
             port.flush()
-        except (serial.SerialException, OSError) as exc:
+        except (serial.SerialException, OSError, termios.error) as exc:
             self.close()
             raise DeviceUnavailable(f"write to {self.where} failed: {exc}") from exc
 
@@ -107,15 +108,17 @@ class SerialTransport:
         try:
             port.timeout = max(0.0, timeout)
             return bytes(port.read(n))
-        except (serial.SerialException, OSError) as exc:
+        except (serial.SerialException, OSError, termios.error) as exc:
             # A pty whose master went away reads as EIO; a USB adapter pulled out likewise.
             self.close()
             raise DeviceUnavailable(f"read from {self.where} failed: {exc}") from exc
 
     def discard_input(self) -> None:
+        # A pulled adapter (or a closed pty master) fails tcflush with termios.error, which
+        # is not an OSError: it must still read as the device being gone, so it is reopened.
         try:
             self._port().reset_input_buffer()
-        except (serial.SerialException, OSError) as exc:
+        except (serial.SerialException, OSError, termios.error) as exc:
             self.close()
             raise DeviceUnavailable(f"{self.where} failed: {exc}") from exc
 

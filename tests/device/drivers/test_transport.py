@@ -51,6 +51,18 @@ def test_serial_unplug_is_device_unavailable_and_replug_reopens() -> None:
         port.close()
 
 
+def test_discarding_input_on_a_pulled_port_is_device_unavailable() -> None:
+    """tcflush on a pty whose master is gone fails with termios.error (EIO), not OSError;
+    the driver must see DeviceUnavailable and reopen, not keep using a dead descriptor."""
+    with _Echo() as sim:
+        port = SerialTransport(sim.path)
+        port.open()
+        sim.unplug()
+        with pytest.raises(DeviceUnavailable, match="Input/output error"):
+            port.discard_input()
+        assert not port.is_open
+
+
 def test_a_second_opener_of_a_serial_port_is_told_it_is_busy() -> None:
     """Two processes writing one printer would interleave their receipts: the second waits."""
     with _Echo() as sim:
