@@ -79,7 +79,8 @@ def test_a_cash_sale_is_committed_before_printing_and_printed_before_the_drawer_
     receipt = term.printed()[0]
     receipt_no = term.view.last_receipt_no
     assert receipt.qr_codes == [receipt_no]
-    assert "¥5.50" in "".join(receipt.text().split())  # the total, printed double-size
+    # The total, printed double-size, with the full-width ￥ every GB printer has.
+    assert "￥5.50" in "".join(receipt.text().split())
     assert term.store.journal.sale(sale_id)[1] == receipt_no
 
 
