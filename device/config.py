@@ -63,6 +63,8 @@ class PrinterSection(_Section):
     usb_vid: int = 0
     usb_pid: int = 0
     width: Literal[32, 48] = 48
+    # The Chinese character set in the printer's font ROM; characters outside it print as ？.
+    code_set: Literal["gb2312", "gbk", "gb18030"] = "gbk"
     drawer_pin: Literal[2, 5] = 2
     drawer_on_ms: Millis = 100
     drawer_off_ms: Millis = 100

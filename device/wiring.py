@@ -138,7 +138,7 @@ def simulated_hardware(
     receipts = Path(cfg.printer.output_dir)
     receipts.mkdir(parents=True, exist_ok=True)
     width = cfg.printer.width
-    printer_sim = PrinterSimulator(width=width)
+    printer_sim = PrinterSimulator(width=width, code_set=cfg.printer.code_set)
     printer_sim.start()
     scanner_sim = ScannerSim()
     scanner_sim.start()
@@ -175,7 +175,8 @@ def simulated_hardware(
 
     printer = PrinterDriver(
         PrinterConfig(kind="serial", path=printer_sim.path, baudrate=19200, width=width,
-                      spool_dir=str(state_dir / "print-spool"), retry_max_s=1.0),
+                      code_set=cfg.printer.code_set, spool_dir=str(state_dir / "print-spool"),
+                      retry_max_s=1.0),
         on_status=emit,
         on_printed=printed,
     )  # fmt: skip
@@ -311,7 +312,7 @@ def real_hardware(cfg: TerminalConfig, emit: Emit, state_dir: Path) -> RealHardw
     printer = PrinterDriver(
         PrinterConfig(kind=p.kind, path=p.path, baudrate=p.baudrate, host=p.host, port=p.port,
                       usb_vid=p.usb_vid, usb_pid=p.usb_pid, width=p.width,
-                      language=cfg.terminal.language,
+                      code_set=p.code_set, language=cfg.terminal.language,
                       drawer_pin=p.drawer_pin, drawer_on_ms=p.drawer_on_ms,
                       drawer_off_ms=p.drawer_off_ms, spool_dir=str(state_dir / "print-spool")),
         on_status=emit,

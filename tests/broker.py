@@ -29,7 +29,7 @@ from tests.mqtt_client import ConnectRefused, MqttClient, Received
 __all__ = ["Broker", "BrokerError", "ConnectRefused", "MqttClient", "Received", "running_broker"]
 
 HOST: Final = "127.0.0.1"
-START_TIMEOUT_S: Final = 15.0
+START_TIMEOUT_S: Final = 30.0  # a deadline, not a speed check: generous for a busy machine
 
 DEFAULT_TERMINALS: Final = (
     TerminalCred("S001-T01", "S001", "pw-S001-T01"),
@@ -66,6 +66,32 @@ def free_port() -> int:
     return ports.free_ports(1, HOST)[0]
 
 
+def reserve_ports(count: int) -> tuple[list[int], list[socket.socket]]:
+    """Free ports, each held by a bound (never listening) SO_REUSEADDR socket until closed.
+
+    Mosquitto sets SO_REUSEADDR on its listeners, so it can bind and listen beside the
+    placeholder, while a bind without SO_REUSEADDR (the probe free_ports makes before it
+    offers a port to anyone, a server that does not set it) is refused, and an outgoing
+    connection never picks a port outside the ephemeral range: so the port stays the
+    broker's across stops, kills and restarts, however long the broker is down.
+    """
+    for _ in range(20):
+        held: list[socket.socket] = []
+        chosen = free_ports(count)
+        try:
+            for port in chosen:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                held.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((HOST, port))
+        except OSError:  # taken between the probe and the hold: choose again
+            for sock in held:
+                sock.close()
+            continue
+        return chosen, held
+    raise BrokerError(f"could not hold {count} free ports")
+
+
 def _port_open(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
@@ -86,7 +112,9 @@ class TestCerts:
 class Broker:
     """One Mosquitto process with its own config dir, persistence dir and log file.
 
-    The ports stay the same across restart(), so clients can reconnect to the same address.
+    The ports stay the same across restart(), so clients can reconnect to the same address;
+    they are held for the broker's lifetime (reserve_ports), so nothing else can take them
+    while it is down.
     """
 
     def __init__(
@@ -103,7 +131,7 @@ class Broker:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.dir / "mosquitto.log"
         self.host = HOST
-        self.port, tls_port, cert_port = free_ports(3)
+        (self.port, tls_port, cert_port), self._port_holds = reserve_ports(3)
         self.terminals: list[TerminalCred] = list(terminals)
         self.services: list[ServiceCred] = list(services)
         self.tls_port: int | None = None
@@ -275,6 +303,9 @@ class Broker:
             c.close()
         self._clients.clear()
         self.kill()
+        for sock in self._port_holds:
+            sock.close()
+        self._port_holds.clear()
 
     def restart(self, *, hard: bool = False) -> None:
         """Stop (or kill, with hard=True) and start again on the same ports and data dir."""
@@ -318,7 +349,7 @@ class Broker:
         client_cert: CertPair | None = None,
         ca_file: Path | None = None,
         connect: bool = True,
-        timeout: float = 10.0,
+        timeout: float = 30.0,
     ) -> MqttClient:
         """An MQTT 5 paho client, connected and with its network loop running.
 

@@ -119,7 +119,7 @@ class MqttClient:
                 raise TimeoutError(f"no {what} within {timeout}s")
 
     def connect(
-        self, *, clean_start: bool = True, session_expiry_s: int = 0, timeout: float = 10.0
+        self, *, clean_start: bool = True, session_expiry_s: int = 0, timeout: float = 30.0
     ) -> ReasonCode:
         """Connect and wait for CONNACK; raise ConnectRefused on a failure code."""
         props = Properties(PacketTypes.CONNECT)
@@ -147,7 +147,7 @@ class MqttClient:
             raise ConnectRefused(rc)
         return rc
 
-    def subscribe(self, topic: str, qos: int = 1, timeout: float = 10.0) -> ReasonCode:
+    def subscribe(self, topic: str, qos: int = 1, timeout: float = 30.0) -> ReasonCode:
         """Subscribe and return the SUBACK reason code (failure codes are returned, not raised)."""
         result, mid = self.paho.subscribe(topic, qos)
         if result != mqtt.MQTT_ERR_SUCCESS:
@@ -156,7 +156,7 @@ class MqttClient:
         return self._subacks[mid][0]
 
     def publish(
-        self, topic: str, payload: bytes, qos: int = 1, retain: bool = False, timeout: float = 10.0
+        self, topic: str, payload: bytes, qos: int = 1, retain: bool = False, timeout: float = 30.0
     ) -> ReasonCode | None:
         """Publish; for QoS 1/2 wait for the broker's PUBACK and return its reason code."""
         info = self.paho.publish(topic, payload, qos=qos, retain=retain)
@@ -166,7 +166,7 @@ class MqttClient:
         return self._pubacks[info.mid]
 
     def wait_for(
-        self, predicate: Callable[[Received], bool], timeout: float = 10.0, count: int = 1
+        self, predicate: Callable[[Received], bool], timeout: float = 30.0, count: int = 1
     ) -> list[Received]:
         """Wait until `count` received messages satisfy predicate; return them."""
         self._wait(
@@ -182,7 +182,7 @@ class MqttClient:
         with self._cond:
             return [m for m in self.messages if m.topic == topic]
 
-    def wait_disconnected(self, timeout: float = 10.0) -> None:
+    def wait_disconnected(self, timeout: float = 30.0) -> None:
         """Wait until the broker or network dropped this client."""
         if not self._disconnected.wait(timeout):
             raise TimeoutError(f"still connected after {timeout}s")

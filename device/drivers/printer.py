@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from device.drivers import escpos_commands as cmd
 from device.drivers.errors import (
@@ -31,7 +32,7 @@ from device.drivers.errors import (
 from device.drivers.escpos_status import FIXED_MASK, FIXED_VALUE, PrinterState, parse_status
 from device.drivers.printer_config import PrinterConfig, make_transport
 from device.drivers.printer_spool import JobSpool, PrintJob
-from device.drivers.receipt_layout import Receipt, ReceiptLine, render
+from device.drivers.receipt_layout import CodeSet, Receipt, ReceiptLine, render
 from device.drivers.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -114,8 +115,10 @@ class PrinterDriver:
 
     def print_receipt(self, receipt: Receipt, job_id: str) -> bool:
         """Lay out (for this printer's paper width) and queue a receipt under a replay-safe id."""
-        if receipt.width != self.config.width:
-            receipt = dataclasses.replace(receipt, width=self.config.width)
+        config = self.config
+        if (receipt.width, receipt.code_set) != (config.width, config.code_set):
+            code_set = cast(CodeSet, config.code_set)
+            receipt = dataclasses.replace(receipt, width=config.width, code_set=code_set)
         return self.submit(PrintJob(job_id, render(receipt)))
 
     def status(self) -> DeviceStatus:
@@ -392,7 +395,7 @@ def self_test_receipt(config: PrinterConfig) -> Receipt:
         cashier="-",
         header=("打印机自检 SELF-TEST", f"{config.kind} {config.where}"),
         lines=(
-            ReceiptLine("中文测试 GB18030 字符：￥€é", "1", "0.00", "0.00"),
+            ReceiptLine(f"中文测试 {config.code_set.upper()} 字符：￥é", "1", "0.00", "0.00"),
             ReceiptLine("English test line with a long name that wraps", "1", "0.00", "0.00"),
         ),
         total=("合计 TOTAL", "0.00"),
@@ -400,4 +403,5 @@ def self_test_receipt(config: PrinterConfig) -> Receipt:
         footer=("如能扫描上方二维码则打印正常", "Scan the QR code above to check"),
         language="zh",
         width=config.width,
+        code_set=cast(CodeSet, config.code_set),
     )

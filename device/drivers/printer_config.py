@@ -32,6 +32,7 @@ class PrinterConfig:
     usb_vid: int = 0
     usb_pid: int = 0
     width: int = 48
+    code_set: str = "gbk"  # the printer's Chinese character set: gb2312, gbk or gb18030
     language: str = "zh"
     drawer_pin: int = 2
     drawer_on_ms: int = 100
@@ -61,6 +62,10 @@ class PrinterConfig:
             raise ConfigError("a USB printer needs usb_vid and usb_pid (1..0xFFFF)")
         if self.width not in (32, 48):
             raise ConfigError(f"printer width must be 32 (58 mm) or 48 (80 mm), not {self.width}")
+        if self.code_set not in ("gb2312", "gbk", "gb18030"):
+            raise ConfigError(
+                f"printer code_set must be gb2312, gbk or gb18030, not {self.code_set!r}"
+            )
         if self.language not in ("zh", "en"):
             raise ConfigError(f"printer language must be zh or en, not {self.language!r}")
         if self.drawer_pin not in (2, 5):

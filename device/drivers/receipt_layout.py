@@ -4,7 +4,9 @@ Styling, QR, barcode and cut bytes come from python-escpos's Dummy printer. Text
 through its magic encoder: that encoder switches code pages with ESC t, and writes GB18030 only
 when a line holds an ideograph, without ever selecting Chinese mode, so full-width punctuation
 alone ("：", "￥") is mangled and a printer whose Chinese mode is off prints mojibake. We select
-Chinese mode once with FS & and write GB18030 bytes ourselves.
+Chinese mode once with FS & and write the bytes of the printer's own code set (GB2312, GBK or
+GB18030) ourselves; what that set lacks prints as a visible stand-in, never as bytes the
+printer would turn into garbage.
 """
 
 from __future__ import annotations
@@ -22,6 +24,14 @@ from device.drivers import escpos_commands as cmd
 from device.drivers.errors import ConfigError
 
 Language = Literal["zh", "en"]
+CodeSet = Literal["gb2312", "gbk", "gb18030"]
+CODE_SETS: tuple[CodeSet, ...] = ("gb2312", "gbk", "gb18030")
+# Characters with a visible double-byte twin in every GB code set: the yen sign is only in
+# GB18030, as the four bytes 81 30 84 36 that GB2312 and GBK printers cannot print.
+_STAND_INS: Mapping[str, str] = MappingProxyType({"\u00a5": "\uffe5"})
+# What prints in place of a character the printer's code set lacks: visible, two columns
+# like the character it replaces.
+NOT_PRINTABLE = "\uff1f"  # ？
 
 LABELS: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {
@@ -96,6 +106,7 @@ class Receipt:
     code: Literal["qr", "barcode", "none"] = "qr"
     reprint: bool = False
     extra: tuple[str, ...] = field(default=())
+    code_set: CodeSet = "gbk"  # the printer's Chinese character set (its font ROM)
 
 
 def char_width(ch: str) -> int:
@@ -173,12 +184,42 @@ def mask_phone(phone: str) -> str:
     return "*" * max(0, len(digits) - 4) + digits[-4:]
 
 
-class _Writer:
-    """Collects ESC/POS bytes; python-escpos's Dummy for commands, GB18030 for text."""
+def _in_code_set(data: bytes, code_set: CodeSet) -> bool:
+    """Whether the encoded bytes of one character are a code the printer has."""
+    if len(data) == 1:
+        return data[0] < 0x80  # Python's GBK maps the euro to 0x80, which GBK printers lack
+    if len(data) == 2:
+        lead, trail = data
+        if code_set == "gb2312":
+            return 0xA1 <= lead <= 0xF7 and 0xA1 <= trail <= 0xFE
+        return 0x81 <= lead <= 0xFE and 0x40 <= trail <= 0xFE and trail != 0x7F
+    return code_set == "gb18030" and len(data) == 4
 
-    def __init__(self, chinese: bool) -> None:
+
+def encode_text(text: str, code_set: CodeSet) -> bytes:
+    """Text as the printer's code set has it: stand-ins for the yen sign, ？ for the rest."""
+    if text.isascii():
+        return text.encode("ascii")
+    out = bytearray()
+    for ch in text:
+        ch = _STAND_INS.get(ch, ch)
+        try:
+            data = ch.encode(code_set)
+        except UnicodeEncodeError:
+            data = b""
+        if not _in_code_set(data, code_set):
+            data = NOT_PRINTABLE.encode(code_set) if char_width(ch) == 2 else b"?"
+        out += data
+    return bytes(out)
+
+
+class _Writer:
+    """Collects ESC/POS bytes; python-escpos's Dummy for commands, the code set for text."""
+
+    def __init__(self, chinese: bool, code_set: CodeSet) -> None:
         self.p = Dummy()
         self.chinese = chinese
+        self.code_set = code_set
 
     def raw(self, data: bytes) -> None:
         self.p._raw(data)
@@ -189,17 +230,17 @@ class _Writer:
         bold: bool = False,
         double: bool = False,
     ) -> None:
-        self.p.set(
-            align=align,
-            bold=bold,
-            double_height=double,
-            double_width=double,
-            normal_textsize=not double,
-        )
+        # Size with GS ! (python-escpos's custom size), never ESC ! (its double_width and
+        # double_height): on Epson-conforming printers ESC ! sizes only alphanumerics, so
+        # a Chinese header or 合计 line would print single size beside a double amount.
+        size = 2 if double else 1
+        self.p.set(align=align, bold=bold, custom_size=True, width=size, height=size)
 
     def line(self, text: str) -> None:
-        encoding = "gb18030" if self.chinese else "ascii"
-        self.raw(text.encode(encoding, errors="replace") + cmd.LF)
+        if self.chinese:
+            self.raw(encode_text(text, self.code_set) + cmd.LF)
+        else:
+            self.raw(text.encode("ascii", errors="replace") + cmd.LF)
 
 
 def _validate(receipt: Receipt) -> None:
@@ -209,6 +250,8 @@ def _validate(receipt: Receipt) -> None:
         raise ConfigError(f"receipt language must be zh or en, not {receipt.language!r}")
     if not receipt.receipt_no or not receipt.receipt_no.isascii():
         raise ConfigError(f"receipt number must be non-empty ASCII, not {receipt.receipt_no!r}")
+    if receipt.code_set not in CODE_SETS:
+        raise ConfigError(f"printer code set must be one of {', '.join(CODE_SETS)}")
 
 
 def _check_barcode_fits(data: str, width: int) -> None:
@@ -243,7 +286,7 @@ def render(receipt: Receipt) -> bytes:
     _validate(receipt)
     width = receipt.width
     labels = LABELS[receipt.language]
-    out = _Writer(_needs_chinese(receipt))
+    out = _Writer(_needs_chinese(receipt), receipt.code_set)
     out.p.hw("INIT")
     if out.chinese:
         out.raw(cmd.CHINESE_ON)

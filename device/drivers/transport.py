@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import termios
 import time
 from typing import Any, Protocol, runtime_checkable
 
@@ -69,9 +70,12 @@ class SerialTransport:
     def open(self) -> None:
         self.close()
         try:
+            # exclusive: a second opener (another till process, a getty, a modem manager)
+            # is told the port is busy instead of interleaving its bytes with ours.
             self._serial = serial.Serial(
-                self.where, self._baudrate, timeout=0, write_timeout=5, rtscts=self._rtscts
-            )
+                self.where, self._baudrate, timeout=0, write_timeout=5, rtscts=self._rtscts,
+                exclusive=True,
+            )  # fmt: skip
         except (serial.SerialException, OSError, ValueError) as exc:
             raise DeviceUnavailable(f"cannot open serial port {self.where}: {exc}") from exc
 
@@ -95,7 +99,7 @@ class SerialTransport:
         try:
             port.write(data)
             port.flush()
-        except (serial.SerialException, OSError) as exc:
+        except (serial.SerialException, OSError, termios.error) as exc:
             self.close()
             raise DeviceUnavailable(f"write to {self.where} failed: {exc}") from exc
 
@@ -104,15 +108,17 @@ class SerialTransport:
         try:
             port.timeout = max(0.0, timeout)
             return bytes(port.read(n))
-        except (serial.SerialException, OSError) as exc:
+        except (serial.SerialException, OSError, termios.error) as exc:
             # A pty whose master went away reads as EIO; a USB adapter pulled out likewise.
             self.close()
             raise DeviceUnavailable(f"read from {self.where} failed: {exc}") from exc
 
     def discard_input(self) -> None:
+        # A pulled adapter (or a closed pty master) fails tcflush with termios.error, which
+        # is not an OSError: it must still read as the device being gone, so it is reopened.
         try:
             self._port().reset_input_buffer()
-        except (serial.SerialException, OSError) as exc:
+        except (serial.SerialException, OSError, termios.error) as exc:
             self.close()
             raise DeviceUnavailable(f"{self.where} failed: {exc}") from exc
 

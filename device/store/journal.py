@@ -9,6 +9,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from device.checkout.loyalty import earnable_fen
+from device.checkout.money import format_fen
 from device.checkout.records import PointsDelta, ReturnRecord, SaleRecord, Tier
 from device.store import outbox
 from device.store.db import Database
@@ -53,6 +54,19 @@ _REFUND: Final = (
     "INSERT INTO return_refund (seq, idx, kind, amount_fen, tendered_fen, approval_code, "
     "reference) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+# Money a sale took, and money already refunded against it (the over-refund check).
+_MONEY_KINDS: Final = ("cash", "card", "mobile")
+_IN_MONEY: Final = "IN (" + ", ".join(f"'{kind}'" for kind in _MONEY_KINDS) + ")"
+_SALE_MONEY: Final = (
+    "SELECT s.receipt_no, coalesce(sum(t.amount_fen), 0) FROM sale AS s "
+    f"LEFT JOIN sale_tender AS t ON t.seq = s.seq AND t.kind {_IN_MONEY} "
+    "WHERE s.sale_id = ? GROUP BY s.seq"
+)
+_REFUNDED_MONEY: Final = (
+    "SELECT coalesce(sum(f.amount_fen), 0) FROM sale_return AS r "
+    "JOIN return_refund AS f ON f.seq = r.seq "
+    f"WHERE r.original_sale_id = ? AND f.kind {_IN_MONEY}"
+)
 # Reasons that lower what the member may still redeem offline; earned points are left out on
 # purpose (the cloud has not confirmed them, and over-redeeming is the risk being bounded).
 _UNSYNCED_REASONS: Final = ("redeem", "return_refund", "return_reversal")
@@ -76,6 +90,29 @@ def _check_points(points: tuple[PointsDelta, ...], member_id: str | None, what: 
             raise InvalidRecord(f"{what}: a points delta has no member")
         if member_id is not None and delta.member_id != member_id:
             raise InvalidRecord(f"{what}: points delta for {delta.member_id}, not {member_id}")
+
+
+def _check_refund_within_sale(conn: sqlite3.Connection, ret: ReturnRecord) -> None:
+    """Refuse a return giving back more money than its sale (recorded here) took in money.
+
+    A share paid with points or a coupon comes back as points or against the coupon, never
+    as cash; otherwise the member's spend (which counts money only) would go below zero.
+    A sale rung up at another till is not in this journal and is left to the cloud.
+    """
+    if ret.original_sale_id is None:
+        return
+    sale = conn.execute(_SALE_MONEY, (ret.original_sale_id,)).fetchone()
+    if sale is None:
+        return
+    receipt_no, paid = sale[0], int(sale[1])
+    earlier = int(conn.execute(_REFUNDED_MONEY, (ret.original_sale_id,)).fetchone()[0])
+    money = sum(t.amount_fen for t in ret.refunds if t.kind.value in _MONEY_KINDS)
+    if money + earlier > paid:
+        raise InvalidRecord(
+            f"return {ret.return_id}: refunds {format_fen(money)} in money, but sale "
+            f"{receipt_no} took {format_fen(paid)} in money and {format_fen(earlier)} of it "
+            "is already refunded"
+        )
 
 
 class JournalWriter:
@@ -148,6 +185,12 @@ class JournalWriter:
         if not ret.lines:
             raise InvalidRecord(f"return {ret.return_id} has no lines")
         _check_points(ret.points, ret.member_id, f"return {ret.return_id}")
+        refunded = sum(t.amount_fen for t in ret.refunds)
+        if refunded != ret.refund_fen:
+            raise InvalidRecord(
+                f"return {ret.return_id}: refunds add up to {format_fen(refunded)}, "
+                f"not its refund of {format_fen(ret.refund_fen)}"
+            )
         body = to_body(ret)
         device_time = iso_utc(ret.device_time)
         day = self.business_date(ret.device_time)
@@ -159,6 +202,7 @@ class JournalWriter:
             ).fetchone()
             if prior is not None:
                 return Recorded(prior[0], prior[1], already_recorded=True)
+            _check_refund_within_sale(conn, ret)
             seq, receipt_no = outbox.next_seq_and_receipt(conn, self._prefix, day)
             conn.execute(
                 _RETURN,

@@ -62,13 +62,13 @@ class Terminal:
     def view(self) -> View:
         return self.runtime.view
 
-    def send(self, item: object, timeout: float = 10.0) -> View:
+    def send(self, item: object, timeout: float = 30.0) -> View:
         """Submit an item and return the view once the runtime has handled it."""
         self.runtime.submit(item)
         self.runtime.call(lambda: None, timeout)
         return self.runtime.view
 
-    def wait(self, predicate: Callable[[View], bool], timeout: float = 10.0) -> View:
+    def wait(self, predicate: Callable[[View], bool], timeout: float = 30.0) -> View:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             view = self.runtime.call(lambda: self.runtime.view)

@@ -22,15 +22,16 @@ CONFIG = StoreConfig(
 )
 
 
-def main(path: str, seed: int, out_fd: int = 1) -> None:
-    """Record until killed; device time advances 7 minutes a sale so receipts cross days."""
+def main(path: str, seed: int, out_fd: int = 1, records: int | None = None) -> None:
+    """Record until killed (or ``records`` recorded); device time advances 7 minutes a sale."""
     rng = random.Random(seed)
     clock = FakeClock()
     store = Store.open(path, CONFIG, clock=clock)
     n = store.outbox.last_seq()
     os.write(out_fd, b"ready\n")
     last = None
-    while True:
+    stop = None if records is None else n + records
+    while n != stop:
         n += 1
         when = T0 + dt.timedelta(minutes=7 * n)
         clock.current = when
@@ -48,6 +49,7 @@ def main(path: str, seed: int, out_fd: int = 1) -> None:
             recorded = store.record_sale(sale)
             last = (sale, recorded.receipt_no)
         os.write(out_fd, recorded.receipt_no.encode() + b"\n")
+    store.close()
 
 
 if __name__ == "__main__":

@@ -157,6 +157,31 @@ def _read_all(fd: int, data: bytes) -> list[str]:
     return [line for line in complete if line and line != "ready"]
 
 
+def test_the_first_childs_sales_keep_every_members_spend_exact(tmp_path: Path) -> None:
+    """The crash loop's first child (seed 0), run without kills: every invariant holds.
+
+    Its 89th record returns M0014's first sale, one line paid 20.00 in points and the rest in
+    cash. A return that paid the whole line back in cash refunded 20.00 more money than the
+    sale took, and the member's cached spend, which cannot go below zero, parted from the
+    journal's paid-minus-refunded for good (``0 == 25295 - 27295``).
+    """
+    path = tmp_path / "terminal.db"
+    store = Store.open(path, store_config(), create=True, clock=FakeClock())
+    store.members.upsert(
+        [{"member_id": f"M{i:04d}", "phone": f"1380000{i:04d}"} for i in range(50)]
+    )
+    store.close()
+    out = tmp_path / "receipts.txt"
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT)
+    try:
+        sale_loop.main(str(path), 0, fd, records=300)
+    finally:
+        os.close(fd)
+    reported = set(out.read_text().split()) - {"ready"}
+    assert len(reported) == 300
+    assert check_journal(path, reported) == 300
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_moments_never_leaves_a_partial_sale(tmp_path: Path) -> None:
     path = tmp_path / "terminal.db"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -53,7 +53,7 @@ def test_ten_thousand_offline_sales_arrive_once_after_reconnect(
         TEMPLATE_SALES,
         expected_total(TEMPLATE_SALES),
     )
-    assert svc.wait(lambda s: s.outbox_depth == 0, 5)
+    assert svc.wait(lambda s: s.outbox_depth == 0, 30)
     assert outbox_depth(db) == 0
 
 
@@ -107,7 +107,7 @@ def test_broker_restart_during_drain_loses_and_duplicates_nothing(
         TEMPLATE_SALES,
         expected_total(TEMPLATE_SALES),
     )
-    assert svc.wait(lambda s: s.outbox_depth == 0, 5)
+    assert svc.wait(lambda s: s.outbox_depth == 0, 30)
 
 
 def test_downstream_changes_made_while_offline_arrive_by_catch_up(
@@ -140,9 +140,19 @@ def test_downstream_changes_made_while_offline_arrive_by_catch_up(
 def test_a_lost_last_change_is_recovered_by_the_periodic_catch_up(
     broker: Broker, ingest: IngestWorker, store_file: Path, tmp_path: Path, make_service
 ) -> None:
+    answered = threading.Event()
+    handle = ingest.handle_catchup
+
+    def handle_and_tell(topic: str, payload: bytes) -> int:
+        try:
+            return handle(topic, payload)
+        finally:
+            answered.set()
+
+    ingest.handle_catchup = handle_and_tell  # type: ignore[method-assign]
     svc = make_service(store_file, catchup_interval_s=1.5)
-    assert svc.wait(lambda s: s.connected and s.catchups_requested >= 1, 10)
-    time.sleep(0.5)  # let the cloud answer the on-connect catch-up (with nothing) first
+    assert svc.wait(lambda s: s.connected and s.catchups_requested >= 1, 30)
+    assert answered.wait(30)  # the cloud answered the on-connect catch-up (with nothing) first
     # HQ stored a change whose broadcast never reached the terminal, and nothing follows it,
     # so no version gap will ever reveal it.
     cdb = open_cloud_db(f"sqlite:///{tmp_path}/cloud.db")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 
 from cloud.ingest.worker import IngestWorker
@@ -33,7 +32,8 @@ def test_a_locked_store_delays_acks_but_loses_nothing(
         assert svc.wait(lambda s: "not applied yet" in s.last_problem, 15), svc.stats()
         assert cloud_sales(tmp_path, "S001-T01")[0] >= 50  # the cloud has them...
         assert svc.stats().acked_seq == 0  # ...but the outbox could not let go yet
-        time.sleep(0.5)
+        assert svc.wait(lambda s: s.acks >= 2, 30), svc.stats()  # more ACKs, still held
+        assert svc.stats().acked_seq == 0
         locker.execute("ROLLBACK")
         assert svc.wait(lambda s: s.acked_seq == 300, 30), svc.stats()
     finally:

@@ -27,6 +27,7 @@ from device.ui.app import CashierApp
 from device.wiring import DemoHands, start_sync
 from tests.broker import Broker
 from tests.device.harness import Terminal, start_terminal, terminal_config
+from tests.device.ui.keys import DEFAULT_TIMEOUT_S, press, until
 
 SALES = 50
 
@@ -43,26 +44,27 @@ class Cashier:
         self.points: dict[str, int] = {}
 
     async def keys(self, text: str) -> None:
-        for key in text.split():
-            await self.pilot.press(key)
+        await press(self.app, self.pilot, text)
 
-    async def until(self, check: Any, what: str, timeout: float = 30.0) -> None:
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout
-        while not check():
-            if loop.time() > end:
-                raise AssertionError(f"{what}: never happened; notice {shown(self.app, 'notice')}")
-            await self.pilot.pause(0.02)
+    async def until(self, check: Any, what: str, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+        await until(self.pilot, check, what, timeout, lambda: f"notice {shown(self.app, 'notice')}")
 
     @property
     def view(self) -> Any:
         return self.app.view
 
     async def close_drawer(self) -> None:
-        """Wait for the kick (given on the drawer thread) to land, then push the drawer shut."""
-        self.term.runtime.wait_drawer()
-        await self.pilot.pause(0.15)  # the drawer switch is polled every 0.1 s
-        await self.pilot.press("ctrl+d")
+        """Once the kick has landed and the till has seen the drawer open, push it shut."""
+        term = self.term
+        # Both block a thread, not the screen: the kicks given on the drawer thread, then the
+        # simulated drawer acting on each pulse.
+        assert await asyncio.to_thread(term.runtime.wait_drawer, DEFAULT_TIMEOUT_S)
+        assert await asyncio.to_thread(term.hw.drawer_sim.wait_idle, DEFAULT_TIMEOUT_S)
+        if not term.hw.drawer_sim.is_open:
+            return  # nothing was paid in cash: the drawer never opened
+        await self.until(lambda: self.view.state.drawer_open, "drawer seen open")
+        await self.keys("ctrl+d")
+        await self.until(lambda: not self.view.state.drawer_open, "drawer seen shut")
 
     async def manager(self) -> None:
         await self.until(lambda: "店长" in shown(self.app, "prompt"), "manager prompt")
@@ -70,9 +72,8 @@ class Cashier:
 
     async def scan(self, key: str = "ctrl+s") -> None:
         before = self.term.runtime.view.scans
-        await self.pilot.press(key)
-        await self.until(lambda: self.term.runtime.view.scans > before, "scan handled")
-        await self.pilot.pause(0.02)
+        await self.keys(key)
+        await self.until(lambda: self.view is not None and self.view.scans > before, "scan shown")
 
     async def pay(self, i: int) -> None:
         await self.keys("f3")

@@ -14,7 +14,7 @@ ESC, GS, FS, DLE = 0x1B, 0x1D, 0x1C, 0x10
 # ESC commands that take exactly one parameter byte and only change settings we do not model.
 _ESC_ONE_ARG = frozenset(b"-MGRVt{ 3JrU%")
 _GS_ONE_ARG = frozenset(b"bBhwfHIraT")
-_FS_ONE_ARG = frozenset(b"!-WC")
+_FS_ONE_ARG = frozenset(b"-WC")
 
 
 class Op(NamedTuple):
@@ -43,8 +43,34 @@ def _gb18030_len(buf: bytes, pos: int) -> int:
     return -1
 
 
-def _text_run(buf: bytes, pos: int, chinese: bool) -> tuple[Op, int] | None:
-    """A run of printable characters as (cells, text) pairs: 1 cell single-byte, 2 multi-byte."""
+def _char_len(buf: bytes, pos: int, code_set: str) -> int:
+    """Length of the character at pos in the printer's code set; 0 incomplete, -1 invalid.
+
+    GB18030 has four-byte codes (second byte 30..39); GBK only double bytes (lead 81..FE,
+    trail 40..FE but 7F); GB2312 only A1..F7 leads with A1..FE trails.
+    """
+    if code_set == "gb18030":
+        return _gb18030_len(buf, pos)
+    lead = buf[pos]
+    lo, hi = (0xA1, 0xF7) if code_set == "gb2312" else (0x81, 0xFE)
+    if not lo <= lead <= hi:
+        return -1
+    if pos + 1 >= len(buf):
+        return 0
+    trail = buf[pos + 1]
+    if code_set == "gb2312":
+        return 2 if 0xA1 <= trail <= 0xFE else -1
+    return 2 if 0x40 <= trail <= 0xFE and trail != 0x7F else -1
+
+
+def _text_run(
+    buf: bytes, pos: int, chinese: bool, code_set: str = "gb18030"
+) -> tuple[Op, int] | None:
+    """A run of printable characters as (cells, text) pairs: 1 cell single-byte, 2 multi-byte.
+
+    A byte sequence the code set does not have prints as a garbage mark, as a printer's
+    font ROM would print something unrelated.
+    """
     chars: list[tuple[str, int]] = []
     i = pos
     n = len(buf)
@@ -56,7 +82,7 @@ def _text_run(buf: bytes, pos: int, chinese: bool) -> tuple[Op, int] | None:
             chars.append((chr(b) if b < 0x80 else bytes((b,)).decode("cp437"), 1))
             i += 1
             continue
-        size = _gb18030_len(buf, i)
+        size = _char_len(buf, i, code_set)
         if size == 0:
             if chars:
                 break
@@ -216,6 +242,10 @@ def _parse_fs(buf: bytes, pos: int) -> tuple[Op, int] | None:
         return Op("chinese", (True,)), pos + 2
     if c == 0x2E:
         return Op("chinese", (False,)), pos + 2
+    if c == 0x21:  # FS ! n: Kanji print mode
+        if pos + 2 >= len(buf):
+            return None
+        return Op("kanji_mode", (buf[pos + 2],)), pos + 3
     if c in _FS_ONE_ARG:
         if pos + 2 >= len(buf):
             return None
@@ -223,7 +253,9 @@ def _parse_fs(buf: bytes, pos: int) -> tuple[Op, int] | None:
     return Op("unknown", (buf[pos : pos + 2],)), pos + 2
 
 
-def parse_one(buf: bytes, pos: int, chinese: bool) -> tuple[Op, int] | None:
+def parse_one(
+    buf: bytes, pos: int, chinese: bool, code_set: str = "gb18030"
+) -> tuple[Op, int] | None:
     """Decode the command starting at buf[pos]; None when more bytes are needed."""
     if pos >= len(buf):
         return None
@@ -244,7 +276,7 @@ def parse_one(buf: bytes, pos: int, chinese: bool) -> tuple[Op, int] | None:
         return Op("cr"), pos + 1
     if b < 0x20 or b == 0x7F:
         return Op("unknown", (buf[pos : pos + 1],)), pos + 1
-    return _text_run(buf, pos, chinese)
+    return _text_run(buf, pos, chinese, code_set)
 
 
 def parse_all(data: bytes, chinese: bool = False) -> list[Op]:

@@ -24,8 +24,10 @@ CLEAR_KEY = bytes((1, 3, 20, 1, 6, 2, 8))
 class _Style:
     align: int = 0
     bold: bool = False
-    wmul: int = 1
+    wmul: int = 1  # alphanumeric (single-byte) characters: ESC ! and GS !
     hmul: int = 1
+    kwmul: int = 1  # Kanji (multi-byte) characters: GS ! and FS ! only, never ESC !
+    khmul: int = 1
 
 
 def _int(value: object) -> int:
@@ -45,8 +47,10 @@ class PrinterModel:
         emit: Callable[[bytes], None] | None = None,
         chinese_default: bool = False,
         drawer_open_high: bool = True,
+        code_set: str = "gbk",
     ) -> None:
         self.width = width
+        self.code_set = code_set  # the Chinese font ROM: gb2312, gbk or gb18030
         self.emit: Callable[[bytes], None] = emit or (lambda _data: None)
         self.chinese_default = chinese_default
         self.drawer_open_high = drawer_open_high
@@ -181,7 +185,7 @@ class PrinterModel:
         buf = bytes(self._pending)
         pos = 0
         while not self.halted:
-            got = parse_one(buf, pos, self._chinese)
+            got = parse_one(buf, pos, self._chinese, self.code_set)
             if got is None:
                 break
             op, pos = got
@@ -244,14 +248,22 @@ class PrinterModel:
         elif kind == "bold":
             style.bold = bool(_int(args[0]) & 1)
         elif kind == "mode":
+            # ESC ! sizes alphanumeric characters only: "configurations of Kanji characters
+            # are not affected" (Epson ESC/POS Command Reference, ESC !; use FS ! or GS !).
             n = _int(args[0])
             style.bold = bool(n & 0x08)
             style.hmul = 2 if n & 0x10 else 1
             style.wmul = 2 if n & 0x20 else 1
         elif kind == "size":
+            # GS ! "is effective for all characters (alphanumeric and Kanji)".
             n = _int(args[0])
-            style.wmul = ((n >> 4) & 0x07) + 1
-            style.hmul = (n & 0x07) + 1
+            style.wmul = style.kwmul = ((n >> 4) & 0x07) + 1
+            style.hmul = style.khmul = (n & 0x07) + 1
+        elif kind == "kanji_mode":
+            # FS !: bit 2 double width, bit 3 double height, for Kanji characters.
+            n = _int(args[0])
+            style.kwmul = 2 if n & 0x04 else 1
+            style.khmul = 2 if n & 0x08 else 1
         elif kind == "chinese":
             self._chinese = bool(args[0])
         elif kind == "qr_store":
@@ -300,16 +312,19 @@ class PrinterModel:
         for ch, cells in chars:
             if self.halted:
                 return
-            if self._line.cells + cells * style.wmul > self.width:
+            kanji = cells == 2  # a multi-byte code in Chinese mode
+            wmul = style.kwmul if kanji else style.wmul
+            hmul = style.khmul if kanji else style.hmul
+            if self._line.cells + cells * wmul > self.width:
                 # A real printer wraps a line that overflows the print area.
                 self.auto_wraps += 1
                 self._end_line()
             runs = self._line.runs
             last = runs[-1] if runs else None
-            if last and (last.bold, last.wmul, last.hmul) == (style.bold, style.wmul, style.hmul):
+            if last and (last.bold, last.wmul, last.hmul) == (style.bold, wmul, hmul):
                 last.chars.append((ch, cells))
             else:
-                runs.append(Run([(ch, cells)], style.bold, style.wmul, style.hmul))
+                runs.append(Run([(ch, cells)], style.bold, wmul, hmul))
             self._line.align = style.align
 
     def _end_line(self) -> None:

@@ -79,9 +79,12 @@ class PrinterSimulator(SerialSimulator, _Controls):
         link_path: str | None = None,
         drawer_open_high: bool = True,
         record_wire: bool = False,
+        code_set: str = "gbk",
     ) -> None:
         SerialSimulator.__init__(self, link_path)
-        self.model = PrinterModel(width, emit=self._answer, drawer_open_high=drawer_open_high)
+        self.model = PrinterModel(
+            width, emit=self._answer, drawer_open_high=drawer_open_high, code_set=code_set
+        )
         # Every byte the host sent, for byte-exact tests; off by default so a long demo
         # does not grow without bound.
         self.record_wire = record_wire
@@ -165,18 +168,18 @@ class TcpPrinterSimulator(_Controls):
             self._conn = None
 
 
-def decode_file(path: str, width: int = 48) -> list[PrintedReceipt]:
+def decode_file(path: str, width: int = 48, code_set: str = "gbk") -> list[PrintedReceipt]:
     """What a printer would print from a captured ESC/POS byte stream (e.g. a FileTransport)."""
-    model = PrinterModel(width)
+    model = PrinterModel(width, code_set=code_set)
     with open(path, "rb") as fh:
         while chunk := fh.read(65536):
             model.feed(chunk)
     return list(model.receipts)
 
 
-def decode_bytes(data: bytes, width: int = 48) -> list[PrintedReceipt]:
-    """What a printer would print from these bytes."""
-    model = PrinterModel(width)
+def decode_bytes(data: bytes, width: int = 48, code_set: str = "gbk") -> list[PrintedReceipt]:
+    """What a printer would print from these bytes (on a printer with this code set)."""
+    model = PrinterModel(width, code_set=code_set)
     model.feed(data)
     return list(model.receipts)
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import select
+import sys
 import tempfile
+import termios
 import threading
+import time
 import tty
 
 from device.drivers.errors import DeviceUnavailable
@@ -56,8 +60,24 @@ class PtyPair:
         os.symlink(os.ttyname(slave), tmp_link)
         os.replace(tmp_link, self.path)
 
+    def unread(self) -> int:
+        """Bytes sent towards the driver that it has not read yet (0 when unplugged)."""
+        if self._slave_fd < 0:
+            return 0
+        # The slave's input queue is shared by every descriptor on it, the driver's included.
+        got = fcntl.ioctl(self._slave_fd, termios.FIONREAD, b"\0\0\0\0")
+        return int.from_bytes(got, sys.byteorder, signed=True)
+
     def close(self) -> None:
-        """Close both ends held here; a driver reading the slave then sees an I/O error."""
+        """Close both ends and remove the link, as a pulled USB adapter's /dev node goes away.
+
+        A driver reading the slave then sees an I/O error, and reopening the path fails. The
+        link must not outlive the pair: the kernel hands the freed /dev/pts number to the next
+        pty anyone on the machine opens, and a driver reopening a stale link would then talk
+        to that other process's device.
+        """
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
         for fd in (self.master_fd, self._slave_fd):
             if fd >= 0:
                 with contextlib.suppress(OSError):
@@ -65,10 +85,8 @@ class PtyPair:
         self.master_fd = self._slave_fd = -1
 
     def remove(self) -> None:
-        """Close the pair and delete the symlink (and its temporary directory)."""
+        """Close the pair and delete the link's temporary directory."""
         self.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
         if self._tmpdir is not None:
             with contextlib.suppress(OSError):
                 os.rmdir(self._tmpdir)
@@ -140,6 +158,15 @@ class SerialSimulator:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
+
+    def wait_read(self, timeout: float) -> bool:
+        """Block until the driver has read everything sent so far (or timeout)."""
+        deadline = time.monotonic() + timeout
+        while self.pty.unread():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
 
     def on_bytes(self, data: bytes) -> None:
         """Handle bytes received from the driver; subclasses override this."""

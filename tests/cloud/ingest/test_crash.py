@@ -68,7 +68,6 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(broker: Broker, db
                 clients[terminal].publish(events_topic(terminal.split("-")[0], terminal), payload)
         # Let it commit some batches, then pull the plug in the middle of the stream.
         clients["S001-T01"].wait_for(lambda m: m.topic.endswith("/ack"), timeout=30)
-        time.sleep(0.05)
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
         final = {t: sum(len(b) for b in workload.messages[t]) for t in TERMINALS}

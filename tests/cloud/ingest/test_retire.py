@@ -47,7 +47,7 @@ def test_a_stopped_workers_session_keeps_its_share_until_retired(
         retire_session(settings, "ingest-gone")
         before = live.batches_applied
         _publish_ten(broker, "S001-T02")
-        _wait_for(live, before + 10, timeout=10)
+        _wait_for(live, before + 10, timeout=30)
         assert live.batches_applied == before + 10
     finally:
         live.stop()

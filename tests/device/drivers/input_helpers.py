@@ -25,7 +25,7 @@ class Collector:
     def __call__(self, item: object) -> None:
         self.q.put(item)
 
-    def wait_for(self, pred: Callable[[object], bool], timeout: float = 5.0) -> object:
+    def wait_for(self, pred: Callable[[object], bool], timeout: float = 30.0) -> object:
         """Return the first item (old or new) matching pred; fail the test after timeout."""
         for item in self.seen:
             if pred(item):

@@ -22,7 +22,7 @@ class Clock:
         return self.now
 
 
-def wait_screen(sim: DisplaySim, want: tuple[str, ...], timeout: float = 3.0) -> tuple[str, ...]:
+def wait_screen(sim: DisplaySim, want: tuple[str, ...], timeout: float = 30.0) -> tuple[str, ...]:
     import time
 
     deadline = time.monotonic() + timeout

@@ -171,7 +171,7 @@ def test_a_silent_chip_times_out_with_a_wiring_hint(sim: Pn532Sim, chip: Pn532) 
         chip.wake_up()
 
 
-def wait_polls(sim: Pn532Sim, n: int, timeout: float = 5.0) -> None:
+def wait_polls(sim: Pn532Sim, n: int, timeout: float = 30.0) -> None:
     """Wait until the reader has sent n more InListPassiveTarget commands."""
     import time
 

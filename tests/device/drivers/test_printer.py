@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 
 import pytest
 
@@ -23,8 +22,15 @@ from device.drivers.sim.printer_sim import (
     decode_file,
 )
 from device.drivers.sim.pty import SerialSimulator
-from device.drivers.transport import EscposTransport
-from tests.device.drivers.printer_helpers import fast_config, member_receipt, running, wait_for
+from device.drivers.transport import EscposTransport, Transport
+from tests.device.drivers.printer_helpers import (
+    WAIT_S,
+    fast_config,
+    member_receipt,
+    polls_answered,
+    running,
+    wait_for,
+)
 
 NUMBER = "S001-T02-20261123-0042"
 
@@ -39,7 +45,7 @@ def _copies(sim: PrinterSimulator, number: str = NUMBER) -> int:
 def test_receipt_prints_once_and_status_is_ready(tmp_path) -> None:
     with PrinterSimulator(48) as sim, running(sim, str(tmp_path)) as driver:
         assert driver.print_receipt(member_receipt(), "receipt:" + NUMBER)
-        assert driver.wait_printed("receipt:" + NUMBER, 5)
+        assert driver.wait_printed("receipt:" + NUMBER, WAIT_S)
         assert _copies(sim) == 1
         assert driver.status().state == "connected"
         assert driver.status().message == "printer ready"
@@ -55,10 +61,11 @@ def test_paper_out_mid_receipt_then_refill_gives_exactly_one_complete_receipt(tm
         assert wait_for(lambda: driver.status().message.startswith("printer out of paper"))
         assert driver.status().state == "error"
         assert driver.pending_jobs() == ["receipt:1"]
-        time.sleep(0.5)  # several retry rounds while the paper is out
+        assert polls_answered(sim)  # several retry rounds while the paper is out
+        assert driver.pending_jobs() == ["receipt:1"]
         sim.refill()
-        assert driver.wait_printed("receipt:1", 5)
-        time.sleep(0.3)
+        # Confirmed by the printer's process-ID answer, sent after all before it has printed.
+        assert driver.wait_printed("receipt:1", WAIT_S)
         assert _copies(sim) == 1
         [whole] = sim.complete_receipts
         [fresh] = decode_bytes(render(member_receipt()), 48)  # the same job on a full roll
@@ -75,7 +82,7 @@ def test_paper_near_end_warns_but_keeps_printing(tmp_path) -> None:
         assert wait_for(lambda: driver.status().message == "printer paper near end")
         assert driver.status().state == "connected"
         driver.print_receipt(member_receipt(), "receipt:near")
-        assert driver.wait_printed("receipt:near", 5)
+        assert driver.wait_printed("receipt:near", WAIT_S)
         assert _copies(sim) == 1
 
 
@@ -84,29 +91,54 @@ def test_cover_open_keeps_the_job_until_closed(tmp_path) -> None:
         sim.open_cover()
         driver.print_receipt(member_receipt(width=32), "receipt:2")
         assert wait_for(lambda: driver.status().message.startswith("printer cover open"))
-        time.sleep(0.3)
+        assert polls_answered(sim)
         assert sim.receipts == []
         assert driver.pending_jobs() == ["receipt:2"]
         sim.close_cover()
-        assert driver.wait_printed("receipt:2", 5)
-        time.sleep(0.3)
+        assert driver.wait_printed("receipt:2", WAIT_S)
         assert _copies(sim) == 1 and sim.incomplete_receipts == []
 
 
+class _CountingOpens:
+    """The real serial transport, counting the driver's attempts to open it."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+        self.failed_opens = 0
+
+    def open(self) -> None:
+        try:
+            self.inner.open()
+        except DeviceUnavailable:
+            self.failed_opens += 1
+            raise
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
 def test_unplug_and_replug_reconnects_and_prints_once(tmp_path) -> None:
-    with PrinterSimulator(48) as sim, running(sim, str(tmp_path)) as driver:
-        assert wait_for(lambda: driver.status().state == "connected")
-        sim.unplug()
-        assert wait_for(lambda: driver.status().state == "disconnected")
-        assert driver.status().message == f"printer not connected on {sim.path}"
-        driver.print_receipt(member_receipt(), "receipt:3")
-        time.sleep(0.4)
-        assert driver.pending_jobs() == ["receipt:3"]
-        sim.replug()
-        assert driver.wait_printed("receipt:3", 5)
-        time.sleep(0.3)
-        assert _copies(sim) == 1
-        assert driver.status().state == "connected"
+    with PrinterSimulator(48) as sim:
+        config = fast_config(sim.path, str(tmp_path))
+        transport = _CountingOpens(make_transport(config))
+        driver = PrinterDriver(config, transport=transport)  # type: ignore[arg-type]
+        driver.start()
+        try:
+            assert wait_for(lambda: driver.status().state == "connected")
+            sim.unplug()
+            assert wait_for(lambda: driver.status().state == "disconnected")
+            assert driver.status().message == f"printer not connected on {sim.path}"
+            driver.print_receipt(member_receipt(), "receipt:3")
+            # The driver keeps trying the pulled port, and keeps the job meanwhile.
+            tries = transport.failed_opens
+            assert wait_for(lambda: transport.failed_opens >= tries + 3)
+            assert driver.pending_jobs() == ["receipt:3"]
+            sim.replug()
+            assert driver.wait_printed("receipt:3", WAIT_S)
+            assert _copies(sim) == 1
+            assert driver.status().state == "connected"
+        finally:
+            driver.stop()
 
 
 def test_unplug_mid_receipt_reprints_it_whole(tmp_path) -> None:
@@ -117,8 +149,7 @@ def test_unplug_mid_receipt_reprints_it_whole(tmp_path) -> None:
         sim.unplug()
         sim.refill()
         sim.replug()
-        assert driver.wait_printed("receipt:4", 5)
-        time.sleep(0.3)
+        assert driver.wait_printed("receipt:4", WAIT_S)
         assert _copies(sim) == 1
 
 
@@ -129,12 +160,15 @@ def test_same_job_id_prints_once_also_across_a_restart(tmp_path) -> None:
         with running(sim, spool) as driver:
             assert driver.submit(PrintJob("receipt:5", data))
             assert not driver.submit(PrintJob("receipt:5", data))
-            assert driver.wait_printed("receipt:5", 5)
+            assert driver.wait_printed("receipt:5", WAIT_S)
             assert not driver.submit(PrintJob("receipt:5", data))
         with running(sim, spool) as restarted:
             assert not restarted.submit(PrintJob("receipt:5", data))
             assert not restarted.print_receipt(member_receipt(), "receipt:5")
-            time.sleep(0.5)
+            # A marker job queued behind it: once it is out, the restarted driver is past
+            # anything it could have printed again.
+            assert restarted.print_receipt(member_receipt(receipt_no="MARKER"), "marker")
+            assert restarted.wait_printed("marker", WAIT_S)
         assert _copies(sim) == 1
 
 
@@ -144,10 +178,10 @@ def test_job_queued_before_a_crash_prints_after_restart(tmp_path) -> None:
         sim.open_cover()
         with running(sim, spool) as driver:
             driver.print_receipt(member_receipt(), "receipt:6")
-            time.sleep(0.3)
+            assert wait_for(lambda: driver.status().message.startswith("printer cover open"))
         sim.close_cover()
         with running(sim, spool) as restarted:
-            assert restarted.wait_printed("receipt:6", 5)
+            assert restarted.wait_printed("receipt:6", WAIT_S)
         assert _copies(sim) == 1
 
 
@@ -176,7 +210,7 @@ def test_drawer_opens_while_the_printer_is_out_of_paper(tmp_path) -> None:
 
 def test_self_test_prints_both_languages_and_a_qr(tmp_path) -> None:
     with PrinterSimulator(48) as sim, running(sim, str(tmp_path)) as driver:
-        result = driver.self_test(timeout=5)
+        result = driver.self_test(timeout=WAIT_S)
         assert result.ok and result.message == "test page printed"
         [page] = sim.complete_receipts
         text = page.text()
@@ -210,7 +244,7 @@ def test_garbage_from_the_printer_never_crashes_the_driver(tmp_path) -> None:
         )
         driver.start()
         driver.print_receipt(member_receipt(), "receipt:7")
-        time.sleep(1.0)
+        assert wait_for(lambda: "is not answering status requests" in driver.status().message)
         assert driver.running
         assert driver.pending_jobs() == ["receipt:7"]
         assert driver.status().state == "error"
@@ -236,7 +270,7 @@ def test_network_printer_on_port_9100_style_socket(tmp_path) -> None:
         driver.start()
         try:
             driver.print_receipt(member_receipt(), "receipt:8")
-            assert driver.wait_printed("receipt:8", 5)
+            assert driver.wait_printed("receipt:8", WAIT_S)
         finally:
             driver.stop()
         assert wait_for(lambda: len(sim.complete_receipts) == 1)
@@ -250,7 +284,7 @@ def test_file_printer_writes_decodable_escpos(tmp_path) -> None:
     driver.start()
     try:
         driver.print_receipt(member_receipt(), "receipt:9")
-        assert driver.wait_printed("receipt:9", 5)
+        assert driver.wait_printed("receipt:9", WAIT_S)
     finally:
         driver.stop()
     [receipt] = decode_file(str(out), 48)
@@ -319,7 +353,7 @@ def test_bytes_on_the_wire_are_status_requests_then_the_whole_job_then_its_proce
     receipt = member_receipt()
     with PrinterSimulator(48, record_wire=True) as sim, running(sim, str(tmp_path)) as driver:
         driver.print_receipt(receipt, "receipt:wire")
-        assert driver.wait_printed("receipt:wire", 5)
+        assert driver.wait_printed("receipt:wire", WAIT_S)
         with sim.lock:
             wire = bytes(sim.wire)
     before, job, after = wire.partition(render(receipt))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 
 import pytest
 import qrcode
@@ -20,7 +19,7 @@ from device.drivers.sim.printer_decoder import parse_all
 from device.drivers.sim.printer_model import PrinterModel
 from device.drivers.sim.printer_render import render_png
 from device.drivers.sim.printer_sim import PrinterSimulator, decode_bytes
-from tests.device.drivers.printer_helpers import member_receipt
+from tests.device.drivers.printer_helpers import WAIT_S, member_receipt, wait_for
 
 DOCS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "docs")
 
@@ -34,7 +33,8 @@ def _ask(port: serial.Serial, request: bytes, n: int = 1) -> bytes:
 @pytest.fixture
 def sim_port():
     with PrinterSimulator(width=32) as sim:
-        port = serial.Serial(sim.path, 9600, timeout=1)
+        # read(n) returns once n bytes are in; the timeout is only a deadline for a busy machine
+        port = serial.Serial(sim.path, 9600, timeout=WAIT_S)
         try:
             yield sim, port
         finally:
@@ -107,12 +107,11 @@ def test_paper_out_holds_data_and_buffer_clear_drops_it(sim_port) -> None:
     sim, port = sim_port
     sim.run_out_of_paper(after_lines=4)
     port.write(render(member_receipt(width=32)))
-    time.sleep(0.3)
+    assert wait_for(lambda: len(sim.incomplete_receipts) == 1)
     [torn] = sim.incomplete_receipts
     assert torn.reason == "paper ran out" and len(torn.lines) == 4
     assert _ask(port, b"\x10\x14\x08\x01\x03\x14\x01\x06\x02\x08", 3) == b"\x37\x25\x00"
-    sim.refill()
-    time.sleep(0.2)
+    sim.refill()  # resumes whatever is still held, before it returns
     assert sim.complete_receipts == []
     assert len(sim.receipts) == 1
 
@@ -132,7 +131,7 @@ def test_unplug_tears_the_job_and_the_driver_side_sees_an_error(sim_port) -> Non
     sim, port = sim_port
     sim.run_out_of_paper(after_lines=3)
     port.write(render(member_receipt(width=32)))
-    time.sleep(0.2)
+    assert wait_for(lambda: sim.model.paper_out)  # three lines printed, the rest held
     sim.unplug()
     with pytest.raises((serial.SerialException, OSError)):
         port.write(b"\x10\x04\x01")

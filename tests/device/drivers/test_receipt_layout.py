@@ -27,8 +27,8 @@ from device.drivers.sim.printer_model import PrinterModel
 from tests.device.drivers.printer_helpers import member_receipt
 
 
-def _print(data: bytes, width: int) -> PrinterModel:
-    model = PrinterModel(width)
+def _print(data: bytes, width: int, code_set: str = "gbk") -> PrinterModel:
+    model = PrinterModel(width, code_set=code_set)
     model.feed(data)
     return model
 
@@ -59,13 +59,14 @@ def test_phone_is_masked() -> None:
 
 def test_chinese_receipt_bytes() -> None:
     """Epson ESC/POS Command Reference: ESC @ initialize; FS & Kanji (Chinese) mode;
-    ESC a n justification; ESC E n emphasis; ESC ! n print mode (bits 4/5 double height/width);
-    GS ( k cn=49 fn=80 store QR data (pL pH = k+3), fn=81 print; GS V 0 full cut."""
+    ESC a n justification; ESC E n emphasis; GS ! n character size (n = 11H: double width
+    and height, for all characters); GS ( k cn=49 fn=80 store QR data (pL pH = k+3), fn=81
+    print; GS V 0 full cut."""
     receipt = member_receipt(width=48)
     data = render(receipt)
     assert data.startswith(bytes.fromhex("1b40") + bytes.fromhex("1c26"))
     header = "好邻居便利店".encode("gb18030")
-    centre_bold_double = bytes.fromhex("1b2130") + bytes.fromhex("1b4501") + bytes.fromhex("1b6101")
+    centre_bold_double = bytes.fromhex("1d2111") + bytes.fromhex("1b4501") + bytes.fromhex("1b6101")
     assert centre_bold_double + header + b"\n" in data
     assert "应付".encode("gb18030") == bytes.fromhex("d3a6b8b6")
     assert bytes.fromhex("d3a6b8b6") in data
@@ -158,8 +159,9 @@ def test_any_names_fit_the_paper(names: list[str], width: int, amount: int) -> N
 
 
 def test_english_receipt_with_a_yuan_sign_in_an_amount_prints_it() -> None:
-    """GB18030 encodes '¥' (U+00A5) as 81 30 84 36; it prints only in Chinese mode (FS &),
-    so a non-ASCII amount on an otherwise ASCII English receipt switches that mode on."""
+    """GB18030 encodes '¥' (U+00A5) as the four bytes 81 30 84 36, which a GB2312 or GBK
+    printer does not have; the full-width '￥' (U+FFE5) is A3 A4 in all three code sets, so
+    it is what goes out, in Chinese mode (FS &) even on an otherwise ASCII English receipt."""
     receipt = Receipt(
         receipt_no="R-8",
         time="2026-11-23 14:05",
@@ -171,6 +173,65 @@ def test_english_receipt_with_a_yuan_sign_in_an_amount_prints_it() -> None:
     )
     data = render(receipt)
     assert "¥".encode("gb18030") == bytes.fromhex("81308436")
-    assert bytes.fromhex("1c26") in data and bytes.fromhex("81308436") in data
-    [printed] = _print(data, 32).complete_receipts
-    assert "¥12.50" in printed.text() and "?" not in printed.text()
+    assert bytes.fromhex("1c26") in data and bytes.fromhex("81308436") not in data
+    assert bytes.fromhex("a3a4") + b"12.50" in data
+    for code_set in ("gb2312", "gbk", "gb18030"):
+        [printed] = _print(data, 32, code_set).complete_receipts
+        assert "￥12.50" in printed.text() and "\ufffd" not in printed.text(), code_set
+
+
+def test_a_gbk_printer_given_gb18030_only_bytes_prints_garbage() -> None:
+    """The simulator has the printer's code set: four-byte GB18030 codes (second byte
+    30..39) are not GBK, so a GBK printer prints marks unrelated to the text."""
+    data = b"\x1b@\x1c&" + "¥1 中".encode("gb18030") + b"\n\x1dV\x00"
+    [gbk] = _print(data, 32, "gbk").complete_receipts
+    assert "¥" not in gbk.text() and "\ufffd" in gbk.text() and "中" in gbk.text()
+    [full] = _print(data, 32, "gb18030").complete_receipts
+    assert "¥1 中" in full.text()
+
+
+@pytest.mark.parametrize("code_set", ["gb2312", "gbk"])
+def test_characters_outside_the_printers_code_set_are_replaced_visibly(code_set: str) -> None:
+    """A name the printer's font cannot show prints ？ in its place (two columns, as the
+    character would take), never bytes the printer turns into something else: 𠮷 (U+20BB7)
+    is only in GB18030's four-byte range; 镕 and 丼 are in GBK but not in GB2312."""
+    name = "𠮷野家 镕 牛丼"
+    receipt = dataclasses.replace(
+        member_receipt(width=32),
+        code_set=code_set,  # type: ignore[arg-type]
+        lines=(ReceiptLine(name, "1", "25.00", "25.00"),),
+    )
+    model = _print(render(receipt), 32, code_set)
+    assert model.auto_wraps == 0
+    [printed] = model.complete_receipts
+    text = printed.text()
+    assert "\ufffd" not in text
+    expected = "？野家 镕 牛丼" if code_set == "gbk" else "？野家 ？ 牛？"
+    assert expected in text
+
+
+def test_chinese_headings_and_the_total_print_double_size_on_an_epson_printer() -> None:
+    """Epson ESC/POS Command Reference: ESC ! selects double width and height for
+    alphanumeric characters only ("configurations of Kanji characters are not affected",
+    FS ! sizes those); GS ! "is effective for all characters". The store name and the 应付
+    label must come out as large as the amount beside them."""
+    [printed] = _print(render(member_receipt(width=48)), 48).complete_receipts
+    header = next(line for line in printed.lines if "好邻居便利店" in line.plain)
+    total = next(line for line in printed.lines if "应付" in line.plain)
+    for line in (header, total):
+        sizes = {(run.wmul, run.hmul) for run in line.runs if any(c != " " for c, _ in run.chars)}
+        assert sizes == {(2, 2)}, line.plain
+    assert total.cells == 48  # the amount reaches the right margin
+
+
+def test_the_simulated_printer_sizes_kanji_only_with_gs_or_fs_exclamation() -> None:
+    """ESC ! 30H doubles "AB" but not "中"; GS ! 11H doubles both; FS ! 0CH doubles Kanji."""
+
+    def sizes(command: bytes) -> dict[str, tuple[int, int]]:
+        data = b"\x1b@\x1c&" + command + "AB中".encode("gbk") + b"\n\x1dV\x00"
+        [printed] = _print(data, 48).complete_receipts
+        return {ch: (run.wmul, run.hmul) for run in printed.lines[0].runs for ch, _ in run.chars}
+
+    assert sizes(b"\x1b!\x30") == {"A": (2, 2), "B": (2, 2), "中": (1, 1)}
+    assert sizes(b"\x1d!\x11") == {"A": (2, 2), "B": (2, 2), "中": (2, 2)}
+    assert sizes(b"\x1c!\x0c") == {"A": (1, 1), "B": (1, 1), "中": (2, 2)}

@@ -25,7 +25,7 @@ def test_serial_transport_over_a_pty_round_trips_binary() -> None:
         port.open()
         port.write(b"\x00\x1b\x10\x04\n\xff")
         got = b""
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + 30  # a deadline for a busy machine
         while len(got) < 6 and time.monotonic() < deadline:
             got += port.read(16, 0.2)
         assert got == b"\xff\n\x04\x10\x1b\x00"
@@ -49,6 +49,36 @@ def test_serial_unplug_is_device_unavailable_and_replug_reopens() -> None:
         port.write(b"ab")
         assert port.read(2, 1.0) == b"ba"
         port.close()
+
+
+def test_discarding_input_on_a_pulled_port_is_device_unavailable() -> None:
+    """tcflush on a pty whose master is gone fails with termios.error (EIO), not OSError;
+    the driver must see DeviceUnavailable and reopen, not keep using a dead descriptor."""
+    with _Echo() as sim:
+        port = SerialTransport(sim.path)
+        port.open()
+        sim.unplug()
+        with pytest.raises(DeviceUnavailable, match="Input/output error"):
+            port.discard_input()
+        assert not port.is_open
+
+
+def test_a_second_opener_of_a_serial_port_is_told_it_is_busy() -> None:
+    """Two processes writing one printer would interleave their receipts: the second waits."""
+    with _Echo() as sim:
+        first, second = SerialTransport(sim.path), SerialTransport(sim.path)
+        first.open()
+        with pytest.raises(DeviceUnavailable, match=f"cannot open serial port {sim.path}"):
+            second.open()
+        first.close()
+        second.open()  # free again once the first lets go
+        second.write(b"ok")
+        got = b""
+        deadline = time.monotonic() + 30
+        while len(got) < 2 and time.monotonic() < deadline:
+            got += second.read(2, 0.2)
+        assert got == b"ko"
+        second.close()
 
 
 def test_tcp_transport_talks_to_a_socket() -> None:

@@ -1,16 +1,16 @@
-"""Consistent checkout records for store tests, built from records.py (no pricing module)."""
+"""Consistent checkout records for store tests: sales from records.py, returns as the till plans."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 
+from device.checkout.loyalty import LoyaltyConfig
 from device.checkout.money import apply_bp
 from device.checkout.records import (
     Discount,
     PointsDelta,
     PointsReason,
-    ReturnLine,
     ReturnRecord,
     SaleLine,
     SaleRecord,
@@ -18,6 +18,7 @@ from device.checkout.records import (
     TenderLine,
     Tier,
 )
+from device.checkout.returns import ReturnPolicy, ReturnRequestLine, plan_return
 from device.store.db import DbOptions
 from device.store.staff import PinPolicy
 from device.store.store import StoreConfig
@@ -92,24 +93,25 @@ def make_sale(
 def make_return(
     sale: SaleRecord, receipt_no: str, line_nos: tuple[int, ...] = (1,), *, when: dt.datetime = T0
 ) -> ReturnRecord:
-    """A full return of some lines of ``sale``, refunded in cash, reversing the earned points."""
-    chosen = [line for line in sale.lines if line.line_no in line_nos]
-    refund = sum(line.net_fen for line in chosen)
-    lines = tuple(
-        ReturnLine(line.line_no, line.sku, line.quantity, line.weight_g, line.net_fen)
-        for line in chosen
+    """A full return of some lines of ``sale``, planned by the till's own return rules.
+
+    The refund goes back to the sale's tenders in proportion (a share paid with points comes
+    back as points, not cash), and earned points are reversed, as the till records it. A
+    return that paid the whole line back in cash would refund more money than the sale took
+    and drive the member's spend below zero.
+    """
+    request = [
+        ReturnRequestLine(line.line_no, line.quantity, line.weight_g)
+        for line in sale.lines
+        if line.line_no in line_nos
+    ]
+    plan = plan_return(
+        sale, (), request, when, 0, ReturnPolicy(), LoyaltyConfig(), check_policy=False
     )
-    points: tuple[PointsDelta, ...] = ()
-    if sale.member_id and sale.points_earned:
-        reversal = sale.points_earned * refund // sale.total_fen
-        if reversal:
-            points = (
-                PointsDelta(sale.member_id, -reversal, PointsReason.RETURN_REVERSAL, sale.sale_id),
-            )
     return ReturnRecord(
         return_id=str(uuid.uuid4()), original_sale_id=sale.sale_id, original_receipt_no=receipt_no,
-        cashier_id="C01", shift_id="SH1", member_id=sale.member_id, lines=lines,
-        refund_fen=refund, refunds=(TenderLine(TenderKind.CASH, refund),), points=points,
+        cashier_id="C01", shift_id="SH1", member_id=sale.member_id, lines=plan.lines,
+        refund_fen=plan.refund_fen, refunds=plan.refunds, points=plan.points,
         authorised_by=None, device_time=when, clock_synced=True, reason="faulty",
     )  # fmt: skip
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,54 @@ def test_return_is_linked_to_its_sale_and_counted_for_the_member(store: Store) -
         assert ret.points[0].reason is PointsReason.RETURN_REVERSAL
         rows = store.db.query("SELECT origin_return_id FROM points_ledger WHERE delta < 0")
         assert rows == [(ret.return_id,)]
+
+
+def test_a_return_paying_back_more_money_than_its_sale_took_is_refused(store: Store) -> None:
+    """A share paid with points comes back as points: cash beyond the sale's money is refused.
+
+    One line of 272.95 paid 20.00 in points and 252.95 in cash (the sale that drove a
+    member's cached spend below zero, clamped at 0, in the crash loop): a return refunding
+    the whole 272.95 in cash is refused, the journal and the member are left untouched, and
+    the till's own plan (252.95 cash, 20.00 as points) is recorded.
+    """
+    store.members.upsert([{"member_id": "M0001", "phone": "13800000001"}])
+    sale = make_sale(1, redeem_blocks=2, seed=88)
+    assert [(t.kind, t.amount_fen) for t in sale.tenders] == [
+        (TenderKind.POINTS, 2000),
+        (TenderKind.CASH, sale.total_fen - 2000),
+    ]
+    receipt = store.record_sale(sale).receipt_no
+    planned = make_return(sale, receipt, (1,), when=T0 + dt.timedelta(hours=1))
+    all_cash = dataclasses.replace(
+        planned, refunds=(TenderLine(TenderKind.CASH, sale.total_fen),), points=()
+    )
+    with pytest.raises(InvalidRecord, match=re.escape(f"sale {receipt} took ¥252.95 in money")):
+        store.record_return(all_cash)
+    assert store.outbox.last_seq() == 1
+    member = store.members.by_id("M0001")
+    assert member is not None and member.cumulative_spend_fen == sale.total_fen - 2000
+
+    assert [(t.kind, t.amount_fen) for t in planned.refunds] == [
+        (TenderKind.POINTS, 2000),
+        (TenderKind.CASH, sale.total_fen - 2000),
+    ]
+    store.record_return(planned)
+    member = store.members.by_id("M0001")
+    assert member is not None and member.cumulative_spend_fen == 0
+    # Once everything is back, not one more fen of money can be refunded against the sale.
+    again = make_return(sale, receipt, (1,), when=T0 + dt.timedelta(hours=2))
+    with pytest.raises(InvalidRecord, match=re.escape("¥252.95 of it is already refunded")):
+        store.record_return(again)
+
+
+def test_a_return_whose_refunds_do_not_add_up_is_refused(store: Store) -> None:
+    sale = make_sale(2)
+    receipt = store.record_sale(sale).receipt_no
+    ret = make_return(sale, receipt, (1,), when=T0 + dt.timedelta(hours=1))
+    short = dataclasses.replace(ret, refund_fen=ret.refund_fen + 1)
+    with pytest.raises(InvalidRecord, match="refunds add up to"):
+        store.record_return(short)
+    assert store.outbox.last_seq() == 1
 
 
 def test_unsynced_redeemed_counts_until_the_cloud_acks(store: Store) -> None:

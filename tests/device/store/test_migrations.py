@@ -131,9 +131,12 @@ def test_a_version_1_file_upgrades_and_keeps_sales_returns_members(
         (1, "M0001", first.points[0].delta, "earn", first.sale_id),
         (1, "M0001", -100, "redeem", first.sale_id),
         (2, "M0001", ret.points[0].delta, "return_reversal", first.sale_id),
+        (2, "M0001", ret.points[1].delta, "return_refund", first.sale_id),
     ]
-    # Past the ACK mark only the return's reversal still lowers offline spending power.
-    assert new.points.unsynced_redeemed("M0001") == -ret.points[0].delta
+    # Past the ACK mark only the return counts: it takes back 12 earned points and gives back
+    # 26 redeemed ones, a net gain, so nothing is held back from offline redemption.
+    assert (ret.points[0].delta, ret.points[1].delta) == (-12, 26)
+    assert new.points.unsynced_redeemed("M0001") == 0
     tenders = q("SELECT seq, idx, kind, amount_fen FROM sale_tender ORDER BY seq, idx")
     assert tenders == [
         (1, 0, "points", 1000), (1, 1, "cash", first.total_fen - 1000),

@@ -7,7 +7,6 @@ every batch with protocol.codec, so it also checks that the terminal speaks the 
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -39,6 +38,7 @@ class FakeCloud:
         self._client.username_pw_set("ingest", broker.password("ingest"))
         self._client.on_message = self._on_message
         self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
         self._connected = threading.Event()
         self._client.connect(broker.host, broker.port, keepalive=30)
         self._client.loop_start()
@@ -47,8 +47,9 @@ class FakeCloud:
 
     def _on_connect(self, client: mqtt.Client, *_: Any) -> None:
         client.subscribe([(topics.ALL_EVENTS, 1), (topics.ALL_HELLO, 1)])
-        time.sleep(0.1)
-        self._connected.set()
+
+    def _on_subscribe(self, *_: Any) -> None:
+        self._connected.set()  # SUBACK: from now on every event published reaches us
 
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         if msg.topic.endswith("/hello"):

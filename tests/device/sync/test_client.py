@@ -115,6 +115,6 @@ def test_the_broker_keeps_the_session_so_an_ack_sent_while_offline_arrives(
         second = make_service(store_file, resend_after_s=60)
         # Two ACKs arrive: the answer to its Hello (nothing confirmed) and the queued one.
         assert second.wait(lambda s: s.acks == 2 and s.acked_seq == 10, 10), second.stats()
-        assert second.wait(lambda s: s.outbox_depth == 0, 5)
+        assert second.wait(lambda s: s.outbox_depth == 0, 30)
     finally:
         cloud.close()

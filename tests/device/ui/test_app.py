@@ -15,6 +15,7 @@ from device.ui.app import CashierApp
 from device.wiring import DemoHands
 from provisioning import demo_data
 from tests.device.harness import Terminal, start_terminal
+from tests.device.ui.keys import press, until
 
 WATER = str(demo_data.products()[0]["barcodes"][0])  # 农夫山泉 550ml ¥2.00
 
@@ -30,23 +31,21 @@ def shown(app: CashierApp, widget: str) -> str:
     return str(app.query_one(f"#{widget}", Static).render())
 
 
-async def settle(pilot: object, app: CashierApp, until: object = None, timeout: float = 10) -> None:
-    """Let the runtime answer and the screen redraw (until a condition, if given)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        await pilot.pause(0.05)  # type: ignore[attr-defined]
-        if until is None or until():  # type: ignore[operator]
-            if until is None:
-                await pilot.pause(0.2)  # type: ignore[attr-defined]
-            return
-        if loop.time() > end:
-            raise AssertionError(f"screen never matched; notice: {shown(app, 'notice')}")
+async def settle(
+    pilot: Any, app: CashierApp, check: Callable[[], bool], timeout: float = 30
+) -> None:
+    """Let the runtime answer and the screen redraw until ``check`` holds."""
+    await until(pilot, check, "screen never matched", timeout, lambda: shown(app, "notice"))
 
 
-async def type_keys(pilot: object, text: str) -> None:
-    for key in text.split():
-        await pilot.press(key)  # type: ignore[attr-defined]
+async def type_keys(pilot: Any, text: str) -> None:
+    await press(pilot.app, pilot, text)
+
+
+async def kicked(term: Terminal) -> None:
+    """Wait (off the screen's loop) until the kick has been given and the drawer acted on it."""
+    assert await asyncio.to_thread(term.runtime.wait_drawer, 30)
+    assert await asyncio.to_thread(term.hw.drawer_sim.wait_idle, 30)
 
 
 def make_app(t: Terminal) -> CashierApp:
@@ -89,19 +88,19 @@ async def _member_sale(app: CashierApp, pilot: Any, term: Terminal) -> None:
     await settle(pilot, app, lambda: "店长" in shown(app, "prompt"))
     await type_keys(pilot, "1 0 0 1 enter 8 8 8 8 enter")
     await settle(pilot, app, lambda: app.view.state.phase is Phase.IDLE)
-    term.runtime.wait_drawer()  # the float opened the drawer; close it
+    await kicked(term)  # the float opened the drawer; close it
     await settle(pilot, app, lambda: app.view.state.drawer_open)
-    await pilot.press("ctrl+d")
+    await type_keys(pilot, "ctrl+d")
     await type_keys(pilot, " ".join(WATER) + " enter")  # typed barcode
-    await pilot.press("ctrl+s")  # a scan through the simulated scanner
+    await type_keys(pilot, "ctrl+s")  # a scan through the simulated scanner
     await settle(pilot, app, lambda: app.view.priced and len(app.view.priced.lines) == 2)
     await type_keys(pilot, "3 f2")  # 3 x the last line
-    await pilot.press("ctrl+k")  # member card swipe
+    await type_keys(pilot, "ctrl+k")  # member card swipe
     await settle(pilot, app, lambda: app.view.state.cart.member is not None)
     member = app.view.state.cart.member
     panel = shown(app, "member")
     assert member.name in panel and member.phone[-4:] in panel and member.phone not in panel
-    await pilot.press("f3")
+    await type_keys(pilot, "f3")
     await settle(pilot, app, lambda: app.view.state.phase is Phase.TENDERING)
     due = app.view.due_fen
     await type_keys(pilot, "1 f5")  # 1 yuan by card: asks for the approval code
@@ -110,7 +109,7 @@ async def _member_sale(app: CashierApp, pilot: Any, term: Terminal) -> None:
     await settle(pilot, app, lambda: app.view.due_fen == due - 100)
     await type_keys(pilot, "1 0 0 0 f4")  # the rest in cash, with change
     await settle(pilot, app, lambda: app.view.state.phase is Phase.FEEDBACK)
-    await settle(pilot, app, lambda: ".png" in shown(app, "receipt"), timeout=20)
+    await settle(pilot, app, lambda: ".png" in shown(app, "receipt"))
     receipt_no = app.view.last_receipt_no
     assert receipt_no in shown(app, "receipt")
     assert Path(app.view.last_receipt_path + ".png").exists()
@@ -122,9 +121,9 @@ async def _member_sale(app: CashierApp, pilot: Any, term: Terminal) -> None:
     rows = term.store.db.query("SELECT rating FROM feedback")
     assert rows == [(5,)]
     # The customer comes back: the receipt's QR code is scanned and everything is returned.
-    term.runtime.wait_drawer()
+    await kicked(term)
     await settle(pilot, app, lambda: app.view.state.drawer_open)
-    await pilot.press("ctrl+d")
+    await type_keys(pilot, "ctrl+d")
     app.demo.scan(receipt_no)
     await settle(pilot, app, lambda: app.view.state.phase is Phase.RETURNING)
     assert receipt_no in str(app.query_one("#lines").get_row_at(0))
@@ -133,7 +132,7 @@ async def _member_sale(app: CashierApp, pilot: Any, term: Terminal) -> None:
     assert "退款" in shown(app, "notice")
     refund = term.store.db.query("SELECT refund_fen FROM sale_return")
     assert refund == [(due,)]  # the whole sale came back, card part included
-    await settle(pilot, app, lambda: len(term.printed()) == 2, timeout=20)
+    await settle(pilot, app, lambda: len(term.printed()) == 2)
 
 
 def test_bad_barcodes_get_a_reason_and_language_switches(term: Terminal) -> None:
@@ -153,7 +152,6 @@ async def _bad_barcodes(app: CashierApp, pilot: Any) -> None:
     await type_keys(pilot, "4 0 0 6 3 8 1 3 3 3 9 3 1 enter")  # valid EAN-13, not sold here
     await settle(pilot, app, lambda: "未知商品" in shown(app, "notice"))
     await type_keys(pilot, "f12 9")
-    await settle(pilot, app)
-    assert "F3 subtotal" in shown(app, "keys")
+    await settle(pilot, app, lambda: "F3 subtotal" in shown(app, "keys"))
     await type_keys(pilot, "4 0 0 6 3 8 1 3 3 3 9 3 1 enter")
     await settle(pilot, app, lambda: "unknown product 4006381333931" in shown(app, "notice"))
