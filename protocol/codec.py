@@ -193,8 +193,15 @@ _LOOSE_DECODER: Final = msgspec.json.Decoder(_LooseBatch)
 _KEY_DECODER: Final = msgspec.json.Decoder(_EventKey)
 
 
+#: JSON spells a NUL character only as this escape. PostgreSQL cannot store NUL in text while
+#: SQLite can, so it is refused here and both cloud databases behave the same.
+_NUL_ESCAPE: Final = b"\\u0000"
+
+
 def _loose_event(raw: bytes, index: int, batch: _LooseBatch) -> Envelope | BadEvent | str:
     try:
+        if _NUL_ESCAPE in raw:
+            raise SchemaError("a string holds a NUL character (\\u0000)")
         env = _ENVELOPE_DECODER.decode(raw)
         if env.v != PROTOCOL_VERSION:
             raise WrongVersion(_version_message(env.v))

@@ -13,6 +13,8 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
+import peewee as pw
+
 from cloud.store.db import CloudDB
 
 #: Stay below SQLite's bound-parameter limit (32766 since 3.32) in one statement.
@@ -92,20 +94,25 @@ def copy_insert_rows(
     buf = io.StringIO()
     buf.writelines("\t".join([_copy_text(v) for v in row]) + "\n" for row in rows)
     buf.seek(0)
-    cursor = cdb.database.cursor()
-    # IF NOT EXISTS: the table lives as long as the connection, which a retry may replace.
-    cursor.execute(
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE {_q(table)}) ON COMMIT DELETE ROWS"
-    )
-    # Emptied at every commit, but a transaction storing a refused batch event by event
-    # copies several times: each INSERT below must see only its own rows.
-    cursor.execute(f"DELETE FROM {staging}")
-    cursor.copy_expert(f"COPY {staging} ({cols}) FROM STDIN", buf)
-    cursor.execute(
-        f"INSERT INTO {_q(table)} ({cols}) SELECT {cols} FROM {staging} {on_conflict} "
-        f"RETURNING {', '.join(_q(c) for c in returning)}"
-    )
-    return [tuple(r) for r in cursor.fetchall()]
+    # peewee maps driver errors to its own (DataError, IntegrityError...) only for the queries
+    # it runs itself; the wrapper does the same for these raw cursor calls, so callers can
+    # tell "the database refused this content" from a lost connection on both engines.
+    with pw.__exception_wrapper__:
+        cursor = cdb.database.cursor()
+        # IF NOT EXISTS: the table lives as long as the connection, which a retry may replace.
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE {_q(table)}) "
+            "ON COMMIT DELETE ROWS"
+        )
+        # Emptied at every commit, but a transaction storing a refused batch event by event
+        # copies several times: each INSERT below must see only its own rows.
+        cursor.execute(f"DELETE FROM {staging}")
+        cursor.copy_expert(f"COPY {staging} ({cols}) FROM STDIN", buf)
+        cursor.execute(
+            f"INSERT INTO {_q(table)} ({cols}) SELECT {cols} FROM {staging} {on_conflict} "
+            f"RETURNING {', '.join(_q(c) for c in returning)}"
+        )
+        return [tuple(r) for r in cursor.fetchall()]
 
 
 def add_rows(

@@ -27,10 +27,11 @@ from cloud.store.effects import IngestRules
 REFUSALS = (pw.IntegrityError, pw.DataError, pw.ProgrammingError)
 
 
-def _only(batch: PreparedBatch, event: IncomingEvent, row: tuple[object, ...]) -> PreparedBatch:
-    projections = (
-        {event.seq: batch.projections[event.seq]} if event.seq in batch.projections else {}
-    )
+def _only(
+    batch: PreparedBatch, event: IncomingEvent, row: tuple[object, ...], *, project: bool = True
+) -> PreparedBatch:
+    seq = event.seq
+    projections = {seq: batch.projections[seq]} if project and seq in batch.projections else {}
     return replace(
         batch, events=[event], rows={event.seq: row}, projections=projections,
         merged=combine(list(projections.values())), unplaceable=[],
@@ -41,7 +42,8 @@ def _dead(batch: PreparedBatch, event: IncomingEvent, why: str) -> PreparedBatch
     """The event as a dead row with an empty body; its whole envelope goes to the dead letter."""
     kept = event.raw or _event_json(event)
     dead = replace(event, body={}, raw=kept, hold_reasons=())
-    return _only(batch, dead, _row(dead, batch.local_times[event.seq], str(batch.now), "dead"))
+    row = _row(dead, batch.local_times[event.seq], str(batch.now), "dead")
+    return _only(batch, dead, row, project=False)
 
 
 def commit_isolating(
