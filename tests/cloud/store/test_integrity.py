@@ -1,4 +1,4 @@
-"""What a bad event, a forged number or a second copy of a store file can do: keep, flag, never lose.
+"""What bad events, forged numbers or a second copy of a store file can do: kept, flagged, not lost.
 
 Every test runs on SQLite and on PostgreSQL (the ``cloud_db`` fixture), which must behave the
 same: a value one accepts and the other refuses is how one sale once stopped a terminal's sync
@@ -146,8 +146,8 @@ def test_an_event_too_large_for_any_batch_counts_towards_the_ack(cloud_db: Cloud
 
 def test_a_deeply_nested_payload_is_refused_with_the_terminal_named(cloud_db: CloudDB) -> None:
     deep = "[" * 50_000 + "]" * 50_000
-    payload = ('{"v":1,"terminal_id":"S001-T01","store_id":"S001","events":[{"body":%s}]}'
-               % deep).encode()  # fmt: skip
+    head = '{"v":1,"terminal_id":"S001-T01","store_id":"S001","events":[{"body":'
+    payload = (head + deep + "}]}").encode()
     rejected = decode_events_message(TOPIC, payload)
     assert isinstance(rejected, Rejection)
     assert "nested too deeply" in rejected.reason and rejected.terminal_id == T1
@@ -276,7 +276,8 @@ def test_a_batch_the_database_refuses_is_stored_event_by_event(fresh_pg_url: str
         decoded = decode_events_message(TOPIC, batch_payload(envs))
         assert isinstance(decoded, DecodedBatch)
         batch = prepare_batch(store_id="S001", terminal_id=T1, events=decoded.events,
-                              topic=TOPIC, rules=RULES, now_aware=dt.datetime.now(dt.UTC))  # fmt: skip
+                              topic=TOPIC, rules=RULES,
+                              now_aware=dt.datetime.now(dt.UTC))  # fmt: skip
         with pytest.raises(pw.DataError):
             commit_batch(cdb, batch, RULES)
         out = commit_isolating(cdb, batch, RULES, "value too long")
