@@ -10,6 +10,7 @@ from cloud.api.routers import (
     auth,
     docs,
     health,
+    integrity,
     members,
     pages,
     pushes,
@@ -21,5 +22,6 @@ from cloud.api.routers import (
 
 #: Every area, in the order its routes are matched. A new area is one more module here.
 AREAS: Final[tuple[ModuleType, ...]] = (
-    health, auth, docs, users, stores, terminals, pushes, members, reports, pages, admin_pages,
+    health, auth, docs, users, stores, terminals, pushes, members, reports, integrity, pages,
+    admin_pages,
 )  # fmt: skip
