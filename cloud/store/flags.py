@@ -33,11 +33,8 @@ class _Received:
 
 def _held(cdb: CloudDB, terminal_id: str, seq: int) -> tuple[Any, Any]:
     m = cdb.models
-    flag = cdb.locking(
-        m.EventFlag.select().where(
-            (m.EventFlag.terminal_id == terminal_id) & (m.EventFlag.seq == seq)
-        )  # fmt: skip
-    ).first()
+    key = (m.EventFlag.terminal_id == terminal_id) & (m.EventFlag.seq == seq)
+    flag = cdb.locking(m.EventFlag.select().where(key)).first()
     if flag is None:
         raise DecisionError(f"no held event {terminal_id} seq {seq}")
     if flag.state != "open":
@@ -105,12 +102,7 @@ def flags(
     same_event = (m.Event.terminal_id == m.EventFlag.terminal_id) & (m.Event.seq == m.EventFlag.seq)
     query = (
         m.EventFlag.select(m.EventFlag, m.Event.body, m.Event.amount_fen, m.Event.device_time)
-        .join(
-            m.Event,
-            on=(
-                (m.Event.terminal_id == m.EventFlag.terminal_id) & (m.Event.seq == m.EventFlag.seq)
-            ),
-        )  # fmt: skip
+        .join(m.Event, on=same_event)
         .order_by(m.EventFlag.flagged_at.desc(), m.EventFlag.seq.desc())
         .limit(limit)
     )
