@@ -138,6 +138,8 @@ class Board:
         self.session = session
         self._announce(F.ANN_REPLY)
         self.chan.start(rx_expect=None if same else seq)
+        # The terminal learns the drawer's state at every session, not only its changes.
+        self.chan.send(F.DRAWER, bytes((1 if self.drawer.is_open else 0,)))
 
     def _note(self, text):
         self.chan.send(F.NOTE, text.encode()[: F.MAX_PAYLOAD])

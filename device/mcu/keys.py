@@ -72,7 +72,9 @@ class KeyLogic:
                        DEFAULT_REPEAT if repeat is None else repeat, stuck_ms)
 
     def configure(self, layout, debounce_ms, repeat_delay_ms, repeat_ms, repeat, stuck_ms):
-        """Take a new layout and timings; every key starts released."""
+        """Take a new layout and timings. Keys keep their state when the matrix size is the
+        same, so a key held while the terminal reconfigures is not pressed a second time."""
+        same = getattr(self, "rows", 0) == len(layout) and self.cols == len(layout[0])
         self.rows = len(layout)
         self.cols = len(layout[0])
         self.cells = [code for row in layout for code in row]
@@ -82,6 +84,8 @@ class KeyLogic:
         self.repeat_ms = max(repeat_ms, 20)
         self.repeat = set(repeat)
         self.stuck_ms = stuck_ms
+        if same:
+            return
         self.raw = bytearray(n)
         self.down = bytearray(n)
         self.stuck = bytearray(n)
