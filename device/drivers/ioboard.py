@@ -289,6 +289,7 @@ class IoBoard:
         if not self.link.connected.wait(5.0):
             reason = self.link.problem or self.link.reporter.status.message
             return [DeviceStatus("ioboard", "error", f"I/O board self-test failed: {reason}")]
+        self._pressed.clear()  # any key pressed from here on passes the keypad part
         results = []
         try:
             stats = self.link.query_stats()
@@ -304,7 +305,6 @@ class IoBoard:
                                     "buzzer beeped" if beeped else "buzzer: board busy"))  # fmt: skip
         results.append(self.display.self_test())
         results.append(self.drawer.self_test(drawer_timeout))
-        self._pressed.clear()
         if self._pressed.wait(key_timeout):
             results.append(DeviceStatus("keypad", "connected", "keypad self-test passed"))
         else:

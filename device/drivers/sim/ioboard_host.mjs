@@ -7,6 +7,7 @@
 // (JSON, one per line) come on stdin; what the board does (relay, tone, drawer, boots) goes out
 // as JSON lines on stdout. A reset builds a new interpreter: the firmware's RAM is gone, the
 // physical world (held keys, the drawer) stays.
+import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import readline from "node:readline";
@@ -163,7 +164,7 @@ const simhw = {
   },
   wdt_start: (ms) => { wdt = { ms, fed: now() }; },
   wdt_feed: () => { wdt.fed = now(); },
-  boot_id: () => Math.floor(rand() * 0x7fffffff),
+  boot_id: () => crypto.randomInt(0, 0x7fffffff), // unlike the fault odds, never repeatable
   reset_cause: () => cause,
   maintenance: () => { emit({ ev: "maintenance" }); pendingReset = 2; },
 };
