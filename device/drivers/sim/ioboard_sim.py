@@ -177,6 +177,7 @@ class BoardSim:
         self.press(key, bounce_ms)
         time.sleep(hold_s)  # a finger on the key: the hold is the input, not a wait
         self.release(key)
+        time.sleep(hold_s)  # and off it: a gap shorter than the debounce is no release
 
     def open_drawer(self) -> None:
         """Open the drawer by hand (with its key)."""
