@@ -23,7 +23,7 @@ def run(quick: bool) -> dict[str, float]:
         board.link.connected.wait(15)
         n = 200 if quick else 1000
         start = time.perf_counter()
-        for i in range(n):
+        for _ in range(n):
             while not board.link.send(F.DISPLAY, bytes(20)):
                 time.sleep(0.001)
         while board.link.chan.backlog():

@@ -1,4 +1,4 @@
-"""The optional I/O board (MicroPython, device/mcu) as the terminal's keypad, drawer, buzzer, display.
+"""The optional I/O board (device/mcu) as the keypad, drawer, buzzer and display of the terminal.
 
 One serial link (USB CDC or a UART) carries everything; device.drivers.ioboard_link keeps it up.
 The parts are presented exactly like the drivers they replace, so the runtime cannot tell:
@@ -284,7 +284,9 @@ class IoBoard:
 
     # -- self-test --------------------------------------------------------------------------
 
-    def self_test(self, key_timeout: float = 10.0, drawer_timeout: float = 3.0) -> list[DeviceStatus]:
+    def self_test(
+        self, key_timeout: float = 10.0, drawer_timeout: float = 3.0
+    ) -> list[DeviceStatus]:
         """Link and firmware, buzzer, display, drawer (kick and watch the switch), a key press."""
         if not self.link.connected.wait(5.0):
             reason = self.link.problem or self.link.reporter.status.message
@@ -297,17 +299,18 @@ class IoBoard:
             if self.link.problem:
                 text += f" ({self.link.problem})"
             state = "error" if self.link.problem else "connected"
-            results.append(DeviceStatus("ioboard", state, text + f"; {len(stats)} counters read"))
+            text += f"; {len(stats)} counters read"
+            results.append(DeviceStatus("ioboard", state, text))
         except DeviceUnavailable as exc:
             results.append(DeviceStatus("ioboard", "error", f"I/O board self-test failed: {exc}"))
         beeped = self.buzzer.beep("scan")
-        results.append(DeviceStatus("buzzer", "connected" if beeped else "error",
-                                    "buzzer beeped" if beeped else "buzzer: board busy"))  # fmt: skip
+        beep_text = "buzzer beeped" if beeped else "buzzer: board busy"
+        results.append(DeviceStatus("buzzer", "connected" if beeped else "error", beep_text))
         results.append(self.display.self_test())
         results.append(self.drawer.self_test(drawer_timeout))
         if self._pressed.wait(key_timeout):
             results.append(DeviceStatus("keypad", "connected", "keypad self-test passed"))
         else:
-            results.append(DeviceStatus("keypad", "error", "keypad self-test failed: no key"
-                                                           " pressed on the I/O board"))  # fmt: skip
+            reason = "keypad self-test failed: no key pressed on the I/O board"
+            results.append(DeviceStatus("keypad", "error", reason))
         return results

@@ -18,7 +18,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from device.drivers.errors import DeviceUnavailable, DriverError
 from device.drivers.events import Emit

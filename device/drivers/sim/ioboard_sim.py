@@ -262,4 +262,3 @@ class BoardSim:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-

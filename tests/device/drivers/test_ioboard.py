@@ -219,7 +219,11 @@ def test_unplug_and_replug(sim: BoardSim) -> None:
         sim.replug()
         assert board.link.connected.wait(15)
         type_keys(sim, "6")
-        assert inbox.wait(lambda: inbox.keys() == ["6"]), (inbox.keys(), board.faults(), board.status)
+        assert inbox.wait(lambda: inbox.keys() == ["6"]), (
+            inbox.keys(),
+            board.faults(),
+            board.status,
+        )
         time.sleep(1.5)
         assert sim.pulses == []  # the kick that timed out never fires late
         assert board.link.counts["board_resets"] == 1  # unplugging USB cut its power
