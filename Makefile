@@ -7,13 +7,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEPS_STAMP := $(VENV)/.stamp-deps
 SYS_STAMP := var/.stamp-system
+NPM_STAMP := node_modules/.stamp-npm
 PYTEST_ARGS ?= -n auto
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the project needs: the broker, a CJK font for receipt images,
 # PostgreSQL server binaries for the throwaway test database, Chromium for the HQ page tests.
 APT_PACKAGES := mosquitto fonts-wqy-zenhei postgresql chromium
 
-.PHONY: run test lint bench clean deps system lock help
+.PHONY: run test lint bench clean deps system npm lock help
 
 help:
 	@echo "make run    - broker + cloud ingest + HQ API + a simulated terminal, on this machine"
@@ -48,10 +49,20 @@ $(SYS_STAMP):
 
 system: $(SYS_STAMP)
 
+# The MicroPython WebAssembly port (exact version in package-lock.json) runs the I/O-board
+# firmware in its tests, the board simulator and the benchmarks.
+$(NPM_STAMP): package.json package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null || \
+	  { echo "Node 20 and npm are needed for the I/O-board firmware tests"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+npm: $(NPM_STAMP)
+
 run: $(DEPS_STAMP) $(SYS_STAMP)
 	$(PY) -m provisioning.demo
 
-test: $(DEPS_STAMP) $(SYS_STAMP)
+test: $(DEPS_STAMP) $(SYS_STAMP) $(NPM_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(DEPS_STAMP)
@@ -60,7 +71,7 @@ lint: $(DEPS_STAMP)
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
 
-bench: $(DEPS_STAMP) $(SYS_STAMP)
+bench: $(DEPS_STAMP) $(SYS_STAMP) $(NPM_STAMP)
 	$(PY) -m benchmarks $(if $(QUICK),--quick,)
 
 lock: | $(PY)
@@ -69,6 +80,6 @@ lock: | $(PY)
 	    $(PY) -m pip freeze --exclude-editable | grep -v '^-e'; } > requirements/lock.txt
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache \
+	rm -rf $(VENV) var node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache \
 	  benchmarks/results.json
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

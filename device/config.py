@@ -90,6 +90,22 @@ class DevicesSection(_Section):
     keypad_col_pins: list[int] = msgspec.field(default_factory=list)
 
 
+class IoBoardSection(_Section):
+    """The optional I/O board (MicroPython, device/mcu): keypad, drawer, buzzer, pole display."""
+
+    enabled: bool = False
+    port: str = "/dev/ttyACM0"  # "simulated" runs the firmware under Node (with --simulate)
+    baudrate: int = 115200
+    keypad: bool = True  # each part on the board replaces the one configured in [devices]
+    drawer: bool = True
+    display: bool = True
+    layout: list[list[str]] = msgspec.field(default_factory=list)  # rows of key names
+    repeat_keys: list[str] = msgspec.field(default_factory=lambda: ["UP", "DOWN"])
+    debounce_ms: Annotated[int, msgspec.Meta(ge=5, le=100)] = 20
+    stuck_s: Annotated[int, msgspec.Meta(ge=1, le=255)] = 20
+    pulse_ms: Annotated[int, msgspec.Meta(ge=20, le=300)] = 200
+
+
 class TerminalConfig(_Section):
     """The whole terminal configuration."""
 
@@ -98,6 +114,7 @@ class TerminalConfig(_Section):
     broker: BrokerSection = msgspec.field(default_factory=BrokerSection)
     printer: PrinterSection = msgspec.field(default_factory=PrinterSection)
     devices: DevicesSection = msgspec.field(default_factory=DevicesSection)
+    ioboard: IoBoardSection = msgspec.field(default_factory=IoBoardSection)
 
 
 def load_config(path: str | Path) -> TerminalConfig:

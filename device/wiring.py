@@ -28,6 +28,7 @@ from device.drivers.drawer import (
     GpioDrawerSwitch,
 )
 from device.drivers.events import Emit
+from device.drivers.ioboard import IoBoard, IoBoardConfig
 from device.drivers.keypad import EvdevKeypad, KeypadConfig, MatrixKeypad
 from device.drivers.printer import PrinterDriver
 from device.drivers.printer_config import PrinterConfig
@@ -93,6 +94,8 @@ class SimHardware:
     receipts_dir: Path
     saved: list[tuple[str, str]] = field(default_factory=list)
     jobs_printed: list[int] = field(default_factory=lambda: [0])  # one counter, shared by ref
+    board_sim: Any = None  # device.drivers.sim.ioboard_sim.BoardSim when [ioboard] is on
+    board: IoBoard | None = None
 
     def peripherals(self, header: tuple[str, ...], width: int) -> Peripherals:
         """What the runtime drives."""
@@ -106,6 +109,9 @@ class SimHardware:
 
     def start(self) -> None:
         """Start the driver threads (the simulators run from construction)."""
+        if self.board is not None:
+            self.board.start()
+            self.board.link.connected.wait(15)
         self.printer.start()
         self.scanner.start()
         self.card_reader.start()
@@ -122,6 +128,10 @@ class SimHardware:
                 sim.stop()
         with contextlib.suppress(Exception):
             self.drawer_sim.stop()
+        for part in (self.board, self.board_sim):
+            if part is not None:
+                with contextlib.suppress(Exception):
+                    part.stop()
 
 
 def simulated_hardware(
@@ -180,7 +190,7 @@ def simulated_hardware(
         on_status=emit,
         on_printed=printed,
     )  # fmt: skip
-    return SimHardware(
+    hw = SimHardware(
         printer_sim=printer_sim,
         scanner_sim=scanner_sim,
         card_sim=card_sim,
@@ -196,6 +206,33 @@ def simulated_hardware(
         saved=saved,
         jobs_printed=counts,
     )
+    if cfg.ioboard.enabled:
+        from device.drivers.sim.ioboard_sim import BoardSim
+
+        # The firmware itself, under MicroPython's WebAssembly port, forwarding the display.
+        hw.board_sim = BoardSim(display_path=display_sim.path)
+        hw.board = IoBoard(ioboard_config(cfg, hw.board_sim.path), emit)
+        _board_parts(cfg, hw.board, hw)
+    return hw
+
+
+def ioboard_config(cfg: TerminalConfig, port: str | None = None) -> IoBoardConfig:
+    """The I/O board's settings from the terminal file."""
+    b = cfg.ioboard
+    layout = tuple(tuple(row) for row in b.layout) if b.layout else IoBoardConfig.layout
+    return IoBoardConfig(
+        port=port or b.port, baudrate=b.baudrate, layout=layout,
+        repeat_keys=tuple(b.repeat_keys), debounce_ms=b.debounce_ms, stuck_s=b.stuck_s,
+        pulse_ms=b.pulse_ms, alarm_after_s=cfg.devices.drawer_alarm_s,
+    )  # fmt: skip
+
+
+def _board_parts(cfg: TerminalConfig, board: IoBoard, hw: Any) -> None:
+    """Put the board's parts in place of those the config hands to it."""
+    if cfg.ioboard.display:
+        hw.display = board.display
+    if cfg.ioboard.drawer:
+        hw.drawer = board.drawer
 
 
 def open_store(cfg: TerminalConfig, **kwargs: Any) -> Store:
@@ -327,15 +364,28 @@ def real_hardware(cfg: TerminalConfig, emit: Emit, state_dir: Path) -> RealHardw
     )
     drawer_cfg = DrawerConfig(relay_pin=d.drawer_relay_pin, switch_pin=d.drawer_switch_pin,
                               alarm_after_s=float(d.drawer_alarm_s))  # fmt: skip
-    if d.drawer == "gpio":
+    drawer: Any = None
+    if cfg.ioboard.enabled and cfg.ioboard.drawer:
+        pass  # the board kicks and senses it
+    elif d.drawer == "gpio":
         monitor = DrawerMonitor(GpioDrawerSwitch(drawer_cfg), emit, drawer_cfg.alarm_after_s)
-        drawer: Any = CashDrawer(GpioDrawerKicker(drawer_cfg), monitor)
+        drawer = CashDrawer(GpioDrawerKicker(drawer_cfg), monitor)
+        inputs.append(monitor)
     else:
         via = _PrinterDrawer(printer)
         monitor = DrawerMonitor(via, emit, drawer_cfg.alarm_after_s, poll_s=0.5)
         drawer = CashDrawer(via, monitor)
-    inputs.append(monitor)
-    if d.keypad == "evdev":
+        inputs.append(monitor)
+    board_keys = cfg.ioboard.enabled and cfg.ioboard.keypad
+    if cfg.ioboard.enabled:
+        board = IoBoard(ioboard_config(cfg), emit)
+        inputs.append(board)
+        hw = RealHardware(printer, inputs, display, drawer)
+        _board_parts(cfg, board, hw)
+        display, drawer = hw.display, hw.drawer
+    if board_keys:
+        pass  # keys come from the board
+    elif d.keypad == "evdev":
         inputs.append(EvdevKeypad(KeypadConfig(kind="evdev", usb_id=d.keypad_usb_id), emit))
     elif d.keypad == "gpio":
         matrix = KeypadConfig(kind="matrix", row_pins=tuple(d.keypad_row_pins),
