@@ -128,9 +128,36 @@ def _schema_version(database: pw.Database, models: Models) -> int | None:
     return int(row.value) if row else None
 
 
+#: Key of the PostgreSQL advisory lock that serialises schema changes between processes.
+SCHEMA_LOCK: Final = 0x504F53_5343  # "POS" "SC"
+
+
+def _serialise_schema(database: pw.Database) -> None:
+    """Inside a transaction: wait until no other process is changing the schema."""
+    if isinstance(database, pw.PostgresqlDatabase):
+        database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+
+
+def _create_missing(database: pw.Database, models: list[type[pw.Model]]) -> None:
+    """Create the tables that do not exist yet; touch nothing when all do.
+
+    CREATE ... IF NOT EXISTS still locks the tables it finds on PostgreSQL, and a second
+    ingest worker starting while the first one writes deadlocked on exactly that.
+    """
+    if {m._meta.table_name for m in models} <= set(database.get_tables()):
+        return
+    with database.atomic():
+        _serialise_schema(database)
+        present = set(database.get_tables())
+        database.create_tables([m for m in models if m._meta.table_name not in present])
+
+
 def _prepare(database: pw.Database, models: Models, url: str) -> None:
     """Create or migrate the schema; refuse a database from a newer version."""
+    if _schema_version(database, models) == SCHEMA_VERSION:
+        return  # the common case: nothing to change, so no lock taken
     with database.atomic():
+        _serialise_schema(database)
         version = _schema_version(database, models)
         if version is None:
             database.create_tables(models.all(), safe=True)
@@ -165,8 +192,7 @@ def open_cloud_db(url: str = DEFAULT_URL) -> CloudDB:
         database.connect(reuse_if_open=True)
         _prepare(database, models, url)
         cdb = CloudDB(database=database, models=models, url=url)
-        with database.atomic():
-            database.create_tables([*cdb.hq.all(), *cdb.rollups.all()], safe=True)
+        _create_missing(database, [*cdb.hq.all(), *cdb.rollups.all()])
     except CloudStoreError:
         database.close()
         raise

@@ -67,8 +67,10 @@ def make_sale(
         )
     gross = sum(line.gross_fen for line in lines)
     total = sum(line.net_fen for line in lines)
-    points_value = min(redeem_blocks * 1000, total)
-    redeemed = points_value // 10
+    # Whole blocks of 100 points (¥10), at most half the total: the default loyalty rules.
+    blocks = min(redeem_blocks, total * 5000 // 10_000 // 1000)
+    points_value = blocks * 1000
+    redeemed = blocks * 100
     cash_due = total - points_value
     tendered = (cash_due // 10_000 + 1) * 10_000
     tenders = [TenderLine(TenderKind.CASH, cash_due, tendered_fen=tendered)]
