@@ -194,8 +194,8 @@ def test_random_faults_lose_and_double_nothing(procs: Procs) -> None:
         procs.writers[terminal].send_signal(signal.SIGKILL)
         procs.writers[terminal].wait(timeout=30)
     for terminal in TERMINALS:
-        wait_until(lambda t=terminal: _outbox_depth(procs.store(t)) == 0, 300,
-                   f"{terminal}'s outbox drained after {sum(procs.kills.values())} faults")  # fmt: skip
+        what = f"{terminal}'s outbox drained after {sum(procs.kills.values())} faults"
+        wait_until(lambda t=terminal: _outbox_depth(procs.store(t)) == 0, 300, what)
 
     assert sum(procs.kills.values()) >= FAULTS
     cdb = open_cloud_db(procs.db_url)
