@@ -14,11 +14,20 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
+from protocol.bounds import (
+    CATEGORY_CHARS,
+    MAX_POINTS,
+    NAME_CHARS,
+    PHONE_CHARS,
+    SKU_CHARS,
+)
 from protocol.errors import ProtocolError
 
-Key = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$")]
-Text = Annotated[str, msgspec.Meta(max_length=200)]
-ShortText = Annotated[str, msgspec.Meta(max_length=64)]
+# Sized from protocol.bounds: a product name, SKU or phone a till accepts here must also fit
+# the sale or registration event it ends up in, or that event would be refused at ingest.
+Key = Annotated[str, msgspec.Meta(min_length=1, max_length=SKU_CHARS, pattern=r"^\S(.*\S)?$")]
+Text = Annotated[str, msgspec.Meta(max_length=NAME_CHARS)]
+ShortText = Annotated[str, msgspec.Meta(max_length=CATEGORY_CHARS)]
 #: A price or amount in fen: up to 10,000,000 yuan, far above anything a till sells.
 Fen = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
 Barcode = Annotated[str, msgspec.Meta(min_length=1, max_length=48, pattern=r"^[0-9A-Za-z]+$")]
@@ -65,10 +74,12 @@ class MemberItem(_Item, kw_only=True, forbid_unknown_fields=True, frozen=True):
     """A member fact pushed to tills (the cloud is the authority)."""
 
     member_id: Key
-    phone: Annotated[str, msgspec.Meta(min_length=5, max_length=32, pattern=r"^\+?[0-9 -]+$")]
+    phone: Annotated[
+        str, msgspec.Meta(min_length=5, max_length=PHONE_CHARS, pattern=r"^\+?[0-9 -]+$")
+    ]
     name: Text = ""
     tier: Literal["regular", "silver", "gold"] = "regular"
-    points_balance: Annotated[int, msgspec.Meta(ge=-1_000_000_000, le=1_000_000_000)] = 0
+    points_balance: Annotated[int, msgspec.Meta(ge=-MAX_POINTS, le=MAX_POINTS)] = 0
     cumulative_spend_fen: Annotated[int, msgspec.Meta(ge=0, le=10**15)] = 0
     birthday: IsoDate | None = None
     opt_out_sms: bool = False

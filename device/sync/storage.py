@@ -25,11 +25,26 @@ from device.store.outbox import Outbox, OutboxRow
 from device.sync.errors import BadMessage
 from device.sync.verify import Journal
 from protocol.envelope import Ack
+from protocol.items import ItemError, validate_items
 
 _KEYS = MappingProxyType(
     {"catalogue": "sku", "members": "member_id", "coupons": "code", "config": "key"}
 )
 CONFIG_PREFIX = "hq_config:"
+
+
+def _checked(
+    stream: str, kind: str, items: Sequence[Mapping[str, Any]]
+) -> Sequence[Mapping[str, Any]]:
+    """Items as the protocol allows them, or BadMessage naming the first that is not.
+
+    HQ validates what it pushes against the same schemas; checking again here means a till
+    never caches a value that its own sales could not carry to the cloud.
+    """
+    try:
+        return validate_items(stream, kind, items)
+    except ItemError as err:
+        raise BadMessage(f"{stream} {kind}: {err}") from None
 
 
 def _keys(stream: str, items: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -110,6 +125,7 @@ class SyncStorage:
         self, stream: str, version: int, kind: str, items: Sequence[Mapping[str, Any]]
     ) -> None:
         """One upsert or delete change, with its version, in one transaction."""
+        items = _checked(stream, kind, items)
         if stream == "catalogue":
             if kind == "upsert":
                 self.catalogue.upsert(items, version=version)
@@ -134,7 +150,18 @@ class SyncStorage:
             raise BadMessage(f"unknown stream {stream!r}")
 
     def replace(self, stream: str, version: int, items: Sequence[Mapping[str, Any]]) -> None:
-        """A full snapshot swapped in atomically (the old cache stays on any failure)."""
+        """A full snapshot swapped in atomically (the old cache stays on any failure).
+
+        A snapshot with no items for a cache that holds some is refused: a till emptied of
+        its catalogue turns every scan into "unknown product" (HQ deletes items explicitly).
+        """
+        items = _checked(stream, "upsert", items)
+        held = {"catalogue": self.catalogue.count, "members": self.members.count}.get(stream)
+        if not items and held is not None and (count := held()) > 0:
+            raise BadMessage(
+                f"a {stream} snapshot with no items would empty this till's {count} "
+                f"{stream} entries; refused, the cache stays as it is"
+            )
         if stream == "catalogue":
             self.catalogue.load_snapshot(items, version=version)
         elif stream == "members":

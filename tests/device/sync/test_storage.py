@@ -9,7 +9,6 @@ import pytest
 
 from device.store.catalogue import CatalogueCache
 from device.store.coupons import CouponCache
-from device.store.errors import StoreError
 from device.sync.errors import BadMessage
 from device.sync.storage import SyncStorage
 
@@ -42,10 +41,23 @@ def test_catalogue_upsert_delete_and_prices_each_record_their_version(
 
 def test_a_bad_item_rolls_back_the_whole_change_and_its_version(storage: SyncStorage) -> None:
     storage.apply("catalogue", 1, "upsert", [product("A1", 350)])
-    with pytest.raises(StoreError, match="price_fen"):
+    # Checked against the protocol's item schema before anything is written.
+    with pytest.raises(BadMessage, match=r"items\[1\].*price_fen"):
         storage.apply("catalogue", 2, "upsert", [product("C3", 100), product("D4", -5)])
     assert CatalogueCache(storage.db).by_sku("C3") is None
     assert storage.version("catalogue") == 1
+
+
+def test_an_empty_snapshot_never_empties_a_till(storage: SyncStorage) -> None:
+    storage.apply("catalogue", 1, "upsert", [product(f"P{i}", 100 + i) for i in range(200)])
+    with pytest.raises(BadMessage, match="would empty this till's 200 catalogue entries"):
+        storage.replace("catalogue", 2, [])
+    assert CatalogueCache(storage.db).count() == 200 and storage.version("catalogue") == 1
+    with pytest.raises(BadMessage, match="sku"):
+        storage.replace("catalogue", 2, [{"name_zh": "no sku", "price_fen": 1}])
+    assert CatalogueCache(storage.db).count() == 200
+    storage.replace("members", 3, [])  # nothing held: an empty snapshot is just that
+    assert storage.version("members") == 3
 
 
 def test_catalogue_snapshot_replaces_everything(storage: SyncStorage) -> None:
@@ -78,7 +90,7 @@ def test_config_upsert_delete_and_snapshot(storage: SyncStorage) -> None:
     # A stale version is a no-op, not an overwrite.
     storage.apply("config", 4, "upsert", [{"key": "max_returns_30d", "value": 99}])
     assert storage.config() == {"max_returns_30d": 3}
-    with pytest.raises(BadMessage, match="no value"):
+    with pytest.raises(BadMessage, match="missing required field `value`"):
         storage.apply("config", 6, "upsert", [{"key": "x"}])
     with pytest.raises(BadMessage, match="'key'"):
         storage.apply("config", 6, "delete", [{"name": "x"}])
