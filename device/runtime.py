@@ -138,6 +138,9 @@ class View:
     online: bool = False
     sync_enabled: bool = False
     unsynced: int = 0
+    # Why sync stopped for good (a store file restored from a backup or copied): selling goes
+    # on, but the cashier should call support ("" when sync is fine).
+    sync_halted: str = ""
     paper: str = "unknown"
     last_receipt_no: str = ""
     last_receipt_path: str = ""
@@ -584,12 +587,15 @@ class Runtime:
             priced = price_cart(state.cart, self.config.pricing)
             due = remaining_due(priced.total_fen, state.tenders)
         online, unsynced, enabled = False, self._unsynced, self.sync is not None
+        halted = ""
         if self.sync is not None:
             stats = self.sync.stats()
             online = bool(stats.connected)
+            halted = str(getattr(stats, "halted", "") or "")
         self.view = View(
             state=state, priced=priced, due_fen=due, notice=self._notice,
             devices=dict(self._devices), online=online, sync_enabled=enabled, unsynced=unsynced,
+            sync_halted=halted,
             paper=self.paper_state(), last_receipt_no=self._last_receipt[0],
             last_receipt_path=self._last_receipt[1], unprinted=tuple(self._unprinted),
             lost_sale=self._lost_sale, display=self._display, report=self._report,

@@ -101,6 +101,8 @@ def status_bar(view: View, lang: str) -> str:
     """Online/offline, unsynced count, paper, drawer, cashier."""
     if not view.sync_enabled:
         net = render("label.sync_off", lang)
+    elif view.sync_halted:
+        net = f"[white on red b]{render('label.sync_halted', lang)}[/]"
     elif view.online:
         net = f"[green]● {render('label.online', lang)}[/]"
     else:

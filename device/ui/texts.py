@@ -44,6 +44,10 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "label.online": ("online", "在线"),
     "label.offline": ("OFFLINE", "离线"),
     "label.sync_off": ("sync off", "未同步"),
+    "label.sync_halted": (
+        "SYNC STOPPED: call support (sales are kept)",
+        "同步已停止：请联系技术支持（销售已保存）",
+    ),
     "label.unsynced": ("unsynced {count}", "未上传 {count}"),
     "label.paper": ("paper {state}", "纸 {state}"),
     "label.drawer_open": ("DRAWER OPEN", "钱箱未关"),
