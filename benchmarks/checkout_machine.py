@@ -69,11 +69,6 @@ class _Journal:
         return 0
 
 
-class _Points:
-    def unsynced_redeemed(self, member_id: str) -> int:
-        return 0
-
-
 class _Clock:
     def now(self) -> dt.datetime:
         return _NOW
@@ -107,7 +102,6 @@ def run(quick: bool) -> dict[str, float]:
         members=_Members(),
         staff=_Staff(),
         journal=_Journal(),
-        points=_Points(),
         clock=_Clock(),
         ids=_Ids(),
     )

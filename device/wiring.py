@@ -53,7 +53,6 @@ def make_ports(store: Store) -> Ports:
         members=store.members,
         staff=store.staff,
         journal=store.journal,
-        points=store.points,
         clock=store.clock,
         ids=Ids(),
     )

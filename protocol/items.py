@@ -70,13 +70,32 @@ class PriceItem(_Item, kw_only=True, forbid_unknown_fields=True, frozen=True):
     price_fen: Fen
 
 
+#: seq -> (the till's contiguous mark the facts include, the seqs above it they include too).
+Asof = Annotated[
+    dict[
+        Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,32}$")],
+        tuple[
+            Annotated[int, msgspec.Meta(ge=0, le=2**53 - 1)],
+            Annotated[list[Annotated[int, msgspec.Meta(ge=1)]], msgspec.Meta(max_length=10_000)],
+        ],
+    ],
+    msgspec.Meta(max_length=10_000),
+]
+
+
 class MemberItem(_Item, kw_only=True, forbid_unknown_fields=True, frozen=True):
-    """A member fact pushed to tills (the cloud is the authority)."""
+    """A member's facts pushed to tills; the cloud is the authority (see docs/loyalty.md).
+
+    A change merges: fields an item does not carry stay as the till holds them. ``rev`` orders
+    a member's facts (older ones are skipped); ``asof`` says which of each till's own events
+    the values already include, so a till adds only the rest of its own deltas.
+    """
 
     member_id: Key
-    phone: Annotated[
-        str, msgspec.Meta(min_length=5, max_length=PHONE_CHARS, pattern=r"^\+?[0-9 -]+$")
-    ]
+    phone: (
+        Annotated[str, msgspec.Meta(min_length=5, max_length=PHONE_CHARS, pattern=r"^\+?[0-9 -]+$")]
+        | None
+    ) = None
     name: Text = ""
     tier: Literal["regular", "silver", "gold"] = "regular"
     points_balance: Annotated[int, msgspec.Meta(ge=-MAX_POINTS, le=MAX_POINTS)] = 0
@@ -86,6 +105,9 @@ class MemberItem(_Item, kw_only=True, forbid_unknown_fields=True, frozen=True):
     member_code: ShortText = ""
     gender: Literal["", "f", "m", "x"] = ""
     cards: Annotated[list[Key], msgspec.Meta(max_length=16)] | None = None
+    rev: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    returns_30d: Annotated[int, msgspec.Meta(ge=0, le=100_000)] | None = None
+    asof: Asof | None = None
 
 
 class CouponItem(_Item, kw_only=True, forbid_unknown_fields=True, frozen=True):
@@ -156,8 +178,13 @@ def validate_items(stream: str, kind: str, items: Sequence[Any]) -> list[dict[st
                 typed = msgspec.convert(item, schema)
             except msgspec.ValidationError as err:
                 raise ItemError(f"items[{index}]: {err}") from err
+            given = item or {}
             clean = {k: v for k, v in msgspec.structs.asdict(typed).items()
-                     if not (v is None and k not in (item or {}))}  # fmt: skip
+                     if not (v is None and k not in given)}  # fmt: skip
+            if stream == "members":
+                # Member changes merge field by field: a default filled in here would erase
+                # what the till holds (a tier push once zeroed points and birthdays).
+                clean = {k: v for k, v in clean.items() if k in given}
             if (
                 stream == "config"
                 and len(msgspec.json.encode(clean["value"])) > MAX_CONFIG_VALUE_BYTES

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from starlette.exceptions import HTTPException
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from cloud.api.pages import Renderer
 from cloud.api.publisher import Publisher

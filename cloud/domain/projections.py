@@ -116,6 +116,11 @@ class Registration:
     name: str
     home_store: str
     registered_at: dt.datetime
+    birthday: dt.date | None = None
+    gender: str = ""
+    opt_out_sms: bool = False
+    member_code: str = ""
+    cards: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,12 +320,19 @@ def _project_registration(event: EventFacts) -> Projection:
     name = body.get("name") or ""
     if not isinstance(name, str):
         raise DomainError(f"{where}: name must be str, got {name!r}")
+    birthday = body.get("birthday")
+    cards = body.get("cards") or []
     registration = Registration(
         member_id=_member(body.get("member_id"), where),
         phone=_get(body, "phone", str, where)[:32],
         name=name,
         home_store=event.store_id,
         registered_at=event.local_time,
+        birthday=dt.date.fromisoformat(birthday) if isinstance(birthday, str) else None,
+        gender=str(body.get("gender") or ""),
+        opt_out_sms=bool(body.get("opt_out_sms", False)),
+        member_code=str(body.get("member_code") or ""),
+        cards=tuple(str(c) for c in cards if isinstance(c, str)),
     )
     return Projection(registrations=(registration,))
 

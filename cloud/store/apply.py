@@ -23,6 +23,7 @@ from cloud.domain.contiguity import advance_high_water
 from cloud.domain.epochs import Decision, EpochStart, rule
 from cloud.domain.errors import DomainError
 from cloud.domain.projections import EventFacts, Projection, business_time, combine, project
+from cloud.store import member_facts
 from cloud.store import seqs as seqstore
 from cloud.store.bulk import copy_insert_rows, insert_rows
 from cloud.store.db import CloudDB
@@ -169,7 +170,15 @@ def _row(event: IncomingEvent, local: dt.datetime, received: str, status: str) -
     return (event.terminal_id, event.seq, event.event_id, event.store_id, event.type[:32],
             event.device_time_text[:40], event.clock_synced, received,
             local.date().isoformat(), local.hour, amount, receipt[:64], status != "ok",
-            _json(event.body), event.epoch, status)  # fmt: skip
+            _json(event.body), event.epoch, status, _member_of(event))  # fmt: skip
+
+
+def _member_of(event: IncomingEvent) -> str | None:
+    """The member an event is about, for the member's history and pushed facts."""
+    if event.dead_reason is not None:
+        return None
+    member = event.body.get("member_id")
+    return member if isinstance(member, str) and 0 < len(member) <= 64 else None
 
 
 def _json(body: Mapping[str, Any]) -> str:
@@ -273,7 +282,7 @@ def _placeholder(batch: PreparedBatch, status: str) -> Callable[[int], tuple[Any
 
     def build(seq: int) -> tuple[Any, ...]:
         return (batch.terminal_id, seq, "", batch.store_id, status, "", False, received, day,
-                hour, 0, "", True, "{}", "", status)  # fmt: skip
+                hour, 0, "", True, "{}", "", status, None)  # fmt: skip
 
     return build
 
@@ -300,7 +309,7 @@ def commit_batch(cdb: CloudDB, batch: PreparedBatch, rules: IngestRules) -> Batc
         for e in storing:
             row = batch.rows[e.seq]
             if e.seq in copies:  # carried by a repair, and already held at another seq
-                row = (*row[:12], True, row[13], row[14], "duplicate")
+                row = (*row[:12], True, row[13], row[14], "duplicate", None)
             rows.append(row)
         inserted = _insert_events(cdb, rows)
         conflicts += _conflicts_among(cdb, terminal_id, [e for e in storing
@@ -326,7 +335,7 @@ def commit_batch(cdb: CloudDB, batch: PreparedBatch, rules: IngestRules) -> Batc
         else:  # some were stored before, or are duplicates of carried events
             merged = combine([batch.projections[e.seq] for e in live])
         origin = (terminal_id, max((e.seq for e in fresh), default=0))
-        down, over = apply_members(cdb, merged, rules, now, origin)
+        touched, over = apply_members(cdb, merged, rules, now, origin)
         apply_figures(cdb, merged)
         apply_rollups(cdb, batch, live, rules)  # the same events the projections took
         dead = [e for e in fresh if e.dead_reason is not None]
@@ -362,6 +371,8 @@ def commit_batch(cdb: CloudDB, batch: PreparedBatch, rules: IngestRules) -> Batc
             high_water = seqstore.high_water_after(cdb, terminal_id, high_water)
         max_seq = max(term.max_seq, high_water, *inserted, 0)
         seqstore.save_terminal(cdb, terminal_id, high_water, max_seq, state, now)
+        # After the mark is written: the pushed facts say which of this till's seqs they hold.
+        down = member_facts.push(cdb, touched, now, rules.member_scope)
         acked_id = next((e.event_id for e in storing if e.seq == high_water), None)
         if acked_id is None:
             acked_id = seqstore.event_id_at(cdb, terminal_id, high_water)
@@ -443,7 +454,7 @@ def reject_payload(
         received, day = str(now), now.date().isoformat()
         rows = [(terminal_id, seq, event_id if len(event_id) == 36 else "", store_id,
                  (kind or "unknown")[:32], "", False, received, day, now.hour, 0, "", True,
-                 "{}", "", "dead") for seq, event_id, kind in placeable]  # fmt: skip
+                 "{}", "", "dead", None) for seq, event_id, kind in placeable]  # fmt: skip
         insert_rows(cdb, "events", EVENT_COLUMNS, rows, on_conflict="ON CONFLICT DO NOTHING")
         mark = seqstore.high_water_after(cdb, terminal_id, term.high_water)
         top = max([term.max_seq, mark, *(seq for seq, _, _ in placeable)])

@@ -19,7 +19,7 @@ from cloud.store.hq_models import HqModels, build_hq_models
 from cloud.store.models import Models, build_models
 from cloud.store.rollup_models import RollupModels, build_rollup_models
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 DEFAULT_URL: Final = "sqlite:///var/cloud.db"
 #: Environment variable naming the database (a PostgreSQL URL at chain scale).
 URL_ENV: Final = "DATABASE_URL"
@@ -38,9 +38,21 @@ def _v1_to_v2(database: pw.Database, models: Models) -> None:
     e.update(status="dead").where(e.dead == True).execute()  # noqa: E712
 
 
+def _v2_to_v3(database: pw.Database, models: Models) -> None:
+    """Member profiles and revisions in the cloud; events know their member."""
+    migrator = SchemaMigrator.from_database(database)
+    mem, e = models.Member, models.Event
+    migrate(
+        *(migrator.add_column("members", name, getattr(mem, name))
+          for name in ("birthday", "gender", "opt_out_sms", "member_code", "cards", "rev")),
+        migrator.add_column("events", "member_id", e.member_id),
+        migrator.add_index("events", ("member_id", "terminal_id", "seq"), False),
+    )  # fmt: skip
+
+
 #: Migrations from version n to n+1, applied in order on open.
 MIGRATIONS: Final[Mapping[int, Callable[[pw.Database, Models], None]]] = MappingProxyType(
-    {1: _v1_to_v2}
+    {1: _v1_to_v2, 2: _v2_to_v3}
 )
 
 SQLITE_PRAGMAS: Final = (

@@ -16,7 +16,6 @@ from cloud.domain.projections import Projection
 from cloud.domain.tiers import TierThresholds, upgrade_for
 from cloud.store.bulk import add_rows, insert_rows
 from cloud.store.db import CloudDB
-from cloud.store.downstream import append_change
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +40,9 @@ class IngestRules:
     # naming a version not here is held for HQ (cloud.domain.plausibility).
     rule_sets: Mapping[str, RuleSet] = field(default_factory=lambda: {"": RuleSet()})
     clock: Clock = field(default_factory=Clock)
+    # Where member facts are pushed: "all" (every store: a member shops anywhere) or a store
+    # id when a deployment keeps members per store.
+    member_scope: str = "all"
 
     def tz_for(self, store_id: str) -> ZoneInfo:
         """The store's time zone (configuration), else the chain default."""
@@ -49,7 +51,12 @@ class IngestRules:
 
 def apply_members(
     cdb: CloudDB, merged: Projection, rules: IngestRules, now: dt.datetime, origin: tuple[str, int]
-) -> tuple[list[PendingDown], int]:
+) -> tuple[list[str], int]:
+    """Write what a batch changes of its members; return the members touched and overdrafts.
+
+    The caller pushes the touched members' new facts once the terminal's mark is written
+    (cloud.store.member_facts), so the push can say which of each till's seqs it includes.
+    """
     m = cdb.models
     for reg in merged.registrations:
         twin = (
@@ -65,27 +72,34 @@ def apply_members(
             "registered_at": reg.registered_at.astimezone(dt.UTC).replace(tzinfo=None),
             "duplicate_of": twin.member_id if twin else None,
             "updated_at": now,
+            "birthday": reg.birthday,
+            "gender": reg.gender,
+            "opt_out_sms": reg.opt_out_sms,
+            "member_code": reg.member_code,
+            "cards": list(reg.cards),
         }
         m.Member.insert(member_id=reg.member_id, **fields_).on_conflict(
             conflict_target=[m.Member.member_id],
             update={getattr(m.Member, k): v for k, v in fields_.items()},
         ).execute()
 
+    registered = [reg.member_id for reg in merged.registrations]
     touched = sorted(set(merged.spend) | {row.member_id for row in merged.ledger})
     if not touched:
-        return [], 0
+        return registered, 0
     # One additive upsert creates members first seen in a sale, adds their spend, and takes
     # their row locks (in member order) so points reconciliation below sees every commit.
     now_text = str(now)
     returned = add_rows(
         cdb, "members", ["member_id"], ["cumulative_spend_fen"],
-        [(member, merged.spend.get(member, 0), now_text, "", "", "", "regular")
-         for member in touched],
-        also_set=("updated_at",), insert_only=("phone", "name", "home_store", "tier"),
-        returning=("member_id", "cumulative_spend_fen", "tier", "home_store", "phone", "name"),
+        [(member, merged.spend.get(member, 0), now_text, "", "", "", "regular", "", False, "",
+          "[]", 0) for member in touched],
+        also_set=("updated_at",),
+        insert_only=("phone", "name", "home_store", "tier", "gender", "opt_out_sms",
+                     "member_code", "cards", "rev"),
+        returning=("member_id", "cumulative_spend_fen", "tier"),
     )  # fmt: skip
-    down: list[PendingDown] = []
-    for member_id, spend, tier, home_store, phone, name in sorted(returned):
+    for member_id, spend, tier in sorted(returned):
         if member_id not in merged.spend:
             continue
         new_tier = upgrade_for(tier, int(spend), rules.thresholds)
@@ -98,13 +112,6 @@ def apply_members(
             member_id=member_id, old_tier=tier, new_tier=new_tier, spend_fen=spend,
             changed_at=now, origin_terminal=origin[0], origin_seq=origin[1],
         ).execute()  # fmt: skip
-        scope = home_store or "all"
-        item: dict[str, Any] = {"member_id": member_id, "tier": new_tier,
-                                "cumulative_spend_fen": int(spend)}  # fmt: skip
-        if phone:
-            item.update(phone=phone, name=name)
-        version = append_change(cdb, "members", scope, "upsert", [item], now)
-        down.append(PendingDown("members", version, scope, "upsert", [item]))
 
     over = 0
     if merged.ledger:
@@ -142,7 +149,7 @@ def apply_members(
                 ]
             ).on_conflict_ignore().execute()  # fmt: skip
         over = len(found)
-    return down, over
+    return sorted(set(touched) | set(registered)), over
 
 
 LEDGER_COLUMNS = ("member_id", "delta", "reason", "origin_sale_id", "origin_terminal",

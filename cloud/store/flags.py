@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloud.domain.projections import EventFacts, business_time, project
+from cloud.store import member_facts
 from cloud.store.apply import IncomingEvent
 from cloud.store.db import CloudDB, utcnow
 from cloud.store.effects import IngestRules, PendingDown, apply_figures, apply_members
@@ -66,7 +67,7 @@ def accept(
         local = business_time(device_time, synced, received.replace(tzinfo=dt.UTC), tz)
         facts = EventFacts(terminal_id, event.store_id, seq, event.type, event.body, local)
         projection = project(facts)
-        down, _ = apply_members(cdb, projection, rules, utcnow(), (terminal_id, seq))
+        touched, _ = apply_members(cdb, projection, rules, utcnow(), (terminal_id, seq))
         apply_figures(cdb, projection)
         incoming = IncomingEvent(
             event_id=event.event_id, terminal_id=terminal_id, store_id=event.store_id, seq=seq,
@@ -78,6 +79,7 @@ def accept(
             (m.Event.terminal_id == terminal_id) & (m.Event.seq == seq)
         ).execute()
         _decide(cdb, flag, "accepted", who, note)
+        down = member_facts.push(cdb, touched, utcnow(), rules.member_scope)
     return down
 
 

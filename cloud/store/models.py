@@ -140,12 +140,18 @@ def build_models(database: pw.Database) -> Models:
         # "rejected" (HQ said no), "abandoned" (a seq the lost store file held; never comes),
         # "duplicate" (a carried event the cloud already held at another seq).
         status = pw.CharField(max_length=16, default="ok")
+        member_id = pw.CharField(max_length=MEMBER_ID_CHARS, null=True)
 
         class Meta:
             table_name = "events"
             # (terminal, seq) is the identity of an event and the idempotency key of ingest.
             primary_key = pw.CompositeKey("terminal_id", "seq")
-            indexes = ((("store_id", "business_day", "type"), False),)
+            indexes = (
+                (("store_id", "business_day", "type"), False),
+                # A member's events by till: purchase history, and which of a till's seqs a
+                # pushed member fact includes (cloud.store.member_facts).
+                (("member_id", "terminal_id", "seq"), False),
+            )
 
     class DeadLetter(Base):
         id = pw.BigAutoField()
@@ -172,6 +178,13 @@ def build_models(database: pw.Database) -> Models:
         # A phone registered twice offline: the later id points at the first (reconciled).
         duplicate_of = pw.CharField(max_length=MEMBER_ID_CHARS, null=True)
         updated_at = pw.DateTimeField()
+        birthday = pw.DateField(null=True)
+        gender = pw.CharField(max_length=1, default="")
+        opt_out_sms = pw.BooleanField(default=False)
+        member_code = pw.CharField(max_length=CODE_CHARS, default="")
+        cards = JsonText(default=list)
+        # Counts every change pushed to tills; a till applies a member's facts only if newer.
+        rev = pw.BigIntegerField(default=0)
 
         class Meta:
             table_name = "members"

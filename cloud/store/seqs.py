@@ -19,7 +19,7 @@ MAX_ACK_CONFLICTS = 500
 #: The one row layout of the events table, as ingest writes it.
 EVENT_COLUMNS = ("terminal_id", "seq", "event_id", "store_id", "type", "device_time",
                  "clock_synced", "received_at", "business_day", "business_hour", "amount_fen",
-                 "receipt_no", "dead", "body", "epoch", "status")  # fmt: skip
+                 "receipt_no", "dead", "body", "epoch", "status", "member_id")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

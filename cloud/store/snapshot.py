@@ -9,6 +9,7 @@ from typing import Any
 import peewee as pw
 
 from cloud.domain.snapshot import LoggedChange, MemberFacts, fold, members_snapshot
+from cloud.store import member_facts
 from cloud.store.db import CloudDB, utcnow
 from cloud.store.downstream import append_change, current_version
 from cloud.store.errors import UnknownStream
@@ -52,7 +53,23 @@ def build_snapshot(cdb: CloudDB, stream: str, store_id: str) -> StreamSnapshot:
         items = [folded.items[k] for k in sorted(folded.items)]
         return StreamSnapshot(stream, store_id, version, items)
     members = members_snapshot(folded, _member_facts(cdb))
-    return StreamSnapshot(stream, store_id, version, members.items, members.left_out)
+    return StreamSnapshot(stream, store_id, version, _with_facts(cdb, members.items),
+                          members.left_out)  # fmt: skip
+
+
+def _with_facts(cdb: CloudDB, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give each member the cloud's current facts, revision and ``asof`` (read in pages)."""
+    out = []
+    now = utcnow()
+    for start in range(0, len(items), _PAGE):
+        page = items[start : start + _PAGE]
+        facts = {f["member_id"]: f for f in member_facts.items(
+            cdb, [i["member_id"] for i in page], now, bump=False)}  # fmt: skip
+        for item in page:
+            fact = facts.get(item["member_id"], {})
+            extra = {k: fact[k] for k in ("rev", "asof", "returns_30d") if k in fact}
+            out.append({**item, **extra})
+    return out
 
 
 def _logged(cdb: CloudDB, streams: tuple[str, ...], store_id: str) -> Iterator[LoggedChange]:

@@ -84,39 +84,32 @@ def points_value_fen(points: int, config: LoyaltyConfig) -> int:
     return points * config.redeem_block_value_fen // config.redeem_block_points
 
 
-def _available(known_balance: int, unsynced_redeemed: int) -> int:
-    # Offline, the till may only spend what the cloud last confirmed minus its own
-    # unconfirmed redemptions, so two tills cannot spend the same points twice.
-    return max(0, known_balance - unsynced_redeemed)
+def _available(balance: int) -> int:
+    # The till's balance is the cloud's value plus its own events the cloud has not counted
+    # (its unconfirmed redemptions included), so two of its own sales cannot spend the same
+    # points twice; a negative balance (over-redeemed elsewhere) allows nothing.
+    return max(0, balance)
 
 
 def _cap_fen(total_fen: int, config: LoyaltyConfig) -> int:
     return max(0, total_fen) * config.redeem_cap_bp // BP_WHOLE
 
 
-def max_redeemable_points(
-    total_fen: int, known_balance: int, unsynced_redeemed: int, config: LoyaltyConfig
-) -> int:
+def max_redeemable_points(total_fen: int, balance: int, config: LoyaltyConfig) -> int:
     """The most points (whole blocks) that may pay for this sale, within cap and balance."""
-    by_balance = _available(known_balance, unsynced_redeemed) // config.redeem_block_points
+    by_balance = _available(balance) // config.redeem_block_points
     by_cap = _cap_fen(total_fen, config) // config.redeem_block_value_fen
     return min(by_balance, by_cap) * config.redeem_block_points
 
 
-def validate_redemption(
-    points: int,
-    total_fen: int,
-    known_balance: int,
-    unsynced_redeemed: int,
-    config: LoyaltyConfig,
-) -> int:
+def validate_redemption(points: int, total_fen: int, balance: int, config: LoyaltyConfig) -> int:
     """Return the fen value of redeeming ``points`` on this sale, or raise LoyaltyError."""
     block = config.redeem_block_points
     if points <= 0:
         raise LoyaltyError("enter the number of points to redeem")
     if points % block:
         raise LoyaltyError(f"redeem in blocks of {block}")
-    available = _available(known_balance, unsynced_redeemed)
+    available = _available(balance)
     if points > available:
         raise LoyaltyError(f"only {available} points available")
     value = points_value_fen(points, config)

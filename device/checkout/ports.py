@@ -76,14 +76,6 @@ class Journal(Protocol):
         ...
 
 
-class Points(Protocol):
-    """The terminal's knowledge of a member's points, for offline redemption."""
-
-    def unsynced_redeemed(self, member_id: str) -> int:
-        """Points this terminal redeemed for the member that the cloud has not confirmed."""
-        ...
-
-
 class CouponInfo(Protocol):
     """A coupon as the till's cache holds it (the store's coupon rows fit this shape).
 
@@ -146,7 +138,6 @@ class Ports:
     members: Members
     staff: StaffAuth
     journal: Journal
-    points: Points
     clock: Clock
     ids: Ids
     # Optional so a till wired before coupons existed still builds; without it a coupon

@@ -93,9 +93,10 @@ def redeem_points(ctx: Context, state: State, event: ev.RedeemPoints) -> Result:
         raise Refused("member.none")
     if state.redeemed_points:
         raise Refused("points.already")
-    unsynced = ctx.ports.points.unsynced_redeemed(member.member_id)
+    # The member's balance is the cloud's value plus this till's own events it has not
+    # counted yet, redemptions included (docs/loyalty.md): that is all that may be spent here.
     value = validate_redemption(
-        event.points, priced.total_fen, member.points_balance, unsynced, ctx.config.loyalty
+        event.points, priced.total_fen, member.points_balance, ctx.config.loyalty
     )
     line = TenderLine(TenderKind.POINTS, value, reference=str(event.points))
     tenders = (*state.tenders, line)

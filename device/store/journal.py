@@ -27,10 +27,13 @@ _SALE: Final = (
     "coupon_codes, device_time, clock_synced, recorded_at, body) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-# The till's copy of the member follows its own sales at once (the cloud's next update
-# overwrites it): spend counts money paid, as the cloud counts it, and an upgrade applies now.
-_SPEND: Final = (
+# The till's copy of the member is the cloud's value plus this till's own events the cloud has
+# not counted yet (docs/loyalty.md): each sale and return adds its own part in its own
+# transaction, and the cloud's next push rebases. Spend counts money paid, as the cloud counts
+# it; points are the event's ledger rows; an upgrade applies at once.
+_MEMBER_DELTA: Final = (
     "UPDATE member SET cumulative_spend_fen = max(0, cumulative_spend_fen + ?), "
+    "points_balance = points_balance + ?, returns_30d = returns_30d + ?, "
     "tier = coalesce(?, tier) WHERE member_id = ?"
 )
 _RETURN_POINTS: Final = (
@@ -67,9 +70,6 @@ _REFUNDED_MONEY: Final = (
     "JOIN return_refund AS f ON f.seq = r.seq "
     f"WHERE r.original_sale_id = ? AND f.kind {_IN_MONEY}"
 )
-# Reasons that lower what the member may still redeem offline; earned points are left out on
-# purpose (the cloud has not confirmed them, and over-redeeming is the risk being bounded).
-_UNSYNCED_REASONS: Final = ("redeem", "return_refund", "return_reversal")
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +173,8 @@ class JournalWriter:
             if sale.member_id is not None:
                 spend = earnable_fen(sale.total_fen, sale.tenders)
                 tier = new_tier.value if new_tier is not None else None
-                conn.execute(_SPEND, (spend, tier, sale.member_id))
+                points = sum(p.delta for p in sale.points)
+                conn.execute(_MEMBER_DELTA, (spend, points, 0, tier, sale.member_id))
             if sale.coupon_codes:
                 conn.executemany(_COUPON, [(sid, now, code) for code in sale.coupon_codes])
             # The event's body is the sale row's (see outbox.pending).
@@ -229,9 +230,9 @@ class JournalWriter:
                      for i, p in enumerate(ret.points)],
                 )  # fmt: skip
             if ret.member_id is not None:  # returned money no longer counts towards a tier
-                conn.execute(
-                    _SPEND, (-earnable_fen(ret.refund_fen, ret.refunds), None, ret.member_id)
-                )
+                refunded_money = earnable_fen(ret.refund_fen, ret.refunds)
+                points = sum(p.delta for p in ret.points)
+                conn.execute(_MEMBER_DELTA, (-refunded_money, points, 1, None, ret.member_id))
             body["receipt_no"] = receipt_no
             outbox.append(conn, seq, "return", device_time, ret.clock_synced, body, now)
         return Recorded(receipt_no, seq)
@@ -312,9 +313,14 @@ class JournalReader:
         return from_plain(plain, ReturnRecord)
 
     def member_returns_since(self, member_id: str, since: dt.datetime) -> int:
-        """Returns by a member recorded here since ``since`` (the abuse limit)."""
+        """The member's returns for the abuse limit: chain-wide where the cloud has told us.
+
+        The cached member holds the cloud's count over the last 30 days plus this till's own
+        returns it had not counted yet; this till's own journal since ``since`` is the floor
+        (a member the cloud never pushed, or a till offline for long).
+        """
         m = self._m
-        return int(
+        here = int(
             m.sale_return.select()
             .where(
                 (m.sale_return.member_id == member_id)
@@ -322,18 +328,5 @@ class JournalReader:
             )
             .count()
         )
-
-    def unsynced_redeemed(self, member_id: str) -> int:
-        """Points redeemed (net of refunds and reversals) here and not yet acked by the cloud."""
-        conn: sqlite3.Connection = self._db.conn()
-        acked = outbox.counter(conn, outbox.ACKED_COUNTER)
-        marks = ",".join("?" * len(_UNSYNCED_REASONS))
-        row = conn.execute(
-            # Only rows after the ACK mark are read: a range of the sale and return_points keys
-            # (the view passes seq > ? down to both), as short as the outbox, so no per-member
-            # index has to be kept up by every sale.
-            f"SELECT coalesce(sum(delta), 0) FROM points_ledger "
-            f"WHERE seq > ? AND member_id = ? AND reason IN ({marks})",
-            (acked, member_id, *_UNSYNCED_REASONS),
-        ).fetchone()
-        return max(0, -int(row[0]))
+        row = self._db.row("SELECT returns_30d FROM member WHERE member_id = ?", (member_id,))
+        return max(here, int(row[0]) if row else 0)

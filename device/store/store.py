@@ -66,7 +66,6 @@ class Store:
         self.coupons = CouponCache(db)
         self.staff = StaffDirectory(db, models, clock, config.pin_policy, tz)
         self.journal = JournalReader(db, models)
-        self.points = self.journal  # Points port: unsynced_redeemed lives beside the journal
         self.outbox = Outbox(db)
         self.facts = FactRecorder(db, self.members, clock)
         # The other recorded facts, each one transaction with one outbox event (see facts.py).

@@ -18,7 +18,6 @@ from cloud.api.routers.terminals import TERMINAL_READERS
 from cloud.api.security import Db, Who
 from cloud.store import hq_access, registry, stores
 
-
 Scope = Annotated[str, Form(max_length=32)]
 Kind = Annotated[str, Form(max_length=16)]
 Items = Annotated[str, Form(max_length=2_000_000)]

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from cloud.api import i18n
 from cloud.api.pages import LANG_COOKIE, chart
-from cloud.api.policy import ANY_SIGNED_IN, PUBLIC, REPORT_READERS, Principal, PolicyRouter, Role
+from cloud.api.policy import ANY_SIGNED_IN, PUBLIC, REPORT_READERS, PolicyRouter, Principal, Role
 from cloud.api.routers.auth import sign_in
 from cloud.api.security import SESSION_COOKIE, Db, Who, audit
 from cloud.api.tables import filters

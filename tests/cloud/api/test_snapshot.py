@@ -172,7 +172,8 @@ def test_a_snapshot_replaces_the_terminals_caches_with_the_clouds_state(
     assert sent["items"] == BULK + 2 and sent["chunks"] == 3  # 1,202 items, 500 per chunk
     assert sent["topic"] == terminal_down_topic("S001", "S001-T01", "members")
     members, version = terminal_members(store_file)
-    assert version == sent["version"] == 3  # the members stream's three changes
+    # The members stream's five changes: ingest pushed M1 (one batch) and M2, HQ three.
+    assert version == sent["version"] == 5
     assert members == expected_members()
     db = open_database(store_file)
     try:

@@ -131,16 +131,18 @@ def test_tier_upgrade_is_pushed_and_caught_up(broker: Broker, worker: IngestWork
     _send_events(s2, [reg])
     # 2,500 yuan paid in cash crosses the 2,000 yuan silver threshold.
     _send_events(s2, [envelope("S002-T01", 2, sale_body([("A", 1, 250_000)], member_id="M9"))])
-    pushed = hq.wait_for(lambda m: m.topic == "pos/v1/down/S002/members")
-    change = decode_down(pushed[0].payload)
-    assert (change.version, change.scope, change.kind) == (1, "S002", "upsert")
-    assert change.items[0]["member_id"] == "M9" and change.items[0]["tier"] == "silver"
+    # Every member change goes chain-wide: the registration (v1), then the upgrade (v2).
+    pushed = hq.wait_for(lambda m: m.topic == "pos/v1/down/all/members", count=2)
+    changes = sorted((decode_down(p.payload) for p in pushed), key=lambda c: c.version)
+    assert [(c.version, c.scope, c.kind) for c in changes] == [(1, "all", "upsert"),
+                                                              (2, "all", "upsert")]  # fmt: skip
+    assert changes[1].items[0]["member_id"] == "M9" and changes[1].items[0]["tier"] == "silver"
     # A terminal back from an outage asks for everything after version 0.
     request = CatchupRequest(terminal_id="S002-T01", store_id="S002", streams={"members": 0})
     s2.publish(catchup_topic("S002", "S002-T01"), encode_catchup(request))
     topic = terminal_down_topic("S002", "S002-T01", "members")
-    replayed = s2.wait_for(lambda m: m.topic == topic)
-    assert decode_down(replayed[0].payload).items[0]["tier"] == "silver"
+    replayed = s2.wait_for(lambda m: m.topic == topic, count=2)
+    assert decode_down(replayed[-1].payload).items[0]["tier"] == "silver"
 
 
 def test_catch_up_far_behind_gets_every_change(broker: Broker, worker: IngestWorker) -> None:

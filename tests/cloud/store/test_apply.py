@@ -88,23 +88,34 @@ def test_points_ledger_and_balance_and_over_redemption(cloud_db: CloudDB) -> Non
     assert m.OverRedemption.select().count() == 1
 
 
-def test_spend_upgrades_tier_and_queues_a_member_change(cloud_db: CloudDB) -> None:
+def test_every_member_change_is_pushed_chain_wide_with_what_it_includes(
+    cloud_db: CloudDB,
+) -> None:
     m = cloud_db.models
     rules = IngestRules(thresholds=TierThresholds(silver_fen=10_000, gold_fen=50_000))
     reg = envelope("S002-T01", 1, registration_body("M9", "13800135678", "Wang"),
                    event_type="member_registered")  # fmt: skip
-    _apply(cloud_db, [reg], rules)
+    registered = _apply(cloud_db, [reg], rules)
+    [first] = registered.down
+    assert (first.scope, first.items[0]["rev"]) == ("all", 1)
+    assert first.items[0]["phone"] == "13800135678"
     out = _apply(
         cloud_db, [envelope("S002-T01", 2, sale_body([("A", 2, 12000)], member_id="M9"))], rules
     )
     member = m.Member.get(m.Member.member_id == "M9")
     assert (member.tier, member.cumulative_spend_fen, member.home_store) == ("silver", 12000,
                                                                              "S002")  # fmt: skip
-    assert [(d.stream, d.version, d.scope, d.items[0]["tier"]) for d in out.down] == [
-        ("members", 1, "S002", "silver")
-    ]
-    assert [c["version"] for c in changes_since(cloud_db, "members", "S002", 0)] == [1]
-    assert changes_since(cloud_db, "members", "S001", 0) == []
+    [change] = out.down
+    assert (change.stream, change.version, change.scope) == ("members", 2, "all")
+    item = change.items[0]
+    # The sale's 12 points, its spend, the upgrade, and which of the till's seqs they hold.
+    assert (item["rev"], item["tier"], item["points_balance"], item["cumulative_spend_fen"]) == (
+        2, "silver", 12, 12_000,
+    )  # fmt: skip
+    assert item["asof"] == {"S002-T01": [2, []]}
+    assert item["name"] == "Wang"
+    # Chain-wide: a till of another store gets the member too.
+    assert [c["version"] for c in changes_since(cloud_db, "members", "S001", 0)] == [1, 2]
     history = [(t.old_tier, t.new_tier) for t in m.TierChange.select()]
     assert history == [("regular", "silver")]
 

@@ -19,7 +19,7 @@ def _row(seq: int, receipt: str, body: dict[str, object]) -> tuple[object, ...]:
         "received_at": "2026-11-20 08:00:01.5", "business_day": "2026-11-20",
         "business_hour": 16, "amount_fen": -seq if seq % 3 == 0 else seq * 100,
         "receipt_no": receipt, "dead": False, "body": json.dumps(body, ensure_ascii=False),
-        "epoch": "", "status": "ok",
+        "epoch": "", "status": "ok", "member_id": None,
     }  # fmt: skip
     return tuple(values[c] for c in EVENT_COLUMNS)
 

@@ -19,7 +19,6 @@ from device.checkout.machine import Machine
 from device.checkout.ports import PinResult, Ports
 from device.checkout.records import (
     Member,
-    PointsReason,
     Product,
     ReturnRecord,
     Role,
@@ -133,14 +132,6 @@ class FakeJournal:
         )
 
 
-@dataclass
-class FakePoints:
-    unsynced: dict[str, int] = field(default_factory=dict)
-
-    def unsynced_redeemed(self, member_id: str) -> int:
-        return self.unsynced.get(member_id, 0)
-
-
 @dataclass(frozen=True)
 class FakeCoupon:
     """A coupon row as the store's cache holds it."""
@@ -195,7 +186,6 @@ class Till:
         self.members = FakeMembers(members or [], cards)
         self.auth = FakeStaffAuth(dict(STAFF), self.clock)
         self.journal = FakeJournal()
-        self.points = FakePoints()
         self.coupons = FakeCoupons({c.code: c for c in coupons or []})
         self.ids = SeqIds()
         self.config = config or default_config()
@@ -204,7 +194,6 @@ class Till:
             members=self.members,
             staff=self.auth,
             journal=self.journal,
-            points=self.points,
             clock=self.clock,
             ids=self.ids,
             coupons=self.coupons,
@@ -228,11 +217,14 @@ class Till:
             receipt = f"S001-T01-20261123-{self.counter:04d}"
             self.journal.sales[receipt] = command.sale
             self.receipts[command.sale.sale_id] = receipt
-            for row in command.sale.points:
-                if row.reason is PointsReason.REDEEM:
-                    self.points.unsynced[row.member_id] = (
-                        self.points.unsynced.get(row.member_id, 0) - row.delta
-                    )
+            member_id = command.sale.member_id
+            held = self.members.members.get(member_id) if member_id else None
+            if held is not None:
+                # As the store does: the cached member takes the sale's own points at once.
+                delta = sum(row.delta for row in command.sale.points)
+                self.members.members[held.member_id] = replace(
+                    held, points_balance=held.points_balance + delta
+                )
             for code in command.sale.coupon_codes:
                 used = replace(self.coupons.coupons[code], redeemed_sale_id=command.sale.sale_id)
                 self.coupons.coupons[code] = used

@@ -60,29 +60,29 @@ def test_points_and_coupon_tenders_do_not_earn() -> None:
 
 def test_redemption_limits() -> None:
     # ¥50 sale: cap 50 % = ¥25 -> two ¥10 blocks
-    assert max_redeemable_points(5000, 1000, 0, CONFIG) == 200
-    assert max_redeemable_points(10_000, 230, 0, CONFIG) == 200
-    # offline: known 500, this till already redeemed 300 unconfirmed -> 200 left
-    assert max_redeemable_points(100_000, 500, 300, CONFIG) == 200
-    assert max_redeemable_points(100_000, 500, 600, CONFIG) == 0
-    assert validate_redemption(200, 5000, 1000, 0, CONFIG) == 2000
+    assert max_redeemable_points(5000, 1000, CONFIG) == 200
+    assert max_redeemable_points(10_000, 230, CONFIG) == 200
+    # The balance already holds this till's unconfirmed redemptions (500 - 300 spent here).
+    assert max_redeemable_points(100_000, 200, CONFIG) == 200
+    # Over-redeemed elsewhere: the cloud's value is below zero, nothing may be spent.
+    assert max_redeemable_points(100_000, -100, CONFIG) == 0
+    assert validate_redemption(200, 5000, 1000, CONFIG) == 2000
 
 
 @pytest.mark.parametrize(
-    ("points", "total", "known", "unsynced", "reason"),
+    ("points", "total", "balance", "reason"),
     [
-        (150, 10_000, 1000, 0, "redeem in blocks of 100"),
-        (300, 10_000, 230, 0, "only 230 points available"),
-        (300, 10_000, 500, 300, "only 200 points available"),
-        (300, 5000, 1000, 0, "at most ¥25.00 of this sale can be paid with points"),
-        (0, 5000, 1000, 0, "enter the number of points"),
+        (150, 10_000, 1000, "redeem in blocks of 100"),
+        (300, 10_000, 230, "only 230 points available"),
+        (300, 10_000, 200, "only 200 points available"),
+        (100, 10_000, -50, "only 0 points available"),
+        (300, 5000, 1000, "at most ¥25.00 of this sale can be paid with points"),
+        (0, 5000, 1000, "enter the number of points"),
     ],
 )
-def test_redemption_refusals(
-    points: int, total: int, known: int, unsynced: int, reason: str
-) -> None:
+def test_redemption_refusals(points: int, total: int, balance: int, reason: str) -> None:
     with pytest.raises(LoyaltyError, match=reason.replace(".", r"\.")):
-        validate_redemption(points, total, known, unsynced, CONFIG)
+        validate_redemption(points, total, balance, CONFIG)
 
 
 def test_points_value() -> None:
@@ -175,17 +175,15 @@ def test_tier_boundaries_hold(silver: int, extra: int) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(0, 10**7), st.integers(0, 10**5), st.integers(0, 10**5))
-def test_max_redeemable_is_valid_and_one_more_block_is_not(
-    total: int, known: int, unsynced: int
-) -> None:
-    most = max_redeemable_points(total, known, unsynced, CONFIG)
-    assert most % 100 == 0 and most >= 0
+@given(st.integers(0, 10**7), st.integers(-(10**5), 10**5))
+def test_max_redeemable_is_valid_and_one_more_block_is_not(total: int, balance: int) -> None:
+    most = max_redeemable_points(total, balance, CONFIG)
+    assert most % 100 == 0 and 0 <= most <= max(0, balance)
     if most:
-        value = validate_redemption(most, total, known, unsynced, CONFIG)
+        value = validate_redemption(most, total, balance, CONFIG)
         assert value * 2 <= total
     with pytest.raises(LoyaltyError):
-        validate_redemption(most + 100, total, known, unsynced, CONFIG)
+        validate_redemption(most + 100, total, balance, CONFIG)
 
 
 _rows = st.lists(

@@ -110,9 +110,9 @@ def test_card_only_sale_does_not_open_the_drawer() -> None:
     assert [type(c) for c in done][:2] == [RecordSale, PrintReceipt]
 
 
-def test_offline_redemption_is_bounded_by_unsynced_points() -> None:
-    till = selling_till([replace(GOLDISH, cumulative_spend_fen=0)])
-    till.points.unsynced["M1"] = 270
+def test_offline_redemption_is_bounded_by_the_tills_own_balance() -> None:
+    # The cloud said 500; this till has since redeemed 270 it has not heard back about.
+    till = selling_till([replace(GOLDISH, cumulative_spend_fen=0, points_balance=230)])
     till.send(ev.Scan(RICE.barcodes[0]))
     till.send(ev.SetQuantity(3))
     till.send(ev.IdentifyMember("phone", "13812345678"))
@@ -122,11 +122,11 @@ def test_offline_redemption_is_bounded_by_unsynced_points() -> None:
     assert till.errors(till.send(ev.RedeemPoints(150))) == ["redeem in blocks of 100"]
     assert till.errors(till.send(ev.RedeemPoints(200))) == []
     till.send(ev.AddTender(TenderKind.CASH, 20000))
-    # the recorded redemption now counts as unsynced: 500 - 470 leaves 30
+    # the recorded sale is in the till's balance at once: 230 - 200 redeemed + 14 earned
     till.send(ev.SkipFeedback())
     till.send(ev.Scan(RICE.barcodes[0]))
     till.send(ev.IdentifyMember("phone", "13812345678"))
-    assert till.errors(till.send(ev.RedeemPoints(100))) == ["only 30 points available"]
+    assert till.errors(till.send(ev.RedeemPoints(100))) == ["only 44 points available"]
 
 
 def test_card_cannot_overpay_and_needs_approval() -> None:

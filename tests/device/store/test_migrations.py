@@ -115,11 +115,17 @@ def test_a_version_1_file_upgrades_and_keeps_sales_returns_members(
         conn.execute("DELETE FROM outbox WHERE seq = 1")
         conn.execute("INSERT INTO counter VALUES ('acked', 1)")
         v1_bodies = [json.loads(b) for (b,) in conn.execute("SELECT body FROM outbox ORDER BY seq")]
-    old.members.upsert([{"member_id": "M1", "phone": "13800001111", "cards": ["CARD1"]}])
+        # A member as version 1 cached it (its columns then), with a card.
+        conn.execute(
+            "INSERT INTO member (member_id, phone, name, tier, points_balance, "
+            "cumulative_spend_fen, birthday, opt_out_sms, member_code) "
+            "VALUES ('M1', '13800001111', '', 'regular', 40, 100, NULL, 0, NULL)"
+        )
+        conn.execute("INSERT INTO member_card (card_id, member_id) VALUES ('CARD1', 'M1')")
     old.close()
 
     new = Store.open(db_path, store_config(), clock=clock)
-    assert new.db.schema_version() == 4
+    assert new.db.schema_version() == 5
     assert new.journal.sale_by_receipt(receipt) == (first, receipt)
     assert new.journal.sale(second.sale_id) == (second, f"S001-T01-{DAY}-0003")
     assert new.journal.returns_for_sale(first.sale_id) == [ret]
@@ -136,7 +142,9 @@ def test_a_version_1_file_upgrades_and_keeps_sales_returns_members(
     # Past the ACK mark only the return counts: it takes back 12 earned points and gives back
     # 26 redeemed ones, a net gain, so nothing is held back from offline redemption.
     assert (ret.points[0].delta, ret.points[1].delta) == (-12, 26)
-    assert new.points.unsynced_redeemed("M0001") == 0
+    # The member keeps what version 1 cached, and has never had the cloud's facts pushed.
+    assert q("SELECT points_balance, rev, asof_prefix, returns_30d FROM member "
+             "WHERE member_id = 'M1'") == [(40, 0, 0, 0)]  # fmt: skip
     tenders = q("SELECT seq, idx, kind, amount_fen FROM sale_tender ORDER BY seq, idx")
     assert tenders == [
         (1, 0, "points", 1000), (1, 1, "cash", first.total_fen - 1000),

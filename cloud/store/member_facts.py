@@ -1,0 +1,134 @@
+"""The member facts the cloud pushes to tills, each saying which of every till's seqs it includes.
+
+The cloud is the authority on a member's points, spend, tier, returns and profile. A till holds
+the cloud's value plus its own deltas the value does not include yet. So every pushed item
+carries ``asof``: for each till that ever recorded an event for the member, the till's
+contiguous mark (every seq up to it is included) and the seqs above the mark the cloud has
+already applied (a later batch committed before an earlier one). A till rebases with its
+own entry; a till missing from ``asof`` has nothing of its own included. ``rev`` counts the
+member's pushes, so a till applies facts only if they are newer than what it holds, whatever
+order the messages arrive in.
+
+Everything here runs inside the ingest transaction that changed the members, after the
+terminal's mark is written and while the members' rows are locked: another batch touching
+the same member waits, so the value and the marks agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, Final
+
+import peewee as pw
+
+from cloud.store.db import CloudDB
+from cloud.store.downstream import append_change
+from cloud.store.effects import PendingDown
+from protocol.topics import ALL_STORES
+
+#: Members per pushed change (one message stays well inside the downstream size limit).
+ITEMS_PER_CHANGE: Final = 200
+RETURNS_WINDOW_DAYS: Final = 30
+
+
+def _asof(cdb: CloudDB, ids: Sequence[str]) -> dict[str, dict[str, list[Any]]]:
+    m = cdb.models
+    e, t = m.Event, m.Terminal
+    marks = (
+        e.select(e.member_id, e.terminal_id, t.high_water)
+        .join(t, on=(t.terminal_id == e.terminal_id))
+        .where(e.member_id.in_(ids))
+        .group_by(e.member_id, e.terminal_id, t.high_water)
+        .tuples()
+    )
+    out: dict[str, dict[str, list[Any]]] = defaultdict(dict)
+    for member_id, terminal_id, high_water in marks:
+        out[member_id][terminal_id] = [int(high_water), []]
+    above = (
+        e.select(e.member_id, e.terminal_id, e.seq)
+        .join(t, on=(t.terminal_id == e.terminal_id))
+        # Any status: a held or dead event is ruled on (counted as nothing) like any other.
+        .where(e.member_id.in_(ids) & (e.seq > t.high_water))
+        .order_by(e.seq)
+        .tuples()
+    )
+    for member_id, terminal_id, seq in above:
+        out[member_id][terminal_id][1].append(int(seq))
+    return out
+
+
+def _balances(cdb: CloudDB, ids: Sequence[str]) -> dict[str, int]:
+    ledger = cdb.models.PointsLedger
+    rows = (
+        ledger.select(ledger.member_id, pw.fn.SUM(ledger.delta))
+        .where(ledger.member_id.in_(ids))
+        .group_by(ledger.member_id)
+        .tuples()
+    )
+    return {member_id: int(total or 0) for member_id, total in rows}
+
+
+def _returns(cdb: CloudDB, ids: Sequence[str], today: dt.date) -> dict[str, int]:
+    e = cdb.models.Event
+    since = today - dt.timedelta(days=RETURNS_WINDOW_DAYS)
+    rows = (
+        e.select(e.member_id, pw.fn.COUNT(e.seq))
+        .where(e.member_id.in_(ids) & (e.type == "return") & (e.status == "ok")
+               & (e.business_day >= since))
+        .group_by(e.member_id)
+        .tuples()
+    )  # fmt: skip
+    return {member_id: int(n) for member_id, n in rows}
+
+
+def items(
+    cdb: CloudDB, member_ids: Sequence[str], now: dt.datetime, *, bump: bool = True
+) -> list[dict[str, Any]]:
+    """The current facts of these members; with ``bump``, each with its next ``rev``.
+
+    A push bumps (a change happened); a snapshot sends the current revision as it stands.
+    """
+    ids = sorted(set(member_ids))
+    if not ids:
+        return []
+    m = cdb.models
+    if bump:
+        m.Member.update(rev=m.Member.rev + 1).where(m.Member.member_id.in_(ids)).execute()
+    asof, balances = _asof(cdb, ids), _balances(cdb, ids)
+    returns = _returns(cdb, ids, now.date())
+    out = []
+    for member in m.Member.select().where(m.Member.member_id.in_(ids)).order_by(m.Member.member_id):
+        item: dict[str, Any] = {
+            "member_id": member.member_id, "rev": int(member.rev), "tier": member.tier,
+            "points_balance": balances.get(member.member_id, 0),
+            "cumulative_spend_fen": int(member.cumulative_spend_fen),
+            "returns_30d": returns.get(member.member_id, 0),
+            "asof": asof.get(member.member_id, {}),
+        }  # fmt: skip
+        if member.phone:  # profile fields only when the cloud has them: a push never erases
+            item.update(
+                phone=member.phone, name=member.name or "",
+                opt_out_sms=bool(member.opt_out_sms), gender=member.gender or "",
+            )  # fmt: skip
+            if member.birthday is not None:
+                item["birthday"] = member.birthday.isoformat()
+            if member.member_code:
+                item["member_code"] = member.member_code
+            if member.cards:
+                item["cards"] = list(member.cards)
+        out.append(item)
+    return out
+
+
+def push(
+    cdb: CloudDB, member_ids: Sequence[str], now: dt.datetime, scope: str = ALL_STORES
+) -> list[PendingDown]:
+    """Log the members' new facts as member changes (to publish once committed)."""
+    facts = items(cdb, member_ids, now)
+    down = []
+    for chunk in [facts[i : i + ITEMS_PER_CHANGE] for i in range(0, len(facts), ITEMS_PER_CHANGE)]:
+        version = append_change(cdb, "members", scope, "upsert", chunk, now)
+        down.append(PendingDown("members", version, scope, "upsert", chunk))
+    return down
