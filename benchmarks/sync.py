@@ -65,8 +65,11 @@ from tests.device.sync.harness import SHANGHAI, record_sales
 ROOT = Path(__file__).resolve().parents[1]
 TERMINAL = "S001-T01"
 STORE = "S001"
-# hq may both publish and read this (ACL pattern pos/v1/+/+/down/#) and nothing else listens.
+# ingest-2 may publish and hq may read this (pos/v1/+/+/down/#), and nothing else listens.
 RAW_TOPIC = "pos/v1/BENCH/RAW/down/catalogue"
+#: A second cloud identity for the bench's own clients: the broker binds a session to its
+#: identity, so they must not share one with the ingest worker or the terminal.
+WATCHER = "ingest-2"
 
 
 def _start_acker(broker: Broker) -> subprocess.Popen[str]:
@@ -146,18 +149,18 @@ def _raw_rate(broker: Broker, payloads: list[tuple[bytes, int]]) -> float:
         if got[0] == len(payloads):
             done.set()
 
-    def client(name: str) -> mqtt.Client:
+    def client(name: str, identity: str) -> mqtt.Client:
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name, protocol=mqtt.MQTTv5)
-        c.username_pw_set("hq", broker.password("hq"))
+        c.username_pw_set(identity, broker.password(identity))
         return c
 
-    sub = client("bench-raw-sub")
+    sub = client("bench-raw-sub", "hq")
     sub.on_message = on_message
     sub.on_subscribe = lambda *_a: sub_ready.set()
     sub.connect(broker.host, broker.port)
     sub.loop_start()
     sub.subscribe(RAW_TOPIC, qos=1)
-    pub = client("bench-raw-pub")
+    pub = client("bench-raw-pub", WATCHER)
     pub.connect(broker.host, broker.port)
     pub.loop_start()
     if not sub_ready.wait(10):
@@ -211,7 +214,7 @@ def _latencies(broker: Broker, db: Path, sales: int, first_seq: int) -> list[flo
     watcher = mqtt.Client(
         mqtt.CallbackAPIVersion.VERSION2, client_id="bench-ack-watch", protocol=mqtt.MQTTv5
     )
-    watcher.username_pw_set(TERMINAL, broker.password(TERMINAL))
+    watcher.username_pw_set(WATCHER, broker.password(WATCHER))
     watcher.on_message = on_message
     watcher.connect(broker.host, broker.port)
     watcher.loop_start()

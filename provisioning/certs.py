@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -14,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from provisioning import files
 from provisioning.errors import CertificateError
 
 CA_DAYS: Final = 3650
@@ -49,20 +49,21 @@ def _name(common_name: str) -> x509.Name:
 def _write_pair(
     directory: Path, stem: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
 ) -> CertPair:
-    directory.mkdir(parents=True, exist_ok=True)
     cert_path = directory / f"{stem}.crt"
     key_path = directory / f"{stem}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
+    write_key(key_path, key)
+    files.write_bytes(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=files.PUBLIC)
     return CertPair(cert_path, key_path)
+
+
+def write_key(
+    path: Path, key: ec.EllipticCurvePrivateKey, owner: files.Owner = files.NOBODY_CHANGE
+) -> Path:
+    """Write a private key as PKCS#8 PEM, created 0600 (and owned by owner)."""
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return files.write_bytes(path, pem, mode=files.PRIVATE, owner=owner)
 
 
 def _now() -> dt.datetime:

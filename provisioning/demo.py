@@ -35,7 +35,7 @@ from device.config import (
     dump_config,
 )
 from device.store.store import Store
-from provisioning import demo_data
+from provisioning import demo_data, files
 from provisioning.broker import ServiceCred, TerminalCred, write_broker_config
 from provisioning.ports import free_port
 
@@ -113,8 +113,7 @@ def _secrets(path: Path) -> dict[str, str]:
     if path.exists():
         return dict(json.loads(path.read_text()))
     values = {name: secrets.token_urlsafe(18) for name in ("terminal", "ingest", "hq")}
-    path.write_text(json.dumps(values))
-    path.chmod(0o600)
+    files.write_text(path, json.dumps(values))  # 0600 from the moment it exists
     return values
 
 
@@ -223,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
             if proc.poll() is not None:
                 missing.append(f"{name} exited ({proc.returncode}); see {root / 'logs'}/{name}.log")
         config_path = root / "terminal.toml"
-        config_path.write_text(dump_config(_terminal_config(root, port, keys["terminal"])))
+        # It holds the terminal's broker password: owner-only, like every secret.
+        files.write_text(config_path, dump_config(_terminal_config(root, port, keys["terminal"])))
         _banner(root, api, port, first, missing)
         if args.no_terminal:
             signal.sigwait({signal.SIGINT, signal.SIGTERM})

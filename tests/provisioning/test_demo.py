@@ -54,6 +54,9 @@ def test_the_demo_stack_comes_up_seeded_and_goes_down_completely(tmp_path: Path)
             assert db.execute("SELECT count(*) FROM member").fetchone()[0] == 1000
             assert db.execute("SELECT count(*) FROM staff").fetchone()[0] == 3
         assert (root / "terminal.toml").exists() and (root / "receipts").is_dir()
+        # Files holding a key or a password are readable by their owner only.
+        for secret in (root / "terminal.toml", root / "secrets.json"):
+            assert secret.stat().st_mode & 0o777 == 0o600, secret
         children = [line for line in _ours(root) if "provisioning.demo" not in line]
         assert len(children) == 3, children  # mosquitto, ingest and the API
     finally:
