@@ -10,8 +10,9 @@ SYS_STAMP := var/.stamp-system
 PYTEST_ARGS ?= -n auto
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the project needs: the broker, a CJK font for receipt images,
-# PostgreSQL server binaries for the throwaway test database.
-APT_PACKAGES := mosquitto fonts-wqy-zenhei postgresql
+# PostgreSQL server binaries for the throwaway test database, systemd-analyze to check the
+# units provisioning writes.
+APT_PACKAGES := mosquitto fonts-wqy-zenhei postgresql systemd
 
 .PHONY: run test lint bench clean deps system lock help
 

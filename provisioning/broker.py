@@ -164,6 +164,7 @@ def write_broker_config(
     write_identities: bool = True,
     iterations: int = DEFAULT_ITERATIONS,
     run_as: str | None = None,
+    pid_file: Path | None = None,
 ) -> Path:
     """Write mosquitto.conf and (with write_identities) dynsec.json into dirpath.
 
@@ -218,6 +219,8 @@ def write_broker_config(
     ]
     if log_file is not None:
         lines.append(f"log_dest file {log_file}")
+    if pid_file is not None:
+        lines.append(f"pid_file {pid_file}")
     # The identity is the session: nobody can take over or knock off another's session.
     bind = "use_username_as_clientid true"
     if port is not None:

@@ -135,6 +135,7 @@ class SyncService:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._stats = SyncStats()
+        self.heartbeat = time.monotonic()
         b = settings.broker
         self._ack_topic = topics.ack_topic(b.store_id, b.terminal_id)
         self._catchup_topic = topics.catchup_topic(b.store_id, b.terminal_id)
@@ -262,6 +263,7 @@ class _Loop:
         svc._ready.set()
         try:
             while not svc._stop.is_set():
+                svc.heartbeat = time.monotonic()  # read by the systemd watchdog (device.watchdog)
                 try:
                     item: InboxItem | None = svc._inbox.get(timeout=svc.settings.poll_s)
                 except queue.Empty:
