@@ -28,8 +28,8 @@ class FleetEnv:
 
     def add(self, terminal: str, store: str = "S001", root: Path | None = None, *extra: str):
         root = root or self.tmp / f"root-{terminal}"
-        return cli("terminal", "add", "--fleet", str(self.dir), "--store", store,
-                   "--terminal", terminal, "--root", str(root), "--token", TOKEN, *extra)  # fmt: skip
+        args = ["--store", store, "--terminal", terminal, "--root", str(root), "--token", TOKEN]
+        return cli("terminal", "add", "--fleet", str(self.dir), *args, *extra)
 
     def cmd(self, *argv: str):
         return cli(*argv[:2], "--fleet", str(self.dir), *argv[2:])

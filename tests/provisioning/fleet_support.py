@@ -63,7 +63,7 @@ class StandInHQ:
             def log_message(self, *_a: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 if self.path != "/api/terminals":
                     return self._answer(404, {"detail": "no such route"})
