@@ -48,10 +48,12 @@ def _raw_connect(env: FleetEnv, pair: CertPair) -> str:
     ctx.load_cert_chain(str(pair.cert), str(pair.key))
     connect = bytes([0x10, 12, 0, 4, *b"MQTT", 4, 2, 0, 30, 0, 0])  # MQTT 3.1.1, empty id
     try:
-        with socket.create_connection(("127.0.0.1", fleet.settings.broker_port), 8) as raw:
-            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
-                tls.sendall(connect)
-                answer = tls.recv(16)  # TLS 1.3 delivers a client-certificate refusal here
+        with (
+            socket.create_connection(("127.0.0.1", fleet.settings.broker_port), 8) as raw,
+            ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+        ):
+            tls.sendall(connect)
+            answer = tls.recv(16)  # TLS 1.3 delivers a client-certificate refusal here
     except (ssl.SSLError, OSError) as err:
         return f"refused: {err}"
     return "CONNACK accepted" if answer[:4] == b"\x20\x02\x00\x00" else f"answered {answer!r}"

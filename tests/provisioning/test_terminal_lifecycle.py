@@ -100,8 +100,8 @@ def test_no_token_is_a_clear_error(fleet_env: FleetEnv) -> None:
 def test_bad_ids_and_a_missing_fleet_name_what_to_fix(fleet_env: FleetEnv, tmp_path: Path) -> None:
     done = fleet_env.add("S001/T16", root=tmp_path / "x")
     assert done.code == 1 and "terminal id 'S001/T16'" in done.err
-    done = cli("terminal", "add", "--fleet", str(tmp_path / "none"), "--store", "S001",
-               "--terminal", "S001-T16", "--root", str(tmp_path / "x"), "--token", TOKEN)  # fmt: skip
+    args = ["--store", "S001", "--terminal", "S001-T16", "--root", str(tmp_path / "x")]
+    done = cli("terminal", "add", "--fleet", str(tmp_path / "none"), *args, "--token", TOKEN)
     assert done.code == 1 and "fleet init" in done.err
     assert cli("terminal", "add", "--help").code == 0
 
