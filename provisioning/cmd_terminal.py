@@ -63,6 +63,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"a technician's HQ token (default: ${hq.TOKEN_ENV})",
     )
     add.add_argument("--days", type=int, default=certs.LEAF_DAYS, help="certificate lifetime")
+    add.add_argument(
+        "--skip-hq",
+        action="store_true",
+        help="do not register with HQ now (bench or demo without HQ); "
+        "`terminal register` does it later",
+    )
     add.add_argument("--python", help="interpreter named in the units (default: this one)")
     add.add_argument("--app-dir", help="the product checkout named in the units")
     add.set_defaults(run=run_add)
@@ -88,6 +94,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="retire although it still has unsynced sales (they are lost)",
     )
     retire.set_defaults(run=run_retire)
+
+    reg = cmds.add_parser("register", help="register a terminal added with --skip-hq at HQ")
+    _common(reg)
+    reg.add_argument("--hq-url")
+    reg.add_argument("--token", default=os.environ.get(hq.TOKEN_ENV, ""))
+    reg.set_defaults(run=run_register)
 
     lst = cmds.add_parser("list", help="every terminal of the fleet and its state")
     fleet_dir_arg(lst)
@@ -146,7 +158,7 @@ def _add(fleet: Fleet, args: argparse.Namespace, progress: Progress) -> int:
             )
         finished = rec.status == "active"
     hq_url = args.hq_url or fleet.settings.hq_url
-    if not (rec and rec.registered) and not args.token:
+    if not (rec and rec.registered) and not args.token and not args.skip_hq:
         raise FleetError(f"no HQ token: pass --token or set {hq.TOKEN_ENV}")
     created = rec is None
     rec = rec or TerminalRecord(terminal_id=tid, store_id=sid)
@@ -178,6 +190,8 @@ def _add(fleet: Fleet, args: argparse.Namespace, progress: Progress) -> int:
         progress.step(f"registering with HQ at {hq_url}")
         if rec.registered:
             progress.done("already registered")
+        elif args.skip_hq:
+            progress.done("skipped (--skip-hq): run `terminal register` when HQ is reachable")
         else:
             try:
                 hq.register(hq_url, args.token, hq.Registration(tid, sid, rec.sha256, rec.serial))
@@ -240,6 +254,26 @@ Terminal {tid} is provisioned under {layout.root}. Next:
   2. with the technician at the till: python -m provisioning self-test --config \
 {layout.device_path(layout.config)}
   3. HQ shows the terminal online once it has connected."""
+
+
+def run_register(args: argparse.Namespace, progress: Progress) -> int:
+    """terminal register: the HQ registration a --skip-hq run left out."""
+    fleet = Fleet.open(args.fleet.resolve())
+    progress.total = 1
+    with fleet.locked():
+        reg = fleet.registry()
+        rec = _record(fleet, args.terminal)
+        rec = reg.terminals[args.terminal]
+        progress.step(f"registering {rec.terminal_id} with HQ")
+        if rec.registered:
+            progress.done("already registered")
+            return 0
+        who = hq.Registration(rec.terminal_id, rec.store_id, rec.sha256, rec.serial)
+        hq.register(args.hq_url or fleet.settings.hq_url, args.token, who)
+        rec.registered = True
+        fleet.save_registry(reg)
+        progress.done()
+    return 0
 
 
 def run_rotate(args: argparse.Namespace, progress: Progress) -> int:

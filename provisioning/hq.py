@@ -70,6 +70,11 @@ def _detail(err: urllib.error.HTTPError) -> str:
 
 def _refusal(code: int, reg: Registration, hq_url: str, detail: str) -> str:
     extra = f" ({detail})" if detail else ""
+    if code in (404, 405) and detail in ("Not Found", "Method Not Allowed"):
+        return (
+            f"{hq_url} has no terminal registration (POST /api/terminals): check --hq-url "
+            "points at the HQ API, and that it is up to date"
+        )
     if code == 404:
         return (
             f"HQ does not know store {reg.store_id}{extra}: check --store, or create the store "
