@@ -22,6 +22,7 @@ from provisioning.errors import ProvisioningError
 GROUPS: Final = (
     "provisioning.cmd_fleet",
     "provisioning.cmd_terminal",
+    "provisioning.cmd_selftest",
 )
 OPTIONAL_GROUPS: Final = ("provisioning.mcu",)
 DEFAULT_FLEET: Final = "/etc/pos-fleet"

@@ -118,6 +118,7 @@ class SyncService:
         printer: Callable[[], str] = lambda: "unknown",
         clock_synced: Callable[[], bool] = lambda: False,
         close_store: Callable[[Any], None] = lambda store: store.close(),
+        self_test: Callable[[], Any] = lambda: None,
     ) -> None:
         """open_store runs on the sync thread and returns e.g. SyncStorage.open(path), which is
         also the StreamSink by default. printer and clock_synced are called from the sync thread:
@@ -129,6 +130,7 @@ class SyncService:
         self._close_store = close_store
         self._printer = printer
         self._clock_synced = clock_synced
+        self._self_test = self_test
         self._inbox: queue.Queue[InboxItem] = queue.Queue()
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -212,6 +214,7 @@ class _Loop:
             s.software_version,
             printer=svc._printer,
             clock_synced=svc._clock_synced,
+            self_test=svc._self_test,
             interval_s=s.status_interval_s,
         )
         self.applier = DownstreamApplier(
