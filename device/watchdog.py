@@ -83,7 +83,8 @@ class Watchdog:
         """Check the loops once; ping (and say READY the first time) if all turn."""
         stuck = self.stalled()
         if stuck:
-            notify(f"STATUS=stalled: {', '.join(stuck)}", self.env)
+            if self.ready:  # before READY a loop not turning yet is still starting up
+                notify(f"STATUS=stalled: {', '.join(stuck)}", self.env)
             return False
         if not self.ready:
             self.ready = True

@@ -15,6 +15,7 @@ from typing import Annotated, Final, Literal
 import msgspec
 
 from protocol.envelope import Uuid
+from protocol.staff import StaffPinSetBody
 
 TierName = Literal["regular", "silver", "gold"]
 TenderKindName = Literal["cash", "card", "mobile", "points", "coupon"]
@@ -245,6 +246,7 @@ EventBody = (
     | FeedbackBody
     | AuditBody
     | ComplaintBody
+    | StaffPinSetBody
 )
 
 #: Envelope.type -> the Struct its body must match.
@@ -260,5 +262,6 @@ EVENT_TYPES: Final[Mapping[str, type[EventBody]]] = MappingProxyType(
         "feedback": FeedbackBody,
         "audit": AuditBody,
         "complaint": ComplaintBody,
+        "staff_pin_set": StaffPinSetBody,
     }
 )

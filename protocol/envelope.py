@@ -18,7 +18,7 @@ MAX_EVENTS_PER_BATCH: Final = 500
 MAX_PROBLEM_CHARS: Final = 500
 
 #: Stream names for downstream changes (mirrors protocol.topics.STREAMS).
-StreamName = Literal["catalogue", "prices", "members", "coupons", "config"]
+StreamName = Literal["catalogue", "prices", "members", "coupons", "config", "staff"]
 
 # Same rule as protocol.topics; repeated here as a schema constraint so decoding checks it too.
 Id = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
