@@ -110,7 +110,8 @@ def _push(
 
 def _new_code(now: dt.datetime) -> tuple[str, str, str]:
     code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
-    return code, HASHER.hash(code), utc_iso(now + dt.timedelta(days=CODE_DAYS))
+    aware = now if now.tzinfo is not None else now.replace(tzinfo=dt.UTC)  # storage is naive UTC
+    return code, HASHER.hash(code), utc_iso(aware + dt.timedelta(days=CODE_DAYS))
 
 
 @dataclass(frozen=True)
