@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,24 @@ def test_retire_refuses_with_unsynced_sales_unless_forced(fleet_env: FleetEnv) -
 def test_every_group_explains_itself(argv: list[str]) -> None:
     done = cli(*argv, "--help")
     assert done.code == 0 and "usage:" in done.out
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root creates service users")
+def test_a_run_cut_short_after_hq_is_finished_by_running_it_again(fleet_env: FleetEnv) -> None:
+    root = fleet_env.tmp / "pi"
+    # The service user cannot be made (a name useradd refuses): the run stops at step 6,
+    # after HQ has registered the terminal and the broker knows its identity.
+    done = fleet_env.add("S001-T19", "S001", root, "--user", "no such user!")
+    assert done.code == 1 and "service user" in done.err
+    rec = fleet_env.fleet.registry().terminals["S001-T19"]
+    assert (rec.status, rec.registered) == ("pending", True)
+    pending = Layout(root).tls / "device.crt.pending"
+    assert pending.exists()
+    again = fleet_env.add("S001-T19", "S001", root)
+    assert again.code == 0, again.err
+    assert "resuming a half-done run" in again.out and "already registered" in again.out
+    layout = Layout(root)
+    assert certs.fingerprint(certs.load_cert(layout.cert)) == rec.sha256  # the same identity
+    assert [a["terminal_id"] for a in fleet_env.hq.accepted] == ["S001-T19"]  # registered once
+    assert fleet_env.fleet.registry().terminals["S001-T19"].status == "active"
+    assert _connects(fleet_env, CertPair(layout.cert, layout.key))
