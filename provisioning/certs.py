@@ -243,8 +243,12 @@ def common_name(cert: x509.Certificate) -> str:
     return str(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
 
 
-def build_crl(ca: Authority, revoked: dict[int, dt.datetime], days: int = 30) -> bytes:
-    """A PEM CRL listing these serials (serial -> revocation time), valid for days."""
+def build_crl(ca: Authority, revoked: dict[int, dt.datetime], days: int = 365) -> bytes:
+    """A PEM CRL listing these serials (serial -> revocation time), valid for days.
+
+    The broker refuses every client certificate once its CRL is past next_update (OpenSSL's
+    rule), so the CRL is rewritten by every fleet command and by `fleet apply` from a timer.
+    """
     now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateRevocationListBuilder()

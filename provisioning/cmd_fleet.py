@@ -99,10 +99,7 @@ def run_init(args: argparse.Namespace, progress: Progress) -> int:
     """fleet init."""
     root: Path = args.fleet.resolve()
     progress.total = 5
-    try:
-        files.make_dir(root, mode=files.PRIVATE_DIR)
-    except FleetError:
-        raise
+    files.make_dir(root, mode=files.PRIVATE_DIR)
     try:
         fleet = Fleet.open(root)
     except FleetError:
