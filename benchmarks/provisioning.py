@@ -10,6 +10,10 @@ certificates), and a stand-in HQ answering the registration contract (tests.prov
 - provisioning.tls_connect_s: the baseline: a bare paho client connecting over mutual TLS
   with an already provisioned certificate (handshake and CONNACK only), median.
 - provisioning.add_vs_connect_ratio: the first divided by the second.
+
+One full run on the shared 2-core machine: 0.48 s from nothing to connected, against 9 ms for
+the TLS connect alone. Most of it is the new terminal's empty store (created and migrated
+with fsync), the argon2-free key generation and signing being milliseconds.
 """
 
 from __future__ import annotations
