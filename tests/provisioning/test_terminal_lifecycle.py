@@ -176,3 +176,29 @@ def test_a_run_cut_short_after_hq_is_finished_by_running_it_again(fleet_env: Fle
     assert [a["terminal_id"] for a in fleet_env.hq.accepted] == ["S001-T19"]  # registered once
     assert fleet_env.fleet.registry().terminals["S001-T19"].status == "active"
     assert _connects(fleet_env, CertPair(layout.cert, layout.key))
+
+
+def test_retire_from_the_fleet_host_reads_the_terminals_own_status(fleet_env: FleetEnv) -> None:
+    from device.config import load_config
+    from device.sync.client import BrokerSettings
+    from device.sync.service import SyncService, SyncSettings
+    from device.sync.storage import SyncStorage
+
+    root = fleet_env.tmp / "pi"
+    assert fleet_env.add("S001-T22", root=root).code == 0
+    layout = Layout(root)
+    record_sales(layout.db, 3)  # nobody ingests: they stay unsynced
+    cfg = load_config(layout.config)
+    b = cfg.broker
+    settings = SyncSettings(status_check_s=0.1, broker=BrokerSettings(
+        host=b.host, port=b.port, store_id="S001", terminal_id="S001-T22", ca_file=b.ca_file,
+        cert_file=b.cert_file, key_file=b.key_file))  # fmt: skip
+    svc = SyncService(settings, open_store=lambda: SyncStorage.open(layout.db))
+    svc.start()
+    try:
+        assert svc.wait(lambda s: s.statuses_sent >= 1 and s.outbox_depth == 3, 15), svc.stats()
+    finally:
+        svc.stop()  # its farewell status (offline) still says 3 unsynced
+    done = fleet_env.cmd("terminal", "retire", "--terminal", "S001-T22")  # no --root: remote
+    assert done.code == 1 and "3 unsynced" in done.err
+    assert "S001-T22" in _live_identities(fleet_env)
