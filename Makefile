@@ -12,8 +12,9 @@ PYTEST_ARGS ?= -n auto
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the project needs: the broker, a CJK font for receipt images,
 # PostgreSQL server binaries for the throwaway test database, Chromium for the HQ page tests,
-# and mosquitto_pub/mosquitto_sub as independent clients in the broker and ACK tests.
-APT_PACKAGES := mosquitto mosquitto-clients fonts-wqy-zenhei postgresql chromium
+# mosquitto_pub/mosquitto_sub as independent clients in the broker and ACK tests, and
+# systemd-analyze to check the units provisioning writes.
+APT_PACKAGES := mosquitto mosquitto-clients fonts-wqy-zenhei postgresql chromium systemd
 
 .PHONY: run test lint bench clean deps system npm lock help
 

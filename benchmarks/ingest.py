@@ -55,10 +55,12 @@ def _workload(total_events: int) -> dict[str, list[bytes]]:
 def _start_worker(
     broker: Broker, db_url: str, client_id: str, share_group: str
 ) -> subprocess.Popen[str]:
+    # The broker binds a session to its identity: each worker of each run has its own.
+    broker.add_service(ServiceCred(client_id, f"pw-{client_id}"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "cloud.ingest", "--db", db_url,
-         "--broker", f"{broker.host}:{broker.port}", "--username", "ingest",
-         "--password", broker.password("ingest"), "--client-id", client_id,
+         "--broker", f"{broker.host}:{broker.port}", "--username", client_id,
+         "--password", broker.password(client_id), "--client-id", client_id,
          "--share-group", share_group, "--log-level", "WARNING"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
@@ -81,7 +83,7 @@ def _measure(broker: Broker, db_url: str, workers: int, work: dict[str, list[byt
     # A share group per run: the previous run's stopped workers keep persistent sessions in
     # their group, and the broker would hand them their share of this run's messages.
     procs = [
-        _start_worker(broker, db_url, f"bench-{tag}-{i}", f"bench-{tag}") for i in range(workers)
+        _start_worker(broker, db_url, f"ingest-{tag}-{i}", f"bench-{tag}") for i in range(workers)
     ]
     clients: dict[str, MqttClient] = {}
     try:
@@ -165,7 +167,8 @@ def run(quick: bool) -> dict[str, float]:
     work = _workload(total)
     samples: dict[str, list[float]] = {}
     terminals = [TerminalCred(t, t.split("-")[0], f"pw-{t}") for t in TERMINALS]
-    services = [ServiceCred("ingest", "pw-ingest"), ServiceCred("hq", "pw-hq")]
+    services = [ServiceCred("ingest", "pw-ingest"), ServiceCred("hq", "pw-hq"),
+                ServiceCred("admin", "pw-admin")]  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         broker = Broker(Path(tmp) / "broker", terminals=terminals, services=services)
         broker.start()

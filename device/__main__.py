@@ -79,6 +79,7 @@ from device.recovery import CommandLog  # noqa: E402
 from device.runtime import ReceiptSaved, Runtime  # noqa: E402
 from device.store.db import DbOptions  # noqa: E402
 from device.store.errors import StoreError  # noqa: E402
+from device.watchdog import Watchdog  # noqa: E402
 from device.wiring import (  # noqa: E402
     DemoHands,
     checkout_config,
@@ -104,7 +105,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--simulate", action="store_true", help="simulated peripherals (ptys, mock GPIO)"
     )
     p.add_argument("--headless", action="store_true", help="no screen: JSON commands on stdin")
-    p.add_argument("--log-file", default="", help="log here (default: beside the database)")
+    p.add_argument(
+        "--log-file", default="", help="log here (default: beside the database; - for stderr)"
+    )
     return p.parse_args(argv)
 
 
@@ -143,8 +146,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"device: {err}", file=sys.stderr)
         return 2
     db_path = Path(cfg.store.db_path)
+    # "-": stderr, which under systemd is the journal.
+    where: dict[str, Any] = (
+        {"stream": sys.stderr}
+        if args.log_file == "-"
+        else {"filename": args.log_file or str(db_path.parent / "terminal.log")}
+    )
     logging.basicConfig(
-        filename=args.log_file or str(db_path.parent / "terminal.log"),
+        **where,
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,  # python-escpos installs a stderr handler at import; it would draw on the UI
@@ -187,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     box.append(runtime)
     sync = start_sync(cfg, runtime.paper_state) if cfg.broker.enabled else None
     runtime.sync = sync
+    beats = {"runtime": lambda: runtime.heartbeat}
+    if sync is not None:
+        beats["sync"] = lambda: sync.heartbeat
+    dog = Watchdog(beats).start()  # systemd restarts the till if either loop stops turning
     try:
         hw.start()
         if args.headless:
@@ -198,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_headless(runtime, hw, started, screen)
         return _run_screen(cfg, runtime, hw if simulate else None, started)
     finally:
+        dog.stop()
         runtime.stop()
         if sync is not None:
             sync.stop()

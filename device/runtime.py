@@ -180,6 +180,7 @@ class Runtime:
     ) -> None:
         self.machine = machine
         self.store = store
+        self.heartbeat = time.monotonic()
         self.config = config
         self.log = command_log
         self.dev = peripherals or Peripherals()
@@ -253,6 +254,7 @@ class Runtime:
         finally:
             self._ready.set()
         while not self._stop.is_set():
+            self.heartbeat = time.monotonic()  # the systemd watchdog pings only while this moves
             try:
                 item = self.inbox.get(timeout=TICK_S)
             except queue.Empty:

@@ -406,6 +406,7 @@ def start_sync(cfg: TerminalConfig, paper: Callable[[], str]) -> Any:
         password=b.password or None, ca_file=b.ca_file or None, cert_file=b.cert_file or None,
         key_file=b.key_file or None, reconnect_max_s=5,
     ).check()  # fmt: skip
+    report = load_self_test(cfg)  # written by a self-test while the till was stopped
     service = SyncService(
         SyncSettings(broker=broker, software_version=cfg.terminal.software_version,
                      resend_after_s=5.0, status_interval_s=10.0),
@@ -414,6 +415,24 @@ def start_sync(cfg: TerminalConfig, paper: Callable[[], str]) -> Any:
         sink_factory=lambda store: store,
         printer=paper,
         close_store=lambda store: store.close(),
+        self_test=lambda: report,
     )  # fmt: skip
     service.start()
     return service
+
+
+def self_test_path(cfg: TerminalConfig) -> Path:
+    """Where the newest hardware self-test result is kept (beside the store)."""
+    return Path(cfg.store.db_path).parent / "selftest.json"
+
+
+def load_self_test(cfg: TerminalConfig) -> Any:
+    """The newest self-test result (protocol SelfTest), or None if none ran or it is unreadable."""
+    import msgspec
+
+    from protocol.envelope import SelfTest
+
+    try:
+        return msgspec.json.decode(self_test_path(cfg).read_bytes(), type=SelfTest)
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+        return None

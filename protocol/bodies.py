@@ -47,6 +47,7 @@ from protocol.bounds import (
     WeightG,
 )
 from protocol.envelope import Uuid
+from protocol.staff import StaffPinSetBody
 
 TierName = Literal["regular", "silver", "gold"]
 TenderKindName = Literal["cash", "card", "mobile", "points", "coupon"]
@@ -304,6 +305,7 @@ EventBody = (
     | AuditBody
     | ComplaintBody
     | EpochStartedBody
+    | StaffPinSetBody
 )
 
 #: Envelope.type -> the Struct its body must match.
@@ -320,5 +322,6 @@ EVENT_TYPES: Final[Mapping[str, type[EventBody]]] = MappingProxyType(
         "audit": AuditBody,
         "complaint": ComplaintBody,
         "epoch_started": EpochStartedBody,
+        "staff_pin_set": StaffPinSetBody,
     }
 )

@@ -20,7 +20,7 @@ MAX_EVENTS_PER_BATCH: Final = 500
 MAX_PROBLEM_CHARS: Final = 500
 
 #: Stream names for downstream changes (mirrors protocol.topics.STREAMS).
-StreamName = Literal["catalogue", "prices", "members", "coupons", "config"]
+StreamName = Literal["catalogue", "prices", "members", "coupons", "config", "staff"]
 
 # Same rule as protocol.topics; repeated here as a schema constraint so decoding checks it too.
 Id = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
@@ -122,6 +122,22 @@ class Hello(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=Tru
     software_version: Annotated[str, msgspec.Meta(max_length=SOFTWARE_VERSION_CHARS)] = ""
 
 
+class SelfTestCheck(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """One line of a technician's self-test: a part, pass or fail, and what was seen."""
+
+    name: Annotated[str, msgspec.Meta(max_length=32)]
+    ok: bool
+    detail: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+class SelfTest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """The newest hardware self-test run at the terminal, as HQ sees it in the status."""
+
+    at: UtcTime
+    passed: bool
+    checks: Annotated[list[SelfTestCheck], msgspec.Meta(max_length=32)]
+
+
 class Status(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
     """Terminal health; published retained, and as the last will with online=False."""
 
@@ -138,6 +154,8 @@ class Status(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=Tr
     sent_at: UtcTime
     # Optional with a default, so a status from a terminal that predates it still decodes.
     last_problem: Annotated[str, msgspec.Meta(max_length=MAX_PROBLEM_CHARS)] = ""
+    # Optional with a default too: the newest self-test, from `python -m provisioning self-test`.
+    self_test: SelfTest | None = None
 
 
 class CatchupRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):

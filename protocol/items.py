@@ -22,6 +22,7 @@ from protocol.bounds import (
     SKU_CHARS,
 )
 from protocol.errors import ProtocolError
+from protocol.staff import StaffItem
 
 # Sized from protocol.bounds: a product name, SKU or phone a till accepts here must also fit
 # the sale or registration event it ends up in, or that event would be refused at ingest.
@@ -130,13 +131,14 @@ class ConfigItem(_Item, kw_only=True, forbid_unknown_fields=True, frozen=True):
 
 
 #: Stream -> (the upsert schema, the key field a delete carries).
-STREAM_ITEMS: Final[Mapping[str, tuple[type[_Item], str]]] = MappingProxyType(
+STREAM_ITEMS: Final[Mapping[str, tuple[type[msgspec.Struct], str]]] = MappingProxyType(
     {
         "catalogue": (CatalogueItem, "sku"),
         "prices": (PriceItem, "sku"),
         "members": (MemberItem, "member_id"),
         "coupons": (CouponItem, "code"),
         "config": (ConfigItem, "key"),
+        "staff": (StaffItem, "staff_id"),
     }
 )
 #: Largest encoded config value, so a config push cannot smuggle a huge blob.

@@ -10,7 +10,7 @@ from protocol.errors import BadTopic
 PREFIX: Final = "pos/v1"
 ALL_STORES: Final = "all"
 
-STREAMS: Final = ("catalogue", "prices", "members", "coupons", "config")
+STREAMS: Final = ("catalogue", "prices", "members", "coupons", "config", "staff")
 
 #: Ingest workers share this subscription so the broker spreads terminals' batches across them.
 INGEST_SHARE_GROUP: Final = "ingest"

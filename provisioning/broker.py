@@ -1,4 +1,13 @@
-"""Write a Mosquitto 2.x configuration: listeners, hashed passwords and per-terminal ACLs.
+"""Write a Mosquitto 2.x configuration: listeners, and the broker identities with their rights.
+
+Identities and their rights live in Mosquitto's dynamic-security plugin (provisioning.dynsec;
+the rights themselves are the tables in provisioning.acl), not in password_file/acl_file:
+Mosquitto's acl_file never checks SUBSCRIBE, so with it any terminal could join the ingest
+workers' shared subscription and take every other message away from them. Every listener
+replaces the client id with the identity (use_username_as_clientid; the certificate's CN on
+the certificate listener), so no identity can take over another's persistent session or knock
+it off by reusing its client id. One identity is one session: each ingest worker gets its own
+identity (ingest, ingest-2, ...), all sharing the ingest role.
 
 Queue sizing: the terminal's outbox is the real queue and only the cloud's ACK deletes from
 it, so nothing the broker drops is lost. The broker's queue for a persistent session (the
@@ -11,10 +20,9 @@ can cap bytes with queue_bytes.
 from __future__ import annotations
 
 import getpass
+import glob
 import ipaddress
 import os
-import shutil
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +30,20 @@ from typing import Final
 
 from protocol import topics
 from protocol.errors import BadTopic
+from provisioning import acl
+from provisioning.dynsec import DEFAULT_ITERATIONS, ClientSpec, DynsecState, write_file
 from provisioning.errors import BrokerConfigError
 
 CONF_NAME: Final = "mosquitto.conf"
-PASSWD_NAME: Final = "passwd"
-ACL_NAME: Final = "acl"
+DYNSEC_NAME: Final = "dynsec.json"
 DATA_DIR: Final = "data"
-MOSQUITTO_PASSWD_FALLBACK: Final = "/usr/bin/mosquitto_passwd"
+PLUGIN_NAME: Final = "mosquitto_dynamic_security.so"
+PLUGIN_GLOBS: Final = (
+    f"/usr/lib/*/{PLUGIN_NAME}",
+    f"/usr/lib/{PLUGIN_NAME}",
+    f"/usr/local/lib/{PLUGIN_NAME}",
+    f"/usr/local/lib/*/{PLUGIN_NAME}",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +60,20 @@ class TerminalCred:
 
 @dataclass(frozen=True, slots=True)
 class ServiceCred:
-    """A cloud service account (e.g. "ingest", "hq") that reads all uplink, writes downlink."""
+    """A cloud service identity: "ingest", "ingest-2", "hq", "admin", ...
+
+    role is one of provisioning.acl.SERVICE_ROLES; left empty, it is the username up to the
+    first "-" ("ingest-2" -> ingest). password None means certificate only.
+    """
 
     username: str
-    password: str
+    password: str | None = None
+    role: str = ""
+
+    @property
+    def role_name(self) -> str:
+        """The service role this identity holds."""
+        return self.role or self.username.split("-", 1)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,38 +83,6 @@ class BrokerCerts:
     cafile: Path
     certfile: Path
     keyfile: Path
-
-
-def terminal_acl(term: TerminalCred) -> list[str]:
-    """ACL lines confining one terminal to its own topics and its store's downstream."""
-    s, t = term.store_id, term.terminal_id
-    return [
-        f"user {t}",
-        f"topic write {topics.events_topic(s, t)}",
-        f"topic write {topics.status_topic(s, t)}",
-        f"topic write {topics.catchup_topic(s, t)}",
-        f"topic write {topics.hello_topic(s, t)}",
-        f"topic read {topics.ack_topic(s, t)}",
-        f"topic read {topics.terminal_down_filter(s, t)}",
-        f"topic read {topics.store_down_filter(s)}",
-        f"topic read {topics.store_down_filter(topics.ALL_STORES)}",
-    ]
-
-
-def service_acl(service: ServiceCred) -> list[str]:
-    """ACL lines for a cloud service: every terminal's uplink, and every downlink."""
-    p = topics.PREFIX
-    return [
-        f"user {service.username}",
-        f"topic read {p}/+/+/events",
-        f"topic read {p}/+/+/catchup",
-        f"topic read {p}/+/+/hello",
-        # readwrite so a service can clear the retained status of a retired terminal
-        f"topic readwrite {p}/+/+/status",
-        f"topic write {p}/+/+/ack",
-        f"topic readwrite {p}/+/+/down/#",
-        f"topic readwrite {p}/down/#",
-    ]
 
 
 def _check_ids(terminals: Sequence[TerminalCred], services: Sequence[ServiceCred]) -> None:
@@ -105,6 +98,11 @@ def _check_ids(terminals: Sequence[TerminalCred], services: Sequence[ServiceCred
             topics.validate_id(svc.username, "service username")
             if svc.username in seen:
                 raise BrokerConfigError(f"username {svc.username!r} appears twice")
+            if svc.role_name not in acl.SERVICE_ROLES:
+                raise BrokerConfigError(
+                    f"service {svc.username!r} has role {svc.role_name!r}; "
+                    f"roles are {', '.join(acl.SERVICE_ROLES)}"
+                )
             seen.add(svc.username)
     except BadTopic as err:
         raise BrokerConfigError(str(err)) from None
@@ -115,95 +113,94 @@ def _check_ids(terminals: Sequence[TerminalCred], services: Sequence[ServiceCred
             raise BrokerConfigError(f"password of {name!r} is empty or contains a line break")
 
 
-def find_mosquitto_passwd() -> str:
-    """Locate mosquitto_passwd (Debian package mosquitto)."""
-    found = shutil.which("mosquitto_passwd")
-    if found:
-        return found
-    if os.access(MOSQUITTO_PASSWD_FALLBACK, os.X_OK):
-        return MOSQUITTO_PASSWD_FALLBACK
-    raise BrokerConfigError("mosquitto_passwd not found: install the Debian package 'mosquitto'")
+def identity_state(
+    terminals: Sequence[TerminalCred], services: Sequence[ServiceCred]
+) -> DynsecState:
+    """Every broker identity with its role, as the dynamic-security plugin should hold them."""
+    _check_ids(terminals, services)
+    roles = {
+        acl.terminal_role(t.terminal_id): acl.terminal_rules(t.store_id, t.terminal_id)
+        for t in terminals
+    }
+    roles.update({acl.service_role(name): rules for name, rules in acl.SERVICE_ROLES.items()})
+    clients = {
+        t.terminal_id: ClientSpec((acl.terminal_role(t.terminal_id),), t.password)
+        for t in terminals
+    }
+    clients.update(
+        {s.username: ClientSpec((acl.service_role(s.role_name),), s.password) for s in services}
+    )
+    admins = [s.username for s in services if s.role_name == "admin"]
+    return DynsecState(roles, clients, admins[0] if admins else None)
 
 
-def write_password_file(path: Path, entries: Sequence[tuple[str, str]]) -> None:
-    """Write username:password lines, then hash them in place with `mosquitto_passwd -U`.
-
-    The tool does the hashing so the format always matches the broker that reads it; the
-    plaintext exists only in a 0600 file for the moment the tool takes to rewrite it.
-    """
-    tool = find_mosquitto_passwd()
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        for user, password in entries:
-            fh.write(f"{user}:{password}\n")
-    try:
-        result = subprocess.run(
-            [tool, "-U", str(tmp)], capture_output=True, text=True, timeout=60, check=False
-        )
-        if result.returncode != 0:
-            raise BrokerConfigError(f"mosquitto_passwd failed: {result.stderr.strip()}")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+def find_dynsec_plugin() -> str:
+    """Locate Mosquitto's dynamic-security plugin (shipped in the Debian package mosquitto)."""
+    for pattern in PLUGIN_GLOBS:
+        for path in sorted(glob.glob(pattern)):
+            if os.access(path, os.R_OK):
+                return path
+    raise BrokerConfigError(
+        f"{PLUGIN_NAME} not found: install the Debian package 'mosquitto' (2.0 or later)"
+    )
 
 
 def write_broker_config(
     dirpath: Path | str,
     *,
-    port: int,
+    port: int | None,
     tls_port: int | None = None,
     cert_port: int | None = None,
     terminals: Sequence[TerminalCred],
     services: Sequence[ServiceCred],
     certs: BrokerCerts | None = None,
+    crl_file: Path | None = None,
     tls_bind: str = "127.0.0.1",
     log_file: Path | None = None,
     queue_messages: int = 1_000_000,
     queue_bytes: int = 0,
     autosave_interval_s: int = 60,
     client_expiration: str = "30d",
+    write_identities: bool = True,
+    iterations: int = DEFAULT_ITERATIONS,
+    run_as: str | None = None,
+    pid_file: Path | None = None,
 ) -> Path:
-    """Write mosquitto.conf, passwd and acl into dirpath and return the conf path.
+    """Write mosquitto.conf and (with write_identities) dynsec.json into dirpath.
 
-    Listeners: plain MQTT on 127.0.0.1:port, always loopback so plaintext never leaves the
-    host; with certs, TLS with password auth on tls_bind:tls_port and, if cert_port is given,
-    TLS where the client certificate's CN is the username on tls_bind:cert_port (tls_bind is
-    "0.0.0.0" or the LAN address in production, loopback in tests). Rewriting the files and
-    sending SIGHUP to the broker applies new, rotated or revoked credentials.
+    Listeners: plain MQTT on 127.0.0.1:port if port is given, always loopback so plaintext
+    never leaves the host; with certs, TLS with password login on tls_bind:tls_port and, if
+    cert_port is given, TLS requiring a client certificate whose CN is the identity on
+    tls_bind:cert_port, checked against crl_file (tls_bind is "0.0.0.0" or the LAN address in
+    production, loopback in tests). A running broker's identities change only through the
+    plugin's control topic (DynsecAdmin.sync), so pass write_identities=False then; a new CRL
+    takes effect on SIGHUP.
     """
-    _check_ids(terminals, services)
+    state = identity_state(terminals, services)
     try:
         ipaddress.ip_address(tls_bind)
     except ValueError:
         raise BrokerConfigError(f"tls_bind {tls_bind!r} is not an IP address") from None
     if (tls_port is not None or cert_port is not None) and certs is None:
         raise BrokerConfigError("a TLS listener needs certs (CA, server certificate and key)")
+    if port is None and tls_port is None and cert_port is None:
+        raise BrokerConfigError("the broker needs at least one listener")
     directory = Path(dirpath)
     directory.mkdir(parents=True, exist_ok=True)
     data = directory / DATA_DIR
     data.mkdir(exist_ok=True)
-
-    entries = [(t.terminal_id, t.password) for t in terminals if t.password is not None]
-    entries += [(s.username, s.password) for s in services]
-    write_password_file(directory / PASSWD_NAME, entries)
-
-    acl = ["# written by provisioning.broker; edits are overwritten", ""]
-    for svc in services:
-        acl += [*service_acl(svc), ""]
-    for term in terminals:
-        acl += [*terminal_acl(term), ""]
-    (directory / ACL_NAME).write_text("\n".join(acl), encoding="utf-8")
+    if write_identities:
+        write_file(directory / DYNSEC_NAME, state, iterations)
 
     lines = [
         "# written by provisioning.broker; edits are overwritten",
         "per_listener_settings false",
         "allow_anonymous false",
-        f"password_file {directory / PASSWD_NAME}",
-        f"acl_file {directory / ACL_NAME}",
+        f"plugin {find_dynsec_plugin()}",
+        f"plugin_opt_config_file {directory / DYNSEC_NAME}",
         # Running as root, Mosquitto would switch to user "mosquitto", which cannot read
-        # these files; stay the user who wrote them.
-        f"user {getpass.getuser()}",
+        # these files; stay the user who wrote them unless told otherwise.
+        f"user {run_as or getpass.getuser()}",
         "persistence true",
         f"persistence_location {data}/",
         f"autosave_interval {autosave_interval_s}",
@@ -222,11 +219,17 @@ def write_broker_config(
     ]
     if log_file is not None:
         lines.append(f"log_dest file {log_file}")
-    lines += ["", f"listener {port} 127.0.0.1"]
+    if pid_file is not None:
+        lines.append(f"pid_file {pid_file}")
+    # The identity is the session: nobody can take over or knock off another's session.
+    bind = "use_username_as_clientid true"
+    if port is not None:
+        lines += ["", f"listener {port} 127.0.0.1", bind]
     if tls_port is not None and certs is not None:
         lines += [
             "",
             f"listener {tls_port} {tls_bind}",
+            bind,
             f"cafile {certs.cafile}",
             f"certfile {certs.certfile}",
             f"keyfile {certs.keyfile}",
@@ -236,12 +239,15 @@ def write_broker_config(
         lines += [
             "",
             f"listener {cert_port} {tls_bind}",
+            bind,
             f"cafile {certs.cafile}",
             f"certfile {certs.certfile}",
             f"keyfile {certs.keyfile}",
             "require_certificate true",
             "use_identity_as_username true",
         ]
+        if crl_file is not None:
+            lines.append(f"crlfile {crl_file}")
     conf = directory / CONF_NAME
     conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return conf

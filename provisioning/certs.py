@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -14,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from provisioning import files
 from provisioning.errors import CertificateError
 
 CA_DAYS: Final = 3650
@@ -49,20 +49,21 @@ def _name(common_name: str) -> x509.Name:
 def _write_pair(
     directory: Path, stem: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
 ) -> CertPair:
-    directory.mkdir(parents=True, exist_ok=True)
     cert_path = directory / f"{stem}.crt"
     key_path = directory / f"{stem}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
+    write_key(key_path, key)
+    files.write_bytes(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=files.PUBLIC)
     return CertPair(cert_path, key_path)
+
+
+def write_key(
+    path: Path, key: ec.EllipticCurvePrivateKey, owner: files.Owner = files.NOBODY_CHANGE
+) -> Path:
+    """Write a private key as PKCS#8 PEM, created 0600 (and owned by owner)."""
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return files.write_bytes(path, pem, mode=files.PRIVATE, owner=owner)
 
 
 def _now() -> dt.datetime:
@@ -164,3 +165,99 @@ def issue_client_cert(
     """Issue a client certificate whose CN is the broker username (the terminal id)."""
     cert, key = _issue(ca, common_name, ExtendedKeyUsageOID.CLIENT_AUTH, [], days)
     return _write_pair(directory, common_name, cert, key)
+
+
+def new_key() -> ec.EllipticCurvePrivateKey:
+    """A fresh device key (ECDSA P-256), made where it will live and never sent anywhere."""
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def make_csr(key: ec.EllipticCurvePrivateKey, common_name: str) -> x509.CertificateSigningRequest:
+    """A certificate signing request: the public half of key, with CN = the identity."""
+    return (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(_name(common_name))
+        .sign(key, hashes.SHA256())
+    )
+
+
+def sign_csr(
+    ca: Authority,
+    csr: x509.CertificateSigningRequest,
+    *,
+    days: int = LEAF_DAYS,
+    not_before: dt.datetime | None = None,
+) -> x509.Certificate:
+    """Sign a client certificate for a CSR; the CA never sees the private key."""
+    if not csr.is_signature_valid:
+        raise CertificateError("the signing request's signature is invalid (damaged in transit?)")
+    names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if len(names) != 1:
+        raise CertificateError("the signing request must name exactly one identity (CN)")
+    public = csr.public_key()
+    if not isinstance(public, ec.EllipticCurvePublicKey):
+        raise CertificateError("the signing request's key is not an EC key")
+    start = not_before or _now()
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_name(str(names[0].value)))
+        .issuer_name(ca.cert.subject)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False
+        )
+        .sign(ca.key, hashes.SHA256())
+    )
+
+
+def cert_pem(cert: x509.Certificate) -> bytes:
+    """PEM bytes of a certificate."""
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def load_cert(path: Path) -> x509.Certificate:
+    """Read a PEM certificate, or raise CertificateError naming the file."""
+    try:
+        return x509.load_pem_x509_certificate(path.read_bytes())
+    except (OSError, ValueError) as err:
+        raise CertificateError(f"cannot read certificate {path}: {err}") from None
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 of the DER certificate, lowercase hex (what HQ records for a terminal)."""
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def serial_hex(cert: x509.Certificate) -> str:
+    """The certificate's serial number as lowercase hex."""
+    return format(cert.serial_number, "x")
+
+
+def common_name(cert: x509.Certificate) -> str:
+    """The certificate's CN (the broker identity)."""
+    return str(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+
+
+def build_crl(ca: Authority, revoked: dict[int, dt.datetime], days: int = 365) -> bytes:
+    """A PEM CRL listing these serials (serial -> revocation time), valid for days.
+
+    The broker refuses every client certificate once its CRL is past next_update (OpenSSL's
+    rule), so the CRL is rewritten by every fleet command and by `fleet apply` from a timer.
+    """
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.cert.subject)
+        .last_update(now - dt.timedelta(minutes=5))
+        .next_update(now + dt.timedelta(days=days))
+    )
+    for serial, when in sorted(revoked.items()):
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
+        )
+    return builder.sign(ca.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)

@@ -1,20 +1,24 @@
-"""`python -m provisioning.demo` (make run): broker, cloud ingest, HQ API and a simulated terminal.
+"""`python -m provisioning.demo` (make run): a fleet, its broker, the cloud, a simulated terminal.
 
-Everything lives under var/demo/ and is created on the first run only: broker config with fresh
-passwords, the terminal's database seeded with the demo catalogue, members and staff, and the
-terminal's config file. Each run starts Mosquitto on a free loopback port, the ingest worker
-and the HQ API as child processes (each in its own process group), then runs the cashier
-terminal in this terminal window. When the terminal exits (F12 then Q, Ctrl+C, or an error)
-every process started here is stopped.
+Everything lives under var/demo/ and is made through the technicians' own tool, the way a
+store would get it: `fleet init` (CA, TLS-only broker requiring client certificates, the
+cloud's certificates), then `terminal add` for S001-T01 into var/demo/terminals/S001-T01/
+(its key generated there, its certificate signed by the fleet CA). Each run starts Mosquitto
+from the fleet's config, the ingest worker and the HQ API (each with its own certificate)
+as child processes in their own process groups, then the cashier terminal in this window.
+When the terminal exits (F12 then Q, Ctrl+C, or an error) every process started here stops.
+
+While it runs, `python -m provisioning.demo terminal S001-T02` adds a second terminal
+through the same tool and runs it in another window.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -25,20 +29,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from cloud.api.users_cli import demo_logins
+from cloud.api.users_cli import Login, demo_logins
 from device.checkout.records import Role
-from device.config import (
-    BrokerSection,
-    PrinterSection,
-    StoreSection,
-    TerminalConfig,
-    TerminalSection,
-    dump_config,
-)
-from device.store.store import Store
-from provisioning import demo_data
-from provisioning.broker import ServiceCred, TerminalCred, write_broker_config
-from provisioning.ports import free_port
+from device.store.store import Store, StoreConfig
+from provisioning import demo_data, ports
+from provisioning.cli import main as tool
+from provisioning.fleet import Fleet
+from provisioning.terminal_root import Layout
 
 STORE_ID = "S001"
 TERMINAL_ID = "S001-T01"
@@ -52,6 +49,26 @@ def seed_store(store: Store, members: int = 1000) -> None:
     for staff in demo_data.DEMO_STAFF:
         if store.staff.get(staff.staff_id) is None:
             store.staff.add_staff(staff.staff_id, staff.name, Role(staff.role), staff.pin)
+
+
+def hq_logins(root: Path, cloud_db: str) -> list[Login]:
+    """The demo's HQ users (admin, store manager, technician), made once and kept 0600."""
+    return demo_logins(cloud_db, STORE_ID, root / "hq-logins.json")
+
+
+def demo_hq_login(logins: list[Login]) -> str:
+    """The banner line naming the people's HQ sign-ins."""
+    return "   ".join(f"{x.username} / {x.password}" for x in logins if x.username != "technician")
+
+
+def demo_technician_token(logins: list[Login]) -> str:
+    """The technician's token that registers demo terminals with HQ (POS_HQ_TOKEN overrides)."""
+    found = [x.token for x in logins if x.username == "technician"]
+    return os.environ.get("POS_HQ_TOKEN", "") or (found[0] if found else "")
+
+
+def _token(logins: list[Login], username: str) -> str:
+    return next((x.token for x in logins if x.username == username), "")
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float = 20) -> None:
@@ -74,14 +91,13 @@ class Stack:
         self.root = root
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None,
-              log: bool = True) -> subprocess.Popen[bytes]:  # fmt: skip
+    def spawn(self, name: str, argv: list[str], log: bool = True) -> subprocess.Popen[bytes]:
         out: Any = None
         if log:
             out = open(self.root / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - child owns it
         proc = subprocess.Popen(
             argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL if log else None,
-            env={**os.environ, **(env or {})}, start_new_session=log,
+            start_new_session=log,
         )  # fmt: skip
         if out is not None:
             out.close()
@@ -108,24 +124,6 @@ def _own_group(proc: subprocess.Popen[bytes]) -> bool:
         return os.getpgid(proc.pid) == proc.pid
     except ProcessLookupError:
         return False
-
-
-def _secrets(path: Path) -> dict[str, str]:
-    if path.exists():
-        return dict(json.loads(path.read_text()))
-    values = {name: secrets.token_urlsafe(18) for name in ("terminal", "ingest", "hq")}
-    path.write_text(json.dumps(values))
-    path.chmod(0o600)
-    return values
-
-
-def _terminal_config(root: Path, port: int, password: str) -> TerminalConfig:
-    return TerminalConfig(
-        terminal=TerminalSection(store_id=STORE_ID, terminal_id=TERMINAL_ID),
-        store=StoreSection(db_path=str(root / "terminal.db"), create_if_missing=False),
-        broker=BrokerSection(port=port, username=TERMINAL_ID, password=password),
-        printer=PrinterSection(output_dir=str(root / "receipts")),
-    )
 
 
 def _post(url: str, body: dict[str, Any], token: str = "") -> dict[str, Any]:
@@ -159,22 +157,50 @@ def seed_cloud(api: str, token: str) -> str:
     return f"{len(items)} products and {len(members)} members pushed to {STORE_ID}"
 
 
-def prepare(root: Path) -> tuple[Path, dict[str, str], bool]:
-    """Create var/demo (idempotent): directories, secrets, seeded terminal database."""
-    for sub in ("logs", "receipts", "broker", "state"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-    keys = _secrets(root / "secrets.json")
-    db = root / "terminal.db"
-    first = not db.exists()
-    if first:
-        from device.store.store import StoreConfig
+def _run_tool(*argv: str) -> None:
+    code = tool(list(argv))
+    if code != 0:
+        raise RuntimeError(f"`python -m provisioning {' '.join(argv[:2])}` failed (see above)")
 
-        store = Store.open(db, StoreConfig(terminal_id=TERMINAL_ID), create=True)
+
+def fleet_up(root: Path, api_port: int) -> Fleet:
+    """`fleet init` for the demo (idempotent); keeps the broker's port while it is free."""
+    fleet_dir = root / "fleet"
+    port = None
+    with contextlib.suppress(Exception):
+        port = Fleet.open(fleet_dir).settings.broker_port
+    port = ports.free_port(port)
+    _run_tool("fleet", "init", "--fleet", str(fleet_dir), "--port", str(port),
+              "--hq-url", f"http://127.0.0.1:{api_port}")  # fmt: skip
+    return Fleet.open(fleet_dir)
+
+
+def add_terminal(
+    root: Path, fleet: Fleet, terminal_id: str, api: str, logins: list[Login]
+) -> Layout:
+    """`terminal add` for a demo terminal (idempotent), then seed its store once."""
+    term_root = root / "terminals" / terminal_id
+    token = demo_technician_token(logins)
+    argv = ["terminal", "add", "--fleet", str(fleet.root), "--store", STORE_ID, "--terminal",
+            terminal_id, "--root", str(term_root), "--user", getpass.getuser()]  # fmt: skip
+    argv += ["--token", token] if token else ["--skip-hq"]
+    _run_tool(*argv)
+    layout = Layout(term_root)
+    seeded = term_root / ".demo-seeded"
+    if not seeded.exists():
+        store = Store.open(layout.db, StoreConfig(terminal_id=terminal_id))
         try:
             seed_store(store)
         finally:
             store.close()
-    return db, keys, first
+        seeded.touch()
+    return layout
+
+
+def _service_args(fleet: Fleet, name: str) -> list[str]:
+    pair = fleet.service_pair(name)
+    tls = ["--tls-ca", str(fleet.ca_cert), "--tls-cert", str(pair.cert), "--tls-key", str(pair.key)]
+    return ["--broker", f"127.0.0.1:{fleet.settings.broker_port}", *tls]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,58 +208,56 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m provisioning.demo", description=__doc__)
     parser.add_argument("--root", default="var/demo")
     parser.add_argument("--no-terminal", action="store_true", help="start the services only")
+    sub = parser.add_subparsers(dest="command")
+    more = sub.add_parser("terminal", help="add another demo terminal and run it here")
+    more.add_argument("terminal_id", help="e.g. S001-T02")
     args = parser.parse_args(argv)
     root = Path(args.root).resolve()
+    for name in ("logs", "terminals"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    if args.command == "terminal":
+        return _second_terminal(root, args.terminal_id)
     py = sys.executable
-    print("preparing var/demo ...", flush=True)
-    _db, keys, first = prepare(root)
     stack = Stack(root)
     # Closing the window (SIGHUP) or a kill (SIGTERM) still runs the cleanup below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
     missing: list[str] = []
     try:
-        port = free_port()
-        conf = write_broker_config(
-            root / "broker", port=port,
-            terminals=[TerminalCred(TERMINAL_ID, STORE_ID, keys["terminal"])],
-            services=[ServiceCred("ingest", keys["ingest"]), ServiceCred("hq", keys["hq"])],
-            log_file=root / "logs" / "mosquitto.log",
-        )  # fmt: skip
-        mosquitto = _mosquitto()
-        broker = stack.spawn("mosquitto", [mosquitto, "-c", str(conf)])
-        _wait_port(port, broker, "mosquitto")
-        cloud_db = f"sqlite:///{root / 'cloud.db'}"
-        stack.spawn("ingest", [py, "-m", "cloud.ingest", "--db", cloud_db,
-                               "--broker", f"127.0.0.1:{port}"],
-                    env={"POS_INGEST_PASSWORD": keys["ingest"]})  # fmt: skip
-        logins = demo_logins(cloud_db, STORE_ID, root / "hq-logins.json")
-        api_port = free_port(API_PORT)
-        api_proc = stack.spawn("api", [py, "-m", "cloud.api", "--db", cloud_db, "--port",
-                                       str(api_port), "--broker", f"127.0.0.1:{port}"],
-                               env={"POS_HQ_PASSWORD": keys["hq"]})  # fmt: skip
+        api_port = ports.free_port(API_PORT)
         api = f"http://127.0.0.1:{api_port}"
+        print(f"preparing the fleet in {root / 'fleet'} ...", flush=True)
+        fleet = fleet_up(root, api_port)
+        broker = stack.spawn("mosquitto", [_mosquitto(), "-c", str(fleet.conf)])
+        _wait_port(fleet.settings.broker_port, broker, "mosquitto")
+        cloud_db = f"sqlite:///{root / 'cloud.db'}"
+        logins = hq_logins(root, cloud_db)
+        stack.spawn("ingest", [py, "-m", "cloud.ingest", "--db", cloud_db,
+                               *_service_args(fleet, "ingest")])  # fmt: skip
+        api_proc = stack.spawn("api", [py, "-m", "cloud.api", "--db", cloud_db, "--port",
+                                       str(api_port), *_service_args(fleet, "hq")])  # fmt: skip
+        login = ""
         try:
             _wait_http(f"{api}/api/health", api_proc)
             stamp = root / ".cloud-seeded"
             if not stamp.exists():
-                print(seed_cloud(api, logins[0].token), flush=True)
+                print(seed_cloud(api, _token(logins, "admin")), flush=True)
                 stamp.touch()
+            login = demo_hq_login(logins)
         except (RuntimeError, OSError, urllib.error.URLError) as err:
             missing.append(f"HQ API: {err} (log: {root / 'logs' / 'api.log'})")
+        print(f"provisioning {TERMINAL_ID} with `python -m provisioning terminal add` ...")
+        first = not (root / "terminals" / TERMINAL_ID / ".demo-seeded").exists()
+        layout = add_terminal(root, fleet, TERMINAL_ID, api, logins)
         time.sleep(0.5)
         for name, proc in stack.procs:
             if proc.poll() is not None:
                 missing.append(f"{name} exited ({proc.returncode}); see {root / 'logs'}/{name}.log")
-        config_path = root / "terminal.toml"
-        config_path.write_text(dump_config(_terminal_config(root, port, keys["terminal"])))
-        print(f"  HQ page  {api}/   HQ login " + "   ".join(f"{x.username} / {x.password}"
-                                                            for x in logins), flush=True)  # fmt: skip
-        _banner(root, api, port, first, missing)
+        _banner(root, api, fleet, layout, first, missing, login)
         if args.no_terminal:
             signal.sigwait({signal.SIGINT, signal.SIGTERM})
             return 0
-        terminal = stack.spawn("terminal", [py, "-m", "device", "--config", str(config_path),
+        terminal = stack.spawn("terminal", [py, "-m", "device", "--config", str(layout.config),
                                             "--simulate"], log=False)  # fmt: skip
         with contextlib.suppress(KeyboardInterrupt):
             terminal.wait()
@@ -248,6 +272,22 @@ def main(argv: list[str] | None = None) -> int:
         print("demo stopped: every process it started has exited", flush=True)
 
 
+def _second_terminal(root: Path, terminal_id: str) -> int:
+    """Add (or reuse) another demo terminal through the tool and run it in this window."""
+    try:
+        fleet = Fleet.open(root / "fleet")
+        if fleet.broker_pid() is None:
+            print("the demo is not running: start it with `make run` first", file=sys.stderr)
+            return 1
+        logins = hq_logins(root, f"sqlite:///{root / 'cloud.db'}")
+        layout = add_terminal(root, fleet, terminal_id, fleet.settings.hq_url, logins)
+    except Exception as err:
+        print(f"cannot add {terminal_id}: {err}", file=sys.stderr)
+        return 1
+    config = str(layout.config)
+    return subprocess.call([sys.executable, "-m", "device", "--config", config, "--simulate"])
+
+
 def _mosquitto() -> str:
     for path in ("/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"):
         if Path(path).exists():
@@ -255,16 +295,22 @@ def _mosquitto() -> str:
     raise RuntimeError("mosquitto is not installed (apt-get install mosquitto)")
 
 
-def _banner(root: Path, api: str, port: int, first: bool, missing: list[str]) -> None:
+def _banner(root: Path, api: str, fleet: Fleet, layout: Layout, first: bool,
+            missing: list[str], login: str) -> None:  # fmt: skip
+    port = fleet.settings.broker_port
     lines = [
         "",
         "Edge POS demo" + (" (first run: demo data seeded)" if first else ""),
-        f"  broker   mqtt://127.0.0.1:{port} (loopback, passwords in {root / 'secrets.json'})",
+        f"  broker   mqtts://127.0.0.1:{port} (TLS, client certificates; fleet in {fleet.root})",
         f"  HQ API   {api}/api/sales   {api}/api/terminals   {api}/docs",
-        f"  receipts {root / 'receipts'} (.txt and .png)",
+        f"  terminal {TERMINAL_ID}: {layout.root} (config etc/pos/terminal.toml)",
+        f"  receipts {layout.receipts} (.txt and .png)",
         f"  logs     {root / 'logs'}",
         "  staff    1001 王经理 manager PIN 8888 | 2001 李娜 cashier 1234 | 2002 张伟 cashier 5678",
+        "  another  python -m provisioning.demo terminal S001-T02   (in a second window)",
     ]
+    if login:
+        lines.append(f"  HQ login {login}")
     lines += [f"  NOT RUNNING: {item}" for item in missing]
     lines.append("starting the terminal ...")
     print("\n".join(lines), flush=True)

@@ -13,3 +13,11 @@ class BrokerConfigError(ProvisioningError):
 
 class CertificateError(ProvisioningError):
     """A certificate or key could not be made or loaded."""
+
+
+class RegistrationError(ProvisioningError):
+    """HQ refused or could not be asked to register a terminal."""
+
+
+class FleetError(ProvisioningError):
+    """The fleet directory is missing, damaged or refuses the change asked for."""

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from provisioning import ports
-from provisioning.broker import BrokerCerts, ServiceCred, TerminalCred, write_broker_config
+from provisioning.broker import (
+    BrokerCerts,
+    ServiceCred,
+    TerminalCred,
+    identity_state,
+    write_broker_config,
+)
 from provisioning.certs import (
     CertPair,
     create_ca,
@@ -23,6 +29,7 @@ from provisioning.certs import (
     issue_server_cert,
     load_ca,
 )
+from provisioning.dynsec import DynsecAdmin
 from tests.mqtt_client import ConnectRefused, MqttClient, Received
 
 # Re-exported: tests import the client helpers from here alongside the broker.
@@ -38,8 +45,12 @@ DEFAULT_TERMINALS: Final = (
 )
 DEFAULT_SERVICES: Final = (
     ServiceCred("ingest", "pw-ingest"),
+    ServiceCred("ingest-2", "pw-ingest-2"),  # one identity per worker: a second worker
     ServiceCred("hq", "pw-hq"),
+    ServiceCred("admin", "pw-admin"),
 )
+#: Cheap password hashing: tests connect hundreds of clients, and what is tested is the rights.
+TEST_ITERATIONS: Final = 101
 
 
 class BrokerError(RuntimeError):
@@ -172,6 +183,9 @@ class Broker:
             log_file=self.log_path,
             autosave_interval_s=self._autosave,
             queue_messages=self._queue_messages,
+            # A running broker's plugin owns its file; changes then go through the admin.
+            write_identities=not self.running,
+            iterations=TEST_ITERATIONS,
         )
 
     def password(self, username: str) -> str:
@@ -180,7 +194,7 @@ class Broker:
             if t.terminal_id == username and t.password is not None:
                 return t.password
         for s in self.services:
-            if s.username == username:
+            if s.username == username and s.password is not None:
                 return s.password
         raise KeyError(username)
 
@@ -192,7 +206,7 @@ class Broker:
         raise KeyError(terminal_id)
 
     def add_terminal(self, cred: TerminalCred) -> None:
-        """Add (or replace) a terminal's credentials and reload the running broker.
+        """Add (or replace) a terminal's credentials, live if the broker runs.
 
         With TLS, the terminal also gets a client certificate in certs.clients.
         """
@@ -203,11 +217,16 @@ class Broker:
             self.certs.clients[cred.terminal_id] = issue_client_cert(
                 ca, self.dir / "certs" / "clients", cred.terminal_id
             )
-        self._write()
-        self.reload()
+        self._apply()
+
+    def add_service(self, cred: ServiceCred) -> None:
+        """Add a service identity (another ingest worker, say), live if the broker runs."""
+        self.services = [s for s in self.services if s.username != cred.username]
+        self.services.append(cred)
+        self._apply()
 
     def set_password(self, username: str, password: str) -> None:
-        """Rotate a terminal's or service's password and reload."""
+        """Rotate a terminal's or service's password (live: the plugin drops its connection)."""
         self.terminals = [
             replace(t, password=password) if t.terminal_id == username else t
             for t in self.terminals
@@ -215,14 +234,25 @@ class Broker:
         self.services = [
             replace(s, password=password) if s.username == username else s for s in self.services
         ]
+        if self.running:
+            with self.admin() as admin:
+                admin.set_password(username, password)
         self._write()
-        self.reload()
 
     def remove_terminal(self, terminal_id: str) -> None:
-        """Revoke a terminal: drop its password and ACL entries and reload."""
+        """Revoke a terminal: drop its identity and role (live: it is disconnected at once)."""
         self.terminals = [t for t in self.terminals if t.terminal_id != terminal_id]
+        self._apply()
+
+    def _apply(self) -> None:
+        if self.running:
+            with self.admin() as admin:
+                admin.sync(identity_state(self.terminals, self.services))
         self._write()
-        self.reload()
+
+    def admin(self) -> DynsecAdmin:
+        """A (not yet connected) control-topic client as the admin identity."""
+        return DynsecAdmin(self.host, self.port, username="admin", password=self.password("admin"))
 
     # -- process ------------------------------------------------------------------------
 
@@ -316,7 +346,7 @@ class Broker:
         self.start()
 
     def reload(self, timeout: float = 10.0) -> None:
-        """SIGHUP: re-read password and ACL files; waits until the log shows the reload."""
+        """SIGHUP: re-read the config and the CRL; waits until the log shows the reload."""
         if not self.running or self._proc is None:
             return
         before = self._log_count("Reloading config")

@@ -19,7 +19,7 @@ settings.load_profile("suite")
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
-    """A running Mosquitto with terminals S001-T01, S001-T02, S002-T01 and services ingest, hq."""
+    """A running Mosquitto: terminals S001-T01, S001-T02, S002-T01; ingest, ingest-2, hq, admin."""
     b = Broker(tmp_path / "broker")
     b.start()
     try:

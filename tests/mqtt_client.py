@@ -182,6 +182,11 @@ class MqttClient:
         with self._cond:
             return [m for m in self.messages if m.topic == topic]
 
+    @property
+    def dropped(self) -> bool:
+        """Whether the broker or network has dropped this client since it last connected."""
+        return self._disconnected.is_set()
+
     def wait_disconnected(self, timeout: float = 30.0) -> None:
         """Wait until the broker or network dropped this client."""
         if not self._disconnected.wait(timeout):

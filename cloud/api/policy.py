@@ -156,6 +156,10 @@ class PolicyRouter(APIRouter):
         """Declare a DELETE route with its policy."""
         return self._verb("DELETE", path, policy, **kwargs)
 
+    def patch(self, path: str, *, policy: Policy, **kwargs: Any) -> Callable[..., Any]:  # type: ignore[override]
+        """Declare a PATCH route with its policy."""
+        return self._verb("PATCH", path, policy, **kwargs)
+
 
 def stores_text(stores: Iterable[str] | None) -> str:
     """A store scope for people: "all" or the ids."""

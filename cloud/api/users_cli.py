@@ -71,7 +71,9 @@ def demo_logins(db_url: str, store_id: str, keep: Path) -> list[Login]:
                     cdb, store_id, f"Demo store {store_id}", stores.DEFAULT_TIMEZONE, 0
                 )
         made = [ensure_user(cdb, "admin", "admin", token_name="demo seeding"),
-                ensure_user(cdb, "manager", "store_manager", stores_=[store_id])]  # fmt: skip
+                ensure_user(cdb, "manager", "store_manager", stores_=[store_id]),
+                ensure_user(cdb, "technician", "technician",
+                            token_name="demo provisioning")]  # fmt: skip
     finally:
         cdb.close()
     logins = [m for m in made if m is not None]

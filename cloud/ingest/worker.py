@@ -42,6 +42,7 @@ from cloud.store.apply import (
 from cloud.store.db import CloudDB, open_cloud_db, utcnow
 from cloud.store.downstream import changes_since
 from cloud.store.isolate import commit_isolating
+from cloud.store.staff import absorb_pin_events
 from cloud.store.terminals import hello_problem, terminal_state
 from protocol.codec import decode_catchup, decode_hello, decode_status, encode_ack, encode_down
 from protocol.envelope import MAX_LISTED_SEQS, Ack, DownChange, utc_iso
@@ -338,6 +339,11 @@ class IngestWorker:
             conflicts=outcome.conflicts[:MAX_LISTED_SEQS],
         )
         self._publish(ack_topic(prepared.store_id, prepared.terminal_id), encode_ack(ack))
+        if outcome.inserted and any(e.type == "staff_pin_set" for e in prepared.events):
+            # A PIN set at a till: HQ's register takes its hash, the store's other tills too.
+            for change in absorb_pin_events(self.db, utcnow()):
+                self._publish(down_topic(change["scope"], change["stream"]),
+                              encode_down(DownChange(sent_at=sent_at, **change)))  # fmt: skip
         return outcome
 
     def _reject(self, topic: str, payload: bytes, rejection: Rejection) -> int | None:

@@ -26,7 +26,8 @@ class ManagerCreds:
 @dataclass(frozen=True, slots=True)
 class Login:
     staff_id: str
-    pin: str
+    pin: str  # or, at a first sign-in, the one-time code from HQ
+    new_pin: str | None = None  # the PIN chosen at a first sign-in
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,10 @@ CATALOGUE: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(
         "login.locked": ("account locked until {until}", "账户已锁定，请于{until}后再试"),
         "login.failed": ("login refused: {reason}", "登录失败：{reason}"),
         "login.already": ("log out first", "请先退出登录"),
+        "login.set_pin": (
+            "first sign-in: choose your PIN (4-8 digits), ENTER, then type it again",
+            "首次登录：请设置4-8位数字密码，确认后再输入一次",
+        ),
         "logout.ok": ("signed out", "已退出"),
         "logout.busy": ("finish or suspend the sale first", "请先完成或挂起当前交易"),
         "state.logged_out": ("log in first", "请先登录"),

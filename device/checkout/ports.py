@@ -46,6 +46,7 @@ class PinResult:
     attempts_left: int = 0
     locked_until: dt.datetime | None = None
     reason: str = ""
+    needs_new_pin: bool = False  # first sign-in: the one-time code was right, choose a PIN
 
 
 class StaffAuth(Protocol):
@@ -55,8 +56,12 @@ class StaffAuth(Protocol):
     which is why counting lives behind the port and not in the pure machine.
     """
 
-    def verify(self, staff_id: str, pin: str) -> PinResult:
-        """Check a PIN, counting a failure towards the lockout."""
+    def verify(self, staff_id: str, pin: str, new_pin: str | None = None) -> PinResult:
+        """Check a PIN, counting a failure towards the lockout.
+
+        For a person with no PIN yet, ``pin`` is HQ's one-time code and ``new_pin`` the PIN
+        they chose; without it a right code answers ``needs_new_pin``.
+        """
         ...
 
 

@@ -87,7 +87,12 @@ def resolve_receipt(raw: str) -> str:
 def login(ctx: Context, state: State, event: ev.Login) -> Result:
     if state.staff is not None:
         raise Refused("login.already")
-    result = ctx.ports.staff.verify(event.staff_id, event.pin)
+    if event.new_pin is None:
+        result = ctx.ports.staff.verify(event.staff_id, event.pin)
+    else:
+        result = ctx.ports.staff.verify(event.staff_id, event.pin, event.new_pin)
+    if result.needs_new_pin:
+        raise Refused("login.set_pin")
     if not result.ok or result.staff is None:
         if result.locked_until is not None:
             raise Refused("login.locked", until=ctx.local_time(result.locked_until))

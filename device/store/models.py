@@ -76,6 +76,10 @@ class StaffRow(_Base):
     failed_attempts = pw.IntegerField(default=0)
     locked_until = pw.TextField(null=True)
     updated_at = pw.TextField()
+    code_hash = pw.TextField(null=True)  # HQ's one-time code (slow hash) until a PIN is set
+    code_expires = pw.TextField(null=True)
+    code_used = pw.TextField(null=True)  # the code this till spent (see store.staff_stream)
+    active = pw.IntegerField(default=1)
 
     class Meta:
         table_name = "staff"

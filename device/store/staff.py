@@ -104,14 +104,23 @@ class StaffDirectory:
     def _local(self, moment: dt.datetime) -> str:
         return moment.astimezone(self._tz).strftime("%H:%M")
 
-    def verify(self, staff_id: str, pin: str) -> PinResult:
-        """Check a PIN; a failure is counted on disk before this returns."""
+    def verify(self, staff_id: str, pin: str, new_pin: str | None = None) -> PinResult:
+        """Check a PIN; a failure is counted on disk before this returns.
+
+        A person HQ added has no PIN yet: ``pin`` is then their one-time code, and with a
+        valid ``new_pin`` it becomes their PIN (see _first_sign_in).
+        """
         policy = self._policy
         model = self._m.staff
         now = self._clock.now()
         row = model.get_or_none(model.staff_id == staff_id)
         if row is None:
             return PinResult(ok=False, reason="unknown staff number or wrong PIN")
+        active, code_hash, code_expires = self._db.query(
+            "SELECT active, code_hash, code_expires FROM staff WHERE staff_id = ?", (staff_id,)
+        )[0]
+        if not active:
+            return PinResult(ok=False, reason="this staff number is disabled at HQ")
         locked_until = parse_utc(row.locked_until) if row.locked_until else None
         if locked_until is not None and locked_until > now:
             return PinResult(
@@ -119,6 +128,8 @@ class StaffDirectory:
                 locked_until=locked_until,
                 reason=f"too many wrong PINs: locked until {self._local(locked_until)}",
             )
+        if not row.pin_hash:
+            return self._first_sign_in(row, pin, new_pin, code_hash, code_expires)
         ok: bool
         try:
             ok = self._hasher.verify(row.pin_hash, pin)
@@ -138,6 +149,47 @@ class StaffDirectory:
                 model.update(**changes).where(model.staff_id == staff_id).execute()
             return PinResult(ok=True, staff=staff, attempts_left=policy.max_attempts)
         return self._count_failure(staff_id, now)
+
+    def _first_sign_in(
+        self, row: object, code: str, new_pin: str | None, code_hash: str | None,
+        code_expires: str | None,
+    ) -> PinResult:  # fmt: skip
+        """The one-time code from HQ, then the PIN the person chooses (only its hash is kept)."""
+        staff_id = str(getattr(row, "staff_id", ""))
+        now = self._clock.now()
+        if code_hash is None:
+            return PinResult(ok=False, reason="no PIN set yet: ask HQ for a one-time code")
+        if code_expires and parse_utc(code_expires) <= now:
+            return PinResult(ok=False, reason="the one-time code has expired: ask HQ for a new one")
+        try:
+            ok = self._hasher.verify(code_hash, code)
+        except VerifyMismatchError:
+            ok = False
+        except (InvalidHashError, VerificationError):
+            return PinResult(ok=False, reason="the one-time code from HQ is unreadable: ask again")
+        if not ok:
+            return self._count_failure(staff_id, now)
+        if new_pin is None:
+            return PinResult(ok=False, needs_new_pin=True, reason="first sign-in: choose a PIN")
+        try:
+            self._check_pin(new_pin)
+        except InvalidRecord as err:
+            return PinResult(ok=False, needs_new_pin=True, reason=str(err))
+        digest = self._hasher.hash(new_pin)
+        stamp = iso_utc(now)
+        with self._db.write() as conn:
+            conn.execute(
+                "UPDATE staff SET pin_hash = ?, failed_attempts = 0, locked_until = NULL, "
+                "code_hash = NULL, code_expires = NULL, code_used = ?, updated_at = ? "
+                "WHERE staff_id = ?",
+                (digest, code_hash, stamp, staff_id),
+            )
+            # HQ learns the hash (never the PIN), and the person's other tills with it.
+            outbox.emit(conn, "staff_pin_set", stamp, self._clock.synced(),
+                        {"staff_id": staff_id, "pin_hash": digest, "code_hash": code_hash},
+                        stamp)  # fmt: skip
+        staff = Staff(staff_id, str(getattr(row, "name", "")), Role(getattr(row, "role", "")))
+        return PinResult(ok=True, staff=staff, attempts_left=self._policy.max_attempts)
 
     def _count_failure(self, staff_id: str, now: dt.datetime) -> PinResult:
         policy = self._policy

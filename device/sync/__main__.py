@@ -19,6 +19,7 @@ from device.sync.client import BrokerSettings
 from device.sync.errors import SyncError
 from device.sync.service import SyncService, SyncSettings
 from device.sync.storage import SyncStorage
+from device.watchdog import Watchdog
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     deadline = time.monotonic() + args.timeout if args.timeout > 0 else None
     code = 0
+    dog = Watchdog({"sync": lambda: service.heartbeat}).start()  # pings while the loop turns
     try:
         while not stopping.wait(0.1):
             stats = service.stats()
@@ -89,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 code = 1
                 break
     finally:
+        dog.stop()
         try:
             service.stop()
         except SyncError as err:

@@ -143,6 +143,7 @@ class SyncService:
         printer: Callable[[], str] = lambda: "unknown",
         clock_synced: Callable[[], bool] = lambda: False,
         close_store: Callable[[Any], None] = lambda store: store.close(),
+        self_test: Callable[[], Any] = lambda: None,
     ) -> None:
         """open_store runs on the sync thread and returns e.g. SyncStorage.open(path), which is
         also the StreamSink by default. printer and clock_synced are called from the sync thread:
@@ -154,12 +155,14 @@ class SyncService:
         self._close_store = close_store
         self._printer = printer
         self._clock_synced = clock_synced
+        self._self_test = self_test
         self._inbox: queue.Queue[InboxItem] = queue.Queue()
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._stats = SyncStats()
+        self.heartbeat = time.monotonic()
         b = settings.broker
         self._ack_topic = topics.ack_topic(b.store_id, b.terminal_id)
         self._catchup_topic = topics.catchup_topic(b.store_id, b.terminal_id)
@@ -237,6 +240,7 @@ class _Loop:
             s.software_version,
             printer=svc._printer,
             clock_synced=svc._clock_synced,
+            self_test=svc._self_test,
             interval_s=s.status_interval_s,
         )
         self.applier = DownstreamApplier(
@@ -311,6 +315,7 @@ class _Loop:
         svc._ready.set()
         try:
             while not svc._stop.is_set():
+                svc.heartbeat = time.monotonic()  # read by the systemd watchdog (device.watchdog)
                 try:
                     item: InboxItem | None = svc._inbox.get(timeout=svc.settings.poll_s)
                 except queue.Empty:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from protocol import codec
-from protocol.envelope import MAX_PROBLEM_CHARS, Status, utc_iso
+from protocol.envelope import MAX_PROBLEM_CHARS, SelfTest, Status, utc_iso
 
 #: Printer states the status may carry ("none": no printer fitted); anything else is "error".
 PRINTER_STATES = ("ok", "paper_low", "paper_out", "offline", "error", "unknown", "none")
@@ -41,12 +41,14 @@ class StatusReporter:
         interval_s: float = 30.0,
         depth_step: int = 100,
         min_gap_s: float = 1.0,
+        self_test: Callable[[], SelfTest | None] = lambda: None,
     ) -> None:
         self._store_id = store_id
         self._terminal_id = terminal_id
         self._software_version = software_version
         self._printer = printer
         self._clock_synced = clock_synced
+        self._self_test = self_test  # the newest technician's self-test, repeated for HQ
         self._interval_s = interval_s
         self._depth_step = depth_step
         self._min_gap_s = min_gap_s
@@ -73,6 +75,7 @@ class StatusReporter:
                 software_version=self._software_version,
                 sent_at=utc_iso(wall or dt.datetime.now(dt.UTC)),
                 last_problem=health.problem[:MAX_PROBLEM_CHARS],
+                self_test=self._self_test(),
             )
         )
 

@@ -22,6 +22,7 @@ from device.store.coupons import CouponCache
 from device.store.db import Database, DbOptions, open_database
 from device.store.members import MemberCache
 from device.store.outbox import Outbox, OutboxRow
+from device.store.staff_stream import apply_staff
 from device.sync.errors import BadMessage
 from device.sync.verify import Journal
 from protocol.envelope import Ack
@@ -146,6 +147,10 @@ class SyncStorage:
             self.coupons.upsert(items, version=version)
         elif stream == "config":
             self._config(version, kind, items, replace=False)
+        elif stream == "staff":
+            if kind != "upsert":
+                raise BadMessage("staff are deactivated, never deleted (the audit log names them)")
+            apply_staff(self.db, items, version=version)
         else:
             raise BadMessage(f"unknown stream {stream!r}")
 
@@ -176,6 +181,8 @@ class SyncStorage:
             self.coupons.upsert(items, version=version)
         elif stream == "config":
             self._config(version, "upsert", items, replace=True)
+        elif stream == "staff":
+            apply_staff(self.db, items, version=version, replace=True)
         else:
             raise BadMessage(f"unknown stream {stream!r}")
 

@@ -67,8 +67,10 @@ _MODE_PROMPTS: Mapping[str, str] = MappingProxyType({
     "reprint": "prompt.reprint", "approval": "prompt.approval", "discount": "prompt.discount",
     "menu2": "prompt.menu", "price": "prompt.price", "line_discount": "prompt.line_discount",
     "void_sale": "prompt.void_sale", "lookup": "prompt.member",
+    "new_pin": "prompt.new_pin", "confirm_pin": "prompt.confirm_pin",
 })  # fmt: skip
-_SECRET_MODES = frozenset({"pin", "manager_pin"})
+_SECRET_MODES = frozenset({"pin", "manager_pin", "new_pin", "confirm_pin"})
+_SIGN_IN_MODES = ("manager_id", "manager_pin", "pin", "staff", "new_pin", "confirm_pin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +120,7 @@ class KeypadController:
         if phase is not self._phase:
             # A new phase has its own default prompt (a scanned receipt opens the return, ...).
             self._phase = phase
-            if self.mode not in ("manager_id", "manager_pin", "pin", "staff"):
+            if self.mode not in _SIGN_IN_MODES:
                 self._set_mode("")
         notice = view.notice
         if notice is None or notice is self._seen_notice:
@@ -130,7 +132,9 @@ class KeypadController:
             self._set_mode("manager_id")
         elif notice.key in ("login.wrong_pin", "login.locked", "login.failed"):
             self._set_mode("staff")
-        elif view.state.phase is Phase.LOGGED_OUT and self.mode not in ("staff", "pin", ""):
+        elif notice.key == "login.set_pin" and "code" in self.pending:
+            self.mode, self.entry = "new_pin", ""  # keeps pending: staff id and the code
+        elif view.state.phase is Phase.LOGGED_OUT and self.mode not in (*_SIGN_IN_MODES, ""):
             self._set_mode("")
 
     def press(self, key: str, view: View) -> list[object]:
@@ -181,7 +185,7 @@ class KeypadController:
     def _set_mode(self, mode: str) -> None:
         self.mode = mode
         self.entry = ""
-        if mode not in ("manager_id", "manager_pin", "pin", "approval"):
+        if mode not in ("manager_id", "manager_pin", "pin", "approval", "new_pin", "confirm_pin"):
             self.pending = {}
 
     def _fail(self, key: str) -> list[object]:
@@ -291,7 +295,23 @@ class KeypadController:
     def _enter_pin(self, text: str, view: View) -> list[object]:
         staff_id = str(self.pending.get("staff_id", ""))
         self._set_mode("")
+        # Kept in case the till answers "first sign-in": the text was a one-time code.
+        self.pending = {"staff_id": staff_id, "code": text}
         return [ev.Login(staff_id, text)]
+
+    def _enter_new_pin(self, text: str, view: View) -> list[object]:
+        self.pending["new_pin"] = text
+        self.mode, self.entry = "confirm_pin", ""
+        return []
+
+    def _enter_confirm_pin(self, text: str, view: View) -> list[object]:
+        staff_id, code = str(self.pending.get("staff_id", "")), str(self.pending.get("code", ""))
+        if text != self.pending.get("new_pin"):
+            self.pending.pop("new_pin", None)
+            self.mode = "new_pin"
+            return self._fail("ui.pin_mismatch")
+        self._set_mode("")
+        return [ev.Login(staff_id, code, new_pin=text)]
 
     def _enter_float(self, text: str, view: View) -> list[object]:
         self.entry = text

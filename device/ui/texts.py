@@ -30,6 +30,12 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "ui.bad_amount": ("type an amount such as 12.50", "请输入金额，例如 12.50"),
     "ui.bad_number": ("type a number first", "请先输入数字"),
     "ui.need_pin": ("type your staff id, ENTER, then your PIN", "请输入工号，确认，再输入密码"),
+    "ui.pin_mismatch": (
+        "the two PINs differ: choose your PIN again",
+        "两次输入的密码不一致，请重新设置",
+    ),
+    "prompt.new_pin": ("choose your PIN (4-8 digits)", "请设置密码（4-8位数字）"),
+    "prompt.confirm_pin": ("type the same PIN again", "请再次输入密码"),
     "ui.unknown_key": ("that key does nothing here", "此处该键无效"),
     "ui.scan_prompt": ("scanner: type a barcode and press Enter", "扫描枪：输入条码后回车"),
     # labels

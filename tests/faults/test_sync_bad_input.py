@@ -57,7 +57,7 @@ def test_corrupt_acks_and_downstream_payloads_never_stop_sync(
 ) -> None:
     svc = make_service(store_file)
     assert svc.wait(lambda s: s.connected, 10)
-    cloud = broker.client("ingest", client_id="rogue-cloud")
+    cloud = broker.client("ingest-2", client_id="rogue-cloud")  # "ingest" is the worker's
     hq = broker.client("hq", client_id="rogue-hq")
     for payload in BAD_ACKS:
         cloud.publish(ACK, payload)

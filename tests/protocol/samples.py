@@ -195,6 +195,11 @@ def sample_bodies() -> dict[str, dict[str, Any]]:
             "note": "store file restored from the nightly backup",
             "device_time": iso,
         },
+        "staff_pin_set": {
+            "staff_id": "2003",
+            "pin_hash": "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
+            "code_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$Y29kZWNvZGVjb2Rl",
+        },
     }
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import errno
+import json
 import socket
 import time
 from collections.abc import Callable
@@ -14,7 +16,7 @@ from protocol import topics
 from provisioning.broker import ServiceCred, TerminalCred, write_broker_config
 from provisioning.certs import create_ca, issue_client_cert
 from provisioning.errors import BrokerConfigError
-from tests.broker import Broker, ConnectRefused
+from tests.broker import DEFAULT_SERVICES, Broker, ConnectRefused
 
 NOT_AUTHORIZED = 135  # MQTT 5 reason code 0x87, CONNACK and PUBACK alike
 EVENTS_11 = topics.events_topic("S001", "S001-T01")
@@ -71,18 +73,24 @@ def test_terminal_cannot_impersonate_hq_or_the_cloud(broker: Broker) -> None:
 
 def test_terminal_reads_its_store_and_all_but_not_another_store(broker: Broker) -> None:
     term = broker.client("S001-T01")
-    # Mosquitto 2.0 grants a SUBACK for filters outside the ACL and filters at delivery
-    # instead, so what matters (and what is checked) is that nothing arrives.
+    # Filters outside its rights are refused at SUBSCRIBE (the plugin checks subscriptions).
     for flt in ("pos/v1/down/S002/#", "pos/v1/down/#", "pos/v1/+/+/down/#", "pos/v1/+/+/ack"):
-        term.subscribe(flt)
-    hq = broker.client("hq")
+        assert term.subscribe(flt).value == NOT_AUTHORIZED, flt
+    for flt in (
+        topics.store_down_filter("S001"),
+        topics.store_down_filter("all"),
+        topics.terminal_down_filter("S001", "S001-T01"),
+        topics.ack_topic("S001", "S001-T01"),
+    ):
+        assert not term.subscribe(flt).is_failure, flt
+    hq, ingest = broker.client("hq"), broker.client("ingest")
     hq.publish(topics.down_topic("S002", "catalogue"), b"for S002")
     hq.publish(topics.terminal_down_topic("S001", "S001-T02", "members"), b"for T02")
-    hq.publish(topics.ack_topic("S001", "S001-T02"), b"ack T02")
+    ingest.publish(topics.ack_topic("S001", "S001-T02"), b"ack T02")
     hq.publish(topics.down_topic("S001", "catalogue"), b"for S001")
     hq.publish(topics.down_topic("all", "prices"), b"for all")
     hq.publish(topics.terminal_down_topic("S001", "S001-T01", "members"), b"for T01")
-    hq.publish(topics.ack_topic("S001", "S001-T01"), b"ack T01")
+    ingest.publish(topics.ack_topic("S001", "S001-T01"), b"ack T01")
     term.wait_for(lambda m: m.payload == b"ack T01")
     payloads = {m.payload for m in term.messages}
     assert payloads == {b"for S001", b"for all", b"for T01", b"ack T01"}
@@ -113,7 +121,9 @@ def test_clean_disconnect_sends_no_will(broker: Broker) -> None:
     term.publish(status, b"online", retain=True)
     hq.wait_for(lambda m: m.payload == b"online")
     term.close()
-    hq.publish(status, b"marker")  # hq may write status; everything before it has arrived
+    # The admin may write a status (to say why a terminal was revoked); once its marker has
+    # arrived, a will sent at the disconnect would have arrived too.
+    broker.client("admin").publish(status, b"marker")
     hq.wait_for(lambda m: m.payload == b"marker")
     assert b"offline" not in [m.payload for m in hq.messages]
 
@@ -323,19 +333,38 @@ def test_duplicate_usernames_and_tls_without_certs_are_refused(tmp_path: Path) -
         write_broker_config(tmp_path, port=1, tls_port=2, terminals=[t], services=[])
 
 
-def test_password_file_holds_hashes_not_passwords(tmp_path: Path) -> None:
+def test_identity_file_holds_hashes_not_passwords(tmp_path: Path) -> None:
     write_broker_config(
         tmp_path,
         port=1883,
-        terminals=[TerminalCred("S001-T01", "S001", "hunter2-secret")],
-        services=[ServiceCred("ingest", "ingest-secret")],
-    )
-    text = (tmp_path / "passwd").read_text()
-    assert "secret" not in text
-    users = [line.split(":", 1)[0] for line in text.splitlines()]
-    assert users == ["S001-T01", "ingest"]
-    assert all(line.split(":", 1)[1].startswith("$7$") for line in text.splitlines())
-    assert (tmp_path / "passwd").stat().st_mode & 0o077 == 0
+        terminals=[TerminalCred("S001-T01", "S001", "hunter2-secret"), TerminalCred("S001-T02",
+                                                                                    "S001")],
+        services=[ServiceCred("ingest", "ingest-secret"), ServiceCred("ingest-2")],
+    )  # fmt: skip
+    path = tmp_path / "dynsec.json"
+    assert "secret" not in path.read_text()
+    clients = {c["username"]: c for c in json.loads(path.read_text())["clients"]}
+    assert set(clients) == {"S001-T01", "S001-T02", "ingest", "ingest-2"}
+    for name in ("S001-T01", "ingest"):
+        assert len(base64.b64decode(clients[name]["password"])) == 64  # PBKDF2-SHA512
+    # Certificate-only identities have no password at all: no password login is possible.
+    assert "password" not in clients["S001-T02"] and "password" not in clients["ingest-2"]
+    assert [r["rolename"] for r in clients["ingest-2"]["roles"]] == ["service:ingest"]
+    assert path.stat().st_mode & 0o077 == 0
+
+
+def test_a_certificate_only_identity_cannot_log_in_with_a_password(
+    broker_factory: Callable[..., Broker],
+) -> None:
+    broker = broker_factory(services=[*DEFAULT_SERVICES, ServiceCred("ingest-9")])
+    for password in ("", "pw-ingest", "x"):
+        with pytest.raises(ConnectRefused):
+            broker.client("ingest-9", password)
+
+
+def test_unknown_service_roles_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(BrokerConfigError, match="role 'root'"):
+        write_broker_config(tmp_path, port=1, terminals=[], services=[ServiceCred("root", "x")])
 
 
 def test_queue_holds_more_than_mosquittos_default_for_an_absent_consumer(broker: Broker) -> None:

@@ -66,3 +66,17 @@ def test_loading_a_missing_or_broken_ca_says_which_file(tmp_path: Path) -> None:
         load_ca(tmp_path / "ca.crt", tmp_path / "ca.key")
     with pytest.raises(ProvisioningError, match=r"nowhere\.crt"):
         load_ca(tmp_path / "nowhere.crt", tmp_path / "ca.key")
+
+
+def test_the_crl_lists_the_serials_and_outlives_a_missed_daily_refresh(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from provisioning.certs import build_crl
+
+    ca = create_ca(tmp_path)
+    when = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    crl = x509.load_pem_x509_crl(build_crl(ca, {12345: when, 77: when}))
+    assert crl.is_signature_valid(ca.cert.public_key())  # type: ignore[arg-type]
+    assert sorted(r.serial_number for r in crl) == [77, 12345]
+    assert crl.next_update_utc is not None
+    assert crl.next_update_utc - dt.datetime.now(dt.UTC) > dt.timedelta(days=300)

@@ -58,11 +58,20 @@ def test_the_demo_stack_comes_up_seeded_and_goes_down_completely(tmp_path: Path)
         )
         with urllib.request.urlopen(signed, timeout=10) as response:
             assert json.loads(response.read())["totals"]["sales_count"] == 0
-        with sqlite3.connect(root / "terminal.db") as db:
+        term = root / "terminals" / "S001-T01"
+        with sqlite3.connect(term / "var" / "lib" / "pos" / "terminal.db") as db:
             assert db.execute("SELECT count(*) FROM product").fetchone()[0] == 200
             assert db.execute("SELECT count(*) FROM member").fetchone()[0] == 1000
             assert db.execute("SELECT count(*) FROM staff").fetchone()[0] == 3
-        assert (root / "terminal.toml").exists() and (root / "receipts").is_dir()
+        config = term / "etc" / "pos" / "terminal.toml"
+        assert "device.key" in config.read_text()  # a client certificate, no password
+        # Files holding a key (and the config naming it) are readable by their owner only.
+        for secret in (config, term / "etc" / "pos" / "tls" / "device.key",
+                       root / "fleet" / "ca" / "ca.key"):  # fmt: skip
+            assert secret.stat().st_mode & 0o777 == 0o600, secret
+        # The cloud services reached the broker with their own certificates, over TLS.
+        log = (root / "fleet" / "broker" / "mosquitto.log").read_text()
+        assert "as ingest (p5" in log and "as hq (p5" in log
         children = [line for line in _ours(root) if "provisioning.demo" not in line]
         assert len(children) == 3, children  # mosquitto, ingest and the API
     finally:

@@ -81,8 +81,8 @@ def _history_from_another_till(broker: Broker) -> None:
         for i, (kind, body) in enumerate(bodies)
     ]  # fmt: skip
     client = broker.client("S001-T02", client_id="S001-T02")
-    client.publish(events_topic("S001", "S001-T02"),
-                   encode_batch(Batch(terminal_id="S001-T02", store_id="S001", events=events)))  # fmt: skip
+    batch = Batch(terminal_id="S001-T02", store_id="S001", events=events)
+    client.publish(events_topic("S001", "S001-T02"), encode_batch(batch))
 
 
 def _balance(till: Terminal) -> int:

@@ -15,6 +15,7 @@ from cloud.api.routers import (
     pages,
     pushes,
     reports,
+    staff,
     stores,
     terminals,
     users,
@@ -22,6 +23,6 @@ from cloud.api.routers import (
 
 #: Every area, in the order its routes are matched. A new area is one more module here.
 AREAS: Final[tuple[ModuleType, ...]] = (
-    health, auth, docs, users, stores, terminals, pushes, members, reports, integrity, pages,
-    admin_pages,
+    health, auth, docs, users, stores, terminals, pushes, members, reports, integrity, staff,
+    pages, admin_pages,
 )  # fmt: skip

@@ -11,10 +11,10 @@ from cloud.mqtt import BrokerSettings
 from tests.broker import Broker
 
 
-def ingest_settings(broker: Broker) -> BrokerSettings:
-    """Connection settings for the ingest service user of ``broker``."""
+def ingest_settings(broker: Broker, username: str = "ingest") -> BrokerSettings:
+    """Connection settings for an ingest identity of ``broker`` (one identity per worker)."""
     return BrokerSettings(
-        host=broker.host, port=broker.port, username="ingest", password=broker.password("ingest")
+        host=broker.host, port=broker.port, username=username, password=broker.password(username)
     )
 
 

@@ -34,7 +34,9 @@ def test_a_stopped_workers_session_keeps_its_share_until_retired(
     broker: Broker, tmp_path: Path
 ) -> None:
     settings = ingest_settings(broker)
-    gone = IngestWorker(f"sqlite:///{tmp_path}/a.db", settings, client_id="ingest-gone")
+    # The broker binds a session to its identity, so each worker has its own identity.
+    gone_settings = ingest_settings(broker, "ingest-2")
+    gone = IngestWorker(f"sqlite:///{tmp_path}/a.db", gone_settings, client_id="ingest-gone")
     gone.start()
     gone.stop()  # stopped, but its persistent session stays in the share group
     live = IngestWorker(f"sqlite:///{tmp_path}/b.db", settings, client_id="ingest-live")
@@ -44,7 +46,7 @@ def test_a_stopped_workers_session_keeps_its_share_until_retired(
         _wait_for(live, 10, timeout=3)
         # The broker queued part of the work for the stopped session (why --retire exists).
         assert live.batches_applied < 10
-        retire_session(settings, "ingest-gone")
+        retire_session(gone_settings, "ingest-gone")
         before = live.batches_applied
         _publish_ten(broker, "S001-T02")
         _wait_for(live, before + 10, timeout=30)

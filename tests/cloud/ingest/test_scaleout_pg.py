@@ -21,8 +21,8 @@ from tests.cloud.ingest.workload import TERMINALS, build
 def test_two_workers_share_the_load_with_exact_totals(broker: Broker, fresh_pg_url: str) -> None:
     workload = build(messages_per_terminal=10, events_per_message=100)
     workers = [
-        IngestWorker(fresh_pg_url, ingest_settings(broker), client_id=f"ingest-pg-{i}")
-        for i in (1, 2)
+        IngestWorker(fresh_pg_url, ingest_settings(broker, name), client_id=f"ingest-pg-{name}")
+        for name in ("ingest", "ingest-2")  # one broker identity per worker
     ]
     for w in workers:
         w.start()

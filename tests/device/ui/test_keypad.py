@@ -172,3 +172,18 @@ def test_manager_page_price_override_and_line_discount_act_on_the_last_line() ->
     assert keys(pad, v, "<FUNC><FUNC>3202611230007<ENTER>") == [
         ev.VoidSale("S001-T01-20261123-0007")
     ]
+
+
+def test_first_sign_in_asks_for_a_new_pin_twice_and_sends_it_with_the_code() -> None:
+    pad = KeypadController("S001-T01")
+    v = view(Phase.LOGGED_OUT)
+    pad.on_view(v)  # the screen shows the sign-in prompt
+    assert keys(pad, v, "2003<ENTER>31415926<ENTER>") == [ev.Login("2003", "31415926")]
+    # The till answers "first sign-in: choose your PIN".
+    pad.on_view(view(Phase.LOGGED_OUT, notice=Notice("warn", "login.set_pin", "choose")))
+    assert keys(pad, v, "2468<ENTER>") == []
+    assert pad.shown_entry(v) == ""
+    assert keys(pad, v, "24") == [] and pad.shown_entry(v) == "**"  # hidden like a PIN
+    assert keys(pad, v, "69<ENTER>") == []  # not the same: asked again
+    assert pad.error == "ui.pin_mismatch"
+    assert keys(pad, v, "2468<ENTER>2468<ENTER>") == [ev.Login("2003", "31415926", "2468")]

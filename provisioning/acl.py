@@ -1,0 +1,114 @@
+"""What each broker identity may do: read-only tables of Mosquitto dynamic-security ACL rules.
+
+Every identity gets exactly its own job and nothing by default (the plugin's default access is
+deny for publish, delivery and subscribe):
+- a terminal publishes its own events, status, catch-up requests and connect-time hello,
+  and subscribes to and
+  receives its own ACKs, its own downstream, its store's and the chain-wide downstream;
+- ingest consumes every terminal's events, catch-up requests and hellos through a shared
+  subscription
+  (``$share/ingest``), reads status, and is the only identity that publishes ACKs; it also
+  publishes the downstream changes it derives (member tier changes, catch-up replies);
+- hq (the HQ API) publishes downstream changes and may watch status, catch-up requests and
+  downstream, but can neither ACK nor join the ingest group;
+- admin (the technicians' tool on the fleet host) drives the plugin's control topic and may
+  write a terminal's retained status, to say why it was revoked or retired.
+
+Subscriptions are checked by the plugin against the filter as sent, ``$share/<group>/``
+included, so a terminal asking for ``$share/ingest/...`` is refused at SUBSCRIBE (Mosquitto's
+acl_file never checks subscriptions at all, which is why the broker uses this plugin).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+
+from protocol import topics
+
+SEND: Final = "publishClientSend"
+RECEIVE: Final = "publishClientReceive"
+SUBSCRIBE: Final = "subscribePattern"
+
+CONTROL_TOPIC: Final = "$CONTROL/dynamic-security/v1"
+
+_P = topics.PREFIX
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One ACL entry: which kind of access to which topic (filter) is allowed."""
+
+    acltype: str
+    topic: str
+
+
+def _read(*filters: str) -> tuple[Rule, ...]:
+    # A subscription is useless without delivery, and delivery is checked separately.
+    return tuple(r for f in filters for r in (Rule(SUBSCRIBE, f), Rule(RECEIVE, f)))
+
+
+def _send(*names: str) -> tuple[Rule, ...]:
+    return tuple(Rule(SEND, n) for n in names)
+
+
+def terminal_rules(store_id: str, terminal_id: str) -> tuple[Rule, ...]:
+    """A terminal: its own uplink topics, its ACKs, downstream for it, its store and all."""
+    s, t = store_id, terminal_id
+    return _send(
+        topics.events_topic(s, t), topics.status_topic(s, t), topics.catchup_topic(s, t),
+        topics.hello_topic(s, t),
+    ) + _read(
+        topics.ack_topic(s, t),
+        topics.terminal_down_filter(s, t),
+        topics.store_down_filter(s),
+        topics.store_down_filter(topics.ALL_STORES),
+    )
+
+
+_DOWNSTREAM: Final = (f"{_P}/down/#", f"{_P}/+/+/down/#")
+
+INGEST_RULES: Final = (
+    *_read(
+        # Any share group of its own (a benchmark or a migration runs a second group).
+        f"$share/+/{_P}/+/+/events",
+        f"$share/+/{_P}/+/+/catchup",
+        f"$share/+/{_P}/+/+/hello",
+        topics.ALL_EVENTS,
+        topics.ALL_CATCHUP,
+        topics.ALL_HELLO,
+        topics.ALL_STATUS,
+        f"{_P}/+/+/ack",  # its own output, watched by monitoring and benchmarks
+    ),
+    *_send(f"{_P}/+/+/ack", *_DOWNSTREAM),
+)
+
+HQ_RULES: Final = (
+    *_read(topics.ALL_STATUS, topics.ALL_CATCHUP, *_DOWNSTREAM),
+    *_send(*_DOWNSTREAM),
+)
+
+ADMIN_RULES: Final = (
+    *_read(f"{CONTROL_TOPIC}/#", topics.ALL_STATUS),
+    *_send(CONTROL_TOPIC, topics.ALL_STATUS),
+)
+
+#: Service role name -> its rules. A service identity "ingest-2" has role "ingest".
+SERVICE_ROLES: Final[Mapping[str, tuple[Rule, ...]]] = MappingProxyType(
+    {"ingest": INGEST_RULES, "hq": HQ_RULES, "admin": ADMIN_RULES}
+)
+
+TERMINAL_ROLE_PREFIX: Final = "terminal:"
+SERVICE_ROLE_PREFIX: Final = "service:"
+
+
+def terminal_role(terminal_id: str) -> str:
+    """The plugin role name holding one terminal's rules."""
+    return f"{TERMINAL_ROLE_PREFIX}{terminal_id}"
+
+
+def service_role(role: str) -> str:
+    """The plugin role name shared by every identity of one service."""
+    return f"{SERVICE_ROLE_PREFIX}{role}"

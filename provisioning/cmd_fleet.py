@@ -1,0 +1,182 @@
+"""`fleet init` and `fleet apply`: the fleet CA, the broker's config and the cloud's identities."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import pwd
+from pathlib import Path
+
+import msgspec
+
+from provisioning import certs, files
+from provisioning.cli import Progress, fleet_dir_arg
+from provisioning.errors import FleetError
+from provisioning.fleet import SERVICE_DAYS, Fleet, Settings
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `fleet` group."""
+    group = sub.add_parser("fleet", help="the fleet CA, broker config and cloud identities")
+    cmds = group.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
+    init = cmds.add_parser(
+        "init", help="create (or complete) the fleet: CA, broker config, service certificates",
+        description="Create the fleet CA, the broker's server certificate, a TLS-only broker "
+        "config that requires client certificates, and the cloud services' own certificates. "
+        "Running it again keeps the CA and every certificate and only fills in what is missing "
+        "or changed.",
+    )  # fmt: skip
+    fleet_dir_arg(init)
+    init.add_argument("--broker-host", help="name or IP terminals use to reach the broker")
+    init.add_argument("--port", type=int, help="the broker's TLS port (default 8883)")
+    init.add_argument("--bind", help="address the broker listens on (default 127.0.0.1)")
+    init.add_argument("--hq-url", help="the HQ API, e.g. https://hq.example.com")
+    init.add_argument("--ingest-workers", type=int, help="ingest identities to issue")
+    init.add_argument("--broker-user", help="the user Mosquitto runs as")
+    init.set_defaults(run=run_init)
+    apply = cmds.add_parser(
+        "apply", help="make the broker match the registry (identities, CRL); safe any time",
+        description="Rewrite the broker config and CRL from the registry and bring a running "
+        "broker's identities in line. Run it from a timer so rotated certificates stop working "
+        "when their grace period ends.",
+    )  # fmt: skip
+    fleet_dir_arg(apply)
+    apply.set_defaults(run=run_apply)
+
+
+def _settings(old: Settings, args: argparse.Namespace) -> Settings:
+    changes = {
+        k: v
+        for k, v in {
+            "broker_host": args.broker_host, "broker_port": args.port, "bind": args.bind,
+            "hq_url": args.hq_url, "ingest_workers": args.ingest_workers,
+            "broker_user": args.broker_user,
+        }.items()
+        if v is not None
+    }  # fmt: skip
+    new = msgspec.structs.replace(old, **changes)
+    if not 0 < new.broker_port < 65536:
+        raise FleetError(f"--port {new.broker_port} is not 1-65535")
+    if not 1 <= new.ingest_workers <= 32:
+        raise FleetError("--ingest-workers must be 1-32")
+    try:
+        ipaddress.ip_address(new.bind)
+    except ValueError:
+        raise FleetError(f"--bind {new.bind!r} is not an IP address") from None
+    if new.broker_user:
+        try:
+            pwd.getpwnam(new.broker_user)
+        except KeyError:
+            raise FleetError(f"--broker-user {new.broker_user!r} does not exist here") from None
+    return new
+
+
+def _server_names(settings: Settings) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    hosts, ips = ["localhost"], ["127.0.0.1"]
+    for value in (settings.broker_host, settings.bind):
+        try:
+            ipaddress.ip_address(value)
+            if value not in ips and value != "0.0.0.0":
+                ips.append(value)
+        except ValueError:
+            if value not in hosts:
+                hosts.insert(0, value)
+    return tuple(hosts), tuple(ips)
+
+
+def _server_cert_fits(path: Path, hosts: tuple[str, ...], ips: tuple[str, ...]) -> bool:
+    if not path.exists():
+        return False
+    cert = certs.load_cert(path)
+    sans = cert.extensions.get_extension_for_class(certs.x509.SubjectAlternativeName).value
+    names = set(sans.get_values_for_type(certs.x509.DNSName))
+    addrs = {str(a) for a in sans.get_values_for_type(certs.x509.IPAddress)}
+    return set(hosts) <= names and set(ips) <= addrs
+
+
+def run_init(args: argparse.Namespace, progress: Progress) -> int:
+    """fleet init."""
+    root: Path = args.fleet.resolve()
+    progress.total = 5
+    files.make_dir(root, mode=files.PRIVATE_DIR)
+    try:
+        fleet = Fleet.open(root)
+    except FleetError:
+        fleet = Fleet(root)
+    with fleet.locked():
+        progress.step(f"settings in {root / 'fleet.toml'}")
+        fleet.settings = _settings(fleet.settings, args)
+        fleet.save_settings()
+        progress.done()
+
+        progress.step("fleet CA")
+        if fleet.ca_key.exists():
+            ca = fleet.authority()
+            progress.done("kept (already there)")
+        else:
+            ca = certs.create_ca(root / "ca", "pos-edge fleet CA")
+            progress.done("created")
+
+        progress.step("broker server certificate")
+        hosts, ips = _server_names(fleet.settings)
+        if _server_cert_fits(fleet.broker_dir / "server.crt", hosts, ips):
+            progress.done("kept")
+        else:
+            certs.issue_server_cert(ca, fleet.broker_dir, hostnames=hosts, ips=ips)
+            progress.done(f"issued for {', '.join(hosts + ips)}")
+
+        progress.step("cloud service certificates")
+        made = []
+        for name in fleet.service_names():
+            pair = fleet.service_pair(name)
+            if not pair.key.exists():
+                certs.issue_client_cert(ca, pair.cert.parent, name, days=SERVICE_DAYS)
+                made.append(name)
+        progress.done(f"issued {', '.join(made)}" if made else "kept")
+
+        progress.step("broker config, identities and CRL")
+        fleet.apply()
+        _give_broker_its_files(fleet)
+        progress.done()
+    _next_steps_init(fleet, progress)
+    return 0
+
+
+def _give_broker_its_files(fleet: Fleet) -> None:
+    user = fleet.settings.broker_user
+    if not user or os.geteuid() != 0:
+        return
+    entry = pwd.getpwnam(user)
+    owner = files.Owner(entry.pw_uid, entry.pw_gid)
+    for path in [fleet.broker_dir, *fleet.broker_dir.rglob("*")]:
+        owner.apply(path)
+
+
+def _next_steps_init(fleet: Fleet, progress: Progress) -> None:
+    s = fleet.settings
+    svc = fleet.root / "services"
+    progress.say(
+        f"""
+Fleet ready in {fleet.root}. Next:
+  start the broker:   mosquitto -c {fleet.conf}
+  start ingest:       python -m cloud.ingest --broker {s.bind}:{s.broker_port} \\
+                        --tls-ca {fleet.ca_cert} \\
+                        --tls-cert {svc}/ingest.crt --tls-key {svc}/ingest.key
+  start the HQ API:   python -m cloud.api --broker {s.bind}:{s.broker_port} \\
+                        --tls-ca {fleet.ca_cert} --tls-cert {svc}/hq.crt --tls-key {svc}/hq.key
+  add a terminal:     python -m provisioning terminal add --fleet {fleet.root} \\
+                        --store S001 --terminal S001-T01 --root /mnt/sdcard"""
+    )
+
+
+def run_apply(args: argparse.Namespace, progress: Progress) -> int:
+    """fleet apply."""
+    fleet = Fleet.open(args.fleet.resolve())
+    with fleet.locked():
+        progress.step("broker config, identities and CRL")
+        changes = fleet.apply()
+        progress.done(f"{len(changes)} change(s) on the running broker")
+    for line in changes:
+        progress.say(f"  {line}")
+    return 0

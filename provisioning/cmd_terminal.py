@@ -1,0 +1,388 @@
+"""`terminal add | rotate | revoke | retire | list`: a terminal's identity over its life.
+
+`add` is safe to run again: a half-done run is finished from where it stopped (the registry
+records each step), and a failure before HQ has accepted the terminal leaves nothing behind.
+The device key is generated into the terminal's root and only its signing request reaches
+the fleet CA.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+from pathlib import Path
+
+from provisioning import certs, files, hq
+from provisioning.cli import Progress, fleet_dir_arg
+from provisioning.errors import FleetError
+from provisioning.fleet import (
+    DEFAULT_GRACE,
+    Fleet,
+    OldCert,
+    TerminalRecord,
+    check_ids,
+    utc_now,
+    verify_issued_by,
+)
+from provisioning.fleet_status import publish_reason, read_status
+from provisioning.terminal_root import (
+    CERT_PENDING,
+    DEFAULT_USER,
+    KEY_PENDING,
+    Layout,
+    check_writable,
+    remove_credentials,
+    service_owner,
+    terminal_config,
+    write_files,
+)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `terminal` group."""
+    group = sub.add_parser("terminal", help="add, rotate, revoke, retire and list terminals")
+    cmds = group.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
+
+    add = cmds.add_parser(
+        "add", help="provision a terminal: identity, HQ registration, config, service, units",
+        description="Turn a blank root into a store's terminal. Safe to run again: a half-done "
+        "run is finished, a finished one only rewrites config and units.",
+    )  # fmt: skip
+    _common(add, root_required=True)
+    add.add_argument(
+        "--image",
+        action="store_true",
+        help="the root is a mounted SD card: write paths as the Pi will see them",
+    )
+    add.add_argument("--user", default=DEFAULT_USER, help="the service user (default: pos)")
+    add.add_argument("--hq-url", help="the HQ API (default: from the fleet settings)")
+    add.add_argument(
+        "--token",
+        default=os.environ.get(hq.TOKEN_ENV, ""),
+        help=f"a technician's HQ token (default: ${hq.TOKEN_ENV})",
+    )
+    add.add_argument("--days", type=int, default=certs.LEAF_DAYS, help="certificate lifetime")
+    add.add_argument(
+        "--skip-hq",
+        action="store_true",
+        help="do not register with HQ now (bench or demo without HQ); "
+        "`terminal register` does it later",
+    )
+    add.add_argument("--python", help="interpreter named in the units (default: this one)")
+    add.add_argument("--app-dir", help="the product checkout named in the units")
+    add.set_defaults(run=run_add)
+
+    rotate = cmds.add_parser("rotate", help="new key and certificate; the old one stops later")
+    _common(rotate, root_required=True)
+    rotate.add_argument("--grace-hours", type=float, default=DEFAULT_GRACE.total_seconds() / 3600)
+    rotate.add_argument("--days", type=int, default=certs.LEAF_DAYS)
+    rotate.add_argument("--image", action="store_true")
+    rotate.add_argument("--user", default=DEFAULT_USER)
+    rotate.set_defaults(run=run_rotate)
+
+    revoke = cmds.add_parser("revoke", help="refuse this terminal at the broker, now")
+    _common(revoke)
+    revoke.add_argument("--reason", required=True, help="shown at HQ, e.g. 'stolen'")
+    revoke.set_defaults(run=run_revoke)
+
+    retire = cmds.add_parser("retire", help="remove a terminal's credentials and rights")
+    _common(retire)
+    retire.add_argument(
+        "--force",
+        action="store_true",
+        help="retire although it still has unsynced sales (they are lost)",
+    )
+    retire.set_defaults(run=run_retire)
+
+    reg = cmds.add_parser("register", help="register a terminal added with --skip-hq at HQ")
+    _common(reg)
+    reg.add_argument("--hq-url")
+    reg.add_argument("--token", default=os.environ.get(hq.TOKEN_ENV, ""))
+    reg.set_defaults(run=run_register)
+
+    lst = cmds.add_parser("list", help="every terminal of the fleet and its state")
+    fleet_dir_arg(lst)
+    lst.set_defaults(run=run_list)
+
+
+def _common(p: argparse.ArgumentParser, root_required: bool = False) -> None:
+    fleet_dir_arg(p)
+    p.add_argument("--terminal", required=True, help="terminal id, e.g. S001-T03")
+    if p.prog.endswith(" add"):
+        p.add_argument("--store", required=True, help="store id, e.g. S001")
+    p.add_argument(
+        "--root",
+        type=Path,
+        required=root_required,
+        help="the terminal's root: / on the Pi, a mounted SD card, or a directory",
+    )
+
+
+def _record(fleet: Fleet, terminal_id: str) -> TerminalRecord:
+    rec = fleet.registry().terminals.get(terminal_id)
+    if rec is None:
+        raise FleetError(f"terminal {terminal_id} is not in the fleet at {fleet.root}")
+    return rec
+
+
+def run_add(args: argparse.Namespace, progress: Progress) -> int:
+    """terminal add."""
+    progress.total = 7
+    fleet = Fleet.open(args.fleet.resolve())
+    with fleet.locked():
+        return _add(fleet, args, progress)
+
+
+def _add(fleet: Fleet, args: argparse.Namespace, progress: Progress) -> int:
+    sid, tid = args.store, args.terminal
+    layout = Layout(args.root.resolve(), image=args.image)
+    progress.step("checking the fleet, the root and the ids")
+    check_ids(sid, tid)
+    check_writable(layout.root)
+    if layout.ca.exists():
+        verify_issued_by(fleet, layout.ca)
+    reg = fleet.registry()
+    rec = reg.terminals.get(tid)
+    finished = False
+    if rec is not None:
+        if rec.store_id != sid:
+            raise FleetError(f"terminal {tid} belongs to store {rec.store_id}, not {sid}")
+        if rec.status in ("revoked", "retired"):
+            raise FleetError(f"terminal id {tid} was {rec.status}; give the new terminal a new id")
+        on_disk = layout.cert.exists() and certs.fingerprint(certs.load_cert(layout.cert))
+        if rec.status == "active" and on_disk != rec.sha256:
+            raise FleetError(
+                f"terminal {tid} is already provisioned (certificate {rec.serial}) on another "
+                "root: pick another --terminal, or retire it first"
+            )
+        finished = rec.status == "active"
+    hq_url = args.hq_url or fleet.settings.hq_url
+    if not (rec and rec.registered) and not args.token and not args.skip_hq:
+        raise FleetError(f"no HQ token: pass --token or set {hq.TOKEN_ENV}")
+    created = rec is None
+    rec = rec or TerminalRecord(terminal_id=tid, store_id=sid)
+    progress.done("resuming a half-done run" if rec.serial and not finished else "ok")
+
+    key_pending, cert_pending = layout.tls / KEY_PENDING, layout.tls / CERT_PENDING
+    if not finished:
+        progress.step("device key and signing request (the key stays in the root)")
+        files.make_dir(layout.tls, mode=files.PRIVATE_DIR)
+        if key_pending.exists() and cert_pending.exists() and rec.serial:
+            progress.done("kept from the earlier run")
+            cert = certs.load_cert(cert_pending)
+            progress.step("certificate")
+            progress.done(f"kept {rec.serial}")
+        else:
+            key = certs.new_key()
+            certs.write_key(key_pending, key)
+            csr = certs.make_csr(key, tid)
+            progress.done()
+            progress.step("certificate signed by the fleet CA")
+            cert = certs.sign_csr(fleet.authority(), csr, days=args.days)
+            files.write_bytes(cert_pending, certs.cert_pem(cert), mode=files.PUBLIC)
+            rec.serial, rec.sha256 = certs.serial_hex(cert), certs.fingerprint(cert)
+            rec.not_after = cert.not_valid_after_utc.isoformat()
+            reg.terminals[tid] = rec
+            fleet.save_registry(reg)
+            progress.done(f"serial {rec.serial}")
+
+        progress.step(f"registering with HQ at {hq_url}")
+        if rec.registered:
+            progress.done("already registered")
+        elif args.skip_hq:
+            progress.done("skipped (--skip-hq): run `terminal register` when HQ is reachable")
+        else:
+            try:
+                hq.register(hq_url, args.token, hq.Registration(tid, sid, rec.sha256, rec.serial))
+            except Exception:
+                _roll_back(fleet, tid, created, layout)
+                raise
+            rec.registered = True
+            fleet.save_registry(reg)
+            progress.done()
+
+        progress.step("broker identity and rights")
+        fleet.apply(reg)
+        progress.done()
+    else:
+        progress.say(f"terminal {tid} is already provisioned: rewriting its config and units")
+
+    progress.step(f"service user {args.user}")
+    owner = service_owner(layout, args.user)
+    progress.done("ok" if owner.uid is not None else "skipped (not root: files stay yours)")
+
+    progress.step("config, CA bundle, store and systemd units")
+    config = terminal_config(
+        layout, sid, tid, fleet.settings.broker_host, fleet.settings.broker_port
+    )
+    write_files(layout, owner, config, fleet.ca_cert.read_bytes(), args.user,
+                python=args.python, app_dir=args.app_dir)  # fmt: skip
+    if key_pending.exists():
+        owner.apply(key_pending)
+        os.replace(key_pending, layout.key)
+        owner.apply(cert_pending)
+        os.replace(cert_pending, layout.cert)
+    progress.done()
+
+    rec.status = "active"
+    fleet.save_registry(reg)
+    progress.say(_next_steps(layout, tid))
+    return 0
+
+
+def _roll_back(fleet: Fleet, tid: str, created: bool, layout: Layout) -> None:
+    """Undo a run that HQ refused: no key, no certificate, no registry entry left."""
+    for path in (layout.tls / KEY_PENDING, layout.tls / CERT_PENDING):
+        path.unlink(missing_ok=True)
+    for directory in (layout.tls, layout.etc, layout.etc.parent, layout.root):
+        try:
+            directory.rmdir()  # only if this run made it and left it empty
+        except OSError:
+            break
+    if created:
+        reg = fleet.registry()
+        reg.terminals.pop(tid, None)
+        fleet.save_registry(reg)
+
+
+def _next_steps(layout: Layout, tid: str) -> str:
+    return f"""
+Terminal {tid} is provisioned under {layout.root}. Next:
+  1. on the Pi: systemctl daemon-reload && systemctl start pos-terminal
+     (it starts at boot by itself; logs: journalctl -u pos-terminal)
+  2. with the technician at the till: python -m provisioning self-test --config \
+{layout.device_path(layout.config)}
+  3. HQ shows the terminal online once it has connected."""
+
+
+def run_register(args: argparse.Namespace, progress: Progress) -> int:
+    """terminal register: the HQ registration a --skip-hq run left out."""
+    fleet = Fleet.open(args.fleet.resolve())
+    progress.total = 1
+    with fleet.locked():
+        reg = fleet.registry()
+        rec = _record(fleet, args.terminal)
+        rec = reg.terminals[args.terminal]
+        progress.step(f"registering {rec.terminal_id} with HQ")
+        if rec.registered:
+            progress.done("already registered")
+            return 0
+        who = hq.Registration(rec.terminal_id, rec.store_id, rec.sha256, rec.serial)
+        hq.register(args.hq_url or fleet.settings.hq_url, args.token, who)
+        rec.registered = True
+        fleet.save_registry(reg)
+        progress.done()
+    return 0
+
+
+def run_rotate(args: argparse.Namespace, progress: Progress) -> int:
+    """terminal rotate: a new key and certificate; the old certificate works for a grace period."""
+    fleet = Fleet.open(args.fleet.resolve())
+    layout = Layout(args.root.resolve(), image=args.image)
+    progress.total = 3
+    with fleet.locked():
+        reg = fleet.registry()
+        rec = _record(fleet, args.terminal)
+        if rec.status != "active":
+            raise FleetError(f"terminal {args.terminal} is {rec.status}; only active ones rotate")
+        progress.step("new device key and certificate")
+        key = certs.new_key()
+        cert = certs.sign_csr(fleet.authority(), certs.make_csr(key, args.terminal), days=args.days)
+        owner = service_owner(layout, args.user)
+        certs.write_key(layout.tls / KEY_PENDING, key, owner)
+        files.write_bytes(layout.tls / CERT_PENDING, certs.cert_pem(cert), mode=files.PUBLIC,
+                          owner=owner)  # fmt: skip
+        os.replace(layout.tls / KEY_PENDING, layout.key)
+        os.replace(layout.tls / CERT_PENDING, layout.cert)
+        until = utc_now() + dt.timedelta(hours=args.grace_hours)
+        rec = reg.terminals[args.terminal]
+        rec.old.append(OldCert(serial=rec.serial, until=until.isoformat(), why="rotated"))
+        rec.serial, rec.sha256 = certs.serial_hex(cert), certs.fingerprint(cert)
+        rec.not_after = cert.not_valid_after_utc.isoformat()
+        fleet.save_registry(reg)
+        progress.done(f"serial {rec.serial}")
+        progress.step("broker CRL")
+        fleet.apply(reg)
+        progress.done(f"the old certificate works until {until:%Y-%m-%d %H:%M} UTC")
+    progress.say(
+        "Restart the terminal (systemctl restart pos-terminal) to use the new one;\n"
+        "`fleet apply` (from a timer) makes the broker refuse the old one after that."
+    )
+    return 0
+
+
+def run_revoke(args: argparse.Namespace, progress: Progress) -> int:
+    """terminal revoke: CRL plus identity removal; the live connection is dropped at once."""
+    fleet = Fleet.open(args.fleet.resolve())
+    progress.total = 2
+    with fleet.locked():
+        reg = fleet.registry()
+        rec = _record(fleet, args.terminal)
+        rec = reg.terminals[args.terminal]
+        progress.step("revoking at the broker (CRL, identity)")
+        rec.status, rec.reason = "revoked", args.reason
+        fleet.save_registry(reg)
+        fleet.apply(reg)
+        progress.done(f"serial {rec.serial} refused from now on")
+        progress.step("telling HQ why (the terminal's status)")
+        if fleet.broker_pid() is not None:
+            publish_reason(fleet, rec.store_id, rec.terminal_id,
+                           f"credentials revoked: {args.reason}")  # fmt: skip
+            progress.done()
+        else:
+            progress.done("skipped: the broker is not running")
+    return 0
+
+
+def run_retire(args: argparse.Namespace, progress: Progress) -> int:
+    """terminal retire: refuses while sales are unsynced unless --force."""
+    fleet = Fleet.open(args.fleet.resolve())
+    progress.total = 3
+    with fleet.locked():
+        reg = fleet.registry()
+        rec = _record(fleet, args.terminal)
+        rec = reg.terminals[args.terminal]
+        progress.step("checking for unsynced sales")
+        depth = _unsynced(fleet, rec, args.root)
+        if depth and not args.force:
+            raise FleetError(
+                f"terminal {rec.terminal_id} still has {depth} unsynced event(s): let it sync "
+                "(systemctl start pos-sync drains it), or pass --force to lose them"
+            )
+        progress.done(f"{depth} unsynced" + (" (forced: they will be lost)" if depth else ""))
+        progress.step("removing its broker identity and rights")
+        rec.status, rec.reason = "retired", "retired by a technician"
+        fleet.save_registry(reg)
+        fleet.apply(reg)
+        progress.done()
+        progress.step("removing its credentials")
+        gone = remove_credentials(Layout(args.root.resolve())) if args.root else []
+        if fleet.broker_pid() is not None:
+            publish_reason(fleet, rec.store_id, rec.terminal_id, "retired")
+        progress.done(f"{len(gone)} file(s) deleted" if args.root else "registry and broker")
+    return 0
+
+
+def _unsynced(fleet: Fleet, rec: TerminalRecord, root: Path | None) -> int:
+    db = Layout(root.resolve()).db if root else None
+    if db is not None and db.exists():
+        from device.store.db import open_database
+
+        store = open_database(db)
+        try:
+            return int(store.conn().execute("SELECT count(*) FROM outbox").fetchone()[0])
+        finally:
+            store.close()
+    status = read_status(fleet, rec.store_id, rec.terminal_id)
+    return status.outbox_depth if status is not None else 0
+
+
+def run_list(args: argparse.Namespace, progress: Progress) -> int:
+    """terminal list."""
+    fleet = Fleet.open(args.fleet.resolve())
+    rows = sorted(fleet.registry().terminals.values(), key=lambda r: r.terminal_id)
+    progress.say(f"{'terminal':12} {'store':8} {'status':9} {'serial':34} reason")
+    for r in rows:
+        progress.say(f"{r.terminal_id:12} {r.store_id:8} {r.status:9} {r.serial:34} {r.reason}")
+    return 0
