@@ -115,6 +115,15 @@ def _run_flash(args: argparse.Namespace) -> int:
     return flash(args.port, args.dry_run, args.mpremote)
 
 
+def register(sub: Any) -> None:
+    """The `mcu` group on the technicians' tool (provisioning.cli calls this)."""
+    add_subcommands(sub)
+    mcu = sub.choices["mcu"]
+    for action in mcu._subparsers._group_actions:
+        for parser in action.choices.values():
+            parser.set_defaults(run=lambda args, _progress: _run_flash(args))
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m provisioning.mcu flash --port ...` (also reached as `provisioning mcu`)."""
     parser = argparse.ArgumentParser(prog="python -m provisioning")

@@ -100,7 +100,8 @@ def test_hq_cannot_ack_so_a_terminal_keeps_its_unsynced_sales(
 ) -> None:
     record_sales(store_file, 3)  # no ingest runs: nothing is genuinely stored in the cloud
     svc = make_service(store_file, resend_after_s=60)
-    assert svc.wait(lambda s: s.connected and s.events_sent == 3, 10), svc.stats()
+    # No cloud answers its Hello, so it holds its events back; the forgeries still arrive.
+    assert svc.wait(lambda s: s.connected, 10), svc.stats()
     forged = codec.encode_ack(Ack(terminal_id="S001-T01", acked_seq=3))
     for identity in ("hq", "admin", "S001-T02", "S002-T01"):
         attacker = broker.client(identity)

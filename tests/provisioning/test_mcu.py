@@ -30,7 +30,7 @@ def test_dry_run_copies_every_firmware_file_and_resets() -> None:
 
 def test_missing_port_is_a_clear_error() -> None:
     done = run("flash", "--port", "/dev/ttyACM-none")
-    assert done.returncode == 2
+    assert done.returncode == 1
     assert "no I/O board on /dev/ttyACM-none" in done.stderr
     assert "Traceback" not in done.stderr
 
@@ -46,7 +46,7 @@ def test_mpremote_failure_is_reported_in_one_line(tmp_path: Path) -> None:
         done = run("flash", "--port", pty.path, "--mpremote", str(fake))
     finally:
         pty.remove()
-    assert done.returncode == 2
+    assert done.returncode == 1
     assert done.stderr.strip() == (
-        f"provisioning mcu: flashing {pty.path} failed: mpremote: failed to access port"
+        f"error: flashing {pty.path} failed: mpremote: failed to access port"
     )
