@@ -15,9 +15,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, ConfigDict
 
 
 class Role(enum.StrEnum):
@@ -100,6 +101,28 @@ REPORT_READERS = allow(Role.MARKETING, Role.STORE_MANAGER, Role.ANALYST,
 ADMIN_ONLY = allow()
 
 
+class Problem(BaseModel):
+    """Every refusal: ``detail`` says what is wrong (a list for FastAPI's field errors)."""
+
+    detail: str | list[dict[str, Any]]
+
+
+class Strict(BaseModel):
+    """Request bodies refuse fields they do not know (a typo is an error, not ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+#: The refusals every route may answer with, documented once for all of them.
+ERRORS: Final[dict[int | str, dict[str, Any]]] = {
+    code: {"model": Problem, "description": text}
+    for code, text in ((401, "not signed in"), (403, "role or store not allowed"),
+                       (404, "not found"), (409, "conflicts with what is stored"),
+                       (413, "too large"), (422, "invalid input"), (429, "locked out for a while"),
+                       (503, "the broker did not take it"))
+}  # fmt: skip
+
+
 class MissingPolicy(TypeError):
     """A route was added without a role policy."""
 
@@ -129,6 +152,7 @@ class PolicyRouter(APIRouter):
             Depends(self._enforce(policy)),
             *(kwargs.get("dependencies") or []),
         ]
+        kwargs["responses"] = {**ERRORS, **(kwargs.get("responses") or {})}
         kwargs["openapi_extra"] = {**(kwargs.get("openapi_extra") or {}),
                                    "x-policy": policy.describe()}  # fmt: skip
         super().add_api_route(path, endpoint, **kwargs)

@@ -168,16 +168,20 @@ def _record_failure(cdb: CloudDB, username: str, now: dt.datetime) -> None:
     f.update(failures=failures, locked_until=locked).where(f.username == username).execute()
 
 
-def verify_login(cdb: CloudDB, username: str, password: str) -> UserRow:
-    """Check a sign-in; raises LockedOut, or AccessError with one message for any mismatch.
+def check_login(cdb: CloudDB, username: str, password: str) -> UserRow | AccessError:
+    """Check a sign-in; the user, or the refusal (LockedOut, or one message for any mismatch).
 
-    Runs inside the caller's write transaction so the failure count is exact under
-    concurrent attempts. An unknown name still costs one argon2 verification, so timing
-    does not tell which names exist.
+    The refusal is returned rather than raised so the caller's transaction commits the
+    failure count (run it inside a write transaction: the count is then exact under
+    concurrent attempts). An unknown name still costs one argon2 verification, so timing
+    does not tell which names exist, and unknown names are locked out like known ones.
     """
     now = utcnow()
     key = username[:64]
-    _lock_check(cdb, key, now)
+    try:
+        _lock_check(cdb, key, now)
+    except LockedOut as locked:
+        return locked
     h = cdb.hq
     user = h.HqUser.get_or_none(h.HqUser.username == key)
     hasher = _hasher()
@@ -189,8 +193,11 @@ def verify_login(cdb: CloudDB, username: str, password: str) -> UserRow:
         ok = False
     if not ok:
         _record_failure(cdb, key, now)
-        _lock_check(cdb, key, now)  # this failure may have been the one that locks
-        raise AccessError("wrong username or password, or the account is disabled")
+        try:
+            _lock_check(cdb, key, now)  # this failure may have been the one that locks
+        except LockedOut as locked:
+            return locked
+        return AccessError("wrong username or password, or the account is disabled")
     h.LoginFailure.delete().where(h.LoginFailure.username == key).execute()
     if hasher.check_needs_rehash(user.password_hash):
         h.HqUser.update(password_hash=hasher.hash(password)).where(h.HqUser.id == user.id).execute()

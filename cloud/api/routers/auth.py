@@ -8,13 +8,13 @@ from typing import Any
 from fastapi import HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
-from cloud.api.policy import ANY_SIGNED_IN, PUBLIC, PolicyRouter, Principal
+from cloud.api.policy import ANY_SIGNED_IN, PUBLIC, PolicyRouter, Principal, Strict
 from cloud.api.security import SESSION_COOKIE, Db, Who, audit, client_ip, principal_for
 from cloud.store import hq_access
 from cloud.store.db import CloudDB
 
 
-class Login(BaseModel):
+class Login(Strict):
     """A username and password."""
 
     username: str = Field(min_length=1, max_length=64)
@@ -40,21 +40,20 @@ def _me(who: Principal) -> Me:
 def sign_in(cdb: CloudDB, request: Request, response: Response, username: str,
             password: str) -> Me:  # fmt: skip
     """Check the password (with lockout), open a session and set its cookie; audited."""
-    try:
-        with cdb.write():
-            user = hq_access.verify_login(cdb, username, password)
+    with cdb.write():
+        found = hq_access.check_login(cdb, username, password)
+        if isinstance(found, hq_access.AccessError):
+            reason = "locked" if isinstance(found, hq_access.LockedOut) else "password"
+            audit(cdb, request, "sign_in", {"reason": reason}, outcome="refused",
+                  username=username[:64])  # fmt: skip
+        else:
+            user = found
             cookie, csrf = hq_access.open_session(cdb, user.user_id, client_ip(request))
             audit(cdb, request, "sign_in", username=user.username)
-    except hq_access.LockedOut as err:
-        with cdb.write():
-            audit(cdb, request, "sign_in", {"reason": "locked"}, outcome="refused",
-                  username=username[:64])  # fmt: skip
-        raise HTTPException(429, str(err)) from err
-    except hq_access.AccessError as err:
-        with cdb.write():
-            audit(cdb, request, "sign_in", {"reason": "password"}, outcome="refused",
-                  username=username[:64])  # fmt: skip
-        raise HTTPException(401, str(err)) from err
+    if isinstance(found, hq_access.LockedOut):
+        raise HTTPException(429, str(found))
+    if isinstance(found, hq_access.AccessError):
+        raise HTTPException(401, str(found))
     response.set_cookie(
         SESSION_COOKIE, cookie, max_age=hq_access.SESSION_HOURS * 3600, httponly=True,
         samesite="strict", secure=request.url.scheme == "https", path="/",

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, get_args
 from fastapi import HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
-from cloud.api.policy import PolicyRouter, Principal, Role, allow
+from cloud.api.policy import PolicyRouter, Principal, Role, allow, Strict
 from cloud.api.publisher import PublishError
 from cloud.api.security import Db, Who, audit
 from cloud.domain.snapshot import STREAM_KEYS, LoggedChange, fold
@@ -33,7 +33,7 @@ PUSH_READERS = allow(Role.MARKETING, Role.ANALYST, Role.STORE_MANAGER,
                      note="store managers: their stores only")  # fmt: skip
 
 
-class PushRequest(BaseModel):
+class PushRequest(Strict):
     """A change HQ sends to one store or to all stores."""
 
     scope: str = Field(description='"all" or a store id', examples=["all", "S001"], max_length=32)
@@ -225,6 +225,6 @@ def history(cdb: CloudDB, who: Principal, stream: str | None, store: str | None,
         applied = sorted(tid for tid, v in mine if int(v.get(c.stream, 0)) >= c.version)
         pending = sorted(tid for tid, v in mine if int(v.get(c.stream, 0)) < c.version)
         out.append(PushRecord(stream=c.stream, version=c.version, scope=c.scope, kind=c.kind,
-                              items=len(c.items or []), created_at=c.created_at,
+                              items=len(c.items or []), created_at=c.created_at.replace(tzinfo=dt.UTC),
                               applied=applied, pending=pending))  # fmt: skip
     return out

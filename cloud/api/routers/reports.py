@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, get_args
@@ -61,7 +62,9 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
             raise HTTPException(422, f"{name} is kept per store, not per terminal: drop terminal")
         f = filters(cdb, who, store=store, terminal=terminal, date_from=date_from,
                     date_to=date_to, limit=limit)  # fmt: skip
-        return answer(REPORTS[name](cdb, f), described(f), format)
+        # Named as the route is, so the CSV file is called what the user asked for.
+        table = dataclasses.replace(REPORTS[name](cdb, f), report=name)
+        return answer(table, described(f), format)
 
     @r.get("/api/terminal-health", policy=TERMINAL_READERS, responses=CSV_RESPONSE,
            response_model=ReportTable)  # fmt: skip

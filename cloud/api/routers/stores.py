@@ -8,14 +8,14 @@ from typing import Annotated, Any
 from fastapi import HTTPException, Path, Request
 from pydantic import BaseModel, Field
 
-from cloud.api.policy import ADMIN_ONLY, PolicyRouter, Role, allow
+from cloud.api.policy import ADMIN_ONLY, PolicyRouter, Role, allow, Strict
 from cloud.api.security import Db, Who, audit
 from cloud.store import stores
 
 StorePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="store id")]
 
 
-class StoreBody(BaseModel):
+class StoreBody(Strict):
     """A store's settings."""
 
     name: str = Field(min_length=1, max_length=100)

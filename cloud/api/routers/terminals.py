@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from cloud.api.policy import ADMIN_ONLY, PolicyRouter, Role, allow
+from cloud.api.policy import ADMIN_ONLY, PolicyRouter, Role, allow, Strict
 from cloud.api.publisher import PublishError
 from cloud.api.routers.pushes import Stream, may_push
 from cloud.api.security import Db, Who, audit
@@ -26,7 +26,7 @@ TERMINAL_READERS = allow(Role.STORE_MANAGER, Role.ANALYST, Role.TECHNICIAN, Role
 TerminalPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 
 
-class Registration(BaseModel):
+class Registration(Strict):
     """A terminal a technician provisioned: its ids and its client certificate."""
 
     terminal_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$", examples=["S001-T03"])
@@ -35,7 +35,7 @@ class Registration(BaseModel):
     cert_serial: str = Field(pattern=r"^[0-9a-fA-F]{1,64}$", description="serial, hex")
 
 
-class Revoke(BaseModel):
+class Revoke(Strict):
     """Why a terminal's registration is revoked."""
 
     reason: str = Field(min_length=1, max_length=200)

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from cloud.api.policy import ADMIN_ONLY, PolicyRouter, Principal
+from cloud.api.policy import ADMIN_ONLY, PolicyRouter, Principal, Strict
 from cloud.api.security import Db, Who, audit
 from cloud.store import hq_access
 from cloud.store.db import CloudDB
@@ -20,7 +20,7 @@ StoreId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 UserId = Annotated[int, Path(ge=1, le=2**62)]
 
 
-class NewUser(BaseModel):
+class NewUser(Strict):
     """A user to create; a store manager needs stores."""
 
     username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
@@ -43,19 +43,19 @@ class User(BaseModel):
     active: bool
 
 
-class Active(BaseModel):
+class Active(Strict):
     """Enable or disable a user."""
 
     active: bool
 
 
-class NewPassword(BaseModel):
+class NewPassword(Strict):
     """A replacement password (ends the user's sessions)."""
 
     password: str = Field(min_length=hq_access.MIN_PASSWORD, max_length=200)
 
 
-class NewToken(BaseModel):
+class NewToken(Strict):
     """An API token for a user's scripts."""
 
     user_id: int = Field(ge=1, le=2**62)
@@ -98,6 +98,11 @@ class AuditEntry(BaseModel):
     detail: dict[str, Any]
 
 
+def aware(value: dt.datetime | None) -> dt.datetime | None:
+    """Stored times are naive UTC; answers say so (RFC 3339 with an offset)."""
+    return None if value is None else value.replace(tzinfo=dt.UTC)
+
+
 def _user(u: hq_access.UserRow) -> User:
     return User(id=u.user_id, username=u.username, display_name=u.display_name, role=u.role,
                 stores=list(u.stores), language=u.language, active=u.active)  # fmt: skip
@@ -118,7 +123,7 @@ def audit_entries(cdb: CloudDB, limit: int, before: int | None = None) -> list[A
     q = a.select().order_by(a.id.desc()).limit(limit)
     if before is not None:
         q = q.where(a.id < before)
-    return [AuditEntry(id=e.id, at=e.at, username=e.username, role=e.role, via=e.via, ip=e.ip,
+    return [AuditEntry(id=e.id, at=aware(e.at), username=e.username, role=e.role, via=e.via, ip=e.ip,
                        method=e.method, path=e.path, action=e.action, outcome=e.outcome,
                        detail=e.detail or {}) for e in q]  # fmt: skip
 
@@ -162,7 +167,8 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
     @r.get("/api/tokens", policy=ADMIN_ONLY)
     def tokens(cdb: Db) -> list[Token]:
         """Every API token (never the secret)."""
-        return [Token(**t) for t in hq_access.list_tokens(cdb)]
+        return [Token(**{**t, "created_at": aware(t["created_at"]),
+                         "revoked_at": aware(t["revoked_at"])}) for t in hq_access.list_tokens(cdb)]  # fmt: skip
 
     @r.post("/api/tokens", policy=ADMIN_ONLY, status_code=201)
     def new_token(cdb: Db, who: Who, request: Request, body: NewToken) -> CreatedToken:
