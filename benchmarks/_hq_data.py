@@ -125,8 +125,10 @@ def _rollups(cur: psycopg2.extensions.cursor, s: Shape) -> None:
         FROM gen_lines GROUP BY store_id, day, hour, terminal_id, cashier_id
         """
     )
-    for table, keys in (("roll_product_daily", "store_id, day, sku"),
-                        ("roll_product_chain_daily", "day, sku")):  # fmt: skip
+    for table, keys in (
+        ("roll_product_daily", "store_id, day, sku"),
+        ("roll_product_chain_daily", "day, sku"),
+    ):
         cur.execute(
             f"""
             INSERT INTO {table} ({keys}, name_zh, name_en, category, lines, quantity, weight_g,

@@ -36,7 +36,7 @@ PASSWORD = "benchmark password"
 
 def _p95(values: list[float]) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -60,35 +60,64 @@ def _mix(shape: Shape, rng: random.Random) -> list[tuple[str, Filters, str, list
     week, month = day - dt.timedelta(days=6), day - dt.timedelta(days=29)
     one = frozenset({store})
     return [
-        ("sales-by-store", Filters(None, day, day),
-         f"SELECT e.store_id, count(*), sum(e.amount_fen) FROM events e WHERE {WHERE} "
-         "GROUP BY e.store_id ORDER BY e.store_id", [day, day]),
-        ("sales-by-hour", Filters(one, day, day),
-         f"SELECT e.business_hour, count(*), sum(e.amount_fen) FROM events e WHERE {WHERE} "
-         "AND e.store_id = %s GROUP BY 1 ORDER BY 1", [day, day, store]),
-        ("top-products", Filters(None, week, day, None, 10),
-         f"SELECT l ->> 'sku', sum((l ->> 'net_fen')::bigint) AS n FROM events e, {LINES} l "
-         f"WHERE {WHERE} GROUP BY 1 ORDER BY n DESC, 1 LIMIT 10", [week, day]),
-        ("top-products", Filters(one, month, day, None, 10),
-         f"SELECT l ->> 'sku', sum((l ->> 'net_fen')::bigint) AS n FROM events e, {LINES} l "
-         f"WHERE {WHERE} AND e.store_id = %s GROUP BY 1 ORDER BY n DESC, 1 LIMIT 10",
-         [month, day, store]),
-        ("sales-by-category", Filters(None, month, day),
-         f"SELECT l ->> 'category', sum((l ->> 'net_fen')::bigint) AS n FROM events e, {LINES} l"
-         f" WHERE {WHERE} GROUP BY 1 ORDER BY n DESC, 1", [month, day]),
-        ("sales-by-cashier", Filters(one, week, day),
-         f"SELECT e.body::jsonb ->> 'cashier_id', count(*), sum(e.amount_fen) FROM events e "
-         f"WHERE {WHERE} AND e.store_id = %s GROUP BY 1 ORDER BY 1", [week, day, store]),
-        ("sales-by-tender", Filters(one, month, day),
-         "SELECT t ->> 'kind', sum((t ->> 'amount_fen')::bigint) FROM events e, "
-         f"jsonb_array_elements(e.body::jsonb -> 'tenders') t WHERE {WHERE} AND e.store_id = %s "
-         "GROUP BY 1 ORDER BY 1", [month, day, store]),
-        ("sales-by-day", Filters(None, shape.first_day, shape.first_day + dt.timedelta(
-            days=shape.days - 1)),
-         f"SELECT e.business_day, count(*), sum(e.amount_fen) FROM events e WHERE {WHERE} "
-         "GROUP BY 1 ORDER BY 1",
-         [shape.first_day, shape.first_day + dt.timedelta(days=shape.days - 1)]),
-    ]  # fmt: skip
+        (
+            "sales-by-store",
+            Filters(None, day, day),
+            f"SELECT e.store_id, count(*), sum(e.amount_fen) FROM events e WHERE {WHERE} "
+            "GROUP BY e.store_id ORDER BY e.store_id",
+            [day, day],
+        ),
+        (
+            "sales-by-hour",
+            Filters(one, day, day),
+            f"SELECT e.business_hour, count(*), sum(e.amount_fen) FROM events e WHERE {WHERE} "
+            "AND e.store_id = %s GROUP BY 1 ORDER BY 1",
+            [day, day, store],
+        ),
+        (
+            "top-products",
+            Filters(None, week, day, None, 10),
+            f"SELECT l ->> 'sku', sum((l ->> 'net_fen')::bigint) AS n FROM events e, {LINES} l "
+            f"WHERE {WHERE} GROUP BY 1 ORDER BY n DESC, 1 LIMIT 10",
+            [week, day],
+        ),
+        (
+            "top-products",
+            Filters(one, month, day, None, 10),
+            f"SELECT l ->> 'sku', sum((l ->> 'net_fen')::bigint) AS n FROM events e, {LINES} l "
+            f"WHERE {WHERE} AND e.store_id = %s GROUP BY 1 ORDER BY n DESC, 1 LIMIT 10",
+            [month, day, store],
+        ),
+        (
+            "sales-by-category",
+            Filters(None, month, day),
+            f"SELECT l ->> 'category', sum((l ->> 'net_fen')::bigint) AS n FROM events e, {LINES} l"
+            f" WHERE {WHERE} GROUP BY 1 ORDER BY n DESC, 1",
+            [month, day],
+        ),
+        (
+            "sales-by-cashier",
+            Filters(one, week, day),
+            f"SELECT e.body::jsonb ->> 'cashier_id', count(*), sum(e.amount_fen) FROM events e "
+            f"WHERE {WHERE} AND e.store_id = %s GROUP BY 1 ORDER BY 1",
+            [week, day, store],
+        ),
+        (
+            "sales-by-tender",
+            Filters(one, month, day),
+            "SELECT t ->> 'kind', sum((t ->> 'amount_fen')::bigint) FROM events e, "
+            f"jsonb_array_elements(e.body::jsonb -> 'tenders') t WHERE {WHERE} AND e.store_id = %s "
+            "GROUP BY 1 ORDER BY 1",
+            [month, day, store],
+        ),
+        (
+            "sales-by-day",
+            Filters(None, shape.first_day, shape.first_day + dt.timedelta(days=shape.days - 1)),
+            f"SELECT e.business_day, count(*), sum(e.amount_fen) FROM events e WHERE {WHERE} "
+            "GROUP BY 1 ORDER BY 1",
+            [shape.first_day, shape.first_day + dt.timedelta(days=shape.days - 1)],
+        ),
+    ]
 
 
 def _check_same(name: str, table: Any, raw: list[tuple[Any, ...]]) -> None:
@@ -100,9 +129,14 @@ def _check_same(name: str, table: Any, raw: list[tuple[Any, ...]]) -> None:
         got = [(r[0], r[2]) for r in table.rows]
         want = [(k, int(a)) for k, a in raw]
     else:
-        key = table.columns.index({"sales-by-store": "store_id", "sales-by-hour": "hour",
-                                   "sales-by-cashier": "cashier_id",
-                                   "sales-by-day": "day"}[name])  # fmt: skip
+        key = table.columns.index(
+            {
+                "sales-by-store": "store_id",
+                "sales-by-hour": "hour",
+                "sales-by-cashier": "cashier_id",
+                "sales-by-day": "day",
+            }[name]
+        )
         got = [(str(r[key]), r[key + 1], r[key + 6]) for r in table.rows]
         want = [(str(k), int(c), int(s)) for k, c, s in raw]
     if got != want:
@@ -126,8 +160,11 @@ def _measure_reports(cdb: CloudDB, shape: Shape, rounds: int, raw_rounds: int) -
         rolled.append(ms)
         if r < raw_rounds:
             raw.append(ms)  # no rollup for one member's ledger: the same query on both sides
-    return {"hq.report_p95_ms": _p95(rolled), "hq.report_raw_p95_ms": _p95(raw),
-            "hq.report_vs_raw_scan_ratio": _p95(raw) / _p95(rolled)}  # fmt: skip
+    return {
+        "hq.report_p95_ms": _p95(rolled),
+        "hq.report_raw_p95_ms": _p95(raw),
+        "hq.report_vs_raw_scan_ratio": _p95(raw) / _p95(rolled),
+    }
 
 
 class _Offline:
@@ -146,20 +183,32 @@ def _dashboard_ms(url: str, day: dt.date, loads: int) -> float:
         hq_access.add_user(cdb, "bench-admin", PASSWORD, "admin")
     cdb.close()
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(url, _Offline()), host="127.0.0.1",
-                                           port=port, log_level="warning"))  # fmt: skip
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(url, _Offline()), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.05)
     base = f"http://127.0.0.1:{port}"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
     samples = []
     try:
         with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
             browser = p.chromium.launch_persistent_context(
-                profile, executable_path="/usr/bin/chromium", headless=True, args=flags)  # fmt: skip
+                profile, executable_path="/usr/bin/chromium", headless=True, args=flags
+            )
             page = browser.new_page()
             page.goto(f"{base}/login")
             page.fill("input[name=username]", "bench-admin")
@@ -170,8 +219,7 @@ def _dashboard_ms(url: str, day: dt.date, loads: int) -> float:
             for _ in range(loads + 1):  # the first load warms caches and is left out
                 start = time.perf_counter()
                 page.goto(target)
-                page.wait_for_function("() => document.querySelector('[data-chart]')"
-                                       ".dataset.drawn")  # fmt: skip
+                page.wait_for_function("() => document.querySelector('[data-chart]').dataset.drawn")
                 samples.append((time.perf_counter() - start) * 1000)
             browser.close()
     finally:
@@ -182,19 +230,28 @@ def _dashboard_ms(url: str, day: dt.date, loads: int) -> float:
 
 def run(quick: bool) -> dict[str, float]:
     """Generate the chain on a fresh PostgreSQL database, then measure."""
-    shape = Shape(lines=200_000, members=20_000) if quick else Shape(lines=10_000_000,
-                                                                     members=1_000_000)
+    shape = (
+        Shape(lines=200_000, members=20_000)
+        if quick
+        else Shape(lines=10_000_000, members=1_000_000)
+    )
     figures: dict[str, float] = {}
     try:
         with pg_server() as admin, fresh_database(admin) as url:
             start = time.perf_counter()
             generate(url, shape)
-            print(f"hq: generated {shape.lines:,} lines, {shape.members:,} members in "
-                  f"{time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip
+            print(
+                f"hq: generated {shape.lines:,} lines, {shape.members:,} members in "
+                f"{time.perf_counter() - start:.0f} s",
+                flush=True,
+            )
             cdb = open_cloud_db(url)
             try:
-                figures.update(_measure_reports(cdb, shape, rounds=10 if quick else 30,
-                                                raw_rounds=2 if quick else 3))  # fmt: skip
+                figures.update(
+                    _measure_reports(
+                        cdb, shape, rounds=10 if quick else 30, raw_rounds=2 if quick else 3
+                    )
+                )
             finally:
                 cdb.close()
             day = shape.first_day + dt.timedelta(days=shape.days - 1)

@@ -227,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
                 missing.append(f"{name} exited ({proc.returncode}); see {root / 'logs'}/{name}.log")
         config_path = root / "terminal.toml"
         config_path.write_text(dump_config(_terminal_config(root, port, keys["terminal"])))
-        print(f"  HQ page  {api}/   HQ login " + "   ".join(f"{x.username} / {x.password}"
-                                                            for x in logins), flush=True)  # fmt: skip
+        who = "   ".join(f"{x.username} / {x.password}" for x in logins)
+        print(f"  HQ page  {api}/   HQ login {who}", flush=True)
         _banner(root, api, port, first, missing)
         if args.no_terminal:
             signal.sigwait({signal.SIGINT, signal.SIGTERM})

@@ -34,9 +34,19 @@ class RollupModels:
         return [getattr(self, f.name) for f in fields(self)]
 
 
-SALES_COUNTERS = ("sales_count", "returns_count", "member_sales", "items", "lines",
-                  "override_lines", "gross_fen", "discount_fen", "sales_fen", "refund_fen",
-                  "return_items")  # fmt: skip
+SALES_COUNTERS = (
+    "sales_count",
+    "returns_count",
+    "member_sales",
+    "items",
+    "lines",
+    "override_lines",
+    "gross_fen",
+    "discount_fen",
+    "sales_fen",
+    "refund_fen",
+    "return_items",
+)
 PRODUCT_COUNTERS = ("lines", "quantity", "weight_g", "net_fen", "returned_quantity", "refund_fen")
 CATEGORY_COUNTERS = ("lines", "quantity", "net_fen", "returned_quantity", "refund_fen")
 TENDER_COUNTERS = ("sales_count", "amount_fen", "refunds_count", "refund_fen")

@@ -30,10 +30,23 @@ def used_messages() -> set[str]:
             if isinstance(first, str):
                 found.add(first)
     found |= {label for _path, label, _key in NAV}
-    found |= {"HQ admin", "Marketing", "Store manager", "Analyst", "Technician",
-              "Too many failed sign-ins; try again later.", "Wrong username or password."}  # fmt: skip
-    terminal = {"online": False, "printer": "paper_out", "oldest_unsynced_s": 9999,
-                "flagged": True, "problem": "x", "registration": "revoked"}  # fmt: skip
+    found |= {
+        "HQ admin",
+        "Marketing",
+        "Store manager",
+        "Analyst",
+        "Technician",
+        "Too many failed sign-ins; try again later.",
+        "Wrong username or password.",
+    }
+    terminal = {
+        "online": False,
+        "printer": "paper_out",
+        "oldest_unsynced_s": 9999,
+        "flagged": True,
+        "problem": "x",
+        "registration": "revoked",
+    }
     found |= {f"attention.{w}" for w in attention(terminal)}
     found |= {f"tender.{k}" for k in ("cash", "card", "mobile", "points", "coupon")}
     found |= {f"stream.{s}" for s in ("prices", "catalogue", "members", "coupons", "config")}
@@ -52,14 +65,19 @@ def test_every_message_has_chinese_and_english() -> None:
     zh = catalogues["zh_CN"]
     untranslated = sorted(m for m in used if zh[m] == m and not m.startswith("中文"))
     assert not untranslated, f"zh_CN repeats the English for {untranslated}"
-    english_keys = sorted(m for m in used if m.startswith(DYNAMIC_PREFIXES)
-                          and catalogues["en"][m] == m)  # fmt: skip
+    english_keys = sorted(
+        m for m in used if m.startswith(DYNAMIC_PREFIXES) and catalogues["en"][m] == m
+    )
     assert not english_keys, f"en shows raw keys for {english_keys}"
 
 
 def test_money_and_percent_formats() -> None:
     assert (i18n.yuan(123456), i18n.yuan(-5), i18n.yuan(0), i18n.yuan(None)) == (
-        "¥1,234.56", "-¥0.05", "¥0.00", "")
+        "¥1,234.56",
+        "-¥0.05",
+        "¥0.00",
+        "",
+    )
     assert i18n.percent(0.1234) == "12.3%" and i18n.percent(None) == ""
 
 
@@ -67,11 +85,20 @@ def test_users_add_creates_the_first_admin_from_the_shell(tmp_path: Path) -> Non
     url = f"sqlite:///{tmp_path}/cloud.db"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     run = [sys.executable, "-m", "cloud.api", "--db", url]
-    made = subprocess.run([*run, "users", "add", "chief", "--role", "admin", "--password-stdin",
-                           "--token", "ops"], input="a very long secret\n", env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    made = subprocess.run(
+        [*run, "users", "add", "chief", "--role", "admin", "--password-stdin", "--token", "ops"],
+        input="a very long secret\n",
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert made.returncode == 0, made.stderr
-    assert "user chief created (admin)" in made.stdout and "API token (shown once): hqt_" in made.stdout
+    assert (
+        "user chief created (admin)" in made.stdout
+        and "API token (shown once): hqt_" in made.stdout
+    )
     cdb = open_cloud_db(url)
     with cdb.write():
         found = hq_access.check_login(cdb, "chief", "a very long secret")
@@ -79,15 +106,43 @@ def test_users_add_creates_the_first_admin_from_the_shell(tmp_path: Path) -> Non
     stored = cdb.hq.HqUser.get(cdb.hq.HqUser.username == "chief").password_hash
     cdb.close()
     assert stored.startswith("$argon2id$") and "a very long secret" not in stored
-    twice = subprocess.run([*run, "users", "add", "chief", "--role", "admin", "--password-stdin"],
-                           input="a very long secret\n", env=env, cwd=ROOT,
-                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    twice = subprocess.run(
+        [*run, "users", "add", "chief", "--role", "admin", "--password-stdin"],
+        input="a very long secret\n",
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert twice.returncode == 1 and "already exists" in twice.stderr
-    nowhere = subprocess.run([*run, "users", "add", "m", "--role", "store_manager", "--stores",
-                              "S404", "--password-stdin"], input="a very long secret\n", env=env,
-                             cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    nowhere = subprocess.run(
+        [
+            *run,
+            "users",
+            "add",
+            "m",
+            "--role",
+            "store_manager",
+            "--stores",
+            "S404",
+            "--password-stdin",
+        ],
+        input="a very long secret\n",
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert nowhere.returncode == 1 and "unknown store(s) S404" in nowhere.stderr
-    short = subprocess.run([*run, "users", "add", "x1", "--role", "analyst", "--password-stdin"],
-                           input="short\n", env=env, cwd=ROOT, capture_output=True, text=True,
-                           timeout=120)  # fmt: skip
+    short = subprocess.run(
+        [*run, "users", "add", "x1", "--role", "analyst", "--password-stdin"],
+        input="short\n",
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert short.returncode == 1 and "at least 10 characters" in short.stderr

@@ -27,9 +27,16 @@ with warnings.catch_warnings():
 
 ROLES = [r.value for r in Role]
 #: Placeholder values for path parameters (they exist where a route needs them to).
-PATH_VALUES = {"stream": "members", "name": "sales", "user_id": "999999", "token_id": "999999",
-               "terminal_id": "S001-T01", "store_id": "S001", "member_id": "M1",
-               "code": "en"}  # fmt: skip
+PATH_VALUES = {
+    "stream": "members",
+    "name": "sales",
+    "user_id": "999999",
+    "token_id": "999999",
+    "terminal_id": "S001-T01",
+    "store_id": "S001",
+    "member_id": "M1",
+    "code": "en",
+}
 #: POST routes that change nothing (previews): no audit row expected.
 READ_ONLY_WRITES = {("POST", "/api/push/{stream}/preview"), ("POST", "/pushes/preview")}
 CSRF_FREE = {("POST", "/api/auth/login"), ("POST", "/login")}  # a sign-in has no session yet
@@ -38,34 +45,47 @@ CSRF_FREE = {("POST", "/api/auth/login"), ("POST", "/login")}  # a sign-in has n
 def valid_body(method: str, path: str, user_ids: dict[str, int]) -> dict[str, Any]:
     """A body (json= or data=) an admin's call succeeds with; every write route needs one."""
     push = {"scope": "S001", "items": [{"member_id": "M9", "phone": "13800001111"}]}
-    form_push = {"stream": "members", "scope": "S001", "kind": "upsert",
-                 "items": '[{"member_id": "M9", "phone": "13800001111"}]'}  # fmt: skip
+    form_push = {
+        "stream": "members",
+        "scope": "S001",
+        "kind": "upsert",
+        "items": '[{"member_id": "M9", "phone": "13800001111"}]',
+    }
     bodies: dict[tuple[str, str], dict[str, Any]] = {
         ("POST", "/api/auth/login"): {"json": {"username": "admin-user", "password": PASSWORD}},
         ("POST", "/login"): {"data": {"username": "admin-user", "password": PASSWORD}},
         ("POST", "/api/auth/logout"): {},
         ("POST", "/logout"): {},
-        ("POST", "/api/users"): {"json": {"username": "newbie", "password": "a long password",
-                                          "role": "analyst"}},
+        ("POST", "/api/users"): {
+            "json": {"username": "newbie", "password": "a long password", "role": "analyst"}
+        },
         ("POST", "/api/users/{user_id}/active"): {"json": {"active": True}},
         ("POST", "/api/users/{user_id}/password"): {"json": {"password": "another long one"}},
         ("POST", "/api/tokens"): {"json": {"user_id": user_ids["analyst"], "name": "script"}},
         ("DELETE", "/api/tokens/{token_id}"): {},
-        ("PUT", "/api/stores/{store_id}"): {"json": {"name": "Store 1", "timezone": "Asia/Shanghai",
-                                                      "day_start_hour": 4}},
-        ("POST", "/api/terminals"): {"json": {"terminal_id": "S001-T09", "store_id": "S001",
-                                              "cert_sha256": "ab" * 32, "cert_serial": "1f"}},
+        ("PUT", "/api/stores/{store_id}"): {
+            "json": {"name": "Store 1", "timezone": "Asia/Shanghai", "day_start_hour": 4}
+        },
+        ("POST", "/api/terminals"): {
+            "json": {
+                "terminal_id": "S001-T09",
+                "store_id": "S001",
+                "cert_sha256": "ab" * 32,
+                "cert_serial": "1f",
+            }
+        },
         ("POST", "/api/terminals/{terminal_id}/revoke"): {"json": {"reason": "stolen"}},
         ("POST", "/api/terminals/{terminal_id}/snapshot/{stream}"): {"params": {"store": "S001"}},
         ("POST", "/api/push/{stream}/preview"): {"json": push},
         ("POST", "/api/push/{stream}"): {"json": push},
         ("POST", "/pushes/preview"): {"data": form_push},
         ("POST", "/pushes/send"): {"data": form_push},
-        ("POST", "/users/add"): {"data": {"username": "pageuser", "password": "a long password",
-                                          "role": "analyst"}},
+        ("POST", "/users/add"): {
+            "data": {"username": "pageuser", "password": "a long password", "role": "analyst"}
+        },
         ("POST", "/tokens/add"): {"data": {"user_id": str(user_ids["analyst"]), "name": "p"}},
         ("POST", "/tokens/{token_id}/revoke"): {},
-    }  # fmt: skip
+    }
     key = (method, path)
     if key not in bodies:
         pytest.fail(f"{method} {path}: add an example body to valid_body() in this test")
@@ -92,13 +112,23 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
     user_ids = {u.role: u.id for u in cdb.hq.HqUser.select()}
     with cdb.write():
         cdb.hq.TerminalRegistration.create(
-            terminal_id="S001-T01", store_id="S001", cert_sha256="00" * 32, cert_serial="01",
-            registered_at="2026-11-23 00:00:00", registered_by="tests")  # fmt: skip
+            terminal_id="S001-T01",
+            store_id="S001",
+            cert_sha256="00" * 32,
+            cert_serial="01",
+            registered_at="2026-11-23 00:00:00",
+            registered_by="tests",
+        )
     cdb.close()
     app = create_app(db_url, Recorder())
     with TestClient(app) as client:
-        yield {"app": app, "client": client, "tokens": tokens, "db_url": db_url,
-               "user_ids": user_ids}  # fmt: skip
+        yield {
+            "app": app,
+            "client": client,
+            "tokens": tokens,
+            "db_url": db_url,
+            "user_ids": user_ids,
+        }
 
 
 def api_routes(app: Any) -> list[Any]:
@@ -114,10 +144,17 @@ def concrete(path: str, values: dict[str, str] | None = None) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: chosen[m.group(1)], path)
 
 
-def call(client: TestClient, method: str, path: str, headers: dict[str, str],
-         body: dict[str, Any] | None = None, values: dict[str, str] | None = None) -> Any:  # fmt: skip
-    return client.request(method, concrete(path, values), headers=headers,
-                          follow_redirects=False, **(body or {}))  # fmt: skip
+def call(
+    client: TestClient,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: dict[str, Any] | None = None,
+    values: dict[str, str] | None = None,
+) -> Any:
+    return client.request(
+        method, concrete(path, values), headers=headers, follow_redirects=False, **(body or {})
+    )
 
 
 def test_every_route_declares_a_policy_and_a_route_without_one_is_caught(world: dict) -> None:
@@ -171,8 +208,11 @@ def test_every_write_succeeds_for_an_admin_and_is_audited_once(world: dict) -> N
     admin = bearer(world["tokens"]["admin"])
     cdb = open_cloud_db(db_url)
     audit = cdb.hq.HqAudit
-    spare = client.post("/api/tokens", headers=admin,
-                        json={"user_id": world["user_ids"]["analyst"], "name": "spare"}).json()  # fmt: skip
+    spare = client.post(
+        "/api/tokens",
+        headers=admin,
+        json={"user_id": world["user_ids"]["analyst"], "name": "spare"},
+    ).json()
     values = {"user_id": str(world["user_ids"]["analyst"]), "token_id": str(spare["id"])}
     try:
         for method, path, _policy in _matrix(world["app"]):
@@ -181,8 +221,13 @@ def test_every_write_succeeds_for_an_admin_and_is_audited_once(world: dict) -> N
             body = valid_body(method, path, world["user_ids"])
             before = audit.select().count()
             if path == "/tokens/{token_id}/revoke":  # the API route revoked the spare already
-                values["token_id"] = str(client.post("/api/tokens", headers=admin, json={
-                    "user_id": world["user_ids"]["analyst"], "name": "spare2"}).json()["id"])  # fmt: skip
+                values["token_id"] = str(
+                    client.post(
+                        "/api/tokens",
+                        headers=admin,
+                        json={"user_id": world["user_ids"]["analyst"], "name": "spare2"},
+                    ).json()["id"]
+                )
                 before = audit.select().count()
             reply = call(client, method, path, admin, body, values)
             assert reply.status_code < 400, f"{method} {path}: {reply.status_code} {reply.text}"
@@ -211,8 +256,9 @@ def test_a_session_write_without_the_csrf_token_is_refused_and_audited(world: di
     assert refused.status_code == 403 and "X-CSRF-Token" in refused.json()["detail"]
     wrong = client.put("/api/stores/S001", json=body, headers={"X-CSRF-Token": "guess"})
     assert wrong.status_code == 403
-    ok = client.put("/api/stores/S001", json=body,
-                    headers={"X-CSRF-Token": me.json()["csrf_token"]})  # fmt: skip
+    ok = client.put(
+        "/api/stores/S001", json=body, headers={"X-CSRF-Token": me.json()["csrf_token"]}
+    )
     assert ok.status_code == 200
     cdb = open_cloud_db(world["db_url"])
     outcomes = [(a.action, a.outcome) for a in cdb.hq.HqAudit.select().order_by(cdb.hq.HqAudit.id)]
@@ -223,8 +269,12 @@ def test_a_session_write_without_the_csrf_token_is_refused_and_audited(world: di
 def test_sign_in_locks_out_after_repeated_failures_even_for_unknown_names(world: dict) -> None:
     client = world["client"]
     for name in ("admin-user", "nobody-here"):
-        codes = [client.post("/api/auth/login", json={"username": name, "password": "wrong!"}
-                             ).status_code for _ in range(5)]  # fmt: skip
+        codes = [
+            client.post(
+                "/api/auth/login", json={"username": name, "password": "wrong!"}
+            ).status_code
+            for _ in range(5)
+        ]
         assert codes == [401, 401, 401, 401, 429], name
         # Locked: even the right password is refused for a while, with the reason.
         right = client.post("/api/auth/login", json={"username": name, "password": PASSWORD})
@@ -235,8 +285,11 @@ def test_a_revoked_token_stops_at_once(world: dict) -> None:
     client, analyst = world["client"], bearer(world["tokens"]["analyst"])
     assert client.get("/api/auth/me", headers=analyst).json()["role"] == "analyst"
     admin = bearer(world["tokens"]["admin"])
-    [mine] = [t for t in client.get("/api/tokens", headers=admin).json()
-              if t["username"] == "analyst-user"]  # fmt: skip
+    [mine] = [
+        t
+        for t in client.get("/api/tokens", headers=admin).json()
+        if t["username"] == "analyst-user"
+    ]
     assert client.delete(f"/api/tokens/{mine['id']}", headers=admin).status_code == 200
     gone = client.get("/api/auth/me", headers=analyst)
     assert gone.status_code == 401 and "revoked" in gone.json()["detail"]

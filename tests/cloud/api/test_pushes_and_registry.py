@@ -55,10 +55,12 @@ def product(sku: str, price: int = 100) -> dict[str, Any]:
         ("config", [{"key": "k", "value": "x" * 5000}], "at most 4096 bytes"),
     ],
 )
-def test_bad_items_are_refused_naming_the_field(hq: dict, stream: str, items: list,
-                                                says: str) -> None:  # fmt: skip
-    reply = hq["client"].post(f"/api/push/{stream}", json={"scope": "S001", "items": items},
-                              headers=hq["heads"]["admin"])  # fmt: skip
+def test_bad_items_are_refused_naming_the_field(
+    hq: dict, stream: str, items: list, says: str
+) -> None:
+    reply = hq["client"].post(
+        f"/api/push/{stream}", json={"scope": "S001", "items": items}, headers=hq["heads"]["admin"]
+    )
     assert reply.status_code == 422, reply.text
     assert says in reply.json()["detail"]
     assert hq["sent"] == []  # nothing stored, nothing sent
@@ -69,22 +71,31 @@ def test_bad_items_are_refused_naming_the_field(hq: dict, stream: str, items: li
 
 def test_a_delete_carries_keys_only_and_an_unknown_store_is_404(hq: dict) -> None:
     c, admin = hq["client"], hq["heads"]["admin"]
-    bad = c.post("/api/push/catalogue", json={"scope": "S001", "kind": "delete",
-                                              "items": [{"sku": "A", "price_fen": 1}]},
-                 headers=admin)  # fmt: skip
+    bad = c.post(
+        "/api/push/catalogue",
+        json={"scope": "S001", "kind": "delete", "items": [{"sku": "A", "price_fen": 1}]},
+        headers=admin,
+    )
     assert bad.status_code == 422 and "only 'sku'" in bad.json()["detail"]
-    unknown = c.post("/api/push/prices", json={"scope": "S404", "items": [product("A")]},
-                     headers=admin)  # fmt: skip
+    unknown = c.post(
+        "/api/push/prices", json={"scope": "S404", "items": [product("A")]}, headers=admin
+    )
     assert unknown.status_code == 404 and "S404" in unknown.json()["detail"]
 
 
 def test_marketing_pushes_members_but_never_prices(hq: dict) -> None:
     c, mk = hq["client"], hq["heads"]["marketing"]
-    ok = c.post("/api/push/members", headers=mk,
-                json={"scope": "S001", "items": [{"member_id": "M1", "phone": "13800000001"}]})  # fmt: skip
+    ok = c.post(
+        "/api/push/members",
+        headers=mk,
+        json={"scope": "S001", "items": [{"member_id": "M1", "phone": "13800000001"}]},
+    )
     assert ok.status_code == 200
-    no = c.post("/api/push/prices", headers=mk,
-                json={"scope": "S001", "items": [{"sku": "A", "price_fen": 1}]})  # fmt: skip
+    no = c.post(
+        "/api/push/prices",
+        headers=mk,
+        json={"scope": "S001", "items": [{"sku": "A", "price_fen": 1}]},
+    )
     assert no.status_code == 403 and "prices" in no.json()["detail"]
 
 
@@ -92,8 +103,9 @@ def _till_reports(url: str, terminal: str, versions: dict[str, int]) -> None:
     """The terminal's last status, as ingest stores it."""
     cdb = open_cloud_db(url)
     with cdb.write():
-        cdb.models.Terminal.insert(terminal_id=terminal, store_id="S001",
-                                   status={"stream_versions": versions}).execute()  # fmt: skip
+        cdb.models.Terminal.insert(
+            terminal_id=terminal, store_id="S001", status={"stream_versions": versions}
+        ).execute()
     cdb.close()
 
 
@@ -104,15 +116,22 @@ def test_a_snapshot_that_would_empty_much_of_a_till_needs_force(hq: dict) -> Non
     assert v1.json()["version"] == 1
     _till_reports(hq["url"], "S001-T01", {"catalogue": 1})  # the till holds the 10
     # HQ then deletes 3 of them: a snapshot now would remove 30 % of the till's products.
-    c.post("/api/push/catalogue", headers=admin,
-           json={"scope": "S001", "kind": "delete", "items": [{"sku": s} for s in
-                                                            ("P000", "P001", "P002")]})  # fmt: skip
+    c.post(
+        "/api/push/catalogue",
+        headers=admin,
+        json={
+            "scope": "S001",
+            "kind": "delete",
+            "items": [{"sku": s} for s in ("P000", "P001", "P002")],
+        },
+    )
     refused = c.post("/api/terminals/S001-T01/snapshot/catalogue", headers=admin)
     assert refused.status_code == 409
     assert "remove 3 of the 10 items" in refused.json()["detail"] and "force=true" in refused.text
     assert not any("S001-T01" in t for t in hq["sent"])  # nothing went out
-    forced = c.post("/api/terminals/S001-T01/snapshot/catalogue", params={"force": "true"},
-                    headers=admin)  # fmt: skip
+    forced = c.post(
+        "/api/terminals/S001-T01/snapshot/catalogue", params={"force": "true"}, headers=admin
+    )
     assert forced.status_code == 200 and forced.json()["removes"] == 3
     assert forced.json()["items"] == 7
     # A till already on the latest version loses nothing: no force needed.
@@ -122,29 +141,37 @@ def test_a_snapshot_that_would_empty_much_of_a_till_needs_force(hq: dict) -> Non
 
 def test_a_technician_registers_a_terminal_and_nothing_else(hq: dict) -> None:
     c, tech = hq["client"], hq["heads"]["technician"]
-    body = {"terminal_id": "S001-T03", "store_id": "S001", "cert_sha256": "AB" * 32,
-            "cert_serial": "7F3A"}  # fmt: skip
+    body = {
+        "terminal_id": "S001-T03",
+        "store_id": "S001",
+        "cert_sha256": "AB" * 32,
+        "cert_serial": "7F3A",
+    }
     made = c.post("/api/terminals", json=body, headers=tech)
     assert made.status_code == 201 and made.json()["state"] == "registered"
     again = c.post("/api/terminals", json=body, headers=tech)
     assert again.status_code == 409 and "already registered" in again.json()["detail"]
-    nowhere = c.post("/api/terminals", json={**body, "terminal_id": "S404-T01",
-                                             "store_id": "S404"}, headers=tech)  # fmt: skip
+    nowhere = c.post(
+        "/api/terminals", json={**body, "terminal_id": "S404-T01", "store_id": "S404"}, headers=tech
+    )
     assert nowhere.status_code == 404 and "unknown store 'S404'" in nowhere.json()["detail"]
     bad_print = c.post("/api/terminals", json={**body, "cert_sha256": "xyz"}, headers=tech)
     assert bad_print.status_code == 422
-    [row] = [t for t in c.get("/api/terminals", headers=tech).json()
-             if t["terminal_id"] == "S001-T03"]  # fmt: skip
+    [row] = [
+        t for t in c.get("/api/terminals", headers=tech).json() if t["terminal_id"] == "S001-T03"
+    ]
     assert (row["registration"], row["cert_sha256"], row["online"]) == (
         "registered",
         "ab" * 32,
         False,
     )
-    revoked = c.post("/api/terminals/S001-T03/revoke", json={"reason": "stolen"},
-                     headers=hq["heads"]["admin"])  # fmt: skip
+    revoked = c.post(
+        "/api/terminals/S001-T03/revoke", json={"reason": "stolen"}, headers=hq["heads"]["admin"]
+    )
     assert revoked.status_code == 200
-    [row] = [t for t in c.get("/api/terminals", headers=tech).json()
-             if t["terminal_id"] == "S001-T03"]  # fmt: skip
+    [row] = [
+        t for t in c.get("/api/terminals", headers=tech).json() if t["terminal_id"] == "S001-T03"
+    ]
     assert (row["registration"], row["revoke_reason"]) == ("revoked", "stolen")
     for method, path in (
         ("GET", "/api/reports/sales"),

@@ -33,9 +33,11 @@ class Offline:
 @pytest.fixture
 def hq(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, dict[str, str]]]]:
     url = f"sqlite:///{tmp_path}/cloud.db"
-    heads = {"admin": bearer(token_for(url, "admin")),
-             "mgr": bearer(token_for(url, "store_manager", store_ids=["S001"])),
-             "analyst": bearer(token_for(url, "analyst"))}  # fmt: skip
+    heads = {
+        "admin": bearer(token_for(url, "admin")),
+        "mgr": bearer(token_for(url, "store_manager", store_ids=["S001"])),
+        "analyst": bearer(token_for(url, "analyst")),
+    }
     cdb = open_cloud_db(url)
     _apply(cdb, [envelope("S001-T01", 1, sale_body([("A", 2, 1500)], receipt_no="R1"))])
     _apply(cdb, [envelope("S002-T01", 1, sale_body([("B", 1, 990)], receipt_no="R2"))])
@@ -61,8 +63,9 @@ def hq(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, dict[str, str]]]]
         ({"format": "xlsx"}, 422, "json"),
     ],
 )
-def test_bad_filters_get_a_4xx_with_a_message(hq: tuple, params: dict, status: int,
-                                               says: str) -> None:  # fmt: skip
+def test_bad_filters_get_a_4xx_with_a_message(
+    hq: tuple, params: dict, status: int, says: str
+) -> None:
     client, heads = hq
     reply = client.get("/api/reports/sales-by-store", params=params, headers=heads["admin"])
     assert reply.status_code == status, reply.text
@@ -72,8 +75,9 @@ def test_bad_filters_get_a_4xx_with_a_message(hq: tuple, params: dict, status: i
 def test_unknown_report_and_terminal_on_a_store_level_report(hq: tuple) -> None:
     client, heads = hq
     assert client.get("/api/reports/everything", headers=heads["admin"]).status_code == 422
-    wrong = client.get("/api/reports/top-products", params={"terminal": "S001-T01"},
-                       headers=heads["admin"])  # fmt: skip
+    wrong = client.get(
+        "/api/reports/top-products", params={"terminal": "S001-T01"}, headers=heads["admin"]
+    )
     assert wrong.status_code == 422 and "per store" in wrong.json()["detail"]
 
 
@@ -82,8 +86,9 @@ def test_every_report_exports_the_same_table_as_csv(hq: tuple, name: str) -> Non
     client, heads = hq
     params = {"date_from": DAY, "date_to": DAY}
     table = client.get(f"/api/reports/{name}", params=params, headers=heads["admin"]).json()
-    reply = client.get(f"/api/reports/{name}", params={**params, "format": "csv"},
-                       headers=heads["admin"])  # fmt: skip
+    reply = client.get(
+        f"/api/reports/{name}", params={**params, "format": "csv"}, headers=heads["admin"]
+    )
     assert reply.headers["content-type"].startswith("text/csv")
     assert f"{name}_{DAY}_{DAY}.csv" in reply.headers["content-disposition"]
     rows = list(csv.reader(io.StringIO(reply.text.lstrip("\ufeff"))))
@@ -99,11 +104,13 @@ def test_chain_figures_and_a_store_manager_kept_to_their_store(hq: tuple) -> Non
     assert [(r[0], r[6]) for r in chain["rows"]] == [("S001", 1500), ("S002", 990)]
     mine = client.get("/api/reports/sales-by-store", params=params, headers=heads["mgr"]).json()
     assert [r[0] for r in mine["rows"]] == ["S001"] and mine["filters"]["stores"] == ["S001"]
-    other = client.get("/api/reports/sales", params={**params, "store": "S002"},
-                       headers=heads["mgr"])  # fmt: skip
+    other = client.get(
+        "/api/reports/sales", params={**params, "store": "S002"}, headers=heads["mgr"]
+    )
     assert other.status_code == 403 and "S002" in other.json()["detail"]
-    theirs = client.get("/api/reports/sales-by-terminal", params={"terminal": "S002-T01"},
-                        headers=heads["mgr"])  # fmt: skip
+    theirs = client.get(
+        "/api/reports/sales-by-terminal", params={"terminal": "S002-T01"}, headers=heads["mgr"]
+    )
     assert theirs.status_code == 403
     health = client.get("/api/terminal-health", headers=heads["mgr"]).json()
     assert {r[0] for r in health["rows"]} == {"S001"}
@@ -115,8 +122,13 @@ def test_phone_numbers_only_for_roles_allowed_to_see_them(hq: tuple, tmp_path: P
     client, heads = hq
     cdb = open_cloud_db(f"sqlite:///{tmp_path}/cloud.db")
     with cdb.write():
-        cdb.models.Member.create(member_id="M1", phone="13812345678", name="王小明",
-                                 home_store="S002", updated_at="2026-11-23 00:00:00")  # fmt: skip
+        cdb.models.Member.create(
+            member_id="M1",
+            phone="13812345678",
+            name="王小明",
+            home_store="S002",
+            updated_at="2026-11-23 00:00:00",
+        )
     cdb.close()
     full = client.get("/api/members/M1", headers=heads["admin"]).json()
     masked = client.get("/api/members/M1", headers=heads["analyst"]).json()

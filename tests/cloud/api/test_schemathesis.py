@@ -4,27 +4,26 @@ Every operation gets generated requests as an admin: no 5xx, answers conform to 
 (status codes, content types, bodies), invalid input is refused. One default check is left
 out: "positive data acceptance" expects every schema-valid request to succeed, while HQ
 refuses some on rules a schema cannot state (a store manager without stores, an unknown
-store, a marketing push of prices), always with a 4xx and a message. Run with the rest of `make test`; the bound keeps it
-to a few seconds per operation.
+store, a marketing push of prices), always with a 4xx and a message. Run with the rest of
+`make test`; the bound keeps it to a few seconds per operation.
 """
 
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
-from schemathesis.checks import positive_data_acceptance
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import positive_data_acceptance
 
 from cloud.api.app import create_app
 from cloud.api.publisher import PublishError
-from tests.cloud.api.access import bearer, token_for
-from tests.cloud.store.test_rollups import _apply
-from tests.cloud.factories import envelope, sale_body
 from cloud.store.db import open_cloud_db
+from tests.cloud.api.access import bearer, token_for
+from tests.cloud.factories import envelope, sale_body
+from tests.cloud.store.test_rollups import _apply
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 MAX_EXAMPLES = 25
@@ -57,11 +56,16 @@ def test_openapi_conformance(admin_headers: dict[str, Any]) -> None:
         operations += 1
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))  # fmt: skip
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def check(case: Any) -> None:
-            case.call_and_validate(headers=admin_headers["headers"],
-                                   excluded_checks=[positive_data_acceptance])  # fmt: skip
+            case.call_and_validate(
+                headers=admin_headers["headers"], excluded_checks=[positive_data_acceptance]
+            )
 
         try:
             check()
