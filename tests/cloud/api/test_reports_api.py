@@ -135,3 +135,24 @@ def test_phone_numbers_only_for_roles_allowed_to_see_them(hq: tuple, tmp_path: P
     assert (full["phone"], full["name"]) == ("13812345678", "王小明")
     assert (masked["phone"], masked["name"], masked["masked"]) == ("138****5678", "王**", True)
     assert client.get("/api/members/M1", headers=heads["mgr"]).status_code == 403  # S002's
+
+
+def test_dead_letters_mask_phones_for_analysts(hq: tuple, tmp_path: Path) -> None:
+    client, heads = hq
+    cdb = open_cloud_db(f"sqlite:///{tmp_path}/cloud.db")
+    with cdb.write():
+        cdb.models.DeadLetter.create(
+            received_at="2026-11-23 00:00:00",
+            topic="pos/S001/S001-T01/events",
+            terminal_id="S001-T01",
+            reason="bad",
+            seqs=[1],
+            payload_size=40,
+            payload=b'{"member_id":"M1","phone":"13812345678"}',
+        )
+    cdb.close()
+    [admin] = client.get("/api/dead-letters", headers=heads["admin"]).json()
+    [analyst] = client.get("/api/dead-letters", headers=heads["analyst"]).json()
+    assert "13812345678" in admin["payload_preview"]
+    assert "138****5678" in analyst["payload_preview"] and "1234" not in analyst["payload_preview"]
+    assert client.get("/api/dead-letters", headers=heads["mgr"]).status_code == 403
