@@ -275,6 +275,10 @@ def test_hq_page_in_chromium(stack: dict[str, Any]) -> None:
             )
             assert options == ["", "S001"]
             shot(page, "5-manager-dashboard")
+            page.click("a.lang")  # the same page in English
+            page.wait_for_selector("#by-store")
+            assert page.inner_text("h1") == "Dashboard" and "Sign out" in page.content()
+            shot(page, "5b-manager-dashboard-en")
             refused = page.goto(f"{url}/stores/S002")
             assert refused is not None and refused.status == 403
             assert "S002" in page.inner_text(".error")
