@@ -55,7 +55,10 @@ def generate(url: str, shape: Shape) -> None:
                    || (((g / {s.stores}) % {s.terminals_per_store}) + 1) AS terminal_id,
                DATE '{s.first_day}' + ((g / ({s.stores} * 7)) % {s.days}) AS day,
                8 + (g * 7 % 14) AS hour,
-               'C' || lpad(((g * 13) % ({s.stores} * 6))::text, 4, '0') AS cashier_id,
+               -- One cashier per terminal and half-day shift, as at a real till.
+               'C' || lpad(((g % {s.stores}) + 1)::text, 3, '0')
+                   || (((g / {s.stores}) % {s.terminals_per_store}) + 1)
+                   || CASE WHEN 8 + (g * 7 % 14) < 15 THEN 'a' ELSE 'b' END AS cashier_id,
                'P' || lpad((((g * 31 + l * 977) % {s.skus}) + 1)::text, 5, '0') AS sku,
                1 + ((g + l) % 3) AS quantity,
                (100 + ((g * 31 + l * 977) % {s.skus}) * 7 % 9900) * (1 + ((g + l) % 3)) AS net_fen,
@@ -125,6 +128,16 @@ def _rollups(cur: psycopg2.extensions.cursor, s: Shape) -> None:
         FROM gen_lines GROUP BY store_id, day, hour, terminal_id, cashier_id
         """
     )
+    cur.execute(
+        """
+        INSERT INTO roll_sales_daily (store_id, day, sales_count, returns_count, member_sales,
+            items, lines, override_lines, gross_fen, discount_fen, sales_fen, refund_fen,
+            return_items)
+        SELECT store_id, day, sum(sales_count), 0, sum(member_sales), sum(items), sum(lines), 0,
+               sum(gross_fen), 0, sum(sales_fen), 0, 0
+        FROM roll_sales_hourly GROUP BY store_id, day
+        """
+    )
     for table, keys in (
         ("roll_product_daily", "store_id, day, sku"),
         ("roll_product_chain_daily", "day, sku"),
@@ -161,7 +174,8 @@ def _members(cur: psycopg2.extensions.cursor, s: Shape) -> None:
         f"""
         INSERT INTO members (member_id, phone, name, home_store, tier, cumulative_spend_fen,
                              registered_at, updated_at)
-        SELECT 'M' || lpad(g::text, 7, '0'), '13' || lpad((g * 7919 % 1000000000)::text, 9, '0'),
+        SELECT 'M' || lpad(g::text, 7, '0'),
+               '13' || lpad((g::bigint * 7919 % 1000000000)::text, 9, '0'),
                '会员' || g, 'S' || lpad((g % {s.stores} + 1)::text, 3, '0'),
                (ARRAY['regular', 'silver', 'gold'])[1 + g % 3], g % 700000,
                now(), now()

@@ -71,7 +71,9 @@ SALES_COLUMNS = [
 
 
 def _sales(cdb: CloudDB, f: Filters, dims: list[str]) -> list[list[Any]]:
-    s = cdb.rollups.SalesHourly
+    # The daily table answers whatever needs neither hour, terminal nor cashier.
+    coarse = set(dims) <= {"store_id", "day"} and not f.terminal
+    s = cdb.rollups.SalesDaily if coarse else cdb.rollups.SalesHourly
     group = [getattr(s, d) for d in dims]
     q = (
         s.select(
@@ -143,12 +145,11 @@ def _products(cdb: CloudDB, f: Filters, order: str) -> Table:
     if f.stores is not None:
         cond &= p.store_id.in_(sorted(f.stores))
     net = pw.fn.SUM(p.net_fen)
-    q = (
+    # Numbers first, names only for the rows kept: aggregating text over every product-day
+    # row cost more than the sums themselves.
+    ranked = list(
         p.select(
             p.sku,
-            pw.fn.MAX(p.name_zh),
-            pw.fn.MAX(p.name_en),
-            pw.fn.MAX(p.category),
             _sum(p.lines, "l"),
             _sum(p.quantity, "q"),
             _sum(p.weight_g, "w"),
@@ -162,7 +163,23 @@ def _products(cdb: CloudDB, f: Filters, order: str) -> Table:
         .limit(f.limit)
         .tuples()
     )
-    rows = [[sku, zh or "", en or "", cat or "", *map(int, rest)] for sku, zh, en, cat, *rest in q]
+    names: dict[str, tuple[str, str, str]] = {}
+    if ranked:
+        c = r.ProductChainDaily
+        labelled = (
+            c.select(c.sku, c.name_zh, c.name_en, c.category)
+            .where(
+                c.sku.in_([row[0] for row in ranked])
+                & (c.day >= f.date_from)
+                & (c.day <= f.date_to)
+                & ((c.name_zh != "") | (c.name_en != ""))
+            )
+            .order_by(c.day.desc())
+            .tuples()
+        )
+        for sku, zh, en, cat in labelled:
+            names.setdefault(sku, (zh, en, cat))
+    rows = [[sku, *names.get(sku, ("", "", "")), *map(int, rest)] for sku, *rest in ranked]
     return Table(f"{order}_products", PRODUCT_COLUMNS, rows)
 
 

@@ -21,6 +21,7 @@ class RollupModels:
     """The rollup model classes bound to one database."""
 
     SalesHourly: Any
+    SalesDaily: Any
     ProductDaily: Any
     ProductChainDaily: Any
     CategoryDaily: Any
@@ -76,6 +77,18 @@ def build_rollup_models(database: pw.Database) -> RollupModels:
         class Meta:
             table_name = "roll_sales_hourly"
             primary_key = pw.CompositeKey("store_id", "day", "hour", "terminal_id", "cashier_id")
+            indexes = ((("day", "store_id"), False),)
+
+    class SalesDaily(Base):
+        # SalesHourly summed per store and day: chain-wide and long-period questions read
+        # one row per store-day instead of one per hour, terminal and cashier.
+        store_id = pw.CharField(max_length=32)
+        day = pw.DateField()
+        locals().update(counters(SALES_COUNTERS))
+
+        class Meta:
+            table_name = "roll_sales_daily"
+            primary_key = pw.CompositeKey("store_id", "day")
             indexes = ((("day", "store_id"), False),)
 
     class ProductDaily(Base):
@@ -186,6 +199,7 @@ def build_rollup_models(database: pw.Database) -> RollupModels:
 
     return RollupModels(
         SalesHourly=SalesHourly,
+        SalesDaily=SalesDaily,
         ProductDaily=ProductDaily,
         ProductChainDaily=ProductChainDaily,
         CategoryDaily=CategoryDaily,

@@ -323,6 +323,10 @@ def apply_rollups(cdb: CloudDB, batch: Any, inserted: Sequence[Any], rules: Any)
 def write(cdb: CloudDB, s: Sums) -> None:
     """Write one batch's sums: additive upserts in key order, listings keyed by their event."""
     _categories_of_returns(cdb, s)
+    daily: dict[tuple[Any, ...], Counts] = {}
+    for key, values in s.sales.items():
+        _bump(daily, (key[0], key[1]), values)
+    _write(cdb, "roll_sales_daily", ("store_id", "day"), SALES_COUNTERS, daily)
     _write(
         cdb,
         "roll_sales_hourly",

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, get_args
 
