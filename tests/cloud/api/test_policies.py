@@ -293,3 +293,17 @@ def test_a_revoked_token_stops_at_once(world: dict) -> None:
     assert client.delete(f"/api/tokens/{mine['id']}", headers=admin).status_code == 200
     gone = client.get("/api/auth/me", headers=analyst)
     assert gone.status_code == 401 and "revoked" in gone.json()["detail"]
+
+
+def test_every_asset_is_served_locally(world: dict) -> None:
+    client, admin = world["client"], bearer(world["tokens"]["admin"])
+    for page in ("/docs", "/redoc", "/", "/pushes", "/users"):
+        html = client.get(page, headers=admin).text
+        external = re.findall(r'(?:src|href)=["\'](https?:)?//[^"\']+', html)
+        assert not external, f"{page} loads {external}"
+        for asset in re.findall(r'(?:src|href)=["\'](/(?:static|docs-assets)/[^"\'?]+)', html):
+            reply = client.get(asset)  # assets answer without signing in, from this server
+            assert reply.status_code == 200 and len(reply.content) > 100, asset
+    swagger = client.get("/docs", headers=admin).text
+    assert "/docs-assets/swagger-ui-bundle.js" in swagger and "cdn" not in swagger.lower()
+    assert "fonts.googleapis" not in client.get("/redoc", headers=admin).text
