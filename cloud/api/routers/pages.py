@@ -35,7 +35,8 @@ def attention(t: dict[str, Any]) -> list[str]:
     why = []
     if not t["online"]:
         why.append("offline")
-    if t.get("printer") not in (None, "ok"):
+    # "none": no printer fitted; "unknown": not reported yet. Neither needs anyone to act.
+    if t.get("printer") not in (None, "ok", "none", "unknown"):
         why.append("printer")
     if (t.get("oldest_unsynced_s") or 0) > STALE_BACKLOG_S:
         why.append("backlog")
