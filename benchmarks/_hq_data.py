@@ -4,8 +4,9 @@ Everything is made server-side with generate_series (a Python loop over 10 milli
 would take longer than the benchmark itself). The lines are generated once into an unlogged
 table; the events (with their JSON bodies, as ingest stores them) and the rollups are both
 derived from it, so the raw scan and the rollups describe exactly the same sales. The
-rollups are filled with the same GROUP BY ingest's additive upserts amount to; the tests in
-tests/cloud/store/test_rollups.py show ingest writes exactly these sums.
+rollups are filled with the same GROUP BY ingest's additive upserts amount to, in day order
+as ingest writes them over time (so a day's rows sit together on disk, as in production);
+the tests in tests/cloud/store/test_rollups.py show ingest writes exactly these sums.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def _events(cur: psycopg2.extensions.cursor, s: Shape) -> None:
                    'quantity', quantity, 'weight_g', NULL, 'net_fen', net_fen,
                    'gross_fen', net_fen, 'discounts', '[]'::jsonb) ORDER BY line_no) AS lines
           FROM gen_lines GROUP BY sale
-        ) per_sale
+        ) per_sale ORDER BY day
         """
     )
 
@@ -125,7 +126,7 @@ def _rollups(cur: psycopg2.extensions.cursor, s: Shape) -> None:
         SELECT store_id, day, hour, terminal_id, cashier_id, count(DISTINCT sale), 0,
                count(DISTINCT sale) FILTER (WHERE member_id IS NOT NULL), sum(quantity),
                count(*), 0, sum(net_fen), 0, sum(net_fen), 0, 0
-        FROM gen_lines GROUP BY store_id, day, hour, terminal_id, cashier_id
+        FROM gen_lines GROUP BY store_id, day, hour, terminal_id, cashier_id ORDER BY day
         """
     )
     cur.execute(
@@ -135,7 +136,7 @@ def _rollups(cur: psycopg2.extensions.cursor, s: Shape) -> None:
             return_items)
         SELECT store_id, day, sum(sales_count), 0, sum(member_sales), sum(items), sum(lines), 0,
                sum(gross_fen), 0, sum(sales_fen), 0, 0
-        FROM roll_sales_hourly GROUP BY store_id, day
+        FROM roll_sales_hourly GROUP BY store_id, day ORDER BY day
         """
     )
     for table, keys in (
@@ -148,7 +149,7 @@ def _rollups(cur: psycopg2.extensions.cursor, s: Shape) -> None:
                                  net_fen, returned_quantity, refund_fen)
             SELECT {keys}, '商品' || sku, 'Item ' || sku, {cat}, count(*), sum(quantity), 0,
                    sum(net_fen), 0, 0
-            FROM gen_lines GROUP BY {keys}
+            FROM gen_lines GROUP BY {keys} ORDER BY day
             """
         )
     cur.execute(
@@ -156,7 +157,15 @@ def _rollups(cur: psycopg2.extensions.cursor, s: Shape) -> None:
         INSERT INTO roll_category_daily (store_id, day, category, lines, quantity, net_fen,
                                          returned_quantity, refund_fen)
         SELECT store_id, day, {cat}, count(*), sum(quantity), sum(net_fen), 0, 0
-        FROM gen_lines GROUP BY store_id, day, {cat}
+        FROM gen_lines GROUP BY store_id, day, {cat} ORDER BY day
+        """
+    )
+    cur.execute(
+        """
+        INSERT INTO roll_category_chain_daily (day, category, lines, quantity, net_fen,
+                                               returned_quantity, refund_fen)
+        SELECT day, category, sum(lines), sum(quantity), sum(net_fen), 0, 0
+        FROM roll_category_daily GROUP BY day, category ORDER BY day
         """
     )
     cur.execute(
@@ -164,7 +173,7 @@ def _rollups(cur: psycopg2.extensions.cursor, s: Shape) -> None:
         INSERT INTO roll_tender_daily (store_id, day, terminal_id, kind, sales_count, amount_fen,
                                        refunds_count, refund_fen)
         SELECT store_id, day, terminal_id, tender, count(DISTINCT sale), sum(net_fen), 0, 0
-        FROM gen_lines GROUP BY store_id, day, terminal_id, tender
+        FROM gen_lines GROUP BY store_id, day, terminal_id, tender ORDER BY day
         """
     )
 

@@ -195,7 +195,7 @@ def bottom_products(cdb: CloudDB, f: Filters) -> Table:
 
 def by_category(cdb: CloudDB, f: Filters) -> Table:
     """Sales per product category."""
-    c = cdb.rollups.CategoryDaily
+    c = cdb.rollups.CategoryChainDaily if f.stores is None else cdb.rollups.CategoryDaily
     q = (
         c.select(
             c.category,
@@ -205,7 +205,11 @@ def by_category(cdb: CloudDB, f: Filters) -> Table:
             _sum(c.returned_quantity, "rq"),
             _sum(c.refund_fen, "rf"),
         )
-        .where(_where(c, f, terminal=False))
+        .where(
+            (c.day >= f.date_from) & (c.day <= f.date_to)
+            if f.stores is None
+            else _where(c, f, terminal=False)
+        )
         .group_by(c.category)
         .order_by(pw.fn.SUM(c.net_fen).desc(), c.category)
         .tuples()

@@ -25,6 +25,7 @@ class RollupModels:
     ProductDaily: Any
     ProductChainDaily: Any
     CategoryDaily: Any
+    CategoryChainDaily: Any
     TenderDaily: Any
     DiscountDaily: Any
     TillAudit: Any
@@ -130,6 +131,16 @@ def build_rollup_models(database: pw.Database) -> RollupModels:
             primary_key = pw.CompositeKey("store_id", "day", "category")
             indexes = ((("day", "store_id"), False),)
 
+    class CategoryChainDaily(Base):
+        # CategoryDaily summed over stores, for chain-wide category questions.
+        day = pw.DateField()
+        category = pw.CharField(max_length=64)
+        locals().update(counters(CATEGORY_COUNTERS))
+
+        class Meta:
+            table_name = "roll_category_chain_daily"
+            primary_key = pw.CompositeKey("day", "category")
+
     class TenderDaily(Base):
         store_id = pw.CharField(max_length=32)
         day = pw.DateField()
@@ -203,6 +214,7 @@ def build_rollup_models(database: pw.Database) -> RollupModels:
         ProductDaily=ProductDaily,
         ProductChainDaily=ProductChainDaily,
         CategoryDaily=CategoryDaily,
+        CategoryChainDaily=CategoryChainDaily,
         TenderDaily=TenderDaily,
         DiscountDaily=DiscountDaily,
         TillAudit=TillAudit,

@@ -381,6 +381,12 @@ def write(cdb: CloudDB, s: Sums) -> None:
     _write(
         cdb, "roll_category_daily", ("store_id", "day", "category"), CATEGORY_COUNTERS, s.categories
     )
+    chain_categories: dict[tuple[Any, ...], Counts] = {}
+    for key, values in s.categories.items():
+        _bump(chain_categories, (key[1], key[2]), values)
+    _write(
+        cdb, "roll_category_chain_daily", ("day", "category"), CATEGORY_COUNTERS, chain_categories
+    )
     _write(
         cdb,
         "roll_tender_daily",
