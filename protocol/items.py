@@ -150,8 +150,10 @@ def _delete_key(stream: str, key_field: str, item: Any, index: int) -> dict[str,
         raise ItemError(f"items[{index}]: a {stream} delete is an object with {key_field!r}")
     extra = sorted(set(item) - {key_field})
     if extra:
-        raise ItemError(f"items[{index}]: a {stream} delete carries only {key_field!r}, "
-                        f"not {', '.join(map(repr, extra))}")  # fmt: skip
+        raise ItemError(
+            f"items[{index}]: a {stream} delete carries only {key_field!r}, "
+            f"not {', '.join(map(repr, extra))}"
+        )
     try:
         key = msgspec.convert(item.get(key_field), Key)
     except msgspec.ValidationError as err:
@@ -181,8 +183,11 @@ def validate_items(stream: str, kind: str, items: Sequence[Any]) -> list[dict[st
             except msgspec.ValidationError as err:
                 raise ItemError(f"items[{index}]: {err}") from err
             given = item or {}
-            clean = {k: v for k, v in msgspec.structs.asdict(typed).items()
-                     if not (v is None and k not in given)}  # fmt: skip
+            clean = {
+                k: v
+                for k, v in msgspec.structs.asdict(typed).items()
+                if not (v is None and k not in given)
+            }
             if stream == "members":
                 # Member changes merge field by field: a default filled in here would erase
                 # what the till holds (a tier push once zeroed points and birthdays).

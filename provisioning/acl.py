@@ -58,7 +58,9 @@ def terminal_rules(store_id: str, terminal_id: str) -> tuple[Rule, ...]:
     """A terminal: its own uplink topics, its ACKs, downstream for it, its store and all."""
     s, t = store_id, terminal_id
     return _send(
-        topics.events_topic(s, t), topics.status_topic(s, t), topics.catchup_topic(s, t),
+        topics.events_topic(s, t),
+        topics.status_topic(s, t),
+        topics.catchup_topic(s, t),
         topics.hello_topic(s, t),
     ) + _read(
         topics.ack_topic(s, t),

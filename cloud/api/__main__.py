@@ -26,7 +26,7 @@ def _host_port(text: str) -> tuple[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Serve until interrupted (uvicorn handles SIGTERM and SIGINT), or run a users/stores command."""
+    """Serve until interrupted (uvicorn stops on SIGTERM/SIGINT), or run a users/stores command."""
     args_in = sys.argv[1:] if argv is None else argv
     if any(a in ("users", "stores") for a in args_in[:3]):
         from cloud.api.users_cli import main as users_main
@@ -34,9 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         return users_main(args_in)
     p = argparse.ArgumentParser(prog="python -m cloud.api", description=__doc__)
     p.add_argument(
-        "--db", default=configured_url(os.environ),
+        "--db",
+        default=configured_url(os.environ),
         help="sqlite:///path or postgresql://... (default: $DATABASE_URL, else SQLite)",
-    )  # fmt: skip
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--broker", type=_host_port, default=("127.0.0.1", 1883), help="host:port")
@@ -50,15 +51,22 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(args_in)
     logging.basicConfig(level=args.log_level.upper())
     publisher = MqttPublisher(
-        BrokerSettings(host=args.broker[0], port=args.broker[1], username=args.username,
-                       password=args.password, tls_ca=args.tls_ca, tls_cert=args.tls_cert,
-                       tls_key=args.tls_key),
+        BrokerSettings(
+            host=args.broker[0],
+            port=args.broker[1],
+            username=args.username,
+            password=args.password,
+            tls_ca=args.tls_ca,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+        ),
         client_id=args.client_id,
-    )  # fmt: skip
+    )
     publisher.start(wait_s=5)
     try:
-        uvicorn.run(create_app(args.db, publisher), host=args.host, port=args.port,
-                    log_level=args.log_level)  # fmt: skip
+        uvicorn.run(
+            create_app(args.db, publisher), host=args.host, port=args.port, log_level=args.log_level
+        )
     finally:
         publisher.stop()
     return 0

@@ -1,4 +1,4 @@
-"""The HQ console: the HTTP API (OpenAPI at /docs) and the server-rendered pages, one router per area."""
+"""The HQ console: the HTTP API (OpenAPI at /docs) and the server-rendered pages, by area."""
 
 from __future__ import annotations
 
@@ -65,8 +65,9 @@ def _not_signed_in(request: Request, exc: Exception) -> Response:
     wants_page = not path.startswith(("/api/", "/openapi")) and request.method == "GET"
     if wants_page and not request.headers.get("hx-request"):
         return RedirectResponse(f"/login?next={path}", status_code=303)
-    return JSONResponse({"detail": message}, status_code=401,
-                        headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+    return JSONResponse(
+        {"detail": message}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+    )
 
 
 async def _page_error(request: Request, exc: Exception) -> Response:
@@ -78,8 +79,14 @@ async def _page_error(request: Request, exc: Exception) -> Response:
     ):
         return await http_exception_handler(request, exc)
     who = getattr(request.state, "principal", None)
-    return request.app.state.renderer.render(request, "error.html", who, status=exc.status_code,
-                                             message=str(exc.detail), code=exc.status_code)  # fmt: skip
+    return request.app.state.renderer.render(
+        request,
+        "error.html",
+        who,
+        status=exc.status_code,
+        message=str(exc.detail),
+        code=exc.status_code,
+    )
 
 
 def create_app(db_url: str, publisher: Publisher, settings: ApiSettings | None = None) -> FastAPI:

@@ -25,8 +25,9 @@ def load_catalogue(language: str) -> Mapping[str, str]:
     """msgid -> msgstr for one language (empty translations left out)."""
     with (LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as f:
         catalog = read_po(f, locale=language)
-    return MappingProxyType({str(m.id): str(m.string) for m in catalog
-                             if m.id and isinstance(m.id, str) and m.string})  # fmt: skip
+    return MappingProxyType(
+        {str(m.id): str(m.string) for m in catalog if m.id and isinstance(m.id, str) and m.string}
+    )
 
 
 def load_all() -> Mapping[str, Mapping[str, str]]:

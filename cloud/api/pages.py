@@ -46,8 +46,12 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters.update(yuan=i18n.yuan, percent=i18n.percent, when=i18n.when,
-                                tojson_attr=lambda v: json.dumps(v, ensure_ascii=False))  # fmt: skip
+        self.env.filters.update(
+            yuan=i18n.yuan,
+            percent=i18n.percent,
+            when=i18n.when,
+            tojson_attr=lambda v: json.dumps(v, ensure_ascii=False),
+        )
         self.env.globals["zip"] = zip
 
     def language(self, request: Request, who: Principal | None) -> str:
@@ -57,24 +61,43 @@ class Renderer:
             return chosen
         return who.language if who is not None and who.language in i18n.LANGUAGES else "zh_CN"
 
-    def render(self, request: Request, template: str, who: Principal | None, status: int = 200,
-               **context: Any) -> HTMLResponse:  # fmt: skip
+    def render(
+        self,
+        request: Request,
+        template: str,
+        who: Principal | None,
+        status: int = 200,
+        **context: Any,
+    ) -> HTMLResponse:
         """A page (or an htmx fragment) in the request's language."""
         lang = self.language(request, who)
         gettext = i18n.gettext_for(self.catalogues, lang)
-        nav = [(path, label) for path, label, key in NAV
-               if who is not None and who.role in _NAV_ROLES[key]]  # fmt: skip
+        nav = [
+            (path, label)
+            for path, label, key in NAV
+            if who is not None and who.role in _NAV_ROLES[key]
+        ]
         html = self.env.get_template(template).render(
-            _=gettext, lang=lang, languages=i18n.LANGUAGE_NAMES, who=who, nav=nav,
-            path=request.url.path, role_name=_role_names(gettext), **context,
-        )  # fmt: skip
+            _=gettext,
+            lang=lang,
+            languages=i18n.LANGUAGE_NAMES,
+            who=who,
+            nav=nav,
+            path=request.url.path,
+            role_name=_role_names(gettext),
+            **context,
+        )
         return HTMLResponse(html, status_code=status)
 
 
 def _role_names(gettext: Any) -> Mapping[str, str]:
-    return {"admin": gettext("HQ admin"), "marketing": gettext("Marketing"),
-            "store_manager": gettext("Store manager"), "analyst": gettext("Analyst"),
-            "technician": gettext("Technician")}  # fmt: skip
+    return {
+        "admin": gettext("HQ admin"),
+        "marketing": gettext("Marketing"),
+        "store_manager": gettext("Store manager"),
+        "analyst": gettext("Analyst"),
+        "technician": gettext("Technician"),
+    }
 
 
 def chart(option: Mapping[str, Any]) -> str:

@@ -15,9 +15,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, ConfigDict
 
 
 class Role(enum.StrEnum):
@@ -82,8 +83,11 @@ class Policy:
 
     def describe(self) -> dict[str, Any]:
         """What the OpenAPI document and the role x route test see."""
-        return {"public": self.public, "roles": sorted(r.value for r in self.roles),
-                "note": self.note}  # fmt: skip
+        return {
+            "public": self.public,
+            "roles": sorted(r.value for r in self.roles),
+            "note": self.note,
+        }
 
 
 def allow(*roles: Role, note: str = "") -> Policy:
@@ -95,9 +99,38 @@ PUBLIC = Policy(public=True, note="answers without signing in")
 #: Every signed-in role.
 ANY_SIGNED_IN = allow(*ALL_ROLES)
 #: Reading reports: everyone but technicians (store managers see their stores only).
-REPORT_READERS = allow(Role.MARKETING, Role.STORE_MANAGER, Role.ANALYST,
-                       note="store managers: their stores only")  # fmt: skip
+REPORT_READERS = allow(
+    Role.MARKETING, Role.STORE_MANAGER, Role.ANALYST, note="store managers: their stores only"
+)
 ADMIN_ONLY = allow()
+
+
+class Problem(BaseModel):
+    """Every refusal: ``detail`` says what is wrong (a list for FastAPI's field errors)."""
+
+    detail: str | list[dict[str, Any]]
+
+
+class Strict(BaseModel):
+    """Request bodies refuse fields they do not know (a typo is an error, not ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+#: The refusals every route may answer with, documented once for all of them.
+ERRORS: Final[dict[int | str, dict[str, Any]]] = {
+    code: {"model": Problem, "description": text}
+    for code, text in (
+        (401, "not signed in"),
+        (403, "role or store not allowed"),
+        (404, "not found"),
+        (409, "conflicts with what is stored"),
+        (413, "too large"),
+        (422, "invalid input"),
+        (429, "locked out for a while"),
+        (503, "the broker did not take it"),
+    )
+}
 
 
 class MissingPolicy(TypeError):
@@ -110,8 +143,11 @@ def policy_of(route: Any) -> Policy | None:
     described = extra.get("x-policy")
     if described is None:
         return None
-    return Policy(roles=frozenset(Role(r) for r in described["roles"]),
-                  public=bool(described["public"]), note=described.get("note", ""))  # fmt: skip
+    return Policy(
+        roles=frozenset(Role(r) for r in described["roles"]),
+        public=bool(described["public"]),
+        note=described.get("note", ""),
+    )
 
 
 class PolicyRouter(APIRouter):
@@ -129,8 +165,11 @@ class PolicyRouter(APIRouter):
             Depends(self._enforce(policy)),
             *(kwargs.get("dependencies") or []),
         ]
-        kwargs["openapi_extra"] = {**(kwargs.get("openapi_extra") or {}),
-                                   "x-policy": policy.describe()}  # fmt: skip
+        kwargs["responses"] = {**ERRORS, **(kwargs.get("responses") or {})}
+        kwargs["openapi_extra"] = {
+            **(kwargs.get("openapi_extra") or {}),
+            "x-policy": policy.describe(),
+        }
         super().add_api_route(path, endpoint, **kwargs)
 
     def _verb(self, method: str, path: str, policy: Policy, **kwargs: Any) -> Callable[..., Any]:

@@ -88,11 +88,17 @@ def audit(
     """Record a write: who, what, when, from where, and how it ended."""
     who: Principal | None = getattr(request.state, "principal", None)
     cdb.hq.HqAudit.create(
-        at=utcnow(), username=(username or (who.username if who else ""))[:64],
-        role=who.role.value if who else "", via=who.via if who else "anonymous",
-        ip=client_ip(request)[:64], method=request.method[:8], path=request.url.path[:300],
-        action=action[:64], outcome=outcome, detail=detail or {},
-    )  # fmt: skip
+        at=utcnow(),
+        username=(username or (who.username if who else ""))[:64],
+        role=who.role.value if who else "",
+        via=who.via if who else "anonymous",
+        ip=client_ip(request)[:64],
+        method=request.method[:8],
+        path=request.url.path[:300],
+        action=action[:64],
+        outcome=outcome,
+        detail=detail or {},
+    )
 
 
 def enforcer(policy: Policy) -> Callable[..., Principal | None]:

@@ -67,28 +67,33 @@ def filters(
     if end < start:
         raise HTTPException(422, f"date_to {end} is before date_from {start}")
     if (end - start).days + 1 > MAX_DAYS:
-        raise HTTPException(422, f"at most {MAX_DAYS} days per report; asked for "
-                                 f"{(end - start).days + 1}")  # fmt: skip
+        raise HTTPException(
+            422, f"at most {MAX_DAYS} days per report; asked for {(end - start).days + 1}"
+        )
     return Filters(stores=scope, date_from=start, date_to=end, terminal=terminal, limit=limit)
 
 
 def described(f: Filters) -> dict[str, Any]:
     """The filters as applied, for the answer."""
-    return {"stores": None if f.stores is None else sorted(f.stores),
-            "terminal": f.terminal, "date_from": f.date_from.isoformat(),
-            "date_to": f.date_to.isoformat(), "limit": f.limit}  # fmt: skip
+    return {
+        "stores": None if f.stores is None else sorted(f.stores),
+        "terminal": f.terminal,
+        "date_from": f.date_from.isoformat(),
+        "date_to": f.date_to.isoformat(),
+        "limit": f.limit,
+    }
 
 
 def answer(table: Table, applied: dict[str, Any], fmt: Format) -> ReportTable | Response:
     """JSON, or CSV (UTF-8 with a BOM, so spreadsheet programs show Chinese right)."""
     if fmt == "csv":
         return csv_response(table.report, table.columns, table.rows, applied)
-    return ReportTable(report=table.report, columns=table.columns, rows=table.rows,
-                       filters=applied)  # fmt: skip
+    return ReportTable(report=table.report, columns=table.columns, rows=table.rows, filters=applied)
 
 
-def csv_response(name: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
-                 applied: dict[str, Any]) -> Response:  # fmt: skip
+def csv_response(
+    name: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], applied: dict[str, Any]
+) -> Response:
     """A CSV download of one table."""
     buf = io.StringIO()
     buf.write("\ufeff")
@@ -96,9 +101,16 @@ def csv_response(name: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     w.writerow(columns)
     w.writerows(["" if v is None else v for v in row] for row in rows)
     span = f"_{applied['date_from']}_{applied['date_to']}" if "date_from" in applied else ""
-    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}{span}.csv"'})  # fmt: skip
+    return Response(
+        buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}{span}.csv"'},
+    )
 
 
-CSV_RESPONSE: Final = {200: {"content": {"text/csv": {"schema": {"type": "string"}}},
-                             "description": "the table (JSON), or CSV with format=csv"}}  # fmt: skip
+CSV_RESPONSE: Final = {
+    200: {
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+        "description": "the table (JSON), or CSV with format=csv",
+    }
+}

@@ -1,4 +1,4 @@
-"""`python -m cloud.api users ...` and `stores ...`: bootstrap HQ users, tokens and stores from a shell."""
+"""`python -m cloud.api users ...` and `stores ...`: HQ users, tokens and stores from a shell."""
 
 from __future__ import annotations
 
@@ -41,8 +41,15 @@ def _password(args: argparse.Namespace) -> tuple[str, bool]:
     return secrets.token_urlsafe(12), True
 
 
-def ensure_user(cdb: CloudDB, username: str, role: str, *, stores_: list[str] | None = None,
-                password: str | None = None, token_name: str = "") -> Login | None:  # fmt: skip
+def ensure_user(
+    cdb: CloudDB,
+    username: str,
+    role: str,
+    *,
+    stores_: list[str] | None = None,
+    password: str | None = None,
+    token_name: str = "",
+) -> Login | None:
     """Create a user (and a token) unless the name exists; None when it already did."""
     h = cdb.hq
     if h.HqUser.get_or_none(h.HqUser.username == username) is not None:
@@ -70,10 +77,11 @@ def demo_logins(db_url: str, store_id: str, keep: Path) -> list[Login]:
                 stores.put_store(
                     cdb, store_id, f"Demo store {store_id}", stores.DEFAULT_TIMEZONE, 0
                 )
-        made = [ensure_user(cdb, "admin", "admin", token_name="demo seeding"),
-                ensure_user(cdb, "manager", "store_manager", stores_=[store_id]),
-                ensure_user(cdb, "technician", "technician",
-                            token_name="demo provisioning")]  # fmt: skip
+        made = [
+            ensure_user(cdb, "admin", "admin", token_name="demo seeding"),
+            ensure_user(cdb, "manager", "store_manager", stores_=[store_id]),
+            ensure_user(cdb, "technician", "technician", token_name="demo provisioning"),
+        ]
     finally:
         cdb.close()
     logins = [m for m in made if m is not None]
@@ -93,9 +101,12 @@ def main(argv: list[str]) -> int:
     add.add_argument("username")
     add.add_argument("--role", required=True, choices=hq_access.ROLES)
     add.add_argument("--stores", default="", help="comma-separated store ids (store managers)")
-    add.add_argument("--password-stdin", action="store_true",
-                     help=f"read the password from stdin (else ${PASSWORD_ENV}, a prompt, or "
-                          "a generated one that is printed)")  # fmt: skip
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help=f"read the password from stdin (else ${PASSWORD_ENV}, a prompt, or "
+        "a generated one that is printed)",
+    )
     add.add_argument("--token", metavar="NAME", help="also create an API token with this name")
     users.add_parser("list", help="list users")
     st = sub.add_parser("stores", help="the stores registry").add_subparsers(
@@ -135,8 +146,11 @@ def _run(cdb: CloudDB, args: argparse.Namespace) -> int:
     store_ids = [s for s in args.stores.split(",") if s]
     unknown = [s for s in store_ids if not stores.store_known(cdb, s)]
     if unknown:
-        print(f"cloud.api: unknown store(s) {', '.join(unknown)}; add them with "
-              "`python -m cloud.api stores put ID --name NAME`", file=sys.stderr)  # fmt: skip
+        print(
+            f"cloud.api: unknown store(s) {', '.join(unknown)}; add them with "
+            "`python -m cloud.api stores put ID --name NAME`",
+            file=sys.stderr,
+        )
         return 1
     password, generated = _password(args)
     with cdb.write():

@@ -1,4 +1,4 @@
-"""The ingest worker's heartbeat: a row per worker, rewritten every few seconds (see store.workers)."""
+"""The ingest worker's heartbeat: its row, rewritten every few seconds (see store.workers)."""
 
 from __future__ import annotations
 
@@ -37,8 +37,9 @@ class Heartbeat:
         self.interval_s = interval_s
         self.started_at = utcnow()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"{worker.client_id}-heartbeat",
-                                        daemon=True)  # fmt: skip
+        self._thread = threading.Thread(
+            target=self._run, name=f"{worker.client_id}-heartbeat", daemon=True
+        )
 
     def start(self) -> None:
         """Beat now, then every interval."""
@@ -57,12 +58,22 @@ class Heartbeat:
         now = utcnow()
         last_at = None if last is None else now - dt.timedelta(seconds=time.monotonic() - last)
         try:
-            beat(self.cdb, Beat(
-                client_id=self.worker.client_id, host=socket.gethostname(), pid=os.getpid(),
-                started_at=self.started_at, now=now, connected=connected and not stopped,
-                last_commit_at=last_at, commits=self.worker.batches_applied,
-                queue_depth=depth, interval_s=self.interval_s, stopped=stopped,
-            ))  # fmt: skip
+            beat(
+                self.cdb,
+                Beat(
+                    client_id=self.worker.client_id,
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                    started_at=self.started_at,
+                    now=now,
+                    connected=connected and not stopped,
+                    last_commit_at=last_at,
+                    commits=self.worker.batches_applied,
+                    queue_depth=depth,
+                    interval_s=self.interval_s,
+                    stopped=stopped,
+                ),
+            )
         except Exception as err:  # the heartbeat must never take ingest down
             log.warning("heartbeat not written: %s", err)
         finally:

@@ -66,8 +66,15 @@ class UserRow:
 
 
 def _row(u: Any) -> UserRow:
-    return UserRow(int(u.id), u.username, u.display_name, u.role, tuple(u.stores or ()),
-                   u.language, bool(u.active))  # fmt: skip
+    return UserRow(
+        int(u.id),
+        u.username,
+        u.display_name,
+        u.role,
+        tuple(u.stores or ()),
+        u.language,
+        bool(u.active),
+    )
 
 
 def check_user_fields(username: str, role: str, stores: list[str]) -> None:
@@ -108,11 +115,15 @@ def add_user(
     if h.HqUser.get_or_none(h.HqUser.username == username) is not None:
         raise AccessError(f"user {username!r} already exists")
     user = h.HqUser.create(
-        username=username, display_name=display_name or username,
-        password_hash=_hasher().hash(password), role=role,
-        stores=stores if role == "store_manager" else [], language=language,
-        active=True, created_at=utcnow(),
-    )  # fmt: skip
+        username=username,
+        display_name=display_name or username,
+        password_hash=_hasher().hash(password),
+        role=role,
+        stores=stores if role == "store_manager" else [],
+        language=language,
+        active=True,
+        created_at=utcnow(),
+    )
     return _row(user)
 
 
@@ -168,16 +179,20 @@ def _record_failure(cdb: CloudDB, username: str, now: dt.datetime) -> None:
     f.update(failures=failures, locked_until=locked).where(f.username == username).execute()
 
 
-def verify_login(cdb: CloudDB, username: str, password: str) -> UserRow:
-    """Check a sign-in; raises LockedOut, or AccessError with one message for any mismatch.
+def check_login(cdb: CloudDB, username: str, password: str) -> UserRow | AccessError:
+    """Check a sign-in; the user, or the refusal (LockedOut, or one message for any mismatch).
 
-    Runs inside the caller's write transaction so the failure count is exact under
-    concurrent attempts. An unknown name still costs one argon2 verification, so timing
-    does not tell which names exist.
+    The refusal is returned rather than raised so the caller's transaction commits the
+    failure count (run it inside a write transaction: the count is then exact under
+    concurrent attempts). An unknown name still costs one argon2 verification, so timing
+    does not tell which names exist, and unknown names are locked out like known ones.
     """
     now = utcnow()
     key = username[:64]
-    _lock_check(cdb, key, now)
+    try:
+        _lock_check(cdb, key, now)
+    except LockedOut as locked:
+        return locked
     h = cdb.hq
     user = h.HqUser.get_or_none(h.HqUser.username == key)
     hasher = _hasher()
@@ -189,8 +204,11 @@ def verify_login(cdb: CloudDB, username: str, password: str) -> UserRow:
         ok = False
     if not ok:
         _record_failure(cdb, key, now)
-        _lock_check(cdb, key, now)  # this failure may have been the one that locks
-        raise AccessError("wrong username or password, or the account is disabled")
+        try:
+            _lock_check(cdb, key, now)  # this failure may have been the one that locks
+        except LockedOut as locked:
+            return locked
+        return AccessError("wrong username or password, or the account is disabled")
     h.LoginFailure.delete().where(h.LoginFailure.username == key).execute()
     if hasher.check_needs_rehash(user.password_hash):
         h.HqUser.update(password_hash=hasher.hash(password)).where(h.HqUser.id == user.id).execute()
@@ -207,8 +225,14 @@ def open_session(cdb: CloudDB, user_id: int, ip: str) -> tuple[str, str]:
     now = utcnow()
     h = cdb.hq
     h.HqSession.delete().where(h.HqSession.expires_at < now).execute()
-    h.HqSession.create(token_hash=digest(cookie), user_id=user_id, csrf=csrf, created_at=now,
-                       expires_at=now + dt.timedelta(hours=SESSION_HOURS), ip=ip[:64])  # fmt: skip
+    h.HqSession.create(
+        token_hash=digest(cookie),
+        user_id=user_id,
+        csrf=csrf,
+        created_at=now,
+        expires_at=now + dt.timedelta(hours=SESSION_HOURS),
+        ip=ip[:64],
+    )
     return cookie, csrf
 
 
@@ -236,9 +260,14 @@ def create_token(cdb: CloudDB, user_id: int, name: str, created_by: str) -> tupl
     if get_user(cdb, user_id) is None:
         raise AccessError(f"no user with id {user_id}")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = cdb.hq.ApiToken.create(user_id=user_id, name=name, token_hash=digest(token),
-                                 prefix=token[:12], created_at=utcnow(),
-                                 created_by=created_by)  # fmt: skip
+    row = cdb.hq.ApiToken.create(
+        user_id=user_id,
+        name=name,
+        token_hash=digest(token),
+        prefix=token[:12],
+        created_at=utcnow(),
+        created_by=created_by,
+    )
     return int(row.id), token
 
 
@@ -267,8 +296,15 @@ def list_tokens(cdb: CloudDB) -> list[dict[str, Any]]:
     h = cdb.hq
     names = {u.id: u.username for u in h.HqUser.select(h.HqUser.id, h.HqUser.username)}
     return [
-        {"id": t.id, "name": t.name, "user_id": t.user_id, "username": names.get(t.user_id, ""),
-         "prefix": t.prefix, "created_at": t.created_at, "created_by": t.created_by,
-         "revoked_at": t.revoked_at}
+        {
+            "id": t.id,
+            "name": t.name,
+            "user_id": t.user_id,
+            "username": names.get(t.user_id, ""),
+            "prefix": t.prefix,
+            "created_at": t.created_at,
+            "created_by": t.created_by,
+            "revoked_at": t.revoked_at,
+        }
         for t in h.ApiToken.select().order_by(h.ApiToken.id.desc())
-    ]  # fmt: skip
+    ]

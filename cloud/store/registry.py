@@ -25,23 +25,48 @@ def terminals_with_registry(cdb: CloudDB) -> list[dict[str, Any]]:
         r = reg.pop(t["terminal_id"], None)
         out.append({**t, **_registration(r)})
     for r in reg.values():  # registered, never connected yet
-        out.append({
-            "terminal_id": r.terminal_id, "store_id": r.store_id, "online": False,
-            "last_seen": None, "status_at": None, "outbox_depth": None, "printer": None,
-            "software_version": None, "clock_synced": None, "oldest_unsynced_s": None,
-            "stream_versions": {}, "problem": "", "acked_seq": 0, "stored_above_gap": 0,
-            "gaps": [], "flagged": False, "flag_reason": "", **_registration(r),
-        })  # fmt: skip
+        out.append(
+            {
+                "terminal_id": r.terminal_id,
+                "store_id": r.store_id,
+                "online": False,
+                "last_seen": None,
+                "status_at": None,
+                "outbox_depth": None,
+                "printer": None,
+                "software_version": None,
+                "clock_synced": None,
+                "oldest_unsynced_s": None,
+                "stream_versions": {},
+                "problem": "",
+                "acked_seq": 0,
+                "stored_above_gap": 0,
+                "gaps": [],
+                "flagged": False,
+                "flag_reason": "",
+                **_registration(r),
+            }
+        )
     return sorted(out, key=lambda t: (t["store_id"], t["terminal_id"]))
 
 
 def _registration(r: Any) -> dict[str, Any]:
     if r is None:
-        return {"registration": "unregistered", "registered_at": None, "registered_by": "",
-                "cert_sha256": "", "cert_serial": "", "revoked_at": None, "revoke_reason": ""}  # fmt: skip
+        return {
+            "registration": "unregistered",
+            "registered_at": None,
+            "registered_by": "",
+            "cert_sha256": "",
+            "cert_serial": "",
+            "revoked_at": None,
+            "revoke_reason": "",
+        }
     return {
         "registration": "revoked" if r.revoked_at else "registered",
-        "registered_at": _iso(r.registered_at), "registered_by": r.registered_by,
-        "cert_sha256": r.cert_sha256, "cert_serial": r.cert_serial,
-        "revoked_at": _iso(r.revoked_at), "revoke_reason": r.revoke_reason,
-    }  # fmt: skip
+        "registered_at": _iso(r.registered_at),
+        "registered_by": r.registered_by,
+        "cert_sha256": r.cert_sha256,
+        "cert_serial": r.cert_serial,
+        "revoked_at": _iso(r.revoked_at),
+        "revoke_reason": r.revoke_reason,
+    }

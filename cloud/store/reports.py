@@ -54,22 +54,43 @@ def _sum(field: Any, name: str) -> Any:
     return pw.fn.COALESCE(pw.fn.SUM(field), 0).alias(name)
 
 
-SALES_COLUMNS = ["sales_count", "returns_count", "items", "gross_fen", "discount_fen",
-                 "sales_fen", "refund_fen", "net_fen", "avg_ticket_fen", "basket_items",
-                 "member_sales", "override_lines"]  # fmt: skip
+SALES_COLUMNS = [
+    "sales_count",
+    "returns_count",
+    "items",
+    "gross_fen",
+    "discount_fen",
+    "sales_fen",
+    "refund_fen",
+    "net_fen",
+    "avg_ticket_fen",
+    "basket_items",
+    "member_sales",
+    "override_lines",
+]
 
 
 def _sales(cdb: CloudDB, f: Filters, dims: list[str]) -> list[list[Any]]:
-    s = cdb.rollups.SalesHourly
+    # The daily table answers whatever needs neither hour, terminal nor cashier.
+    coarse = set(dims) <= {"store_id", "day"} and not f.terminal
+    s = cdb.rollups.SalesDaily if coarse else cdb.rollups.SalesHourly
     group = [getattr(s, d) for d in dims]
     q = (
-        s.select(*group, _sum(s.sales_count, "sc"), _sum(s.returns_count, "rc"),
-                 _sum(s.items, "it"), _sum(s.gross_fen, "g"), _sum(s.discount_fen, "d"),
-                 _sum(s.sales_fen, "sf"), _sum(s.refund_fen, "rf"), _sum(s.member_sales, "ms"),
-                 _sum(s.override_lines, "ol"))
+        s.select(
+            *group,
+            _sum(s.sales_count, "sc"),
+            _sum(s.returns_count, "rc"),
+            _sum(s.items, "it"),
+            _sum(s.gross_fen, "g"),
+            _sum(s.discount_fen, "d"),
+            _sum(s.sales_fen, "sf"),
+            _sum(s.refund_fen, "rf"),
+            _sum(s.member_sales, "ms"),
+            _sum(s.override_lines, "ol"),
+        )
         .where(_where(s, f))
         .tuples()
-    )  # fmt: skip
+    )
     if group:
         q = q.group_by(*group).order_by(*group)
     rows = []
@@ -86,8 +107,14 @@ def _sales(cdb: CloudDB, f: Filters, dims: list[str]) -> list[list[Any]]:
 
 def sales_by(dim: str) -> Callable[[CloudDB, Filters], Table]:
     """Sales grouped by one of store, terminal, day, hour, cashier (or the total for none)."""
-    column = {"store": "store_id", "terminal": "terminal_id", "day": "day", "hour": "hour",
-              "cashier": "cashier_id", "total": ""}[dim]  # fmt: skip
+    column = {
+        "store": "store_id",
+        "terminal": "terminal_id",
+        "day": "day",
+        "hour": "hour",
+        "cashier": "cashier_id",
+        "total": "",
+    }[dim]
 
     def report(cdb: CloudDB, f: Filters) -> Table:
         dims = [column] if column else []
@@ -96,8 +123,18 @@ def sales_by(dim: str) -> Callable[[CloudDB, Filters], Table]:
     return report
 
 
-PRODUCT_COLUMNS = ["sku", "name_zh", "name_en", "category", "lines", "quantity", "weight_g",
-                   "net_fen", "returned_quantity", "refund_fen"]  # fmt: skip
+PRODUCT_COLUMNS = [
+    "sku",
+    "name_zh",
+    "name_en",
+    "category",
+    "lines",
+    "quantity",
+    "weight_g",
+    "net_fen",
+    "returned_quantity",
+    "refund_fen",
+]
 
 
 def _products(cdb: CloudDB, f: Filters, order: str) -> Table:
@@ -108,18 +145,41 @@ def _products(cdb: CloudDB, f: Filters, order: str) -> Table:
     if f.stores is not None:
         cond &= p.store_id.in_(sorted(f.stores))
     net = pw.fn.SUM(p.net_fen)
-    q = (
-        p.select(p.sku, pw.fn.MAX(p.name_zh), pw.fn.MAX(p.name_en), pw.fn.MAX(p.category),
-                 _sum(p.lines, "l"), _sum(p.quantity, "q"), _sum(p.weight_g, "w"),
-                 _sum(p.net_fen, "n"), _sum(p.returned_quantity, "rq"),
-                 _sum(p.refund_fen, "rf"))
+    # Numbers first, names only for the rows kept: aggregating text over every product-day
+    # row cost more than the sums themselves.
+    ranked = list(
+        p.select(
+            p.sku,
+            _sum(p.lines, "l"),
+            _sum(p.quantity, "q"),
+            _sum(p.weight_g, "w"),
+            _sum(p.net_fen, "n"),
+            _sum(p.returned_quantity, "rq"),
+            _sum(p.refund_fen, "rf"),
+        )
         .where(cond)
         .group_by(p.sku)
         .order_by(net.desc() if order == "top" else net.asc(), p.sku)
         .limit(f.limit)
         .tuples()
-    )  # fmt: skip
-    rows = [[sku, zh or "", en or "", cat or "", *map(int, rest)] for sku, zh, en, cat, *rest in q]
+    )
+    names: dict[str, tuple[str, str, str]] = {}
+    if ranked:
+        c = r.ProductChainDaily
+        labelled = (
+            c.select(c.sku, c.name_zh, c.name_en, c.category)
+            .where(
+                c.sku.in_([row[0] for row in ranked])
+                & (c.day >= f.date_from)
+                & (c.day <= f.date_to)
+                & ((c.name_zh != "") | (c.name_en != ""))
+            )
+            .order_by(c.day.desc())
+            .tuples()
+        )
+        for sku, zh, en, cat in labelled:
+            names.setdefault(sku, (zh, en, cat))
+    rows = [[sku, *names.get(sku, ("", "", "")), *map(int, rest)] for sku, *rest in ranked]
     return Table(f"{order}_products", PRODUCT_COLUMNS, rows)
 
 
@@ -135,34 +195,54 @@ def bottom_products(cdb: CloudDB, f: Filters) -> Table:
 
 def by_category(cdb: CloudDB, f: Filters) -> Table:
     """Sales per product category."""
-    c = cdb.rollups.CategoryDaily
+    c = cdb.rollups.CategoryChainDaily if f.stores is None else cdb.rollups.CategoryDaily
     q = (
-        c.select(c.category, _sum(c.lines, "l"), _sum(c.quantity, "q"), _sum(c.net_fen, "n"),
-                 _sum(c.returned_quantity, "rq"), _sum(c.refund_fen, "rf"))
-        .where(_where(c, f, terminal=False))
+        c.select(
+            c.category,
+            _sum(c.lines, "l"),
+            _sum(c.quantity, "q"),
+            _sum(c.net_fen, "n"),
+            _sum(c.returned_quantity, "rq"),
+            _sum(c.refund_fen, "rf"),
+        )
+        .where(
+            (c.day >= f.date_from) & (c.day <= f.date_to)
+            if f.stores is None
+            else _where(c, f, terminal=False)
+        )
         .group_by(c.category)
         .order_by(pw.fn.SUM(c.net_fen).desc(), c.category)
         .tuples()
-    )  # fmt: skip
-    return Table("sales_by_category", ["category", "lines", "quantity", "net_fen",
-                                       "returned_quantity", "refund_fen"],
-                 [[cat, *map(int, rest)] for cat, *rest in q])  # fmt: skip
+    )
+    return Table(
+        "sales_by_category",
+        ["category", "lines", "quantity", "net_fen", "returned_quantity", "refund_fen"],
+        [[cat, *map(int, rest)] for cat, *rest in q],
+    )
 
 
 def by_tender(cdb: CloudDB, f: Filters) -> Table:
     """Sales and refunds per tender kind."""
     t = cdb.rollups.TenderDaily
     q = (
-        t.select(t.kind, _sum(t.sales_count, "s"), _sum(t.amount_fen, "a"),
-                 _sum(t.refunds_count, "r"), _sum(t.refund_fen, "rf"))
+        t.select(
+            t.kind,
+            _sum(t.sales_count, "s"),
+            _sum(t.amount_fen, "a"),
+            _sum(t.refunds_count, "r"),
+            _sum(t.refund_fen, "rf"),
+        )
         .where(_where(t, f))
         .group_by(t.kind)
         .order_by(t.kind)
         .tuples()
-    )  # fmt: skip
+    )
     rows = [[k, *map(int, rest), int(rest[1]) - int(rest[3])] for k, *rest in q]
-    return Table("sales_by_tender", ["tender", "tenders", "amount_fen", "refunds", "refund_fen",
-                                     "net_fen"], rows)  # fmt: skip
+    return Table(
+        "sales_by_tender",
+        ["tender", "tenders", "amount_fen", "refunds", "refund_fen", "net_fen"],
+        rows,
+    )
 
 
 def returns(cdb: CloudDB, f: Filters) -> Table:
@@ -170,17 +250,34 @@ def returns(cdb: CloudDB, f: Filters) -> Table:
     rows = []
     for store, sc, rc, _it, _g, _d, sf, rf, *_ in _sales(cdb, f, ["store_id"]):
         rows.append([store, sc, rc, _ratio(rc, sc), sf, rf, _ratio(rf, sf)])
-    return Table("returns", ["store_id", "sales_count", "returns_count", "return_rate",
-                             "sales_fen", "refund_fen", "refund_rate"], rows)  # fmt: skip
+    return Table(
+        "returns",
+        [
+            "store_id",
+            "sales_count",
+            "returns_count",
+            "return_rate",
+            "sales_fen",
+            "refund_fen",
+            "refund_rate",
+        ],
+        rows,
+    )
 
 
 def baskets(cdb: CloudDB, f: Filters) -> Table:
     """Basket size (items per sale) and average ticket per store and day."""
-    rows = [[store, day, sc, it, basket, avg]
-            for store, day, sc, _rc, it, _g, _d, _sf, _rf, _n, avg, basket, *_
-            in _sales(cdb, f, ["store_id", "day"])]  # fmt: skip
-    return Table("baskets", ["store_id", "day", "sales_count", "items", "basket_items",
-                             "avg_ticket_fen"], rows)  # fmt: skip
+    rows = [
+        [store, day, sc, it, basket, avg]
+        for store, day, sc, _rc, it, _g, _d, _sf, _rf, _n, avg, basket, *_ in _sales(
+            cdb, f, ["store_id", "day"]
+        )
+    ]
+    return Table(
+        "baskets",
+        ["store_id", "day", "sales_count", "items", "basket_items", "avg_ticket_fen"],
+        rows,
+    )
 
 
 def discounts(cdb: CloudDB, f: Filters) -> Table:
@@ -192,21 +289,45 @@ def discounts(cdb: CloudDB, f: Filters) -> Table:
         .group_by(d.kind, d.label)
         .order_by(pw.fn.SUM(d.amount_fen).desc(), d.kind, d.label)
         .tuples()
-    )  # fmt: skip
-    return Table("discounts", ["kind", "label", "lines", "amount_fen"],
-                 [[k, label, int(n), int(a)] for k, label, n, a in q])  # fmt: skip
+    )
+    return Table(
+        "discounts",
+        ["kind", "label", "lines", "amount_fen"],
+        [[k, label, int(n), int(a)] for k, label, n, a in q],
+    )
 
 
-AUDIT_COLUMNS = ["store_id", "terminal_id", "seq", "day", "at", "action", "staff_id",
-                 "manager_id", "detail"]  # fmt: skip
+AUDIT_COLUMNS = [
+    "store_id",
+    "terminal_id",
+    "seq",
+    "day",
+    "at",
+    "action",
+    "staff_id",
+    "manager_id",
+    "detail",
+]
 
 
 def _till_audit(cdb: CloudDB, f: Filters, no_sale: bool) -> list[list[Any]]:
     a = cdb.rollups.TillAudit
     cond = _where(a, f) & ((a.action == "no_sale") if no_sale else (a.action != "no_sale"))
     q = a.select().where(cond).order_by(a.at.desc(), a.terminal_id, a.seq.desc()).limit(f.limit)
-    return [[r.store_id, r.terminal_id, r.seq, str(r.day), str(r.at), r.action, r.staff_id,
-             r.manager_id, r.detail] for r in q]  # fmt: skip
+    return [
+        [
+            r.store_id,
+            r.terminal_id,
+            r.seq,
+            str(r.day),
+            str(r.at),
+            r.action,
+            r.staff_id,
+            r.manager_id,
+            r.detail,
+        ]
+        for r in q
+    ]
 
 
 def overrides(cdb: CloudDB, f: Filters) -> Table:
@@ -227,37 +348,77 @@ def shifts(cdb: CloudDB, f: Filters) -> Table:
     """Z reports of each shift: expected against counted cash, by tender."""
     t = cdb.rollups.ShiftReport
     q = t.select().where(_where(t, f)).order_by(t.day.desc(), t.terminal_id, t.opened_at.desc())
-    rows = [[r.store_id, r.terminal_id, r.shift_id, str(r.day), r.opened_by,
-             str(r.opened_at or ""), r.closed_by, str(r.closed_at or ""), r.float_fen,
-             r.sales_count, r.returns_count, r.cash_in_fen, r.cash_out_fen, r.expected_cash_fen,
-             r.counted_cash_fen, r.difference_fen, _tenders_text(r.by_tender),
-             _tenders_text(r.counted_by_tender)] for r in q.limit(f.limit)]  # fmt: skip
-    return Table("shifts", ["store_id", "terminal_id", "shift_id", "day", "opened_by", "opened_at",
-                            "closed_by", "closed_at", "float_fen", "sales_count",
-                            "returns_count", "cash_in_fen", "cash_out_fen", "expected_cash_fen",
-                            "counted_cash_fen", "difference_fen", "by_tender_fen",
-                            "counted_by_tender_fen"], rows)  # fmt: skip
+    rows = [
+        [
+            r.store_id,
+            r.terminal_id,
+            r.shift_id,
+            str(r.day),
+            r.opened_by,
+            str(r.opened_at or ""),
+            r.closed_by,
+            str(r.closed_at or ""),
+            r.float_fen,
+            r.sales_count,
+            r.returns_count,
+            r.cash_in_fen,
+            r.cash_out_fen,
+            r.expected_cash_fen,
+            r.counted_cash_fen,
+            r.difference_fen,
+            _tenders_text(r.by_tender),
+            _tenders_text(r.counted_by_tender),
+        ]
+        for r in q.limit(f.limit)
+    ]
+    return Table(
+        "shifts",
+        [
+            "store_id",
+            "terminal_id",
+            "shift_id",
+            "day",
+            "opened_by",
+            "opened_at",
+            "closed_by",
+            "closed_at",
+            "float_fen",
+            "sales_count",
+            "returns_count",
+            "cash_in_fen",
+            "cash_out_fen",
+            "expected_cash_fen",
+            "counted_cash_fen",
+            "difference_fen",
+            "by_tender_fen",
+            "counted_by_tender_fen",
+        ],
+        rows,
+    )
 
 
 #: Report name -> query. Every name is also a route and a CSV export.
-REPORTS: Final[Mapping[str, Callable[[CloudDB, Filters], Table]]] = MappingProxyType({
-    "sales": sales_by("total"),
-    "sales-by-store": sales_by("store"),
-    "sales-by-terminal": sales_by("terminal"),
-    "sales-by-day": sales_by("day"),
-    "sales-by-hour": sales_by("hour"),
-    "sales-by-cashier": sales_by("cashier"),
-    "sales-by-category": by_category,
-    "sales-by-tender": by_tender,
-    "top-products": top_products,
-    "bottom-products": bottom_products,
-    "baskets": baskets,
-    "returns": returns,
-    "discounts": discounts,
-    "overrides": overrides,
-    "no-sales": no_sales,
-    "shifts": shifts,
-})  # fmt: skip
+REPORTS: Final[Mapping[str, Callable[[CloudDB, Filters], Table]]] = MappingProxyType(
+    {
+        "sales": sales_by("total"),
+        "sales-by-store": sales_by("store"),
+        "sales-by-terminal": sales_by("terminal"),
+        "sales-by-day": sales_by("day"),
+        "sales-by-hour": sales_by("hour"),
+        "sales-by-cashier": sales_by("cashier"),
+        "sales-by-category": by_category,
+        "sales-by-tender": by_tender,
+        "top-products": top_products,
+        "bottom-products": bottom_products,
+        "baskets": baskets,
+        "returns": returns,
+        "discounts": discounts,
+        "overrides": overrides,
+        "no-sales": no_sales,
+        "shifts": shifts,
+    }
+)
 #: Reports kept per store only (no terminal dimension): a terminal filter is refused for them.
-STORE_LEVEL: Final = frozenset({"sales-by-category", "top-products", "bottom-products",
-                                "discounts"})  # fmt: skip
+STORE_LEVEL: Final = frozenset(
+    {"sales-by-category", "top-products", "bottom-products", "discounts"}
+)

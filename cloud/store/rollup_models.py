@@ -21,9 +21,11 @@ class RollupModels:
     """The rollup model classes bound to one database."""
 
     SalesHourly: Any
+    SalesDaily: Any
     ProductDaily: Any
     ProductChainDaily: Any
     CategoryDaily: Any
+    CategoryChainDaily: Any
     TenderDaily: Any
     DiscountDaily: Any
     TillAudit: Any
@@ -34,9 +36,19 @@ class RollupModels:
         return [getattr(self, f.name) for f in fields(self)]
 
 
-SALES_COUNTERS = ("sales_count", "returns_count", "member_sales", "items", "lines",
-                  "override_lines", "gross_fen", "discount_fen", "sales_fen", "refund_fen",
-                  "return_items")  # fmt: skip
+SALES_COUNTERS = (
+    "sales_count",
+    "returns_count",
+    "member_sales",
+    "items",
+    "lines",
+    "override_lines",
+    "gross_fen",
+    "discount_fen",
+    "sales_fen",
+    "refund_fen",
+    "return_items",
+)
 PRODUCT_COUNTERS = ("lines", "quantity", "weight_g", "net_fen", "returned_quantity", "refund_fen")
 CATEGORY_COUNTERS = ("lines", "quantity", "net_fen", "returned_quantity", "refund_fen")
 TENDER_COUNTERS = ("sales_count", "amount_fen", "refunds_count", "refund_fen")
@@ -66,6 +78,18 @@ def build_rollup_models(database: pw.Database) -> RollupModels:
         class Meta:
             table_name = "roll_sales_hourly"
             primary_key = pw.CompositeKey("store_id", "day", "hour", "terminal_id", "cashier_id")
+            indexes = ((("day", "store_id"), False),)
+
+    class SalesDaily(Base):
+        # SalesHourly summed per store and day: chain-wide and long-period questions read
+        # one row per store-day instead of one per hour, terminal and cashier.
+        store_id = pw.CharField(max_length=32)
+        day = pw.DateField()
+        locals().update(counters(SALES_COUNTERS))
+
+        class Meta:
+            table_name = "roll_sales_daily"
+            primary_key = pw.CompositeKey("store_id", "day")
             indexes = ((("day", "store_id"), False),)
 
     class ProductDaily(Base):
@@ -106,6 +130,16 @@ def build_rollup_models(database: pw.Database) -> RollupModels:
             table_name = "roll_category_daily"
             primary_key = pw.CompositeKey("store_id", "day", "category")
             indexes = ((("day", "store_id"), False),)
+
+    class CategoryChainDaily(Base):
+        # CategoryDaily summed over stores, for chain-wide category questions.
+        day = pw.DateField()
+        category = pw.CharField(max_length=64)
+        locals().update(counters(CATEGORY_COUNTERS))
+
+        class Meta:
+            table_name = "roll_category_chain_daily"
+            primary_key = pw.CompositeKey("day", "category")
 
     class TenderDaily(Base):
         store_id = pw.CharField(max_length=32)
@@ -176,9 +210,11 @@ def build_rollup_models(database: pw.Database) -> RollupModels:
 
     return RollupModels(
         SalesHourly=SalesHourly,
+        SalesDaily=SalesDaily,
         ProductDaily=ProductDaily,
         ProductChainDaily=ProductChainDaily,
         CategoryDaily=CategoryDaily,
+        CategoryChainDaily=CategoryChainDaily,
         TenderDaily=TenderDaily,
         DiscountDaily=DiscountDaily,
         TillAudit=TillAudit,

@@ -1,4 +1,4 @@
-"""Report rollups written by ingest in the batch's own transaction, from the events stored first time.
+"""Report rollups written by ingest in the batch's transaction, from events stored the first time.
 
 ``commit_batch`` calls ``apply_rollups`` with exactly the events its INSERT ... ON CONFLICT DO
 NOTHING stored (never a duplicate or a replay), after dropping dead ones, so every counter
@@ -77,35 +77,74 @@ def _sale(s: Sums, at: At, body: Mapping[str, Any]) -> None:
     cashier = str(body.get("cashier_id") or "")[:64]
     items = sum(_int(line.get("quantity")) for line in lines)
     overrides = sum(1 for line in lines if line.get("price_overridden"))
-    _bump(s.sales, (at.store_id, at.day, at.hour, at.terminal_id, cashier),
-          [1, 0, 1 if body.get("member_id") else 0, items, len(lines), overrides,
-           _int(body.get("gross_fen")), _int(body.get("discount_fen")),
-           _int(body.get("total_fen")), 0, 0])  # fmt: skip
+    _bump(
+        s.sales,
+        (at.store_id, at.day, at.hour, at.terminal_id, cashier),
+        [
+            1,
+            0,
+            1 if body.get("member_id") else 0,
+            items,
+            len(lines),
+            overrides,
+            _int(body.get("gross_fen")),
+            _int(body.get("discount_fen")),
+            _int(body.get("total_fen")),
+            0,
+            0,
+        ],
+    )
     for line in lines:
         sku = str(line.get("sku") or "")[:64]
-        figures = [1, _int(line.get("quantity")), _int(line.get("weight_g")),
-                   _int(line.get("net_fen")), 0, 0]  # fmt: skip
+        figures = [
+            1,
+            _int(line.get("quantity")),
+            _int(line.get("weight_g")),
+            _int(line.get("net_fen")),
+            0,
+            0,
+        ]
         _bump(s.products, (at.store_id, at.day, sku), figures)
         _bump(s.chain, (at.day, sku), figures)
         category = str(line.get("category") or "")[:64]
-        s.names[sku] = (str(line.get("name_zh") or "")[:200], str(line.get("name_en") or "")[:200],
-                        category)  # fmt: skip
-        _bump(s.categories, (at.store_id, at.day, category),
-              [1, _int(line.get("quantity")), _int(line.get("net_fen")), 0, 0])  # fmt: skip
+        s.names[sku] = (
+            str(line.get("name_zh") or "")[:200],
+            str(line.get("name_en") or "")[:200],
+            category,
+        )
+        _bump(
+            s.categories,
+            (at.store_id, at.day, category),
+            [1, _int(line.get("quantity")), _int(line.get("net_fen")), 0, 0],
+        )
         for d in line.get("discounts") or []:
-            _bump(s.discounts, (at.store_id, at.day, str(d.get("kind") or "")[:32],
-                                str(d.get("label") or "")[:100]), [1, _int(d.get("amount_fen"))])  # fmt: skip
+            _bump(
+                s.discounts,
+                (
+                    at.store_id,
+                    at.day,
+                    str(d.get("kind") or "")[:32],
+                    str(d.get("label") or "")[:100],
+                ),
+                [1, _int(d.get("amount_fen"))],
+            )
     for t in body.get("tenders") or []:
-        _bump(s.tenders, (at.store_id, at.day, at.terminal_id, str(t.get("kind") or "")[:16]),
-              [1, _int(t.get("amount_fen")), 0, 0])  # fmt: skip
+        _bump(
+            s.tenders,
+            (at.store_id, at.day, at.terminal_id, str(t.get("kind") or "")[:16]),
+            [1, _int(t.get("amount_fen")), 0, 0],
+        )
 
 
 def _return(s: Sums, at: At, body: Mapping[str, Any]) -> None:
     lines = body.get("lines") or []
     cashier = str(body.get("cashier_id") or "")[:64]
     qty = sum(_int(line.get("quantity")) for line in lines)
-    _bump(s.sales, (at.store_id, at.day, at.hour, at.terminal_id, cashier),
-          [0, 1, 0, 0, 0, 0, 0, 0, 0, _int(body.get("refund_fen")), qty])  # fmt: skip
+    _bump(
+        s.sales,
+        (at.store_id, at.day, at.hour, at.terminal_id, cashier),
+        [0, 1, 0, 0, 0, 0, 0, 0, 0, _int(body.get("refund_fen")), qty],
+    )
     for line in lines:
         sku = str(line.get("sku") or "")[:64]
         figures = [0, 0, 0, 0, _int(line.get("quantity")), _int(line.get("refund_fen"))]
@@ -113,29 +152,50 @@ def _return(s: Sums, at: At, body: Mapping[str, Any]) -> None:
         _bump(s.chain, (at.day, sku), figures)
         s.returned_skus.add(sku)
         # The category is filled in from the product's known category before writing.
-        _bump(s.categories, (at.store_id, at.day, ("?sku", sku)),
-              [0, 0, 0, _int(line.get("quantity")), _int(line.get("refund_fen"))])  # fmt: skip
+        _bump(
+            s.categories,
+            (at.store_id, at.day, ("?sku", sku)),
+            [0, 0, 0, _int(line.get("quantity")), _int(line.get("refund_fen"))],
+        )
     for t in body.get("refunds") or []:
-        _bump(s.tenders, (at.store_id, at.day, at.terminal_id, str(t.get("kind") or "")[:16]),
-              [0, 0, 1, _int(t.get("amount_fen"))])  # fmt: skip
+        _bump(
+            s.tenders,
+            (at.store_id, at.day, at.terminal_id, str(t.get("kind") or "")[:16]),
+            [0, 0, 1, _int(t.get("amount_fen"))],
+        )
 
 
 def _audit(s: Sums, at: At, body: Mapping[str, Any]) -> None:
-    s.audits.append({
-        "terminal_id": at.terminal_id, "seq": at.seq, "store_id": at.store_id, "day": at.day,
-        "at": at.local.replace(tzinfo=None), "action": str(body.get("action") or "")[:32],
-        "staff_id": str(body.get("staff_id") or "")[:64],
-        "manager_id": str(body.get("manager_id") or "")[:64],
-        "detail": str(body.get("detail") or "")[:2000],
-    })  # fmt: skip
+    s.audits.append(
+        {
+            "terminal_id": at.terminal_id,
+            "seq": at.seq,
+            "store_id": at.store_id,
+            "day": at.day,
+            "at": at.local.replace(tzinfo=None),
+            "action": str(body.get("action") or "")[:32],
+            "staff_id": str(body.get("staff_id") or "")[:64],
+            "manager_id": str(body.get("manager_id") or "")[:64],
+            "detail": str(body.get("detail") or "")[:2000],
+        }
+    )
 
 
 def _shift_opened(s: Sums, at: At, body: Mapping[str, Any]) -> None:
-    s.shifts.append(("opened", {
-        "terminal_id": at.terminal_id, "shift_id": str(body.get("shift_id") or "")[:64],
-        "store_id": at.store_id, "day": at.day, "opened_by": str(body.get("opened_by") or "")[:64],
-        "opened_at": at.local.replace(tzinfo=None), "float_fen": _int(body.get("float_fen")),
-    }))  # fmt: skip
+    s.shifts.append(
+        (
+            "opened",
+            {
+                "terminal_id": at.terminal_id,
+                "shift_id": str(body.get("shift_id") or "")[:64],
+                "store_id": at.store_id,
+                "day": at.day,
+                "opened_by": str(body.get("opened_by") or "")[:64],
+                "opened_at": at.local.replace(tzinfo=None),
+                "float_fen": _int(body.get("float_fen")),
+            },
+        )
+    )
 
 
 def _shift_closed(s: Sums, at: At, body: Mapping[str, Any]) -> None:
@@ -143,35 +203,60 @@ def _shift_closed(s: Sums, at: At, body: Mapping[str, Any]) -> None:
         value = body.get(name)
         return _int(value) if value is not None else None
 
-    s.shifts.append(("closed", {
-        "terminal_id": at.terminal_id, "shift_id": str(body.get("shift_id") or "")[:64],
-        "store_id": at.store_id, "day": at.day, "closed_by": str(body.get("closed_by") or "")[:64],
-        "closed_at": at.local.replace(tzinfo=None), "float_fen": _int(body.get("float_fen")),
-        "sales_count": _int(body.get("sales_count")),
-        "returns_count": _int(body.get("returns_count")),
-        "by_tender": dict(body.get("by_tender") or {}),
-        "counted_by_tender": dict(body.get("counted_by_tender") or {}),
-        "cash_in_fen": _int(body.get("cash_in_fen")), "cash_out_fen": _int(body.get("cash_out_fen")),
-        "expected_cash_fen": opt("expected_cash_fen"), "counted_cash_fen": opt("counted_cash_fen"),
-        "difference_fen": opt("difference_fen"),
-    }))  # fmt: skip
+    s.shifts.append(
+        (
+            "closed",
+            {
+                "terminal_id": at.terminal_id,
+                "shift_id": str(body.get("shift_id") or "")[:64],
+                "store_id": at.store_id,
+                "day": at.day,
+                "closed_by": str(body.get("closed_by") or "")[:64],
+                "closed_at": at.local.replace(tzinfo=None),
+                "float_fen": _int(body.get("float_fen")),
+                "sales_count": _int(body.get("sales_count")),
+                "returns_count": _int(body.get("returns_count")),
+                "by_tender": dict(body.get("by_tender") or {}),
+                "counted_by_tender": dict(body.get("counted_by_tender") or {}),
+                "cash_in_fen": _int(body.get("cash_in_fen")),
+                "cash_out_fen": _int(body.get("cash_out_fen")),
+                "expected_cash_fen": opt("expected_cash_fen"),
+                "counted_cash_fen": opt("counted_cash_fen"),
+                "difference_fen": opt("difference_fen"),
+            },
+        )
+    )
 
 
 def _cash_movement(s: Sums, at: At, body: Mapping[str, Any]) -> None:
-    s.shifts.append(("movement", {
-        "terminal_id": at.terminal_id, "shift_id": str(body.get("shift_id") or "")[:64],
-        "store_id": at.store_id, "day": at.day,
-    }))  # fmt: skip
+    s.shifts.append(
+        (
+            "movement",
+            {
+                "terminal_id": at.terminal_id,
+                "shift_id": str(body.get("shift_id") or "")[:64],
+                "store_id": at.store_id,
+                "day": at.day,
+            },
+        )
+    )
 
 
-_ROLLERS: Final[Mapping[str, Callable[[Sums, At, Mapping[str, Any]], None]]] = MappingProxyType({
-    "sale": _sale, "return": _return, "audit": _audit, "shift_opened": _shift_opened,
-    "shift_closed": _shift_closed, "cash_movement": _cash_movement,
-})  # fmt: skip
+_ROLLERS: Final[Mapping[str, Callable[[Sums, At, Mapping[str, Any]], None]]] = MappingProxyType(
+    {
+        "sale": _sale,
+        "return": _return,
+        "audit": _audit,
+        "shift_opened": _shift_opened,
+        "shift_closed": _shift_closed,
+        "cash_movement": _cash_movement,
+    }
+)
 
 
-def collect(events: Sequence[Any], now: dt.datetime, clock_for: Callable[[str], stores.StoreClock]
-            ) -> Sums:  # fmt: skip
+def collect(
+    events: Sequence[Any], now: dt.datetime, clock_for: Callable[[str], stores.StoreClock]
+) -> Sums:
     """Sum the rollup figures of ``events`` (decoded IncomingEvents, all live and new)."""
     s = Sums()
     now_aware = now.replace(tzinfo=dt.UTC)
@@ -186,12 +271,20 @@ def collect(events: Sequence[Any], now: dt.datetime, clock_for: Callable[[str], 
     return s
 
 
-def _write(cdb: CloudDB, table: str, keys: tuple[str, ...], counters: tuple[str, ...],
-           sums: Mapping[tuple[Any, ...], Counts], extra: Callable[[tuple[Any, ...]], tuple[Any, ...]]
-           = lambda k: (), also_set: tuple[str, ...] = (), insert_only: tuple[str, ...] = ()
-           ) -> None:  # fmt: skip
-    rows = [(*(k.isoformat() if isinstance(k, dt.date) else k for k in key), *values, *extra(key))
-            for key, values in sorted(sums.items(), key=lambda kv: tuple(map(str, kv[0])))]  # fmt: skip
+def _write(
+    cdb: CloudDB,
+    table: str,
+    keys: tuple[str, ...],
+    counters: tuple[str, ...],
+    sums: Mapping[tuple[Any, ...], Counts],
+    extra: Callable[[tuple[Any, ...]], tuple[Any, ...]] = lambda k: (),
+    also_set: tuple[str, ...] = (),
+    insert_only: tuple[str, ...] = (),
+) -> None:
+    rows = [
+        (*(k.isoformat() if isinstance(k, dt.date) else k for k in key), *values, *extra(key))
+        for key, values in sorted(sums.items(), key=lambda kv: tuple(map(str, kv[0])))
+    ]
     add_rows(cdb, table, keys, counters, rows, also_set=also_set, insert_only=insert_only)
 
 
@@ -201,8 +294,9 @@ def _categories_of_returns(cdb: CloudDB, s: Sums) -> None:
     known: dict[str, str] = {sku: n[2] for sku, n in s.names.items()}
     if unknown:
         c = cdb.rollups.ProductChainDaily
-        for sku, category in (c.select(c.sku, c.category).where(c.sku.in_(unknown))
-                              .order_by(c.day.desc()).tuples()):  # fmt: skip
+        for sku, category in (
+            c.select(c.sku, c.category).where(c.sku.in_(unknown)).order_by(c.day.desc()).tuples()
+        ):
             known.setdefault(sku, category)
     fixed: dict[tuple[Any, ...], Counts] = {}
     for key, values in s.categories.items():
@@ -214,7 +308,7 @@ def _categories_of_returns(cdb: CloudDB, s: Sums) -> None:
 
 
 def apply_rollups(cdb: CloudDB, batch: Any, inserted: Sequence[Any], rules: Any) -> None:
-    """Add the rollup figures of the newly stored live events (inside commit_batch's transaction)."""
+    """Add the figures of the newly stored live events (inside commit_batch's transaction)."""
     live = [e for e in inserted if e.dead_reason is None]
     if not live:
         return
@@ -229,8 +323,17 @@ def apply_rollups(cdb: CloudDB, batch: Any, inserted: Sequence[Any], rules: Any)
 def write(cdb: CloudDB, s: Sums) -> None:
     """Write one batch's sums: additive upserts in key order, listings keyed by their event."""
     _categories_of_returns(cdb, s)
-    _write(cdb, "roll_sales_hourly", ("store_id", "day", "hour", "terminal_id", "cashier_id"),
-           SALES_COUNTERS, s.sales)  # fmt: skip
+    daily: dict[tuple[Any, ...], Counts] = {}
+    for key, values in s.sales.items():
+        _bump(daily, (key[0], key[1]), values)
+    _write(cdb, "roll_sales_daily", ("store_id", "day"), SALES_COUNTERS, daily)
+    _write(
+        cdb,
+        "roll_sales_hourly",
+        ("store_id", "day", "hour", "terminal_id", "cashier_id"),
+        SALES_COUNTERS,
+        s.sales,
+    )
     names = s.names
 
     def name_of(key: tuple[Any, ...]) -> tuple[str, str, str]:
@@ -243,22 +346,61 @@ def write(cdb: CloudDB, s: Sums) -> None:
     sold = {k: v for k, v in s.products.items() if k[-1] in names}
     back = {k: v for k, v in s.products.items() if k[-1] not in names}
     label = ("name_zh", "name_en", "category")
-    _write(cdb, "roll_product_daily", ("store_id", "day", "sku"), PRODUCT_COUNTERS, sold,
-           name_of, label)  # fmt: skip
-    _write(cdb, "roll_product_daily", ("store_id", "day", "sku"), PRODUCT_COUNTERS, back,
-           unnamed, insert_only=label)  # fmt: skip
+    _write(
+        cdb,
+        "roll_product_daily",
+        ("store_id", "day", "sku"),
+        PRODUCT_COUNTERS,
+        sold,
+        name_of,
+        label,
+    )
+    _write(
+        cdb,
+        "roll_product_daily",
+        ("store_id", "day", "sku"),
+        PRODUCT_COUNTERS,
+        back,
+        unnamed,
+        insert_only=label,
+    )
     sold_c = {k: v for k, v in s.chain.items() if k[-1] in names}
     back_c = {k: v for k, v in s.chain.items() if k[-1] not in names}
-    _write(cdb, "roll_product_chain_daily", ("day", "sku"), PRODUCT_COUNTERS, sold_c, name_of,
-           label)  # fmt: skip
-    _write(cdb, "roll_product_chain_daily", ("day", "sku"), PRODUCT_COUNTERS, back_c, unnamed,
-           insert_only=label)  # fmt: skip
-    _write(cdb, "roll_category_daily", ("store_id", "day", "category"), CATEGORY_COUNTERS,
-           s.categories)  # fmt: skip
-    _write(cdb, "roll_tender_daily", ("store_id", "day", "terminal_id", "kind"), TENDER_COUNTERS,
-           s.tenders)  # fmt: skip
-    _write(cdb, "roll_discount_daily", ("store_id", "day", "kind", "label"), DISCOUNT_COUNTERS,
-           s.discounts)  # fmt: skip
+    _write(
+        cdb, "roll_product_chain_daily", ("day", "sku"), PRODUCT_COUNTERS, sold_c, name_of, label
+    )
+    _write(
+        cdb,
+        "roll_product_chain_daily",
+        ("day", "sku"),
+        PRODUCT_COUNTERS,
+        back_c,
+        unnamed,
+        insert_only=label,
+    )
+    _write(
+        cdb, "roll_category_daily", ("store_id", "day", "category"), CATEGORY_COUNTERS, s.categories
+    )
+    chain_categories: dict[tuple[Any, ...], Counts] = {}
+    for key, values in s.categories.items():
+        _bump(chain_categories, (key[1], key[2]), values)
+    _write(
+        cdb, "roll_category_chain_daily", ("day", "category"), CATEGORY_COUNTERS, chain_categories
+    )
+    _write(
+        cdb,
+        "roll_tender_daily",
+        ("store_id", "day", "terminal_id", "kind"),
+        TENDER_COUNTERS,
+        s.tenders,
+    )
+    _write(
+        cdb,
+        "roll_discount_daily",
+        ("store_id", "day", "kind", "label"),
+        DISCOUNT_COUNTERS,
+        s.discounts,
+    )
     r = cdb.rollups
     if s.audits:
         r.TillAudit.insert_many(s.audits).on_conflict_ignore().execute()

@@ -48,11 +48,16 @@ def put_store(cdb: CloudDB, store_id: str, name: str, timezone: str, day_start_h
     if not 0 <= day_start_hour <= 12:
         raise BadStore("day_start_hour: 0-12 (a business day starts between midnight and noon)")
     s = cdb.hq.Store
-    s.insert(store_id=store_id, name=name, timezone=timezone, day_start_hour=day_start_hour,
-             created_at=utcnow()).on_conflict(
+    s.insert(
+        store_id=store_id,
+        name=name,
+        timezone=timezone,
+        day_start_hour=day_start_hour,
+        created_at=utcnow(),
+    ).on_conflict(
         conflict_target=[s.store_id],
         update={s.name: name, s.timezone: timezone, s.day_start_hour: day_start_hour},
-    ).execute()  # fmt: skip
+    ).execute()
 
 
 def list_stores(cdb: CloudDB, only: frozenset[str] | None = None) -> list[dict[str, Any]]:
@@ -61,8 +66,15 @@ def list_stores(cdb: CloudDB, only: frozenset[str] | None = None) -> list[dict[s
     q = s.select().order_by(s.store_id)
     if only is not None:
         q = q.where(s.store_id.in_(sorted(only)))
-    return [{"store_id": r.store_id, "name": r.name, "timezone": r.timezone,
-             "day_start_hour": r.day_start_hour} for r in q]  # fmt: skip
+    return [
+        {
+            "store_id": r.store_id,
+            "name": r.name,
+            "timezone": r.timezone,
+            "day_start_hour": r.day_start_hour,
+        }
+        for r in q
+    ]
 
 
 def store_known(cdb: CloudDB, store_id: str) -> bool:

@@ -1,4 +1,4 @@
-"""What a till holds on a stream as of the versions it reported: the keys a snapshot would remove."""
+"""What a till holds on a stream as of the versions it reported: what a snapshot would remove."""
 
 from __future__ import annotations
 
@@ -37,12 +37,16 @@ def cached_keys(cdb: CloudDB, stream: str, store_id: str, applied: Mapping[str, 
         if upto <= 0:
             continue
         rows = (
-            m.DownChange.select(m.DownChange.id, m.DownChange.stream, m.DownChange.kind,
-                                m.DownChange.items)
-            .where((m.DownChange.stream == s) & (m.DownChange.version <= upto)
-                   & m.DownChange.scope.in_([store_id, ALL_STORES]))
+            m.DownChange.select(
+                m.DownChange.id, m.DownChange.stream, m.DownChange.kind, m.DownChange.items
+            )
+            .where(
+                (m.DownChange.stream == s)
+                & (m.DownChange.version <= upto)
+                & m.DownChange.scope.in_([store_id, ALL_STORES])
+            )
             .tuples()
-        )  # fmt: skip
+        )
         changes += [LoggedChange(int(i), st, k, items) for i, st, k, items in rows]
     return set(fold(changes, stream).items) if changes else set()
 

@@ -1,4 +1,4 @@
-"""Ingest workers' heartbeats: each worker writes its row; HQ reads them as ok, idle, stale or stopped.
+"""Ingest workers' heartbeats: each writes its row; HQ reads it as ok, idle, stale or stopped.
 
 A heartbeat row rather than a retained MQTT status: the API already reads the database, a
 row survives broker restarts, and "the last beat is old" is exactly what a killed worker (or
@@ -41,10 +41,18 @@ class Beat:
 def beat(cdb: CloudDB, b: Beat) -> None:
     """Write (upsert) the worker's row; one short transaction."""
     w = cdb.hq.WorkerHeartbeat
-    fields = {"host": b.host[:100], "pid": b.pid, "started_at": b.started_at, "beat_at": b.now,
-              "connected": b.connected, "last_commit_at": b.last_commit_at,
-              "commits": b.commits, "queue_depth": b.queue_depth, "interval_s": b.interval_s,
-              "stopped_at": b.now if b.stopped else None}  # fmt: skip
+    fields = {
+        "host": b.host[:100],
+        "pid": b.pid,
+        "started_at": b.started_at,
+        "beat_at": b.now,
+        "connected": b.connected,
+        "last_commit_at": b.last_commit_at,
+        "commits": b.commits,
+        "queue_depth": b.queue_depth,
+        "interval_s": b.interval_s,
+        "stopped_at": b.now if b.stopped else None,
+    }
     with cdb.write():
         w.insert(client_id=b.client_id[:64], **fields).on_conflict(
             conflict_target=[w.client_id], update={getattr(w, k): v for k, v in fields.items()}
@@ -59,12 +67,15 @@ def state_of(row: Any, now: dt.datetime) -> tuple[str, str]:
     """(state, what to do): ok, idle, stale or stopped."""
     retire = f"python -m cloud.ingest --retire --client-id {row.client_id}"
     if row.stopped_at is not None:
-        return "stopped", (f"stopped cleanly; if it is not coming back, retire its session: "
-                           f"{retire}")  # fmt: skip
+        return "stopped", (
+            f"stopped cleanly; if it is not coming back, retire its session: {retire}"
+        )
     if now - row.beat_at > dt.timedelta(seconds=STALE_INTERVALS * row.interval_s):
-        return "stale", (f"no heartbeat for {int((now - row.beat_at).total_seconds())} s: the "
-                         f"process died or hangs, and its persistent session keeps taking a "
-                         f"share of the events; restart it or retire it: {retire}")  # fmt: skip
+        return "stale", (
+            f"no heartbeat for {int((now - row.beat_at).total_seconds())} s: the "
+            f"process died or hangs, and its persistent session keeps taking a "
+            f"share of the events; restart it or retire it: {retire}"
+        )
     if not row.connected:
         return "disconnected", "running but not connected to the broker"
     last = row.last_commit_at or row.started_at
@@ -79,11 +90,20 @@ def worker_states(cdb: CloudDB, now: dt.datetime) -> list[dict[str, Any]]:
     out = []
     for row in w.select().order_by(w.client_id):
         state, advice = state_of(row, now)
-        out.append({
-            "client_id": row.client_id, "host": row.host, "pid": row.pid, "state": state,
-            "advice": advice, "started_at": _iso(row.started_at), "beat_at": _iso(row.beat_at),
-            "beat_age_s": round((now - row.beat_at).total_seconds(), 1),
-            "connected": row.connected, "last_commit_at": _iso(row.last_commit_at),
-            "commits": row.commits, "queue_depth": row.queue_depth,
-        })  # fmt: skip
+        out.append(
+            {
+                "client_id": row.client_id,
+                "host": row.host,
+                "pid": row.pid,
+                "state": state,
+                "advice": advice,
+                "started_at": _iso(row.started_at),
+                "beat_at": _iso(row.beat_at),
+                "beat_age_s": round((now - row.beat_at).total_seconds(), 1),
+                "connected": row.connected,
+                "last_commit_at": _iso(row.last_commit_at),
+                "commits": row.commits,
+                "queue_depth": row.queue_depth,
+            }
+        )
     return out

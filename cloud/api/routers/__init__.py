@@ -23,6 +23,17 @@ from cloud.api.routers import (
 
 #: Every area, in the order its routes are matched. A new area is one more module here.
 AREAS: Final[tuple[ModuleType, ...]] = (
-    health, auth, docs, users, stores, terminals, pushes, members, reports, integrity, staff,
-    pages, admin_pages,
-)  # fmt: skip
+    health,
+    auth,
+    docs,
+    users,
+    stores,
+    terminals,
+    pushes,
+    members,
+    reports,
+    integrity,
+    staff,
+    pages,
+    admin_pages,
+)

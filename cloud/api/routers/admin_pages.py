@@ -28,14 +28,18 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
     """Terminals, pushes and users pages and their htmx actions."""
     r = PolicyRouter(enforcer, include_in_schema=False)
 
-    def page(request: Request, template: str, who: Any, status: int = 200,
-             **ctx: Any) -> HTMLResponse:  # fmt: skip
+    def page(
+        request: Request, template: str, who: Any, status: int = 200, **ctx: Any
+    ) -> HTMLResponse:
         return request.app.state.renderer.render(request, template, who, status=status, **ctx)
 
     @r.get("/terminals", policy=TERMINAL_READERS)
     def terminals(cdb: Db, who: Who, request: Request) -> Response:
-        rows = [t for t in registry.terminals_with_registry(cdb)
-                if who.stores is None or t["store_id"] in who.stores]  # fmt: skip
+        rows = [
+            t
+            for t in registry.terminals_with_registry(cdb)
+            if who.stores is None or t["store_id"] in who.stores
+        ]
         return page(request, "terminals.html", who, terminals=[(t, attention(t)) for t in rows])
 
     def _push_request(scope: str, kind: str, items: str) -> push_api.PushRequest:
@@ -54,8 +58,13 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
 
     @r.get("/pushes", policy=push_api.PUSHERS)
     def pushes(cdb: Db, who: Who, request: Request) -> Response:
-        return page(request, "pushes.html", who, stores=stores.list_stores(cdb, who.stores),
-                    history=_history(cdb, who))  # fmt: skip
+        return page(
+            request,
+            "pushes.html",
+            who,
+            stores=stores.list_stores(cdb, who.stores),
+            history=_history(cdb, who),
+        )
 
     def _history(cdb: Any, who: Any) -> list[Any]:
         return push_api.history(cdb, who, None, None, 30)
@@ -65,8 +74,9 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         return page(request, "_push_history.html", who, history=_history(cdb, who))
 
     @r.post("/pushes/preview", policy=push_api.PUSHERS)
-    def preview(cdb: Db, who: Who, request: Request, stream: StreamF, scope: Scope,
-                kind: Kind, items: Items) -> Response:  # fmt: skip
+    def preview(
+        cdb: Db, who: Who, request: Request, stream: StreamF, scope: Scope, kind: Kind, items: Items
+    ) -> Response:
         try:
             body = _push_request(scope, kind, items)
             if stream not in push_api.STREAM_NAMES:
@@ -75,12 +85,21 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         except HTTPException as err:
             return page(request, "_push_error.html", who, status=200, error=err.detail)
         shown = push_api.preview(cdb, stream, body.scope, body.kind, clean)
-        return page(request, "_push_preview.html", who, preview=shown, stream=stream,
-                    scope=scope, kind=kind, items=items)  # fmt: skip
+        return page(
+            request,
+            "_push_preview.html",
+            who,
+            preview=shown,
+            stream=stream,
+            scope=scope,
+            kind=kind,
+            items=items,
+        )
 
     @r.post("/pushes/send", policy=push_api.PUSHERS)
-    def send(cdb: Db, who: Who, request: Request, stream: StreamF, scope: Scope, kind: Kind,
-             items: Items) -> Response:  # fmt: skip
+    def send(
+        cdb: Db, who: Who, request: Request, stream: StreamF, scope: Scope, kind: Kind, items: Items
+    ) -> Response:
         try:
             body = _push_request(scope, kind, items)
             if stream not in push_api.STREAM_NAMES:
@@ -88,48 +107,77 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
             result = push_api.do_push(cdb, who, request, stream, body)
         except HTTPException as err:
             return page(request, "_push_error.html", who, error=err.detail)
-        return page(request, "_push_sent.html", who, result=result,
-                    history=_history(cdb, who))  # fmt: skip
+        return page(request, "_push_sent.html", who, result=result, history=_history(cdb, who))
 
     @r.get("/users", policy=ADMIN_ONLY)
     def users(cdb: Db, who: Who, request: Request) -> Response:
-        return page(request, "users.html", who, users=hq_access.list_users(cdb),
-                    tokens=hq_access.list_tokens(cdb), stores=stores.list_stores(cdb),
-                    roles=hq_access.ROLES, created="", error="")  # fmt: skip
+        return page(
+            request,
+            "users.html",
+            who,
+            users=hq_access.list_users(cdb),
+            tokens=hq_access.list_tokens(cdb),
+            stores=stores.list_stores(cdb),
+            roles=hq_access.ROLES,
+            created="",
+            error="",
+        )
 
     @r.post("/users/add", policy=ADMIN_ONLY)
     def add_user(
-        cdb: Db, who: Who, request: Request,
+        cdb: Db,
+        who: Who,
+        request: Request,
         username: Annotated[str, Form(max_length=64)],
         password: Annotated[str, Form(max_length=200)],
         role: Annotated[str, Form(max_length=16)],
         store_ids: Annotated[list[str] | None, Form(max_length=500)] = None,
-    ) -> Response:  # fmt: skip
+    ) -> Response:
         error = ""
         try:
-            body = users_api.NewUser(username=username, password=password, role=role,
-                                     stores=store_ids or [])  # fmt: skip
+            body = users_api.NewUser(
+                username=username, password=password, role=role, stores=store_ids or []
+            )
             users_api.create_user(cdb, request, body)
         except ValidationError as err:
             first = err.errors()[0]
             error = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
         except HTTPException as err:
             error = str(err.detail)
-        return page(request, "_users.html", who, users=hq_access.list_users(cdb),
-                    tokens=hq_access.list_tokens(cdb), error=error, created="")  # fmt: skip
+        return page(
+            request,
+            "_users.html",
+            who,
+            users=hq_access.list_users(cdb),
+            tokens=hq_access.list_tokens(cdb),
+            error=error,
+            created="",
+        )
 
     @r.post("/tokens/add", policy=ADMIN_ONLY)
-    def add_token(cdb: Db, who: Who, request: Request,
-                  user_id: Annotated[int, Form(ge=1, le=2**62)],
-                  name: Annotated[str, Form(min_length=1, max_length=100)]) -> Response:  # fmt: skip
+    def add_token(
+        cdb: Db,
+        who: Who,
+        request: Request,
+        user_id: Annotated[int, Form(ge=1, le=2**62)],
+        name: Annotated[str, Form(min_length=1, max_length=100)],
+    ) -> Response:
         error, created = "", ""
         try:
-            created = users_api.create_token(cdb, who, request,
-                                             users_api.NewToken(user_id=user_id, name=name)).token  # fmt: skip
+            created = users_api.create_token(
+                cdb, who, request, users_api.NewToken(user_id=user_id, name=name)
+            ).token
         except HTTPException as err:
             error = str(err.detail)
-        return page(request, "_users.html", who, users=hq_access.list_users(cdb),
-                    tokens=hq_access.list_tokens(cdb), error=error, created=created)  # fmt: skip
+        return page(
+            request,
+            "_users.html",
+            who,
+            users=hq_access.list_users(cdb),
+            tokens=hq_access.list_tokens(cdb),
+            error=error,
+            created=created,
+        )
 
     @r.post("/tokens/{token_id}/revoke", policy=ADMIN_ONLY)
     def revoke_token(cdb: Db, who: Who, request: Request, token_id: int) -> Response:
@@ -138,7 +186,14 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
             users_api.revoke_token(cdb, request, token_id)
         except HTTPException as err:
             error = str(err.detail)
-        return page(request, "_users.html", who, users=hq_access.list_users(cdb),
-                    tokens=hq_access.list_tokens(cdb), error=error, created="")  # fmt: skip
+        return page(
+            request,
+            "_users.html",
+            who,
+            users=hq_access.list_users(cdb),
+            tokens=hq_access.list_tokens(cdb),
+            error=error,
+            created="",
+        )
 
     return r

@@ -8,13 +8,13 @@ from typing import Any
 from fastapi import HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
-from cloud.api.policy import ANY_SIGNED_IN, PUBLIC, PolicyRouter, Principal
+from cloud.api.policy import ANY_SIGNED_IN, PUBLIC, PolicyRouter, Principal, Strict
 from cloud.api.security import SESSION_COOKIE, Db, Who, audit, client_ip, principal_for
 from cloud.store import hq_access
 from cloud.store.db import CloudDB
 
 
-class Login(BaseModel):
+class Login(Strict):
     """A username and password."""
 
     username: str = Field(min_length=1, max_length=64)
@@ -33,32 +33,46 @@ class Me(BaseModel):
 
 def _me(who: Principal) -> Me:
     stores = None if who.stores is None else sorted(who.stores)
-    return Me(username=who.username, role=who.role.value, stores=stores, language=who.language,
-              csrf_token=who.csrf)  # fmt: skip
+    return Me(
+        username=who.username,
+        role=who.role.value,
+        stores=stores,
+        language=who.language,
+        csrf_token=who.csrf,
+    )
 
 
-def sign_in(cdb: CloudDB, request: Request, response: Response, username: str,
-            password: str) -> Me:  # fmt: skip
+def sign_in(cdb: CloudDB, request: Request, response: Response, username: str, password: str) -> Me:
     """Check the password (with lockout), open a session and set its cookie; audited."""
-    try:
-        with cdb.write():
-            user = hq_access.verify_login(cdb, username, password)
+    with cdb.write():
+        found = hq_access.check_login(cdb, username, password)
+        if isinstance(found, hq_access.AccessError):
+            reason = "locked" if isinstance(found, hq_access.LockedOut) else "password"
+            audit(
+                cdb,
+                request,
+                "sign_in",
+                {"reason": reason},
+                outcome="refused",
+                username=username[:64],
+            )
+        else:
+            user = found
             cookie, csrf = hq_access.open_session(cdb, user.user_id, client_ip(request))
             audit(cdb, request, "sign_in", username=user.username)
-    except hq_access.LockedOut as err:
-        with cdb.write():
-            audit(cdb, request, "sign_in", {"reason": "locked"}, outcome="refused",
-                  username=username[:64])  # fmt: skip
-        raise HTTPException(429, str(err)) from err
-    except hq_access.AccessError as err:
-        with cdb.write():
-            audit(cdb, request, "sign_in", {"reason": "password"}, outcome="refused",
-                  username=username[:64])  # fmt: skip
-        raise HTTPException(401, str(err)) from err
+    if isinstance(found, hq_access.LockedOut):
+        raise HTTPException(429, str(found))
+    if isinstance(found, hq_access.AccessError):
+        raise HTTPException(401, str(found))
     response.set_cookie(
-        SESSION_COOKIE, cookie, max_age=hq_access.SESSION_HOURS * 3600, httponly=True,
-        samesite="strict", secure=request.url.scheme == "https", path="/",
-    )  # fmt: skip
+        SESSION_COOKIE,
+        cookie,
+        max_age=hq_access.SESSION_HOURS * 3600,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
     return _me(principal_for(user, "session", csrf))
 
 
@@ -66,9 +80,14 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
     """Sign-in, sign-out, who am I."""
     r = PolicyRouter(enforcer, tags=["auth"])
 
-    @r.post("/api/auth/login", policy=PUBLIC,
-            responses={401: {"description": "wrong credentials"},
-                       429: {"description": "locked out for a while"}})  # fmt: skip
+    @r.post(
+        "/api/auth/login",
+        policy=PUBLIC,
+        responses={
+            401: {"description": "wrong credentials"},
+            429: {"description": "locked out for a while"},
+        },
+    )
     def login(cdb: Db, request: Request, response: Response, body: Login) -> Me:
         """Sign in; sets the HttpOnly session cookie and returns the CSRF token for writes."""
         return sign_in(cdb, request, response, body.username, body.password)

@@ -29,19 +29,22 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
     @r.get("/docs", policy=ANY_SIGNED_IN)
     def swagger(request: Request) -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url="/openapi.json", title=request.app.title + " - Swagger UI",
+            openapi_url="/openapi.json",
+            title=request.app.title + " - Swagger UI",
             swagger_js_url="/docs-assets/swagger-ui-bundle.js",
             swagger_css_url="/docs-assets/swagger-ui.css",
             swagger_favicon_url="/docs-assets/favicon.png",
-        )  # fmt: skip
+        )
 
     @r.get("/redoc", policy=ANY_SIGNED_IN)
     def redoc(request: Request) -> HTMLResponse:
         return get_redoc_html(
-            openapi_url="/openapi.json", title=request.app.title + " - ReDoc",
+            openapi_url="/openapi.json",
+            title=request.app.title + " - ReDoc",
             redoc_js_url="/docs-assets/redoc.standalone.js",
-            redoc_favicon_url="/docs-assets/favicon.png", with_google_fonts=False,
-        )  # fmt: skip
+            redoc_favicon_url="/docs-assets/favicon.png",
+            with_google_fonts=False,
+        )
 
     @r.get("/docs-assets/{name}", policy=PUBLIC)
     def asset(name: str) -> FileResponse:

@@ -1,4 +1,4 @@
-"""Members: points ledger and profile; phone numbers and names only for roles allowed to see them."""
+"""Members: profile and points ledger; phones and names only for roles allowed to see them."""
 
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ from cloud.api.policy import PolicyRouter, Principal, Role, allow
 from cloud.api.security import Db, Who
 from cloud.store import queries
 
-MEMBER_READERS = allow(Role.MARKETING, Role.ANALYST, Role.STORE_MANAGER,
-                       note="phones and names masked except for admin and marketing; "
-                            "store managers: members of their stores only")  # fmt: skip
+MEMBER_READERS = allow(
+    Role.MARKETING,
+    Role.ANALYST,
+    Role.STORE_MANAGER,
+    note="phones and names masked except for admin and marketing; "
+    "store managers: members of their stores only",
+)
 MemberPath = Annotated[str, Path(min_length=1, max_length=64)]
 
 
@@ -50,11 +54,16 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         phone, name = found.phone or "", found.name or ""
         if not who.sees_personal_data:
             phone, name = mask_phone(phone), mask_name(name)
-        return {"member_id": found.member_id, "phone": phone, "name": name,
-                "home_store": found.home_store, "tier": found.tier,
-                "cumulative_spend_fen": found.cumulative_spend_fen,
-                "duplicate_of": found.duplicate_of,
-                "masked": not who.sees_personal_data}  # fmt: skip
+        return {
+            "member_id": found.member_id,
+            "phone": phone,
+            "name": name,
+            "home_store": found.home_store,
+            "tier": found.tier,
+            "cumulative_spend_fen": found.cumulative_spend_fen,
+            "duplicate_of": found.duplicate_of,
+            "masked": not who.sees_personal_data,
+        }
 
     @r.get("/api/members/{member_id}/points", policy=MEMBER_READERS)
     def member_points(cdb: Db, who: Who, member_id: MemberPath) -> dict[str, Any]:

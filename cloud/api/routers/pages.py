@@ -1,4 +1,4 @@
-"""The HQ page (server-rendered, htmx for updates): sign-in, dashboard, store, products, cashiers."""
+"""The HQ page (server-rendered, htmx updates): sign-in, dashboard, store, products, cashiers."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def attention(t: dict[str, Any]) -> list[str]:
     why = []
     if not t["online"]:
         why.append("offline")
-    if t.get("printer") not in (None, "ok"):
+    # "none": no printer fitted; "unknown": not reported yet. Neither needs anyone to act.
+    if t.get("printer") not in (None, "ok", "none", "unknown"):
         why.append("printer")
     if (t.get("oldest_unsynced_s") or 0) > STALE_BACKLOG_S:
         why.append("backlog")
@@ -48,23 +49,43 @@ def attention(t: dict[str, Any]) -> list[str]:
     return why
 
 
-def _filters(cdb: CloudDB, who: Principal, store: str | None, date_from: dt.date | None,
-             date_to: dt.date | None, limit: int = 20) -> Filters:  # fmt: skip
-    return filters(cdb, who, store=store or None, terminal=None, date_from=date_from,
-                   date_to=date_to, limit=limit)  # fmt: skip
+def _filters(
+    cdb: CloudDB,
+    who: Principal,
+    store: str | None,
+    date_from: dt.date | None,
+    date_to: dt.date | None,
+    limit: int = 20,
+) -> Filters:
+    return filters(
+        cdb,
+        who,
+        store=store or None,
+        terminal=None,
+        date_from=date_from,
+        date_to=date_to,
+        limit=limit,
+    )
 
 
 def _hourly_chart(rows: list[dict[str, Any]], label: str) -> str:
     by_hour = {r["hour"]: r["sales_fen"] for r in rows}
-    return chart({
-        "animation": False,  # a dashboard that refreshes itself should not replay animations
-        "tooltip": {"trigger": "axis"},
-        "grid": {"left": 60, "right": 16, "top": 24, "bottom": 32},
-        "xAxis": {"type": "category", "data": [f"{h:02d}" for h in range(24)]},
-        "yAxis": {"type": "value", "name": "¥"},
-        "series": [{"name": label, "type": "bar",
-                    "data": [round(by_hour.get(h, 0) / 100, 2) for h in range(24)]}],
-    })  # fmt: skip
+    return chart(
+        {
+            "animation": False,  # a dashboard that refreshes itself should not replay animations
+            "tooltip": {"trigger": "axis"},
+            "grid": {"left": 60, "right": 16, "top": 24, "bottom": 32},
+            "xAxis": {"type": "category", "data": [f"{h:02d}" for h in range(24)]},
+            "yAxis": {"type": "value", "name": "¥"},
+            "series": [
+                {
+                    "name": label,
+                    "type": "bar",
+                    "data": [round(by_hour.get(h, 0) / 100, 2) for h in range(24)],
+                }
+            ],
+        }
+    )
 
 
 def dashboard_context(cdb: CloudDB, who: Principal, f: Filters, gettext: Any) -> dict[str, Any]:
@@ -72,13 +93,22 @@ def dashboard_context(cdb: CloudDB, who: Principal, f: Filters, gettext: Any) ->
     by_store = rows_of(REPORTS["sales-by-store"](cdb, f))
     hourly = rows_of(REPORTS["sales-by-hour"](cdb, f))
     top = rows_of(REPORTS["top-products"](cdb, Filters(f.stores, f.date_from, f.date_to, None, 10)))
-    terms = [t for t in registry.terminals_with_registry(cdb)
-             if f.stores is None or t["store_id"] in f.stores]  # fmt: skip
+    terms = [
+        t
+        for t in registry.terminals_with_registry(cdb)
+        if f.stores is None or t["store_id"] in f.stores
+    ]
     needing = [(t, attention(t)) for t in terms if attention(t)]
     [total] = rows_of(REPORTS["sales"](cdb, f)) or [{}]
-    return {"by_store": by_store, "hourly_chart": _hourly_chart(hourly, gettext("Sales")),
-            "top": top, "needing": needing, "total": total, "terminal_count": len(terms),
-            "f": f}  # fmt: skip
+    return {
+        "by_store": by_store,
+        "hourly_chart": _hourly_chart(hourly, gettext("Sales")),
+        "top": top,
+        "needing": needing,
+        "total": total,
+        "terminal_count": len(terms),
+        "f": f,
+    }
 
 
 def router(enforcer: Callable[..., Any]) -> PolicyRouter:
@@ -98,22 +128,26 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
 
     @r.post("/login", policy=PUBLIC)
     def login(
-        cdb: Db, request: Request,
+        cdb: Db,
+        request: Request,
         username: Annotated[str, Form(max_length=64)],
         password: Annotated[str, Form(max_length=200)],
         next: Annotated[str, Form(max_length=300)] = "/",
-    ) -> Response:  # fmt: skip
+    ) -> Response:
         target = _safe_next(next)
         response = RedirectResponse(target, status_code=303)
         try:
             sign_in(cdb, request, response, username, password)
         except HTTPException as err:
             _ = gettext(request, None)
-            message = (_("Too many failed sign-ins; try again later.") if err.status_code == 429
-                       else _("Wrong username or password."))  # fmt: skip
-            return request.app.state.renderer.render(request, "login.html", None,
-                                                     status=err.status_code, next=target,
-                                                     error=message)  # fmt: skip
+            message = (
+                _("Too many failed sign-ins; try again later.")
+                if err.status_code == 429
+                else _("Wrong username or password.")
+            )
+            return request.app.state.renderer.render(
+                request, "login.html", None, status=err.status_code, next=target, error=message
+            )
         return response
 
     @r.post("/logout", policy=ANY_SIGNED_IN)
@@ -128,70 +162,129 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         return response
 
     @r.get("/lang/{code}", policy=ANY_SIGNED_IN)
-    def language(request: Request, code: str,
-                 back: Annotated[str, Query(max_length=300)] = "/") -> Response:  # fmt: skip
+    def language(
+        request: Request, code: str, back: Annotated[str, Query(max_length=300)] = "/"
+    ) -> Response:
         if code not in i18n.LANGUAGES:
             raise HTTPException(404, f"no language {code!r}; one of {', '.join(i18n.LANGUAGES)}")
         response = RedirectResponse(_safe_next(back), status_code=303)
-        response.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, samesite="strict",
-                            httponly=True)  # fmt: skip
+        response.set_cookie(
+            LANG_COOKIE, code, max_age=365 * 86400, samesite="strict", httponly=True
+        )
         return response
 
     @r.get("/", policy=ANY_SIGNED_IN)
-    def dashboard(cdb: Db, who: Who, request: Request, store: Id = None, date_from: Day = None,
-                  date_to: Day = None) -> Response:  # fmt: skip
+    def dashboard(
+        cdb: Db,
+        who: Who,
+        request: Request,
+        store: Id = None,
+        date_from: Day = None,
+        date_to: Day = None,
+    ) -> Response:
         if who.role is Role.TECHNICIAN:
             return RedirectResponse("/terminals", status_code=303)
         f = _filters(cdb, who, store, date_from, date_to)
         ctx = dashboard_context(cdb, who, f, gettext(request, who))
         name = "_dashboard.html" if request.headers.get("hx-request") else "dashboard.html"
-        return page(request, name, who, stores=stores.list_stores(cdb, who.stores),
-                    store=store or "", **ctx)  # fmt: skip
+        return page(
+            request, name, who, stores=stores.list_stores(cdb, who.stores), store=store or "", **ctx
+        )
 
     @r.get("/stores/{store_id}", policy=REPORT_READERS)
-    def store_page(cdb: Db, who: Who, request: Request, store_id: str, date_from: Day = None,
-                   date_to: Day = None) -> Response:  # fmt: skip
+    def store_page(
+        cdb: Db,
+        who: Who,
+        request: Request,
+        store_id: str,
+        date_from: Day = None,
+        date_to: Day = None,
+    ) -> Response:
         f = _filters(cdb, who, store_id, date_from, date_to)
         ctx = dashboard_context(cdb, who, f, gettext(request, who))
-        return page(request, "store.html", who, store=store_id,
-                    info=next(iter(stores.list_stores(cdb, frozenset({store_id}))), None),
-                    by_terminal=rows_of(REPORTS["sales-by-terminal"](cdb, f)),
-                    by_tender=rows_of(REPORTS["sales-by-tender"](cdb, f)),
-                    by_category=rows_of(REPORTS["sales-by-category"](cdb, f)),
-                    returns=rows_of(REPORTS["returns"](cdb, f)), **ctx)  # fmt: skip
+        return page(
+            request,
+            "store.html",
+            who,
+            store=store_id,
+            info=next(iter(stores.list_stores(cdb, frozenset({store_id}))), None),
+            by_terminal=rows_of(REPORTS["sales-by-terminal"](cdb, f)),
+            by_tender=rows_of(REPORTS["sales-by-tender"](cdb, f)),
+            by_category=rows_of(REPORTS["sales-by-category"](cdb, f)),
+            returns=rows_of(REPORTS["returns"](cdb, f)),
+            **ctx,
+        )
 
     @r.get("/products", policy=REPORT_READERS)
-    def products(cdb: Db, who: Who, request: Request, store: Id = None, date_from: Day = None,
-                 date_to: Day = None) -> Response:  # fmt: skip
+    def products(
+        cdb: Db,
+        who: Who,
+        request: Request,
+        store: Id = None,
+        date_from: Day = None,
+        date_to: Day = None,
+    ) -> Response:
         f = _filters(cdb, who, store, date_from, date_to, limit=30)
-        return page(request, "products.html", who, f=f, store=store or "",
-                    stores=stores.list_stores(cdb, who.stores),
-                    top=rows_of(REPORTS["top-products"](cdb, f)),
-                    bottom=rows_of(REPORTS["bottom-products"](cdb, f)),
-                    categories=rows_of(REPORTS["sales-by-category"](cdb, f)))  # fmt: skip
+        return page(
+            request,
+            "products.html",
+            who,
+            f=f,
+            store=store or "",
+            stores=stores.list_stores(cdb, who.stores),
+            top=rows_of(REPORTS["top-products"](cdb, f)),
+            bottom=rows_of(REPORTS["bottom-products"](cdb, f)),
+            categories=rows_of(REPORTS["sales-by-category"](cdb, f)),
+        )
 
     @r.get("/cashiers", policy=REPORT_READERS)
-    def cashiers(cdb: Db, who: Who, request: Request, store: Id = None, date_from: Day = None,
-                 date_to: Day = None) -> Response:  # fmt: skip
+    def cashiers(
+        cdb: Db,
+        who: Who,
+        request: Request,
+        store: Id = None,
+        date_from: Day = None,
+        date_to: Day = None,
+    ) -> Response:
         f = _filters(cdb, who, store, date_from, date_to, limit=100)
-        return page(request, "cashiers.html", who, f=f, store=store or "",
-                    stores=stores.list_stores(cdb, who.stores),
-                    cashiers=rows_of(REPORTS["sales-by-cashier"](cdb, f)),
-                    shifts=rows_of(REPORTS["shifts"](cdb, f)),
-                    overrides=rows_of(REPORTS["overrides"](cdb, f)),
-                    no_sales=rows_of(REPORTS["no-sales"](cdb, f)))  # fmt: skip
+        return page(
+            request,
+            "cashiers.html",
+            who,
+            f=f,
+            store=store or "",
+            stores=stores.list_stores(cdb, who.stores),
+            cashiers=rows_of(REPORTS["sales-by-cashier"](cdb, f)),
+            shifts=rows_of(REPORTS["shifts"](cdb, f)),
+            overrides=rows_of(REPORTS["overrides"](cdb, f)),
+            no_sales=rows_of(REPORTS["no-sales"](cdb, f)),
+        )
 
     @r.get("/reports", policy=REPORT_READERS)
-    def reports(cdb: Db, who: Who, request: Request,
-                name: Annotated[str, Query(max_length=40)] = "sales-by-day", store: Id = None,
-                date_from: Day = None, date_to: Day = None) -> Response:  # fmt: skip
+    def reports(
+        cdb: Db,
+        who: Who,
+        request: Request,
+        name: Annotated[str, Query(max_length=40)] = "sales-by-day",
+        store: Id = None,
+        date_from: Day = None,
+        date_to: Day = None,
+    ) -> Response:
         if name not in REPORTS:
             raise HTTPException(404, f"no report {name!r}")
         f = _filters(cdb, who, store, date_from, date_to, limit=500)
         table = REPORTS[name](cdb, f)
-        return page(request, "reports.html", who, f=f, store=store or "", name=name,
-                    names=list(REPORTS), table=table,
-                    stores=stores.list_stores(cdb, who.stores))  # fmt: skip
+        return page(
+            request,
+            "reports.html",
+            who,
+            f=f,
+            store=store or "",
+            name=name,
+            names=list(REPORTS),
+            table=table,
+            stores=stores.list_stores(cdb, who.stores),
+        )
 
     return r
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, get_args
 from fastapi import HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
-from cloud.api.policy import PolicyRouter, Principal, Role, allow
+from cloud.api.policy import PolicyRouter, Principal, Role, Strict, allow
 from cloud.api.publisher import PublishError
 from cloud.api.security import Db, Who, audit
 from cloud.domain.snapshot import STREAM_KEYS, LoggedChange, fold
@@ -30,11 +30,12 @@ if set(get_args(Stream)) != set(STREAMS) - {"staff"}:  # otherwise it follows th
 MARKETING_STREAMS = frozenset({"members", "coupons"})
 STREAM_NAMES = frozenset(get_args(Stream))
 PUSHERS = allow(Role.MARKETING, note="marketing: members and coupons streams only")
-PUSH_READERS = allow(Role.MARKETING, Role.ANALYST, Role.STORE_MANAGER,
-                     note="store managers: their stores only")  # fmt: skip
+PUSH_READERS = allow(
+    Role.MARKETING, Role.ANALYST, Role.STORE_MANAGER, note="store managers: their stores only"
+)
 
 
-class PushRequest(BaseModel):
+class PushRequest(Strict):
     """A change HQ sends to one store or to all stores."""
 
     scope: str = Field(description='"all" or a store id', examples=["all", "S001"], max_length=32)
@@ -116,17 +117,19 @@ def current_state(cdb: CloudDB, stream: str, scope: str) -> dict[str, dict[str, 
     m = cdb.models
     scopes = [ALL_STORES] if scope == ALL_STORES else [scope, ALL_STORES]
     rows = (
-        m.DownChange.select(m.DownChange.id, m.DownChange.stream, m.DownChange.kind,
-                            m.DownChange.items)
+        m.DownChange.select(
+            m.DownChange.id, m.DownChange.stream, m.DownChange.kind, m.DownChange.items
+        )
         .where(m.DownChange.stream.in_(streams) & m.DownChange.scope.in_(scopes))
         .tuples()
-    )  # fmt: skip
+    )
     target = "catalogue" if stream == "prices" else stream
     return fold([LoggedChange(int(i), s, k, items) for i, s, k, items in rows], target).items
 
 
-def preview(cdb: CloudDB, stream: str, scope: str, kind: str,
-            items: list[dict[str, Any]]) -> Preview:  # fmt: skip
+def preview(
+    cdb: CloudDB, stream: str, scope: str, kind: str, items: list[dict[str, Any]]
+) -> Preview:
     """Compare the items with the current state, field by field."""
     state = current_state(cdb, stream, scope)
     key = STREAM_KEYS[stream]
@@ -159,8 +162,11 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         items = checked(cdb, who, stream, body)
         return preview(cdb, stream, body.scope, body.kind, items)
 
-    @r.post("/api/push/{stream}", policy=PUSHERS,
-            responses={404: {"description": "unknown store"}, 413: {"description": "too large"}})  # fmt: skip
+    @r.post(
+        "/api/push/{stream}",
+        policy=PUSHERS,
+        responses={404: {"description": "unknown store"}, 413: {"description": "too large"}},
+    )
     def push(cdb: Db, who: Who, request: Request, stream: Stream, body: PushRequest) -> PushResult:
         """Store a change under the stream's next version, then publish it to the scope."""
         return do_push(cdb, who, request, stream, body)
@@ -173,42 +179,62 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         store: Annotated[str | None, Query(max_length=32, pattern=r"^[A-Za-z0-9_-]+$")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> list[PushRecord]:
-        """Recent changes, newest first, with the terminals that applied each (from their status)."""
+        """Recent changes, newest first, with the terminals that applied each (their status)."""
         return history(cdb, who, stream, store, limit)
 
     return r
 
 
-def do_push(cdb: CloudDB, who: Principal, request: Request, stream: str,
-            body: PushRequest) -> PushResult:  # fmt: skip
+def do_push(
+    cdb: CloudDB, who: Principal, request: Request, stream: str, body: PushRequest
+) -> PushResult:
     """Validate, store under the stream's next version (audited), then publish to the scope."""
     items = checked(cdb, who, stream, body)
     scope = body.scope
     sent_at = utc_iso(dt.datetime.now(dt.UTC))
-    probe = DownChange(stream=stream, version=1, scope=scope, kind=body.kind, items=items,
-                       sent_at=sent_at)  # type: ignore[arg-type]  # fmt: skip
+    probe = DownChange(
+        stream=stream, version=1, scope=scope, kind=body.kind, items=items, sent_at=sent_at
+    )  # type: ignore[arg-type]
     try:
         encode_down(probe)
     except Oversized as err:
         raise HTTPException(413, f"change too large for one message: {err}") from err
     with cdb.write():
         version = append_change(cdb, stream, scope, body.kind, items, utcnow())
-        audit(cdb, request, "push", {"stream": stream, "scope": scope, "kind": body.kind,
-                                     "version": version, "items": len(items)})  # fmt: skip
-    change = DownChange(stream=stream, version=version, scope=scope, kind=body.kind,
-                        items=items, sent_at=sent_at)  # type: ignore[arg-type]  # fmt: skip
+        audit(
+            cdb,
+            request,
+            "push",
+            {
+                "stream": stream,
+                "scope": scope,
+                "kind": body.kind,
+                "version": version,
+                "items": len(items),
+            },
+        )
+    change = DownChange(
+        stream=stream, version=version, scope=scope, kind=body.kind, items=items, sent_at=sent_at
+    )  # type: ignore[arg-type]
     topic = down_topic(scope, stream)
     try:
         request.app.state.ctx.publisher.publish(topic, encode_down(change))
     except PublishError as err:
         # Stored with its version: terminals get it by catch-up once the broker is back.
-        return PushResult(stream=stream, version=version, scope=scope, topic=topic,
-                          published=False, detail=str(err))  # fmt: skip
+        return PushResult(
+            stream=stream,
+            version=version,
+            scope=scope,
+            topic=topic,
+            published=False,
+            detail=str(err),
+        )
     return PushResult(stream=stream, version=version, scope=scope, topic=topic, published=True)
 
 
-def history(cdb: CloudDB, who: Principal, stream: str | None, store: str | None,
-            limit: int) -> list[PushRecord]:  # fmt: skip
+def history(
+    cdb: CloudDB, who: Principal, stream: str | None, store: str | None, limit: int
+) -> list[PushRecord]:
     """Recent changes in the caller's scope, with the terminals that applied each."""
     scope = who.scope(store)
     m = cdb.models
@@ -217,15 +243,26 @@ def history(cdb: CloudDB, who: Principal, stream: str | None, store: str | None,
         q = q.where(m.DownChange.stream == stream)
     if scope is not None:
         q = q.where(m.DownChange.scope.in_([*scope, ALL_STORES]))
-    terminals = [(t.terminal_id, t.store_id, (t.status or {}).get("stream_versions", {}))
-                 for t in m.Terminal.select()
-                 if scope is None or t.store_id in scope]  # fmt: skip
+    terminals = [
+        (t.terminal_id, t.store_id, (t.status or {}).get("stream_versions", {}))
+        for t in m.Terminal.select()
+        if scope is None or t.store_id in scope
+    ]
     out = []
     for c in q:
         mine = [(tid, v) for tid, sid, v in terminals if c.scope in (ALL_STORES, sid)]
         applied = sorted(tid for tid, v in mine if int(v.get(c.stream, 0)) >= c.version)
         pending = sorted(tid for tid, v in mine if int(v.get(c.stream, 0)) < c.version)
-        out.append(PushRecord(stream=c.stream, version=c.version, scope=c.scope, kind=c.kind,
-                              items=len(c.items or []), created_at=c.created_at,
-                              applied=applied, pending=pending))  # fmt: skip
+        out.append(
+            PushRecord(
+                stream=c.stream,
+                version=c.version,
+                scope=c.scope,
+                kind=c.kind,
+                items=len(c.items or []),
+                created_at=c.created_at.replace(tzinfo=dt.UTC),
+                applied=applied,
+                pending=pending,
+            )
+        )
     return out

@@ -6,23 +6,25 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import HTTPException, Path, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from cloud.api.policy import ADMIN_ONLY, PolicyRouter, Role, allow
+from cloud.api.policy import ADMIN_ONLY, PolicyRouter, Role, Strict, allow
 from cloud.api.security import Db, Who, audit
 from cloud.store import stores
 
 StorePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="store id")]
 
 
-class StoreBody(BaseModel):
+class StoreBody(Strict):
     """A store's settings."""
 
     name: str = Field(min_length=1, max_length=100)
-    timezone: str = Field(default=stores.DEFAULT_TIMEZONE, min_length=1, max_length=64,
-                          examples=["Asia/Shanghai"])  # fmt: skip
-    day_start_hour: int = Field(default=0, ge=0, le=12,
-                                description="local hour a business day starts (late trading)")  # fmt: skip
+    timezone: str = Field(
+        default=stores.DEFAULT_TIMEZONE, min_length=1, max_length=64, examples=["Asia/Shanghai"]
+    )
+    day_start_hour: int = Field(
+        default=0, ge=0, le=12, description="local hour a business day starts (late trading)"
+    )
 
 
 class Store(StoreBody):
@@ -35,8 +37,15 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
     """List and put stores."""
     r = PolicyRouter(enforcer, tags=["stores"])
 
-    @r.get("/api/stores", policy=allow(Role.MARKETING, Role.STORE_MANAGER, Role.ANALYST,
-                                       note="store managers: their stores only"))  # fmt: skip
+    @r.get(
+        "/api/stores",
+        policy=allow(
+            Role.MARKETING,
+            Role.STORE_MANAGER,
+            Role.ANALYST,
+            note="store managers: their stores only",
+        ),
+    )
     def list_stores(cdb: Db, who: Who) -> list[Store]:
         """Registered stores within the caller's scope."""
         return [Store(**s) for s in stores.list_stores(cdb, who.stores)]

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from cloud.api.policy import ADMIN_ONLY, PolicyRouter, Role, allow
+from cloud.api.policy import ADMIN_ONLY, PolicyRouter, Role, Strict, allow
 from cloud.api.publisher import PublishError
 from cloud.api.routers.pushes import Stream, may_push
 from cloud.api.security import Db, Who, audit
@@ -21,12 +21,17 @@ from cloud.store.snapshot import build_snapshot
 from protocol.errors import BadTopic
 from protocol.topics import validate_id
 
-TERMINAL_READERS = allow(Role.STORE_MANAGER, Role.ANALYST, Role.TECHNICIAN, Role.MARKETING,
-                         note="store managers: their stores only")  # fmt: skip
+TERMINAL_READERS = allow(
+    Role.STORE_MANAGER,
+    Role.ANALYST,
+    Role.TECHNICIAN,
+    Role.MARKETING,
+    note="store managers: their stores only",
+)
 TerminalPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 
 
-class Registration(BaseModel):
+class Registration(Strict):
     """A terminal a technician provisioned: its ids and its client certificate."""
 
     terminal_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$", examples=["S001-T03"])
@@ -35,7 +40,7 @@ class Registration(BaseModel):
     cert_serial: str = Field(pattern=r"^[0-9a-fA-F]{1,64}$", description="serial, hex")
 
 
-class Revoke(BaseModel):
+class Revoke(Strict):
     """Why a terminal's registration is revoked."""
 
     reason: str = Field(min_length=1, max_length=200)
@@ -59,24 +64,36 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
 
     @r.get("/api/terminals", policy=TERMINAL_READERS)
     def terminals(
-        cdb: Db, who: Who,
+        cdb: Db,
+        who: Who,
         store: Annotated[str | None, Query(max_length=32, pattern=r"^[A-Za-z0-9_-]+$")] = None,
-    ) -> list[dict[str, Any]]:  # fmt: skip
+    ) -> list[dict[str, Any]]:
         """Every terminal: registration state, online, last seen, printer, software, backlog."""
         scope = who.scope(store)
-        return [t for t in registry.terminals_with_registry(cdb)
-                if scope is None or t["store_id"] in scope]  # fmt: skip
+        return [
+            t
+            for t in registry.terminals_with_registry(cdb)
+            if scope is None or t["store_id"] in scope
+        ]
 
-    @r.post("/api/terminals", policy=allow(Role.TECHNICIAN), status_code=201,
-            responses={404: {"description": "unknown store"},
-                       409: {"description": "terminal id taken"}})  # fmt: skip
+    @r.post(
+        "/api/terminals",
+        policy=allow(Role.TECHNICIAN),
+        status_code=201,
+        responses={
+            404: {"description": "unknown store"},
+            409: {"description": "terminal id taken"},
+        },
+    )
     def register(cdb: Db, who: Who, request: Request, body: Registration) -> dict[str, Any]:
         """Register a provisioned terminal with its certificate's fingerprint and serial."""
         h = cdb.hq
         with cdb.write():
             if not stores.store_known(cdb, body.store_id):
-                raise HTTPException(404, f"unknown store {body.store_id!r}; an admin adds it "
-                                         "under /api/stores first")  # fmt: skip
+                raise HTTPException(
+                    404,
+                    f"unknown store {body.store_id!r}; an admin adds it under /api/stores first",
+                )
             if (
                 h.TerminalRegistration.get_or_none(
                     h.TerminalRegistration.terminal_id == body.terminal_id
@@ -85,35 +102,51 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
             ):
                 raise HTTPException(409, f"terminal {body.terminal_id!r} is already registered")
             h.TerminalRegistration.create(
-                terminal_id=body.terminal_id, store_id=body.store_id,
-                cert_sha256=body.cert_sha256.lower(), cert_serial=body.cert_serial.lower(),
-                registered_at=utcnow(), registered_by=who.username,
-            )  # fmt: skip
+                terminal_id=body.terminal_id,
+                store_id=body.store_id,
+                cert_sha256=body.cert_sha256.lower(),
+                cert_serial=body.cert_serial.lower(),
+                registered_at=utcnow(),
+                registered_by=who.username,
+            )
             audit(cdb, request, "terminal_register", body.model_dump())
         return {**body.model_dump(), "state": "registered"}
 
     @r.post("/api/terminals/{terminal_id}/revoke", policy=ADMIN_ONLY)
-    def revoke(cdb: Db, who: Who, request: Request, terminal_id: TerminalPath,
-               body: Revoke) -> dict[str, Any]:  # fmt: skip
+    def revoke(
+        cdb: Db, who: Who, request: Request, terminal_id: TerminalPath, body: Revoke
+    ) -> dict[str, Any]:
         """Mark a registration revoked (the broker's CRL is the provisioning tool's job)."""
         t = cdb.hq.TerminalRegistration
         with cdb.write():
-            n = t.update(revoked_at=utcnow(), revoked_by=who.username, revoke_reason=body.reason
-                         ).where((t.terminal_id == terminal_id) & t.revoked_at.is_null()).execute()  # fmt: skip
+            n = (
+                t.update(revoked_at=utcnow(), revoked_by=who.username, revoke_reason=body.reason)
+                .where((t.terminal_id == terminal_id) & t.revoked_at.is_null())
+                .execute()
+            )
             if not n:
                 raise HTTPException(404, f"no registered, unrevoked terminal {terminal_id!r}")
-            audit(cdb, request, "terminal_revoke", {"terminal_id": terminal_id,
-                                                    "reason": body.reason})  # fmt: skip
+            audit(
+                cdb, request, "terminal_revoke", {"terminal_id": terminal_id, "reason": body.reason}
+            )
         return {"terminal_id": terminal_id, "state": "revoked", "reason": body.reason}
 
-    @r.post("/api/terminals/{terminal_id}/snapshot/{stream}",
-            policy=allow(Role.MARKETING, note="marketing: members and coupons only"),
-            responses={409: {"description": "would empty much of the till; pass force"}})  # fmt: skip
+    @r.post(
+        "/api/terminals/{terminal_id}/snapshot/{stream}",
+        policy=allow(Role.MARKETING, note="marketing: members and coupons only"),
+        responses={409: {"description": "would empty much of the till; pass force"}},
+    )
     def snapshot(
-        cdb: Db, who: Who, request: Request, terminal_id: TerminalPath, stream: Stream,
+        cdb: Db,
+        who: Who,
+        request: Request,
+        terminal_id: TerminalPath,
+        stream: Stream,
         store: Annotated[str | None, Query(max_length=32, description="for a new terminal")] = None,
-        force: Annotated[bool, Query(description="send even if it removes much of the cache")] = False,
-    ) -> SnapshotResult:  # fmt: skip
+        force: Annotated[
+            bool, Query(description="send even if it removes much of the cache")
+        ] = False,
+    ) -> SnapshotResult:
         """Send the stream's full current state to one terminal, in chunks, at its version."""
         may_push(who, stream)
         known = cdb.models.Terminal.get_or_none(cdb.models.Terminal.terminal_id == terminal_id)
@@ -134,10 +167,13 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
             gone = till_cache.removal(cached, snap.items, stream)
             limit = request.app.state.ctx.settings.max_snapshot_removal_share
             if gone.share > limit and not force:
-                raise HTTPException(409, f"this {stream} snapshot would remove {gone.removed} of "
-                                         f"the {gone.cached} items terminal {terminal_id} holds "
-                                         f"(more than {limit:.0%}); send it with force=true "
-                                         "if that is intended")  # fmt: skip
+                raise HTTPException(
+                    409,
+                    f"this {stream} snapshot would remove {gone.removed} of "
+                    f"the {gone.cached} items terminal {terminal_id} holds "
+                    f"(more than {limit:.0%}); send it with force=true "
+                    "if that is intended",
+                )
             sent = send_snapshot(request.app.state.ctx.publisher, snap, terminal_id)
         except (BadTopic, SnapshotError) as err:
             raise HTTPException(422, str(err)) from err
@@ -146,12 +182,27 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
                 503, f"snapshot not sent (the terminal keeps its cache): {err}"
             ) from err
         with cdb.write():
-            audit(cdb, request, "snapshot", {"terminal_id": terminal_id, "stream": stream,
-                                             "items": sent.items, "removes": gone.removed,
-                                             "force": force})  # fmt: skip
-        return SnapshotResult(snapshot_id=sent.snapshot_id, topic=sent.topic, chunks=sent.chunks,
-                              items=sent.items, version=sent.version, removes=gone.removed,
-                              left_out=snap.left_out)  # fmt: skip
+            audit(
+                cdb,
+                request,
+                "snapshot",
+                {
+                    "terminal_id": terminal_id,
+                    "stream": stream,
+                    "items": sent.items,
+                    "removes": gone.removed,
+                    "force": force,
+                },
+            )
+        return SnapshotResult(
+            snapshot_id=sent.snapshot_id,
+            topic=sent.topic,
+            chunks=sent.chunks,
+            items=sent.items,
+            version=sent.version,
+            removes=gone.removed,
+            left_out=snap.left_out,
+        )
 
     @r.get("/api/workers", policy=allow(Role.ANALYST))
     def ingest_workers(cdb: Db) -> list[dict[str, Any]]:

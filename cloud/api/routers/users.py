@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from cloud.api.policy import ADMIN_ONLY, PolicyRouter, Principal
+from cloud.api.policy import ADMIN_ONLY, PolicyRouter, Principal, Strict
 from cloud.api.security import Db, Who, audit
 from cloud.store import hq_access
 from cloud.store.db import CloudDB
@@ -20,7 +20,7 @@ StoreId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 UserId = Annotated[int, Path(ge=1, le=2**62)]
 
 
-class NewUser(BaseModel):
+class NewUser(Strict):
     """A user to create; a store manager needs stores."""
 
     username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
@@ -43,19 +43,19 @@ class User(BaseModel):
     active: bool
 
 
-class Active(BaseModel):
+class Active(Strict):
     """Enable or disable a user."""
 
     active: bool
 
 
-class NewPassword(BaseModel):
+class NewPassword(Strict):
     """A replacement password (ends the user's sessions)."""
 
     password: str = Field(min_length=hq_access.MIN_PASSWORD, max_length=200)
 
 
-class NewToken(BaseModel):
+class NewToken(Strict):
     """An API token for a user's scripts."""
 
     user_id: int = Field(ge=1, le=2**62)
@@ -98,9 +98,21 @@ class AuditEntry(BaseModel):
     detail: dict[str, Any]
 
 
+def aware(value: dt.datetime | None) -> dt.datetime | None:
+    """Stored times are naive UTC; answers say so (RFC 3339 with an offset)."""
+    return None if value is None else value.replace(tzinfo=dt.UTC)
+
+
 def _user(u: hq_access.UserRow) -> User:
-    return User(id=u.user_id, username=u.username, display_name=u.display_name, role=u.role,
-                stores=list(u.stores), language=u.language, active=u.active)  # fmt: skip
+    return User(
+        id=u.user_id,
+        username=u.username,
+        display_name=u.display_name,
+        role=u.role,
+        stores=list(u.stores),
+        language=u.language,
+        active=u.active,
+    )
 
 
 def known_stores(cdb: CloudDB, stores: list[str]) -> None:
@@ -118,9 +130,22 @@ def audit_entries(cdb: CloudDB, limit: int, before: int | None = None) -> list[A
     q = a.select().order_by(a.id.desc()).limit(limit)
     if before is not None:
         q = q.where(a.id < before)
-    return [AuditEntry(id=e.id, at=e.at, username=e.username, role=e.role, via=e.via, ip=e.ip,
-                       method=e.method, path=e.path, action=e.action, outcome=e.outcome,
-                       detail=e.detail or {}) for e in q]  # fmt: skip
+    return [
+        AuditEntry(
+            id=e.id,
+            at=aware(e.at),
+            username=e.username,
+            role=e.role,
+            via=e.via,
+            ip=e.ip,
+            method=e.method,
+            path=e.path,
+            action=e.action,
+            outcome=e.outcome,
+            detail=e.detail or {},
+        )
+        for e in q
+    ]
 
 
 def router(enforcer: Callable[..., Any]) -> PolicyRouter:
@@ -132,8 +157,12 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         """Every HQ user."""
         return [_user(u) for u in hq_access.list_users(cdb)]
 
-    @r.post("/api/users", policy=ADMIN_ONLY, status_code=201,
-            responses={409: {"description": "name taken"}, 404: {"description": "unknown store"}})  # fmt: skip
+    @r.post(
+        "/api/users",
+        policy=ADMIN_ONLY,
+        status_code=201,
+        responses={409: {"description": "name taken"}, 404: {"description": "unknown store"}},
+    )
     def add(cdb: Db, request: Request, body: NewUser) -> User:
         """Create a user (store managers are scoped to the stores given)."""
         return create_user(cdb, request, body)
@@ -146,8 +175,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
             if target.user_id == who.user_id and not body.active:
                 raise HTTPException(409, "you cannot disable your own account")
             hq_access.set_active(cdb, user_id, body.active)
-            audit(cdb, request, "user_active", {"username": target.username,
-                                                "active": body.active})  # fmt: skip
+            audit(cdb, request, "user_active", {"username": target.username, "active": body.active})
         return _user(_existing(cdb, user_id))
 
     @r.post("/api/users/{user_id}/password", policy=ADMIN_ONLY)
@@ -162,7 +190,12 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
     @r.get("/api/tokens", policy=ADMIN_ONLY)
     def tokens(cdb: Db) -> list[Token]:
         """Every API token (never the secret)."""
-        return [Token(**t) for t in hq_access.list_tokens(cdb)]
+        return [
+            Token(
+                **{**t, "created_at": aware(t["created_at"]), "revoked_at": aware(t["revoked_at"])}
+            )
+            for t in hq_access.list_tokens(cdb)
+        ]
 
     @r.post("/api/tokens", policy=ADMIN_ONLY, status_code=201)
     def new_token(cdb: Db, who: Who, request: Request, body: NewToken) -> CreatedToken:
@@ -170,8 +203,9 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         return create_token(cdb, who, request, body)
 
     @r.delete("/api/tokens/{token_id}", policy=ADMIN_ONLY)
-    def revoke(cdb: Db, request: Request,
-               token_id: Annotated[int, Path(ge=1, le=2**62)]) -> dict[str, Any]:  # fmt: skip
+    def revoke(
+        cdb: Db, request: Request, token_id: Annotated[int, Path(ge=1, le=2**62)]
+    ) -> dict[str, Any]:
         """Revoke a token at once."""
         return revoke_token(cdb, request, token_id)
 
@@ -199,14 +233,24 @@ def create_user(cdb: CloudDB, request: Request, body: NewUser) -> User:
     with cdb.write():
         known_stores(cdb, body.stores)
         try:
-            created = hq_access.add_user(cdb, body.username, body.password, body.role,
-                                         stores=body.stores, display_name=body.display_name,
-                                         language=body.language)  # fmt: skip
+            created = hq_access.add_user(
+                cdb,
+                body.username,
+                body.password,
+                body.role,
+                stores=body.stores,
+                display_name=body.display_name,
+                language=body.language,
+            )
         except hq_access.AccessError as err:
             code = 409 if "already exists" in str(err) else 422
             raise HTTPException(code, str(err)) from err
-        audit(cdb, request, "user_add", {"username": created.username, "role": created.role,
-                                         "stores": list(created.stores)})  # fmt: skip
+        audit(
+            cdb,
+            request,
+            "user_add",
+            {"username": created.username, "role": created.role, "stores": list(created.stores)},
+        )
     return _user(created)
 
 
@@ -215,8 +259,12 @@ def create_token(cdb: CloudDB, who: Principal, request: Request, body: NewToken)
     with cdb.write():
         _existing(cdb, body.user_id)
         token_id, token = hq_access.create_token(cdb, body.user_id, body.name, who.username)
-        audit(cdb, request, "token_create", {"token_id": token_id, "user_id": body.user_id,
-                                             "name": body.name})  # fmt: skip
+        audit(
+            cdb,
+            request,
+            "token_create",
+            {"token_id": token_id, "user_id": body.user_id, "name": body.name},
+        )
     return CreatedToken(id=token_id, token=token)
 
 

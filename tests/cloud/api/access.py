@@ -20,8 +20,13 @@ def seed_stores(db_url: str, store_ids: tuple[str, ...] = STORES) -> None:
         cdb.close()
 
 
-def token_for(db_url: str, role: str = "admin", *, store_ids: list[str] | None = None,
-              username: str | None = None) -> str:  # fmt: skip
+def token_for(
+    db_url: str,
+    role: str = "admin",
+    *,
+    store_ids: list[str] | None = None,
+    username: str | None = None,
+) -> str:
     """Create a user with ``role`` (store managers get S001 unless told) and return a token."""
     cdb = open_cloud_db(db_url)
     try:
@@ -31,8 +36,9 @@ def token_for(db_url: str, role: str = "admin", *, store_ids: list[str] | None =
                     stores.put_store(cdb, s, f"Store {s}", "Asia/Shanghai", 0)
             if role == "store_manager" and store_ids is None:
                 store_ids = ["S001"]
-            user = hq_access.add_user(cdb, username or f"{role}-user", PASSWORD, role,
-                                      stores=store_ids)  # fmt: skip
+            user = hq_access.add_user(
+                cdb, username or f"{role}-user", PASSWORD, role, stores=store_ids
+            )
             _, token = hq_access.create_token(cdb, user.user_id, "tests", "tests")
         return token
     finally:

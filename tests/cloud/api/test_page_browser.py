@@ -41,8 +41,16 @@ from tests.device.sync.builders import sale
 from tests.device.sync.harness import SHANGHAI, broker_settings
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SHOTS = Path(__file__).resolve().parents[3] / "var" / "hq-page"
 
 
@@ -62,8 +70,9 @@ class Served:
 
     def __init__(self, app: Any) -> None:
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning"))  # fmt: skip
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = f"http://127.0.0.1:{self.port}"
 
@@ -79,9 +88,11 @@ class Served:
 
 def api(url: str, token: str, method: str = "GET", body: Any = None) -> Any:
     request = urllib.request.Request(
-        url, method=method, data=None if body is None else json.dumps(body).encode(),
+        url,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
         headers={**bearer(token), "Content-Type": "application/json"},
-    )  # fmt: skip
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
@@ -102,8 +113,9 @@ def stack(broker: Broker, tmp_path: Path) -> Iterator[dict[str, Any]]:
     token_for(db_url, "store_manager", store_ids=["S001"], username="mgr1")
     worker = IngestWorker(db_url, ingest_settings(broker), client_id="ingest-page")
     worker.start()
-    publisher = MqttPublisher(BrokerSettings(broker.host, broker.port, "hq",
-                                             broker.password("hq")), client_id="hq-page")  # fmt: skip
+    publisher = MqttPublisher(
+        BrokerSettings(broker.host, broker.port, "hq", broker.password("hq")), client_id="hq-page"
+    )
     publisher.start(wait_s=10)
     store_file = tmp_path / "terminal.db"
     open_database(store_file, create=True).close()
@@ -114,8 +126,13 @@ def stack(broker: Broker, tmp_path: Path) -> Iterator[dict[str, Any]]:
     sync.start()
     try:
         with Served(create_app(db_url, publisher)) as served:
-            yield {"url": served.url, "admin": admin, "store_file": store_file,
-                   "broker": broker, "sync": sync}  # fmt: skip
+            yield {
+                "url": served.url,
+                "admin": admin,
+                "store_file": store_file,
+                "broker": broker,
+                "sync": sync,
+            }
     finally:
         sync.stop()
         publisher.stop()
@@ -152,21 +169,51 @@ def test_hq_page_in_chromium(stack: dict[str, Any]) -> None:
 
     url, admin, store_file = stack["url"], stack["admin"], stack["store_file"]
     # HQ's catalogue reaches the till first (the push a new store gets).
-    api(f"{url}/api/push/catalogue", admin, "POST", {"scope": "S001", "items": [
-        {"sku": "P1", "name_zh": "矿泉水 550ml", "name_en": "Mineral water 550ml",
-         "category": "drinks", "price_fen": 1000, "barcodes": ["6901234567892"]}]})  # fmt: skip
+    api(
+        f"{url}/api/push/catalogue",
+        admin,
+        "POST",
+        {
+            "scope": "S001",
+            "items": [
+                {
+                    "sku": "P1",
+                    "name_zh": "矿泉水 550ml",
+                    "name_en": "Mineral water 550ml",
+                    "category": "drinks",
+                    "price_fen": 1000,
+                    "barcodes": ["6901234567892"],
+                }
+            ],
+        },
+    )
     wait_for(lambda: terminal_price(store_file, "P1") == 1000, "the catalogue at the till")
     # Another store's sale, which the S001 manager must never see.
     other = stack["broker"].client("S002-T01", client_id="S002-T01")
-    other.publish(events_topic("S002", "S002-T01"), batch_payload([envelope(
-        "S002-T01", 1, sale_body([("X", 1, 77700)], receipt_no="S002-R1"),
-        time=dt.datetime.now(dt.UTC))]), qos=1)  # fmt: skip
+    other.publish(
+        events_topic("S002", "S002-T01"),
+        batch_payload(
+            [
+                envelope(
+                    "S002-T01",
+                    1,
+                    sale_body([("X", 1, 77700)], receipt_no="S002-R1"),
+                    time=dt.datetime.now(dt.UTC),
+                )
+            ]
+        ),
+        qos=1,
+    )
 
     with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
         browser = p.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=FLAGS,
-            viewport={"width": 1024, "height": 1366}, locale="zh-CN",
-        )  # fmt: skip
+            profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 1024, "height": 1366},
+            locale="zh-CN",
+        )
         try:
             page = browser.new_page()
             page.goto(f"{url}/login")
@@ -206,8 +253,9 @@ def test_hq_page_in_chromium(stack: dict[str, Any]) -> None:
             wait_for(lambda: terminal_price(store_file, "P1") == 1290, "the new price at the till")
             page.wait_for_function(
                 "() => (document.querySelector('#push-prices-1 .applied') || {innerText: ''})"
-                ".innerText.includes('S001-T01')", timeout=90_000,
-            )  # fmt: skip
+                ".innerText.includes('S001-T01')",
+                timeout=90_000,
+            )
             shot(page, "4-push-applied")
 
             # A bad push never leaves the page: the field is named.
@@ -227,6 +275,10 @@ def test_hq_page_in_chromium(stack: dict[str, Any]) -> None:
             )
             assert options == ["", "S001"]
             shot(page, "5-manager-dashboard")
+            page.click("a.lang")  # the same page in English
+            page.wait_for_selector("#by-store")
+            assert page.inner_text("h1") == "Dashboard" and "Sign out" in page.content()
+            shot(page, "5b-manager-dashboard-en")
             refused = page.goto(f"{url}/stores/S002")
             assert refused is not None and refused.status == 403
             assert "S002" in page.inner_text(".error")

@@ -55,8 +55,9 @@ def test_a_worker_beats_commits_show_and_a_clean_stop_or_a_kill_is_visible(
             assert first["state"] == "ok" and first["commits"] == 0
             assert first["last_commit_at"] is None
             term = broker.client("S001-T01", client_id="S001-T01")
-            term.publish(events_topic("S001", "S001-T01"),
-                         batch_payload([simple_sale("S001-T01", 1)]), qos=1)  # fmt: skip
+            term.publish(
+                events_topic("S001", "S001-T01"), batch_payload([simple_sale("S001-T01", 1)]), qos=1
+            )
             after = _wait(lambda: (r := mine()) and r["commits"] >= 1 and r, "the commit")
             assert after["last_commit_at"] is not None and after["queue_depth"] == 0
         finally:
@@ -69,11 +70,23 @@ def test_a_worker_beats_commits_show_and_a_clean_stop_or_a_kill_is_visible(
 
         # A worker killed with -9 writes no last beat: its row just ages into "stale".
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cloud.ingest", "--db", db_url, "--broker",
-             f"{broker.host}:{broker.port}", "--client-id", "ingest-hb-2", "--heartbeat-s", "0.5"],
+            [
+                sys.executable,
+                "-m",
+                "cloud.ingest",
+                "--db",
+                db_url,
+                "--broker",
+                f"{broker.host}:{broker.port}",
+                "--client-id",
+                "ingest-hb-2",
+                "--heartbeat-s",
+                "0.5",
+            ],
             env={**os.environ, "POS_INGEST_PASSWORD": broker.password("ingest")},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
 
             def other() -> dict | None:

@@ -23,28 +23,61 @@ def _apply(cdb: CloudDB, envs: Sequence[Envelope]) -> None:
     topic = events_topic(first.store_id, first.terminal_id)
     decoded = decode_events_message(topic, batch_payload(envs))
     assert isinstance(decoded, DecodedBatch)
-    apply_batch(cdb, store_id=first.store_id, terminal_id=first.terminal_id,
-                events=decoded.events, topic=topic, rules=IngestRules())  # fmt: skip
+    apply_batch(
+        cdb,
+        store_id=first.store_id,
+        terminal_id=first.terminal_id,
+        events=decoded.events,
+        topic=topic,
+        rules=IngestRules(),
+    )
 
 
 def _return_body(sku: str, qty: int, refund: int) -> dict:
     return {
-        "return_id": str(uuid.uuid4()), "original_sale_id": str(uuid.uuid4()),
+        "return_id": str(uuid.uuid4()),
+        "original_sale_id": str(uuid.uuid4()),
         "original_receipt_no": "R1",
-        "cashier_id": "C02", "shift_id": "SH1", "member_id": None,
-        "lines": [{"original_line_no": 1, "sku": sku, "quantity": qty, "weight_g": None,
-                   "refund_fen": refund}],
+        "cashier_id": "C02",
+        "shift_id": "SH1",
+        "member_id": None,
+        "lines": [
+            {
+                "original_line_no": 1,
+                "sku": sku,
+                "quantity": qty,
+                "weight_g": None,
+                "refund_fen": refund,
+            }
+        ],
         "refund_fen": refund,
-        "refunds": [{"kind": "cash", "amount_fen": refund, "tendered_fen": 0,
-                     "approval_code": "", "reference": ""}],
-        "points": [], "authorised_by": None, "device_time": utc_iso(DEFAULT_TIME),
-        "clock_synced": True, "reason": "", "receipt_no": "RET1",
-    }  # fmt: skip
+        "refunds": [
+            {
+                "kind": "cash",
+                "amount_fen": refund,
+                "tendered_fen": 0,
+                "approval_code": "",
+                "reference": "",
+            }
+        ],
+        "points": [],
+        "authorised_by": None,
+        "device_time": utc_iso(DEFAULT_TIME),
+        "clock_synced": True,
+        "reason": "",
+        "receipt_no": "RET1",
+    }
 
 
 def _audit_body(action: str, manager: str) -> dict:
-    return {"audit_id": str(uuid.uuid4()), "action": action, "staff_id": "C01",
-            "manager_id": manager, "detail": "drawer", "device_time": utc_iso(DEFAULT_TIME)}  # fmt: skip
+    return {
+        "audit_id": str(uuid.uuid4()),
+        "action": action,
+        "staff_id": "C01",
+        "manager_id": manager,
+        "detail": "drawer",
+        "device_time": utc_iso(DEFAULT_TIME),
+    }
 
 
 def _report(cdb: CloudDB, name: str, store: str | None = "S001", day: dt.date = DAY) -> list:
@@ -120,13 +153,27 @@ def test_business_day_follows_the_store_day_start_and_time_zone(cloud_db: CloudD
 
 
 def test_z_report_of_a_shift_with_expected_and_counted(cloud_db: CloudDB) -> None:
-    opened = {"shift_id": "SH9", "opened_by": "1001", "float_fen": 20000,
-              "device_time": utc_iso(DEFAULT_TIME)}  # fmt: skip
-    closed = {"shift_id": "SH9", "kind": "Z", "float_fen": 20000, "sales_count": 3,
-              "returns_count": 0, "by_tender": {"cash": 5000, "card": 1200}, "cash_in_fen": 0,
-              "cash_out_fen": 1000, "expected_cash_fen": 24000, "counted_cash_fen": 23900,
-              "difference_fen": -100, "closed_by": "1001",
-              "device_time": utc_iso(DEFAULT_TIME)}  # fmt: skip
+    opened = {
+        "shift_id": "SH9",
+        "opened_by": "1001",
+        "float_fen": 20000,
+        "device_time": utc_iso(DEFAULT_TIME),
+    }
+    closed = {
+        "shift_id": "SH9",
+        "kind": "Z",
+        "float_fen": 20000,
+        "sales_count": 3,
+        "returns_count": 0,
+        "by_tender": {"cash": 5000, "card": 1200},
+        "cash_in_fen": 0,
+        "cash_out_fen": 1000,
+        "expected_cash_fen": 24000,
+        "counted_cash_fen": 23900,
+        "difference_fen": -100,
+        "closed_by": "1001",
+        "device_time": utc_iso(DEFAULT_TIME),
+    }
     # The close arrives first (another worker took the opening): the row still comes out whole.
     _apply(cloud_db, [envelope("S001-T01", 2, closed, event_type="shift_closed")])
     _apply(cloud_db, [envelope("S001-T01", 1, opened, event_type="shift_opened")])

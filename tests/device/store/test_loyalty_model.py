@@ -1,4 +1,4 @@
-"""Stateful: three tills and the cloud, every interleaving of sales, returns, deliveries, ACKs, pushes.
+"""Stateful: three tills and the cloud over interleavings of sales, returns, ACKs and pushes.
 
 Real store files for the tills and a real cloud database; the network between them is a set of
 queues the test delivers from in any order, twice, or late (what a broker, reconnects and two
@@ -68,8 +68,9 @@ class Chain(RuleBasedStateMachine):
             self.tills[till] = store
         # The cloud's side of the opening balance: a points grant it holds before any sale.
         with self.cloud.write():
-            self.cloud.models.Member.insert(member_id=MEMBER, phone="13900000001",
-                                            updated_at=dt.datetime(2026, 1, 1)).execute()  # fmt: skip
+            joined = dt.datetime(2026, 1, 1)
+            member = self.cloud.models.Member
+            member.insert(member_id=MEMBER, phone="13900000001", updated_at=joined).execute()
             self.cloud.models.PointsLedger.insert(
                 member_id=MEMBER, delta=OPENING, reason="adjust", origin_terminal="HQ",
                 origin_seq=0, line_no=0, created_at=dt.datetime(2026, 1, 1),
@@ -248,7 +249,9 @@ class Chain(RuleBasedStateMachine):
 
 
 Chain.TestCase.settings = settings(
-    max_examples=25, stateful_step_count=30, deadline=None,
+    max_examples=25,
+    stateful_step_count=30,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestChain = Chain.TestCase

@@ -1,0 +1,148 @@
+"""The page's text exists in Chinese and English; `python -m cloud.api users add` bootstraps."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader
+
+from cloud.api import i18n
+from cloud.api.pages import NAV, TEMPLATES
+from cloud.api.routers.pages import attention
+from cloud.store import hq_access
+from cloud.store.db import open_cloud_db
+from cloud.store.reports import REPORTS  # noqa: F401  (report names are shown untranslated)
+
+ROOT = Path(__file__).resolve().parents[3]
+DYNAMIC_PREFIXES = ("attention.", "tender.", "stream.", "effect.", "registration.")
+
+
+def used_messages() -> set[str]:
+    """Every msgid the templates pass to _() literally, plus the ones built at run time."""
+    env = Environment(loader=FileSystemLoader(TEMPLATES), extensions=["jinja2.ext.i18n"])
+    found: set[str] = set()
+    for path in TEMPLATES.glob("*.html"):
+        for _line, _fn, message in env.extract_translations(path.read_text(), ("_",)):
+            first = message[0] if isinstance(message, tuple) else message
+            if isinstance(first, str):
+                found.add(first)
+    found |= {label for _path, label, _key in NAV}
+    found |= {
+        "HQ admin",
+        "Marketing",
+        "Store manager",
+        "Analyst",
+        "Technician",
+        "Too many failed sign-ins; try again later.",
+        "Wrong username or password.",
+    }
+    terminal = {
+        "online": False,
+        "printer": "paper_out",
+        "oldest_unsynced_s": 9999,
+        "flagged": True,
+        "problem": "x",
+        "registration": "revoked",
+    }
+    found |= {f"attention.{w}" for w in attention(terminal)}
+    found |= {f"tender.{k}" for k in ("cash", "card", "mobile", "points", "coupon")}
+    found |= {f"stream.{s}" for s in ("prices", "catalogue", "members", "coupons", "config")}
+    found |= {f"effect.{e}" for e in ("new", "changed", "unchanged", "removed", "unknown")}
+    found |= {f"registration.{r}" for r in ("registered", "revoked", "unregistered")}
+    return found
+
+
+def test_every_message_has_chinese_and_english() -> None:
+    catalogues = i18n.load_all()
+    used = used_messages()
+    assert len(used) > 120
+    for language in i18n.LANGUAGES:
+        missing = sorted(used - set(catalogues[language]))
+        assert not missing, f"{language} lacks {missing}"
+    zh = catalogues["zh_CN"]
+    untranslated = sorted(m for m in used if zh[m] == m and not m.startswith("中文"))
+    assert not untranslated, f"zh_CN repeats the English for {untranslated}"
+    english_keys = sorted(
+        m for m in used if m.startswith(DYNAMIC_PREFIXES) and catalogues["en"][m] == m
+    )
+    assert not english_keys, f"en shows raw keys for {english_keys}"
+
+
+def test_money_and_percent_formats() -> None:
+    assert (i18n.yuan(123456), i18n.yuan(-5), i18n.yuan(0), i18n.yuan(None)) == (
+        "¥1,234.56",
+        "-¥0.05",
+        "¥0.00",
+        "",
+    )
+    assert i18n.percent(0.1234) == "12.3%" and i18n.percent(None) == ""
+
+
+def test_users_add_creates_the_first_admin_from_the_shell(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/cloud.db"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = [sys.executable, "-m", "cloud.api", "--db", url]
+    made = subprocess.run(
+        [*run, "users", "add", "chief", "--role", "admin", "--password-stdin", "--token", "ops"],
+        input="a very long secret\n",
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stderr
+    assert (
+        "user chief created (admin)" in made.stdout
+        and "API token (shown once): hqt_" in made.stdout
+    )
+    cdb = open_cloud_db(url)
+    with cdb.write():
+        found = hq_access.check_login(cdb, "chief", "a very long secret")
+    assert isinstance(found, hq_access.UserRow) and found.role == "admin"
+    stored = cdb.hq.HqUser.get(cdb.hq.HqUser.username == "chief").password_hash
+    cdb.close()
+    assert stored.startswith("$argon2id$") and "a very long secret" not in stored
+    twice = subprocess.run(
+        [*run, "users", "add", "chief", "--role", "admin", "--password-stdin"],
+        input="a very long secret\n",
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert twice.returncode == 1 and "already exists" in twice.stderr
+    nowhere = subprocess.run(
+        [
+            *run,
+            "users",
+            "add",
+            "m",
+            "--role",
+            "store_manager",
+            "--stores",
+            "S404",
+            "--password-stdin",
+        ],
+        input="a very long secret\n",
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert nowhere.returncode == 1 and "unknown store(s) S404" in nowhere.stderr
+    short = subprocess.run(
+        [*run, "users", "add", "x1", "--role", "analyst", "--password-stdin"],
+        input="short\n",
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert short.returncode == 1 and "at least 10 characters" in short.stderr

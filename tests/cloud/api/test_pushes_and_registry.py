@@ -1,0 +1,182 @@
+"""Validated pushes, snapshots that would empty a till, and terminal registration by technicians."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cloud.api.app import ApiSettings, create_app
+from cloud.store.db import open_cloud_db
+from tests.cloud.api.access import bearer, token_for
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.sent.append(topic)
+
+
+@pytest.fixture
+def hq(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    url = f"sqlite:///{tmp_path}/cloud.db"
+    heads = {role: bearer(token_for(url, role)) for role in ("admin", "technician", "marketing")}
+    recorder = Recorder()
+    with TestClient(create_app(url, recorder, ApiSettings(max_snapshot_removal_share=0.2))) as c:
+        yield {"client": c, "heads": heads, "url": url, "sent": recorder.sent}
+
+
+def product(sku: str, price: int = 100) -> dict[str, Any]:
+    return {"sku": sku, "name_zh": "商品", "name_en": "item", "price_fen": price}
+
+
+@pytest.mark.parametrize(
+    ("stream", "items", "says"),
+    [
+        ("catalogue", [{"name_zh": "无编码", "price_fen": 100}], "missing required field `sku`"),
+        ("catalogue", [{"sku": "A" * 70, "price_fen": 100}], "length <= 64"),
+        ("catalogue", [{"sku": "A", "price_fen": -1}], "$.price_fen"),
+        ("catalogue", [{"sku": "A", "price_fen": 2**63}], "$.price_fen"),
+        ("catalogue", [{"sku": "A", "price_fen": 1, "colour": "red"}], "unknown field `colour`"),
+        ("catalogue", [product("A"), product("A")], "appears twice"),
+        ("prices", [{"sku": "A", "price_fen": "9.90"}], "Expected `int`"),
+        ("members", [{"member_id": "M1"}], "missing required field `phone`"),
+        ("members", [{"member_id": "M1", "phone": "abc"}], "$.phone"),
+        ("coupons", [{"code": "C1", "kind": "free-beer", "value": 1}], "$.kind"),
+        ("config", [{"key": "k", "value": "x" * 5000}], "at most 4096 bytes"),
+    ],
+)
+def test_bad_items_are_refused_naming_the_field(
+    hq: dict, stream: str, items: list, says: str
+) -> None:
+    reply = hq["client"].post(
+        f"/api/push/{stream}", json={"scope": "S001", "items": items}, headers=hq["heads"]["admin"]
+    )
+    assert reply.status_code == 422, reply.text
+    assert says in reply.json()["detail"]
+    assert hq["sent"] == []  # nothing stored, nothing sent
+    cdb = open_cloud_db(hq["url"])
+    assert cdb.models.DownChange.select().count() == 0
+    cdb.close()
+
+
+def test_a_delete_carries_keys_only_and_an_unknown_store_is_404(hq: dict) -> None:
+    c, admin = hq["client"], hq["heads"]["admin"]
+    bad = c.post(
+        "/api/push/catalogue",
+        json={"scope": "S001", "kind": "delete", "items": [{"sku": "A", "price_fen": 1}]},
+        headers=admin,
+    )
+    assert bad.status_code == 422 and "only 'sku'" in bad.json()["detail"]
+    unknown = c.post(
+        "/api/push/prices", json={"scope": "S404", "items": [product("A")]}, headers=admin
+    )
+    assert unknown.status_code == 404 and "S404" in unknown.json()["detail"]
+
+
+def test_marketing_pushes_members_but_never_prices(hq: dict) -> None:
+    c, mk = hq["client"], hq["heads"]["marketing"]
+    ok = c.post(
+        "/api/push/members",
+        headers=mk,
+        json={"scope": "S001", "items": [{"member_id": "M1", "phone": "13800000001"}]},
+    )
+    assert ok.status_code == 200
+    no = c.post(
+        "/api/push/prices",
+        headers=mk,
+        json={"scope": "S001", "items": [{"sku": "A", "price_fen": 1}]},
+    )
+    assert no.status_code == 403 and "prices" in no.json()["detail"]
+
+
+def _till_reports(url: str, terminal: str, versions: dict[str, int]) -> None:
+    """The terminal's last status, as ingest stores it."""
+    cdb = open_cloud_db(url)
+    with cdb.write():
+        cdb.models.Terminal.insert(
+            terminal_id=terminal, store_id="S001", status={"stream_versions": versions}
+        ).execute()
+    cdb.close()
+
+
+def test_a_snapshot_that_would_empty_much_of_a_till_needs_force(hq: dict) -> None:
+    c, admin = hq["client"], hq["heads"]["admin"]
+    items = [product(f"P{i:03d}") for i in range(10)]
+    v1 = c.post("/api/push/catalogue", json={"scope": "S001", "items": items}, headers=admin)
+    assert v1.json()["version"] == 1
+    _till_reports(hq["url"], "S001-T01", {"catalogue": 1})  # the till holds the 10
+    # HQ then deletes 3 of them: a snapshot now would remove 30 % of the till's products.
+    c.post(
+        "/api/push/catalogue",
+        headers=admin,
+        json={
+            "scope": "S001",
+            "kind": "delete",
+            "items": [{"sku": s} for s in ("P000", "P001", "P002")],
+        },
+    )
+    refused = c.post("/api/terminals/S001-T01/snapshot/catalogue", headers=admin)
+    assert refused.status_code == 409
+    assert "remove 3 of the 10 items" in refused.json()["detail"] and "force=true" in refused.text
+    assert not any("S001-T01" in t for t in hq["sent"])  # nothing went out
+    forced = c.post(
+        "/api/terminals/S001-T01/snapshot/catalogue", params={"force": "true"}, headers=admin
+    )
+    assert forced.status_code == 200 and forced.json()["removes"] == 3
+    assert forced.json()["items"] == 7
+    # A till already on the latest version loses nothing: no force needed.
+    _till_reports(hq["url"], "S001-T02", {"catalogue": 2})
+    assert c.post("/api/terminals/S001-T02/snapshot/catalogue", headers=admin).status_code == 200
+
+
+def test_a_technician_registers_a_terminal_and_nothing_else(hq: dict) -> None:
+    c, tech = hq["client"], hq["heads"]["technician"]
+    body = {
+        "terminal_id": "S001-T03",
+        "store_id": "S001",
+        "cert_sha256": "AB" * 32,
+        "cert_serial": "7F3A",
+    }
+    made = c.post("/api/terminals", json=body, headers=tech)
+    assert made.status_code == 201 and made.json()["state"] == "registered"
+    again = c.post("/api/terminals", json=body, headers=tech)
+    assert again.status_code == 409 and "already registered" in again.json()["detail"]
+    nowhere = c.post(
+        "/api/terminals", json={**body, "terminal_id": "S404-T01", "store_id": "S404"}, headers=tech
+    )
+    assert nowhere.status_code == 404 and "unknown store 'S404'" in nowhere.json()["detail"]
+    bad_print = c.post("/api/terminals", json={**body, "cert_sha256": "xyz"}, headers=tech)
+    assert bad_print.status_code == 422
+    [row] = [
+        t for t in c.get("/api/terminals", headers=tech).json() if t["terminal_id"] == "S001-T03"
+    ]
+    assert (row["registration"], row["cert_sha256"], row["online"]) == (
+        "registered",
+        "ab" * 32,
+        False,
+    )
+    revoked = c.post(
+        "/api/terminals/S001-T03/revoke", json={"reason": "stolen"}, headers=hq["heads"]["admin"]
+    )
+    assert revoked.status_code == 200
+    [row] = [
+        t for t in c.get("/api/terminals", headers=tech).json() if t["terminal_id"] == "S001-T03"
+    ]
+    assert (row["registration"], row["revoke_reason"]) == ("revoked", "stolen")
+    for method, path in (
+        ("GET", "/api/reports/sales"),
+        ("POST", "/api/push/prices"),
+        ("GET", "/api/users"),
+        ("POST", "/api/terminals/S001-T03/revoke"),
+    ):
+        assert c.request(method, path, headers=tech, json={}).status_code == 403, path

@@ -1,0 +1,158 @@
+"""Reports over HTTP: bad filters get a 4xx with a message, CSV matches JSON, stores stay scoped."""
+
+from __future__ import annotations
+
+import csv
+import io
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cloud.api.app import create_app
+from cloud.api.publisher import PublishError
+from cloud.store.db import open_cloud_db
+from cloud.store.reports import REPORTS
+from tests.cloud.api.access import bearer, token_for
+from tests.cloud.factories import envelope, sale_body
+from tests.cloud.store.test_rollups import _apply
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+DAY = "2026-11-23"
+
+
+class Offline:
+    def publish(self, topic: str, payload: bytes) -> None:
+        raise PublishError("offline")
+
+
+@pytest.fixture
+def hq(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, dict[str, str]]]]:
+    url = f"sqlite:///{tmp_path}/cloud.db"
+    heads = {
+        "admin": bearer(token_for(url, "admin")),
+        "mgr": bearer(token_for(url, "store_manager", store_ids=["S001"])),
+        "analyst": bearer(token_for(url, "analyst")),
+    }
+    cdb = open_cloud_db(url)
+    _apply(cdb, [envelope("S001-T01", 1, sale_body([("A", 2, 1500)], receipt_no="R1"))])
+    _apply(cdb, [envelope("S002-T01", 1, sale_body([("B", 1, 990)], receipt_no="R2"))])
+    cdb.close()
+    with TestClient(create_app(url, Offline())) as client:
+        yield client, heads
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "says"),
+    [
+        ({"date_from": "2026-02-30"}, 422, "date"),  # no such day
+        ({"date_from": "23/11/2026"}, 422, "date"),
+        ({"date_from": "1999-12-31"}, 422, "out of range"),
+        ({"date_to": "2101-01-01"}, 422, "out of range"),
+        ({"date_from": "2026-11-23", "date_to": "2026-11-01"}, 422, "before"),
+        ({"date_from": "2024-01-01", "date_to": "2026-01-01"}, 422, "at most 366 days"),
+        ({"store": "S999"}, 404, "unknown store 'S999'"),
+        ({"store": "S0 01"}, 422, "pattern"),
+        ({"terminal": "S009-T01"}, 404, "unknown terminal"),
+        ({"limit": "0"}, 422, "greater than or equal"),
+        ({"limit": "lots"}, 422, "integer"),
+        ({"format": "xlsx"}, 422, "json"),
+    ],
+)
+def test_bad_filters_get_a_4xx_with_a_message(
+    hq: tuple, params: dict, status: int, says: str
+) -> None:
+    client, heads = hq
+    reply = client.get("/api/reports/sales-by-store", params=params, headers=heads["admin"])
+    assert reply.status_code == status, reply.text
+    assert says in reply.text
+
+
+def test_unknown_report_and_terminal_on_a_store_level_report(hq: tuple) -> None:
+    client, heads = hq
+    assert client.get("/api/reports/everything", headers=heads["admin"]).status_code == 422
+    wrong = client.get(
+        "/api/reports/top-products", params={"terminal": "S001-T01"}, headers=heads["admin"]
+    )
+    assert wrong.status_code == 422 and "per store" in wrong.json()["detail"]
+
+
+@pytest.mark.parametrize("name", sorted(REPORTS))
+def test_every_report_exports_the_same_table_as_csv(hq: tuple, name: str) -> None:
+    client, heads = hq
+    params = {"date_from": DAY, "date_to": DAY}
+    table = client.get(f"/api/reports/{name}", params=params, headers=heads["admin"]).json()
+    reply = client.get(
+        f"/api/reports/{name}", params={**params, "format": "csv"}, headers=heads["admin"]
+    )
+    assert reply.headers["content-type"].startswith("text/csv")
+    assert f"{name}_{DAY}_{DAY}.csv" in reply.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(reply.text.lstrip("\ufeff"))))
+    assert rows[0] == table["columns"]
+    as_text = [["" if v is None else str(v) for v in row] for row in table["rows"]]
+    assert rows[1:] == as_text
+
+
+def test_chain_figures_and_a_store_manager_kept_to_their_store(hq: tuple) -> None:
+    client, heads = hq
+    params = {"date_from": DAY, "date_to": DAY}
+    chain = client.get("/api/reports/sales-by-store", params=params, headers=heads["admin"]).json()
+    assert [(r[0], r[6]) for r in chain["rows"]] == [("S001", 1500), ("S002", 990)]
+    mine = client.get("/api/reports/sales-by-store", params=params, headers=heads["mgr"]).json()
+    assert [r[0] for r in mine["rows"]] == ["S001"] and mine["filters"]["stores"] == ["S001"]
+    other = client.get(
+        "/api/reports/sales", params={**params, "store": "S002"}, headers=heads["mgr"]
+    )
+    assert other.status_code == 403 and "S002" in other.json()["detail"]
+    theirs = client.get(
+        "/api/reports/sales-by-terminal", params={"terminal": "S002-T01"}, headers=heads["mgr"]
+    )
+    assert theirs.status_code == 403
+    health = client.get("/api/terminal-health", headers=heads["mgr"]).json()
+    assert {r[0] for r in health["rows"]} == {"S001"}
+    products = client.get("/api/reports/top-products", params=params, headers=heads["mgr"]).json()
+    assert [r[0] for r in products["rows"]] == ["A"]  # B sold only in S002
+
+
+def test_phone_numbers_only_for_roles_allowed_to_see_them(hq: tuple, tmp_path: Path) -> None:
+    client, heads = hq
+    cdb = open_cloud_db(f"sqlite:///{tmp_path}/cloud.db")
+    with cdb.write():
+        cdb.models.Member.create(
+            member_id="M1",
+            phone="13812345678",
+            name="王小明",
+            home_store="S002",
+            updated_at="2026-11-23 00:00:00",
+        )
+    cdb.close()
+    full = client.get("/api/members/M1", headers=heads["admin"]).json()
+    masked = client.get("/api/members/M1", headers=heads["analyst"]).json()
+    assert (full["phone"], full["name"]) == ("13812345678", "王小明")
+    assert (masked["phone"], masked["name"], masked["masked"]) == ("138****5678", "王**", True)
+    assert client.get("/api/members/M1", headers=heads["mgr"]).status_code == 403  # S002's
+
+
+def test_dead_letters_mask_phones_for_analysts(hq: tuple, tmp_path: Path) -> None:
+    client, heads = hq
+    cdb = open_cloud_db(f"sqlite:///{tmp_path}/cloud.db")
+    with cdb.write():
+        cdb.models.DeadLetter.create(
+            received_at="2026-11-23 00:00:00",
+            topic="pos/S001/S001-T01/events",
+            terminal_id="S001-T01",
+            reason="bad",
+            seqs=[1],
+            payload_size=40,
+            payload=b'{"member_id":"M1","phone":"13812345678"}',
+        )
+    cdb.close()
+    [admin] = client.get("/api/dead-letters", headers=heads["admin"]).json()
+    [analyst] = client.get("/api/dead-letters", headers=heads["analyst"]).json()
+    assert "13812345678" in admin["payload_preview"]
+    assert "138****5678" in analyst["payload_preview"] and "1234" not in analyst["payload_preview"]
+    assert client.get("/api/dead-letters", headers=heads["mgr"]).status_code == 403
