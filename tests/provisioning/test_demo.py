@@ -38,7 +38,7 @@ def test_the_demo_stack_comes_up_seeded_and_goes_down_completely(tmp_path: Path)
         line = launcher.stdout.readline()
         assert line, "the launcher stopped early:\n" + "".join(banner)
         banner.append(line)
-        if match := re.search(r"HQ API\s+(http://127\.0\.0\.1:\d+)/api/sales", line):
+        if match := re.search(r"HQ page\s+(http://127\.0\.0\.1:\d+)/", line):
             api = match.group(1)
         if "starting the terminal" in line:
             break

@@ -106,9 +106,18 @@ def checked(
         if not store_known(cdb, request.scope):
             raise HTTPException(404, f"unknown store {request.scope!r}; add it under /api/stores")
     try:
-        return validate_items(stream, request.kind, request.items)
+        items = validate_items(stream, request.kind, request.items)
     except ItemError as err:
         raise HTTPException(422, f"{stream} {request.kind}: {err}") from err
+    if stream == "members" and request.kind == "upsert":
+        # A member HQ sends to tills must be findable there: the phone is the account key.
+        # (Facts pushed by the cloud itself may omit it; a till keeps the phone it has.)
+        for index, item in enumerate(items):
+            if not item.get("phone"):
+                raise HTTPException(
+                    422, f"members upsert: items[{index}]: Object missing required field `phone`"
+                )
+    return items
 
 
 def current_state(cdb: CloudDB, stream: str, scope: str) -> dict[str, dict[str, Any]]:

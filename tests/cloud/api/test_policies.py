@@ -18,8 +18,12 @@ from fastapi import APIRouter
 from cloud.api.app import all_routes, create_app
 from cloud.api.policy import Policy, Role, policy_of
 from cloud.api.publisher import PublishError
+from cloud.ingest.decode import DecodedBatch, decode_events_message
+from cloud.store.apply import IngestRules, apply_batch
 from cloud.store.db import open_cloud_db
+from protocol.topics import events_topic
 from tests.cloud.api.access import PASSWORD, bearer, token_for
+from tests.cloud.factories import batch_payload, envelope, sale_body
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -36,6 +40,8 @@ PATH_VALUES = {
     "store_id": "S001",
     "member_id": "M1",
     "code": "en",
+    "seq": "1",  # a held event of S001-T01 (the world below stores two)
+    "staff_id": "2003",  # created by POST /api/staff, which comes first in the route list
 }
 #: POST routes that change nothing (previews): no audit row expected.
 READ_ONLY_WRITES = {("POST", "/api/push/{stream}/preview"), ("POST", "/pushes/preview")}
@@ -85,6 +91,13 @@ def valid_body(method: str, path: str, user_ids: dict[str, int]) -> dict[str, An
         },
         ("POST", "/tokens/add"): {"data": {"user_id": str(user_ids["analyst"]), "name": "p"}},
         ("POST", "/tokens/{token_id}/revoke"): {},
+        ("POST", "/api/integrity/held/{terminal_id}/{seq}/accept"): {"json": {"note": "ok"}},
+        ("POST", "/api/integrity/held/{terminal_id}/{seq}/reject"): {"json": {"note": "forged"}},
+        ("POST", "/api/staff"): {
+            "json": {"staff_id": "2003", "name": "王芳", "role": "cashier", "stores": ["S001"]}
+        },
+        ("POST", "/api/staff/{staff_id}/code"): {},
+        ("PATCH", "/api/staff/{staff_id}"): {"json": {"name": "王芳芳"}},
     }
     key = (method, path)
     if key not in bodies:
@@ -119,6 +132,15 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
             registered_at="2026-11-23 00:00:00",
             registered_by="tests",
         )
+    # Two events ingest held (points earned beyond the rules): one to accept, one to reject.
+    envs = [envelope("S001-T01", seq, sale_body([("A", 1, 5000)], member_id="M1", earn=99))
+            for seq in (1, 2)]  # fmt: skip
+    topic = events_topic("S001", "S001-T01")
+    decoded = decode_events_message(topic, batch_payload(envs))
+    assert isinstance(decoded, DecodedBatch)
+    held = apply_batch(cdb, store_id="S001", terminal_id="S001-T01", events=decoded.events,
+                       topic=topic, rules=IngestRules()).held  # fmt: skip
+    assert held == [1, 2]
     cdb.close()
     app = create_app(db_url, Recorder())
     with TestClient(app) as client:
@@ -220,6 +242,8 @@ def test_every_write_succeeds_for_an_admin_and_is_audited_once(world: dict) -> N
                 continue
             body = valid_body(method, path, world["user_ids"])
             before = audit.select().count()
+            if path.endswith("/reject"):  # the held event at seq 1 was accepted just before
+                values["seq"] = "2"
             if path == "/tokens/{token_id}/revoke":  # the API route revoked the spare already
                 values["token_id"] = str(
                     client.post(
