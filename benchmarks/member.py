@@ -118,8 +118,8 @@ def _push_apply(root: Path, sales: int) -> dict[str, float]:
 
 def _raw_round_trip(broker: Broker, rounds: int) -> list[float]:
     """A members-change-sized message, bare publisher to bare subscriber, same broker."""
-    topic = "pos/v1/down/all/members"
-    sub = broker.client("S002-T02")
+    topic = "pos/v1/S001/S001-T02/down/members"  # a till of its own, not one under test
+    sub = broker.client("S001-T02")
     sub.subscribe(topic)
     pub = broker.client("hq")
     payload = b"x" * 900  # about one pushed member item

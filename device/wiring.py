@@ -411,7 +411,9 @@ def start_sync(cfg: TerminalConfig, paper: Callable[[], str]) -> Any:
         SyncSettings(broker=broker, software_version=cfg.terminal.software_version,
                      resend_after_s=5.0, status_interval_s=10.0),
         # The runtime already checked the file at open; sync reads the outbox tail only.
-        open_store=lambda: SyncStorage.open(cfg.store.db_path, DbOptions(cache_mb=4, check="none")),
+        open_store=lambda: SyncStorage.open(
+            cfg.store.db_path, DbOptions(cache_mb=4, check="none", durable=False)
+        ),
         sink_factory=lambda store: store,
         printer=paper,
         close_store=lambda store: store.close(),

@@ -49,6 +49,13 @@ class DbOptions:
     migrate_to: str | None = None  # stop migrations after this one (tests build old databases)
     headroom_pages: int = 256  # pages that must be allocatable before payment (1 MiB at 4 KiB)
     headroom_bytes: int = 16 * 1024 * 1024  # free disk for the WAL to grow into
+    # synchronous=FULL: each commit is on disk before it returns (sales, returns, everything
+    # the till records). The sync thread's own connection may run NORMAL instead: what it
+    # writes (downstream caches with their stream version, deletions on ACK, a sync halt) is
+    # fetched or redone after a power cut, never lost, and a FULL commit of the till's syncs
+    # the WAL with it. Skipping one fsync per applied change is what makes a catch-up of
+    # 100,000 member changes take seconds, not minutes, beside a selling till.
+    durable: bool = True
 
 
 class Database:
@@ -182,7 +189,7 @@ def _pragmas(options: DbOptions) -> list[tuple[str, Any]]:
     pragmas: list[tuple[str, Any]] = [
         ("journal_mode", "wal"),
         # FULL: a commit is on disk (WAL fsync'd) before COMMIT returns; the receipt prints after.
-        ("synchronous", "full"),
+        ("synchronous", "full" if options.durable else "normal"),
         ("foreign_keys", 1),
         ("busy_timeout", options.busy_timeout_ms),
         ("cache_size", -1024 * options.cache_mb),

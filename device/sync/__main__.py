@@ -15,6 +15,7 @@ import threading
 import time
 from types import FrameType
 
+from device.store.db import DbOptions
 from device.sync.client import BrokerSettings
 from device.sync.errors import SyncError
 from device.sync.service import SyncService, SyncSettings
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         service = SyncService(
             settings,
-            open_store=lambda: SyncStorage.open(args.db),
+            open_store=lambda: SyncStorage.open(args.db, DbOptions(check="none", durable=False)),
             sink_factory=lambda store: store,
             close_store=lambda store: store.close(),
         )

@@ -23,6 +23,18 @@ def test_pragmas_are_wal_full_sync_and_foreign_keys(store: Store) -> None:
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 10_000
 
 
+def test_the_sync_connection_skips_the_fsync_the_tills_never_does(
+    store: Store, db_path: Path
+) -> None:
+    # Wired as device.wiring.start_sync opens it: what sync writes is fetched or redone.
+    sync = open_database(db_path, options=DbOptions(check="none", durable=False))
+    try:
+        assert sync.conn().execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        assert store.db.conn().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    finally:
+        sync.close()
+
+
 def test_file_and_wal_are_readable_only_by_the_owner(store: Store, db_path: Path) -> None:
     store.record_sale(make_sale(1))
     for path in (db_path, Path(f"{db_path}-wal")):
