@@ -134,7 +134,8 @@ def _raw_insert(db_url: str, work: dict[str, list[bytes]]) -> float:
                 (e["terminal_id"], e["seq"], e["id"], e["store_id"], e["type"],
                  e["device_time"], e["clock_synced"], "2026-11-23", 14,
                  e["body"]["total_fen"], e["body"]["receipt_no"], False,
-                 msgspec.json.encode(e["body"]).decode())
+                 msgspec.json.encode(e["body"]).decode(), e.get("epoch", ""), "ok",
+                 e["body"].get("member_id"))
                 for e in batch["events"]
             ])  # fmt: skip
     conn = psycopg2.connect(db_url)
@@ -148,10 +149,11 @@ def _raw_insert(db_url: str, work: dict[str, list[bytes]]) -> float:
                     cur,
                     "INSERT INTO raw_events (terminal_id, seq, event_id, store_id, type, "
                     "device_time, clock_synced, business_day, business_hour, amount_fen, "
-                    "receipt_no, dead, body, received_at) VALUES %s "
+                    "receipt_no, dead, body, epoch, status, member_id, received_at) VALUES %s "
                     "ON CONFLICT DO NOTHING",
                     rows,
-                    template="(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())",
+                    template="(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                    "now())",
                     page_size=len(rows),
                 )
         elapsed = time.perf_counter() - start
