@@ -21,18 +21,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from benchmarks._scans import ScanTimer
 from benchmarks._stats import percentile
-from device.checkout import events as ev
-from device.checkout.records import TenderKind
 from device.config import dump_config
-from device.drivers.events import ScanEvent
-from device.runtime import View
 from provisioning import demo_data
 from provisioning.demo import seed_store
 from tests.device.harness import start_terminal, terminal_config
@@ -144,32 +140,12 @@ def _rss_after_sales(config: Path, sales: int) -> float:
 def _scan_to_screen(root: Path, scans: int) -> float:
     # No receipt pictures: rendering PNGs is the demo's artefact, not the terminal's work.
     term = start_terminal(root, receipt_files=False)
-    seen = threading.Condition()
-    latest: list[View] = [term.runtime.view]
-
-    def on_view(view: View) -> None:
-        with seen:
-            latest[0] = view
-            seen.notify_all()
-
     try:
         term.login_and_open()
-        term.runtime.on_view = on_view
-        codes = [str(p["barcodes"][0]) for p in demo_data.products() if p["barcodes"]]
-        samples = []
-        for i in range(scans):
-            if i and i % 10 == 0:
-                view = term.send(ev.Subtotal())
-                term.send(ev.AddTender(TenderKind.CASH, view.due_fen))
-            want = latest[0].scans + 1
-            start = time.perf_counter()
-            term.runtime.submit(ScanEvent(codes[i % len(codes)], "bench"))
-            with seen:
-                seen.wait_for(lambda w=want: latest[0].scans >= w, timeout=5)
-            samples.append((time.perf_counter() - start) * 1000)
-            if latest[0].priced is None:
-                raise RuntimeError(f"scan not shown: {latest[0].notice}")
-        return percentile(samples, 99)
+        timer = ScanTimer(term)
+        for _ in range(scans):
+            timer.scan()
+        return percentile(timer.samples, 99)
     finally:
         term.stop()
 

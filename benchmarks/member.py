@@ -23,21 +23,18 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks._scans import ScanTimer
 from benchmarks._stats import percentile
 from cloud.ingest.worker import IngestWorker
 from cloud.mqtt import BrokerSettings as IngestBrokerSettings
 from cloud.store.db import open_cloud_db
 from cloud.store.downstream import append_change
-from device.checkout import events as ev
-from device.checkout.records import Member, TenderKind
+from device.checkout.records import Member
 from device.config import BrokerSection
-from device.drivers.events import ScanEvent
-from device.runtime import View
 from device.store.db import DbOptions
 from device.store.staff import PinPolicy
 from device.store.store import Store, StoreConfig
@@ -45,7 +42,6 @@ from device.sync.client import BrokerSettings
 from device.sync.service import SyncService, SyncSettings
 from device.sync.storage import SyncStorage
 from device.wiring import start_sync
-from provisioning import demo_data
 from tests.broker import Broker
 from tests.device.harness import start_terminal, terminal_config
 from tests.device.store.builders import make_sale
@@ -168,43 +164,25 @@ def _catch_up(root: Path, changes: int, scans: int) -> dict[str, float]:
                             password=broker.password("S001-T01"))  # fmt: skip
     cfg = terminal_config(root / "till", section)
     term = start_terminal(root / "till", cfg=cfg, receipt_files=False)
-    latest: list[View] = [term.runtime.view]
-    seen = threading.Condition()
-
-    def on_view(view: View) -> None:
-        with seen:
-            latest[0] = view
-            seen.notify_all()
-
     try:
         term.login_and_open()
-        term.runtime.on_view = on_view
+        timer = ScanTimer(term)
         start = time.monotonic()
         sync = start_sync(cfg, term.runtime.paper_state)
         term.runtime.sync = sync
-        codes = [str(p["barcodes"][0]) for p in demo_data.products() if p["barcodes"]]
-        samples: list[float] = []
-        done_at: float | None = None
-        i = 0
-        while done_at is None:
+        finished: list[float] = []
+
+        def caught_up() -> bool:
             if sync.stats().stream_versions.get("members", 0) >= last:
-                done_at = time.monotonic()
-                break
-            if i < scans:
-                if i and i % 10 == 0:
-                    view = term.send(ev.Subtotal())
-                    term.send(ev.AddTender(TenderKind.CASH, view.due_fen))
-                want = latest[0].scans + 1
-                t0 = time.perf_counter()
-                term.runtime.submit(ScanEvent(codes[i % len(codes)], "bench"))
-                with seen:
-                    seen.wait_for(lambda w=want: latest[0].scans >= w, timeout=10)
-                samples.append((time.perf_counter() - t0) * 1000)
-                i += 1
-            else:
-                time.sleep(0.05)
+                finished.append(time.monotonic())
+                return True
             if time.monotonic() - start > 900:
                 raise RuntimeError("catch-up did not finish within 15 minutes")
+            return False
+
+        timer.scan_until(caught_up, scans)
+        samples = timer.samples
+        done_at = finished[0]
         elapsed = done_at - start
         sync.stop()
     finally:
