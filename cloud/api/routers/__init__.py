@@ -11,6 +11,8 @@ from cloud.api.routers import (
     docs,
     health,
     integrity,
+    jobs,
+    member_admin,
     members,
     pages,
     pushes,
@@ -23,6 +25,6 @@ from cloud.api.routers import (
 
 #: Every area, in the order its routes are matched. A new area is one more module here.
 AREAS: Final[tuple[ModuleType, ...]] = (
-    health, auth, docs, users, stores, terminals, pushes, members, reports, integrity, staff,
-    pages, admin_pages,
+    health, auth, docs, users, stores, terminals, pushes, members, member_admin, jobs, reports,
+    integrity, staff, pages, admin_pages,
 )  # fmt: skip
