@@ -108,7 +108,7 @@ def holders(cdb: CloudDB, profile: Mapping[str, Any], other_than: Iterable[str] 
         # Every character a LIKE or the JSON text could treat specially becomes a wildcard:
         # the pattern finds a superset, checked exactly below.
         pattern = "%" + re.sub(r"[^0-9A-Za-z]+", "%", card) + "%"
-        for row in m.select(m.member_id, m.cards).where(m.cards ** pattern & live):
+        for row in m.select(m.member_id, m.cards).where(m.cards.cast("text") ** pattern & live):
             if row.member_id not in skip and card in (row.cards or []):
                 found.append(f"card {card} is held by {row.member_id}")
     return found
