@@ -167,8 +167,10 @@ def seed_cloud(api: str, token: str, members: int = DEMO_MEMBERS) -> str:
     _post(f"{api}/api/push/catalogue", {"scope": STORE_ID, "items": items}, token)
     people = demo_data.members(members)
     done = _post(f"{api}/api/members/import", {"home_store": STORE_ID, "members": people}, token)
-    return (f"{len(items)} products pushed to {STORE_ID}; {done['created']} members imported "
-            f"into the cloud ({done['already_imported']} there already), pushed to every store")
+    return (
+        f"{len(items)} products pushed to {STORE_ID}; {done['created']} members imported "
+        f"into the cloud ({done['already_imported']} there already), pushed to every store"
+    )
 
 
 def _run_tool(*argv: str) -> None:

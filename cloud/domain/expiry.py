@@ -123,10 +123,15 @@ def holdings(entries: Iterable[Entry]) -> Holdings:
             book.take(entry)
     by_id = {e.entry_id: e for e in ordered}
     lots = tuple(
-        Lot(entry_id=i, at=by_id[i].at, origin=by_id[i].origin, added=by_id[i].delta,
-            left=book.left[n])
+        Lot(
+            entry_id=i,
+            at=by_id[i].at,
+            origin=by_id[i].origin,
+            added=by_id[i].delta,
+            left=book.left[n],
+        )
         for n, i in enumerate(book.ids)
-    )  # fmt: skip
+    )
     return Holdings(lots, book.debt)
 
 

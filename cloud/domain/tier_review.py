@@ -33,8 +33,9 @@ class TierPolicy:
         if self.basis not in BASES:
             raise ValueError(f"tier basis must be one of {', '.join(BASES)}, got {self.basis!r}")
         if not 1 <= self.window_days <= MAX_WINDOW_DAYS:
-            raise ValueError(f"tier window must be 1..{MAX_WINDOW_DAYS} days, "
-                             f"got {self.window_days}")  # fmt: skip
+            raise ValueError(
+                f"tier window must be 1..{MAX_WINDOW_DAYS} days, got {self.window_days}"
+            )
         if not 0 < self.silver <= self.gold:
             raise ValueError(
                 f"tier thresholds must satisfy 0 < silver <= gold, got silver={self.silver} "

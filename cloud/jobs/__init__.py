@@ -1,1 +1,1 @@
-"""Cloud jobs: points expiry, tier downgrade and duplicate-member merge, on a schedule or on demand."""
+"""Cloud jobs: points expiry, tier downgrade, duplicate-member merge; scheduled or on demand."""

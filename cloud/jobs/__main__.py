@@ -41,8 +41,11 @@ def _host_port(text: str) -> tuple[str, int]:
 
 
 def _common(p: argparse.ArgumentParser, broker: bool) -> None:
-    p.add_argument("--db", default=configured_url(os.environ),
-                   help="sqlite:///path or postgresql://... (default: $DATABASE_URL)")  # fmt: skip
+    p.add_argument(
+        "--db",
+        default=configured_url(os.environ),
+        help="sqlite:///path or postgresql://... (default: $DATABASE_URL)",
+    )
     if not broker:
         return
     p.add_argument("--config", help="jobs settings (TOML); defaults when left out")
@@ -58,13 +61,18 @@ def _common(p: argparse.ArgumentParser, broker: bool) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
-    p = argparse.ArgumentParser(prog="python -m cloud.jobs", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="python -m cloud.jobs",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="command", required=True)
     _common(sub.add_parser("run", help="the scheduler, until SIGTERM"), True)
     once = sub.add_parser("once", help="run one job now")
     once.add_argument("job", choices=JOB_NAMES)
-    once.add_argument("--dry-run", action="store_true", help="say what would change; change nothing")
+    once.add_argument(
+        "--dry-run", action="store_true", help="say what would change; change nothing"
+    )
     _common(once, True)
     runs = sub.add_parser("runs", help="the recent runs, newest first")
     runs.add_argument("--job", choices=JOB_NAMES)
@@ -77,21 +85,34 @@ def _publisher(args: argparse.Namespace) -> MqttPublisher | None:
     if args.broker is None:
         return None
     publisher = MqttPublisher(
-        BrokerSettings(host=args.broker[0], port=args.broker[1], username=args.username,
-                       password=args.password, tls_ca=args.tls_ca, tls_cert=args.tls_cert,
-                       tls_key=args.tls_key),
+        BrokerSettings(
+            host=args.broker[0],
+            port=args.broker[1],
+            username=args.username,
+            password=args.password,
+            tls_ca=args.tls_ca,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+        ),
         client_id=args.client_id,
-    )  # fmt: skip
+    )
     publisher.start(wait_s=10)
     return publisher
 
 
 def _show(result: RunResult) -> dict[str, Any]:
-    return {"run_id": result.run_id, "job": result.job, "state": result.state,
-            "trigger": result.trigger, "actor": result.actor, "dry_run": result.dry_run,
-            "started_at": result.started_at.isoformat(),
-            "members_changed": result.members_changed, "summary": result.summary,
-            "error": result.error}  # fmt: skip
+    return {
+        "run_id": result.run_id,
+        "job": result.job,
+        "state": result.state,
+        "trigger": result.trigger,
+        "actor": result.actor,
+        "dry_run": result.dry_run,
+        "started_at": result.started_at.isoformat(),
+        "members_changed": result.members_changed,
+        "summary": result.summary,
+        "error": result.error,
+    }
 
 
 def _serve(cdb: CloudDB, config: JobsConfig, args: argparse.Namespace) -> int:
@@ -104,9 +125,11 @@ def _serve(cdb: CloudDB, config: JobsConfig, args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _shutdown)
     signal.signal(signal.SIGINT, _shutdown)
-    every = {job: config.every_s.get(job) for job in JOB_NAMES}
-    print(f"jobs scheduler ready ({', '.join(f'{j} every {s}s' if s else f'{j} on demand' for j, s in every.items())})",
-          flush=True)  # fmt: skip
+    plan = [
+        f"{job} every {s}s" if (s := config.every_s.get(job)) else f"{job} on demand"
+        for job in JOB_NAMES
+    ]
+    print(f"jobs scheduler ready ({', '.join(plan)})", flush=True)
     try:
         scheduler.run_forever()
     finally:
@@ -116,10 +139,12 @@ def _serve(cdb: CloudDB, config: JobsConfig, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command; 2 for bad settings, 1 when the job failed or the database is out of reach."""
+    """Run the command: 2 for bad settings, 1 when the job failed or the database is unreachable."""
     args = parse_args(argv)
-    logging.basicConfig(level=getattr(args, "log_level", "INFO").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.basicConfig(
+        level=getattr(args, "log_level", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         config = load(getattr(args, "config", None))
         config.zone()
@@ -133,18 +158,28 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         if args.command == "runs":
-            print(json.dumps([_show(r) for r in recent(cdb, args.job, args.limit)],
-                             ensure_ascii=False, indent=2))  # fmt: skip
+            print(
+                json.dumps(
+                    [_show(r) for r in recent(cdb, args.job, args.limit)],
+                    ensure_ascii=False,
+                    indent=2,
+                )
+            )
             return 0
         if args.command == "run":
             return _serve(cdb, config, args)
         publisher = _publisher(args)
         try:
             result = run_job(
-                cdb, args.job, config=config, trigger="cli",
-                actor=f"{getpass.getuser()}@{socket.gethostname()}", publish=sink(publisher),
-                dry_run=args.dry_run, finalize=lambda c, r: audit_unattended(c, r, "cli"),
-            )  # fmt: skip
+                cdb,
+                args.job,
+                config=config,
+                trigger="cli",
+                actor=f"{getpass.getuser()}@{socket.gethostname()}",
+                publish=sink(publisher),
+                dry_run=args.dry_run,
+                finalize=lambda c, r: audit_unattended(c, r, "cli"),
+            )
         except Exception as err:
             print(f"cloud.jobs: {args.job} failed: {err}", file=sys.stderr)
             return 1

@@ -51,7 +51,7 @@ class JobsConfig:
 
 
 def duration_s(text: Any, key: str) -> int | None:
-    """"90s", "15m", "6h", "1d" or "off" (None) as seconds."""
+    """ "90s", "15m", "6h", "1d" or "off" (None) as seconds."""
     if text == "off":
         return None
     match = re.fullmatch(r"(\d+)([smhd])", str(text).strip()) if isinstance(text, str) else None
@@ -73,8 +73,7 @@ def _int(table: Mapping[str, Any], key: str, where: str, low: int, high: int, de
 def _known(table: Mapping[str, Any], where: str, keys: tuple[str, ...]) -> None:
     unknown = sorted(set(table) - set(keys))
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: "
-                          f"{', '.join(keys)}")  # fmt: skip
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(keys)}")
 
 
 def _table(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -113,19 +112,24 @@ def parse(raw: Mapping[str, Any]) -> JobsConfig:
     try:
         policy = TierPolicy(
             basis=tiers.get("basis", default.tier.basis),
-            window_days=_int(tiers, "window_days", "tier_downgrade", 1, 3660,
-                             default.tier.window_days),  # fmt: skip
+            window_days=_int(
+                tiers, "window_days", "tier_downgrade", 1, 3660, default.tier.window_days
+            ),
             silver=_int(tiers, "silver", "tier_downgrade", 1, 10**12, default.tier.silver),
             gold=_int(tiers, "gold", "tier_downgrade", 1, 10**12, default.tier.gold),
         )
     except ValueError as err:
         raise ConfigError(f"[tier_downgrade]: {err}") from err
     return JobsConfig(
-        timezone=str(timezone), member_scope=scope, retry_after_s=retry,
-        expiry_after_days=_int(expiry, "after_days", "points_expiry", 1, 36600,
-                               default.expiry_after_days),
-        tier=policy, every_s=MappingProxyType(every),
-    )  # fmt: skip
+        timezone=str(timezone),
+        member_scope=scope,
+        retry_after_s=retry,
+        expiry_after_days=_int(
+            expiry, "after_days", "points_expiry", 1, 36600, default.expiry_after_days
+        ),
+        tier=policy,
+        every_s=MappingProxyType(every),
+    )
 
 
 def load(path: str | Path | None) -> JobsConfig:

@@ -33,8 +33,13 @@ ORIGIN: Final = "hq:downgrade"
 def params(config: JobsConfig) -> dict[str, Any]:
     """What a run records of its settings."""
     p = config.tier
-    return {"basis": p.basis, "window_days": p.window_days, "silver": p.silver, "gold": p.gold,
-            "timezone": config.timezone}  # fmt: skip
+    return {
+        "basis": p.basis,
+        "window_days": p.window_days,
+        "silver": p.silver,
+        "gold": p.gold,
+        "timezone": config.timezone,
+    }
 
 
 def _candidates(ctx: JobContext) -> Iterator[list[str]]:
@@ -59,22 +64,36 @@ def _local_day(at: dt.datetime, ctx: JobContext) -> dt.date:
     return at.replace(tzinfo=dt.UTC).astimezone(ctx.config.zone()).date()
 
 
-def measures(ctx: JobContext, ids: Sequence[str], since: dt.date, policy: TierPolicy) -> dict[str, int]:
+def measures(
+    ctx: JobContext, ids: Sequence[str], since: dt.date, policy: TierPolicy
+) -> dict[str, int]:
     """Each member's spend (fen) or visits in the window from ``since``."""
     e = ctx.cdb.models.Event
     window = e.member_id.in_(list(ids)) & (e.status == "ok") & (e.business_day >= since)
     out = dict.fromkeys(ids, 0)
     if policy.basis == "visits":
-        rows = (e.select(e.member_id, pw.fn.COUNT(e.seq)).where(window & (e.type == "sale"))
-                .group_by(e.member_id).tuples())  # fmt: skip
+        rows = (
+            e.select(e.member_id, pw.fn.COUNT(e.seq))
+            .where(window & (e.type == "sale"))
+            .group_by(e.member_id)
+            .tuples()
+        )
         out.update({member: int(n) for member, n in rows})
         return out
     rows = (
-        e.select(e.member_id, e.terminal_id, e.store_id, e.seq, e.type, e.body, e.business_day,
-                 e.business_hour)
+        e.select(
+            e.member_id,
+            e.terminal_id,
+            e.store_id,
+            e.seq,
+            e.type,
+            e.body,
+            e.business_day,
+            e.business_hour,
+        )
         .where(window & e.type.in_(["sale", "return"]))
         .tuples()
-    )  # fmt: skip
+    )
     for member, terminal, store, seq, kind, body, day, hour in rows:
         local = dt.datetime.combine(day, dt.time(int(hour)))
         try:
@@ -116,27 +135,42 @@ def run(ctx: JobContext, tally: Tally) -> None:
 
         def work(ids: list[str] = ids) -> list[str]:
             merged = survivors(ctx.cdb, ids)  # merged-away ids keep their last tier, unused
-            rows = [r for r in lock_members(ctx.cdb, ids)
-                    if r.tier != TIER_ORDER[0] and r.member_id not in merged]  # fmt: skip
+            rows = [
+                r
+                for r in lock_members(ctx.cdb, ids)
+                if r.tier != TIER_ORDER[0] and r.member_id not in merged
+            ]
             measure = measures(ctx, [r.member_id for r in rows], since, policy)
             reached = _reached(ctx, rows)
             changed = []
             for r in rows:
                 tally.add("members_reviewed")
-                target = downgrade_to(r.tier, measure[r.member_id], reached[r.member_id], today,
-                                      policy)  # fmt: skip
+                target = downgrade_to(
+                    r.tier, measure[r.member_id], reached[r.member_id], today, policy
+                )
                 if target is None:
                     continue
                 if not ctx.dry_run:
                     m.update(tier=target, updated_at=ctx.now).where(
                         m.member_id == r.member_id
                     ).execute()
-                    tc.insert(member_id=r.member_id, old_tier=r.tier, new_tier=target,
-                              spend_fen=r.cumulative_spend_fen, changed_at=ctx.now,
-                              origin_terminal=ORIGIN, origin_seq=ctx.run_id).execute()  # fmt: skip
+                    tc.insert(
+                        member_id=r.member_id,
+                        old_tier=r.tier,
+                        new_tier=target,
+                        spend_fen=r.cumulative_spend_fen,
+                        changed_at=ctx.now,
+                        origin_terminal=ORIGIN,
+                        origin_seq=ctx.run_id,
+                    ).execute()
                 tally.add(f"{r.tier}_to_{target}")
-                tally.note(r.member_id, old_tier=r.tier, new_tier=target,
-                           measure=measure[r.member_id], basis=policy.basis)  # fmt: skip
+                tally.note(
+                    r.member_id,
+                    old_tier=r.tier,
+                    new_tier=target,
+                    measure=measure[r.member_id],
+                    basis=policy.basis,
+                )
                 changed.append(r.member_id)
             return changed
 

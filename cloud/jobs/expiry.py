@@ -1,4 +1,4 @@
-"""The points-expiry job: earned points older than the period that were never spent expire, oldest first.
+"""The points-expiry job: earned points older than the period and never spent expire, oldest first.
 
 For every member holding a lot recorded before the cutoff, the member's whole ledger is
 replayed (``cloud.domain.expiry``) under the member's row lock, and each lot that still holds
@@ -34,13 +34,17 @@ def _candidates(ctx: JobContext, before: Any) -> Iterator[list[str]]:
         ids = [
             member
             for (member,) in ledger.select(ledger.member_id)
-            .where((ledger.delta > 0) & (ledger.reason != EXPIRY)
-                   & (ledger.created_at <= before) & (ledger.member_id > after))
+            .where(
+                (ledger.delta > 0)
+                & (ledger.reason != EXPIRY)
+                & (ledger.created_at <= before)
+                & (ledger.member_id > after)
+            )
             .group_by(ledger.member_id)
             .order_by(ledger.member_id)
             .limit(CHUNK)
             .tuples()
-        ]  # fmt: skip
+        ]
         if not ids:
             return
         yield ids
@@ -52,12 +56,20 @@ def entries_of(ctx: JobContext, member_ids: list[str]) -> dict[str, list[Entry]]
     ledger = ctx.cdb.models.PointsLedger
     out: dict[str, list[Entry]] = {m: [] for m in member_ids}
     rows = (
-        ledger.select(ledger.id, ledger.member_id, ledger.created_at, ledger.delta, ledger.reason,
-                      ledger.origin_sale_id, ledger.origin_terminal, ledger.origin_seq)
+        ledger.select(
+            ledger.id,
+            ledger.member_id,
+            ledger.created_at,
+            ledger.delta,
+            ledger.reason,
+            ledger.origin_sale_id,
+            ledger.origin_terminal,
+            ledger.origin_seq,
+        )
         .where(ledger.member_id.in_(member_ids))
         .order_by(ledger.id)
         .tuples()
-    )  # fmt: skip
+    )
     for row_id, member, at, delta, reason, origin, terminal, seq in rows:
         lot = int(seq) if terminal == ORIGIN else None
         out[member].append(Entry(int(row_id), at, int(delta), reason, origin or "", lot))
@@ -77,14 +89,21 @@ def run(ctx: JobContext, tally: Tally) -> None:
                 expiring = due(entries, before)
                 if not expiring:
                     continue
-                rows = [(member, -e.points, EXPIRY, e.origin[:64], ORIGIN, e.lot, 0, str(ctx.now))
-                        for e in expiring]  # fmt: skip
+                rows = [
+                    (member, -e.points, EXPIRY, e.origin[:64], ORIGIN, e.lot, 0, str(ctx.now))
+                    for e in expiring
+                ]
                 if ctx.dry_run:
                     written = [(e.lot,) for e in expiring]
                 else:
-                    written = insert_rows(ctx.cdb, "points_ledger", LEDGER_COLUMNS, rows,
-                                          on_conflict="ON CONFLICT DO NOTHING",
-                                          returning=("origin_seq",))  # fmt: skip
+                    written = insert_rows(
+                        ctx.cdb,
+                        "points_ledger",
+                        LEDGER_COLUMNS,
+                        rows,
+                        on_conflict="ON CONFLICT DO NOTHING",
+                        returning=("origin_seq",),
+                    )
                 lots = {int(lot) for (lot,) in written}
                 points = sum(e.points for e in expiring if e.lot in lots)
                 if points:

@@ -58,11 +58,17 @@ def params(config: JobsConfig) -> dict[str, Any]:
 
 def _profile(row: Any) -> Profile:
     return Profile(
-        member_id=row.member_id, phone=row.phone or "", name=row.name or "",
-        birthday=row.birthday, gender=row.gender or "", opt_out_sms=bool(row.opt_out_sms),
-        member_code=row.member_code or "", cards=tuple(row.cards or ()), tier=row.tier,
+        member_id=row.member_id,
+        phone=row.phone or "",
+        name=row.name or "",
+        birthday=row.birthday,
+        gender=row.gender or "",
+        opt_out_sms=bool(row.opt_out_sms),
+        member_code=row.member_code or "",
+        cards=tuple(row.cards or ()),
+        tier=row.tier,
         registered_at=row.registered_at,
-    )  # fmt: skip
+    )
 
 
 def _thresholds(config: JobsConfig) -> TierThresholds | None:
@@ -71,9 +77,16 @@ def _thresholds(config: JobsConfig) -> TierThresholds | None:
 
 
 def merge_member(
-    cdb: CloudDB, old_id: str, survivor_id: str, *, now: dt.datetime, actor: str, reason: str,
-    config: JobsConfig, dry_run: bool = False,
-) -> Merged:  # fmt: skip
+    cdb: CloudDB,
+    old_id: str,
+    survivor_id: str,
+    *,
+    now: dt.datetime,
+    actor: str,
+    reason: str,
+    config: JobsConfig,
+    dry_run: bool = False,
+) -> Merged:
     """Join ``old_id`` into ``survivor_id`` (in the caller's transaction, or its own).
 
     Refused (MemberInvalid, MemberNotFound, MemberConflict) for a member merged into itself,
@@ -111,8 +124,14 @@ def merge_member(
         moved = _move(cdb, old_id, survivor_id)
         moved["spend_fen"] = int(old.cumulative_spend_fen)
         _write(cdb, old, keep, joined.profile, spend, tier, now)
-        alias.insert(old_id=old_id, new_id=survivor_id, merged_at=now, merged_by=actor[:64],
-                     reason=reason, moved=moved).execute()  # fmt: skip
+        alias.insert(
+            old_id=old_id,
+            new_id=survivor_id,
+            merged_at=now,
+            merged_by=actor[:64],
+            reason=reason,
+            moved=moved,
+        ).execute()
         alias.update(new_id=survivor_id).where(alias.new_id == old_id).execute()  # keep flat
         scope = config.member_scope
         version = append_change(cdb, "members", scope, "delete", [{"member_id": old_id}], now)
@@ -136,16 +155,29 @@ def _write(
 ) -> None:
     m = cdb.models
     m.Member.update(
-        name=profile.name, birthday=profile.birthday, gender=profile.gender,
-        opt_out_sms=profile.opt_out_sms, cards=list(profile.cards), tier=tier,
-        registered_at=profile.registered_at, cumulative_spend_fen=spend, updated_at=now,
-    ).where(m.Member.member_id == keep.member_id).execute()  # fmt: skip
-    m.Member.update(duplicate_of=keep.member_id, cumulative_spend_fen=0, cards=[],
-                    updated_at=now).where(m.Member.member_id == old.member_id).execute()  # fmt: skip
+        name=profile.name,
+        birthday=profile.birthday,
+        gender=profile.gender,
+        opt_out_sms=profile.opt_out_sms,
+        cards=list(profile.cards),
+        tier=tier,
+        registered_at=profile.registered_at,
+        cumulative_spend_fen=spend,
+        updated_at=now,
+    ).where(m.Member.member_id == keep.member_id).execute()
+    m.Member.update(
+        duplicate_of=keep.member_id, cumulative_spend_fen=0, cards=[], updated_at=now
+    ).where(m.Member.member_id == old.member_id).execute()
     if tier != keep.tier:
-        m.TierChange.insert(member_id=keep.member_id, old_tier=keep.tier, new_tier=tier,
-                            spend_fen=spend, changed_at=now, origin_terminal=ORIGIN,
-                            origin_seq=0).execute()  # fmt: skip
+        m.TierChange.insert(
+            member_id=keep.member_id,
+            old_tier=keep.tier,
+            new_tier=tier,
+            spend_fen=spend,
+            changed_at=now,
+            origin_terminal=ORIGIN,
+            origin_seq=0,
+        ).execute()
 
 
 def _pending(ctx: JobContext) -> Iterator[tuple[str, str]]:
@@ -166,9 +198,15 @@ def run(ctx: JobContext, tally: Tally) -> None:
         tally.add("duplicates_found")
         try:
             merged = merge_member(
-                ctx.cdb, old_id, survivor, now=ctx.now, actor=ctx.actor,
-                reason="same phone registered twice", config=ctx.config, dry_run=ctx.dry_run,
-            )  # fmt: skip
+                ctx.cdb,
+                old_id,
+                survivor,
+                now=ctx.now,
+                actor=ctx.actor,
+                reason="same phone registered twice",
+                config=ctx.config,
+                dry_run=ctx.dry_run,
+            )
         except (MemberConflict, MemberNotFound, MemberInvalid) as err:
             tally.add("refused")
             tally.note(old_id, changed=False, refused=str(err))

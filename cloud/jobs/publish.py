@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 
-from cloud.api.publisher import PublishError, Publisher
+from cloud.api.publisher import Publisher, PublishError
 from cloud.jobs.runs import Publish, RunResult
 from cloud.store.db import CloudDB, utcnow
 from cloud.store.effects import PendingDown
@@ -29,14 +29,24 @@ def publish_changes(publisher: Publisher | None, changes: Sequence[PendingDown])
     sent_at = utc_iso(dt.datetime.now(dt.UTC))
     sent = 0
     for change in changes:
-        message = DownChange(stream=change.stream, version=change.version, scope=change.scope,  # type: ignore[arg-type]
-                             kind=change.kind, items=change.items, sent_at=sent_at)  # type: ignore[arg-type]  # fmt: skip
+        message = DownChange(
+            stream=change.stream,
+            version=change.version,
+            scope=change.scope,  # type: ignore[arg-type]
+            kind=change.kind,
+            items=change.items,
+            sent_at=sent_at,
+        )  # type: ignore[arg-type]
         try:
             publisher.publish(down_topic(change.scope, change.stream), encode_down(message))
             sent += 1
         except PublishError as err:
-            log.warning("%s v%d stored, not published (tills catch up): %s", change.stream,
-                        change.version, err)  # fmt: skip
+            log.warning(
+                "%s v%d stored, not published (tills catch up): %s",
+                change.stream,
+                change.version,
+                err,
+            )
     return sent
 
 
@@ -52,9 +62,19 @@ def sink(publisher: Publisher | None) -> Publish:
 def audit_unattended(cdb: CloudDB, result: RunResult, via: str) -> None:
     """HQ's audit row for a run the scheduler or the command line started."""
     cdb.hq.HqAudit.create(
-        at=utcnow(), username=result.actor[:64], role="", via=via[:16], ip="", method="JOB",
-        path=f"cloud.jobs/{result.job}"[:300], action=f"job_{result.job}"[:64],
+        at=utcnow(),
+        username=result.actor[:64],
+        role="",
+        via=via[:16],
+        ip="",
+        method="JOB",
+        path=f"cloud.jobs/{result.job}"[:300],
+        action=f"job_{result.job}"[:64],
         outcome="ok" if result.state == "ok" else "failed",
-        detail={"run_id": result.run_id, "dry_run": result.dry_run,
-                "members_changed": result.members_changed, "error": result.error},
-    )  # fmt: skip
+        detail={
+            "run_id": result.run_id,
+            "dry_run": result.dry_run,
+            "members_changed": result.members_changed,
+            "error": result.error,
+        },
+    )

@@ -27,14 +27,25 @@ class JobSpec:
 
 JOBS: Final[Mapping[str, JobSpec]] = MappingProxyType(
     {
-        expiry.NAME: JobSpec(expiry.NAME, "Points expiry (oldest first)", "积分过期（先进先出）",
-                             expiry.run, expiry.params),
-        downgrade.NAME: JobSpec(downgrade.NAME, "Tier downgrade review", "会员等级降级评估",
-                                downgrade.run, downgrade.params),
-        merge.NAME: JobSpec(merge.NAME, "Duplicate member merge", "重复会员合并",
-                            merge.run, merge.params),
+        expiry.NAME: JobSpec(
+            expiry.NAME,
+            "Points expiry (oldest first)",
+            "积分过期（先进先出）",
+            expiry.run,
+            expiry.params,
+        ),
+        downgrade.NAME: JobSpec(
+            downgrade.NAME,
+            "Tier downgrade review",
+            "会员等级降级评估",
+            downgrade.run,
+            downgrade.params,
+        ),
+        merge.NAME: JobSpec(
+            merge.NAME, "Duplicate member merge", "重复会员合并", merge.run, merge.params
+        ),
     }
-)  # fmt: skip
+)
 if tuple(JOBS) != JOB_NAMES:  # the settings file names the same jobs
     raise ImportError("cloud.jobs.registry is out of step with cloud.jobs.config.JOB_NAMES")
 
@@ -55,6 +66,16 @@ def run_job(
     spec = JOBS.get(name)
     if spec is None:
         raise UnknownJob(f"no job {name!r}; jobs are {', '.join(JOBS)}")
-    return run(cdb, name, spec.function, config=config, trigger=trigger, actor=actor,
-               params=spec.params(config), publish=publish, clock=clock, dry_run=dry_run,
-               finalize=finalize)  # fmt: skip
+    return run(
+        cdb,
+        name,
+        spec.function,
+        config=config,
+        trigger=trigger,
+        actor=actor,
+        params=spec.params(config),
+        publish=publish,
+        clock=clock,
+        dry_run=dry_run,
+        finalize=finalize,
+    )

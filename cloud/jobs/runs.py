@@ -123,11 +123,18 @@ JobFunction = Callable[[JobContext, Tally], None]
 
 def _result(row: Any) -> RunResult:
     return RunResult(
-        run_id=int(row.id), job=row.job, trigger=row.trigger, actor=row.actor,
-        dry_run=bool(row.dry_run), state=row.state, started_at=row.started_at,
-        finished_at=row.finished_at or row.started_at, members_changed=int(row.members_changed),
-        summary=row.summary or {}, error=row.error or "",
-    )  # fmt: skip
+        run_id=int(row.id),
+        job=row.job,
+        trigger=row.trigger,
+        actor=row.actor,
+        dry_run=bool(row.dry_run),
+        state=row.state,
+        started_at=row.started_at,
+        finished_at=row.finished_at or row.started_at,
+        members_changed=int(row.members_changed),
+        summary=row.summary or {},
+        error=row.error or "",
+    )
 
 
 def run(
@@ -148,8 +155,15 @@ def run(
     runs = cdb.jobs.JobRun
     now = clock()
     with cdb.write():
-        row = runs.create(job=job, trigger=trigger, actor=actor[:64], dry_run=dry_run,
-                          state="running", started_at=now, params=dict(params))  # fmt: skip
+        row = runs.create(
+            job=job,
+            trigger=trigger,
+            actor=actor[:64],
+            dry_run=dry_run,
+            state="running",
+            started_at=now,
+            params=dict(params),
+        )
     ctx = JobContext(cdb, config, now, int(row.id), dry_run, publish, actor)
     tally = Tally()
     state, error = "ok", ""
@@ -162,8 +176,13 @@ def run(
     finally:
         summary = {"counts": tally.counts, "changes": tally.samples}
         with cdb.write():
-            runs.update(state=state, error=error[:4000], finished_at=clock(), summary=summary,
-                        members_changed=len(tally.changed)).where(runs.id == row.id).execute()  # fmt: skip
+            runs.update(
+                state=state,
+                error=error[:4000],
+                finished_at=clock(),
+                summary=summary,
+                members_changed=len(tally.changed),
+            ).where(runs.id == row.id).execute()
             result = _result(runs.get_by_id(row.id))
             if finalize is not None:
                 finalize(cdb, result)

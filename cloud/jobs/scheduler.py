@@ -75,16 +75,26 @@ class Scheduler:
                 continue
             try:
                 result = run_job(
-                    self.cdb, job, config=self.config, trigger="schedule", actor=self.actor,
-                    publish=self.publish, clock=self.clock,
+                    self.cdb,
+                    job,
+                    config=self.config,
+                    trigger="schedule",
+                    actor=self.actor,
+                    publish=self.publish,
+                    clock=self.clock,
                     finalize=lambda cdb, r: audit_unattended(cdb, r, "schedule"),
-                )  # fmt: skip
+                )
             except Exception as err:  # recorded as a failed run; the scheduler carries on
-                log.error("scheduled %s failed (tried again in %ds): %s", job,
-                          self.config.retry_after_s, err)  # fmt: skip
+                log.error(
+                    "scheduled %s failed (tried again in %ds): %s",
+                    job,
+                    self.config.retry_after_s,
+                    err,
+                )
                 continue
-            log.info("scheduled %s: %s, %d member(s) changed", job, result.state,
-                     result.members_changed)  # fmt: skip
+            log.info(
+                "scheduled %s: %s, %d member(s) changed", job, result.state, result.members_changed
+            )
             done.append(result)
         self.results.extend(done)
         return done

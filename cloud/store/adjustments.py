@@ -98,25 +98,49 @@ def check(delta: int, reason: str, request_id: str) -> None:
 
 def _record(row: Any, replayed: bool, down: list[PendingDown]) -> Adjusted:
     return Adjusted(
-        adjustment_id=int(row.id), request_id=row.request_id, member_id=row.member_id,
-        delta=int(row.delta), reason=row.reason, actor=row.actor, created_at=row.created_at,
-        balance_after=int(row.balance_after), replayed=replayed, down=down,
-    )  # fmt: skip
+        adjustment_id=int(row.id),
+        request_id=row.request_id,
+        member_id=row.member_id,
+        delta=int(row.delta),
+        reason=row.reason,
+        actor=row.actor,
+        created_at=row.created_at,
+        balance_after=int(row.balance_after),
+        replayed=replayed,
+        down=down,
+    )
 
 
 def write(
-    cdb: CloudDB, member_id: str, delta: int, reason: str, actor: str, request_id: str,
-    now: dt.datetime, before: int,
-) -> Any:  # fmt: skip
+    cdb: CloudDB,
+    member_id: str,
+    delta: int,
+    reason: str,
+    actor: str,
+    request_id: str,
+    now: dt.datetime,
+    before: int,
+) -> Any:
     """The adjustment row and its ledger row (the caller holds the member's lock)."""
     adj = cdb.jobs.PointsAdjustment.create(
-        request_id=request_id, member_id=member_id, delta=delta, reason=reason,
-        actor=actor[:64], created_at=now, balance_after=before + delta,
-    )  # fmt: skip
+        request_id=request_id,
+        member_id=member_id,
+        delta=delta,
+        reason=reason,
+        actor=actor[:64],
+        created_at=now,
+        balance_after=before + delta,
+    )
     cdb.models.PointsLedger.insert(
-        member_id=member_id, delta=delta, reason="adjust", origin_sale_id="",
-        origin_terminal=ORIGIN, origin_seq=int(adj.id), line_no=0, created_at=now,
-    ).execute()  # fmt: skip
+        member_id=member_id,
+        delta=delta,
+        reason="adjust",
+        origin_sale_id="",
+        origin_terminal=ORIGIN,
+        origin_seq=int(adj.id),
+        line_no=0,
+        created_at=now,
+    ).execute()
     return adj
 
 
@@ -152,8 +176,9 @@ def adjust_points(
             return _record(seen, True, [])
         survivor = aliases.resolve(cdb, member_id)
         if survivor != member_id:
-            raise MemberConflict(f"member {member_id} was merged into {survivor}; adjust "
-                                 f"{survivor}")  # fmt: skip
+            raise MemberConflict(
+                f"member {member_id} was merged into {survivor}; adjust {survivor}"
+            )
         before = balance(cdb, member_id)
         if before + delta < 0:
             raise MemberConflict(

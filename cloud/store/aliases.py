@@ -38,12 +38,14 @@ def _remap(mapping: Mapping[str, str], merged: Projection) -> Projection:
         spend[key] = spend.get(key, 0) + fen
     return replace(
         merged,
-        ledger=tuple(replace(r, member_id=mapping.get(r.member_id, r.member_id))
-                     for r in merged.ledger),
-        points=tuple(replace(c, member_id=mapping.get(c.member_id, c.member_id))
-                     for c in merged.points),
+        ledger=tuple(
+            replace(r, member_id=mapping.get(r.member_id, r.member_id)) for r in merged.ledger
+        ),
+        points=tuple(
+            replace(c, member_id=mapping.get(c.member_id, c.member_id)) for c in merged.points
+        ),
         spend=spend,
-    )  # fmt: skip
+    )
 
 
 def follow(cdb: CloudDB, merged: Projection) -> Projection:

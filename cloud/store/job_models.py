@@ -72,7 +72,7 @@ def build_job_models(database: pw.Database) -> JobModels:
             table_name = "member_aliases"
 
     class PointsAdjustment(Base):
-        """A manual points adjustment (or an opening balance) and why; its ledger row points here."""
+        """A manual points adjustment (or an opening balance) and why; its ledger row names it."""
 
         id = pw.BigAutoField()
         request_id = pw.CharField(max_length=RECORD_ID_CHARS, unique=True)

@@ -20,7 +20,7 @@ from typing import Any, Final
 from cloud.domain.member_merge import normalise_phone
 from cloud.domain.tiers import TIER_ORDER, tier_rank
 from cloud.store import adjustments, member_facts
-from cloud.store.adjustments import MemberConflict, MemberInvalid, MemberNotFound
+from cloud.store.adjustments import MemberConflict, MemberInvalid
 from cloud.store.db import CloudDB
 from cloud.store.effects import PendingDown
 from cloud.store.stores import store_known
@@ -29,8 +29,16 @@ from protocol.items import ItemError, validate_items
 from protocol.topics import ALL_STORES
 
 #: Profile fields HQ may set (the phone is required on a new member).
-PROFILE_FIELDS: Final = ("phone", "name", "birthday", "gender", "opt_out_sms", "member_code",
-                         "cards", "home_store")  # fmt: skip
+PROFILE_FIELDS: Final = (
+    "phone",
+    "name",
+    "birthday",
+    "gender",
+    "opt_out_sms",
+    "member_code",
+    "cards",
+    "home_store",
+)
 IMPORT_ORIGIN: Final = "hq:import"
 #: Problems listed in one refusal (the rest are counted).
 MAX_LISTED: Final = 20
@@ -127,9 +135,13 @@ def _check_store(cdb: CloudDB, profile: Mapping[str, Any]) -> None:
 
 
 def create_member(
-    cdb: CloudDB, member_id: str, given: Mapping[str, Any], *, now: dt.datetime,
+    cdb: CloudDB,
+    member_id: str,
+    given: Mapping[str, Any],
+    *,
+    now: dt.datetime,
     scope: str = ALL_STORES,
-) -> tuple[bool, list[PendingDown]]:  # fmt: skip
+) -> tuple[bool, list[PendingDown]]:
     """Add a member; (False, []) when it exists with exactly this profile already."""
     profile = clean_profile(member_id, given, new=True)
     m = cdb.models.Member
@@ -141,8 +153,9 @@ def create_member(
                 return False, []
             raise MemberConflict(f"member {member_id} exists with another profile; edit it")
         _refuse(holders(cdb, profile))
-        m.insert(member_id=member_id, registered_at=now, updated_at=now,
-                 **_columns(profile)).execute()  # fmt: skip
+        m.insert(
+            member_id=member_id, registered_at=now, updated_at=now, **_columns(profile)
+        ).execute()
         return True, member_facts.push(cdb, [member_id], now, scope)
 
 
@@ -156,9 +169,13 @@ def _columns(profile: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def edit_member(
-    cdb: CloudDB, member_id: str, given: Mapping[str, Any], *, now: dt.datetime,
+    cdb: CloudDB,
+    member_id: str,
+    given: Mapping[str, Any],
+    *,
+    now: dt.datetime,
     scope: str = ALL_STORES,
-) -> tuple[dict[str, list[Any]], list[PendingDown]]:  # fmt: skip
+) -> tuple[dict[str, list[Any]], list[PendingDown]]:
     """Change profile fields; returns field -> [before, after] for those that changed."""
     if not given:
         raise MemberInvalid("nothing to change: send the fields to edit")
@@ -167,8 +184,9 @@ def edit_member(
         row = adjustments.lock_member(cdb, member_id)
         alias = cdb.jobs.MemberAlias.get_or_none(cdb.jobs.MemberAlias.old_id == member_id)
         if alias is not None:
-            raise MemberConflict(f"member {member_id} was merged into {alias.new_id}; edit "
-                                 f"{alias.new_id}")  # fmt: skip
+            raise MemberConflict(
+                f"member {member_id} was merged into {alias.new_id}; edit {alias.new_id}"
+            )
         _check_store(cdb, profile)
         changed = {k: [_stored(row, k), v] for k, v in profile.items() if _stored(row, k) != v}
         if not changed:
@@ -182,8 +200,10 @@ def edit_member(
 
 
 def _iso(changed: dict[str, list[Any]]) -> dict[str, list[Any]]:
-    return {k: [v.isoformat() if isinstance(v, dt.date) else v for v in pair]
-            for k, pair in changed.items()}  # fmt: skip
+    return {
+        k: [v.isoformat() if isinstance(v, dt.date) else v for v in pair]
+        for k, pair in changed.items()
+    }
 
 
 def _check_rows(rows: Sequence[ImportRow]) -> list[dict[str, Any]]:
@@ -200,15 +220,21 @@ def _check_rows(rows: Sequence[ImportRow]) -> list[dict[str, Any]]:
         if row.tier not in TIER_ORDER:
             problems.append(f"members[{i}] {row.member_id}: unknown tier {row.tier!r}")
         if not 0 <= row.points <= MAX_POINTS or row.spend_fen < 0:
-            problems.append(f"members[{i}] {row.member_id}: opening points must be 0.."
-                            f"{MAX_POINTS} and spend at least 0")  # fmt: skip
-        keys = [("id", row.member_id), ("phone", profile["phone"]),
-                ("code", profile.get("member_code") or ""),
-                *(("card", c) for c in profile.get("cards") or ())]  # fmt: skip
+            problems.append(
+                f"members[{i}] {row.member_id}: opening points must be 0.."
+                f"{MAX_POINTS} and spend at least 0"
+            )
+        keys = [
+            ("id", row.member_id),
+            ("phone", profile["phone"]),
+            ("code", profile.get("member_code") or ""),
+            *(("card", c) for c in profile.get("cards") or ()),
+        ]
         for kind, key in keys:
             if key and key in seen[kind]:
-                problems.append(f"members[{i}] {row.member_id}: {kind} {key} also in "
-                                f"{seen[kind][key]}")  # fmt: skip
+                problems.append(
+                    f"members[{i}] {row.member_id}: {kind} {key} also in {seen[kind][key]}"
+                )
             elif key:
                 seen[kind][key] = row.member_id
         profiles.append(profile)
@@ -219,9 +245,14 @@ def _check_rows(rows: Sequence[ImportRow]) -> list[dict[str, Any]]:
 
 
 def import_members(
-    cdb: CloudDB, rows: Sequence[ImportRow], *, actor: str, now: dt.datetime,
-    home_store: str = "", scope: str = ALL_STORES,
-) -> Imported:  # fmt: skip
+    cdb: CloudDB,
+    rows: Sequence[ImportRow],
+    *,
+    actor: str,
+    now: dt.datetime,
+    home_store: str = "",
+    scope: str = ALL_STORES,
+) -> Imported:
     """Create every member of ``rows`` with its opening figures, all or nothing.
 
     Members imported before are left as they are (their points, spend and tier have moved
@@ -234,14 +265,25 @@ def import_members(
         if home_store:
             _check_store(cdb, {"home_store": home_store})
         ids = [r.member_id for r in rows]
-        done = {r for (r,) in j.MemberImport.select(j.MemberImport.member_id)
-                .where(j.MemberImport.member_id.in_(ids)).tuples()}  # fmt: skip
+        done = {
+            r
+            for (r,) in j.MemberImport.select(j.MemberImport.member_id)
+            .where(j.MemberImport.member_id.in_(ids))
+            .tuples()
+        }
         fresh = [(r, p) for r, p in zip(rows, profiles, strict=True) if r.member_id not in done]
         fresh_ids = [r.member_id for r, _ in fresh]
-        existing = {r for (r,) in m.Member.select(m.Member.member_id)
-                    .where(m.Member.member_id.in_(fresh_ids)).tuples()}  # fmt: skip
-        problems = [f"member {r} exists already (registered at a till or by HQ)"
-                    for r in fresh_ids if r in existing]  # fmt: skip
+        existing = {
+            r
+            for (r,) in m.Member.select(m.Member.member_id)
+            .where(m.Member.member_id.in_(fresh_ids))
+            .tuples()
+        }
+        problems = [
+            f"member {r} exists already (registered at a till or by HQ)"
+            for r in fresh_ids
+            if r in existing
+        ]
         for _, profile in fresh:
             problems += holders(cdb, profile, other_than=fresh_ids)
         _refuse(problems)
@@ -255,15 +297,40 @@ def _create_imported(
     cdb: CloudDB, row: ImportRow, profile: Mapping[str, Any], actor: str, now: dt.datetime
 ) -> None:
     m, j = cdb.models, cdb.jobs
-    m.Member.insert(member_id=row.member_id, registered_at=now, updated_at=now, tier=row.tier,
-                    cumulative_spend_fen=row.spend_fen, **_columns(profile)).execute()  # fmt: skip
-    j.MemberImport.insert(member_id=row.member_id, imported_at=now, actor=actor[:64],
-                          opening_points=row.points, opening_spend_fen=row.spend_fen,
-                          opening_tier=row.tier).execute()  # fmt: skip
+    m.Member.insert(
+        member_id=row.member_id,
+        registered_at=now,
+        updated_at=now,
+        tier=row.tier,
+        cumulative_spend_fen=row.spend_fen,
+        **_columns(profile),
+    ).execute()
+    j.MemberImport.insert(
+        member_id=row.member_id,
+        imported_at=now,
+        actor=actor[:64],
+        opening_points=row.points,
+        opening_spend_fen=row.spend_fen,
+        opening_tier=row.tier,
+    ).execute()
     if tier_rank(row.tier) > 0:
-        m.TierChange.insert(member_id=row.member_id, old_tier=TIER_ORDER[0], new_tier=row.tier,
-                            spend_fen=row.spend_fen, changed_at=now,
-                            origin_terminal=IMPORT_ORIGIN, origin_seq=0).execute()  # fmt: skip
+        m.TierChange.insert(
+            member_id=row.member_id,
+            old_tier=TIER_ORDER[0],
+            new_tier=row.tier,
+            spend_fen=row.spend_fen,
+            changed_at=now,
+            origin_terminal=IMPORT_ORIGIN,
+            origin_seq=0,
+        ).execute()
     if row.points:
-        adjustments.write(cdb, row.member_id, row.points, adjustments.OPENING_REASON, actor,
-                          f"import:{row.member_id}", now, 0)  # fmt: skip
+        adjustments.write(
+            cdb,
+            row.member_id,
+            row.points,
+            adjustments.OPENING_REASON,
+            actor,
+            f"import:{row.member_id}",
+            now,
+            0,
+        )

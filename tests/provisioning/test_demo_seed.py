@@ -39,8 +39,20 @@ from tests.device.sync.harness import make_service
 __all__ = ["make_service"]
 ROOT = Path(__file__).resolve().parents[2]
 MEMBERS = 1000
-FIELDS = ("phone", "name", "tier", "points_balance", "cumulative_spend_fen", "birthday",
-          "opt_out_sms", "member_code", "cards", "rev", "returns_30d", "gender")  # fmt: skip
+FIELDS = (
+    "phone",
+    "name",
+    "tier",
+    "points_balance",
+    "cumulative_spend_fen",
+    "birthday",
+    "opt_out_sms",
+    "member_code",
+    "cards",
+    "rev",
+    "returns_30d",
+    "gender",
+)
 
 
 @pytest.fixture
@@ -48,17 +60,34 @@ def cloud(broker: Broker, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """The cloud's database URL and the HQ API's address, ingest and API running."""
     db_url = f"sqlite:///{tmp_path}/cloud.db"
     token = token_for(db_url, "admin")
-    worker = IngestWorker(db_url, BrokerSettings(broker.host, broker.port, "ingest",
-                                                 broker.password("ingest")),
-                          client_id="ingest")  # fmt: skip
+    worker = IngestWorker(
+        db_url,
+        BrokerSettings(broker.host, broker.port, "ingest", broker.password("ingest")),
+        client_id="ingest",
+    )
     worker.start()
     port = ports.free_ports(1)[0]
     api = subprocess.Popen(
-        [sys.executable, "-m", "cloud.api", "--db", db_url, "--port", str(port), "--broker",
-         f"{broker.host}:{broker.port}", "--username", "hq", "--log-level", "warning"],
-        cwd=ROOT, env={**os.environ, "POS_HQ_PASSWORD": broker.password("hq")},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "cloud.api",
+            "--db",
+            db_url,
+            "--port",
+            str(port),
+            "--broker",
+            f"{broker.host}:{broker.port}",
+            "--username",
+            "hq",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "POS_HQ_PASSWORD": broker.password("hq")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _until(lambda: _answers(f"{url}/api/health", api), "the HQ API answering")
@@ -105,12 +134,22 @@ def _till_members(path: Path) -> dict[str, dict[str, Any]]:
         for card, member in db.execute("SELECT card_id, member_id FROM member_card ORDER BY 1"):
             cards.setdefault(member, []).append(card)
     return {
-        r[0]: {"phone": r[1], "name": r[2], "tier": r[3], "points_balance": r[4],
-               "cumulative_spend_fen": r[5], "birthday": r[6], "opt_out_sms": bool(r[7]),
-               "member_code": r[8] or "", "rev": r[9], "returns_30d": r[10], "gender": r[11],
-               "cards": cards.get(r[0], [])}
+        r[0]: {
+            "phone": r[1],
+            "name": r[2],
+            "tier": r[3],
+            "points_balance": r[4],
+            "cumulative_spend_fen": r[5],
+            "birthday": r[6],
+            "opt_out_sms": bool(r[7]),
+            "member_code": r[8] or "",
+            "rev": r[9],
+            "returns_30d": r[10],
+            "gender": r[11],
+            "cards": cards.get(r[0], []),
+        }
         for r in rows
-    }  # fmt: skip
+    }
 
 
 def _cloud_facts(db_url: str) -> dict[str, dict[str, Any]]:
@@ -132,9 +171,12 @@ def _converged(path: Path, facts: dict[str, dict[str, Any]]) -> bool:
 
 def _post(api: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
     url, token = api.split("|")
-    request = urllib.request.Request(f"{url}{path}", data=json.dumps(body).encode(),
-                                     method="POST", headers={"Content-Type": "application/json",
-                                                             "Authorization": f"Bearer {token}"})  # fmt: skip
+    request = urllib.request.Request(
+        f"{url}{path}",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
     with urllib.request.urlopen(request, timeout=30) as reply:
         return dict(json.loads(reply.read()))
 
@@ -159,23 +201,48 @@ def test_tills_get_the_demo_members_only_from_the_cloud_and_hold_its_facts(
     held = _till_members(late)
     for person in demo_data.members(MEMBERS):
         mine = held[str(person["member_id"])]
-        assert {k: mine[k] for k in ("phone", "name", "tier", "points_balance",
-                                     "cumulative_spend_fen", "birthday", "opt_out_sms",
-                                     "member_code", "cards")} == {
-            k: person[k] for k in ("phone", "name", "tier", "points_balance",
-                                   "cumulative_spend_fen", "birthday", "opt_out_sms",
-                                   "member_code", "cards")}  # fmt: skip
+        assert {
+            k: mine[k]
+            for k in (
+                "phone",
+                "name",
+                "tier",
+                "points_balance",
+                "cumulative_spend_fen",
+                "birthday",
+                "opt_out_sms",
+                "member_code",
+                "cards",
+            )
+        } == {
+            k: person[k]
+            for k in (
+                "phone",
+                "name",
+                "tier",
+                "points_balance",
+                "cumulative_spend_fen",
+                "birthday",
+                "opt_out_sms",
+                "member_code",
+                "cards",
+            )
+        }
     assert (held["M0000793"]["tier"], held["M0000793"]["points_balance"]) == ("gold", 992)
 
     # A change HQ makes afterwards reaches both tills the same way.
-    done = _post(api, "/api/members/M0000793/points/adjust",
-                 {"delta": 8, "reason": "demo: round it up", "request_id": "demo-1"})  # fmt: skip
+    done = _post(
+        api,
+        "/api/members/M0000793/points/adjust",
+        {"delta": 8, "reason": "demo: round it up", "request_id": "demo-1"},
+    )
     assert done["balance_after"] == 1000 and done["published"] == 1
     facts = _cloud_facts(db_url)
     assert facts["M0000793"]["points_balance"] == 1000
     for till in (early, late):
         _until(lambda till=till: _converged(till, facts), f"{till.name} after the adjustment")
     # Importing the demo again (a second `make run` on a fresh stamp) changes nothing.
-    assert "0 members imported into the cloud (1000 there already)" in seed_cloud(url, token,
-                                                                                   MEMBERS)  # fmt: skip
+    assert "0 members imported into the cloud (1000 there already)" in seed_cloud(
+        url, token, MEMBERS
+    )
     assert _cloud_facts(db_url) == facts

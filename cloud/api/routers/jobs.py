@@ -62,11 +62,19 @@ class Job(BaseModel):
 
 def _run(result: RunResult, published: int = 0) -> Run:
     return Run(
-        run_id=result.run_id, job=result.job, trigger=result.trigger, actor=result.actor,
-        dry_run=result.dry_run, state=result.state, started_at=result.started_at,
-        finished_at=result.finished_at, members_changed=result.members_changed,
-        summary=dict(result.summary), error=result.error, published=published,
-    )  # fmt: skip
+        run_id=result.run_id,
+        job=result.job,
+        trigger=result.trigger,
+        actor=result.actor,
+        dry_run=result.dry_run,
+        state=result.state,
+        started_at=result.started_at,
+        finished_at=result.finished_at,
+        members_changed=result.members_changed,
+        summary=dict(result.summary),
+        error=result.error,
+        published=published,
+    )
 
 
 def _jobs(cdb: CloudDB, request: Request) -> list[Job]:
@@ -74,10 +82,17 @@ def _jobs(cdb: CloudDB, request: Request) -> list[Job]:
     out = []
     for name, spec in JOBS.items():
         latest = recent(cdb, name, 1)
-        out.append(Job(name=name, title_en=spec.title_en, title_zh=spec.title_zh,
-                       every_s=config.every_s.get(name), settings=spec.params(config),
-                       last_ok_at=last_run(cdb, name, "ok"),
-                       last_run=_run(latest[0]) if latest else None))  # fmt: skip
+        out.append(
+            Job(
+                name=name,
+                title_en=spec.title_en,
+                title_zh=spec.title_zh,
+                every_s=config.every_s.get(name),
+                settings=spec.params(config),
+                last_ok_at=last_run(cdb, name, "ok"),
+                last_run=_run(latest[0]) if latest else None,
+            )
+        )
     return out
 
 
@@ -99,12 +114,18 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         """Runs newest first: who or what started each, when, and what it changed."""
         return [_run(x) for x in recent(cdb, job, limit)]
 
-    @r.post("/api/jobs/{name}/run", policy=ADMIN_ONLY,
-            responses={500: {"description": "the job failed (recorded as a failed run)"}})  # fmt: skip
+    @r.post(
+        "/api/jobs/{name}/run",
+        policy=ADMIN_ONLY,
+        responses={500: {"description": "the job failed (recorded as a failed run)"}},
+    )
     def run_now(
-        cdb: Db, who: Who, request: Request,
-        name: Annotated[JobName, Path(description="the job")], body: RunRequest,
-    ) -> Run:  # fmt: skip
+        cdb: Db,
+        who: Who,
+        request: Request,
+        name: Annotated[JobName, Path(description="the job")],
+        body: RunRequest,
+    ) -> Run:
         """Run the job now, as the scheduler would; audited with its run id and outcome."""
         ctx = request.app.state.ctx
         sent = [0]
@@ -114,14 +135,30 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
 
         def finalize(c: CloudDB, result: RunResult) -> None:
             outcome = "ok" if result.state == "ok" else "failed"
-            audit(c, request, f"job_{name}", {"run_id": result.run_id, "dry_run": body.dry_run,
-                                              "members_changed": result.members_changed,
-                                              "error": result.error}, outcome=outcome)  # fmt: skip
+            audit(
+                c,
+                request,
+                f"job_{name}",
+                {
+                    "run_id": result.run_id,
+                    "dry_run": body.dry_run,
+                    "members_changed": result.members_changed,
+                    "error": result.error,
+                },
+                outcome=outcome,
+            )
 
         try:
-            result = run_job(cdb, name, config=ctx.settings.jobs, trigger="api",
-                             actor=who.username, publish=publish, dry_run=body.dry_run,
-                             finalize=finalize)  # fmt: skip
+            result = run_job(
+                cdb,
+                name,
+                config=ctx.settings.jobs,
+                trigger="api",
+                actor=who.username,
+                publish=publish,
+                dry_run=body.dry_run,
+                finalize=finalize,
+            )
         except Exception as err:
             raise HTTPException(500, f"{name} failed: {err} (see /api/jobs/runs)") from err
         return _run(result, sent[0])

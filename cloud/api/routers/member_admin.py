@@ -96,9 +96,11 @@ class Adjustment(BaseModel):
     delta: int = Field(ge=-MAX_POINTS, le=MAX_POINTS)
     reason: str = Field(default="", max_length=TEXT_CHARS)
     request_id: str | None = Field(
-        default=None, min_length=1, max_length=64,
+        default=None,
+        min_length=1,
+        max_length=64,
         description="send the same id when retrying: the adjustment is made once",
-    )  # fmt: skip
+    )
 
 
 class MergeRequest(BaseModel):
@@ -109,8 +111,9 @@ class MergeRequest(BaseModel):
     reason: str = Field(default="", max_length=TEXT_CHARS)
 
 
-def _refused(cdb: CloudDB, request: Request, action: str, err: MemberAdminError,
-             detail: dict[str, Any]) -> HTTPException:  # fmt: skip
+def _refused(
+    cdb: CloudDB, request: Request, action: str, err: MemberAdminError, detail: dict[str, Any]
+) -> HTTPException:
     status = next((code for kind, code in STATUS.items() if isinstance(err, kind)), 409)
     with cdb.write():
         audit(cdb, request, action, {**detail, "refused": str(err)}, outcome="refused")
@@ -129,8 +132,12 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
     """Create, edit, import, adjust, merge."""
     r = PolicyRouter(enforcer, tags=["member admin"])
 
-    @r.post("/api/members", policy=MEMBER_EDITORS, status_code=201,
-            responses={409: {"description": "phone, code or card in use; id taken"}})  # fmt: skip
+    @r.post(
+        "/api/members",
+        policy=MEMBER_EDITORS,
+        status_code=201,
+        responses={409: {"description": "phone, code or card in use; id taken"}},
+    )
     def create(cdb: Db, request: Request, body: NewMember) -> Any:
         """Add a member to the cloud's register and push it to the tills."""
         member_id = body.member_id or uuid.uuid4().hex
@@ -139,8 +146,9 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         detail = {"member_id": member_id}
         try:
             with cdb.write():
-                created, down = member_admin.create_member(cdb, member_id, given, now=utcnow(),
-                                                           scope=_scope(request))  # fmt: skip
+                created, down = member_admin.create_member(
+                    cdb, member_id, given, now=utcnow(), scope=_scope(request)
+                )
                 audit(cdb, request, "member_create", {**detail, "created": created})
         except MemberAdminError as err:
             raise _refused(cdb, request, "member_create", err, detail) from err
@@ -153,84 +161,164 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         detail: dict[str, Any] = {"member_id": member_id, "fields": sorted(body.model_fields_set)}
         try:
             with cdb.write():
-                changed, down = member_admin.edit_member(cdb, member_id, body.given(),
-                                                         now=utcnow(), scope=_scope(request))  # fmt: skip
+                changed, down = member_admin.edit_member(
+                    cdb, member_id, body.given(), now=utcnow(), scope=_scope(request)
+                )
                 audit(cdb, request, "member_edit", {**detail, "changed": sorted(changed)})
         except MemberAdminError as err:
             raise _refused(cdb, request, "member_edit", err, detail) from err
         return {"member_id": member_id, "changed": changed, "published": _publish(request, down)}
 
-    @r.post("/api/members/import", policy=ADMIN_ONLY,
-            responses={409: {"description": "ids, phones, codes or cards in use"}})  # fmt: skip
+    @r.post(
+        "/api/members/import",
+        policy=ADMIN_ONLY,
+        responses={409: {"description": "ids, phones, codes or cards in use"}},
+    )
     def import_(cdb: Db, who: Who, request: Request, body: ImportRequest) -> dict[str, Any]:
         """Bring in members with their opening spend, tier and points; again changes nothing."""
         rows = [
             member_admin.ImportRow(
-                member_id=m.member_id, points=m.points_balance, spend_fen=m.cumulative_spend_fen,
-                tier=m.tier, profile=m.model_dump(exclude={"member_id", "points_balance",
-                                                           "cumulative_spend_fen", "tier"},
-                                                  exclude_unset=False, exclude_none=True),
+                member_id=m.member_id,
+                points=m.points_balance,
+                spend_fen=m.cumulative_spend_fen,
+                tier=m.tier,
+                profile=m.model_dump(
+                    exclude={"member_id", "points_balance", "cumulative_spend_fen", "tier"},
+                    exclude_unset=False,
+                    exclude_none=True,
+                ),
             )
             for m in body.members
-        ]  # fmt: skip
+        ]
         detail = {"members": len(rows), "home_store": body.home_store}
         try:
             with cdb.write():
-                done = member_admin.import_members(cdb, rows, actor=who.username, now=utcnow(),
-                                                   home_store=body.home_store,
-                                                   scope=_scope(request))  # fmt: skip
-                audit(cdb, request, "member_import", {**detail, "created": len(done.created),
-                                                      "already_imported": len(done.already_imported)})  # fmt: skip
+                done = member_admin.import_members(
+                    cdb,
+                    rows,
+                    actor=who.username,
+                    now=utcnow(),
+                    home_store=body.home_store,
+                    scope=_scope(request),
+                )
+                audit(
+                    cdb,
+                    request,
+                    "member_import",
+                    {
+                        **detail,
+                        "created": len(done.created),
+                        "already_imported": len(done.already_imported),
+                    },
+                )
         except MemberAdminError as err:
             raise _refused(cdb, request, "member_import", err, detail) from err
-        return {"created": len(done.created), "already_imported": len(done.already_imported),
-                "published": _publish(request, done.down)}  # fmt: skip
+        return {
+            "created": len(done.created),
+            "already_imported": len(done.already_imported),
+            "published": _publish(request, done.down),
+        }
 
-    @r.post("/api/members/{member_id}/points/adjust", policy=MEMBER_EDITORS, status_code=201,
-            responses={404: {"description": "no such member"},
-                       409: {"description": "below zero, merged, or request id reused"},
-                       422: {"description": "no reason, or 0 points"}})  # fmt: skip
-    def adjust(cdb: Db, who: Who, request: Request, member_id: MemberPath,
-               body: Adjustment) -> Any:  # fmt: skip
+    @r.post(
+        "/api/members/{member_id}/points/adjust",
+        policy=MEMBER_EDITORS,
+        status_code=201,
+        responses={
+            404: {"description": "no such member"},
+            409: {"description": "below zero, merged, or request id reused"},
+            422: {"description": "no reason, or 0 points"},
+        },
+    )
+    def adjust(cdb: Db, who: Who, request: Request, member_id: MemberPath, body: Adjustment) -> Any:
         """Add or take points by hand, with the reason; the tills get the new balance."""
         request_id = body.request_id or uuid.uuid4().hex
-        detail = {"member_id": member_id, "delta": body.delta, "reason": body.reason,
-                  "request_id": request_id}  # fmt: skip
+        detail = {
+            "member_id": member_id,
+            "delta": body.delta,
+            "reason": body.reason,
+            "request_id": request_id,
+        }
         try:
             with cdb.write():
-                done = adjust_points(cdb, member_id, body.delta, body.reason, actor=who.username,
-                                     request_id=request_id, now=utcnow(), scope=_scope(request))  # fmt: skip
-                audit(cdb, request, "points_adjust", {**detail, "adjustment_id": done.adjustment_id,
-                                                      "replayed": done.replayed})  # fmt: skip
+                done = adjust_points(
+                    cdb,
+                    member_id,
+                    body.delta,
+                    body.reason,
+                    actor=who.username,
+                    request_id=request_id,
+                    now=utcnow(),
+                    scope=_scope(request),
+                )
+                audit(
+                    cdb,
+                    request,
+                    "points_adjust",
+                    {**detail, "adjustment_id": done.adjustment_id, "replayed": done.replayed},
+                )
         except MemberAdminError as err:
             raise _refused(cdb, request, "points_adjust", err, detail) from err
-        answer = {"adjustment_id": done.adjustment_id, "request_id": done.request_id,
-                  "member_id": done.member_id, "delta": done.delta, "reason": done.reason,
-                  "actor": done.actor, "balance_after": done.balance_after,
-                  "replayed": done.replayed, "published": _publish(request, done.down)}  # fmt: skip
+        answer = {
+            "adjustment_id": done.adjustment_id,
+            "request_id": done.request_id,
+            "member_id": done.member_id,
+            "delta": done.delta,
+            "reason": done.reason,
+            "actor": done.actor,
+            "balance_after": done.balance_after,
+            "replayed": done.replayed,
+            "published": _publish(request, done.down),
+        }
         return JSONResponse(answer, status_code=200) if done.replayed else answer
 
-    @r.post("/api/members/{member_id}/merge", policy=MEMBER_EDITORS,
-            responses={404: {"description": "no such member"},
-                       409: {"description": "phones differ, or merged elsewhere"},
-                       422: {"description": "no reason, or into itself"}})  # fmt: skip
-    def merge(cdb: Db, who: Who, request: Request, member_id: MemberPath,
-              body: MergeRequest) -> dict[str, Any]:  # fmt: skip
+    @r.post(
+        "/api/members/{member_id}/merge",
+        policy=MEMBER_EDITORS,
+        responses={
+            404: {"description": "no such member"},
+            409: {"description": "phones differ, or merged elsewhere"},
+            422: {"description": "no reason, or into itself"},
+        },
+    )
+    def merge(
+        cdb: Db, who: Who, request: Request, member_id: MemberPath, body: MergeRequest
+    ) -> dict[str, Any]:
         """Join this member into ``into`` (same phone): ledger, spend, history; the id aliased."""
         detail = {"member_id": member_id, "into": body.into, "reason": body.reason}
         try:
             if not body.reason.strip():
                 raise MemberInvalid("say why the members are merged (reason)")
             with cdb.write():
-                done = merge_member(cdb, member_id, body.into, now=utcnow(), actor=who.username,
-                                    reason=body.reason.strip(),
-                                    config=request.app.state.ctx.settings.jobs)  # fmt: skip
-                audit(cdb, request, "member_merge", {**detail, "survivor": done.survivor,
-                                                     "already": done.already, "moved": done.moved})  # fmt: skip
+                done = merge_member(
+                    cdb,
+                    member_id,
+                    body.into,
+                    now=utcnow(),
+                    actor=who.username,
+                    reason=body.reason.strip(),
+                    config=request.app.state.ctx.settings.jobs,
+                )
+                audit(
+                    cdb,
+                    request,
+                    "member_merge",
+                    {
+                        **detail,
+                        "survivor": done.survivor,
+                        "already": done.already,
+                        "moved": done.moved,
+                    },
+                )
         except MemberAdminError as err:
             raise _refused(cdb, request, "member_merge", err, detail) from err
-        return {"old_id": done.old_id, "survivor": done.survivor, "already": done.already,
-                "moved": done.moved, "tier": done.tier, "cards_left_out": list(done.cards_left_out),
-                "published": _publish(request, done.down)}  # fmt: skip
+        return {
+            "old_id": done.old_id,
+            "survivor": done.survivor,
+            "already": done.already,
+            "moved": done.moved,
+            "tier": done.tier,
+            "cards_left_out": list(done.cards_left_out),
+            "published": _publish(request, done.down),
+        }
 
     return r

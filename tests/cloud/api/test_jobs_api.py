@@ -57,7 +57,10 @@ def test_hq_runs_the_expiry_now_and_the_run_is_recorded_and_audited(world: dict)
     till.sale("M-OLD", 100, _ago(10))  # +10
     listed = client.get("/api/jobs", headers=analyst).json()
     assert [(j["name"], j["every_s"]) for j in listed] == [
-        ("points_expiry", 86400), ("tier_downgrade", 86400), ("merge_duplicates", 300)]  # fmt: skip
+        ("points_expiry", 86400),
+        ("tier_downgrade", 86400),
+        ("merge_duplicates", 300),
+    ]
     assert listed[0]["settings"] == {"after_days": 365} and listed[0]["last_run"] is None
 
     preview = client.post("/api/jobs/points_expiry/run", headers=admin, json={"dry_run": True})
@@ -67,19 +70,33 @@ def test_hq_runs_the_expiry_now_and_the_run_is_recorded_and_audited(world: dict)
 
     done = client.post("/api/jobs/points_expiry/run", headers=admin, json={}).json()
     assert (done["state"], done["trigger"], done["actor"], done["members_changed"]) == (
-        "ok", "api", "admin-user", 1)  # fmt: skip
+        "ok",
+        "api",
+        "admin-user",
+        1,
+    )
     assert done["published"] == 1 and world["sent"].members()[-1][1][0]["points_balance"] == 10
     assert client.get("/api/members/M-OLD/points", headers=admin).json()["balance"] == 10
     a = cdb.hq.HqAudit
-    rows = [(r.action, r.username, r.detail.get("run_id"), r.detail.get("dry_run"))
-            for r in a.select().where(a.action == "job_points_expiry").order_by(a.id)]  # fmt: skip
-    assert rows == [("job_points_expiry", "admin-user", preview.json()["run_id"], True),
-                    ("job_points_expiry", "admin-user", done["run_id"], False)]  # fmt: skip
+    rows = [
+        (r.action, r.username, r.detail.get("run_id"), r.detail.get("dry_run"))
+        for r in a.select().where(a.action == "job_points_expiry").order_by(a.id)
+    ]
+    assert rows == [
+        ("job_points_expiry", "admin-user", preview.json()["run_id"], True),
+        ("job_points_expiry", "admin-user", done["run_id"], False),
+    ]
     again = client.post("/api/jobs/points_expiry/run", headers=admin, json={}).json()
     assert again["members_changed"] == 0 and again["published"] == 0
     runs = client.get("/api/jobs/runs", headers=analyst, params={"job": "points_expiry"}).json()
-    assert [r["run_id"] for r in runs] == [again["run_id"], done["run_id"], preview.json()["run_id"]]
-    assert client.get("/api/jobs", headers=analyst).json()[0]["last_run"]["run_id"] == again["run_id"]
+    assert [r["run_id"] for r in runs] == [
+        again["run_id"],
+        done["run_id"],
+        preview.json()["run_id"],
+    ]
+    assert (
+        client.get("/api/jobs", headers=analyst).json()[0]["last_run"]["run_id"] == again["run_id"]
+    )
     unknown = client.post("/api/jobs/points_forever/run", headers=admin, json={})
     assert unknown.status_code == 422 and "points_expiry" in unknown.text
     stray = client.post("/api/jobs/points_expiry/run", headers=admin, json={"dryrun": True})
@@ -104,13 +121,17 @@ PATHS = {"member_id": "M-ADMIN", "name": "merge_duplicates"}
 BODIES: dict[tuple[str, str], tuple[dict[str, str], dict[str, Any]]] = {
     ("POST", "/api/members"): ({}, {"member_id": "M-ADMIN", "phone": "13800002222"}),
     ("PATCH", "/api/members/{member_id}"): ({}, {"name": "王"}),
-    ("POST", "/api/members/import"): ({}, {"members": [{"member_id": "M-IMP",
-                                                        "phone": "13800003333"}]}),
+    ("POST", "/api/members/import"): (
+        {},
+        {"members": [{"member_id": "M-IMP", "phone": "13800003333"}]},
+    ),
     ("POST", "/api/members/{member_id}/points/adjust"): ({}, {"delta": 5, "reason": "gift"}),
-    ("POST", "/api/members/{member_id}/merge"): ({"member_id": "M-TWIN"},
-                                                 {"into": "M-ADMIN", "reason": "one customer"}),
+    ("POST", "/api/members/{member_id}/merge"): (
+        {"member_id": "M-TWIN"},
+        {"into": "M-ADMIN", "reason": "one customer"},
+    ),
     ("POST", "/api/jobs/{name}/run"): ({}, {}),
-}  # fmt: skip
+}
 
 
 def _path(path: str, values: dict[str, str]) -> str:
@@ -129,7 +150,7 @@ def test_every_role_against_every_route_of_these_areas(world: dict) -> None:
         for role in ROLES:
             got = client.request(method, url, json={}, headers=bearer(tokens[role])).status_code
             allowed = policy.allows(Role(role))
-            if allowed and got in (401, 403) or not allowed and got != 403:
+            if (allowed and got in (401, 403)) or (not allowed and got != 403):
                 failures.append(f"{role} {method} {path}: {got}")
     assert failures == []
     roles = {f"{m} {p}": sorted(r.value for r in pol.roles) for m, p, pol in matrix}
@@ -142,7 +163,7 @@ def test_every_role_against_every_route_of_these_areas(world: dict) -> None:
         "POST /api/members/import": ["admin"],
         "POST /api/members/{member_id}/points/adjust": ["admin", "marketing"],
         "POST /api/members/{member_id}/merge": ["admin", "marketing"],
-    }  # fmt: skip
+    }
 
 
 def test_every_write_of_these_areas_succeeds_for_an_admin_and_is_audited_once(
@@ -165,4 +186,3 @@ def test_every_write_of_these_areas_succeeds_for_an_admin_and_is_audited_once(
         assert audit.select().count() - before == 1, f"{method} {path}"
         row = audit.select().order_by(audit.id.desc()).get()
         assert (row.username, row.method, row.outcome) == ("admin-user", method, "ok")
-

@@ -47,28 +47,66 @@ def _balance(client: TestClient, member: str) -> int:
 
 def test_hq_adds_and_edits_a_member_and_the_tills_get_its_facts(hq: Any) -> None:
     client, cdb, sent = hq
-    made = client.post("/api/members", json={"member_id": "M1", "phone": "+86 138-0000-1111",
-                                             "name": "赵敏", "birthday": "1990-05-04",
-                                             "cards": ["C-1"], "member_code": "QR1"})  # fmt: skip
-    assert made.status_code == 201 and made.json() == {"member_id": "M1", "created": True,
-                                                       "published": 1}  # fmt: skip
+    made = client.post(
+        "/api/members",
+        json={
+            "member_id": "M1",
+            "phone": "+86 138-0000-1111",
+            "name": "赵敏",
+            "birthday": "1990-05-04",
+            "cards": ["C-1"],
+            "member_code": "QR1",
+        },
+    )
+    assert made.status_code == 201 and made.json() == {
+        "member_id": "M1",
+        "created": True,
+        "published": 1,
+    }
     [(kind, [item])] = sent.members()
-    assert kind == "upsert" and {k: item[k] for k in ("member_id", "phone", "name", "birthday",
-                                                      "cards", "member_code", "points_balance",
-                                                      "tier", "rev")} == {
-        "member_id": "M1", "phone": "13800001111", "name": "赵敏", "birthday": "1990-05-04",
-        "cards": ["C-1"], "member_code": "QR1", "points_balance": 0, "tier": "regular", "rev": 1,
-    }  # fmt: skip
+    assert kind == "upsert" and {
+        k: item[k]
+        for k in (
+            "member_id",
+            "phone",
+            "name",
+            "birthday",
+            "cards",
+            "member_code",
+            "points_balance",
+            "tier",
+            "rev",
+        )
+    } == {
+        "member_id": "M1",
+        "phone": "13800001111",
+        "name": "赵敏",
+        "birthday": "1990-05-04",
+        "cards": ["C-1"],
+        "member_code": "QR1",
+        "points_balance": 0,
+        "tier": "regular",
+        "rev": 1,
+    }
     # The same request again is no change; another id with the phone, card or code is refused.
-    same = client.post("/api/members", json={"member_id": "M1", "phone": "13800001111",
-                                             "name": "赵敏", "birthday": "1990-05-04",
-                                             "cards": ["C-1"], "member_code": "QR1"})  # fmt: skip
+    same = client.post(
+        "/api/members",
+        json={
+            "member_id": "M1",
+            "phone": "13800001111",
+            "name": "赵敏",
+            "birthday": "1990-05-04",
+            "cards": ["C-1"],
+            "member_code": "QR1",
+        },
+    )
     assert same.status_code == 200 and same.json()["created"] is False
-    for clash, held in (({"phone": "13800001111"}, "phone 13800001111 is held by M1"),
-                        ({"phone": "139", "cards": ["C-1"]}, "is not a phone number"),
-                        ({"phone": "13900000000", "cards": ["C-1"]}, "card C-1 is held by M1"),
-                        ({"phone": "13900000000", "member_code": "QR1"},
-                         "member code QR1 is held by M1")):  # fmt: skip
+    for clash, held in (
+        ({"phone": "13800001111"}, "phone 13800001111 is held by M1"),
+        ({"phone": "139", "cards": ["C-1"]}, "is not a phone number"),
+        ({"phone": "13900000000", "cards": ["C-1"]}, "card C-1 is held by M1"),
+        ({"phone": "13900000000", "member_code": "QR1"}, "member code QR1 is held by M1"),
+    ):
         refused = client.post("/api/members", json={"member_id": "M2", **clash})
         assert refused.status_code in (409, 422) and held in refused.json()["detail"], clash
     assert client.post("/api/members", json={"member_id": "M2"}).status_code == 422  # no phone
@@ -97,16 +135,18 @@ def test_hq_adds_and_edits_a_member_and_the_tills_get_its_facts(hq: Any) -> None
 def test_a_points_adjustment_needs_a_reason_never_overdraws_and_is_made_once(hq: Any) -> None:
     client, cdb, sent = hq
     client.post("/api/members", json={"member_id": "M1", "phone": "13800001111"})
-    given = client.post("/api/members/M1/points/adjust",
-                        json={"delta": 500, "reason": "apology for a broken fridge",
-                              "request_id": "ticket-77"})  # fmt: skip
+    given = client.post(
+        "/api/members/M1/points/adjust",
+        json={"delta": 500, "reason": "apology for a broken fridge", "request_id": "ticket-77"},
+    )
     assert given.status_code == 201, given.text
     assert (given.json()["balance_after"], given.json()["replayed"]) == (500, False)
     assert _balance(client, "M1") == 500 and sent.members()[-1][1][0]["points_balance"] == 500
     # A retry of the same request (a lost answer) changes nothing.
-    retry = client.post("/api/members/M1/points/adjust",
-                        json={"delta": 500, "reason": "apology for a broken fridge",
-                              "request_id": "ticket-77"})  # fmt: skip
+    retry = client.post(
+        "/api/members/M1/points/adjust",
+        json={"delta": 500, "reason": "apology for a broken fridge", "request_id": "ticket-77"},
+    )
     assert retry.status_code == 200 and retry.json()["replayed"] is True
     assert retry.json()["adjustment_id"] == given.json()["adjustment_id"]
     assert _balance(client, "M1") == 500
@@ -135,35 +175,54 @@ def test_a_points_adjustment_needs_a_reason_never_overdraws_and_is_made_once(hq:
     assert emptied.json()["balance_after"] == 0 and _balance(client, "M1") == 0
     # Each refusal the route made is audited (the out-of-range delta never reached it).
     audit = _audit(cdb)
-    assert audit.count(("points_adjust", "ok")) == 3 and audit.count(("points_adjust", "refused")) == 6
+    assert (
+        audit.count(("points_adjust", "ok")) == 3 and audit.count(("points_adjust", "refused")) == 6
+    )
 
 
 def _people(n: int, start: int = 1) -> list[dict[str, Any]]:
-    return [{"member_id": f"IMP{i:03d}", "phone": f"1370000{i:04d}", "name": f"会员{i}",
-             "tier": ("regular", "silver", "gold")[i % 3], "points_balance": 10 * i,
-             "cumulative_spend_fen": 250_000 * (i % 3), "cards": [f"CARD{i}"],
-             "member_code": f"IMP{i:03d}"} for i in range(start, start + n)]  # fmt: skip
+    return [
+        {
+            "member_id": f"IMP{i:03d}",
+            "phone": f"1370000{i:04d}",
+            "name": f"会员{i}",
+            "tier": ("regular", "silver", "gold")[i % 3],
+            "points_balance": 10 * i,
+            "cumulative_spend_fen": 250_000 * (i % 3),
+            "cards": [f"CARD{i}"],
+            "member_code": f"IMP{i:03d}",
+        }
+        for i in range(start, start + n)
+    ]
 
 
 def test_a_bulk_import_brings_opening_balances_once_all_or_nothing(hq: Any) -> None:
     client, cdb, sent = hq
     admin = bearer(token_for(str(cdb.url), "admin"))
     assert client.post("/api/members/import", json={"members": _people(3)}).status_code == 403
-    done = client.post("/api/members/import", headers=admin,
-                       json={"home_store": "S001", "members": _people(3)})  # fmt: skip
+    done = client.post(
+        "/api/members/import", headers=admin, json={"home_store": "S001", "members": _people(3)}
+    )
     assert done.json() == {"created": 3, "already_imported": 0, "published": 1}, done.text
     points = client.get("/api/members/IMP002/points").json()
     assert (points["tier"], points["balance"], points["cumulative_spend_fen"]) == (
-        "gold", 20, 500_000)  # fmt: skip
+        "gold",
+        20,
+        500_000,
+    )
     assert [(r["reason"], r["delta"]) for r in points["ledger"]] == [("adjust", 20)]
     opening = cdb.jobs.PointsAdjustment.get(cdb.jobs.PointsAdjustment.member_id == "IMP002")
     assert opening.reason == "opening balance"
     tc = cdb.models.TierChange
-    assert sorted((r.member_id, r.new_tier) for r in tc.select().where(
-        tc.origin_terminal == "hq:import")) == [("IMP001", "silver"), ("IMP002", "gold")]  # fmt: skip
-    [(kind, items)] = sent.members()
+    assert sorted(
+        (r.member_id, r.new_tier) for r in tc.select().where(tc.origin_terminal == "hq:import")
+    ) == [("IMP001", "silver"), ("IMP002", "gold")]
+    [(_, items)] = sent.members()
     assert [(i["member_id"], i["points_balance"], i["tier"]) for i in items] == [
-        ("IMP001", 10, "silver"), ("IMP002", 20, "gold"), ("IMP003", 30, "regular")]  # fmt: skip
+        ("IMP001", 10, "silver"),
+        ("IMP002", 20, "gold"),
+        ("IMP003", 30, "regular"),
+    ]
 
     again = client.post("/api/members/import", headers=admin, json={"members": _people(3)})
     assert again.json() == {"created": 0, "already_imported": 3, "published": 0}
@@ -203,9 +262,14 @@ def test_hq_merges_a_duplicate_by_hand_and_refuses_what_is_not_one(hq: Any) -> N
     done = client.post("/api/members/M-B/merge", json={"into": "M-A", "reason": "same customer"})
     assert done.status_code == 200, done.text
     assert (done.json()["survivor"], done.json()["already"], done.json()["published"]) == (
-        "M-A", False, 2)  # fmt: skip
-    assert _balance(client, "M-A") == 150 and sent.members()[-2] == ("delete",
-                                                                      [{"member_id": "M-B"}])  # fmt: skip
+        "M-A",
+        False,
+        2,
+    )
+    assert _balance(client, "M-A") == 150 and sent.members()[-2] == (
+        "delete",
+        [{"member_id": "M-B"}],
+    )
     again = client.post("/api/members/M-B/merge", json={"into": "M-A", "reason": "same customer"})
     assert again.json()["already"] is True and again.json()["published"] == 0
     elsewhere = client.post("/api/members/M-B/merge", json={"into": "M-OTHER", "reason": "x"})

@@ -67,8 +67,12 @@ def test_a_returns_reversal_takes_the_points_of_its_own_sale_first() -> None:
 
 
 def test_refunded_redemptions_and_hand_adjustments_are_lots_of_their_own() -> None:
-    ledger = [earn(1, 100, 0), spend(2, 100, 5), Entry(3, day(300), 60, "return_refund", "s"),
-              Entry(4, day(301), 25, "adjust")]  # fmt: skip
+    ledger = [
+        earn(1, 100, 0),
+        spend(2, 100, 5),
+        Entry(3, day(300), 60, "return_refund", "s"),
+        Entry(4, day(301), 25, "adjust"),
+    ]
     assert [(e.lot, e.points) for e in due(ledger, day(300))] == [(3, 60)]
 
 
@@ -102,8 +106,10 @@ def ledger_of(ops: list[tuple[str, int, int, str]]) -> list[Entry]:
 
 def _apply(ledger: list[Entry], expiring: list, at: dt.datetime) -> list[Entry]:
     top = max((e.entry_id for e in ledger), default=0)
-    rows = [Entry(top + 10 * (k + 1), at, -e.points, "expiry", e.origin, lot=e.lot)
-            for k, e in enumerate(expiring)]  # fmt: skip
+    rows = [
+        Entry(top + 10 * (k + 1), at, -e.points, "expiry", e.origin, lot=e.lot)
+        for k, e in enumerate(expiring)
+    ]
     return ledger + rows
 
 
@@ -146,7 +152,10 @@ def test_how_a_spend_is_split_into_rows_changes_nothing(ops: list, cut_day: int,
     k = data.draw(st.sampled_from(spends))
     row = ledger[k]
     part = data.draw(st.integers(1, -row.delta - 1))
-    split = [*ledger[:k], Entry(row.entry_id, row.at, -part, row.reason, row.origin),
-             Entry(row.entry_id + 1, row.at, row.delta + part, row.reason, row.origin),
-             *ledger[k + 1 :]]  # fmt: skip
+    split = [
+        *ledger[:k],
+        Entry(row.entry_id, row.at, -part, row.reason, row.origin),
+        Entry(row.entry_id + 1, row.at, row.delta + part, row.reason, row.origin),
+        *ledger[k + 1 :],
+    ]
     assert due(split, day(cut_day)) == due(ledger, day(cut_day))

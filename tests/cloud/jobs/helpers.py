@@ -37,9 +37,15 @@ def ingest(cdb: CloudDB, envs: Sequence[Envelope], at: dt.datetime) -> BatchOutc
     topic = events_topic(first.store_id, first.terminal_id)
     decoded = decode_events_message(topic, batch_payload(envs))
     assert isinstance(decoded, DecodedBatch)
-    outcome = apply_batch(cdb, store_id=first.store_id, terminal_id=first.terminal_id,
-                          events=decoded.events, topic=topic, rules=IngestRules(),
-                          clock=lambda: at)  # fmt: skip
+    outcome = apply_batch(
+        cdb,
+        store_id=first.store_id,
+        terminal_id=first.terminal_id,
+        events=decoded.events,
+        topic=topic,
+        rules=IngestRules(),
+        clock=lambda: at,
+    )
     assert not outcome.held and not outcome.dead_lettered, outcome
     return outcome
 
@@ -52,13 +58,21 @@ class Till:
 
     def send(self, body: dict[str, Any], at: dt.datetime, event_type: str = "sale") -> int:
         self.seq += 1
-        ingest(self.cdb, [envelope(self.terminal_id, self.seq, body, event_type=event_type,
-                                   time=at)], at)  # fmt: skip
+        ingest(
+            self.cdb,
+            [envelope(self.terminal_id, self.seq, body, event_type=event_type, time=at)],
+            at,
+        )
         return self.seq
 
     def sale(self, member_id: str, yuan: int, at: dt.datetime, redeem: int = 0) -> dict[str, Any]:
-        body = sale_body([("SKU-1", 1, yuan * 100)], member_id=member_id, redeem=redeem, time=at,
-                         receipt_no=f"{self.terminal_id}-{self.seq + 1:04d}")  # fmt: skip
+        body = sale_body(
+            [("SKU-1", 1, yuan * 100)],
+            member_id=member_id,
+            redeem=redeem,
+            time=at,
+            receipt_no=f"{self.terminal_id}-{self.seq + 1:04d}",
+        )
         self.send(body, at)
         return body
 
@@ -67,19 +81,47 @@ class Till:
         fen = yuan * 100
         member = sale["member_id"]
         body = {
-            "return_id": str(uuid.uuid4()), "original_sale_id": sale["sale_id"],
-            "original_receipt_no": sale["receipt_no"], "cashier_id": "C02", "shift_id": "SH1",
+            "return_id": str(uuid.uuid4()),
+            "original_sale_id": sale["sale_id"],
+            "original_receipt_no": sale["receipt_no"],
+            "cashier_id": "C02",
+            "shift_id": "SH1",
             "member_id": member,
-            "lines": [{"original_line_no": 1, "sku": "SKU-1", "quantity": 1, "weight_g": None,
-                       "refund_fen": fen}],
+            "lines": [
+                {
+                    "original_line_no": 1,
+                    "sku": "SKU-1",
+                    "quantity": 1,
+                    "weight_g": None,
+                    "refund_fen": fen,
+                }
+            ],
             "refund_fen": fen,
-            "refunds": [{"kind": "cash", "amount_fen": fen, "tendered_fen": 0,
-                         "approval_code": "", "reference": ""}],
-            "points": [{"member_id": member, "delta": -points, "reason": "return_reversal",
-                        "origin_sale_id": sale["sale_id"]}] if points else [],
-            "authorised_by": None, "device_time": utc_iso(at), "clock_synced": True,
-            "reason": "", "receipt_no": f"{self.terminal_id}-R{self.seq + 1:04d}",
-        }  # fmt: skip
+            "refunds": [
+                {
+                    "kind": "cash",
+                    "amount_fen": fen,
+                    "tendered_fen": 0,
+                    "approval_code": "",
+                    "reference": "",
+                }
+            ],
+            "points": [
+                {
+                    "member_id": member,
+                    "delta": -points,
+                    "reason": "return_reversal",
+                    "origin_sale_id": sale["sale_id"],
+                }
+            ]
+            if points
+            else [],
+            "authorised_by": None,
+            "device_time": utc_iso(at),
+            "clock_synced": True,
+            "reason": "",
+            "receipt_no": f"{self.terminal_id}-R{self.seq + 1:04d}",
+        }
         self.send(body, at, "return")
 
     def register(self, member_id: str, phone: str, at: dt.datetime, name: str = "") -> None:
@@ -87,13 +129,24 @@ class Till:
 
 
 def run(
-    cdb: CloudDB, job: str, now: dt.datetime, config: JobsConfig | None = None,
+    cdb: CloudDB,
+    job: str,
+    now: dt.datetime,
+    config: JobsConfig | None = None,
     dry_run: bool = False,
-) -> tuple[RunResult, list[PendingDown]]:  # fmt: skip
+) -> tuple[RunResult, list[PendingDown]]:
     """Run a job at ``now``; returns the run and the changes it handed over to publish."""
     sent: list[PendingDown] = []
-    result = run_job(cdb, job, config=config or JobsConfig(), trigger="cli", actor="tests",
-                     publish=sent.extend, clock=lambda: naive(now), dry_run=dry_run)  # fmt: skip
+    result = run_job(
+        cdb,
+        job,
+        config=config or JobsConfig(),
+        trigger="cli",
+        actor="tests",
+        publish=sent.extend,
+        clock=lambda: naive(now),
+        dry_run=dry_run,
+    )
     return result, sent
 
 

@@ -41,27 +41,45 @@ def _history(cdb: CloudDB) -> None:
 def test_members_fall_to_what_their_window_earns_once(cloud_db: CloudDB) -> None:
     _history(cloud_db)
     assert [_tier(cloud_db, m) for m in ("M-GOLD", "M-SILVER", "M-RECENT", "M-KEEP")] == [
-        "gold", "silver", "gold", "gold"]  # fmt: skip
+        "gold",
+        "silver",
+        "gold",
+        "gold",
+    ]
     before = len(member_changes(cloud_db))
     result, sent = run(cloud_db, "tier_downgrade", day(40), MONTH)
     assert result.state == "ok" and result.members_changed == 2
-    assert result.summary["counts"] == {"members_reviewed": 4, "gold_to_silver": 1,
-                                        "silver_to_regular": 1}  # fmt: skip
+    assert result.summary["counts"] == {
+        "members_reviewed": 4,
+        "gold_to_silver": 1,
+        "silver_to_regular": 1,
+    }
     tiers = {m: _tier(cloud_db, m) for m in ("M-GOLD", "M-SILVER", "M-RECENT", "M-KEEP", "M-REG")}
-    assert tiers == {"M-GOLD": "silver", "M-SILVER": "regular", "M-RECENT": "gold",
-                     "M-KEEP": "gold", "M-REG": "regular"}  # fmt: skip
+    assert tiers == {
+        "M-GOLD": "silver",
+        "M-SILVER": "regular",
+        "M-RECENT": "gold",
+        "M-KEEP": "gold",
+        "M-REG": "regular",
+    }
     tc = cloud_db.models.TierChange
-    downs = [(r.member_id, r.old_tier, r.new_tier, r.origin_seq)
-             for r in tc.select().where(tc.origin_terminal == "hq:downgrade").order_by(tc.id)]  # fmt: skip
-    assert downs == [("M-GOLD", "gold", "silver", result.run_id),
-                     ("M-SILVER", "silver", "regular", result.run_id)]  # fmt: skip
+    downs = [
+        (r.member_id, r.old_tier, r.new_tier, r.origin_seq)
+        for r in tc.select().where(tc.origin_terminal == "hq:downgrade").order_by(tc.id)
+    ]
+    assert downs == [
+        ("M-GOLD", "gold", "silver", result.run_id),
+        ("M-SILVER", "silver", "regular", result.run_id),
+    ]
     gold = tc.get((tc.member_id == "M-GOLD") & (tc.origin_terminal == "hq:downgrade"))
     assert gold.spend_fen == 600_000 + 550_000 - 100_000 and gold.changed_at == naive(day(40))
     # The tills are told, in the run's transaction: tier changed, spend and points as before.
     [(kind, items)] = member_changes(cloud_db)[before:]
     assert kind == "upsert"
     assert [(i["member_id"], i["tier"], i["cumulative_spend_fen"]) for i in items] == [
-        ("M-GOLD", "silver", 1_050_000), ("M-SILVER", "regular", 210_000)]  # fmt: skip
+        ("M-GOLD", "silver", 1_050_000),
+        ("M-SILVER", "regular", 210_000),
+    ]
     assert len(sent) == 1
 
     again, sent = run(cloud_db, "tier_downgrade", day(40), MONTH)

@@ -58,8 +58,11 @@ def test_unspent_points_older_than_the_period_expire_oldest_first_once(cloud_db:
 
     result, sent = run(cloud_db, "points_expiry", day(400))
     assert result.state == "ok" and result.members_changed == 1
-    assert result.summary["counts"] == {"members_checked": 2, "points_expired": 200,
-                                        "lots_expired": 1}  # fmt: skip
+    assert result.summary["counts"] == {
+        "members_checked": 2,
+        "points_expired": 200,
+        "lots_expired": 1,
+    }
     assert _expiries(cloud_db, "M-EXP") == [(-200, "expiry", "hq:expiry", lot_a)]
     row = p.get((p.member_id == "M-EXP") & (p.reason == "expiry"))
     assert row.origin_sale_id == sales["A"]  # the sale that earned them

@@ -48,32 +48,50 @@ def test_a_duplicate_is_joined_into_the_first_registration_and_its_id_lives_on(
     before = len(member_changes(cloud_db))
 
     result, sent = run(cloud_db, "merge_duplicates", day(2))
-    assert result.state == "ok" and result.summary["counts"] == {"duplicates_found": 1,
-                                                                 "merged": 1}  # fmt: skip
+    assert result.state == "ok" and result.summary["counts"] == {"duplicates_found": 1, "merged": 1}
     keep, gone = _member(cloud_db, "M-FIRST"), _member(cloud_db, "M-SECOND")
     assert (keep.cumulative_spend_fen, keep.tier, keep.name, keep.cards) == (
-        400_000, "silver", "赵敏", ["C-2"])  # fmt: skip
+        400_000,
+        "silver",
+        "赵敏",
+        ["C-2"],
+    )
     assert (gone.cumulative_spend_fen, gone.cards, gone.duplicate_of) == (0, [], "M-FIRST")
     assert sorted(d for d, *_ in ledger(cloud_db, "M-FIRST")) == [100, 300]
     assert ledger(cloud_db, "M-SECOND") == []
     e = cloud_db.models.Event
     assert {(r.terminal_id, r.seq) for r in e.select().where(e.member_id == "M-FIRST")} == {
-        ("S001-T01", 1), ("S001-T01", 2), ("S002-T01", 1), ("S002-T01", 2)}  # fmt: skip
+        ("S001-T01", 1),
+        ("S001-T01", 2),
+        ("S002-T01", 1),
+        ("S002-T01", 2),
+    }
     alias = cloud_db.jobs.MemberAlias.get_by_id("M-SECOND")
     assert (alias.new_id, alias.merged_by) == ("M-FIRST", "tests")
-    assert alias.moved == {"points_ledger": 1, "events": 2, "over_redemptions": 0,
-                           "spend_fen": 300_000}  # fmt: skip
+    assert alias.moved == {
+        "points_ledger": 1,
+        "events": 2,
+        "over_redemptions": 0,
+        "spend_fen": 300_000,
+    }
     tc = cloud_db.models.TierChange
-    assert [(r.old_tier, r.new_tier) for r in tc.select().where(
-        (tc.member_id == "M-FIRST") & (tc.origin_terminal == "hq:merge"))] == [("regular", "silver")]  # fmt: skip
+    assert [
+        (r.old_tier, r.new_tier)
+        for r in tc.select().where((tc.member_id == "M-FIRST") & (tc.origin_terminal == "hq:merge"))
+    ] == [("regular", "silver")]
 
     # The tills are told: the old id goes, then the survivor's facts, in that order.
     changes = member_changes(cloud_db)[before:]
     assert [(k, [i["member_id"] for i in items]) for k, items in changes] == [
-        ("delete", ["M-SECOND"]), ("upsert", ["M-FIRST"])]  # fmt: skip
+        ("delete", ["M-SECOND"]),
+        ("upsert", ["M-FIRST"]),
+    ]
     facts = changes[1][1][0]
     assert (facts["points_balance"], facts["tier"], facts["cumulative_spend_fen"]) == (
-        400, "silver", 400_000)  # fmt: skip
+        400,
+        "silver",
+        400_000,
+    )
     assert facts["phone"] == PHONE and facts["name"] == "赵敏" and facts["cards"] == ["C-2"]
     assert set(facts["asof"]) == {"S001-T01", "S002-T01"}
     assert [c.kind for c in sent] == ["delete", "upsert"]
@@ -96,14 +114,19 @@ def test_a_duplicate_is_joined_into_the_first_registration_and_its_id_lives_on(
     # The till that was offline still sells to the old id: it lands on the survivor.
     second.sale("M-SECOND", 1500, day(3))
     keep = _member(cloud_db, "M-FIRST")
-    assert sum(d for d, *_ in ledger(cloud_db, "M-FIRST")) == 550 and ledger(
-        cloud_db, "M-SECOND") == []  # fmt: skip
+    assert (
+        sum(d for d, *_ in ledger(cloud_db, "M-FIRST")) == 550
+        and ledger(cloud_db, "M-SECOND") == []
+    )
     assert (keep.cumulative_spend_fen, keep.tier) == (550_000, "gold")
     assert _member(cloud_db, "M-SECOND").cumulative_spend_fen == 0
     assert e.get((e.terminal_id == "S002-T01") & (e.seq == 3)).member_id == "M-FIRST"
     [(_, [pushed])] = member_changes(cloud_db)[-1:]
     assert (pushed["member_id"], pushed["points_balance"], pushed["asof"]["S002-T01"]) == (
-        "M-FIRST", 550, [3, []])  # fmt: skip
+        "M-FIRST",
+        550,
+        [3, []],
+    )
 
     # Merging again changes nothing.
     count = len(member_changes(cloud_db))

@@ -1,4 +1,4 @@
-"""The jobs' settings, the scheduler's timing, and `python -m cloud.jobs run` against a real broker."""
+"""The jobs' settings, the scheduler's timing, `python -m cloud.jobs run` with a real broker."""
 
 from __future__ import annotations
 
@@ -32,7 +32,10 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def test_settings_are_read_with_their_bounds_and_unknown_keys_are_errors(tmp_path: Path) -> None:
-    config = load(_write(tmp_path, """
+    config = load(
+        _write(
+            tmp_path,
+            """
 timezone = "Asia/Urumqi"
 retry_after = "2m"
 [points_expiry]
@@ -45,22 +48,34 @@ silver = 4
 gold = 12
 [merge_duplicates]
 every = "off"
-"""))  # fmt: skip
+""",
+        )
+    )
     assert (config.timezone, config.retry_after_s, config.expiry_after_days) == (
-        "Asia/Urumqi", 120, 730)  # fmt: skip
+        "Asia/Urumqi",
+        120,
+        730,
+    )
     assert (config.tier.basis, config.tier.window_days, config.tier.silver, config.tier.gold) == (
-        "visits", 90, 4, 12)  # fmt: skip
-    assert dict(config.every_s) == {"points_expiry": 21600, "tier_downgrade": 86400,
-                                    "merge_duplicates": None}  # fmt: skip
+        "visits",
+        90,
+        4,
+        12,
+    )
+    assert dict(config.every_s) == {
+        "points_expiry": 21600,
+        "tier_downgrade": 86400,
+        "merge_duplicates": None,
+    }
     assert load(None) == JobsConfig()
     for text, message in (
         ("[points_expiry]\nafter_day = 30\n", "unknown key(s) after_day"),
         ("[points_expiry]\nafter_days = 0\n", "points_expiry.after_days: expected a whole number"),
-        ("[points_expiry]\nevery = \"soon\"\n", "points_expiry.every: expected a duration"),
+        ('[points_expiry]\nevery = "soon"\n', "points_expiry.every: expected a duration"),
         ("[tier_downgrade]\nsilver = 9\ngold = 3\n", "0 < silver <= gold"),
-        ("[tier_downgrade]\nbasis = \"age\"\n", "tier basis must be one of spend, visits"),
-        ("timezone = \"Mars/Olympus\"\n", "unknown time zone 'Mars/Olympus'"),
-        ("member_scope = \"all stores\"\n", "member_scope"),
+        ('[tier_downgrade]\nbasis = "age"\n', "tier basis must be one of spend, visits"),
+        ('timezone = "Mars/Olympus"\n', "unknown time zone 'Mars/Olympus'"),
+        ('member_scope = "all stores"\n', "member_scope"),
         ("holidays = 3\n", "unknown key(s) holidays"),
         ("[points_expiry\n", "not valid TOML"),
     ):
@@ -73,8 +88,10 @@ def test_a_job_runs_when_its_interval_has_passed_since_its_last_good_run(cloud_d
     config = JobsConfig(timezone="Mars/Olympus", retry_after_s=600)  # the downgrade will fail
     scheduler = Scheduler(cloud_db, config, lambda _: None, clock=lambda: now[0], actor="sched")
     first = scheduler.run_due()
-    assert [(r.job, r.state) for r in first] == [("points_expiry", "ok"),
-                                                  ("merge_duplicates", "ok")]  # fmt: skip
+    assert [(r.job, r.state) for r in first] == [
+        ("points_expiry", "ok"),
+        ("merge_duplicates", "ok"),
+    ]
     runs = cloud_db.jobs.JobRun
     failed = runs.get(runs.job == "tier_downgrade")
     assert failed.state == "failed" and "Mars/Olympus" in failed.error
@@ -85,23 +102,42 @@ def test_a_job_runs_when_its_interval_has_passed_since_its_last_good_run(cloud_d
     assert [r.job for r in scheduler.run_due()] == ["merge_duplicates"]
     # The failed downgrade is tried again 600 s after it failed, not at once, not in a day.
     assert scheduler.next_due("tier_downgrade", now[0]) == failed.started_at + dt.timedelta(
-        seconds=600)  # fmt: skip
+        seconds=600
+    )
     now[0] = dt.datetime(2026, 6, 2, 0, 0)
     assert sorted(r.job for r in scheduler.run_due()) == ["merge_duplicates", "points_expiry"]
     a = cloud_db.hq.HqAudit
     audit = [(r.username, r.via, r.action, r.outcome) for r in a.select().order_by(a.id)][:3]
-    assert audit == [("sched", "schedule", "job_points_expiry", "ok"),
-                     ("sched", "schedule", "job_tier_downgrade", "failed"),
-                     ("sched", "schedule", "job_merge_duplicates", "ok")]  # fmt: skip
+    assert audit == [
+        ("sched", "schedule", "job_points_expiry", "ok"),
+        ("sched", "schedule", "job_tier_downgrade", "failed"),
+        ("sched", "schedule", "job_merge_duplicates", "ok"),
+    ]
 
 
 def _spawn(db_url: str, config: Path, broker: Broker) -> subprocess.Popen[str]:
     env = {**os.environ, "POS_JOBS_PASSWORD": broker.password("jobs")}
     return subprocess.Popen(
-        [sys.executable, "-m", "cloud.jobs", "run", "--db", db_url, "--config", str(config),
-         "--broker", f"{broker.host}:{broker.port}", "--username", "jobs"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "cloud.jobs",
+            "run",
+            "--db",
+            db_url,
+            "--config",
+            str(config),
+            "--broker",
+            f"{broker.host}:{broker.port}",
+            "--username",
+            "jobs",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _ready(proc: subprocess.Popen[str]) -> str:
