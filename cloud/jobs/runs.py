@@ -94,11 +94,14 @@ class RunResult:
     error: str = ""
 
 
-def lock_members(cdb: CloudDB, member_ids: Sequence[str]) -> list[Any]:
-    """The members' rows, locked in member order (ingest locks them in the same order)."""
+def lock_members(cdb: CloudDB, member_ids: Sequence[str], *fields: Any) -> list[Any]:
+    """The members' rows (``fields`` of them, or all), locked in member order.
+
+    Ingest locks the members of a batch in the same order, so neither can deadlock the other.
+    """
     m = cdb.models.Member
-    query = m.select().where(m.member_id.in_(sorted(set(member_ids)))).order_by(m.member_id)
-    return list(cdb.locking(query))
+    query = m.select(*fields).where(m.member_id.in_(sorted(set(member_ids))))
+    return list(cdb.locking(query.order_by(m.member_id)))
 
 
 def in_chunk(ctx: JobContext, work: Callable[[], list[str]]) -> list[str]:
