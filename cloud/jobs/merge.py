@@ -111,7 +111,7 @@ def merge_member(
         if not same_phone(old.phone or "", keep.phone or ""):
             raise MemberConflict(
                 f"{old_id} and {survivor_id} have different phones; only members registered "
-                "with one phone are merged (edit a phone first if they are one customer)"
+                "with one phone are merged"
             )
         joined = join(_profile(keep), _profile(old))
         spend = int(keep.cumulative_spend_fen) + int(old.cumulative_spend_fen)
