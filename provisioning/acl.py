@@ -11,6 +11,8 @@ deny for publish, delivery and subscribe):
   publishes the downstream changes it derives (member tier changes, catch-up replies);
 - hq (the HQ API) publishes downstream changes and may watch status, catch-up requests and
   downstream, but can neither ACK nor join the ingest group;
+- jobs (the cloud's job scheduler) publishes the member changes its jobs make (downstream),
+  and nothing else;
 - admin (the technicians' tool on the fleet host) drives the plugin's control topic and may
   write a terminal's retained status, to say why it was revoked or retired.
 
@@ -92,6 +94,8 @@ HQ_RULES: Final = (
     *_send(*_DOWNSTREAM),
 )
 
+JOBS_RULES: Final = _send(*_DOWNSTREAM)
+
 ADMIN_RULES: Final = (
     *_read(f"{CONTROL_TOPIC}/#", topics.ALL_STATUS),
     *_send(CONTROL_TOPIC, topics.ALL_STATUS),
@@ -99,7 +103,7 @@ ADMIN_RULES: Final = (
 
 #: Service role name -> its rules. A service identity "ingest-2" has role "ingest".
 SERVICE_ROLES: Final[Mapping[str, tuple[Rule, ...]]] = MappingProxyType(
-    {"ingest": INGEST_RULES, "hq": HQ_RULES, "admin": ADMIN_RULES}
+    {"ingest": INGEST_RULES, "hq": HQ_RULES, "jobs": JOBS_RULES, "admin": ADMIN_RULES}
 )
 
 TERMINAL_ROLE_PREFIX: Final = "terminal:"

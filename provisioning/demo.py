@@ -4,8 +4,10 @@ Everything lives under var/demo/ and is made through the technicians' own tool, 
 store would get it: `fleet init` (CA, TLS-only broker requiring client certificates, the
 cloud's certificates), then `terminal add` for S001-T01 into var/demo/terminals/S001-T01/
 (its key generated there, its certificate signed by the fleet CA). Each run starts Mosquitto
-from the fleet's config, the ingest worker and the HQ API (each with its own certificate)
-as child processes in their own process groups, then the cashier terminal in this window.
+from the fleet's config, the ingest worker, the HQ API and the jobs scheduler (each with its
+own certificate) as child processes in their own process groups, then the cashier terminal
+in this window. The first run gives the cloud the demo members (HQ's member import); the
+terminal learns them from the cloud when it connects.
 When the terminal exits (F12 then Q, Ctrl+C, or an error) every process started here stops.
 
 While it runs, `python -m provisioning.demo terminal S001-T02` adds a second terminal
@@ -42,10 +44,13 @@ TERMINAL_ID = "S001-T01"
 API_PORT = 8080
 
 
-def seed_store(store: Store, members: int = 1000) -> None:
-    """Load the demo catalogue, members and staff into a terminal store."""
+def seed_store(store: Store) -> None:
+    """Load the demo catalogue and staff into a terminal store.
+
+    Members are not loaded here: a till learns them only from the cloud (seed_cloud puts
+    them there), as every till of a real chain does.
+    """
     store.load_catalogue_snapshot(demo_data.products())
-    store.load_member_snapshot(demo_data.members(members))
     for staff in demo_data.DEMO_STAFF:
         if store.staff.get(staff.staff_id) is None:
             store.staff.add_staff(staff.staff_id, staff.name, Role(staff.role), staff.pin)
@@ -148,13 +153,24 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> 
     raise RuntimeError(f"the HQ API did not answer at {url}")
 
 
-def seed_cloud(api: str, token: str) -> str:
-    """Push the demo catalogue and members to the store through HQ's own push API."""
+DEMO_MEMBERS = 1000
+
+
+def seed_cloud(api: str, token: str, members: int = DEMO_MEMBERS) -> str:
+    """Give the cloud the demo catalogue and members through HQ's own API.
+
+    The members go into the cloud's register with their opening spend, tier and points
+    (an ``adjust`` ledger row with the reason "opening balance"); the cloud pushes their
+    facts to every till, and a till that connects later catches up on them.
+    """
     items = demo_data.products()
     _post(f"{api}/api/push/catalogue", {"scope": STORE_ID, "items": items}, token)
-    members = demo_data.members(1000)
-    _post(f"{api}/api/push/members", {"scope": STORE_ID, "items": members}, token)
-    return f"{len(items)} products and {len(members)} members pushed to {STORE_ID}"
+    people = demo_data.members(members)
+    done = _post(f"{api}/api/members/import", {"home_store": STORE_ID, "members": people}, token)
+    return (
+        f"{len(items)} products pushed to {STORE_ID}; {done['created']} members imported "
+        f"into the cloud ({done['already_imported']} there already), pushed to every store"
+    )
 
 
 def _run_tool(*argv: str) -> None:
@@ -236,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
                                *_service_args(fleet, "ingest")])  # fmt: skip
         api_proc = stack.spawn("api", [py, "-m", "cloud.api", "--db", cloud_db, "--port",
                                        str(api_port), *_service_args(fleet, "hq")])  # fmt: skip
+        stack.spawn("jobs", [py, "-m", "cloud.jobs", "run", "--db", cloud_db,
+                             *_service_args(fleet, "jobs")])  # fmt: skip
         login = ""
         try:
             _wait_http(f"{api}/api/health", api_proc)
@@ -303,6 +321,7 @@ def _banner(root: Path, api: str, fleet: Fleet, layout: Layout, first: bool,
         "Edge POS demo" + (" (first run: demo data seeded)" if first else ""),
         f"  broker   mqtts://127.0.0.1:{port} (TLS, client certificates; fleet in {fleet.root})",
         f"  HQ page  {api}/   (API {api}/api/sales, docs {api}/docs)",
+        f"  jobs     points expiry, tier downgrade, duplicate merge: {api}/api/jobs",
         f"  terminal {TERMINAL_ID}: {layout.root} (config etc/pos/terminal.toml)",
         f"  receipts {layout.receipts} (.txt and .png)",
         f"  logs     {root / 'logs'}",

@@ -47,6 +47,7 @@ DEFAULT_SERVICES: Final = (
     ServiceCred("ingest", "pw-ingest"),
     ServiceCred("ingest-2", "pw-ingest-2"),  # one identity per worker: a second worker
     ServiceCred("hq", "pw-hq"),
+    ServiceCred("jobs", "pw-jobs"),
     ServiceCred("admin", "pw-admin"),
 )
 #: Cheap password hashing: tests connect hundreds of clients, and what is tested is the rights.

@@ -12,8 +12,10 @@ import sys
 
 import uvicorn
 
-from cloud.api.app import create_app
+from cloud.api.app import ApiSettings, create_app
 from cloud.api.publisher import MqttPublisher
+from cloud.jobs.config import ConfigError
+from cloud.jobs.config import load as load_jobs_config
 from cloud.mqtt import BrokerSettings
 from cloud.store.db import configured_url
 
@@ -48,7 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tls-key")
     p.add_argument("--client-id", default="hq-api")
     p.add_argument("--log-level", default="info")
+    p.add_argument("--jobs-config", help="the jobs' settings (TOML), for jobs run from HQ")
     args = p.parse_args(args_in)
+    try:
+        settings = ApiSettings(jobs=load_jobs_config(args.jobs_config))
+    except ConfigError as err:
+        print(f"cloud.api: bad jobs settings: {err}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=args.log_level.upper())
     publisher = MqttPublisher(
         BrokerSettings(
@@ -65,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     publisher.start(wait_s=5)
     try:
         uvicorn.run(
-            create_app(args.db, publisher), host=args.host, port=args.port, log_level=args.log_level
+            create_app(args.db, publisher, settings),
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
         )
     finally:
         publisher.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from cloud.api.pages import Renderer
 from cloud.api.publisher import Publisher
 from cloud.api.routers import AREAS
 from cloud.api.security import NotSignedIn, enforcer
+from cloud.jobs.config import JobsConfig
 from cloud.store.db import SCHEMA_VERSION, CloudDB, open_cloud_db
 
 STATIC = Path(__file__).parent / "static"
@@ -29,6 +30,8 @@ class ApiSettings:
 
     #: A snapshot that would remove more than this share of a till's cached items needs force.
     max_snapshot_removal_share: float = 0.2
+    #: The jobs' settings (the same file the scheduler reads), for runs started from HQ.
+    jobs: JobsConfig = field(default_factory=JobsConfig)
 
 
 @dataclass(frozen=True)

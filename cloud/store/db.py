@@ -16,6 +16,7 @@ from playhouse.migrate import SchemaMigrator, migrate
 
 from cloud.store.errors import BadDatabaseUrl, CloudStoreError, SchemaTooNew
 from cloud.store.hq_models import HqModels, build_hq_models
+from cloud.store.job_models import JobModels, build_job_models
 from cloud.store.models import Models, build_models
 from cloud.store.rollup_models import RollupModels, build_rollup_models
 
@@ -79,10 +80,13 @@ class CloudDB:
     #: The HQ console's tables and the report rollups (created on open, beside ``models``).
     hq: HqModels = field(init=False)
     rollups: RollupModels = field(init=False)
+    #: Job runs, member aliases, points adjustments and imports (cloud.jobs, HQ member admin).
+    jobs: JobModels = field(init=False)
 
     def __post_init__(self) -> None:
         self.hq = build_hq_models(self.database)
         self.rollups = build_rollup_models(self.database)
+        self.jobs = build_job_models(self.database)
 
     @property
     def is_postgres(self) -> bool:
@@ -204,7 +208,7 @@ def open_cloud_db(url: str = DEFAULT_URL) -> CloudDB:
         database.connect(reuse_if_open=True)
         _prepare(database, models, url)
         cdb = CloudDB(database=database, models=models, url=url)
-        _create_missing(database, [*cdb.hq.all(), *cdb.rollups.all()])
+        _create_missing(database, [*cdb.hq.all(), *cdb.rollups.all(), *cdb.jobs.all()])
     except CloudStoreError:
         database.close()
         raise

@@ -14,6 +14,7 @@ from cloud.domain.plausibility import Clock, RuleSet
 from cloud.domain.points import REDEEM_REASONS, reconcile
 from cloud.domain.projections import Projection
 from cloud.domain.tiers import TierThresholds, upgrade_for
+from cloud.store import aliases
 from cloud.store.bulk import add_rows, insert_rows
 from cloud.store.db import CloudDB
 
@@ -58,6 +59,7 @@ def apply_members(
     (cloud.store.member_facts), so the push can say which of each till's seqs it includes.
     """
     m = cdb.models
+    merged = aliases.follow(cdb, merged)  # a merged-away id's events land on its survivor
     for reg in merged.registrations:
         twin = (
             m.Member.select(m.Member.member_id)

@@ -29,6 +29,7 @@ from device.wiring import (
     receipt_header,
     simulated_hardware,
 )
+from provisioning import demo_data
 from provisioning.demo import seed_store
 
 
@@ -43,8 +44,14 @@ def terminal_config(root: Path, broker: BrokerSection | None = None) -> Terminal
 
 
 def seeded_store(cfg: TerminalConfig, members: int = 200) -> Store:
+    """The demo's catalogue and staff, and demo members loaded straight into the cache.
+
+    A real till learns members only from the cloud; tests of the till alone stand in for
+    that with a member snapshot.
+    """
     store = open_store(cfg, pin_policy=PinPolicy.for_tests())
-    seed_store(store, members=members)
+    seed_store(store)
+    store.load_member_snapshot(demo_data.members(members))
     return store
 
 

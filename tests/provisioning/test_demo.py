@@ -58,10 +58,21 @@ def test_the_demo_stack_comes_up_seeded_and_goes_down_completely(tmp_path: Path)
         )
         with urllib.request.urlopen(signed, timeout=10) as response:
             assert json.loads(response.read())["totals"]["sales_count"] == 0
+        # The cloud knows the demo members with their opening figures: M0000793 spent
+        # ¥19,853.84 (gold), and the demo opens with half a point per ¥10 of it: 992.
+        points = urllib.request.Request(
+            f"{api}/api/members/M0000793/points", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(points, timeout=10) as response:
+            member = json.loads(response.read())
+        assert (member["tier"], member["balance"]) == ("gold", 992), member
+        assert [(r["reason"], r["delta"]) for r in member["ledger"]] == [("adjust", 992)]
+        assert member["over_redemptions"] == []
         term = root / "terminals" / "S001-T01"
         with sqlite3.connect(term / "var" / "lib" / "pos" / "terminal.db") as db:
             assert db.execute("SELECT count(*) FROM product").fetchone()[0] == 200
-            assert db.execute("SELECT count(*) FROM member").fetchone()[0] == 1000
+            # Members reach a till only from the cloud, once it runs (not in this mode).
+            assert db.execute("SELECT count(*) FROM member").fetchone()[0] == 0
             assert db.execute("SELECT count(*) FROM staff").fetchone()[0] == 3
         config = term / "etc" / "pos" / "terminal.toml"
         assert "device.key" in config.read_text()  # a client certificate, no password
@@ -71,9 +82,9 @@ def test_the_demo_stack_comes_up_seeded_and_goes_down_completely(tmp_path: Path)
             assert secret.stat().st_mode & 0o777 == 0o600, secret
         # The cloud services reached the broker with their own certificates, over TLS.
         log = (root / "fleet" / "broker" / "mosquitto.log").read_text()
-        assert "as ingest (p5" in log and "as hq (p5" in log
+        assert "as ingest (p5" in log and "as hq (p5" in log and "as jobs (p5" in log
         children = [line for line in _ours(root) if "provisioning.demo" not in line]
-        assert len(children) == 3, children  # mosquitto, ingest and the API
+        assert len(children) == 4, children  # mosquitto, ingest, the API and the jobs
     finally:
         launcher.send_signal(signal.SIGTERM)
         launcher.wait(30)

@@ -57,7 +57,7 @@ def test_a_provisioned_terminal_sells_over_mutual_tls_and_the_cloud_has_the_sale
     layout = Layout(root)
     # The catalogue and staff would come down from HQ; seed them as the demo does.
     store = Store.open(layout.db, StoreConfig(terminal_id="S001-T03"))
-    seed_store(store, members=10)
+    seed_store(store)
     store.close()
     worker = _ingest(fleet_env, f"sqlite:///{tmp_path}/cloud.db")
     proc = subprocess.Popen(

@@ -1,0 +1,1 @@
+"""Cloud jobs: points expiry, tier downgrade, duplicate-member merge; scheduled or on demand."""

@@ -1,0 +1,148 @@
+"""The jobs' settings (a TOML file): when each runs, and the loyalty figures they apply.
+
+Every value is checked where it is read, with its bounds, and an unknown key is an error
+naming it (a misspelt ``after_day`` must not silently leave points unexpired). Defaults are
+the MISSION's: tiers at 2,000 and 5,000 yuan, points expiring after a year.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cloud.domain.tier_review import TierPolicy
+from protocol.errors import BadTopic
+from protocol.topics import ALL_STORES, validate_id
+
+JOB_NAMES: Final = ("points_expiry", "tier_downgrade", "merge_duplicates")
+_UNITS: Final = MappingProxyType({"s": 1, "m": 60, "h": 3600, "d": 86400})
+MAX_EVERY_S: Final = 366 * 86400
+
+
+class ConfigError(ValueError):
+    """A jobs setting that cannot be used; the message names the key and what is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobsConfig:
+    """Everything the jobs and their scheduler read."""
+
+    timezone: str = "Asia/Shanghai"  # the chain's business days (the tier window counts them)
+    member_scope: str = ALL_STORES  # where member facts are pushed
+    retry_after_s: int = 300  # a failed scheduled run is tried again after this long
+    expiry_after_days: int = 365
+    tier: TierPolicy = field(default_factory=TierPolicy)
+    # job -> seconds between scheduled runs (None: on demand only)
+    every_s: Mapping[str, int | None] = field(
+        default_factory=lambda: MappingProxyType(
+            {"points_expiry": 86400, "tier_downgrade": 86400, "merge_duplicates": 300}
+        )
+    )
+
+    def zone(self) -> ZoneInfo:
+        """The chain's time zone."""
+        return ZoneInfo(self.timezone)
+
+
+def duration_s(text: Any, key: str) -> int | None:
+    """ "90s", "15m", "6h", "1d" or "off" (None) as seconds."""
+    if text == "off":
+        return None
+    match = re.fullmatch(r"(\d+)([smhd])", str(text).strip()) if isinstance(text, str) else None
+    if match is None:
+        raise ConfigError(f"{key}: expected a duration like 90s, 15m, 6h, 1d or off, got {text!r}")
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if not 1 <= seconds <= MAX_EVERY_S:
+        raise ConfigError(f"{key}: {text} is outside 1s..366d")
+    return seconds
+
+
+def _int(table: Mapping[str, Any], key: str, where: str, low: int, high: int, default: int) -> int:
+    value = table.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(f"{where}.{key}: expected a whole number {low}..{high}, got {value!r}")
+    return value
+
+
+def _known(table: Mapping[str, Any], where: str, keys: tuple[str, ...]) -> None:
+    unknown = sorted(set(table) - set(keys))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(keys)}")
+
+
+def _table(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    table = raw.get(name, {})
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"[{name}] must be a table")
+    return table
+
+
+def parse(raw: Mapping[str, Any]) -> JobsConfig:
+    """Check a parsed TOML document and build the settings."""
+    _known(raw, "jobs config", ("timezone", "member_scope", "retry_after", *JOB_NAMES))
+    default = JobsConfig()
+    timezone = raw.get("timezone", default.timezone)
+    try:
+        ZoneInfo(str(timezone))
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ConfigError(f"timezone: unknown time zone {timezone!r}") from err
+    scope = str(raw.get("member_scope", default.member_scope))
+    if scope != ALL_STORES:
+        try:
+            validate_id(scope, "member_scope")
+        except BadTopic as err:
+            raise ConfigError(f"member_scope: {err}") from err
+    retry = duration_s(raw.get("retry_after", "5m"), "retry_after") or default.retry_after_s
+    every: dict[str, int | None] = dict(default.every_s)
+    tables = {name: _table(raw, name) for name in JOB_NAMES}
+    for name, table in tables.items():
+        if "every" in table:
+            every[name] = duration_s(table["every"], f"{name}.every")
+    expiry = tables["points_expiry"]
+    _known(expiry, "[points_expiry]", ("every", "after_days"))
+    tiers = tables["tier_downgrade"]
+    _known(tiers, "[tier_downgrade]", ("every", "basis", "window_days", "silver", "gold"))
+    _known(tables["merge_duplicates"], "[merge_duplicates]", ("every",))
+    try:
+        policy = TierPolicy(
+            basis=tiers.get("basis", default.tier.basis),
+            window_days=_int(
+                tiers, "window_days", "tier_downgrade", 1, 3660, default.tier.window_days
+            ),
+            silver=_int(tiers, "silver", "tier_downgrade", 1, 10**12, default.tier.silver),
+            gold=_int(tiers, "gold", "tier_downgrade", 1, 10**12, default.tier.gold),
+        )
+    except ValueError as err:
+        raise ConfigError(f"[tier_downgrade]: {err}") from err
+    return JobsConfig(
+        timezone=str(timezone),
+        member_scope=scope,
+        retry_after_s=retry,
+        expiry_after_days=_int(
+            expiry, "after_days", "points_expiry", 1, 36600, default.expiry_after_days
+        ),
+        tier=policy,
+        every_s=MappingProxyType(every),
+    )
+
+
+def load(path: str | Path | None) -> JobsConfig:
+    """The settings in ``path`` (the defaults when None); ConfigError says what is wrong."""
+    if path is None:
+        return JobsConfig()
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from err
+    try:
+        return parse(raw)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from err
