@@ -70,8 +70,15 @@ def run(quick: bool) -> dict[str, float]:
             timings = []
             for _ in range(2):
                 start = time.perf_counter()
-                result = run_job(cdb, "points_expiry", config=JobsConfig(), trigger="cli",
-                                 actor="bench", publish=lambda _: None, clock=lambda: NOW)  # fmt: skip
+                result = run_job(
+                    cdb,
+                    "points_expiry",
+                    config=JobsConfig(),
+                    trigger="cli",
+                    actor="bench",
+                    publish=lambda _: None,
+                    clock=lambda: NOW,
+                )
                 timings.append(time.perf_counter() - start)
                 assert result.state == "ok"
             expired = cdb.models.PointsLedger.select().where(
