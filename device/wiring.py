@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from device.checkout.barcodes import Gs1Layout
 from device.checkout.config import CheckoutConfig
 from device.checkout.ports import Ports
 from device.config import TerminalConfig
@@ -60,12 +61,16 @@ def make_ports(store: Store) -> Ports:
 
 def checkout_config(cfg: TerminalConfig) -> CheckoutConfig:
     """The checkout core's settings from the terminal file (the rest are the defaults)."""
+    codes = cfg.barcodes
     return CheckoutConfig(
         store_id=cfg.terminal.store_id,
         terminal_id=cfg.terminal.terminal_id,
         language=cfg.terminal.language,
         timezone=cfg.terminal.timezone,
         drawer_alarm_s=cfg.devices.drawer_alarm_s,
+        gs1=Gs1Layout.from_specs(
+            tuple(codes.scale_labels), frozenset(codes.numeric_code128_lengths)
+        ),
     )
 
 
@@ -221,7 +226,7 @@ class DemoHands:
         self._loaded = False
 
     def _load(self) -> None:
-        from device.checkout.barcodes import Gs1Layout, build_variable_code
+        from device.checkout.barcodes import build_variable_code
 
         if self._loaded:
             return
