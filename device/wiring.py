@@ -349,8 +349,14 @@ def real_hardware(cfg: TerminalConfig, emit: Emit, state_dir: Path) -> RealHardw
     return RealHardware(printer, inputs, display, drawer)
 
 
-def start_sync(cfg: TerminalConfig, paper: Callable[[], str]) -> Any:
-    """Start the MQTT sync service for this terminal's store file (None if it cannot start)."""
+def start_sync(
+    cfg: TerminalConfig, paper: Callable[[], str], problem: Callable[[], str] = lambda: ""
+) -> Any:
+    """Start the MQTT sync service for this terminal's store file (None if it cannot start).
+
+    ``paper`` and ``problem`` are read on the sync thread for the retained status: the
+    printer's paper and the till's own newest problem (a damaged store file).
+    """
     from device.sync.client import BrokerSettings
     from device.sync.service import SyncService, SyncSettings
     from device.sync.storage import SyncStorage
@@ -370,6 +376,7 @@ def start_sync(cfg: TerminalConfig, paper: Callable[[], str]) -> Any:
         sink_factory=lambda store: store,
         printer=paper,
         close_store=lambda store: store.close(),
+        device_problem=problem,
     )  # fmt: skip
     service.start()
     return service
