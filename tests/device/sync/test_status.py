@@ -107,7 +107,7 @@ def test_a_refused_message_shows_in_the_retained_status(
     assert retained_status(broker).last_problem == ""
     rogue = broker.client("ingest", client_id="rogue-cloud")
     rogue.publish(topics.ack_topic("S001", "S001-T01"), b"\xff not an ack")
-    assert svc.wait(lambda s: s.rejected_messages == 1, 10)
+    assert svc.wait(lambda s: s.rejected_messages == 1, 30)
     # A changed problem is news: it goes out without waiting for the 30 s heartbeat.
     c = broker.client("hq")
     c.subscribe(STATUS)
