@@ -54,6 +54,14 @@ def hq(broker: Broker) -> MqttClient:
     return c
 
 
+def listening(h: MqttClient, svc: Any) -> None:
+    """Wait until the terminal is connected and subscribed. Its on-connect catch-up request
+    follows its SUBSCRIBE on the same connection, so once HQ has seen the request, what HQ
+    publishes reaches the terminal (a change sent before that would find no subscriber)."""
+    assert svc.wait(lambda s: s.connected, 30)
+    h.wait_for(lambda m: m.topic.endswith("/catchup"), timeout=30)
+
+
 def catchups(client: MqttClient) -> list[CatchupRequest]:
     return [codec.decode_catchup(m.payload) for m in client.received_on(
         topics.catchup_topic("S001", "S001-T01"))]  # fmt: skip
@@ -67,9 +75,9 @@ OWN_TOPIC = topics.terminal_down_topic("S001", "S001-T01", "members")
 def test_member_change_is_applied_once_even_when_delivered_twice(
     broker: Broker, store_file: Path, make_service
 ) -> None:
-    svc = make_service(store_file)
-    assert svc.wait(lambda s: s.connected, 30)
     h = hq(broker)
+    svc = make_service(store_file)
+    listening(h, svc)
     h.publish(STORE_TOPIC, change(1, [member(1, points=100)]))
     h.publish(STORE_TOPIC, change(1, [member(1, points=100)]))  # redelivered
     h.publish(STORE_TOPIC, change(2, [member(1, points=250, tier="silver")]))
@@ -85,9 +93,9 @@ def test_member_change_is_applied_once_even_when_delivered_twice(
 def test_changes_for_all_stores_and_for_this_terminal_both_apply(
     broker: Broker, store_file: Path, make_service
 ) -> None:
-    svc = make_service(store_file)
-    assert svc.wait(lambda s: s.connected, 30)
     h = hq(broker)
+    svc = make_service(store_file)
+    listening(h, svc)
     h.publish(ALL_TOPIC, change(1, [member(1)], scope="all"))
     h.publish(OWN_TOPIC, change(2, [member(2)]))
     # Meant for another store: the broker's ACL never shows it to S001 at all.
@@ -123,9 +131,9 @@ def test_version_gap_asks_for_catch_up_and_the_reply_fills_it(
 def test_gap_with_no_catch_up_reply_applies_the_held_change_after_the_wait(
     broker: Broker, store_file: Path, make_service
 ) -> None:
-    svc = make_service(store_file, catchup_wait_s=1.0)
-    assert svc.wait(lambda s: s.connected, 30)
     h = hq(broker)
+    svc = make_service(store_file, catchup_wait_s=1.0)
+    listening(h, svc)
     h.publish(STORE_TOPIC, change(1, [member(1)]))
     # Version 2 went to another store; nobody answers the catch-up.
     h.publish(STORE_TOPIC, change(3, [member(3)]))
@@ -148,9 +156,9 @@ def seed(h: MqttClient, svc: Any) -> None:
 def test_snapshot_in_chunks_replaces_the_cache(
     broker: Broker, store_file: Path, make_service
 ) -> None:
-    svc = make_service(store_file)
-    assert svc.wait(lambda s: s.connected, 30)
     h = hq(broker)
+    svc = make_service(store_file)
+    listening(h, svc)
     seed(h, svc)
     parts = snapshot(7, [[member(2), member(3)], [member(4)], [member(5), member(6)]])
     for payload in (parts[2], parts[0], parts[1]):  # chunks may arrive in any order
@@ -164,9 +172,9 @@ def test_snapshot_in_chunks_replaces_the_cache(
 def test_snapshot_missing_a_chunk_leaves_the_old_cache(
     broker: Broker, store_file: Path, make_service
 ) -> None:
-    svc = make_service(store_file, snapshot_timeout_s=1.0)
-    assert svc.wait(lambda s: s.connected, 30)
     h = hq(broker)
+    svc = make_service(store_file, snapshot_timeout_s=1.0)
+    listening(h, svc)
     seed(h, svc)
     parts = snapshot(7, [[member(2)], [member(3)], [member(4)]])
     h.publish(OWN_TOPIC, parts[0])
@@ -179,9 +187,9 @@ def test_snapshot_missing_a_chunk_leaves_the_old_cache(
 def test_snapshot_with_a_corrupt_chunk_leaves_the_old_cache(
     broker: Broker, store_file: Path, make_service
 ) -> None:
-    svc = make_service(store_file, snapshot_timeout_s=1.0)
-    assert svc.wait(lambda s: s.connected, 30)
     h = hq(broker)
+    svc = make_service(store_file, snapshot_timeout_s=1.0)
+    listening(h, svc)
     seed(h, svc)
     bad = dict(member(3), phone="x")  # not a phone number: the store refuses the row
     parts = snapshot(7, [[member(2)], [bad], [member(4)]])
@@ -199,9 +207,9 @@ def test_snapshot_with_a_corrupt_chunk_leaves_the_old_cache(
 def test_after_a_restart_the_terminal_asks_to_catch_up_from_what_it_holds(
     broker: Broker, store_file: Path, make_service
 ) -> None:
-    svc = make_service(store_file, catchup_wait_s=0.5)
-    assert svc.wait(lambda s: s.connected, 30)
     h = hq(broker)
+    svc = make_service(store_file, catchup_wait_s=0.5)
+    listening(h, svc)
     h.publish(STORE_TOPIC, change(5, [member(1)]))  # a first change may carry any version
     h.publish(topics.down_topic("all", "prices"), change(1, [], stream="prices", scope="all"))
     assert svc.wait(lambda s: s.stream_versions.get("members") == 5, 30), svc.stats()
