@@ -194,7 +194,9 @@ def main(argv: list[str] | None = None) -> int:
         fault=_fault(),
     )
     box.append(runtime)
-    sync = start_sync(cfg, runtime.paper_state) if cfg.broker.enabled else None
+    sync = (
+        start_sync(cfg, runtime.paper_state, runtime.store_problem) if cfg.broker.enabled else None
+    )
     runtime.sync = sync
     beats = {"runtime": lambda: runtime.heartbeat}
     if sync is not None:

@@ -106,6 +106,20 @@ class IoBoardSection(_Section):
     pulse_ms: Annotated[int, msgspec.Meta(ge=20, le=300)] = 200
 
 
+class BarcodesSection(_Section):
+    """How the store's scale labels (restricted-circulation codes) are laid out.
+
+    Each entry is ``PREFIXES:PATTERN`` with one letter per digit: F flag, I item (PLU),
+    P price in fen, W weight in grams, V price verifier digit, C check digit; for example
+    ``21:FFIIIIIVPPPPC`` or ``2:FIIIIIIPPPPPWWWWWC``. Each code must match exactly one.
+    """
+
+    scale_labels: list[str] = msgspec.field(
+        default_factory=lambda: ["20-24:FIIIIIIPPPPPC", "25-29:FIIIIIIWWWWWC"]
+    )
+    numeric_code128_lengths: list[int] = msgspec.field(default_factory=list)
+
+
 class TerminalConfig(_Section):
     """The whole terminal configuration."""
 
@@ -115,6 +129,7 @@ class TerminalConfig(_Section):
     printer: PrinterSection = msgspec.field(default_factory=PrinterSection)
     devices: DevicesSection = msgspec.field(default_factory=DevicesSection)
     ioboard: IoBoardSection = msgspec.field(default_factory=IoBoardSection)
+    barcodes: BarcodesSection = msgspec.field(default_factory=BarcodesSection)
 
 
 def load_config(path: str | Path) -> TerminalConfig:
@@ -125,11 +140,26 @@ def load_config(path: str | Path) -> TerminalConfig:
     except FileNotFoundError:
         raise ConfigError(f"configuration file {file} not found") from None
     try:
-        return msgspec.toml.decode(raw, type=TerminalConfig)
+        config = msgspec.toml.decode(raw, type=TerminalConfig)
     except msgspec.ValidationError as err:
         raise ConfigError(f"{file}: {err}") from None
     except msgspec.DecodeError as err:
         raise ConfigError(f"{file}: not valid TOML: {err}") from None
+    check_barcodes(config.barcodes, file)
+    return config
+
+
+def check_barcodes(section: BarcodesSection, file: str | Path = "configuration") -> None:
+    """Refuse scale-label layouts that are malformed or read the same codes, naming the key."""
+    from device.checkout.barcodes import Gs1Layout
+    from device.checkout.errors import BarcodeError
+
+    try:
+        Gs1Layout.from_specs(
+            tuple(section.scale_labels), frozenset(section.numeric_code128_lengths)
+        )
+    except BarcodeError as err:
+        raise ConfigError(f"{file}: barcodes.scale_labels: {err}") from None
 
 
 def dump_config(config: TerminalConfig) -> str:

@@ -1,6 +1,7 @@
 """Crash safety for the runtime: the command log, and the till state rebuilt from the store.
 
-The command log is a small SQLite file of its own beside the store. It remembers which print
+The till's state is read through the store's TillStateReader (store.till); the command log
+is a small SQLite file of its own beside the store. It remembers which print
 and drawer commands have run (by command id, so a replay never prints or kicks twice) and
 whether a sale was in progress, so that after a crash the cashier can be told that the open
 sale was not recorded. It is a separate file because the store's schema belongs to its
@@ -25,7 +26,6 @@ from device.checkout.errors import CartError
 from device.checkout.shifts import Shift
 from device.checkout.snapshot import cart_from_plain
 from device.checkout.state import Suspended
-from device.store.serialize import decode
 from device.store.store import Store
 
 _SCHEMA = (
@@ -118,53 +118,35 @@ class CommandLog:
 
 def open_shift(store: Store) -> Shift | None:
     """The shift left open in the store, with its running totals folded from the journal."""
-    rows = store.db.query(
-        "SELECT shift_id, opened_by, float_fen, opened_at FROM shift WHERE closed_at IS NULL "
-        "ORDER BY opened_at DESC LIMIT 1"
-    )
-    if not rows:
+    row = store.till.open_shift()
+    if row is None:
         return None
-    shift_id, opened_by, float_fen, opened_at = rows[0]
-    shift = shifts.open_shift(shift_id, opened_by, _when(opened_at), int(float_fen))
-    for (sale_id,) in store.db.query(
-        "SELECT sale_id FROM sale WHERE shift_id = ? ORDER BY seq", (shift_id,)
-    ):
+    shift = shifts.open_shift(row.shift_id, row.opened_by, _when(row.opened_at), row.float_fen)
+    for sale_id in store.till.shift_sale_ids(row.shift_id):
         found = store.journal.sale(sale_id)
         if found is not None:
             shift = shifts.add_sale(shift, found[0])
     shift = _fold_returns(store, shift)
-    for (amount,) in store.db.query(
-        "SELECT amount_fen FROM cash_movement WHERE shift_id = ? ORDER BY seq", (shift_id,)
-    ):
+    for amount in store.till.shift_cash_movements(row.shift_id):
         if amount > 0:
             shift = _replace(shift, cash_in_fen=shift.cash_in_fen + amount)
         elif amount < 0:
             shift = _replace(shift, cash_out_fen=shift.cash_out_fen - amount)
-    no_sales = store.db.query(
-        "SELECT count(*) FROM audit_log WHERE action = 'no_sale' AND device_time >= ?",
-        (opened_at,),
-    )[0][0]
-    return _replace(shift, no_sale_count=int(no_sales))
+    return _replace(shift, no_sale_count=store.till.no_sales_since(row.opened_at))
 
 
 def _fold_returns(store: Store, shift: Shift) -> Shift:
     # Returns are folded from their refund rows directly: the journal reader rebuilds a return
     # only through its original sale, and a no-receipt return has none.
-    rows = store.db.query(
-        "SELECT r.return_id, r.refund_fen, f.kind, f.amount_fen FROM sale_return AS r "
-        "LEFT JOIN return_refund AS f ON f.seq = r.seq WHERE r.shift_id = ? "
-        "ORDER BY r.seq, f.idx",
-        (shift.shift_id,),
-    )
     seen: set[str] = set()
     totals = dict(shift.by_tender)
     refund_total = shift.refund_fen
-    for return_id, refund_fen, kind, amount in rows:
-        if return_id not in seen:
-            seen.add(return_id)
-            refund_total += int(refund_fen)
-        if kind is not None:
-            totals[kind] = totals.get(kind, 0) - int(amount)
+    for refund in store.till.shift_refunds(shift.shift_id):
+        if refund.return_id not in seen:
+            seen.add(refund.return_id)
+            refund_total += refund.refund_fen
+        if refund.kind is not None:
+            totals[refund.kind] = totals.get(refund.kind, 0) - refund.amount_fen
     return _replace(
         shift,
         returns_count=shift.returns_count + len(seen),
@@ -177,13 +159,11 @@ def suspended_sales(store: Store, limits: CartLimits) -> tuple[tuple[Suspended, 
     """Parked carts as the machine holds them, plus messages for any that cannot be read."""
     out: list[Suspended] = []
     problems: list[str] = []
-    for suspend_id, payload in store.db.query(
-        "SELECT suspend_id, payload FROM suspended_sale ORDER BY suspended_at"
-    ):
+    for parked in store.till.parked_carts():
         try:
-            out.append(Suspended(suspend_id, cart_from_plain(decode(payload), limits)))
+            out.append(Suspended(parked.suspend_id, cart_from_plain(parked.payload, limits)))
         except CartError as err:
-            problems.append(f"suspended sale {suspend_id}: {err}")
+            problems.append(f"suspended sale {parked.suspend_id}: {err}")
     return tuple(out), problems
 
 
@@ -195,9 +175,7 @@ def unprinted_sales(store: Store, log: CommandLog, spool_state: Any, day: str) -
     """
     printed = log.printed_refs()
     out: list[Unprinted] = []
-    for sale_id, receipt_no in store.db.query(
-        "SELECT sale_id, receipt_no FROM sale WHERE business_date = ? ORDER BY seq", (day,)
-    ):
+    for sale_id, receipt_no in store.till.sales_of_day(day):
         entries = printed.get(sale_id, [])
         if any(status == "done" or spool_state(cid) != "unknown" for cid, status in entries):
             continue

@@ -195,6 +195,7 @@ class Runtime:
         self._devices: dict[str, DeviceStatus] = {}
         self._unprinted: list[recovery.Unprinted] = []
         self._lost_sale = False
+        self._store_problem = ""
         self._display = ("", "")
         self._last_receipt = ("", "")
         self._report: ShiftReport | None = None
@@ -342,7 +343,10 @@ class Runtime:
             self._say("error", "runtime.drawer_failed", reason=item.reason)
         elif isinstance(item, StoreDamaged):
             log.error("store damaged: %s", item.message)
+            self._store_problem = item.message
             self._say("error", "runtime.store", reason=item.message)
+            if self.sync is not None:
+                self.sync.wake()  # HQ hears of it with the next status, not the next sale
         elif isinstance(item, ReceiptSaved):
             receipt_no = self._job_receipts.pop(item.job_id, "")
             if receipt_no and item.path:
@@ -615,6 +619,13 @@ class Runtime:
             self._unsynced = self.store.outbox_depth()
         except StoreError:
             self._unsynced = -1
+
+    def store_problem(self) -> str:
+        """What the store's background check found wrong with the file ("" when sound).
+
+        Read from the sync thread for the retained status (a str is replaced whole).
+        """
+        return self._store_problem
 
     def paper_state(self) -> str:
         """The printer's paper as the status bar and the cloud status name it."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from device.checkout.barcodes import Gs1Layout
 from device.checkout.config import CheckoutConfig
 from device.checkout.ports import Ports
 from device.config import TerminalConfig
@@ -60,12 +61,16 @@ def make_ports(store: Store) -> Ports:
 
 def checkout_config(cfg: TerminalConfig) -> CheckoutConfig:
     """The checkout core's settings from the terminal file (the rest are the defaults)."""
+    codes = cfg.barcodes
     return CheckoutConfig(
         store_id=cfg.terminal.store_id,
         terminal_id=cfg.terminal.terminal_id,
         language=cfg.terminal.language,
         timezone=cfg.terminal.timezone,
         drawer_alarm_s=cfg.devices.drawer_alarm_s,
+        gs1=Gs1Layout.from_specs(
+            tuple(codes.scale_labels), frozenset(codes.numeric_code128_lengths)
+        ),
     )
 
 
@@ -257,7 +262,7 @@ class DemoHands:
         self._loaded = False
 
     def _load(self) -> None:
-        from device.checkout.barcodes import Gs1Layout, build_variable_code
+        from device.checkout.barcodes import build_variable_code
 
         if self._loaded:
             return
@@ -393,8 +398,14 @@ def real_hardware(cfg: TerminalConfig, emit: Emit, state_dir: Path) -> RealHardw
     return RealHardware(printer, inputs, display, drawer)
 
 
-def start_sync(cfg: TerminalConfig, paper: Callable[[], str]) -> Any:
-    """Start the MQTT sync service for this terminal's store file (None if it cannot start)."""
+def start_sync(
+    cfg: TerminalConfig, paper: Callable[[], str], problem: Callable[[], str] = lambda: ""
+) -> Any:
+    """Start the MQTT sync service for this terminal's store file (None if it cannot start).
+
+    ``paper`` and ``problem`` are read on the sync thread for the retained status: the
+    printer's paper and the till's own newest problem (a damaged store file).
+    """
     from device.sync.client import BrokerSettings
     from device.sync.service import SyncService, SyncSettings
     from device.sync.storage import SyncStorage
@@ -418,6 +429,7 @@ def start_sync(cfg: TerminalConfig, paper: Callable[[], str]) -> Any:
         printer=paper,
         close_store=lambda store: store.close(),
         self_test=lambda: report,
+        device_problem=problem,
     )  # fmt: skip
     service.start()
     return service

@@ -19,13 +19,16 @@ What a scan looks like on the wire
   length (a typed code with a missing digit must not ring up something else), unless the
   layout lists that length in ``numeric_code128_lengths`` (a store's own numeric labels).
 * Anything else of printable ASCII is Code 128 content. The scanner checks the Code 128
-  check character; we only see text. With ``]C1`` the payload is GS1-128: if it starts
-  with AI (01) and a valid GTIN-14, the item code is that GTIN in its EAN-13 form.
-* Variable-measure EAN-13 (GS1 prefix 2, restricted circulation in the store) are laid
-  out by :class:`Gs1Layout`. The default is ``2`` + 6-digit item code + 5-digit value +
-  check digit; codes starting ``20``..``24`` carry a price in fen, ``25``..``29`` a weight
-  in grams. Scales that print a 2-digit flag and 5-digit PLU are configured with
-  ``flag_digits=2, item_digits=5``. A price check digit inside the value is not used.
+  check character; we only see text. With ``]C1`` the payload is GS1-128 (see gs1_128):
+  its (01) GTIN in EAN-13 form is the code, with (310n) net weight or (392n) price.
+* ``]E3`` is EAN/UPC with a 2- or 5-digit add-on (ISO/IEC 15420): the main code is read
+  and the add-on kept beside it; the length says which main code it is.
+* Restricted-circulation codes (EAN-13 prefixes 20..29, UPC-A number system 2, and numeric
+  scale labels of other lengths) are read by the store's scale-label layouts
+  (:class:`Gs1Layout`, scale_labels): exactly one layout reads a code, or it is refused.
+  The default is ``2`` + 6-digit item code + 5-digit value + check digit; codes starting
+  ``20``..``24`` carry a price in fen, ``25``..``29`` a weight in grams. A layout with a
+  price verifier digit (``V``) has it checked (GS1 General Specifications 7.9.3).
 * Member QR/barcodes read ``M:<code>`` (``MEMBER:<code>`` also accepted) and receipt
   barcodes ``R:<receipt_no>``; see :func:`member_code_from_scan` and
   :func:`receipt_no_from_scan`. :func:`classify_scan` routes any scan to one of the three.
@@ -34,10 +37,19 @@ What a scan looks like on the wire
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from device.checkout.errors import BarcodeError
+from device.checkout.gs1_128 import read_item
+from device.checkout.scale_labels import LabelLayout, gtin_check_digit
+
+__all__ = [
+    "SYMBOLOGIES", "Gs1Layout", "LabelLayout", "MemberScan", "ReceiptScan", "ScannedCode",
+    "build_variable_code", "classify_scan", "gtin_check_digit", "member_code_from_scan",
+    "member_scan_text", "parse_barcode", "receipt_no_from_scan", "receipt_scan_text",
+    "upce_to_upca",
+]  # fmt: skip
 
 _AIM_RE: Final = re.compile(r"^\][A-Za-z][0-9A-Za-z]")
 _MEMBER_RE: Final = re.compile(r"^[0-9A-Za-z_-]{1,32}$")
@@ -53,7 +65,12 @@ SYMBOLOGIES: Final = ("ean13", "ean8", "upca", "upce", "code128", "gs1_variable"
 
 @dataclass(frozen=True, slots=True)
 class Gs1Layout:
-    """How the store's scales lay out GS1 variable-measure EAN-13 codes."""
+    """How the store's scale labels and other in-store codes are read.
+
+    The first fields describe the standard 13-digit layout (flag, item, value, check digit;
+    price or weight by prefix); ``labels`` adds the store's other layouts. Leaving both
+    prefix tuples empty drops the standard layout. No two layouts may read the same code.
+    """
 
     flag: str = "2"  # first digit(s) marking a variable-measure code
     flag_digits: int = 1  # how many leading digits are flag, not item code
@@ -62,6 +79,8 @@ class Gs1Layout:
     price_prefixes: tuple[str, ...] = ("20", "21", "22", "23", "24")  # value is fen
     weight_prefixes: tuple[str, ...] = ("25", "26", "27", "28", "29")  # value is grams
     numeric_code128_lengths: frozenset[int] = frozenset()
+    labels: tuple[LabelLayout, ...] = ()
+    _layouts: tuple[LabelLayout, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.flag_digits + self.item_digits + self.value_digits + 1 != 13:
@@ -76,14 +95,52 @@ class Gs1Layout:
         for prefix in (*self.price_prefixes, *self.weight_prefixes):
             if not prefix.isdigit() or not prefix.startswith(self.flag):
                 raise BarcodeError(f"GS1 layout: prefix {prefix!r} must be digits after the flag")
+        head = "F" * self.flag_digits + "I" * self.item_digits
+        standard = [
+            LabelLayout(prefixes, head + letter * self.value_digits + "C")
+            for prefixes, letter in ((self.price_prefixes, "P"), (self.weight_prefixes, "W"))
+            if prefixes
+        ]
+        layouts = (*standard, *self.labels)
+        for i, one in enumerate(layouts):
+            for other in layouts[i + 1 :]:
+                start = one.overlaps(other)
+                if start is not None:
+                    raise BarcodeError(
+                        f"scale-label layouts {one.spec} and {other.spec} both read codes "
+                        f"starting {start}: each code must have exactly one layout"
+                    )
+        object.__setattr__(self, "_layouts", layouts)
+
+    @classmethod
+    def from_specs(
+        cls, specs: tuple[str, ...], numeric_code128_lengths: frozenset[int] = frozenset()
+    ) -> Gs1Layout:
+        """The store's layouts from configuration text (``PREFIXES:PATTERN`` each)."""
+        labels = tuple(LabelLayout.parse(spec) for spec in specs)
+        return cls(
+            price_prefixes=(), weight_prefixes=(), labels=labels,
+            numeric_code128_lengths=numeric_code128_lengths,
+        )  # fmt: skip
+
+    @property
+    def layouts(self) -> tuple[LabelLayout, ...]:
+        """Every layout in use: the standard one (unless dropped) and the store's own."""
+        return self._layouts
+
+    def layout_for(self, code: str) -> LabelLayout | None:
+        """The one layout that reads ``code``, or None."""
+        for layout in self._layouts:
+            if layout.reads(code):
+                return layout
+        return None
 
     def kind_of(self, code13: str) -> str | None:
         """Return "price", "weight" or None (not variable measure) for a 13-digit code."""
-        if any(code13.startswith(p) for p in self.price_prefixes):
-            return "price"
-        if any(code13.startswith(p) for p in self.weight_prefixes):
-            return "weight"
-        return None
+        layout = self.layout_for(code13)
+        if layout is None:
+            return None
+        return "price" if "P" in layout.pattern else "weight" if "W" in layout.pattern else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +148,12 @@ class ScannedCode:
     """A validated, normalised scan of a product barcode."""
 
     symbology: str
-    code: str  # normalised: AIM prefix stripped, UPC-E expanded to UPC-A
+    code: str  # normalised: AIM prefix stripped, UPC-E expanded to UPC-A, GS1-128 to its GTIN
     item_code: str  # what to look up: the code itself, or a variable-measure item code
     embedded_price_fen: int | None = None
     embedded_weight_g: int | None = None
+    label_weight_g: int | None = None  # the weight printed beside a price, for the record
+    addon: str = ""  # a 2- or 5-digit EAN/UPC add-on read with the code
 
     @property
     def is_variable_measure(self) -> bool:
@@ -114,18 +173,6 @@ class ReceiptScan:
     """A scanned receipt barcode or QR, for a return."""
 
     receipt_no: str
-
-
-def gtin_check_digit(body: str) -> int:
-    """Return the GS1 mod-10 check digit for ``body`` (a GTIN without its check digit).
-
-    GS1 General Specifications 7.9.1: weights 3 and 1 alternate from the rightmost
-    digit of the body; the check digit brings the weighted sum up to a multiple of 10.
-    """
-    if not body or not body.isdigit() or not body.isascii():
-        raise BarcodeError(f"not digits: {body!r}")
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return (10 - total % 10) % 10
 
 
 def _check(code: str, name: str) -> None:
@@ -173,30 +220,69 @@ def _strip_aim(raw: str) -> tuple[str | None, str]:
     return None, text
 
 
-def _variable(code13: str, layout: Gs1Layout) -> ScannedCode | None:
-    kind = layout.kind_of(code13)
-    if kind is None:
-        return None
-    start = layout.flag_digits
-    item = code13[start : start + layout.item_digits]
-    value = int(code13[start + layout.item_digits : 12])
+def _restricted(code: str, layout: Gs1Layout, what: str) -> ScannedCode:
+    """A restricted-circulation code (check digit already verified), read by its one layout."""
+    label = layout.layout_for(code)
+    if label is None:
+        raise BarcodeError(
+            f"{what} {code} is a store's own code (restricted circulation) and none of this "
+            "store's scale-label layouts reads it"
+        )
+    fields = label.decode(code)
+    price, weight = fields.price_fen, fields.weight_g
     return ScannedCode(
         symbology="gs1_variable",
-        code=code13,
-        item_code=item,
-        embedded_price_fen=value if kind == "price" else None,
-        embedded_weight_g=value if kind == "weight" else None,
+        code=code,
+        item_code=fields.item_code,
+        embedded_price_fen=price,
+        # With a price on the label the price is what is paid; the weight is kept beside it.
+        embedded_weight_g=weight if price is None else None,
+        label_weight_g=weight if price is not None else None,
     )
+
+
+def _upca(code: str, layout: Gs1Layout) -> ScannedCode:
+    _check(code, "UPC-A")
+    if code.startswith("2"):  # number system 2: variable-measure, restricted circulation
+        return _restricted(code, layout, "UPC-A with number system 2,")
+    return ScannedCode("upca", code, code)
 
 
 def _ean13(code: str, layout: Gs1Layout) -> ScannedCode:
     _check(code, "EAN-13")
     if code.startswith("0"):
-        return ScannedCode("upca", code[1:], code[1:])
-    variable = _variable(code, layout)
-    if variable is not None:
-        return variable
+        return _upca(code[1:], layout)
+    if code.startswith("2"):
+        return _restricted(code, layout, "EAN-13")
     return ScannedCode("ean13", code, code)
+
+
+def _numeric_label(payload: str, layout: Gs1Layout) -> ScannedCode | None:
+    """A numeric scale label of another length (e.g. 18 digits), if a layout reads it."""
+    if layout.layout_for(payload) is None:
+        return None
+    _check(payload, f"{len(payload)}-digit scale label")
+    return _restricted(payload, layout, "scale label")
+
+
+def _with_addon(payload: str, layout: Gs1Layout) -> ScannedCode:
+    """]E3: an EAN/UPC code followed by its 2- or 5-digit add-on; the length says which."""
+    mains = {15: 13, 18: 13, 14: 12, 17: 12, 10: 8, 13: 8}
+    main_len = mains.get(len(payload))
+    if main_len is None:
+        raise BarcodeError(
+            f"wrong length: {len(payload)} digits for a code with an add-on (]E3): "
+            "EAN-13, UPC-A or UPC-E with 2 or 5 more"
+        )
+    main, addon = payload[:main_len], payload[main_len:]
+    if main_len == 13:
+        scanned = _ean13(main, layout)
+    elif main_len == 12:
+        scanned = _upca(main, layout)
+    else:
+        upca = upce_to_upca(main)
+        scanned = ScannedCode("upce", upca, upca)
+    return replace(scanned, addon=addon)
 
 
 def _eight_digits(payload: str) -> ScannedCode:
@@ -216,16 +302,18 @@ def _eight_digits(payload: str) -> ScannedCode:
 
 
 def _gs1_128(payload: str) -> ScannedCode:
-    # Only AI (01) is interpreted; other AIs (batch, expiry, ...) stay in ``code``.
-    first = payload.split(_GS, 1)[0]
-    if first.startswith("01") and len(first) >= 16 and first[2:16].isdigit():
-        gtin = first[2:16]
-        _check(gtin, "GTIN-14")
-        item = gtin[1:] if gtin.startswith("0") else gtin
-        if item.startswith("0"):
-            item = item[1:]
-        return ScannedCode("code128", payload, item)
-    return ScannedCode("code128", payload, payload)
+    item = read_item(payload)
+    if item is None:  # no (01): batch, serial or other data, kept as it is
+        return ScannedCode("code128", payload, payload)
+    price, weight = item.price_fen, item.weight_g
+    return ScannedCode(
+        "code128",
+        item.gtin,
+        item.gtin,
+        embedded_price_fen=price,
+        embedded_weight_g=weight if price is None else None,
+        label_weight_g=weight if price is not None else None,
+    )
 
 
 def _code128(payload: str, gs1: bool) -> ScannedCode:
@@ -247,6 +335,8 @@ def parse_barcode(raw: str, layout: Gs1Layout = Gs1Layout()) -> ScannedCode:
     if aim is not None and aim[0] == "E":
         if not digits:
             raise BarcodeError(f"EAN/UPC scan must be digits: {payload!r}")
+        if aim == "E3":
+            return _with_addon(payload, layout)
         if aim == "E4":
             if len(payload) != 8:
                 raise BarcodeError(f"wrong length: {len(payload)} digits (EAN-8 has 8)")
@@ -256,12 +346,15 @@ def parse_barcode(raw: str, layout: Gs1Layout = Gs1Layout()) -> ScannedCode:
             upca = upce_to_upca(payload)
             return ScannedCode("upce", upca, upca)
         if len(payload) == 12:
-            _check(payload, "UPC-A")
-            return ScannedCode("upca", payload, payload)
+            return _upca(payload, layout)
         if len(payload) == 13:
             return _ean13(payload, layout)
         raise BarcodeError(f"wrong length: {len(payload)} digits (EAN/UPC has 8, 12 or 13)")
     if aim is not None and aim[0] == "C":
+        if aim == "C0" and digits:
+            label = _numeric_label(payload, layout)
+            if label is not None:
+                return label
         return _code128(payload, gs1=aim == "C1")
     if aim is not None:
         raise BarcodeError(f"unknown format: symbology ]{aim} is not one this till sells by")
@@ -269,10 +362,12 @@ def parse_barcode(raw: str, layout: Gs1Layout = Gs1Layout()) -> ScannedCode:
         if len(payload) == 8:
             return _eight_digits(payload)
         if len(payload) == 12:
-            _check(payload, "UPC-A")
-            return ScannedCode("upca", payload, payload)
+            return _upca(payload, layout)
         if len(payload) == 13:
             return _ean13(payload, layout)
+        label = _numeric_label(payload, layout)
+        if label is not None:
+            return label
         if len(payload) in layout.numeric_code128_lengths:
             return ScannedCode("code128", payload, payload)
         raise BarcodeError(f"wrong length: {len(payload)} digits (EAN/UPC has 8, 12 or 13)")
@@ -348,17 +443,18 @@ def classify_scan(
 
 
 def build_variable_code(item_code: str, value: int, prefix: str, layout: Gs1Layout) -> str:
-    """Build a variable-measure EAN-13 as a scale would print it (used by tests and the simulator).
+    """Build a variable-measure code as a scale would print it (tests and the simulator).
 
-    ``prefix`` is the leading digits that select price or weight (e.g. "20" or "25") and
-    must agree with the first digits of ``flag + item_code``.
+    ``prefix`` selects the layout (e.g. "20" for a price, "25" for a weight in the default)
+    and must agree with the first digits of the code.
     """
-    if len(item_code) != layout.item_digits or not item_code.isdigit():
-        raise BarcodeError(f"item code must be {layout.item_digits} digits: {item_code!r}")
-    if not 0 <= value < 10**layout.value_digits:
-        raise BarcodeError(f"value {value} does not fit {layout.value_digits} digits")
-    flag = prefix[: layout.flag_digits].ljust(layout.flag_digits, "0")
-    body = f"{flag}{item_code}{value:0{layout.value_digits}d}"
-    if not body.startswith(prefix):
-        raise BarcodeError(f"item code {item_code} does not fit prefix {prefix}")
-    return f"{body}{gtin_check_digit(body)}"
+    code = prefix + "0" * 20
+    for label in layout.layouts:
+        if label.reads(code[: len(label.pattern)]):
+            price = value if "P" in label.pattern else None
+            weight = value if "W" in label.pattern and price is None else None
+            built = label.build(item_code, price, weight)
+            if not built.startswith(prefix):
+                raise BarcodeError(f"item code {item_code} does not fit prefix {prefix}")
+            return built
+    raise BarcodeError(f"no scale-label layout reads codes starting {prefix}")

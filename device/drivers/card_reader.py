@@ -1,10 +1,12 @@
 """Member-card magstripe readers (serial, or USB keyboard wedge) emitting CardEvent/CardReadFailed.
 
-Each swipe arrives as one line of track text ending in CR (see device.drivers.magstripe for the
-ISO/IEC 7813 parsing and the ISO/IEC 7811-2 LRC). A good swipe becomes CardEvent(kind=
-"magstripe"); a garbled one becomes CardReadFailed with the reason the cashier sees ("card read
-failed: track 2 end sentinel missing — swipe again"). Serial readers that send the raw LRC after
-each end sentinel are configured with with_lrc=True and the LRC is verified.
+Each swipe arrives as one line of track text ending in CR, or as one line per track from a
+reader that ends each track with CR (joined back into one swipe: magstripe.SwipeJoiner); see
+device.drivers.magstripe for the ISO/IEC 7813 parsing and the ISO/IEC 7811-2 LRC. A good
+swipe becomes CardEvent(kind="magstripe"); a garbled one becomes CardReadFailed with the reason
+the cashier sees ("card read failed: track 2 end sentinel missing — swipe again"). Serial
+readers that send the raw LRC after each end sentinel are configured with with_lrc=True and
+the LRC is verified.
 NFC cards come from a PN532 (framing in device.drivers.pn532) through NfcCardReader.
 """
 
@@ -25,7 +27,7 @@ from device.drivers.link import (
     SerialSource,
     Source,
 )
-from device.drivers.magstripe import parse_swipe
+from device.drivers.magstripe import SwipeJoiner, parse_swipe
 from device.drivers.pn532 import Pn532Source
 from device.drivers.scanner import ScanAssembler, check_input_device
 from device.drivers.transport import SerialTransport
@@ -57,8 +59,19 @@ class _StripeBase(ReaderDevice):
         super().__init__(emit, name)
         self.with_lrc = with_lrc
         self._swiped = threading.Event()
+        self._joiner = SwipeJoiner()
 
     def handle_line(self, line: str) -> None:
+        """One line from the reader: a whole swipe, or one track of it (joined first)."""
+        for swipe in self._joiner.feed(line):
+            self.handle_swipe(swipe)
+
+    def idle(self) -> None:
+        """The line went quiet: a track 1 waiting for its track 2 is a swipe of its own."""
+        for swipe in self._joiner.flush():
+            self.handle_swipe(swipe)
+
+    def handle_swipe(self, line: str) -> None:
         """One swipe's text -> CardEvent or CardReadFailed (never raises)."""
         self._swiped.set()
         try:
@@ -101,11 +114,13 @@ class SerialCardReader(_StripeBase):
         self._lines = ScanAssembler(MAX_SWIPE)
         source = SerialSource(SerialTransport(config.port, config.baudrate))
         self.reader = ReaderThread(
-            self.label, source, self._on_bytes, self.reporter, backoff, on_connect=self._reset
-        )
+            self.label, source, self._on_bytes, self.reporter, backoff,
+            on_connect=self._reset, on_idle=self.idle,
+        )  # fmt: skip
 
     def _reset(self) -> None:
         self._lines = ScanAssembler(MAX_SWIPE)
+        self._joiner = SwipeJoiner()
 
     def _on_bytes(self, data: object) -> None:
         assert isinstance(data, bytes)
@@ -132,11 +147,13 @@ class WedgeCardReader(_StripeBase):
         self._state = WedgeState()
         src = source or EvdevSource(UsbId.parse(config.usb_id), self.label)
         self.reader = ReaderThread(
-            self.label, src, self._on_events, self.reporter, backoff, on_connect=self._reset
-        )
+            self.label, src, self._on_events, self.reporter, backoff,
+            on_connect=self._reset, on_idle=self.idle,
+        )  # fmt: skip
 
     def _reset(self) -> None:
         self._state = WedgeState()
+        self._joiner = SwipeJoiner()
 
     def _on_events(self, events: object) -> None:
         assert isinstance(events, list)

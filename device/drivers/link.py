@@ -114,6 +114,7 @@ class ReaderThread(Generic[T]):
         backoff: Backoff | None = None,
         poll_s: float = 0.05,
         on_connect: Callable[[], None] | None = None,
+        on_idle: Callable[[], None] | None = None,
     ) -> None:
         self.label = label
         self.source = source
@@ -122,6 +123,7 @@ class ReaderThread(Generic[T]):
         self._backoff = backoff or Backoff()
         self._poll_s = poll_s
         self._on_connect = on_connect
+        self._on_idle = on_idle  # called after a poll that brought nothing (the line is quiet)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.connected = threading.Event()
@@ -175,6 +177,11 @@ class ReaderThread(Generic[T]):
                 )
                 continue
             if chunk is None:
+                if self._on_idle is not None:
+                    try:
+                        self._on_idle()
+                    except Exception as exc:
+                        self.reporter.report("error", f"{self.label}: could not decode ({exc})")
                 continue
             try:
                 self._handle(chunk)

@@ -11,7 +11,9 @@ References:
 
 Member cards are issued by the chain, so parsing is tolerant where ISO 7813 allows variation
 (format code, missing service code) and strict where a misread shows (sentinels, character set,
-LRC). Every failure is a CardReaderError whose message is shown to the cashier as it is.
+LRC). Track 1 (format B) and track 2 carry the same PAN, so one good track identifies the card
+when the other could not be read or fails its LRC. Every failure is a CardReaderError whose
+message is shown to the cashier as it is.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ T1_BASE, T2_BASE = 0x20, 0x30
 T1_MAX, T2_MAX = 79, 40  # ISO 7811-2 track capacities in characters, sentinels and LRC included
 # Readers in the MagTek convention send "%E?" / ";E?" for a track they could not read.
 UNREADABLE = "E"
+BAD_LRC = "\x00LRC"  # stands for a track that failed its LRC (no real track holds NUL)
 
 
 def _fail(what: str) -> CardReaderError:
@@ -51,7 +54,11 @@ class Swipe:
 
 
 def _take_track(raw: str, i: int, num: int, with_lrc: bool) -> tuple[str, int]:
-    """Cut one track starting at raw[i] (its start sentinel); return (track, next index)."""
+    """Cut one track starting at raw[i] (its start sentinel); return (track, next index).
+
+    A track whose LRC does not match comes back as the reader's unreadable mark: its end is
+    known, so the other track can still be read, but its characters cannot be trusted.
+    """
     base, limit = (T1_BASE, T1_MAX) if num == 1 else (T2_BASE, T2_MAX)
     if raw.startswith(UNREADABLE + END, i + 1):
         return raw[i : i + 3], i + 3  # the reader's own "could not read" mark, no LRC
@@ -73,7 +80,7 @@ def _take_track(raw: str, i: int, num: int, with_lrc: bool) -> tuple[str, int]:
         if j >= len(raw):
             raise _fail(f"track {num} LRC missing")
         if raw[j] != lrc(track, base):
-            raise _fail(f"track {num} LRC check failed")
+            return track[0] + BAD_LRC + END, j + 1
         j += 1
     return track, j
 
@@ -100,11 +107,17 @@ def split_tracks(raw: str, with_lrc: bool = False) -> tuple[str | None, str | No
     return t1, t2
 
 
+def _unusable(body: str, num: int) -> None:
+    if body == UNREADABLE:
+        raise _fail(f"track {num} could not be read")
+    if body == BAD_LRC:
+        raise _fail(f"track {num} LRC check failed")
+
+
 def _parse_track1(track: str) -> tuple[str, str, str | None]:
     """Return (PAN, name, expiry) of a track 1 in ISO 7813 format B."""
     body = track[1:-1]
-    if body == UNREADABLE:
-        raise _fail("track 1 could not be read")
+    _unusable(body, 1)
     if not body or not body[0].isalpha() or not "A" <= body[0] <= "Z":
         raise _fail("track 1 format code missing")
     parts = body[1:].split("^")
@@ -120,8 +133,7 @@ def _parse_track1(track: str) -> tuple[str, str, str | None]:
 def _parse_track2(track: str) -> tuple[str, str | None]:
     """Return (PAN, expiry) of a track 2; the '=' and what follows it are optional."""
     body = track[1:-1]
-    if body == UNREADABLE:
-        raise _fail("track 2 could not be read")
+    _unusable(body, 2)
     pan, sep, rest = body.partition("=")
     if not (1 <= len(pan) <= 19 and pan.isdigit()):
         raise _fail("track 2 card number is not 1-19 digits")
@@ -132,24 +144,64 @@ def _parse_track2(track: str) -> tuple[str, str | None]:
 
 
 def parse_swipe(raw: str, with_lrc: bool = False) -> Swipe:
-    """Parse one swipe (tracks 1 and/or 2, as the reader sent them); raise CardReaderError."""
+    """Parse one swipe (tracks 1 and/or 2, as the reader sent them); raise CardReaderError.
+
+    Either good track identifies the card (track 2 first); a track that could not be read
+    or failed its LRC costs only what it alone carries (the name is on track 1).
+    """
     t1, t2 = split_tracks(raw, with_lrc)
-    pan1 = name = exp1 = None
-    problem: CardReaderError | None = None
+    one: tuple[str, str, str | None] | None = None
+    two: tuple[str, str | None] | None = None
+    problems: list[CardReaderError] = []
     if t1 is not None:
         try:
-            pan1, name, exp1 = _parse_track1(t1)
+            one = _parse_track1(t1)
         except CardReaderError as exc:
-            problem = exc
+            problems.append(exc)
     if t2 is not None:
-        pan2, exp2 = _parse_track2(t2)
-        if pan1 is not None and pan1 != pan2:
-            raise _fail("track 1 and track 2 card numbers differ")
-        # Track 2 alone identifies the member, so a bad track 1 costs only the name.
-        return Swipe(pan2, t1 if problem is None else None, t2, name, exp2 or exp1)
-    if problem is not None or pan1 is None:
-        raise problem or _fail("no track data")
-    return Swipe(pan1, t1, None, name, exp1)
+        try:
+            two = _parse_track2(t2)
+        except CardReaderError as exc:
+            problems.append(exc)
+    if one is not None and two is not None and one[0] != two[0]:
+        raise _fail("track 1 and track 2 card numbers differ")
+    if two is not None:
+        name, exp1 = (one[1], one[2]) if one is not None else (None, None)
+        return Swipe(two[0], t1 if one is not None else None, t2, name, two[1] or exp1)
+    if one is not None:
+        return Swipe(one[0], t1, None, one[1], one[2])
+    raise problems[-1] if problems else _fail("no track data")
+
+
+class SwipeJoiner:
+    """Rebuilds swipes from a reader that ends each track with CR (one line per track).
+
+    A line holding track 1 alone is kept until the next line: track 2 of the same swipe is
+    joined to it; anything else (the next card's track 1, a whole swipe) lets it go alone.
+    flush() lets it go when the line has been quiet (the swipe is over).
+    """
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, line: str) -> list[str]:
+        """Complete swipes released by this line (none, one or two)."""
+        text = line.strip()
+        if not text:
+            return []
+        if text.startswith(T2_START) and self._held:
+            joined, self._held = self._held + text, ""
+            return [joined]
+        out = self.flush()
+        if text.startswith(T1_START) and T2_START not in text:
+            self._held = text
+            return out
+        return [*out, text]
+
+    def flush(self) -> list[str]:
+        """Release a held track 1 as a swipe of its own."""
+        held, self._held = self._held, ""
+        return [held] if held else []
 
 
 def encode_swipe(pan: str, name: str = "", expiry: str = "4912", with_lrc: bool = False) -> str:

@@ -5,6 +5,8 @@ Reference: NXP "PN532 User Manual" UM0701-02 Rev. 02.
   TFI + data, LEN + LCS = 0 (mod 256) and TFI + PD0 + ... + PDn + DCS = 0 (mod 256);
   TFI is D4 host -> PN532 and D5 PN532 -> host, and a response's command code is the
   request's plus one.
+- §6.2.1.2 extended information frame, for more than 255 bytes of TFI + data:
+  00 00 FF FF FF LENM LENL LCS TFI PD0..PDn DCS 00, where LENM + LENL + LCS = 0 (mod 256).
 - §6.2.1.3 ACK frame 00 00 FF 00 FF 00; NACK 00 00 FF FF 00 00 asks the PN532 to send its
   last response again (we use it once after a checksum error).
 - §6.2.1.5 error frame 00 00 FF 01 FF 7F 81 00 (application-level error).
@@ -40,13 +42,23 @@ CMD_IN_LIST_PASSIVE_TARGET = 0x4A
 MAX_BUFFER = 1024  # far more than any normal frame (at most 262 bytes); beyond is line noise
 
 
+MAX_EXTENDED_BODY = MAX_BUFFER - 10  # a frame the parser keeps whole, header and tail included
+
+
 def build_frame(tfi: int, data: bytes) -> bytes:
-    """A normal information frame around TFI + data (UM0701-02 §6.2.1.1)."""
+    """An information frame around TFI + data: normal up to 255 bytes (UM0701-02 §6.2.1.1),
+    extended beyond (§6.2.1.2)."""
     body = bytes([tfi]) + data
-    if len(body) > 255:
-        raise ProtocolViolation(f"PN532 frame body of {len(body)} bytes exceeds 255")
     length = len(body)
-    return bytes([0x00, 0x00, 0xFF, length, (-length) & 0xFF, *body, (-sum(body)) & 0xFF, 0x00])
+    dcs = (-sum(body)) & 0xFF
+    if length <= 255:
+        return bytes([0x00, 0x00, 0xFF, length, (-length) & 0xFF, *body, dcs, 0x00])
+    if length > MAX_EXTENDED_BODY:
+        raise ProtocolViolation(f"PN532 frame body of {length} bytes is too long")
+    lenm, lenl = length >> 8, length & 0xFF
+    return bytes(
+        [0x00, 0x00, 0xFF, 0xFF, 0xFF, lenm, lenl, (-(lenm + lenl)) & 0xFF, *body, dcs, 0x00]
+    )
 
 
 def command_frame(cmd: int, params: bytes = b"") -> bytes:
@@ -97,15 +109,25 @@ class FrameParser:
                 frames.append(Frame("nack"))
                 del self._buf[:4]
                 continue
-            if (length + lcs) & 0xFF or length == 0:
+            header = 4
+            if (length, lcs) == (0xFF, 0xFF):  # extended frame: LENM LENL LCS follow
+                if len(self._buf) < 7:
+                    break
+                lenm, lenl, lcs = self._buf[4], self._buf[5], self._buf[6]
+                length, header = (lenm << 8) | lenl, 7
+                if (lenm + lenl + lcs) & 0xFF or length <= 255 or length > MAX_EXTENDED_BODY:
+                    problems.append("PN532 extended frame length or its checksum (LCS) wrong")
+                    del self._buf[:2]
+                    continue
+            elif (length + lcs) & 0xFF or length == 0:
                 problems.append("PN532 frame length checksum (LCS) wrong")
                 del self._buf[:2]
                 continue
-            if len(self._buf) < 4 + length + 1:
+            if len(self._buf) < header + length + 1:
                 break
-            body = bytes(self._buf[4 : 4 + length])
-            dcs = self._buf[4 + length]
-            del self._buf[: 4 + length + 1]
+            body = bytes(self._buf[header : header + length])
+            dcs = self._buf[header + length]
+            del self._buf[: header + length + 1]
             if (sum(body) + dcs) & 0xFF:
                 problems.append("PN532 frame data checksum (DCS) wrong")
                 continue

@@ -23,6 +23,7 @@ from device.store.members import MemberCache
 from device.store.models import bind_models
 from device.store.outbox import Outbox, OutboxRow
 from device.store.staff import PinPolicy, StaffDirectory
+from device.store.till_state import TillStateReader
 
 
 class SystemClock:
@@ -67,6 +68,7 @@ class Store:
         self.staff = StaffDirectory(db, models, clock, config.pin_policy, tz)
         self.journal = JournalReader(db, models)
         self.outbox = Outbox(db)
+        self.till = TillStateReader(db)  # what recovery reads to rebuild the till
         self.facts = FactRecorder(db, self.members, clock)
         # The other recorded facts, each one transaction with one outbox event (see facts.py).
         self.record_shift_open = self.facts.record_shift_open

@@ -144,6 +144,7 @@ class SyncService:
         clock_synced: Callable[[], bool] = lambda: False,
         close_store: Callable[[Any], None] = lambda store: store.close(),
         self_test: Callable[[], Any] = lambda: None,
+        device_problem: Callable[[], str] = lambda: "",
     ) -> None:
         """open_store runs on the sync thread and returns e.g. SyncStorage.open(path), which is
         also the StreamSink by default. printer and clock_synced are called from the sync thread:
@@ -156,6 +157,9 @@ class SyncService:
         self._printer = printer
         self._clock_synced = clock_synced
         self._self_test = self_test
+        # The till's own worst problem (a store file its background check found damaged):
+        # it goes first into the retained status, ahead of anything sync itself noticed.
+        self._device_problem = device_problem
         self._inbox: queue.Queue[InboxItem] = queue.Queue()
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -361,7 +365,9 @@ class _Loop:
             depth, versions = self.store.outbox_depth(), self.applier.versions()
         except Exception:  # the store is what failed: say offline without the figures
             depth, versions = self.depth, self.versions
-        self.link.stop(self.reporter.payload(Health(False, depth, None, versions)))
+        # The goodbye keeps the newest problem: it is what HQ reads while the till is away.
+        goodbye = Health(False, depth, None, versions, self._problem())
+        self.link.stop(self.reporter.payload(goodbye))
         self._publish_stats()
 
     def _handle(self, item: InboxItem, now: float) -> None:
@@ -467,10 +473,20 @@ class _Loop:
             return
         self.ack_due = 0
 
+    def _problem(self) -> str:
+        """The newest problem for HQ: a halted sync first, then the till's own (a damaged store
+        file), then what sync itself refused."""
+        return (
+            self.halted
+            or self.svc._device_problem()
+            or self.applier.stats.last_problem
+            or self.last_problem
+        )
+
     def _maybe_status(self, now: float) -> None:
         self.depth = self.store.outbox_depth()
         self.versions = self.applier.versions()
-        problem = self.halted or self.applier.stats.last_problem or self.last_problem
+        problem = self._problem()
         if not (self.link.connected and self.reporter.due(now, self.depth, self.versions, problem)):
             return
         wall = dt.datetime.now(dt.UTC)

@@ -13,11 +13,14 @@ from device.checkout import commands as cmd
 from device.checkout import events as ev
 from device.checkout.records import TenderKind
 from device.checkout.state import Phase
+from device.config import BrokerSection, TerminalConfig
 from device.runtime import PrintUnprinted
 from device.store.db import DbOptions
 from device.store.staff import PinPolicy
-from device.wiring import open_store
+from device.wiring import open_store, start_sync
+from protocol import codec, topics
 from provisioning import demo_data
+from tests.broker import Broker
 from tests.device.drivers.printer_helpers import member_receipt
 from tests.device.harness import Terminal, seeded_store, start_terminal, terminal_config
 
@@ -243,8 +246,8 @@ def test_a_sale_that_crosses_the_silver_threshold_upgrades_the_member_at_once(
     assert member.cumulative_spend_fen == spend + view.state.shift.by_tender[0][1]
 
 
-def test_damage_found_after_start_is_shown_and_nothing_more_is_recorded(tmp_path: Path) -> None:
-    cfg = terminal_config(tmp_path)
+def _damage_pages_only_the_full_check_reads(cfg: TerminalConfig) -> None:
+    """Seed the store, then spoil pages of a table nothing reads at start."""
     seeded_store(cfg).close()
     path = Path(cfg.store.db_path)
     conn = sqlite3.connect(path)
@@ -261,6 +264,11 @@ def test_damage_found_after_start_is_shown_and_nothing_more_is_recorded(tmp_path
         for number in range(first + 1, last + 1):
             fh.seek((number - 1) * page)
             fh.write(b"\xff" * 64)
+
+
+def test_damage_found_after_start_is_shown_and_nothing_more_is_recorded(tmp_path: Path) -> None:
+    cfg = terminal_config(tmp_path)
+    _damage_pages_only_the_full_check_reads(cfg)
     t = start_terminal(tmp_path, cfg=cfg, db=DbOptions(check="background"))
     try:
         view = t.wait(lambda v: v.notice is not None and v.notice.key == "runtime.store")
@@ -273,3 +281,33 @@ def test_damage_found_after_start_is_shown_and_nothing_more_is_recorded(tmp_path
         assert t.store.db.query("SELECT count(*) FROM sale") == [(0,)]
     finally:
         t.stop()
+
+
+def test_damage_found_after_start_goes_into_the_retained_status(
+    tmp_path: Path, broker: Broker
+) -> None:
+    """HQ sees a damaged till without anyone at it: the retained status names the damage."""
+    section = BrokerSection(host=broker.host, port=broker.port, username="S001-T01",
+                            password=broker.password("S001-T01"))  # fmt: skip
+    cfg = terminal_config(tmp_path, section)
+    _damage_pages_only_the_full_check_reads(cfg)
+    hq = broker.client("hq")
+    status_topic = topics.status_topic("S001", "S001-T01")
+    hq.subscribe(status_topic)
+    t = start_terminal(tmp_path, cfg=cfg, db=DbOptions(check="background"))
+    sync = start_sync(cfg, t.runtime.paper_state, t.runtime.store_problem)
+    t.runtime.sync = sync
+    try:
+        got = hq.wait_for(
+            lambda m: "corrupt" in codec.decode_status(m.payload).last_problem, timeout=60
+        )
+        problem = codec.decode_status(got[-1].payload).last_problem
+        assert str(Path(cfg.store.db_path).resolve()) in problem
+        assert "restore from backup" in problem
+    finally:
+        sync.stop()
+        t.stop()
+    late = broker.client("hq")  # a dashboard connecting later is told too (retained)
+    late.subscribe(status_topic)
+    [retained] = late.wait_for(lambda m: m.retain, timeout=30)
+    assert "corrupt" in codec.decode_status(retained.payload).last_problem

@@ -56,7 +56,7 @@ def test_corrupt_acks_and_downstream_payloads_never_stop_sync(
     broker: Broker, ingest: IngestWorker, store_file: Path, make_service, tmp_path: Path
 ) -> None:
     svc = make_service(store_file)
-    assert svc.wait(lambda s: s.connected, 10)
+    assert svc.wait(lambda s: s.connected, 30)
     cloud = broker.client("ingest-2", client_id="rogue-cloud")  # "ingest" is the worker's
     hq = broker.client("hq", client_id="rogue-hq")
     for payload in BAD_ACKS:
@@ -64,7 +64,7 @@ def test_corrupt_acks_and_downstream_payloads_never_stop_sync(
     for payload in BAD_DOWN:
         hq.publish(MEMBERS, payload)
     bad = len(BAD_ACKS) + len(BAD_DOWN)
-    assert svc.wait(lambda s: s.rejected_messages == bad, 15), svc.stats()
+    assert svc.wait(lambda s: s.rejected_messages == bad, 30), svc.stats()
     stats = svc.stats()
     assert stats.acked_seq == 0 and stats.stream_versions["members"] == 0
     assert stats.last_problem  # the last reason is kept for the status/diagnostics

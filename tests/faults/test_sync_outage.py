@@ -114,7 +114,7 @@ def test_downstream_changes_made_while_offline_arrive_by_catch_up(
     broker: Broker, ingest: IngestWorker, store_file: Path, tmp_path: Path, make_service
 ) -> None:
     svc = make_service(store_file)
-    assert svc.wait(lambda s: s.connected and s.catchups_requested == 1, 10)
+    assert svc.wait(lambda s: s.connected and s.catchups_requested == 1, 30)
     svc.stop()  # the store goes offline; HQ keeps changing things
     cdb = open_cloud_db(f"sqlite:///{tmp_path}/cloud.db")
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -128,7 +128,7 @@ def test_downstream_changes_made_while_offline_arrive_by_catch_up(
     svc = make_service(store_file)
     # On reconnect the terminal asks from version 0; the cloud answers 1, 3 and 4 (2 was for
     # S002) on the terminal's own topic.
-    assert svc.wait(lambda s: s.stream_versions.get("members") == 4, 15), svc.stats()
+    assert svc.wait(lambda s: s.stream_versions.get("members") == 4, 30), svc.stats()
     db = open_database(store_file)
     try:
         held = sorted(r[0] for r in db.query("SELECT member_id FROM member"))
@@ -162,5 +162,5 @@ def test_a_lost_last_change_is_recovered_by_the_periodic_catch_up(
             append_change(cdb, "catalogue", "all", "upsert", [item], dt.datetime.now())
     finally:
         cdb.close()
-    assert svc.wait(lambda s: s.stream_versions.get("catalogue") == 1, 15), svc.stats()
+    assert svc.wait(lambda s: s.stream_versions.get("catalogue") == 1, 30), svc.stats()
     assert svc.stats().catchups_requested >= 2

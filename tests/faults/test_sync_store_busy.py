@@ -29,7 +29,7 @@ def test_a_locked_store_delays_acks_but_loses_nothing(
     locker.execute("BEGIN IMMEDIATE")
     svc.start()
     try:
-        assert svc.wait(lambda s: "not applied yet" in s.last_problem, 15), svc.stats()
+        assert svc.wait(lambda s: "not applied yet" in s.last_problem, 30), svc.stats()
         assert cloud_sales(tmp_path, "S001-T01")[0] >= 50  # the cloud has them...
         assert svc.stats().acked_seq == 0  # ...but the outbox could not let go yet
         assert svc.wait(lambda s: s.acks >= 2, 30), svc.stats()  # more ACKs, still held

@@ -195,6 +195,10 @@ async function boot(why) {
   for (const k of ["ROW_PINS", "COL_PINS"]) pins[k] = [...p[k]];
   for (const k of ["RELAY_PIN", "SWITCH_PIN", "SWITCH_OPEN_LEVEL", "WATCHDOG_MS"]) pins[k] = p[k];
   interp.runPython("import board, hal_sim\nB = board.Board(hal_sim.Hal())");
+  // The firmware's debounced view of one key, for the simulated finger (a bytearray cannot
+  // be indexed through the JS proxy).
+  interp.runPython("def _key_down(i):\n    return B.keys.down[i]");
+  keyDown = interp.globals.get("_key_down");
   mp = interp;
   board = interp.globals.get("B");
   runOnce = board.run_once;
@@ -202,6 +206,7 @@ async function boot(why) {
   emit({ ev: "boot", n: bootCount, cause: ["power on", "watchdog", "soft reset", "unknown"][why] });
 }
 
+let keyDown = null;
 let busy = false;
 function tick() {
   if (!runOnce || busy || stopped) return;
@@ -236,7 +241,43 @@ function cellOf(msg) {
   return [Math.floor(i / cols), i % cols];
 }
 
+// A finger on a key: down until the firmware has it down (and at least hold_ms), then up
+// until the firmware has it up. Held by wall time alone, a tap on a starved machine could
+// come and go between two scans and the key would never have been pressed at all.
+const taps = []; // {cell, index, phase, since, hold, giveUp, id}
+function fingers() {
+  const t = now();
+  while (taps.length) {
+    const tap = taps[0];
+    const alive = !!runOnce && !hang;
+    const down = alive ? keyDown(tap.index) === 1 : null;
+    if (tap.phase === "down") {
+      if (t - tap.since < tap.hold || (alive && !down && t < tap.giveUp)) return;
+      held.delete(tap.cell);
+      Object.assign(tap, { phase: "up", since: t, giveUp: t + 5000 });
+      return;
+    }
+    if (t - tap.since < tap.hold || (alive && down && t < tap.giveUp)) return;
+    taps.shift();
+    emit({ ev: "reply", id: tap.id });
+    if (taps.length) {
+      const next = taps[0];
+      Object.assign(next, { since: t, giveUp: t + 5000 });
+      held.set(next.cell, { bounceUntil: t + next.bounce });
+    }
+  }
+}
+
 const ops = {
+  tap: (m) => {
+    const [r, c] = cellOf(m);
+    const cell = `${r},${c}`;
+    const t = now();
+    if (!taps.length) held.set(cell, { bounceUntil: t + (m.bounce_ms || 0) });
+    taps.push({ cell, index: r * board.keys.cols + c, phase: "down", since: t,
+      hold: m.hold_ms || 60, giveUp: t + 5000, id: m.id, bounce: m.bounce_ms || 0 });
+    return null; // answered by fingers() once the key is up again
+  },
   press: (m) => { const [r, c] = cellOf(m); held.set(`${r},${c}`, { bounceUntil: now() + (m.bounce_ms || 0) }); },
   release: (m) => { const [r, c] = cellOf(m); held.delete(`${r},${c}`); },
   drawer: (m) => setDrawer(!!m.open),
@@ -261,8 +302,8 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
   let msg;
   try { msg = JSON.parse(line); } catch { emit({ ev: "reply", error: `not JSON: ${line}` }); return; }
   try {
-    const result = ops[msg.op](msg) || {};
-    emit({ ev: "reply", id: msg.id, ...result });
+    const result = ops[msg.op](msg);
+    if (result !== null) emit({ ev: "reply", id: msg.id, ...(result || {}) });
   } catch (e) {
     emit({ ev: "reply", id: msg.id, error: String(e.message || e) });
   }
@@ -270,4 +311,4 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
 process.stdin.on("end", () => { stopped = true; process.exit(0); });
 
 await boot(Number(args.cause || 0));
-setInterval(tick, 1);
+setInterval(() => { tick(); fingers(); }, 1);

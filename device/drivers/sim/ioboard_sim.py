@@ -173,11 +173,10 @@ class BoardSim:
         self.command("release", key=key)
 
     def tap(self, key: str, hold_s: float = 0.06, bounce_ms: int = 0) -> None:
-        """Press and release a key, held long enough to pass the board's debounce."""
-        self.press(key, bounce_ms)
-        time.sleep(hold_s)  # a finger on the key: the hold is the input, not a wait
-        self.release(key)
-        time.sleep(hold_s)  # and off it: a gap shorter than the debounce is no release
+        """Press and release a key: held at least hold_s and until the firmware has it down,
+        then off until the firmware has it up (as a finger waits for the click), so a tap
+        counts once however slowly the board's interpreter is scheduled."""
+        self.command("tap", timeout=30, key=key, hold_ms=int(hold_s * 1000), bounce_ms=bounce_ms)
 
     def open_drawer(self) -> None:
         """Open the drawer by hand (with its key)."""

@@ -161,14 +161,14 @@ def test_a_snapshot_replaces_the_terminals_caches_with_the_clouds_state(
 ) -> None:
     seed_old_cache(store_file)
     svc = make_service(store_file)
-    assert svc.wait(lambda s: s.connected, 10)
+    assert svc.wait(lambda s: s.connected, 30)
     with TestClient(create_app(cloud, publisher), headers=bearer(token_for(cloud))) as api:
         reply = api.post("/api/terminals/S001-T01/snapshot/members")
         assert reply.status_code == 200, reply.text
         sent = reply.json()
-        assert svc.wait(lambda s: s.snapshots_loaded == 1, 20), svc.stats()
+        assert svc.wait(lambda s: s.snapshots_loaded == 1, 30), svc.stats()
         catalogue = api.post("/api/terminals/S001-T01/snapshot/catalogue").json()
-        assert svc.wait(lambda s: s.snapshots_loaded == 2, 20), svc.stats()
+        assert svc.wait(lambda s: s.snapshots_loaded == 2, 30), svc.stats()
     assert sent["items"] == BULK + 2 and sent["chunks"] == 3  # 1,202 items, 500 per chunk
     assert sent["topic"] == terminal_down_topic("S001", "S001-T01", "members")
     members, version = terminal_members(store_file)
@@ -191,7 +191,7 @@ def test_a_snapshot_missing_a_chunk_leaves_the_old_cache(
 ) -> None:
     seed_old_cache(store_file)
     svc = make_service(store_file, snapshot_timeout_s=1.0)
-    assert svc.wait(lambda s: s.connected, 10)
+    assert svc.wait(lambda s: s.connected, 30)
     cdb = open_cloud_db(cloud)
     try:
         messages = snapshot_messages(build_snapshot(cdb, "members", "S001"), "lost-one")
@@ -201,7 +201,7 @@ def test_a_snapshot_missing_a_chunk_leaves_the_old_cache(
     topic = terminal_down_topic("S001", "S001-T01", "members")
     for payload in (messages[0], messages[2]):  # chunk 1 lost on the way
         publisher.publish(topic, payload)
-    assert svc.wait(lambda s: s.snapshots_failed == 1, 20), svc.stats()
+    assert svc.wait(lambda s: s.snapshots_failed == 1, 30), svc.stats()
     members, version = terminal_members(store_file)
     assert set(members) == {"OLD"} and version == 0
 

@@ -63,6 +63,27 @@ def test_serial_reader_checks_the_lrc_it_is_sent() -> None:
             reader.stop()
 
 
+def test_a_reader_ending_each_track_with_cr_gives_one_card_event_per_swipe() -> None:
+    """Readers set to send CR after every track: track 1 and track 2 of one swipe arrive as
+    two lines, and are one card; a card with track 1 only is read once the line is quiet."""
+    with MagstripeSim(cr_per_track=True) as sim:
+        out = Collector()
+        reader = SerialCardReader(CardReaderConfig(port=sim.path), out, backoff=fast_backoff())
+        reader.start()
+        try:
+            out.status("connected")
+            sim.swipe("6012345678901234", "LI/WEI")
+            card = out.of(CardEvent)
+            assert (card.card_id, card.name) == ("6012345678901234", "LI/WEI")
+            assert card.track1 is not None and card.track2 is not None
+            sim.swipe_raw("%B8800123456^ZHAO/LEI^4912?")  # a card with track 1 only
+            assert out.of(CardEvent).card_id == "8800123456"
+            extra = [e for e in out.drain(0.3) if isinstance(e, CardEvent | CardReadFailed)]
+            assert extra == []
+        finally:
+            reader.stop()
+
+
 def test_line_noise_does_not_lose_the_next_swipe(rig) -> None:
     sim, out = rig
     sim.send(b"\x00\x00\xfe")

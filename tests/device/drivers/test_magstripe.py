@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from device.drivers.errors import CardReaderError, DriverError
-from device.drivers.magstripe import encode_swipe, lrc, parse_swipe, split_tracks
+from device.drivers.magstripe import SwipeJoiner, encode_swipe, lrc, parse_swipe, split_tracks
 
 T1 = "%B6012345678901234^LI/WEI^4912101?"
 T2 = ";6012345678901234=4912101?"
@@ -73,6 +73,39 @@ def test_garbled_swipes_explain_themselves(raw: str, message: str) -> None:
 def test_unreadable_track1_with_good_track2_still_identifies_the_member() -> None:
     swipe = parse_swipe("%E?" + T2)
     assert swipe.card_id == "6012345678901234" and swipe.track1 is None
+
+
+def test_good_track1_with_unreadable_track2_uses_the_track1_number() -> None:
+    """ISO/IEC 7813: track 1 format B carries the same PAN as track 2, so a reader's ';E?'
+    (track 2 unreadable) beside a good track 1 still identifies the member."""
+    swipe = parse_swipe(T1 + ";E?")
+    assert (swipe.card_id, swipe.name, swipe.expiry) == ("6012345678901234", "LI/WEI", "4912")
+    assert swipe.track2 is None
+
+
+def test_bad_lrc_on_one_track_leaves_the_other_track_to_identify_the_card() -> None:
+    """ISO/IEC 7811-2 LRC: a track whose LRC fails is not trusted, but its end sentinel
+    bounds it, so the other track is still read; both failing is a clear error."""
+    raw = encode_swipe("6012345678901234", "li/wei", with_lrc=True)
+    t1, t2 = raw[: len(T1) + 1], raw[len(T1) + 1 :]
+    wrong = chr(ord(t1[-1]) ^ 1)
+    swipe = parse_swipe(t1[:-1] + wrong + t2, with_lrc=True)
+    assert (swipe.card_id, swipe.track1, swipe.name) == ("6012345678901234", None, None)
+    bad_t2 = t2[:-1] + chr(ord(t2[-1]) ^ 1)
+    swipe = parse_swipe(t1 + bad_t2, with_lrc=True)
+    assert (swipe.card_id, swipe.track2, swipe.name) == ("6012345678901234", None, "LI/WEI")
+    with pytest.raises(CardReaderError, match="LRC check failed"):
+        parse_swipe(t1[:-1] + wrong + bad_t2, with_lrc=True)
+
+
+def test_tracks_sent_one_per_line_are_joined_into_one_swipe() -> None:
+    joiner = SwipeJoiner()
+    assert joiner.feed(T1) == []  # held: its track 2 may follow
+    assert joiner.feed(T2) == [T1 + T2]
+    assert joiner.feed(T1) == []
+    assert joiner.feed("%B88^ZHAO^4912?") == [T1]  # the next card: the first went alone
+    assert joiner.flush() == ["%B88^ZHAO^4912?"]
+    assert joiner.feed(T1 + T2) == [T1 + T2] and joiner.flush() == []
 
 
 def test_encode_swipe_with_lrc_round_trips() -> None:

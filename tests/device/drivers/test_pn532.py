@@ -19,6 +19,7 @@ from device.drivers.pn532 import (
     Frame,
     FrameParser,
     Pn532,
+    build_frame,
     command_frame,
     parse_target_uid,
 )
@@ -75,6 +76,31 @@ def test_parser_rejects_bad_checksums() -> None:
     assert frames == [] and "LCS" in problems[0]
 
 
+def test_extended_frames_are_built_and_parsed() -> None:
+    """UM0701-02 §6.2.1.2 extended information frame 00 00 FF FF FF LENM LENL LCS TFI
+    PD0..PDn DCS 00, with LENM + LENL + LCS = 0 (mod 256). 300 data bytes of 01 after D5:
+    LEN = 301 = 01 2D, LCS = 0x100 - 0x2E = D2; DCS = 0x100 - (D5 + 300) mod 256 = 0x100 -
+    (213 + 300) mod 256 = 0x100 - 0x01 = FF."""
+    data = b"\x01" * 300
+    wire = build_frame(0xD5, data)
+    assert wire[:8] == bytes.fromhex("0000ffffff012dd2")
+    assert wire[8] == 0xD5 and wire[9:-2] == data and wire[-2:] == bytes.fromhex("ff00")
+    parser = FrameParser()
+    frames: list[Frame] = []
+    for i in range(0, len(wire), 7):  # split anywhere, the header too
+        got, problems = parser.feed(b"\x13" + wire[i : i + 7] if i == 0 else wire[i : i + 7])
+        frames += got
+        assert problems == []
+    assert frames == [Frame("data", 0xD5, data)]
+    assert build_frame(0xD4, b"\x02")[:4] == bytes.fromhex("0000ff02")  # short: still normal
+    bad_lcs = wire[:7] + b"\xd3" + wire[8:]
+    frames, problems = FrameParser().feed(bad_lcs)
+    assert frames == [] and "extended frame length or its checksum (LCS) wrong" in problems[0]
+    bad_dcs = wire[:-2] + b"\xfe\x00"
+    frames, problems = FrameParser().feed(bad_dcs)
+    assert frames == [] and problems == ["PN532 frame data checksum (DCS) wrong"]
+
+
 def test_target_uid_parsing() -> None:
     """UM0701-02 §7.3.5 InListPassiveTarget answer (106 kbps type A): NbTg, then Tg,
     SENS_RES (2 bytes), SEL_RES, NFCIDLength, NFCID1; NbTg = 0 means no card."""
@@ -109,9 +135,10 @@ def test_uid_parsing_of_garbage_raises_only_driver_errors(data: bytes) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(0, 255), st.binary(max_size=200))
+@given(st.integers(0, 255), st.binary(max_size=600))
 def test_any_command_frame_parses_back(cmd: int, params: bytes) -> None:
-    """UM0701-02 §6.2.1.1: every frame we build has checksums the parser accepts."""
+    """UM0701-02 §6.2.1.1 and §6.2.1.2: every frame we build, normal or extended, has
+    checksums the parser accepts."""
     frames, problems = FrameParser().feed(command_frame(cmd, params))
     assert problems == [] and frames == [Frame("data", 0xD4, bytes([cmd]) + params)]
 

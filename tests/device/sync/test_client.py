@@ -30,7 +30,7 @@ def _drain(broker: Broker, store_file: Path, settings: BrokerSettings) -> SyncSe
     )
     svc.start()
     try:
-        assert svc.wait(lambda s: s.acked_seq == 20, 20), svc.stats()
+        assert svc.wait(lambda s: s.acked_seq == 20, 30), svc.stats()
     finally:
         svc.stop()
         cloud.close()
@@ -91,7 +91,7 @@ def test_a_revoked_terminal_keeps_its_outbox_and_says_why_it_cannot_connect(
     password = broker.password("S001-T01")
     broker.remove_terminal("S001-T01")
     svc = make_service(store_file, password=password, reconnect_max_s=1)
-    assert svc.wait(lambda s: "refused" in s.link_problem, 10), svc.stats()
+    assert svc.wait(lambda s: "refused" in s.link_problem, 30), svc.stats()
     stats = svc.stats()
     assert not stats.connected and stats.outbox_depth == 5 and stats.events_sent == 0
 
@@ -103,7 +103,7 @@ def test_the_broker_keeps_the_session_so_an_ack_sent_while_offline_arrives(
     cloud = FakeCloud(broker, ack=False)
     try:
         first = make_service(store_file, resend_after_s=60)
-        assert first.wait(lambda s: s.events_sent == 10, 10)
+        assert first.wait(lambda s: s.events_sent == 10, 30)
         first.stop()  # offline now; the persistent session stays at the broker
         acker = broker.client("ingest", client_id="late-cloud")
         acker.publish(
@@ -114,7 +114,7 @@ def test_the_broker_keeps_the_session_so_an_ack_sent_while_offline_arrives(
         # Nobody else ACKs: the rows can only go if the queued ACK is delivered on reconnect.
         second = make_service(store_file, resend_after_s=60)
         # Two ACKs arrive: the answer to its Hello (nothing confirmed) and the queued one.
-        assert second.wait(lambda s: s.acks == 2 and s.acked_seq == 10, 10), second.stats()
+        assert second.wait(lambda s: s.acks == 2 and s.acked_seq == 10, 30), second.stats()
         assert second.wait(lambda s: s.outbox_depth == 0, 30)
     finally:
         cloud.close()

@@ -54,6 +54,14 @@ def hq(broker: Broker) -> MqttClient:
     return c
 
 
+def listening(h: MqttClient, svc: Any) -> None:
+    """Wait until the terminal is connected and subscribed. Its on-connect catch-up request
+    follows its SUBSCRIBE on the same connection, so once HQ has seen the request, what HQ
+    publishes reaches the terminal (a change sent before that would find no subscriber)."""
+    assert svc.wait(lambda s: s.connected, 30)
+    h.wait_for(lambda m: m.topic.endswith("/catchup"), timeout=30)
+
+
 def catchups(client: MqttClient) -> list[CatchupRequest]:
     return [codec.decode_catchup(m.payload) for m in client.received_on(
         topics.catchup_topic("S001", "S001-T01"))]  # fmt: skip
@@ -67,15 +75,15 @@ OWN_TOPIC = topics.terminal_down_topic("S001", "S001-T01", "members")
 def test_member_change_is_applied_once_even_when_delivered_twice(
     broker: Broker, store_file: Path, make_service
 ) -> None:
-    svc = make_service(store_file)
-    assert svc.wait(lambda s: s.connected, 10)
     h = hq(broker)
+    svc = make_service(store_file)
+    listening(h, svc)
     h.publish(STORE_TOPIC, change(1, [member(1, points=100)]))
     h.publish(STORE_TOPIC, change(1, [member(1, points=100)]))  # redelivered
     h.publish(STORE_TOPIC, change(2, [member(1, points=250, tier="silver")]))
     # A stale copy of version 1 arriving late must not undo version 2.
     h.publish(STORE_TOPIC, change(1, [member(1, points=100)]))
-    assert svc.wait(lambda s: s.down_applied + s.down_skipped == 4, 10), svc.stats()
+    assert svc.wait(lambda s: s.down_applied + s.down_skipped == 4, 30), svc.stats()
     assert cache(store_file) == ({"M0001": ("silver", 250)}, 2)
     stats = svc.stats()
     assert (stats.down_applied, stats.down_skipped) == (2, 2)
@@ -85,14 +93,14 @@ def test_member_change_is_applied_once_even_when_delivered_twice(
 def test_changes_for_all_stores_and_for_this_terminal_both_apply(
     broker: Broker, store_file: Path, make_service
 ) -> None:
-    svc = make_service(store_file)
-    assert svc.wait(lambda s: s.connected, 10)
     h = hq(broker)
+    svc = make_service(store_file)
+    listening(h, svc)
     h.publish(ALL_TOPIC, change(1, [member(1)], scope="all"))
     h.publish(OWN_TOPIC, change(2, [member(2)]))
     # Meant for another store: the broker's ACL never shows it to S001 at all.
     h.publish(topics.down_topic("S002", "members"), change(3, [member(3)], scope="S002"))
-    assert svc.wait(lambda s: s.down_applied == 2, 10), svc.stats()
+    assert svc.wait(lambda s: s.down_applied == 2, 30), svc.stats()
     members, version = cache(store_file)
     assert sorted(members) == ["M0001", "M0002"] and version == 2
 
@@ -107,7 +115,7 @@ def test_version_gap_asks_for_catch_up_and_the_reply_fills_it(
     first = catchups(h)[0]
     assert first.streams == {s: 0 for s in topics.STREAMS}
     h.publish(STORE_TOPIC, change(1, [member(1)]))
-    assert svc.wait(lambda s: s.stream_versions.get("members") == 1, 10)
+    assert svc.wait(lambda s: s.stream_versions.get("members") == 1, 30)
     h.publish(STORE_TOPIC, change(4, [member(4)]))  # versions 2 and 3 never arrived
     h.wait_for(lambda m: m.topic.endswith("/catchup"), count=2)
     assert catchups(h)[1].streams == {"members": 1}
@@ -115,7 +123,7 @@ def test_version_gap_asks_for_catch_up_and_the_reply_fills_it(
     # HQ answers on the terminal's own topic, in order, from version 2.
     for v in (2, 3, 4):
         h.publish(OWN_TOPIC, change(v, [member(v)]))
-    assert svc.wait(lambda s: s.stream_versions.get("members") == 4, 10), svc.stats()
+    assert svc.wait(lambda s: s.stream_versions.get("members") == 4, 30), svc.stats()
     members, version = cache(store_file)
     assert sorted(members) == ["M0001", "M0002", "M0003", "M0004"] and version == 4
 
@@ -123,13 +131,13 @@ def test_version_gap_asks_for_catch_up_and_the_reply_fills_it(
 def test_gap_with_no_catch_up_reply_applies_the_held_change_after_the_wait(
     broker: Broker, store_file: Path, make_service
 ) -> None:
-    svc = make_service(store_file, catchup_wait_s=1.0)
-    assert svc.wait(lambda s: s.connected, 10)
     h = hq(broker)
+    svc = make_service(store_file, catchup_wait_s=1.0)
+    listening(h, svc)
     h.publish(STORE_TOPIC, change(1, [member(1)]))
     # Version 2 went to another store; nobody answers the catch-up.
     h.publish(STORE_TOPIC, change(3, [member(3)]))
-    assert svc.wait(lambda s: s.stream_versions.get("members") == 3, 10), svc.stats()
+    assert svc.wait(lambda s: s.stream_versions.get("members") == 3, 30), svc.stats()
     assert sorted(cache(store_file)[0]) == ["M0001", "M0003"]
 
 
@@ -142,20 +150,20 @@ def snapshot(version: int, chunks: list[list[dict[str, Any]]], sid: str = "snap-
 
 def seed(h: MqttClient, svc: Any) -> None:
     h.publish(STORE_TOPIC, change(1, [member(1, points=10)]))
-    assert svc.wait(lambda s: s.stream_versions.get("members") == 1, 10)
+    assert svc.wait(lambda s: s.stream_versions.get("members") == 1, 30)
 
 
 def test_snapshot_in_chunks_replaces_the_cache(
     broker: Broker, store_file: Path, make_service
 ) -> None:
-    svc = make_service(store_file)
-    assert svc.wait(lambda s: s.connected, 10)
     h = hq(broker)
+    svc = make_service(store_file)
+    listening(h, svc)
     seed(h, svc)
     parts = snapshot(7, [[member(2), member(3)], [member(4)], [member(5), member(6)]])
     for payload in (parts[2], parts[0], parts[1]):  # chunks may arrive in any order
         h.publish(OWN_TOPIC, payload)
-    assert svc.wait(lambda s: s.snapshots_loaded == 1, 10), svc.stats()
+    assert svc.wait(lambda s: s.snapshots_loaded == 1, 30), svc.stats()
     members, version = cache(store_file)
     assert sorted(members) == ["M0002", "M0003", "M0004", "M0005", "M0006"]
     assert version == 7
@@ -164,14 +172,14 @@ def test_snapshot_in_chunks_replaces_the_cache(
 def test_snapshot_missing_a_chunk_leaves_the_old_cache(
     broker: Broker, store_file: Path, make_service
 ) -> None:
-    svc = make_service(store_file, snapshot_timeout_s=1.0)
-    assert svc.wait(lambda s: s.connected, 10)
     h = hq(broker)
+    svc = make_service(store_file, snapshot_timeout_s=1.0)
+    listening(h, svc)
     seed(h, svc)
     parts = snapshot(7, [[member(2)], [member(3)], [member(4)]])
     h.publish(OWN_TOPIC, parts[0])
     h.publish(OWN_TOPIC, parts[2])
-    assert svc.wait(lambda s: s.snapshots_failed == 1, 10), svc.stats()
+    assert svc.wait(lambda s: s.snapshots_failed == 1, 30), svc.stats()
     assert cache(store_file) == ({"M0001": ("regular", 10)}, 1)
     assert "never arrived" in svc.stats().last_problem
 
@@ -179,9 +187,9 @@ def test_snapshot_missing_a_chunk_leaves_the_old_cache(
 def test_snapshot_with_a_corrupt_chunk_leaves_the_old_cache(
     broker: Broker, store_file: Path, make_service
 ) -> None:
-    svc = make_service(store_file, snapshot_timeout_s=1.0)
-    assert svc.wait(lambda s: s.connected, 10)
     h = hq(broker)
+    svc = make_service(store_file, snapshot_timeout_s=1.0)
+    listening(h, svc)
     seed(h, svc)
     bad = dict(member(3), phone="x")  # not a phone number: the store refuses the row
     parts = snapshot(7, [[member(2)], [bad], [member(4)]])
@@ -191,7 +199,7 @@ def test_snapshot_with_a_corrupt_chunk_leaves_the_old_cache(
     parts2 = snapshot(8, [[member(5)], [member(6)]], sid="snap-2")
     h.publish(OWN_TOPIC, parts2[0])
     h.publish(OWN_TOPIC, parts2[1][: len(parts2[1]) // 2])
-    assert svc.wait(lambda s: s.snapshots_failed == 2, 10), svc.stats()
+    assert svc.wait(lambda s: s.snapshots_failed == 2, 30), svc.stats()
     assert cache(store_file) == ({"M0001": ("regular", 10)}, 1)
     assert svc.stats().rejected_messages >= 1
 
@@ -199,12 +207,12 @@ def test_snapshot_with_a_corrupt_chunk_leaves_the_old_cache(
 def test_after_a_restart_the_terminal_asks_to_catch_up_from_what_it_holds(
     broker: Broker, store_file: Path, make_service
 ) -> None:
-    svc = make_service(store_file, catchup_wait_s=0.5)
-    assert svc.wait(lambda s: s.connected, 10)
     h = hq(broker)
+    svc = make_service(store_file, catchup_wait_s=0.5)
+    listening(h, svc)
     h.publish(STORE_TOPIC, change(5, [member(1)]))  # a first change may carry any version
     h.publish(topics.down_topic("all", "prices"), change(1, [], stream="prices", scope="all"))
-    assert svc.wait(lambda s: s.stream_versions.get("members") == 5, 10), svc.stats()
+    assert svc.wait(lambda s: s.stream_versions.get("members") == 5, 30), svc.stats()
     svc.stop()
     h.messages.clear()
     make_service(store_file)

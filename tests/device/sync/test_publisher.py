@@ -76,7 +76,7 @@ def test_puback_alone_deletes_nothing_and_unacked_rows_are_resent(
         svc = make_service(store_file, resend_after_s=0.5)
         # The broker PUBACKs every batch, the cloud never ACKs: after a few resend rounds
         # every event has arrived more than once, and the outbox still holds all 30.
-        assert svc.wait(lambda s: s.resends >= 2, 20), svc.stats()
+        assert svc.wait(lambda s: s.resends >= 2, 30), svc.stats()
         assert cloud.deliveries >= 60
         assert cloud.count("S001-T01") == 30
         assert depth(store_file) == 30
@@ -111,7 +111,7 @@ def test_a_batch_lost_before_the_cloud_is_resent_from_the_ack_gap(
     cloud = FakeCloud(broker, drop_batches=1)  # batch 2 (seq 101-200) vanishes
     try:
         svc = make_service(store_file, batch_size=100, resend_after_s=0.5)
-        assert svc.wait(lambda s: s.acked_seq == 500, 20), svc.stats()
+        assert svc.wait(lambda s: s.acked_seq == 500, 30), svc.stats()
         # Batches 3-5 arrived but the ACK stayed at 100 until the resend filled the gap.
         assert [a for _, a in cloud.acks_sent][:4] == [100, 100, 100, 100]
         assert svc.stats().resends >= 1
@@ -158,12 +158,12 @@ def test_duplicated_and_reordered_acks_only_ever_move_forward(
     acker = broker.client("ingest", client_id="late-acker")
     try:
         svc = make_service(store_file, resend_after_s=60)
-        assert svc.wait(lambda s: s.events_sent == 60, 10), svc.stats()
+        assert svc.wait(lambda s: s.events_sent == 60, 30), svc.stats()
         topic = topics.ack_topic("S001", "S001-T01")
         for seq in (40, 40, 10, 25, 40):  # a late, older ACK must not matter
             acker.publish(topic, codec.encode_ack(Ack(terminal_id="S001-T01", acked_seq=seq)))
         # Six: the answer to the terminal's Hello, then the five above.
-        assert svc.wait(lambda s: s.acks == 6, 10), svc.stats()
+        assert svc.wait(lambda s: s.acks == 6, 30), svc.stats()
         assert svc.stats().acked_seq == 40
         assert depth(store_file) == 20
     finally:
