@@ -35,6 +35,7 @@ from tests.faults.sync_helpers import ROOT, wait_until
 TERMINALS = ("S001-T01", "S002-T01")
 FAULTS = int(os.environ.get("POS_SOAK_FAULTS", "200"))
 SEED = int(os.environ.get("POS_SOAK_SEED", "20261205"))
+IDENTITIES = {"ingest-a": "ingest", "ingest-b": "ingest-2"}  # worker -> broker identity
 
 
 @dataclass
@@ -81,10 +82,13 @@ class Procs:
         self.starts += 1
 
     def start_worker(self, name: str) -> None:
+        # One broker identity per worker: the broker makes the identity the client id, so two
+        # workers under one identity would keep taking each other's connection.
+        identity = IDENTITIES[name]
         proc = subprocess.Popen(
             [sys.executable, "-m", "cloud.ingest", "--db", self.db_url,
-             "--broker", f"{self.broker.host}:{self.broker.port}", "--username", "ingest",
-             "--password", self.broker.password("ingest"), "--client-id", name,
+             "--broker", f"{self.broker.host}:{self.broker.port}", "--username", identity,
+             "--password", self.broker.password(identity), "--client-id", name,
              "--heartbeat-s", "1", "--log-level", "ERROR"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=(log_fd := self.log(name)), text=True,
         )  # fmt: skip
@@ -180,7 +184,7 @@ def _cloud(cdb: CloudDB, terminal: str) -> tuple[dict[str, int], dict[str, int],
 @pytest.mark.pg
 def test_random_faults_lose_and_double_nothing(procs: Procs) -> None:
     rng = random.Random(SEED)
-    for name in ("ingest-a", "ingest-b"):
+    for name in IDENTITIES:
         procs.start_worker(name)
     for i, terminal in enumerate(TERMINALS):
         procs.start_sync(terminal)

@@ -105,7 +105,7 @@ def test_the_broker_keeps_the_session_so_an_ack_sent_while_offline_arrives(
         first = make_service(store_file, resend_after_s=60)
         assert first.wait(lambda s: s.events_sent == 10, 30)
         first.stop()  # offline now; the persistent session stays at the broker
-        acker = broker.client("ingest", client_id="late-cloud")
+        acker = broker.client("ingest-2", client_id="late-cloud")  # FakeCloud is "ingest"
         acker.publish(
             topics.ack_topic("S001", "S001-T01"),
             codec.encode_ack(Ack(terminal_id="S001-T01", acked_seq=10)),

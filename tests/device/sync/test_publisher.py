@@ -155,7 +155,7 @@ def test_duplicated_and_reordered_acks_only_ever_move_forward(
 ) -> None:
     record_sales(store_file, 60)
     cloud = FakeCloud(broker, ack=False)
-    acker = broker.client("ingest", client_id="late-acker")
+    acker = broker.client("ingest-2", client_id="late-acker")  # FakeCloud is "ingest"
     try:
         svc = make_service(store_file, resend_after_s=60)
         assert svc.wait(lambda s: s.events_sent == 60, 30), svc.stats()

@@ -105,7 +105,7 @@ def test_a_refused_message_shows_in_the_retained_status(
     svc = make_service(store_file, status_check_s=0.1)
     assert svc.wait(lambda s: s.statuses_sent >= 1, 30)
     assert retained_status(broker).last_problem == ""
-    rogue = broker.client("ingest", client_id="rogue-cloud")
+    rogue = broker.client("ingest-2", client_id="rogue-cloud")
     rogue.publish(topics.ack_topic("S001", "S001-T01"), b"\xff not an ack")
     assert svc.wait(lambda s: s.rejected_messages == 1, 30)
     # A changed problem is news: it goes out without waiting for the 30 s heartbeat.
