@@ -16,7 +16,7 @@ re-checks it against that version's figures. HQ and the till run the same checks
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Final, Literal
 
 import msgspec
 
@@ -174,7 +174,9 @@ class MemberPrice(
     with_tier_discount: bool = False
 
 
-class BuyXGetY(_Promotion, tag="buy_x_get_y", kw_only=True, forbid_unknown_fields=True, frozen=True):
+class BuyXGetY(
+    _Promotion, tag="buy_x_get_y", kw_only=True, forbid_unknown_fields=True, frozen=True
+):
     """Buy ``buy`` get ``get`` of the covered items at ``get_percent_bp`` off (10000: free);
     the cheaper units of each group are the ones discounted."""
 

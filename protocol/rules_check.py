@@ -27,8 +27,8 @@ from protocol.rules import (
     PercentOff,
     Promotion,
     PublishedRules,
-    RuleSetBody,
     RulesError,
+    RuleSetBody,
     Scope,
     SpendOff,
     TierRules,
@@ -99,7 +99,8 @@ def check_rules(body: RuleSetBody) -> None:
     for i, promo in enumerate(body.promotions):
         at = f"promotions[{i}]"
         if promo.id in seen:
-            raise RulesError(f"{at}.id: {promo.id!r} is already the id of promotions[{seen[promo.id]}]")
+            first = seen[promo.id]
+            raise RulesError(f"{at}.id: {promo.id!r} is already the id of promotions[{first}]")
         seen[promo.id] = i
         _promotion(at, promo)
 
@@ -114,8 +115,9 @@ def _tiers(tiers: TierRules) -> None:
         if i == 0 and level.threshold != 0:
             raise RulesError(f"{at}.threshold: regular starts at 0 (every member is regular)")
         if i > 0 and level.threshold <= previous:
-            raise RulesError(f"{at}.threshold: {level.threshold} must be above "
-                             f"{TIER_NAMES[i - 1]}'s {previous} (thresholds rise with the tier)")  # fmt: skip
+            below = TIER_NAMES[i - 1]
+            raise RulesError(f"{at}.threshold: {level.threshold} must be above {below}'s "
+                             f"{previous} (thresholds rise with the tier)")  # fmt: skip
         previous = level.threshold
         if level.birthday_gift is not None:
             _gift(f"{at}.birthday_gift", level.birthday_gift)
@@ -181,8 +183,9 @@ def _schedule(at: str, promo: Promotion) -> None:
     if (promo.from_time is None) != (promo.until_time is None):
         raise RulesError(f"{at}.until_time: give both from_time and until_time, or neither")
     if promo.from_time is not None and promo.until_time is not None:
-        start_m, end_m = _minute(at, "from_time", promo.from_time), _minute(
-            at, "until_time", promo.until_time
+        start_m, end_m = (
+            _minute(at, "from_time", promo.from_time),
+            _minute(at, "until_time", promo.until_time),
         )
         if end_m <= start_m:
             raise RulesError(f"{at}.until_time: {promo.until_time} is not after "

@@ -15,6 +15,7 @@ from cloud.api.routers import (
     pages,
     pushes,
     reports,
+    rules,
     staff,
     stores,
     terminals,
@@ -24,5 +25,5 @@ from cloud.api.routers import (
 #: Every area, in the order its routes are matched. A new area is one more module here.
 AREAS: Final[tuple[ModuleType, ...]] = (
     health, auth, docs, users, stores, terminals, pushes, members, reports, integrity, staff,
-    pages, admin_pages,
+    rules, pages, admin_pages,
 )  # fmt: skip
