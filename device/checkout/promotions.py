@@ -19,7 +19,7 @@ was opened (``Cart.opened_at``), so the total does not change while the customer
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -181,6 +181,61 @@ def buy_x_get_y(
     return {i: amount for i, amount in off.items() if amount}, used
 
 
+def _candidates(promos: Sequence[Promotion]) -> Callable[[CartLine], list[int]]:
+    """Which of ``promos`` cover a line (indices, in order), by SKU and category lookups.
+
+    The same answer as asking each promotion's ``covers``, without trying every promotion
+    on every line (a chain's rule set can hold hundreds).
+    """
+    by_key: dict[tuple[str, str], list[int]] = {}
+    everywhere: list[int] = []
+    for k, promo in enumerate(promos):
+        if promo.kind == "member_price":
+            keys = [("sku", sku) for sku in promo.prices]
+        else:
+            keys = [("sku", s) for s in promo.skus] + [("cat", c) for c in promo.categories]
+        if not keys:
+            everywhere.append(k)
+        for key in keys:
+            by_key.setdefault(key, []).append(k)
+
+    def find(line: CartLine) -> list[int]:
+        hits = by_key.get(("sku", line.product.sku), []) + by_key.get(
+            ("cat", line.product.category), []
+        )
+        return sorted(set(hits + everywhere))
+
+    return find
+
+
+def _claim_groups(
+    groups: Sequence[Promotion], lines: Sequence[CartLine], nets: list[int]
+) -> tuple[dict[int, tuple[Promotion, int]], set[int]]:
+    """Buy-X-get-Y promotions, the one saving most first, each taking the lines it groups."""
+    find = _candidates(groups)
+    covered: dict[int, list[int]] = {}
+    for i, line in enumerate(lines):
+        for k in find(line):
+            covered.setdefault(k, []).append(i)
+    found = {k: buy_x_get_y(groups[k], lines, covered[k]) for k in covered if covered[k]}
+    chosen: dict[int, tuple[Promotion, int]] = {}
+    taken: set[int] = set()
+    while found:
+        # Most saving first; on a tie the one HQ listed first (max keeps the first maximum).
+        k = max(sorted(found), key=lambda j: sum(found[j][0].values()))
+        offs, used = found.pop(k)
+        if not offs:
+            break
+        for i in used:
+            chosen[i] = (groups[k], min(nets[i], offs.get(i, 0)))
+        taken |= used
+        for j in list(found):
+            if used.intersection(covered[j]):  # only those sharing lines need working again
+                covered[j] = [i for i in covered[j] if i not in used]
+                found[j] = buy_x_get_y(groups[j], lines, covered[j])
+    return chosen, taken
+
+
 def item_promotions(
     promos: Sequence[Promotion], lines: Sequence[CartLine], nets: list[int]
 ) -> dict[int, tuple[Promotion, int]]:
@@ -191,34 +246,20 @@ def item_promotions(
     and member-price promotions saves most (ties: HQ's order). ``lines`` are only the lines
     that may take an item promotion (not price-overridden), with ``nets`` their nets.
     """
-    chosen: dict[int, tuple[Promotion, int]] = {}
-    free = list(range(len(lines)))
     groups = [p for p in promos if p.kind == "buy_x_get_y"]
-    while groups:
-        best: tuple[int, int, Promotion, dict[int, int], set[int]] | None = None
-        for order, promo in enumerate(groups):
-            covered = [i for i in free if promo.covers(lines[i])]
-            offs, used = buy_x_get_y(promo, lines, covered)
-            saving = sum(offs.values())
-            if saving and (best is None or saving > best[0]):
-                best = (saving, order, promo, offs, used)
-        if best is None:
-            break
-        _, order, promo, offs, used = best
-        for i in used:
-            chosen[i] = (promo, min(nets[i], offs.get(i, 0)))
-        free = [i for i in free if i not in used]
-        groups.pop(order)
+    chosen, taken = _claim_groups(groups, lines, nets)
     singles = [p for p in promos if p.kind in ("item_percent", "member_price")]
-    for i in free:
+    find = _candidates(singles)
+    for i, line in enumerate(lines):
+        if i in taken:
+            continue
         pick: tuple[Promotion, int] | None = None
-        for promo in singles:
-            if not promo.covers(lines[i]):
-                continue
+        for k in find(line):
+            promo = singles[k]
             if promo.kind == "item_percent":
-                amount = percent_off(promo, lines[i], nets[i])
+                amount = percent_off(promo, line, nets[i])
             else:
-                amount = member_price_off(promo, lines[i], nets[i])
+                amount = member_price_off(promo, line, nets[i])
             if amount and (pick is None or amount > pick[1]):
                 pick = (promo, amount)
         if pick is not None:

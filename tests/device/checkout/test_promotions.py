@@ -17,7 +17,7 @@ from device.checkout.commands import RecordSale
 from device.checkout.config import CheckoutConfig
 from device.checkout.errors import PricingError
 from device.checkout.pricing import PricingConfig, price_cart
-from device.checkout.promotions import Promotion, Schedule
+from device.checkout.promotions import Promotion, Schedule, _candidates
 from device.checkout.records import Product, TenderKind, Tier
 from tests.device.checkout.builders import member, product
 from tests.device.checkout.fakes import Till
@@ -264,3 +264,15 @@ def test_buy_x_get_y_frees_exactly_y_units_per_full_group(
     # whole basket, never more than the dearest ones.
     assert sum(ordered[:freed]) <= result.discount_fen <= sum(ordered[len(ordered) - freed :])
     assert sum(1 for line in result.lines if line.discounts) <= freed
+
+
+@settings(max_examples=300, deadline=None)
+@given(promo_carts(), st.lists(_promotions, max_size=8))
+def test_the_lookup_finds_exactly_the_promotions_that_cover_each_line(
+    cart: Cart, promos: list[Promotion]
+) -> None:
+    # Pricing looks promotions up by SKU and category rather than asking each one; the
+    # answer must be the one asking each would give, in HQ's order.
+    find = _candidates(promos)
+    for line in cart.active_lines():
+        assert find(line) == [k for k, p in enumerate(promos) if p.covers(line)]
