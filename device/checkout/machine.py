@@ -98,11 +98,6 @@ class Machine:
     def __init__(self, ports: Ports, config: CheckoutConfig) -> None:
         self._ctx = Context(ports=ports, config=config)
 
-    @property
-    def config(self) -> CheckoutConfig:
-        """The settings the next event is handled with."""
-        return self._ctx.config
-
     def reconfigure(self, config: CheckoutConfig) -> None:
         """Use ``config`` from the next event on.
 
