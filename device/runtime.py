@@ -46,6 +46,7 @@ from device.drivers.events import (
     ScanEvent,
 )
 from device.receipts import report_receipt, return_receipt, sale_receipt
+from device.rules import RulesInForce
 from device.store.errors import DatabaseFull, StoreError
 from device.store.store import Store
 from device.ui.texts import english
@@ -209,6 +210,9 @@ class Runtime:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._last_tick = 0.0
+        # HQ's rules, taken from the store between sales (device.rules).
+        self.rules = RulesInForce(store.db, config)
+        self._rules_problem = ""
 
     # -- any thread ---------------------------------------------------------------------
 
@@ -247,6 +251,7 @@ class Runtime:
 
     def _run(self) -> None:
         try:
+            self._between_sales()
             self.restore()
             self._count_unsynced()
             self._publish()
@@ -299,6 +304,7 @@ class Runtime:
         if not isinstance(item, Call):
             self._events += 1
         try:
+            self._between_sales()
             self._dispatch(item)
         except Exception as err:  # one bad item must never stop the till
             log.exception("runtime failed on %r", item)
@@ -402,6 +408,24 @@ class Runtime:
                 self._kick(command)  # type: ignore[arg-type]
             elif r == 3:
                 self._show(command)
+
+    def _between_sales(self) -> None:
+        """Put HQ's newest rules in force, only while no sale, return or tender is open."""
+        state = self.state
+        if state.cart is not None or state.returning is not None or state.tenders:
+            return
+        try:
+            config = self.rules.refresh()
+        except StoreError as err:  # the store is reported by the sale that needs it
+            log.warning("rules not checked: %s", err)
+            return
+        if config is not None:
+            self.config = config
+            self.machine.reconfigure(config)
+        problem = self.rules.problem
+        if problem and problem != self._rules_problem:
+            self._say("warning", "runtime.rules", reason=problem)
+        self._rules_problem = problem
 
     def _mark_sale(self) -> None:
         open_now = self.state.cart is not None and not self.state.cart.is_empty()

@@ -161,6 +161,8 @@ class ReturnBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, froze
     clock_synced: bool
     reason: Label = ""
     receipt_no: ReceiptNo
+    # The rules version the till planned the return with ("" = built-in defaults).
+    rules_version: Label = ""
 
 
 class PointsAdjustmentBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):

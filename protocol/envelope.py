@@ -156,6 +156,8 @@ class Status(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=Tr
     last_problem: Annotated[str, msgspec.Meta(max_length=MAX_PROBLEM_CHARS)] = ""
     # Optional with a default too: the newest self-test, from `python -m provisioning self-test`.
     self_test: SelfTest | None = None
+    # Optional too: the HQ rules version the till prices its next sale with ("" = defaults).
+    rules_version: Annotated[str, msgspec.Meta(max_length=32)] = ""
 
 
 class CatchupRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):

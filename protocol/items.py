@@ -22,6 +22,8 @@ from protocol.bounds import (
     SKU_CHARS,
 )
 from protocol.errors import ProtocolError
+from protocol.rules import RulesError, is_rules_key
+from protocol.rules_check import decode_published
 from protocol.staff import StaffItem
 
 # Sized from protocol.bounds: a product name, SKU or phone a till accepts here must also fit
@@ -161,6 +163,19 @@ def _delete_key(stream: str, key_field: str, item: Any, index: int) -> dict[str,
     return {key_field: key}
 
 
+def _config_value(index: int, item: dict[str, Any]) -> None:
+    """A config value within its size; a rule set also as HQ's rules allow (protocol.rules)."""
+    key, value = str(item["key"]), item["value"]
+    if not is_rules_key(key):
+        if len(msgspec.json.encode(value)) > MAX_CONFIG_VALUE_BYTES:
+            raise ItemError(f"items[{index}].value: at most {MAX_CONFIG_VALUE_BYTES} bytes")
+        return
+    try:
+        decode_published(value, key)
+    except RulesError as err:
+        raise ItemError(f"items[{index}].value: rules {key!r}: {err}") from None
+
+
 def validate_items(stream: str, kind: str, items: Sequence[Any]) -> list[dict[str, Any]]:
     """Check every item against ``stream``'s schema; return them as plain dicts.
 
@@ -192,11 +207,8 @@ def validate_items(stream: str, kind: str, items: Sequence[Any]) -> list[dict[st
                 # Member changes merge field by field: a default filled in here would erase
                 # what the till holds (a tier push once zeroed points and birthdays).
                 clean = {k: v for k, v in clean.items() if k in given}
-            if (
-                stream == "config"
-                and len(msgspec.json.encode(clean["value"])) > MAX_CONFIG_VALUE_BYTES
-            ):
-                raise ItemError(f"items[{index}].value: at most {MAX_CONFIG_VALUE_BYTES} bytes")
+            if stream == "config":
+                _config_value(index, clean)
         key = str(clean[key_field])
         if key in seen:
             raise ItemError(f"items[{index}].{key_field}: {key!r} appears twice in one push")

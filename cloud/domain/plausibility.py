@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
+from cloud.domain.tiers import TierThresholds
 from protocol.bodies import (
     EventBody,
     MemberRegisteredBody,
@@ -58,6 +59,9 @@ class RuleSet:
     redeem_block_value_fen: int = 1000
     redeem_cap_bp: int = 5000
     no_receipt_refund_cap_fen: int = 20_000  # the till's ReturnPolicy default
+    # Where the version's tiers start, for upgrades at ingest; None: ingest's own setting.
+    thresholds: TierThresholds | None = None
+    tier_basis: str = "spend"  # "visits": only the periodic tier job can judge tiers
 
 
 @dataclass(frozen=True, slots=True)

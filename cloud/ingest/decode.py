@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cloud.store.apply import IncomingEvent
-from protocol.bodies import EventBody, SaleBody
+from protocol.bodies import EventBody, ReturnBody, SaleBody
 from protocol.codec import (
     BadEvent,
     check_origin,
@@ -122,7 +122,9 @@ def decode_events_message(topic: str, payload: bytes) -> DecodedBatch | Rejectio
                 raw=encode_envelope(env) if dead else b"",
                 dead_reason=dead,
                 epoch=env.epoch,
-                rules_version=typed.rules_version if isinstance(typed, SaleBody) else "",
+                rules_version=(
+                    typed.rules_version if isinstance(typed, SaleBody | ReturnBody) else ""
+                ),
                 typed=typed,
             )
         )

@@ -42,6 +42,7 @@ from cloud.store.apply import (
 from cloud.store.db import CloudDB, open_cloud_db, utcnow
 from cloud.store.downstream import changes_since
 from cloud.store.isolate import commit_isolating
+from cloud.store.rules import RuleBook
 from cloud.store.staff import absorb_pin_events
 from cloud.store.terminals import hello_problem, terminal_state
 from protocol.codec import decode_catchup, decode_hello, decode_status, encode_ack, encode_down
@@ -86,6 +87,8 @@ class IngestWorker:
         self.client_id = client_id
         self.share_group = share_group
         self.rules = rules or IngestRules()
+        # Every rules version HQ published, topped up when a batch names a new one.
+        self._rulebook = RuleBook(self.rules)
         self.session_expiry_s = session_expiry_s
         self.clock = clock
         self.batches_applied = 0
@@ -114,6 +117,7 @@ class IngestWorker:
     def start(self, timeout: float = 30.0) -> None:
         """Open the database, connect with a persistent session, subscribe; return when ready."""
         self._db = open_cloud_db(self.db_url)
+        self.rules = self._rulebook.load(self._db)
         self._heartbeat = Heartbeat(self, self._db, self.heartbeat_s)
         self._threads = [
             threading.Thread(target=self._prepare_loop, name=f"{self.client_id}-prepare",
@@ -296,6 +300,9 @@ class IngestWorker:
         decoded = decode_events_message(topic, payload)
         if isinstance(decoded, Rejection):
             return decoded
+        if self._db is not None:
+            # A sale priced with a version published a moment ago is checked against it.
+            self.rules = self._rulebook.ensure(self._db, {e.rules_version for e in decoded.events})
         return prepare_batch(
             store_id=decoded.store_id, terminal_id=decoded.terminal_id, events=decoded.events,
             topic=topic, rules=self.rules, now_aware=self.clock(),

@@ -335,7 +335,8 @@ def commit_batch(cdb: CloudDB, batch: PreparedBatch, rules: IngestRules) -> Batc
         else:  # some were stored before, or are duplicates of carried events
             merged = combine([batch.projections[e.seq] for e in live])
         origin = (terminal_id, max((e.seq for e in fresh), default=0))
-        touched, over = apply_members(cdb, merged, rules, now, origin)
+        version = next((e.rules_version for e in reversed(live) if e.type == "sale"), "")
+        touched, over = apply_members(cdb, merged, rules, now, origin, version)
         apply_figures(cdb, merged)
         apply_rollups(cdb, batch, live, rules)  # the same events the projections took
         dead = [e for e in fresh if e.dead_reason is not None]

@@ -45,18 +45,31 @@ class IngestRules:
     # id when a deployment keeps members per store.
     member_scope: str = "all"
 
+    def tiers_for(self, rules_version: str) -> TierThresholds | None:
+        """Where tiers start under a rules version (None: tiers by visits, not judged here)."""
+        rule_set = self.rule_sets.get(rules_version)
+        if rule_set is None or rule_set.thresholds is None:
+            return self.thresholds
+        return rule_set.thresholds if rule_set.tier_basis == "spend" else None
+
     def tz_for(self, store_id: str) -> ZoneInfo:
         """The store's time zone (configuration), else the chain default."""
         return ZoneInfo(self.timezones.get(store_id, self.default_timezone))
 
 
 def apply_members(
-    cdb: CloudDB, merged: Projection, rules: IngestRules, now: dt.datetime, origin: tuple[str, int]
+    cdb: CloudDB,
+    merged: Projection,
+    rules: IngestRules,
+    now: dt.datetime,
+    origin: tuple[str, int],
+    rules_version: str = "",
 ) -> tuple[list[str], int]:
     """Write what a batch changes of its members; return the members touched and overdrafts.
 
     The caller pushes the touched members' new facts once the terminal's mark is written
     (cloud.store.member_facts), so the push can say which of each till's seqs it includes.
+    Upgrades use the tier thresholds of ``rules_version`` (the batch's newest sale's).
     """
     m = cdb.models
     merged = aliases.follow(cdb, merged)  # a merged-away id's events land on its survivor
@@ -101,10 +114,11 @@ def apply_members(
                      "member_code", "cards", "rev"),
         returning=("member_id", "cumulative_spend_fen", "tier"),
     )  # fmt: skip
+    thresholds = rules.tiers_for(rules_version)
     for member_id, spend, tier in sorted(returned):
-        if member_id not in merged.spend:
+        if member_id not in merged.spend or thresholds is None:
             continue
-        new_tier = upgrade_for(tier, int(spend), rules.thresholds)
+        new_tier = upgrade_for(tier, int(spend), thresholds)
         if new_tier is None:
             continue
         m.Member.update(tier=new_tier, updated_at=now).where(

@@ -67,7 +67,8 @@ def accept(
         local = business_time(device_time, synced, received.replace(tzinfo=dt.UTC), tz)
         facts = EventFacts(terminal_id, event.store_id, seq, event.type, event.body, local)
         projection = project(facts)
-        touched, _ = apply_members(cdb, projection, rules, utcnow(), (terminal_id, seq))
+        touched, _ = apply_members(cdb, projection, rules, utcnow(), (terminal_id, seq),
+                                   str(flag.rules_version or ""))  # fmt: skip
         apply_figures(cdb, projection)
         incoming = IncomingEvent(
             event_id=event.event_id, terminal_id=terminal_id, store_id=event.store_id, seq=seq,

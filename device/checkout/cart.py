@@ -7,6 +7,7 @@ voided line keeps its number so the receipt, the audit log and returns agree.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, replace
 
 from device.checkout.errors import CartError, PricingError
@@ -102,6 +103,9 @@ class Cart:
     sale_discount: DiscountSpec | None = None
     member: Member | None = None
     limits: CartLimits = CartLimits()
+    # Store-local wall time the sale was opened: timed promotions are judged at this moment,
+    # so a total does not change while the customer is paying (None: not known).
+    opened_at: dt.datetime | None = None
 
     def add(
         self,

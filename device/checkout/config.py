@@ -28,6 +28,9 @@ class CheckoutConfig:
     language: str = "zh"  # receipt and screen language
     drawer_alarm_s: int = 30  # alarm when the drawer stays open this long
     timezone: str = "Asia/Shanghai"  # storage is UTC; receipts and day boundaries use this
+    # HQ's rules version the pricing, loyalty and returns figures above come from ("" is the
+    # built-in defaults); every sale and return records it.
+    rules_version: str = ""
 
     def __post_init__(self) -> None:
         if not self.store_id or not self.terminal_id:

@@ -7,6 +7,7 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Literal
 
+from device.checkout.cart import Cart
 from device.checkout.commands import Command, Notify, RecordAudit
 from device.checkout.config import CheckoutConfig
 from device.checkout.errors import CheckoutError, PermissionDenied
@@ -52,6 +53,15 @@ class Context:
         if zone is None:
             return when.strftime("%H:%M UTC")
         return when.astimezone(zone).strftime("%H:%M")
+
+    def local_now(self) -> dt.datetime:
+        """Now as the store's wall clock reads it (naive), for timed promotions."""
+        zone = self._zone()
+        return self.now().astimezone(zone if zone is not None else dt.UTC).replace(tzinfo=None)
+
+    def new_cart(self) -> Cart:
+        """An empty cart for a sale opening now."""
+        return Cart(limits=self.config.cart_limits, opened_at=self.local_now())
 
     def local_date(self, when: dt.datetime) -> dt.date:
         """The calendar date in the store's time zone (UTC if the zone is unknown)."""

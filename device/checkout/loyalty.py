@@ -43,6 +43,9 @@ class LoyaltyConfig:
         default_factory=lambda: _DEFAULT_TIER_SPEND, hash=False
     )
     expiry_days: int = 365
+    # "spend": the till upgrades a member as soon as a sale takes their spend over a
+    # threshold; "visits": tiers count visits, which only the cloud knows, so it upgrades.
+    tier_basis: str = "spend"
 
     def __post_init__(self) -> None:
         # Read-only copies, so a caller's dict changed later cannot change the rules.
@@ -56,6 +59,8 @@ class LoyaltyConfig:
             raise LoyaltyError("redemption cap must be 0..10000 bp")
         if self.expiry_days <= 0:
             raise LoyaltyError("expiry_days must be positive")
+        if self.tier_basis not in ("spend", "visits"):
+            raise LoyaltyError("tiers are by spend or by visits")
         if any(bp < 0 for bp in self.multiplier_bp.values()):
             raise LoyaltyError("points multipliers cannot be negative")
         spends = [self.tier_spend_fen.get(t, 0) for t in TIER_ORDER]
@@ -130,6 +135,8 @@ def tier_for_spend(cumulative_spend_fen: int, config: LoyaltyConfig) -> Tier:
 
 def upgraded_tier(current: Tier, cumulative_spend_fen: int, config: LoyaltyConfig) -> Tier:
     """The tier after a sale: upgrades apply at once; downgrades are left to HQ."""
+    if config.tier_basis != "spend":
+        return current
     earned = tier_for_spend(cumulative_spend_fen, config)
     return max(current, earned, key=TIER_ORDER.index)
 

@@ -98,6 +98,14 @@ class Machine:
     def __init__(self, ports: Ports, config: CheckoutConfig) -> None:
         self._ctx = Context(ports=ports, config=config)
 
+    def reconfigure(self, config: CheckoutConfig) -> None:
+        """Use ``config`` from the next event on.
+
+        The runtime calls this only between sales (no cart, return or tender open), so a
+        sale in progress keeps the rules it started with.
+        """
+        self._ctx = Context(ports=self._ctx.ports, config=config)
+
     def initial_state(self) -> State:
         """A till just switched on: nobody signed in, no shift, no sale."""
         return State(phase=Phase.LOGGED_OUT)

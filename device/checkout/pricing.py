@@ -6,11 +6,13 @@ The order, each step working on the line nets left by the step before:
    manager set that price on purpose, so an overridden line gets no item promotion and
    no tier discount (that would discount it twice); it still takes part in the
    spend-threshold promotion and the manual sale discount, and can have a line discount.
-2. Item percentage promotions (``item_percent``) on the lines they name by SKU or
-   category (a promotion naming neither covers every line). Promotions do not stack on
-   a line: the best one for that line applies.
+2. Item promotions (device.checkout.promotions): percentage off, member price and
+   buy X get Y, on the lines they cover, for the customers and at the times they are
+   offered. A line takes part in at most one: buy-X-get-Y claims its lines first, then
+   each other line takes whichever percentage or member price saves it most.
 3. Member tier discount (silver 10 %, gold 20 % by default) on lines whose product is
-   ``tier_discount`` eligible, taken from the net left after the promotion.
+   ``tier_discount`` eligible, taken from the net left after the promotion (unless that
+   promotion is one that does not combine with it, such as a member price by default).
 4. Manual line discount (percentage of the line's net so far, or an amount).
 5. Spend-threshold promotion (``spend_get_off``, 满减): when the eligible lines' running
    total reaches the threshold, ``off_fen`` (times how often the threshold is reached
@@ -32,45 +34,13 @@ from types import MappingProxyType
 from device.checkout.cart import Cart, CartLine, DiscountSpec
 from device.checkout.errors import PricingError
 from device.checkout.money import BP_WHOLE, allocate, apply_bp
+from device.checkout.promotions import ITEM_KINDS, Promotion, item_promotions
+from device.checkout.promotions import PROMO_KINDS as PROMO_KINDS  # where callers found it
 from device.checkout.records import Discount, SaleLine, Tier
-
-PROMO_KINDS = ("spend_get_off", "item_percent")
 
 _DEFAULT_TIER_BP: Mapping[Tier, int] = MappingProxyType(
     {Tier.REGULAR: 0, Tier.SILVER: 1000, Tier.GOLD: 2000}
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Promotion:
-    """A promotion pushed by HQ."""
-
-    promo_id: str
-    label: str
-    kind: str  # "spend_get_off" | "item_percent"
-    threshold_fen: int = 0
-    off_fen: int = 0
-    percent_bp: int = 0
-    skus: frozenset[str] = frozenset()
-    categories: frozenset[str] = frozenset()
-    repeat: bool = False  # spend_get_off: "every ¥200 get ¥20 off" rather than once
-
-    def __post_init__(self) -> None:
-        if self.kind not in PROMO_KINDS:
-            raise PricingError(f"promotion {self.promo_id}: unknown kind {self.kind!r}")
-        if self.kind == "item_percent" and not 0 < self.percent_bp <= BP_WHOLE:
-            raise PricingError(f"promotion {self.promo_id}: percent must be 1..10000 bp")
-        if self.kind == "spend_get_off":
-            if self.off_fen <= 0 or self.threshold_fen < 0:
-                raise PricingError(f"promotion {self.promo_id}: needs a positive amount off")
-            if self.repeat and self.threshold_fen <= 0:
-                raise PricingError(f"promotion {self.promo_id}: a repeating one needs a threshold")
-
-    def covers(self, line: CartLine) -> bool:
-        """Whether this promotion applies to a line."""
-        if not self.skus and not self.categories:
-            return True
-        return line.product.sku in self.skus or line.product.category in self.categories
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,29 +117,31 @@ def price_cart(cart: Cart, config: PricingConfig) -> PricedCart:
     tier = cart.member.tier if cart.member is not None else None
     tier_bp = config.tier_discount_bp.get(tier, 0) if tier is not None else 0
     tier_label = f"{tier.value} -{_percent_label(tier_bp)}" if tier is not None else ""
-    item_promos = [p for p in config.promotions if p.kind == "item_percent"]
-    spend_promos = [p for p in config.promotions if p.kind == "spend_get_off"]
+    offered = [p for p in config.promotions if p.offered(tier, cart.opened_at)]
+    item_promos = [p for p in offered if p.kind in ITEM_KINDS]
+    spend_promos = [p for p in offered if p.kind == "spend_get_off"]
 
     grosses = [line.gross_fen for line in lines]
     nets = list(grosses)
     found: list[list[Discount]] = [[] for _ in lines]
 
+    # An overridden price is the manager's on purpose: no item promotion, no tier discount.
+    open_lines = [i for i, line in enumerate(lines) if not line.price_overridden]
+    chosen = item_promotions(
+        item_promos, [lines[i] for i in open_lines], [nets[i] for i in open_lines]
+    )
+    for k, i in enumerate(open_lines):
+        promo, off = chosen.get(k, (None, 0))
+        if promo is not None and off:
+            nets[i] -= off
+            found[i].append(Discount("promo", promo.label, off))
+        tier_ok = promo is None or promo.with_tier_discount
+        if tier_bp and lines[i].product.tier_discount and tier_ok:
+            off = min(nets[i], apply_bp(nets[i], tier_bp))
+            if off:
+                nets[i] -= off
+                found[i].append(Discount("tier", tier_label, off))
     for i, line in enumerate(lines):
-        if not line.price_overridden:
-            best: tuple[int, Promotion] | None = None
-            for promo in item_promos:
-                if promo.covers(line):
-                    off = min(nets[i], apply_bp(nets[i], promo.percent_bp))
-                    if best is None or off > best[0]:
-                        best = (off, promo)
-            if best is not None and best[0] > 0:
-                nets[i] -= best[0]
-                found[i].append(Discount("promo", best[1].label, best[0]))
-            if tier_bp and line.product.tier_discount:
-                off = min(nets[i], apply_bp(nets[i], tier_bp))
-                if off:
-                    nets[i] -= off
-                    found[i].append(Discount("tier", tier_label, off))
         if line.line_discount is not None:
             off = line.line_discount.amount_on(nets[i])
             if off:

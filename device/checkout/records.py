@@ -195,6 +195,7 @@ class ReturnRecord:
     device_time: dt.datetime
     clock_synced: bool
     reason: str = ""
+    rules_version: str = ""  # the HQ rules version the return was planned with
 
 
 @dataclass(frozen=True, slots=True)

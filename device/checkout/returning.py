@@ -106,6 +106,7 @@ def _record(
         device_time=ctx.now(),
         clock_synced=ctx.ports.clock.synced(),
         reason=reason,
+        rules_version=ctx.config.rules_version,
     )
     commands: list[Command] = [
         *before,

@@ -89,7 +89,7 @@ def scan(ctx: Context, state: State, event: ev.Scan) -> Result:
         product = ctx.ports.catalogue.by_barcode(scanned.code)
     if product is None:
         raise Refused("product.unknown", code=scanned.code)
-    cart = state.cart or Cart(limits=ctx.config.cart_limits)
+    cart = state.cart or ctx.new_cart()
     weight_g = scanned.embedded_weight_g
     if event.weight_g is not None:
         if weight_g is not None or scanned.embedded_price_fen is not None:
@@ -215,7 +215,7 @@ def _attach_member(
     ctx: Context, state: State, member: Member, before: list[Command], key: str = ""
 ) -> Result:
     state = _member_allowed(state)
-    cart = (state.cart or Cart(limits=ctx.config.cart_limits)).with_member(member)
+    cart = (state.cart or ctx.new_cart()).with_member(member)
     priced = price(ctx, cart)
     greeting = f"{member.name or 'Member'} {mask_phone(member.phone)}"
     commands: list[Command] = [

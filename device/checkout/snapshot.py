@@ -47,6 +47,11 @@ def _member_back(data: Any) -> Member | None:
     return Member(**fields)
 
 
+def _time_back(text: Any) -> dt.datetime | None:
+    # Absent from snapshots written before timed promotions: the time is then unknown.
+    return dt.datetime.fromisoformat(text) if text else None
+
+
 def cart_to_plain(cart: Cart) -> dict[str, Any]:
     """The cart as dicts, lists, strings, ints and None only."""
     lines = []
@@ -72,6 +77,7 @@ def cart_to_plain(cart: Cart) -> dict[str, Any]:
         "lines": lines,
         "sale_discount": _spec(cart.sale_discount),
         "member": _member(cart.member),
+        "opened_at": cart.opened_at.isoformat() if cart.opened_at else None,
     }
 
 
@@ -103,6 +109,7 @@ def cart_from_plain(data: dict[str, Any], limits: CartLimits | None = None) -> C
             sale_discount=_spec_back(data.get("sale_discount")),
             member=_member_back(data.get("member")),
             limits=limits or CartLimits(),
+            opened_at=_time_back(data.get("opened_at")),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise CartError(f"suspended sale cannot be read: {err}") from err

@@ -166,6 +166,7 @@ def complete_if_paid(ctx: Context, state: State, before: list[Command]) -> Resul
         device_time=now,
         clock_synced=ctx.ports.clock.synced(),
         coupon_codes=tuple(t.reference for t in applied if t.kind is TenderKind.COUPON),
+        rules_version=ctx.config.rules_version,
     )
     out: list[Command] = [*before, RecordSale(ctx.new_id(), sale)]
     if member is not None:

@@ -491,10 +491,14 @@ class _Loop:
             return
         wall = dt.datetime.now(dt.UTC)
         health = Health(True, self.depth, self.store.oldest_unsynced_age_s(wall), self.versions,
-                        problem)  # fmt: skip
+                        problem, self._rules_version())  # fmt: skip
         self.link.publish(self.link.status_topic, self.reporter.payload(health, wall), retain=True)
         self.reporter.sent(now, self.depth, self.versions, problem)
         self.statuses_sent += 1
+
+    def _rules_version(self) -> str:
+        held = getattr(self.store, "rules_version", None)  # stores without rules report none
+        return str(held(self.svc.settings.broker.store_id)) if held is not None else ""
 
     def _publish_stats(self) -> None:
         p = self.publisher.stats()

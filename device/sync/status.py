@@ -22,6 +22,7 @@ class Health:
     oldest_unsynced_s: float | None
     stream_versions: Mapping[str, int]
     problem: str = ""  # the newest thing HQ should look at ("" when all is well)
+    rules_version: str = ""  # HQ's rules version the till holds ("" = the built-in defaults)
 
 
 class StatusReporter:
@@ -76,6 +77,7 @@ class StatusReporter:
                 sent_at=utc_iso(wall or dt.datetime.now(dt.UTC)),
                 last_problem=health.problem[:MAX_PROBLEM_CHARS],
                 self_test=self._self_test(),
+                rules_version=health.rules_version,
             )
         )
 

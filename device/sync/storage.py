@@ -27,6 +27,7 @@ from device.sync.errors import BadMessage
 from device.sync.verify import Journal
 from protocol.envelope import Ack
 from protocol.items import ItemError, validate_items
+from protocol.rules import RULES_KEY, store_rules_key
 
 _KEYS = MappingProxyType(
     {"catalogue": "sku", "members": "member_id", "coupons": "code", "config": "key"}
@@ -185,6 +186,19 @@ class SyncStorage:
             apply_staff(self.db, items, version=version, replace=True)
         else:
             raise BadMessage(f"unknown stream {stream!r}")
+
+    def rules_version(self, store_id: str) -> str:
+        """The version of HQ's rule set in force for this till ("" = the built-in defaults).
+
+        Only rule sets that passed protocol.rules_check are ever stored, so the version read
+        here is the one the till's next sale records.
+        """
+        for key in (store_rules_key(store_id), RULES_KEY):
+            row = self.db.row("SELECT value FROM meta WHERE key = ?", (CONFIG_PREFIX + key,))
+            if row is not None:
+                value = msgspec.json.decode(row[0])
+                return str(value.get("version", "")) if isinstance(value, dict) else ""
+        return ""
 
     def config(self) -> dict[str, Any]:
         """The configuration HQ pushed, key -> value."""

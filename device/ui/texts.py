@@ -27,6 +27,10 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "runtime.device": ("{device}: {reason}", "{device}：{reason}"),
     "runtime.suspended_bad": ("{problem}", "{problem}"),
     "runtime.internal": ("internal error: {reason}", "内部错误：{reason}"),
+    "runtime.rules": (
+        "HQ's new rules could not be used; selling goes on with the previous ones ({reason})",
+        "总部下发的新规则无法使用，继续按原规则销售（{reason}）",
+    ),
     "ui.bad_amount": ("type an amount such as 12.50", "请输入金额，例如 12.50"),
     "ui.bad_number": ("type a number first", "请先输入数字"),
     "ui.need_pin": ("type your staff id, ENTER, then your PIN", "请输入工号，确认，再输入密码"),

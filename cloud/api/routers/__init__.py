@@ -17,6 +17,7 @@ from cloud.api.routers import (
     pages,
     pushes,
     reports,
+    rules,
     staff,
     stores,
     terminals,
@@ -38,6 +39,7 @@ AREAS: Final[tuple[ModuleType, ...]] = (
     reports,
     integrity,
     staff,
+    rules,
     pages,
     admin_pages,
 )

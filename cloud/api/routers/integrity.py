@@ -15,6 +15,7 @@ from cloud.api.security import Db, Who, audit
 from cloud.domain.errors import DomainError
 from cloud.store import flags, stores
 from cloud.store.effects import IngestRules
+from cloud.store.rules import RuleBook
 from protocol.codec import encode_down
 from protocol.envelope import DownChange, utc_iso
 from protocol.topics import down_topic
@@ -40,7 +41,9 @@ class Decided(BaseModel):
 
 
 def _rules(request: Request, cdb: Any) -> IngestRules:
-    return IngestRules(timezones=stores.timezones(cdb))
+    # Every published rules version: an accepted sale upgrades tiers by its own version's.
+    base = IngestRules(timezones=stores.timezones(cdb))
+    return RuleBook(base).load(cdb)
 
 
 def _scoped(cdb: Any, who: Any) -> list[str] | None:

@@ -20,6 +20,7 @@ from protocol.codec import encode_down
 from protocol.envelope import DownChange, utc_iso
 from protocol.errors import BadTopic, Oversized
 from protocol.items import ItemError, validate_items
+from protocol.rules import is_rules_key
 from protocol.topics import ALL_STORES, STREAMS, down_topic, validate_id
 
 Stream = Literal["catalogue", "prices", "members", "coupons", "config"]
@@ -117,6 +118,11 @@ def checked(
                 raise HTTPException(
                     422, f"members upsert: items[{index}]: Object missing required field `phone`"
                 )
+    ruled = [str(i["key"]) for i in items if stream == "config" and is_rules_key(str(i["key"]))]
+    if ruled:
+        # The cloud must know every rules version a till can price with: only the rules API
+        # stores one before it is pushed.
+        raise HTTPException(422, f"config {ruled[0]!r}: rules are published through /api/rules")
     return items
 
 

@@ -18,12 +18,13 @@ from fastapi import APIRouter
 from cloud.api.app import all_routes, create_app
 from cloud.api.policy import Policy, Role, policy_of
 from cloud.api.publisher import PublishError
+from cloud.api.routers.rules import RULES_EXAMPLE
 from cloud.ingest.decode import DecodedBatch, decode_events_message
 from cloud.store.apply import IngestRules, apply_batch
 from cloud.store.db import open_cloud_db
 from protocol.topics import events_topic
 from tests.cloud.api.access import PASSWORD, bearer, token_for
-from tests.cloud.factories import batch_payload, envelope, sale_body
+from tests.cloud.factories import batch_payload, envelope, registration_body, sale_body
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -42,9 +43,20 @@ PATH_VALUES = {
     "code": "en",
     "seq": "1",  # a held event of S001-T01 (the world below stores two)
     "staff_id": "2003",  # created by POST /api/staff, which comes first in the route list
+    "version": "r1",  # published by PUT /api/rules/store/{scope}, which comes first
+    "scope": "S001",
+}
+#: Path values for one write route only.
+WRITE_VALUES = {
+    "/api/members/{member_id}/merge": {"member_id": "M2"},  # the duplicate goes, into M1
+    "/api/jobs/{name}/run": {"name": "points_expiry"},
 }
 #: POST routes that change nothing (previews): no audit row expected.
-READ_ONLY_WRITES = {("POST", "/api/push/{stream}/preview"), ("POST", "/pushes/preview")}
+READ_ONLY_WRITES = {
+    ("POST", "/api/push/{stream}/preview"),
+    ("POST", "/pushes/preview"),
+    ("POST", "/api/rules/store/{scope}/check"),
+}
 CSRF_FREE = {("POST", "/api/auth/login"), ("POST", "/login")}  # a sign-in has no session yet
 
 
@@ -98,6 +110,22 @@ def valid_body(method: str, path: str, user_ids: dict[str, int]) -> dict[str, An
         },
         ("POST", "/api/staff/{staff_id}/code"): {},
         ("PATCH", "/api/staff/{staff_id}"): {"json": {"name": "王芳芳"}},
+        ("POST", "/api/rules/store/{scope}/check"): {"json": RULES_EXAMPLE},
+        ("PUT", "/api/rules/store/{scope}"): {"json": RULES_EXAMPLE},
+        ("DELETE", "/api/rules/store/{scope}"): {},
+        ("POST", "/api/jobs/{name}/run"): {"json": {"dry_run": True}},
+        ("POST", "/api/members"): {"json": {"member_id": "M7", "phone": "13900000007"}},
+        ("PATCH", "/api/members/{member_id}"): {"json": {"name": "李雷"}},
+        ("POST", "/api/members/import"): {
+            "json": {"members": [{"member_id": "IMP1", "phone": "13900000008"}]}
+        },
+        ("POST", "/api/members/{member_id}/points/adjust"): {
+            "json": {"delta": 10, "reason": "goodwill"}
+        },
+        # M2 registered again with M1's phone (the world below): merged into M1.
+        ("POST", "/api/members/{member_id}/merge"): {
+            "json": {"into": "M1", "reason": "same customer"}
+        },
     }
     key = (method, path)
     if key not in bodies:
@@ -141,6 +169,14 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
     held = apply_batch(cdb, store_id="S001", terminal_id="S001-T01", events=decoded.events,
                        topic=topic, rules=IngestRules()).held  # fmt: skip
     assert held == [1, 2]
+    # One customer registered twice (at two tills): a duplicate for HQ to merge by hand.
+    regs = [envelope("S001-T01", seq, registration_body(member, "13800002222"),
+                     event_type="member_registered")
+            for seq, member in ((3, "M1"), (4, "M2"))]  # fmt: skip
+    decoded = decode_events_message(topic, batch_payload(regs))
+    assert isinstance(decoded, DecodedBatch)
+    apply_batch(cdb, store_id="S001", terminal_id="S001-T01", events=decoded.events,
+                topic=topic, rules=IngestRules())  # fmt: skip
     cdb.close()
     app = create_app(db_url, Recorder())
     with TestClient(app) as client:
@@ -253,7 +289,8 @@ def test_every_write_succeeds_for_an_admin_and_is_audited_once(world: dict) -> N
                     ).json()["id"]
                 )
                 before = audit.select().count()
-            reply = call(client, method, path, admin, body, values)
+            here = {**values, **WRITE_VALUES.get(path, {})}
+            reply = call(client, method, path, admin, body, here)
             assert reply.status_code < 400, f"{method} {path}: {reply.status_code} {reply.text}"
             if "error" in reply.text and reply.headers.get("content-type", "").startswith(
                 "text/html"
