@@ -61,16 +61,21 @@ _RECORDS = (
     cmd.RecordAudit, cmd.RecordFeedback, cmd.SuspendSale, cmd.DeleteSuspended,
 )  # fmt: skip
 _PRINTS = (cmd.PrintReceipt, cmd.PrintReturnReceipt, cmd.PrintReport)
+_TO_HQ = (cmd.AskHq, cmd.TellHq)
+_HQ_ANSWERS = (ev.HqCouponGranted, ev.HqReceiptFound, ev.HqClaimGranted, ev.HqRefused,
+               ev.HqUnreachable)  # fmt: skip
 
 
 def rank(command: cmd.Command) -> int:
-    """Execution order: commit, print, drawer, displays and messages."""
+    """Execution order: commit, print, drawer, displays and messages, questions to HQ."""
     if isinstance(command, _RECORDS):
         return 0
     if isinstance(command, _PRINTS):
         return 1
     if isinstance(command, cmd.OpenDrawer):
         return 2
+    if isinstance(command, _TO_HQ):
+        return 4
     return 3
 
 
@@ -385,7 +390,9 @@ class Runtime:
             except StoreError as err:
                 if not committed:
                     # Nothing is committed: stay where we were, so the sale is still open.
-                    self.state = before
+                    # An answer from HQ still closes its question (asked again, or lapsing).
+                    answered = before.asking is not None and isinstance(event, _HQ_ANSWERS)
+                    self.state = replace(before, asking=None) if answered else before
                     key = "runtime.store_full" if isinstance(err, DatabaseFull) else "runtime.store"
                     self._say("error", key, reason=str(err))
                     return
@@ -408,6 +415,23 @@ class Runtime:
                 self._kick(command)  # type: ignore[arg-type]
             elif r == 3:
                 self._show(command)
+            elif isinstance(command, _TO_HQ):
+                self._to_hq(command)
+
+    def _to_hq(self, command: cmd.AskHq | cmd.TellHq) -> None:
+        """Hand a question to the sync layer; its answer comes back through the inbox.
+
+        Never waits: the sync thread publishes, and answers with an Hq* event (a timeout
+        included). Without sync the answer is at once: HQ is unreachable.
+        """
+        ask = getattr(self.sync, "ask", None)
+        if isinstance(command, cmd.AskHq):
+            if ask is None:
+                self.submit(ev.HqUnreachable(command.request_id, "offline"))
+            else:
+                ask(command.request_id, command.query, command.timeout_s, self.submit)
+        elif ask is not None:
+            ask(command.request_id, command.query, 0.0, None)  # no answer wanted
 
     def _between_sales(self) -> None:
         """Put HQ's newest rules in force, only while no sale, return or tender is open."""

@@ -56,6 +56,7 @@ def make_ports(store: Store) -> Ports:
         journal=store.journal,
         clock=store.clock,
         ids=Ids(),
+        coupons=store.coupons,
     )
 
 

@@ -136,7 +136,8 @@ class SaleBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=
 class ReturnLineBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
     """Mirrors records.ReturnLine."""
 
-    original_line_no: LineNo
+    # 0: a return without a receipt line to point at (a manager's return by item).
+    original_line_no: Annotated[int, msgspec.Meta(ge=0, le=MAX_LINES)]
     sku: Sku
     quantity: Quantity
     weight_g: WeightG | None

@@ -38,6 +38,7 @@ IsoDate = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d\d-\d\d$")]
 IsoTime = Annotated[
     str, msgspec.Meta(max_length=40, pattern=r"^\d{4}-\d\d-\d\dT[0-9:.]+(Z|[+-]\d\d:\d\d)?$")
 ]
+StoreId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 #: Most items one push may carry (a message must also fit the protocol's batch size).
 MAX_ITEMS: Final = 10_000
 
@@ -123,6 +124,12 @@ class CouponItem(_Item, kw_only=True, forbid_unknown_fields=True, frozen=True):
     member_id: Key | None = None
     valid_from: IsoTime | IsoDate | None = None
     valid_until: IsoTime | IsoDate | None = None
+    # Stores where it may be used (None or empty: every store), uses allowed and used so far
+    # (the cloud's count when this was pushed), and whether HQ withdrew it.
+    stores: Annotated[list[StoreId], msgspec.Meta(max_length=500)] | None = None
+    max_uses: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1
+    uses: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)] = 0
+    revoked: bool = False
 
 
 class ConfigItem(_Item, kw_only=True, forbid_unknown_fields=True, frozen=True):

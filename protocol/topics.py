@@ -20,6 +20,9 @@ ALL_EVENTS: Final = f"{PREFIX}/+/+/events"
 ALL_STATUS: Final = f"{PREFIX}/+/+/status"
 ALL_CATCHUP: Final = f"{PREFIX}/+/+/catchup"
 ALL_HELLO: Final = f"{PREFIX}/+/+/hello"
+#: Terminals' questions to the cloud (coupon checks, receipt lookups); see protocol.remote.
+ALL_REQUESTS: Final = f"{PREFIX}/+/+/req"
+ALL_REPLIES: Final = f"{PREFIX}/+/+/reply"
 
 ID_PATTERN: Final = r"[A-Za-z0-9_-]{1,32}"
 RESERVED_IDS: Final = frozenset({ALL_STORES, "down"})
@@ -73,6 +76,16 @@ def hello_topic(store_id: str, terminal_id: str) -> str:
     return f"{_terminal_base(store_id, terminal_id)}/hello"
 
 
+def request_topic(store_id: str, terminal_id: str) -> str:
+    """Terminal -> cloud: a question that waits for an answer (protocol.remote)."""
+    return f"{_terminal_base(store_id, terminal_id)}/req"
+
+
+def reply_topic(store_id: str, terminal_id: str) -> str:
+    """Cloud -> terminal: answers to its requests; only this terminal may read them."""
+    return f"{_terminal_base(store_id, terminal_id)}/reply"
+
+
 def down_topic(store_or_all: str, stream: str) -> str:
     """HQ -> stores: one store's (or every store's, with "all") changes on one stream."""
     scope = ALL_STORES if store_or_all == ALL_STORES else validate_id(store_or_all, "store id")
@@ -120,6 +133,16 @@ def parse_catchup_topic(topic: str) -> tuple[str, str]:
 def parse_hello_topic(topic: str) -> tuple[str, str]:
     """Return (store_id, terminal_id) from a hello topic, or raise BadTopic."""
     return _split_terminal_topic(topic, "hello")
+
+
+def parse_request_topic(topic: str) -> tuple[str, str]:
+    """Return (store_id, terminal_id) from a request topic, or raise BadTopic."""
+    return _split_terminal_topic(topic, "req")
+
+
+def parse_reply_topic(topic: str) -> tuple[str, str]:
+    """Return (store_id, terminal_id) from a reply topic, or raise BadTopic."""
+    return _split_terminal_topic(topic, "reply")
 
 
 def parse_ack_topic(topic: str) -> tuple[str, str]:

@@ -2,12 +2,13 @@
 
 Every identity gets exactly its own job and nothing by default (the plugin's default access is
 deny for publish, delivery and subscribe):
-- a terminal publishes its own events, status, catch-up requests and connect-time hello,
-  and subscribes to and
-  receives its own ACKs, its own downstream, its store's and the chain-wide downstream;
+- a terminal publishes its own events, status, catch-up requests, connect-time hello and
+  questions to the cloud (``.../req``), and subscribes to and receives its own ACKs, its own
+  replies (``.../reply``), its own downstream, its store's and the chain-wide downstream;
 - ingest consumes every terminal's events, catch-up requests and hellos through a shared
   subscription
-  (``$share/ingest``), reads status, and is the only identity that publishes ACKs; it also
+  (``$share/ingest``), reads status, and is the only identity that publishes ACKs and
+  replies to terminals' requests; it also
   publishes the downstream changes it derives (member tier changes, catch-up replies);
 - hq (the HQ API) publishes downstream changes and may watch status, catch-up requests and
   downstream, but can neither ACK nor join the ingest group;
@@ -64,8 +65,10 @@ def terminal_rules(store_id: str, terminal_id: str) -> tuple[Rule, ...]:
         topics.status_topic(s, t),
         topics.catchup_topic(s, t),
         topics.hello_topic(s, t),
+        topics.request_topic(s, t),
     ) + _read(
         topics.ack_topic(s, t),
+        topics.reply_topic(s, t),
         topics.terminal_down_filter(s, t),
         topics.store_down_filter(s),
         topics.store_down_filter(topics.ALL_STORES),
@@ -80,13 +83,15 @@ INGEST_RULES: Final = (
         f"$share/+/{_P}/+/+/events",
         f"$share/+/{_P}/+/+/catchup",
         f"$share/+/{_P}/+/+/hello",
+        f"$share/+/{_P}/+/+/req",
         topics.ALL_EVENTS,
         topics.ALL_CATCHUP,
         topics.ALL_HELLO,
+        topics.ALL_REQUESTS,
         topics.ALL_STATUS,
         f"{_P}/+/+/ack",  # its own output, watched by monitoring and benchmarks
     ),
-    *_send(f"{_P}/+/+/ack", *_DOWNSTREAM),
+    *_send(f"{_P}/+/+/ack", topics.ALL_REPLIES, *_DOWNSTREAM),
 )
 
 HQ_RULES: Final = (

@@ -23,6 +23,7 @@ import peewee as pw
 
 from cloud.ingest.decode import Rejection, decode_events_message
 from cloud.ingest.heartbeat import DEFAULT_INTERVAL_S, Heartbeat
+from cloud.ingest.requests import RequestDesk, RequestSettings
 from cloud.mqtt import (
     DEFAULT_SESSION_EXPIRY_S,
     BrokerSettings,
@@ -81,6 +82,7 @@ class IngestWorker:
         session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         heartbeat_s: float = DEFAULT_INTERVAL_S,
+        requests: RequestSettings | None = None,
     ) -> None:
         self.db_url = db_url
         self.broker = broker
@@ -97,6 +99,8 @@ class IngestWorker:
         self._db: CloudDB | None = None
         self.heartbeat_s = heartbeat_s
         self._heartbeat: Heartbeat | None = None
+        # Terminals' requests (coupons, receipts, return claims), answered on their reply topics.
+        self.requests = RequestDesk(lambda: self.db, self._publish, self.rules, clock, requests)
         # network thread -> prepare thread -> commit thread, strictly in arrival order (MQTT
         # wants PUBACKs in the order the messages came), so decoding and projecting the next
         # message overlaps the database round trips of the current one.
@@ -182,6 +186,7 @@ class IngestWorker:
                 (f"$share/{self.share_group}/{PREFIX}/+/+/events", 1),
                 (f"$share/{self.share_group}/{PREFIX}/+/+/catchup", 1),
                 (f"$share/{self.share_group}/{PREFIX}/+/+/hello", 1),
+                (f"$share/{self.share_group}/{PREFIX}/+/+/req", 1),
                 # Not shared: retained status is only sent to plain subscriptions, and every
                 # worker applying the same status is harmless.
                 (ALL_STATUS, 1),
@@ -266,6 +271,8 @@ class IngestWorker:
             self._retrying(lambda: self.handle_catchup(topic, payload))
         elif topic.endswith("/hello"):
             self._retrying(lambda: self.handle_hello(topic, payload))
+        elif topic.endswith("/req"):
+            self._retrying(lambda: self.requests.handle(topic, payload))
         else:
             log.warning("ingest worker ignoring unexpected topic %s", topic)
 

@@ -23,7 +23,7 @@ from cloud.domain.contiguity import advance_high_water
 from cloud.domain.epochs import Decision, EpochStart, rule
 from cloud.domain.errors import DomainError
 from cloud.domain.projections import EventFacts, Projection, business_time, combine, project
-from cloud.store import member_facts
+from cloud.store import member_facts, remote_effects
 from cloud.store import seqs as seqstore
 from cloud.store.bulk import copy_insert_rows, insert_rows
 from cloud.store.db import CloudDB
@@ -374,6 +374,7 @@ def commit_batch(cdb: CloudDB, batch: PreparedBatch, rules: IngestRules) -> Batc
         seqstore.save_terminal(cdb, terminal_id, high_water, max_seq, state, now)
         # After the mark is written: the pushed facts say which of this till's seqs they hold.
         down = member_facts.push(cdb, touched, now, rules.member_scope)
+        down += remote_effects.apply(cdb, fresh, batch.local_times, now)  # coupons, returns
         acked_id = next((e.event_id for e in storing if e.seq == high_water), None)
         if acked_id is None:
             acked_id = seqstore.event_id_at(cdb, terminal_id, high_water)

@@ -18,6 +18,8 @@ from cloud.store.errors import BadDatabaseUrl, CloudStoreError, SchemaTooNew
 from cloud.store.hq_models import HqModels, build_hq_models
 from cloud.store.job_models import JobModels, build_job_models
 from cloud.store.models import Models, build_models
+from cloud.store.remote_models import RemoteModels, build_remote_models
+from cloud.store.remote_models import prepare as prepare_remote
 from cloud.store.rollup_models import RollupModels, build_rollup_models
 
 SCHEMA_VERSION: Final = 3
@@ -82,11 +84,14 @@ class CloudDB:
     rollups: RollupModels = field(init=False)
     #: Job runs, member aliases, points adjustments and imports (cloud.jobs, HQ member admin).
     jobs: JobModels = field(init=False)
+    #: Coupons and returned units (tills' requests; cloud.store.remote_models).
+    remote: RemoteModels = field(init=False)
 
     def __post_init__(self) -> None:
         self.hq = build_hq_models(self.database)
         self.rollups = build_rollup_models(self.database)
         self.jobs = build_job_models(self.database)
+        self.remote = build_remote_models(self.database)
 
     @property
     def is_postgres(self) -> bool:
@@ -209,6 +214,7 @@ def open_cloud_db(url: str = DEFAULT_URL) -> CloudDB:
         _prepare(database, models, url)
         cdb = CloudDB(database=database, models=models, url=url)
         _create_missing(database, [*cdb.hq.all(), *cdb.rollups.all(), *cdb.jobs.all()])
+        prepare_remote(database, cdb.remote)
     except CloudStoreError:
         database.close()
         raise

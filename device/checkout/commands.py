@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from device.checkout.hq import Query
 from device.checkout.records import (
     AuditEntry,
     CashMovement,
@@ -171,6 +172,25 @@ class Notify:
     params: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class AskHq:
+    """Put a question to HQ; the answer comes back as an Hq* event naming ``request_id``."""
+
+    command_id: str
+    request_id: str
+    query: Query
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class TellHq:
+    """Tell HQ something that needs no answer (free a hold or a claim); best effort."""
+
+    command_id: str
+    request_id: str
+    query: Query
+
+
 Command = (
     RecordSale
     | RecordReturn
@@ -191,4 +211,6 @@ Command = (
     | SoundAlarm
     | ShowOnDisplay
     | Notify
+    | AskHq
+    | TellHq
 )

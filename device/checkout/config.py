@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from device.checkout.barcodes import Gs1Layout
 from device.checkout.cart import CartLimits
 from device.checkout.errors import CheckoutError
+from device.checkout.hq import HqPolicy
 from device.checkout.loyalty import LoyaltyConfig
 from device.checkout.pricing import PricingConfig
 from device.checkout.returns import ReturnPolicy
@@ -31,6 +32,7 @@ class CheckoutConfig:
     # HQ's rules version the pricing, loyalty and returns figures above come from ("" is the
     # built-in defaults); every sale and return records it.
     rules_version: str = ""
+    hq: HqPolicy = field(default_factory=HqPolicy)  # asking HQ: timeout and offline policy
 
     def __post_init__(self) -> None:
         if not self.store_id or not self.terminal_id:

@@ -10,7 +10,17 @@ from typing import Literal
 from device.checkout.cart import Cart
 from device.checkout.commands import Command, Notify, RecordAudit
 from device.checkout.config import CheckoutConfig
-from device.checkout.errors import CheckoutError, PermissionDenied
+from device.checkout.errors import (
+    BarcodeError,
+    CartError,
+    CheckoutError,
+    LoyaltyError,
+    PermissionDenied,
+    PricingError,
+    ReturnError,
+    ShiftError,
+    TenderError,
+)
 from device.checkout.events import ManagerCreds
 from device.checkout.messages import text
 from device.checkout.ports import Ports
@@ -26,6 +36,35 @@ class Refused(CheckoutError):
         self.key = key
         self.params = {name: str(value) for name, value in params.items()}
         super().__init__(text(key, "en", **params))
+
+
+# Domain errors carry an English reason of their own; the key tells the screen what kind it is.
+_ERROR_KEYS: tuple[tuple[type[CheckoutError], str], ...] = (
+    (BarcodeError, "error.barcode"),
+    (CartError, "error.cart"),
+    (PricingError, "error.pricing"),
+    (LoyaltyError, "error.loyalty"),
+    (TenderError, "error.tender"),
+    (ReturnError, "error.return"),
+    (PermissionDenied, "error.permission"),
+    (ShiftError, "error.shift"),
+)
+
+
+def refusal_notice(command_id: str, err: CheckoutError) -> Notify:
+    """The cashier's error message for a refusal, in the screen's catalogue."""
+    if isinstance(err, Refused):
+        key, params = err.key, err.params
+    else:
+        key = next((k for cls, k in _ERROR_KEYS if isinstance(err, cls)), "error.checkout")
+        params = {"reason": str(err)}
+    return Notify(
+        command_id=command_id,
+        level="error",
+        message_key=key,
+        message=text(key, "en", **params),
+        params=params,
+    )
 
 
 @dataclass(frozen=True, slots=True)

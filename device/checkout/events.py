@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-from device.checkout.records import TenderKind
+from device.checkout.records import SaleRecord, TenderKind
 
 # Several events carry a manager's credentials for an override. When the signed-in staff
 # member is a manager the credentials may be left empty: their own login authorises it.
@@ -248,11 +248,15 @@ class CancelReturn:
 
 @dataclass(frozen=True, slots=True)
 class NoReceiptReturn:
+    """A manager-authorised return by item; ``receipt`` names another till's receipt that
+    could not be opened because HQ was unreachable (allowed only under a capped policy)."""
+
     sku: str
     quantity: int
     unit_price_fen: int
     manager: ManagerCreds = ManagerCreds()
     reason: str = ""
+    receipt: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +276,58 @@ class VoidSale:
 @dataclass(frozen=True, slots=True)
 class Reprint:
     receipt: str
+
+
+# --- HQ's answers (device.checkout.hq): from the sync layer, through the runtime -------------
+
+
+@dataclass(frozen=True, slots=True)
+class HqCouponGranted:
+    """HQ says the coupon pays ``amount_fen`` of this sale and holds one use for this till."""
+
+    request_id: str
+    code: str
+    amount_fen: int
+
+
+@dataclass(frozen=True, slots=True)
+class HqReceiptFound:
+    """The sale behind another till's receipt, what is returned of it, the member's returns."""
+
+    request_id: str
+    receipt_no: str
+    sale: SaleRecord
+    returned: tuple[tuple[int, int], ...]  # (line_no, units) returned at any till or in flight
+    member_returns_30d: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HqClaimGranted:
+    """HQ reserved the return's units for this till."""
+
+    request_id: str
+    return_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class HqRefused:
+    """HQ said no; ``reason`` is one of protocol.remote.REFUSALS."""
+
+    request_id: str
+    reason: str
+    params: tuple[tuple[str, str], ...] = ()
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HqUnreachable:
+    """No answer: the link is down ("offline"), the answer is late ("timeout") or unreadable."""
+
+    request_id: str
+    why: Literal["offline", "timeout", "bad_reply"] = "offline"
+
+
+HqAnswer = HqCouponGranted | HqReceiptFound | HqClaimGranted | HqRefused | HqUnreachable
 
 
 # --- hardware and time -----------------------------------------------------------------------
@@ -331,4 +387,9 @@ Event = (
     | DrawerOpened
     | DrawerClosed
     | Tick
+    | HqCouponGranted
+    | HqReceiptFound
+    | HqClaimGranted
+    | HqRefused
+    | HqUnreachable
 )

@@ -7,22 +7,12 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, Final
 
+from device.checkout import answers, returning, selling, session, tendering
 from device.checkout import events as ev
-from device.checkout import returning, selling, session, tendering
 from device.checkout.commands import Command, Notify
 from device.checkout.config import CheckoutConfig
-from device.checkout.context import Context, Refused
-from device.checkout.errors import (
-    BarcodeError,
-    CartError,
-    CheckoutError,
-    LoyaltyError,
-    PermissionDenied,
-    PricingError,
-    ReturnError,
-    ShiftError,
-    TenderError,
-)
+from device.checkout.context import Context, Refused, refusal_notice
+from device.checkout.errors import CheckoutError
 from device.checkout.messages import text
 from device.checkout.ports import Ports
 from device.checkout.shifts import Shift
@@ -48,7 +38,7 @@ _HANDLERS: Final[Mapping[type[Any], Handler]] = MappingProxyType(
         ev.SkipFeedback: session.skip_feedback,
         ev.DrawerOpened: session.drawer_opened,
         ev.DrawerClosed: session.drawer_closed,
-        ev.Tick: session.tick,
+        ev.Tick: answers.tick,
         ev.Scan: selling.scan,
         ev.SetQuantity: selling.set_quantity,
         ev.VoidLine: selling.void_line,
@@ -71,25 +61,20 @@ _HANDLERS: Final[Mapping[type[Any], Handler]] = MappingProxyType(
         ev.CancelReturn: returning.cancel_return,
         ev.NoReceiptReturn: returning.no_receipt_return,
         ev.VoidSale: returning.void_sale,
+        ev.HqCouponGranted: answers.answered,
+        ev.HqReceiptFound: answers.answered,
+        ev.HqClaimGranted: answers.answered,
+        ev.HqRefused: answers.answered,
+        ev.HqUnreachable: answers.answered,
     }
 )
 
-# Events the hardware or the clock sends whoever is signed in (or nobody).
-_ANY_TIME: Final = (ev.Login, ev.DrawerOpened, ev.DrawerClosed, ev.Tick)
+# Events the hardware or the clock sends whoever is signed in (or nobody); HQ's answers too.
+_ANY_TIME: Final = (ev.Login, ev.DrawerOpened, ev.DrawerClosed, ev.Tick, *answers.ANSWERS)
+# What may happen while a question is out to HQ.
+_WHILE_ASKING: Final = (ev.DrawerOpened, ev.DrawerClosed, ev.Tick, *answers.ANSWERS)
 # Events that make sense without an open shift once signed in.
 _NO_SHIFT_NEEDED: Final = (ev.Logout, ev.OpenShift, ev.LookupMember, ev.AddMemberNote, ev.Reprint)
-
-# Domain errors carry an English reason of their own; the key tells the screen what kind it is.
-_ERROR_KEYS: Final[tuple[tuple[type[CheckoutError], str], ...]] = (
-    (BarcodeError, "error.barcode"),
-    (CartError, "error.cart"),
-    (PricingError, "error.pricing"),
-    (LoyaltyError, "error.loyalty"),
-    (TenderError, "error.tender"),
-    (ReturnError, "error.return"),
-    (PermissionDenied, "error.permission"),
-    (ShiftError, "error.shift"),
-)
 
 
 class Machine:
@@ -144,11 +129,11 @@ class Machine:
                 raise Refused("state.illegal")
             new_state, commands = handler(self._ctx, state, event)
         except CheckoutError as err:
-            return state, [self._error(err)]
+            return answers.after_failure(state, event), [self._error(err)]
         except Exception as err:
             # A port that failed (storage, lookup) or a bug: the sale in progress must
             # survive it, so the state is kept and the cashier is told what went wrong.
-            return state, [self._internal(err)]
+            return answers.after_failure(state, event), [self._internal(err)]
         for command in reversed(commands):
             if isinstance(command, Notify):
                 new_state = replace(
@@ -169,21 +154,12 @@ class Machine:
         )
 
     def _error(self, err: CheckoutError) -> Notify:
-        if isinstance(err, Refused):
-            key, params = err.key, err.params
-        else:
-            key = next((k for cls, k in _ERROR_KEYS if isinstance(err, cls)), "error.checkout")
-            params = {"reason": str(err)}
-        return Notify(
-            command_id=self._ctx.new_id(),
-            level="error",
-            message_key=key,
-            message=text(key, "en", **params),
-            params=params,
-        )
+        return refusal_notice(self._ctx.new_id(), err)
 
 
 def _guard(state: State, event: ev.Event) -> None:
+    if state.asking is not None and not isinstance(event, _WHILE_ASKING):
+        raise Refused("hq.waiting")
     if isinstance(event, _ANY_TIME):
         return
     if state.phase is Phase.LOGGED_OUT or state.staff is None:

@@ -96,8 +96,102 @@ CATALOGUE: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(
         "tender.must_cancel": ("remove the tenders first", "请先撤销已付款项"),
         "points.redeemed": ("{points} points used, {value} off", "已用{points}积分，抵{value}"),
         "points.already": ("points already used in this sale", "本单已使用积分"),
+        # coupons: the same rules and words whether HQ or the till's cache says so
+        "coupon.no_code": ("a coupon tender needs the coupon code", "请输入券码"),
+        "coupon.on_sale": ("coupon {code} is already on this sale", "券{code}已在本单使用"),
+        "coupon.unknown": ("unknown coupon {code}", "券{code}不存在"),
+        "coupon.revoked": ("coupon {code} was withdrawn by HQ", "券{code}已被总部作废"),
+        "coupon.not_yet": ("coupon {code} is valid from {date}", "券{code}自{date}起可用"),
+        "coupon.expired": ("coupon {code} expired on {date}", "券{code}已于{date}过期"),
+        "coupon.other_store": (
+            "coupon {code} cannot be used in this store",
+            "券{code}不能在本店使用",
+        ),
+        "coupon.needs_member": (
+            "coupon {code} belongs to a member: identify the member first",
+            "券{code}为会员专享，请先识别会员",
+        ),
+        "coupon.other_member": ("coupon {code} belongs to another member", "券{code}属于其他会员"),
+        "coupon.min_spend": ("coupon {code} needs a spend of {amount}", "券{code}需消费满{amount}"),
+        "coupon.used_up": ("coupon {code} has already been used", "券{code}已被使用"),
+        "coupon.not_tender": (
+            "coupon {code} is for a gift item, not a payment",
+            "券{code}是赠品券，不能用于付款",
+        ),
+        "coupon.worthless": (
+            "coupon {code} is worth nothing on this sale",
+            "券{code}在本单中无抵扣金额",
+        ),
+        "coupon.accepted": (
+            "coupon {code} pays {amount} (confirmed by HQ)",
+            "券{code}抵{amount}（总部已确认）",
+        ),
+        "coupon.offline": (
+            "HQ unreachable: coupon {code} taken offline for {amount}; HQ checks it later",
+            "无法连接总部：券{code}离线抵{amount}，稍后由总部核对",
+        ),
+        "coupon.offline_refused": (
+            "HQ unreachable: coupons cannot be taken until it answers",
+            "无法连接总部：暂不能收券",
+        ),
+        "coupon.offline_unknown": (
+            "HQ unreachable, and coupon {code} is not known on this till",
+            "无法连接总部，本机也没有券{code}的信息",
+        ),
+        "coupon.offline_limit": (
+            "HQ unreachable: coupon {code} was already used offline at this till",
+            "无法连接总部：券{code}已在本机离线使用过",
+        ),
+        # asking HQ
+        "hq.asking": ("checking with HQ...", "正在向总部核实……"),
+        "hq.waiting": ("still checking with HQ: wait for its answer", "正在向总部核实，请稍候"),
+        "hq.bad_request": ("HQ refused the request: {detail}", "总部拒绝了请求：{detail}"),
+        "hq.refused": ("HQ refused: {detail}", "总部拒绝：{detail}"),
         # returns and manager operations
         "return.receipt_unknown": ("unknown receipt {receipt}", "找不到小票{receipt}"),
+        "return.receipt_nowhere": (
+            "receipt {receipt} is not known at any till of the chain",
+            "全部门店都找不到小票{receipt}",
+        ),
+        "return.receipt_held": (
+            "receipt {receipt} is held for HQ's review: no returns until HQ decides",
+            "小票{receipt}正在等待总部审核，审核前不能退货",
+        ),
+        "return.other_offline": (
+            "receipt {receipt} is from another till and HQ cannot be reached: "
+            "the return needs HQ online",
+            "小票{receipt}不是本机的，且无法连接总部：需联网后才能退货",
+        ),
+        "return.other_offline_capped": (
+            "HQ unreachable: receipt {receipt} can only be returned item by item with a "
+            "manager, up to {cap}",
+            "无法连接总部：小票{receipt}只能由店长授权逐件退货，最多{cap}",
+        ),
+        "return.other_receipt_refused": (
+            "receipt {receipt} is from another till: open it with the return key while HQ "
+            "is reachable",
+            "小票{receipt}不是本机的：请在联网时用退货键调出",
+        ),
+        "return.over": (
+            "only {left} of line {line} can still be returned (returns at every till count)",
+            "第{line}行只能再退{left}（所有收银台的退货都计算在内）",
+        ),
+        "return.unknown_line": (
+            "no line {line} on receipt {receipt}",
+            "小票{receipt}没有第{line}行",
+        ),
+        "return.use_receipt": (
+            "receipt {receipt} is this till's: return it with the return key",
+            "小票{receipt}是本机的：请用退货键退货",
+        ),
+        "return.claim_unanswered": (
+            "HQ did not answer: nothing was returned, try again",
+            "总部没有回应：未退货，请重试",
+        ),
+        "return.offline_own": (
+            "refund {amount} (HQ unreachable: checked against this till's records)",
+            "退款{amount}（无法连接总部：按本机记录核对）",
+        ),
         "return.started": (
             "receipt {receipt}: choose the lines to return",
             "小票{receipt}：请选择退货商品",

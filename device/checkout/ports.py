@@ -86,7 +86,10 @@ class CouponInfo(Protocol):
 
     ``kind`` is "amount" (``value`` in fen), "percent" (``value`` in basis points of the
     sale) or "gift" (an item, not a tender). Dates are ISO strings; only the date part is
-    used, inclusive at both ends, in the store's time zone.
+    used, inclusive at both ends, in the store's time zone. ``stores`` empty: every store.
+    ``used`` counts the uses the cloud last told of plus this till's own it has not counted
+    yet; ``offline_uses`` are this till's uses taken without HQ's confirmation and not yet
+    counted by the cloud (the offline policy limits them).
     """
 
     @property
@@ -104,7 +107,15 @@ class CouponInfo(Protocol):
     @property
     def valid_until(self) -> str | None: ...
     @property
-    def redeemed_sale_id(self) -> str | None: ...
+    def stores(self) -> tuple[str, ...]: ...
+    @property
+    def max_uses(self) -> int: ...
+    @property
+    def used(self) -> int: ...
+    @property
+    def offline_uses(self) -> int: ...
+    @property
+    def revoked(self) -> bool: ...
 
 
 class Coupons(Protocol):
@@ -145,6 +156,6 @@ class Ports:
     journal: Journal
     clock: Clock
     ids: Ids
-    # Optional so a till wired before coupons existed still builds; without it a coupon
-    # tender is refused, because an unchecked code could pay for anything.
+    # Optional so a till wired before coupons existed still builds; without it a coupon is
+    # taken only when HQ confirms it online, because an unchecked code could pay for anything.
     coupons: Coupons | None = None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from device.checkout.cart import Cart
+from device.checkout.hq import Asking
 from device.checkout.records import ReturnRecord, SaleRecord, Staff, TenderLine
 from device.checkout.shifts import Shift
 
@@ -38,6 +39,7 @@ class ReturnSession:
     sale: SaleRecord
     receipt_no: str
     earlier: tuple[ReturnRecord, ...]
+    own: bool = True  # the sale is in this till's journal (False: opened through HQ)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,8 @@ class State:
     drawer_alarmed: bool = False
     message_key: str = ""
     message: str = ""
+    # A question out to HQ (device.checkout.hq); other events wait until it is answered.
+    asking: Asking | None = None
 
     @property
     def suspended_ids(self) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from device.checkout import events as ev
 from device.checkout import shifts
+from device.checkout.asking import ask
 from device.checkout.commands import (
     Command,
     OpenDrawer,
@@ -13,9 +14,11 @@ from device.checkout.commands import (
     RecordSale,
     RecordTierChange,
     ShowOnDisplay,
+    TellHq,
 )
 from device.checkout.context import Context, Refused
 from device.checkout.errors import TenderError
+from device.checkout.hq import Asking, CouponAsk, CouponFree, CouponQuery, request_id
 from device.checkout.loyalty import (
     earnable_fen,
     points_earned,
@@ -32,6 +35,9 @@ from device.checkout.tenders import coupon_amount, opens_drawer, remaining_due, 
 
 Result = tuple[State, list[Command]]
 
+#: A coupon tender's approval code starts with this when HQ confirmed it (and holds the use).
+HQ_CONFIRMED = "HQ-"
+
 
 def _paying(ctx: Context, state: State) -> tuple[State, PricedCart]:
     """The sale being paid; a tender pressed straight from SELLING implies subtotal."""
@@ -47,9 +53,9 @@ def add_tender(ctx: Context, state: State, event: ev.AddTender) -> Result:
     state, priced = _paying(ctx, state)
     if event.kind is TenderKind.POINTS:
         raise TenderError("points are used with the points key, not as an amount")
-    amount = event.amount_fen
     if event.kind is TenderKind.COUPON:
-        amount = _coupon(ctx, state, priced, event)
+        return _ask_coupon(ctx, state, priced, event)
+    amount = event.amount_fen
     line = TenderLine(
         kind=event.kind,
         amount_fen=amount,
@@ -62,27 +68,89 @@ def add_tender(ctx: Context, state: State, event: ev.AddTender) -> Result:
     return complete_if_paid(ctx, replace(state, tenders=tenders), [])
 
 
-def _coupon(ctx: Context, state: State, priced: PricedCart, event: ev.AddTender) -> int:
-    """What the coupon in ``event`` pays, checked against the till's coupon cache."""
+# -- coupons: HQ confirms a coupon before it pays; offline the policy and the cache decide ----
+
+
+def _ask_coupon(ctx: Context, state: State, priced: PricedCart, event: ev.AddTender) -> Result:
     code = event.reference.strip()
     if not code:
-        raise TenderError("a coupon tender needs the coupon code")
-    if ctx.ports.coupons is None:
-        raise TenderError("coupons cannot be checked on this till")
+        raise Refused("coupon.no_code")
     if any(t.kind is TenderKind.COUPON and t.reference == code for t in state.tenders):
-        raise TenderError(f"coupon {code} is already on this sale")
-    coupon = ctx.ports.coupons.get(code)
-    if coupon is None:
-        raise TenderError(f"unknown coupon {code}")
+        raise Refused("coupon.on_sale", code=code)
+    if event.amount_fen < 0:
+        raise TenderError("coupon amount cannot be negative")
+    if remaining_due(priced.total_fen, state.tenders) <= 0:
+        raise TenderError("the sale is already paid: no coupon needed")
     member = state.cart.member if state.cart is not None else None
-    return coupon_amount(
-        coupon,
+    query = CouponQuery(
+        code=code,
+        member_id=member.member_id if member is not None else None,
+        total_fen=priced.total_fen,
         requested_fen=event.amount_fen,
+    )
+    return ask(ctx, state, query, CouponAsk(code, event.amount_fen))
+
+
+def _take_coupon(
+    ctx: Context, state: State, code: str, amount: int, approval: str, notice: Command
+) -> Result:
+    assert state.cart is not None  # a coupon is asked for only while paying
+    priced = price_cart(state.cart, ctx.config.pricing)
+    amount = min(amount, remaining_due(priced.total_fen, state.tenders))
+    if amount <= 0:
+        raise Refused("coupon.worthless", code=code)
+    line = TenderLine(TenderKind.COUPON, amount, approval_code=approval, reference=code)
+    tenders = (*state.tenders, line)
+    settle(priced.total_fen, tenders)
+    new, commands = complete_if_paid(ctx, replace(state, tenders=tenders), [])
+    if new.phase is Phase.TENDERING:
+        # What HQ said (or that it could not be asked) is the news; the panel shows what is due.
+        return new, [*commands, notice]
+    return new, [notice, *commands]
+
+
+def coupon_granted(ctx: Context, state: State, asking: Asking, event: ev.HqCouponGranted) -> Result:
+    """HQ confirmed the coupon (and holds the use): it pays, marked as confirmed."""
+    assert isinstance(asking.purpose, CouponAsk)
+    code = asking.purpose.code
+    amount = min(event.amount_fen, remaining_due_of(ctx, state))
+    notice = ctx.notify("info", "coupon.accepted", code=code, amount=format_fen(amount))
+    return _take_coupon(ctx, state, code, amount, f"{HQ_CONFIRMED}{asking.request_id}", notice)
+
+
+def coupon_offline(ctx: Context, state: State, asking: Asking, event: ev.HqUnreachable) -> Result:
+    """HQ cannot be asked: the offline policy and this till's coupon cache decide."""
+    assert isinstance(asking.purpose, CouponAsk) and state.cart is not None
+    policy = ctx.config.hq
+    code = asking.purpose.code
+    if policy.coupons_offline == "refuse":
+        raise Refused("coupon.offline_refused")
+    coupon = ctx.ports.coupons.get(code) if ctx.ports.coupons is not None else None
+    if coupon is None:
+        raise Refused("coupon.offline_unknown", code=code)
+    priced = price_cart(state.cart, ctx.config.pricing)
+    member = state.cart.member
+    amount = coupon_amount(
+        coupon,
+        requested_fen=asking.purpose.requested_fen,
         total_fen=priced.total_fen,
         due_fen=remaining_due(priced.total_fen, state.tenders),
         member_id=member.member_id if member is not None else None,
         today=ctx.local_date(ctx.now()),
+        store_id=ctx.config.store_id,
     )
+    if coupon.offline_uses >= policy.coupon_offline_uses:
+        raise Refused("coupon.offline_limit", code=code)
+    if policy.coupon_offline_cap_fen:
+        amount = min(amount, policy.coupon_offline_cap_fen)
+    notice = ctx.notify("warning", "coupon.offline", code=code, amount=format_fen(amount))
+    return _take_coupon(ctx, state, code, amount, "", notice)
+
+
+def remaining_due_of(ctx: Context, state: State) -> int:
+    """What the open sale still owes."""
+    assert state.cart is not None
+    return remaining_due(price_cart(state.cart, ctx.config.pricing).total_fen, state.tenders)
 
 
 def redeem_points(ctx: Context, state: State, event: ev.RedeemPoints) -> Result:
@@ -113,7 +181,11 @@ def cancel_tender(ctx: Context, state: State, event: ev.CancelTender) -> Result:
     last = state.tenders[-1]
     redeemed = 0 if last.kind is TenderKind.POINTS else state.redeemed_points
     new = replace(state, tenders=state.tenders[:-1], redeemed_points=redeemed)
-    return new, [ctx.notify("info", "tender.cancelled")]
+    out: list[Command] = []
+    if last.kind is TenderKind.COUPON and last.approval_code.startswith(HQ_CONFIRMED):
+        # HQ holds a use of it for this till: give it back now, not when the hold lapses.
+        out.append(TellHq(ctx.new_id(), request_id(ctx.new_id()), CouponFree(last.reference)))
+    return new, [*out, ctx.notify("info", "tender.cancelled")]
 
 
 def complete_if_paid(ctx: Context, state: State, before: list[Command]) -> Result:

@@ -23,6 +23,7 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Final
 
+from device.checkout.context import Refused
 from device.checkout.errors import TenderError
 from device.checkout.money import BP_WHOLE, apply_bp, format_fen
 from device.checkout.ports import CouponInfo
@@ -100,13 +101,21 @@ def opens_drawer(tenders: Sequence[TenderLine], change_fen: int) -> bool:
     return change_fen > 0 or any(t.kind is TenderKind.CASH for t in tenders)
 
 
-def _iso_date(text: str | None, code: str, what: str) -> dt.date | None:
+def _iso_date(text: str | None, code: str) -> dt.date | None:
     if not text:
         return None
     try:
         return dt.date.fromisoformat(text[:10])
     except ValueError as err:
-        raise TenderError(f"coupon {code} has an unreadable {what} date {text!r}") from err
+        raise TenderError(f"coupon {code} has an unreadable date {text!r}") from err
+
+
+def coupon_worth(kind: str, value: int, total_fen: int) -> int:
+    """What a coupon is worth on a sale: its value in fen, or its share (basis points) of the
+    total rounded half up; a share above 100 % is worth the whole total."""
+    if kind == "amount":
+        return value
+    return apply_bp(total_fen, min(value, BP_WHOLE))
 
 
 def coupon_amount(
@@ -117,39 +126,41 @@ def coupon_amount(
     due_fen: int,
     member_id: str | None,
     today: dt.date,
+    store_id: str,
 ) -> int:
-    """What a coupon pays on this sale, or raise TenderError saying why it cannot be used.
+    """What a coupon pays on this sale, or raise Refused saying why it cannot be used.
 
-    An amount coupon is worth its value, a percent coupon that share of the sale's total.
-    The coupon pays the smallest of its worth, the amount the cashier asked for (0: all
-    of its worth) and what is still due; a coupon never gives change.
+    The same rules as the cloud's (cloud.domain.coupons), applied to the till's cache when
+    HQ cannot be asked. The coupon pays the smallest of its worth, the amount the cashier
+    asked for (0: all of its worth) and what is still due; a coupon never gives change.
     """
     code = coupon.code
-    if coupon.redeemed_sale_id:
-        raise TenderError(f"coupon {code} has already been used")
+    if coupon.revoked:
+        raise Refused("coupon.revoked", code=code)
     if coupon.kind == "gift":
-        raise TenderError(f"coupon {code} is for a gift item, not a payment")
+        raise Refused("coupon.not_tender", code=code)
     if coupon.kind not in ("amount", "percent"):
         raise TenderError(f"coupon {code} is of an unknown kind {coupon.kind!r}")
+    if coupon.stores and store_id not in coupon.stores:
+        raise Refused("coupon.other_store", code=code)
     if coupon.member_id:
         if member_id is None:
-            raise TenderError(f"coupon {code} belongs to a member: identify the member first")
+            raise Refused("coupon.needs_member", code=code)
         if coupon.member_id != member_id:
-            raise TenderError(f"coupon {code} belongs to another member")
-    starts = _iso_date(coupon.valid_from, code, "start")
-    ends = _iso_date(coupon.valid_until, code, "end")
+            raise Refused("coupon.other_member", code=code)
+    starts = _iso_date(coupon.valid_from, code)
+    ends = _iso_date(coupon.valid_until, code)
     if starts is not None and today < starts:
-        raise TenderError(f"coupon {code} is valid from {starts.isoformat()}")
+        raise Refused("coupon.not_yet", code=code, date=starts.isoformat())
     if ends is not None and today > ends:
-        raise TenderError(f"coupon {code} expired on {ends.isoformat()}")
+        raise Refused("coupon.expired", code=code, date=ends.isoformat())
+    if coupon.used >= coupon.max_uses:
+        raise Refused("coupon.used_up", code=code)
     if total_fen < coupon.min_spend_fen:
-        raise TenderError(f"coupon {code} needs a spend of {format_fen(coupon.min_spend_fen)}")
-    if coupon.kind == "amount":
-        worth = coupon.value
-    else:
-        worth = apply_bp(total_fen, min(coupon.value, BP_WHOLE))
-    if worth <= 0:
-        raise TenderError(f"coupon {code} is worth nothing on this sale")
+        raise Refused("coupon.min_spend", code=code, amount=format_fen(coupon.min_spend_fen))
     if requested_fen < 0:
         raise TenderError("coupon amount cannot be negative")
+    worth = coupon_worth(coupon.kind, coupon.value, total_fen)
+    if worth <= 0:
+        raise Refused("coupon.worthless", code=code)
     return min(worth, requested_fen or worth, due_fen)

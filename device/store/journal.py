@@ -12,6 +12,7 @@ from device.checkout.loyalty import earnable_fen
 from device.checkout.money import format_fen
 from device.checkout.records import PointsDelta, ReturnRecord, SaleRecord, Tier
 from device.store import outbox
+from device.store.coupons import USE as _COUPON_USE
 from device.store.db import Database
 from device.store.errors import InvalidRecord, StoreError
 from device.store.models import Models
@@ -39,10 +40,6 @@ _MEMBER_DELTA: Final = (
 _RETURN_POINTS: Final = (
     "INSERT INTO return_points (seq, idx, member_id, delta, reason, origin_sale_id, "
     "origin_return_id, device_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_COUPON: Final = (
-    "UPDATE coupon SET redeemed_sale_id = ?, redeemed_at = ? "
-    "WHERE code = ? AND redeemed_sale_id IS NULL"
 )
 _RETURN: Final = (
     "INSERT INTO sale_return (seq, return_id, receipt_no, business_date, original_sale_id, "
@@ -176,7 +173,13 @@ class JournalWriter:
                 points = sum(p.delta for p in sale.points)
                 conn.execute(_MEMBER_DELTA, (spend, points, 0, tier, sale.member_id))
             if sale.coupon_codes:
-                conn.executemany(_COUPON, [(sid, now, code) for code in sale.coupon_codes])
+                # Confirmed: HQ checked the coupon online and holds the use (approval code).
+                confirmed = {t.reference for t in sale.tenders
+                             if t.kind.value == "coupon" and t.approval_code}  # fmt: skip
+                conn.executemany(
+                    _COUPON_USE,
+                    [(code, seq, sid, int(code in confirmed)) for code in sale.coupon_codes],
+                )
             # The event's body is the sale row's (see outbox.pending).
             outbox.append(conn, seq, "sale", device_time, sale.clock_synced, None, now)
         return Recorded(receipt_no, seq)

@@ -101,9 +101,11 @@ InboxItem = Connected | Disconnected | Inbound | Wake
 
 
 def subscriptions(store_id: str, terminal_id: str) -> list[str]:
-    """Every topic filter a terminal listens on: its ACKs and downstream for it, its store, all."""
+    """Every topic filter a terminal listens on: its ACKs and replies, downstream for it, its
+    store and all."""
     return [
         topics.ack_topic(store_id, terminal_id),
+        topics.reply_topic(store_id, terminal_id),
         topics.store_down_filter(store_id),
         topics.store_down_filter(topics.ALL_STORES),
         topics.terminal_down_filter(store_id, terminal_id),
@@ -152,9 +154,11 @@ class Link:
         )
         self.client.loop_start()
 
-    def publish(self, topic: str, payload: bytes, retain: bool = False) -> mqtt.MQTTMessageInfo:
+    def publish(
+        self, topic: str, payload: bytes, retain: bool = False, properties: Properties | None = None
+    ) -> mqtt.MQTTMessageInfo:
         """Publish at QoS 1; paho queues it in memory if the link is momentarily down."""
-        return self.client.publish(topic, payload, qos=1, retain=retain)
+        return self.client.publish(topic, payload, qos=1, retain=retain, properties=properties)
 
     def stop(self, farewell: bytes | None = None, timeout: float = 2.0) -> None:
         """Say goodbye (retained offline status) if connected, then close the link."""

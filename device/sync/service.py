@@ -34,6 +34,7 @@ from device.sync.client import (
 from device.sync.downstream import DownstreamApplier, StreamSink
 from device.sync.errors import SyncError
 from device.sync.publisher import OutboxPublisher
+from device.sync.remote import Ask, HqDesk
 from device.sync.status import Health, StatusReporter
 from device.sync.verify import Journal
 from device.sync.verify import problem as ack_problem
@@ -189,6 +190,15 @@ class SyncService:
         """Look at the outbox now (call after committing a sale)."""
         self._inbox.put(Wake())
 
+    def ask(
+        self, request_id: str, query: Any, timeout_s: float, answer: Callable[[object], None] | None
+    ) -> None:
+        """Put a question to the cloud; ``answer`` gets its Hq* event (None: no answer wanted).
+
+        Never blocks: the sync thread publishes it and answers by itself on a timeout.
+        """
+        self._inbox.put(Ask(request_id, query, timeout_s, answer))  # type: ignore[arg-type]
+
     def stats(self) -> SyncStats:
         """The latest counters from the sync thread."""
         with self._lock:
@@ -256,6 +266,7 @@ class _Loop:
         )
         versions = self.applier.versions()
         self.link = Link(b, svc._inbox, self.reporter.will(store.outbox_depth(), versions))
+        self.desk = HqDesk(b.store_id, b.terminal_id, self._send_request)
         self.publisher = self._new_publisher()
         self.acks = 0
         self.link_problem = ""
@@ -302,6 +313,9 @@ class _Loop:
     def _send(self, topic: str, payload: bytes) -> bool:
         return self.link.connected and published_ok(self.link.publish(topic, payload))
 
+    def _send_request(self, topic: str, payload: bytes, properties: Any) -> bool:
+        return published_ok(self.link.publish(topic, payload, properties=properties))
+
     def _send_catchup(self, streams: dict[str, int]) -> None:
         b = self.svc.settings.broker
         # convert() checks every stream name against the protocol's list of streams.
@@ -346,6 +360,7 @@ class _Loop:
             except queue.Empty:
                 item = None
         self._apply_ack(now)
+        self.desk.tick(now)
         if self.link.connected and not self.verified:
             self._maybe_resume(now)
             if now - self.hello_at >= svc.settings.hello_retry_s:
@@ -370,10 +385,14 @@ class _Loop:
         self.link.stop(self.reporter.payload(goodbye))
         self._publish_stats()
 
-    def _handle(self, item: InboxItem, now: float) -> None:
-        if isinstance(item, Inbound):
+    def _handle(self, item: InboxItem | Ask, now: float) -> None:
+        if isinstance(item, Ask):
+            self.desk.send(item, self.link.connected, now)
+        elif isinstance(item, Inbound):
             if item.topic == self.svc._ack_topic:
                 self._on_ack(item.payload, now)
+            elif item.topic == self.desk.reply_topic:
+                self.desk.on_reply(item.payload)
             else:
                 self.applier.handle(item.topic, item.payload, now)
                 self.versions = self.applier.versions()
@@ -391,6 +410,7 @@ class _Loop:
             self.link_problem = item.reason
             self.verified = False
             self.publisher.on_disconnected()
+            self.desk.on_disconnected()
         elif isinstance(item, Wake):
             pass  # the tick after this drain does the work
 

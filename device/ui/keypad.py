@@ -55,6 +55,7 @@ MENU2: tuple[tuple[str, str, str], ...] = (
     ("2", "line_discount", "menu.line_discount"),
     ("3", "void_sale", "menu.void_sale"),
     ("4", "lookup", "menu.lookup"),
+    ("5", "item_sku", "menu.item_return"),
 )
 _MODE_PROMPTS: Mapping[str, str] = MappingProxyType({
     "staff": "prompt.staff", "pin": "prompt.pin", "float": "prompt.float",
@@ -68,7 +69,12 @@ _MODE_PROMPTS: Mapping[str, str] = MappingProxyType({
     "menu2": "prompt.menu", "price": "prompt.price", "line_discount": "prompt.line_discount",
     "void_sale": "prompt.void_sale", "lookup": "prompt.member",
     "new_pin": "prompt.new_pin", "confirm_pin": "prompt.confirm_pin",
+    "item_sku": "prompt.item_sku", "item_qty": "prompt.item_qty",
+    "item_price": "prompt.item_price",
 })  # fmt: skip
+# Modes that keep what earlier prompts collected (``pending``) when they are entered.
+_KEEPS_PENDING = frozenset({"manager_id", "manager_pin", "pin", "approval", "new_pin",
+                            "confirm_pin", "item_qty", "item_price"})  # fmt: skip
 _SECRET_MODES = frozenset({"pin", "manager_pin", "new_pin", "confirm_pin"})
 _SIGN_IN_MODES = ("manager_id", "manager_pin", "pin", "staff", "new_pin", "confirm_pin")
 
@@ -101,6 +107,8 @@ class KeypadController:
 
     def prompt(self, view: View) -> tuple[str, dict[str, str]]:
         """The prompt's text key and parameters."""
+        if view.state.asking is not None:
+            return "prompt.asking", {}
         mode = self.current_mode(view)
         action = str(self.pending.get("action", ""))
         params = {"staff": str(self.pending.get("staff_id", "")), "action": action}
@@ -134,6 +142,10 @@ class KeypadController:
             self._set_mode("staff")
         elif notice.key == "login.set_pin" and "code" in self.pending:
             self.mode, self.entry = "new_pin", ""  # keeps pending: staff id and the code
+        elif notice.key == "return.other_offline_capped":
+            # HQ is unreachable and the policy allows it: return item by item against it.
+            self._set_mode("item_sku")
+            self.pending = {"receipt": notice.params.get("receipt", "")}
         elif view.state.phase is Phase.LOGGED_OUT and self.mode not in (*_SIGN_IN_MODES, ""):
             self._set_mode("")
 
@@ -185,7 +197,7 @@ class KeypadController:
     def _set_mode(self, mode: str) -> None:
         self.mode = mode
         self.entry = ""
-        if mode not in ("manager_id", "manager_pin", "pin", "approval", "new_pin", "confirm_pin"):
+        if mode not in _KEEPS_PENDING:
             self.pending = {}
 
     def _fail(self, key: str) -> list[object]:
@@ -495,6 +507,31 @@ class KeypadController:
         if bp is None or line_no is None:
             return []
         return [ev.DiscountLine(line_no, percent_bp=bp)]
+
+    def _enter_item_sku(self, text: str, view: View) -> list[object]:
+        if not text:
+            self._set_mode("")
+            return []
+        self.pending["sku"] = text
+        self._set_mode("item_qty")
+        return []
+
+    def _enter_item_qty(self, text: str, view: View) -> list[object]:
+        if not text.isdigit() or int(text) < 1:
+            return self._fail("ui.bad_number")
+        self.pending["quantity"] = int(text)
+        self._set_mode("item_price")
+        return []
+
+    def _enter_item_price(self, text: str, view: View) -> list[object]:
+        self.entry = text
+        price = self._amount()
+        if price is None:
+            return []
+        sku, quantity = str(self.pending.get("sku", "")), int(self.pending.get("quantity", 1))
+        receipt = str(self.pending.get("receipt", ""))
+        self._set_mode("")
+        return [ev.NoReceiptReturn(sku, quantity, price, reason="keypad", receipt=receipt)]
 
     def _enter_void_sale(self, text: str, view: View) -> list[object]:
         self._set_mode("")

@@ -127,6 +127,11 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "menu.void_sale": ("Void a completed sale", "作废已完成交易"),
     "menu.lookup": ("Member lookup", "会员查询"),
     "menu.more": ("F12 again: manager functions", "再按F12：店长功能"),
+    "menu.item_return": ("Return by item (no receipt)", "按商品退货（无小票）"),
+    "prompt.asking": ("Checking with HQ, please wait...", "正在向总部核实，请稍候……"),
+    "prompt.item_sku": ("Item code to return, then ENTER", "退货商品编码，然后确认"),
+    "prompt.item_qty": ("How many come back, then ENTER", "退货数量，然后确认"),
+    "prompt.item_price": ("Refund per item in yuan, then ENTER", "每件退款金额（元），然后确认"),
     "prompt.price": ("New unit price for the last line, then ENTER", "最后一行的新单价，然后确认"),
     "prompt.line_discount": (
         "Discount % for the last line, then ENTER",

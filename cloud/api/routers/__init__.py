@@ -8,6 +8,7 @@ from typing import Final
 from cloud.api.routers import (
     admin_pages,
     auth,
+    coupons,
     docs,
     health,
     integrity,
@@ -17,6 +18,7 @@ from cloud.api.routers import (
     pages,
     pushes,
     reports,
+    returns,
     rules,
     staff,
     stores,
@@ -40,6 +42,8 @@ AREAS: Final[tuple[ModuleType, ...]] = (
     integrity,
     staff,
     rules,
+    coupons,
+    returns,
     pages,
     admin_pages,
 )

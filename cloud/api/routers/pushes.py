@@ -13,6 +13,7 @@ from cloud.api.policy import PolicyRouter, Principal, Role, Strict, allow
 from cloud.api.publisher import PublishError
 from cloud.api.security import Db, Who, audit
 from cloud.domain.snapshot import STREAM_KEYS, LoggedChange, fold
+from cloud.store import coupons
 from cloud.store.db import CloudDB, utcnow
 from cloud.store.downstream import append_change
 from cloud.store.stores import store_known
@@ -216,6 +217,8 @@ def do_push(
         raise HTTPException(413, f"change too large for one message: {err}") from err
     with cdb.write():
         version = append_change(cdb, stream, scope, body.kind, items, utcnow())
+        if stream == "coupons" and body.kind == "upsert":  # the cloud checks coupons: its records
+            coupons.absorb_push(cdb, items, scope, who.username, utcnow())
         audit(
             cdb,
             request,

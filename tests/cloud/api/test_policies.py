@@ -45,11 +45,14 @@ PATH_VALUES = {
     "staff_id": "2003",  # created by POST /api/staff, which comes first in the route list
     "version": "r1",  # published by PUT /api/rules/store/{scope}, which comes first
     "scope": "S001",
+    "receipt_no": "R-none",  # a receipt no till has sent: readers get 404, not 403
 }
 #: Path values for one write route only.
 WRITE_VALUES = {
     "/api/members/{member_id}/merge": {"member_id": "M2"},  # the duplicate goes, into M1
     "/api/jobs/{name}/run": {"name": "points_expiry"},
+    "/api/coupons/{code}/revoke": {"code": "X1"},  # issued by POST /api/coupons, which comes first
+    "/api/coupon-rules/{name}/stop": {"name": "r1"},  # added by POST /api/coupon-rules
 }
 #: POST routes that change nothing (previews): no audit row expected.
 READ_ONLY_WRITES = {
@@ -126,6 +129,18 @@ def valid_body(method: str, path: str, user_ids: dict[str, int]) -> dict[str, An
         ("POST", "/api/members/{member_id}/merge"): {
             "json": {"into": "M1", "reason": "same customer"}
         },
+        ("POST", "/api/coupons"): {"json": {"kind": "amount", "value": 500, "codes": ["X1"]}},
+        ("POST", "/api/coupons/{code}/revoke"): {},
+        ("POST", "/api/coupon-rules"): {
+            "json": {
+                "name": "r1",
+                "min_total_fen": 10000,
+                "kind": "amount",
+                "value": 500,
+                "valid_days": 30,
+            }
+        },
+        ("POST", "/api/coupon-rules/{name}/stop"): {},
     }
     key = (method, path)
     if key not in bodies:

@@ -163,3 +163,21 @@ def test_returns_add_up_and_need_a_manager_without_receipt() -> None:
         "a return without receipt needs a manager",
         "refund 30000 without receipt is over the cap 20000",
     ]
+
+
+def test_a_managers_return_without_receipt_points_at_no_line_and_passes() -> None:
+    # A no-receipt return has no receipt line to name: the till sends line 0.
+    ret = {
+        "return_id": UUID, "original_sale_id": None, "original_receipt_no": None,
+        "cashier_id": "C1", "shift_id": "SH", "member_id": None,
+        "lines": [{"original_line_no": 0, "sku": "A", "quantity": 1, "weight_g": None,
+                   "refund_fen": 1_500}],
+        "refund_fen": 1_500, "refunds": [{"kind": "cash", "amount_fen": 1_500}], "points": [],
+        "authorised_by": "M01", "device_time": NOW.isoformat(), "clock_synced": True,
+        "receipt_no": "R",
+    }  # fmt: skip
+    assert _check(ret, bodies.ReturnBody) == []
+    # Line numbers below 0 are still refused at the wire.
+    ret["lines"][0]["original_line_no"] = -1
+    with pytest.raises(msgspec.ValidationError, match="original_line_no"):
+        _check(ret, bodies.ReturnBody)

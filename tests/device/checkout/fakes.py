@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from device.checkout import events as ev
 from device.checkout.commands import (
+    AskHq,
     Command,
     Notify,
     RecordMember,
     RecordReturn,
     RecordSale,
     RecordTierChange,
+    TellHq,
 )
 from device.checkout.config import CheckoutConfig, default_config
 from device.checkout.events import Event
+from device.checkout.hq import ClaimQuery, CouponQuery, ReceiptQuery
 from device.checkout.machine import Machine
 from device.checkout.ports import PinResult, Ports
 from device.checkout.records import (
@@ -143,7 +148,11 @@ class FakeCoupon:
     member_id: str | None = None
     valid_from: str | None = None
     valid_until: str | None = None
-    redeemed_sale_id: str | None = None
+    stores: tuple[str, ...] = ()
+    max_uses: int = 1
+    used: int = 0
+    offline_uses: int = 0
+    revoked: bool = False
 
 
 @dataclass
@@ -152,6 +161,32 @@ class FakeCoupons:
 
     def get(self, code: str) -> FakeCoupon | None:
         return self.coupons.get(code)
+
+
+#: How a test's HQ answers a question: an answer event, or None to leave it open.
+HqAnswerer = Callable[[AskHq], "ev.HqAnswer | None"]
+
+
+def hq_like_a_till_without_coupons_online(ask: AskHq) -> ev.HqAnswer | None:
+    """HQ reachable for returns (claims granted, other receipts unknown), never for coupons."""
+    query = ask.query
+    if isinstance(query, ClaimQuery):
+        return ev.HqClaimGranted(ask.request_id, query.return_id)
+    if isinstance(query, ReceiptQuery):
+        return ev.HqRefused(ask.request_id, "receipt_unknown", (("receipt", query.receipt_no),))
+    if isinstance(query, CouponQuery):
+        return ev.HqUnreachable(ask.request_id, "offline")
+    return None
+
+
+def hq_unreachable(ask: AskHq) -> ev.HqAnswer | None:
+    """No link to HQ at all."""
+    return ev.HqUnreachable(ask.request_id, "offline")
+
+
+def hq_silent(ask: AskHq) -> ev.HqAnswer | None:
+    """Questions stay open: the test answers them itself."""
+    return None
 
 
 class SeqIds:
@@ -180,7 +215,11 @@ class Till:
         cards: dict[str, str] | None = None,
         config: CheckoutConfig | None = None,
         coupons: list[FakeCoupon] | None = None,
+        hq: HqAnswerer = hq_like_a_till_without_coupons_online,
     ) -> None:
+        self.hq = hq
+        self.asked: list[AskHq] = []
+        self.told: list[TellHq] = []
         self.clock = FakeClock()
         self.catalogue = FakeCatalogue(products)
         self.members = FakeMembers(members or [], cards)
@@ -205,11 +244,18 @@ class Till:
         self.counter = 0
 
     def send(self, event: Event) -> list[Command]:
+        """Step the machine; questions to HQ are answered by ``self.hq`` at once (if it does)."""
         self.state, commands = self.machine.step(self.state, event)
         self.log.extend(commands)
         for command in commands:
             self._apply(command)
-        return commands
+        out = list(commands)
+        for command in commands:
+            if isinstance(command, AskHq):
+                answer = self.hq(command)
+                if answer is not None:
+                    out += self.send(answer)
+        return out
 
     def _apply(self, command: Command) -> None:
         if isinstance(command, RecordSale):
@@ -225,15 +271,23 @@ class Till:
                 self.members.members[held.member_id] = replace(
                     held, points_balance=held.points_balance + delta
                 )
-            for code in command.sale.coupon_codes:
-                used = replace(self.coupons.coupons[code], redeemed_sale_id=command.sale.sale_id)
-                self.coupons.coupons[code] = used
+            for tender in command.sale.tenders:
+                known = self.coupons.coupons.get(tender.reference)
+                if tender.kind.value == "coupon" and known is not None:
+                    offline = 0 if tender.approval_code else 1
+                    self.coupons.coupons[known.code] = replace(
+                        known, used=known.used + 1, offline_uses=known.offline_uses + offline
+                    )
         elif isinstance(command, RecordReturn):
             sale_id = command.ret.original_sale_id
             if sale_id is not None:
                 self.journal.returns.setdefault(sale_id, []).append(command.ret)
         elif isinstance(command, RecordMember):
             self.members.members[command.member.member_id] = command.member
+        elif isinstance(command, AskHq):
+            self.asked.append(command)
+        elif isinstance(command, TellHq):
+            self.told.append(command)
         elif isinstance(command, RecordTierChange):
             old = self.members.members.get(command.member_id)
             if old is not None:

@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 
 from device.checkout import events as ev
 from device.checkout.barcodes import gtin_check_digit
-from device.checkout.commands import Notify, RecordReturn, RecordSale
+from device.checkout.commands import AskHq, Notify, RecordReturn, RecordSale, TellHq
 from device.checkout.events import ManagerCreds
 from device.checkout.pricing import price_cart
 from device.checkout.records import Member, Product, TenderKind, Tier
-from device.checkout.state import Phase
+from device.checkout.state import Phase, State
 from tests.device.checkout.fakes import FakeCoupon, Till
 
 LAST = "@last"  # stands for the newest receipt number once a sale exists
@@ -160,6 +160,10 @@ def _resolve(till: Till, event: ev.Event) -> ev.Event:
     return event
 
 
+def _essence(state: State) -> State:
+    return replace(state, message_key="", message="", asking=None)
+
+
 # Half helpful, half anything: hypothesis flattens ``a | b``, which would drown ``helpful``.
 mixed = st.tuples(st.booleans(), events, helpful).map(lambda t: t[2] if t[0] else t[1])
 
@@ -176,7 +180,10 @@ def test_random_events_never_raise_or_go_negative(sequence: list[ev.Event]) -> N
         commands = till.send(event)  # any exception fails the test
         errors = [c for c in commands if isinstance(c, Notify) and c.level == "error"]
         if errors:
-            assert len(commands) == 1 and till.state is before
+            # Nothing changes: no record, no print, no drawer; a question HQ refused (or that
+            # could not be asked) leaves the till as it was, apart from the message shown.
+            assert [c for c in commands if not isinstance(c, Notify | AskHq | TellHq)] == []
+            assert _essence(till.state) == _essence(before)
             # every refusal is a rule with a reason, never a fault caught as a last resort
             assert all(c.message_key != "error.internal" for c in errors), errors
         state = till.state

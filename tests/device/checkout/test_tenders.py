@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from device.checkout.errors import TenderError
+from device.checkout.errors import CheckoutError, TenderError
 from device.checkout.records import TenderKind, TenderLine
 from device.checkout.tenders import (
     cash_in_drawer,
@@ -149,6 +149,7 @@ def coupon_pays(
         due_fen=due,
         member_id=member_id,
         today=TODAY,
+        store_id="S001",
     )
 
 
@@ -163,7 +164,10 @@ def test_amount_and_percent_coupons_pay_their_worth_capped_at_what_is_due() -> N
 @pytest.mark.parametrize(
     ("coupon", "kw", "reason"),
     [
-        (FakeCoupon("U", "amount", 500, redeemed_sale_id="s9"), {}, "already been used"),
+        (FakeCoupon("U", "amount", 500, used=1), {}, "already been used"),
+        (FakeCoupon("N", "amount", 500, max_uses=3, used=3), {}, "already been used"),
+        (FakeCoupon("W", "amount", 500, revoked=True), {}, "withdrawn by HQ"),
+        (FakeCoupon("O", "amount", 500, stores=("S002",)), {}, "cannot be used in this store"),
         (FakeCoupon("G", "gift", 0), {}, "for a gift item, not a payment"),
         (FakeCoupon("M", "amount", 500, member_id="M1"), {}, "identify the member first"),
         (FakeCoupon("M", "amount", 500, member_id="M1"), {"member_id": "M2"}, "another member"),
@@ -171,11 +175,11 @@ def test_amount_and_percent_coupons_pay_their_worth_capped_at_what_is_due() -> N
         (FakeCoupon("E", "amount", 500, valid_until="2026-11-22"), {}, "expired on 2026-11-22"),
         (FakeCoupon("S", "amount", 500, min_spend_fen=10_000), {}, "needs a spend of ¥100.00"),
         (FakeCoupon("Z", "amount", 0), {}, "worth nothing"),
-        (FakeCoupon("D", "amount", 500, valid_until="soon"), {}, "unreadable end date"),
+        (FakeCoupon("D", "amount", 500, valid_until="soon"), {}, "unreadable date"),
     ],
 )
 def test_coupon_refusals(coupon: FakeCoupon, kw: dict[str, str], reason: str) -> None:
-    with pytest.raises(TenderError, match=re.escape(reason)):
+    with pytest.raises(CheckoutError, match=re.escape(reason)):
         coupon_pays(coupon, member_id=kw.get("member_id"))
 
 
@@ -183,3 +187,5 @@ def test_coupon_dates_are_inclusive() -> None:
     day = FakeCoupon("B", "amount", 500, valid_from="2026-11-23", valid_until="2026-11-23T23:59")
     assert coupon_pays(day) == 500
     assert coupon_pays(FakeCoupon("M", "amount", 500, member_id="M1"), member_id="M1") == 500
+    assert coupon_pays(FakeCoupon("T", "amount", 500, max_uses=3, used=2)) == 500  # one left
+    assert coupon_pays(FakeCoupon("H", "amount", 500, stores=("S002", "S001"))) == 500

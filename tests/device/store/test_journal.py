@@ -183,12 +183,22 @@ def test_points_delta_for_another_member_is_refused(store: Store) -> None:
     assert store.outbox_depth() == 0
 
 
-def test_coupon_is_marked_redeemed_by_the_sale_that_used_it(store: Store) -> None:
-    store.coupons.upsert([{"code": "BDAY-1", "kind": "amount", "value": 1000}])
+def test_a_coupon_use_counts_here_until_the_cloud_has_counted_it(store: Store) -> None:
+    store.coupons.upsert([{"code": "BDAY-1", "kind": "amount", "value": 1000, "max_uses": 2}])
     sale = make_sale(2, coupon_codes=("BDAY-1",))
     store.record_sale(sale)
     coupon = store.coupons.get("BDAY-1")
-    assert coupon is not None and coupon.redeemed_sale_id == sale.sale_id
+    assert coupon is not None and (coupon.used, coupon.offline_uses) == (1, 1)
+    # The cloud counted it (ACK), and its push says so: still one use, never two.
+    store.outbox_ack(1)
+    store.coupons.upsert([{"code": "BDAY-1", "kind": "amount", "value": 1000, "max_uses": 2,
+                           "uses": 1}])  # fmt: skip
+    coupon = store.coupons.get("BDAY-1")
+    assert coupon is not None and (coupon.used, coupon.offline_uses) == (1, 0)
+    # A late, older push cannot give the use back.
+    store.coupons.upsert([{"code": "BDAY-1", "kind": "amount", "value": 1000, "max_uses": 2,
+                           "uses": 0}])  # fmt: skip
+    assert store.coupons.get("BDAY-1").used == 1  # type: ignore[union-attr]
     assert store.journal.sale_by_receipt("S001-T01-20261123-0001") == (
         sale,
         "S001-T01-20261123-0001",

@@ -125,7 +125,7 @@ def test_a_version_1_file_upgrades_and_keeps_sales_returns_members(
     old.close()
 
     new = Store.open(db_path, store_config(), clock=clock)
-    assert new.db.schema_version() == 6
+    assert new.db.schema_version() == 7
     assert new.journal.sale_by_receipt(receipt) == (first, receipt)
     assert new.journal.sale(second.sale_id) == (second, f"S001-T01-{DAY}-0003")
     assert new.journal.returns_for_sale(first.sale_id) == [ret]

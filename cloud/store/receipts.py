@@ -1,0 +1,322 @@
+"""Receipts across the chain: any till's sale by receipt number, returned units, claims, reports.
+
+Every return against a receipt takes units of the sale's lines (pieces, or grams of a weighed
+line). The ledger holds them per return and line: *claimed* while a till is about to record
+the return (so two tills returning the same line at once cannot both have it; a claim lapses
+unless its return arrives), *recorded* once the return event is stored. What is left of a
+line is what it sold less every recorded and live claimed unit, at any till. A return taken
+offline that goes beyond that is stored like any other and reported as an over-return.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import peewee as pw
+
+from cloud.store.db import CloudDB
+from cloud.store.remote_models import LOCK_CLASS, return_units
+
+#: How long units claimed for a till's return stay reserved unless the return arrives.
+CLAIM_S: Final = 15 * 60
+#: The abuse limit's window (MISSION: returns per member per 30 days).
+WINDOW_DAYS: Final = 30
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSale:
+    """A sale event as the cloud holds it."""
+
+    terminal_id: str
+    seq: int
+    store_id: str
+    receipt_no: str
+    status: str
+    body: Mapping[str, Any]
+
+    @property
+    def sale_id(self) -> str:
+        """The sale's id (a UUID)."""
+        return str(self.body.get("sale_id") or "")
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A protocol.remote refusal reason with its message parameters."""
+
+    reason: str
+    params: Mapping[str, str]
+    detail: str = ""
+
+
+def lock_sale(cdb: CloudDB, sale_id: str) -> None:
+    """Serialise everything that counts one sale's returned units (a SQLite write already is)."""
+    if cdb.is_postgres:
+        cdb.database.execute_sql(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOCK_CLASS, sale_id)
+        )
+
+
+def find_sale(cdb: CloudDB, receipt_no: str) -> StoredSale | None:
+    """The sale printed with this receipt number, at any till (None if the cloud has none)."""
+    e = cdb.models.Event
+    row = (
+        e.select(e.terminal_id, e.seq, e.store_id, e.receipt_no, e.status, e.body)
+        .where((e.receipt_no == receipt_no) & (e.type == "sale") & e.status.in_(("ok", "held")))
+        .order_by(e.terminal_id, e.seq)
+        .first()
+    )
+    if row is None:
+        return None
+    return StoredSale(row.terminal_id, int(row.seq), row.store_id, row.receipt_no, row.status,
+                      row.body or {})  # fmt: skip
+
+
+def sold_units(body: Mapping[str, Any]) -> dict[int, int]:
+    """Units each line of a sale sold (pieces, or grams of a weighed line)."""
+    out: dict[int, int] = {}
+    for line in body.get("lines") or ():
+        weight = line.get("weight_g")
+        out[int(line["line_no"])] = int(weight) if weight is not None else int(line["quantity"])
+    return out
+
+
+def _weighed(body: Mapping[str, Any]) -> set[int]:
+    return {int(ln["line_no"]) for ln in body.get("lines") or () if ln.get("weight_g") is not None}
+
+
+def returned(
+    cdb: CloudDB, sale_id: str, now: dt.datetime, *, except_return: str | None = None
+) -> dict[int, int]:
+    """Units per line taken back by recorded returns and live claims, at any till."""
+    r = cdb.remote.ReturnedUnits
+    live = (r.state == "recorded") | (r.expires_at > now)
+    where = (r.sale_id == sale_id) & live
+    if except_return is not None:
+        where &= r.return_id != except_return
+    rows = r.select(r.line_no, pw.fn.SUM(r.units)).where(where).group_by(r.line_no).tuples()
+    return {int(line_no): int(units or 0) for line_no, units in rows}
+
+
+def member_returns(cdb: CloudDB, member_id: str | None, today: dt.date) -> int:
+    """The member's returns stored in the last 30 days, at every till of the chain."""
+    if not member_id:
+        return 0
+    e = cdb.models.Event
+    since = today - dt.timedelta(days=WINDOW_DAYS)
+    query = e.select().where(
+        (e.member_id == member_id) & (e.type == "return") & (e.status == "ok")
+        & (e.business_day >= since)
+    )  # fmt: skip
+    return int(query.count())
+
+
+def lookup(
+    cdb: CloudDB, receipt_no: str, now: dt.datetime, today: dt.date
+) -> tuple[StoredSale, dict[int, int], int] | Refusal:
+    """(the sale, units returned per line, the member's returns) for a receipt, or why not."""
+    found = find_sale(cdb, receipt_no)
+    if found is None:
+        return Refusal("receipt_unknown", {"receipt": receipt_no})
+    if found.status != "ok":
+        return Refusal("receipt_held", {"receipt": receipt_no}, f"sale is {found.status}")
+    member = found.body.get("member_id")
+    count = member_returns(cdb, member if isinstance(member, str) else None, today)
+    return found, returned(cdb, found.sale_id, now), count
+
+
+def _left_text(units: int, weighed: bool) -> str:
+    return f"{units} g" if weighed else str(units)
+
+
+def claim(
+    cdb: CloudDB, *, terminal_id: str, return_id: str, sale_id: str, receipt_no: str,
+    lines: Sequence[tuple[int, int]], now: dt.datetime, claim_s: int = CLAIM_S,
+) -> Refusal | None:  # fmt: skip
+    """Reserve units of a sale for one return (None: granted). Runs in a write transaction.
+
+    A sale the cloud has not received yet (its till is still sending it) can only be known to
+    that till, so its claim is granted and reserved all the same.
+    """
+    lock_sale(cdb, sale_id)
+    found = find_sale(cdb, receipt_no)
+    if found is not None:
+        if found.sale_id != sale_id:
+            return Refusal("bad_request", {}, f"receipt {receipt_no} is another sale")
+        sold, weighed = sold_units(found.body), _weighed(found.body)
+        already = returned(cdb, sale_id, now, except_return=return_id)
+        for line_no, units in lines:
+            if line_no not in sold:
+                return Refusal("return_unknown_line", {"line": str(line_no), "receipt": receipt_no})
+            left = max(0, sold[line_no] - already.get(line_no, 0))
+            if units > left:
+                return Refusal(
+                    "return_over",
+                    {"line": str(line_no), "left": _left_text(left, line_no in weighed)},
+                )
+    r = cdb.remote.ReturnedUnits
+    if r.select().where((r.return_id == return_id) & (r.state == "recorded")).exists():
+        return None  # the return itself is already stored: nothing left to reserve
+    r.delete().where(r.return_id == return_id).execute()
+    expires = now + dt.timedelta(seconds=claim_s)
+    r.insert_many(
+        [{"return_id": return_id, "line_no": line_no, "sale_id": sale_id,
+          "receipt_no": receipt_no, "units": units, "terminal_id": terminal_id, "seq": 0,
+          "state": "claimed", "expires_at": expires, "created_at": now}
+         for line_no, units in lines]
+    ).execute()  # fmt: skip
+    return None
+
+
+def release_claim(cdb: CloudDB, return_id: str, terminal_id: str) -> int:
+    """Free a claim this till made for a return it did not record."""
+    r = cdb.remote.ReturnedUnits
+    return int(
+        r.delete()
+        .where((r.return_id == return_id) & (r.terminal_id == terminal_id)
+               & (r.state == "claimed"))
+        .execute()
+    )  # fmt: skip
+
+
+def _by_sku(sale: Mapping[str, Any], ret: Mapping[str, Any]) -> tuple[dict[int, int], list[str]]:
+    """A return made by item against a receipt (HQ unreachable): its units on the sale's lines.
+
+    Each SKU fills the receipt's lines of that SKU in order; what no line holds goes on the
+    last of them (and shows as an over-return). SKUs not on the receipt are named.
+    """
+    lines = [(int(ln["line_no"]), str(ln["sku"])) for ln in sale.get("lines") or ()]
+    sold = sold_units(sale)
+    units: dict[int, int] = {}
+    missing: list[str] = []
+    for line in ret.get("lines") or ():
+        sku, qty = str(line.get("sku") or ""), int(line.get("quantity") or 0)
+        candidates = [no for no, s in lines if s == sku]
+        if not candidates:
+            missing.append(sku)
+            continue
+        for no in candidates:
+            take = min(qty, max(0, sold[no] - units.get(no, 0)))
+            if no == candidates[-1]:
+                take = qty
+            units[no] = units.get(no, 0) + take
+            qty -= take
+            if qty <= 0:
+                break
+    return units, missing
+
+
+def _problem(cdb: CloudDB, stored: Any, reason: str, **fields: Any) -> None:
+    cdb.remote.ReturnProblem.insert(
+        terminal_id=stored.terminal_id, seq=stored.seq, store_id=stored.store_id,
+        return_id=str(stored.body.get("return_id") or "")[:36], reason=reason,
+        detected_at=fields.pop("now"), **fields,
+    ).on_conflict_ignore().execute()  # fmt: skip
+
+
+def record_returns(cdb: CloudDB, returns: Sequence[Any], now: dt.datetime) -> None:
+    """Put newly stored returns in the ledger (ingest) and report any over-return.
+
+    ``returns`` are stored return events (cloud.store.remote_effects.Stored). A return's
+    claim, if it had one, becomes its recorded units: nothing is counted twice.
+    """
+    r = cdb.remote.ReturnedUnits
+    for stored in sorted(returns, key=lambda s: (s.terminal_id, s.seq)):
+        body = stored.body
+        sale_id = str(body.get("original_sale_id") or "")
+        receipt = str(body.get("original_receipt_no") or "")
+        units = return_units(body)
+        found = find_sale(cdb, receipt) if receipt else None
+        if not sale_id:
+            if not receipt:
+                continue  # a return without any receipt: nothing to count it against
+            if found is None:
+                _problem(cdb, stored, "unknown_receipt", receipt_no=receipt[:64], now=now)
+                continue
+            sale_id = found.sale_id
+            units, missing = _by_sku(found.body, body)
+            for _sku in missing:
+                _problem(cdb, stored, "not_on_receipt", receipt_no=receipt[:64], now=now)
+        lock_sale(cdb, sale_id)
+        return_id = str(body.get("return_id") or "")[:36]
+        for line_no, taken in units.items():
+            fields_ = {"sale_id": sale_id[:36], "receipt_no": receipt[:64], "units": taken,
+                       "terminal_id": stored.terminal_id, "seq": stored.seq,
+                       "state": "recorded", "expires_at": None, "created_at": now}  # fmt: skip
+            r.insert(return_id=return_id, line_no=line_no, **fields_).on_conflict(
+                conflict_target=[r.return_id, r.line_no],
+                update={getattr(r, k): v for k, v in fields_.items() if k != "created_at"},
+            ).execute()
+        if found is None or found.sale_id != sale_id:
+            continue
+        sold, total = sold_units(found.body), returned(cdb, sale_id, now)
+        for line_no in units:
+            if total.get(line_no, 0) > sold.get(line_no, 0):
+                _problem(cdb, stored, "over_return", sale_id=sale_id, receipt_no=receipt[:64],
+                         line_no=line_no, sold_units=sold.get(line_no, 0),
+                         returned_units=total.get(line_no, 0), now=now)  # fmt: skip
+
+
+def watchlist(
+    cdb: CloudDB, threshold: int, today: dt.date, stores: frozenset[str] | None = None
+) -> list[dict[str, Any]]:
+    """Members at or over the chain-wide return limit in the last 30 days, most returns first.
+
+    A store manager (``stores``) sees the members of their stores and those who returned
+    goods in them.
+    """
+    e = cdb.models.Event
+    since = today - dt.timedelta(days=WINDOW_DAYS)
+    rows = (
+        e.select(e.member_id, pw.fn.COUNT(e.seq), pw.fn.SUM(e.amount_fen),
+                 pw.fn.MAX(e.business_day))
+        .where((e.type == "return") & (e.status == "ok") & (e.business_day >= since)
+               & e.member_id.is_null(False))
+        .group_by(e.member_id)
+        .having(pw.fn.COUNT(e.seq) >= threshold)
+        .tuples()
+    )  # fmt: skip
+    found = {str(m): (int(n), int(f or 0), str(last)) for m, n, f, last in rows}
+    if not found:
+        return []
+    where_ = (e.type == "return") & (e.status == "ok") & (e.business_day >= since)
+    at: dict[str, set[str]] = {}
+    for member_id, store_id in (
+        e.select(e.member_id, e.store_id).distinct()
+        .where(where_ & e.member_id.in_(sorted(found))).tuples()
+    ):  # fmt: skip
+        at.setdefault(member_id, set()).add(store_id)
+    mem = cdb.models.Member
+    profiles = {p.member_id: p for p in mem.select().where(mem.member_id.in_(sorted(found)))}
+    out = []
+    for member_id, (count, refund, last) in found.items():
+        profile = profiles.get(member_id)
+        home = profile.home_store if profile is not None else ""
+        if stores is not None and not (home in stores or at.get(member_id, set()) & stores):
+            continue
+        out.append({
+            "member_id": member_id, "returns_30d": count, "refund_fen_30d": refund,
+            "last_return_day": last, "stores": sorted(at.get(member_id, ())),
+            "home_store": home, "tier": profile.tier if profile is not None else "",
+            "phone": profile.phone if profile is not None else "",
+            "name": profile.name if profile is not None else "",
+        })  # fmt: skip
+    return sorted(out, key=lambda x: (-x["returns_30d"], x["member_id"]))
+
+
+def over_returns(
+    cdb: CloudDB, stores: frozenset[str] | None = None, limit: int = 500
+) -> list[dict[str, Any]]:
+    """Returns reconciled as taking back more than their sale left, newest first."""
+    p = cdb.remote.ReturnProblem
+    query = p.select().order_by(p.id.desc()).limit(limit)
+    if stores is not None:
+        query = query.where(p.store_id.in_(sorted(stores)))
+    return [{"terminal_id": x.terminal_id, "seq": int(x.seq), "store_id": x.store_id,
+             "return_id": x.return_id, "sale_id": x.sale_id, "receipt_no": x.receipt_no,
+             "line_no": int(x.line_no), "sold_units": int(x.sold_units),
+             "returned_units": int(x.returned_units), "reason": x.reason,
+             "detected_at": x.detected_at.isoformat()} for x in query]  # fmt: skip
