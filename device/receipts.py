@@ -3,32 +3,30 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from device.checkout.money import format_fen
 from device.checkout.records import ReturnRecord, SaleRecord, ShiftReport
-from device.drivers.receipt_layout import Language, Receipt, ReceiptLine
+from device.drivers.receipt_layout import LABELS, Language, Receipt, ReceiptLine
+from device.i18n import render
 
-TENDER_NAMES = {
-    "zh": {
-        "cash": "现金",
-        "card": "银行卡",
-        "mobile": "扫码支付",
-        "points": "积分",
-        "coupon": "券",
-    },
-    "en": {
-        "cash": "Cash",
-        "card": "Card",
-        "mobile": "Mobile",
-        "points": "Points",
-        "coupon": "Coupon",
-    },
-}
-TIER_NAMES = {
-    "zh": {"regular": "普通会员", "silver": "银卡会员", "gold": "金卡会员"},
-    "en": {"regular": "Regular", "silver": "Silver", "gold": "Gold"},
-}
+LABEL_KEYS = tuple(LABELS["en"])
+
+
+def _t(lang: str) -> Callable[..., str]:
+    """The receipt's words in its language, from the till's catalogue."""
+
+    def text(key: str, **params: object) -> str:
+        return render(key, lang, **params)
+
+    return text
+
+
+def _labels(lang: str) -> Mapping[str, str]:
+    """The printed field names (receipt number, cashier, member, ...) in ``lang``."""
+    return MappingProxyType({key: render(f"receipt.label.{key}", lang) for key in LABEL_KEYS})
 
 
 def _lang(language: str) -> Language:
@@ -67,14 +65,14 @@ def sale_receipt(
                 discounts=tuple((d.label, format_fen(-d.amount_fen)) for d in line.discounts),
             )
         )
-    names = TENDER_NAMES[lang]
+    t = _t(lang)
     tenders = tuple(
-        (names.get(t.kind.value, t.kind.value), format_fen(t.tendered_fen or t.amount_fen))
-        for t in sale.tenders
+        (t(f"receipt.tender.{t_.kind.value}"), format_fen(t_.tendered_fen or t_.amount_fen))
+        for t_ in sale.tenders
     )
     totals: tuple[tuple[str, str], ...] = (
-        ("小计" if lang == "zh" else "Subtotal", format_fen(sale.gross_fen)),
-        ("优惠" if lang == "zh" else "Discount", format_fen(-sale.discount_fen)),
+        (t("receipt.subtotal"), format_fen(sale.gross_fen)),
+        (t("receipt.discount"), format_fen(-sale.discount_fen)),
     )
     member = sale.member_id is not None
     return Receipt(
@@ -82,18 +80,19 @@ def sale_receipt(
         time=_local(sale.device_time, timezone),
         cashier=cashier,
         lines=tuple(lines),
-        total=("合计" if lang == "zh" else "TOTAL", format_fen(sale.total_fen)),
+        total=(t("receipt.total"), format_fen(sale.total_fen)),
         header=header,
         totals=totals,
-        tier=TIER_NAMES[lang].get(sale.member_tier.value, "") if sale.member_tier else "",
+        tier=t(f"receipt.tier.{sale.member_tier.value}") if sale.member_tier else "",
         member_phone=member_phone,
         points_earned=sale.points_earned if member else None,
         points_used=sale.points_redeemed if member and sale.points_redeemed else None,
         points_balance=points_balance if member else None,
         tenders=tenders,
         change=format_fen(sale.change_fen) if sale.change_fen else "",
-        footer=("谢谢惠顾，欢迎再来" if lang == "zh" else "Thank you, please come again",),
+        footer=(t("receipt.footer"),),
         language=lang,
+        labels=_labels(lang),
         width=width,
         reprint=reprint,
     )
@@ -120,22 +119,23 @@ def return_receipt(
         )
         for line in ret.lines
     )
-    names = TENDER_NAMES[lang]
+    t = _t(lang)
     refunds = tuple(
-        (names.get(t.kind.value, t.kind.value), format_fen(-t.amount_fen)) for t in ret.refunds
+        (t(f"receipt.tender.{r.kind.value}"), format_fen(-r.amount_fen)) for r in ret.refunds
     )
     extra = []
     if ret.original_receipt_no:
-        extra.append(("原单 " if lang == "zh" else "Original ") + ret.original_receipt_no)
+        extra.append(t("receipt.original", receipt=ret.original_receipt_no))
     return Receipt(
         receipt_no=receipt_no,
         time=_local(ret.device_time, timezone),
         cashier=cashier,
         lines=lines,
-        total=("退款" if lang == "zh" else "REFUND", format_fen(-ret.refund_fen)),
-        header=(*header, "退货单" if lang == "zh" else "RETURN"),
+        total=(t("receipt.refund"), format_fen(-ret.refund_fen)),
+        header=(*header, t("receipt.return_title")),
         tenders=refunds,
         language=lang,
+        labels=_labels(lang),
         width=width,
         extra=tuple(extra),
     )
@@ -153,34 +153,35 @@ def report_receipt(
 ) -> Receipt:
     """An X or Z report as a slip for the drawer bag."""
     lang = _lang(language)
-    names = TENDER_NAMES[lang]
-    zh = lang == "zh"
+    t = _t(lang)
     rows: list[tuple[str, str]] = [
-        ("备用金" if zh else "Float", format_fen(report.float_fen)),
-        ("销售笔数" if zh else "Sales", str(report.sales_count)),
-        ("退货笔数" if zh else "Returns", str(report.returns_count)),
+        (t("receipt.float"), format_fen(report.float_fen)),
+        (t("receipt.sales"), str(report.sales_count)),
+        (t("receipt.returns"), str(report.returns_count)),
     ]
     rows += [
-        (names.get(kind, kind), format_fen(amount)) for kind, amount in report.by_tender.items()
+        (t(f"receipt.tender.{kind}"), format_fen(amount))
+        for kind, amount in report.by_tender.items()
     ]
     rows += [
-        ("存入" if zh else "Cash in", format_fen(report.cash_in_fen)),
-        ("取出" if zh else "Cash out", format_fen(report.cash_out_fen)),
-        ("应有现金" if zh else "Expected cash", format_fen(report.expected_cash_fen)),
+        (t("receipt.cash_in"), format_fen(report.cash_in_fen)),
+        (t("receipt.cash_out"), format_fen(report.cash_out_fen)),
+        (t("receipt.expected"), format_fen(report.expected_cash_fen)),
     ]
     if report.counted_cash_fen is not None:
-        rows.append(("实点现金" if zh else "Counted cash", format_fen(report.counted_cash_fen)))
-        rows.append(("差额" if zh else "Difference", format_fen(report.difference_fen or 0)))
-    title = f"{report.kind} {'报表' if zh else 'REPORT'}"
+        rows.append((t("receipt.counted"), format_fen(report.counted_cash_fen)))
+        rows.append((t("receipt.difference"), format_fen(report.difference_fen or 0)))
+    title = t("receipt.report_title", kind=report.kind)
     return Receipt(
         receipt_no=f"{report.kind}-{report.shift_id[:8]}",
         time=_local(now, timezone),
         cashier=cashier,
         lines=(),
-        total=("净收款" if zh else "NET TAKINGS", format_fen(sum(report.by_tender.values()))),
+        total=(t("receipt.net_takings"), format_fen(sum(report.by_tender.values()))),
         header=(*header, title),
         totals=tuple(rows),
         language=lang,
+        labels=_labels(lang),
         width=width,
         code="none",
     )

@@ -56,8 +56,14 @@ def _editable(state: State) -> tuple[State, Cart]:
     return state, open_cart(state)
 
 
-def _display_total(ctx: Context, priced: PricedCart, line1: str) -> ShowOnDisplay:
-    return ShowOnDisplay(ctx.new_id(), line1=line1, line2=f"TOTAL {format_fen(priced.total_fen)}")
+def _display_total(ctx: Context, priced: PricedCart, line1: str, **params: str) -> ShowOnDisplay:
+    """The customer display: ``line1`` (a catalogue key) over the running total."""
+    return ShowOnDisplay(
+        ctx.new_id(),
+        line1=line1,
+        line2="display.total",
+        params={**params, "total": format_fen(priced.total_fen)},
+    )
 
 
 def _ready_to_sell(ctx: Context, state: State) -> tuple[State, Staff]:
@@ -106,7 +112,7 @@ def scan(ctx: Context, state: State, event: ev.Scan) -> Result:
     name = product.name_zh if ctx.config.language == "zh" else product.name_en
     name = name or product.name_en or product.name_zh or product.sku
     commands: list[Command] = [
-        _display_total(ctx, priced, f"{name} {format_fen(line.gross_fen)}"),
+        _display_total(ctx, priced, "display.item", name=name, price=format_fen(line.gross_fen)),
         ctx.notify("info", "scan.added", name=name, price=format_fen(line.gross_fen)),
     ]
     return replace(state, cart=cart, phase=Phase.SELLING), commands
@@ -122,7 +128,7 @@ def _last_line_no(cart: Cart) -> int:
 def _changed(ctx: Context, state: State, cart: Cart, key: str, **params: object) -> Result:
     priced = price(ctx, cart)
     commands: list[Command] = [
-        _display_total(ctx, priced, ctx.config.store_id),
+        _display_total(ctx, priced, "display.store", store=ctx.config.store_id),
         ctx.notify("info", key, **params),
     ]
     return replace(state, cart=cart), commands
@@ -217,10 +223,15 @@ def _attach_member(
     state = _member_allowed(state)
     cart = (state.cart or ctx.new_cart()).with_member(member)
     priced = price(ctx, cart)
-    greeting = f"{member.name or 'Member'} {mask_phone(member.phone)}"
     commands: list[Command] = [
         *before,
-        ShowOnDisplay(ctx.new_id(), line1=greeting, line2=f"TOTAL {format_fen(priced.total_fen)}"),
+        _display_total(
+            ctx,
+            priced,
+            "display.member" if member.name else "display.member_anonymous",
+            name=member.name,
+            phone=mask_phone(member.phone),
+        ),
         ctx.notify(
             "info",
             key or "member.identified",
@@ -287,7 +298,12 @@ def subtotal(ctx: Context, state: State, event: ev.Subtotal) -> Result:
         # Nothing to pay (all items free or fully discounted): the sale completes as is.
         return complete_if_paid(ctx, state, [])
     commands: list[Command] = [
-        ShowOnDisplay(ctx.new_id(), line1="TOTAL", line2=format_fen(priced.total_fen)),
+        ShowOnDisplay(
+            ctx.new_id(),
+            line1="display.total_label",
+            line2="display.amount",
+            params={"amount": format_fen(priced.total_fen)},
+        ),
         ctx.notify("info", "sale.total", total=format_fen(priced.total_fen)),
     ]
     return state, commands
@@ -353,7 +369,7 @@ def recall(ctx: Context, state: State, event: ev.Recall) -> Result:
     priced = price(ctx, held.cart)
     commands: list[Command] = [
         DeleteSuspended(ctx.new_id(), event.suspend_id),
-        _display_total(ctx, priced, ctx.config.store_id),
+        _display_total(ctx, priced, "display.store", store=ctx.config.store_id),
         ctx.notify("info", "sale.recalled", suspend_id=event.suspend_id),
     ]
     return replace(state, cart=held.cart, phase=Phase.SELLING, suspended=rest), commands

@@ -179,7 +179,7 @@ def close_shift(ctx: Context, state: State, event: ev.CloseShift) -> Result:
     other: dict[str, int] = {}
     for tender, amount in event.counted_other:
         if tender.value in other:
-            raise ShiftError(f"{tender.value} is counted twice")
+            raise ShiftError("{value} is counted twice", value=tender.value)
         other[tender.value] = amount
     report = shifts.report(shift_of(state), "Z", event.counted_cash_fen, other)
     commands: list[Command] = [

@@ -25,10 +25,10 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Static
 
 from device.checkout.state import Phase
+from device.i18n import render
 from device.runtime import View
 from device.ui import panels
 from device.ui.keypad import KeypadController, UiAction
-from device.ui.texts import render
 
 # PC keyboard -> logical keypad key (Textual key names).
 KEYBOARD: dict[str, str] = {
@@ -62,14 +62,6 @@ class Demo(Protocol):
     def close_drawer(self) -> None:
         """Push the drawer shut."""
         ...
-
-
-HELP_ZH = "按键：数字+确认=扫码；数字+F2=数量；数字+F1=作废行；F9+手机号=会员；F3小计；金额+F4现金"
-HELP_EN = (
-    "Digits+Enter scan a barcode; n F2 sets the quantity; n F1 voids line n; F9 then phone "
-    "identifies a member; F3 subtotal; amount F4 pays cash (F4 alone: exact); F5/F6 then the "
-    "approval code; F7 points; F10 then the receipt number for a return; F12 menu."
-)
 
 
 class CashierApp(App[int]):
@@ -115,6 +107,7 @@ class CashierApp(App[int]):
         self.on_ready: Callable[[], None] | None = None
         self._panel = ""  # "", "help", "report"
         self._seen_report: Any = None
+        self._columns_lang = ""
 
     def compose(self) -> ComposeResult:
         yield Static(self.title_text, id="title")
@@ -138,7 +131,8 @@ class CashierApp(App[int]):
         table = self.query_one("#lines", DataTable)
         table.can_focus = False
         self.set_focus(None)
-        table.add_columns("#", "Item", "Qty", "Price", "Amount")
+        table.add_columns(*panels.table_headers(self.lang))
+        self._columns_lang = self.lang
         self._drain()
         self.refresh_screen()
 
@@ -266,12 +260,12 @@ class CashierApp(App[int]):
         if view is None:
             return
         phase = view.state.phase
-        title = panels.escape(f"{self.title_text}   [{phase.value}]")
+        title = panels.escape(f"{self.title_text}   [{panels.phase_name(phase, lang)}]")
         self.query_one("#title", Static).update(title)
         self._table(view, lang)
         self.query_one("#member", Static).update(panels.member_panel(view, lang))
         self.query_one("#totals", Static).update(panels.totals_panel(view, lang))
-        line1, line2 = view.display
+        line1, line2 = panels.display_lines(view.display, lang)
         self.query_one("#display", Static).update(
             f"{render('label.customer', lang)}\n{panels.escape(line1)}\n{panels.escape(line2)}"
         )
@@ -292,13 +286,17 @@ class CashierApp(App[int]):
         if mode in ("menu", "menu2"):
             return panels.menu_panel(lang, 1 if mode == "menu" else 2)
         if self._panel == "help":
-            return HELP_ZH if lang == "zh" else HELP_EN
+            return render("label.help", lang)
         if self._panel == "report":
             return panels.report_panel(view, lang)
         return panels.suspended_line(view, lang)
 
     def _table(self, view: View, lang: str) -> None:
         table = self.query_one("#lines", DataTable)
+        if self._columns_lang != lang:
+            table.clear(columns=True)
+            table.add_columns(*panels.table_headers(lang))
+            self._columns_lang = lang
         table.clear()
         if view.state.phase is Phase.RETURNING and view.state.returning is not None:
             receipt = view.state.returning.receipt_no

@@ -10,7 +10,7 @@ PIN is needed, the controller asks for it and sends the same event again with th
 
 ``press`` returns what to send to the runtime (checkout events, runtime requests) and UI
 actions (language, help, quit); ``prompt`` and ``error`` say what the screen should ask and
-what went wrong, as text keys from device.ui.texts.
+what went wrong, as message keys of the till's catalogue (device.i18n).
 """
 
 from __future__ import annotations

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
+from device.checkout.commands import ShowOnDisplay
 from device.checkout.money import format_fen
 from device.checkout.session import mask_phone
 from device.checkout.state import Phase
+from device.i18n import render
 from device.runtime import View
 from device.ui.keypad import MENU, MENU2
-from device.ui.texts import render
-
-TIERS = {
-    "zh": {"regular": "普通会员", "silver": "银卡 9折", "gold": "金卡 8折"},
-    "en": {"regular": "regular", "silver": "silver 10% off", "gold": "gold 20% off"},
-}
 
 
 def line_rows(view: View, lang: str) -> list[tuple[str, str, str, str, str]]:
@@ -28,7 +24,9 @@ def line_rows(view: View, lang: str) -> list[tuple[str, str, str, str, str]]:
         qty = f"{line.weight_g}g" if line.weight_g is not None else str(line.quantity)
         sold = priced.get(line.line_no)
         if line.voided:
-            rows.append((str(line.line_no), f"~~{name}~~ (void)", qty, "", ""))
+            rows.append(
+                (str(line.line_no), render("label.void_line", lang, name=name), qty, "", "")
+            )
             continue
         amount = format_fen(sold.net_fen) if sold else format_fen(line.gross_fen)
         if sold and sold.net_fen != sold.gross_fen:
@@ -61,7 +59,7 @@ def member_panel(view: View, lang: str) -> str:
     member = cart.member if cart is not None else None
     if member is None:
         return render("label.no_member", lang)
-    tier = TIERS["zh" if lang == "zh" else "en"].get(member.tier.value, member.tier.value)
+    tier = render(f"tier.{member.tier.value}", lang)
     return "\n".join(
         [
             f"{render('label.member', lang)}: {member.name or '-'}",
@@ -77,8 +75,9 @@ def totals_panel(view: View, lang: str) -> str:
     priced = view.priced
     state = view.state
     if priced is None:
-        if state.phase is Phase.FEEDBACK and view.display[0] == "CHANGE":
-            return f"{render('label.change', lang)}  {view.display[1]}"
+        shown = view.display
+        if state.phase is Phase.FEEDBACK and shown is not None and shown.line1 == "display.change":
+            return f"{render('label.change', lang)}  {shown.params.get('amount', '')}"
         return ""
     out = [
         f"{render('label.discount', lang)}  {format_fen(priced.discount_fen)}",
@@ -89,11 +88,10 @@ def totals_panel(view: View, lang: str) -> str:
         out.append(f"{render('label.paid', lang)}  {format_fen(paid)}")
         out.append(f"[b reverse]{render('label.due', lang)}  {format_fen(view.due_fen)}[/]")
         for tender in state.tenders:
-            out.append(
-                f"  {tender.kind.value} {format_fen(tender.tendered_fen or tender.amount_fen)}"
-            )
+            kind = render(f"tender.kind.{tender.kind.value}", lang)
+            out.append(f"  {kind} {format_fen(tender.tendered_fen or tender.amount_fen)}")
         if state.redeemed_points:
-            out.append(f"  points -{state.redeemed_points}")
+            out.append(f"  {render('label.points_used', lang, points=state.redeemed_points)}")
     return "\n".join(out)
 
 
@@ -192,6 +190,25 @@ def suspended_line(view: View, lang: str) -> str:
         return ""
     ids = ", ".join(f"{i}:{len(s.cart.active_lines())}" for i, s in enumerate(held, start=1))
     return render("label.suspended", lang, ids=ids)
+
+
+def display_lines(shown: ShowOnDisplay | None, lang: str) -> tuple[str, str]:
+    """The customer display's two lines in ``lang`` (blank before anything was shown)."""
+    if shown is None:
+        return "", ""
+    return render(shown.line1, lang, **shown.params), render(shown.line2, lang, **shown.params)
+
+
+def table_headers(lang: str) -> tuple[str, ...]:
+    """The sale table's column titles."""
+    return tuple(
+        render(f"column.{name}", lang) for name in ("no", "item", "qty", "price", "amount")
+    )
+
+
+def phase_name(phase: Phase, lang: str) -> str:
+    """The header's state, as the cashier reads it."""
+    return render(f"phase.{phase.value}", lang)
 
 
 def escape(text: str) -> str:

@@ -8,9 +8,9 @@ from dataclasses import replace
 from device.checkout import events as ev
 from device.checkout.hq import Asking, CouponAsk, CouponQuery
 from device.checkout.state import Phase
+from device.i18n import render
 from device.runtime import Notice
 from device.ui.keypad import KeypadController
-from device.ui.texts import render
 from tests.device.ui.test_keypad import keys, view
 
 ASKING = Asking(
