@@ -8,7 +8,7 @@ from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from device.checkout.money import format_fen
-from device.checkout.records import ReturnRecord, SaleRecord, ShiftReport
+from device.checkout.records import Product, ReturnRecord, SaleLine, SaleRecord, ShiftReport
 from device.drivers.receipt_layout import LABELS, Language, Receipt, ReceiptLine
 from device.i18n import render
 
@@ -49,23 +49,38 @@ def sale_receipt(
     member_phone: str = "",
     points_balance: int | None = None,
     reprint: bool = False,
+    list_prices: Mapping[str, int] | None = None,
 ) -> Receipt:
-    """The receipt of a committed sale, exactly as the journal holds it."""
+    """The receipt of a committed sale, exactly as the journal holds it.
+
+    A line whose price was overridden is marked, with its list price (``list_prices`` by SKU,
+    the catalogue's) when known.
+    """
     lang = _lang(language)
+    t = _t(lang)
     lines = []
     for line in sale.lines:
         name = (line.name_zh if lang == "zh" else line.name_en) or line.name_en or line.sku
         qty = f"{line.weight_g}g" if line.weight_g is not None else str(line.quantity)
+        marks: tuple[tuple[str, str], ...] = ()
+        if line.price_overridden:
+            listed = (list_prices or {}).get(line.sku)
+            mark = (
+                t("receipt.overridden_from", price=format_fen(listed))
+                if listed is not None
+                else t("receipt.overridden")
+            )
+            marks = ((mark, ""),)
         lines.append(
             ReceiptLine(
                 name=name,
                 quantity=qty,
                 unit_price=format_fen(line.unit_price_fen),
                 amount=format_fen(line.net_fen),
-                discounts=tuple((d.label, format_fen(-d.amount_fen)) for d in line.discounts),
+                discounts=marks
+                + tuple((d.label, format_fen(-d.amount_fen)) for d in line.discounts),
             )
         )
-    t = _t(lang)
     tenders = tuple(
         (t(f"receipt.tender.{t_.kind.value}"), format_fen(t_.tendered_fen or t_.amount_fen))
         for t_ in sale.tenders
@@ -107,19 +122,40 @@ def return_receipt(
     language: str = "zh",
     width: int = 48,
     timezone: str = "Asia/Shanghai",
+    sold: Mapping[int, SaleLine] | None = None,
+    products: Mapping[str, Product] | None = None,
+    member_phone: str = "",
+    points_balance: int | None = None,
 ) -> Receipt:
-    """The refund slip of a return."""
+    """The refund slip of a return: each item by name and unit price (from the original sale,
+    or the catalogue for a return without one), the member and the points taken back."""
     lang = _lang(language)
-    lines = tuple(
-        ReceiptLine(
-            name=f"#{line.original_line_no} {line.sku}",
-            quantity=f"{line.weight_g}g" if line.weight_g is not None else str(line.quantity),
-            unit_price="",
-            amount=format_fen(-line.refund_fen),
-        )
-        for line in ret.lines
-    )
     t = _t(lang)
+    lines = []
+    for line in ret.lines:
+        original = (sold or {}).get(line.original_line_no)
+        product = (products or {}).get(line.sku)
+        if original is not None:
+            zh, en, unit = original.name_zh, original.name_en, original.unit_price_fen
+        elif product is not None:
+            zh, en, unit = product.name_zh, product.name_en, product.price_fen
+        else:
+            zh, en, unit = "", "", None
+        name = (zh if lang == "zh" else en) or en or zh or line.sku
+        if line.original_line_no:
+            name = f"#{line.original_line_no} {name}"
+        if line.weight_g is None and line.quantity and unit is None:
+            unit = line.refund_fen // line.quantity
+        lines.append(
+            ReceiptLine(
+                name=name,
+                quantity=f"{line.weight_g}g" if line.weight_g is not None else str(line.quantity),
+                unit_price=format_fen(unit) if unit is not None else "",
+                amount=format_fen(-line.refund_fen),
+            )
+        )
+    member = ret.member_id is not None
+    reversed_points = sum(p.delta for p in ret.points)
     refunds = tuple(
         (t(f"receipt.tender.{r.kind.value}"), format_fen(-r.amount_fen)) for r in ret.refunds
     )
@@ -130,8 +166,11 @@ def return_receipt(
         receipt_no=receipt_no,
         time=_local(ret.device_time, timezone),
         cashier=cashier,
-        lines=lines,
+        lines=tuple(lines),
         total=(t("receipt.refund"), format_fen(-ret.refund_fen)),
+        member_phone=member_phone if member else "",
+        totals=((t("receipt.points_reversed"), str(reversed_points)),) if reversed_points else (),
+        points_balance=points_balance if member else None,
         header=(*header, t("receipt.return_title")),
         tenders=refunds,
         language=lang,

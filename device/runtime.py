@@ -548,21 +548,46 @@ class Runtime:
                 if member is not None:
                     phone = member.phone
                     balance = member.points_balance + sum(p.delta for p in sale.points)
+            listed = {
+                line.sku: product.price_fen
+                for line in sale.lines
+                if line.price_overridden
+                and (product := self.store.catalogue.by_sku(line.sku)) is not None
+            }
             receipt = sale_receipt(
                 sale, receipt_no, cashier=self._staff_name(sale.cashier_id), member_phone=phone,
-                points_balance=balance, reprint=command.reprint, **common,
+                points_balance=balance, reprint=command.reprint, list_prices=listed, **common,
             )  # fmt: skip
             return receipt, receipt_no
         if isinstance(command, cmd.PrintReturnReceipt):
             ret, receipt_no = recorded[command.return_id]
-            cashier = self._staff_name(ret.cashier_id)
-            return return_receipt(ret, receipt_no, cashier=cashier, **common), receipt_no
+            return self._return_receipt(ret, receipt_no, common), receipt_no
         assert isinstance(command, cmd.PrintReport)
         staff = self.state.staff
         name = staff.name if staff else ""
         now = self.store.clock.now()
         receipt = report_receipt(command.report, cashier=name, now=now, **common)
         return receipt, receipt.receipt_no
+
+    def _return_receipt(self, ret: Any, receipt_no: str, common: dict[str, Any]) -> Any:
+        """The refund slip, with the original sale's names and prices, the member and points."""
+        original = self.store.journal.sale(ret.original_sale_id) if ret.original_sale_id else None
+        sold = {line.line_no: line for line in original[0].lines} if original else {}
+        products = {
+            line.sku: product
+            for line in ret.lines
+            if line.original_line_no not in sold
+            and (product := self.store.catalogue.by_sku(line.sku)) is not None
+        }
+        phone, balance = "", None
+        if ret.member_id:
+            member = self.store.members.by_id(ret.member_id)
+            if member is not None:
+                phone, balance = member.phone, member.points_balance
+        return return_receipt(
+            ret, receipt_no, cashier=self._staff_name(ret.cashier_id), sold=sold,
+            products=products, member_phone=phone, points_balance=balance, **common,
+        )  # fmt: skip
 
     def _staff_name(self, staff_id: str) -> str:
         staff = self.store.staff.get(staff_id)

@@ -175,7 +175,10 @@ def report_panel(view: View, lang: str) -> str:
         f"{render('label.sales', lang)}: {report.sales_count}   "
         f"{render('label.returns', lang)}: {report.returns_count}",
     ]
-    rows += [f"  {kind}: {format_fen(amount)}" for kind, amount in report.by_tender.items()]
+    rows += [
+        f"  {render(f'tender.kind.{kind}', lang)}: {format_fen(amount)}"
+        for kind, amount in report.by_tender.items()
+    ]
     rows.append(f"{render('label.expected', lang)}: {format_fen(report.expected_cash_fen)}")
     if report.counted_cash_fen is not None:
         rows.append(f"{render('label.counted', lang)}: {format_fen(report.counted_cash_fen)}")
