@@ -157,7 +157,7 @@ class ShowOnDisplay:
     """Two lines for the customer-facing display, as catalogue keys ("" is a blank line)."""
 
     command_id: str
-    line1: str
+    line1: str = ""
     line2: str = ""
     params: dict[str, str] = field(default_factory=dict)
 

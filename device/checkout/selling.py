@@ -109,11 +109,15 @@ def scan(ctx: Context, state: State, event: ev.Scan) -> Result:
     )
     line = cart.lines[-1]
     priced = price(ctx, cart)
-    name = product.name_zh if ctx.config.language == "zh" else product.name_en
-    name = name or product.name_en or product.name_zh or product.sku
+    # Both names: the screen and the customer display each pick their language's.
+    names = {
+        "name": product.name_en or product.name_zh or product.sku,
+        "name_zh": product.name_zh or product.name_en or product.sku,
+        "price": format_fen(line.gross_fen),
+    }
     commands: list[Command] = [
-        _display_total(ctx, priced, "display.item", name=name, price=format_fen(line.gross_fen)),
-        ctx.notify("info", "scan.added", name=name, price=format_fen(line.gross_fen)),
+        _display_total(ctx, priced, "display.item", **names),
+        ctx.notify("info", "scan.added", **names),
     ]
     return replace(state, cart=cart, phase=Phase.SELLING), commands
 
@@ -344,9 +348,12 @@ def suspend(ctx: Context, state: State, event: ev.Suspend) -> Result:
         raise Refused("suspend.empty")
     suspend_id = ctx.new_id()
     held = Suspended(suspend_id=suspend_id, cart=state.cart)
+    # The cashier recalls by the number the screen lists (1 = the oldest held), not the UUID.
+    number = len(state.suspended) + 1
     commands: list[Command] = [
         SuspendSale(ctx.new_id(), suspend_id, cart_to_plain(state.cart)),
-        ctx.notify("info", "sale.suspended", suspend_id=suspend_id),
+        ShowOnDisplay(ctx.new_id()),  # the next customer does not see this one's total
+        ctx.notify("info", "sale.suspended", number=number, suspend_id=suspend_id),
     ]
     new = replace(
         state,
@@ -362,14 +369,15 @@ def recall(ctx: Context, state: State, event: ev.Recall) -> Result:
     state, _ = _ready_to_sell(ctx, state)
     if state.phase is not Phase.IDLE:
         raise Refused("state.busy")
-    held = next((s for s in state.suspended if s.suspend_id == event.suspend_id), None)
-    if held is None:
-        raise Refused("suspend.unknown", suspend_id=event.suspend_id)
+    numbered = {s.suspend_id: (n, s) for n, s in enumerate(state.suspended, start=1)}
+    if event.suspend_id not in numbered:
+        raise Refused("suspend.unknown", suspend_id=event.suspend_id[:8])
+    number, held = numbered[event.suspend_id]
     rest = tuple(s for s in state.suspended if s.suspend_id != event.suspend_id)
     priced = price(ctx, held.cart)
     commands: list[Command] = [
         DeleteSuspended(ctx.new_id(), event.suspend_id),
         _display_total(ctx, priced, "display.store", store=ctx.config.store_id),
-        ctx.notify("info", "sale.recalled", suspend_id=event.suspend_id),
+        ctx.notify("info", "sale.recalled", number=number, suspend_id=event.suspend_id),
     ]
     return replace(state, cart=held.cart, phase=Phase.SELLING, suspended=rest), commands

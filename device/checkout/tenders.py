@@ -30,7 +30,7 @@ from device.checkout.ports import CouponInfo
 from device.checkout.records import TenderKind, TenderLine
 
 _NEEDS_APPROVAL = (TenderKind.CARD, TenderKind.MOBILE)
-_NAMES: Final = MappingProxyType(
+TENDER_NAMES: Final = MappingProxyType(
     {
         TenderKind.CASH: "cash",
         TenderKind.CARD: "card",
@@ -62,7 +62,7 @@ def settle(
     change = 0
     applied: list[TenderLine] = []
     for tender in tenders:
-        name = _NAMES[tender.kind]
+        name = TENDER_NAMES[tender.kind]
         handed = _handed(tender)
         if handed <= 0:
             raise TenderError("{tender} amount must be more than ¥0.00", tender=name)

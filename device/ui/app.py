@@ -270,7 +270,9 @@ class CashierApp(App[int]):
             f"{render('label.customer', lang)}\n{panels.escape(line1)}\n{panels.escape(line2)}"
         )
         self.query_one("#extra", Static).update(self._extra(view, lang))
-        self.query_one("#notice", Static).update(panels.notice_line(view, lang, self.keypad.error))
+        self.query_one("#notice", Static).update(
+            panels.notice_line(view, lang, self.keypad.error, self.keypad.error_params)
+        )
         key, params = self.keypad.prompt(view)
         if params.get("action"):
             params["action"] = render(f"action.{params['action']}", lang)

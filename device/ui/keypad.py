@@ -22,9 +22,10 @@ from types import MappingProxyType
 from typing import Any
 
 from device.checkout import events as ev
-from device.checkout.money import parse_yuan
+from device.checkout.money import format_fen, parse_yuan
 from device.checkout.records import TenderKind
 from device.checkout.state import Phase
+from device.checkout.tenders import TENDER_NAMES
 from device.runtime import Dismiss, PrintUnprinted, View
 
 DIGITS = frozenset("0123456789")
@@ -94,6 +95,7 @@ class KeypadController:
     entry: str = ""
     mode: str = ""  # "" = the default mode of the current phase
     error: str = ""
+    error_params: dict[str, str] = field(default_factory=dict)
     pending: dict[str, Any] = field(default_factory=dict)
     last_sent: object | None = None
     _seen_notice: object | None = None
@@ -151,7 +153,7 @@ class KeypadController:
 
     def press(self, key: str, view: View) -> list[object]:
         """Handle one logical key; returns the items to submit or act on."""
-        self.error = ""
+        self.error, self.error_params = "", {}
         if key in DIGITS or key in ("00", "."):
             return self._type(key, view)
         if key == "CLEAR":
@@ -200,8 +202,8 @@ class KeypadController:
         if mode not in _KEEPS_PENDING:
             self.pending = {}
 
-    def _fail(self, key: str) -> list[object]:
-        self.error = key
+    def _fail(self, key: str, **params: str) -> list[object]:
+        self.error, self.error_params = key, dict(params)
         self.entry = ""
         return []
 
@@ -221,11 +223,7 @@ class KeypadController:
             self._set_mode("")
             return [ev.Subtotal()]
         if key == "MEMBER":
-            if self.entry:
-                phone, self.entry = self.entry, ""
-                return [ev.IdentifyMember(by="phone", value=phone)]
-            self._set_mode("member")
-            return []
+            return self._member_key()
         if key == "QTY":
             if self.entry:
                 return self._number(lambda n: ev.SetQuantity(n))
@@ -245,6 +243,14 @@ class KeypadController:
         if key in ("UP", "DOWN"):
             return []
         return self._fail("ui.unknown_key")
+
+    def _member_key(self) -> list[object]:
+        """Typed digits then MEMBER identify by phone; MEMBER alone asks for the phone."""
+        if self.entry:
+            phone, self.entry = self.entry, ""
+            return [ev.IdentifyMember(by="phone", value=phone)]
+        self._set_mode("member")
+        return []
 
     def _number(self, make: Any) -> list[object]:
         text, self.entry = self.entry, ""
@@ -270,6 +276,15 @@ class KeypadController:
                     return []
                 amount = parsed
             kind = TENDER_KEYS[key]
+            if kind in (TenderKind.CARD, TenderKind.MOBILE) and amount > view.due_fen:
+                # Refused now, before the customer pays on the terminal and the code is typed.
+                return self._fail(
+                    "error.tender",
+                    reason_key="{tender} {handed} is more than the {due} still due",
+                    tender=TENDER_NAMES[kind],
+                    handed=format_fen(amount),
+                    due=format_fen(view.due_fen),
+                )
             if kind in (TenderKind.CARD, TenderKind.MOBILE, TenderKind.COUPON):
                 self.pending = {"kind": kind, "amount": amount}
                 self.mode, self.entry = "approval", ""
@@ -280,7 +295,10 @@ class KeypadController:
         if key == "VOID":
             return [ev.CancelTender()]
         if key == "MEMBER":
-            return self._fail("sale.tendered")
+            if view.state.tenders:
+                return self._fail("tender.must_cancel")
+            # Nothing paid yet: the member can still change (the core allows it).
+            return self._member_key()
         return self._fail("ui.unknown_key")
 
     def _enter(self, mode: str, view: View) -> list[object]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from device.checkout.commands import ShowOnDisplay
 from device.checkout.money import format_fen
 from device.checkout.session import mask_phone
@@ -128,10 +130,12 @@ def status_bar(view: View, lang: str) -> str:
     return f"{net}  {unsynced}  {paper_text}  {drawer}  {who}  {shift_text}{devices}"
 
 
-def notice_line(view: View, lang: str, ui_error: str = "") -> str:
+def notice_line(
+    view: View, lang: str, ui_error: str = "", ui_params: Mapping[str, str] | None = None
+) -> str:
     """The latest message for the cashier, coloured by level."""
     if ui_error:
-        return f"[red b]✖ {render(ui_error, lang)}[/]"
+        return f"[red b]✖ {escape(render(ui_error, lang, **(ui_params or {})))}[/]"
     if view.lost_sale:
         return f"[yellow b]⚠ {render('runtime.sale_lost', lang)}[/]"
     if view.unprinted:

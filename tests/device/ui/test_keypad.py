@@ -8,6 +8,7 @@ from device.checkout import events as ev
 from device.checkout import shifts
 from device.checkout.records import Role, Staff, TenderKind, TenderLine
 from device.checkout.state import Phase, State
+from device.i18n import render
 from device.recovery import Unprinted
 from device.runtime import Dismiss, Notice, PrintUnprinted, View
 from device.ui.keypad import KeypadController, UiAction
@@ -80,6 +81,33 @@ def test_split_tender_card_asks_for_the_approval_code() -> None:
         ev.AddTender(TenderKind.CARD, 3_000, approval_code="884211")
     ]
     assert keys(pad, v, "200<POINTS>") == [ev.RedeemPoints(200)]
+
+
+def test_a_card_or_mobile_amount_over_what_is_due_is_refused_before_the_code() -> None:
+    pad = KeypadController("S001-T01")
+    v = view(Phase.TENDERING, due_fen=5_000)
+    for key in ("CARD", "MOBILE"):
+        assert keys(pad, v, f"90<{key}>") == []
+        assert pad.current_mode(v) != "approval"  # nobody types a code for a refused amount
+        assert pad.error == "error.tender"
+    assert render(pad.error, "en", **pad.error_params) == (
+        "mobile payment ¥90.00 is more than the ¥50.00 still due"
+    )
+    assert render(pad.error, "zh", **pad.error_params) == "扫码支付¥90.00超过还需支付的¥50.00"
+    # exactly what is due (or less) still asks for the code
+    assert keys(pad, v, "50<CARD>") == [] and pad.current_mode(v) == "approval"
+
+
+def test_the_member_key_while_paying_identifies_until_something_is_paid() -> None:
+    pad = KeypadController("S001-T01")
+    unpaid = view(Phase.TENDERING, due_fen=1_000)
+    assert keys(pad, unpaid, "13812345678<MEMBER>") == [ev.IdentifyMember("phone", "13812345678")]
+    assert keys(pad, unpaid, "<MEMBER>13900002222<ENTER>") == [
+        ev.IdentifyMember("phone", "13900002222")
+    ]
+    paid = view(Phase.TENDERING, due_fen=100, tenders=(TenderLine(TenderKind.CASH, 500),))
+    assert keys(pad, paid, "13812345678<MEMBER>") == []
+    assert pad.error == "tender.must_cancel"
 
 
 def test_clear_on_an_empty_entry_takes_back_a_tender_or_leaves_payment() -> None:
