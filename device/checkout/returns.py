@@ -360,3 +360,23 @@ def plan_no_receipt_return(
     line = ReturnLine(0, product.sku, quantity, None, refund)
     refunds = (TenderLine(TenderKind.CASH, refund),) if refund else ()
     return ReturnPlan((line,), refund, refunds, ())
+
+
+def remaining_units(sale: SaleRecord, earlier: Sequence[ReturnRecord]) -> dict[int, int]:
+    """Units (grams for a weighed line) of each line that can still come back."""
+    done = returned_units(sale, earlier)
+    return {line.line_no: _sold_units(line) - done[line.line_no] for line in sale.lines}
+
+
+def preview_return(
+    sale: SaleRecord, earlier: Sequence[ReturnRecord], request: Sequence[ReturnRequestLine]
+) -> ReturnPlan:
+    """What a return would refund and to which tenders, shown before the cashier confirms.
+
+    The window and the member's limit are checked when the till records the return; this
+    checks the lines and works out the same split.
+    """
+    return plan_return(
+        sale, earlier, request, sale.device_time, 0, ReturnPolicy(), LoyaltyConfig(),
+        check_policy=False,
+    )  # fmt: skip

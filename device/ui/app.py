@@ -287,6 +287,8 @@ class CashierApp(App[int]):
         mode = self.keypad.current_mode(view)
         if mode in ("menu", "menu2"):
             return panels.menu_panel(lang, 1 if mode == "menu" else 2)
+        if mode in ("return_confirm", "return_reason") and self.keypad.preview is not None:
+            return panels.return_preview(view, self.keypad.preview, lang)
         if self._panel == "help":
             return render("label.help", lang)
         if self._panel == "report":

@@ -22,8 +22,15 @@ from types import MappingProxyType
 from typing import Any
 
 from device.checkout import events as ev
+from device.checkout.errors import CheckoutError
 from device.checkout.money import format_fen, parse_yuan
 from device.checkout.records import TenderKind
+from device.checkout.returns import (
+    ReturnPlan,
+    ReturnRequestLine,
+    preview_return,
+    remaining_units,
+)
 from device.checkout.state import Phase
 from device.checkout.tenders import TENDER_NAMES
 from device.runtime import Dismiss, PrintUnprinted, View
@@ -71,11 +78,17 @@ _MODE_PROMPTS: Mapping[str, str] = MappingProxyType({
     "void_sale": "prompt.void_sale", "lookup": "prompt.member",
     "new_pin": "prompt.new_pin", "confirm_pin": "prompt.confirm_pin",
     "item_sku": "prompt.item_sku", "item_qty": "prompt.item_qty",
-    "item_price": "prompt.item_price",
+    "item_price": "prompt.item_price", "return_confirm": "prompt.return_confirm",
+    "return_reason": "prompt.return_reason",
 })  # fmt: skip
+# The reasons a cashier picks for a return (digit -> the reason recorded and sent to HQ).
+RETURN_REASONS: Mapping[str, str] = MappingProxyType(
+    {"1": "faulty", "2": "wrong_item", "3": "changed_mind", "4": "other"}
+)
 # Modes that keep what earlier prompts collected (``pending``) when they are entered.
 _KEEPS_PENDING = frozenset({"manager_id", "manager_pin", "pin", "approval", "new_pin",
-                            "confirm_pin", "item_qty", "item_price"})  # fmt: skip
+                            "confirm_pin", "item_qty", "item_price", "return_confirm",
+                            "return_reason"})  # fmt: skip
 _SECRET_MODES = frozenset({"pin", "manager_pin", "new_pin", "confirm_pin"})
 _SIGN_IN_MODES = ("manager_id", "manager_pin", "pin", "staff", "new_pin", "confirm_pin")
 
@@ -96,6 +109,7 @@ class KeypadController:
     mode: str = ""  # "" = the default mode of the current phase
     error: str = ""
     error_params: dict[str, str] = field(default_factory=dict)
+    preview: ReturnPlan | None = None  # what a return being confirmed will refund
     pending: dict[str, Any] = field(default_factory=dict)
     last_sent: object | None = None
     _seen_notice: object | None = None
@@ -114,6 +128,17 @@ class KeypadController:
         mode = self.current_mode(view)
         action = str(self.pending.get("action", ""))
         params = {"staff": str(self.pending.get("staff_id", "")), "action": action}
+        picks: dict[int, ev.ReturnItem] = self.pending.get("picks", {})
+        if mode == "return_lines" and picks:
+            params["picked"] = ", ".join(
+                f"{no}" if item.weight_g is None and item.quantity == 1 else
+                f"{no}×{item.weight_g}g" if item.weight_g is not None else
+                f"{no}×{item.quantity}"
+                for no, item in picks.items()
+            )  # fmt: skip
+            return "prompt.return_picked", params
+        if mode == "return_confirm" and self.preview is not None:
+            params["amount"] = format_fen(self.preview.refund_fen)
         return _MODE_PROMPTS.get(mode, "prompt.sale"), params
 
     def shown_entry(self, view: View) -> str:
@@ -182,6 +207,13 @@ class KeypadController:
             self.entry = ""
             return []
         mode = self.current_mode(view)
+        if mode in ("return_confirm", "return_reason") or (
+            mode == "return_lines" and self.pending.get("picks")
+        ):
+            # Back to picking the lines, from scratch; a second CLEAR leaves the return.
+            self.preview = None
+            self._set_mode("return_lines")
+            return []
         self._set_mode("")
         if mode == "tender":
             # CLEAR on an empty entry takes back the last tender, or leaves payment.
@@ -224,6 +256,8 @@ class KeypadController:
             return [ev.Subtotal()]
         if key == "MEMBER":
             return self._member_key()
+        if key == "QTY" and mode == "return_lines":
+            return self._return_qty()
         if key == "QTY":
             if self.entry:
                 return self._number(lambda n: ev.SetQuantity(n))
@@ -390,26 +424,71 @@ class KeypadController:
             return []
         return [ev.StartReturn(self.expand_receipt(text))]
 
+    # -- a return against a receipt: pick lines (n QTY for part of one), see, confirm, why ----
+
+    def _return_qty(self) -> list[object]:
+        """ "n QTY" in a return: the next line picked gives back only n (grams if weighed)."""
+        text, self.entry = self.entry, ""
+        if not text.isdigit() or int(text) < 1:
+            return self._fail("ui.bad_number")
+        self.pending["qty"] = int(text)
+        return []
+
     def _enter_return_lines(self, text: str, view: View) -> list[object]:
         session = view.state.returning
         if session is None:
             return []
-        wanted = {int(p) for p in text.split(".") if p.isdigit()} if text else None
-        items = []
-        for line in session.sale.lines:
-            if wanted is not None and line.line_no not in wanted:
-                continue
-            if wanted is None and not line.returnable:
-                continue  # "all" means all that may come back
-            left = line.quantity - sum(
-                r.quantity for ret in session.earlier for r in ret.lines
-                if r.original_line_no == line.line_no
-            )  # fmt: skip
-            if line.weight_g is not None:
-                items.append(ev.ReturnItem(line.line_no, 1, None))
-            elif left > 0:
-                items.append(ev.ReturnItem(line.line_no, left))
-        return [ev.ReturnLines(tuple(items), reason="keypad")]
+        left = remaining_units(session.sale, session.earlier)
+        picks: dict[int, ev.ReturnItem] = dict(self.pending.get("picks", {}))
+        if text:
+            qty = self.pending.pop("qty", None)
+            if not text.isdigit() or int(text) not in left:
+                return self._fail("return.no_line", line=text)
+            no = int(text)
+            if left[no] <= 0:
+                return self._fail("return.line_done", line=text)
+            weighed = any(line.line_no == no and line.weight_g is not None
+                          for line in session.sale.lines)  # fmt: skip
+            if weighed:
+                picks[no] = ev.ReturnItem(no, 1, qty)  # None: all grams left
+            else:
+                picks[no] = ev.ReturnItem(no, qty if qty is not None else left[no])
+            self.pending["picks"] = picks
+            return []
+        if not picks:  # ENTER alone: everything that may still come back
+            picks = {
+                line.line_no: ev.ReturnItem(line.line_no, 1, None)
+                if line.weight_g is not None
+                else ev.ReturnItem(line.line_no, left[line.line_no])
+                for line in session.sale.lines
+                if line.returnable and left[line.line_no] > 0
+            }
+        if not picks:
+            return self._fail("return.nothing")
+        try:
+            request = [ReturnRequestLine(i.line_no, i.quantity, i.weight_g) for i in picks.values()]
+            preview = preview_return(session.sale, session.earlier, request)
+        except CheckoutError as err:
+            self.pending.pop("picks", None)
+            return self._fail("error.return", reason=str(err), reason_key=err.msgid, **err.params)
+        self.preview = preview
+        self.mode, self.entry = "return_confirm", ""
+        self.pending = {"picks": picks}
+        return []
+
+    def _enter_return_confirm(self, text: str, view: View) -> list[object]:
+        self.mode, self.entry = "return_reason", ""
+        return []
+
+    def _enter_return_reason(self, text: str, view: View) -> list[object]:
+        reason = RETURN_REASONS.get(text)
+        if reason is None:
+            self.mode = "return_reason"
+            return self._fail("return.pick_reason")
+        picks: dict[int, ev.ReturnItem] = self.pending.get("picks", {})
+        self.preview = None
+        self._set_mode("")
+        return [ev.ReturnLines(tuple(picks.values()), reason=reason)]
 
     def _enter_manager_id(self, text: str, view: View) -> list[object]:
         if not text:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from device.checkout.commands import ShowOnDisplay
 from device.checkout.money import format_fen
+from device.checkout.returns import ReturnPlan, remaining_units
 from device.checkout.session import mask_phone
 from device.checkout.state import Phase
 from device.i18n import render
@@ -43,16 +44,42 @@ def return_rows(view: View, lang: str) -> list[tuple[str, str, str, str, str]]:
     if session is None:
         return []
     rows = []
+    left = remaining_units(session.sale, session.earlier)
     for line in session.sale.lines:
-        back = sum(
-            r.quantity for ret in session.earlier for r in ret.lines
-            if r.original_line_no == line.line_no
-        )  # fmt: skip
         name = (line.name_zh if lang == "zh" else line.name_en) or line.name_en
-        qty = f"{line.weight_g}g" if line.weight_g is not None else f"{line.quantity - back}"
+        units = left.get(line.line_no, 0)
+        qty = f"{units}g" if line.weight_g is not None else str(units)
+        if units <= 0:
+            name = render("label.returned_line", lang, name=name)
+            qty = "0"
         rows.append((str(line.line_no), name, qty, format_fen(line.unit_price_fen),
                      format_fen(line.net_fen)))  # fmt: skip
     return rows
+
+
+def return_preview(view: View, plan: ReturnPlan, lang: str) -> str:
+    """What a return will give back, line by line, and to which tenders (before confirming)."""
+    session = view.state.returning
+    names = {}
+    if session is not None:
+        names = {
+            line.line_no: (line.name_zh if lang == "zh" else line.name_en) or line.name_en
+            for line in session.sale.lines
+        }
+    rows = [f"[b]{render('return.preview_title', lang, amount=format_fen(plan.refund_fen))}[/b]"]
+    for line in plan.lines:
+        qty = f"{line.weight_g}g" if line.weight_g is not None else f"×{line.quantity}"
+        name = escape(names.get(line.original_line_no, line.sku))
+        rows.append(f"  {line.original_line_no} {name} {qty}  {format_fen(line.refund_fen)}")
+    for refund in plan.refunds:
+        kind = render(f"tender.kind.{refund.kind.value}", lang)
+        rows.append(
+            render("return.preview_to", lang, tender=kind, amount=format_fen(refund.amount_fen))
+        )
+    points = sum(p.delta for p in plan.points)
+    if points:
+        rows.append(render("return.preview_points", lang, points=f"{points:+d}"))
+    return "\n".join(rows)
 
 
 def member_panel(view: View, lang: str) -> str:
