@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from rich.cells import cell_len
+
 from device.checkout.commands import ShowOnDisplay
 from device.checkout.money import format_fen
 from device.checkout.returns import ReturnPlan, remaining_units
@@ -14,8 +16,30 @@ from device.runtime import View
 from device.ui.keypad import MENU, MENU2
 
 
-def line_rows(view: View, lang: str) -> list[tuple[str, str, str, str, str]]:
-    """(no, item, qty, unit price, amount) for every cart line, voided lines struck out."""
+def fit_cells(text: str, cells: int | None) -> str:
+    """``text`` cut to ``cells`` terminal columns (Chinese takes two), marked with "…"."""
+    if cells is None or cell_len(text) <= cells:
+        return text
+    out = ""
+    for ch in text:
+        if cell_len(out + ch) > cells - 1:
+            break
+        out += ch
+    return out + "…"
+
+
+def line_rows(
+    view: View, lang: str, width: int | None = None
+) -> list[tuple[str, str, str, str, str]]:
+    """(no, item, qty, unit price, amount) for every cart line, voided lines struck out.
+
+    In a table ``width`` columns wide (an 80x24 terminal gives the table about 50), names
+    are shortened and the line discount left to the totals so that every amount shows whole.
+    """
+    narrow = width is not None and width < 70
+    # Columns other than the name take about 24 cells (no, qty, price, amount) plus 2 of
+    # padding each; a discount after the amount takes 9 more.
+    name_cells = None if width is None else max(6, width - (43 if not narrow else 34))
     rows: list[tuple[str, str, str, str, str]] = []
     cart = view.state.cart
     if cart is None:
@@ -26,13 +50,14 @@ def line_rows(view: View, lang: str) -> list[tuple[str, str, str, str, str]]:
         name = (product.name_zh if lang == "zh" else product.name_en) or product.name_en
         qty = f"{line.weight_g}g" if line.weight_g is not None else str(line.quantity)
         sold = priced.get(line.line_no)
+        name = fit_cells(name, name_cells)
         if line.voided:
             rows.append(
                 (str(line.line_no), render("label.void_line", lang, name=name), qty, "", "")
             )
             continue
         amount = format_fen(sold.net_fen) if sold else format_fen(line.gross_fen)
-        if sold and sold.net_fen != sold.gross_fen:
+        if sold and sold.net_fen != sold.gross_fen and not narrow:
             amount = f"{amount} ({format_fen(sold.net_fen - sold.gross_fen)})"
         rows.append((str(line.line_no), name, qty, format_fen(line.unit_price_fen), amount))
     return rows
@@ -89,12 +114,11 @@ def member_panel(view: View, lang: str) -> str:
     if member is None:
         return render("label.no_member", lang)
     tier = render(f"tier.{member.tier.value}", lang)
+    # two lines, so that the totals below keep their room on an 80x24 terminal
     return "\n".join(
         [
-            f"{render('label.member', lang)}: {member.name or '-'}",
-            f"{render('label.tier', lang)}: {tier}",
-            f"☎ {mask_phone(member.phone)}",
-            f"{render('label.points', lang)}: {member.points_balance}",
+            f"{render('label.member', lang)}: {member.name or '-'}  {tier}",
+            f"☎ {mask_phone(member.phone)} {render('label.points', lang)} {member.points_balance}",
         ]
     )
 

@@ -131,9 +131,9 @@ async def _member_sale(app: CashierApp, pilot: Any, term: Terminal) -> None:
     await settle(pilot, app, lambda: app.view.state.phase is Phase.RETURNING)
     assert receipt_no in str(app.query_one("#lines").get_row_at(0))
     await type_keys(pilot, "enter")  # everything: the refund and its tenders are shown first
-    await settle(pilot, app, lambda: "将退款" in shown(app, "extra"))
+    await settle(pilot, app, lambda: "将退款" in shown(app, "overlay"))
     assert app.view.state.phase is Phase.RETURNING  # nothing refunded before the confirmation
-    assert "现金" in shown(app, "extra") and "银行卡" in shown(app, "extra")
+    assert "现金" in shown(app, "overlay") and "银行卡" in shown(app, "overlay")
     await type_keys(pilot, "enter")  # confirmed: the reason is asked
     await settle(pilot, app, lambda: "退货原因" in shown(app, "prompt"))
     await type_keys(pilot, "1 enter")
