@@ -159,7 +159,7 @@ def status_bar(view: View, lang: str) -> str:
     else:
         net = f"[red b]● {render('label.offline', lang)}[/]"
     paper = view.paper
-    paper_text = render("label.paper", lang, state=paper)
+    paper_text = render("label.paper", lang, state=word("paper", paper, lang))
     if paper not in ("ok", "unknown"):
         paper_text = f"[red b]{paper_text}[/]"
     if view.state.drawer_open:
@@ -176,7 +176,11 @@ def status_bar(view: View, lang: str) -> str:
         else render("label.shift_none", lang)
     )
     unsynced = render("label.unsynced", lang, count=max(view.unsynced, 0))
-    bad = [f"{d.name}: {d.state}" for d in view.devices.values() if not d.ok]
+    bad = [
+        f"{word('device', d.name, lang)}: {word('device.state', d.state, lang)}"
+        for d in view.devices.values()
+        if not d.ok
+    ]
     devices = f"  [red]{'; '.join(bad)}[/]" if bad else ""
     return f"{net}  {unsynced}  {paper_text}  {drawer}  {who}  {shift_text}{devices}"
 
@@ -267,6 +271,13 @@ def table_headers(lang: str) -> tuple[str, ...]:
 def phase_name(phase: Phase, lang: str) -> str:
     """The header's state, as the cashier reads it."""
     return render(f"phase.{phase.value}", lang)
+
+
+def word(kind: str, value: str, lang: str) -> str:
+    """A code name (a paper state, a device) in ``lang``; itself when the catalogue lacks it."""
+    key = f"{kind}.{value}"
+    text = render(key, lang)
+    return value if text == key else text
 
 
 def escape(text: str) -> str:
