@@ -89,3 +89,27 @@ def test_a_return_slip_names_items_with_prices_the_member_and_the_points(
     )[0][0]
     assert reversed_points < 0
     assert f"扣回积分{reversed_points}" in slip
+
+
+def test_the_customer_display_speaks_chinese_where_its_code_page_has_it(term: Terminal) -> None:
+    from device.drivers.display import DisplayConfig, PoleDisplay
+    from tests.device.drivers.input_helpers import Collector
+    from tests.device.drivers.test_display import Recorder
+
+    gb, ascii_only = Recorder(), Recorder()
+    term.login_and_open()
+    term.runtime.dev.display = PoleDisplay(DisplayConfig(encoding="gb2312"), Collector(), gb)
+    term.scan(WATER["barcodes"][0])
+    shown = bytes(gb.data).decode("gb2312", "replace")
+    assert "农夫山泉" in shown and "合计 ￥2.00" in shown and "TOTAL" not in shown
+    # a display without Chinese (cp437) gets the English words instead of question marks
+    term.runtime.dev.display = PoleDisplay(DisplayConfig(), Collector(), ascii_only)
+    term.scan(COLA["barcodes"][0])
+    shown = bytes(ascii_only.data).decode("cp437")
+    assert "TOTAL" in shown and "?" not in shown
+    # after a suspend the display is blank for the next customer
+    before = len(ascii_only.data)
+    view = term.send(ev.Suspend())
+    assert view.display is not None and (view.display.line1, view.display.line2) == ("", "")
+    blank = bytes(ascii_only.data[before:]).decode("cp437")
+    assert "TOTAL" not in blank and "Cola" not in blank and blank.count(" ") >= 40
