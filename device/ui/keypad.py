@@ -485,9 +485,12 @@ class KeypadController:
         if reason is None:
             self.mode = "return_reason"
             return self._fail("return.pick_reason")
+        item = self.pending.get("item")
         picks: dict[int, ev.ReturnItem] = self.pending.get("picks", {})
         self.preview = None
         self._set_mode("")
+        if isinstance(item, ev.NoReceiptReturn):
+            return [dataclasses.replace(item, reason=reason)]
         return [ev.ReturnLines(tuple(picks.values()), reason=reason)]
 
     def _enter_manager_id(self, text: str, view: View) -> list[object]:
@@ -627,8 +630,10 @@ class KeypadController:
             return []
         sku, quantity = str(self.pending.get("sku", "")), int(self.pending.get("quantity", 1))
         receipt = str(self.pending.get("receipt", ""))
-        self._set_mode("")
-        return [ev.NoReceiptReturn(sku, quantity, price, reason="keypad", receipt=receipt)]
+        # The reason is asked next, as for a return against a receipt.
+        self.pending = {"item": ev.NoReceiptReturn(sku, quantity, price, receipt=receipt)}
+        self.mode, self.entry = "return_reason", ""
+        return []
 
     def _enter_void_sale(self, text: str, view: View) -> list[object]:
         self._set_mode("")
