@@ -547,7 +547,8 @@ class Runtime:
                 member = self.store.members.by_id(sale.member_id)
                 if member is not None:
                     phone = member.phone
-                    balance = member.points_balance + sum(p.delta for p in sale.points)
+                    # the commit already put this sale's points on the member's row
+                    balance = member.points_balance
             listed = {
                 line.sku: product.price_fen
                 for line in sale.lines

@@ -69,6 +69,11 @@ def test_a_return_slip_names_items_with_prices_the_member_and_the_points(
     term.wait(lambda v: len(term.printed()) == 1, timeout=20)
     earned = term.store.db.query("SELECT points_earned FROM sale")[0][0]
     assert earned > 0
+    # the sale receipt's balance is the member's balance after this sale, counted once
+    ((balance,),) = term.store.db.query(
+        "SELECT points_balance FROM member WHERE member_id = ?", (member_id,)
+    )
+    assert f"积分余额{balance}" in _flat(term.printed()[0].text())
     view = term.send(ev.StartReturn(receipt_no))
     assert view.state.phase is Phase.RETURNING, view.notice
     term.send(ev.ReturnLines((ev.ReturnItem(1, 1),), reason="damaged"))
