@@ -177,7 +177,7 @@ def status_bar(view: View, lang: str) -> str:
     )
     unsynced = render("label.unsynced", lang, count=max(view.unsynced, 0))
     bad = [
-        f"{word('device', d.name, lang)}: {word('device.state', d.state, lang)}"
+        f"{word('device', d.name, lang)}: {word('device_state', d.state, lang)}"
         for d in view.devices.values()
         if not d.ok
     ]

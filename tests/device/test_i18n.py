@@ -12,6 +12,7 @@ import pytest
 from device import i18n
 from device.checkout.errors import CheckoutError
 from device.checkout.loyalty import LoyaltyConfig, validate_redemption
+from device.receipts import LABEL_KEYS
 
 ROOT = Path(i18n.__file__).parent
 KEY = re.compile(r"^[a-z_]+(\.[a-z_]+)+$")
@@ -152,4 +153,5 @@ def test_every_phase_tier_and_tender_has_its_words() -> None:
     keys += [f"receipt.tier.{t.value}" for t in Tier]
     keys += [f"tender.kind.{k.value}" for k in TenderKind]
     keys += [f"receipt.tender.{k.value}" for k in TenderKind]
+    keys += [f"receipt.label.{key}" for key in LABEL_KEYS]
     assert [key for key in keys if key not in en] == []
