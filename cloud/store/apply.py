@@ -385,7 +385,14 @@ def commit_batch(cdb: CloudDB, batch: PreparedBatch, rules: IngestRules) -> Batc
         max_seq = max(term.max_seq, high_water, *inserted, 0)
         seqstore.save_terminal(cdb, terminal_id, high_water, max_seq, state, now)
         # After the mark is written: the pushed facts say which of this till's seqs they hold.
-        down += member_facts.push(cdb, touched, now, rules.member_scope)
+        down += member_facts.push(
+            cdb,
+            touched,
+            now,
+            rules.member_scope,
+            policy=rules.tier_policy(rules.chain_version),
+            today=today,
+        )
         down += remote_effects.apply(cdb, fresh, batch.local_times, now)  # coupons, returns
         acked_id = next((e.event_id for e in storing if e.seq == high_water), None)
         if acked_id is None:

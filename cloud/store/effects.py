@@ -45,6 +45,9 @@ class IngestRules:
     # Where member facts are pushed: "all" (every store: a member shops anywhere) or a store
     # id when a deployment keeps members per store.
     member_scope: str = "all"
+    # The newest rules version published chain-wide that ingest has read: the tier measure
+    # pushed to tills is this version's (cloud.store.member_facts).
+    chain_version: str = ""
 
     def tiers_for(self, rules_version: str) -> TierThresholds | None:
         """Where tiers start under a rules version (None: tiers by visits, not judged here)."""

@@ -84,7 +84,14 @@ def accept(
             (m.Event.terminal_id == terminal_id) & (m.Event.seq == seq)
         ).execute()
         _decide(cdb, flag, "accepted", who, note)
-        down = member_facts.push(cdb, touched, utcnow(), rules.member_scope)
+        down = member_facts.push(
+            cdb,
+            touched,
+            now,
+            rules.member_scope,
+            policy=rules.tier_policy(rules.chain_version),
+            today=today,
+        )
     return down
 
 

@@ -18,7 +18,8 @@ Hand-worked, with P = ¥307.70 (P00068, the demo's dearest packaged item; no tie
     B1 takes back one of A1's 17 units (another store's receipt, asked of HQ): ¥307.70
     refunded, and round(523 x 30,770 / 523,090) = round(30.76) = 31 points reversed: 477
     spend: 523,090 + 29,770 + 28,770 + 28,770 - 30,770 = 579,630 fen
-    downgrade, 40 days on: nothing bought in the window (days 11..40): gold -> regular
+    downgrade, 40 days on: nothing bought in the window (days 11..40): gold -> regular, and
+    the tills are told the spend that counts for the tier now: 0 (the cloud keeps 579,630)
     expiry, 365 days after lot 1: lot 1 held 523, less the 100 redeemed (oldest first) and
     the 31 its own return reversed: 392 expire; the later lots (29 + 28 + 28) stay: 85
 
@@ -268,12 +269,13 @@ def test_one_member_across_two_stores_and_four_tills(chain: Chain) -> None:
         cdb.close()
     counts = _run_job(chain, "tier_downgrade", lot1_at + dt.timedelta(days=40))
     assert counts == {"members_reviewed": 1, "gold_to_regular": 1}
-    # The push is as of the job's clock: the return is 40 days old, out of the 30-day count.
-    _every_till(chain, mid, (477, "regular", 579_630, 0), "the downgrade")
+    # The push is as of the job's clock: the return is 40 days old, out of the 30-day count,
+    # and nothing was spent in the tier window, so no till can upgrade on the old spend.
+    _every_till(chain, mid, (477, "regular", 0, 0), "the downgrade")
 
     # Expiry 365 days after lot 1: only lot 1 is that old.
     counts = _run_job(chain, "points_expiry", lot1_at + dt.timedelta(days=365))
     assert (counts["points_expired"], counts["lots_expired"]) == (392, 1)
-    _every_till(chain, mid, (85, "regular", 579_630, 0), "the expiry")
+    _every_till(chain, mid, (85, "regular", 0, 0), "the expiry")
     assert _cloud_facts(chain, mid) == (85, "regular", 579_630)
     assert price == 30_770

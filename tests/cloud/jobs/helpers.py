@@ -55,7 +55,10 @@ def publish_rules(
     with cdb.write():
         published, _ = rules_store.publish_rules(cdb, decode_body(plain), "all", "hq", naive(at))
     known = [rules_store.by_version(cdb, f"r{n}") for n in range(1, 100)]
-    return published.version, IngestRules(rule_sets=rule_sets([r for r in known if r]))
+    rules = IngestRules(
+        rule_sets=rule_sets([r for r in known if r]), chain_version=published.version
+    )
+    return published.version, rules
 
 
 def ingest(

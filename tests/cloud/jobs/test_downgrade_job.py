@@ -73,12 +73,13 @@ def test_members_fall_to_what_their_window_earns_once(cloud_db: CloudDB) -> None
     ]
     gold = tc.get((tc.member_id == "M-GOLD") & (tc.origin_terminal == "hq:downgrade"))
     assert gold.spend_fen == 600_000 + 550_000 - 100_000 and gold.changed_at == naive(day(40))
-    # The tills are told, in the run's transaction: tier changed, spend and points as before.
+    # The tills are told, in the run's transaction: the tier, and the spend that counts for it
+    # now (the window's: ¥5,500 - ¥1,000 and nothing), which their own upgrades add to.
     [(kind, items)] = member_changes(cloud_db)[before:]
     assert kind == "upsert"
     assert [(i["member_id"], i["tier"], i["cumulative_spend_fen"]) for i in items] == [
-        ("M-GOLD", "silver", 1_050_000),
-        ("M-SILVER", "regular", 210_000),
+        ("M-GOLD", "silver", 450_000),
+        ("M-SILVER", "regular", 0),
     ]
     assert len(sent) == 1
 
@@ -131,8 +132,13 @@ def test_a_lowered_member_is_lifted_again_only_by_buying_inside_the_window(
     assert result.summary["counts"] == {"members_reviewed": 1, "gold_to_regular": 1}
     recorded = cloud_db.jobs.JobRun.get_by_id(result.run_id).params
     assert (recorded["window_days"], recorded["rules_version"]) == (30, "r1")
+    # The tills were told: regular, with nothing in the window to build an upgrade on.
+    [(_, [told])] = member_changes(cloud_db)[-1:]
+    assert (told["tier"], told["cumulative_spend_fen"]) == ("regular", 0)
     till.sale("M-BOUNCE", 100, day(41))
     assert _tier(cloud_db, "M-BOUNCE") == "regular"
+    [(_, [told])] = member_changes(cloud_db)[-1:]
+    assert (told["tier"], told["cumulative_spend_fen"]) == ("regular", 10_000)
     till.sale("M-BOUNCE", 1950, day(42))
     assert _tier(cloud_db, "M-BOUNCE") == "silver"
     till.sale("M-BOUNCE", 3000, day(43))
