@@ -44,6 +44,7 @@ from cloud.jobs.config import JobsConfig
 from cloud.jobs.publish import sink
 from cloud.jobs.registry import run_job
 from cloud.mqtt import BrokerSettings as CloudBroker
+from cloud.store import member_facts
 from cloud.store.db import CloudDB, open_cloud_db
 from device.checkout import events as ev
 from device.checkout.records import TenderKind
@@ -169,9 +170,18 @@ def _cloud_facts(chain: Chain, member_id: str) -> tuple[int, str, int]:
 
 
 def _every_till(chain: Chain, member_id: str, facts: tuple[int, str, int, int], what: str) -> None:
+    """Wait until every till's copy is ``facts`` (points, tier, tier spend, returns in 30 days)."""
     for name, till in chain.tills.items():
-        wait_for(lambda t=till: _till_facts(t, member_id) == facts,
-                 f"{what} at {name} (want {facts})")  # fmt: skip
+        seen: list[Any] = [None]
+
+        def same(t: Terminal = till, seen: list[Any] = seen) -> bool:
+            seen[0] = _till_facts(t, member_id)
+            return bool(seen[0] == facts)
+
+        try:
+            wait_for(same, what)
+        except AssertionError:
+            raise AssertionError(f"{what}: {name} holds {seen[0]}, not {facts}") from None
 
 
 def _run_job(chain: Chain, job: str, at: dt.datetime) -> dict[str, Any]:
@@ -277,5 +287,12 @@ def test_one_member_across_two_stores_and_four_tills(chain: Chain) -> None:
     counts = _run_job(chain, "points_expiry", lot1_at + dt.timedelta(days=365))
     assert (counts["points_expired"], counts["lots_expired"]) == (392, 1)
     _every_till(chain, mid, (85, "regular", 0, 0), "the expiry")
-    assert _cloud_facts(chain, mid) == (85, "regular", 579_630)
+    assert _cloud_facts(chain, mid) == (85, "regular", 579_630)  # spend since joining
+    cdb = chain.cloud()
+    try:  # the cloud's facts as it pushes them a year on: what every till holds
+        [facts] = member_facts.items(cdb, [mid], lot1_at + dt.timedelta(days=365), bump=False)
+    finally:
+        cdb.close()
+    assert (facts["points_balance"], facts["tier"], facts["cumulative_spend_fen"],
+            facts["returns_30d"]) == (85, "regular", 0, 0)  # fmt: skip
     assert price == 30_770
