@@ -100,7 +100,11 @@ def apply_members(
     for reg in merged.registrations:
         twin = (
             m.Member.select(m.Member.member_id)
-            .where((m.Member.phone == reg.phone) & (m.Member.member_id != reg.member_id))
+            .where(
+                (m.Member.phone == reg.phone)
+                & (m.Member.member_id != reg.member_id)
+                & m.Member.duplicate_of.is_null()
+            )  # a merged-away id keeps its phone
             .order_by(m.Member.registered_at.asc(nulls="LAST"), m.Member.member_id)
             .first()
         )
