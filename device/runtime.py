@@ -168,6 +168,7 @@ class Peripherals:
     display: Any = None  # device.drivers.display.PoleDisplay
     receipt_header: tuple[str, ...] = ()
     receipt_width: int = 48
+    buzzer: Any = None  # device.drivers.ioboard.BoardBuzzer: beep("error" | "alarm" | ...)
 
 
 class Runtime:
@@ -650,6 +651,9 @@ class Runtime:
                 self._to_pole(display, command)
         elif isinstance(command, cmd.SoundAlarm):
             self._say("warning", "drawer.alarm")
+            self._beep("alarm")
+        if isinstance(command, cmd.Notify) and command.level == "error":
+            self._beep("error")  # a refused scan or key: the cashier may not be looking
 
     def _to_pole(self, display: Any, shown: cmd.ShowOnDisplay) -> None:
         """The customer display in the till's language; English where its code page can't."""
@@ -664,6 +668,17 @@ class Runtime:
 
     def _say(self, level: str, key: str, **params: str) -> None:
         self._notice = Notice(level, key, english(key, **params), dict(params))
+        if level == "error":
+            self._beep("error")
+
+    def _beep(self, pattern: str) -> None:
+        buzzer = self.dev.buzzer
+        if buzzer is None:
+            return
+        try:
+            buzzer.beep(pattern)
+        except Exception as err:  # a silent buzzer never stops a sale
+            log.warning("buzzer: %s", err)
 
     # -- view -----------------------------------------------------------------------------
 
