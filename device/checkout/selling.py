@@ -334,6 +334,7 @@ def cancel_sale(ctx: Context, state: State, event: ev.CancelSale) -> Result:
         detail = f"{len(state.cart.active_lines())} lines, {format_fen(total)}"
         # Abandoned sales are a known shrinkage pattern, so they are logged like overrides.
         commands.append(ctx.audit("cancel_sale", staff, None, detail))
+    commands.append(ShowOnDisplay(ctx.new_id()))  # nothing left for the customer to see
     commands.append(ctx.notify("info", "sale.cancelled"))
     return replace(state, cart=None, phase=Phase.IDLE, redeemed_points=0), commands
 

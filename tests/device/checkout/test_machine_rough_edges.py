@@ -48,6 +48,8 @@ def test_the_customer_display_is_cleared_after_suspend_and_sign_out() -> None:
     shown = till.send(ev.Scan(MILK.barcodes[0]))
     assert _shown(shown) == [("Milk ¥12.50", "TOTAL ¥10.00")]  # gold: 20 % off
     assert _shown(till.send(ev.Suspend())) == [("", "")]
+    till.send(ev.Scan(RICE.barcodes[0]))
+    assert _shown(till.send(ev.CancelSale())) == [("", "")]
     assert _shown(till.send(ev.Logout())) == [("", "")]
 
 
