@@ -153,9 +153,14 @@ class KeypadController:
         """Watch the till's answers: a manager-PIN refusal opens the manager prompt."""
         phase = view.state.phase
         if phase is not self._phase:
-            # A new phase has its own default prompt (a scanned receipt opens the return, ...).
+            # A new phase has its own default prompt (a scanned receipt opens the return, ...),
+            # but the first scan moving an idle till to selling keeps the same prompt: the
+            # cashier may already be typing the next code, which must not be lost.
+            same = self._phase is not None and _default_mode(self._phase) == _default_mode(phase)
             self._phase = phase
-            if self.mode not in _SIGN_IN_MODES:
+            if self.mode == "" and same:
+                pass
+            elif self.mode not in _SIGN_IN_MODES:
                 self._set_mode("")
         notice = view.notice
         if notice is None or notice is self._seen_notice:

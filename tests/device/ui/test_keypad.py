@@ -175,6 +175,21 @@ def test_sale_discount_from_the_menu_in_percent() -> None:
     assert keys(pad, v, "10<ENTER>") == [ev.DiscountSale(percent_bp=1000)]
 
 
+def test_the_first_scan_opening_the_sale_keeps_the_next_code_being_typed() -> None:
+    """The runtime's answer to a scan may land while the next code is half typed."""
+    pad = KeypadController("S001-T01")
+    idle, selling = view(Phase.IDLE), view(Phase.SELLING)
+    pad.on_view(idle)
+    assert keys(pad, idle, "6901234567892<ENTER>") == [ev.Scan("6901234567892", "keypad")]
+    assert keys(pad, idle, "690000") == []
+    pad.on_view(selling)  # the first scan's view arrives now
+    assert keys(pad, selling, "0000014<ENTER>") == [ev.Scan("6900000000014", "keypad")]
+    # signing out still wipes whatever was typed
+    keys(pad, selling, "123")
+    pad.on_view(view(Phase.LOGGED_OUT))
+    assert pad.entry == ""
+
+
 def test_a_new_phase_drops_a_half_typed_prompt() -> None:
     pad = KeypadController("S001-T01")
     idle = view(Phase.IDLE)
