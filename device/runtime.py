@@ -36,6 +36,7 @@ from device.checkout.pricing import PricedCart, price_cart
 from device.checkout.records import ShiftReport
 from device.checkout.state import Phase, State
 from device.checkout.tenders import remaining_due
+from device.drivers.display import showable
 from device.drivers.errors import DeviceStatus, DriverError
 from device.drivers.events import (
     CardEvent,
@@ -45,11 +46,11 @@ from device.drivers.events import (
     KeyEvent,
     ScanEvent,
 )
+from device.i18n import english, render
 from device.receipts import report_receipt, return_receipt, sale_receipt
 from device.rules import RulesInForce
 from device.store.errors import DatabaseFull, StoreError
 from device.store.store import Store
-from device.ui.texts import english
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ class View:
     last_receipt_path: str = ""
     unprinted: tuple[recovery.Unprinted, ...] = ()
     lost_sale: bool = False
-    display: tuple[str, str] = ("", "")
+    display: cmd.ShowOnDisplay | None = None  # the customer display's lines, as keys
     report: ShiftReport | None = None
     events_done: int = 0
     scans: int = 0  # scanner and card events handled, so callers can wait for theirs
@@ -203,7 +204,7 @@ class Runtime:
         self._unprinted: list[recovery.Unprinted] = []
         self._lost_sale = False
         self._store_problem = ""
-        self._display = ("", "")
+        self._display: cmd.ShowOnDisplay | None = None
         self._last_receipt = ("", "")
         self._report: ShiftReport | None = None
         self._job_receipts: dict[str, str] = {}
@@ -547,22 +548,48 @@ class Runtime:
                 member = self.store.members.by_id(sale.member_id)
                 if member is not None:
                     phone = member.phone
-                    balance = member.points_balance + sum(p.delta for p in sale.points)
+                    # the commit already put this sale's points on the member's row
+                    balance = member.points_balance
+            listed = {
+                line.sku: product.price_fen
+                for line in sale.lines
+                if line.price_overridden
+                and (product := self.store.catalogue.by_sku(line.sku)) is not None
+            }
             receipt = sale_receipt(
                 sale, receipt_no, cashier=self._staff_name(sale.cashier_id), member_phone=phone,
-                points_balance=balance, reprint=command.reprint, **common,
+                points_balance=balance, reprint=command.reprint, list_prices=listed, **common,
             )  # fmt: skip
             return receipt, receipt_no
         if isinstance(command, cmd.PrintReturnReceipt):
             ret, receipt_no = recorded[command.return_id]
-            cashier = self._staff_name(ret.cashier_id)
-            return return_receipt(ret, receipt_no, cashier=cashier, **common), receipt_no
+            return self._return_receipt(ret, receipt_no, common), receipt_no
         assert isinstance(command, cmd.PrintReport)
         staff = self.state.staff
         name = staff.name if staff else ""
         now = self.store.clock.now()
         receipt = report_receipt(command.report, cashier=name, now=now, **common)
         return receipt, receipt.receipt_no
+
+    def _return_receipt(self, ret: Any, receipt_no: str, common: dict[str, Any]) -> Any:
+        """The refund slip, with the original sale's names and prices, the member and points."""
+        original = self.store.journal.sale(ret.original_sale_id) if ret.original_sale_id else None
+        sold = {line.line_no: line for line in original[0].lines} if original else {}
+        products = {
+            line.sku: product
+            for line in ret.lines
+            if line.original_line_no not in sold
+            and (product := self.store.catalogue.by_sku(line.sku)) is not None
+        }
+        phone, balance = "", None
+        if ret.member_id:
+            member = self.store.members.by_id(ret.member_id)
+            if member is not None:
+                phone, balance = member.phone, member.points_balance
+        return return_receipt(
+            ret, receipt_no, cashier=self._staff_name(ret.cashier_id), sold=sold,
+            products=products, member_phone=phone, points_balance=balance, **common,
+        )  # fmt: skip
 
     def _staff_name(self, staff_id: str) -> str:
         staff = self.store.staff.get(staff_id)
@@ -613,19 +640,31 @@ class Runtime:
 
     def _show(self, command: cmd.Command) -> None:
         if isinstance(command, cmd.Notify):
-            self._notice = Notice(command.level, command.message_key, command.message,
-                                  dict(command.params))  # fmt: skip
+            params = dict(command.params)
+            self._notice = Notice(
+                command.level, command.message_key, english(command.message_key, **params), params
+            )
         elif isinstance(command, cmd.ShowOnDisplay):
-            self._display = (command.line1, command.line2)
+            self._display = command
             display = self.dev.display
             if display is not None:
-                ascii_name = "".join(ch for ch in command.line1 if ch.isascii()).strip()
-                display.show_line(command.line1, command.line2, fallback_name=ascii_name or "*")
+                self._to_pole(display, command)
         elif isinstance(command, cmd.SoundAlarm):
             self._say("warning", "drawer.alarm")
             self._beep("alarm")
         if isinstance(command, cmd.Notify) and command.level == "error":
             self._beep("error")  # a refused scan or key: the cashier may not be looking
+
+    def _to_pole(self, display: Any, shown: cmd.ShowOnDisplay) -> None:
+        """The customer display in the till's language; English where its code page can't."""
+        lang, params = self.config.language, shown.params
+        line1, line2 = render(shown.line1, lang, **params), render(shown.line2, lang, **params)
+        en1, en2 = render(shown.line1, "en", **params), render(shown.line2, "en", **params)
+        encoding = getattr(getattr(display, "config", None), "encoding", "")
+        if encoding and not showable(line2, encoding):
+            line2 = en2
+        ascii_name = "".join(ch for ch in en1 if ch.isascii()).strip()
+        display.show_line(line1, line2, fallback_name=ascii_name or "*")
 
     def _say(self, level: str, key: str, **params: str) -> None:
         self._notice = Notice(level, key, english(key, **params), dict(params))

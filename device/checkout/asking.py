@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import string
 from dataclasses import replace
 from types import MappingProxyType
 from typing import Final
@@ -20,7 +19,6 @@ from device.checkout.hq import (
     Query,
     request_id,
 )
-from device.checkout.messages import CATALOGUE
 from device.checkout.money import format_fen
 from device.checkout.state import State
 
@@ -83,17 +81,6 @@ def granted(event: ev.HqAnswer) -> bool:
     return isinstance(event, ev.HqCouponGranted | ev.HqClaimGranted)
 
 
-def _filled(key: str, params: dict[str, str]) -> dict[str, str]:
-    """``params`` with every field the key's messages name ("?" for any HQ left out)."""
-    names = {
-        name
-        for template in CATALOGUE[key]
-        for _, name, _, _ in string.Formatter().parse(template)
-        if name
-    }
-    return {**dict.fromkeys(names, "?"), **params}
-
-
 def refusal(event: ev.HqRefused) -> Refused:
     """HQ's no, in the cashier's words (either language)."""
     params = dict(event.params)
@@ -104,4 +91,4 @@ def refusal(event: ev.HqRefused) -> Refused:
         key, params = "hq.refused", {"detail": event.detail or event.reason}
     elif key == "hq.bad_request":
         params = {"detail": event.detail or event.reason}
-    return Refused(key, **_filled(key, params))
+    return Refused(key, **params)  # a field HQ left out shows as "?"

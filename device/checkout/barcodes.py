@@ -91,10 +91,14 @@ class Gs1Layout:
             raise BarcodeError("GS1 layout: the flag must be digits")
         overlap = set(self.price_prefixes) & set(self.weight_prefixes)
         if overlap:
-            raise BarcodeError(f"GS1 layout: prefixes both price and weight: {sorted(overlap)}")
+            raise BarcodeError(
+                "GS1 layout: prefixes both price and weight: {overlap}", overlap=sorted(overlap)
+            )
         for prefix in (*self.price_prefixes, *self.weight_prefixes):
             if not prefix.isdigit() or not prefix.startswith(self.flag):
-                raise BarcodeError(f"GS1 layout: prefix {prefix!r} must be digits after the flag")
+                raise BarcodeError(
+                    "GS1 layout: prefix {prefix!r} must be digits after the flag", prefix=prefix
+                )
         head = "F" * self.flag_digits + "I" * self.item_digits
         standard = [
             LabelLayout(prefixes, head + letter * self.value_digits + "C")
@@ -107,8 +111,11 @@ class Gs1Layout:
                 start = one.overlaps(other)
                 if start is not None:
                     raise BarcodeError(
-                        f"scale-label layouts {one.spec} and {other.spec} both read codes "
-                        f"starting {start}: each code must have exactly one layout"
+                        "scale-label layouts {spec} and {spec2} both read codes starting {start}: "
+                        "each code must have exactly one layout",
+                        spec=one.spec,
+                        spec2=other.spec,
+                        start=start,
                     )
         object.__setattr__(self, "_layouts", layouts)
 
@@ -179,7 +186,13 @@ def _check(code: str, name: str) -> None:
     expected = gtin_check_digit(code[:-1])
     got = int(code[-1])
     if expected != got:
-        raise BarcodeError(f"bad check digit: expected {expected}, got {got} ({name} {code})")
+        raise BarcodeError(
+            "bad check digit: expected {expected}, got {got} ({name} {code})",
+            expected=expected,
+            got=got,
+            name=name,
+            code=code,
+        )
 
 
 def upce_to_upca(code: str) -> str:
@@ -189,14 +202,14 @@ def upce_to_upca(code: str) -> str:
     against the expansion), 7 digits (check digit computed) or 6 digits (number system 0).
     """
     if not code.isdigit() or not code.isascii():
-        raise BarcodeError(f"UPC-E must be digits: {code!r}")
+        raise BarcodeError("UPC-E must be digits: {code!r}", code=code)
     if len(code) == 6:
         code = "0" + code
     if len(code) not in (7, 8):
-        raise BarcodeError(f"wrong length for UPC-E: {len(code)} digits")
+        raise BarcodeError("wrong length for UPC-E: {code_len} digits", code_len=len(code))
     system, d = code[0], code[1:7]
     if system not in "01":
-        raise BarcodeError(f"UPC-E number system must be 0 or 1, got {system}")
+        raise BarcodeError("UPC-E number system must be 0 or 1, got {system}", system=system)
     last = d[5]
     if last in "012":
         body = f"{system}{d[0:2]}{last}0000{d[2:5]}"
@@ -208,7 +221,12 @@ def upce_to_upca(code: str) -> str:
         body = f"{system}{d[0:5]}0000{last}"
     check = gtin_check_digit(body)
     if len(code) == 8 and int(code[7]) != check:
-        raise BarcodeError(f"bad check digit: expected {check}, got {code[7]} (UPC-E {code})")
+        raise BarcodeError(
+            "bad check digit: expected {check}, got {code} (UPC-E {code2})",
+            check=check,
+            code=code[7],
+            code2=code,
+        )
     return f"{body}{check}"
 
 
@@ -225,8 +243,10 @@ def _restricted(code: str, layout: Gs1Layout, what: str) -> ScannedCode:
     label = layout.layout_for(code)
     if label is None:
         raise BarcodeError(
-            f"{what} {code} is a store's own code (restricted circulation) and none of this "
-            "store's scale-label layouts reads it"
+            "{what} {code} is a store's own code (restricted circulation) and none of this store's "
+            "scale-label layouts reads it",
+            what=what,
+            code=code,
         )
     fields = label.decode(code)
     price, weight = fields.price_fen, fields.weight_g
@@ -271,8 +291,9 @@ def _with_addon(payload: str, layout: Gs1Layout) -> ScannedCode:
     main_len = mains.get(len(payload))
     if main_len is None:
         raise BarcodeError(
-            f"wrong length: {len(payload)} digits for a code with an add-on (]E3): "
-            "EAN-13, UPC-A or UPC-E with 2 or 5 more"
+            "wrong length: {payload_len} digits for a code with an add-on (]E3): "
+            "EAN-13, UPC-A or UPC-E with 2 or 5 more",
+            payload_len=len(payload),
         )
     main, addon = payload[:main_len], payload[main_len:]
     if main_len == 13:
@@ -322,7 +343,7 @@ def _code128(payload: str, gs1: bool) -> ScannedCode:
     allowed_gs = gs1
     for ch in payload:
         if not (" " <= ch <= "~") and not (allowed_gs and ch == _GS):
-            raise BarcodeError(f"unreadable character {ch!r} in Code 128 payload")
+            raise BarcodeError("unreadable character {ch!r} in Code 128 payload", ch=ch)
     return _gs1_128(payload) if gs1 else ScannedCode("code128", payload, payload)
 
 
@@ -334,12 +355,14 @@ def parse_barcode(raw: str, layout: Gs1Layout = Gs1Layout()) -> ScannedCode:
     digits = payload.isdigit() and payload.isascii()
     if aim is not None and aim[0] == "E":
         if not digits:
-            raise BarcodeError(f"EAN/UPC scan must be digits: {payload!r}")
+            raise BarcodeError("EAN/UPC scan must be digits: {payload!r}", payload=payload)
         if aim == "E3":
             return _with_addon(payload, layout)
         if aim == "E4":
             if len(payload) != 8:
-                raise BarcodeError(f"wrong length: {len(payload)} digits (EAN-8 has 8)")
+                raise BarcodeError(
+                    "wrong length: {payload_len} digits (EAN-8 has 8)", payload_len=len(payload)
+                )
             _check(payload, "EAN-8")
             return ScannedCode("ean8", payload, payload)
         if len(payload) == 8:
@@ -349,7 +372,9 @@ def parse_barcode(raw: str, layout: Gs1Layout = Gs1Layout()) -> ScannedCode:
             return _upca(payload, layout)
         if len(payload) == 13:
             return _ean13(payload, layout)
-        raise BarcodeError(f"wrong length: {len(payload)} digits (EAN/UPC has 8, 12 or 13)")
+        raise BarcodeError(
+            "wrong length: {payload_len} digits (EAN/UPC has 8, 12 or 13)", payload_len=len(payload)
+        )
     if aim is not None and aim[0] == "C":
         if aim == "C0" and digits:
             label = _numeric_label(payload, layout)
@@ -357,7 +382,9 @@ def parse_barcode(raw: str, layout: Gs1Layout = Gs1Layout()) -> ScannedCode:
                 return label
         return _code128(payload, gs1=aim == "C1")
     if aim is not None:
-        raise BarcodeError(f"unknown format: symbology ]{aim} is not one this till sells by")
+        raise BarcodeError(
+            "unknown format: symbology ]{aim} is not one this till sells by", aim=aim
+        )
     if digits:
         if len(payload) == 8:
             return _eight_digits(payload)
@@ -370,10 +397,14 @@ def parse_barcode(raw: str, layout: Gs1Layout = Gs1Layout()) -> ScannedCode:
             return label
         if len(payload) in layout.numeric_code128_lengths:
             return ScannedCode("code128", payload, payload)
-        raise BarcodeError(f"wrong length: {len(payload)} digits (EAN/UPC has 8, 12 or 13)")
+        raise BarcodeError(
+            "wrong length: {payload_len} digits (EAN/UPC has 8, 12 or 13)", payload_len=len(payload)
+        )
     if all(" " <= ch <= "~" for ch in payload):
         return ScannedCode("code128", payload, payload)
-    raise BarcodeError(f"unknown format: {payload[:40]!r} is not a barcode this till reads")
+    raise BarcodeError(
+        "unknown format: {payload!r} is not a barcode this till reads", payload=payload[:40]
+    )
 
 
 def _prefixed(raw: str, prefixes: tuple[str, ...]) -> str | None:
@@ -395,7 +426,7 @@ def member_code_from_scan(raw: str) -> str | None:
     if code is None:
         return None
     if not _MEMBER_RE.match(code):
-        raise BarcodeError(f"not a valid member code: {code[:40]!r}")
+        raise BarcodeError("not a valid member code: {code!r}", code=code[:40])
     return code
 
 
@@ -410,21 +441,21 @@ def receipt_no_from_scan(raw: str) -> str | None:
         _, text = _strip_aim(raw)
         return text.strip() if _BARE_RECEIPT_RE.match(text.strip()) else None
     if not _RECEIPT_RE.match(receipt):
-        raise BarcodeError(f"not a valid receipt number: {receipt[:48]!r}")
+        raise BarcodeError("not a valid receipt number: {receipt!r}", receipt=receipt[:48])
     return receipt
 
 
 def member_scan_text(member_code: str) -> str:
     """The text to encode in a member QR/barcode (the inverse of member_code_from_scan)."""
     if not _MEMBER_RE.match(member_code):
-        raise BarcodeError(f"not a valid member code: {member_code[:40]!r}")
+        raise BarcodeError("not a valid member code: {member_code!r}", member_code=member_code[:40])
     return f"M:{member_code}"
 
 
 def receipt_scan_text(receipt_no: str) -> str:
     """The text a receipt prints as its barcode/QR (the inverse of receipt_no_from_scan)."""
     if not _RECEIPT_RE.match(receipt_no):
-        raise BarcodeError(f"not a valid receipt number: {receipt_no[:48]!r}")
+        raise BarcodeError("not a valid receipt number: {receipt_no!r}", receipt_no=receipt_no[:48])
     return f"R:{receipt_no}"
 
 
@@ -455,6 +486,10 @@ def build_variable_code(item_code: str, value: int, prefix: str, layout: Gs1Layo
             weight = value if "W" in label.pattern and price is None else None
             built = label.build(item_code, price, weight)
             if not built.startswith(prefix):
-                raise BarcodeError(f"item code {item_code} does not fit prefix {prefix}")
+                raise BarcodeError(
+                    "item code {item_code} does not fit prefix {prefix}",
+                    item_code=item_code,
+                    prefix=prefix,
+                )
             return built
-    raise BarcodeError(f"no scale-label layout reads codes starting {prefix}")
+    raise BarcodeError("no scale-label layout reads codes starting {prefix}", prefix=prefix)

@@ -43,10 +43,13 @@ class DiscountSpec:
         if (self.percent_bp is None) == (self.amount_fen is None):
             raise PricingError("a discount is either a percentage or an amount")
         if self.percent_bp is not None and not 0 < self.percent_bp <= BP_WHOLE:
-            raise PricingError(f"discount must be between 0.01% and 100%, not {self.percent_bp}bp")
+            raise PricingError(
+                "discount must be between 0.01% and 100%, not {percent_bp}bp",
+                percent_bp=self.percent_bp,
+            )
         if self.amount_fen is not None and self.amount_fen <= 0:
             raise PricingError(
-                f"discount must be more than ¥0.00, not {format_fen(self.amount_fen)}"
+                "discount must be more than ¥0.00, not {amount}", amount=format_fen(self.amount_fen)
             )
 
     def amount_on(self, base_fen: int) -> int:
@@ -122,26 +125,37 @@ class Cart:
         """
         limits = self.limits
         if len(self.lines) >= limits.max_lines:
-            raise CartError(f"a sale can have at most {limits.max_lines} lines")
+            raise CartError("a sale can have at most {max_lines} lines", max_lines=limits.max_lines)
         if embedded_price_fen is not None:
             if embedded_price_fen < 0 or embedded_price_fen > limits.max_unit_price_fen:
-                raise CartError(f"price on the label is out of range: {embedded_price_fen} fen")
+                raise CartError(
+                    "price on the label is out of range: {embedded_price_fen} fen",
+                    embedded_price_fen=embedded_price_fen,
+                )
             if quantity != 1 or weight_g is not None:
                 raise CartError("a price-labelled item is added one label at a time")
             # The scale already priced the item: it rings up as one unit at that price.
             return self._append(product, barcode, 1, None, embedded_price_fen, embedded_price_fen)
         if product.sold_by_weight:
             if weight_g is None:
-                raise CartError(f"{product.name_en or product.sku} is sold by weight: weigh it")
+                raise CartError(
+                    "{item} is sold by weight: weigh it",
+                    item=product.name_en or product.sku,
+                    item_zh=product.name_zh or product.name_en or product.sku,
+                )
             self._check_weight(weight_g)
             if quantity != 1:
                 raise CartError("a weighed item is added one weighing at a time")
         elif weight_g is not None:
-            raise CartError(f"{product.name_en or product.sku} is not sold by weight")
+            raise CartError(
+                "{item} is not sold by weight",
+                item=product.name_en or product.sku,
+                item_zh=product.name_zh or product.name_en or product.sku,
+            )
         else:
             self._check_quantity(quantity)
         if not 0 <= product.price_fen <= limits.max_unit_price_fen:
-            raise CartError(f"catalogue price of {product.sku} is out of range")
+            raise CartError("catalogue price of {sku} is out of range", sku=product.sku)
         return self._append(product, barcode, quantity, weight_g, product.price_fen, None)
 
     def _append(
@@ -167,21 +181,27 @@ class Cart:
 
     def _check_quantity(self, quantity: int) -> None:
         if not 1 <= quantity <= self.limits.max_quantity:
-            raise CartError(f"quantity must be 1 to {self.limits.max_quantity}, not {quantity}")
+            raise CartError(
+                "quantity must be 1 to {max_quantity}, not {quantity}",
+                max_quantity=self.limits.max_quantity,
+                quantity=quantity,
+            )
 
     def _check_weight(self, weight_g: int) -> None:
         lo, hi = self.limits.min_weight_g, self.limits.max_weight_g
         if not lo <= weight_g <= hi:
-            raise CartError(f"weight must be {lo} g to {hi} g, not {weight_g} g")
+            raise CartError(
+                "weight must be {lo} g to {hi} g, not {weight_g} g", lo=lo, hi=hi, weight_g=weight_g
+            )
 
     def line(self, line_no: int) -> CartLine:
         """Return an active line, or raise CartError if there is none with this number."""
         for line in self.lines:
             if line.line_no == line_no:
                 if line.voided:
-                    raise CartError(f"line {line_no} is void")
+                    raise CartError("line {line_no} is void", line_no=line_no)
                 return line
-        raise CartError(f"no line {line_no}")
+        raise CartError("no line {line_no}", line_no=line_no)
 
     def _replace_line(self, new: CartLine) -> Cart:
         lines = tuple(new if line.line_no == new.line_no else line for line in self.lines)
@@ -195,9 +215,11 @@ class Cart:
         """Change a counted line's quantity."""
         line = self.line(line_no)
         if line.is_weighed:
-            raise CartError(f"line {line_no} is weighed: its quantity cannot change")
+            raise CartError(
+                "line {line_no} is weighed: its quantity cannot change", line_no=line_no
+            )
         if line.embedded_price_fen is not None:
-            raise CartError(f"line {line_no} is price-labelled: scan each label")
+            raise CartError("line {line_no} is price-labelled: scan each label", line_no=line_no)
         self._check_quantity(quantity)
         return self._replace_line(replace(line, quantity=quantity))
 
@@ -205,7 +227,9 @@ class Cart:
         """Replace a line's unit price (per kg for a weighed line); the machine audits it."""
         line = self.line(line_no)
         if not 0 <= unit_price_fen <= self.limits.max_unit_price_fen:
-            raise PricingError(f"price override out of range: {format_fen(unit_price_fen)}")
+            raise PricingError(
+                "price override out of range: {unit_price}", unit_price=format_fen(unit_price_fen)
+            )
         return self._replace_line(
             replace(line, unit_price_fen=unit_price_fen, price_overridden=True)
         )
@@ -215,8 +239,10 @@ class Cart:
         line = self.line(line_no)
         if spec is not None and spec.amount_fen is not None and spec.amount_fen > line.gross_fen:
             raise PricingError(
-                f"discount {format_fen(spec.amount_fen)} is more than line {line_no}'s "
-                f"{format_fen(line.gross_fen)}"
+                "discount {amount} is more than line {line_no}'s {gross}",
+                amount=format_fen(spec.amount_fen),
+                line_no=line_no,
+                gross=format_fen(line.gross_fen),
             )
         return self._replace_line(replace(line, line_discount=spec))
 
@@ -228,8 +254,9 @@ class Cart:
             gross = sum(line.gross_fen for line in self.active_lines())
             if spec.amount_fen is not None and spec.amount_fen > gross:
                 raise PricingError(
-                    f"discount {format_fen(spec.amount_fen)} is more than the sale's "
-                    f"{format_fen(gross)}"
+                    "discount {amount} is more than the sale's {gross}",
+                    amount=format_fen(spec.amount_fen),
+                    gross=format_fen(gross),
                 )
         return replace(self, sale_discount=spec)
 

@@ -154,21 +154,21 @@ class SoundAlarm:
 
 @dataclass(frozen=True, slots=True)
 class ShowOnDisplay:
-    """Two lines for the customer-facing display."""
+    """Two lines for the customer-facing display, as catalogue keys ("" is a blank line)."""
 
     command_id: str
-    line1: str
+    line1: str = ""
     line2: str = ""
+    params: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class Notify:
-    """A message for the cashier's screen; ``message`` is English, ``params`` render others."""
+    """A message for the cashier's screen: a catalogue key and its parameters (device.i18n)."""
 
     command_id: str
     level: Literal["info", "warning", "error"]
     message_key: str
-    message: str
     params: dict[str, str] = field(default_factory=dict)
 
 

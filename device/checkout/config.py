@@ -38,7 +38,9 @@ class CheckoutConfig:
         if not self.store_id or not self.terminal_id:
             raise CheckoutError("store_id and terminal_id are required")
         if self.language not in LANGUAGES:
-            raise CheckoutError(f"language must be one of {', '.join(LANGUAGES)}")
+            raise CheckoutError(
+                "language must be one of {languages}", languages=", ".join(LANGUAGES)
+            )
         if self.drawer_alarm_s < 1:
             raise CheckoutError("drawer_alarm_s must be at least 1 second")
 

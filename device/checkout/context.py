@@ -22,7 +22,6 @@ from device.checkout.errors import (
     TenderError,
 )
 from device.checkout.events import ManagerCreds
-from device.checkout.messages import text
 from device.checkout.ports import Ports
 from device.checkout.records import AuditEntry, Role, Staff
 from device.checkout.staff import AUDITED, OVERRIDABLE, Permission, allows, require
@@ -33,12 +32,16 @@ class Refused(CheckoutError):
     """A refusal with a message key, so the screen can show it in the cashier's language."""
 
     def __init__(self, key: str, **params: object) -> None:
+        super().__init__(key)
         self.key = key
         self.params = {name: str(value) for name, value in params.items()}
-        super().__init__(text(key, "en", **params))
+
+    def __str__(self) -> str:
+        shown = ", ".join(f"{name}={value}" for name, value in self.params.items())
+        return f"{self.key} ({shown})" if shown else self.key
 
 
-# Domain errors carry an English reason of their own; the key tells the screen what kind it is.
+# Domain errors carry a message of their own (``reason_key``); the key says what kind it is.
 _ERROR_KEYS: tuple[tuple[type[CheckoutError], str], ...] = (
     (BarcodeError, "error.barcode"),
     (CartError, "error.cart"),
@@ -57,14 +60,8 @@ def refusal_notice(command_id: str, err: CheckoutError) -> Notify:
         key, params = err.key, err.params
     else:
         key = next((k for cls, k in _ERROR_KEYS if isinstance(err, cls)), "error.checkout")
-        params = {"reason": str(err)}
-    return Notify(
-        command_id=command_id,
-        level="error",
-        message_key=key,
-        message=text(key, "en", **params),
-        params=params,
-    )
+        params = {**err.params, "reason": str(err), "reason_key": err.msgid}
+    return Notify(command_id=command_id, level="error", message_key=key, params=params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +110,6 @@ class Context:
             command_id=self.new_id(),
             level=level,
             message_key=key,
-            message=text(key, "en", **params),
             params={name: str(value) for name, value in params.items()},
         )
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 
 class CheckoutError(Exception):
-    """Base for every error the checkout core raises; ``str(err)`` is shown to the cashier."""
+    """Base for every error the checkout core raises.
+
+    The first argument is the English message with ``{field}`` placeholders: it is also the
+    message id in the till's catalogues, so the screen shows it in the cashier's language.
+    ``str(err)`` is the English text (logs, tests).
+    """
+
+    def __init__(self, message: str = "", /, **params: object) -> None:
+        self.msgid = message
+        self.params = {name: str(value) for name, value in params.items()}
+        super().__init__(message.format(**self.params) if params else message)
 
 
 class BarcodeError(CheckoutError):

@@ -60,14 +60,16 @@ def split_ais(payload: str) -> dict[str, str]:
         head = payload[pos : pos + 2]
         size = _AI_LENGTH.get(head)
         if size is None or not payload[pos : pos + size].isdigit():
-            raise BarcodeError(f"GS1-128: no Application Identifier starts {payload[pos:][:6]!r}")
+            raise BarcodeError(
+                "GS1-128: no Application Identifier starts {payload!r}", payload=payload[pos:][:6]
+            )
         ai = payload[pos : pos + size]
         pos += size
         fixed = _FIXED.get(head)
         if fixed is not None:
             data = payload[pos : pos + fixed]
             if len(data) != fixed or GS in data:
-                raise BarcodeError(f"GS1-128: ({ai}) needs {fixed} characters")
+                raise BarcodeError("GS1-128: ({ai}) needs {fixed} characters", ai=ai, fixed=fixed)
             pos += fixed
         else:
             end = payload.find(GS, pos)
@@ -75,9 +77,9 @@ def split_ais(payload: str) -> dict[str, str]:
             data = payload[pos:end]
             pos = end
             if not data:
-                raise BarcodeError(f"GS1-128: ({ai}) has no data")
+                raise BarcodeError("GS1-128: ({ai}) has no data", ai=ai)
         if ai in out:
-            raise BarcodeError(f"GS1-128: ({ai}) appears twice")
+            raise BarcodeError("GS1-128: ({ai}) appears twice", ai=ai)
         out[ai] = data
     return out
 
@@ -85,14 +87,21 @@ def split_ais(payload: str) -> dict[str, str]:
 def _scaled(ai: str, data: str, unit_decimals: int, what: str) -> int:
     """Data with the AI's last digit as decimals, in units of 10**-unit_decimals; exact only."""
     if not data.isdigit():
-        raise BarcodeError(f"GS1-128: ({ai}) {what} must be digits, not {data!r}")
+        raise BarcodeError(
+            "GS1-128: ({ai}) {what} must be digits, not {data!r}", ai=ai, what=what, data=data
+        )
     decimals = int(ai[3])
     value = int(data)
     if decimals <= unit_decimals:
         return value * int(10 ** (unit_decimals - decimals))
     step = int(10 ** (decimals - unit_decimals))
     if value % step:
-        raise BarcodeError(f"GS1-128: ({ai}) {what} {data} is finer than the till can take")
+        raise BarcodeError(
+            "GS1-128: ({ai}) {what} {data} is finer than the till can take",
+            ai=ai,
+            what=what,
+            data=data,
+        )
     return value // step
 
 
@@ -105,14 +114,18 @@ def read_item(payload: str) -> Gs1Item | None:
             raise BarcodeError("GS1-128: a weight or price without a (01) GTIN names no item")
         return None
     if not gtin14.isdigit():
-        raise BarcodeError(f"GS1-128: (01) must be 14 digits, not {gtin14!r}")
+        raise BarcodeError("GS1-128: (01) must be 14 digits, not {gtin14!r}", gtin14=gtin14)
     expected = gtin_check_digit(gtin14[:-1])
     if expected != int(gtin14[-1]):
-        raise BarcodeError(f"bad check digit: expected {expected}, got {gtin14[-1]} (GTIN-14)")
+        raise BarcodeError(
+            "bad check digit: expected {expected}, got {gtin14} (GTIN-14)",
+            expected=expected,
+            gtin14=gtin14[-1],
+        )
     weights = [ai for ai in ais if ai.startswith("310")]
     prices = [ai for ai in ais if ai.startswith("392")]
     if len(weights) > 1 or len(prices) > 1:
-        raise BarcodeError(f"GS1-128: more than one net weight or price in {sorted(ais)}")
+        raise BarcodeError("GS1-128: more than one net weight or price in {ais}", ais=sorted(ais))
     weight = _scaled(weights[0], ais[weights[0]], 3, "net weight") if weights else None
     price = _scaled(prices[0], ais[prices[0]], 2, "price") if prices else None
     # Indicator 0: the EAN-13 form (one more leading 0: UPC-A); a packaging level or a

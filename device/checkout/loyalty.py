@@ -113,14 +113,16 @@ def validate_redemption(points: int, total_fen: int, balance: int, config: Loyal
     if points <= 0:
         raise LoyaltyError("enter the number of points to redeem")
     if points % block:
-        raise LoyaltyError(f"redeem in blocks of {block}")
+        raise LoyaltyError("redeem in blocks of {block}", block=block)
     available = _available(balance)
     if points > available:
-        raise LoyaltyError(f"only {available} points available")
+        raise LoyaltyError("only {available} points available", available=available)
     value = points_value_fen(points, config)
     cap = _cap_fen(total_fen, config)
     if value > cap:
-        raise LoyaltyError(f"at most {format_fen(cap)} of this sale can be paid with points")
+        raise LoyaltyError(
+            "at most {cap} of this sale can be paid with points", cap=format_fen(cap)
+        )
     return value
 
 

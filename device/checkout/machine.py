@@ -13,7 +13,6 @@ from device.checkout.commands import Command, Notify
 from device.checkout.config import CheckoutConfig
 from device.checkout.context import Context, Refused, refusal_notice
 from device.checkout.errors import CheckoutError
-from device.checkout.messages import text
 from device.checkout.ports import Ports
 from device.checkout.shifts import Shift
 from device.checkout.snapshot import cart_from_plain
@@ -136,9 +135,7 @@ class Machine:
             return answers.after_failure(state, event), [self._internal(err)]
         for command in reversed(commands):
             if isinstance(command, Notify):
-                new_state = replace(
-                    new_state, message_key=command.message_key, message=command.message
-                )
+                new_state = replace(new_state, message_key=command.message_key)
                 break
         return new_state, commands
 
@@ -149,7 +146,6 @@ class Machine:
             command_id=self._ctx.new_id(),
             level="error",
             message_key="error.internal",
-            message=text("error.internal", "en", **params),
             params=params,
         )
 

@@ -58,7 +58,9 @@ class PricingConfig:
         object.__setattr__(self, "tier_discount_bp", MappingProxyType(dict(self.tier_discount_bp)))
         for tier, bp in self.tier_discount_bp.items():
             if not 0 <= bp <= BP_WHOLE:
-                raise PricingError(f"tier {tier.value}: discount must be 0..10000 bp, not {bp}")
+                raise PricingError(
+                    "tier {value}: discount must be 0..10000 bp, not {bp}", value=tier.value, bp=bp
+                )
         if not 0 <= self.manager_discount_threshold_bp <= BP_WHOLE:
             raise PricingError("manager discount threshold must be 0..10000 bp")
 

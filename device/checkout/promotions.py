@@ -101,20 +101,20 @@ class Promotion:
         object.__setattr__(self, "prices", MappingProxyType(dict(self.prices)))
         name = f"promotion {self.promo_id}"
         if self.kind not in PROMO_KINDS:
-            raise PricingError(f"{name}: unknown kind {self.kind!r}")
+            raise PricingError("{name}: unknown kind {kind!r}", name=name, kind=self.kind)
         if self.kind in ("item_percent", "buy_x_get_y") and not 0 < self.percent_bp <= BP_WHOLE:
-            raise PricingError(f"{name}: percent must be 1..10000 bp")
+            raise PricingError("{name}: percent must be 1..10000 bp", name=name)
         if self.kind == "spend_get_off":
             if self.off_fen <= 0 or self.threshold_fen < 0:
-                raise PricingError(f"{name}: needs a positive amount off")
+                raise PricingError("{name}: needs a positive amount off", name=name)
             if self.repeat and self.threshold_fen <= 0:
-                raise PricingError(f"{name}: a repeating one needs a threshold")
+                raise PricingError("{name}: a repeating one needs a threshold", name=name)
         if self.kind == "member_price" and (
             not self.prices or any(p < 0 for p in self.prices.values())
         ):
-            raise PricingError(f"{name}: member prices must name SKUs at prices >= 0")
+            raise PricingError("{name}: member prices must name SKUs at prices >= 0", name=name)
         if self.kind == "buy_x_get_y" and (self.buy_qty < 1 or self.get_qty < 1):
-            raise PricingError(f"{name}: buy and get must both be at least 1")
+            raise PricingError("{name}: buy and get must both be at least 1", name=name)
 
     def covers(self, line: CartLine) -> bool:
         """Whether this promotion applies to a line."""

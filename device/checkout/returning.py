@@ -185,7 +185,14 @@ def _record(
     ]
     if any(t.kind is TenderKind.CASH and t.amount_fen > 0 for t in ret.refunds):
         commands.append(OpenDrawer(ctx.new_id(), reason="refund"))
-    commands.append(ShowOnDisplay(ctx.new_id(), line1="REFUND", line2=format_fen(ret.refund_fen)))
+    commands.append(
+        ShowOnDisplay(
+            ctx.new_id(),
+            line1="display.refund",
+            line2="display.amount",
+            params={"amount": format_fen(ret.refund_fen)},
+        )
+    )
     params: dict[str, object] = {"amount": format_fen(ret.refund_fen)}
     if key == "void.done":
         params["receipt"] = receipt_no or ""

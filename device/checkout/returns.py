@@ -98,7 +98,7 @@ def _sold_units(line: SaleLine) -> int:
 
 
 def _unit_name(line: SaleLine, units: int) -> str:
-    return f"{units} g" if line.weight_g is not None else str(units)
+    return f"{units} g" if line.weight_g is not None else str(units)  # grams read alike in zh
 
 
 def returned_units(sale: SaleRecord, earlier: Sequence[ReturnRecord]) -> dict[int, int]:
@@ -165,27 +165,42 @@ def _check_request(
     for req in request:
         line = by_no.get(req.original_line_no)
         if line is None:
-            raise ReturnError(f"no line {req.original_line_no} on this receipt")
+            raise ReturnError(
+                "no line {original_line_no} on this receipt", original_line_no=req.original_line_no
+            )
         if line.line_no in now_units:
-            raise ReturnError(f"line {line.line_no} is listed twice")
+            raise ReturnError("line {line_no} is listed twice", line_no=line.line_no)
         if not line.returnable:
             raise ReturnError(
-                f"line {line.line_no} ({line.name_en or line.sku}): item not returnable"
+                "line {line_no} ({item}): item not returnable",
+                line_no=line.line_no,
+                item=line.name_en or line.sku,
+                item_zh=line.name_zh or line.name_en or line.sku,
             )
         left = _sold_units(line) - done[line.line_no]
         if left <= 0:
-            raise ReturnError(f"line {line.line_no} has already been returned in full")
+            raise ReturnError(
+                "line {line_no} has already been returned in full", line_no=line.line_no
+            )
         if line.weight_g is not None:
             units = left if req.weight_g is None else req.weight_g
         else:
             if req.weight_g is not None:
-                raise ReturnError(f"line {line.line_no} is not weighed: give a quantity")
+                raise ReturnError(
+                    "line {line_no} is not weighed: give a quantity", line_no=line.line_no
+                )
             units = req.quantity
         if units <= 0:
-            raise ReturnError(f"return at least {_unit_name(line, 1)} of line {line.line_no}")
+            raise ReturnError(
+                "return at least {units} of line {line_no}",
+                units=_unit_name(line, 1),
+                line_no=line.line_no,
+            )
         if units > left:
             raise ReturnError(
-                f"only {_unit_name(line, left)} of line {line.line_no} can still be returned"
+                "only {units} of line {line_no} can still be returned",
+                units=_unit_name(line, left),
+                line_no=line.line_no,
             )
         now_units[line.line_no] = units
     return now_units
@@ -202,10 +217,14 @@ def check_return_allowed(
         raise ReturnError("cannot compare the sale time with the clock") from exc
     if late:
         sold = sale.device_time.date().isoformat()
-        raise ReturnError(f"outside the {policy.window_days}-day return window (sold {sold})")
+        raise ReturnError(
+            "outside the {window_days}-day return window (sold {sold})",
+            window_days=policy.window_days,
+            sold=sold,
+        )
     limit = policy.max_returns_per_30_days
     if sale.member_id is not None and member_returns_30d >= limit:
-        raise ReturnError(f"member has reached {limit} returns in 30 days")
+        raise ReturnError("member has reached {limit} returns in 30 days", limit=limit)
 
 
 def plan_return(
@@ -253,7 +272,9 @@ def plan_return(
     paid = sum(t.amount_fen for t in tenders)
     if total > 0 and paid != total:
         raise ReturnError(
-            f"the sale's tenders ({format_fen(paid)}) do not match its total ({format_fen(total)})"
+            "the sale's tenders ({paid}) do not match its total ({total})",
+            paid=format_fen(paid),
+            total=format_fen(total),
         )
     weights = [t.amount_fen for t in tenders]
     cum_before = split_highest_averages(r_before, weights)
@@ -311,7 +332,11 @@ def plan_no_receipt_return(
     Weighed goods cannot be valued without their label, so they need the receipt.
     """
     if not product.returnable:
-        raise ReturnError(f"{product.name_en or product.sku}: item not returnable")
+        raise ReturnError(
+            "{item}: item not returnable",
+            item=product.name_en or product.sku,
+            item_zh=product.name_zh or product.name_en or product.sku,
+        )
     if product.sold_by_weight:
         raise ReturnError("weighed items can only be returned with the receipt")
     if quantity <= 0:
@@ -321,15 +346,37 @@ def plan_no_receipt_return(
     if unit_price_fen > product.price_fen:
         # Without a receipt nobody can show a higher price was paid.
         raise ReturnError(
-            f"refund price {format_fen(unit_price_fen)} is above the current price "
-            f"{format_fen(product.price_fen)}"
+            "refund price {unit_price} is above the current price {price}",
+            unit_price=format_fen(unit_price_fen),
+            price=format_fen(product.price_fen),
         )
     refund = unit_price_fen * quantity
     if refund > policy.no_receipt_cap_fen:
         raise ReturnError(
-            f"returns without a receipt are capped at {format_fen(policy.no_receipt_cap_fen)}"
-            f" (this one is {format_fen(refund)})"
+            "returns without a receipt are capped at {no_receipt_cap} (this one is {refund})",
+            no_receipt_cap=format_fen(policy.no_receipt_cap_fen),
+            refund=format_fen(refund),
         )
     line = ReturnLine(0, product.sku, quantity, None, refund)
     refunds = (TenderLine(TenderKind.CASH, refund),) if refund else ()
     return ReturnPlan((line,), refund, refunds, ())
+
+
+def remaining_units(sale: SaleRecord, earlier: Sequence[ReturnRecord]) -> dict[int, int]:
+    """Units (grams for a weighed line) of each line that can still come back."""
+    done = returned_units(sale, earlier)
+    return {line.line_no: _sold_units(line) - done[line.line_no] for line in sale.lines}
+
+
+def preview_return(
+    sale: SaleRecord, earlier: Sequence[ReturnRecord], request: Sequence[ReturnRequestLine]
+) -> ReturnPlan:
+    """What a return would refund and to which tenders, shown before the cashier confirms.
+
+    The window and the member's limit are checked when the till records the return; this
+    checks the lines and works out the same split.
+    """
+    return plan_return(
+        sale, earlier, request, sale.device_time, 0, ReturnPolicy(), LoyaltyConfig(),
+        check_policy=False,
+    )  # fmt: skip

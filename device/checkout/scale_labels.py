@@ -44,7 +44,7 @@ def gtin_check_digit(body: str) -> int:
     digit of the body; the check digit brings the weighted sum up to a multiple of 10.
     """
     if not body or not body.isdigit() or not body.isascii():
-        raise BarcodeError(f"not digits: {body!r}")
+        raise BarcodeError("not digits: {body!r}", body=body)
     total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
     return (10 - total % 10) % 10
 
@@ -57,7 +57,7 @@ def price_check_digit(price: str) -> int:
     equals 10 minus the units digit of the sum (mod 10).
     """
     if not price.isascii() or not price.isdigit() or len(price) not in (4, 5):
-        raise BarcodeError(f"a price verifier covers 4 or 5 digits, not {price!r}")
+        raise BarcodeError("a price verifier covers 4 or 5 digits, not {price!r}", price=price)
     d = [int(c) for c in price]
     if len(d) == 4:
         total = _TWO_MINUS[d[0]] + _TWO_MINUS[d[1]] + _THREE[d[2]] + _FIVE_MINUS[d[3]]
@@ -87,7 +87,11 @@ def _run(pattern: str, letter: str) -> tuple[int, int] | None:
         return None
     last = pattern.rfind(letter)
     if pattern[first : last + 1] != letter * (last - first + 1):
-        raise BarcodeError(f"scale-label pattern {pattern}: the {letter} digits must be together")
+        raise BarcodeError(
+            "scale-label pattern {pattern}: the {letter} digits must be together",
+            pattern=pattern,
+            letter=letter,
+        )
     return first, last + 1
 
 
@@ -97,7 +101,9 @@ def _prefixes(text: str) -> tuple[str, ...]:
     for part in text.replace(" ", "").split(","):
         lo, sep, hi = part.partition("-")
         if not lo.isdigit() or (sep and (not hi.isdigit() or len(hi) != len(lo) or hi < lo)):
-            raise BarcodeError(f"scale-label prefixes {text!r}: write digits, or ranges like 20-24")
+            raise BarcodeError(
+                "scale-label prefixes {text!r}: write digits, or ranges like 20-24", text=text
+            )
         out += [str(n).zfill(len(lo)) for n in range(int(lo), int(hi or lo) + 1)]
     return tuple(out)
 
@@ -112,30 +118,38 @@ class LabelLayout:
     def __post_init__(self) -> None:
         p = self.pattern
         if not p or set(p) - _LETTERS:
-            raise BarcodeError(f"scale-label pattern {p!r}: use only the letters F I P W V C")
+            raise BarcodeError("scale-label pattern {p!r}: use only the letters F I P W V C", p=p)
         if not 12 <= len(p) <= 20:
-            raise BarcodeError(f"scale-label pattern {p}: {len(p)} digits (12 to 20 are read)")
+            raise BarcodeError(
+                "scale-label pattern {p}: {p_len} digits (12 to 20 are read)", p=p, p_len=len(p)
+            )
         if p.count("C") != 1 or not p.endswith("C"):
-            raise BarcodeError(f"scale-label pattern {p}: exactly one C, the last digit")
+            raise BarcodeError("scale-label pattern {p}: exactly one C, the last digit", p=p)
         flags = len(p) - len(p.lstrip("F"))
         if "F" in p[flags:]:
-            raise BarcodeError(f"scale-label pattern {p}: the F digits come first")
+            raise BarcodeError("scale-label pattern {p}: the F digits come first", p=p)
         if _run(p, "I") is None:
-            raise BarcodeError(f"scale-label pattern {p}: no item code (I) digits")
+            raise BarcodeError("scale-label pattern {p}: no item code (I) digits", p=p)
         price, _ = _run(p, "P"), _run(p, "W")
         if "V" in p and (p.count("V") != 1 or price is None or price[1] - price[0] not in (4, 5)):
-            raise BarcodeError(f"scale-label pattern {p}: one V checks 4 or 5 price (P) digits")
+            raise BarcodeError("scale-label pattern {p}: one V checks 4 or 5 price (P) digits", p=p)
         if not self.prefixes:
-            raise BarcodeError(f"scale-label pattern {p}: no prefixes select it")
+            raise BarcodeError("scale-label pattern {p}: no prefixes select it", p=p)
         for prefix in self.prefixes:
             if not prefix.isascii() or not prefix.isdigit() or not flags <= len(prefix) < len(p):
                 raise BarcodeError(
-                    f"scale-label prefix {prefix!r} for {p}: digits, at least as many as the F"
+                    "scale-label prefix {prefix!r} for {p}: digits, at least as many as the F",
+                    prefix=prefix,
+                    p=p,
                 )
             if len(p) in _RESTRICTED_LENGTHS and not prefix.startswith("2"):
                 raise BarcodeError(
-                    f"scale-label prefix {prefix} for {p}: {len(p)}-digit scale labels are "
-                    "restricted-circulation codes and start with 2"
+                    "scale-label prefix {prefix} for {p}: {p_len}-digit scale labels "
+                    "are restricted-circulation codes "
+                    "and start with 2",
+                    prefix=prefix,
+                    p=p,
+                    p_len=len(p),
                 )
 
     @classmethod
@@ -143,7 +157,7 @@ class LabelLayout:
         """A layout from its configuration text, ``PREFIXES:PATTERN`` (``21:FFIIIIIVPPPPC``)."""
         match = _SPEC_RE.match(spec)
         if match is None:
-            raise BarcodeError(f"scale-label layout {spec!r}: write PREFIXES:PATTERN")
+            raise BarcodeError("scale-label layout {spec!r}: write PREFIXES:PATTERN", spec=spec)
         return cls(_prefixes(match.group(1)), match.group(2))
 
     @property
@@ -177,8 +191,12 @@ class LabelLayout:
             expected = price_check_digit(price)
             if int(code[at]) != expected:
                 raise BarcodeError(
-                    f"bad price check digit: expected {expected}, got {code[at]} "
-                    f"(scale label {code}, layout {self.spec})"
+                    "bad price check digit: expected {expected}, got {code} "
+                    "(scale label {code2}, layout {spec})",
+                    expected=expected,
+                    code=code[at],
+                    code2=code,
+                    spec=self.spec,
                 )
         return LabelFields(
             code[item[0] : item[1]],
@@ -197,11 +215,20 @@ class LabelLayout:
             size = at[1] - at[0]
             text = value if isinstance(value, str) else f"{value or 0:0{size}d}"
             if len(text) != size or not text.isdigit():
-                raise BarcodeError(f"{letter} value {value!r} does not fit {size} digits")
+                raise BarcodeError(
+                    "{letter} value {value!r} does not fit {size} digits",
+                    letter=letter,
+                    value=value,
+                    size=size,
+                )
             body[at[0] : at[1]] = text
         text = "".join(body)
         if not text.startswith(self.prefixes):
-            raise BarcodeError(f"item code {item_code} does not fit the prefixes of {self.spec}")
+            raise BarcodeError(
+                "item code {item_code} does not fit the prefixes of {spec}",
+                item_code=item_code,
+                spec=self.spec,
+            )
         price_at = _run(self.pattern, "P")
         if "V" in self.pattern and price_at is not None:
             v = self.pattern.index("V")

@@ -56,8 +56,14 @@ def _editable(state: State) -> tuple[State, Cart]:
     return state, open_cart(state)
 
 
-def _display_total(ctx: Context, priced: PricedCart, line1: str) -> ShowOnDisplay:
-    return ShowOnDisplay(ctx.new_id(), line1=line1, line2=f"TOTAL {format_fen(priced.total_fen)}")
+def _display_total(ctx: Context, priced: PricedCart, line1: str, **params: str) -> ShowOnDisplay:
+    """The customer display: ``line1`` (a catalogue key) over the running total."""
+    return ShowOnDisplay(
+        ctx.new_id(),
+        line1=line1,
+        line2="display.total",
+        params={**params, "total": format_fen(priced.total_fen)},
+    )
 
 
 def _ready_to_sell(ctx: Context, state: State) -> tuple[State, Staff]:
@@ -103,11 +109,15 @@ def scan(ctx: Context, state: State, event: ev.Scan) -> Result:
     )
     line = cart.lines[-1]
     priced = price(ctx, cart)
-    name = product.name_zh if ctx.config.language == "zh" else product.name_en
-    name = name or product.name_en or product.name_zh or product.sku
+    # Both names: the screen and the customer display each pick their language's.
+    names = {
+        "name": product.name_en or product.name_zh or product.sku,
+        "name_zh": product.name_zh or product.name_en or product.sku,
+        "price": format_fen(line.gross_fen),
+    }
     commands: list[Command] = [
-        _display_total(ctx, priced, f"{name} {format_fen(line.gross_fen)}"),
-        ctx.notify("info", "scan.added", name=name, price=format_fen(line.gross_fen)),
+        _display_total(ctx, priced, "display.item", **names),
+        ctx.notify("info", "scan.added", **names),
     ]
     return replace(state, cart=cart, phase=Phase.SELLING), commands
 
@@ -122,7 +132,7 @@ def _last_line_no(cart: Cart) -> int:
 def _changed(ctx: Context, state: State, cart: Cart, key: str, **params: object) -> Result:
     priced = price(ctx, cart)
     commands: list[Command] = [
-        _display_total(ctx, priced, ctx.config.store_id),
+        _display_total(ctx, priced, "display.store", store=ctx.config.store_id),
         ctx.notify("info", key, **params),
     ]
     return replace(state, cart=cart), commands
@@ -217,10 +227,15 @@ def _attach_member(
     state = _member_allowed(state)
     cart = (state.cart or ctx.new_cart()).with_member(member)
     priced = price(ctx, cart)
-    greeting = f"{member.name or 'Member'} {mask_phone(member.phone)}"
     commands: list[Command] = [
         *before,
-        ShowOnDisplay(ctx.new_id(), line1=greeting, line2=f"TOTAL {format_fen(priced.total_fen)}"),
+        _display_total(
+            ctx,
+            priced,
+            "display.member" if member.name else "display.member_anonymous",
+            name=member.name,
+            phone=mask_phone(member.phone),
+        ),
         ctx.notify(
             "info",
             key or "member.identified",
@@ -287,7 +302,12 @@ def subtotal(ctx: Context, state: State, event: ev.Subtotal) -> Result:
         # Nothing to pay (all items free or fully discounted): the sale completes as is.
         return complete_if_paid(ctx, state, [])
     commands: list[Command] = [
-        ShowOnDisplay(ctx.new_id(), line1="TOTAL", line2=format_fen(priced.total_fen)),
+        ShowOnDisplay(
+            ctx.new_id(),
+            line1="display.total_label",
+            line2="display.amount",
+            params={"amount": format_fen(priced.total_fen)},
+        ),
         ctx.notify("info", "sale.total", total=format_fen(priced.total_fen)),
     ]
     return state, commands
@@ -314,6 +334,7 @@ def cancel_sale(ctx: Context, state: State, event: ev.CancelSale) -> Result:
         detail = f"{len(state.cart.active_lines())} lines, {format_fen(total)}"
         # Abandoned sales are a known shrinkage pattern, so they are logged like overrides.
         commands.append(ctx.audit("cancel_sale", staff, None, detail))
+    commands.append(ShowOnDisplay(ctx.new_id()))  # nothing left for the customer to see
     commands.append(ctx.notify("info", "sale.cancelled"))
     return replace(state, cart=None, phase=Phase.IDLE, redeemed_points=0), commands
 
@@ -328,9 +349,12 @@ def suspend(ctx: Context, state: State, event: ev.Suspend) -> Result:
         raise Refused("suspend.empty")
     suspend_id = ctx.new_id()
     held = Suspended(suspend_id=suspend_id, cart=state.cart)
+    # The cashier recalls by the number the screen lists (1 = the oldest held), not the UUID.
+    number = len(state.suspended) + 1
     commands: list[Command] = [
         SuspendSale(ctx.new_id(), suspend_id, cart_to_plain(state.cart)),
-        ctx.notify("info", "sale.suspended", suspend_id=suspend_id),
+        ShowOnDisplay(ctx.new_id()),  # the next customer does not see this one's total
+        ctx.notify("info", "sale.suspended", number=number, suspend_id=suspend_id),
     ]
     new = replace(
         state,
@@ -346,14 +370,15 @@ def recall(ctx: Context, state: State, event: ev.Recall) -> Result:
     state, _ = _ready_to_sell(ctx, state)
     if state.phase is not Phase.IDLE:
         raise Refused("state.busy")
-    held = next((s for s in state.suspended if s.suspend_id == event.suspend_id), None)
-    if held is None:
-        raise Refused("suspend.unknown", suspend_id=event.suspend_id)
+    numbered = {s.suspend_id: (n, s) for n, s in enumerate(state.suspended, start=1)}
+    if event.suspend_id not in numbered:
+        raise Refused("suspend.unknown", suspend_id=event.suspend_id[:8])
+    number, held = numbered[event.suspend_id]
     rest = tuple(s for s in state.suspended if s.suspend_id != event.suspend_id)
     priced = price(ctx, held.cart)
     commands: list[Command] = [
         DeleteSuspended(ctx.new_id(), event.suspend_id),
-        _display_total(ctx, priced, ctx.config.store_id),
-        ctx.notify("info", "sale.recalled", suspend_id=event.suspend_id),
+        _display_total(ctx, priced, "display.store", store=ctx.config.store_id),
+        ctx.notify("info", "sale.recalled", number=number, suspend_id=event.suspend_id),
     ]
     return replace(state, cart=held.cart, phase=Phase.SELLING, suspended=rest), commands

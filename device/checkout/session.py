@@ -18,6 +18,7 @@ from device.checkout.commands import (
     RecordMemberNote,
     RecordShiftClose,
     RecordShiftOpen,
+    ShowOnDisplay,
     SoundAlarm,
 )
 from device.checkout.context import Context, Refused
@@ -104,11 +105,23 @@ def login(ctx: Context, state: State, event: ev.Login) -> Result:
     return new, [ctx.notify("info", "login.ok", name=result.staff.name)]
 
 
+def _nothing_to_sell(state: State) -> bool:
+    """A sale holding no item and no payment (say, only a member just registered)."""
+    cart = state.cart
+    return (
+        state.phase is Phase.SELLING
+        and (cart is None or not cart.lines)
+        and not state.tenders
+        and not state.redeemed_points
+    )
+
+
 def logout(ctx: Context, state: State, event: ev.Logout) -> Result:
-    if state.phase not in _QUIET:
+    if state.phase not in _QUIET and not _nothing_to_sell(state):
         raise Refused("logout.busy")
-    new = replace(state, staff=None, phase=Phase.LOGGED_OUT, last_sale_id=None)
-    return new, [ctx.notify("info", "logout.ok")]
+    new = replace(state, staff=None, phase=Phase.LOGGED_OUT, last_sale_id=None, cart=None)
+    # The customer display forgets the last member and total.
+    return new, [ShowOnDisplay(ctx.new_id()), ctx.notify("info", "logout.ok")]
 
 
 def open_shift(ctx: Context, state: State, event: ev.OpenShift) -> Result:
@@ -179,7 +192,7 @@ def close_shift(ctx: Context, state: State, event: ev.CloseShift) -> Result:
     other: dict[str, int] = {}
     for tender, amount in event.counted_other:
         if tender.value in other:
-            raise ShiftError(f"{tender.value} is counted twice")
+            raise ShiftError("{value} is counted twice", value=tender.value)
         other[tender.value] = amount
     report = shifts.report(shift_of(state), "Z", event.counted_cash_fen, other)
     commands: list[Command] = [

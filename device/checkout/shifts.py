@@ -65,7 +65,7 @@ def _add_tenders(
 def add_sale(shift: Shift, sale: SaleRecord) -> Shift:
     """Fold a completed sale into the shift (cash counts what stayed in the drawer)."""
     if sale.shift_id != shift.shift_id:
-        raise ShiftError(f"sale {sale.sale_id} belongs to another shift")
+        raise ShiftError("sale {sale_id} belongs to another shift", sale_id=sale.sale_id)
     return replace(
         shift,
         sales_count=shift.sales_count + 1,
@@ -80,7 +80,7 @@ def add_sale(shift: Shift, sale: SaleRecord) -> Shift:
 def add_return(shift: Shift, ret: ReturnRecord) -> Shift:
     """Fold a return (or a void) into the shift: its refunds are taken off their tenders."""
     if ret.shift_id != shift.shift_id:
-        raise ShiftError(f"return {ret.return_id} belongs to another shift")
+        raise ShiftError("return {return_id} belongs to another shift", return_id=ret.return_id)
     return replace(
         shift,
         returns_count=shift.returns_count + 1,
@@ -94,7 +94,9 @@ def add_return(shift: Shift, ret: ReturnRecord) -> Shift:
 def add_movement(shift: Shift, movement: CashMovement) -> Shift:
     """Fold a cash-in (positive) or cash-out (negative) movement into the shift."""
     if movement.shift_id != shift.shift_id:
-        raise ShiftError(f"cash movement {movement.movement_id} belongs to another shift")
+        raise ShiftError(
+            "cash movement {movement_id} belongs to another shift", movement_id=movement.movement_id
+        )
     if movement.amount_fen == 0:
         raise ShiftError("a cash movement needs a non-zero amount")
     if movement.amount_fen > 0:
@@ -121,7 +123,9 @@ def cash_out_allowed(shift: Shift, amount_fen: int) -> None:
     """Refuse taking out more cash than the drawer should hold."""
     available = expected_cash(shift)
     if amount_fen > available:
-        raise ShiftError(f"only {format_fen(available)} should be in the drawer")
+        raise ShiftError(
+            "only {available} should be in the drawer", available=format_fen(available)
+        )
 
 
 def _counted(
@@ -137,11 +141,11 @@ def _counted(
     counted = {TenderKind.CASH.value: counted_cash_fen}
     for tender, amount in (counted_other or {}).items():
         if tender not in {k.value for k in TenderKind} or tender == TenderKind.CASH.value:
-            raise ShiftError(f"{tender!r} is not a tender counted apart from cash")
+            raise ShiftError("{tender!r} is not a tender counted apart from cash", tender=tender)
         counted[tender] = amount
     for tender, amount in counted.items():
         if amount < 0:
-            raise ShiftError(f"counted {tender} cannot be negative")
+            raise ShiftError("counted {tender} cannot be negative", tender=tender)
     return counted
 
 
@@ -157,7 +161,7 @@ def report(
     total on the bank terminal's settlement slip, to set against what the till took.
     """
     if kind not in ("X", "Z"):
-        raise ShiftError(f"unknown report kind {kind!r}")
+        raise ShiftError("unknown report kind {kind!r}", kind=kind)
     if counted_cash_fen is not None and counted_cash_fen < 0:
         raise ShiftError("counted cash cannot be negative")
     counted_by_tender = _counted(kind, counted_cash_fen, counted_other)

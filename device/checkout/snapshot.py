@@ -85,7 +85,9 @@ def cart_from_plain(data: dict[str, Any], limits: CartLimits | None = None) -> C
     """Rebuild a cart written by :func:`cart_to_plain`; a damaged snapshot raises CartError."""
     try:
         if data.get("version") != VERSION:
-            raise CartError(f"suspended sale has unknown format {data.get('version')!r}")
+            raise CartError(
+                "suspended sale has unknown format {version}", version=data.get("version")
+            )
         lines = []
         for raw in data["lines"]:
             product_fields = dict(raw["product"])
@@ -112,4 +114,4 @@ def cart_from_plain(data: dict[str, Any], limits: CartLimits | None = None) -> C
             opened_at=_time_back(data.get("opened_at")),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as err:
-        raise CartError(f"suspended sale cannot be read: {err}") from err
+        raise CartError("suspended sale cannot be read: {err}", err=err) from err

@@ -123,11 +123,15 @@ def require(role: Role, permission: Permission) -> None:
     """Raise PermissionDenied with a readable reason unless ``role`` may do ``permission``."""
     if allows(role, permission):
         return
-    hint = " without a manager's PIN" if permission in OVERRIDABLE else ""
-    raise PermissionDenied(f"{_ROLE_NAMES[role]} may not {describe(permission)}{hint}")
+    words = {"role": _ROLE_NAMES[role], "permission": describe(permission)}
+    if permission in OVERRIDABLE:
+        raise PermissionDenied("{role} may not {permission} without a manager's PIN", **words)
+    raise PermissionDenied("{role} may not {permission}", **words)
 
 
 def require_manager(role: Role, permission: Permission) -> None:
     """Raise PermissionDenied unless ``role`` may authorise ``permission`` as a manager override."""
     if role is not Role.MANAGER:
-        raise PermissionDenied(f"only a manager can authorise: {describe(permission)}")
+        raise PermissionDenied(
+            "only a manager can authorise: {permission}", permission=describe(permission)
+        )

@@ -60,7 +60,6 @@ class State:
     drawer_opened_at: dt.datetime | None = None
     drawer_alarmed: bool = False
     message_key: str = ""
-    message: str = ""
     # A question out to HQ (device.checkout.hq); other events wait until it is answered.
     asking: Asking | None = None
 

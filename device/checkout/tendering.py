@@ -198,7 +198,10 @@ def complete_if_paid(ctx: Context, state: State, before: list[Command]) -> Resul
         commands: list[Command] = [
             *before,
             ShowOnDisplay(
-                ctx.new_id(), line1=f"PAID {format_fen(paid)}", line2=f"DUE {format_fen(due)}"
+                ctx.new_id(),
+                line1="display.paid",
+                line2="display.due",
+                params={"paid": format_fen(paid), "due": format_fen(due)},
             ),
             ctx.notify("info", "tender.due", due=format_fen(due)),
         ]
@@ -252,7 +255,14 @@ def complete_if_paid(ctx: Context, state: State, before: list[Command]) -> Resul
     out.append(PrintReceipt(ctx.new_id(), sale_id))
     if opens_drawer(applied, change):
         out.append(OpenDrawer(ctx.new_id(), reason="sale"))
-    out.append(ShowOnDisplay(ctx.new_id(), line1="CHANGE", line2=format_fen(change)))
+    out.append(
+        ShowOnDisplay(
+            ctx.new_id(),
+            line1="display.change",
+            line2="display.amount",
+            params={"amount": format_fen(change)},
+        )
+    )
     out.append(ctx.notify("info", "sale.complete", change=format_fen(change)))
     new = replace(
         state,

@@ -30,7 +30,7 @@ from device.checkout.ports import CouponInfo
 from device.checkout.records import TenderKind, TenderLine
 
 _NEEDS_APPROVAL = (TenderKind.CARD, TenderKind.MOBILE)
-_NAMES: Final = MappingProxyType(
+TENDER_NAMES: Final = MappingProxyType(
     {
         TenderKind.CASH: "cash",
         TenderKind.CARD: "card",
@@ -55,19 +55,27 @@ def settle(
     With ``require_full`` an underpaid sale is an error too (use it when completing).
     """
     if total_fen < 0:
-        raise TenderError(f"cannot take payment for a negative total {format_fen(total_fen)}")
+        raise TenderError(
+            "cannot take payment for a negative total {total}", total=format_fen(total_fen)
+        )
     due = total_fen
     change = 0
     applied: list[TenderLine] = []
     for tender in tenders:
-        name = _NAMES[tender.kind]
+        name = TENDER_NAMES[tender.kind]
         handed = _handed(tender)
         if handed <= 0:
-            raise TenderError(f"{name} amount must be more than ¥0.00")
+            raise TenderError("{tender} amount must be more than ¥0.00", tender=name)
         if due == 0:
-            raise TenderError(f"the sale is already paid: {name} {format_fen(handed)} not needed")
+            raise TenderError(
+                "the sale is already paid: {tender} {handed} not needed",
+                tender=name,
+                handed=format_fen(handed),
+            )
         if tender.kind in _NEEDS_APPROVAL and not tender.approval_code.strip():
-            raise TenderError(f"{name} needs the approval code from the payment terminal")
+            raise TenderError(
+                "{tender} needs the approval code from the payment terminal", tender=name
+            )
         if tender.kind is TenderKind.CASH:
             used = min(handed, due)
             change += handed - used
@@ -75,13 +83,16 @@ def settle(
         else:
             if handed > due:
                 raise TenderError(
-                    f"{name} {format_fen(handed)} is more than the {format_fen(due)} still due"
+                    "{tender} {handed} is more than the {due} still due",
+                    tender=name,
+                    handed=format_fen(handed),
+                    due=format_fen(due),
                 )
             used = handed
             applied.append(tender)
         due -= used
     if require_full and due:
-        raise TenderError(f"{format_fen(due)} still due")
+        raise TenderError("{due} still due", due=format_fen(due))
     return tuple(applied), change
 
 
@@ -107,7 +118,9 @@ def _iso_date(text: str | None, code: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(text[:10])
     except ValueError as err:
-        raise TenderError(f"coupon {code} has an unreadable date {text!r}") from err
+        raise TenderError(
+            "coupon {code} has an unreadable date {text!r}", code=code, text=text
+        ) from err
 
 
 def coupon_worth(kind: str, value: int, total_fen: int) -> int:
@@ -140,7 +153,9 @@ def coupon_amount(
     if coupon.kind == "gift":
         raise Refused("coupon.not_tender", code=code)
     if coupon.kind not in ("amount", "percent"):
-        raise TenderError(f"coupon {code} is of an unknown kind {coupon.kind!r}")
+        raise TenderError(
+            "coupon {code} is of an unknown kind {kind!r}", code=code, kind=coupon.kind
+        )
     if coupon.stores and store_id not in coupon.stores:
         raise Refused("coupon.other_store", code=code)
     if coupon.member_id:

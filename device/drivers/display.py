@@ -89,9 +89,10 @@ def _normalise(text: str, encoding: str) -> str:
 
 
 def showable(text: str, encoding: str) -> bool:
-    """True when every character of text exists in the code page."""
+    """True when every character of text, as the display shows it (¥ as ￥ on GB code pages),
+    exists in the code page."""
     try:
-        _encode(text, encoding)
+        _encode(_normalise(text, encoding), encoding)
     except UnicodeEncodeError:
         return False
     return True

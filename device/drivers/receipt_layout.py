@@ -107,6 +107,8 @@ class Receipt:
     reprint: bool = False
     extra: tuple[str, ...] = field(default=())
     code_set: CodeSet = "gbk"  # the printer's Chinese character set (its font ROM)
+    # The printed field names in the receipt's language (the till's catalogue); LABELS when empty.
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 def char_width(ch: str) -> int:
@@ -285,7 +287,7 @@ def render(receipt: Receipt) -> bytes:
     """The complete ESC/POS job for one receipt: init, body, receipt-number code, cut."""
     _validate(receipt)
     width = receipt.width
-    labels = LABELS[receipt.language]
+    labels = {**LABELS[receipt.language], **receipt.labels}
     out = _Writer(_needs_chinese(receipt), receipt.code_set)
     out.p.hw("INIT")
     if out.chinese:

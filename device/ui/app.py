@@ -25,10 +25,10 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Static
 
 from device.checkout.state import Phase
+from device.i18n import render
 from device.runtime import View
 from device.ui import panels
 from device.ui.keypad import KeypadController, UiAction
-from device.ui.texts import render
 
 # PC keyboard -> logical keypad key (Textual key names).
 KEYBOARD: dict[str, str] = {
@@ -64,14 +64,6 @@ class Demo(Protocol):
         ...
 
 
-HELP_ZH = "按键：数字+确认=扫码；数字+F2=数量；数字+F1=作废行；F9+手机号=会员；F3小计；金额+F4现金"
-HELP_EN = (
-    "Digits+Enter scan a barcode; n F2 sets the quantity; n F1 voids line n; F9 then phone "
-    "identifies a member; F3 subtotal; amount F4 pays cash (F4 alone: exact); F5/F6 then the "
-    "approval code; F7 points; F10 then the receipt number for a return; F12 menu."
-)
-
-
 class CashierApp(App[int]):
     """The till's screen; ``submit`` sends items to the runtime."""
 
@@ -83,10 +75,12 @@ class CashierApp(App[int]):
     #lines { width: 2fr; }
     #side { width: 1fr; min-width: 30; padding: 0 1; }
     #member, #totals, #display, #extra { border: round $secondary; padding: 0 1; height: auto; }
+    #overlay { width: 2fr; height: 1fr; padding: 0 1; border: none; background: $boost; }
+    .hidden { display: none; }
     #display { color: $success; }
     #login { height: 1fr; content-align: center middle; text-style: bold; }
     #notice { height: 2; padding: 0 1; }
-    #prompt { height: 1; padding: 0 1; background: $boost; text-style: bold; }
+    #prompt { height: auto; padding: 0 1; background: $boost; text-style: bold; }
     #keys, #demo { height: auto; padding: 0 1; color: $text-muted; }
     #receipt { height: 1; padding: 0 1; color: $accent; }
     #status { height: 1; background: $panel; padding: 0 1; }
@@ -115,14 +109,18 @@ class CashierApp(App[int]):
         self.on_ready: Callable[[], None] | None = None
         self._panel = ""  # "", "help", "report"
         self._seen_report: Any = None
+        self._columns_lang = ""
 
     def compose(self) -> ComposeResult:
         yield Static(self.title_text, id="title")
         with Horizontal(id="main"):
             yield DataTable(id="lines", cursor_type="none", zebra_stripes=True)
+            # The menu, help, a report or a return's refund take the sale table's place, so
+            # they fit an 80x24 terminal.
+            yield Static("", id="overlay", classes="hidden")
             with Vertical(id="side"):
-                yield Static("", id="member")
                 yield Static("", id="totals")
+                yield Static("", id="member")
                 yield Static("", id="display")
                 yield Static("", id="extra")
         yield Static("", id="notice")
@@ -138,7 +136,8 @@ class CashierApp(App[int]):
         table = self.query_one("#lines", DataTable)
         table.can_focus = False
         self.set_focus(None)
-        table.add_columns("#", "Item", "Qty", "Price", "Amount")
+        table.add_columns(*panels.table_headers(self.lang))
+        self._columns_lang = self.lang
         self._drain()
         self.refresh_screen()
 
@@ -163,7 +162,7 @@ class CashierApp(App[int]):
     def _drain(self) -> None:
         with self._lock:
             view, self._pending = self._pending, None
-        if view is not None:
+        if view is not None and self.is_running:
             self.apply_view(view)
 
     def apply_view(self, view: View) -> None:
@@ -266,17 +265,29 @@ class CashierApp(App[int]):
         if view is None:
             return
         phase = view.state.phase
-        title = panels.escape(f"{self.title_text}   [{phase.value}]")
+        title = panels.escape(f"{self.title_text}   [{panels.phase_name(phase, lang)}]")
         self.query_one("#title", Static).update(title)
         self._table(view, lang)
         self.query_one("#member", Static).update(panels.member_panel(view, lang))
         self.query_one("#totals", Static).update(panels.totals_panel(view, lang))
-        line1, line2 = view.display
+        line1, line2 = panels.display_lines(view.display, lang)
+        # On a short terminal the mirror of the customer display gives way while paying.
+        self.query_one("#display", Static).set_class(
+            self.size.height < 30 and phase is Phase.TENDERING, "hidden"
+        )
         self.query_one("#display", Static).update(
             f"{render('label.customer', lang)}\n{panels.escape(line1)}\n{panels.escape(line2)}"
         )
-        self.query_one("#extra", Static).update(self._extra(view, lang))
-        self.query_one("#notice", Static).update(panels.notice_line(view, lang, self.keypad.error))
+        overlay = self._overlay(view, lang)
+        self.query_one("#overlay", Static).update(overlay)
+        self.query_one("#overlay", Static).set_class(not overlay, "hidden")
+        self.query_one("#lines", DataTable).set_class(bool(overlay), "hidden")
+        extra = panels.suspended_line(view, lang)
+        self.query_one("#extra", Static).update(extra)
+        self.query_one("#extra", Static).set_class(not extra, "hidden")
+        self.query_one("#notice", Static).update(
+            panels.notice_line(view, lang, self.keypad.error, self.keypad.error_params)
+        )
         key, params = self.keypad.prompt(view)
         if params.get("action"):
             params["action"] = render(f"action.{params['action']}", lang)
@@ -287,18 +298,24 @@ class CashierApp(App[int]):
         self.query_one("#receipt", Static).update(panels.receipt_line(view, lang))
         self.query_one("#status", Static).update(panels.status_bar(view, lang))
 
-    def _extra(self, view: View, lang: str) -> str:
+    def _overlay(self, view: View, lang: str) -> str:
         mode = self.keypad.current_mode(view)
         if mode in ("menu", "menu2"):
             return panels.menu_panel(lang, 1 if mode == "menu" else 2)
+        if mode in ("return_confirm", "return_reason") and self.keypad.preview is not None:
+            return panels.return_preview(view, self.keypad.preview, lang)
         if self._panel == "help":
-            return HELP_ZH if lang == "zh" else HELP_EN
+            return render("label.help", lang)
         if self._panel == "report":
             return panels.report_panel(view, lang)
-        return panels.suspended_line(view, lang)
+        return ""
 
     def _table(self, view: View, lang: str) -> None:
         table = self.query_one("#lines", DataTable)
+        if self._columns_lang != lang:
+            table.clear(columns=True)
+            table.add_columns(*panels.table_headers(lang))
+            self._columns_lang = lang
         table.clear()
         if view.state.phase is Phase.RETURNING and view.state.returning is not None:
             receipt = view.state.returning.receipt_no
@@ -308,7 +325,8 @@ class CashierApp(App[int]):
             rows = []
             table.add_row("", render("prompt.staff", lang), "", "", "")
         else:
-            rows = panels.line_rows(view, lang)
+            side = max(30, self.size.width // 3)  # the side column's width (see CSS)
+            rows = panels.line_rows(view, lang, self.size.width - side)
         for row in rows:
             table.add_row(*row)
         if rows:

@@ -10,7 +10,7 @@ PIN is needed, the controller asks for it and sends the same event again with th
 
 ``press`` returns what to send to the runtime (checkout events, runtime requests) and UI
 actions (language, help, quit); ``prompt`` and ``error`` say what the screen should ask and
-what went wrong, as text keys from device.ui.texts.
+what went wrong, as message keys of the till's catalogue (device.i18n).
 """
 
 from __future__ import annotations
@@ -22,9 +22,17 @@ from types import MappingProxyType
 from typing import Any
 
 from device.checkout import events as ev
-from device.checkout.money import parse_yuan
+from device.checkout.errors import CheckoutError
+from device.checkout.money import format_fen, parse_yuan
 from device.checkout.records import TenderKind
+from device.checkout.returns import (
+    ReturnPlan,
+    ReturnRequestLine,
+    preview_return,
+    remaining_units,
+)
 from device.checkout.state import Phase
+from device.checkout.tenders import TENDER_NAMES
 from device.runtime import Dismiss, PrintUnprinted, View
 
 DIGITS = frozenset("0123456789")
@@ -70,11 +78,17 @@ _MODE_PROMPTS: Mapping[str, str] = MappingProxyType({
     "void_sale": "prompt.void_sale", "lookup": "prompt.member",
     "new_pin": "prompt.new_pin", "confirm_pin": "prompt.confirm_pin",
     "item_sku": "prompt.item_sku", "item_qty": "prompt.item_qty",
-    "item_price": "prompt.item_price",
+    "item_price": "prompt.item_price", "return_confirm": "prompt.return_confirm",
+    "return_reason": "prompt.return_reason",
 })  # fmt: skip
+# The reasons a cashier picks for a return (digit -> the reason recorded and sent to HQ).
+RETURN_REASONS: Mapping[str, str] = MappingProxyType(
+    {"1": "faulty", "2": "wrong_item", "3": "changed_mind", "4": "other"}
+)
 # Modes that keep what earlier prompts collected (``pending``) when they are entered.
 _KEEPS_PENDING = frozenset({"manager_id", "manager_pin", "pin", "approval", "new_pin",
-                            "confirm_pin", "item_qty", "item_price"})  # fmt: skip
+                            "confirm_pin", "item_qty", "item_price", "return_confirm",
+                            "return_reason"})  # fmt: skip
 _SECRET_MODES = frozenset({"pin", "manager_pin", "new_pin", "confirm_pin"})
 _SIGN_IN_MODES = ("manager_id", "manager_pin", "pin", "staff", "new_pin", "confirm_pin")
 
@@ -94,6 +108,8 @@ class KeypadController:
     entry: str = ""
     mode: str = ""  # "" = the default mode of the current phase
     error: str = ""
+    error_params: dict[str, str] = field(default_factory=dict)
+    preview: ReturnPlan | None = None  # what a return being confirmed will refund
     pending: dict[str, Any] = field(default_factory=dict)
     last_sent: object | None = None
     _seen_notice: object | None = None
@@ -112,6 +128,17 @@ class KeypadController:
         mode = self.current_mode(view)
         action = str(self.pending.get("action", ""))
         params = {"staff": str(self.pending.get("staff_id", "")), "action": action}
+        picks: dict[int, ev.ReturnItem] = self.pending.get("picks", {})
+        if mode == "return_lines" and picks:
+            params["picked"] = ", ".join(
+                f"{no}" if item.weight_g is None and item.quantity == 1 else
+                f"{no}×{item.weight_g}g" if item.weight_g is not None else
+                f"{no}×{item.quantity}"
+                for no, item in picks.items()
+            )  # fmt: skip
+            return "prompt.return_picked", params
+        if mode == "return_confirm" and self.preview is not None:
+            params["amount"] = format_fen(self.preview.refund_fen)
         return _MODE_PROMPTS.get(mode, "prompt.sale"), params
 
     def shown_entry(self, view: View) -> str:
@@ -126,9 +153,14 @@ class KeypadController:
         """Watch the till's answers: a manager-PIN refusal opens the manager prompt."""
         phase = view.state.phase
         if phase is not self._phase:
-            # A new phase has its own default prompt (a scanned receipt opens the return, ...).
+            # A new phase has its own default prompt (a scanned receipt opens the return, ...),
+            # but the first scan moving an idle till to selling keeps the same prompt: the
+            # cashier may already be typing the next code, which must not be lost.
+            same = self._phase is not None and _default_mode(self._phase) == _default_mode(phase)
             self._phase = phase
-            if self.mode not in _SIGN_IN_MODES:
+            if self.mode == "" and same:
+                pass
+            elif self.mode not in _SIGN_IN_MODES:
                 self._set_mode("")
         notice = view.notice
         if notice is None or notice is self._seen_notice:
@@ -151,7 +183,7 @@ class KeypadController:
 
     def press(self, key: str, view: View) -> list[object]:
         """Handle one logical key; returns the items to submit or act on."""
-        self.error = ""
+        self.error, self.error_params = "", {}
         if key in DIGITS or key in ("00", "."):
             return self._type(key, view)
         if key == "CLEAR":
@@ -180,6 +212,13 @@ class KeypadController:
             self.entry = ""
             return []
         mode = self.current_mode(view)
+        if mode in ("return_confirm", "return_reason") or (
+            mode == "return_lines" and self.pending.get("picks")
+        ):
+            # Back to picking the lines, from scratch; a second CLEAR leaves the return.
+            self.preview = None
+            self._set_mode("return_lines")
+            return []
         self._set_mode("")
         if mode == "tender":
             # CLEAR on an empty entry takes back the last tender, or leaves payment.
@@ -200,8 +239,8 @@ class KeypadController:
         if mode not in _KEEPS_PENDING:
             self.pending = {}
 
-    def _fail(self, key: str) -> list[object]:
-        self.error = key
+    def _fail(self, key: str, **params: str) -> list[object]:
+        self.error, self.error_params = key, dict(params)
         self.entry = ""
         return []
 
@@ -221,11 +260,9 @@ class KeypadController:
             self._set_mode("")
             return [ev.Subtotal()]
         if key == "MEMBER":
-            if self.entry:
-                phone, self.entry = self.entry, ""
-                return [ev.IdentifyMember(by="phone", value=phone)]
-            self._set_mode("member")
-            return []
+            return self._member_key()
+        if key == "QTY" and mode == "return_lines":
+            return self._return_qty()
         if key == "QTY":
             if self.entry:
                 return self._number(lambda n: ev.SetQuantity(n))
@@ -245,6 +282,14 @@ class KeypadController:
         if key in ("UP", "DOWN"):
             return []
         return self._fail("ui.unknown_key")
+
+    def _member_key(self) -> list[object]:
+        """Typed digits then MEMBER identify by phone; MEMBER alone asks for the phone."""
+        if self.entry:
+            phone, self.entry = self.entry, ""
+            return [ev.IdentifyMember(by="phone", value=phone)]
+        self._set_mode("member")
+        return []
 
     def _number(self, make: Any) -> list[object]:
         text, self.entry = self.entry, ""
@@ -270,6 +315,15 @@ class KeypadController:
                     return []
                 amount = parsed
             kind = TENDER_KEYS[key]
+            if kind in (TenderKind.CARD, TenderKind.MOBILE) and amount > view.due_fen:
+                # Refused now, before the customer pays on the terminal and the code is typed.
+                return self._fail(
+                    "error.tender",
+                    reason_key="{tender} {handed} is more than the {due} still due",
+                    tender=TENDER_NAMES[kind],
+                    handed=format_fen(amount),
+                    due=format_fen(view.due_fen),
+                )
             if kind in (TenderKind.CARD, TenderKind.MOBILE, TenderKind.COUPON):
                 self.pending = {"kind": kind, "amount": amount}
                 self.mode, self.entry = "approval", ""
@@ -280,7 +334,10 @@ class KeypadController:
         if key == "VOID":
             return [ev.CancelTender()]
         if key == "MEMBER":
-            return self._fail("sale.tendered")
+            if view.state.tenders:
+                return self._fail("tender.must_cancel")
+            # Nothing paid yet: the member can still change (the core allows it).
+            return self._member_key()
         return self._fail("ui.unknown_key")
 
     def _enter(self, mode: str, view: View) -> list[object]:
@@ -372,26 +429,74 @@ class KeypadController:
             return []
         return [ev.StartReturn(self.expand_receipt(text))]
 
+    # -- a return against a receipt: pick lines (n QTY for part of one), see, confirm, why ----
+
+    def _return_qty(self) -> list[object]:
+        """ "n QTY" in a return: the next line picked gives back only n (grams if weighed)."""
+        text, self.entry = self.entry, ""
+        if not text.isdigit() or int(text) < 1:
+            return self._fail("ui.bad_number")
+        self.pending["qty"] = int(text)
+        return []
+
     def _enter_return_lines(self, text: str, view: View) -> list[object]:
         session = view.state.returning
         if session is None:
             return []
-        wanted = {int(p) for p in text.split(".") if p.isdigit()} if text else None
-        items = []
-        for line in session.sale.lines:
-            if wanted is not None and line.line_no not in wanted:
-                continue
-            if wanted is None and not line.returnable:
-                continue  # "all" means all that may come back
-            left = line.quantity - sum(
-                r.quantity for ret in session.earlier for r in ret.lines
-                if r.original_line_no == line.line_no
-            )  # fmt: skip
-            if line.weight_g is not None:
-                items.append(ev.ReturnItem(line.line_no, 1, None))
-            elif left > 0:
-                items.append(ev.ReturnItem(line.line_no, left))
-        return [ev.ReturnLines(tuple(items), reason="keypad")]
+        left = remaining_units(session.sale, session.earlier)
+        picks: dict[int, ev.ReturnItem] = dict(self.pending.get("picks", {}))
+        if text:
+            qty = self.pending.pop("qty", None)
+            if not text.isdigit() or int(text) not in left:
+                return self._fail("return.no_line", line=text)
+            no = int(text)
+            if left[no] <= 0:
+                return self._fail("return.line_done", line=text)
+            weighed = any(line.line_no == no and line.weight_g is not None
+                          for line in session.sale.lines)  # fmt: skip
+            if weighed:
+                picks[no] = ev.ReturnItem(no, 1, qty)  # None: all grams left
+            else:
+                picks[no] = ev.ReturnItem(no, qty if qty is not None else left[no])
+            self.pending["picks"] = picks
+            return []
+        if not picks:  # ENTER alone: everything that may still come back
+            picks = {
+                line.line_no: ev.ReturnItem(line.line_no, 1, None)
+                if line.weight_g is not None
+                else ev.ReturnItem(line.line_no, left[line.line_no])
+                for line in session.sale.lines
+                if line.returnable and left[line.line_no] > 0
+            }
+        if not picks:
+            return self._fail("return.nothing")
+        try:
+            request = [ReturnRequestLine(i.line_no, i.quantity, i.weight_g) for i in picks.values()]
+            preview = preview_return(session.sale, session.earlier, request)
+        except CheckoutError as err:
+            self.pending.pop("picks", None)
+            return self._fail("error.return", reason=str(err), reason_key=err.msgid, **err.params)
+        self.preview = preview
+        self.mode, self.entry = "return_confirm", ""
+        self.pending = {"picks": picks}
+        return []
+
+    def _enter_return_confirm(self, text: str, view: View) -> list[object]:
+        self.mode, self.entry = "return_reason", ""
+        return []
+
+    def _enter_return_reason(self, text: str, view: View) -> list[object]:
+        reason = RETURN_REASONS.get(text)
+        if reason is None:
+            self.mode = "return_reason"
+            return self._fail("return.pick_reason")
+        item = self.pending.get("item")
+        picks: dict[int, ev.ReturnItem] = self.pending.get("picks", {})
+        self.preview = None
+        self._set_mode("")
+        if isinstance(item, ev.NoReceiptReturn):
+            return [dataclasses.replace(item, reason=reason)]
+        return [ev.ReturnLines(tuple(picks.values()), reason=reason)]
 
     def _enter_manager_id(self, text: str, view: View) -> list[object]:
         if not text:
@@ -530,8 +635,10 @@ class KeypadController:
             return []
         sku, quantity = str(self.pending.get("sku", "")), int(self.pending.get("quantity", 1))
         receipt = str(self.pending.get("receipt", ""))
-        self._set_mode("")
-        return [ev.NoReceiptReturn(sku, quantity, price, reason="keypad", receipt=receipt)]
+        # The reason is asked next, as for a return against a receipt.
+        self.pending = {"item": ev.NoReceiptReturn(sku, quantity, price, receipt=receipt)}
+        self.mode, self.entry = "return_reason", ""
+        return []
 
     def _enter_void_sale(self, text: str, view: View) -> list[object]:
         self._set_mode("")

@@ -27,8 +27,8 @@ from device.checkout import events as ev
 from device.checkout.hq import HqPolicy
 from device.checkout.machine import Machine
 from device.checkout.records import TenderKind
+from device.i18n import render
 from device.runtime import View
-from device.ui.texts import render
 from device.wiring import checkout_config, make_ports, start_sync
 from tests.broker import Broker
 from tests.cloud.api.access import bearer, token_for

@@ -160,7 +160,9 @@ async def full_day(app: CashierApp, pilot: Any, term: Terminal, broker: Broker) 
             digits = " ".join(number[-13:].replace("-", ""))
             await c.keys(f"f10 {digits} enter")
             await c.until(lambda: app.view.state.phase is Phase.RETURNING, "return opened")
-            await c.keys("enter")
+            await c.keys("enter")  # all lines: the refund per tender is shown
+            await c.until(lambda: app.keypad.preview is not None, "refund shown")
+            await c.keys("enter 1 enter")  # confirmed; the reason: faulty
             await c.until(lambda: app.view.state.phase is Phase.IDLE, "refunded")
             await c.close_drawer()
             returns += 1

@@ -31,6 +31,7 @@ from device.checkout.records import (
     Staff,
 )
 from device.checkout.state import State
+from device.i18n import english
 
 T0 = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 
@@ -294,4 +295,8 @@ class Till:
                 self.members.members[command.member_id] = replace(old, tier=command.new_tier)
 
     def errors(self, commands: list[Command]) -> list[str]:
-        return [c.message for c in commands if isinstance(c, Notify) and c.level == "error"]
+        return [
+            english(c.message_key, **c.params)
+            for c in commands
+            if isinstance(c, Notify) and c.level == "error"
+        ]

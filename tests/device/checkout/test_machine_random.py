@@ -161,7 +161,7 @@ def _resolve(till: Till, event: ev.Event) -> ev.Event:
 
 
 def _essence(state: State) -> State:
-    return replace(state, message_key="", message="", asking=None)
+    return replace(state, message_key="", asking=None)
 
 
 # Half helpful, half anything: hypothesis flattens ``a | b``, which would drown ``helpful``.

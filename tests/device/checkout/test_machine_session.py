@@ -17,6 +17,7 @@ from device.checkout.commands import (
 from device.checkout.events import ManagerCreds
 from device.checkout.records import Product
 from device.checkout.state import Phase
+from device.i18n import english
 from tests.device.checkout.fakes import Till
 
 MANAGER = ManagerCreds("m1", "9999")
@@ -186,7 +187,9 @@ def test_a_failing_port_is_reported_and_the_sale_survives() -> None:
     till.catalogue.by_barcode = broken  # type: ignore[method-assign]
     commands = till.send(ev.Scan("6901234567892"))
     assert till.state is before
-    assert [(c.message_key, c.message) for c in commands if isinstance(c, Notify)] == [
-        ("error.internal", "could not do that: disk I/O error")
-    ]
+    assert [
+        (c.message_key, english(c.message_key, **c.params))
+        for c in commands
+        if isinstance(c, Notify)
+    ] == [("error.internal", "could not do that: disk I/O error")]
     assert len(commands) == 1

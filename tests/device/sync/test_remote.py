@@ -186,9 +186,10 @@ def test_a_question_nobody_took_in_time_expires_at_the_broker(
 
 def test_every_refusal_the_cloud_may_send_has_a_message_in_both_languages() -> None:
     from device.checkout.asking import REASON_KEYS
-    from device.checkout.messages import CATALOGUE
+    from device.i18n import CATALOGUES
 
     assert set(REASON_KEYS) == set(remote.REFUSALS)
     for reason in remote.REFUSALS:
-        english, chinese = CATALOGUE[REASON_KEYS[reason]]
+        key = REASON_KEYS[reason]
+        english, chinese = CATALOGUES["en"][key], CATALOGUES["zh_CN"][key]
         assert english and chinese and english != chinese, reason

@@ -115,6 +115,9 @@ async def _member_sale(app: CashierApp, pilot: Any, term: Terminal) -> None:
     assert Path(app.view.last_receipt_path + ".png").exists()
     change = 100_000 - (due - 100)
     assert f"{change // 100}.{change % 100:02d}" in shown(app, "display")
+    # the screen shows the customer display in its language; the pole's code page (cp437)
+    # has no Chinese, so the pole itself falls back to English
+    assert "找零" in shown(app, "display") and "CHANGE" not in shown(app, "display")
     assert term.hw.display_sim.screen()[0].startswith("CHANGE")
     await type_keys(pilot, "5")  # the customer's rating
     await settle(pilot, app, lambda: app.view.state.phase is Phase.IDLE)
@@ -127,7 +130,13 @@ async def _member_sale(app: CashierApp, pilot: Any, term: Terminal) -> None:
     app.demo.scan(receipt_no)
     await settle(pilot, app, lambda: app.view.state.phase is Phase.RETURNING)
     assert receipt_no in str(app.query_one("#lines").get_row_at(0))
-    await type_keys(pilot, "enter")
+    await type_keys(pilot, "enter")  # everything: the refund and its tenders are shown first
+    await settle(pilot, app, lambda: "将退款" in shown(app, "overlay"))
+    assert app.view.state.phase is Phase.RETURNING  # nothing refunded before the confirmation
+    assert "现金" in shown(app, "overlay") and "银行卡" in shown(app, "overlay")
+    await type_keys(pilot, "enter")  # confirmed: the reason is asked
+    await settle(pilot, app, lambda: "退货原因" in shown(app, "prompt"))
+    await type_keys(pilot, "1 enter")
     await settle(pilot, app, lambda: app.view.state.phase is Phase.IDLE)
     assert "退款" in shown(app, "notice")
     refund = term.store.db.query("SELECT refund_fen FROM sale_return")
@@ -148,7 +157,9 @@ async def _bad_barcodes(app: CashierApp, pilot: Any) -> None:
     await settle(pilot, app, lambda: app.view.state.phase is Phase.IDLE)
     await type_keys(pilot, "6 9 0 0 0 0 0 0 0 0 0 1 5 enter")  # wrong check digit
     await settle(pilot, app, lambda: "条码无效" in shown(app, "notice"))
-    assert "check digit" in shown(app, "notice")
+    # the domain's reason is in the screen's language too, not English inside Chinese
+    assert "校验位错误：应为4，实为5" in shown(app, "notice")
+    assert "check digit" not in shown(app, "notice")
     await type_keys(pilot, "4 0 0 6 3 8 1 3 3 3 9 3 1 enter")  # valid EAN-13, not sold here
     await settle(pilot, app, lambda: "未知商品" in shown(app, "notice"))
     await type_keys(pilot, "f12 9")

@@ -8,6 +8,7 @@ from device.checkout import events as ev
 from device.checkout import shifts
 from device.checkout.records import Role, Staff, TenderKind, TenderLine
 from device.checkout.state import Phase, State
+from device.i18n import render
 from device.recovery import Unprinted
 from device.runtime import Dismiss, Notice, PrintUnprinted, View
 from device.ui.keypad import KeypadController, UiAction
@@ -82,6 +83,33 @@ def test_split_tender_card_asks_for_the_approval_code() -> None:
     assert keys(pad, v, "200<POINTS>") == [ev.RedeemPoints(200)]
 
 
+def test_a_card_or_mobile_amount_over_what_is_due_is_refused_before_the_code() -> None:
+    pad = KeypadController("S001-T01")
+    v = view(Phase.TENDERING, due_fen=5_000)
+    for key in ("CARD", "MOBILE"):
+        assert keys(pad, v, f"90<{key}>") == []
+        assert pad.current_mode(v) != "approval"  # nobody types a code for a refused amount
+        assert pad.error == "error.tender"
+    assert render(pad.error, "en", **pad.error_params) == (
+        "mobile payment ¥90.00 is more than the ¥50.00 still due"
+    )
+    assert render(pad.error, "zh", **pad.error_params) == "扫码支付¥90.00超过还需支付的¥50.00"
+    # exactly what is due (or less) still asks for the code
+    assert keys(pad, v, "50<CARD>") == [] and pad.current_mode(v) == "approval"
+
+
+def test_the_member_key_while_paying_identifies_until_something_is_paid() -> None:
+    pad = KeypadController("S001-T01")
+    unpaid = view(Phase.TENDERING, due_fen=1_000)
+    assert keys(pad, unpaid, "13812345678<MEMBER>") == [ev.IdentifyMember("phone", "13812345678")]
+    assert keys(pad, unpaid, "<MEMBER>13900002222<ENTER>") == [
+        ev.IdentifyMember("phone", "13900002222")
+    ]
+    paid = view(Phase.TENDERING, due_fen=100, tenders=(TenderLine(TenderKind.CASH, 500),))
+    assert keys(pad, paid, "13812345678<MEMBER>") == []
+    assert pad.error == "tender.must_cancel"
+
+
 def test_clear_on_an_empty_entry_takes_back_a_tender_or_leaves_payment() -> None:
     pad = KeypadController("S001-T01")
     paid = view(Phase.TENDERING, due_fen=100, tenders=(TenderLine(TenderKind.CASH, 500),))
@@ -145,6 +173,21 @@ def test_sale_discount_from_the_menu_in_percent() -> None:
     v = view(Phase.SELLING)
     assert keys(pad, v, "<FUNC><00>") == [] and pad.current_mode(v) == "discount"
     assert keys(pad, v, "10<ENTER>") == [ev.DiscountSale(percent_bp=1000)]
+
+
+def test_the_first_scan_opening_the_sale_keeps_the_next_code_being_typed() -> None:
+    """The runtime's answer to a scan may land while the next code is half typed."""
+    pad = KeypadController("S001-T01")
+    idle, selling = view(Phase.IDLE), view(Phase.SELLING)
+    pad.on_view(idle)
+    assert keys(pad, idle, "6901234567892<ENTER>") == [ev.Scan("6901234567892", "keypad")]
+    assert keys(pad, idle, "690000") == []
+    pad.on_view(selling)  # the first scan's view arrives now
+    assert keys(pad, selling, "0000014<ENTER>") == [ev.Scan("6900000000014", "keypad")]
+    # signing out still wipes whatever was typed
+    keys(pad, selling, "123")
+    pad.on_view(view(Phase.LOGGED_OUT))
+    assert pad.entry == ""
 
 
 def test_a_new_phase_drops_a_half_typed_prompt() -> None:

@@ -8,9 +8,9 @@ from dataclasses import replace
 from device.checkout import events as ev
 from device.checkout.hq import Asking, CouponAsk, CouponQuery
 from device.checkout.state import Phase
+from device.i18n import render
 from device.runtime import Notice
 from device.ui.keypad import KeypadController
-from device.ui.texts import render
 from tests.device.ui.test_keypad import keys, view
 
 ASKING = Asking(
@@ -44,8 +44,12 @@ def test_hq_unreachable_under_the_capped_policy_leads_to_an_item_return() -> Non
     assert pad.prompt(v)[0] == "prompt.item_sku"
     assert keys(pad, v, "6901234<ENTER>2<ENTER>") == []
     assert pad.prompt(v)[0] == "prompt.item_price"
-    assert keys(pad, v, "12.5<ENTER>") == [
-        ev.NoReceiptReturn("6901234", 2, 1250, reason="keypad", receipt="S002-T01-20261123-0007")
+    assert keys(pad, v, "12.5<ENTER>") == []
+    assert pad.prompt(v)[0] == "prompt.return_reason"  # why it comes back, then it is sent
+    assert keys(pad, v, "2<ENTER>") == [
+        ev.NoReceiptReturn(
+            "6901234", 2, 1250, reason="wrong_item", receipt="S002-T01-20261123-0007"
+        )
     ]
 
 
@@ -55,4 +59,6 @@ def test_an_item_return_from_the_manager_page_names_no_receipt() -> None:
     assert keys(pad, v, "<FUNC><FUNC>5") == []
     assert keys(pad, v, "42<ENTER>0<ENTER>") == []  # a quantity of 0 is refused, asked again
     assert pad.error == "ui.bad_number"
-    assert keys(pad, v, "1<ENTER>3<ENTER>") == [ev.NoReceiptReturn("42", 1, 300, reason="keypad")]
+    assert keys(pad, v, "1<ENTER>3<ENTER>") == []
+    assert keys(pad, v, "9<ENTER>") == [] and pad.error == "return.pick_reason"
+    assert keys(pad, v, "4<ENTER>") == [ev.NoReceiptReturn("42", 1, 300, reason="other")]

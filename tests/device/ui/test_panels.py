@@ -18,3 +18,18 @@ def test_a_stopped_sync_is_shown_in_place_of_online_in_both_languages() -> None:
     assert "SYNC STOPPED: call support (sales are kept)" in en and "online" not in en
     assert "unsynced 15" in en  # the sales it keeps are still counted
     assert "online" in status_bar(_view(online=True), "en")
+
+
+def test_the_status_bar_names_paper_and_devices_in_the_screen_language() -> None:
+    from device.drivers.errors import DeviceStatus
+
+    scanner = DeviceStatus("scanner", "disconnected", "scanner not found on /dev/ttyACM0")
+    view = _view(paper="paper_low", devices={"scanner": scanner})
+    zh = status_bar(view, "zh")
+    assert "纸 将尽" in zh and "扫描枪: 未连接" in zh
+    assert "paper_low" not in zh and "disconnected" not in zh
+    en = status_bar(view, "en")
+    assert "paper low" in en and "scanner: disconnected" in en
+    # a device the catalogue does not know still shows by its own name
+    odd = _view(devices={"scale": DeviceStatus("scale", "error", "no answer")})
+    assert "scale: 故障" in status_bar(odd, "zh")
