@@ -48,4 +48,5 @@ def run(ctx: JobContext, tally: Tally) -> None:
     tally.add("already_given", out.already)
     tally.add("tier_without_gift", out.no_gift)
     for gift in out.issued:
-        tally.note(gift["member_id"], changed=gift["kind"] == "points", **gift)
+        what = {k: v for k, v in gift.items() if k != "member_id"}
+        tally.note(gift["member_id"], changed=gift["kind"] == "points", **what)
