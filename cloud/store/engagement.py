@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import peewee as pw
 from cloud.domain import engagement, rfm
 from cloud.store import coupons, member_facts
 from cloud.store.bulk import insert_rows
@@ -322,7 +323,7 @@ def campaigns(cdb: CloudDB, limit: int = 100) -> list[dict[str, Any]]:
     """Campaigns, newest first, with their audience's size now and messages queued."""
     c, q = cdb.segments.Campaign, cdb.segments.MessageQueue
     queued = {int(cid): int(n) for cid, n in
-              q.select(q.campaign_id, q.id.count()).group_by(q.campaign_id).tuples()}  # fmt: skip
+              q.select(q.campaign_id, pw.fn.COUNT(q.id)).group_by(q.campaign_id).tuples()}  # fmt: skip
     out = []
     for row in c.select().order_by(c.id.desc()).limit(limit):
         try:
