@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import peewee as pw
+
 from cloud.domain import engagement, rfm
 from cloud.store import coupons, member_facts
 from cloud.store.bulk import insert_rows
@@ -322,8 +323,8 @@ def create_campaign(
 def campaigns(cdb: CloudDB, limit: int = 100) -> list[dict[str, Any]]:
     """Campaigns, newest first, with their audience's size now and messages queued."""
     c, q = cdb.segments.Campaign, cdb.segments.MessageQueue
-    queued = {int(cid): int(n) for cid, n in
-              q.select(q.campaign_id, pw.fn.COUNT(q.id)).group_by(q.campaign_id).tuples()}  # fmt: skip
+    counts = q.select(q.campaign_id, pw.fn.COUNT(q.id)).group_by(q.campaign_id).tuples()
+    queued = {int(cid): int(n) for cid, n in counts}
     out = []
     for row in c.select().order_by(c.id.desc()).limit(limit):
         try:

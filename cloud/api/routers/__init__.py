@@ -9,6 +9,7 @@ from cloud.api.routers import (
     admin_pages,
     auth,
     coupons,
+    crm_pages,
     crm_segments,
     docs,
     health,
@@ -46,6 +47,7 @@ AREAS: Final[tuple[ModuleType, ...]] = (
     coupons,
     returns,
     crm_segments,
+    crm_pages,
     pages,
     admin_pages,
 )

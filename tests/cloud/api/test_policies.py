@@ -149,6 +149,7 @@ def valid_body(method: str, path: str, user_ids: dict[str, int]) -> dict[str, An
         },
         ("POST", "/api/campaigns"): {"json": {"name": "spring", "tiers": ["gold"]}},
         ("POST", "/api/campaigns/{campaign_id}/queue"): {},
+        ("POST", "/campaigns/add"): {"data": {"name": "page", "segment": "", "lang": "en"}},
     }
     key = (method, path)
     if key not in bodies:

@@ -79,9 +79,16 @@ def test_birthday_gifts_are_issued_once_even_when_the_job_runs_twice(cdb: CloudD
     # Q's coupon: hers only, valid at every store for 30 days, pushed chain-wide.
     coupon = cdb.remote.Coupon.get(cdb.remote.Coupon.code == code)
     assert (coupon.member_id, coupon.kind, coupon.value, coupon.stores, coupon.max_uses) == (
-        "Q", "amount", 2000, [], 1)
+        "Q",
+        "amount",
+        2000,
+        [],
+        1,
+    )
     assert (str(coupon.valid_from)[:10], str(coupon.valid_until)[:10]) == (
-        "2025-03-05", "2025-04-03")
+        "2025-03-05",
+        "2025-04-03",
+    )
     streams = {(d.stream, d.scope) for d in sent}
     assert streams == {("coupons", "all"), ("members", "all")}
     points_push = [i for d in sent if d.stream == "members" for i in d.items]
@@ -122,7 +129,10 @@ def test_the_birthday_list_for_the_coming_days(cdb: CloudDB) -> None:
     members(cdb)
     listed = engagement.birthdays(cdb, dt.date(2025, 3, 4), 3)  # 4, 5, 6 March
     assert [(x["member_id"], x["on"], x["in_days"]) for x in listed] == [
-        ("P", "2025-03-05", 1), ("Q", "2025-03-05", 1), ("T", "2025-03-06", 2)]
+        ("P", "2025-03-05", 1),
+        ("Q", "2025-03-05", 1),
+        ("T", "2025-03-06", 2),
+    ]
     around = engagement.birthdays(cdb, dt.date(2025, 2, 27), 2)  # 27, 28 Feb (common year)
     assert [(x["member_id"], x["on"]) for x in around] == [("R", "2025-02-28")]
     assert all(x["member_id"] != "S" for x in engagement.birthdays(cdb, dt.date(2025, 1, 1), 60))

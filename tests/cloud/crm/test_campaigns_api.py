@@ -123,7 +123,9 @@ def test_roles_against_exports_and_every_export_is_audited(world: dict) -> None:
         assert client.post(f"/api/campaigns/{cid}/queue", headers=h(world, role)).status_code == 403
     # The gateway queue holds phones: analysts may not read it, nor fill it, nor add campaigns.
     assert client.get("/api/message-queue", headers=h(world, "analyst")).status_code == 403
-    assert client.post(f"/api/campaigns/{cid}/queue", headers=h(world, "analyst")).status_code == 403
+    assert (
+        client.post(f"/api/campaigns/{cid}/queue", headers=h(world, "analyst")).status_code == 403
+    )
     assert client.post("/api/campaigns", headers=h(world, "analyst"),
                        json={"name": "x"}).status_code == 403  # fmt: skip
     assert client.get(f"/api/campaigns/{cid}/export").status_code == 401  # no credentials
@@ -132,7 +134,9 @@ def test_roles_against_exports_and_every_export_is_audited(world: dict) -> None:
         for r in audit.select().where(audit.action == "campaign_export").order_by(audit.id)
     ][before:]
     assert [(u.split("-")[0], m, n) for u, m, n in rows_audited] == [
-        ("analyst", True, 1), ("admin", False, 1)]
+        ("analyst", True, 1),
+        ("admin", False, 1),
+    ]
     # A forged body: unknown fields and unknown segments are refused, nothing is stored.
     forged = client.post("/api/campaigns", headers=h(world, "marketing"),
                          json={"name": "x", "include_opted_out": True})  # fmt: skip
@@ -145,15 +149,23 @@ def test_segments_dormant_and_birthdays_over_the_api(world: dict) -> None:
     view = client.get("/api/segments", headers=h(world, "analyst")).json()
     assert view["run"]["policy"]["method"] == "quintiles"
     assert {s["label"]: s["members"] for s in view["segments"]} == {
-        "new": 1, "regular": 1, "high-value": 1, "at-risk": 2, "one-off": 1}
+        "new": 1,
+        "regular": 1,
+        "high-value": 1,
+        "at-risk": 2,
+        "one-off": 1,
+    }
     dormant = client.get("/api/segments/dormant", headers=h(world, "analyst")).json()
-    assert [(d["member_id"], d["phone"], d["last_sale"]["store_id"]) for d in dormant["members"]] == [
-        ("D", "138****0004", "S001")]
+    assert [
+        (d["member_id"], d["phone"], d["last_sale"]["store_id"]) for d in dormant["members"]
+    ] == [("D", "138****0004", "S001")]
     full = client.get("/api/segments/dormant?multiple=11", headers=h(world, "marketing")).json()
     assert full["members"] == []
     members = client.get("/api/segments/members?label=at-risk", headers=h(world, "marketing"))
     assert [(m["member_id"], m["phone"]) for m in members.json()] == [
-        ("D", "13800000004"), ("C", "13800000003")]
+        ("D", "13800000004"),
+        ("C", "13800000003"),
+    ]
     assert client.get("/api/segments", headers=h(world, "store_manager")).status_code == 403
     behaviour = client.get("/api/segments/members/A/behaviour", headers=h(world, "analyst"))
     assert behaviour.json()["cycle_days"] == 30.0
