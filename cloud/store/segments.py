@@ -16,6 +16,8 @@ import datetime as dt
 from collections import Counter
 from typing import Any
 
+import peewee as pw
+
 from cloud.domain import rfm
 from cloud.store.db import CloudDB
 
@@ -264,16 +266,16 @@ def dormant(
     )
     if stores is not None:
         query = query.where(mb.home_store.in_(sorted(stores)))
-    found = []
-    for r in query.iterator():
-        if rfm.is_dormant(policy, m=r.m, cycle_days=float(r.cycle_days),
-                          days_since_last=int(r.recency_days), multiple=multiple):  # fmt: skip
-            found.append({**_row(r), "home_store": r.member.home_store, "phone": r.member.phone,
-                          "name": r.member.name,
-                          "overdue_days": round(r.recency_days - multiple * max(
-                              float(r.cycle_days), 1.0), 1)})  # fmt: skip
-            if len(found) >= limit:
-                break
+    # The rule of rfm.is_dormant, in SQL so a chain's many big spenders are not read one by
+    # one: past ``multiple`` x the cycle, a cycle under a day counting as one day.
+    cycle = pw.Case(None, [(mr.cycle_days < 1.0, 1.0)], mr.cycle_days)
+    query = query.where(mr.recency_days > cycle * float(multiple)).limit(limit)
+    found = [
+        {**_row(r), "home_store": r.member.home_store, "phone": r.member.phone,
+         "name": r.member.name,
+         "overdue_days": round(r.recency_days - multiple * max(float(r.cycle_days), 1.0), 1)}
+        for r in query
+    ]  # fmt: skip
     last = last_sales(cdb, [x["member_id"] for x in found])
     for x in found:
         x["last_sale"] = last.get(x["member_id"])
