@@ -70,7 +70,7 @@ class NewCampaign(Strict):
     tiers: list[Literal["regular", "silver", "gold"]] = Field(default_factory=list, max_length=3)
     stores: list[StoreId] = Field(default_factory=list, max_length=500)
     min_spend_fen: int | None = Field(default=None, ge=0, le=10**12)
-    member_ids: list[MemberId] | None = Field(default=None, max_length=100_000)
+    member_ids: list[MemberId] | None = Field(default=None, max_length=10_000)
     template: Literal["purchase_confirmation", "birthday_greeting", "campaign_notice"] = (
         "campaign_notice"
     )

@@ -80,6 +80,9 @@ def test_opted_out_members_never_appear_in_any_export_path(world: dict) -> None:
         gateway = client.get(f"/api/message-queue?campaign_id={cid}",
                              headers=h(world, "marketing")).json()  # fmt: skip
         assert {g["member_id"] for g in gateway} == members
+    # Queueing again (a retried request) adds nobody twice.
+    again = client.post(f"/api/campaigns/{everyone}/queue", headers=h(world, "marketing"))
+    assert again.json()["queued"] == 0
     # A member opting out after the queue was filled is not handed to the gateway.
     m = cdb.models.Member
     m.update(opt_out_sms=True).where(m.member_id == "D").execute()
@@ -169,3 +172,18 @@ def test_segments_dormant_and_birthdays_over_the_api(world: dict) -> None:
     assert client.get("/api/segments", headers=h(world, "store_manager")).status_code == 403
     behaviour = client.get("/api/segments/members/A/behaviour", headers=h(world, "analyst"))
     assert behaviour.json()["cycle_days"] == 30.0
+
+
+def test_hq_recomputes_segments_on_demand(world: dict) -> None:
+    client = world["client"]
+    before = client.get("/api/segments", headers=h(world, "analyst")).json()["run"]["run_id"]
+    ran = client.post("/api/jobs/rfm_segments/run", headers=h(world, "admin"), json={})
+    assert ran.status_code == 200 and ran.json()["state"] == "ok", ran.text
+    view = client.get("/api/segments", headers=h(world, "analyst")).json()
+    assert view["run"]["previous_run"] == before and view["run"]["run_id"] == ran.json()["run_id"]
+    # Scored today with the same sales: every rank keeps its order, so the scores stay; only
+    # E's first purchase is no longer within 30 days (new -> regular: R4, F1, M1).
+    assert {(m["from"], m["to"]): m["members"] for m in view["moves"]} == {
+        ("high-value", "high-value"): 1, ("regular", "regular"): 1, ("at-risk", "at-risk"): 2,
+        ("one-off", "one-off"): 1, ("new", "regular"): 1,
+    }  # fmt: skip
