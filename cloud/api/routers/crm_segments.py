@@ -43,6 +43,15 @@ LangPath = Annotated[str, Path(pattern=r"^(zh_CN|en)$")]
 Label = Literal["new", "regular", "high-value", "at-risk", "one-off"]
 StoreId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 MemberId = Annotated[str, Field(min_length=1, max_length=64)]
+EXPORT_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        },
+        "description": "one row (CSV) or one JSON object per line (jsonl) per recipient",
+    }
+}
 EXPORT_FIELDS = ("member_id", "phone", "name", "tier", "home_store", "lang", "text")
 
 
@@ -222,7 +231,8 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         """Campaigns, newest first, with how many members each reaches now."""
         return engagement.campaigns(cdb)
 
-    @r.get("/api/campaigns/{campaign_id}/export", policy=EXPORTERS)
+    @r.get("/api/campaigns/{campaign_id}/export", policy=EXPORTERS,
+           response_class=StreamingResponse, responses=EXPORT_RESPONSE)  # fmt: skip
     def export(
         cdb: Db, who: Who, request: Request, campaign_id: CampaignPath,
         format: Literal["csv", "jsonl"] = "csv",
