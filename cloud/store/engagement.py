@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -292,13 +292,21 @@ def audience_size(cdb: CloudDB, audience: Audience) -> int:
     return int(cdb.database.execute_sql(f"SELECT COUNT(*) FROM ({sql}) q", args).fetchone()[0])
 
 
-def messages(cdb: CloudDB, campaign: Any, *, mask: Any = None) -> Iterator[dict[str, Any]]:
+def messages(
+    cdb: CloudDB, campaign: Any, *, mask: Callable[[str], str] | None = None
+) -> Iterator[dict[str, Any]]:
     """The campaign's message for each recipient (``mask`` applied to phones if given)."""
     text = template_text(cdb, campaign.template_kind, campaign.lang)
     anonymous = "会员" if campaign.lang == "zh_CN" else "member"
+    gifts: dict[str, str] = {}
+    if campaign.template_kind == "birthday_greeting":  # {coupon}: this year's birthday gift
+        g = cdb.segments.BirthdayGift
+        year = dt.datetime.now(dt.UTC).year
+        gifts = {r.member_id: r.coupon_code or f"{r.value} points"
+                 for r in g.select().where(g.year == year)}  # fmt: skip
     for member, phone, name, tier, store in audience_rows(cdb, Audience.of(campaign.audience)):
         values = {"name": name or anonymous, "member_id": member, "tier": tier, "store": store,
-                  "campaign": campaign.name}  # fmt: skip
+                  "campaign": campaign.name, "coupon": gifts.get(member, "")}  # fmt: skip
         yield {
             "member_id": member, "phone": mask(phone) if mask else phone, "name": name,
             "tier": tier, "home_store": store, "lang": campaign.lang,

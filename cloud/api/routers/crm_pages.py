@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from cloud.api import i18n
 from cloud.api.pages import chart
 from cloud.api.policy import PolicyRouter
-from cloud.api.routers.crm_segments import READERS, WRITERS, _mask
+from cloud.api.routers.crm_segments import READERS, WRITERS, masked_row
 from cloud.api.routers.returns import DEFAULT_LIMIT
 from cloud.api.security import Db, Who, audit
 from cloud.domain import engagement as rules
@@ -91,9 +91,9 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
             view=view, policy=view["run"]["policy"] if view["run"] else policy.describe(),
             segment_chart=segment_chart(view, _), history_chart=history_chart(view, _),
             moves=_moves_matrix(view),
-            dormant=[_mask(x, who) for x in dormant],
-            birthdays=[_mask(x, who) for x in birthdays], birthday_days=BIRTHDAY_DAYS,
-            watchlist=[_mask(x, who) for x in watch], return_limit=DEFAULT_LIMIT,
+            dormant=[masked_row(x, who) for x in dormant],
+            birthdays=[masked_row(x, who) for x in birthdays], birthday_days=BIRTHDAY_DAYS,
+            watchlist=[masked_row(x, who) for x in watch], return_limit=DEFAULT_LIMIT,
         )  # fmt: skip
 
     @r.get("/campaigns", policy=READERS)

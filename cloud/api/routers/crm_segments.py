@@ -55,7 +55,8 @@ EXPORT_RESPONSE: dict[int | str, dict[str, Any]] = {
 EXPORT_FIELDS = ("member_id", "phone", "name", "tier", "home_store", "lang", "text")
 
 
-def _mask(row: dict[str, Any], who: Principal) -> dict[str, Any]:
+def masked_row(row: dict[str, Any], who: Principal) -> dict[str, Any]:
+    """The row with phone and name masked unless the caller may see personal data."""
     if who.sees_personal_data:
         return {**row, "masked": False}
     return {**row, "phone": mask_phone(row.get("phone") or ""),
@@ -158,7 +159,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         limit: Annotated[int, Query(ge=1, le=segments.MAX_LIST)] = 200,
     ) -> list[dict[str, Any]]:  # fmt: skip
         """Scored members (of one segment), best spenders first, with their R, F, M scores."""
-        return [_mask(row, who) for row in segments.members_in(cdb, label, limit)]
+        return [masked_row(row, who) for row in segments.members_in(cdb, label, limit)]
 
     @r.get("/api/segments/members/{member_id}/behaviour", policy=READERS)
     def behaviour(cdb: Db, member_id: MemberPath) -> dict[str, Any]:
@@ -179,7 +180,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         times = policy.dormant_multiple if multiple is None else multiple
         rows = segments.dormant(cdb, policy, times, limit)
         return {"multiple": times, "min_m": policy.dormant_m,
-                "members": [_mask(row, who) for row in rows]}  # fmt: skip
+                "members": [masked_row(row, who) for row in rows]}  # fmt: skip
 
     @r.get("/api/birthdays", policy=READERS)
     def birthdays(
@@ -189,7 +190,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         """Members whose birthday falls within the coming ``days`` (today included)."""
         zone = request.app.state.ctx.settings.jobs.zone()
         today = dt.datetime.now(dt.UTC).astimezone(zone).date()
-        return [_mask(row, who) for row in engagement.birthdays(cdb, today, days)]
+        return [masked_row(row, who) for row in engagement.birthdays(cdb, today, days)]
 
     @r.get("/api/crm/templates", policy=READERS)
     def templates(cdb: Db) -> dict[str, Any]:
