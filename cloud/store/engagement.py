@@ -302,7 +302,8 @@ def messages(
     if campaign.template_kind == "birthday_greeting":  # {coupon}: this year's birthday gift
         g = cdb.segments.BirthdayGift
         year = dt.datetime.now(dt.UTC).year
-        gifts = {r.member_id: r.coupon_code or f"{r.value} points"
+        unit = "积分" if campaign.lang == "zh_CN" else " points"
+        gifts = {r.member_id: r.coupon_code or f"{r.value}{unit}"
                  for r in g.select().where(g.year == year)}  # fmt: skip
     for member, phone, name, tier, store in audience_rows(cdb, Audience.of(campaign.audience)):
         values = {"name": name or anonymous, "member_id": member, "tier": tier, "store": store,
