@@ -82,5 +82,12 @@ def test_segment_chart_and_campaign_download_in_chromium(tmp_path: Path) -> None
             # At-risk now: B and C; C opted out, so only B, with the full phone (admin).
             assert [(r["member_id"], r["phone"]) for r in got] == [("B", dataset.PHONES["B"])]
             assert "回归礼" in got[0]["text"]
+            # Queued for the gateway from the page: B only (C opted out).
+            page.click("#campaigns tr:has-text('回归礼') >> text=加入短信/微信发送队列")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('#campaigns td')]"
+                ".some(td => td.innerText.trim() === '1' && td.previousElementSibling"
+                " && td.previousElementSibling.innerText.trim() === '1')"
+            )  # recipients 1, queued 1
         finally:
             browser.close()
