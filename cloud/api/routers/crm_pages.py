@@ -7,7 +7,7 @@ import html
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Form, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from cloud.api import i18n
@@ -77,14 +77,21 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         return i18n.gettext_for(renderer.catalogues, renderer.language(request, who))
 
     @r.get("/segments", policy=READERS)
-    def segments_page(cdb: Db, who: Who, request: Request) -> Response:
+    def segments_page(
+        cdb: Db, who: Who, request: Request,
+        member: Annotated[str, Query(max_length=64)] = "",
+        multiple: Annotated[float | None, Query(ge=1.0, le=20.0)] = None,
+        days: Annotated[int, Query(ge=1, le=60)] = BIRTHDAY_DAYS,
+    ) -> Response:  # fmt: skip
         _ = gettext(request, who)
         settings = request.app.state.ctx.settings.jobs
         policy = settings.rfm
+        times = policy.dormant_multiple if multiple is None else multiple
         view = segments.overview(cdb)
         today = dt.datetime.now(dt.UTC).astimezone(settings.zone()).date()
-        dormant = segments.dormant(cdb, policy, policy.dormant_multiple, 50)
-        birthdays = engagement.birthdays(cdb, today, BIRTHDAY_DAYS)
+        dormant = segments.dormant(cdb, policy, times, 50)
+        birthdays = engagement.birthdays(cdb, today, days)
+        behaviour = segments.behaviour(cdb, member.strip()) if member.strip() else None
         watch = receipts.watchlist(cdb, DEFAULT_LIMIT, today, None)
         return request.app.state.renderer.render(
             request, "segments.html", who,
@@ -92,7 +99,8 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
             segment_chart=segment_chart(view, _), history_chart=history_chart(view, _),
             moves=_moves_matrix(view),
             dormant=[masked_row(x, who) for x in dormant],
-            birthdays=[masked_row(x, who) for x in birthdays], birthday_days=BIRTHDAY_DAYS,
+            birthdays=[masked_row(x, who) for x in birthdays], birthday_days=days,
+            multiple=times, member=member, behaviour=behaviour,
             watchlist=[masked_row(x, who) for x in watch], return_limit=DEFAULT_LIMIT,
         )  # fmt: skip
 

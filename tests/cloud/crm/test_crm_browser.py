@@ -67,6 +67,12 @@ def test_segment_chart_and_campaign_download_in_chromium(tmp_path: Path) -> None
             moves = page.inner_text("#moves")
             assert "流失风险/沉睡" in moves and "五分位" in page.inner_text("#method")
             shot(page, "crm-1-segments")
+            # One member's behaviour: A bought SKU-1 (grocery) at noon every 30 days.
+            page.fill("#behaviour-member", "A")
+            page.click("#behaviour-card button")
+            page.wait_for_selector("#behaviour")
+            behaviour = page.inner_text("#behaviour")
+            assert "30.0" in behaviour and "12:00" in behaviour and "grocery" in behaviour
 
             page.click("nav >> text=营销活动")
             page.fill("#campaign-name", "回归礼")
