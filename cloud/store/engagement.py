@@ -281,9 +281,22 @@ def _audience_query(cdb: CloudDB, audience: Audience) -> tuple[str, list[Any]]:
 def audience_rows(cdb: CloudDB, audience: Audience) -> Iterator[tuple[str, str, str, str, str]]:
     """The recipients, in member order, fetched in rounds (never all in memory at once)."""
     sql, args = _audience_query(cdb, audience)
-    cursor = cdb.database.execute_sql(sql, args)
-    while rows := cursor.fetchmany(FETCH):
-        yield from rows
+    if not cdb.is_postgres:  # sqlite3 steps through the result as it is fetched
+        cursor = cdb.database.execute_sql(sql, args)
+        while rows := cursor.fetchmany(FETCH):
+            yield from rows
+        return
+    # psycopg2's plain cursor would pull every row into memory at execute; a named (server)
+    # cursor hands them over FETCH at a time. WITH HOLD lets it live outside a transaction
+    # (peewee's connections run in autocommit); the server keeps the result, not this process.
+    cursor = cdb.database.connection().cursor(name="campaign_audience", withhold=True)
+    try:
+        cursor.itersize = FETCH
+        cursor.execute(sql, args)
+        while rows := cursor.fetchmany(FETCH):
+            yield from rows
+    finally:
+        cursor.close()
 
 
 def audience_size(cdb: CloudDB, audience: Audience) -> int:

@@ -29,8 +29,8 @@ OPTED_OUT = {"C", "G"}  # C is at-risk and G never bought: both said no to messa
 
 
 @pytest.fixture
-def world(tmp_path: Any) -> Iterator[dict[str, Any]]:
-    url = f"sqlite:///{tmp_path}/cloud.db"
+def world(cloud_url: str) -> Iterator[dict[str, Any]]:
+    url = cloud_url
     tokens = {role: token_for(url, role) for role in ROLES}
     cdb = open_cloud_db(url)
     dataset.load(cdb)
