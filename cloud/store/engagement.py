@@ -30,7 +30,7 @@ from cloud.store.segments import latest_run
 #: Ledger origin of a birthday points gift (":" keeps it apart from every terminal id).
 GIFT_ORIGIN: Final = "hq:birthday"
 #: Rows fetched per round trip while streaming an export.
-FETCH = 2000
+FETCH = 10_000
 
 
 class EngagementError(CloudStoreError):
