@@ -25,6 +25,8 @@ NAV: Final = (
     ("/terminals", "Terminals", "terminals"),
     ("/pushes", "Pushes", "pushes"),
     ("/reports", "Reports", None),
+    ("/segments", "Segments", "crm"),
+    ("/campaigns", "Campaigns", "crm"),
     ("/users", "Users and tokens", "users"),
 )
 _NAV_ROLES: Final = {
@@ -32,6 +34,7 @@ _NAV_ROLES: Final = {
     "terminals": frozenset(Role),
     "pushes": frozenset({Role.ADMIN, Role.MARKETING}),
     "users": frozenset({Role.ADMIN}),
+    "crm": frozenset({Role.ADMIN, Role.MARKETING, Role.ANALYST}),
 }
 
 

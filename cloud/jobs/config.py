@@ -18,10 +18,19 @@ from types import MappingProxyType
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cloud.domain.rfm import RfmError, RfmPolicy, Thresholds
 from protocol.errors import BadTopic
 from protocol.topics import ALL_STORES, validate_id
 
-JOB_NAMES: Final = ("points_expiry", "tier_downgrade", "merge_duplicates")
+JOB_NAMES: Final = (
+    "points_expiry",
+    "tier_downgrade",
+    "merge_duplicates",
+    "rfm_segments",
+    "birthday_gifts",
+)
+_RFM_KEYS: Final = ("every", "method", "new_days", "at_risk_r", "high_value_fm", "dormant_m",
+                    "dormant_multiple", "recency_days", "visits", "spend_fen")  # fmt: skip
 _UNITS: Final = MappingProxyType({"s": 1, "m": 60, "h": 3600, "d": 86400})
 MAX_EVERY_S: Final = 366 * 86400
 
@@ -37,10 +46,19 @@ class JobsConfig:
     timezone: str = "Asia/Shanghai"  # the chain's business days (the tier window counts them)
     member_scope: str = ALL_STORES  # where member facts are pushed
     retry_after_s: int = 300  # a failed scheduled run is tried again after this long
+    rfm: RfmPolicy = field(default_factory=RfmPolicy)
     # job -> seconds between scheduled runs (None: on demand only)
     every_s: Mapping[str, int | None] = field(
         default_factory=lambda: MappingProxyType(
-            {"points_expiry": 86400, "tier_downgrade": 86400, "merge_duplicates": 300}
+            {
+                "points_expiry": 86400,
+                "tier_downgrade": 86400,
+                "merge_duplicates": 300,
+                "rfm_segments": 86400,
+                # Hourly: a day's gifts go out within the hour after midnight, and a run
+                # missed while down is made up the same day; once a year per member still.
+                "birthday_gifts": 3600,
+            }
         )
     )
 
@@ -72,6 +90,13 @@ MOVED_TO_RULES: Final = MappingProxyType(
         "gold": "tiers.levels (gold threshold)",
     }
 )
+
+
+def _int(table: Mapping[str, Any], key: str, where: str, low: int, high: int, default: int) -> int:
+    value = table.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(f"{where}.{key}: expected a whole number {low}..{high}, got {value!r}")
+    return value
 
 
 def _known(table: Mapping[str, Any], where: str, keys: tuple[str, ...]) -> None:
@@ -115,13 +140,50 @@ def parse(raw: Mapping[str, Any]) -> JobsConfig:
         if "every" in table:
             every[name] = duration_s(table["every"], f"{name}.every")
     for name in JOB_NAMES:
-        _known(tables[name], f"[{name}]", ("every",))
+        if name != "rfm_segments":  # its scoring settings are read below
+            _known(tables[name], f"[{name}]", ("every",))
+    rfm = _rfm(tables["rfm_segments"])
     return JobsConfig(
         timezone=str(timezone),
         member_scope=scope,
         retry_after_s=retry,
+        rfm=rfm,
         every_s=MappingProxyType(every),
     )
+
+
+def _edges(table: Mapping[str, Any], key: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    value = table.get(key, list(default))
+    if not isinstance(value, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        raise ConfigError(f"rfm_segments.{key}: expected four whole numbers, got {value!r}")
+    return tuple(value)
+
+
+def _rfm(table: Mapping[str, Any]) -> RfmPolicy:
+    _known(table, "[rfm_segments]", _RFM_KEYS)
+    d = RfmPolicy()
+    multiple = table.get("dormant_multiple", d.dormant_multiple)
+    if not isinstance(multiple, int | float) or isinstance(multiple, bool):
+        raise ConfigError(f"rfm_segments.dormant_multiple: expected a number, got {multiple!r}")
+    try:
+        thresholds = Thresholds(
+            recency_days=_edges(table, "recency_days", d.thresholds.recency_days),  # type: ignore[arg-type]
+            visits=_edges(table, "visits", d.thresholds.visits),  # type: ignore[arg-type]
+            spend_fen=_edges(table, "spend_fen", d.thresholds.spend_fen),  # type: ignore[arg-type]
+        )
+        return RfmPolicy(
+            method=table.get("method", d.method),
+            thresholds=thresholds,
+            new_days=_int(table, "new_days", "rfm_segments", 1, 3650, d.new_days),
+            at_risk_r=_int(table, "at_risk_r", "rfm_segments", 1, 5, d.at_risk_r),
+            high_value_fm=_int(table, "high_value_fm", "rfm_segments", 1, 5, d.high_value_fm),
+            dormant_m=_int(table, "dormant_m", "rfm_segments", 1, 5, d.dormant_m),
+            dormant_multiple=float(multiple),
+        )
+    except RfmError as err:
+        raise ConfigError(f"[rfm_segments]: {err}") from err
 
 
 def load(path: str | Path | None) -> JobsConfig:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
-from cloud.jobs import downgrade, expiry, merge
+from cloud.jobs import birthdays, downgrade, expiry, merge, segments
 from cloud.jobs.config import JOB_NAMES, JobsConfig
 from cloud.jobs.runs import Finalize, JobFunction, Publish, RunResult, UnknownJob, run
 from cloud.store.db import CloudDB, utcnow
@@ -43,6 +43,12 @@ JOBS: Final[Mapping[str, JobSpec]] = MappingProxyType(
         ),
         merge.NAME: JobSpec(
             merge.NAME, "Duplicate member merge", "重复会员合并", merge.run, merge.params
+        ),
+        segments.NAME: JobSpec(
+            segments.NAME, "RFM segments", "RFM客户细分", segments.run, segments.params
+        ),
+        birthdays.NAME: JobSpec(
+            birthdays.NAME, "Birthday gifts", "生日礼发放", birthdays.run, birthdays.params
         ),
     }
 )

@@ -21,6 +21,7 @@ from cloud.store.models import Models, build_models
 from cloud.store.remote_models import RemoteModels, build_remote_models
 from cloud.store.remote_models import prepare as prepare_remote
 from cloud.store.rollup_models import RollupModels, build_rollup_models
+from cloud.store.segment_models import SegmentModels, build_segment_models
 
 SCHEMA_VERSION: Final = 3
 DEFAULT_URL: Final = "sqlite:///var/cloud.db"
@@ -86,12 +87,15 @@ class CloudDB:
     jobs: JobModels = field(init=False)
     #: Coupons and returned units (tills' requests; cloud.store.remote_models).
     remote: RemoteModels = field(init=False)
+    #: RFM runs, birthday gifts, templates, campaigns (cloud.store.segments, engagement).
+    segments: SegmentModels = field(init=False)
 
     def __post_init__(self) -> None:
         self.hq = build_hq_models(self.database)
         self.rollups = build_rollup_models(self.database)
         self.jobs = build_job_models(self.database)
         self.remote = build_remote_models(self.database)
+        self.segments = build_segment_models(self.database)
 
     @property
     def is_postgres(self) -> bool:
@@ -217,7 +221,9 @@ def open_cloud_db(url: str = DEFAULT_URL) -> CloudDB:
         from cloud.store import tier_spend
 
         tier_spend.prepare(cdb)  # before the others: it fills itself from the stored events
-        _create_missing(database, [*cdb.hq.all(), *cdb.rollups.all(), *cdb.jobs.all()])
+        _create_missing(
+            database, [*cdb.hq.all(), *cdb.rollups.all(), *cdb.jobs.all(), *cdb.segments.all()]
+        )
         prepare_remote(database, cdb.remote)
     except CloudStoreError:
         database.close()

@@ -9,6 +9,8 @@ from cloud.api.routers import (
     admin_pages,
     auth,
     coupons,
+    crm_pages,
+    crm_segments,
     docs,
     health,
     integrity,
@@ -44,6 +46,8 @@ AREAS: Final[tuple[ModuleType, ...]] = (
     rules,
     coupons,
     returns,
+    crm_segments,
+    crm_pages,
     pages,
     admin_pages,
 )

@@ -18,7 +18,9 @@ from cloud.jobs.runs import RunResult, last_run, recent
 from cloud.store.db import CloudDB
 from cloud.store.effects import PendingDown
 
-JobName = Literal["points_expiry", "tier_downgrade", "merge_duplicates"]
+JobName = Literal[
+    "points_expiry", "tier_downgrade", "merge_duplicates", "rfm_segments", "birthday_gifts"
+]
 if set(JobName.__args__) != set(JOB_NAMES):  # type: ignore[attr-defined]
     raise ImportError("cloud.api jobs: JobName is out of step with cloud.jobs.config.JOB_NAMES")
 JOB_READERS = allow(Role.MARKETING, Role.ANALYST)

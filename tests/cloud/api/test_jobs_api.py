@@ -60,6 +60,8 @@ def test_hq_runs_the_expiry_now_and_the_run_is_recorded_and_audited(world: dict)
         ("points_expiry", 86400),
         ("tier_downgrade", 86400),
         ("merge_duplicates", 300),
+        ("rfm_segments", 86400),
+        ("birthday_gifts", 3600),
     ]
     assert listed[0]["settings"] == {"after_days": 365, "rules_version": ""}
     assert listed[0]["last_run"] is None

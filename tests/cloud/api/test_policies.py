@@ -46,6 +46,9 @@ PATH_VALUES = {
     "version": "r1",  # published by PUT /api/rules/store/{scope}, which comes first
     "scope": "S001",
     "receipt_no": "R-none",  # a receipt no till has sent: readers get 404, not 403
+    "campaign_id": "1",  # created by POST /api/campaigns, which comes first
+    "template_kind": "campaign_notice",
+    "template_lang": "en",
 }
 #: Path values for one write route only.
 WRITE_VALUES = {
@@ -141,6 +144,12 @@ def valid_body(method: str, path: str, user_ids: dict[str, int]) -> dict[str, An
             }
         },
         ("POST", "/api/coupon-rules/{name}/stop"): {},
+        ("PUT", "/api/crm/templates/{template_kind}/{template_lang}"): {
+            "json": {"text": "{name}: {campaign}"}
+        },
+        ("POST", "/api/campaigns"): {"json": {"name": "spring", "tiers": ["gold"]}},
+        ("POST", "/api/campaigns/{campaign_id}/queue"): {},
+        ("POST", "/campaigns/add"): {"data": {"name": "page", "segment": "", "lang": "en"}},
     }
     key = (method, path)
     if key not in bodies:

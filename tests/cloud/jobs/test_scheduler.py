@@ -50,6 +50,8 @@ every = "off"
         "points_expiry": 21600,
         "tier_downgrade": 86400,
         "merge_duplicates": None,
+        "rfm_segments": 86400,
+        "birthday_gifts": 3600,
     }
     assert load(None) == JobsConfig()
     for text, message in (
@@ -63,6 +65,10 @@ every = "off"
         ('member_scope = "all stores"\n', "member_scope"),
         ("holidays = 3\n", "unknown key(s) holidays"),
         ("[points_expiry\n", "not valid TOML"),
+        ('[rfm_segments]\nmethod = "deciles"\n', "method: quintiles or thresholds"),
+        ("[rfm_segments]\nvisits = [4, 3, 8, 9]\n", "visits: four distinct ascending edges"),
+        ("[rfm_segments]\ndormant_multiple = 0.5\n", "dormant_multiple: 1..20"),
+        ("[birthday_gifts]\nat = 9\n", "unknown key(s) at"),
     ):
         with pytest.raises(ConfigError, match=re.escape(message)):
             load(_write(tmp_path, text))
