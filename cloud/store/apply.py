@@ -149,7 +149,8 @@ def _prepare_event(
                                                now_aware, rules.clock))  # fmt: skip
     if reasons:
         return replace(event, hold_reasons=tuple(reasons)), None
-    facts = EventFacts(event.terminal_id, event.store_id, event.seq, event.type, event.body, local)
+    facts = EventFacts(event.terminal_id, event.store_id, event.seq, event.type, event.body, local,
+                       event.typed)  # fmt: skip
     try:
         return event, project(facts)
     except DomainError as err:
