@@ -287,11 +287,14 @@ def collect(
     """Sum the rollup figures of ``events`` (decoded IncomingEvents, all live and new)."""
     s = Sums()
     now_aware = now.replace(tzinfo=dt.UTC)
+    clocks: dict[str, stores.StoreClock] = {}  # a batch is one terminal's: one store, one clock
     for e in events:
         roller = _ROLLERS.get(e.type)
         if roller is None or not isinstance(e.body, Mapping):
             continue
-        clock = clock_for(e.store_id)
+        clock = clocks.get(e.store_id)
+        if clock is None:
+            clock = clocks[e.store_id] = clock_for(e.store_id)
         local = business_time(e.device_time, e.clock_synced, now_aware, clock.timezone)
         day, hour = clock.business(local)
         at = At(e.store_id, e.terminal_id, e.seq, day, hour, local)
