@@ -1,7 +1,9 @@
 """A bare acking consumer for the sync benchmark: validates and ACKs batches, no database.
 
 It ACKs the highest contiguous seq like the cloud does, so the drain against it shows what the
-terminal side alone can do.
+terminal side alone can do. It answers a terminal's connect-time Hello as a cloud that holds
+nothing of it yet (the terminal publishes only after that answer), and a Hello starts that
+terminal's count again: every drain of the benchmark replays the same seqs from a fresh copy.
 """
 
 from __future__ import annotations
@@ -23,9 +25,19 @@ def main(host: str, port: int, password: str) -> int:
     ready = threading.Event()
 
     def on_connect(c: mqtt.Client, *_: Any) -> None:
-        c.subscribe(topics.ALL_EVENTS, qos=1)
+        c.subscribe([(topics.ALL_EVENTS, 1), (topics.ALL_HELLO, 1)])
+
+    def on_hello(c: mqtt.Client, msg: mqtt.MQTTMessage) -> None:
+        store_id, terminal_id = topics.parse_hello_topic(msg.topic)
+        hello = codec.decode_hello(bytes(msg.payload))
+        held[terminal_id], marks[terminal_id] = set(), 0
+        ack = codec.encode_ack(Ack(terminal_id=terminal_id, acked_seq=0, hello=hello.nonce))
+        c.publish(topics.ack_topic(store_id, terminal_id), ack, qos=1)
 
     def on_message(c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic.endswith("/hello"):
+            on_hello(c, msg)
+            return
         store_id, terminal_id = topics.parse_events_topic(msg.topic)
         batch = codec.decode_batch(bytes(msg.payload))
         seqs = held.setdefault(terminal_id, set())

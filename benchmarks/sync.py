@@ -9,7 +9,14 @@ store file.
 - sync.raw_broker_events_per_s: the very batch payloads the publisher produced, published with
   bare paho at QoS 1 and received by a bare QoS 1 subscriber (no store, no cloud), same broker;
   repeated to at least 100 messages, median of three runs.
-- sync.drain_vs_broker_ratio: the first divided by the second.
+- sync.drain_vs_broker_ratio: the first divided by the second; a diagnostic only (the broker
+  moves whole payloads and does no work per event, which no storing ingest can approach).
+- sync.raw_insert_events_per_s: the same events (the very batches the publisher sent) inserted
+  bare into the same cloud database file, right after the drain: one executemany and one
+  commit per message into a table with the events table's key and indexes
+  (benchmarks/_raw_events.py). No decoding, checks, projections, broker or terminal.
+- sync.drain_vs_raw_insert_ratio: the whole drain (terminal outbox -> broker -> ingest ->
+  ACK -> outbox delete) divided by that bare insert: what the drain costs over storing alone.
 - sync.raw_broker_single_event_msgs_per_s: context for that ratio: the same events, one per
   QoS 1 message, bare paho, same broker, same run.
 - sync.drain_events_per_s_bare_acker (and its ratio): the same drain against a consumer that
@@ -59,6 +66,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from benchmarks import _raw_events
 from benchmarks._stats import percentile
 from device.store.db import open_database
 from device.store.journal import JournalWriter
@@ -314,6 +322,8 @@ def run(quick: bool) -> dict[str, float]:
             ingest = _start_ingest(broker, f"sqlite:///{work}/cloud.db")
             try:
                 drain = _drain_rate(broker, db, backlog)
+                raw_rows = _raw_events.rows_of([p for p, _ in payloads])
+                raw_insert = _raw_events.insert_sqlite(str(work / "cloud.db"), raw_rows)
                 # Enough messages for a steady figure, median of three runs.
                 reps = max(1, -(-100 // len(payloads)))
                 raw = statistics.median(_raw_rate(broker, payloads * reps) for _ in range(3))
@@ -329,6 +339,8 @@ def run(quick: bool) -> dict[str, float]:
         "sync.drain_events_per_s": round(drain, 1),
         "sync.raw_broker_events_per_s": round(raw, 1),
         "sync.drain_vs_broker_ratio": round(drain / raw, 3),
+        "sync.raw_insert_events_per_s": round(raw_insert, 1),
+        "sync.drain_vs_raw_insert_ratio": round(drain / raw_insert, 3),
         "sync.raw_broker_single_event_msgs_per_s": round(singles, 1),
         "sync.drain_events_per_s_bare_acker": round(bare, 1),
         "sync.publisher_only_events_per_s": round(publisher_only, 1),

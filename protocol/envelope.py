@@ -37,6 +37,9 @@ UtcTime = Annotated[
 ]
 Seq = Annotated[int, msgspec.Meta(ge=1, le=MAX_SEQ)]
 SeqOrZero = Annotated[int, msgspec.Meta(ge=0, le=MAX_SEQ)]
+#: Most scopes one downstream change names in ``previous`` (stores changed since the last
+#: change for all, plus "all"); the publisher sends a change for all without it beyond that.
+MAX_PREVIOUS_SCOPES: Final = 4096
 #: Most seqs one ACK lists (conflicts, dead letters): a batch holds at most this many events.
 MAX_LISTED_SEQS: Final = 500
 
@@ -174,7 +177,13 @@ class DownChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, froze
 
     version counts per stream across all scopes, so a terminal sees gaps (changes meant for
     other stores) and must not wait for them: it applies any change with a version above the
-    one it holds and records the new version. A snapshot is sent as `chunks` messages sharing
+    one it holds and records the new version. ``previous`` tells such a gap from a lost
+    change: per scope, the version of the latest earlier change on this stream that a
+    receiver of this change also receives. A store's change names its store and "all"; a
+    change for all names "all" and every store that had a change of its own since the last
+    change for all. A till of store S has lost nothing before this change when it holds at
+    least max(previous["all"], previous[S]) (a scope not named: 0). None from a sender that
+    predates the field. A snapshot is sent as `chunks` messages sharing
     `snapshot_id`; it replaces the stream's contents once every chunk has arrived, and its
     version is the stream version the snapshot reflects.
     """
@@ -189,3 +198,17 @@ class DownChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, froze
     chunks: Annotated[int, msgspec.Meta(ge=1)] = 1
     snapshot_id: str = ""
     sent_at: str = ""
+    previous: (
+        Annotated[dict[Id, SeqOrZero], msgspec.Meta(max_length=MAX_PREVIOUS_SCOPES)] | None
+    ) = None
+
+
+def needed_version(change: DownChange, store_id: str) -> int | None:
+    """The stream version a till of ``store_id`` must hold to apply ``change`` without a gap.
+
+    None when the change does not say (an older sender): the till cannot tell a gap from
+    another store's change.
+    """
+    if change.previous is None:
+        return None
+    return max(change.previous.get("all", 0), change.previous.get(store_id, 0))

@@ -91,19 +91,19 @@ def _lines(body: SaleBody, found: _Findings) -> tuple[int, int, int]:
     for line in body.lines:
         n, qty, weight, unit = line.line_no, line.quantity, line.weight_g, line.unit_price_fen
         if weight is not None:
-            found.expect(qty == 1, f"line {n}: a weighed line has quantity 1, not {qty}")
+            if qty != 1:
+                found.reasons.append(f"line {n}: a weighed line has quantity 1, not {qty}")
             expected = round_div(unit * weight, 1000)
         else:
             expected = unit * qty
         gross = line.gross_fen
-        found.expect(
-            gross == expected, f"line {n}: gross {gross} is not price x quantity {expected}"
-        )
+        if gross != expected:
+            found.reasons.append(f"line {n}: gross {gross} is not price x quantity {expected}")
         discounts = sum(d.amount_fen for d in line.discounts)
-        found.expect(
-            line.net_fen == gross - discounts,
-            f"line {n}: net {line.net_fen} is not gross {gross} less discounts {discounts}",
-        )
+        if line.net_fen != gross - discounts:
+            found.reasons.append(
+                f"line {n}: net {line.net_fen} is not gross {gross} less discounts {discounts}"
+            )
         gross_sum += gross
         discount_sum += discounts
         net_sum += line.net_fen
@@ -114,9 +114,11 @@ def _tenders(body: SaleBody, found: _Findings) -> tuple[int, int]:
     applied = change = points_value = coupons = 0
     for i, tender in enumerate(body.tenders, start=1):
         amount, handed = tender.amount_fen, tender.tendered_fen
-        found.expect(amount > 0, f"tender {i}: amount must be above zero")
+        if not (amount > 0):
+            found.reasons.append(f"tender {i}: amount must be above zero")
         if tender.kind == "cash":
-            found.expect(handed >= amount, f"tender {i}: cash handed {handed} below {amount}")
+            if not (handed >= amount):
+                found.reasons.append(f"tender {i}: cash handed {handed} below {amount}")
             change += max(0, handed - amount)
         elif tender.kind == "points":
             points_value += amount
@@ -124,11 +126,12 @@ def _tenders(body: SaleBody, found: _Findings) -> tuple[int, int]:
             coupons += amount
         applied += amount
     total = body.total_fen
-    found.expect(applied == total, f"tenders add up to {applied}, not the total {total}")
-    found.expect(
-        body.change_fen == change,
-        f"change {body.change_fen} is not cash handed less cash applied, {change}",
-    )
+    if applied != total:
+        found.reasons.append(f"tenders add up to {applied}, not the total {total}")
+    if body.change_fen != change:
+        found.reasons.append(
+            f"change {body.change_fen} is not cash handed less cash applied, {change}"
+        )
     return points_value, coupons
 
 
@@ -137,11 +140,12 @@ def _points_rows(
 ) -> dict[str, int]:
     by_reason: dict[str, int] = {}
     for row in rows:
-        found.expect(
-            member is not None and row.member_id == member,
-            f"points row for {row.member_id!r}, not the event's member {member!r}",
-        )
-        found.expect(row.reason in allowed, f"points reason {row.reason!r} not allowed here")
+        if not (member is not None and row.member_id == member):
+            found.reasons.append(
+                f"points row for {row.member_id!r}, not the event's member {member!r}"
+            )
+        if row.reason not in allowed:
+            found.reasons.append(f"points reason {row.reason!r} not allowed here")
         by_reason[row.reason] = by_reason.get(row.reason, 0) + row.delta
     return by_reason
 
@@ -151,40 +155,39 @@ def check_sale(body: SaleBody, rules: RuleSet) -> list[str]:
     found = _Findings()
     gross, discounts, net = _lines(body, found)
     total = body.total_fen
-    found.expect(body.gross_fen == gross, f"gross {body.gross_fen} is not the lines' {gross}")
-    found.expect(
-        body.discount_fen == discounts,
-        f"discount {body.discount_fen} is not the lines' {discounts}",
-    )
-    found.expect(total == net, f"total {total} is not the lines' net {net}")
+    if body.gross_fen != gross:
+        found.reasons.append(f"gross {body.gross_fen} is not the lines' {gross}")
+    if body.discount_fen != discounts:
+        found.reasons.append(f"discount {body.discount_fen} is not the lines' {discounts}")
+    if total != net:
+        found.reasons.append(f"total {total} is not the lines' net {net}")
     points_value, coupons = _tenders(body, found)
-    found.expect(
-        len(body.coupon_codes) == sum(t.kind == "coupon" for t in body.tenders),
-        "coupon codes do not match the coupon tenders",
-    )
+    if len(body.coupon_codes) != sum(t.kind == "coupon" for t in body.tenders):
+        found.reasons.append("coupon codes do not match the coupon tenders")
     member = body.member_id
     by_reason = _points_rows(body.points, member, frozenset({"earn", "redeem"}), found)
     earned, redeemed = body.points_earned, body.points_redeemed
-    found.expect(by_reason.get("earn", 0) == earned, f"earn rows do not add up to {earned}")
-    found.expect(-by_reason.get("redeem", 0) == redeemed, f"redeem rows are not {redeemed}")
+    if by_reason.get("earn", 0) != earned:
+        found.reasons.append(f"earn rows do not add up to {earned}")
+    if -by_reason.get("redeem", 0) != redeemed:
+        found.reasons.append(f"redeem rows are not {redeemed}")
     if member is None:
-        found.expect(
-            earned == 0 and redeemed == 0 and points_value == 0,
-            "points earned or redeemed on a sale without a member",
-        )
+        if not (earned == 0 and redeemed == 0 and points_value == 0):
+            found.reasons.append("points earned or redeemed on a sale without a member")
         return found.reasons
     block, value = rules.redeem_block_points, rules.redeem_block_value_fen
-    found.expect(redeemed % block == 0, f"{redeemed} points redeemed is not in blocks of {block}")
-    found.expect(
-        points_value == redeemed * value // block,
-        f"points tender {points_value} is not the value of {redeemed} points",
-    )
+    if redeemed % block != 0:
+        found.reasons.append(f"{redeemed} points redeemed is not in blocks of {block}")
+    if points_value != redeemed * value // block:
+        found.reasons.append(f"points tender {points_value} is not the value of {redeemed} points")
     cap = total * rules.redeem_cap_bp // BP_WHOLE
-    found.expect(points_value <= cap, f"points paid {points_value} over the cap {cap}")
+    if not (points_value <= cap):
+        found.reasons.append(f"points paid {points_value} over the cap {cap}")
     multiplier = rules.multiplier_bp.get(body.member_tier or "regular", BP_WHOLE)
     earnable = max(0, total - points_value - coupons)
     expected = earnable * multiplier // (rules.fen_per_point * BP_WHOLE)
-    found.expect(earned == expected, f"{earned} points earned; the rules give {expected}")
+    if earned != expected:
+        found.reasons.append(f"{earned} points earned; the rules give {expected}")
     return found.reasons
 
 

@@ -340,7 +340,7 @@ class IngestWorker:
         for change in outcome.down:
             down = DownChange(
                 stream=change.stream, version=change.version, scope=change.scope,
-                kind=change.kind, items=change.items, sent_at=sent_at,
+                kind=change.kind, items=change.items, sent_at=sent_at, previous=change.previous,
             )  # fmt: skip
             self._publish(down_topic(change.scope, change.stream), encode_down(down))
         ack = Ack(

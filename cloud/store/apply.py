@@ -14,7 +14,8 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 import msgspec
 
@@ -82,11 +83,17 @@ class BatchOutcome:
     epoch: str = ""
 
 
+#: The body field an event's listed amount comes from.
+_AMOUNT_FIELDS: Final[Mapping[str, str]] = MappingProxyType(
+    {"sale": "total_fen", "return": "refund_fen"}
+)
+
+
 def _amount_and_receipt(event: IncomingEvent) -> tuple[int, str]:
     if event.dead_reason is not None:
         return 0, ""  # an unusable body's numbers may not even fit the column
     body = event.body
-    key = {"sale": "total_fen", "return": "refund_fen"}.get(event.type)
+    key = _AMOUNT_FIELDS.get(event.type)
     amount = body.get(key, 0) if key else 0
     receipt = body.get("receipt_no", "")
     ok_amount = isinstance(amount, int) and not isinstance(amount, bool)
@@ -149,7 +156,8 @@ def _prepare_event(
                                                now_aware, rules.clock))  # fmt: skip
     if reasons:
         return replace(event, hold_reasons=tuple(reasons)), None
-    facts = EventFacts(event.terminal_id, event.store_id, event.seq, event.type, event.body, local)
+    facts = EventFacts(event.terminal_id, event.store_id, event.seq, event.type, event.body, local,
+                       event.typed)  # fmt: skip
     try:
         return event, project(facts)
     except DomainError as err:
@@ -226,8 +234,11 @@ def prepare_batch(
     projections: dict[int, Projection] = {}
     local_times: dict[int, dt.datetime] = {}
     rows: dict[int, tuple[Any, ...]] = {}
+    zones: dict[str, Any] = {}
     for event in unique:
-        tz = rules.tz_for(event.store_id)
+        tz = zones.get(event.store_id)
+        if tz is None:
+            tz = zones[event.store_id] = rules.tz_for(event.store_id)
         local = business_time(event.device_time or now_aware, event.clock_synced, now_aware, tz)
         event, projection = _prepare_event(event, rules, now_aware, local)
         if projection is not None:

@@ -16,6 +16,7 @@ from typing import Any
 import peewee as pw
 
 from cloud.store.db import CloudDB
+from cloud.store.pipeline import PipelinedPostgres
 
 #: Stay below SQLite's bound-parameter limit (32766 since 3.32) in one statement.
 MAX_PARAMS = 30_000
@@ -49,24 +50,32 @@ def insert_rows(
         chunk = rows[start : start + per_statement]
         sql = head + ", ".join([one] * len(chunk)) + tail
         params = [value for row in chunk for value in row]
+        if not returning:
+            cdb.defer(sql, params)  # nobody reads a result: it rides with the next statement
+            continue
         cursor = cdb.database.execute_sql(sql, params)
-        if returning:
-            out.extend(tuple(r) for r in cursor.fetchall())
+        out.extend(tuple(r) for r in cursor.fetchall())
     return out
 
 
 def _copy_text(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    if value is True:
-        return "t"
-    if value is False:
-        return "f"
-    if isinstance(value, int):
+    kind = type(value)
+    if kind is str:
+        text = value
+    elif kind is int:
         return str(value)
-    # COPY text format: backslash first, then the three characters that delimit fields and rows.
-    text = str(value)
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    elif value is None:
+        return "\\N"
+    elif kind is bool:
+        return "t" if value else "f"
+    else:
+        text = str(value)
+    # COPY text format: backslash first, then the three characters that delimit fields and
+    # rows. Most values hold none of them, and looking is cheaper than replacing.
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = (text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+                .replace("\r", "\\r"))  # fmt: skip
+    return text
 
 
 def copy_insert_rows(
@@ -97,17 +106,24 @@ def copy_insert_rows(
     # peewee maps driver errors to its own (DataError, IntegrityError...) only for the queries
     # it runs itself; the wrapper does the same for these raw cursor calls, so callers can
     # tell "the database refused this content" from a lost connection on both engines.
-    with pw.__exception_wrapper__:
-        cursor = cdb.database.cursor()
+    prepare = [
         # IF NOT EXISTS: the table lives as long as the connection, which a retry may replace.
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE {_q(table)}) "
-            "ON COMMIT DELETE ROWS"
-        )
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE {_q(table)}) ON COMMIT DELETE ROWS",
         # Emptied at every commit, but a transaction storing a refused batch event by event
         # copies several times: each INSERT below must see only its own rows.
-        cursor.execute(f"DELETE FROM {staging}")
-        cursor.copy_expert(f"COPY {staging} ({cols}) FROM STDIN", buf)
+        f"DELETE FROM {staging}",
+    ]
+    copy = f"COPY {staging} ({cols}) FROM STDIN"
+    database = cdb.database
+    with pw.__exception_wrapper__:
+        if isinstance(database, PipelinedPostgres):
+            # Deferred statements, the staging table and the rows: one round trip.
+            cursor = database.copy_in(prepare, copy, buf)
+        else:
+            cursor = database.cursor()
+            for statement in prepare:
+                cursor.execute(statement)
+            cursor.copy_expert(copy, buf)
         cursor.execute(
             f"INSERT INTO {_q(table)} ({cols}) SELECT {cols} FROM {staging} {on_conflict} "
             f"RETURNING {', '.join(_q(c) for c in returning)}"

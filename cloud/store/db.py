@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +18,7 @@ from cloud.store.errors import BadDatabaseUrl, CloudStoreError, SchemaTooNew
 from cloud.store.hq_models import HqModels, build_hq_models
 from cloud.store.job_models import JobModels, build_job_models
 from cloud.store.models import Models, build_models
+from cloud.store.pipeline import PipelinedPostgres
 from cloud.store.remote_models import RemoteModels, build_remote_models
 from cloud.store.remote_models import prepare as prepare_remote
 from cloud.store.rollup_models import RollupModels, build_rollup_models
@@ -117,6 +118,27 @@ class CloudDB:
             with self.database.atomic("IMMEDIATE"):
                 yield
 
+    def defer(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run a statement whose result nobody reads, inside the current transaction.
+
+        On PostgreSQL it goes out with the next statement (cloud.store.pipeline), saving a
+        round trip; on SQLite it runs now.
+        """
+        if isinstance(self.database, PipelinedPostgres):
+            self.database.defer(sql, params)
+        else:
+            self.database.execute_sql(sql, params)
+
+    def defer_query(self, query: Any) -> None:
+        """``defer`` for a peewee write query (insert, update, delete) built but not run."""
+        sql, params = query.sql()
+        self.defer(sql, params)
+
+    def flush(self) -> None:
+        """Send deferred statements now (before a driver call that bypasses peewee)."""
+        if isinstance(self.database, PipelinedPostgres):
+            self.database.flush()
+
     def locking(self, query: Any) -> Any:
         """``query`` FOR UPDATE on PostgreSQL; a SQLite write transaction already excludes."""
         return query.for_update() if self.is_postgres else query
@@ -137,10 +159,10 @@ def _make_database(url: str) -> pw.Database:
         return pw.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, returning_clause=True)
     if url.startswith(("postgresql://", "postgres://")):
         try:
-            database: pw.Database = db_url.connect(url.replace("postgres://", "postgresql://", 1))
+            parsed = db_url.connect(url.replace("postgres://", "postgresql://", 1))
         except Exception as err:  # playhouse raises plain exceptions for malformed URLs
             raise BadDatabaseUrl(f"{url!r}: {err}") from err
-        return database
+        return PipelinedPostgres(parsed.database, **parsed.connect_params)
     raise BadDatabaseUrl(
         f"{url!r}: expected sqlite:///path/to.db or postgresql://user@host:port/dbname"
     )

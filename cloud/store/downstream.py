@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from cloud.store.bulk import add_rows
 from cloud.store.db import CloudDB
 from cloud.store.errors import UnknownStream
-from protocol.topics import STREAMS
+from protocol.envelope import MAX_PREVIOUS_SCOPES
+from protocol.topics import ALL_STORES, STREAMS
 
 
 def append_change(
@@ -18,18 +20,60 @@ def append_change(
     Must run inside a write transaction: the counter row's update lock keeps versions gapless
     and unique when the API and several ingest workers append at once.
     """
+    return append_linked_change(cdb, stream, scope, kind, items, now)[0]
+
+
+def previous_versions(cdb: CloudDB, stream: str, scope: str, version: int) -> dict[str, int] | None:
+    """DownChange.previous for a change at ``version``: per scope, the latest earlier change a
+    receiver of this one also receives (see protocol.envelope.DownChange).
+
+    Under the stream counter's lock, so no change below ``version`` can still appear.
+    None when a change for all would have to name more stores than a message allows.
+    """
+    p = cdb.database.param
+    # Each part reads the (stream, scope, version) or (stream, version) index: the log's
+    # length does not matter.
+    last = (f"SELECT MAX(version) FROM down_changes "
+            f"WHERE stream = {p} AND scope = {p} AND version < {p}")  # fmt: skip
+    if scope == ALL_STORES:
+        # Every store with a change of its own since the last change for all; older ones are
+        # covered by that change's version.
+        sql = (f"SELECT {p}, ({last}) UNION ALL "
+               f"SELECT scope, MAX(version) FROM down_changes WHERE stream = {p} "
+               f"AND version > COALESCE(({last}), 0) AND version < {p} GROUP BY scope "
+               f"LIMIT {MAX_PREVIOUS_SCOPES + 1}")  # fmt: skip
+        params: list[Any] = [ALL_STORES, stream, ALL_STORES, version, stream, stream,
+                             ALL_STORES, version, version]  # fmt: skip
+    else:
+        sql = f"SELECT {p}, ({last}) UNION ALL SELECT {p}, ({last})"
+        params = [ALL_STORES, stream, ALL_STORES, version, scope, stream, scope, version]
+    rows = [(s, v) for s, v in cdb.database.execute_sql(sql, params) if v is not None]
+    found = {str(s): int(v) for s, v in rows}
+    if len(found) > MAX_PREVIOUS_SCOPES:
+        return None
+    found.setdefault(ALL_STORES, 0)
+    if scope != ALL_STORES:
+        found.setdefault(scope, 0)
+    return found
+
+
+def append_linked_change(
+    cdb: CloudDB, stream: str, scope: str, kind: str, items: list[dict[str, Any]], now: dt.datetime
+) -> tuple[int, dict[str, int] | None]:
+    """append_change, also returning the change's DownChange.previous."""
     if stream not in STREAMS:
         raise UnknownStream(f"stream {stream!r} is not one of {', '.join(STREAMS)}")
     m = cdb.models
-    m.StreamVersion.insert(stream=stream, version=0).on_conflict_ignore().execute()
-    m.StreamVersion.update(version=m.StreamVersion.version + 1).where(
-        m.StreamVersion.stream == stream
-    ).execute()
-    version = int(m.StreamVersion.get(m.StreamVersion.stream == stream).version)
-    m.DownChange.insert(
-        stream=stream, version=version, scope=scope, kind=kind, items=items, created_at=now
-    ).execute()
-    return version
+    # One statement creates, bumps and reads the counter, holding its row lock to commit.
+    [(version,)] = add_rows(cdb, "stream_versions", ["stream"], ["version"], [(stream, 1)],
+                            returning=("version",))  # fmt: skip
+    cdb.defer_query(
+        m.DownChange.insert(
+            stream=stream, version=int(version), scope=scope, kind=kind, items=items,
+            created_at=now,
+        )
+    )  # fmt: skip
+    return int(version), previous_versions(cdb, stream, scope, int(version))
 
 
 def changes_since(

@@ -29,6 +29,7 @@ class PendingDown:
     scope: str
     kind: str
     items: list[dict[str, Any]]
+    previous: dict[str, int] | None = None  # DownChange.previous
 
 
 @dataclass(frozen=True, slots=True)

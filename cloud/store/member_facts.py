@@ -28,7 +28,7 @@ from cloud.domain.tier_review import TierPolicy
 from cloud.store import rules as rules_store
 from cloud.store import tier_spend
 from cloud.store.db import CloudDB
-from cloud.store.downstream import append_change
+from cloud.store.downstream import append_linked_change
 from cloud.store.effects import PendingDown
 from protocol.topics import ALL_STORES
 
@@ -37,29 +37,35 @@ ITEMS_PER_CHANGE: Final = 200
 RETURNS_WINDOW_DAYS: Final = 30
 
 
+#: Each member's tills by a skip scan of the (member_id, terminal_id, seq) index: one probe per
+#: till, however many events the member has (grouping their events read every one of them),
+#: then each till's mark and the member's seqs above it.
+_ASOF_SQL: Final = """
+WITH RECURSIVE ids(mid) AS (VALUES {values}),
+tills(member_id, terminal_id) AS (
+  SELECT mid, (SELECT MIN(e.terminal_id) FROM events e WHERE e.member_id = mid) FROM ids
+  UNION ALL
+  SELECT t.member_id, (SELECT MIN(e.terminal_id) FROM events e
+                       WHERE e.member_id = t.member_id AND e.terminal_id > t.terminal_id)
+  FROM tills t WHERE t.terminal_id IS NOT NULL
+)
+SELECT t.member_id, t.terminal_id, k.high_water, e.seq
+FROM tills t JOIN terminals k ON k.terminal_id = t.terminal_id
+LEFT JOIN events e
+  ON e.member_id = t.member_id AND e.terminal_id = t.terminal_id AND e.seq > k.high_water
+ORDER BY t.member_id, t.terminal_id, e.seq
+"""
+
+
 def _asof(cdb: CloudDB, ids: Sequence[str]) -> dict[str, dict[str, list[Any]]]:
-    m = cdb.models
-    e, t = m.Event, m.Terminal
-    marks = (
-        e.select(e.member_id, e.terminal_id, t.high_water)
-        .join(t, on=(t.terminal_id == e.terminal_id))
-        .where(e.member_id.in_(ids))
-        .group_by(e.member_id, e.terminal_id, t.high_water)
-        .tuples()
-    )
+    # Any status: a held or dead event is ruled on (counted as nothing) like any other.
+    param = cdb.database.param
+    sql = _ASOF_SQL.format(values=", ".join([f"({param})"] * len(ids)))
     out: dict[str, dict[str, list[Any]]] = defaultdict(dict)
-    for member_id, terminal_id, high_water in marks:
-        out[member_id][terminal_id] = [int(high_water), []]
-    above = (
-        e.select(e.member_id, e.terminal_id, e.seq)
-        .join(t, on=(t.terminal_id == e.terminal_id))
-        # Any status: a held or dead event is ruled on (counted as nothing) like any other.
-        .where(e.member_id.in_(ids) & (e.seq > t.high_water))
-        .order_by(e.seq)
-        .tuples()
-    )
-    for member_id, terminal_id, seq in above:
-        out[member_id][terminal_id][1].append(int(seq))
+    for member_id, terminal_id, high_water, seq in cdb.database.execute_sql(sql, list(ids)):
+        entry = out[member_id].setdefault(terminal_id, [int(high_water), []])
+        if seq is not None:
+            entry[1].append(int(seq))
     return out
 
 
@@ -109,7 +115,7 @@ def items(
         return []
     m = cdb.models
     if bump:
-        m.Member.update(rev=m.Member.rev + 1).where(m.Member.member_id.in_(ids)).execute()
+        cdb.defer_query(m.Member.update(rev=m.Member.rev + 1).where(m.Member.member_id.in_(ids)))
     asof, balances = _asof(cdb, ids), _balances(cdb, ids)
     returns = _returns(cdb, ids, now.date())
     policy = policy or chain_policy(cdb)
@@ -149,6 +155,6 @@ def push(
     facts = items(cdb, member_ids, now, policy=policy, today=today)
     down = []
     for chunk in [facts[i : i + ITEMS_PER_CHANGE] for i in range(0, len(facts), ITEMS_PER_CHANGE)]:
-        version = append_change(cdb, "members", scope, "upsert", chunk, now)
-        down.append(PendingDown("members", version, scope, "upsert", chunk))
+        version, previous = append_linked_change(cdb, "members", scope, "upsert", chunk, now)
+        down.append(PendingDown("members", version, scope, "upsert", chunk, previous))
     return down

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import add
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -25,6 +26,7 @@ from cloud.store.rollup_models import (
     SALES_COUNTERS,
     TENDER_COUNTERS,
 )
+from protocol.bodies import SaleBody
 
 Counts = list[int]
 
@@ -52,8 +54,7 @@ def _bump(
     if acc is None:
         table[key] = list(values)
     else:
-        for i, v in enumerate(values):
-            acc[i] += v
+        acc[:] = map(add, acc, values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +135,32 @@ def _sale(s: Sums, at: At, body: Mapping[str, Any]) -> None:
             (at.store_id, at.day, at.terminal_id, str(t.get("kind") or "")[:16]),
             [1, _int(t.get("amount_fen")), 0, 0],
         )
+
+
+def _typed_sale(s: Sums, at: At, body: SaleBody) -> None:
+    """_sale for a body the codec already validated: its fields are known to be there."""
+    lines = body.lines
+    day, store = at.day, at.store_id
+    _bump(
+        s.sales,
+        (store, day, at.hour, at.terminal_id, body.cashier_id[:64]),
+        [1, 0, 1 if body.member_id else 0, sum(line.quantity for line in lines), len(lines),
+         sum(1 for line in lines if line.price_overridden), body.gross_fen, body.discount_fen,
+         body.total_fen, 0, 0],
+    )  # fmt: skip
+    products, chain, categories, names = s.products, s.chain, s.categories, s.names
+    for line in lines:
+        sku = line.sku[:64]
+        figures = [1, line.quantity, line.weight_g or 0, line.net_fen, 0, 0]
+        _bump(products, (store, day, sku), figures)
+        _bump(chain, (day, sku), figures)
+        category = line.category[:64]
+        names[sku] = (line.name_zh[:200], line.name_en[:200], category)
+        _bump(categories, (store, day, category), [1, line.quantity, line.net_fen, 0, 0])
+        for d in line.discounts:
+            _bump(s.discounts, (store, day, d.kind[:32], d.label[:100]), [1, d.amount_fen])
+    for t in body.tenders:
+        _bump(s.tenders, (store, day, at.terminal_id, t.kind[:16]), [1, t.amount_fen, 0, 0])
 
 
 def _return(s: Sums, at: At, body: Mapping[str, Any]) -> None:
@@ -260,14 +287,22 @@ def collect(
     """Sum the rollup figures of ``events`` (decoded IncomingEvents, all live and new)."""
     s = Sums()
     now_aware = now.replace(tzinfo=dt.UTC)
+    clocks: dict[str, stores.StoreClock] = {}  # a batch is one terminal's: one store, one clock
     for e in events:
         roller = _ROLLERS.get(e.type)
         if roller is None or not isinstance(e.body, Mapping):
             continue
-        clock = clock_for(e.store_id)
+        clock = clocks.get(e.store_id)
+        if clock is None:
+            clock = clocks[e.store_id] = clock_for(e.store_id)
         local = business_time(e.device_time, e.clock_synced, now_aware, clock.timezone)
         day, hour = clock.business(local)
-        roller(s, At(e.store_id, e.terminal_id, e.seq, day, hour, local), e.body)
+        at = At(e.store_id, e.terminal_id, e.seq, day, hour, local)
+        typed = getattr(e, "typed", None)
+        if type(typed) is SaleBody:
+            _typed_sale(s, at, typed)
+        else:
+            roller(s, at, e.body)
     return s
 
 

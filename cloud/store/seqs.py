@@ -59,11 +59,11 @@ def save_terminal(
 ) -> None:  # fmt: skip
     """Write back the mark, the top seq and the epoch after a batch."""
     m = cdb.models
-    m.Terminal.update(
+    cdb.defer_query(m.Terminal.update(
         high_water=high_water, max_seq=max_seq, last_seen=now, epoch=state.epoch,
         epoch_since=state.since_seq, carry_after=state.carry_after, carry_from=state.carry_from,
         carry_to=state.carry_to,
-    ).where(m.Terminal.terminal_id == terminal_id).execute()  # fmt: skip
+    ).where(m.Terminal.terminal_id == terminal_id))  # fmt: skip
 
 
 def high_water_after(cdb: CloudDB, terminal_id: str, current: int) -> int:

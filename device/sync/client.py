@@ -123,7 +123,11 @@ class Link:
     ) -> None:
         self.settings = settings.check()
         self._inbox = inbox
+        # Set once the broker has granted our subscriptions (SUBACK), not at CONNACK: a
+        # message published to us between the two would not be routed to this client.
         self._connected = threading.Event()
+        self._lock = threading.Lock()
+        self._subscribing: tuple[int, bool] | None = None  # (SUBSCRIBE mid, session present)
         self._refusal = ""
         self.status_topic = topics.status_topic(settings.store_id, settings.terminal_id)
         self.client = build_client(settings)
@@ -131,14 +135,15 @@ class Link:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
 
     @property
     def connected(self) -> bool:
-        """Whether the broker link is up right now."""
+        """Whether the broker link is up and our subscriptions are in place right now."""
         return self._connected.is_set()
 
     def wait_connected(self, timeout: float) -> bool:
-        """Block until connected or timeout; return whether connected."""
+        """Block until connected and subscribed, or timeout; return whether connected."""
         return self._connected.wait(timeout)
 
     def start(self) -> None:
@@ -180,15 +185,38 @@ class Link:
             self._refusal = f"refused: {reason}"
             return
         self._refusal = ""
-        for flt in subscriptions(self.settings.store_id, self.settings.terminal_id):
-            client.subscribe(flt, qos=1)
+        filters = subscriptions(self.settings.store_id, self.settings.terminal_id)
+        # One SUBSCRIBE for every filter, so one SUBACK says they are all in place.
+        rc, mid = client.subscribe([(flt, 1) for flt in filters])
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            log.warning("subscribe for %s not sent: %s", self.settings.terminal_id, rc)
+            return  # the link is going down; paho reconnects and this runs again
+        with self._lock:
+            self._subscribing = (mid, bool(flags.session_present))
+
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: Any, mid: int, reasons: list[Any], _props: Any
+    ) -> None:
+        with self._lock:
+            if self._subscribing is None or self._subscribing[0] != mid:
+                return  # a SUBACK of an earlier connection
+            session_present = self._subscribing[1]
+            self._subscribing = None
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            # The broker's ACL refused a filter: publishing still works and the outbox keeps
+            # every event, but what that filter carries (ACKs, downstream) will not arrive.
+            log.error("broker refused subscriptions of %s: %s", self.settings.terminal_id,
+                      refused)  # fmt: skip
         self._connected.set()
-        self._inbox.put(Connected(bool(flags.session_present)))
+        self._inbox.put(Connected(session_present))
 
     def _on_disconnect(
         self, _c: mqtt.Client, _u: Any, _flags: Any, reason: Any, _props: Any
     ) -> None:
         self._connected.clear()
+        with self._lock:
+            self._subscribing = None
         self._inbox.put(Disconnected(self._refusal or str(reason)))
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:

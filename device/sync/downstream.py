@@ -3,11 +3,16 @@
 Rules (see protocol.envelope.DownChange):
 - Every stream has one version the terminal holds. A change at or below it is a duplicate and
   is skipped, so redelivery is harmless.
-- Versions count per stream across all scopes, so a broadcast change more than one above the
-  held version may follow changes for other stores, or may follow a change this terminal lost.
-  It is held back and a catch-up is asked for. Catch-up replies arrive in version order on the
-  terminal's own topic and are complete from the version asked for, so they apply directly.
-  If no reply comes within `catchup_wait_s` the held-back changes are applied anyway (the gap
+- Versions count per stream across all scopes, so a change more than one above the held
+  version may follow changes for other stores, or may follow a change this terminal lost. The
+  change's per-scope `previous` versions tell which: when the held version covers what this
+  store's receivers got before (protocol.envelope.needed_version) the gap was other stores'
+  changes and it applies at once; otherwise a change was lost, so it is held back and a
+  catch-up is asked for. Catch-up replies arrive in version order on the terminal's own topic
+  and are complete from the version asked for, so they apply directly. A lost change is
+  waited for (the catch-up is asked again every `catchup_wait_s`), never skipped.
+- A change from an older sender carries no `previous`: a gap is held back the same way, but if
+  no reply comes within `catchup_wait_s` the held-back changes are applied anyway (the gap
   was most likely another store's change) rather than freezing the stream while HQ is away.
 - A snapshot arrives as chunks sharing a snapshot_id and replaces the stream only when every
   chunk is there and loads cleanly in one transaction; a missing or bad chunk leaves the old
@@ -25,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from protocol import codec, topics
-from protocol.envelope import DownChange
+from protocol.envelope import DownChange, needed_version
 from protocol.errors import ProtocolError
 
 log = logging.getLogger(__name__)
@@ -128,9 +133,16 @@ class DownstreamApplier:
             self.stats.skipped += 1
             return "skipped"
         direct = terminal is not None
-        if not direct and change.version > held + 1:
+        if not direct and not self._follows(change, held):
             return self._hold_back(change, now)
         return self._apply(change, now)
+
+    def _follows(self, change: DownChange, held: int) -> bool:
+        """Whether nothing this store should have got is missing before ``change``."""
+        if change.version == held + 1:
+            return True
+        needed = needed_version(change, self._store_id)
+        return needed is not None and needed <= held
 
     def tick(self, now: float) -> None:
         """Give up on stalled snapshots and on catch-ups that never got an answer."""
@@ -143,7 +155,12 @@ class DownstreamApplier:
             if now - since < self._catchup_wait_s:
                 continue
             del self._catchup_since[stream]
-            pending = self._held_back.pop(stream, {})
+            pending = self._held_back.get(stream, {})
+            if any(c.previous is not None for c in pending.values()):
+                # The change says a change for this store was lost: wait for it, ask again.
+                self.catch_up(now, [stream])
+                continue
+            self._held_back.pop(stream, None)
             if pending:
                 log.warning(
                     "no catch-up reply for %s within %.0fs; applying %d held-back change(s)",
@@ -185,10 +202,12 @@ class DownstreamApplier:
             held = self._sink.version(stream)
             for version in [v for v in pending if v <= held]:
                 del pending[version]
-            nxt = pending.pop(held + 1, None)
-            if nxt is None:
+            if not pending:
                 break
-            self._apply(nxt, now, drain=False)
+            first = min(pending)
+            if not self._follows(pending[first], held):
+                break
+            self._apply(pending.pop(first), now, drain=False)
         if not pending:
             self._held_back.pop(stream, None)
             self._catchup_since.pop(stream, None)

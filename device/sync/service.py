@@ -280,6 +280,9 @@ class _Loop:
         self.next_catchup = float("inf")  # set on connect
         self.nonce = ""
         self.hello_at = 0.0
+        # The link's Connected item has been handled: the first Hello went out with it, so
+        # retries count from there (the link can be up a moment before that item is read).
+        self.greeted = False
         self.verified = False
         self.halted = store.halted()
         self.journal = store.journal()
@@ -361,7 +364,7 @@ class _Loop:
                 item = None
         self._apply_ack(now)
         self.desk.tick(now)
-        if self.link.connected and not self.verified:
+        if self.greeted and self.link.connected and not self.verified:
             self._maybe_resume(now)
             if now - self.hello_at >= svc.settings.hello_retry_s:
                 self._hello(now)
@@ -400,6 +403,7 @@ class _Loop:
             log.info("connected (session present: %s)", item.session_present)
             self.link_problem = ""
             self.verified = False  # events wait for the cloud's answer to this Hello
+            self.greeted = True
             self._hello(now)
             self.reporter.reset()
             self.applier.catch_up(now)
@@ -409,6 +413,7 @@ class _Loop:
             log.info("disconnected: %s", item.reason)
             self.link_problem = item.reason
             self.verified = False
+            self.greeted = False
             self.publisher.on_disconnected()
             self.desk.on_disconnected()
         elif isinstance(item, Wake):

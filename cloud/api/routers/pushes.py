@@ -15,7 +15,7 @@ from cloud.api.security import Db, Who, audit
 from cloud.domain.snapshot import STREAM_KEYS, LoggedChange, fold
 from cloud.store import coupons
 from cloud.store.db import CloudDB, utcnow
-from cloud.store.downstream import append_change
+from cloud.store.downstream import append_linked_change
 from cloud.store.stores import store_known
 from protocol.codec import encode_down
 from protocol.envelope import DownChange, utc_iso
@@ -216,7 +216,7 @@ def do_push(
     except Oversized as err:
         raise HTTPException(413, f"change too large for one message: {err}") from err
     with cdb.write():
-        version = append_change(cdb, stream, scope, body.kind, items, utcnow())
+        version, previous = append_linked_change(cdb, stream, scope, body.kind, items, utcnow())
         if stream == "coupons" and body.kind == "upsert":  # the cloud checks coupons: its records
             coupons.absorb_push(cdb, items, scope, who.username, utcnow())
         audit(
@@ -232,8 +232,9 @@ def do_push(
             },
         )
     change = DownChange(
-        stream=stream, version=version, scope=scope, kind=body.kind, items=items, sent_at=sent_at
-    )  # type: ignore[arg-type]
+        stream=stream, version=version, scope=scope, kind=body.kind, items=items, sent_at=sent_at,
+        previous=previous,
+    )  # type: ignore[arg-type]  # fmt: skip
     topic = down_topic(scope, stream)
     try:
         request.app.state.ctx.publisher.publish(topic, encode_down(change))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import queue
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from device.sync.client import BrokerSettings
+from device.sync.client import BrokerSettings, Connected, Inbound, InboxItem, Link
 from device.sync.errors import ConfigError
 from device.sync.service import SyncService, SyncSettings
 from device.sync.storage import SyncStorage
@@ -118,3 +120,42 @@ def test_the_broker_keeps_the_session_so_an_ack_sent_while_offline_arrives(
         assert second.wait(lambda s: s.outbox_depth == 0, 30)
     finally:
         cloud.close()
+
+
+def test_connected_is_reported_only_once_the_subscriptions_are_in_place(broker: Broker) -> None:
+    # The link's network loop is stepped by hand, so the moment between the broker's CONNACK
+    # and its SUBACK is held open: a message the cloud sends when the till says "connected"
+    # must reach it, so "connected" may only be said after the SUBACK.
+    inbox: queue.Queue[InboxItem] = queue.Queue()
+    settings = BrokerSettings(
+        host=broker.host,
+        port=broker.port,
+        store_id="S001",
+        terminal_id="S001-T01",
+        password=broker.password("S001-T01"),
+    )
+    link = Link(settings, inbox, will_payload=b"")
+    link.client.connect(broker.host, broker.port, clean_start=True)
+    cloud = broker.client("ingest-2", client_id="ack-right-away")
+    try:
+        deadline = time.monotonic() + 30
+        steps = 0
+        while not link.connected:
+            assert time.monotonic() < deadline, "never connected"
+            link.client.loop(timeout=0.05)
+            steps += 1
+        assert steps >= 2  # CONNACK and SUBACK are two packets: not both on the first read
+        assert isinstance(inbox.get_nowait(), Connected)
+        ack = codec.encode_ack(Ack(terminal_id="S001-T01", acked_seq=7))
+        cloud.publish(topics.ack_topic("S001", "S001-T01"), ack)
+        got: list[InboxItem] = []
+        while not any(isinstance(i, Inbound) for i in got):
+            assert time.monotonic() < deadline, f"the ACK sent on 'connected' was lost: {got}"
+            link.client.loop(timeout=0.05)
+            while not inbox.empty():
+                got.append(inbox.get_nowait())
+        inbound = next(i for i in got if isinstance(i, Inbound))
+        assert codec.decode_ack(inbound.payload).acked_seq == 7
+    finally:
+        cloud.close()
+        link.client.disconnect()

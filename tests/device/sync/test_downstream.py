@@ -220,3 +220,47 @@ def test_after_a_restart_the_terminal_asks_to_catch_up_from_what_it_holds(
     request = catchups(h)[0]
     assert request.streams["members"] == 5 and request.streams["prices"] == 1
     assert request.terminal_id == "S001-T01" and request.store_id == "S001"
+
+
+def test_another_stores_change_is_not_taken_for_a_gap_but_a_lost_one_is(
+    broker: Broker, store_file: Path, make_service
+) -> None:
+    # The cloud's versions of the members stream, S001 and S002 interleaved (by hand):
+    # 1 all, 2 S002, 3 S001, 4 S002, 5 all, 6 S001 (lost on the way), 7 all.
+    # A long wait: a change taken for a gap would sit held back for the whole test.
+    h = hq(broker)
+    svc = make_service(store_file, catchup_wait_s=600)
+    listening(h, svc)
+    h.publish(ALL_TOPIC, change(1, [member(1)], scope="all", previous={"all": 0}))
+    h.publish(STORE_TOPIC, change(3, [member(3)], previous={"all": 1, "S001": 0}))
+    # Version 5 names S002's 4 as well: not this store's, so nothing is missing here.
+    h.publish(ALL_TOPIC, change(5, [member(5)], scope="all",
+                                previous={"all": 1, "S001": 3, "S002": 4}))  # fmt: skip
+    assert svc.wait(lambda s: s.stream_versions.get("members") == 5, 30), svc.stats()
+    assert svc.stats().catchups_requested == 1  # only the one every connect sends
+    assert sorted(cache(store_file)[0]) == ["M0001", "M0003", "M0005"]
+    # 7 says S001 had 6 before it: that one was lost, so 7 waits and a catch-up asks from 5.
+    h.publish(ALL_TOPIC, change(7, [member(7)], scope="all", previous={"all": 5, "S001": 6}))
+    h.wait_for(lambda m: m.topic.endswith("/catchup"), count=2, timeout=30)
+    assert catchups(h)[-1].streams == {"members": 5}
+    assert cache(store_file)[1] == 5
+    h.publish(OWN_TOPIC, change(6, [member(6)]))  # the reply: in order, from version 6
+    assert svc.wait(lambda s: s.stream_versions.get("members") == 7, 30), svc.stats()
+    assert sorted(cache(store_file)[0]) == ["M0001", "M0003", "M0005", "M0006", "M0007"]
+
+
+def test_a_lost_change_is_waited_for_not_skipped_when_no_reply_comes(
+    broker: Broker, store_file: Path, make_service
+) -> None:
+    h = hq(broker)
+    svc = make_service(store_file, catchup_wait_s=0.5)
+    listening(h, svc)
+    h.publish(STORE_TOPIC, change(1, [member(1)], previous={"all": 0, "S001": 0}))
+    assert svc.wait(lambda s: s.stream_versions.get("members") == 1, 30)
+    h.publish(STORE_TOPIC, change(3, [member(3)], previous={"all": 0, "S001": 2}))
+    # Nobody answers: the terminal asks again rather than applying 3 over the lost 2.
+    h.wait_for(lambda m: m.topic.endswith("/catchup"), count=3, timeout=30)
+    assert [c.streams for c in catchups(h)[1:3]] == [{"members": 1}, {"members": 1}]
+    assert cache(store_file) == ({"M0001": ("regular", 0)}, 1)
+    h.publish(OWN_TOPIC, change(2, [member(2)]))
+    assert svc.wait(lambda s: s.stream_versions.get("members") == 3, 30), svc.stats()
