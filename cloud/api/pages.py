@@ -25,6 +25,7 @@ NAV: Final = (
     ("/terminals", "Terminals", "terminals"),
     ("/pushes", "Pushes", "pushes"),
     ("/reports", "Reports", None),
+    ("/members", "Members", "members"),
     ("/users", "Users and tokens", "users"),
 )
 _NAV_ROLES: Final = {
@@ -32,6 +33,9 @@ _NAV_ROLES: Final = {
     "terminals": frozenset(Role),
     "pushes": frozenset({Role.ADMIN, Role.MARKETING}),
     "users": frozenset({Role.ADMIN}),
+    "members": frozenset(
+        {Role.ADMIN, Role.MARKETING, Role.STORE_MANAGER, Role.ANALYST, Role.SALES_GUIDE}
+    ),
 }
 
 
@@ -97,6 +101,7 @@ def _role_names(gettext: Any) -> Mapping[str, str]:
         "store_manager": gettext("Store manager"),
         "analyst": gettext("Analyst"),
         "technician": gettext("Technician"),
+        "sales_guide": gettext("Sales guide"),
     }
 
 

@@ -99,7 +99,10 @@ def items(
     asof, balances = _asof(cdb, ids), _balances(cdb, ids)
     returns = _returns(cdb, ids, now.date())
     out = []
-    for member in m.Member.select().where(m.Member.member_id.in_(ids)).order_by(m.Member.member_id):
+    # A member whose personal data was erased was dropped from the tills: never pushed again.
+    erased = cdb.crm.MemberErasure.select(cdb.crm.MemberErasure.member_id)
+    live = m.Member.member_id.in_(ids) & m.Member.member_id.not_in(erased)
+    for member in m.Member.select().where(live).order_by(m.Member.member_id):
         item: dict[str, Any] = {
             "member_id": member.member_id, "rev": int(member.rev), "tier": member.tier,
             "points_balance": balances.get(member.member_id, 0),

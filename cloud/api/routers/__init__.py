@@ -9,6 +9,7 @@ from cloud.api.routers import (
     admin_pages,
     auth,
     coupons,
+    crm_members,
     docs,
     health,
     integrity,
@@ -44,6 +45,7 @@ AREAS: Final[tuple[ModuleType, ...]] = (
     rules,
     coupons,
     returns,
+    crm_members,
     pages,
     admin_pages,
 )

@@ -46,6 +46,8 @@ PATH_VALUES = {
     "version": "r1",  # published by PUT /api/rules/store/{scope}, which comes first
     "scope": "S001",
     "receipt_no": "R-none",  # a receipt no till has sent: readers get 404, not 403
+    "complaint_id": "CP1",  # opened by POST /api/crm/members/{member_id}/complaints first
+    "tag": "vip",  # put on M1 by POST /api/crm/members/{member_id}/tags first
 }
 #: Path values for one write route only.
 WRITE_VALUES = {
@@ -141,6 +143,19 @@ def valid_body(method: str, path: str, user_ids: dict[str, int]) -> dict[str, An
             }
         },
         ("POST", "/api/coupon-rules/{name}/stop"): {},
+        ("POST", "/api/crm/members/{member_id}/tags"): {"json": {"tags": ["vip", "size-m"]}},
+        ("DELETE", "/api/crm/members/{member_id}/tags/{tag}"): {},
+        ("PUT", "/api/crm/members/{member_id}/preferences"): {"json": {"values": {"size": "M"}}},
+        ("POST", "/api/crm/members/{member_id}/notes"): {"json": {"text": "call back on Friday"}},
+        ("POST", "/api/crm/members/{member_id}/complaints"): {
+            "json": {"text": "rude at the till", "complaint_id": "CP1"}
+        },
+        ("POST", "/api/crm/complaints/{complaint_id}/resolve"): {"json": {"note": "apologised"}},
+        ("POST", "/api/crm/complaints/{complaint_id}/reopen"): {"json": {"note": "called again"}},
+        # Last of the member routes: M1 (and M2, merged into it above) lose their personal data.
+        ("POST", "/api/crm/members/{member_id}/erase"): {
+            "json": {"confirm": "M1", "reason": "the customer asked"}
+        },
     }
     key = (method, path)
     if key not in bodies:
