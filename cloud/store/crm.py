@@ -65,27 +65,26 @@ def search(
     text = term.text
     found: dict[str, Any] = {}
 
-    def take(query: Any) -> None:
+    def take(query: Any, exact_card: bool = False) -> None:
         if stores is not None:
             query = query.where(m.home_store.in_(sorted(stores)))
         for row in query.limit(limit):
-            found.setdefault(row.member_id, row)
+            if not exact_card or text in (row.cards or []):
+                found.setdefault(row.member_id, row)
 
     take(m.select().where(m.member_id == text))
     if term.phone:
         take(m.select().where(m.phone == term.phone))
     take(m.select().where(m.member_code == text))
-    if cdb.is_postgres:
+    if cdb.is_postgres:  # the GIN index on the cards as JSON answers containment
         take(m.select().where(pw.SQL("cards::jsonb @> %s::jsonb", (json.dumps([text]),))))
-    else:
+    else:  # a superset by LIKE (every odd character a wildcard), checked exactly
         pattern = "%" + re.sub(r"[^0-9A-Za-z]+", "%", text) + "%"
-        take(m.select().where(m.cards**pattern))
+        take(m.select().where(m.cards.cast("text") ** pattern), exact_card=True)
     if term.name_prefix:
         escaped = re.sub(r"([\\%_])", r"\\\1", term.name_prefix)
-        if cdb.is_postgres:
-            cond = pw.SQL("lower(name) LIKE %s ESCAPE '\\'", (escaped + "%",))
-        else:
-            cond = pw.SQL("lower(name) LIKE ? ESCAPE '\\'", (escaped + "%",))
+        mark = "%s" if cdb.is_postgres else "?"
+        cond = pw.SQL(f"lower(name) LIKE {mark} ESCAPE '\\'", (escaped + "%",))
         take(m.select().where(cond).order_by(m.name))
     rows = list(found.values())
     return [

@@ -125,7 +125,7 @@ def _from_till(cdb: CloudDB, complaint_id: str) -> Any:
     """Copy a till's complaint event into the workflow table (the first time HQ handles it)."""
     e, c = cdb.models.Event, cdb.crm.Complaint
     pattern = f'%"complaint_id":"{complaint_id}"%'
-    for ev in e.select().where((e.type == "complaint") & (e.body**pattern)).limit(5):
+    for ev in e.select().where((e.type == "complaint") & (e.body.cast("text") ** pattern)).limit(5):
         body = ev.body or {}
         if body.get("complaint_id") != complaint_id:
             continue

@@ -155,8 +155,11 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
 
     @r.get("/api/crm/members", policy=CRM_READERS)
     def search(cdb: Db, who: Who, q: Annotated[str, Query(max_length=64)]) -> dict[str, Any]:
-        """Members by phone, card number, member code, name (its start) or member id."""
-        return {"query": q, "members": search_hits(cdb, who, q)}
+        """Members by phone, card number, member code, name (its start) or member id.
+
+        The entry is not echoed: it may be a full phone the caller's role may not be shown.
+        """
+        return {"members": search_hits(cdb, who, q), "masked": not who.sees_personal_data}
 
     @r.get("/api/crm/members/{member_id}", policy=CRM_READERS)
     def member_360(cdb: Db, who: Who, member_id: MemberPath) -> dict[str, Any]:
@@ -313,8 +316,9 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
             except HTTPException as err:
                 error = str(err.detail)
         return request.app.state.renderer.render(  # type: ignore[no-any-return]
-            request, "members.html", who, q=q, hits=hits, error=error
-        )
+            request, "members.html", who, q=q if who.sees_personal_data else "",
+            searched=bool(q.strip()), hits=hits, error=error,
+        )  # fmt: skip
 
     @r.get("/members/{member_id}", policy=CRM_READERS, include_in_schema=False)
     def member_page(cdb: Db, who: Who, request: Request, member_id: MemberPath) -> HTMLResponse:
