@@ -62,7 +62,8 @@ def test_a_complaint_moves_open_to_resolved_and_back_only() -> None:
 def test_scrub_empties_every_personal_field_at_any_depth() -> None:
     body = {"member_id": "M1", "phone": "13812345678", "name": "赵敏", "birthday": "1990-05-04",
             "cards": ["C1"], "member_code": "Q1", "gender": "f", "text": "rude cashier",
-            "lines": [{"sku": "A", "name_zh": "水", "comment": "nice"}], "total_fen": 100}  # fmt: skip
+            "lines": [{"sku": "A", "name_zh": "水", "comment": "nice"}],
+            "total_fen": 100}  # fmt: skip
     assert scrub(body) == {
         "member_id": "M1", "phone": "", "name": "", "birthday": None, "cards": [],
         "member_code": "", "gender": "", "text": ERASED_TEXT,
