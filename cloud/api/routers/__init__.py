@@ -10,6 +10,7 @@ from cloud.api.routers import (
     auth,
     coupons,
     crm_members,
+    crm_pages,
     docs,
     health,
     integrity,
@@ -46,6 +47,7 @@ AREAS: Final[tuple[ModuleType, ...]] = (
     coupons,
     returns,
     crm_members,
+    crm_pages,
     pages,
     admin_pages,
 )

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import HTTPException, Path, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from pydantic import Field
 
 from cloud.api.policy import ADMIN_ONLY, PolicyRouter, Principal, Role, Strict, allow
@@ -105,7 +105,8 @@ def shown_hit(hit: dict[str, Any], who: Principal) -> dict[str, Any]:
     return {**hit, "phone": mask_phone(hit["phone"]), "name": mask_name(hit["name"])}
 
 
-def _member(cdb: CloudDB, who: Principal, member_id: str) -> dict[str, Any]:
+def member_view(cdb: CloudDB, who: Principal, member_id: str) -> dict[str, Any]:
+    """The 360, unmasked; 404 for no such member, 403 for another store's."""
     view = crm.member_360(cdb, member_id)
     if view is None:
         raise HTTPException(404, f"no member {member_id!r}")
@@ -139,19 +140,43 @@ def search_hits(cdb: CloudDB, who: Principal, q: str) -> list[dict[str, Any]]:
     return [shown_hit(h, who) for h in crm.search(cdb, term, who.stores)]
 
 
+def record(
+    request: Request, cdb: CloudDB, action: str, detail: dict[str, Any], change: Callable[[], Any]
+) -> Any:
+    """Make a change and audit it in one transaction; a refusal is audited alone and answered
+    404, 409 or 422 with the reason."""
+    try:
+        with cdb.write():
+            done = change()
+            audit(cdb, request, action, detail)
+    except (MemberAdminError, CrmRuleError) as err:
+        raise _refused(cdb, request, action, err, detail) from err
+    return done
+
+
+def move_complaint(
+    cdb: CloudDB, who: Principal, request: Request, complaint_id: str,
+    action: Literal["resolve", "reopen"], note: str,
+) -> dict[str, Any]:  # fmt: skip
+    """Resolve or reopen a complaint of the caller's stores (404 unknown, 403 another store)."""
+    with cdb.write():
+        try:
+            row = crm_records.find_complaint(cdb, complaint_id)
+        except MemberNotFound as err:
+            raise HTTPException(404, str(err)) from err
+        store = row.store_id
+    if who.stores is not None and store not in who.stores:
+        raise HTTPException(403, f"complaint {complaint_id!r} belongs to another store")
+    return record(  # type: ignore[no-any-return]
+        request, cdb, f"complaint_{action}", {"complaint_id": complaint_id},
+        lambda: crm_records.move_complaint(cdb, complaint_id, action, note, who.username,
+                                           utcnow()),
+    )  # fmt: skip
+
+
 def router(enforcer: Callable[..., Any]) -> PolicyRouter:
     """Search, 360, follow-up records, complaints, privacy requests; and their pages."""
     r = PolicyRouter(enforcer, tags=["member 360"])
-
-    def write(request: Request, cdb: CloudDB, action: str, detail: dict[str, Any],
-              change: Callable[[], Any]) -> Any:  # fmt: skip
-        try:
-            with cdb.write():
-                done = change()
-                audit(cdb, request, action, detail)
-        except (MemberAdminError, CrmRuleError) as err:
-            raise _refused(cdb, request, action, err, detail) from err
-        return done
 
     @r.get("/api/crm/members", policy=CRM_READERS)
     def search(cdb: Db, who: Who, q: Annotated[str, Query(max_length=64)]) -> dict[str, Any]:
@@ -165,7 +190,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
     def member_360(cdb: Db, who: Who, member_id: MemberPath) -> dict[str, Any]:
         """Profile, tags, preferences, tier history, points ledger, purchases, returns, ratings,
         complaints, notes and coupons of one member."""
-        return shown(_member(cdb, who, member_id), who)
+        return shown(member_view(cdb, who, member_id), who)
 
     @r.post("/api/crm/members/{member_id}/tags", policy=FOLLOW_UP, status_code=201)
     def add_tags(
@@ -173,7 +198,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
     ) -> dict[str, Any]:
         """Tag the member (segments filter on tags)."""
         _in_scope(cdb, who, member_id)
-        added = write(request, cdb, "member_tag", {"member_id": member_id, "tags": body.tags},
+        added = record(request, cdb, "member_tag", {"member_id": member_id, "tags": body.tags},
                       lambda: crm_records.add_tags(cdb, member_id, body.tags, who.username,
                                                    utcnow()))  # fmt: skip
         return {"member_id": member_id, "added": added}
@@ -185,7 +210,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
     ) -> dict[str, Any]:  # fmt: skip
         """Take a tag off the member."""
         _in_scope(cdb, who, member_id)
-        removed = write(request, cdb, "member_untag", {"member_id": member_id, "tag": tag},
+        removed = record(request, cdb, "member_untag", {"member_id": member_id, "tag": tag},
                         lambda: crm_records.remove_tag(cdb, member_id, tag))  # fmt: skip
         return {"member_id": member_id, "removed": removed}
 
@@ -196,7 +221,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         """Set or remove preferences (size, favourite category, how to contact)."""
         _in_scope(cdb, who, member_id)
         now = utcnow()
-        prefs = write(request, cdb, "member_preferences",
+        prefs = record(request, cdb, "member_preferences",
                       {"member_id": member_id, "keys": sorted(body.values)},
                       lambda: crm_records.set_preferences(cdb, member_id, body.values,
                                                           who.username, now))  # fmt: skip
@@ -208,7 +233,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
     ) -> dict[str, Any]:
         """A follow-up note on the member."""
         _in_scope(cdb, who, member_id)
-        note_id = write(request, cdb, "member_note", {"member_id": member_id},
+        note_id = record(request, cdb, "member_note", {"member_id": member_id},
                         lambda: crm_records.add_note(cdb, member_id, body.text, who.username,
                                                      who.role.value, utcnow()))  # fmt: skip
         return {"member_id": member_id, "note_id": note_id}
@@ -219,7 +244,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
     ) -> dict[str, Any]:
         """Take down a complaint against the member (and a sale, if given); it starts open."""
         _in_scope(cdb, who, member_id)
-        return write(  # type: ignore[no-any-return]
+        return record(  # type: ignore[no-any-return]
             request, cdb, "complaint_open",
             {"member_id": member_id, "complaint_id": body.complaint_id},
             lambda: crm_records.open_complaint(
@@ -227,35 +252,19 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
                 complaint_id=body.complaint_id),
         )  # fmt: skip
 
-    def move(cdb: CloudDB, who: Principal, request: Request, complaint_id: str,
-             action: Literal["resolve", "reopen"], note: str) -> dict[str, Any]:  # fmt: skip
-        with cdb.write():
-            try:
-                row = crm_records.find_complaint(cdb, complaint_id)
-            except MemberNotFound as err:
-                raise HTTPException(404, str(err)) from err
-            store = row.store_id
-        if who.stores is not None and store not in who.stores:
-            raise HTTPException(403, f"complaint {complaint_id!r} belongs to another store")
-        return write(  # type: ignore[no-any-return]
-            request, cdb, f"complaint_{action}", {"complaint_id": complaint_id},
-            lambda: crm_records.move_complaint(cdb, complaint_id, action, note, who.username,
-                                               utcnow()),
-        )  # fmt: skip
-
     @r.post("/api/crm/complaints/{complaint_id}/resolve", policy=COMPLAINT_HANDLERS)
     def resolve(
         cdb: Db, who: Who, request: Request, complaint_id: ComplaintPath, body: MoveBody
     ) -> dict[str, Any]:
         """Resolve a complaint, saying how; who resolved it is kept."""
-        return move(cdb, who, request, complaint_id, "resolve", body.note)
+        return move_complaint(cdb, who, request, complaint_id, "resolve", body.note)
 
     @r.post("/api/crm/complaints/{complaint_id}/reopen", policy=COMPLAINT_HANDLERS)
     def reopen(
         cdb: Db, who: Who, request: Request, complaint_id: ComplaintPath, body: MoveBody
     ) -> dict[str, Any]:
         """Open a resolved complaint again."""
-        return move(cdb, who, request, complaint_id, "reopen", body.note)
+        return move_complaint(cdb, who, request, complaint_id, "reopen", body.note)
 
     @r.get("/api/crm/members/{member_id}/export", policy=PRIVACY)
     def export(cdb: Db, request: Request, member_id: MemberPath) -> Response:
@@ -304,30 +313,5 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         published = publish_changes(request.app.state.ctx.publisher, done.down)
         return {"member_id": member_id, "ids": list(done.ids), "already": done.already,
                 "scrubbed": done.scrubbed, "published": published}  # fmt: skip
-
-    @r.get("/members", policy=CRM_READERS, include_in_schema=False)
-    def members_page(
-        cdb: Db, who: Who, request: Request, q: Annotated[str, Query(max_length=64)] = ""
-    ) -> HTMLResponse:
-        hits, error = [], ""
-        if q.strip():
-            try:
-                hits = search_hits(cdb, who, q)
-            except HTTPException as err:
-                error = str(err.detail)
-        return request.app.state.renderer.render(  # type: ignore[no-any-return]
-            request, "members.html", who, q=q if who.sees_personal_data else "",
-            searched=bool(q.strip()), hits=hits, error=error,
-        )  # fmt: skip
-
-    @r.get("/members/{member_id}", policy=CRM_READERS, include_in_schema=False)
-    def member_page(cdb: Db, who: Who, request: Request, member_id: MemberPath) -> HTMLResponse:
-        view = shown(_member(cdb, who, member_id), who)
-        return request.app.state.renderer.render(  # type: ignore[no-any-return]
-            request, "member.html", who, m=view, p=view["profile"],
-            may_follow_up=FOLLOW_UP.allows(who.role),
-            may_handle=COMPLAINT_HANDLERS.allows(who.role),
-            may_privacy=PRIVACY.allows(who.role),
-        )  # fmt: skip
 
     return r

@@ -76,6 +76,13 @@ def test_member_search_and_360_in_chromium(tmp_path: Path) -> None:
             assert page.inner_text("#points-balance") == "60"
             assert w.COMPLAINT in page.inner_text("#complaints")
             shot(page, "member-360")
+            # HQ resolves the till's complaint from the page; who handled it shows at once.
+            page.fill("#complaint-TC1 input[name=note]", "apologised by phone")
+            page.click("#complaint-TC1 button[type=submit]")
+            page.wait_for_function(
+                "() => document.querySelector('#complaint-TC1').innerText.includes('boss')"
+            )
+            assert "apologised by phone" in page.inner_text("#complaint-TC1 .status")
             with page.expect_download() as download:
                 page.click("#member-export")
             exported = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
@@ -92,6 +99,19 @@ def test_member_search_and_360_in_chromium(tmp_path: Path) -> None:
             assert page.inner_text("#profile-phone") == w.MASKED
             assert w.PHONE not in page.content() and w.NAME not in page.content()
             assert page.query_selector("#member-export") is None
+            # The guide writes a follow-up note and tags the member from the page.
+            page.fill("#note-form textarea[name=text]", "asked about winter coats")
+            page.click("#note-form button[type=submit]")
+            page.wait_for_function(
+                "() => document.querySelector('#note-list').innerText.includes('winter coats')"
+            )
+            page.fill("#tag-form input[name=tags]", "VIP 冬装")
+            page.click("#tag-form button[type=submit]")
+            page.wait_for_function(
+                "() => document.querySelector('#tag-list').innerText.includes('冬装')"
+            )
+            assert "vip" in page.inner_text("#tag-list")
+            assert "guide1" in page.inner_text("#note-list")
             shot(page, "member-360-guide")
         finally:
             browser.close()

@@ -55,6 +55,7 @@ WRITE_VALUES = {
     "/api/jobs/{name}/run": {"name": "points_expiry"},
     "/api/coupons/{code}/revoke": {"code": "X1"},  # issued by POST /api/coupons, which comes first
     "/api/coupon-rules/{name}/stop": {"name": "r1"},  # added by POST /api/coupon-rules
+    "/api/crm/members/{member_id}/erase": {"member_id": "M2"},  # merged into M1 above
 }
 #: POST routes that change nothing (previews): no audit row expected.
 READ_ONLY_WRITES = {
@@ -152,9 +153,14 @@ def valid_body(method: str, path: str, user_ids: dict[str, int]) -> dict[str, An
         },
         ("POST", "/api/crm/complaints/{complaint_id}/resolve"): {"json": {"note": "apologised"}},
         ("POST", "/api/crm/complaints/{complaint_id}/reopen"): {"json": {"note": "called again"}},
-        # Last of the member routes: M1 (and M2, merged into it above) lose their personal data.
         ("POST", "/api/crm/members/{member_id}/erase"): {
-            "json": {"confirm": "M1", "reason": "the customer asked"}
+            "json": {"confirm": "M2", "reason": "the customer asked"}
+        },
+        ("POST", "/members/{member_id}/notes"): {"data": {"text": "prefers weekend calls"}},
+        ("POST", "/members/{member_id}/tags"): {"data": {"tags": "vip, 跟进"}},
+        # CP1 was opened, resolved and reopened through the API just before.
+        ("POST", "/complaints/{complaint_id}/resolve"): {
+            "data": {"note": "refunded", "member_id": "M1"}
         },
     }
     key = (method, path)
