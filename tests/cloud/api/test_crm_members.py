@@ -239,3 +239,38 @@ def test_a_complaint_is_resolved_reopened_and_keeps_who_handled_it(hq: dict[str,
         ("complaint_open", "ok", "marketing-user"),
         ("complaint_open", "refused", "marketing-user"),
     ]
+
+
+@pytest.mark.pg
+def test_every_search_on_postgresql_can_use_an_index(fresh_pg_url: str) -> None:
+    """With sequential scans priced out, no search reads the members table whole: the phone,
+    member code, card (GIN over the JSON list) and name-prefix lookups each have an index."""
+    from cloud.domain.crm import search_term
+    from cloud.store.crm import search
+
+    cdb = open_cloud_db(fresh_pg_url)
+    try:
+        plans: list[str] = []
+        orig = cdb.database.execute_sql
+
+        def explained(sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
+            if sql.startswith("SELECT") and "members" in sql:
+                rows = orig("EXPLAIN " + sql, params).fetchall()
+                plans.append("\n".join(r[0] for r in rows))
+            return orig(sql, params, *args, **kwargs)
+
+        with cdb.database.atomic():
+            cdb.database.execute_sql("SET LOCAL enable_seqscan = off")
+            cdb.database.execute_sql = explained  # type: ignore[method-assign]
+            try:
+                for q in (w.PHONE, w.CARD, "赵敏", "Zhao"):
+                    search(cdb, search_term(q), None)
+            finally:
+                cdb.database.execute_sql = orig  # type: ignore[method-assign]
+        assert len(plans) >= 14  # id, phone, code, card, name for each entry that has them
+        scans = [p for p in plans if "Seq Scan on members" in p]
+        assert not scans, scans[0]
+        assert any("members_cards_gin" in p for p in plans)
+        assert any("members_name_prefix" in p for p in plans)
+    finally:
+        cdb.close()
