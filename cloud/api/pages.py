@@ -30,7 +30,7 @@ NAV: Final = (
 )
 _NAV_ROLES: Final = {
     None: frozenset({Role.ADMIN, Role.MARKETING, Role.STORE_MANAGER, Role.ANALYST}),
-    "terminals": frozenset(Role),
+    "terminals": frozenset(Role) - {Role.SALES_GUIDE},
     "pushes": frozenset({Role.ADMIN, Role.MARKETING}),
     "users": frozenset({Role.ADMIN}),
     "members": frozenset(
