@@ -7,14 +7,18 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cloud.api.app import create_app
 from cloud.store.db import CloudDB, open_cloud_db
+from cloud.store.downstream import changes_since
 from cloud.store.reports import REPORTS
 from cloud.store.snapshot import build_snapshot
+from device.store.db import open_database
+from device.sync.storage import SyncStorage
 from tests.cloud.api import crm_world as w
 from tests.cloud.api.access import bearer, token_for
 from tests.cloud.api.recorder import Recorder
@@ -71,6 +75,22 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+class TillFile:
+    """A real till store file that applies the cloud's members changes as a till does."""
+
+    def __init__(self, path: Path) -> None:
+        open_database(path, create=True).close()
+        self.storage = SyncStorage.open(path)
+
+    def catch_up(self, cdb: CloudDB) -> None:
+        for change in changes_since(cdb, "members", "S001", self.storage.version("members")):
+            self.storage.apply("members", change["version"], change["kind"], change["items"])
+
+    def phone_of(self, member_id: str) -> str | None:
+        member = self.storage.members.by_id(member_id)
+        return None if member is None else member.phone
+
+
 def personal_data_left(cdb: CloudDB, secrets: tuple[str, ...]) -> list[str]:
     """Every (table, secret) found in any column of any row of the whole database."""
     found = []
@@ -105,8 +125,13 @@ def test_the_export_holds_everything_on_the_member(hq: dict[str, Any]) -> None:
     assert client.get("/api/crm/members/NOPE/export").status_code == 404
 
 
-def test_erasure_keeps_every_figure_and_leaves_no_personal_data(hq: dict[str, Any]) -> None:
+def test_erasure_keeps_every_figure_and_leaves_no_personal_data(
+    hq: dict[str, Any], tmp_path: Path
+) -> None:
     client, cdb, sent = hq["client"], hq["cdb"], hq["sent"]
+    till = TillFile(tmp_path / "till.db")
+    till.catch_up(cdb)
+    assert till.phone_of("M1") == w.PHONE  # the till learnt M1 from the cloud
     # HQ's own records on the member are personal too.
     client.post("/api/crm/members/M1/notes", json={"text": f"likes {w.NAME}'s usual order"})
     client.post("/api/crm/members/M1/tags", json={"tags": ["vip"]})
@@ -136,6 +161,12 @@ def test_erasure_keeps_every_figure_and_leaves_no_personal_data(hq: dict[str, An
         "", "", None, [], "")  # fmt: skip
     assert view["erased"]["erased_by"] == "admin-user" and view["tags"] == []
     assert personal_data_left(cdb, w.SECRETS) == []
+    # The till drops M1; a till set up now, catching up from the start, never learns M1.
+    till.catch_up(cdb)
+    assert till.phone_of("M1") is None and till.storage.members.by_phone(w.PHONE) is None
+    fresh = TillFile(tmp_path / "fresh.db")
+    fresh.catch_up(cdb)
+    assert fresh.phone_of("M1") is None and fresh.phone_of("M3") == w.OTHER_PHONE
     # Searching by what the member was known by finds nothing.
     for q in (w.PHONE, w.CARD, w.NAME, w.CODE):
         assert client.get("/api/crm/members", params={"q": q}).json()["members"] == [], q
