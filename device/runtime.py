@@ -167,6 +167,7 @@ class Peripherals:
     display: Any = None  # device.drivers.display.PoleDisplay
     receipt_header: tuple[str, ...] = ()
     receipt_width: int = 48
+    buzzer: Any = None  # device.drivers.ioboard.BoardBuzzer: beep("error" | "alarm" | ...)
 
 
 class Runtime:
@@ -622,9 +623,23 @@ class Runtime:
                 display.show_line(command.line1, command.line2, fallback_name=ascii_name or "*")
         elif isinstance(command, cmd.SoundAlarm):
             self._say("warning", "drawer.alarm")
+            self._beep("alarm")
+        if isinstance(command, cmd.Notify) and command.level == "error":
+            self._beep("error")  # a refused scan or key: the cashier may not be looking
 
     def _say(self, level: str, key: str, **params: str) -> None:
         self._notice = Notice(level, key, english(key, **params), dict(params))
+        if level == "error":
+            self._beep("error")
+
+    def _beep(self, pattern: str) -> None:
+        buzzer = self.dev.buzzer
+        if buzzer is None:
+            return
+        try:
+            buzzer.beep(pattern)
+        except Exception as err:  # a silent buzzer never stops a sale
+            log.warning("buzzer: %s", err)
 
     # -- view -----------------------------------------------------------------------------
 

@@ -110,6 +110,7 @@ class SimHardware:
             display=self.display,
             receipt_header=header,
             receipt_width=width,
+            buzzer=self.board.buzzer if self.board is not None else None,
         )
 
     def start(self) -> None:
@@ -314,10 +315,11 @@ class RealHardware:
     inputs: list[Any]
     display: PoleDisplay | None
     drawer: Any
+    buzzer: Any = None  # the I/O board's, when one is fitted
 
     def peripherals(self, header: tuple[str, ...], width: int) -> Peripherals:
         """What the runtime drives."""
-        return Peripherals(self.printer, self.drawer, self.display, header, width)
+        return Peripherals(self.printer, self.drawer, self.display, header, width, self.buzzer)
 
     def start(self) -> None:
         """Start every driver thread."""
@@ -382,12 +384,13 @@ def real_hardware(cfg: TerminalConfig, emit: Emit, state_dir: Path) -> RealHardw
         drawer = CashDrawer(via, monitor)
         inputs.append(monitor)
     board_keys = cfg.ioboard.enabled and cfg.ioboard.keypad
+    buzzer: Any = None
     if cfg.ioboard.enabled:
         board = IoBoard(ioboard_config(cfg), emit)
         inputs.append(board)
         hw = RealHardware(printer, inputs, display, drawer)
         _board_parts(cfg, board, hw)
-        display, drawer = hw.display, hw.drawer
+        display, drawer, buzzer = hw.display, hw.drawer, board.buzzer
     if board_keys:
         pass  # keys come from the board
     elif d.keypad == "evdev":
@@ -396,7 +399,7 @@ def real_hardware(cfg: TerminalConfig, emit: Emit, state_dir: Path) -> RealHardw
         matrix = KeypadConfig(kind="matrix", row_pins=tuple(d.keypad_row_pins),
                               col_pins=tuple(d.keypad_col_pins))  # fmt: skip
         inputs.append(MatrixKeypad(matrix, emit))
-    return RealHardware(printer, inputs, display, drawer)
+    return RealHardware(printer, inputs, display, drawer, buzzer)
 
 
 def start_sync(

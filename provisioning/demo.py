@@ -224,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m provisioning.demo", description=__doc__)
     parser.add_argument("--root", default="var/demo")
     parser.add_argument("--no-terminal", action="store_true", help="start the services only")
+    parser.add_argument(
+        "--api-port", type=int, default=API_PORT, help="the HQ page's port (another if taken)"
+    )
     sub = parser.add_subparsers(dest="command")
     more = sub.add_parser("terminal", help="add another demo terminal and run it here")
     more.add_argument("terminal_id", help="e.g. S001-T02")
@@ -240,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
     missing: list[str] = []
     try:
-        api_port = ports.free_port(API_PORT)
+        api_port = ports.free_port(args.api_port)
         api = f"http://127.0.0.1:{api_port}"
         print(f"preparing the fleet in {root / 'fleet'} ...", flush=True)
         fleet = fleet_up(root, api_port)

@@ -61,7 +61,8 @@ class RuleSet:
     no_receipt_refund_cap_fen: int = 20_000  # the till's ReturnPolicy default
     # Where the version's tiers start, for upgrades at ingest; None: ingest's own setting.
     thresholds: TierThresholds | None = None
-    tier_basis: str = "spend"  # "visits": only the periodic tier job can judge tiers
+    tier_basis: str = "spend"  # or "visits": the measure tiers are earned and kept by
+    tier_window_days: int = 0  # business days the measure counts (0: since joining)
 
 
 @dataclass(frozen=True, slots=True)

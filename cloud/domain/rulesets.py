@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from cloud.domain.plausibility import RuleSet
+from cloud.domain.tier_review import TierPolicy
 from cloud.domain.tiers import TierThresholds
-from protocol.rules import DEFAULT_VERSION, PublishedRules, RuleSetBody
+from protocol.rules import DEFAULT_VERSION, PublishedRules, RuleSetBody, default_rules
 
 
 def rule_set(rules: RuleSetBody) -> RuleSet:
@@ -32,7 +33,18 @@ def rule_set(rules: RuleSetBody) -> RuleSet:
             silver_fen=levels["silver"].threshold, gold_fen=levels["gold"].threshold
         ),
         tier_basis=rules.tiers.basis,
+        tier_window_days=rules.tiers.window_days,
     )
+
+
+def tier_policy(rules: RuleSetBody | None) -> TierPolicy:
+    """How a rule set earns and keeps tiers (None: the built-in defaults)."""
+    body = rules if rules is not None else default_rules()
+    levels = {level.tier: level.threshold for level in body.tiers.levels}
+    return TierPolicy(
+        basis=body.tiers.basis, window_days=body.tiers.window_days,
+        silver=levels["silver"], gold=levels["gold"],
+    )  # fmt: skip
 
 
 def rule_sets(published: Iterable[PublishedRules]) -> dict[str, RuleSet]:

@@ -5,6 +5,13 @@ evaluated periodically at HQ"). A tier, once reached, holds for one whole window
 is only reviewed on a window that lies entirely after the day the tier was reached, so a
 member upgraded last week (or imported as gold yesterday) keeps the tier until a full
 window of their own buying can be judged.
+
+Ingest upgrades by exactly the same measure (``upgrade_to``): spend or visits in the window
+ending on the current business day, read from the members' daily spend, under the thresholds
+of the rules version. A member this review lowered is therefore lifted again only by buying
+enough inside the window, never by the spend the review already judged too old to count.
+A window of 0 days counts everything since joining: that measure never falls except by
+refunds, which never lower a tier, so such a tier holds for good.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ MAX_WINDOW_DAYS: Final = 3660
 
 @dataclass(frozen=True, slots=True)
 class TierPolicy:
-    """What keeps a tier: spend (fen paid in money, net of refunds) or visits, in a window."""
+    """What earns and keeps a tier: spend (fen paid in money, net of refunds) or visits, in a
+    window of ``window_days`` business days (0: since joining)."""
 
     basis: Basis = "spend"
     window_days: int = 365
@@ -32,9 +40,9 @@ class TierPolicy:
     def __post_init__(self) -> None:
         if self.basis not in BASES:
             raise ValueError(f"tier basis must be one of {', '.join(BASES)}, got {self.basis!r}")
-        if not 1 <= self.window_days <= MAX_WINDOW_DAYS:
+        if not 0 <= self.window_days <= MAX_WINDOW_DAYS:
             raise ValueError(
-                f"tier window must be 1..{MAX_WINDOW_DAYS} days, got {self.window_days}"
+                f"tier window must be 0..{MAX_WINDOW_DAYS} days, got {self.window_days}"
             )
         if not 0 < self.silver <= self.gold:
             raise ValueError(
@@ -43,7 +51,10 @@ class TierPolicy:
             )
 
     def window_start(self, today: dt.date) -> dt.date:
-        """The first business day the window counts (today is the last)."""
+        """The first business day the window counts (today is the last); the earliest date
+        when the window is everything since joining."""
+        if self.window_days == 0:
+            return dt.date.min
         return today - dt.timedelta(days=self.window_days - 1)
 
 
@@ -54,6 +65,12 @@ def earned_tier(measure: int, policy: TierPolicy) -> str:
     if measure >= policy.silver:
         return "silver"
     return TIER_ORDER[0]
+
+
+def upgrade_to(current: str, measure: int, policy: TierPolicy) -> str | None:
+    """The higher tier the window's measure lifts a member to at once, or None."""
+    target = earned_tier(measure, policy)
+    return target if tier_rank(target) > tier_rank(current) else None
 
 
 def downgrade_to(

@@ -1,8 +1,10 @@
-"""The jobs' settings (a TOML file): when each runs, and the loyalty figures they apply.
+"""The jobs' settings (a TOML file): when each runs, the chain's time zone, where pushes go.
 
-Every value is checked where it is read, with its bounds, and an unknown key is an error
-naming it (a misspelt ``after_day`` must not silently leave points unexpired). Defaults are
-the MISSION's: tiers at 2,000 and 5,000 yuan, points expiring after a year.
+The loyalty figures the jobs apply (tier basis, window and thresholds, the points expiry
+period) are HQ's rules in force (``cloud.store.rules``), the same ones the tills and ingest
+use, so the file holds none of them: a key that used to hold one is refused with a message
+saying where the figure lives now. Every value is checked where it is read, with its bounds,
+and an unknown key is an error naming it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from types import MappingProxyType
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cloud.domain.tier_review import TierPolicy
 from protocol.errors import BadTopic
 from protocol.topics import ALL_STORES, validate_id
 
@@ -36,8 +37,6 @@ class JobsConfig:
     timezone: str = "Asia/Shanghai"  # the chain's business days (the tier window counts them)
     member_scope: str = ALL_STORES  # where member facts are pushed
     retry_after_s: int = 300  # a failed scheduled run is tried again after this long
-    expiry_after_days: int = 365
-    tier: TierPolicy = field(default_factory=TierPolicy)
     # job -> seconds between scheduled runs (None: on demand only)
     every_s: Mapping[str, int | None] = field(
         default_factory=lambda: MappingProxyType(
@@ -63,14 +62,25 @@ def duration_s(text: Any, key: str) -> int | None:
     return seconds
 
 
-def _int(table: Mapping[str, Any], key: str, where: str, low: int, high: int, default: int) -> int:
-    value = table.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ConfigError(f"{where}.{key}: expected a whole number {low}..{high}, got {value!r}")
-    return value
+#: Keys that once held loyalty figures, and where each figure is set now.
+MOVED_TO_RULES: Final = MappingProxyType(
+    {
+        "after_days": "loyalty.expiry_days",
+        "basis": "tiers.basis",
+        "window_days": "tiers.window_days",
+        "silver": "tiers.levels (silver threshold)",
+        "gold": "tiers.levels (gold threshold)",
+    }
+)
 
 
 def _known(table: Mapping[str, Any], where: str, keys: tuple[str, ...]) -> None:
+    moved = sorted(set(table) & set(MOVED_TO_RULES))
+    if moved:
+        raise ConfigError(
+            f"{where}.{moved[0]}: set in HQ's rules now ({MOVED_TO_RULES[moved[0]]}, "
+            "published at /api/rules), so tills, ingest and the jobs use one figure"
+        )
     unknown = sorted(set(table) - set(keys))
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(keys)}")
@@ -104,30 +114,12 @@ def parse(raw: Mapping[str, Any]) -> JobsConfig:
     for name, table in tables.items():
         if "every" in table:
             every[name] = duration_s(table["every"], f"{name}.every")
-    expiry = tables["points_expiry"]
-    _known(expiry, "[points_expiry]", ("every", "after_days"))
-    tiers = tables["tier_downgrade"]
-    _known(tiers, "[tier_downgrade]", ("every", "basis", "window_days", "silver", "gold"))
-    _known(tables["merge_duplicates"], "[merge_duplicates]", ("every",))
-    try:
-        policy = TierPolicy(
-            basis=tiers.get("basis", default.tier.basis),
-            window_days=_int(
-                tiers, "window_days", "tier_downgrade", 1, 3660, default.tier.window_days
-            ),
-            silver=_int(tiers, "silver", "tier_downgrade", 1, 10**12, default.tier.silver),
-            gold=_int(tiers, "gold", "tier_downgrade", 1, 10**12, default.tier.gold),
-        )
-    except ValueError as err:
-        raise ConfigError(f"[tier_downgrade]: {err}") from err
+    for name in JOB_NAMES:
+        _known(tables[name], f"[{name}]", ("every",))
     return JobsConfig(
         timezone=str(timezone),
         member_scope=scope,
         retry_after_s=retry,
-        expiry_after_days=_int(
-            expiry, "after_days", "points_expiry", 1, 36600, default.expiry_after_days
-        ),
-        tier=policy,
         every_s=MappingProxyType(every),
     )
 

@@ -1,13 +1,13 @@
 """The tier-downgrade job: members whose spend or visits in the window no longer keep their tier.
 
-Only members above the lowest tier are reviewed. A member's window measure comes from their
-events in the cloud (sales and returns the cloud projected, by store business day): spend is
-exactly what ingest added to the member's cumulative spend for each event (money paid, less
-money refunded: the same projection computes both), visits are sales. The tier held since
-the member reached it (their newest tier change to it; else registration) holds for one
-whole window (``cloud.domain.tier_review``). A downgrade is a tier change from
-``hq:downgrade`` with the run's id; a second run finds the member already at the lower
-tier, which the window no longer lowers further.
+The basis, window and thresholds are the chain's rules in force (``cloud.store.rules``), the
+figures the tills and ingest use. Only members above the lowest tier are reviewed. A member's
+window measure is their daily spend or visits (``cloud.store.tier_spend``), the very sums
+ingest upgrades by, so a member lowered here is lifted again only by buying enough inside the
+window. The tier held since the member reached it (their newest tier change to it; else
+registration) holds for one whole window (``cloud.domain.tier_review``). A downgrade is a tier
+change from ``hq:downgrade`` with the run's id; a second run finds the member already at the
+lower tier, which the window no longer lowers further.
 """
 
 from __future__ import annotations
@@ -18,22 +18,32 @@ from typing import Any, Final
 
 import peewee as pw
 
-from cloud.domain.errors import DomainError
-from cloud.domain.projections import EventFacts, project
+from cloud.domain.rulesets import tier_policy
 from cloud.domain.tier_review import TierPolicy, downgrade_to
 from cloud.domain.tiers import TIER_ORDER
 from cloud.jobs.config import JobsConfig
 from cloud.jobs.runs import CHUNK, JobContext, Tally, in_chunk, lock_members
+from cloud.store import rules as rules_store
+from cloud.store import tier_spend
 from cloud.store.aliases import survivors
+from cloud.store.db import CloudDB
+from protocol.rules import DEFAULT_VERSION
 
 NAME: Final = "tier_downgrade"
 ORIGIN: Final = "hq:downgrade"
 
 
-def params(config: JobsConfig) -> dict[str, Any]:
+def policy_in_force(cdb: CloudDB) -> tuple[TierPolicy, str]:
+    """How the chain's rules in force keep tiers, and their version ("": the defaults)."""
+    chain, _ = rules_store.in_force(cdb, "all")
+    return tier_policy(chain), chain.version if chain is not None else DEFAULT_VERSION
+
+
+def params(cdb: CloudDB, config: JobsConfig) -> dict[str, Any]:
     """What a run records of its settings."""
-    p = config.tier
+    p, version = policy_in_force(cdb)
     return {
+        "rules_version": version,
         "basis": p.basis,
         "window_days": p.window_days,
         "silver": p.silver,
@@ -64,46 +74,6 @@ def _local_day(at: dt.datetime, ctx: JobContext) -> dt.date:
     return at.replace(tzinfo=dt.UTC).astimezone(ctx.config.zone()).date()
 
 
-def measures(
-    ctx: JobContext, ids: Sequence[str], since: dt.date, policy: TierPolicy
-) -> dict[str, int]:
-    """Each member's spend (fen) or visits in the window from ``since``."""
-    e = ctx.cdb.models.Event
-    window = e.member_id.in_(list(ids)) & (e.status == "ok") & (e.business_day >= since)
-    out = dict.fromkeys(ids, 0)
-    if policy.basis == "visits":
-        rows = (
-            e.select(e.member_id, pw.fn.COUNT(e.seq))
-            .where(window & (e.type == "sale"))
-            .group_by(e.member_id)
-            .tuples()
-        )
-        out.update({member: int(n) for member, n in rows})
-        return out
-    rows = (
-        e.select(
-            e.member_id,
-            e.terminal_id,
-            e.store_id,
-            e.seq,
-            e.type,
-            e.body,
-            e.business_day,
-            e.business_hour,
-        )
-        .where(window & e.type.in_(["sale", "return"]))
-        .tuples()
-    )
-    for member, terminal, store, seq, kind, body, day, hour in rows:
-        local = dt.datetime.combine(day, dt.time(int(hour)))
-        try:
-            spend = project(EventFacts(terminal, store, seq, kind, body, local)).spend
-        except DomainError:
-            continue  # projected at ingest, so never here; a body changed by hand counts 0
-        out[member] += sum(spend.values())
-    return out
-
-
 def _reached(ctx: JobContext, rows: Sequence[Any]) -> dict[str, dt.date]:
     """The business day each member reached the tier they hold."""
     tc = ctx.cdb.models.TierChange
@@ -127,9 +97,10 @@ def _reached(ctx: JobContext, rows: Sequence[Any]) -> dict[str, dt.date]:
 
 def run(ctx: JobContext, tally: Tally) -> None:
     """Review every member above the lowest tier, chunk by chunk."""
-    policy = ctx.config.tier
+    policy, _ = policy_in_force(ctx.cdb)
     today = _local_day(ctx.now, ctx)
-    since = policy.window_start(today)
+    if policy.window_days == 0:
+        return  # a tier earned since joining is never lowered (cloud.domain.tier_review)
     m, tc = ctx.cdb.models.Member, ctx.cdb.models.TierChange
     for ids in _candidates(ctx):
 
@@ -140,7 +111,7 @@ def run(ctx: JobContext, tally: Tally) -> None:
                 for r in lock_members(ctx.cdb, ids)
                 if r.tier != TIER_ORDER[0] and r.member_id not in merged
             ]
-            measure = measures(ctx, [r.member_id for r in rows], since, policy)
+            measure = tier_spend.measures(ctx.cdb, [r.member_id for r in rows], today, policy)
             reached = _reached(ctx, rows)
             changed = []
             for r in rows:

@@ -1,10 +1,12 @@
 """The points-expiry job: earned points older than the period and never spent expire, oldest first.
 
-For every member holding a lot recorded before the cutoff, the member's whole ledger is
-replayed (``cloud.domain.expiry``) under the member's row lock, and each lot that still holds
-points gets one ``expiry`` row naming it: origin ``hq:expiry``, origin seq the lot's ledger
-id, origin sale the sale that earned it. That key is unique in the ledger, so a lot expires
-at most once even if two runs race, and a second run finds every expired lot empty.
+The period is ``loyalty.expiry_days`` of the chain's rules in force (the figure HQ publishes to
+the tills). For every member holding a lot recorded before the cutoff, the member's whole
+ledger is replayed (``cloud.domain.expiry``) under the member's row lock, and each lot that
+still holds points gets one ``expiry`` row naming it: origin ``hq:expiry``, origin seq the
+lot's ledger id, origin sale the sale that earned it. That key is unique in the ledger, so a
+lot expires at most once even if two runs race, and a second run finds every expired lot
+empty.
 """
 
 from __future__ import annotations
@@ -14,17 +16,29 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 from cloud.domain.expiry import EXPIRY, Entry, Expiry, cutoff, due
+from cloud.jobs.config import JobsConfig
 from cloud.jobs.runs import CHUNK, JobContext, Tally, in_chunk, lock_members
+from cloud.store import rules as rules_store
 from cloud.store.bulk import insert_rows
+from cloud.store.db import CloudDB
 from cloud.store.effects import LEDGER_COLUMNS
+from protocol.rules import DEFAULT_VERSION, default_rules
 
 NAME: Final = "points_expiry"
 ORIGIN: Final = "hq:expiry"
 
 
-def params(ctx_config: Any) -> dict[str, Any]:
-    """What a run records of its settings."""
-    return {"after_days": ctx_config.expiry_after_days}
+def after_days(cdb: CloudDB) -> tuple[int, str]:
+    """The expiry period of the chain's rules in force, and their version ("": defaults)."""
+    chain, _ = rules_store.in_force(cdb, "all")
+    body = chain if chain is not None else default_rules()
+    return body.loyalty.expiry_days, chain.version if chain is not None else DEFAULT_VERSION
+
+
+def params(cdb: CloudDB, config: JobsConfig) -> dict[str, Any]:
+    """What a run records of its settings: the period and the rules version it came from."""
+    days, version = after_days(cdb)
+    return {"after_days": days, "rules_version": version}
 
 
 def _candidates(ctx: JobContext, before: Any) -> Iterator[list[str]]:
@@ -74,7 +88,7 @@ def entries_of(ctx: JobContext, member_ids: list[str]) -> dict[str, list[Entry]]
 
 def run(ctx: JobContext, tally: Tally) -> None:
     """Expire, member chunk by member chunk, what is due at the job's clock."""
-    before = cutoff(ctx.now, ctx.config.expiry_after_days)
+    before = cutoff(ctx.now, after_days(ctx.cdb)[0])
     for ids in _candidates(ctx, before):
 
         def work(ids: list[str] = ids) -> list[str]:

@@ -22,7 +22,7 @@ class JobSpec:
     title_en: str
     title_zh: str
     function: JobFunction
-    params: Callable[[JobsConfig], dict[str, Any]]
+    params: Callable[[CloudDB, JobsConfig], dict[str, Any]]
 
 
 JOBS: Final[Mapping[str, JobSpec]] = MappingProxyType(
@@ -73,7 +73,7 @@ def run_job(
         config=config,
         trigger=trigger,
         actor=actor,
-        params=spec.params(config),
+        params=spec.params(cdb, config),
         publish=publish,
         clock=clock,
         dry_run=dry_run,

@@ -48,15 +48,18 @@ def _remap(mapping: Mapping[str, str], merged: Projection) -> Projection:
     )
 
 
-def follow(cdb: CloudDB, merged: Projection) -> Projection:
+def follow(
+    cdb: CloudDB, merged: Projection, mapping: Mapping[str, str] | None = None
+) -> Projection:
     """The batch's member changes with merged-away ids replaced by their survivors.
 
     Runs inside the ingest transaction, after the batch's events are stored: their member
     column is moved to the survivor too, so its history, returns count and pushed ``asof``
     include them. Registrations are left alone (a member's own row is never rewritten).
+    ``mapping`` is the batch's ``survivors`` when the caller looked them up already.
     """
-    ids = set(merged.spend) | {r.member_id for r in merged.ledger}
-    mapping = survivors(cdb, ids)
+    if mapping is None:
+        mapping = survivors(cdb, set(merged.spend) | {r.member_id for r in merged.ledger})
     if not mapping:
         return merged
     event = cdb.models.Event

@@ -23,7 +23,7 @@ from cloud.domain.contiguity import advance_high_water
 from cloud.domain.epochs import Decision, EpochStart, rule
 from cloud.domain.errors import DomainError
 from cloud.domain.projections import EventFacts, Projection, business_time, combine, project
-from cloud.store import member_facts, remote_effects
+from cloud.store import member_facts, merging, remote_effects, tier_spend
 from cloud.store import seqs as seqstore
 from cloud.store.bulk import copy_insert_rows, insert_rows
 from cloud.store.db import CloudDB
@@ -336,7 +336,19 @@ def commit_batch(cdb: CloudDB, batch: PreparedBatch, rules: IngestRules) -> Batc
             merged = combine([batch.projections[e.seq] for e in live])
         origin = (terminal_id, max((e.seq for e in fresh), default=0))
         version = next((e.rules_version for e in reversed(live) if e.type == "sale"), "")
-        touched, over = apply_members(cdb, merged, rules, now, origin, version)
+        days: tier_spend.Days = {}
+        for e in live:
+            tier_spend.add_event(days, batch.projections[e.seq], e.type,
+                                 batch.local_times[e.seq].date())  # fmt: skip
+        today = now.replace(tzinfo=dt.UTC).astimezone(rules.tz_for(store_id)).date()
+        touched, over = apply_members(cdb, merged, rules, now, origin, version, days, today)
+        down: list[PendingDown] = []
+        if merged.registrations:  # a phone registered twice is one member from now on
+            joined, down = merging.merge_marked(
+                cdb, touched, now=now, scope=rules.member_scope,
+                policy=rules.tier_policy(version), today=today,
+            )  # fmt: skip
+            touched = sorted({joined.get(member, member) for member in touched})
         apply_figures(cdb, merged)
         apply_rollups(cdb, batch, live, rules)  # the same events the projections took
         dead = [e for e in fresh if e.dead_reason is not None]
@@ -373,7 +385,14 @@ def commit_batch(cdb: CloudDB, batch: PreparedBatch, rules: IngestRules) -> Batc
         max_seq = max(term.max_seq, high_water, *inserted, 0)
         seqstore.save_terminal(cdb, terminal_id, high_water, max_seq, state, now)
         # After the mark is written: the pushed facts say which of this till's seqs they hold.
-        down = member_facts.push(cdb, touched, now, rules.member_scope)
+        down += member_facts.push(
+            cdb,
+            touched,
+            now,
+            rules.member_scope,
+            policy=rules.tier_policy(rules.chain_version),
+            today=today,
+        )
         down += remote_effects.apply(cdb, fresh, batch.local_times, now)  # coupons, returns
         acked_id = next((e.event_id for e in storing if e.seq == high_water), None)
         if acked_id is None:

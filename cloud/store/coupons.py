@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Final
 
 from cloud.domain.coupons import CouponFacts, UseRequest, Verdict, check, use_problems
+from cloud.store import aliases
 from cloud.store.db import CloudDB
 from cloud.store.downstream import append_change
 from cloud.store.effects import PendingDown
@@ -161,6 +163,8 @@ def check_and_hold(
     row = _locked(cdb, code)
     if row is None:
         return check(None, code, 0, use), 0
+    if use.member_id:  # a till that has not heard of a merge still names the old id
+        use = replace(use, member_id=aliases.resolve(cdb, use.member_id))
     taken = _taken(cdb, row, terminal_id, now)
     verdict = check(facts(row), code, taken, use)
     if not verdict.granted:
@@ -195,11 +199,14 @@ def record_uses(cdb: CloudDB, sales: Sequence[Any], now: dt.datetime) -> list[st
          for e in sales for t in e.body.get("tenders") or () if t.get("kind") == "coupon"),
         key=lambda u: (u[0], u[2].terminal_id, u[2].seq),
     )  # fmt: skip
+    # A till that has not heard of a merge still names the merged-away id: it is the survivor.
+    survivor = aliases.survivors(cdb, {str(e.body.get("member_id")) for _, _, e in uses})
     for code, amount, event in uses:
         row = _locked(cdb, code) if code else None
         body = event.body
         day = event.business_day
         member_id = body.get("member_id") if isinstance(body.get("member_id"), str) else None
+        member_id = survivor.get(member_id, member_id) if member_id else None
         held = release(cdb, code, event.terminal_id) if code else 0
         before = int(row.uses) if row is not None else 0
         problems = use_problems(facts(row) if row is not None else None, before,

@@ -218,6 +218,10 @@ def open_cloud_db(url: str = DEFAULT_URL) -> CloudDB:
         database.connect(reuse_if_open=True)
         _prepare(database, models, url)
         cdb = CloudDB(database=database, models=models, url=url)
+        # Imported here: the module writes through cloud.store.bulk, which needs this one.
+        from cloud.store import tier_spend
+
+        tier_spend.prepare(cdb)  # before the others: it fills itself from the stored events
         _create_missing(database, [*cdb.hq.all(), *cdb.rollups.all(), *cdb.jobs.all()])
         prepare_remote(database, cdb.remote)
         prepare_crm(database, cdb.crm)

@@ -13,8 +13,9 @@ import peewee as pw
 from cloud.domain.plausibility import Clock, RuleSet
 from cloud.domain.points import REDEEM_REASONS, reconcile
 from cloud.domain.projections import Projection
-from cloud.domain.tiers import TierThresholds, upgrade_for
-from cloud.store import aliases
+from cloud.domain.tier_review import TierPolicy, upgrade_to
+from cloud.domain.tiers import TIER_ORDER, TierThresholds
+from cloud.store import aliases, tier_spend
 from cloud.store.bulk import add_rows, insert_rows
 from cloud.store.db import CloudDB
 
@@ -44,6 +45,9 @@ class IngestRules:
     # Where member facts are pushed: "all" (every store: a member shops anywhere) or a store
     # id when a deployment keeps members per store.
     member_scope: str = "all"
+    # The newest rules version published chain-wide that ingest has read: the tier measure
+    # pushed to tills is this version's (cloud.store.member_facts).
+    chain_version: str = ""
 
     def tiers_for(self, rules_version: str) -> TierThresholds | None:
         """Where tiers start under a rules version (None: tiers by visits, not judged here)."""
@@ -51,6 +55,21 @@ class IngestRules:
         if rule_set is None or rule_set.thresholds is None:
             return self.thresholds
         return rule_set.thresholds if rule_set.tier_basis == "spend" else None
+
+    def tier_policy(self, rules_version: str) -> TierPolicy:
+        """How tiers are earned under a rules version: its basis, window and thresholds.
+
+        The built-in defaults (and a version not known here) count spend since joining
+        against ingest's own thresholds.
+        """
+        rule_set = self.rule_sets.get(rules_version)
+        if rule_set is None or rule_set.thresholds is None:
+            t = self.thresholds
+            return TierPolicy(window_days=0, silver=t.silver_fen, gold=t.gold_fen)
+        t = rule_set.thresholds
+        basis = "visits" if rule_set.tier_basis == "visits" else "spend"
+        return TierPolicy(basis=basis, window_days=rule_set.tier_window_days,
+                          silver=t.silver_fen, gold=t.gold_fen)  # fmt: skip
 
     def tz_for(self, store_id: str) -> ZoneInfo:
         """The store's time zone (configuration), else the chain default."""
@@ -64,19 +83,28 @@ def apply_members(
     now: dt.datetime,
     origin: tuple[str, int],
     rules_version: str = "",
+    spend_days: tier_spend.Days | None = None,
+    today: dt.date | None = None,
 ) -> tuple[list[str], int]:
     """Write what a batch changes of its members; return the members touched and overdrafts.
 
     The caller pushes the touched members' new facts once the terminal's mark is written
     (cloud.store.member_facts), so the push can say which of each till's seqs it includes.
-    Upgrades use the tier thresholds of ``rules_version`` (the batch's newest sale's).
+    ``spend_days`` is the batch's spend and visits by member and business day; upgrades
+    judge them over the window of ``rules_version`` (the batch's newest sale's) ending
+    ``today`` (the store's business day), as the periodic review does.
     """
     m = cdb.models
-    merged = aliases.follow(cdb, merged)  # a merged-away id's events land on its survivor
+    mapping = aliases.survivors(cdb, set(merged.spend) | {r.member_id for r in merged.ledger})
+    merged = aliases.follow(cdb, merged, mapping)  # a merged-away id's events: its survivor
     for reg in merged.registrations:
         twin = (
             m.Member.select(m.Member.member_id)
-            .where((m.Member.phone == reg.phone) & (m.Member.member_id != reg.member_id))
+            .where(
+                (m.Member.phone == reg.phone)
+                & (m.Member.member_id != reg.member_id)
+                & m.Member.duplicate_of.is_null()
+            )  # a merged-away id keeps its phone
             .order_by(m.Member.registered_at.asc(nulls="LAST"), m.Member.member_id)
             .first()
         )
@@ -114,11 +142,18 @@ def apply_members(
                      "member_code", "cards", "rev"),
         returning=("member_id", "cumulative_spend_fen", "tier"),
     )  # fmt: skip
-    thresholds = rules.tiers_for(rules_version)
-    for member_id, spend, tier in sorted(returned):
-        if member_id not in merged.spend or thresholds is None:
-            continue
-        new_tier = upgrade_for(tier, int(spend), thresholds)
+    if spend_days:
+        tier_spend.add(cdb, tier_spend.remapped(spend_days, mapping))
+    policy = rules.tier_policy(rules_version)
+    below_top = [(member, int(spend), tier) for member, spend, tier in sorted(returned)
+                 if member in merged.spend and tier != TIER_ORDER[-1]]  # fmt: skip
+    if policy.window_days == 0 and policy.basis == "spend":
+        measure = {member: spend for member, spend, _ in below_top}  # since joining: all of it
+    else:
+        day = today or now.date()
+        measure = tier_spend.measures(cdb, [member for member, _, _ in below_top], day, policy)
+    for member_id, spend, tier in below_top:
+        new_tier = upgrade_to(tier, measure[member_id], policy)
         if new_tier is None:
             continue
         m.Member.update(tier=new_tier, updated_at=now).where(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloud.domain.projections import EventFacts, business_time, project
-from cloud.store import member_facts
+from cloud.store import member_facts, tier_spend
 from cloud.store.apply import IncomingEvent
 from cloud.store.db import CloudDB, utcnow
 from cloud.store.effects import IngestRules, PendingDown, apply_figures, apply_members
@@ -67,8 +67,12 @@ def accept(
         local = business_time(device_time, synced, received.replace(tzinfo=dt.UTC), tz)
         facts = EventFacts(terminal_id, event.store_id, seq, event.type, event.body, local)
         projection = project(facts)
-        touched, _ = apply_members(cdb, projection, rules, utcnow(), (terminal_id, seq),
-                                   str(flag.rules_version or ""))  # fmt: skip
+        days: tier_spend.Days = {}
+        tier_spend.add_event(days, projection, event.type, local.date())
+        now = utcnow()
+        today = now.replace(tzinfo=dt.UTC).astimezone(tz).date()
+        touched, _ = apply_members(cdb, projection, rules, now, (terminal_id, seq),
+                                   str(flag.rules_version or ""), days, today)  # fmt: skip
         apply_figures(cdb, projection)
         incoming = IncomingEvent(
             event_id=event.event_id, terminal_id=terminal_id, store_id=event.store_id, seq=seq,
@@ -80,7 +84,14 @@ def accept(
             (m.Event.terminal_id == terminal_id) & (m.Event.seq == seq)
         ).execute()
         _decide(cdb, flag, "accepted", who, note)
-        down = member_facts.push(cdb, touched, utcnow(), rules.member_scope)
+        down = member_facts.push(
+            cdb,
+            touched,
+            now,
+            rules.member_scope,
+            policy=rules.tier_policy(rules.chain_version),
+            today=today,
+        )
     return down
 
 

@@ -1,4 +1,4 @@
-"""Peewee models of HQ's member work: job runs, member aliases, points adjustments, imports.
+"""Peewee models of HQ's member work: job runs, aliases, adjustments, imports, spend by day.
 
 Built per database like ``cloud.store.models`` and created when missing on every open (no
 schema-version step: every table here is new, and ingest reads ``member_aliases``).
@@ -23,6 +23,7 @@ class JobModels:
     MemberAlias: Any
     PointsAdjustment: Any
     MemberImport: Any
+    MemberSpendDay: Any
 
     def all(self) -> list[type[pw.Model]]:
         """Every model, in creation order."""
@@ -99,4 +100,16 @@ def build_job_models(database: pw.Database) -> JobModels:
         class Meta:
             table_name = "member_imports"
 
-    return JobModels(JobRun, MemberAlias, PointsAdjustment, MemberImport)
+    class MemberSpendDay(Base):
+        """A member's spend (fen paid less refunded) and visits on one store business day."""
+
+        member_id = pw.CharField(max_length=MEMBER_ID_CHARS)
+        day = pw.DateField()
+        spend_fen = pw.BigIntegerField(default=0)
+        visits = pw.BigIntegerField(default=0)
+
+        class Meta:
+            table_name = "member_spend_days"
+            primary_key = pw.CompositeKey("member_id", "day")
+
+    return JobModels(JobRun, MemberAlias, PointsAdjustment, MemberImport, MemberSpendDay)

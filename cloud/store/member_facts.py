@@ -23,6 +23,10 @@ from typing import Any, Final
 
 import peewee as pw
 
+from cloud.domain.rulesets import tier_policy
+from cloud.domain.tier_review import TierPolicy
+from cloud.store import rules as rules_store
+from cloud.store import tier_spend
 from cloud.store.db import CloudDB
 from cloud.store.downstream import append_change
 from cloud.store.effects import PendingDown
@@ -83,12 +87,22 @@ def _returns(cdb: CloudDB, ids: Sequence[str], today: dt.date) -> dict[str, int]
     return {member_id: int(n) for member_id, n in rows}
 
 
+def chain_policy(cdb: CloudDB) -> TierPolicy:
+    """How the chain's rules in force earn tiers (the built-in defaults when none)."""
+    return tier_policy(rules_store.in_force(cdb, "all")[0])
+
+
 def items(
-    cdb: CloudDB, member_ids: Sequence[str], now: dt.datetime, *, bump: bool = True
-) -> list[dict[str, Any]]:
+    cdb: CloudDB, member_ids: Sequence[str], now: dt.datetime, *, bump: bool = True,
+    policy: TierPolicy | None = None, today: dt.date | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
     """The current facts of these members; with ``bump``, each with its next ``rev``.
 
     A push bumps (a change happened); a snapshot sends the current revision as it stands.
+    ``cumulative_spend_fen`` is the spend that counts for the tier under ``policy`` (the
+    chain's rules in force when not given): within its window ending ``today``, or since
+    joining. A till upgrades by that figure plus its own uncounted sales, so it lifts a
+    member exactly when the cloud would, and never by spend the tier review judged too old.
     """
     ids = sorted(set(member_ids))
     if not ids:
@@ -98,6 +112,10 @@ def items(
         m.Member.update(rev=m.Member.rev + 1).where(m.Member.member_id.in_(ids)).execute()
     asof, balances = _asof(cdb, ids), _balances(cdb, ids)
     returns = _returns(cdb, ids, now.date())
+    policy = policy or chain_policy(cdb)
+    windowed: dict[str, int] | None = None
+    if policy.basis == "spend" and policy.window_days:
+        windowed = tier_spend.measures(cdb, ids, today or now.date(), policy)
     out = []
     # A member whose personal data was erased was dropped from the tills: never pushed again.
     erased = cdb.crm.MemberErasure.select(cdb.crm.MemberErasure.member_id)
@@ -106,7 +124,8 @@ def items(
         item: dict[str, Any] = {
             "member_id": member.member_id, "rev": int(member.rev), "tier": member.tier,
             "points_balance": balances.get(member.member_id, 0),
-            "cumulative_spend_fen": int(member.cumulative_spend_fen),
+            "cumulative_spend_fen": int(member.cumulative_spend_fen) if windowed is None
+            else max(0, windowed[member.member_id]),
             "returns_30d": returns.get(member.member_id, 0),
             "asof": asof.get(member.member_id, {}),
         }  # fmt: skip
@@ -126,10 +145,11 @@ def items(
 
 
 def push(
-    cdb: CloudDB, member_ids: Sequence[str], now: dt.datetime, scope: str = ALL_STORES
-) -> list[PendingDown]:
+    cdb: CloudDB, member_ids: Sequence[str], now: dt.datetime, scope: str = ALL_STORES,
+    *, policy: TierPolicy | None = None, today: dt.date | None = None,
+) -> list[PendingDown]:  # fmt: skip
     """Log the members' new facts as member changes (to publish once committed)."""
-    facts = items(cdb, member_ids, now)
+    facts = items(cdb, member_ids, now, policy=policy, today=today)
     down = []
     for chunk in [facts[i : i + ITEMS_PER_CHANGE] for i in range(0, len(facts), ITEMS_PER_CHANGE)]:
         version = append_change(cdb, "members", scope, "upsert", chunk, now)

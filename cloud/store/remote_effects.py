@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cloud.store import coupon_rules, coupons, receipts
+from cloud.store import aliases, coupon_rules, coupons, receipts
 from cloud.store.db import CloudDB
 from cloud.store.effects import PendingDown
 
@@ -48,6 +48,9 @@ def apply(
     changed = coupons.record_uses(cdb, sales, now)
     receipts.record_returns(cdb, [s for s in stored if s.type == "return"], now)
     given = coupon_rules.issued_for(cdb, sales)
+    if given:  # a sale recorded under a merged-away id earns its survivor the coupon
+        mapping = aliases.survivors(cdb, {g["member_id"] for g in given})
+        given = [{**g, "member_id": mapping.get(g["member_id"], g["member_id"])} for g in given]
     for rule in sorted({g["rule"] for g in given}):
         mine = [g for g in given if g["rule"] == rule]
         coupons.issue(cdb, mine, f"rule:{rule}", now, announce=False)

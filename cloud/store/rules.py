@@ -176,7 +176,12 @@ class RuleBook:
         found, self._last_id = published_since(cdb, self._last_id)
         if found:
             known = {**rule_sets(found), **self.rules.rule_sets}  # a known version stays
-            self.rules = replace(self.rules, rule_sets=known)
+            chain = [r.version for r in found if r.scope == ALL_STORES]
+            self.rules = replace(
+                self.rules,
+                rule_sets=known,
+                chain_version=chain[-1] if chain else self.rules.chain_version,
+            )
         return self.rules
 
     def ensure(self, cdb: CloudDB, versions: Iterable[str]) -> IngestRules:

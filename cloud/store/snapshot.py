@@ -67,7 +67,8 @@ def _with_facts(cdb: CloudDB, items: list[dict[str, Any]]) -> list[dict[str, Any
             cdb, [i["member_id"] for i in page], now, bump=False)}  # fmt: skip
         for item in page:
             fact = facts.get(item["member_id"], {})
-            extra = {k: fact[k] for k in ("rev", "asof", "returns_30d") if k in fact}
+            extra = {k: fact[k] for k in ("rev", "asof", "returns_30d", "cumulative_spend_fen")
+                     if k in fact}  # fmt: skip
             out.append({**item, **extra})
     return out
 

@@ -427,6 +427,9 @@ class _Loop:
         self.acks += 1
         if ack.hello and ack.hello != self.nonce:
             return  # the answer to an earlier connection's Hello
+        # A repair may have landed since the last tick: take its epoch (and a publisher that
+        # stamps it) before this answer can resume sync under the old one.
+        self._maybe_resume(now)
         self.journal = self.store.journal()
         found = ack_problem(ack, self.journal)
         if found and (ack.hello or ack.conflicts):

@@ -77,6 +77,22 @@ def _cloud_sales(cdb: CloudDB) -> list[tuple[str, int]]:
     return [(r.body["sale_id"], r.amount_fen) for r in rows]
 
 
+def _cloud_state(cloud_url: str) -> str:
+    """What the cloud holds of the terminal, for a failure's message."""
+    cdb = open_cloud_db(cloud_url)
+    try:
+        m = cdb.models
+        t = m.Terminal.get_or_none(m.Terminal.terminal_id == TERMINAL)
+        mark = (t.high_water, t.max_seq, t.epoch, t.epoch_since) if t is not None else None
+        conflicts = [(c.seq, c.reason) for c in m.EventConflict.select()]
+        events = [(e.seq, e.type, e.status, e.epoch) for e in
+                  m.Event.select().where(m.Event.seq > 20).order_by(m.Event.seq)]  # fmt: skip
+        epochs = [(e.epoch, e.since_seq) for e in m.TerminalEpoch.select()]
+        return f"terminal={mark} epochs={epochs} conflicts={conflicts} events={events[:12]}"
+    finally:
+        cdb.close()
+
+
 def _repair(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "device.repair", "--db", str(path), *args],
@@ -117,7 +133,8 @@ def test_restored_store_file_halts_then_every_sale_reaches_the_cloud_once(
         assert done.returncode == 0, done.stderr
         # The running service notices the new epoch and publishes again, with no restart.
         assert svc.wait(lambda s: not s.halted and s.verified and s.outbox_depth == 0, 60), (
-            svc.stats()
+            svc.stats(),
+            _cloud_state(cloud_url),
         )
     finally:
         svc.stop()

@@ -65,7 +65,11 @@ def _verify_failures(env: FleetEnv) -> int:
 
 
 def _logged_refusals(env: FleetEnv, before: int, timeout: float = 10) -> int:
-    """New failed verifications in the broker's log (it writes a moment after refusing)."""
+    """New failed verifications in the broker's log (it writes a moment after refusing).
+
+    At least one per attempt: a client library on a starved machine may try once more
+    before its connect call gives up, so the count is a floor, not an exact figure.
+    """
     deadline = time.monotonic() + timeout
     while _verify_failures(env) < before + 2 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -97,7 +101,7 @@ def test_a_revoked_terminal_is_dropped_refused_and_hq_is_told_why(fleet_env: Fle
     # The same certificate that was accepted a moment ago: the broker ends the session with
     # no CONNACK and logs the failed verification (the CRL now lists it).
     assert _raw_connect(fleet_env, pair).startswith("refused")
-    assert _logged_refusals(fleet_env, before) == 2
+    assert _logged_refusals(fleet_env, before) >= 2  # the library's try and the raw one
     hq = fleet_env.fleet.service_pair("hq")
     watcher = _connect(fleet_env, hq)
     status_topic = topics.status_topic("S001", "S001-T07")
@@ -126,7 +130,7 @@ def test_an_expired_certificate_is_refused(fleet_env: FleetEnv, tmp_path: Path) 
     with pytest.raises((ConnectRefused, TimeoutError)):
         _connect(fleet_env, pair)
     assert _raw_connect(fleet_env, pair).startswith("refused")
-    assert _logged_refusals(fleet_env, before) == 2
+    assert _logged_refusals(fleet_env, before) >= 2  # the library's try and the raw one
 
 
 def test_a_certificate_from_another_ca_is_refused(fleet_env: FleetEnv, tmp_path: Path) -> None:

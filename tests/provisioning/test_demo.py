@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from provisioning.ports import free_ports
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -27,7 +29,9 @@ def _ours(root: Path) -> list[str]:
 def test_the_demo_stack_comes_up_seeded_and_goes_down_completely(tmp_path: Path) -> None:
     root = tmp_path / "demo"
     launcher = subprocess.Popen(
-        [sys.executable, "-m", "provisioning.demo", "--root", str(root), "--no-terminal"],
+        # A port of its own: another demo on this machine may hold the default 8080.
+        [sys.executable, "-m", "provisioning.demo", "--root", str(root), "--no-terminal",
+         "--api-port", str(free_ports(1)[0])],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     assert launcher.stdout is not None

@@ -27,13 +27,13 @@ from device.checkout import events as ev
 from device.checkout.hq import HqPolicy
 from device.checkout.machine import Machine
 from device.checkout.records import TenderKind
-from device.config import BrokerSection, StoreSection, TerminalConfig, TerminalSection
 from device.runtime import View
 from device.ui.texts import render
 from device.wiring import checkout_config, make_ports, start_sync
 from tests.broker import Broker
 from tests.cloud.api.access import bearer, token_for
-from tests.device.harness import Terminal, start_terminal, terminal_config
+from tests.device.harness import Terminal
+from tests.scenarios.chain import start_till
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -52,22 +52,6 @@ class Chain:
     root: Path
 
 
-def _till(root: Path, broker: Broker, store: str, terminal: str) -> Terminal:
-    section = BrokerSection(
-        host=broker.host, port=broker.port, username=terminal, password=broker.password(terminal)
-    )
-    base = terminal_config(root, section)
-    cfg = TerminalConfig(
-        terminal=TerminalSection(store_id=store, terminal_id=terminal),
-        store=StoreSection(db_path=str(root / "terminal.db"), create_if_missing=True),
-        broker=section,
-        printer=base.printer,
-    )
-    term = start_terminal(root, cfg=cfg, members=20)
-    term.runtime.sync = start_sync(cfg, term.runtime.paper_state)
-    return term
-
-
 @pytest.fixture
 def chain(broker: Broker, tmp_path: Path) -> Iterator[Chain]:
     db_url = f"sqlite:///{tmp_path}/cloud.db"
@@ -83,8 +67,8 @@ def chain(broker: Broker, tmp_path: Path) -> Iterator[Chain]:
     assert publisher.start(wait_s=15)
     tills: list[Terminal] = []
     try:
-        tills.append(_till(tmp_path / "t1", broker, "S001", "S001-T01"))
-        tills.append(_till(tmp_path / "t2", broker, "S002", "S002-T01"))
+        tills.append(start_till(tmp_path / "t1", broker, "S001", "S001-T01"))
+        tills.append(start_till(tmp_path / "t2", broker, "S002", "S002-T01"))
         headers = bearer(token_for(db_url, "marketing"))
         with TestClient(create_app(db_url, publisher), headers=headers) as hq:
             yield Chain(broker, worker, hq, tills[0], tills[1], tmp_path)

@@ -20,30 +20,15 @@ from cloud.ingest.worker import IngestWorker
 from cloud.mqtt import BrokerSettings as IngestBrokerSettings
 from device.checkout import events as ev
 from device.checkout.records import TenderKind
-from device.config import BrokerSection, StoreSection, TerminalConfig, TerminalSection
-from device.wiring import start_sync
 from protocol.codec import encode_batch
 from protocol.envelope import Batch, Envelope, utc_iso
 from protocol.topics import events_topic
 from tests.broker import Broker
 from tests.cloud.factories import registration_body, sale_body
-from tests.device.harness import Terminal, start_terminal, terminal_config
+from tests.device.harness import Terminal
+from tests.scenarios.chain import start_till
 
 MEMBER, PHONE = "M-LOYAL", "13800009999"
-
-
-def _till(root: Path, broker: Broker, store: str, terminal: str) -> Terminal:
-    section = BrokerSection(host=broker.host, port=broker.port, username=terminal,
-                            password=broker.password(terminal))  # fmt: skip
-    base = terminal_config(root, section)
-    cfg = TerminalConfig(
-        terminal=TerminalSection(store_id=store, terminal_id=terminal),
-        store=StoreSection(db_path=str(root / "terminal.db"), create_if_missing=True),
-        broker=section, printer=base.printer,
-    )  # fmt: skip
-    term = start_terminal(root, cfg=cfg, members=20)
-    term.runtime.sync = start_sync(cfg, term.runtime.paper_state)
-    return term
 
 
 @pytest.fixture
@@ -57,8 +42,8 @@ def chain(broker: Broker, tmp_path: Path) -> Iterator[tuple[Terminal, Terminal, 
     worker.start()
     tills: list[Terminal] = []
     try:
-        tills.append(_till(tmp_path / "t1", broker, "S001", "S001-T01"))
-        tills.append(_till(tmp_path / "t2", broker, "S002", "S002-T01"))
+        tills.append(start_till(tmp_path / "t1", broker, "S001", "S001-T01"))
+        tills.append(start_till(tmp_path / "t2", broker, "S002", "S002-T01"))
         yield tills[0], tills[1], worker
     finally:
         for till in tills:

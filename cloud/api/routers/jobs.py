@@ -88,7 +88,7 @@ def _jobs(cdb: CloudDB, request: Request) -> list[Job]:
                 title_en=spec.title_en,
                 title_zh=spec.title_zh,
                 every_s=config.every_s.get(name),
-                settings=spec.params(config),
+                settings=spec.params(cdb, config),
                 last_ok_at=last_run(cdb, name, "ok"),
                 last_run=_run(latest[0]) if latest else None,
             )

@@ -29,7 +29,7 @@ with warnings.catch_warnings():
 
 ROLES = [r.value for r in Role]
 AREAS = {"jobs", "member admin"}
-SETTINGS = ApiSettings(jobs=JobsConfig(expiry_after_days=365))
+SETTINGS = ApiSettings(jobs=JobsConfig())
 
 
 @pytest.fixture
@@ -61,7 +61,8 @@ def test_hq_runs_the_expiry_now_and_the_run_is_recorded_and_audited(world: dict)
         ("tier_downgrade", 86400),
         ("merge_duplicates", 300),
     ]
-    assert listed[0]["settings"] == {"after_days": 365} and listed[0]["last_run"] is None
+    assert listed[0]["settings"] == {"after_days": 365, "rules_version": ""}
+    assert listed[0]["last_run"] is None
 
     preview = client.post("/api/jobs/points_expiry/run", headers=admin, json={"dry_run": True})
     assert preview.status_code == 200, preview.text

@@ -7,14 +7,18 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from cloud.domain.rulesets import rule_sets
 from cloud.ingest.decode import DecodedBatch, decode_events_message
 from cloud.jobs.config import JobsConfig
 from cloud.jobs.registry import run_job
 from cloud.jobs.runs import RunResult
+from cloud.store import rules as rules_store
 from cloud.store.apply import BatchOutcome, IngestRules, apply_batch
 from cloud.store.db import CloudDB
 from cloud.store.effects import PendingDown
 from protocol.envelope import Envelope, utc_iso
+from protocol.rules import default_rules
+from protocol.rules_check import decode_body, to_plain
 from protocol.topics import events_topic
 from tests.cloud.factories import batch_payload, envelope, registration_body, sale_body
 
@@ -31,7 +35,35 @@ def naive(at: dt.datetime) -> dt.datetime:
     return at.astimezone(dt.UTC).replace(tzinfo=None)
 
 
-def ingest(cdb: CloudDB, envs: Sequence[Envelope], at: dt.datetime) -> BatchOutcome:
+def publish_rules(
+    cdb: CloudDB,
+    at: dt.datetime,
+    *,
+    basis: str = "spend",
+    window_days: int = 0,
+    silver: int = 200_000,
+    gold: int = 500_000,
+    expiry_days: int = 365,
+) -> tuple[str, IngestRules]:
+    """HQ publishes chain rules with these tier and expiry figures (the rest the defaults);
+    returns the version and ingest's rules knowing it."""
+    plain = to_plain(default_rules())
+    plain["tiers"].update(basis=basis, window_days=window_days)
+    plain["tiers"]["levels"][1]["threshold"] = silver
+    plain["tiers"]["levels"][2]["threshold"] = gold
+    plain["loyalty"]["expiry_days"] = expiry_days
+    with cdb.write():
+        published, _ = rules_store.publish_rules(cdb, decode_body(plain), "all", "hq", naive(at))
+    known = [rules_store.by_version(cdb, f"r{n}") for n in range(1, 100)]
+    rules = IngestRules(
+        rule_sets=rule_sets([r for r in known if r]), chain_version=published.version
+    )
+    return published.version, rules
+
+
+def ingest(
+    cdb: CloudDB, envs: Sequence[Envelope], at: dt.datetime, rules: IngestRules | None = None
+) -> BatchOutcome:
     """Store one terminal's events through the real decode and apply, received at ``at``."""
     first = envs[0]
     topic = events_topic(first.store_id, first.terminal_id)
@@ -43,7 +75,7 @@ def ingest(cdb: CloudDB, envs: Sequence[Envelope], at: dt.datetime) -> BatchOutc
         terminal_id=first.terminal_id,
         events=decoded.events,
         topic=topic,
-        rules=IngestRules(),
+        rules=rules or IngestRules(),
         clock=lambda: at,
     )
     assert not outcome.held and not outcome.dead_lettered, outcome
@@ -51,17 +83,24 @@ def ingest(cdb: CloudDB, envs: Sequence[Envelope], at: dt.datetime) -> BatchOutc
 
 
 class Till:
-    """One terminal's events, numbered in order, each received when it is made."""
+    """One terminal's events, numbered in order, each received when it is made; its sales name
+    rules ``version`` (published with ``publish_rules``), else the built-in defaults."""
 
-    def __init__(self, cdb: CloudDB, terminal_id: str) -> None:
+    def __init__(
+        self, cdb: CloudDB, terminal_id: str, rules: tuple[str, IngestRules] | None = None
+    ) -> None:
         self.cdb, self.terminal_id, self.seq = cdb, terminal_id, 0
+        self.version, self.rules = rules or ("", IngestRules())
 
     def send(self, body: dict[str, Any], at: dt.datetime, event_type: str = "sale") -> int:
         self.seq += 1
+        if event_type == "sale" and self.version:
+            body = {**body, "rules_version": self.version}
         ingest(
             self.cdb,
             [envelope(self.terminal_id, self.seq, body, event_type=event_type, time=at)],
             at,
+            self.rules,
         )
         return self.seq
 

@@ -22,7 +22,7 @@ import pytest
 
 from cloud.jobs.config import JobsConfig
 from cloud.store.db import CloudDB, open_cloud_db
-from tests.cloud.jobs.helpers import Till, day, ledger, member_changes, run
+from tests.cloud.jobs.helpers import Till, day, ledger, member_changes, publish_rules, run
 
 
 def _history(cdb: CloudDB) -> dict[str, str]:
@@ -86,14 +86,22 @@ def test_unspent_points_older_than_the_period_expire_oldest_first_once(cloud_db:
     assert _balance(cloud_db, "M-EXP") == 0 and _balance(cloud_db, "M-NEW") == 10
 
 
-def test_the_period_comes_from_the_settings(cloud_db: CloudDB) -> None:
+def test_the_period_comes_from_the_rules_in_force(cloud_db: CloudDB) -> None:
     till = Till(cloud_db, "S001-T01")
     till.sale("M-SHORT", 3000, day(0))  # +300
     till.sale("M-SHORT", 500, day(80))  # +50
-    result, _ = run(cloud_db, "points_expiry", day(100), JobsConfig(expiry_after_days=30))
+    # Under the defaults (365 days) nothing is due on day 100.
+    result, _ = run(cloud_db, "points_expiry", day(100))
+    assert result.summary["counts"].get("points_expired", 0) == 0
+    publish_rules(cloud_db, day(90), expiry_days=30)
+    result, _ = run(cloud_db, "points_expiry", day(100), JobsConfig())
     # 30 days before day 100 is day 70: the 300 of day 0 expire, the 50 of day 80 stay.
     assert result.summary["counts"]["points_expired"] == 300
     assert _balance(cloud_db, "M-SHORT") == 50
+    assert cloud_db.jobs.JobRun.get_by_id(result.run_id).params == {
+        "after_days": 30,
+        "rules_version": "r1",
+    }
 
 
 @pytest.mark.pg

@@ -102,7 +102,7 @@ def test_ingest_learns_a_new_version_when_a_batch_names_it_and_upgrades_by_it(
         r2 = publish(api, basis="visits")
         assert r2 not in book.ensure(ingest, {"r99"}).rule_sets  # no new read yet
         assert r2 in book.ensure(ingest, {r2}).rule_sets
-        # Tiers by visits: ingest leaves them to the periodic job.
+        # Tiers by visits (r2 keeps the spend thresholds as visit counts): one visit is not 200,000.
         _apply(ingest, [_sale(4, "M4", 900_000, r2)], book.rules)
         assert m.Member.get(m.Member.member_id == "M4").tier == "regular"
     finally:
