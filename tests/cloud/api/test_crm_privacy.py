@@ -195,7 +195,7 @@ def test_erasure_keeps_every_figure_and_leaves_no_personal_data(
 
 def test_an_erasure_takes_the_ids_merged_into_the_member_with_it(hq: dict[str, Any]) -> None:
     client, cdb = hq["client"], hq["cdb"]
-    # The customer registered again at another till: HQ merged the duplicate into M1.
+    # The customer registered again at another till: joined into M1 (HQ's merge finds it made).
     t2 = hq["t2"]
     t2.register("M1B", w.PHONE, day(5), name=w.NAME)
     merged = client.post("/api/members/M1B/merge", json={"into": "M1", "reason": "same person"})
