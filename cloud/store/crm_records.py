@@ -121,11 +121,15 @@ def open_complaint(
     return complaint_row(c.get(c.complaint_id == complaint_id))
 
 
-def _from_till(cdb: CloudDB, complaint_id: str) -> Any:
-    """Copy a till's complaint event into the workflow table (the first time HQ handles it)."""
-    e, c = cdb.models.Event, cdb.crm.Complaint
+def _till_complaint(cdb: CloudDB, complaint_id: str) -> dict[str, Any] | None:
+    """A till's complaint event as a row of the workflow table (None when no till sent it)."""
+    e = cdb.models.Event
     pattern = f'%"complaint_id":"{complaint_id}"%'
-    for ev in e.select().where((e.type == "complaint") & (e.body.cast("text") ** pattern)).limit(5):
+    # A complaint has no receipt number: (receipt_no, type) is indexed (events_receipt_no), so
+    # only complaint events are read, never the sales.
+    found = e.select().where((e.receipt_no == "") & (e.type == "complaint")
+                             & (e.body.cast("text") ** pattern)).limit(5)  # fmt: skip
+    for ev in found:
         body = ev.body or {}
         if body.get("complaint_id") != complaint_id:
             continue
@@ -134,21 +138,34 @@ def _from_till(cdb: CloudDB, complaint_id: str) -> Any:
             opened = opened.astimezone(dt.UTC).replace(tzinfo=None)
         except ValueError:
             opened = ev.received_at
-        c.insert(complaint_id=complaint_id, member_id=body.get("member_id"),
-                 sale_id=body.get("sale_id") or "", store_id=ev.store_id,
-                 origin=f"till:{ev.terminal_id}:{ev.seq}", text=body.get("text", ""),
-                 status=body.get("status", "open"), opened_by=body.get("staff_id", ""),
-                 opened_at=opened).execute()  # fmt: skip
-        return c.get(c.complaint_id == complaint_id)
+        return {"complaint_id": complaint_id, "member_id": body.get("member_id"),
+                "sale_id": body.get("sale_id") or "", "store_id": ev.store_id,
+                "origin": f"till:{ev.terminal_id}:{ev.seq}", "text": body.get("text", ""),
+                "status": body.get("status", "open"), "opened_by": body.get("staff_id", ""),
+                "opened_at": opened}  # fmt: skip
     return None
 
 
+def complaint_store(cdb: CloudDB, complaint_id: str) -> str | None:
+    """The store a complaint belongs to (None when there is no such complaint); reads only."""
+    c = cdb.crm.Complaint
+    row = c.get_or_none(c.complaint_id == complaint_id)
+    if row is not None:
+        return str(row.store_id)
+    till = _till_complaint(cdb, complaint_id)
+    return None if till is None else str(till["store_id"])
+
+
 def find_complaint(cdb: CloudDB, complaint_id: str) -> Any:
-    """The complaint's row (a till's one copied in); MemberNotFound when there is none."""
+    """The complaint's row, locked (a till's one copied in the first time HQ handles it);
+    MemberNotFound when there is none."""
     c = cdb.crm.Complaint
     row = cdb.locking(c.select().where(c.complaint_id == complaint_id)).first()
     if row is None:
-        row = _from_till(cdb, complaint_id)
+        till = _till_complaint(cdb, complaint_id)
+        if till is not None:
+            c.insert(**till).execute()
+            row = c.get(c.complaint_id == complaint_id)
     if row is None:
         raise MemberNotFound(f"no complaint {complaint_id!r}")
     return row

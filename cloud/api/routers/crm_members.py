@@ -159,12 +159,9 @@ def move_complaint(
     action: Literal["resolve", "reopen"], note: str,
 ) -> dict[str, Any]:  # fmt: skip
     """Resolve or reopen a complaint of the caller's stores (404 unknown, 403 another store)."""
-    with cdb.write():
-        try:
-            row = crm_records.find_complaint(cdb, complaint_id)
-        except MemberNotFound as err:
-            raise HTTPException(404, str(err)) from err
-        store = row.store_id
+    store = crm_records.complaint_store(cdb, complaint_id)
+    if store is None:
+        raise HTTPException(404, f"no complaint {complaint_id!r}")
     if who.stores is not None and store not in who.stores:
         raise HTTPException(403, f"complaint {complaint_id!r} belongs to another store")
     return record(  # type: ignore[no-any-return]
