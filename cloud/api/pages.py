@@ -25,16 +25,20 @@ NAV: Final = (
     ("/terminals", "Terminals", "terminals"),
     ("/pushes", "Pushes", "pushes"),
     ("/reports", "Reports", None),
+    ("/members", "Members", "members"),
     ("/segments", "Segments", "crm"),
     ("/campaigns", "Campaigns", "crm"),
     ("/users", "Users and tokens", "users"),
 )
 _NAV_ROLES: Final = {
     None: frozenset({Role.ADMIN, Role.MARKETING, Role.STORE_MANAGER, Role.ANALYST}),
-    "terminals": frozenset(Role),
+    "terminals": frozenset(Role) - {Role.SALES_GUIDE},
     "pushes": frozenset({Role.ADMIN, Role.MARKETING}),
     "users": frozenset({Role.ADMIN}),
     "crm": frozenset({Role.ADMIN, Role.MARKETING, Role.ANALYST}),
+    "members": frozenset(
+        {Role.ADMIN, Role.MARKETING, Role.STORE_MANAGER, Role.ANALYST, Role.SALES_GUIDE}
+    ),
 }
 
 
@@ -100,6 +104,7 @@ def _role_names(gettext: Any) -> Mapping[str, str]:
         "store_manager": gettext("Store manager"),
         "analyst": gettext("Analyst"),
         "technician": gettext("Technician"),
+        "sales_guide": gettext("Sales guide"),
     }
 
 

@@ -29,6 +29,8 @@ class Role(enum.StrEnum):
     STORE_MANAGER = "store_manager"  # their own stores only
     ANALYST = "analyst"  # read-only, personal data masked
     TECHNICIAN = "technician"  # registers terminals and reads the terminal list, nothing else
+    # MISSION staff roles: "sales guide: member lookup and follow-up notes" (their stores only).
+    SALES_GUIDE = "sales_guide"
 
 
 ALL_ROLES = frozenset(Role)

@@ -21,6 +21,8 @@ from cloud.store.db import CloudDB, utcnow
 SESSION_COOKIE: Final = "hq_session"
 CSRF_HEADER: Final = "X-CSRF-Token"
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Roles kept to their own stores.
+STORE_SCOPED: Final = frozenset({Role.STORE_MANAGER, Role.SALES_GUIDE})
 
 
 class NotSignedIn(Exception):
@@ -51,7 +53,7 @@ def client_ip(request: Request) -> str:
 
 def principal_for(user: hq_access.UserRow, via: str, csrf: str = "") -> Principal:
     role = Role(user.role)
-    stores = frozenset(user.stores) if role is Role.STORE_MANAGER else None
+    stores = frozenset(user.stores) if role in STORE_SCOPED else None
     return Principal(user.user_id, user.username, role, stores, via, csrf, user.language)
 
 

@@ -14,6 +14,8 @@ import peewee as pw
 from playhouse import db_url
 from playhouse.migrate import SchemaMigrator, migrate
 
+from cloud.store.crm_models import CrmModels, build_crm_models
+from cloud.store.crm_models import prepare as prepare_crm
 from cloud.store.errors import BadDatabaseUrl, CloudStoreError, SchemaTooNew
 from cloud.store.hq_models import HqModels, build_hq_models
 from cloud.store.job_models import JobModels, build_job_models
@@ -90,6 +92,8 @@ class CloudDB:
     remote: RemoteModels = field(init=False)
     #: RFM runs, birthday gifts, templates, campaigns (cloud.store.segments, engagement).
     segments: SegmentModels = field(init=False)
+    #: HQ's customer records: tags, preferences, complaints, notes, erasures (cloud.store.crm).
+    crm: CrmModels = field(init=False)
 
     def __post_init__(self) -> None:
         self.hq = build_hq_models(self.database)
@@ -97,6 +101,7 @@ class CloudDB:
         self.jobs = build_job_models(self.database)
         self.remote = build_remote_models(self.database)
         self.segments = build_segment_models(self.database)
+        self.crm = build_crm_models(self.database)
 
     @property
     def is_postgres(self) -> bool:
@@ -247,6 +252,7 @@ def open_cloud_db(url: str = DEFAULT_URL) -> CloudDB:
             database, [*cdb.hq.all(), *cdb.rollups.all(), *cdb.jobs.all(), *cdb.segments.all()]
         )
         prepare_remote(database, cdb.remote)
+        prepare_crm(database, cdb.crm)
     except CloudStoreError:
         database.close()
         raise

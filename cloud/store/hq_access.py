@@ -20,7 +20,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from cloud.store.db import CloudDB, utcnow
 from cloud.store.errors import CloudStoreError
 
-ROLES: Final = ("admin", "marketing", "store_manager", "analyst", "technician")
+ROLES: Final = ("admin", "marketing", "store_manager", "analyst", "technician", "sales_guide")
+#: Roles kept to a list of stores (they see the members and sales of those stores only).
+STORE_ROLES: Final = ("store_manager", "sales_guide")
 USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
 MIN_PASSWORD: Final = 10
 SESSION_HOURS: Final = 12
@@ -83,8 +85,8 @@ def check_user_fields(username: str, role: str, stores: list[str]) -> None:
         raise AccessError("username: 2-64 letters, digits or . _ @ -")
     if role not in ROLES:
         raise AccessError(f"role: one of {', '.join(ROLES)}, not {role!r}")
-    if role == "store_manager" and not stores:
-        raise AccessError("a store manager needs at least one store")
+    if role in STORE_ROLES and not stores:
+        raise AccessError(f"a {role.replace('_', ' ')} needs at least one store")
 
 
 def check_password(password: str) -> None:
@@ -119,7 +121,7 @@ def add_user(
         display_name=display_name or username,
         password_hash=_hasher().hash(password),
         role=role,
-        stores=stores if role == "store_manager" else [],
+        stores=stores if role in STORE_ROLES else [],
         language=language,
         active=True,
         created_at=utcnow(),

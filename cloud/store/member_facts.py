@@ -123,7 +123,10 @@ def items(
     if policy.basis == "spend" and policy.window_days:
         windowed = tier_spend.measures(cdb, ids, today or now.date(), policy)
     out = []
-    for member in m.Member.select().where(m.Member.member_id.in_(ids)).order_by(m.Member.member_id):
+    # A member whose personal data was erased was dropped from the tills: never pushed again.
+    erased = cdb.crm.MemberErasure.select(cdb.crm.MemberErasure.member_id)
+    live = m.Member.member_id.in_(ids) & m.Member.member_id.not_in(erased)
+    for member in m.Member.select().where(live).order_by(m.Member.member_id):
         item: dict[str, Any] = {
             "member_id": member.member_id, "rev": int(member.rev), "tier": member.tier,
             "points_balance": balances.get(member.member_id, 0),

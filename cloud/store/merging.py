@@ -37,6 +37,8 @@ MEMBER_KEYED: Final[tuple[tuple[str, Callable[[CloudDB], Any]], ...]] = (
     ("over_redemptions", lambda cdb: cdb.models.OverRedemption),
     ("coupons", lambda cdb: cdb.remote.Coupon),
     ("coupon_uses", lambda cdb: cdb.remote.CouponUse),
+    ("complaints", lambda cdb: cdb.crm.Complaint),
+    ("member_notes", lambda cdb: cdb.crm.GuideNote),
 )
 ORIGIN: Final = "hq:merge"
 

@@ -184,6 +184,8 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
     ) -> Response:
         if who.role is Role.TECHNICIAN:
             return RedirectResponse("/terminals", status_code=303)
+        if who.role is Role.SALES_GUIDE:  # member lookup and notes: no sales reports
+            return RedirectResponse("/members", status_code=303)
         f = _filters(cdb, who, store, date_from, date_to)
         ctx = dashboard_context(cdb, who, f, gettext(request, who))
         name = "_dashboard.html" if request.headers.get("hx-request") else "dashboard.html"

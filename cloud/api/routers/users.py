@@ -15,7 +15,7 @@ from cloud.store import hq_access
 from cloud.store.db import CloudDB
 from cloud.store.stores import store_known
 
-RoleName = Literal["admin", "marketing", "store_manager", "analyst", "technician"]
+RoleName = Literal["admin", "marketing", "store_manager", "analyst", "technician", "sales_guide"]
 StoreId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 UserId = Annotated[int, Path(ge=1, le=2**62)]
 

@@ -34,7 +34,7 @@ def token_for(
             for s in STORES:
                 if not cdb.hq.Store.get_or_none(cdb.hq.Store.store_id == s):
                     stores.put_store(cdb, s, f"Store {s}", "Asia/Shanghai", 0)
-            if role == "store_manager" and store_ids is None:
+            if role in ("store_manager", "sales_guide") and store_ids is None:
                 store_ids = ["S001"]
             user = hq_access.add_user(
                 cdb, username or f"{role}-user", PASSWORD, role, stores=store_ids

@@ -49,6 +49,8 @@ PATH_VALUES = {
     "campaign_id": "1",  # created by POST /api/campaigns, which comes first
     "template_kind": "campaign_notice",
     "template_lang": "en",
+    "complaint_id": "CP1",  # opened by POST /api/crm/members/{member_id}/complaints first
+    "tag": "vip",  # put on M1 by POST /api/crm/members/{member_id}/tags first
 }
 #: Path values for one write route only.
 WRITE_VALUES = {
@@ -56,6 +58,7 @@ WRITE_VALUES = {
     "/api/jobs/{name}/run": {"name": "points_expiry"},
     "/api/coupons/{code}/revoke": {"code": "X1"},  # issued by POST /api/coupons, which comes first
     "/api/coupon-rules/{name}/stop": {"name": "r1"},  # added by POST /api/coupon-rules
+    "/api/crm/members/{member_id}/erase": {"member_id": "M2"},  # merged into M1 above
 }
 #: POST routes that change nothing (previews): no audit row expected.
 READ_ONLY_WRITES = {
@@ -150,6 +153,24 @@ def valid_body(method: str, path: str, user_ids: dict[str, int]) -> dict[str, An
         ("POST", "/api/campaigns"): {"json": {"name": "spring", "tiers": ["gold"]}},
         ("POST", "/api/campaigns/{campaign_id}/queue"): {},
         ("POST", "/campaigns/add"): {"data": {"name": "page", "segment": "", "lang": "en"}},
+        ("POST", "/api/crm/members/{member_id}/tags"): {"json": {"tags": ["vip", "size-m"]}},
+        ("DELETE", "/api/crm/members/{member_id}/tags/{tag}"): {},
+        ("PUT", "/api/crm/members/{member_id}/preferences"): {"json": {"values": {"size": "M"}}},
+        ("POST", "/api/crm/members/{member_id}/notes"): {"json": {"text": "call back on Friday"}},
+        ("POST", "/api/crm/members/{member_id}/complaints"): {
+            "json": {"text": "rude at the till", "complaint_id": "CP1"}
+        },
+        ("POST", "/api/crm/complaints/{complaint_id}/resolve"): {"json": {"note": "apologised"}},
+        ("POST", "/api/crm/complaints/{complaint_id}/reopen"): {"json": {"note": "called again"}},
+        ("POST", "/api/crm/members/{member_id}/erase"): {
+            "json": {"confirm": "M2", "reason": "the customer asked"}
+        },
+        ("POST", "/members/{member_id}/notes"): {"data": {"text": "prefers weekend calls"}},
+        ("POST", "/members/{member_id}/tags"): {"data": {"tags": "vip, 跟进"}},
+        # CP1 was opened, resolved and reopened through the API just before.
+        ("POST", "/complaints/{complaint_id}/resolve"): {
+            "data": {"note": "refunded", "member_id": "M1"}
+        },
     }
     key = (method, path)
     if key not in bodies:

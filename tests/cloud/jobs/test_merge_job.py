@@ -196,6 +196,8 @@ def test_the_job_joins_a_marked_duplicate_with_its_coupons_and_their_uses(
         "over_redemptions": 0,
         "coupons": 1,
         "coupon_uses": 1,
+        "complaints": 0,
+        "member_notes": 0,
         "spend_days": 1,
         "spend_fen": 8_000,
         "cards_held": ["C-2"],
