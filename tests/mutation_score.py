@@ -1,0 +1,135 @@
+"""The checkout core's mutation score from mutmut's results (`make mutation` prints it).
+
+A surviving mutant is one of three things:
+
+* message-only: it changes nothing but the text of an error the core raises (the
+  exception class, and so what the till does, stays the same). Refusal keys
+  (``Refused("coupon.expired")``) are not text: they choose what the cashier is told,
+  so a mutant of one counts as a change of behaviour;
+* equivalent: it cannot change behaviour; each is listed in EQUIVALENT with the reason;
+* a gap: a change of behaviour no test sees.
+
+The score is killed / (mutants checked - message-only - equivalent). Run from the
+repository root after ``mutmut run``; ``--min 95`` exits 1 below 95 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+import textwrap
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+META_DIR = Path("mutants/device/checkout")
+
+# Mutants that cannot change what the code does, by name (mutmut numbers the mutants of a
+# function in order, so an edit to that function renumbers them: re-check this list then).
+EQUIVALENT: dict[str, str] = {}
+
+_KILLED = {1, 3, 24, -24, 36, 152, 255, 37}  # a failing test, a timeout, or the type checker
+
+
+def _functions(name: str, path: Path) -> tuple[str, str]:
+    """The original and the mutant source of the function ``name`` mutates."""
+    import libcst as cst
+    from mutmut.mutation.diff_apply import (
+        read_functions_from_index,
+        read_mutant_function,
+        read_mutants_module,
+        read_original_function,
+    )
+
+    pair = read_functions_from_index(name, path)
+    if pair is None:
+        module = read_mutants_module(path)
+        pair = (read_original_function(module, name), read_mutant_function(module, name))
+    return tuple(cst.Module([f]).code for f in pair)  # type: ignore[return-value]
+
+
+def _walk_diff(a: Any, b: Any, stack: tuple[ast.AST, ...]) -> Iterator[tuple[Any, Any, tuple]]:
+    """Yield (original, mutant, ancestors) for every differing node or value."""
+    if isinstance(a, ast.AST) and type(a) is type(b):
+        for field in a._fields:
+            yield from _walk_diff(getattr(a, field), getattr(b, field), (*stack, a))
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for x, y in zip(a, b, strict=True):
+            yield from _walk_diff(x, y, stack)
+    elif a != b or type(a) is not type(b):
+        yield a, b, stack
+
+
+def _is_message(a: Any, b: Any, stack: tuple[ast.AST, ...]) -> bool:
+    raises = [n for n in stack if isinstance(n, ast.Raise)]
+    if not raises or not isinstance(raises[-1].exc, ast.Call):
+        return False
+    call = raises[-1].exc
+    func = call.func
+    if isinstance(func, ast.Name) and func.id == "Refused":
+        return False
+    inside_args = any(arg in stack for arg in [*call.args, *(k.value for k in call.keywords)])
+    texts = (str, type(None))
+    if isinstance(a, ast.Constant) and isinstance(b, ast.Constant):
+        return inside_args and isinstance(a.value, texts) and isinstance(b.value, texts)
+    # a value inside a Constant node (the str itself) differs
+    return inside_args and isinstance(a, texts) and isinstance(b, texts)
+
+
+def message_only(name: str, path: Path) -> bool:
+    """True when the mutant changes only the text of an error the core raises."""
+    orig, mutant = (ast.parse(textwrap.dedent(src)) for src in _functions(name, path))
+    diffs = list(_walk_diff(orig, mutant, ()))
+    return bool(diffs) and all(_is_message(a, b, stack) for a, b, stack in diffs)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--min", type=float, default=0.0, help="fail below this score (%%)")
+    parser.add_argument("--gaps", action="store_true", help="list the surviving gaps")
+    args = parser.parse_args()
+    rows: list[tuple[str, Counter[str]]] = []
+    gaps: list[str] = []
+    for meta in sorted(META_DIR.glob("*.py.meta")):
+        source = Path("device/checkout") / meta.name.removesuffix(".meta")
+        exit_codes = json.loads(meta.read_text())["exit_code_by_key"]
+        counts: Counter[str] = Counter()
+        for name, code in sorted(exit_codes.items()):
+            if code is None:
+                counts["unchecked"] += 1
+            elif code in _KILLED:
+                counts["killed"] += 1
+            elif code in (5, 33):
+                counts["no tests"] += 1
+            elif name in EQUIVALENT:
+                counts["equivalent"] += 1
+            elif code == 0 and message_only(name, source):
+                counts["message"] += 1
+            else:
+                counts["gap"] += 1
+                gaps.append(name)
+        if exit_codes:
+            rows.append((source.stem, counts))
+    cols = ("killed", "gap", "no tests", "message", "equivalent", "unchecked")
+    print(f"{'module':<14}" + "".join(f"{c:>11}" for c in cols) + f"{'score':>8}")
+    total: Counter[str] = Counter()
+    for module, counts in rows:
+        total.update(counts)
+        print(f"{module:<14}" + "".join(f"{counts[c]:>11}" for c in cols) + _score(counts))
+    print(f"{'all':<14}" + "".join(f"{total[c]:>11}" for c in cols) + _score(total))
+    if args.gaps:
+        print("\n".join(gaps))
+    behaviour = total["killed"] + total["gap"] + total["no tests"]
+    return 1 if behaviour and 100 * total["killed"] / behaviour < args.min else 0
+
+
+def _score(counts: Counter[str]) -> str:
+    behaviour = counts["killed"] + counts["gap"] + counts["no tests"]
+    return f"{100 * counts['killed'] / behaviour:>7.1f}%" if behaviour else f"{'-':>8}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
