@@ -6,7 +6,8 @@ A surviving mutant is one of three things:
   exception class, and so what the till does, stays the same). Refusal keys
   (``Refused("coupon.expired")``) are not text: they choose what the cashier is told,
   so a mutant of one counts as a change of behaviour;
-* equivalent: it cannot change behaviour; each is listed in EQUIVALENT with the reason;
+* equivalent: it cannot change behaviour; each is listed in EQUIVALENT with the reason
+  (MESSAGE lists the message-only ones the check below cannot see);
 * a gap: a change of behaviour no test sees.
 
 The score is killed / (mutants checked - message-only - equivalent). Run from the
@@ -30,6 +31,11 @@ META_DIR = Path("mutants/device/checkout")
 # Mutants that cannot change what the code does, by name (mutmut numbers the mutants of a
 # function in order, so an edit to that function renumbers them: re-check this list then).
 EQUIVALENT: dict[str, str] = {}
+# Message-only mutants the automatic check cannot see (the text is built in a helper).
+MESSAGE: dict[str, str] = {
+    "device.checkout.tenders.x_coupon_amount__mutmut_47": "coupon code in the bad-date reason",
+    "device.checkout.tenders.x_coupon_amount__mutmut_52": "coupon code in the bad-date reason",
+}
 
 _KILLED = {1, 3, 24, -24, 36, 152, 255, 37}  # a failing test, a timeout, or the type checker
 
@@ -60,30 +66,35 @@ def _walk_diff(a: Any, b: Any, stack: tuple[ast.AST, ...]) -> Iterator[tuple[Any
         for x, y in zip(a, b, strict=True):
             yield from _walk_diff(x, y, stack)
     elif a != b or type(a) is not type(b):
-        yield a, b, stack
+        yield a, b, (*stack, a) if isinstance(a, ast.AST) else stack
 
 
-def _is_message(a: Any, b: Any, stack: tuple[ast.AST, ...]) -> bool:
+# The core's errors whose only argument is the English reason shown to the cashier.
+_TEXT_ERRORS = frozenset(
+    {
+        "BarcodeError", "CartError", "CheckoutError", "LoyaltyError", "PermissionDenied",
+        "PricingError", "ReturnError", "ShiftError", "TenderError", "ValueError",
+        "ZeroDivisionError",
+    }
+)  # fmt: skip
+
+
+def _is_message(stack: tuple[ast.AST, ...]) -> bool:
+    """True when a difference lies in the reason given to one of the core's text errors."""
     raises = [n for n in stack if isinstance(n, ast.Raise)]
     if not raises or not isinstance(raises[-1].exc, ast.Call):
         return False
     call = raises[-1].exc
-    func = call.func
-    if isinstance(func, ast.Name) and func.id == "Refused":
+    if not (isinstance(call.func, ast.Name) and call.func.id in _TEXT_ERRORS):
         return False
-    inside_args = any(arg in stack for arg in [*call.args, *(k.value for k in call.keywords)])
-    texts = (str, type(None))
-    if isinstance(a, ast.Constant) and isinstance(b, ast.Constant):
-        return inside_args and isinstance(a.value, texts) and isinstance(b.value, texts)
-    # a value inside a Constant node (the str itself) differs
-    return inside_args and isinstance(a, texts) and isinstance(b, texts)
+    return any(arg in stack for arg in [*call.args, *(k.value for k in call.keywords)])
 
 
 def message_only(name: str, path: Path) -> bool:
     """True when the mutant changes only the text of an error the core raises."""
     orig, mutant = (ast.parse(textwrap.dedent(src)) for src in _functions(name, path))
     diffs = list(_walk_diff(orig, mutant, ()))
-    return bool(diffs) and all(_is_message(a, b, stack) for a, b, stack in diffs)
+    return bool(diffs) and all(_is_message(stack) for _, _, stack in diffs)
 
 
 def main() -> int:
@@ -106,7 +117,7 @@ def main() -> int:
                 counts["no tests"] += 1
             elif name in EQUIVALENT:
                 counts["equivalent"] += 1
-            elif code == 0 and message_only(name, source):
+            elif name in MESSAGE or (code == 0 and message_only(name, source)):
                 counts["message"] += 1
             else:
                 counts["gap"] += 1

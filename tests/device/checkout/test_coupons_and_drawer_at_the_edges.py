@@ -36,8 +36,10 @@ def pays(coupon: FakeCoupon, *, total: int, due: int | None = None, requested: i
 
 
 def refusal(coupon: FakeCoupon, *, total: int) -> str:
+    """The refusal's key, after checking that it names the coupon."""
     with pytest.raises(Refused) as err:
         pays(coupon, total=total)
+    assert err.value.params["code"] == coupon.code
     return err.value.key
 
 
@@ -87,6 +89,23 @@ def test_the_first_and_last_valid_days() -> None:
     assert refusal(FakeCoupon("L", "amount", 500, valid_until="2026-11-22"), total=8000) == (
         "coupon.expired"
     )
+
+
+def test_every_refusal_names_the_coupon_and_its_date_or_amount() -> None:
+    assert refusal(FakeCoupon("W", "amount", 500, revoked=True), total=8000) == "coupon.revoked"
+    assert refusal(FakeCoupon("G", "gift", 0), total=8000) == "coupon.not_tender"
+    assert refusal(FakeCoupon("O", "amount", 500, stores=("S002",)), total=8000) == (
+        "coupon.other_store"
+    )
+    with pytest.raises(Refused) as err:
+        pays(FakeCoupon("F", "amount", 500, valid_from="2026-12-01T08:00"), total=8000)
+    assert err.value.params == {"code": "F", "date": "2026-12-01"}
+    with pytest.raises(Refused) as err:
+        pays(FakeCoupon("E", "amount", 500, valid_until="2026-11-01"), total=8000)
+    assert err.value.params == {"code": "E", "date": "2026-11-01"}
+    with pytest.raises(Refused) as err:
+        pays(FakeCoupon("S", "amount", 500, min_spend_fen=10_000), total=8000)
+    assert err.value.params == {"code": "S", "amount": "¥100.00"}
 
 
 def test_an_unknown_coupon_kind_is_refused_not_guessed() -> None:

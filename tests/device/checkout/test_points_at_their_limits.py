@@ -232,3 +232,15 @@ def test_the_limits_themselves_are_allowed() -> None:
     assert max_redeemable_points(10_000, 10_000, edge) == 0
     assert tier_for_spend(0, edge) is Tier.GOLD
     assert LoyaltyConfig(redeem_cap_bp=10_000).redeem_cap_bp == 10_000
+
+
+def test_single_point_blocks_down_to_one_point_and_nothing_on_a_zero_sale() -> None:
+    # one point is worth one fen and may pay all of a sale
+    fine = LoyaltyConfig(redeem_block_points=1, redeem_block_value_fen=1, redeem_cap_bp=10_000)
+    assert validate_redemption(1, 1000, 10, fine) == 1
+    assert max_redeemable_points(3, 10, fine) == 3
+    assert max_redeemable_points(0, 10, fine) == 0
+    with pytest.raises(LoyaltyError):
+        validate_redemption(1, 0, 10, fine)
+    with pytest.raises(LoyaltyError):
+        validate_redemption(0, 1000, 10, fine)
