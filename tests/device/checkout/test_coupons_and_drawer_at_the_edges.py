@@ -94,6 +94,8 @@ def test_the_first_and_last_valid_days() -> None:
 def test_every_refusal_names_the_coupon_and_its_date_or_amount() -> None:
     assert refusal(FakeCoupon("W", "amount", 500, revoked=True), total=8000) == "coupon.revoked"
     assert refusal(FakeCoupon("G", "gift", 0), total=8000) == "coupon.not_tender"
+    assert refusal(FakeCoupon("Z", "amount", 0), total=8000) == "coupon.worthless"
+    assert refusal(FakeCoupon("P0", "percent", 1), total=40) == "coupon.worthless"  # 0.004 fen
     assert refusal(FakeCoupon("O", "amount", 500, stores=("S002",)), total=8000) == (
         "coupon.other_store"
     )

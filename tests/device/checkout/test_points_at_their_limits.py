@@ -244,3 +244,13 @@ def test_single_point_blocks_down_to_one_point_and_nothing_on_a_zero_sale() -> N
         validate_redemption(1, 0, 10, fine)
     with pytest.raises(LoyaltyError):
         validate_redemption(0, 1000, 10, fine)
+
+
+def test_a_tier_without_a_threshold_is_open_from_nothing_spent() -> None:
+    no_silver = LoyaltyConfig(tier_spend_fen={Tier.REGULAR: 0, Tier.GOLD: 500_000})
+    assert tier_for_spend(0, no_silver) is Tier.SILVER
+    assert tier_for_spend(500_000, no_silver) is Tier.GOLD
+    only_gold = LoyaltyConfig(tier_spend_fen={Tier.GOLD: 100})
+    assert tier_for_spend(99, only_gold) is Tier.SILVER
+    # a member whose returns took their spend below zero is still a regular member
+    assert tier_for_spend(-100, CONFIG) is Tier.REGULAR
