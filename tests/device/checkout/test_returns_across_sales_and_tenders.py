@@ -95,6 +95,7 @@ def test_several_earlier_returns_of_one_sale_add_up() -> None:
         record("sale-A", ReturnLine(1, "TEA", 1, None, 1000), return_id="r1"),
         record("sale-A", ReturnLine(1, "TEA", 1, None, 1000), ReturnLine(2, "RICE", 1, 150, 150)),
         record("sale-A", ReturnLine(9, "GONE", 1, None, 0), return_id="r3"),  # no such line
+        record("sale-A", ReturnLine(2, "RICE", 1, None, 0), return_id="r4"),  # no weight: 0 g
     ]
     assert returned_units(sale, earlier) == {1: 2, 2: 150}
     # the rest of the rice (350 g of 500 g: ¥3.50) when no weight is given
