@@ -118,6 +118,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--min", type=float, default=0.0, help="fail below this score (%%)")
     parser.add_argument("--gaps", action="store_true", help="list the surviving gaps")
+    parser.add_argument(
+        "--gap-names", action="store_true", help="print only the gaps' names, for a rerun"
+    )
     args = parser.parse_args()
     rows: list[tuple[str, Counter[str]]] = []
     gaps: list[str] = []
@@ -141,6 +144,9 @@ def main() -> int:
                 gaps.append(name)
         if exit_codes:
             rows.append((source.stem, counts))
+    if args.gap_names:
+        print(" ".join(gaps))
+        return 0
     cols = ("killed", "gap", "no tests", "message", "equivalent", "unchecked")
     print(f"{'module':<14}" + "".join(f"{c:>11}" for c in cols) + f"{'score':>8}")
     total: Counter[str] = Counter()
