@@ -34,6 +34,7 @@ _ALL_LINES = (
     "the units map holds every line of the sale (returned_units starts from all of them), "
     "and a line with no units returned adds proportion(net, 0, sold) = 0 either way"
 )
+_SAME_LENGTH = "the split gives one figure per tender: strict or not, the zip is the same"
 EQUIVALENT: dict[str, str] = {
     "device.checkout.money.x_round_div__mutmut_6": "denominator 0 is refused above: <= 0 is < 0",
     "device.checkout.money.x_round_div__mutmut_7": "integers: < 1 is <= 0, and 0 is refused above",
@@ -42,6 +43,15 @@ EQUIVALENT: dict[str, str] = {
     "device.checkout.money.x_allocate__mutmut_11": "amount 0: every part is 0 whatever the sign",
     "device.checkout.money.x_allocate__mutmut_12": "integers: < 1 is <= 0; amount 0 gives 0s",
     "device.checkout.money.x_parse_yuan__mutmut_37": "ljust(2) is never empty: the or is dead",
+    "device.checkout.returns.x_plan_return__mutmut_104": _SAME_LENGTH,
+    "device.checkout.returns.x_plan_return__mutmut_108": _SAME_LENGTH,
+    "device.checkout.returns.x_plan_return__mutmut_109": _SAME_LENGTH,
+    "device.checkout.returns.x_plan_return__mutmut_78": (
+        "a tender of 0 weighs 0 in the split, gets 0 and so never gets a refund line"
+    ),
+    "device.checkout.returns.x_plan_return__mutmut_83": (
+        "settle refuses any tender on a zero total, so a zero-total sale's tenders add up to 0"
+    ),
     "device.checkout.returns.x__cumulative_refund__mutmut_5": _ALL_LINES,
     "device.checkout.returns.x__cumulative_refund__mutmut_6": _ALL_LINES,
     "device.checkout.returns.x__cumulative_refund__mutmut_9": _ALL_LINES,

@@ -169,6 +169,7 @@ def test_a_refund_split_over_two_tenders_puts_the_remainder_on_one() -> None:
         [TenderLine(TenderKind.CARD, 1750, approval_code="A9"), TenderLine(TenderKind.CASH, 1750)],
     )
     first = plan(sale, [], ReturnRequestLine(1, 1))
+    assert first.lines == (ReturnLine(1, "TEA", 1, None, 1000),)
     assert first.refunds == (
         TenderLine(TenderKind.CARD, 500, reference="A9"),
         TenderLine(TenderKind.CASH, 500),
@@ -216,6 +217,23 @@ def test_tenders_that_do_not_add_up_to_the_total_are_refused() -> None:
     broken = replace(sale, tenders=(TenderLine(TenderKind.CASH, 3000),))
     with pytest.raises(ReturnError):
         plan(broken, [], ReturnRequestLine(1, 1))
+    one_fen = make_sale(Cart().add(product("SWEET", 1), "s"))
+    assert plan(one_fen, [], ReturnRequestLine(1, 1)).refunds == (TenderLine(TenderKind.CASH, 1),)
+    with pytest.raises(ReturnError):
+        plan(
+            replace(one_fen, tenders=(TenderLine(TenderKind.CASH, 2),)), [], ReturnRequestLine(1, 1)
+        )
+
+
+def test_a_one_fen_sale_paid_with_one_point_gives_the_point_back() -> None:
+    # one point per fen: a ¥0.01 sweet paid with 1 point; returning it refunds the point
+    cart = Cart().add(product("SWEET", 1), "s").with_member(member(Tier.REGULAR))
+    fine = LoyaltyConfig(redeem_block_points=1, redeem_block_value_fen=1, redeem_cap_bp=10_000)
+    sale = make_sale(cart, [TenderLine(TenderKind.POINTS, 1, reference="1")], loyalty=fine)
+    assert (sale.total_fen, sale.points_redeemed, sale.points_earned) == (1, 1, 0)
+    p = plan_return(sale, [], [ReturnRequestLine(1, 1)], NOW, 0, POLICY, fine)
+    assert p.refunds == (TenderLine(TenderKind.POINTS, 1, reference="1"),)
+    assert p.points == (PointsDelta("M1", 1, PointsReason.RETURN_REFUND, sale.sale_id),)
 
 
 def test_the_last_day_of_the_window_and_the_last_allowed_return() -> None:
