@@ -34,6 +34,7 @@ _ALL_LINES = (
     "the units map holds every line of the sale (returned_units starts from all of them), "
     "and a line with no units returned adds proportion(net, 0, sold) = 0 either way"
 )
+_ZERO_ROW = "a ledger row of 0 adds no lot and spends nothing whichever branch takes it"
 _SAME_LENGTH = "the split gives one figure per tender: strict or not, the zip is the same"
 EQUIVALENT: dict[str, str] = {
     "device.checkout.money.x_round_div__mutmut_6": "denominator 0 is refused above: <= 0 is < 0",
@@ -43,6 +44,23 @@ EQUIVALENT: dict[str, str] = {
     "device.checkout.money.x_allocate__mutmut_11": "amount 0: every part is 0 whatever the sign",
     "device.checkout.money.x_allocate__mutmut_12": "integers: < 1 is <= 0; amount 0 gives 0s",
     "device.checkout.money.x_parse_yuan__mutmut_37": "ljust(2) is never empty: the or is dead",
+    "device.checkout.loyalty.x_expire_points__mutmut_12": _ZERO_ROW,
+    "device.checkout.loyalty.x_expire_points__mutmut_30": _ZERO_ROW,
+    "device.checkout.loyalty.x_expire_points__mutmut_31": _ZERO_ROW,
+    "device.checkout.loyalty.x_points_earned__mutmut_1": "0 fen earns 0 * multiplier = 0",
+    "device.checkout.returns.x_split_highest_averages__mutmut_6": "amount 0: floors are all 0",
+    "device.checkout.returns.x_split_highest_averages__mutmut_22": (
+        "best is only tested for < 0 before a positive weight sets it"
+    ),
+    "device.checkout.returns.x_split_highest_averages__mutmut_25": (
+        "a zero weight picked first loses to any positive weight after it (0 > x never holds"
+        " for it), and some weight is positive once the total is"
+    ),
+    "device.checkout.tenders.x_remaining_due__mutmut_5": "a tender of 0 adds 0 to what is paid",
+    "device.checkout.tenders.x_settle__mutmut_30": (
+        "change comes from one cash tender only: once it is given nothing is due, and any"
+        " further tender is refused, so = and += agree"
+    ),
     "device.checkout.returns.x_plan_return__mutmut_104": _SAME_LENGTH,
     "device.checkout.returns.x_plan_return__mutmut_108": _SAME_LENGTH,
     "device.checkout.returns.x_plan_return__mutmut_109": _SAME_LENGTH,

@@ -79,6 +79,7 @@ def test_points_earned_at_the_edges() -> None:
     assert points_earned(-5000, Tier.GOLD, CONFIG) == 0
     assert points_earned(999, Tier.REGULAR, CONFIG) == 0
     assert points_earned(1000, Tier.REGULAR, CONFIG) == 1
+    assert points_earned(1, Tier.REGULAR, LoyaltyConfig(fen_per_point=1)) == 1  # one fen
     # a tier missing from the multipliers earns at 1x
     silver_only = LoyaltyConfig(multiplier_bp={Tier.SILVER: 20_000})
     assert points_earned(5000, Tier.GOLD, silver_only) == 5

@@ -83,6 +83,11 @@ def test_the_cheapest_units_of_a_group_are_the_ones_discounted() -> None:
         Cart().add(SOAP, "s").add(TEA, "t", quantity=2), PricingConfig(promotions=(both,))
     )
     assert [line.net_fen for line in priced.lines] == [0, 2000]
+    # scanned the other way round, the soap is still the free unit
+    priced = price_cart(
+        Cart().add(TEA, "t", quantity=2).add(SOAP, "s"), PricingConfig(promotions=(both,))
+    )
+    assert [line.net_fen for line in priced.lines] == [2000, 0]
     # second unit half price: 10.00 + 5.00 rounds each unit on its own
     half = Promotion("H", "第二件半价", "buy_x_get_y", percent_bp=5000, buy_qty=1, get_qty=1)
     priced = price_cart(Cart().add(product("D", 333), "d", quantity=2), PricingConfig(

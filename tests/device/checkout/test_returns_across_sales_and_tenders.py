@@ -94,10 +94,11 @@ def test_several_earlier_returns_of_one_sale_add_up() -> None:
     earlier = [
         record("sale-A", ReturnLine(1, "TEA", 1, None, 1000), return_id="r1"),
         record("sale-A", ReturnLine(1, "TEA", 1, None, 1000), ReturnLine(2, "RICE", 1, 150, 150)),
-        record("sale-A", ReturnLine(9, "GONE", 1, None, 0), return_id="r3"),  # no such line
+        # a line this receipt does not have is passed over, and the next line still counts
+        record("sale-A", ReturnLine(9, "GONE", 1, None, 0), ReturnLine(1, "TEA", 1, None, 1000)),
         record("sale-A", ReturnLine(2, "RICE", 1, None, 0), return_id="r4"),  # no weight: 0 g
     ]
-    assert returned_units(sale, earlier) == {1: 2, 2: 150}
+    assert returned_units(sale, earlier) == {1: 3, 2: 150}
     # the rest of the rice (350 g of 500 g: ¥3.50) when no weight is given
     rest = plan(sale, earlier, ReturnRequestLine(2, 1))
     assert rest.lines == (ReturnLine(2, "RICE", 1, 350, 350),)
