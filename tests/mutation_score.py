@@ -56,6 +56,9 @@ EQUIVALENT: dict[str, str] = {
         "a zero weight picked first loses to any positive weight after it (0 > x never holds"
         " for it), and some weight is positive once the total is"
     ),
+    "device.checkout.pricing.x__spend_off__mutmut_3": (
+        "a base of 0 gets min(0, off) = 0 off; a repeating offer has a threshold above 0"
+    ),
     "device.checkout.tenders.x_remaining_due__mutmut_5": "a tender of 0 adds 0 to what is paid",
     "device.checkout.tenders.x_settle__mutmut_30": (
         "change comes from one cash tender only: once it is given nothing is due, and any"

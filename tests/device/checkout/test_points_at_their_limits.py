@@ -252,6 +252,8 @@ def test_a_tier_without_a_threshold_is_open_from_nothing_spent() -> None:
     assert tier_for_spend(0, no_silver) is Tier.SILVER
     assert tier_for_spend(500_000, no_silver) is Tier.GOLD
     only_gold = LoyaltyConfig(tier_spend_fen={Tier.GOLD: 100})
+    everyone_gold = LoyaltyConfig(tier_spend_fen={Tier.SILVER: 0, Tier.GOLD: 0})
+    assert tier_for_spend(0, everyone_gold) is Tier.GOLD  # regular's missing threshold is 0
     assert tier_for_spend(99, only_gold) is Tier.SILVER
     # a member whose returns took their spend below zero is still a regular member
     assert tier_for_spend(-100, CONFIG) is Tier.REGULAR
