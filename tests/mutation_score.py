@@ -35,6 +35,7 @@ _ALL_LINES = (
     "and a line with no units returned adds proportion(net, 0, sold) = 0 either way"
 )
 _ZERO_ROW = "a ledger row of 0 adds no lot and spends nothing whichever branch takes it"
+_SAME_LENGTH_SPREAD = "allocate gives one part per member: strict or not, the zip is the same"
 _SAME_LENGTH = "the split gives one figure per tender: strict or not, the zip is the same"
 EQUIVALENT: dict[str, str] = {
     "device.checkout.money.x_round_div__mutmut_6": "denominator 0 is refused above: <= 0 is < 0",
@@ -56,6 +57,9 @@ EQUIVALENT: dict[str, str] = {
         "a zero weight picked first loses to any positive weight after it (0 > x never holds"
         " for it), and some weight is positive once the total is"
     ),
+    "device.checkout.pricing.x__spread__mutmut_8": _SAME_LENGTH_SPREAD,
+    "device.checkout.pricing.x__spread__mutmut_11": _SAME_LENGTH_SPREAD,
+    "device.checkout.pricing.x__spread__mutmut_12": _SAME_LENGTH_SPREAD,
     "device.checkout.pricing.x__spend_off__mutmut_3": (
         "a base of 0 gets min(0, off) = 0 off; a repeating offer has a threshold above 0"
     ),
@@ -81,6 +85,9 @@ EQUIVALENT: dict[str, str] = {
 }
 # Message-only mutants the automatic check cannot see (the text is built in a helper).
 MESSAGE: dict[str, str] = {
+    "device.checkout.promotions.xǁPromotionǁ__post_init____mutmut_11": (
+        "the promotion's name, used only in the reasons of its PricingErrors"
+    ),
     "device.checkout.tenders.x_coupon_amount__mutmut_47": "coupon code in the bad-date reason",
     "device.checkout.tenders.x_coupon_amount__mutmut_52": "coupon code in the bad-date reason",
 }

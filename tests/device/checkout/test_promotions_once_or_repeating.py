@@ -126,6 +126,9 @@ def test_a_schedule_starts_on_its_start_and_stops_on_its_end() -> None:
     only_start = Schedule(starts=dt.datetime(2026, 6, 1))
     assert only_start.active(dt.datetime(2026, 6, 1))
     assert not only_start.active(dt.datetime(2026, 5, 31, 23, 59))
+    only_end = Schedule(ends=dt.datetime(2026, 6, 2))
+    assert only_end.active(dt.datetime(2026, 6, 1, 23, 59))
+    assert not only_end.active(dt.datetime(2026, 6, 2))
     assert Schedule().always and Schedule().active(None)
     assert not only_start.always
     sundays = Schedule(weekdays=frozenset({7}))
@@ -165,6 +168,8 @@ def test_the_edges_of_a_schedule_are_allowed() -> None:
         {"kind": "spend_get_off", "off_fen": 100, "repeat": True},
         {"kind": "member_price", "prices": {"TEA": -1}},
         {"kind": "buy_x_get_y", "percent_bp": 10_000, "buy_qty": 1, "get_qty": 0},
+        {"kind": "buy_x_get_y", "percent_bp": 0, "buy_qty": 1, "get_qty": 1},
+        {"kind": "buy_x_get_y", "percent_bp": 10_001, "buy_qty": 1, "get_qty": 1},
         {"kind": "lucky_draw"},
     ],
 )
@@ -190,3 +195,19 @@ def test_tier_limited_offers_and_member_prices_need_a_member() -> None:
     mp = Promotion("MP", "会员价", "member_price", prices={"TEA": 800})
     assert mp.offered(Tier.REGULAR, None)
     assert not mp.offered(None, None)
+
+
+@pytest.mark.parametrize(
+    ("tier", "bp", "label"),
+    [
+        (Tier.GOLD, 2000, "gold -20%"),
+        (Tier.SILVER, 1250, "silver -12.50%"),
+        (Tier.SILVER, 1205, "silver -12.05%"),
+        (Tier.SILVER, 1201, "silver -12.01%"),
+        (Tier.SILVER, 100, "silver -1%"),
+    ],
+)
+def test_the_tier_discount_is_labelled_with_its_percentage(tier: Tier, bp: int, label: str) -> None:
+    config = PricingConfig(tier_discount_bp={tier: bp})
+    priced = price_cart(Cart().add(A, "a").with_member(member(tier)), config)
+    assert [d.label for d in priced.lines[0].discounts] == [label]
