@@ -57,6 +57,9 @@ EQUIVALENT: dict[str, str] = {
         "a zero weight picked first loses to any positive weight after it (0 > x never holds"
         " for it), and some weight is positive once the total is"
     ),
+    "device.checkout.pricing.x_price_cart__mutmut_8": (
+        "without a member the tier is None, and no rules hold None: get(None, 0) is 0"
+    ),
     "device.checkout.pricing.x__spread__mutmut_8": _SAME_LENGTH_SPREAD,
     "device.checkout.pricing.x__spread__mutmut_11": _SAME_LENGTH_SPREAD,
     "device.checkout.pricing.x__spread__mutmut_12": _SAME_LENGTH_SPREAD,

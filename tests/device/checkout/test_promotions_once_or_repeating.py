@@ -211,3 +211,11 @@ def test_the_tier_discount_is_labelled_with_its_percentage(tier: Tier, bp: int, 
     config = PricingConfig(tier_discount_bp={tier: bp})
     priced = price_cart(Cart().add(A, "a").with_member(member(tier)), config)
     assert [d.label for d in priced.lines[0].discounts] == [label]
+
+
+def test_a_tier_the_rules_leave_out_gets_no_tier_discount() -> None:
+    gold_only = PricingConfig(tier_discount_bp={Tier.GOLD: 2000})
+    regular = price_cart(Cart().add(A, "a").with_member(member(Tier.REGULAR)), gold_only)
+    assert (regular.total_fen, regular.lines[0].discounts) == (10_000, ())
+    gold = price_cart(Cart().add(A, "a").with_member(member(Tier.GOLD)), gold_only)
+    assert gold.total_fen == 8000
