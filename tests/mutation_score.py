@@ -60,6 +60,12 @@ EQUIVALENT: dict[str, str] = {
     "device.checkout.pricing.x_price_cart__mutmut_8": (
         "without a member the tier is None, and no rules hold None: get(None, 0) is 0"
     ),
+    "device.checkout.pricing.x_price_cart__mutmut_21": (
+        "the tier label is used only with a tier discount, and there is none without a tier"
+    ),
+    "device.checkout.pricing.x_price_cart__mutmut_53": (
+        "a line without an item promotion gets promo None, and then off is never read"
+    ),
     "device.checkout.pricing.x__spread__mutmut_8": _SAME_LENGTH_SPREAD,
     "device.checkout.pricing.x__spread__mutmut_11": _SAME_LENGTH_SPREAD,
     "device.checkout.pricing.x__spread__mutmut_12": _SAME_LENGTH_SPREAD,
