@@ -16,13 +16,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # systemd-analyze to check the units provisioning writes.
 APT_PACKAGES := mosquitto mosquitto-clients fonts-wqy-zenhei postgresql chromium systemd
 
-.PHONY: run test lint bench clean deps system npm lock help
+.PHONY: run test lint bench mutation clean deps system npm lock help
 
 help:
 	@echo "make run    - broker + cloud ingest + HQ API + a simulated terminal, on this machine"
 	@echo "make test   - the whole test suite"
 	@echo "make lint   - ruff, mypy (pure packages), import-linter contracts"
 	@echo "make bench  - performance figures into benchmarks/results.json (QUICK=1 for a short run)"
+	@echo "make mutation - mutation testing of device/checkout (MODULE=loyalty for one module)"
 	@echo "make clean  - remove the virtualenv, caches and local data"
 
 $(PY):
@@ -76,6 +77,17 @@ lint: $(DEPS_STAMP)
 bench: $(DEPS_STAMP) $(SYS_STAMP) $(NPM_STAMP)
 	$(PY) -m benchmarks $(if $(QUICK),--quick,)
 
+# Mutation testing of the checkout core against its fast tests; not part of `make test`.
+# mutmut keeps its results in mutants/ and checks only new or changed mutants on a rerun,
+# so the survivors are checked again afterwards (a test added since may kill them).
+# MODULE=loyalty (re)checks one module. Niced and on two workers: it is heavy.
+MUTATION_JOBS ?= 2
+MUTMUT := nice -n 15 $(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS)
+mutation: $(DEPS_STAMP)
+	$(MUTMUT) $(if $(MODULE),"device.checkout.$(MODULE).*",)
+	gaps="$$($(PY) tests/mutation_score.py --gap-names)"; [ -z "$$gaps" ] || $(MUTMUT) $$gaps
+	$(PY) tests/mutation_score.py --gaps --min 95
+
 lock: | $(PY)
 	$(PY) -m pip install --quiet -e '.[dev]' && \
 	  { echo '# Exact pins of the whole dependency tree (runtime + dev). Regenerate with `make lock`.'; \
@@ -83,5 +95,5 @@ lock: | $(PY)
 
 clean:
 	rm -rf $(VENV) var node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache \
-	  benchmarks/results.json
+	  benchmarks/results.json mutants
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -14,6 +14,11 @@ from tests.broker import Broker
 # Property tests on a busy machine: no per-example deadline, and no failure because drawing
 # the examples was slow (the health check times the generator against the wall clock).
 settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# `make mutation` runs each mutant with the same examples every time (and no example database),
+# so a survivor is a gap in the tests, not an unlucky draw.
+settings.register_profile(
+    "mutation", parent=settings.get_profile("suite"), derandomize=True, database=None
+)
 settings.load_profile("suite")
 
 
