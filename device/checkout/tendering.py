@@ -50,11 +50,14 @@ def _paying(ctx: Context, state: State) -> tuple[State, PricedCart]:
 
 
 def add_tender(ctx: Context, state: State, event: ev.AddTender) -> Result:
+    asked_from = state
     state, priced = _paying(ctx, state)
     if event.kind is TenderKind.POINTS:
         raise TenderError("points are used with the points key, not as an amount")
     if event.kind is TenderKind.COUPON:
-        return _ask_coupon(ctx, state, priced, event)
+        # Asked from the state as it was: a coupon HQ refuses leaves the till where it stood
+        # (still selling, if the cashier pressed it there); one it grants moves on to paying.
+        return _ask_coupon(ctx, asked_from, priced, event)
     amount = event.amount_fen
     line = TenderLine(
         kind=event.kind,
@@ -95,6 +98,7 @@ def _take_coupon(
     ctx: Context, state: State, code: str, amount: int, approval: str, notice: Command
 ) -> Result:
     assert state.cart is not None  # a coupon is asked for only while paying
+    state = replace(state, phase=Phase.TENDERING)  # pressed while selling: subtotal implied
     priced = price_cart(state.cart, ctx.config.pricing)
     amount = min(amount, remaining_due(priced.total_fen, state.tenders))
     if amount <= 0:

@@ -91,6 +91,29 @@ def test_hq_refuses_and_nothing_changes() -> None:
     assert till.told == []  # nothing was held for a refusal
 
 
+def test_a_coupon_pressed_while_selling_goes_back_to_selling_when_refused_and_pays_if_granted() -> (
+    None
+):
+    # A tender pressed while selling implies the subtotal; HQ's no must not leave the till on
+    # the payment screen the cashier never asked for (a card refused at once does not either).
+    till = _till()
+    till.send(ev.Scan(RICE.barcodes[0]))
+    before = till.state
+    assert before.phase is Phase.SELLING
+    till.send(ev.AddTender(TenderKind.COUPON, 0, reference="OLD"))
+    refused = ev.HqRefused(_asked(till).request_id, "coupon_used_up", (("code", "OLD"),))
+    assert till.errors(till.send(refused))
+    assert till.state.phase is Phase.SELLING
+    assert dataclasses.replace(till.state, message_key="") == dataclasses.replace(
+        before, message_key=""
+    )
+    # Granted, the same press pays: the till moves on to paying.
+    till.send(ev.AddTender(TenderKind.COUPON, 0, reference="GOOD"))
+    till.send(ev.HqCouponGranted(_asked(till).request_id, "GOOD", 1000))
+    assert till.state.phase is Phase.TENDERING
+    assert [(t.kind, t.amount_fen) for t in till.state.tenders] == [(TenderKind.COUPON, 1000)]
+
+
 def test_a_late_or_stray_answer_changes_nothing_but_a_grant_is_given_back() -> None:
     till = _till()
     _paying(till)
