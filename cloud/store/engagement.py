@@ -20,6 +20,7 @@ from typing import Any, Final
 import peewee as pw
 
 from cloud.domain import engagement, rfm
+from cloud.domain.crm import CrmRuleError, clean_tags
 from cloud.store import coupons, member_facts
 from cloud.store.bulk import insert_rows
 from cloud.store.db import CloudDB
@@ -221,12 +222,14 @@ class Audience:
     stores: tuple[str, ...] = ()
     min_spend_fen: int | None = None
     member_ids: tuple[str, ...] | None = None
+    tags: tuple[str, ...] = ()  # every one of them (as stored: cloud.domain.crm.clean_tag)
 
     def plain(self) -> dict[str, Any]:
         """As stored with the campaign."""
         ids = None if self.member_ids is None else list(self.member_ids)
         return {"segment": self.segment, "tiers": list(self.tiers), "stores": list(self.stores),
-                "min_spend_fen": self.min_spend_fen, "member_ids": ids}  # fmt: skip
+                "min_spend_fen": self.min_spend_fen, "member_ids": ids,
+                "tags": list(self.tags)}  # fmt: skip
 
     @classmethod
     def of(cls, raw: Mapping[str, Any]) -> Audience:
@@ -234,7 +237,8 @@ class Audience:
         ids = raw.get("member_ids")
         return cls(segment=raw.get("segment"), tiers=tuple(raw.get("tiers") or ()),
                    stores=tuple(raw.get("stores") or ()), min_spend_fen=raw.get("min_spend_fen"),
-                   member_ids=None if ids is None else tuple(ids))  # fmt: skip
+                   member_ids=None if ids is None else tuple(ids),
+                   tags=tuple(raw.get("tags") or ()))  # fmt: skip
 
 
 def _audience_query(cdb: CloudDB, audience: Audience) -> tuple[str, list[Any]]:
@@ -271,6 +275,16 @@ def _audience_query(cdb: CloudDB, audience: Audience) -> tuple[str, list[Any]]:
         else:
             where.append(f"mb.member_id IN ({', '.join([p] * len(audience.member_ids))})")
             args += list(audience.member_ids)
+    if audience.tags:  # members carrying every tag (HQ's and the sales guides' tags)
+        try:
+            wanted = clean_tags(audience.tags)
+        except CrmRuleError as err:
+            raise EngagementError(str(err)) from err
+        where.append(
+            f"mb.member_id IN (SELECT member_id FROM member_tags WHERE tag IN "
+            f"({', '.join([p] * len(wanted))}) GROUP BY member_id HAVING COUNT(tag) = {p})"
+        )
+        args += [*wanted, len(wanted)]
     sql = (
         "SELECT mb.member_id, mb.phone, mb.name, mb.tier, mb.home_store FROM members mb "
         f"{join}WHERE {' AND '.join(where)} ORDER BY mb.member_id"

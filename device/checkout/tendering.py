@@ -97,8 +97,8 @@ def _ask_coupon(ctx: Context, state: State, priced: PricedCart, event: ev.AddTen
 def _take_coupon(
     ctx: Context, state: State, code: str, amount: int, approval: str, notice: Command
 ) -> Result:
-    assert state.cart is not None  # a coupon is asked for only while paying
     state = replace(state, phase=Phase.TENDERING)  # pressed while selling: subtotal implied
+    assert state.cart is not None  # a coupon is asked for only with a sale
     priced = price_cart(state.cart, ctx.config.pricing)
     amount = min(amount, remaining_due(priced.total_fen, state.tenders))
     if amount <= 0:

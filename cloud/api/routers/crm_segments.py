@@ -18,12 +18,13 @@ from typing import IO, Annotated, Any, Literal
 
 from fastapi import HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from cloud.api.policy import PolicyRouter, Principal, Role, Strict, allow
 from cloud.api.routers.members import mask_name, mask_phone
 from cloud.api.security import Db, Who, audit
 from cloud.domain import engagement as templates_rules
+from cloud.domain.crm import CrmRuleError, clean_tags
 from cloud.jobs.segments import NAME as RFM_JOB
 from cloud.store import engagement, segments
 from cloud.store.db import utcnow
@@ -81,10 +82,21 @@ class NewCampaign(Strict):
     stores: list[StoreId] = Field(default_factory=list, max_length=500)
     min_spend_fen: int | None = Field(default=None, ge=0, le=10**12)
     member_ids: list[MemberId] | None = Field(default=None, max_length=10_000)
+    tags: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(
+        default_factory=list, max_length=20
+    )
     template: Literal["purchase_confirmation", "birthday_greeting", "campaign_notice"] = (
         "campaign_notice"
     )
     lang: Literal["zh_CN", "en"] = "zh_CN"
+
+    @field_validator("tags")
+    @classmethod
+    def _stored_tags(cls, tags: list[str]) -> list[str]:
+        try:
+            return clean_tags(tags)
+        except CrmRuleError as err:
+            raise ValueError(str(err)) from err
 
     def audience(self) -> engagement.Audience:
         """The audience as the store reads it."""
@@ -92,6 +104,7 @@ class NewCampaign(Strict):
             segment=self.segment, tiers=tuple(self.tiers), stores=tuple(self.stores),
             min_spend_fen=self.min_spend_fen,
             member_ids=None if self.member_ids is None else tuple(self.member_ids),
+            tags=tuple(self.tags),
         )  # fmt: skip
 
 

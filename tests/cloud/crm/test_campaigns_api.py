@@ -187,3 +187,24 @@ def test_hq_recomputes_segments_on_demand(world: dict) -> None:
         ("high-value", "high-value"): 1, ("regular", "regular"): 1, ("at-risk", "at-risk"): 2,
         ("one-off", "one-off"): 1, ("new", "regular"): 1,
     }  # fmt: skip
+
+
+def test_a_campaign_by_tags_reaches_only_members_with_every_tag_and_never_an_opted_out_one(
+    world: dict,
+) -> None:
+    client = world["client"]
+    # A sales guide's tags (A and C carry both; B only one; C opted out of messages).
+    for member, tags in (("A", ["vip", "跟进"]), ("B", ["vip"]), ("C", ["VIP", "跟进"])):
+        reply = client.post(f"/api/crm/members/{member}/tags", headers=h(world, "marketing"),
+                            json={"tags": tags})  # fmt: skip
+        assert reply.status_code < 300, reply.text
+    both = campaign(world, tags=["VIP", "跟进"])  # written any way: stored lower case
+    one = campaign(world, tags=["vip"])
+    for cid, members in ((both, {"A"}), (one, {"A", "B"})):
+        for fmt in ("csv", "jsonl"):
+            assert {r["member_id"] for r in export_rows(world, cid, fmt)} == members, (cid, fmt)
+        queued = client.post(f"/api/campaigns/{cid}/queue", headers=h(world, "marketing"))
+        assert queued.json()["queued"] == len(members)
+    bad = client.post("/api/campaigns", headers=h(world, "marketing"),
+                      json={"name": "x", "tags": ["no spaces please"]})  # fmt: skip
+    assert bad.status_code == 422 and "no spaces" in bad.text
