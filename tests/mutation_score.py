@@ -66,6 +66,9 @@ EQUIVALENT: dict[str, str] = {
     "device.checkout.pricing.x_price_cart__mutmut_53": (
         "a line without an item promotion gets promo None, and then off is never read"
     ),
+    "device.checkout.promotions.x_item_promotions__mutmut_31": (
+        "percent_off takes the line for a uniform signature and never reads it"
+    ),
     "device.checkout.pricing.x__spread__mutmut_8": _SAME_LENGTH_SPREAD,
     "device.checkout.pricing.x__spread__mutmut_11": _SAME_LENGTH_SPREAD,
     "device.checkout.pricing.x__spread__mutmut_12": _SAME_LENGTH_SPREAD,

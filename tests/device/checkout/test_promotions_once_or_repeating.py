@@ -219,3 +219,18 @@ def test_a_tier_the_rules_leave_out_gets_no_tier_discount() -> None:
     assert (regular.total_fen, regular.lines[0].discounts) == (10_000, ())
     gold = price_cart(Cart().add(A, "a").with_member(member(Tier.GOLD)), gold_only)
     assert gold.total_fen == 8000
+
+
+def test_the_edges_of_the_discount_rules_are_allowed_and_beyond_them_refused() -> None:
+    free_gold = PricingConfig(tier_discount_bp={Tier.GOLD: 10_000})
+    assert price_cart(Cart().add(A, "a").with_member(member(Tier.GOLD)), free_gold).total_fen == 0
+    assert PricingConfig(manager_discount_threshold_bp=0).manager_discount_threshold_bp == 0
+    assert PricingConfig(manager_discount_threshold_bp=10_000).manager_discount_threshold_bp
+    for bad in (
+        {"tier_discount_bp": {Tier.GOLD: 10_001}},
+        {"tier_discount_bp": {Tier.GOLD: -1}},
+        {"manager_discount_threshold_bp": -1},
+        {"manager_discount_threshold_bp": 10_001},
+    ):
+        with pytest.raises(PricingError):
+            PricingConfig(**bad)  # type: ignore[arg-type]
