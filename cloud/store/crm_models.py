@@ -13,6 +13,7 @@ from typing import Any, Final
 
 import peewee as pw
 
+from cloud.store.schema_lock import schema_change
 from protocol.bounds import CODE_CHARS, ID_CHARS, MEMBER_ID_CHARS, RECORD_ID_CHARS
 
 TAG_CHARS: Final = 32
@@ -140,9 +141,7 @@ def prepare(database: pw.Database, models: CrmModels) -> None:
     if names <= set(database.get_tables()):
         return
     postgres = isinstance(database, pw.PostgresqlDatabase)
-    with database.atomic():
-        if postgres:
-            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (LOCK_CLASS,))
+    with schema_change(database, LOCK_CLASS):
         present = set(database.get_tables())
         if names <= present:
             return

@@ -24,6 +24,7 @@ from cloud.store.pipeline import PipelinedPostgres
 from cloud.store.remote_models import RemoteModels, build_remote_models
 from cloud.store.remote_models import prepare as prepare_remote
 from cloud.store.rollup_models import RollupModels, build_rollup_models
+from cloud.store.schema_lock import schema_change
 from cloud.store.segment_models import SegmentModels, build_segment_models
 
 SCHEMA_VERSION: Final = 3
@@ -63,11 +64,11 @@ MIGRATIONS: Final[Mapping[int, Callable[[pw.Database, Models], None]]] = Mapping
 )
 
 SQLITE_PRAGMAS: Final = (
+    ("busy_timeout", 30_000),  # first: switching a new file to WAL waits for its lock too
     ("journal_mode", "wal"),
     # FULL: a commit is on disk before the ACK leaves, which is the whole point of the ACK.
     ("synchronous", 2),
     ("foreign_keys", 1),
-    ("busy_timeout", 30_000),
 )
 
 
@@ -184,12 +185,6 @@ def _schema_version(database: pw.Database, models: Models) -> int | None:
 SCHEMA_LOCK: Final = 0x504F53_5343  # "POS" "SC"
 
 
-def _serialise_schema(database: pw.Database) -> None:
-    """Inside a transaction: wait until no other process is changing the schema."""
-    if isinstance(database, pw.PostgresqlDatabase):
-        database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-
-
 def _create_missing(database: pw.Database, models: list[type[pw.Model]]) -> None:
     """Create the tables that do not exist yet; touch nothing when all do.
 
@@ -198,8 +193,7 @@ def _create_missing(database: pw.Database, models: list[type[pw.Model]]) -> None
     """
     if {m._meta.table_name for m in models} <= set(database.get_tables()):
         return
-    with database.atomic():
-        _serialise_schema(database)
+    with schema_change(database, SCHEMA_LOCK):
         present = set(database.get_tables())
         database.create_tables([m for m in models if m._meta.table_name not in present])
 
@@ -208,8 +202,7 @@ def _prepare(database: pw.Database, models: Models, url: str) -> None:
     """Create or migrate the schema; refuse a database from a newer version."""
     if _schema_version(database, models) == SCHEMA_VERSION:
         return  # the common case: nothing to change, so no lock taken
-    with database.atomic():
-        _serialise_schema(database)
+    with schema_change(database, SCHEMA_LOCK):
         version = _schema_version(database, models)
         if version is None:
             database.create_tables(models.all(), safe=True)

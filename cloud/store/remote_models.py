@@ -14,6 +14,7 @@ from typing import Any, Final
 import peewee as pw
 
 from cloud.store.models import JsonText
+from cloud.store.schema_lock import schema_change
 from protocol.bounds import CODE_CHARS, ID_CHARS, MEMBER_ID_CHARS, RECEIPT_CHARS
 
 UUID_CHARS: Final = 36
@@ -216,9 +217,7 @@ def prepare(database: pw.Database, models: RemoteModels) -> None:
     names = {m._meta.table_name for m in models.all()}
     if names <= set(database.get_tables()):
         return
-    with database.atomic():
-        if isinstance(database, pw.PostgresqlDatabase):
-            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (LOCK_CLASS,))
+    with schema_change(database, LOCK_CLASS):
         present = set(database.get_tables())
         if names <= present:
             return

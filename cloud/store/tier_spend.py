@@ -122,7 +122,10 @@ def prepare(cdb: Any) -> None:
     database = cdb.database
     if TABLE in database.get_tables():
         return
-    with database.atomic():
+    # cdb.write(): on SQLite the write lock up front (BEGIN IMMEDIATE). A deferred transaction
+    # that reads the table list and then creates would fail outright, not wait, when ingest,
+    # the API and the jobs open a new database together (the demo's first start).
+    with cdb.write():
         if isinstance(database, pw.PostgresqlDatabase):
             database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
         if TABLE in database.get_tables():
