@@ -7,7 +7,7 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, Final
 
-from device.checkout import answers, returning, selling, session, tendering
+from device.checkout import answers, notes, returning, selling, session, tendering
 from device.checkout import events as ev
 from device.checkout.commands import Command, Notify
 from device.checkout.config import CheckoutConfig
@@ -32,7 +32,8 @@ _HANDLERS: Final[Mapping[type[Any], Handler]] = MappingProxyType(
         ev.NoSale: session.no_sale,
         ev.Reprint: session.reprint,
         ev.LookupMember: session.lookup_member,
-        ev.AddMemberNote: session.add_member_note,
+        ev.AddMemberNote: notes.add_member_note,
+        ev.FileComplaint: notes.file_complaint,
         ev.Feedback: session.feedback,
         ev.SkipFeedback: session.skip_feedback,
         ev.DrawerOpened: session.drawer_opened,
@@ -73,7 +74,9 @@ _ANY_TIME: Final = (ev.Login, ev.DrawerOpened, ev.DrawerClosed, ev.Tick, *answer
 # What may happen while a question is out to HQ.
 _WHILE_ASKING: Final = (ev.DrawerOpened, ev.DrawerClosed, ev.Tick, *answers.ANSWERS)
 # Events that make sense without an open shift once signed in.
-_NO_SHIFT_NEEDED: Final = (ev.Logout, ev.OpenShift, ev.LookupMember, ev.AddMemberNote, ev.Reprint)
+_NO_SHIFT_NEEDED: Final = (
+    ev.Logout, ev.OpenShift, ev.LookupMember, ev.AddMemberNote, ev.FileComplaint, ev.Reprint,
+)  # fmt: skip
 
 
 class Machine:
