@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from cloud.domain.crm import ERASED_TEXT
 from cloud.store import aliases
 from cloud.store.db import CloudDB
 
@@ -51,7 +52,9 @@ def apply(cdb: CloudDB, fresh: Sequence[Any]) -> tuple[int, int]:
         else:
             complaints.append({"complaint_id": body["complaint_id"], "member_id": member_id,
                                "sale_id": body.get("sale_id") or "", "store_id": e.store_id,
-                               "origin": f"till:{e.terminal_id}:{e.seq}", "text": body["text"],
+                               "origin": f"till:{e.terminal_id}:{e.seq}",
+                               # its workflow goes on; what was said is not kept
+                               "text": ERASED_TEXT if member_id in erased else body["text"],
                                "status": body.get("status", "open"),
                                "opened_by": body.get("staff_id", ""),
                                "opened_at": _utc(e.device_time)})  # fmt: skip

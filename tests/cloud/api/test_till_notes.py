@@ -91,5 +91,7 @@ def test_a_note_about_an_erased_member_is_not_kept(hq: dict[str, Any]) -> None:
     with cdb.write():
         erase_member(cdb, "M1", actor="admin-user", reason="asked in store", now=day(1),
                      scope="all")  # fmt: skip
-    ingest(cdb, _till_records(2)[:1], day(2))
+    ingest(cdb, _till_records(2), day(2))
     assert cdb.crm.GuideNote.select().count() == 0
+    c = cdb.crm.Complaint
+    assert [(r.complaint_id, r.text, r.status) for r in c.select()] == [("K-1", "[erased]", "open")]
