@@ -43,8 +43,8 @@ def apply(cdb: CloudDB, fresh: Sequence[Any]) -> tuple[int, int]:
         raw = body.get("member_id")
         member_id = now_known.get(raw, raw) if raw else None
         if e.type == "member_note":
-            if member_id in erased:  # nothing more is recorded about an erased member
-                continue
+            if member_id in erased or not str(body["text"]).strip():
+                continue  # nothing more is recorded about an erased member; blank is nothing
             notes.append({"member_id": member_id, "role": str(body.get("role", ""))[:16],
                           "author": f"till:{e.terminal_id}:{body.get('staff_id', '')}"[:64],
                           "text": str(body["text"]).strip(),

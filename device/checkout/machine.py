@@ -136,6 +136,10 @@ class Machine:
             # A port that failed (storage, lookup) or a bug: the sale in progress must
             # survive it, so the state is kept and the cashier is told what went wrong.
             return answers.after_failure(state, event), [self._internal(err)]
+        if new_state.cart is not None and new_state.consulted is not None:
+            # A sale opened: notes and complaints are now about its customer, never about
+            # a member looked up before it (even once the sale is over).
+            new_state = replace(new_state, consulted=None)
         for command in reversed(commands):
             if isinstance(command, Notify):
                 new_state = replace(new_state, message_key=command.message_key)

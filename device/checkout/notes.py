@@ -20,8 +20,9 @@ TEXT_MAX_CHARS: Final = 2000
 
 
 def current_member(state: State) -> Member | None:
-    """The member the staff member is dealing with: the sale's, else the one last looked up."""
-    if state.cart is not None and state.cart.member is not None:
+    """The member the staff member is dealing with: the open sale's, else the one last looked
+    up while no sale was open (a sale without a member has no current member)."""
+    if state.cart is not None:
         return state.cart.member
     return state.consulted
 

@@ -95,3 +95,17 @@ def test_a_note_about_an_erased_member_is_not_kept(hq: dict[str, Any]) -> None:
     assert cdb.crm.GuideNote.select().count() == 0
     c = cdb.crm.Complaint
     assert [(r.complaint_id, r.text, r.status) for r in c.select()] == [("K-1", "[erased]", "open")]
+
+
+def test_a_blank_note_adds_nothing_and_a_bad_role_is_dead_lettered(hq: dict[str, Any]) -> None:
+    cdb = hq["cdb"]
+    Till(cdb, "S001-T01").register("M1", "13812345678", day(0))
+    blank = {"note_id": "N-2", "member_id": "M1", "staff_id": "C07", "role": "guide",
+             "text": "   ", "device_time": utc_iso(day(2))}  # fmt: skip
+    ingest(cdb, [envelope("S001-T01", 2, blank, event_type="member_note", time=day(2))], day(2))
+    assert cdb.crm.GuideNote.select().count() == 0
+    forged = {**blank, "text": "hi", "role": "admin"}
+    with pytest.raises(AssertionError, match="dead_lettered=\\[3\\]"):
+        ingest(cdb, [envelope("S001-T01", 3, forged, event_type="member_note", time=day(2))],
+               day(2))  # fmt: skip
+    assert cdb.crm.GuideNote.select().count() == 0

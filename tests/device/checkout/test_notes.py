@@ -5,7 +5,7 @@ from __future__ import annotations
 from device.checkout import events as ev
 from device.checkout import notes
 from device.checkout.commands import RecordComplaint, RecordMemberNote
-from device.checkout.records import Member
+from device.checkout.records import Member, TenderKind
 from device.checkout.state import Phase
 from protocol.bounds import TEXT_CHARS
 from tests.device.checkout.fakes import Till
@@ -119,3 +119,20 @@ def test_a_complaint_needs_its_text_within_the_bound() -> None:
         "a complaint is at most 2000 characters (this one has 2001)"
     ]
     assert not any(isinstance(c, RecordComplaint) for c in till.log)
+
+
+def test_a_member_looked_up_before_a_sale_is_not_the_sales_customer() -> None:
+    till = Till([MILK], members=[LI])
+    till.send(ev.Login("c1", "1111"))
+    till.send(ev.OpenShift(20000, MANAGER))
+    till.send(ev.LookupMember("phone", LI.phone))
+    assert till.state.consulted == LI
+    till.send(ev.Scan(MILK.barcodes[0]))  # another customer, no member named
+    assert till.errors(till.send(ev.AddMemberNote("note"))) == ["identify a member first"]
+    till.send(ev.Subtotal())
+    till.send(ev.AddTender(TenderKind.CASH, 1250))
+    till.send(ev.SkipFeedback())
+    assert till.state.cart is None and till.state.consulted is None
+    assert till.errors(till.send(ev.FileComplaint("rude"))) == [
+        "identify the member or type the receipt number first"
+    ]
