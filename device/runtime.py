@@ -58,7 +58,8 @@ TICK_S = 1.0
 _RECEIPT_RE = re.compile(r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)+-\d{8}-\d{4,}$")
 _RECORDS = (
     cmd.RecordSale, cmd.RecordReturn, cmd.RecordMember, cmd.RecordTierChange,
-    cmd.RecordMemberNote, cmd.RecordCashMovement, cmd.RecordShiftOpen, cmd.RecordShiftClose,
+    cmd.RecordMemberNote, cmd.RecordComplaint, cmd.RecordCashMovement, cmd.RecordShiftOpen,
+    cmd.RecordShiftClose,
     cmd.RecordAudit, cmd.RecordFeedback, cmd.SuspendSale, cmd.DeleteSuspended,
 )  # fmt: skip
 _PRINTS = (cmd.PrintReceipt, cmd.PrintReturnReceipt, cmd.PrintReport)
@@ -478,7 +479,15 @@ class Runtime:
         elif isinstance(command, cmd.RecordTierChange):
             pass  # recorded with its sale, above
         elif isinstance(command, cmd.RecordMemberNote):
-            log.info("member note for %s not kept on the till: %s", command.member_id, command.note)
+            s.facts.record_member_note(
+                command.command_id, command.member_id, command.staff_id, command.role,
+                command.note, command.device_time,
+            )  # fmt: skip
+        elif isinstance(command, cmd.RecordComplaint):
+            s.facts.record_complaint(
+                command.command_id, command.staff_id, command.text, command.device_time,
+                member_id=command.member_id, sale_id=command.sale_id,
+            )  # fmt: skip
         elif isinstance(command, cmd.RecordCashMovement):
             s.facts.record_cash_movement(command.movement)
         elif isinstance(command, cmd.RecordShiftOpen):

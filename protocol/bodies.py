@@ -22,6 +22,7 @@ from protocol.bounds import (
     MAX_MAP_ENTRIES,
     MAX_POINTS_ROWS,
     MAX_TENDERS,
+    TEXT_CHARS,
     Barcode,
     BasisPoints,
     Category,
@@ -272,6 +273,17 @@ class ComplaintBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, fr
     device_time: IsoTime
 
 
+class MemberNoteBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """A follow-up note on a member, written at the till by a cashier or sales guide."""
+
+    note_id: RecordId
+    member_id: MemberId
+    staff_id: StaffId
+    role: Literal["manager", "cashier", "guide"]
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=TEXT_CHARS)]
+    device_time: IsoTime
+
+
 class EpochStartedBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
     """The first event of a new store-file epoch, written by the technician's repair.
 
@@ -307,6 +319,7 @@ EventBody = (
     | FeedbackBody
     | AuditBody
     | ComplaintBody
+    | MemberNoteBody
     | EpochStartedBody
     | StaffPinSetBody
 )
@@ -324,6 +337,7 @@ EVENT_TYPES: Final[Mapping[str, type[EventBody]]] = MappingProxyType(
         "feedback": FeedbackBody,
         "audit": AuditBody,
         "complaint": ComplaintBody,
+        "member_note": MemberNoteBody,
         "epoch_started": EpochStartedBody,
         "staff_pin_set": StaffPinSetBody,
     }

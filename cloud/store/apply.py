@@ -24,7 +24,7 @@ from cloud.domain.contiguity import advance_high_water
 from cloud.domain.epochs import Decision, EpochStart, rule
 from cloud.domain.errors import DomainError
 from cloud.domain.projections import EventFacts, Projection, business_time, combine, project
-from cloud.store import member_facts, merging, remote_effects, tier_spend
+from cloud.store import member_facts, merging, remote_effects, tier_spend, till_crm
 from cloud.store import seqs as seqstore
 from cloud.store.bulk import copy_insert_rows, insert_rows
 from cloud.store.db import CloudDB
@@ -405,6 +405,7 @@ def commit_batch(cdb: CloudDB, batch: PreparedBatch, rules: IngestRules) -> Batc
             today=today,
         )
         down += remote_effects.apply(cdb, fresh, batch.local_times, now)  # coupons, returns
+        till_crm.apply(cdb, fresh)  # notes and complaints, into the member 360
         acked_id = next((e.event_id for e in storing if e.seq == high_water), None)
         if acked_id is None:
             acked_id = seqstore.event_id_at(cdb, terminal_id, high_water)

@@ -63,6 +63,19 @@ class RecordMemberNote:
     staff_id: str
     note: str
     device_time: dt.datetime
+    role: str = ""  # the writer's role, for HQ reading the note
+
+
+@dataclass(frozen=True, slots=True)
+class RecordComplaint:
+    """A complaint taken at the till, against a member, a sale of this till, or both."""
+
+    command_id: str
+    staff_id: str
+    text: str
+    device_time: dt.datetime
+    member_id: str | None = None
+    sale_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +210,7 @@ Command = (
     | RecordMember
     | RecordTierChange
     | RecordMemberNote
+    | RecordComplaint
     | RecordCashMovement
     | RecordShiftOpen
     | RecordShiftClose

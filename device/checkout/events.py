@@ -156,8 +156,18 @@ class LookupMember:
 
 @dataclass(frozen=True, slots=True)
 class AddMemberNote:
-    member_id: str
+    """A follow-up note; without ``member_id`` it is about the current member."""
+
     note: str
+    member_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FileComplaint:
+    """A complaint against the current member, or a receipt (typed or scanned), or both."""
+
+    text: str
+    receipt: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,6 +377,7 @@ Event = (
     | ClearMember
     | LookupMember
     | AddMemberNote
+    | FileComplaint
     | Subtotal
     | BackToSale
     | AddTender

@@ -7,7 +7,7 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, Final
 
-from device.checkout import answers, returning, selling, session, tendering
+from device.checkout import answers, notes, returning, selling, session, tendering
 from device.checkout import events as ev
 from device.checkout.commands import Command, Notify
 from device.checkout.config import CheckoutConfig
@@ -32,7 +32,8 @@ _HANDLERS: Final[Mapping[type[Any], Handler]] = MappingProxyType(
         ev.NoSale: session.no_sale,
         ev.Reprint: session.reprint,
         ev.LookupMember: session.lookup_member,
-        ev.AddMemberNote: session.add_member_note,
+        ev.AddMemberNote: notes.add_member_note,
+        ev.FileComplaint: notes.file_complaint,
         ev.Feedback: session.feedback,
         ev.SkipFeedback: session.skip_feedback,
         ev.DrawerOpened: session.drawer_opened,
@@ -73,7 +74,9 @@ _ANY_TIME: Final = (ev.Login, ev.DrawerOpened, ev.DrawerClosed, ev.Tick, *answer
 # What may happen while a question is out to HQ.
 _WHILE_ASKING: Final = (ev.DrawerOpened, ev.DrawerClosed, ev.Tick, *answers.ANSWERS)
 # Events that make sense without an open shift once signed in.
-_NO_SHIFT_NEEDED: Final = (ev.Logout, ev.OpenShift, ev.LookupMember, ev.AddMemberNote, ev.Reprint)
+_NO_SHIFT_NEEDED: Final = (
+    ev.Logout, ev.OpenShift, ev.LookupMember, ev.AddMemberNote, ev.FileComplaint, ev.Reprint,
+)  # fmt: skip
 
 
 class Machine:
@@ -133,6 +136,10 @@ class Machine:
             # A port that failed (storage, lookup) or a bug: the sale in progress must
             # survive it, so the state is kept and the cashier is told what went wrong.
             return answers.after_failure(state, event), [self._internal(err)]
+        if new_state.cart is not None and new_state.consulted is not None:
+            # A sale opened: notes and complaints are now about its customer, never about
+            # a member looked up before it (even once the sale is over).
+            new_state = replace(new_state, consulted=None)
         for command in reversed(commands):
             if isinstance(command, Notify):
                 new_state = replace(new_state, message_key=command.message_key)

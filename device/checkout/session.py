@@ -15,7 +15,6 @@ from device.checkout.commands import (
     PrintReport,
     RecordCashMovement,
     RecordFeedback,
-    RecordMemberNote,
     RecordShiftClose,
     RecordShiftOpen,
     ShowOnDisplay,
@@ -119,7 +118,8 @@ def _nothing_to_sell(state: State) -> bool:
 def logout(ctx: Context, state: State, event: ev.Logout) -> Result:
     if state.phase not in _QUIET and not _nothing_to_sell(state):
         raise Refused("logout.busy")
-    new = replace(state, staff=None, phase=Phase.LOGGED_OUT, last_sale_id=None, cart=None)
+    new = replace(state, staff=None, phase=Phase.LOGGED_OUT, last_sale_id=None, cart=None,
+                  consulted=None)  # fmt: skip
     # The customer display forgets the last member and total.
     return new, [ShowOnDisplay(ctx.new_id()), ctx.notify("info", "logout.ok")]
 
@@ -248,20 +248,7 @@ def lookup_member(ctx: Context, state: State, event: ev.LookupMember) -> Result:
         points=member.points_balance,
         spend=format_fen(member.cumulative_spend_fen),
     )
-    return state, [notice]
-
-
-def add_member_note(ctx: Context, state: State, event: ev.AddMemberNote) -> Result:
-    staff = staff_of(state)
-    require(staff.role, Permission.MEMBER_NOTES)
-    if not event.note.strip():
-        raise Refused("member.note_empty")
-    if not event.member_id.strip():
-        raise Refused("member.none")
-    command = RecordMemberNote(
-        ctx.new_id(), event.member_id, staff.staff_id, event.note.strip(), ctx.now()
-    )
-    return state, [command, ctx.notify("info", "member.note")]
+    return replace(state, consulted=member), [notice]
 
 
 def feedback(ctx: Context, state: State, event: ev.Feedback) -> Result:

@@ -19,6 +19,7 @@ class Permission(StrEnum):
     REGISTER_MEMBER = "register_member"
     MEMBER_LOOKUP = "member_lookup"
     MEMBER_NOTES = "member_notes"
+    COMPLAINTS = "complaints"
     RETURN_WITH_RECEIPT = "return_with_receipt"
     REPRINT = "reprint"
     CASH_MOVEMENT = "cash_movement"
@@ -40,6 +41,7 @@ _DESCRIPTIONS: Final[Mapping[Permission, str]] = MappingProxyType(
         Permission.REGISTER_MEMBER: "register members",
         Permission.MEMBER_LOOKUP: "look up members",
         Permission.MEMBER_NOTES: "write member notes",
+        Permission.COMPLAINTS: "take down complaints",
         Permission.RETURN_WITH_RECEIPT: "take returns",
         Permission.REPRINT: "reprint receipts",
         Permission.CASH_MOVEMENT: "put cash in or take cash out",
@@ -63,7 +65,8 @@ _ROLE_NAMES: Final[Mapping[Role, str]] = MappingProxyType(
 )
 
 # Manager: everything. Cashier: sell, members, returns with a receipt, and the drawer's
-# routine cash handling. Guide: member lookup and follow-up notes only.
+# routine cash handling, follow-up notes and complaints. Guide: member lookup, follow-up notes
+# and complaints only.
 PERMISSIONS: Final[Mapping[Role, frozenset[Permission]]] = MappingProxyType(
     {
         Role.MANAGER: frozenset(Permission),
@@ -73,13 +76,17 @@ PERMISSIONS: Final[Mapping[Role, frozenset[Permission]]] = MappingProxyType(
                 Permission.IDENTIFY_MEMBER,
                 Permission.REGISTER_MEMBER,
                 Permission.MEMBER_LOOKUP,
+                Permission.MEMBER_NOTES,
+                Permission.COMPLAINTS,
                 Permission.RETURN_WITH_RECEIPT,
                 Permission.REPRINT,
                 Permission.CASH_MOVEMENT,
                 Permission.X_REPORT,
             }
         ),
-        Role.GUIDE: frozenset({Permission.MEMBER_LOOKUP, Permission.MEMBER_NOTES}),
+        Role.GUIDE: frozenset(
+            {Permission.MEMBER_LOOKUP, Permission.MEMBER_NOTES, Permission.COMPLAINTS}
+        ),
     }
 )
 

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from device.checkout.cart import Cart
 from device.checkout.hq import Asking
-from device.checkout.records import ReturnRecord, SaleRecord, Staff, TenderLine
+from device.checkout.records import Member, ReturnRecord, SaleRecord, Staff, TenderLine
 from device.checkout.shifts import Shift
 
 
@@ -62,6 +62,9 @@ class State:
     message_key: str = ""
     # A question out to HQ (device.checkout.hq); other events wait until it is answered.
     asking: Asking | None = None
+    # The member last looked up (the sales guide's tool): notes and complaints are about them
+    # when no sale names a member.
+    consulted: Member | None = None
 
     @property
     def suspended_ids(self) -> tuple[str, ...]:

@@ -1,4 +1,4 @@
-"""The till's other recorded facts: shifts, cash, audit, feedback, complaints, registrations."""
+"""The till's other recorded facts: shifts, cash, audit, feedback, complaints, notes, members."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from device.store.db import Database
 from device.store.errors import InvalidRecord
 from device.store.members import MemberCache, normalise_phone
 from device.store.serialize import decode, encode, iso_utc, to_body
+from protocol.bounds import TEXT_CHARS
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +162,8 @@ class FactRecorder:
             raise InvalidRecord("a complaint is recorded against a member or a sale")
         if not text.strip():
             raise InvalidRecord("a complaint needs its text")
+        if len(text) > TEXT_CHARS:
+            raise InvalidRecord(f"a complaint is at most {TEXT_CHARS} characters")
         stamp = iso_utc(device_time)
         body = {
             "complaint_id": complaint_id, "member_id": member_id, "sale_id": sale_id,
@@ -174,6 +177,26 @@ class FactRecorder:
                 (complaint_id, member_id, sale_id, staff_id, text, stamp, seq),
             )
             return seq
+
+    def record_member_note(
+        self, note_id: str, member_id: str, staff_id: str, role: str, text: str,
+        device_time: dt.datetime, *, clock_synced: bool | None = None,
+    ) -> int:  # fmt: skip
+        """A follow-up note on a member, for HQ's member 360; returns the seq.
+
+        The till keeps no copy of its own (members' personal notes belong at HQ): the outbox
+        row is the durable record until the cloud has acknowledged it.
+        """
+        if not member_id.strip():
+            raise InvalidRecord("a note is written about a member")
+        if not text.strip():
+            raise InvalidRecord("a note needs its text")
+        if len(text) > TEXT_CHARS:
+            raise InvalidRecord(f"a note is at most {TEXT_CHARS} characters")
+        body = {"note_id": note_id, "member_id": member_id, "staff_id": staff_id, "role": role,
+                "text": text, "device_time": iso_utc(device_time)}  # fmt: skip
+        with self._db.write() as conn:
+            return self._emit(conn, "member_note", device_time, self._synced(clock_synced), body)
 
     def record_member_registration(
         self, member: Member, registered_by: str, device_time: dt.datetime, *,

@@ -190,12 +190,27 @@ class CashierApp(App[int]):
         event.prevent_default()
         if self._demo_key(event.key):
             return
+        if self.view is not None and self.keypad.wants_text(self.view):
+            self._text_key(event)
+            return
         key = KEYBOARD.get(event.key)
         if key is None and event.character and event.character in "0123456789":
             key = event.character
         if key is None:
             return
         self.press(key)
+
+    def _text_key(self, event: events.Key) -> None:
+        """A complaint or a note is being typed: letters are text, Enter and Esc still act."""
+        assert self.view is not None
+        if event.key in ("enter", "escape"):
+            self.press(KEYBOARD[event.key])
+            return
+        if event.key == "backspace":
+            self.keypad.backspace(self.view)
+        elif event.character and event.character.isprintable():
+            self.keypad.type_text(event.character, self.view)
+        self.refresh_screen()
 
     def press(self, key: str) -> None:
         """One logical keypad key (also what a hardware keypad's KeyEvent arrives as)."""

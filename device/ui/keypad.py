@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Any
 
 from device.checkout import events as ev
+from device.checkout import notes
 from device.checkout.errors import CheckoutError
 from device.checkout.money import format_fen, parse_yuan
 from device.checkout.records import TenderKind
@@ -57,14 +58,21 @@ MENU: tuple[tuple[str, str, str], ...] = (
     (".", "cancel_sale", "menu.cancel_sale"),
     ("00", "discount", "menu.discount"),
 )
-# FUNC twice: the manager's page (each of these asks for a manager PIN when a cashier uses it).
+# FUNC twice: the manager's page (1-3 and 5 ask for a manager PIN when a cashier uses them),
+# and the member follow-up a cashier or sales guide does on their own login.
 MENU2: tuple[tuple[str, str, str], ...] = (
     ("1", "price", "menu.price"),
     ("2", "line_discount", "menu.line_discount"),
     ("3", "void_sale", "menu.void_sale"),
     ("4", "lookup", "menu.lookup"),
     ("5", "item_sku", "menu.item_return"),
+    ("6", "complaint_receipt", "menu.complaint"),
+    ("7", "note_text", "menu.note"),
 )
+# Modes that take free text (typed on the keyboard; the keypad's keys are digits only).
+TEXT_MODES = frozenset({"complaint_text", "note_text"})
+TEXT_MAX_CHARS = notes.TEXT_MAX_CHARS
+_SHOWN_TEXT = 40  # the end of a long text is shown, so the prompt keeps to one line
 _MODE_PROMPTS: Mapping[str, str] = MappingProxyType({
     "staff": "prompt.staff", "pin": "prompt.pin", "float": "prompt.float",
     "sale": "prompt.sale", "tender": "prompt.tender", "member": "prompt.member",
@@ -79,7 +87,8 @@ _MODE_PROMPTS: Mapping[str, str] = MappingProxyType({
     "new_pin": "prompt.new_pin", "confirm_pin": "prompt.confirm_pin",
     "item_sku": "prompt.item_sku", "item_qty": "prompt.item_qty",
     "item_price": "prompt.item_price", "return_confirm": "prompt.return_confirm",
-    "return_reason": "prompt.return_reason",
+    "return_reason": "prompt.return_reason", "complaint_receipt": "prompt.complaint_receipt",
+    "complaint_text": "prompt.complaint_text", "note_text": "prompt.note_text",
 })  # fmt: skip
 # The reasons a cashier picks for a return (digit -> the reason recorded and sent to HQ).
 RETURN_REASONS: Mapping[str, str] = MappingProxyType(
@@ -88,7 +97,7 @@ RETURN_REASONS: Mapping[str, str] = MappingProxyType(
 # Modes that keep what earlier prompts collected (``pending``) when they are entered.
 _KEEPS_PENDING = frozenset({"manager_id", "manager_pin", "pin", "approval", "new_pin",
                             "confirm_pin", "item_qty", "item_price", "return_confirm",
-                            "return_reason"})  # fmt: skip
+                            "return_reason", "complaint_text"})  # fmt: skip
 _SECRET_MODES = frozenset({"pin", "manager_pin", "new_pin", "confirm_pin"})
 _SIGN_IN_MODES = ("manager_id", "manager_pin", "pin", "staff", "new_pin", "confirm_pin")
 
@@ -145,7 +154,24 @@ class KeypadController:
         """The entry line as displayed (PINs as stars)."""
         if self.current_mode(view) in _SECRET_MODES:
             return "*" * len(self.entry)
+        if len(self.entry) > _SHOWN_TEXT:
+            return "…" + self.entry[-(_SHOWN_TEXT - 1) :]
         return self.entry
+
+    def wants_text(self, view: View) -> bool:
+        """Whether the prompt takes free text (letters are text, not function keys)."""
+        return view.state.asking is None and self.current_mode(view) in TEXT_MODES
+
+    def type_text(self, chars: str, view: View) -> None:
+        """Characters typed into a text prompt, up to the longest text the till records."""
+        if self.wants_text(view):
+            self.error, self.error_params = "", {}
+            self.entry = (self.entry + chars)[:TEXT_MAX_CHARS]
+
+    def backspace(self, view: View) -> None:
+        """Take back the last character typed into a text prompt."""
+        if self.wants_text(view):
+            self.entry = self.entry[:-1]
 
     # -- input ----------------------------------------------------------------------------
 
@@ -644,6 +670,28 @@ class KeypadController:
         self._set_mode("")
         receipt = self.expand_receipt(text) if text else view.last_receipt_no
         return [ev.VoidSale(receipt)] if receipt else []
+
+    # -- a complaint (against the member, or a receipt) and a note on the member ------------
+
+    def _enter_complaint_receipt(self, text: str, view: View) -> list[object]:
+        # ENTER alone: the complaint is the current member's, with no receipt.
+        receipt = self.expand_receipt(text) if text else ""
+        self._set_mode("complaint_text")
+        self.pending = {"receipt": receipt}
+        return []
+
+    def _enter_complaint_text(self, text: str, view: View) -> list[object]:
+        if not text.strip():
+            return self._fail("complaint.empty")
+        receipt = str(self.pending.get("receipt", ""))
+        self._set_mode("")
+        return [ev.FileComplaint(text, receipt=receipt)]
+
+    def _enter_note_text(self, text: str, view: View) -> list[object]:
+        if not text.strip():
+            return self._fail("member.note_empty")
+        self._set_mode("")
+        return [ev.AddMemberNote(text)]
 
     def _enter_lookup(self, text: str, view: View) -> list[object]:
         self._set_mode("")

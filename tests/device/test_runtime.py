@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
 from dataclasses import replace
@@ -311,3 +312,26 @@ def test_damage_found_after_start_goes_into_the_retained_status(
     late.subscribe(status_topic)
     [retained] = late.wait_for(lambda m: m.retain, timeout=30)
     assert "corrupt" in codec.decode_status(retained.payload).last_problem
+
+
+def test_a_note_and_a_receipt_complaint_from_the_till_are_outbox_events(term: Terminal) -> None:
+    term.login_and_open()
+    sale_id = _cash_sale(term, WATER)
+    term.send(ev.SkipFeedback())
+    ((receipt,),) = term.store.db.query("SELECT receipt_no FROM sale WHERE sale_id = ?", (sale_id,))
+    view = term.send(ev.FileComplaint("water bottle leaked", receipt=receipt))
+    assert view.notice is not None and view.notice.key == "complaint.recorded", view.notice
+    view = term.send(ev.AddMemberNote("call when the 5 kg rice is back", member_id="M0001"))
+    assert view.notice is not None and view.notice.key == "member.note", view.notice
+    kinds = [(e.type, e.body) for e in term.store.outbox_pending()]
+    complaint = next(json.loads(b) for t, b in kinds if t == "complaint")
+    note = next(json.loads(b) for t, b in kinds if t == "member_note")
+    assert (complaint["sale_id"], complaint["member_id"], complaint["staff_id"]) == (
+        sale_id, None, "2001",
+    )  # fmt: skip
+    assert (note["member_id"], note["staff_id"], note["role"], note["text"]) == (
+        "M0001", "2001", "cashier", "call when the 5 kg rice is back",
+    )  # fmt: skip
+    assert term.store.db.query("SELECT sale_id, text, status FROM complaint") == [
+        (sale_id, "water bottle leaked", "open")
+    ]

@@ -184,6 +184,14 @@ def sample_bodies() -> dict[str, dict[str, Any]]:
             "text": "queue too long",
             "device_time": iso,
         },
+        "member_note": {
+            "note_id": "N-1",
+            "member_id": "M000123",
+            "staff_id": "G02",
+            "role": "guide",
+            "text": "asked for size L boots when they arrive",
+            "device_time": iso,
+        },
         "epoch_started": {
             "epoch": "5a1e0c2f9b3d4e61",
             "previous_epoch": "0f3c9a7e21b4d5c8",

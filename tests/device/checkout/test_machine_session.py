@@ -138,7 +138,7 @@ def test_guide_can_look_up_members_but_not_sell() -> None:
     till.send(ev.Login("g1", "2222"))
     assert till.state.phase is Phase.IDLE  # the shift outlives the manager's logout
     assert till.errors(till.send(ev.Scan("6901234567892"))) == ["a sales guide may not sell"]
-    assert till.errors(till.send(ev.AddMemberNote("M1", "prefers size L"))) == []
+    assert till.errors(till.send(ev.AddMemberNote("prefers size L", member_id="M1"))) == []
 
 
 def test_manager_on_own_login_needs_no_second_pin_but_is_still_audited() -> None:
@@ -156,8 +156,8 @@ def test_guide_note_is_recorded_and_guide_cannot_open_a_shift_alone() -> None:
     till.send(ev.Login("g1", "2222"))
     assert till.state.phase is Phase.NO_SHIFT
     assert till.errors(till.send(ev.OpenShift(0))) == ["manager PIN required"]
-    assert till.errors(till.send(ev.AddMemberNote("M1", "  "))) == ["write a note first"]
-    done = till.send(ev.AddMemberNote("M1", "asked about size L boots"))
+    assert till.errors(till.send(ev.AddMemberNote("  ", member_id="M1"))) == ["write a note first"]
+    done = till.send(ev.AddMemberNote("asked about size L boots", member_id="M1"))
     note = next(c for c in done if isinstance(c, RecordMemberNote))
     assert (note.member_id, note.staff_id, note.note) == ("M1", "g1", "asked about size L boots")
     assert till.errors(till.send(ev.XReport())) == ["open a shift first"]

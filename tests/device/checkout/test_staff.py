@@ -49,16 +49,18 @@ def test_no_sale_refusal_reads_well() -> None:
     assert str(info.value) == "a cashier may not open the drawer (no sale) without a manager's PIN"
 
 
-def test_guide_only_looks_up_members_and_writes_notes() -> None:
+def test_guide_only_looks_up_members_and_writes_notes_and_complaints() -> None:
     allowed = {p for p in Permission if allows(Role.GUIDE, p)}
-    assert allowed == {Permission.MEMBER_LOOKUP, Permission.MEMBER_NOTES}
+    assert allowed == {Permission.MEMBER_LOOKUP, Permission.MEMBER_NOTES, Permission.COMPLAINTS}
     with pytest.raises(PermissionDenied, match="a sales guide may not sell"):
         require(Role.GUIDE, Permission.SELL)
 
 
-def test_cashier_cannot_write_member_notes() -> None:
-    with pytest.raises(PermissionDenied, match="a cashier may not write member notes"):
-        require(Role.CASHIER, Permission.MEMBER_NOTES)
+def test_cashier_and_manager_write_notes_and_take_complaints_on_their_own_login() -> None:
+    for role in (Role.CASHIER, Role.MANAGER):
+        require(role, Permission.MEMBER_NOTES)
+        require(role, Permission.COMPLAINTS)
+    assert Permission.MEMBER_NOTES not in OVERRIDABLE and Permission.COMPLAINTS not in OVERRIDABLE
 
 
 def test_only_a_manager_authorises_overrides() -> None:

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from device.checkout.records import AuditEntry, CashMovement, Member, ShiftReport
-from device.store.errors import InvalidRecord
+from device.store.errors import InvalidRecord, StoreError
 from device.store.store import Store
 from tests.device.store.builders import T0, make_sale
 
@@ -67,6 +67,34 @@ def test_complaint_needs_a_member_or_a_sale(store: Store) -> None:
         store.facts.record_complaint("K1", "C01", "rude", T0)
     store.facts.record_complaint("K1", "C01", "long queue", T0, member_id="M0001")
     assert store.db.query("SELECT status FROM complaint") == [("open",)]
+
+
+def test_a_complaint_and_its_outbox_event_commit_together_or_not_at_all(store: Store) -> None:
+    store.facts.record_complaint("K1", "C01", "long queue", T0, member_id="M0001")
+    # The same complaint id again: its row is refused, so its event must not stay behind.
+    with pytest.raises(StoreError, match=r"UNIQUE constraint failed: complaint\.complaint_id"):
+        store.facts.record_complaint("K1", "C01", "again", T0, member_id="M0001")
+    assert [(e.seq, e.type) for e in store.outbox_pending()] == [(1, "complaint")]
+    assert store.db.query("SELECT complaint_id, text FROM complaint") == [("K1", "long queue")]
+    with pytest.raises(InvalidRecord, match="at most 2000 characters"):
+        store.facts.record_complaint("K2", "C01", "x" * 2001, T0, member_id="M0001")
+    assert store.outbox_depth() == 1
+
+
+def test_a_member_note_is_one_outbox_event_carrying_who_wrote_it(store: Store) -> None:
+    seq = store.facts.record_member_note("N1", "M0001", "G02", "guide", "wants size L", T0)
+    (event,) = store.outbox_pending()
+    assert (event.seq, event.type) == (seq, "member_note") == (1, "member_note")
+    assert json.loads(event.body) == {
+        "note_id": "N1", "member_id": "M0001", "staff_id": "G02", "role": "guide",
+        "text": "wants size L", "device_time": "2026-11-23T02:00:00.000000+00:00",
+    }  # fmt: skip
+    for member, text, why in (("M0001", "  ", "needs its text"),
+                              ("", "hello", "about a member"),
+                              ("M0001", "x" * 2001, "at most 2000 characters")):  # fmt: skip
+        with pytest.raises(InvalidRecord, match=why):
+            store.facts.record_member_note("N2", member, "G02", "guide", text, T0)
+    assert store.outbox_depth() == 1
 
 
 def test_registering_a_known_phone_is_refused_with_the_masked_phone(store: Store) -> None:

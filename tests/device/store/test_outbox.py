@@ -74,6 +74,7 @@ def test_every_event_the_store_writes_is_accepted_by_the_wire_contract(store: St
     store.record_audit(AuditEntry("A1", "price_override", "C01", "M01", "SKU1 to 5.00", T0))
     store.record_feedback("F1", sale.sale_id, 4, T0)
     store.record_complaint("K1", "C01", "slow", T0, sale_id=sale.sale_id)
+    store.facts.record_member_note("N1", "M0001", "G02", "guide", "wants size L", T0)
     store.record_member_registration(Member("L1", "13812345678"), "C01", T0, gender="f")
     report = ShiftReport("SH1", "Z", 50_000, 1, 1, {"cash": 100}, 500, 0, 50_600, 50_600, 0)
     store.record_shift_close(report, "M01", T0)
@@ -81,7 +82,7 @@ def test_every_event_the_store_writes_is_accepted_by_the_wire_contract(store: St
     for _ in range(5):
         store.staff.verify("C09", "0000")  # the lockout writes an audit event too
     events = store.outbox_pending()
-    assert [e.seq for e in events] == list(range(1, 11))
+    assert [e.seq for e in events] == list(range(1, 12))
     for event in events:
         envelope = Envelope(
             id=event.event_id, terminal_id="S001-T01", store_id="S001", seq=event.seq,
@@ -91,5 +92,5 @@ def test_every_event_the_store_writes_is_accepted_by_the_wire_contract(store: St
         decode_event_body(envelope)  # raises a SchemaError on any drift
     assert {e.type for e in events} == {
         "sale", "return", "shift_opened", "cash_movement", "audit", "feedback", "complaint",
-        "member_registered", "shift_closed",
+        "member_note", "member_registered", "shift_closed",
     }  # fmt: skip

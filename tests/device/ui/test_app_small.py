@@ -4,6 +4,7 @@ and every amount are on the screen, whole, in both languages."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +133,49 @@ def test_an_80x24_terminal_shows_the_menu_the_help_and_whole_amounts(
     term: Terminal, lang: str
 ) -> None:
     _check_menus_help_and_amounts(term, lang)
+
+
+def _text_keys(text: str) -> str:
+    """Keys that type ``text`` on the keyboard (a space is the space key)."""
+    return " ".join("space" if ch == " " else ch for ch in text)
+
+
+def test_an_80x24_terminal_takes_a_typed_note_and_complaint_about_the_member(
+    term: Terminal,
+) -> None:
+    note = "请6点后回电 call back"  # letters such as c are text here, not the CASH key
+    complaint = "cashier was rude"
+
+    async def scenario(app: CashierApp, pilot: Any) -> None:
+        await _signed_in_with_a_long_sale(app, pilot, term)
+        member_id = app.view.state.cart.member.member_id
+        await type_keys(pilot, "f12 f12")
+        await pilot.pause()
+        assert render("menu.note", "zh") in "".join(screen(app))
+        await type_keys(pilot, "7 " + _text_keys(note + "x") + " backspace")
+        await pilot.pause()
+        rows = screen(app)
+        assert any(render("prompt.note_text", "zh") in r and r.rstrip().endswith(f"{note}▌")
+                   for r in rows), rows  # fmt: skip
+        await type_keys(pilot, "enter")
+        await settle(pilot, app, lambda: any(e.type == "member_note"
+                                             for e in term.store.outbox_pending()))  # fmt: skip
+        [body] = [json.loads(e.body) for e in term.store.outbox_pending()
+                  if e.type == "member_note"]  # fmt: skip
+        assert (body["member_id"], body["staff_id"], body["role"], body["text"]) == (
+            member_id, "2001", "cashier", note)  # fmt: skip
+        assert app.view.state.phase is Phase.SELLING and len(app.view.priced.lines) == 9
+        # ENTER with no receipt number: the complaint is the member's.
+        await type_keys(pilot, "f12 f12 6 enter " + _text_keys(complaint) + " enter")
+        await settle(pilot, app, lambda: bool(term.store.db.query("SELECT 1 FROM complaint")))
+        assert term.store.db.query("SELECT member_id, sale_id, staff_id, text FROM complaint") == [
+            (member_id, None, "2001", complaint)
+        ]
+        assert app.keypad.current_mode(app.view) == "sale"
+
+    async def run() -> None:
+        app = make_app(term)
+        async with app.run_test(size=SIZE) as pilot:
+            await scenario(app, pilot)
+
+    asyncio.run(run())

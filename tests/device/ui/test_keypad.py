@@ -230,3 +230,56 @@ def test_first_sign_in_asks_for_a_new_pin_twice_and_sends_it_with_the_code() -> 
     assert keys(pad, v, "69<ENTER>") == []  # not the same: asked again
     assert pad.error == "ui.pin_mismatch"
     assert keys(pad, v, "2468<ENTER>2468<ENTER>") == [ev.Login("2003", "31415926", "2468")]
+
+
+def test_func_twice_then_6_takes_a_complaint_against_a_typed_receipt() -> None:
+    pad = KeypadController("S001-T01")
+    v = view(Phase.IDLE)
+    assert keys(pad, v, "<FUNC><FUNC>6") == []
+    assert pad.prompt(v)[0] == "prompt.complaint_receipt" and not pad.wants_text(v)
+    assert keys(pad, v, "202611230007<ENTER>") == []
+    assert pad.prompt(v)[0] == "prompt.complaint_text" and pad.wants_text(v)
+    pad.type_text("bag torn, ", v)
+    pad.type_text("cashierX", v)
+    pad.backspace(v)
+    assert keys(pad, v, "<ENTER>") == [
+        ev.FileComplaint("bag torn, cashier", receipt="S001-T01-20261123-0007")
+    ]
+    assert pad.current_mode(v) == "sale" and not pad.wants_text(v)
+
+
+def test_a_complaint_without_a_receipt_is_the_members_and_empty_text_is_refused_here() -> None:
+    pad = KeypadController("S001-T01")
+    v = view(Phase.SELLING)
+    keys(pad, v, "<FUNC><FUNC>6<ENTER>")
+    assert keys(pad, v, "<ENTER>") == [] and pad.error == "complaint.empty"
+    assert pad.wants_text(v)  # still asking for the text, the receipt (none) kept
+    pad.type_text("rude at the deli counter", v)
+    assert keys(pad, v, "<ENTER>") == [ev.FileComplaint("rude at the deli counter")]
+
+
+def test_func_twice_then_7_takes_a_note_on_the_member_and_clear_leaves_it() -> None:
+    pad = KeypadController("S001-T01")
+    v = view(Phase.IDLE)
+    keys(pad, v, "<FUNC><FUNC>7")
+    assert pad.prompt(v)[0] == "prompt.note_text" and pad.wants_text(v)
+    assert keys(pad, v, "<ENTER>") == [] and pad.error == "member.note_empty"
+    pad.type_text("likes 2% milk", v)
+    assert keys(pad, v, "<ENTER>") == [ev.AddMemberNote("likes 2% milk")]
+    keys(pad, v, "<FUNC><FUNC>7")
+    pad.type_text("never mind", v)
+    keys(pad, v, "<CLEAR><CLEAR>")  # the first clears the text, the second leaves the prompt
+    assert not pad.wants_text(v) and pad.entry == ""
+    pad.type_text("ignored outside a text prompt", v)
+    assert pad.entry == ""
+
+
+def test_a_long_note_is_kept_whole_up_to_the_bound_but_shown_by_its_end() -> None:
+    pad = KeypadController("S001-T01")
+    v = view(Phase.IDLE)
+    keys(pad, v, "<FUNC><FUNC>7")
+    pad.type_text("a" * 1990 + "0123456789" + "overflow", v)
+    assert len(pad.entry) == 2000
+    assert pad.shown_entry(v) == "…" + "a" * 29 + "0123456789"
+    [note] = keys(pad, v, "<ENTER>")
+    assert note == ev.AddMemberNote("a" * 1990 + "0123456789")
