@@ -236,11 +236,17 @@ class MemberCache:
         )
 
     def delete(self, member_ids: Iterable[str], *, version: int | None = None) -> int:
-        """Remove members (and their cards); unknown ids are ignored. Returns rows removed."""
+        """Remove members (and their cards); unknown ids are ignored. Returns rows removed.
+
+        The till's own record of registering the member goes too: the cloud's delete is an
+        erasure or a merge, and the phone and name must not stay on this disk. (An event not
+        yet sent still carries it in the outbox until the cloud has it.)
+        """
 
         def change(conn: sqlite3.Connection) -> int:
             removed = 0
             for member_id in member_ids:
+                conn.execute("DELETE FROM member_registration WHERE member_id = ?", (member_id,))
                 conn.execute("DELETE FROM member_card WHERE member_id = ?", (member_id,))
                 removed += conn.execute(
                     "DELETE FROM member WHERE member_id = ?", (member_id,)

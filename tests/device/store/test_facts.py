@@ -106,6 +106,18 @@ def test_registering_a_known_phone_is_refused_with_the_masked_phone(store: Store
     assert store.outbox_depth() == 1
 
 
+def test_the_clouds_delete_of_a_member_takes_the_tills_registration_record_with_it(
+    store: Store,
+) -> None:
+    # HQ erased (or merged away) a member registered here: no phone or name stays on the till.
+    store.facts.record_member_registration(Member("L1", "13812345678", name="赵敏"), "C01", T0)
+    store.facts.record_member_registration(Member("L2", "13900000000", name="周芷若"), "C01", T0)
+    store.members.delete(["L1"])
+    rows = store.db.query("SELECT member_id, phone, name FROM member_registration")
+    assert [tuple(r) for r in rows] == [("L2", "13900000000", "周芷若")]
+    assert store.members.by_phone("13812345678") is None
+
+
 def test_suspend_and_recall_round_trip_a_cart_once(store: Store) -> None:
     cart = {"lines": [{"sku": "SKU1", "qty": 2}], "member_id": None}
     store.facts.suspend("P1", "C01", "SH1", "blue jacket", cart)
