@@ -355,3 +355,37 @@ def test_build_variable_code() -> None:
 def test_build_variable_code_refuses_a_code_that_misses_its_prefix(item: str, prefix: str) -> None:
     with pytest.raises(BarcodeError):
         build_variable_code(item, 1250, prefix, Gs1Layout())
+
+
+# --- what counts as the scanner's and what as the code's -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "A B",  # a space inside is data
+        "sku~1",  # lower case and the last printable character, ~
+    ],
+)
+def test_printable_ascii_without_an_identifier_is_code_128(raw: str) -> None:
+    assert parse_barcode(raw) == ScannedCode("code128", raw, raw)
+
+
+@pytest.mark.parametrize("raw", [f"\x0b{EAN13}", f"{EAN13}\x0c"])
+def test_only_cr_lf_tab_and_space_are_trimmed(raw: str) -> None:
+    # a vertical tab or form feed is not the scanner's line ending: the scan is unreadable
+    with pytest.raises(BarcodeError):
+        parse_barcode(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "addon"),
+    [(f"]E0{UPCA_NS2}", ""), (f"]E00{UPCA_NS2}", ""), (f"]E3{UPCA_NS2}12", "12")],
+)
+def test_number_system_2_behind_an_identifier_is_read_by_the_stores_layout(
+    raw: str, addon: str
+) -> None:
+    scanned = parse_barcode(raw, Gs1Layout(labels=(LABEL12,)))
+    assert scanned == ScannedCode(
+        "gs1_variable", UPCA_NS2, "12345", embedded_price_fen=1250, addon=addon
+    )
