@@ -342,6 +342,8 @@ def test_layouts_that_cannot_read_codes_unambiguously_are_refused(kwargs: dict[s
 def test_build_variable_code() -> None:
     assert build_variable_code("012345", 1250, "20", Gs1Layout()) == "2012345012509"
     assert build_variable_code("512345", 750, "25", Gs1Layout()) == "2512345007500"
+    # a prefix shorter than the layout's is filled with zeros: "2" selects the "20" layout
+    assert build_variable_code("012345", 1250, "2", Gs1Layout()) == "2012345012509"
     # a price label with a weight field: the weight is left 0.
     # 28123450199900000: 0*3+0+0*3+0+0*3+9+9*3+9+1*3+0+5*3+4+3*3+2+1*3+8+2*3 = 95 -> 5
     layout = Gs1Layout.from_specs((LABEL18.spec,))
