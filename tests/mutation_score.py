@@ -230,12 +230,34 @@ def _dropped_argument(a: Any, b: Any, stack: tuple[ast.AST, ...]) -> bool:
                string.Formatter().parse(reason.value))  # fmt: skip
 
 
+def _still_formats(tree: ast.AST) -> bool:
+    """False when a text error's reason names a parameter it is not given (a KeyError).
+
+    Upper-casing ``"wrong length: {payload_len}"`` changes more than the text: the error
+    then fails to build, and a KeyError is raised in its place.
+    """
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+            continue
+        if node.func.id not in _TEXT_ERRORS or not node.args or not node.keywords:
+            continue
+        reason = node.args[0]
+        if isinstance(reason, ast.Constant) and isinstance(reason.value, str):
+            names = {k.arg for k in node.keywords}
+            if not all(f is None or f.split(".")[0].split("[")[0] in names for _, f, _, _ in
+                       string.Formatter().parse(reason.value)):  # fmt: skip
+                return False
+    return True
+
+
 def message_only(name: str, path: Path) -> bool:
     """True when the mutant changes only the text of an error the core raises."""
     orig, mutant = (ast.parse(textwrap.dedent(src)) for src in _functions(name, path))
     diffs = list(_walk_diff(orig, mutant, ()))
-    return bool(diffs) and all(
-        _is_message(stack) or _dropped_argument(a, b, stack) for a, b, stack in diffs
+    return (
+        bool(diffs)
+        and all(_is_message(stack) or _dropped_argument(a, b, stack) for a, b, stack in diffs)
+        and _still_formats(mutant)
     )
 
 

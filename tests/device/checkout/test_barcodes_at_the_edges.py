@@ -18,7 +18,9 @@ from device.checkout.barcodes import (
     ScannedCode,
     build_variable_code,
     classify_scan,
+    member_scan_text,
     parse_barcode,
+    receipt_scan_text,
     upce_to_upca,
 )
 from device.checkout.errors import BarcodeError
@@ -391,3 +393,15 @@ def test_number_system_2_behind_an_identifier_is_read_by_the_stores_layout(
     assert scanned == ScannedCode(
         "gs1_variable", UPCA_NS2, "12345", embedded_price_fen=1250, addon=addon
     )
+
+
+@pytest.mark.parametrize("code", ["", "has space", "x" * 33, "中文"])
+def test_member_scan_text_refuses_a_code_a_scan_could_not_give_back(code: str) -> None:
+    with pytest.raises(BarcodeError):
+        member_scan_text(code)
+
+
+@pytest.mark.parametrize("receipt_no", ["", "-0042", "S001 T01", "x" * 49])
+def test_receipt_scan_text_refuses_a_number_a_scan_could_not_give_back(receipt_no: str) -> None:
+    with pytest.raises(BarcodeError):
+        receipt_scan_text(receipt_no)
