@@ -234,7 +234,8 @@ def _still_formats(tree: ast.AST) -> bool:
     """False when a text error's reason names a parameter it is not given (a KeyError).
 
     Upper-casing ``"wrong length: {payload_len}"`` changes more than the text: the error
-    then fails to build, and a KeyError is raised in its place.
+    then fails to build, and a KeyError is raised in its place; a reason of None with
+    parameters raises an AttributeError.
     """
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
@@ -242,6 +243,8 @@ def _still_formats(tree: ast.AST) -> bool:
         if node.func.id not in _TEXT_ERRORS or not node.args or not node.keywords:
             continue
         reason = node.args[0]
+        if isinstance(reason, ast.Constant) and not isinstance(reason.value, str):
+            return False  # None.format(...): an AttributeError
         if isinstance(reason, ast.Constant) and isinstance(reason.value, str):
             names = {k.arg for k in node.keywords}
             if not all(f is None or f.split(".")[0].split("[")[0] in names for _, f, _, _ in
