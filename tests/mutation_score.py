@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import string
 import sys
 import textwrap
 from collections import Counter
@@ -37,6 +38,7 @@ _ALL_LINES = (
 _ZERO_ROW = "a ledger row of 0 adds no lot and spends nothing whichever branch takes it"
 _SAME_LENGTH_SPREAD = "allocate gives one part per member: strict or not, the zip is the same"
 _SAME_LENGTH = "the split gives one figure per tender: strict or not, the zip is the same"
+_NO_X = "a digit is never X: the XX around the allowed digits adds nothing to `in`"
 EQUIVALENT: dict[str, str] = {
     "device.checkout.money.x_round_div__mutmut_6": "denominator 0 is refused above: <= 0 is < 0",
     "device.checkout.money.x_round_div__mutmut_7": "integers: < 1 is <= 0, and 0 is refused above",
@@ -94,6 +96,16 @@ EQUIVALENT: dict[str, str] = {
     "device.checkout.returns.x__cumulative_refund__mutmut_9": _ALL_LINES,
     "device.checkout.returns.x__cumulative_refund__mutmut_11": _ALL_LINES,
     "device.checkout.returns.x__cumulative_refund__mutmut_12": _ALL_LINES,
+    "device.checkout.barcodes.x__eight_digits__mutmut_9": _NO_X,
+    "device.checkout.barcodes.x_upce_to_upca__mutmut_31": _NO_X,
+    "device.checkout.barcodes.x_upce_to_upca__mutmut_42": _NO_X,
+    "device.checkout.barcodes.x_upce_to_upca__mutmut_29": (
+        "d[6] (the check digit of an 8-digit UPC-E) is never read: the expansion takes d[0:6]"
+    ),
+    "device.checkout.barcodes.x_build_variable_code__mutmut_5": (
+        "only the first len(pattern) characters are read, 20 at most, and prefix + 20 zeros"
+        " already has more: a 21st zero is never looked at"
+    ),
 }
 # Message-only mutants the automatic check cannot see (the text is built in a helper).
 MESSAGE: dict[str, str] = {
@@ -102,6 +114,40 @@ MESSAGE: dict[str, str] = {
     ),
     "device.checkout.tenders.x_coupon_amount__mutmut_47": "coupon code in the bad-date reason",
     "device.checkout.tenders.x_coupon_amount__mutmut_52": "coupon code in the bad-date reason",
+    **dict.fromkeys(
+        [
+            f"device.checkout.barcodes.{name}"
+            for name in (
+                "x__eight_digits__mutmut_2",
+                "x__eight_digits__mutmut_5",
+                "x__eight_digits__mutmut_6",
+                "x__eight_digits__mutmut_13",
+                "x__eight_digits__mutmut_16",
+                "x__eight_digits__mutmut_17",
+                "x_parse_barcode__mutmut_43",
+                "x_parse_barcode__mutmut_46",
+                "x_parse_barcode__mutmut_47",
+                "x__upca__mutmut_2",
+                "x__upca__mutmut_5",
+                "x__upca__mutmut_6",
+                "x__numeric_label__mutmut_4",
+            )
+        ],
+        "the symbology's name passed to _check, used only in the bad-check-digit reason",
+    ),
+    **dict.fromkeys(
+        [
+            f"device.checkout.barcodes.{name}"
+            for name in (
+                "x__upca__mutmut_15",
+                "x__upca__mutmut_16",
+                "x__numeric_label__mutmut_9",
+                "x__numeric_label__mutmut_13",
+                "x__numeric_label__mutmut_14",
+            )
+        ],
+        "what the code is, passed to _restricted for the reason of a code no layout reads",
+    ),
 }
 
 _KILLED = {1, 3, 24, -24, 36, 152, 255, 37}  # a failing test, a timeout, or the type checker
@@ -124,7 +170,9 @@ def _functions(name: str, path: Path) -> tuple[str, str]:
     return tuple(cst.Module([f]).code for f in pair)  # type: ignore[return-value]
 
 
-def _walk_diff(a: Any, b: Any, stack: tuple[ast.AST, ...]) -> Iterator[tuple[Any, Any, tuple]]:
+def _walk_diff(
+    a: Any, b: Any, stack: tuple[ast.AST, ...]
+) -> Iterator[tuple[Any, Any, tuple[ast.AST, ...]]]:
     """Yield (original, mutant, ancestors) for every differing node or value."""
     if isinstance(a, ast.AST) and type(a) is type(b):
         for field in a._fields:
@@ -157,11 +205,63 @@ def _is_message(stack: tuple[ast.AST, ...]) -> bool:
     return any(arg in stack for arg in [*call.args, *(k.value for k in call.keywords)])
 
 
+def _dropped_argument(a: Any, b: Any, stack: tuple[ast.AST, ...]) -> bool:
+    """True when the mutant drops the reason or a parameter of a text error and still raises it.
+
+    The error formats its reason with its parameters (``CheckoutError``): without the reason
+    it is "", and without parameters the reason is kept unformatted, so the class raised is
+    the same. Only a parameter dropped while others are kept would fail (a KeyError).
+    """
+    if not (stack and isinstance(stack[-1], ast.Call) and isinstance(b, list)):
+        return False
+    call = stack[-1]
+    if not _is_message((*stack, *call.args)) or not call.args:
+        return False
+    args, keywords = (b, call.keywords) if a is call.args else (call.args, b)
+    if a is not call.args and a is not call.keywords:
+        return False
+    if not args or not keywords:
+        return True
+    reason = args[0]
+    if not (isinstance(reason, ast.Constant) and isinstance(reason.value, str)):
+        return False
+    names = {k.arg for k in keywords}
+    return all(f is None or f.split(".")[0].split("[")[0] in names for _, f, _, _ in
+               string.Formatter().parse(reason.value))  # fmt: skip
+
+
+def _still_formats(tree: ast.AST) -> bool:
+    """False when a text error's reason names a parameter it is not given (a KeyError).
+
+    Upper-casing ``"wrong length: {payload_len}"`` changes more than the text: the error
+    then fails to build, and a KeyError is raised in its place; a reason of None with
+    parameters raises an AttributeError.
+    """
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+            continue
+        if node.func.id not in _TEXT_ERRORS or not node.args or not node.keywords:
+            continue
+        reason = node.args[0]
+        if isinstance(reason, ast.Constant) and not isinstance(reason.value, str):
+            return False  # None.format(...): an AttributeError
+        if isinstance(reason, ast.Constant) and isinstance(reason.value, str):
+            names = {k.arg for k in node.keywords}
+            if not all(f is None or f.split(".")[0].split("[")[0] in names for _, f, _, _ in
+                       string.Formatter().parse(reason.value)):  # fmt: skip
+                return False
+    return True
+
+
 def message_only(name: str, path: Path) -> bool:
     """True when the mutant changes only the text of an error the core raises."""
     orig, mutant = (ast.parse(textwrap.dedent(src)) for src in _functions(name, path))
     diffs = list(_walk_diff(orig, mutant, ()))
-    return bool(diffs) and all(_is_message(stack) for _, _, stack in diffs)
+    return (
+        bool(diffs)
+        and all(_is_message(stack) or _dropped_argument(a, b, stack) for a, b, stack in diffs)
+        and _still_formats(mutant)
+    )
 
 
 def main() -> int:
