@@ -180,17 +180,24 @@ class IoBoardLink:
         data = self._read()
         with self._lock:
             frames = self.chan.feed(data) if data else []
+        # An ANNOUNCE is handled before `step` goes on with the frames behind it, which are
+        # numbered for the session it opens.
+        self._dispatch(frames)
+        with self._lock:
             was_open = self.chan.open
-            frames += self.chan.step()
+            frames = self.chan.step()
             if was_open and not self.chan.open:
                 self.counts["silences"] += 1
                 self.connected.clear()
                 self.reporter.report("disconnected", f"I/O board not answering on {self.where}")
             if not self.chan.open:
                 self._hello()
+        self._dispatch(frames)
+        self._housekeeping()
+
+    def _dispatch(self, frames: list[tuple[int, int, bytes]]) -> None:
         for ftype, seq, payload in frames:
             self._frame(ftype, seq, payload)
-        self._housekeeping()
 
     def _hello(self, force: bool = False) -> None:
         now = ticks_ms()

@@ -12,7 +12,10 @@ Go-back-N with cumulative acknowledgements, as in Klipper's host/MCU block proto
   hears nothing good for `dead_ms` closes the session (its owner then reopens one).
 
 Opening a session (HELLO / ANNOUNCE) is the owner's business: it tells `start()` where the
-peer's numbering stands. Numbers are MicroPython ticks in milliseconds, wrap-safe.
+peer's numbering stands. Data frames that arrive behind a HELLO or ANNOUNCE belong to the
+session it opens, so they are held back until the owner has handled it: `feed` and `step`
+return at most one session frame, last, and the next call goes on from there.
+Numbers are MicroPython ticks in milliseconds, wrap-safe.
 """
 
 try:
@@ -42,6 +45,7 @@ class Channel:
         self.pending = []  # [type, payload] waiting for room in the window
         self.rx_expect = 0
         self.open = False
+        self.held = []  # decoded frames behind a session frame the owner has not handled yet
         now = clock()
         self.last_rx = now
         self.last_tx = now
@@ -117,12 +121,19 @@ class Channel:
         """Bytes from the wire -> [(type, seq, payload)]: data frames in order and exactly
         once, plus HELLO, ANNOUNCE and MAINT for the owner."""
         crc_before = self.decoder.crc_errors + self.decoder.bad_frames
-        return self._handle(self.decoder.feed(data, self._clock()), crc_before)
+        frames = self._take_held() + self.decoder.feed(data, self._clock())
+        return self._handle(frames, crc_before)
+
+    def _take_held(self):
+        held = self.held
+        self.held = []
+        return held
 
     def _handle(self, frames, damaged_before):
         out = []
         need_ack = need_nak = False
-        for ftype, seq, payload in frames:
+        for i in range(len(frames)):
+            ftype, seq, payload = frames[i]
             self.last_rx = self._clock()
             if ftype == F.ACK or ftype == F.HEARTBEAT:
                 if self.open:
@@ -136,6 +147,9 @@ class Channel:
                         self._go_back()
             elif ftype == F.HELLO or ftype == F.ANNOUNCE or ftype == F.MAINT:
                 out.append((ftype, seq, payload))
+                # What follows is numbered for the session this frame opens: wait for it.
+                self.held = frames[i + 1:]
+                break
             elif self.open:
                 ahead = F.seq_diff(seq, self.rx_expect)
                 if ahead == 0:
@@ -169,10 +183,11 @@ class Channel:
     def step(self):
         """Timers: give up stalled half frames, resend on timeout, heartbeat, notice silence.
 
-        Returns frames completed by giving up a stalled one (rare), like `feed`."""
+        Returns, like `feed`, frames held behind a session frame and frames completed by
+        giving up a stalled one (rare)."""
         now = self._clock()
         before = self.decoder.crc_errors + self.decoder.bad_frames
-        out = self._handle(self.decoder.expire(now), before)
+        out = self._handle(self._take_held() + self.decoder.expire(now), before)
         if not self.open:
             return out
         if F.ticks_diff(now, self.last_rx) >= self.dead_ms:

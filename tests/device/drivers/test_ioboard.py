@@ -155,7 +155,9 @@ def test_board_reset_in_the_middle_of_a_frame(sim: BoardSim) -> None:
 
 def test_board_reset_while_a_kick_comes_in_still_kicks_once(sim: BoardSim) -> None:
     inbox = Inbox()
-    board = connect(sim, inbox)
+    # The restarted board pulses no sooner than 1 s after boot; on a loaded machine the
+    # simulated one (a new WebAssembly interpreter) also takes a while to boot.
+    board = connect(sim, inbox, kick_timeout_s=15.0)
     try:
         sim.reset(on_rx=5)  # the board restarts after 5 bytes of the next frame in
         board.drawer.open()  # resent to the restarted board (which waits out its boot interval)

@@ -116,3 +116,37 @@ class Delivery(unittest.TestCase):
         p = Pair()
         p.run(300)
         self.assertTrue(p.a.open and p.b.open)
+
+
+class Sessions(unittest.TestCase):
+    def test_frames_behind_an_announce_wait_for_its_session(self):
+        # A board that restarted answers HELLO and sends its first event at once; the terminal
+        # reads both in one go while it still counts the old board's numbering (it expects 5).
+        clock = Clock()
+        wire = Wire()
+        host = C.Channel(Wire().write, clock)
+        host.start(rx_expect=5)
+        board = C.Channel(wire.write, clock)
+        board.control(F.ANNOUNCE, b"new boot", seq=board.tx_base)
+        board.start(rx_expect=0)
+        board.send(F.DRAWER, b"\x00")
+        board.send(F.KICKED, b"\x00\x00\x00\x07\x01")
+        first = host.feed(b"".join(wire.queue))
+        self.assertEqual([t for t, s, p in first], [F.ANNOUNCE])
+        host.start(rx_expect=0)  # the owner takes the new board's numbering
+        rest = host.step()
+        self.assertEqual([(t, p) for t, s, p in rest],
+                         [(F.DRAWER, b"\x00"), (F.KICKED, b"\x00\x00\x00\x07\x01")])
+        self.assertEqual(host.rx_expect, 2)
+        self.assertEqual(host.stats["duplicates"] + host.stats["out_of_order"], 0)
+
+    def test_two_hellos_in_one_read_are_handed_over_one_at_a_time(self):
+        clock = Clock()
+        wire = Wire()
+        terminal = C.Channel(wire.write, clock)
+        terminal.control(F.HELLO, b"one", seq=0)
+        terminal.control(F.HELLO, b"two", seq=0)
+        board = C.Channel(Wire().write, clock)
+        self.assertEqual([p for t, s, p in board.feed(b"".join(wire.queue))], [b"one"])
+        self.assertEqual([p for t, s, p in board.step()], [b"two"])
+        self.assertEqual(board.step(), [])
