@@ -24,7 +24,7 @@ from cloud.domain.contiguity import advance_high_water
 from cloud.domain.epochs import Decision, EpochStart, rule
 from cloud.domain.errors import DomainError
 from cloud.domain.projections import EventFacts, Projection, business_time, combine, project
-from cloud.store import member_facts, merging, remote_effects, tier_spend, till_crm
+from cloud.store import crm_privacy, member_facts, merging, remote_effects, tier_spend, till_crm
 from cloud.store import seqs as seqstore
 from cloud.store.bulk import copy_insert_rows, insert_rows
 from cloud.store.db import CloudDB
@@ -354,6 +354,8 @@ def commit_batch(cdb: CloudDB, batch: PreparedBatch, rules: IngestRules) -> Batc
         today = now.replace(tzinfo=dt.UTC).astimezone(rules.tz_for(store_id)).date()
         touched, over = apply_members(cdb, merged, rules, now, origin, version, days, today)
         down: list[PendingDown] = []
+        if merged.registrations:
+            crm_privacy.scrub_late(cdb, [r.member_id for r in merged.registrations])
         if merged.registrations:  # a phone registered twice is one member from now on
             joined, down = merging.merge_marked(
                 cdb, touched, now=now, scope=rules.member_scope,

@@ -23,7 +23,7 @@ from cloud.store.adjustments import MemberNotFound
 from cloud.store.crm import complaint_row, member_360
 from cloud.store.db import CloudDB
 from cloud.store.downstream import append_change
-from cloud.store.effects import PendingDown
+from cloud.store.effects import PendingDown, erased_among
 
 EXPORT_FORMAT: Final = "member-export/1"
 #: Rows read per round when scanning a table that has no index by member.
@@ -220,6 +220,13 @@ def erase_member(
     version = append_change(cdb, "members", scope, "delete", drop, now)
     return Erased(member_id, tuple(ids), False, scrubbed,
                   [PendingDown("members", version, scope, "delete", drop)])  # fmt: skip
+
+
+def scrub_late(cdb: CloudDB, member_ids: list[str]) -> int:
+    """Scrub the stored events of erased members that arrived after the erasure (a till that
+    had not heard of it yet); inside the ingest's write transaction. Returns events changed."""
+    gone = erased_among(cdb, member_ids)
+    return _scrub_events(cdb, sorted(gone)) if gone else 0
 
 
 def erased_ids(cdb: CloudDB) -> Any:

@@ -98,7 +98,11 @@ def apply_members(
     m = cdb.models
     mapping = aliases.survivors(cdb, set(merged.spend) | {r.member_id for r in merged.ledger})
     merged = aliases.follow(cdb, merged, mapping)  # a merged-away id's events: its survivor
+    erased = (erased_among(cdb, [r.member_id for r in merged.registrations])
+              if merged.registrations else set())  # fmt: skip
     for reg in merged.registrations:
+        if reg.member_id in erased:
+            continue  # a till that had not heard of the erasure: its copy brings nothing back
         twin = (
             m.Member.select(m.Member.member_id)
             .where(
@@ -202,6 +206,12 @@ def apply_members(
             ).on_conflict_ignore().execute()  # fmt: skip
         over = len(found)
     return sorted(set(touched) | set(registered)), over
+
+
+def erased_among(cdb: CloudDB, member_ids: list[str]) -> set[str]:
+    """Those of the ids whose personal data was erased (cloud.store.crm_privacy)."""
+    e = cdb.crm.MemberErasure
+    return {r.member_id for r in e.select(e.member_id).where(e.member_id.in_(member_ids))}
 
 
 LEDGER_COLUMNS = ("member_id", "delta", "reason", "origin_sale_id", "origin_terminal",

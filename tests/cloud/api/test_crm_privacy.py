@@ -22,7 +22,7 @@ from device.sync.storage import SyncStorage
 from tests.cloud.api import crm_world as w
 from tests.cloud.api.access import bearer, token_for
 from tests.cloud.api.recorder import Recorder
-from tests.cloud.jobs.helpers import day
+from tests.cloud.jobs.helpers import Till, day
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -205,3 +205,32 @@ def test_an_erasure_takes_the_ids_merged_into_the_member_with_it(hq: dict[str, A
     assert done.json()["ids"] == ["M1", "M1B"]
     assert hq["sent"].members()[-1] == ("delete", [{"member_id": "M1"}, {"member_id": "M1B"}])
     assert personal_data_left(cdb, w.SECRETS) == []
+
+
+def test_a_registration_arriving_after_the_erasure_brings_nothing_back(
+    hq: dict[str, Any],
+) -> None:
+    # A till offline since before the erasure sends its copy of M1's registration late (its
+    # outbox was restored onto a new store file, say). The erasure must still hold.
+    client, cdb = hq["client"], hq["cdb"]
+    done = client.post("/api/crm/members/M1/erase", json={"confirm": "M1", "reason": "asked"})
+    assert done.status_code == 200, done.text
+    changes = cdb.models.DownChange
+    last = changes.select().order_by(changes.id.desc()).get().id
+    t3 = Till(cdb, "S001-T03")
+    t3.register("M1", w.PHONE, day(6), name=w.NAME)
+    t3.sale("M1", 40, day(6))  # it also sold to M1: the points still count
+    view = client.get("/api/crm/members/M1").json()
+    p = view["profile"]
+    assert (p["phone"], p["name"]) == ("", ""), p
+    assert view["points"]["balance"] == _figures(client, "M1")["balance"]
+    assert personal_data_left(cdb, w.SECRETS) == []
+    pushed = [c.items for c in changes.select().where(
+        (changes.id > last) & (changes.stream == "members"))]  # fmt: skip
+    assert not [i for items in pushed for i in items if i["member_id"] == "M1"]
+    for q in (w.PHONE, w.NAME):
+        assert client.get("/api/crm/members", params={"q": q}).json()["members"] == [], q
+    # The event itself is kept (the till's seq is accounted for), without the person in it.
+    e = cdb.models.Event
+    late = e.get((e.terminal_id == "S001-T03") & (e.type == "member_registered"))
+    assert late.member_id == "M1" and w.PHONE not in json.dumps(late.body, ensure_ascii=False)
