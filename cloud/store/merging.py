@@ -125,6 +125,8 @@ def merge_into(
         ]  # fmt: skip
         moved: dict[str, Any] = dict(_move(cdb, old_id, survivor_id))
         moved["spend_days"] = tier_spend.move(cdb, old_id, survivor_id)
+        moved["tags"] = _move_tags(cdb, old_id, survivor_id)
+        moved["preferences"] = _move_preferences(cdb, old_id, survivor_id)
         moved["spend_fen"] = int(old.cumulative_spend_fen)
         if held:
             moved["cards_held"] = list(held)
@@ -151,6 +153,32 @@ def _move(cdb: CloudDB, old_id: str, survivor_id: str) -> dict[str, int]:
             model.update(member_id=survivor_id).where(model.member_id == old_id).execute()
         )
     return moved
+
+
+def _move_tags(cdb: CloudDB, old_id: str, survivor_id: str) -> int:
+    """The duplicate's tags join the survivor's (one row per tag: a tag both carry stays once)."""
+    t = cdb.crm.MemberTag
+    have = {r.tag for r in t.select(t.tag).where(t.member_id == survivor_id)}
+    rows = [r for r in t.select().where(t.member_id == old_id) if r.tag not in have]
+    for r in rows:
+        t.insert(member_id=survivor_id, tag=r.tag, added_by=r.added_by,
+                 added_at=r.added_at).execute()  # fmt: skip
+    t.delete().where(t.member_id == old_id).execute()
+    return len(rows)
+
+
+def _move_preferences(cdb: CloudDB, old_id: str, survivor_id: str) -> int:
+    """The duplicate's preferences join the survivor's; where both set one, the later wins."""
+    p = cdb.crm.MemberPreference
+    have = {r.key: r.set_at for r in p.select(p.key, p.set_at).where(p.member_id == survivor_id)}
+    rows = [r for r in p.select().where(p.member_id == old_id)
+            if r.key not in have or r.set_at > have[r.key]]  # fmt: skip
+    for r in rows:
+        p.delete().where((p.member_id == survivor_id) & (p.key == r.key)).execute()
+        p.insert(member_id=survivor_id, key=r.key, value=r.value, set_by=r.set_by,
+                 set_at=r.set_at).execute()  # fmt: skip
+    p.delete().where(p.member_id == old_id).execute()
+    return len(rows)
 
 
 def _write(

@@ -274,3 +274,26 @@ def test_every_search_on_postgresql_can_use_an_index(fresh_pg_url: str) -> None:
         assert any("members_name_prefix" in p for p in plans)
     finally:
         cdb.close()
+
+
+def test_a_merge_brings_the_duplicates_tags_and_preferences_to_the_survivor(
+    hq: dict[str, Any],
+) -> None:
+    client, cdb = hq["client"], hq["cdb"]
+    # M3 turns out to be M1 (an earlier release only marked such pairs): HQ merges it by hand.
+    assert _post(hq, "/api/crm/members/M1/tags", {"tags": ["vip"]}).status_code == 201
+    assert _post(hq, "/api/crm/members/M3/tags", {"tags": ["vip", "wine"]}).status_code == 201
+    client.put("/api/crm/members/M1/preferences", json={"values": {"size": "L", "fit": "slim"}})
+    client.put("/api/crm/members/M3/preferences", json={"values": {"size": "M", "colour": "red"}})
+    m = cdb.models.Member
+    m.update(phone=w.PHONE).where(m.member_id == "M3").execute()
+    done = client.post("/api/members/M3/merge", json={"into": "M1", "reason": "same customer"})
+    assert done.status_code == 200, done.text
+    view = _get(hq, "/api/crm/members/M1").json()
+    assert sorted(t["tag"] for t in view["tags"]) == ["vip", "wine"]  # "vip" once
+    # Where both had one, the one set later (M3's size) is the customer's latest word.
+    assert view["preferences"] == {"colour": "red", "fit": "slim", "size": "M"}
+    assert {r.member_id for r in members_with_tags(cdb, ["wine"])} == {"M1"}
+    t, p = cdb.crm.MemberTag, cdb.crm.MemberPreference
+    assert t.select().where(t.member_id == "M3").count() == 0
+    assert p.select().where(p.member_id == "M3").count() == 0

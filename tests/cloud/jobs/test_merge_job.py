@@ -199,6 +199,8 @@ def test_the_job_joins_a_marked_duplicate_with_its_coupons_and_their_uses(
         "complaints": 0,
         "member_notes": 0,
         "spend_days": 1,
+        "tags": 0,
+        "preferences": 0,
         "spend_fen": 8_000,
         "cards_held": ["C-2"],
     }
