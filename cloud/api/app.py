@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import peewee as pw
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -20,7 +22,9 @@ from cloud.api.routers import AREAS
 from cloud.api.security import NotSignedIn, enforcer
 from cloud.jobs.config import JobsConfig
 from cloud.store.db import SCHEMA_VERSION, CloudDB, open_cloud_db
+from cloud.store.pool import MaxConnectionsExceeded, PooledPipelinedPostgres
 
+log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 
 
@@ -32,6 +36,8 @@ class ApiSettings:
     max_snapshot_removal_share: float = 0.2
     #: The jobs' settings (the same file the scheduler reads), for runs started from HQ.
     jobs: JobsConfig = field(default_factory=JobsConfig)
+    #: PostgreSQL connections the API keeps open for its requests (one per request in flight).
+    db_pool: int = 16
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,7 @@ class ApiContext:
     settings: ApiSettings
 
 
-def _open_once(url: str) -> tuple[Callable[[], CloudDB], Callable[[], None]]:
+def _open_once(url: str, pool_size: int) -> tuple[Callable[[], CloudDB], Callable[[], None]]:
     """Open lazily and once, so app creation never blocks on the database."""
     lock = threading.Lock()
     holder: list[CloudDB] = []
@@ -51,13 +57,15 @@ def _open_once(url: str) -> tuple[Callable[[], CloudDB], Callable[[], None]]:
     def get() -> CloudDB:
         with lock:
             if not holder:
-                holder.append(open_cloud_db(url))
+                holder.append(open_cloud_db(url, pool_size=pool_size))
             return holder[0]
 
     def close() -> None:
         with lock:
             for cdb in holder:
                 cdb.close()
+                if isinstance(cdb.database, PooledPipelinedPostgres):
+                    cdb.database.close_all()  # the idle connections the pool kept
 
     return get, close
 
@@ -92,9 +100,20 @@ async def _page_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    """The database is down, locked or out of connections: 503 with the reason, never a 500."""
+    log.warning("%s %s: database unavailable: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        {"detail": f"the cloud database is not available right now ({exc}); try again shortly"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
 def create_app(db_url: str, publisher: Publisher, settings: ApiSettings | None = None) -> FastAPI:
     """Build the console over the cloud database at ``db_url``, pushing through ``publisher``."""
-    get_cdb, close_cdb = _open_once(db_url)
+    settings = settings or ApiSettings()
+    get_cdb, close_cdb = _open_once(db_url, settings.db_pool)
     app = FastAPI(
         title="POS cloud HQ API",
         version=f"2.schema{SCHEMA_VERSION}",
@@ -108,11 +127,13 @@ def create_app(db_url: str, publisher: Publisher, settings: ApiSettings | None =
         redoc_url=None,
         openapi_url=None,  # likewise: /openapi.json needs a signed-in user
     )
-    app.state.ctx = ApiContext(get_cdb, publisher, settings or ApiSettings())
+    app.state.ctx = ApiContext(get_cdb, publisher, settings)
     app.state.renderer = Renderer()
     app.router.on_shutdown.append(close_cdb)
     app.add_exception_handler(NotSignedIn, _not_signed_in)
     app.add_exception_handler(HTTPException, _page_error)
+    for unavailable in (pw.OperationalError, MaxConnectionsExceeded):
+        app.add_exception_handler(unavailable, _database_unavailable)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for area in AREAS:
         app.include_router(area.router(enforcer))

@@ -21,6 +21,7 @@ from cloud.store.hq_models import HqModels, build_hq_models
 from cloud.store.job_models import JobModels, build_job_models
 from cloud.store.models import Models, build_models
 from cloud.store.pipeline import PipelinedPostgres
+from cloud.store.pool import PooledPipelinedPostgres
 from cloud.store.remote_models import RemoteModels, build_remote_models
 from cloud.store.remote_models import prepare as prepare_remote
 from cloud.store.rollup_models import RollupModels, build_rollup_models
@@ -31,6 +32,10 @@ SCHEMA_VERSION: Final = 3
 DEFAULT_URL: Final = "sqlite:///var/cloud.db"
 #: Environment variable naming the database (a PostgreSQL URL at chain scale).
 URL_ENV: Final = "DATABASE_URL"
+
+#: Seconds a request waits for a pooled connection, and a pooled connection's longest life.
+POOL_WAIT_S: Final = 30
+POOL_STALE_S: Final = 600
 
 
 def _v1_to_v2(database: pw.Database, models: Models) -> None:
@@ -155,7 +160,7 @@ class CloudDB:
             self.database.close()
 
 
-def _make_database(url: str) -> pw.Database:
+def _make_database(url: str, pool_size: int = 0) -> pw.Database:
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///") :]
         if not path:
@@ -168,6 +173,11 @@ def _make_database(url: str) -> pw.Database:
             parsed = db_url.connect(url.replace("postgres://", "postgresql://", 1))
         except Exception as err:  # playhouse raises plain exceptions for malformed URLs
             raise BadDatabaseUrl(f"{url!r}: {err}") from err
+        if pool_size > 0:
+            # A request that finds the pool empty waits for a connection rather than failing.
+            return PooledPipelinedPostgres(parsed.database, max_connections=pool_size,
+                                           timeout=POOL_WAIT_S, stale_timeout=POOL_STALE_S,
+                                           **parsed.connect_params)  # fmt: skip
         return PipelinedPostgres(parsed.database, **parsed.connect_params)
     raise BadDatabaseUrl(
         f"{url!r}: expected sqlite:///path/to.db or postgresql://user@host:port/dbname"
@@ -229,9 +239,13 @@ def configured_url(environ: Mapping[str, str]) -> str:
     return environ.get(URL_ENV, "").strip() or DEFAULT_URL
 
 
-def open_cloud_db(url: str = DEFAULT_URL) -> CloudDB:
-    """Open (creating if needed) the cloud database at ``url`` and bring its schema up to date."""
-    database = _make_database(url)
+def open_cloud_db(url: str = DEFAULT_URL, pool_size: int = 0) -> CloudDB:
+    """Open (creating if needed) the cloud database at ``url`` and bring its schema up to date.
+
+    ``pool_size`` > 0 pools PostgreSQL connections (a server answering many short requests);
+    SQLite ignores it (opening a file costs next to nothing).
+    """
+    database = _make_database(url, pool_size)
     models = build_models(database)
     try:
         database.connect(reuse_if_open=True)
