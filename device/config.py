@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -80,6 +81,12 @@ class DevicesSection(_Section):
     card_reader_path: str = ""
     display: Literal["serial", "simulated", "none"] = "simulated"
     display_path: str = ""
+    # The pole display's own settings (on the I/O board too): its code page is "gb18030" for
+    # a pole with a Chinese font; with the default cp437 Chinese text shows its ASCII fallback.
+    display_baudrate: int = 9600
+    display_command_set: Literal["cd5220", "dmd"] = "cd5220"
+    display_encoding: str = "cp437"
+    display_columns: Annotated[int, msgspec.Meta(ge=8, le=40)] = 20
     drawer: Literal["printer", "gpio", "simulated"] = "simulated"
     drawer_relay_pin: int = 17
     drawer_switch_pin: int = 27
@@ -146,6 +153,13 @@ def load_config(path: str | Path) -> TerminalConfig:
     except msgspec.DecodeError as err:
         raise ConfigError(f"{file}: not valid TOML: {err}") from None
     check_barcodes(config.barcodes, file)
+    try:
+        codecs.lookup(config.devices.display_encoding)
+    except LookupError:
+        raise ConfigError(
+            f"{file}: devices.display_encoding: unknown code page"
+            f" {config.devices.display_encoding!r} (cp437, gb18030, ...)"
+        ) from None
     return config
 
 

@@ -160,7 +160,9 @@ def simulated_hardware(
     scanner_sim.start()
     card_sim = MagstripeSim()
     card_sim.start()
-    display_sim = DisplaySim()
+    d = cfg.devices
+    display_sim = DisplaySim(command_set=d.display_command_set, encoding=d.display_encoding,
+                             columns=d.display_columns)  # fmt: skip
     display_sim.start()
     factory = MockFactory()
     drawer_sim = DrawerSim(factory, RELAY_PIN, SWITCH_PIN)
@@ -205,7 +207,7 @@ def simulated_hardware(
         printer=printer,
         scanner=SerialScanner(ScannerConfig(port=scanner_sim.path), emit),
         card_reader=SerialCardReader(CardReaderConfig(port=card_sim.path), emit),
-        display=PoleDisplay(DisplayConfig(port=display_sim.path), emit),
+        display=PoleDisplay(display_config(cfg, display_sim.path), emit),
         drawer=CashDrawer(kicker, monitor),
         monitor=monitor,
         receipts_dir=receipts,
@@ -230,7 +232,15 @@ def ioboard_config(cfg: TerminalConfig, port: str | None = None) -> IoBoardConfi
         port=port or b.port, baudrate=b.baudrate, layout=layout,
         repeat_keys=tuple(b.repeat_keys), debounce_ms=b.debounce_ms, stuck_s=b.stuck_s,
         pulse_ms=b.pulse_ms, alarm_after_s=cfg.devices.drawer_alarm_s,
+        display=display_config(cfg, "I/O board"),
     )  # fmt: skip
+
+
+def display_config(cfg: TerminalConfig, port: str) -> DisplayConfig:
+    """The pole display's settings from the terminal file, on ``port``."""
+    d = cfg.devices
+    return DisplayConfig(port=port, baudrate=d.display_baudrate, command_set=d.display_command_set,
+                         encoding=d.display_encoding, columns=d.display_columns)  # fmt: skip
 
 
 def _board_parts(cfg: TerminalConfig, board: IoBoard, hw: Any) -> None:
@@ -367,7 +377,7 @@ def real_hardware(cfg: TerminalConfig, emit: Emit, state_dir: Path) -> RealHardw
     if d.card_reader == "serial":
         inputs.append(SerialCardReader(CardReaderConfig(port=d.card_reader_path), emit))
     display = (
-        PoleDisplay(DisplayConfig(port=d.display_path), emit) if d.display == "serial" else None
+        PoleDisplay(display_config(cfg, d.display_path), emit) if d.display == "serial" else None
     )
     drawer_cfg = DrawerConfig(relay_pin=d.drawer_relay_pin, switch_pin=d.drawer_switch_pin,
                               alarm_after_s=float(d.drawer_alarm_s))  # fmt: skip

@@ -11,12 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from device.config import DevicesSection, PrinterSection, dump_config
+import pytest
+
+from device.config import ConfigError, DevicesSection, PrinterSection, dump_config, load_config
 from device.drivers.sim.display_sim import DisplaySim
 from device.drivers.sim.printer_sim import PrinterSimulator
 from device.drivers.sim.scanner_sim import ScannerSim
 from provisioning import demo_data
-from tests.device.harness import seeded_store, terminal_config
+from tests.device.harness import seeded_store, start_terminal, terminal_config
 
 ROOT = Path(__file__).resolve().parents[2]
 WATER = str(demo_data.products()[0]["barcodes"][0])
@@ -74,3 +76,31 @@ def test_configured_serial_devices_sell_print_kick_and_display(tmp_path: Path) -
         proc.wait(20)
         for sim in (printer, scanner, display):
             sim.stop()
+
+
+def test_a_pole_with_a_chinese_font_is_configured_to_show_chinese(tmp_path: Path) -> None:
+    # Same till, two poles: the default code page (cp437) shows the ASCII name, a pole set to
+    # gb18030 in the terminal file shows the Chinese name the customer reads on the shelf.
+    product = demo_data.products()[0]
+    for encoding, expected in (("cp437", product["name_en"]), ("gb18030", product["name_zh"])):
+        root = tmp_path / encoding
+        cfg = terminal_config(root)
+        cfg.devices = DevicesSection(display_encoding=encoding)
+        till = start_terminal(root, cfg=cfg)
+        try:
+            till.login_and_open()
+            till.scan(WATER)
+            pole = till.hw.display_sim
+            _until(lambda pole=pole: "TOTAL" in pole.screen()[1] or "合计" in pole.screen()[1],
+                   f"the item on the {encoding} pole")  # fmt: skip
+            assert pole.screen()[0].startswith(expected), (encoding, pole.screen())
+        finally:
+            till.stop()
+
+
+def test_an_unknown_display_code_page_is_refused_naming_the_key(tmp_path: Path) -> None:
+    cfg = terminal_config(tmp_path)
+    text = dump_config(cfg).replace('display_encoding = "cp437"', 'display_encoding = "klingon"')
+    (tmp_path / "t.toml").write_text(text)
+    with pytest.raises(ConfigError, match=r"devices\.display_encoding: .*'klingon'"):
+        load_config(tmp_path / "t.toml")
