@@ -36,6 +36,7 @@ def publish_changes(publisher: Publisher | None, changes: Sequence[PendingDown])
             kind=change.kind,
             items=change.items,
             sent_at=sent_at,
+            previous=change.previous,
         )  # type: ignore[arg-type]
         try:
             publisher.publish(down_topic(change.scope, change.stream), encode_down(message))

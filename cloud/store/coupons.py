@@ -19,8 +19,7 @@ from typing import Any, Final
 from cloud.domain.coupons import CouponFacts, UseRequest, Verdict, check, use_problems
 from cloud.store import aliases
 from cloud.store.db import CloudDB
-from cloud.store.downstream import append_change
-from cloud.store.effects import PendingDown
+from cloud.store.effects import PendingDown, logged_change
 from protocol.topics import ALL_STORES
 
 #: How long a use confirmed to a till is held for it (its sale normally arrives in seconds).
@@ -76,8 +75,7 @@ def push(cdb: CloudDB, codes: Iterable[str], now: dt.datetime) -> list[PendingDo
     down = []
     for start in range(0, len(rows), ITEMS_PER_CHANGE):
         chunk = rows[start : start + ITEMS_PER_CHANGE]
-        version = append_change(cdb, "coupons", ALL_STORES, "upsert", chunk, now)
-        down.append(PendingDown("coupons", version, ALL_STORES, "upsert", chunk))
+        down.append(logged_change(cdb, "coupons", ALL_STORES, "upsert", chunk, now))
     return down
 
 

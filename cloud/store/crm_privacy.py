@@ -22,8 +22,7 @@ from cloud.store import coupons
 from cloud.store.adjustments import MemberNotFound
 from cloud.store.crm import complaint_row, member_360
 from cloud.store.db import CloudDB
-from cloud.store.downstream import append_change
-from cloud.store.effects import PendingDown, erased_among
+from cloud.store.effects import PendingDown, erased_among, logged_change
 
 EXPORT_FORMAT: Final = "member-export/1"
 #: Rows read per round when scanning a table that has no index by member.
@@ -217,9 +216,8 @@ def erase_member(
             scrubbed=json.dumps(scrubbed),
         ).on_conflict_ignore().execute()
     drop = [{"member_id": i} for i in ids]
-    version = append_change(cdb, "members", scope, "delete", drop, now)
     return Erased(member_id, tuple(ids), False, scrubbed,
-                  [PendingDown("members", version, scope, "delete", drop)])  # fmt: skip
+                  [logged_change(cdb, "members", scope, "delete", drop, now)])  # fmt: skip
 
 
 def scrub_late(cdb: CloudDB, member_ids: list[str]) -> int:

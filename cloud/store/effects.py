@@ -18,6 +18,7 @@ from cloud.domain.tiers import TIER_ORDER, TierThresholds
 from cloud.store import aliases, tier_spend
 from cloud.store.bulk import add_rows, insert_rows
 from cloud.store.db import CloudDB
+from cloud.store.downstream import append_linked_change
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +207,16 @@ def apply_members(
             ).on_conflict_ignore().execute()  # fmt: skip
         over = len(found)
     return sorted(set(touched) | set(registered)), over
+
+
+def logged_change(
+    cdb: CloudDB, stream: str, scope: str, kind: str, items: list[dict[str, Any]], now: dt.datetime
+) -> PendingDown:
+    """Append a change to the log (inside the write transaction); what to publish once it
+    commits, with the per-scope previous versions a till needs to tell a lost change from
+    another store's (protocol.envelope.DownChange)."""
+    version, previous = append_linked_change(cdb, stream, scope, kind, items, now)
+    return PendingDown(stream, version, scope, kind, items, previous)
 
 
 def erased_among(cdb: CloudDB, member_ids: list[str]) -> set[str]:

@@ -26,8 +26,7 @@ from cloud.domain.tier_review import TierPolicy, upgrade_to
 from cloud.store import coupons, member_facts, tier_spend
 from cloud.store.adjustments import MemberConflict, MemberInvalid, MemberNotFound
 from cloud.store.db import CloudDB
-from cloud.store.downstream import append_change
-from cloud.store.effects import PendingDown
+from cloud.store.effects import PendingDown, logged_change
 
 #: Tables whose rows belong to a member, by label, with the model holding ``member_id``.
 #: A new member-keyed table (notes, complaints) joins the merge by one entry here.
@@ -136,8 +135,7 @@ def merge_into(
             reason=reason, moved=moved,
         ).execute()  # fmt: skip
         alias.update(new_id=survivor_id).where(alias.new_id == old_id).execute()  # keep flat
-        version = append_change(cdb, "members", scope, "delete", [{"member_id": old_id}], now)
-        down = [PendingDown("members", version, scope, "delete", [{"member_id": old_id}])]
+        down = [logged_change(cdb, "members", scope, "delete", [{"member_id": old_id}], now)]
         if push:
             down += member_facts.push(cdb, [survivor_id], now, scope)
         if moved_codes:  # a till's cache must bind them to the survivor, or it refuses them

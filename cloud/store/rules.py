@@ -21,8 +21,7 @@ import peewee as pw
 
 from cloud.domain.rulesets import rule_sets
 from cloud.store.db import CloudDB, _create_missing
-from cloud.store.downstream import append_change
-from cloud.store.effects import IngestRules, PendingDown
+from cloud.store.effects import IngestRules, PendingDown, logged_change
 from cloud.store.errors import CloudStoreError
 from cloud.store.models import JsonText
 from protocol.rules import PublishedRules, RuleSetBody, rules_key
@@ -91,11 +90,11 @@ def publish_rules(
     row = m.create(scope=scope, published_at=now, published_by=who[:64])
     rules = publish(body, f"r{row.id}", scope, now.replace(tzinfo=dt.UTC))
     item = {"key": rules_key(scope), "value": to_plain(rules)}
-    config_version = append_change(cdb, "config", scope, "upsert", [item], now)
-    m.update(version=rules.version, body=to_plain(rules), config_version=config_version).where(
+    change = logged_change(cdb, "config", scope, "upsert", [item], now)
+    m.update(version=rules.version, body=to_plain(rules), config_version=change.version).where(
         m.id == row.id
     ).execute()
-    return rules, PendingDown("config", config_version, scope, "upsert", [item])
+    return rules, change
 
 
 def withdraw_rules(cdb: CloudDB, store_id: str, now: dt.datetime) -> tuple[str, PendingDown]:
@@ -106,8 +105,7 @@ def withdraw_rules(cdb: CloudDB, store_id: str, now: dt.datetime) -> tuple[str, 
         raise RulesStoreError(f"store {store_id!r} has no rule set of its own to withdraw")
     m.update(withdrawn_at=now).where(m.id == own.id).execute()
     item = {"key": rules_key(store_id)}
-    config_version = append_change(cdb, "config", store_id, "delete", [item], now)
-    return str(own.version), PendingDown("config", config_version, store_id, "delete", [item])
+    return str(own.version), logged_change(cdb, "config", store_id, "delete", [item], now)
 
 
 def _own(m: Any, scope: str) -> Any:

@@ -20,7 +20,7 @@ import peewee as pw
 from argon2 import PasswordHasher
 
 from cloud.store.db import CloudDB
-from cloud.store.downstream import append_change
+from cloud.store.downstream import append_linked_change
 from cloud.store.errors import CloudStoreError
 from cloud.store.models import JsonText
 from protocol.envelope import utc_iso
@@ -102,9 +102,9 @@ def _push(
         item["active"] = active
     out = []
     for store in stores:
-        version = append_change(cdb, STAFF_STREAM, store, "upsert", [item], now)
+        version, previous = append_linked_change(cdb, STAFF_STREAM, store, "upsert", [item], now)
         out.append({"stream": STAFF_STREAM, "version": version, "scope": store,
-                    "kind": "upsert", "items": [item]})  # fmt: skip
+                    "kind": "upsert", "items": [item], "previous": previous})  # fmt: skip
     return out
 
 

@@ -119,7 +119,8 @@ def publish(publisher: Publisher, down: Sequence[PendingDown]) -> tuple[bool, st
     try:
         for change in down:
             message = DownChange(stream="coupons", version=change.version, scope=change.scope,
-                                 kind="upsert", items=change.items, sent_at=sent_at)  # fmt: skip
+                                 kind="upsert", items=change.items, sent_at=sent_at,
+                                 previous=change.previous)  # fmt: skip
             publisher.publish(down_topic(change.scope, change.stream), encode_down(message))
     except PublishError as err:
         return False, f"stored; tills catch up when the broker is back ({err})"

@@ -81,7 +81,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         sent = 0
         for change in down:
             fields = {"stream": change.stream, "version": change.version, "scope": change.scope,
-                      "kind": change.kind, "items": change.items,
+                      "kind": change.kind, "items": change.items, "previous": change.previous,
                       "sent_at": utc_iso(dt.datetime.now(dt.UTC))}  # fmt: skip
             message = DownChange(**fields)
             try:

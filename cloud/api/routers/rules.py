@@ -94,7 +94,8 @@ def _checked(data: Any) -> Any:
 def _send(request: Request, change: PendingDown) -> tuple[str, bool, str]:
     down = DownChange(stream=change.stream, version=change.version, scope=change.scope,
                       kind=change.kind, items=change.items,  # type: ignore[arg-type]
-                      sent_at=utc_iso(dt.datetime.now(dt.UTC)))  # fmt: skip
+                      sent_at=utc_iso(dt.datetime.now(dt.UTC)),
+                      previous=change.previous)  # fmt: skip
     topic = down_topic(change.scope, change.stream)
     try:
         request.app.state.ctx.publisher.publish(topic, encode_down(down))
