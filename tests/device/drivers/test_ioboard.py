@@ -90,7 +90,10 @@ def test_drawer_kick_pulses_the_relay_once_and_the_switch_is_reported(sim: Board
     try:
         board.drawer.open()
         assert sim.wait(lambda: len(sim.pulses) == 1)
-        assert 140 <= sim.pulses[0] <= 200  # 150 ms asked; the board's loop runs every ms
+        # 150 ms asked. The simulated board's loop stalls with a loaded machine, so the wall
+        # clock may see more; the exact width is tested under a simulated clock
+        # (tests/device/mcu/fw/test_drawer.py).
+        assert 140 <= sim.pulses[0] <= 150 + 600
         assert inbox.wait(lambda: DrawerEvent(open=True) in inbox.drain())
         sim.close_drawer()
         assert inbox.wait(lambda: DrawerEvent(open=False) in inbox.drain())

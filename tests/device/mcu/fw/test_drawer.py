@@ -49,6 +49,16 @@ class Relay(unittest.TestCase):
                 off_at = t
         self.assertEqual(off_at - 2000, D.MAX_PULSE_MS)
 
+    def test_the_width_asked_is_kept(self):
+        d, relay, _ = make()
+        d.kick(2, 150, 2000)
+        off_at = None
+        for t in range(2005, 3000, 5):
+            d.step(t)
+            if off_at is None and not relay.level:
+                off_at = t
+        self.assertEqual(off_at - 2000, 150)
+
     def test_no_pulse_within_the_minimum_interval_of_boot(self):
         d, relay, _ = make(now=0)
         self.assertEqual(d.kick(1, 200, 100), [])
