@@ -73,7 +73,7 @@ from device.store.journal import JournalWriter
 from device.sync.client import BrokerSettings
 from device.sync.publisher import OutboxPublisher
 from device.sync.service import SyncService, SyncSettings
-from device.sync.storage import SyncStorage
+from device.sync.storage import SYNC_DB_OPTIONS, SyncStorage
 from protocol import codec, topics
 from protocol.envelope import Batch
 from tests.broker import Broker, running_broker
@@ -132,15 +132,15 @@ def _service(broker: Broker, db: Path, batch_size: int = 200, tls: bool = False)
     )
     return SyncService(
         settings,
-        open_store=lambda: SyncStorage.open(db),
+        open_store=lambda: SyncStorage.open(db, SYNC_DB_OPTIONS),  # as the till opens it
         sink_factory=lambda s: s,
         close_store=lambda s: s.close(),
     )
 
 
-def _payloads(db: Path) -> list[tuple[bytes, int]]:
-    """The batches the publisher sends for this outbox: (payload, event count), in order."""
-    storage = SyncStorage.open(db)
+def _publish_all(db: Path) -> list[bytes]:
+    """The batches the publisher sends for this outbox, in order (what publisher_only times)."""
+    storage = SyncStorage.open(db, SYNC_DB_OPTIONS)
     out: list[bytes] = []
 
     def capture(_topic: str, payload: bytes) -> bool:
@@ -155,7 +155,12 @@ def _payloads(db: Path) -> list[tuple[bytes, int]]:
             pub.on_ack(pub.stats().sent_seq, 0.0)
     finally:
         storage.close()
-    return [(p, len(codec.decode_batch(p).events)) for p in out]
+    return out
+
+
+def _payloads(payloads: list[bytes]) -> list[tuple[bytes, int]]:
+    """Each batch with its event count, read back by the cloud's own decoder."""
+    return [(p, len(codec.decode_batch(p).events)) for p in payloads]
 
 
 def _raw_rate(broker: Broker, payloads: list[tuple[bytes, int]]) -> float:
@@ -307,8 +312,9 @@ def run(quick: bool) -> dict[str, float]:
         for name in ("capture.db", "bare.db", *transports):
             shutil.copyfile(db, work / name)
         started = time.perf_counter()
-        payloads = _payloads(work / "capture.db")
+        published = _publish_all(work / "capture.db")
         publisher_only = backlog / (time.perf_counter() - started)
+        payloads = _payloads(published)
         with running_broker(work / "broker", tls=True) as broker:
             acker = _start_acker(broker)
             rates: dict[str, list[float]] = {"plain": [], "tls": []}
