@@ -58,12 +58,15 @@ below the drain's rate: batching is what lets the drain beat an unbatched publis
 of 500 (the byte limit packs about 280) measured the same as 200 against the ingest worker
 (13,000-14,000 events/s each), so the terminal keeps 200.
 
-Before the envelopes came from SQLite (same machine, same day, old measurement: store opened
-with the quick integrity check and a durable commit per ACK, and the publisher's figure timing
-the benchmark's own decoding of every batch too) the figures were 52,000 (publisher alone),
-33,000 (bare acker) and 7,800 events/s (real ingest). Measured the new way, the old publisher
-managed about 155,000-175,000 events/s against 220,000-300,000 now, and the old terminal drained
-34,000-36,000 events/s against the bare acker against 39,000-47,000 now (interleaved runs).
+Before the envelopes came from SQLite, three full runs of the old tree interleaved with three
+of this one (medians, old -> new): publisher alone 43,200 -> 215,000 events/s, bare acker
+34,500 -> 49,600, plain-TCP rounds against it 42,900 -> 67,600, real ingest 9,900 -> 11,900,
+ratio to the bare insert 0.22 -> 0.25 (bare insert about 48,000 in both). Part of the
+publisher's jump is the measurement: the old benchmark opened the store with the quick
+integrity check and durable commits (one fsync per ACK), unlike the till's sync thread, and
+timed its own decoding of every batch. Measured the new way, the old publisher managed about
+155,000-175,000 events/s against 220,000-300,000 now, and the old terminal drained 34,000-36,000
+events/s against the bare acker against 39,000-47,000 now (interleaved runs).
 
 Mutual TLS against plain TCP (one full run, 10,000 events, bare acker, three alternating
 rounds each): 57,900 against 49,600 events/s, a ratio of 1.17, i.e. within the shared
