@@ -22,7 +22,7 @@ import msgspec
 import paho.mqtt.client as mqtt
 
 from protocol import codec, topics
-from protocol.envelope import Ack, Envelope, Id
+from protocol.envelope import PROTOCOL_VERSION, Ack, Envelope, Id
 
 
 class _RawBodyEnvelope(Envelope, kw_only=True, forbid_unknown_fields=True, frozen=True):
@@ -41,8 +41,11 @@ def _seqs_checking_envelopes() -> Callable[[bytes], list[int]]:
 
     def seqs(payload: bytes) -> list[int]:
         batch = decoder.decode(payload)
-        if any(e.terminal_id != batch.terminal_id for e in batch.events):
-            raise ValueError("event of another terminal in the batch")
+        ours = (PROTOCOL_VERSION, batch.terminal_id, batch.store_id)
+        if batch.v != PROTOCOL_VERSION or not batch.events:
+            raise ValueError("not a batch of this protocol version, or an empty one")
+        if any((e.v, e.terminal_id, e.store_id) != ours for e in batch.events):
+            raise ValueError("an event of another version, terminal or store in the batch")
         return [e.seq for e in batch.events]
 
     return seqs
