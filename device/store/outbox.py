@@ -6,11 +6,14 @@ import datetime as dt
 import sqlite3
 import uuid
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
+
+import msgspec
 
 from device.store.db import Database
-from device.store.errors import InvalidRecord
+from device.store.errors import InvalidRecord, StoreError
 from device.store.serialize import encode, parse_utc
+from protocol.envelope import PROTOCOL_VERSION
 
 # One statement bumps and reads a counter inside the caller's transaction; a counter row
 # (never AUTOINCREMENT) is what keeps seq and receipt numbers free of gaps after a rollback.
@@ -28,6 +31,18 @@ PENDING_SQL: Final = (
     "coalesce(o.body, s.body), o.created_at "
     "FROM outbox AS o LEFT JOIN sale AS s ON o.body IS NULL AND s.seq = o.seq "
     "WHERE o.seq > ? ORDER BY o.seq LIMIT ?"
+)
+# The same rows as wire envelopes (protocol.envelope.Envelope, its fields in its order), built
+# by SQLite in one pass: the body is spliced in as the JSON text stored at record time, the
+# text columns go through json_quote, and ?1-?3 are the frame's constant parts. The publisher
+# then only joins envelopes into batches, so no event is decoded or re-encoded on its way out.
+WIRE_SQL: Final = (
+    "SELECT o.seq, CAST(?1 || json_quote(o.event_id) || ?2 || o.seq "
+    """|| ',"type":' || json_quote(o.type) || ',"device_time":' || json_quote(o.device_time) """
+    """|| ',"clock_synced":' || iif(o.clock_synced, 'true', 'false') """
+    """|| ',"body":' || coalesce(o.body, s.body) || ?3 AS BLOB) """
+    "FROM outbox AS o LEFT JOIN sale AS s ON o.body IS NULL AND s.seq = o.seq "
+    "WHERE o.seq > ?4 ORDER BY o.seq LIMIT ?5"
 )
 SEQ_COUNTER: Final = "seq"
 ACKED_COUNTER: Final = "acked"
@@ -113,6 +128,28 @@ class OutboxRow:
     created_at: str
 
 
+@dataclass(frozen=True, slots=True)
+class WireFrame:
+    """The constant JSON of one terminal's envelopes, around each event's own columns."""
+
+    lead: str  # up to the event id
+    ids: str  # after the event id, up to the seq
+    tail: str  # after the body: the epoch and the closing brace
+
+    @classmethod
+    def of(cls, terminal_id: str, store_id: str, epoch: str) -> WireFrame:
+        """The frame for envelopes from this terminal and store file."""
+
+        def quoted(text: str) -> str:
+            return msgspec.json.encode(text).decode()
+
+        return cls(
+            lead=f'{{"v":{PROTOCOL_VERSION},"id":',
+            ids=f',"terminal_id":{quoted(terminal_id)},"store_id":{quoted(store_id)},"seq":',
+            tail=f',"epoch":{quoted(epoch)}}}',
+        )
+
+
 class Outbox:
     """What the sync layer uses: read pending events in seq order, delete them on ACK."""
 
@@ -123,6 +160,15 @@ class Outbox:
         """Events with seq > ``after_seq``, oldest first, at most ``limit``."""
         rows = self._db.query(PENDING_SQL, (after_seq, limit))
         return [OutboxRow(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6]) for r in rows]
+
+    def wire(self, after_seq: int, limit: int, frame: WireFrame) -> list[tuple[int, bytes]]:
+        """(seq, wire envelope as JSON bytes) of events with seq > ``after_seq``, oldest first."""
+        params = (frame.lead, frame.ids, frame.tail, after_seq, limit)
+        rows = cast("list[tuple[int, bytes]]", self._db.query(WIRE_SQL, params))
+        for seq, envelope in rows:
+            if envelope is None:  # the schema's CHECK forbids it: a sale row gone missing
+                raise StoreError(f"outbox seq {seq} has no body (nor a sale row holding it)")
+        return rows
 
     def ack(self, up_to_seq: int) -> int:
         """Forget every event with seq <= ``up_to_seq``; repeating an ACK is harmless.

@@ -8,64 +8,36 @@ cloud ignores (terminal, seq) it already holds, so a resend is always safe.
 
 Threading: one thread only (the sync thread) calls tick() and on_ack(); both touch the store.
 Batches are packed here rather than with protocol.codec.pack_batches because the outbox already
-holds each body as JSON: embedding it as msgspec.Raw avoids decoding and re-encoding every event.
+holds each body as JSON: the store hands over each event as its finished wire envelope (built
+by SQLite around the stored body), so packing is only joining bytes within the limits.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-import msgspec
-
+from device.store.outbox import WireFrame
 from protocol import topics
-from protocol.envelope import MAX_BATCH_BYTES, MAX_EVENTS_PER_BATCH, PROTOCOL_VERSION, utc_iso
+from protocol.envelope import MAX_BATCH_BYTES, MAX_EVENTS_PER_BATCH, PROTOCOL_VERSION
 
 log = logging.getLogger(__name__)
-
-#: Room for {"v":1,"terminal_id":"..","store_id":"..","events":[]} around the events.
-_BATCH_OVERHEAD = 128
-
-
-class OutboxRowLike(Protocol):
-    """What the publisher reads from one outbox row."""
-
-    seq: int
-    event_id: str
-    type: str
-    device_time: Any  # aware datetime, or the UTC ISO string already
-    clock_synced: bool
-    body: str | bytes  # the event body as JSON text
 
 
 class OutboxStore(Protocol):
     """The slice of device.store the publisher needs."""
 
-    def outbox_pending(self, after_seq: int = 0, limit: int = 500) -> Sequence[Any]:
-        """Unacked rows with seq > after_seq, in seq order."""
+    def outbox_wire(
+        self, after_seq: int, limit: int, frame: WireFrame
+    ) -> Sequence[tuple[int, bytes]]:
+        """Unacked events with seq > after_seq as (seq, wire envelope JSON), in seq order."""
         ...
 
     def outbox_ack(self, up_to_seq: int) -> int:
         """Delete every row with seq <= up_to_seq."""
         ...
-
-
-class _WireEnvelope(msgspec.Struct, kw_only=True):
-    """protocol.envelope.Envelope with the body kept as the raw JSON the outbox stored."""
-
-    v: int
-    id: str
-    terminal_id: str
-    store_id: str
-    seq: int
-    type: str
-    device_time: str
-    clock_synced: bool
-    body: msgspec.Raw
-    epoch: str
 
 
 @dataclass(slots=True)
@@ -84,12 +56,6 @@ class PublisherStats:
     batches_sent: int
     events_sent: int
     resends: int
-
-
-def _wire_time(value: Any) -> str:
-    if isinstance(value, dt.datetime):
-        return utc_iso(value)
-    return str(value)
 
 
 class OutboxPublisher:
@@ -113,8 +79,6 @@ class OutboxPublisher:
             raise ValueError("window must be >= 1 and resend_after_s > 0")
         self._store = store
         self._send = send
-        self._store_id = store_id
-        self._terminal_id = terminal_id
         self._topic = topics.events_topic(store_id, terminal_id)
         self._batch_size = batch_size
         self._window = window
@@ -125,11 +89,11 @@ class OutboxPublisher:
             terminal_id.encode(),
             store_id.encode(),
         )
-        self._encoder = msgspec.json.Encoder()
         self._epoch = epoch  # the store file's; a repair starts a new publisher with the new one
-        first = store.outbox_pending(after_seq=0, limit=1)
+        self._frame = WireFrame.of(terminal_id, store_id, epoch)
+        first = store.outbox_wire(0, 1, self._frame)
         # Everything before the oldest row still in the outbox was acked before a restart.
-        self._acked = first[0].seq - 1 if first else 0
+        self._acked = first[0][0] - 1 if first else 0
         self._sent = self._acked
         self._inflight: list[_InFlight] = []
         self._last_progress = 0.0
@@ -191,7 +155,7 @@ class OutboxPublisher:
         sent = 0
         while len(self._inflight) < self._window:
             free = self._window - len(self._inflight)
-            rows = self._store.outbox_pending(after_seq=self._sent, limit=self._batch_size * free)
+            rows = self._store.outbox_wire(self._sent, self._batch_size * free, self._frame)
             if not rows:
                 break
             start = 0
@@ -201,7 +165,7 @@ class OutboxPublisher:
                     return sent  # link went down under us; the outbox still has them
                 if not self._inflight:
                     self._last_progress = now
-                first, last = rows[start].seq, rows[start + count - 1].seq
+                first, last = rows[start][0], rows[start + count - 1][0]
                 self._inflight.append(_InFlight(first, last))
                 self._sent = last
                 self._batches_sent += 1
@@ -212,35 +176,18 @@ class OutboxPublisher:
                 break
         return sent
 
-    def _pack(self, rows: Sequence[Any], start: int) -> tuple[bytes, int]:
-        """Encode rows[start:] into one batch within both limits; returns (payload, count)."""
+    def _pack(self, rows: Sequence[tuple[int, bytes]], start: int) -> tuple[bytes, int]:
+        """Join envelopes rows[start:] into one batch within both limits: (payload, count)."""
         parts: list[bytes] = []
         size = len(self._head) + 2
-        for row in rows[start : start + self._batch_size]:
-            part = self._encode_row(row)
-            if parts and size + len(part) + 1 > self._max_bytes:
-                break
-            if not parts and size + len(part) > self._max_bytes:
+        limit = self._max_bytes
+        for seq, envelope in rows[start : start + self._batch_size]:
+            size += len(envelope) + 1
+            if size > limit + 1:  # the first part has no comma before it
+                if parts:
+                    break
                 # Too big for any batch: send it alone so the cloud dead-letters it visibly
                 # rather than blocking the outbox behind it forever.
-                log.error("event seq %d is %d bytes, over the batch limit", row.seq, len(part))
-            parts.append(part)
-            size += len(part) + 1
+                log.error("event seq %d is %d bytes, over the batch limit", seq, len(envelope))
+            parts.append(envelope)
         return self._head + b",".join(parts) + b"]}", len(parts)
-
-    def _encode_row(self, row: Any) -> bytes:
-        body = row.body
-        return self._encoder.encode(
-            _WireEnvelope(
-                v=PROTOCOL_VERSION,
-                id=str(row.event_id),
-                terminal_id=self._terminal_id,
-                store_id=self._store_id,
-                seq=int(row.seq),
-                type=str(row.type),
-                device_time=_wire_time(row.device_time),
-                clock_synced=bool(row.clock_synced),
-                body=msgspec.Raw(body.encode() if isinstance(body, str) else body),
-                epoch=self._epoch,
-            )
-        )

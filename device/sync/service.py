@@ -51,8 +51,8 @@ STEP_RETRY_S = 1.0
 class SyncStore(Protocol):
     """What the sync thread needs from device.store (plus StreamSink via `sink_factory`)."""
 
-    def outbox_pending(self, after_seq: int = 0, limit: int = 500) -> Any:
-        """Unacked rows after a seq."""
+    def outbox_wire(self, after_seq: int, limit: int, frame: Any) -> Any:
+        """Unacked events after a seq, as (seq, wire envelope) pairs."""
         ...
 
     def outbox_ack(self, up_to_seq: int) -> Any:
@@ -166,6 +166,7 @@ class SyncService:
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # notified with each new snapshot
         self._stats = SyncStats()
         self.heartbeat = time.monotonic()
         b = settings.broker
@@ -213,13 +214,23 @@ class SyncService:
             self._thread = None
 
     def wait(self, predicate: Callable[[SyncStats], bool], timeout: float) -> bool:
-        """Poll stats until predicate holds or timeout (for tools and tests)."""
+        """Block until predicate holds for the stats, or timeout (for tools and tests).
+
+        Woken by each new stats snapshot, so it returns as soon as the sync thread's step that
+        made the predicate true has ended; the predicate runs outside the lock (it may call
+        stats() itself) and is asked again at least every 20 ms in case it reads other state.
+        """
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate(self.stats()):
+        while True:
+            stats = self.stats()
+            if predicate(stats):
                 return True
-            time.sleep(0.02)
-        return predicate(self.stats())
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            with self._changed:
+                if self._stats is stats:
+                    self._changed.wait(min(left, 0.02))
 
     # -- sync thread only ---------------------------------------------------------------
 
@@ -227,8 +238,9 @@ class SyncService:
         try:
             store = self._open_store()
         except Exception as err:
-            with self._lock:
+            with self._changed:
                 self._stats = SyncStats(error=f"{type(err).__name__}: {err}")
+                self._changed.notify_all()
             self._ready.set()
             return
         try:
@@ -553,5 +565,6 @@ class _Loop:
             halted=self.halted,
             verified=self.verified,
         )
-        with self.svc._lock:
+        with self.svc._changed:
             self.svc._stats = stats
+            self.svc._changed.notify_all()

@@ -21,7 +21,7 @@ from device.store.catalogue import CatalogueCache
 from device.store.coupons import CouponCache
 from device.store.db import Database, DbOptions, open_database
 from device.store.members import MemberCache
-from device.store.outbox import Outbox, OutboxRow
+from device.store.outbox import Outbox, OutboxRow, WireFrame
 from device.store.staff_stream import apply_staff
 from device.sync.errors import BadMessage
 from device.sync.verify import Journal
@@ -33,6 +33,10 @@ _KEYS = MappingProxyType(
     {"catalogue": "sku", "members": "member_id", "coupons": "code", "config": "key"}
 )
 CONFIG_PREFIX = "hq_config:"
+#: How the till opens the store file for its sync thread (device.wiring): the runtime already
+#: checked the file at open, sync reads only the outbox tail and a few caches, and what it
+#: writes is fetched or redone after a power cut (see DbOptions.durable).
+SYNC_DB_OPTIONS = DbOptions(cache_mb=4, check="none", durable=False)
 
 
 def _checked(
@@ -81,6 +85,10 @@ class SyncStorage:
     def outbox_pending(self, after_seq: int = 0, limit: int = 500) -> list[OutboxRow]:
         """Unacked events with seq > after_seq, oldest first."""
         return self.outbox.pending(after_seq, limit)
+
+    def outbox_wire(self, after_seq: int, limit: int, frame: WireFrame) -> list[tuple[int, bytes]]:
+        """Unacked events with seq > after_seq as (seq, wire envelope bytes), oldest first."""
+        return self.outbox.wire(after_seq, limit, frame)
 
     def outbox_ack(self, up_to_seq: int) -> int:
         """Delete events the cloud confirmed."""

@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import msgspec
 import pytest
 
 from device.checkout.records import AuditEntry, CashMovement, Member, Role, ShiftReport
+from device.store import outbox
 from device.store.errors import InvalidRecord
+from device.store.outbox import OutboxRow, WireFrame
 from device.store.store import Store
-from protocol.codec import decode_event_body
-from protocol.envelope import Envelope
+from protocol.codec import decode_batch, decode_event_body, encode_batch
+from protocol.envelope import Batch, Envelope
 from tests.device.store.builders import T0, FakeClock, make_return, make_sale
 
 
@@ -65,7 +68,17 @@ def test_oldest_unsynced_age_follows_the_oldest_unacked_event(
     assert store.oldest_unsynced_age_s(T0 + dt.timedelta(seconds=100)) == pytest.approx(10)
 
 
-def test_every_event_the_store_writes_is_accepted_by_the_wire_contract(store: Store) -> None:
+def as_envelope(event: OutboxRow, epoch: str = "") -> Envelope:
+    """An outbox row as the protocol's envelope, built field by field."""
+    return Envelope(
+        id=event.event_id, terminal_id="S001-T01", store_id="S001", seq=event.seq,
+        type=event.type, device_time=event.device_time, clock_synced=event.clock_synced,
+        body=json.loads(event.body), epoch=epoch,
+    )  # fmt: skip
+
+
+def record_one_of_each(store: Store) -> None:
+    """Every kind of event the till writes, a sale with Chinese product names among them."""
     sale = make_sale(3, redeem_blocks=1)
     receipt = store.record_sale(sale).receipt_no
     store.record_return(make_return(sale, receipt))
@@ -81,16 +94,52 @@ def test_every_event_the_store_writes_is_accepted_by_the_wire_contract(store: St
     store.staff.add_staff("C09", "张三", Role.CASHIER, "1357")
     for _ in range(5):
         store.staff.verify("C09", "0000")  # the lockout writes an audit event too
+
+
+def test_every_event_the_store_writes_is_accepted_by_the_wire_contract(store: Store) -> None:
+    record_one_of_each(store)
     events = store.outbox_pending()
     assert [e.seq for e in events] == list(range(1, 12))
     for event in events:
-        envelope = Envelope(
-            id=event.event_id, terminal_id="S001-T01", store_id="S001", seq=event.seq,
-            type=event.type, device_time=event.device_time, clock_synced=event.clock_synced,
-            body=json.loads(event.body),
-        )  # fmt: skip
-        decode_event_body(envelope)  # raises a SchemaError on any drift
+        decode_event_body(as_envelope(event))  # raises a SchemaError on any drift
     assert {e.type for e in events} == {
         "sale", "return", "shift_opened", "cash_movement", "audit", "feedback", "complaint",
         "member_note", "member_registered", "shift_closed",
     }  # fmt: skip
+
+
+EPOCH = "0001a2b3c4d5e6f7"
+
+
+def test_wire_envelopes_are_exactly_what_the_protocol_codec_encodes_for_each_event(
+    store: Store,
+) -> None:
+    record_one_of_each(store)
+    events = store.outbox_pending()
+    frame = WireFrame.of("S001-T01", "S001", EPOCH)
+    wire = store.outbox.wire(0, 500, frame)
+    assert [seq for seq, _ in wire] == [e.seq for e in events]
+    expected = [as_envelope(e, EPOCH) for e in events]
+    # Byte for byte the codec's own encoding: a resend from older software is the same event.
+    payload = b'{"v":1,"terminal_id":"S001-T01","store_id":"S001","events":[%s]}' % b",".join(
+        envelope for _, envelope in wire
+    )
+    assert payload == encode_batch(Batch(terminal_id="S001-T01", store_id="S001", events=expected))
+    assert decode_batch(payload).events == expected  # and the cloud reads back the same events
+    # Paging: after a seq, at most a limit.
+    assert [seq for seq, _ in store.outbox.wire(3, 2, frame)] == [4, 5]
+
+
+def test_a_wire_envelope_stays_well_formed_whatever_its_text_columns_hold(store: Store) -> None:
+    # Nothing the till writes needs escaping, but one odd row must not make a whole batch
+    # unreadable: the cloud can then keep that one event aside and take the rest.
+    odd_type, odd_time = 'au"dit\\', "2026-11-20T08:00:00\n\u0001张"
+    with store.db.write() as conn:
+        outbox.emit(conn, odd_type, odd_time, False, {"note": 'a "quoted" \\ text'}, "x")
+    [(seq, envelope)] = store.outbox.wire(0, 10, WireFrame.of("S001-T01", "S001", ""))
+    decoded = json.loads(envelope)
+    assert decoded["seq"] == seq == 1
+    assert (decoded["type"], decoded["device_time"]) == (odd_type, odd_time)
+    assert decoded["body"] == {"note": 'a "quoted" \\ text'}
+    assert decoded["clock_synced"] is False and decoded["epoch"] == ""
+    assert msgspec.json.decode(envelope)["id"] == store.outbox.event_id_at(1)
