@@ -36,7 +36,7 @@ from device.sync.errors import SyncError
 from device.sync.publisher import OutboxPublisher
 from device.sync.remote import Ask, HqDesk
 from device.sync.status import Health, StatusReporter
-from device.sync.verify import Journal
+from device.sync.verify import Journal, cloud_behind
 from device.sync.verify import problem as ack_problem
 from protocol import codec, topics
 from protocol.envelope import Ack, CatchupRequest, Hello
@@ -286,6 +286,7 @@ class _Loop:
         self.statuses_sent = 0
         self.rejected = 0
         self.last_problem = ""
+        self.cloud_gap = ""  # what a cloud restored from a backup lost, until it has it again
         self.depth = store.outbox_depth()
         self.versions = versions
         self.next_check = 0.0
@@ -460,6 +461,11 @@ class _Loop:
             self.last_problem = f"ack {ack.acked_seq} ignored: {found}"
             log.error("ACK ignored: %s", found)
             return
+        if ack.hello:
+            gap = cloud_behind(ack, self.journal)
+            if gap and gap != self.cloud_gap:
+                log.error("%s", gap)
+            self.cloud_gap = gap
         if ack.hello and not self.verified:
             self.verified = True
             if self.halted:
@@ -518,6 +524,7 @@ class _Loop:
         file), then what sync itself refused."""
         return (
             self.halted
+            or self.cloud_gap
             or self.svc._device_problem()
             or self.applier.stats.last_problem
             or self.last_problem
@@ -560,7 +567,7 @@ class _Loop:
             snapshots_failed=d.snapshots_failed,
             catchups_requested=d.catchups_requested,
             stream_versions=dict(self.versions),
-            last_problem=self.halted or d.last_problem or self.last_problem,
+            last_problem=self.halted or self.cloud_gap or d.last_problem or self.last_problem,
             link_problem=self.link_problem,
             halted=self.halted,
             verified=self.verified,

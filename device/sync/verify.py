@@ -34,6 +34,22 @@ class Journal:
     event_id_at: Callable[[int], str | None]  # id of the unacknowledged event at a seq
 
 
+def cloud_behind(ack: Ack, journal: Journal) -> str:
+    """What the cloud lost, when its answer to the Hello holds less than it acknowledged before
+    (its database restored from a backup); "" otherwise.
+
+    The terminal keeps publishing (the cloud stores what comes above its gap), but it cannot
+    send the lost events again by itself: acknowledged events leave the outbox.
+    """
+    if not ack.hello or ack.acked_seq >= journal.acked_seq:
+        return ""
+    return (
+        f"the cloud holds this terminal's events only up to seq {ack.acked_seq} but had "
+        f"acknowledged up to {journal.acked_seq}: its database was restored from an older "
+        f"backup; seqs {ack.acked_seq + 1}-{journal.acked_seq} must be recovered at HQ"
+    )
+
+
 def problem(ack: Ack, journal: Journal) -> str:
     """Why ``ack`` cannot be about this store file ("" when it can)."""
     if ack.epoch and journal.epoch and generation(ack.epoch) > generation(journal.epoch):
