@@ -40,7 +40,6 @@ from device.drivers.sim.magstripe_sim import MagstripeSim
 from device.drivers.sim.printer_sim import PrinterSimulator
 from device.drivers.sim.scanner_sim import ScannerSim
 from device.runtime import Ids, Peripherals
-from device.store.db import DbOptions
 from device.store.store import Store
 
 RELAY_PIN = 17
@@ -422,7 +421,7 @@ def start_sync(
     """
     from device.sync.client import BrokerSettings
     from device.sync.service import SyncService, SyncSettings
-    from device.sync.storage import SyncStorage
+    from device.sync.storage import SYNC_DB_OPTIONS, SyncStorage
 
     b = cfg.broker
     broker = BrokerSettings(
@@ -436,9 +435,7 @@ def start_sync(
         SyncSettings(broker=broker, software_version=cfg.terminal.software_version,
                      resend_after_s=5.0, status_interval_s=10.0),
         # The runtime already checked the file at open; sync reads the outbox tail only.
-        open_store=lambda: SyncStorage.open(
-            cfg.store.db_path, DbOptions(cache_mb=4, check="none", durable=False)
-        ),
+        open_store=lambda: SyncStorage.open(cfg.store.db_path, SYNC_DB_OPTIONS),
         sink_factory=lambda store: store,
         printer=paper,
         close_store=lambda store: store.close(),
