@@ -39,7 +39,8 @@ RETURNS_WINDOW_DAYS: Final = 30
 
 #: Each member's tills by a skip scan of the (member_id, terminal_id, seq) index: one probe per
 #: till, however many events the member has (grouping their events read every one of them),
-#: then each till's mark and the member's seqs above it.
+#: then each till's mark and the member's seqs above it. ``{above}`` joins those seqs: it must
+#: probe the same index per (member, till), never read the events table whole.
 _ASOF_SQL: Final = """
 WITH RECURSIVE ids(mid) AS (VALUES {values}),
 tills(member_id, terminal_id) AS (
@@ -49,18 +50,36 @@ tills(member_id, terminal_id) AS (
                        WHERE e.member_id = t.member_id AND e.terminal_id > t.terminal_id)
   FROM tills t WHERE t.terminal_id IS NOT NULL
 )
-SELECT t.member_id, t.terminal_id, k.high_water, e.seq
+SELECT t.member_id, t.terminal_id, k.high_water, a.seq
 FROM tills t JOIN terminals k ON k.terminal_id = t.terminal_id
-LEFT JOIN events e
-  ON e.member_id = t.member_id AND e.terminal_id = t.terminal_id AND e.seq > k.high_water
-ORDER BY t.member_id, t.terminal_id, e.seq
+{above}
+ORDER BY t.member_id, t.terminal_id, a.seq
 """
+
+#: SQLite joins by nested loops over the index anyway.
+_ABOVE_SQLITE: Final = """LEFT JOIN events a
+  ON a.member_id = t.member_id AND a.terminal_id = t.terminal_id AND a.seq > k.high_water"""
+
+#: PostgreSQL would plan a plain join as a sort of the whole events table (milliseconds per
+#: batch, growing with history), so the probe is LATERAL, kept from being flattened back into
+#: a plain join by OFFSET 0. A till's max_seq not above its mark means
+#: it holds no event above the mark at all (every writer of events raises max_seq to the seqs it
+#: stores), so the probe is skipped for it: the usual case, tills that sent in order.
+_ABOVE_POSTGRES: Final = """LEFT JOIN LATERAL (
+  SELECT e.seq FROM events e
+  WHERE k.max_seq > k.high_water AND e.member_id = t.member_id
+    AND e.terminal_id = t.terminal_id AND e.seq > k.high_water
+  OFFSET 0
+) a ON TRUE"""
 
 
 def _asof(cdb: CloudDB, ids: Sequence[str]) -> dict[str, dict[str, list[Any]]]:
     # Any status: a held or dead event is ruled on (counted as nothing) like any other.
     param = cdb.database.param
-    sql = _ASOF_SQL.format(values=", ".join([f"({param})"] * len(ids)))
+    sql = _ASOF_SQL.format(
+        values=", ".join([f"({param})"] * len(ids)),
+        above=_ABOVE_POSTGRES if cdb.is_postgres else _ABOVE_SQLITE,
+    )
     out: dict[str, dict[str, list[Any]]] = defaultdict(dict)
     for member_id, terminal_id, high_water, seq in cdb.database.execute_sql(sql, list(ids)):
         entry = out[member_id].setdefault(terminal_id, [int(high_water), []])

@@ -347,7 +347,7 @@ def apply_rollups(cdb: CloudDB, batch: Any, inserted: Sequence[Any], rules: Any)
     live = [e for e in inserted if e.dead_reason is None]
     if not live:
         return
-    registered = stores.clocks(cdb, rules.default_timezone)
+    registered = stores.clocks(cdb, rules.default_timezone, {e.store_id for e in live})
 
     def clock_for(store_id: str) -> stores.StoreClock:
         return registered.get(store_id) or stores.StoreClock(rules.tz_for(store_id), 0)
