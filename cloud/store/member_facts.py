@@ -60,9 +60,9 @@ _ABOVE_SQLITE: Final = """LEFT JOIN events a
 
 #: PostgreSQL would plan a plain join as a sort of the whole events table (milliseconds per
 #: batch, growing with history), so the probe is LATERAL, kept from being flattened back into
-#: a plain join by OFFSET 0. A till's max_seq not above its mark means
-#: it holds no event above the mark at all (every writer of events raises max_seq to the seqs it
-#: stores), so the probe is skipped for it: the usual case, tills that sent in order.
+#: a plain join by OFFSET 0. A till whose max_seq is not above its mark holds no event above
+#: the mark at all (every writer of events raises max_seq to the seqs it stores), so its probe
+#: is skipped: the usual case, tills that sent in order.
 _ABOVE_POSTGRES: Final = """LEFT JOIN LATERAL (
   SELECT e.seq FROM events e
   WHERE k.max_seq > k.high_water AND e.member_id = t.member_id
@@ -91,7 +91,7 @@ _MEMBER_COLUMNS: Final = ("member_id", "rev", "tier", "cumulative_spend_fen", "p
                           "opt_out_sms", "gender", "birthday", "member_code", "cards")  # fmt: skip
 
 #: The members to push with their points balance (a sum over their ledger) and returns in the
-#: window, in one statement: one round trip on PostgreSQL, where three queries took three. A
+#: window, in one statement: one round trip on PostgreSQL, where it took three queries. A
 #: member whose personal data was erased was dropped from the tills and is never pushed again.
 _MEMBERS_SQL: Final = """
 SELECT {columns},
