@@ -125,9 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:
         print(f"cloud.ingest: cannot start: {err}", file=sys.stderr)
         return 1
-    # A batch allocates some hundred thousand short-lived objects; at the default thresholds
-    # the collector ran hundreds of times a second, each full pass walking every module and
-    # model loaded at start as well (a fifth of the worker's CPU). Those never die: freeze them.
+    # A batch allocates some hundred thousand short-lived objects: at the default thresholds
+    # the collector ran hundreds of times a second, its older passes walking every module and
+    # model loaded at start as well (measured on the ingest benchmark's batches: about a fifth
+    # of ingest's CPU). Those never die, so they are frozen out of its passes.
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     print(f"ingest worker {args.client_id} ready", flush=True)
