@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -45,6 +45,7 @@ from cloud.store.downstream import changes_since
 from cloud.store.isolate import commit_isolating
 from cloud.store.rules import RuleBook
 from cloud.store.staff import absorb_pin_events
+from cloud.store.stores import StoreClock
 from cloud.store.terminals import hello_problem, terminal_state
 from protocol.codec import decode_catchup, decode_hello, decode_status, encode_ack, encode_down
 from protocol.envelope import MAX_LISTED_SEQS, Ack, DownChange, utc_iso
@@ -91,6 +92,7 @@ class IngestWorker:
         self.rules = rules or IngestRules()
         # Every rules version HQ published, topped up when a batch names a new one.
         self._rulebook = RuleBook(self.rules)
+        self._store_clocks: Mapping[str, StoreClock] = {}
         self.session_expiry_s = session_expiry_s
         self.clock = clock
         self.batches_applied = 0
@@ -313,7 +315,8 @@ class IngestWorker:
         return prepare_batch(
             store_id=decoded.store_id, terminal_id=decoded.terminal_id, events=decoded.events,
             topic=topic, rules=self.rules, now_aware=self.clock(),
-            unplaceable=decoded.unplaceable,
+            unplaceable=decoded.unplaceable, clocks=self._store_clocks,
+            copy_text=self._db is not None and self._db.is_postgres,
         )  # fmt: skip
 
     def handle_events(self, topic: str, payload: bytes) -> BatchOutcome | int | None:
@@ -333,6 +336,9 @@ class IngestWorker:
             log.warning("storage refused a batch of %s (%s); storing it event by event",
                         prepared.terminal_id, err)  # fmt: skip
             outcome = commit_isolating(self.db, prepared, self.rules, str(err))
+        # Read by the prepare thread: the clocks the next batches' rollups are summed by (the
+        # commit checks them against its own read, so an outdated one costs time, not figures).
+        self._store_clocks = {**self._store_clocks, **outcome.clocks}
         self.batches_applied += 1
         self.events_inserted += outcome.inserted
         self.last_commit_monotonic = time.monotonic()

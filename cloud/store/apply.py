@@ -24,13 +24,22 @@ from cloud.domain.contiguity import advance_high_water
 from cloud.domain.epochs import Decision, EpochStart, rule
 from cloud.domain.errors import DomainError
 from cloud.domain.projections import EventFacts, Projection, business_time, combine, project
-from cloud.store import crm_privacy, member_facts, merging, remote_effects, tier_spend, till_crm
+from cloud.store import (
+    crm_privacy,
+    member_facts,
+    merging,
+    remote_effects,
+    rollups,
+    tier_spend,
+    till_crm,
+)
 from cloud.store import seqs as seqstore
-from cloud.store.bulk import copy_insert_rows, insert_rows
+from cloud.store.bulk import copy_insert_rows, copy_line, insert_rows
 from cloud.store.db import CloudDB
 from cloud.store.effects import IngestRules, PendingDown, apply_figures, apply_members
-from cloud.store.rollups import apply_rollups
+from cloud.store.rollups import PreparedRollups, apply_rollups
 from cloud.store.seqs import EVENT_COLUMNS, Conflict
+from cloud.store.stores import StoreClock
 
 #: Bytes of an offending payload kept in a dead letter; the full size is recorded beside it.
 #: Above the largest batch the protocol allows, so a refused batch is always kept whole.
@@ -81,6 +90,8 @@ class BatchOutcome:
     acked_event_id: str = ""
     max_seq: int = 0
     epoch: str = ""
+    # The store clocks the transaction read: what the next batch's rollups are summed by.
+    clocks: Mapping[str, StoreClock] = field(default_factory=dict)
 
 
 #: The body field an event's listed amount comes from.
@@ -212,6 +223,11 @@ class PreparedBatch:
     merged: Projection  # the sum over every projected event (used when all are new)
     now: dt.datetime  # receive time, naive UTC
     unplaceable: list[str] = field(default_factory=list)
+    # The rollup figures of every projected event, summed by the store clocks the worker last
+    # read (used when all are new and the transaction reads the same clocks).
+    rollup_sums: PreparedRollups | None = None
+    # seq -> (the row, its bulk.copy_line): a row replaced since (see isolate) is made again.
+    copy_lines: Mapping[int, tuple[tuple[Any, ...], str]] = field(default_factory=dict)
 
 
 def prepare_batch(
@@ -223,8 +239,15 @@ def prepare_batch(
     rules: IngestRules,
     now_aware: dt.datetime,
     unplaceable: Sequence[str] = (),
+    clocks: Mapping[str, StoreClock] | None = None,
+    copy_text: bool = False,
 ) -> PreparedBatch:
-    """Check, project and build rows for a decoded batch, without touching the database."""
+    """Check, project and build rows for a decoded batch, without touching the database.
+
+    With ``clocks`` (the store clocks last read), the rollup figures are summed here too, and
+    with ``copy_text`` the rows' COPY lines are made (PostgreSQL): both are then work the
+    commit, which holds the terminal's row lock, does not do.
+    """
     now = now_aware.astimezone(dt.UTC).replace(tzinfo=None)
     received = str(now)
     # A seq repeated inside one message is one event; the first copy wins, like across messages.
@@ -246,19 +269,26 @@ def prepare_batch(
         local_times[event.seq] = local
         rows[event.seq] = _row(event, local, received, event.status)
         out.append(event)
+    projected = [e for e in out if e.seq in projections]
     return PreparedBatch(
         store_id=store_id, terminal_id=terminal_id, topic=topic, events=out, rows=rows,
         local_times=local_times, projections=projections,
-        merged=combine([projections[e.seq] for e in out if e.seq in projections]), now=now,
+        merged=combine([projections[e.seq] for e in projected]), now=now,
         unplaceable=list(unplaceable),
+        rollup_sums=None if clocks is None else rollups.prepare(projected, now, clocks, rules),
+        copy_lines={seq: (row, copy_line(row)) for seq, row in rows.items()} if copy_text
+        else {},
     )  # fmt: skip
 
 
-def _insert_events(cdb: CloudDB, rows: Sequence[tuple[Any, ...]]) -> set[int]:
+def _insert_events(
+    cdb: CloudDB, rows: Sequence[tuple[Any, ...]], lines: Sequence[str] | None = None
+) -> set[int]:
     """Insert, skipping (terminal, seq) already stored; return the seqs this call inserted."""
     returned = copy_insert_rows(
-        cdb, "events", EVENT_COLUMNS, rows, conflict=("terminal_id", "seq"), returning=("seq",)
-    )
+        cdb, "events", EVENT_COLUMNS, rows, conflict=("terminal_id", "seq"), returning=("seq",),
+        lines=lines,
+    )  # fmt: skip
     return {int(seq) for (seq,) in returned}
 
 
@@ -317,12 +347,16 @@ def commit_batch(cdb: CloudDB, batch: PreparedBatch, rules: IngestRules) -> Batc
         copies = seqstore.carried_duplicates(cdb, terminal_id, state,
                                          {e.seq: e.event_id for e in storing})  # fmt: skip
         rows = []
+        lines: list[str] | None = [] if batch.copy_lines and cdb.is_postgres else None
         for e in storing:
             row = batch.rows[e.seq]
             if e.seq in copies:  # carried by a repair, and already held at another seq
                 row = (*row[:12], True, row[13], row[14], "duplicate", None)
             rows.append(row)
-        inserted = _insert_events(cdb, rows)
+            if lines is not None:
+                made = batch.copy_lines.get(e.seq)
+                lines.append(made[1] if made is not None and made[0] is row else copy_line(row))
+        inserted = _insert_events(cdb, rows, lines)
         conflicts += _conflicts_among(cdb, terminal_id, [e for e in storing
                                                          if e.seq not in inserted])  # fmt: skip
         opened: list[EpochStart] = [s for s in starts if s.seq in inserted]
@@ -363,7 +397,7 @@ def commit_batch(cdb: CloudDB, batch: PreparedBatch, rules: IngestRules) -> Batc
             )  # fmt: skip
             touched = sorted({joined.get(member, member) for member in touched})
         apply_figures(cdb, merged)
-        apply_rollups(cdb, batch, live, rules)  # the same events the projections took
+        clocks = apply_rollups(cdb, batch, live, rules)  # the events the projections took
         dead = [e for e in fresh if e.dead_reason is not None]
         for event in dead:
             record_dead_letter(
@@ -424,6 +458,7 @@ def commit_batch(cdb: CloudDB, batch: PreparedBatch, rules: IngestRules) -> Batc
         acked_event_id=acked_id,
         max_seq=max_seq,
         epoch=state.epoch,
+        clocks=clocks,
     )
 
 
@@ -447,9 +482,14 @@ def apply_batch(
     rules: IngestRules,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> BatchOutcome:
-    """Prepare and commit one batch (the two halves in one call)."""
+    """Prepare and commit one batch (the two halves in one call), as the worker does.
+
+    Rollups are summed ahead by the default clocks (none read yet): a store registered with
+    another clock has them summed again in the transaction.
+    """
     prepared = prepare_batch(store_id=store_id, terminal_id=terminal_id, events=events,
-                             topic=topic, rules=rules, now_aware=clock())  # fmt: skip
+                             topic=topic, rules=rules, now_aware=clock(), clocks={},
+                             copy_text=cdb.is_postgres)  # fmt: skip
     return commit_batch(cdb, prepared, rules)
 
 

@@ -78,6 +78,11 @@ def _copy_text(value: Any) -> str:
     return text
 
 
+def copy_line(row: Sequence[Any]) -> str:
+    """One row in COPY text format, newline included (what copy_insert_rows sends for it)."""
+    return "\t".join([_copy_text(v) for v in row]) + "\n"
+
+
 def copy_insert_rows(
     cdb: CloudDB,
     table: str,
@@ -86,12 +91,15 @@ def copy_insert_rows(
     *,
     conflict: Sequence[str],
     returning: Sequence[str],
+    lines: Sequence[str] | None = None,
 ) -> list[tuple[Any, ...]]:
     """INSERT ... ON CONFLICT (conflict) DO NOTHING RETURNING, fed by COPY on PostgreSQL.
 
     The rows are copied into a session temporary table emptied at each commit, then moved
     with one INSERT ... SELECT, inside the caller's transaction, so the idempotency rule is
-    the same ON CONFLICT as insert_rows uses. On SQLite this is insert_rows.
+    the same ON CONFLICT as insert_rows uses. On SQLite this is insert_rows. ``lines``, when
+    given, are ``copy_line`` of each row, made beforehand (ingest makes them off the commit
+    path).
     """
     on_conflict = f"ON CONFLICT ({', '.join(_q(c) for c in conflict)}) DO NOTHING"
     if not rows:
@@ -100,9 +108,11 @@ def copy_insert_rows(
         return insert_rows(cdb, table, columns, rows, on_conflict=on_conflict, returning=returning)
     staging = _q(f"incoming_{table}")
     cols = ", ".join(_q(c) for c in columns)
-    buf = io.StringIO()
-    buf.writelines("\t".join([_copy_text(v) for v in row]) + "\n" for row in rows)
-    buf.seek(0)
+    if lines is None:
+        lines = [copy_line(row) for row in rows]
+    elif len(lines) != len(rows):
+        raise ValueError(f"{len(lines)} COPY lines for {len(rows)} rows")
+    buf = io.StringIO("".join(lines))
     # peewee maps driver errors to its own (DataError, IntegrityError...) only for the queries
     # it runs itself; the wrapper does the same for these raw cursor calls, so callers can
     # tell "the database refused this content" from a lost connection on both engines.

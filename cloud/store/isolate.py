@@ -34,7 +34,8 @@ def _only(
     projections = {seq: batch.projections[seq]} if project and seq in batch.projections else {}
     return replace(
         batch, events=[event], rows={event.seq: row}, projections=projections,
-        merged=combine(list(projections.values())), unplaceable=[],
+        merged=combine(list(projections.values())), unplaceable=[], rollup_sums=None,
+        copy_lines={},
     )  # fmt: skip
 
 

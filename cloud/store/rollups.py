@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import add
 from types import MappingProxyType
 from typing import Any, Final
@@ -342,17 +342,58 @@ def _categories_of_returns(cdb: CloudDB, s: Sums) -> None:
     s.categories = fixed
 
 
-def apply_rollups(cdb: CloudDB, batch: Any, inserted: Sequence[Any], rules: Any) -> None:
-    """Add the figures of the newly stored live events (inside commit_batch's transaction)."""
+@dataclass(frozen=True, slots=True)
+class PreparedRollups:
+    """A batch's sums made before its transaction, and exactly what they were made from."""
+
+    sums: Sums
+    seqs: frozenset[int]  # the events summed
+    clocks: Mapping[str, stores.StoreClock]  # the clock each of their stores was summed by
+
+
+def prepare(
+    events: Sequence[Any], now: dt.datetime, known: Mapping[str, stores.StoreClock], rules: Any
+) -> PreparedRollups:
+    """Sum ``events`` ahead of the transaction, by the store clocks ``known`` (last read)."""
+    used: dict[str, stores.StoreClock] = {}
+
+    def clock_for(store_id: str) -> stores.StoreClock:
+        clock = known.get(store_id) or stores.StoreClock(rules.tz_for(store_id), 0)
+        used[store_id] = clock
+        return clock
+
+    sums = collect(events, now, clock_for)
+    return PreparedRollups(sums, frozenset(e.seq for e in events), used)
+
+
+def apply_rollups(
+    cdb: CloudDB, batch: Any, inserted: Sequence[Any], rules: Any
+) -> dict[str, stores.StoreClock]:
+    """Add the figures of the newly stored live events (inside commit_batch's transaction).
+
+    The sums made ahead (``batch.rollup_sums``) stand only if they cover exactly these events and
+    every clock they used is the one read here; otherwise they are made again. Returns the
+    clocks read.
+    """
     live = [e for e in inserted if e.dead_reason is None]
     if not live:
-        return
-    registered = stores.clocks(cdb, rules.default_timezone)
+        return {}
+    registered = stores.clocks(cdb, rules.default_timezone, {e.store_id for e in live})
 
     def clock_for(store_id: str) -> stores.StoreClock:
         return registered.get(store_id) or stores.StoreClock(rules.tz_for(store_id), 0)
 
-    write(cdb, collect(live, batch.now, clock_for))
+    ahead: PreparedRollups | None = getattr(batch, "rollup_sums", None)
+    if (
+        ahead is not None
+        and ahead.seqs == frozenset(e.seq for e in live)
+        and all(clock_for(store) == clock for store, clock in ahead.clocks.items())
+    ):
+        # write() fills in the returned lines' categories: on a copy, the batch may be retried
+        write(cdb, replace(ahead.sums, categories=dict(ahead.sums.categories)))
+    else:
+        write(cdb, collect(live, batch.now, clock_for))
+    return registered
 
 
 def write(cdb: CloudDB, s: Sums) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -89,11 +90,17 @@ def store_known(cdb: CloudDB, store_id: str) -> bool:
     )
 
 
-def clocks(cdb: CloudDB, default_timezone: str = DEFAULT_TIMEZONE) -> dict[str, StoreClock]:
-    """Every registered store's clock (stores not listed use the chain default, day at 00:00)."""
+def clocks(
+    cdb: CloudDB, default_timezone: str = DEFAULT_TIMEZONE, only: Iterable[str] | None = None
+) -> dict[str, StoreClock]:
+    """Registered stores' clocks, of ``only`` these if given (a store not listed uses the chain
+    default, day at 00:00)."""
     s = cdb.hq.Store
+    query = s.select(s.store_id, s.timezone, s.day_start_hour)
+    if only is not None:  # ingest: a batch is one store's, and a chain has thousands
+        query = query.where(s.store_id.in_(sorted(set(only))))
     out = {}
-    for store_id, tz, hour in s.select(s.store_id, s.timezone, s.day_start_hour).tuples():
+    for store_id, tz, hour in query.tuples():
         try:
             out[store_id] = StoreClock(zone(tz), int(hour))
         except BadStore:

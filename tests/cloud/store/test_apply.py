@@ -88,6 +88,20 @@ def test_points_ledger_and_balance_and_over_redemption(cloud_db: CloudDB) -> Non
     assert m.OverRedemption.select().count() == 1
 
 
+def test_pushed_facts_name_the_seqs_each_till_has_above_its_mark(cloud_db: CloudDB) -> None:
+    # Till 1's seq 3 arrives before its seq 2; till 2 sends in order. The push after seq 3
+    # says till 1's mark is 1 and that seq 3 above it is already counted.
+    sale = {seq: envelope("S001-T01", seq, sale_body([("A", 1, 1000 * seq)], member_id="M1"))
+            for seq in (1, 2, 3)}  # fmt: skip
+    _apply(cloud_db, [sale[1]])
+    _apply(cloud_db, [envelope("S002-T01", 1, sale_body([("B", 1, 500)], member_id="M1"))])
+    [early] = _apply(cloud_db, [sale[3]]).down
+    assert early.items[0]["asof"] == {"S001-T01": [1, [3]], "S002-T01": [1, []]}
+    [filled] = _apply(cloud_db, [sale[2]]).down
+    assert filled.items[0]["asof"] == {"S001-T01": [3, []], "S002-T01": [1, []]}
+    assert filled.items[0]["points_balance"] == 1 + 2 + 3
+
+
 def test_every_member_change_is_pushed_chain_wide_with_what_it_includes(
     cloud_db: CloudDB,
 ) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from cloud.ingest.decode import DecodedBatch, decode_events_message
 from cloud.store import stores
-from cloud.store.apply import IngestRules, apply_batch
+from cloud.store.apply import IngestRules, apply_batch, commit_batch, prepare_batch
 from cloud.store.db import CloudDB
 from cloud.store.reports import REPORTS, Filters
 from protocol.envelope import Envelope, utc_iso
@@ -150,6 +150,28 @@ def test_business_day_follows_the_store_day_start_and_time_zone(cloud_db: CloudD
     assert _report(cloud_db, "sales-by-hour", "S001", DAY + dt.timedelta(days=1)) == []
     [s2] = _report(cloud_db, "sales-by-hour", "S002", DAY)  # 18:30 in London on the 23rd
     assert (s2["hour"], s2["sales_fen"]) == (18, 200)
+
+
+def test_figures_summed_ahead_by_an_outdated_clock_are_summed_again(cloud_db: CloudDB) -> None:
+    # The worker sums a batch's rollups before its transaction, by the clocks it read last.
+    # The store changed its day start since: the transaction's own read wins.
+    late = dt.datetime(2026, 11, 23, 18, 30, tzinfo=dt.UTC)  # 02:30 on the 24th in Shanghai
+    sale = envelope("S001-T01", 1, sale_body([("A", 1, 100)], time=late), time=late)
+    topic = events_topic("S001", "S001-T01")
+    decoded = decode_events_message(topic, batch_payload([sale]))
+    assert isinstance(decoded, DecodedBatch)
+    outdated = {"S001": stores.StoreClock(stores.zone("Asia/Shanghai"), 0)}
+    prepared = prepare_batch(store_id="S001", terminal_id="S001-T01", events=decoded.events,
+                             topic=topic, rules=IngestRules(),
+                             now_aware=dt.datetime.now(dt.UTC), clocks=outdated)  # fmt: skip
+    assert prepared.rollup_sums is not None  # summed by the 00:00 day start: the 24th
+    with cloud_db.write():
+        stores.put_store(cloud_db, "S001", "Late shop", "Asia/Shanghai", 4)
+    outcome = commit_batch(cloud_db, prepared, IngestRules())
+    assert outcome.clocks["S001"].day_start_hour == 4
+    [row] = _report(cloud_db, "sales-by-hour", "S001", DAY)  # before 04:00: still the 23rd
+    assert (row["hour"], row["sales_fen"]) == (2, 100)
+    assert _report(cloud_db, "sales-by-hour", "S001", DAY + dt.timedelta(days=1)) == []
 
 
 def test_z_report_of_a_shift_with_expected_and_counted(cloud_db: CloudDB) -> None:
