@@ -80,6 +80,7 @@ def _ready_to_sell(ctx: Context, state: State) -> tuple[State, Staff]:
 
 
 def scan(ctx: Context, state: State, event: ev.Scan) -> Result:
+    before = state
     state, _ = _ready_to_sell(ctx, state)
     scanned = classify_scan(event.raw, ctx.config.gs1)
     if isinstance(scanned, MemberScan):
@@ -88,7 +89,9 @@ def scan(ctx: Context, state: State, event: ev.Scan) -> Result:
     if isinstance(scanned, ReceiptScan):
         if state.phase is not Phase.IDLE:
             raise Refused("state.busy")
-        return returning.start_return(ctx, state, ev.StartReturn(scanned.receipt_no))
+        # From the rating prompt too: the prompt is left only when the return opens, so a
+        # receipt HQ cannot find leaves the till exactly as it was.
+        return returning.start_return(ctx, before, ev.StartReturn(scanned.receipt_no))
     if scanned.is_variable_measure:
         product = ctx.ports.catalogue.by_sku(scanned.item_code)
     else:

@@ -308,3 +308,22 @@ def test_the_core_gives_up_by_itself_if_no_answer_ever_comes() -> None:
     till.clock.advance(seconds=60)
     till.send(ev.Tick())
     assert till.state.asking is None and till.state.message_key == "coupon.offline"
+
+
+def test_a_receipt_scanned_at_the_rating_prompt_leaves_it_only_when_the_return_opens() -> None:
+    till = _till()
+    _paying(till)
+    till.send(ev.AddTender(TenderKind.CASH, 10_000))
+    assert till.state.phase is Phase.FEEDBACK
+    rated = till.state.last_sale_id
+    # A receipt HQ does not know: the prompt for the customer who just paid is still there.
+    till.send(ev.Scan("R:S009-T09-20261123-0001"))
+    refused = till.send(ev.HqRefused(_asked(till).request_id, "receipt_unknown",
+                                     (("receipt", "S009-T09-20261123-0001"),)))  # fmt: skip
+    assert till.errors(refused)
+    assert (till.state.phase, till.state.last_sale_id) == (Phase.FEEDBACK, rated)
+    # One HQ finds: the return opens and the prompt is gone.
+    sale, receipt = _other_sale(till)
+    till.send(ev.Scan(f"R:{receipt}"))
+    till.send(ev.HqReceiptFound(_asked(till).request_id, receipt, sale, (), 0))
+    assert till.state.phase is Phase.RETURNING and till.state.last_sale_id is None
