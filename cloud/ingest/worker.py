@@ -41,7 +41,7 @@ from cloud.store.apply import (
     reject_payload,
 )
 from cloud.store.db import CloudDB, open_cloud_db, utcnow
-from cloud.store.downstream import changes_since
+from cloud.store.downstream import changes_since, raise_to
 from cloud.store.isolate import commit_isolating
 from cloud.store.rules import RuleBook
 from cloud.store.staff import absorb_pin_events
@@ -53,6 +53,7 @@ from protocol.errors import ProtocolError, SchemaError
 from protocol.topics import (
     ALL_STATUS,
     PREFIX,
+    STREAMS,
     ack_topic,
     down_topic,
     parse_catchup_topic,
@@ -426,6 +427,23 @@ class IngestWorker:
             insert = m.Terminal.insert(terminal_id=terminal_id, store_id=store_id)
             insert.on_conflict_ignore().execute()
             m.Terminal.update(fields).where(m.Terminal.terminal_id == terminal_id).execute()
+            self._above_tills(terminal_id, status.stream_versions)
+
+    def _above_tills(self, terminal_id: str, held: Mapping[str, int]) -> None:
+        """Keep each stream's counter at or above what a till holds (its status and its
+        catch-ups say), inside a write transaction: a cloud database restored from a backup
+        would otherwise number its next changes at versions the tills skip as applied."""
+        for stream, version in held.items():
+            if stream not in STREAMS:
+                continue
+            raised = raise_to(self.db, stream, version)
+            if raised is not None:
+                log.error(
+                    "%s holds %s v%d but the change log ended at v%d: the cloud database is "
+                    "older than the tills' view (restored from a backup?); new changes now "
+                    "number above it, and what HQ changed since the backup must be pushed again",
+                    terminal_id, stream, version, raised,
+                )  # fmt: skip
 
     def handle_hello(self, topic: str, payload: bytes) -> Ack | None:
         """Answer a terminal's connect-time hello with what the cloud holds of it."""
@@ -468,6 +486,8 @@ class IngestWorker:
                     now=utcnow(),
                 )  # fmt: skip
             return 0
+        with self.db.write():
+            self._above_tills(terminal_id, request.streams)
         sent = 0
         sent_at = utc_iso(self.clock())
         for stream, from_version in request.streams.items():

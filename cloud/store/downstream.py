@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Final
 
 from cloud.store.bulk import add_rows
 from cloud.store.db import CloudDB
@@ -96,6 +96,32 @@ def changes_since(
          "items": c.items}
         for c in query
     ]  # fmt: skip
+
+
+#: The most one catch-up request can raise a stream's counter (a forged request cannot run the
+#: counter to its limit; a till far ahead raises it again at its next catch-up).
+MAX_RAISE: Final = 10_000_000
+
+
+def raise_to(cdb: CloudDB, stream: str, version: int) -> int | None:
+    """Number the stream's next changes above ``version``, which a till says it holds; inside
+    a write transaction. Returns the counter it was raised from, or None when it was not.
+
+    A till can hold more than the log only when the cloud's database is older than the till's
+    view of it (restored from a backup). Without this, every change the cloud makes next would
+    carry a version the till already holds, and the till would skip it as a duplicate.
+    """
+    m = cdb.models
+    row = cdb.locking(m.StreamVersion.select().where(m.StreamVersion.stream == stream)).first()
+    current = int(row.version) if row is not None else 0
+    if version <= current:
+        return None
+    target = min(version, current + MAX_RAISE)
+    if row is None:
+        m.StreamVersion.insert(stream=stream, version=target).execute()
+    else:
+        m.StreamVersion.update(version=target).where(m.StreamVersion.stream == stream).execute()
+    return current
 
 
 def current_version(cdb: CloudDB, stream: str) -> int:

@@ -8,9 +8,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import msgspec
+
 from cloud.ingest.worker import IngestWorker
 from cloud.store.db import open_cloud_db
-from cloud.store.downstream import append_change
+from cloud.store.downstream import MAX_RAISE, append_change, current_version
 from cloud.store.queries import terminals
 from protocol.codec import decode_ack, decode_down, encode_catchup, encode_status
 from protocol.envelope import Ack, CatchupRequest, Envelope, Status
@@ -242,3 +244,44 @@ def test_worker_reconnects_and_resubscribes_after_a_broker_crash(
     assert {a.acked_seq for a in _acks(again)} <= {1, 2}
     m = worker.db.models
     assert m.Event.select().count() == 2
+
+
+def test_a_cloud_behind_the_tills_numbers_its_next_changes_above_theirs(
+    broker: Broker, worker: IngestWorker
+) -> None:
+    # The cloud's database was restored from a backup taken at members v2; the tills had
+    # applied changes up to v50 since. A till skips any change at or below what it holds, so
+    # the cloud's next change must be numbered above v50 or no till would ever apply it.
+    s2 = _terminal(broker, "S002-T01")
+    s2.subscribe("pos/v1/down/all/members")
+    for seq, member in ((1, "M1"), (2, "M2")):
+        reg = envelope("S002-T01", seq, registration_body(member, f"1380013{seq:04d}", "Li"),
+                       event_type="member_registered")  # fmt: skip
+        _send_events(s2, [reg])
+    assert current_version(worker.db, "members") == 2
+    request = CatchupRequest(terminal_id="S002-T01", store_id="S002", streams={"members": 50})
+    s2.publish(catchup_topic("S002", "S002-T01"), encode_catchup(request))
+    _wait_db(lambda: current_version(worker.db, "members") == 50)
+    reg = envelope("S002-T01", 3, registration_body("M3", "13800130003", "Li"),
+                   event_type="member_registered")  # fmt: skip
+    _send_events(s2, [reg])
+    pushed = s2.wait_for(lambda m: m.topic == "pos/v1/down/all/members", count=3)
+    assert max(decode_down(m.payload).version for m in pushed) == 51
+    # A forged request cannot run the counter to its limit: one raise is bounded.
+    request = CatchupRequest(terminal_id="S002-T01", store_id="S002", streams={"members": 10**15})
+    s2.publish(catchup_topic("S002", "S002-T01"), encode_catchup(request))
+    _wait_db(lambda: current_version(worker.db, "members") > 51)
+    assert current_version(worker.db, "members") == 51 + MAX_RAISE
+
+
+def test_a_tills_status_alone_lifts_a_restored_change_log(
+    broker: Broker, worker: IngestWorker
+) -> None:
+    # Right after a restore the tills' retained statuses arrive before any catch-up: a till
+    # that holds prices v70 lifts the counter, so the next price change reaches every till.
+    t01 = broker.client("S001-T01", client_id="S001-T01")
+    status = msgspec.json.decode(_status("S001-T01", True, 0))
+    status["stream_versions"] = {"prices": 70, "no-such-stream": 9}
+    t01.publish(status_topic("S001", "S001-T01"), msgspec.json.encode(status))
+    _wait_db(lambda: current_version(worker.db, "prices") == 70)
+    assert current_version(worker.db, "no-such-stream") == 0
