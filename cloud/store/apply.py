@@ -390,7 +390,7 @@ def commit_batch(cdb: CloudDB, batch: PreparedBatch, rules: IngestRules) -> Batc
         down: list[PendingDown] = []
         if merged.registrations:
             crm_privacy.scrub_late(cdb, [r.member_id for r in merged.registrations])
-        if merged.registrations:  # a phone registered twice is one member from now on
+            # A phone registered twice is one member from now on.
             joined, down = merging.merge_marked(
                 cdb, touched, now=now, scope=rules.member_scope,
                 policy=rules.tier_policy(version), today=today,

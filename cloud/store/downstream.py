@@ -111,6 +111,10 @@ def raise_to(cdb: CloudDB, stream: str, version: int) -> int | None:
     view of it (restored from a backup). Without this, every change the cloud makes next would
     carry a version the till already holds, and the till would skip it as a duplicate.
     """
+    if version <= current_version(cdb, stream):
+        # The usual case (every status, every catch-up): no row lock, so a till's status never
+        # waits on an ingest commit holding the counter.
+        return None
     m = cdb.models
     row = cdb.locking(m.StreamVersion.select().where(m.StreamVersion.stream == stream)).first()
     current = int(row.version) if row is not None else 0
