@@ -86,7 +86,7 @@ def _events(cur: psycopg2.extensions.cursor, s: Shape) -> None:
         f"""
         INSERT INTO events (terminal_id, seq, event_id, store_id, type, device_time,
                             clock_synced, received_at, business_day, business_hour,
-                            amount_fen, receipt_no, dead, body)
+                            amount_fen, receipt_no, dead, body, status, member_id, epoch)
         SELECT terminal_id, sale, md5(sale::text)::uuid::text, store_id, 'sale',
                to_char(day + make_interval(hours => hour - 8), 'YYYY-MM-DD"T"HH24:MI:SS+00:00'),
                true, day + make_interval(hours => hour - 8), day, hour, total, 'R' || sale,
@@ -99,7 +99,8 @@ def _events(cur: psycopg2.extensions.cursor, s: Shape) -> None:
                                                'amount_fen', total)),
                  'change_fen', 0, 'points_earned', 0, 'points_redeemed', 0, 'points', '[]'::jsonb,
                  'receipt_no', 'R' || sale, 'clock_synced', true,
-                 'lines', lines)::text
+                 'lines', lines)::text,
+               'ok', member_id, ''
         FROM (
           SELECT sale, min(store_id) AS store_id, min(terminal_id) AS terminal_id,
                  min(day) AS day, min(hour) AS hour, min(cashier_id) AS cashier_id,
@@ -182,12 +183,13 @@ def _members(cur: psycopg2.extensions.cursor, s: Shape) -> None:
     cur.execute(
         f"""
         INSERT INTO members (member_id, phone, name, home_store, tier, cumulative_spend_fen,
-                             registered_at, updated_at)
+                             registered_at, updated_at, gender, opt_out_sms, cards, rev,
+                             member_code)
         SELECT 'M' || lpad(g::text, 7, '0'),
                '13' || lpad((g::bigint * 7919 % 1000000000)::text, 9, '0'),
                '会员' || g, 'S' || lpad((g % {s.stores} + 1)::text, 3, '0'),
                (ARRAY['regular', 'silver', 'gold'])[1 + g % 3], g % 700000,
-               now(), now()
+               now(), now(), '', false, '[]', 1, 'Q' || g
         FROM generate_series(1, {s.members}) AS g
         """
     )
