@@ -65,7 +65,7 @@ def _make_terminal(root: Path, members: int, products: int) -> Path:
 
     cfg = terminal_config(root)
     store = open_store(cfg, pin_policy=PinPolicy.for_tests())
-    seed_store(store, members=1000)
+    seed_store(store)
     store.load_catalogue_snapshot(chain(demo_data.products(), _bulk_products(products)))
     store.load_member_snapshot(chain(demo_data.members(1000), _bulk_members(members)))
     store.close()
