@@ -78,9 +78,10 @@ RETRY_FOR_S = 60.0
 #: Changes read per query when answering a catch-up request.
 CATCHUP_PAGE = 1000
 #: Events messages committed in one transaction at most, when that many are already waiting:
-#: eight batches of the usual ~250 events amortise the commit and the member push (~4/5 of
-#: their cost gone) while the group's transaction stays short (~0.1-0.2 s here), so the first
-#: message's ACK is barely later and another worker waits little on the rows it holds.
+#: eight batches of the usual ~250 events share one commit and one member push (7/8 of those
+#: costs gone; sixteen measured no better) while the group's transaction stays short (~0.1-0.2
+#: s here), so the first message's ACK is barely later and another worker waits little on the
+#: rows it holds.
 GROUP_MAX = 8
 #: Events in one group at most (a group stops before the message that would pass it).
 GROUP_EVENTS = 2000
@@ -173,7 +174,7 @@ class IngestWorker:
             )
 
     def stop(self) -> None:
-        """Finish the message in hand, then disconnect (the session stays at the broker).
+        """Finish the message or group in hand, then disconnect (the session stays at the broker).
 
         Messages received but not yet committed are not acknowledged, so the broker sends
         them again when this client id reconnects.

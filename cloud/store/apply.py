@@ -6,6 +6,8 @@ projections run for exactly those rows, and the terminal's row is locked first s
 workers holding batches of the same terminal take turns. A seq that arrives again with other
 content is a conflict, kept beside the stored event; an event that breaks the rules it names
 is stored but held out of the projections until HQ decides (cloud.domain.plausibility).
+Under a backlog several batches share one transaction (``commit_group``): each is applied
+exactly as alone, and the members they touched are pushed once, after every mark is written.
 """
 
 from __future__ import annotations
