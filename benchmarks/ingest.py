@@ -7,25 +7,34 @@ each figure includes decode, the transaction with projections, the commit and th
 The raw baseline inserts the same event rows into a copy of the events table with
 psycopg2's execute_values, one transaction per batch of the same size, in the same run.
 
-Where the time goes (PostgreSQL, one worker, batches of ~275 sales, measured on the shared
-2-core development machine; CPU per event, so the ratios hold better than the absolutes):
-- The worker's own Python is the largest share, about three times the raw baseline's client
-  side (execute_values). On the prepare thread: decoding and checking each envelope and
-  body (msgspec, about a third of it), plausibility and projection from the typed bodies,
-  the event rows and their COPY lines, and the rollup sums. On the commit thread: member
-  facts (the pushed items and their JSON), the member upserts, coupons and returns, the
-  SQL text of the additive upserts.
-- PostgreSQL's own work is about a quarter above the bare insert's: the events go in by
-  COPY and one INSERT ... SELECT, every other write is a multi-row upsert riding with the
-  next read, and the member facts read indexes only (their per-till probe used to sort the
-  whole events table once a batch, which grew with history).
-- A batch takes 12 round trips (the bare insert: 2): BEGIN with the terminal's lock, the
-  COPY, the INSERT ... RETURNING, member aliases, the member upsert, the store's clock,
+The workers start with the backlog already waiting (the catch-up case after an outage), so
+they commit it in groups of up to 8 messages a transaction (cloud.store.apply.commit_group).
+``ingest.vs_raw_insert_ratio_pg_one_per_txn`` is the same run with grouping off
+(``--group-max 1``): one message per transaction, what a worker that keeps up does.
+
+Where the time goes (PostgreSQL, one worker, batches of ~250 sales, measured on the shared
+2-core development machine by preparing and committing the workload in-process; per event,
+so the ratios hold better than the absolutes; the bare insert takes ~45-60 us an event):
+- Prepare thread, ~50 us of CPU: decoding and checking each envelope and body (msgspec,
+  about a third of it), plausibility and projection from the typed bodies, the event rows
+  and their COPY lines, and the rollup sums. It is now the largest share, and with the
+  commit thread's CPU it shares one interpreter lock: the worker cannot go faster than
+  their sum, whatever PostgreSQL does.
+- Commit thread, ~22 us of CPU in groups (~27 us one message per transaction): the SQL text
+  of the additive upserts, the member upserts, coupons and returns, the member facts (once
+  per group: the pushed items and their JSON).
+- Waiting on PostgreSQL, ~35 us in groups (~42 us alone): mostly its own work on the rows
+  (COPY and one INSERT ... SELECT for the events, multi-row upserts riding with the next
+  read; the member facts read indexes only), about the bare insert's, plus the round trips.
+  A batch alone takes 12 round trips (the bare insert: 2): BEGIN with the terminal's lock,
+  the COPY, the INSERT ... RETURNING, member aliases, the member upsert, the store's clock,
   the member facts' tills and their members, the stream counter, the change log, coupon
-  rules, COMMIT. On a loaded machine each costs a scheduler wake-up on both sides, and
-  the commit thread, which holds the terminal's row lock, waits through all of them; the
-  prepare thread decodes the next message meanwhile (the worker process hands the GIL
-  over every 0.5 ms, not Python's 5 ms, so that overlap does not cost each trip 5 ms).
+  rules, COMMIT. In a group a batch takes 7 (its lock, the COPY, the INSERT, aliases,
+  members, clock, coupon rules) and the group 6 more once (the members' row locks, the
+  member facts' two reads, the counter, the change log, COMMIT). On a loaded machine each
+  trip costs a scheduler wake-up on both sides; the prepare thread decodes the next message
+  meanwhile (the worker process hands the GIL over every 0.5 ms, not Python's 5 ms, so that
+  overlap does not cost each trip 5 ms).
 """
 
 from __future__ import annotations
@@ -73,7 +82,7 @@ def _workload(total_events: int) -> dict[str, list[bytes]]:
 
 
 def _start_worker(
-    broker: Broker, db_url: str, client_id: str, share_group: str
+    broker: Broker, db_url: str, client_id: str, share_group: str, group_max: int | None = None
 ) -> subprocess.Popen[str]:
     # The broker binds a session to its identity: each worker of each run has its own.
     broker.add_service(ServiceCred(client_id, f"pw-{client_id}"))
@@ -81,7 +90,8 @@ def _start_worker(
         [sys.executable, "-m", "cloud.ingest", "--db", db_url,
          "--broker", f"{broker.host}:{broker.port}", "--username", client_id,
          "--password", broker.password(client_id), "--client-id", client_id,
-         "--share-group", share_group, "--log-level", "WARNING"],
+         "--share-group", share_group, "--log-level", "WARNING",
+         *(["--group-max", str(group_max)] if group_max is not None else [])],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     assert proc.stdout is not None
@@ -97,13 +107,14 @@ def _acked(client: MqttClient, terminal: str) -> int:
 
 
 def _measure(broker: Broker, db_url: str, workers: int, work: dict[str, list[bytes]],
-             tag: str) -> float:  # fmt: skip
+             tag: str, group_max: int | None = None) -> float:  # fmt: skip
     """Events per second for ``workers`` processes draining the whole workload."""
     final = {t: _final_seq(batches) for t, batches in work.items()}
     # A share group per run: the previous run's stopped workers keep persistent sessions in
     # their group, and the broker would hand them their share of this run's messages.
     procs = [
-        _start_worker(broker, db_url, f"ingest-{tag}-{i}", f"bench-{tag}") for i in range(workers)
+        _start_worker(broker, db_url, f"ingest-{tag}-{i}", f"bench-{tag}", group_max)
+        for i in range(workers)
     ]
     clients: dict[str, MqttClient] = {}
     try:
@@ -207,6 +218,10 @@ def run(quick: bool) -> dict[str, float]:
                             _measure(broker, url, 1, work, f"pg1-{r}")
                         )
                         samples.setdefault("raw", []).append(_raw_insert(url, work))
+                    with fresh_database(admin) as url:  # diagnostic: grouping off
+                        samples.setdefault("pg1_alone", []).append(
+                            _measure(broker, url, 1, work, f"pg1a-{r}", group_max=1)
+                        )
                     with fresh_database(admin) as url:
                         samples.setdefault("pg2", []).append(
                             _measure(broker, url, 2, work, f"pg2-{r}")
@@ -227,4 +242,7 @@ def run(quick: bool) -> dict[str, float]:
         figures["ingest.events_per_s_pg_2_workers"] = two
         figures["ingest.vs_raw_insert_ratio_pg"] = one / raw
         figures["ingest.scaleout_2_vs_1_ratio"] = two / one
+        alone = statistics.median(samples["pg1_alone"])
+        figures["ingest.events_per_s_pg_one_per_txn"] = alone
+        figures["ingest.vs_raw_insert_ratio_pg_one_per_txn"] = alone / raw
     return figures

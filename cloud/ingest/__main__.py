@@ -12,7 +12,7 @@ import sys
 from types import FrameType
 
 from cloud.domain.tiers import TierThresholds
-from cloud.ingest.worker import IngestWorker
+from cloud.ingest.worker import GROUP_MAX, IngestWorker
 from cloud.mqtt import DEFAULT_SESSION_EXPIRY_S, BrokerSettings, retire_session
 from cloud.store.apply import IngestRules
 from cloud.store.db import configured_url
@@ -25,6 +25,12 @@ def _host_port(text: str) -> tuple[str, int]:
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"expected host:port, got {text!r}")
     return host, int(port)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def _store_tz(text: str) -> tuple[str, str]:
@@ -57,6 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gold-yuan", type=int, default=5000)
     p.add_argument("--heartbeat-s", type=float, default=5.0,
                    help="seconds between heartbeat rows (HQ's /api/workers)")  # fmt: skip
+    p.add_argument("--group-max", type=_positive, default=GROUP_MAX,
+                   help="events messages committed in one transaction when a backlog waits "
+                   "(1: one message per transaction)")  # fmt: skip
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--retire", action="store_true",
                    help="drop this client id's session (a worker removed for good)")  # fmt: skip
@@ -112,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         rules=rules,
         session_expiry_s=args.session_expiry,
         heartbeat_s=args.heartbeat_s,
+        group_max=args.group_max,
     )  # fmt: skip
 
     def _shutdown(signum: int, _frame: FrameType | None) -> None:

@@ -5,6 +5,12 @@ them, advance the high-water mark); commit; publish any member changes the batch
 the terminal's ACK; only then PUBACK the message to the broker (paho ``manual_ack``). A worker
 killed anywhere before the PUBACK gets the message redelivered when its persistent session
 reconnects, and re-applying it is a no-op because (terminal, seq) is unique.
+
+Under a backlog (tills back from an outage) the commit thread finds more prepared events
+messages already waiting, and commits up to ``group_max`` of them in one transaction
+(cloud.store.apply.commit_group): the same steps, each message keeping its own outcome and
+ACK, but one commit and one member push for the group. It never waits for more messages, so
+a worker that keeps up commits one message per transaction as before.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import paho.mqtt.client as mqtt
@@ -35,6 +41,7 @@ from cloud.store.apply import (
     IngestRules,
     PreparedBatch,
     commit_batch,
+    commit_group,
     flag_terminal,
     prepare_batch,
     record_dead_letter,
@@ -42,7 +49,8 @@ from cloud.store.apply import (
 )
 from cloud.store.db import CloudDB, open_cloud_db, utcnow
 from cloud.store.downstream import changes_since, raise_to
-from cloud.store.isolate import commit_isolating
+from cloud.store.effects import PendingDown
+from cloud.store.isolate import REFUSALS, commit_isolating
 from cloud.store.rules import RuleBook
 from cloud.store.staff import absorb_pin_events
 from cloud.store.stores import StoreClock
@@ -63,11 +71,20 @@ from protocol.topics import (
 )
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: How long a transient database failure (lock, deadlock, lost connection) is retried.
 RETRY_FOR_S = 60.0
 #: Changes read per query when answering a catch-up request.
 CATCHUP_PAGE = 1000
+#: Events messages committed in one transaction at most, when that many are already waiting:
+#: eight batches of the usual ~250 events share one commit and one member push (7/8 of those
+#: costs gone; sixteen measured no better) while the group's transaction stays short (~0.1-0.2
+#: s here), so the first message's ACK is barely later and another worker waits little on the
+#: rows it holds.
+GROUP_MAX = 8
+#: Events in one group at most (a group stops before the message that would pass it).
+GROUP_EVENTS = 2000
 
 
 class IngestWorker:
@@ -85,8 +102,14 @@ class IngestWorker:
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         heartbeat_s: float = DEFAULT_INTERVAL_S,
         requests: RequestSettings | None = None,
+        group_max: int = GROUP_MAX,
+        group_events: int = GROUP_EVENTS,
     ) -> None:
         self.db_url = db_url
+        # 1: every events message in its own transaction, as when there is no backlog.
+        self.group_max = max(1, group_max)
+        self.group_events = group_events
+        self.groups_committed = 0  # transactions that held more than one message
         self.broker = broker
         self.client_id = client_id
         self.share_group = share_group
@@ -151,7 +174,7 @@ class IngestWorker:
             )
 
     def stop(self) -> None:
-        """Finish the message in hand, then disconnect (the session stays at the broker).
+        """Finish the message or group in hand, then disconnect (the session stays at the broker).
 
         Messages received but not yet committed are not acknowledged, so the broker sends
         them again when this client id reconnects.
@@ -225,11 +248,84 @@ class IngestWorker:
         self._ready.put(None)
 
     def _commit_loop(self) -> None:
-        while (item := self._ready.get()) is not None:
-            msg, prepared = item
+        carried: tuple[mqtt.MQTTMessage, object] | None = None
+        while True:
+            item = carried if carried is not None else self._ready.get()
+            carried = None
+            if item is None:
+                return
             if self._stopping.is_set():
                 continue  # not acknowledged: redelivered when this client id reconnects
-            self._process(msg, prepared)
+            msg, prepared = item
+            if not isinstance(prepared, PreparedBatch) or self.group_max == 1:
+                self._process(msg, prepared)
+                continue
+            group, carried, end = self._gather(msg, prepared)
+            if len(group) == 1:
+                self._process(msg, prepared)
+            else:
+                self._process_group(group)
+            if end:
+                return
+
+    def _gather(
+        self, msg: mqtt.MQTTMessage, prepared: PreparedBatch
+    ) -> tuple[list[tuple[mqtt.MQTTMessage, PreparedBatch]], Any, bool]:
+        """This message and the prepared events messages already waiting behind it, up to the
+        caps: (the group, the message that ended it if taken off the queue, whether the queue
+        ended). Never waits: without a backlog a group is the one message."""
+        group = [(msg, prepared)]
+        events = len(prepared.events)
+        while len(group) < self.group_max:
+            try:
+                item = self._ready.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return group, None, True
+            nxt = item[1]
+            # Anything else (a rejection, a status, a hello...) is handled after the group,
+            # alone and in order; so is a message that would make the group too large.
+            if not isinstance(nxt, PreparedBatch) or events + len(nxt.events) > self.group_events:
+                return group, item, False
+            group.append((item[0], nxt))
+            events += len(nxt.events)
+        return group, None, False
+
+    def _process_group(self, group: list[tuple[mqtt.MQTTMessage, PreparedBatch]]) -> None:
+        """Commit several events messages in one transaction, then announce and PUBACK each
+        in arrival order; if the database refuses the group's content, one by one instead."""
+        try:
+            done = self._retrying(
+                lambda: commit_group(self.db, [prepared for _, prepared in group], self.rules)
+            )
+        except (pw.OperationalError, pw.InterfaceError):
+            log.exception("ingest worker %s: database unavailable for a group of %d messages",
+                          self.client_id, len(group))  # fmt: skip
+            return  # none acknowledged: the broker redelivers them all
+        except Exception as err:
+            # A batch the database refuses (or one that trips a bug) rolled the group back:
+            # each message is committed alone, exactly as without grouping, so the good ones
+            # are stored and the bad one is kept aside by its own fallback.
+            known = isinstance(err, REFUSALS)
+            (log.warning if known else log.exception)(
+                "ingest worker %s: a group of %d messages failed (%s); committing them one by "
+                "one", self.client_id, len(group), err,
+            )  # fmt: skip
+            for msg, prepared in group:
+                self._process(msg, prepared)
+            return
+        self.groups_committed += 1
+        sent_at = utc_iso(self.clock())
+        for (_, prepared), outcome in zip(group, done.outcomes, strict=True):
+            self._committed(prepared, outcome)
+            self._publish_down(outcome.down, sent_at)
+        self._publish_down(done.down, sent_at)  # the group's member push, after every merge
+        for (_, prepared), outcome in zip(group, done.outcomes, strict=True):
+            self._acknowledge(prepared, outcome, sent_at)
+        for msg, _ in group:
+            if msg.qos > 0:
+                self._client.ack(msg.mid, msg.qos)
 
     def _process(self, msg: mqtt.MQTTMessage, prepared: object) -> None:
         payload = bytes(msg.payload)
@@ -284,13 +380,12 @@ class IngestWorker:
             record_dead_letter(self.db, topic=topic, terminal_id="", claimed_terminal_id="",
                                reason=reason, seqs=[], payload=payload, now=utcnow())  # fmt: skip
 
-    def _retrying(self, action: Callable[[], object]) -> None:
+    def _retrying(self, action: Callable[[], _T]) -> _T:
         deadline = time.monotonic() + RETRY_FOR_S
         delay = 0.05
         while True:
             try:
-                action()
-                return
+                return action()
             except (pw.OperationalError, pw.InterfaceError) as err:
                 # Locked, deadlocked or disconnected: the transaction rolled back whole, so
                 # running it again is safe.
@@ -337,19 +432,30 @@ class IngestWorker:
             log.warning("storage refused a batch of %s (%s); storing it event by event",
                         prepared.terminal_id, err)  # fmt: skip
             outcome = commit_isolating(self.db, prepared, self.rules, str(err))
+        self._committed(prepared, outcome)
+        sent_at = utc_iso(self.clock())
+        self._publish_down(outcome.down, sent_at)
+        self._acknowledge(prepared, outcome, sent_at)
+        return outcome
+
+    def _committed(self, prepared: PreparedBatch, outcome: BatchOutcome) -> None:
         # Read by the prepare thread: the clocks the next batches' rollups are summed by (the
         # commit checks them against its own read, so an outdated one costs time, not figures).
         self._store_clocks = {**self._store_clocks, **outcome.clocks}
         self.batches_applied += 1
         self.events_inserted += outcome.inserted
         self.last_commit_monotonic = time.monotonic()
-        sent_at = utc_iso(self.clock())
-        for change in outcome.down:
+
+    def _publish_down(self, changes: list[PendingDown], sent_at: str) -> None:
+        for change in changes:
             down = DownChange(
                 stream=change.stream, version=change.version, scope=change.scope,
                 kind=change.kind, items=change.items, sent_at=sent_at, previous=change.previous,
             )  # fmt: skip
             self._publish(down_topic(change.scope, change.stream), encode_down(down))
+
+    def _acknowledge(self, prepared: PreparedBatch, outcome: BatchOutcome, sent_at: str) -> None:
+        """ACK the terminal (after the commit), then what a PIN set at a till changes."""
         ack = Ack(
             terminal_id=prepared.terminal_id,
             acked_seq=outcome.high_water,
@@ -365,7 +471,6 @@ class IngestWorker:
             for change in absorb_pin_events(self.db, utcnow()):
                 self._publish(down_topic(change["scope"], change["stream"]),
                               encode_down(DownChange(sent_at=sent_at, **change)))  # fmt: skip
-        return outcome
 
     def _reject(self, topic: str, payload: bytes, rejection: Rejection) -> int | None:
         log.warning("dead-lettered message on %s: %s", topic, rejection.reason)

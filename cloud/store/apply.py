@@ -6,6 +6,8 @@ projections run for exactly those rows, and the terminal's row is locked first s
 workers holding batches of the same terminal take turns. A seq that arrives again with other
 content is a conflict, kept beside the stored event; an event that breaks the rules it names
 is stored but held out of the projections until HQ decides (cloud.domain.plausibility).
+Under a backlog several batches share one transaction (``commit_group``): each is applied
+exactly as alone, and the members they touched are pushed once, after every mark is written.
 """
 
 from __future__ import annotations
@@ -330,122 +332,231 @@ def _placeholder(batch: PreparedBatch, status: str) -> Callable[[int], tuple[Any
 
 def commit_batch(cdb: CloudDB, batch: PreparedBatch, rules: IngestRules) -> BatchOutcome:
     """Store and apply a prepared batch in one transaction; return what the ACK should say."""
-    store_id, terminal_id, now = batch.store_id, batch.terminal_id, batch.now
     with cdb.write():
-        term = seqstore.lock_terminal(cdb, store_id, terminal_id)
-        keyed = [(e.seq, e.epoch, e.type if e.dead_reason is None else "", e.body)
-                 for e in batch.events]  # fmt: skip
-        rulings, starts, state = rule(term.state, term.high_water, keyed)
-        verdict = {r.seq: r for r in rulings}
-        storing = [e for e in batch.events if verdict[e.seq].decision is Decision.STORE]
-        conflicts = [
-            Conflict(e.seq, e.event_id, e.epoch, e.type, "", verdict[e.seq].reason, _envelope(e))
-            for e in batch.events
-            if verdict[e.seq].decision is Decision.FENCE
-        ]
-        deferred = [e.seq for e in batch.events if verdict[e.seq].decision is Decision.DEFER]
-        copies = seqstore.carried_duplicates(cdb, terminal_id, state,
-                                         {e.seq: e.event_id for e in storing})  # fmt: skip
-        rows = []
-        lines: list[str] | None = [] if batch.copy_lines and cdb.is_postgres else None
-        for e in storing:
-            row = batch.rows[e.seq]
-            if e.seq in copies:  # carried by a repair, and already held at another seq
-                row = (*row[:12], True, row[13], row[14], "duplicate", None)
-            rows.append(row)
-            if lines is not None:
-                made = batch.copy_lines.get(e.seq)
-                lines.append(made[1] if made is not None and made[0] is row else copy_line(row))
-        inserted = _insert_events(cdb, rows, lines)
-        conflicts += _conflicts_among(cdb, terminal_id, [e for e in storing
-                                                         if e.seq not in inserted])  # fmt: skip
-        opened: list[EpochStart] = [s for s in starts if s.seq in inserted]
-        if len(opened) < len(starts):
-            state = term.state  # the start itself met a conflict: the epoch did not open
-        high_water = term.high_water
-        for start in opened:
-            abandoned = seqstore.open_epoch(
-                cdb, terminal_id=terminal_id, start=start, high_water=high_water,
-                placeholder=_placeholder(batch, "abandoned"), now=now,
-            )  # fmt: skip
-            reason = (
-                f"store file epoch {start.epoch} started at seq {start.seq} ({start.reason}); "
-                f"{abandoned} seq(s) of the old file abandoned"
-            )
-            flag_terminal(cdb, terminal_id, store_id, reason, now)
-        fresh = [e for e in storing if e.seq in inserted and e.seq not in copies]
-        live = [e for e in fresh if e.seq in batch.projections]
-        if len(live) == len(batch.projections):
-            merged = batch.merged
-        else:  # some were stored before, or are duplicates of carried events
-            merged = combine([batch.projections[e.seq] for e in live])
-        origin = (terminal_id, max((e.seq for e in fresh), default=0))
-        version = next((e.rules_version for e in reversed(live) if e.type == "sale"), "")
-        days: tier_spend.Days = {}
-        for e in live:
-            tier_spend.add_event(days, batch.projections[e.seq], e.type,
-                                 batch.local_times[e.seq].date())  # fmt: skip
-        today = now.replace(tzinfo=dt.UTC).astimezone(rules.tz_for(store_id)).date()
-        touched, over = apply_members(cdb, merged, rules, now, origin, version, days, today)
-        down: list[PendingDown] = []
-        if merged.registrations:
-            crm_privacy.scrub_late(cdb, [r.member_id for r in merged.registrations])
-            # A phone registered twice is one member from now on.
-            joined, down = merging.merge_marked(
-                cdb, touched, now=now, scope=rules.member_scope,
-                policy=rules.tier_policy(version), today=today,
-            )  # fmt: skip
-            touched = sorted({joined.get(member, member) for member in touched})
-        apply_figures(cdb, merged)
-        clocks = apply_rollups(cdb, batch, live, rules)  # the events the projections took
-        dead = [e for e in fresh if e.dead_reason is not None]
-        for event in dead:
-            record_dead_letter(
-                cdb, topic=batch.topic, terminal_id=terminal_id, claimed_terminal_id=terminal_id,
-                reason=f"seq {event.seq}: {event.dead_reason}", seqs=[event.seq],
-                payload=event.raw or _event_json(event), now=now,
-            )  # fmt: skip
-        if dead:
-            flag_terminal(cdb, terminal_id, store_id,
-                          f"unusable event body: {dead[0].dead_reason}", now)  # fmt: skip
-        for text in batch.unplaceable:
-            record_dead_letter(cdb, topic=batch.topic, terminal_id=terminal_id,
-                               claimed_terminal_id=terminal_id, reason=text, seqs=[],
-                               payload=text.encode(), now=now)  # fmt: skip
-        held = [e for e in fresh if e.hold_reasons]
-        _hold(cdb, held, now)
-        if held:
-            flag_terminal(cdb, terminal_id, store_id,
-                          f"implausible {held[0].type} seq {held[0].seq}: "
-                          f"{held[0].hold_reasons[0]}", now)  # fmt: skip
-        seqstore.record_conflicts(cdb, terminal_id, conflicts, now)
-        if conflicts:
-            flag_terminal(cdb, terminal_id, store_id, conflicts[0].reason, now)
-        seqstore.resolve_carried(cdb, terminal_id,
-                             {e.event_id: e.seq for e in fresh if state.carry_from <= e.seq
-                              <= state.carry_to}, state.epoch, now)  # fmt: skip
-        if term.max_seq <= high_water and not opened:
-            # Nothing was stored above the mark before: this batch alone can move it.
-            high_water = advance_high_water(high_water, inserted)
-        else:
-            high_water = seqstore.high_water_after(cdb, terminal_id, high_water)
-        max_seq = max(term.max_seq, high_water, *inserted, 0)
-        seqstore.save_terminal(cdb, terminal_id, high_water, max_seq, state, now)
+        term = seqstore.lock_terminal(cdb, batch.store_id, batch.terminal_id)
+        applied = _apply_locked(cdb, batch, rules, term)
         # After the mark is written: the pushed facts say which of this till's seqs they hold.
+        pushed = _push_members(cdb, [applied], rules)
+    return replace(applied.outcome, down=[*applied.outcome.down, *pushed])
+
+
+@dataclass(frozen=True, slots=True)
+class GroupOutcome:
+    """What a group of batches did: one outcome per batch, in the order given, and the member
+    changes pushed once for all of them (to publish after each batch's own changes)."""
+
+    outcomes: list[BatchOutcome]
+    down: list[PendingDown]
+
+
+def commit_group(
+    cdb: CloudDB, batches: Sequence[PreparedBatch], rules: IngestRules
+) -> GroupOutcome:
+    """Store and apply several prepared batches in one transaction, members pushed once.
+
+    What a backlog costs per transaction (its round trips, the commit's flush, and above all
+    the member facts of members that every batch touches again) is paid once per group.
+    Every batch gets the outcome ``commit_batch`` would have given it had the batches been
+    committed one by one in the order applied here: each terminal's batches in the order
+    given (a repeat re-reads the mark its predecessor wrote), the terminals in id order.
+    Terminal rows, then the members the batches name, are locked first and in sorted order,
+    so two workers committing groups wait for each other instead of deadlocking on them (a
+    deadlock on other rows rolls back the whole group, and the caller retries it whole).
+    A refused batch (IntegrityError and the like) fails the whole group: the caller then
+    commits the batches one by one, each with its own fallback.
+    """
+    order = sorted(range(len(batches)), key=lambda i: (batches[i].terminal_id, i))
+    applied: dict[int, _Applied] = {}
+    with cdb.write():
+        first: dict[str, seqstore.TerminalRow] = {}
+        for i in order:
+            b = batches[i]
+            if b.terminal_id not in first:
+                first[b.terminal_id] = seqstore.lock_terminal(cdb, b.store_id, b.terminal_id)
+        if len(batches) > 1:
+            _lock_members(cdb, batches)
+        seen: set[str] = set()
+        for i in order:
+            b = batches[i]
+            if b.terminal_id in seen:  # held already: this re-reads what the previous wrote
+                term = seqstore.lock_terminal(cdb, b.store_id, b.terminal_id)
+            else:
+                term = first[b.terminal_id]
+                seen.add(b.terminal_id)
+            applied[i] = _apply_locked(cdb, b, rules, term)
+        # After every batch's mark is written: each till's entry in ``asof`` is its mark after
+        # the whole group, and a member every batch touched is pushed once, not once a batch.
+        pushed = _push_members(cdb, [applied[i] for i in order], rules)
+    return GroupOutcome([applied[i].outcome for i in range(len(batches))], pushed)
+
+
+def _lock_members(cdb: CloudDB, batches: Sequence[PreparedBatch]) -> None:
+    """Lock the stored rows of every member the batches name (and their survivors), in id
+    order, before any batch writes: each batch alone locks its own members in order, but two
+    groups would otherwise take their batches' members in interleaved orders and deadlock."""
+    if not cdb.is_postgres:
+        return  # the write transaction already excludes every other writer
+    ids: set[str] = set()
+    for b in batches:
+        ids.update(b.merged.spend)
+        ids.update(r.member_id for r in b.merged.ledger)
+        ids.update(r.member_id for r in b.merged.registrations)
+    if not ids:
+        return
+    wanted = sorted(ids)
+    p = cdb.database.param
+    marks = ", ".join([p] * len(wanted))
+    alias = cdb.jobs.MemberAlias._meta.table_name
+    cdb.database.execute_sql(
+        f"SELECT member_id FROM members WHERE member_id IN ({marks}) OR member_id IN "
+        f"(SELECT new_id FROM {alias} WHERE old_id IN ({marks})) ORDER BY member_id FOR UPDATE",
+        [*wanted, *wanted],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Applied:
+    """One batch applied under its terminal's lock: its outcome (without the member push),
+    the members it touched and the business day they are pushed for."""
+
+    outcome: BatchOutcome
+    touched: list[str]
+    today: dt.date
+    now: dt.datetime
+
+
+def _push_members(
+    cdb: CloudDB, applied: Sequence[_Applied], rules: IngestRules
+) -> list[PendingDown]:
+    """Log the new facts of every member the batches touched, once each; per business day
+    (stores in other time zones can be on another), in day order."""
+    by_day: dict[dt.date, set[str]] = {}
+    for a in applied:
+        by_day.setdefault(a.today, set()).update(a.touched)
+    down: list[PendingDown] = []
+    for today in sorted(by_day):
         down += member_facts.push(
             cdb,
-            touched,
-            now,
+            sorted(by_day[today]),
+            max(a.now for a in applied),
             rules.member_scope,
             policy=rules.tier_policy(rules.chain_version),
             today=today,
         )
-        down += remote_effects.apply(cdb, fresh, batch.local_times, now)  # coupons, returns
-        till_crm.apply(cdb, fresh)  # notes and complaints, into the member 360
-        acked_id = next((e.event_id for e in storing if e.seq == high_water), None)
-        if acked_id is None:
-            acked_id = seqstore.event_id_at(cdb, terminal_id, high_water)
-    return BatchOutcome(
+    return down
+
+
+def _apply_locked(
+    cdb: CloudDB, batch: PreparedBatch, rules: IngestRules, term: seqstore.TerminalRow
+) -> _Applied:
+    """Store and apply one batch inside the caller's transaction, its terminal's row locked
+    and read as ``term``; everything but the member push, which the caller does after."""
+
+    store_id, terminal_id, now = batch.store_id, batch.terminal_id, batch.now
+    keyed = [(e.seq, e.epoch, e.type if e.dead_reason is None else "", e.body)
+             for e in batch.events]  # fmt: skip
+    rulings, starts, state = rule(term.state, term.high_water, keyed)
+    verdict = {r.seq: r for r in rulings}
+    storing = [e for e in batch.events if verdict[e.seq].decision is Decision.STORE]
+    conflicts = [
+        Conflict(e.seq, e.event_id, e.epoch, e.type, "", verdict[e.seq].reason, _envelope(e))
+        for e in batch.events
+        if verdict[e.seq].decision is Decision.FENCE
+    ]
+    deferred = [e.seq for e in batch.events if verdict[e.seq].decision is Decision.DEFER]
+    copies = seqstore.carried_duplicates(cdb, terminal_id, state,
+                                     {e.seq: e.event_id for e in storing})  # fmt: skip
+    rows = []
+    lines: list[str] | None = [] if batch.copy_lines and cdb.is_postgres else None
+    for e in storing:
+        row = batch.rows[e.seq]
+        if e.seq in copies:  # carried by a repair, and already held at another seq
+            row = (*row[:12], True, row[13], row[14], "duplicate", None)
+        rows.append(row)
+        if lines is not None:
+            made = batch.copy_lines.get(e.seq)
+            lines.append(made[1] if made is not None and made[0] is row else copy_line(row))
+    inserted = _insert_events(cdb, rows, lines)
+    conflicts += _conflicts_among(cdb, terminal_id, [e for e in storing
+                                                     if e.seq not in inserted])  # fmt: skip
+    opened: list[EpochStart] = [s for s in starts if s.seq in inserted]
+    if len(opened) < len(starts):
+        state = term.state  # the start itself met a conflict: the epoch did not open
+    high_water = term.high_water
+    for start in opened:
+        abandoned = seqstore.open_epoch(
+            cdb, terminal_id=terminal_id, start=start, high_water=high_water,
+            placeholder=_placeholder(batch, "abandoned"), now=now,
+        )  # fmt: skip
+        reason = (
+            f"store file epoch {start.epoch} started at seq {start.seq} ({start.reason}); "
+            f"{abandoned} seq(s) of the old file abandoned"
+        )
+        flag_terminal(cdb, terminal_id, store_id, reason, now)
+    fresh = [e for e in storing if e.seq in inserted and e.seq not in copies]
+    live = [e for e in fresh if e.seq in batch.projections]
+    if len(live) == len(batch.projections):
+        merged = batch.merged
+    else:  # some were stored before, or are duplicates of carried events
+        merged = combine([batch.projections[e.seq] for e in live])
+    origin = (terminal_id, max((e.seq for e in fresh), default=0))
+    version = next((e.rules_version for e in reversed(live) if e.type == "sale"), "")
+    days: tier_spend.Days = {}
+    for e in live:
+        tier_spend.add_event(days, batch.projections[e.seq], e.type,
+                             batch.local_times[e.seq].date())  # fmt: skip
+    today = now.replace(tzinfo=dt.UTC).astimezone(rules.tz_for(store_id)).date()
+    touched, over = apply_members(cdb, merged, rules, now, origin, version, days, today)
+    down: list[PendingDown] = []
+    if merged.registrations:
+        crm_privacy.scrub_late(cdb, [r.member_id for r in merged.registrations])
+        # A phone registered twice is one member from now on.
+        joined, down = merging.merge_marked(
+            cdb, touched, now=now, scope=rules.member_scope,
+            policy=rules.tier_policy(version), today=today,
+        )  # fmt: skip
+        touched = sorted({joined.get(member, member) for member in touched})
+    apply_figures(cdb, merged)
+    clocks = apply_rollups(cdb, batch, live, rules)  # the events the projections took
+    dead = [e for e in fresh if e.dead_reason is not None]
+    for event in dead:
+        record_dead_letter(
+            cdb, topic=batch.topic, terminal_id=terminal_id, claimed_terminal_id=terminal_id,
+            reason=f"seq {event.seq}: {event.dead_reason}", seqs=[event.seq],
+            payload=event.raw or _event_json(event), now=now,
+        )  # fmt: skip
+    if dead:
+        flag_terminal(cdb, terminal_id, store_id,
+                      f"unusable event body: {dead[0].dead_reason}", now)  # fmt: skip
+    for text in batch.unplaceable:
+        record_dead_letter(cdb, topic=batch.topic, terminal_id=terminal_id,
+                           claimed_terminal_id=terminal_id, reason=text, seqs=[],
+                           payload=text.encode(), now=now)  # fmt: skip
+    held = [e for e in fresh if e.hold_reasons]
+    _hold(cdb, held, now)
+    if held:
+        flag_terminal(cdb, terminal_id, store_id,
+                      f"implausible {held[0].type} seq {held[0].seq}: "
+                      f"{held[0].hold_reasons[0]}", now)  # fmt: skip
+    seqstore.record_conflicts(cdb, terminal_id, conflicts, now)
+    if conflicts:
+        flag_terminal(cdb, terminal_id, store_id, conflicts[0].reason, now)
+    seqstore.resolve_carried(cdb, terminal_id,
+                         {e.event_id: e.seq for e in fresh if state.carry_from <= e.seq
+                          <= state.carry_to}, state.epoch, now)  # fmt: skip
+    if term.max_seq <= high_water and not opened:
+        # Nothing was stored above the mark before: this batch alone can move it.
+        high_water = advance_high_water(high_water, inserted)
+    else:
+        high_water = seqstore.high_water_after(cdb, terminal_id, high_water)
+    max_seq = max(term.max_seq, high_water, *inserted, 0)
+    seqstore.save_terminal(cdb, terminal_id, high_water, max_seq, state, now)
+    down += remote_effects.apply(cdb, fresh, batch.local_times, now)  # coupons, returns
+    till_crm.apply(cdb, fresh)  # notes and complaints, into the member 360
+    acked_id = next((e.event_id for e in storing if e.seq == high_water), None)
+    if acked_id is None:
+        acked_id = seqstore.event_id_at(cdb, terminal_id, high_water)
+    outcome = BatchOutcome(
         high_water=high_water,
         inserted=len(inserted),
         duplicates=len(storing) - len(inserted),
@@ -460,6 +571,7 @@ def commit_batch(cdb: CloudDB, batch: PreparedBatch, rules: IngestRules) -> Batc
         epoch=state.epoch,
         clocks=clocks,
     )
+    return _Applied(outcome, touched, today, now)
 
 
 def _hold(cdb: CloudDB, held: Iterable[IncomingEvent], now: dt.datetime) -> None:

@@ -15,3 +15,11 @@ def test_database_url_sets_the_default_and_db_overrides_it(
     assert parse_args(["--db", "sqlite:///x.db"]).db == "sqlite:///x.db"
     monkeypatch.delenv("DATABASE_URL")
     assert parse_args([]).db == "sqlite:///var/cloud.db"
+
+
+def test_group_max_defaults_to_grouping_and_one_turns_it_off() -> None:
+    assert parse_args([]).group_max == 8
+    assert parse_args(["--group-max", "1"]).group_max == 1
+    for bad in ("0", "-2", "many"):
+        with pytest.raises(SystemExit):
+            parse_args(["--group-max", bad])
