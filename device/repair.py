@@ -31,6 +31,10 @@ def _status(db_path: str) -> int:
         print(f"epoch        {epoch.current(db)}")
         print(f"seqs         written up to {outbox.last_seq()}, acknowledged up to "
               f"{outbox.acked_seq()}, {outbox.depth()} waiting")  # fmt: skip
+        kept = outbox.oldest_kept()
+        if kept is not None and kept <= outbox.acked_seq():
+            print(f"resend       acknowledged seqs {kept}-{outbox.acked_seq()} kept to send "
+                  "again to a cloud restored from a backup")  # fmt: skip
         if found is None:
             print("sync         running (no halt recorded)")
             return 0
