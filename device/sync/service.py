@@ -519,6 +519,8 @@ class _Loop:
             # Told to the cloud as an event after the others, so its mark can pass them and
             # every later sale still drains; HQ sees them as lost (docs/sync.md).
             self.store.record_seqs_lost(lost)
+        # An ACK queued before this answer is older news than what the cloud holds now.
+        self.ack_due = 0
         self.publisher.rewind(behind.cloud_seq, now)
 
     def _halt(self, reason: str, ack: Ack) -> None:
