@@ -2,9 +2,10 @@
 
 The cloud counts every coupon's uses and pushes the count with the coupon (``uses``). A use
 made here counts on top of that until the cloud has acknowledged the sale that made it (its
-seq is at or below the outbox's ACKED counter): that is when the cloud's count includes it. So ``used`` is never
-below the truth this till can know, and a use never counts twice once the cloud's next push
-arrives. Offline uses (not confirmed by HQ at the time) are counted apart for the policy.
+seq at or below the outbox's ACKED counter): that is when the cloud's count includes it. So
+``used`` is never below the truth this till can know, and a use never counts twice once the
+cloud's next push arrives. Offline uses (not confirmed by HQ at the time) are counted apart
+for the policy.
 """
 
 from __future__ import annotations

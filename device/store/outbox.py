@@ -12,8 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import uuid
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final, cast
 
 import msgspec

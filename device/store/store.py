@@ -143,9 +143,7 @@ class Store:
 
     # -- outbox, for the sync layer -------------------------------------------------------
 
-    def outbox_pending(
-        self, after_seq: int | None = None, limit: int = 500
-    ) -> list[OutboxRow]:
+    def outbox_pending(self, after_seq: int | None = None, limit: int = 500) -> list[OutboxRow]:
         """Unacknowledged events after ``after_seq`` in seq order."""
         return self.outbox.pending(after_seq, limit)
 

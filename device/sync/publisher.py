@@ -1,11 +1,11 @@
-"""Sends the outbox to the cloud in seq order and acknowledges rows only on the cloud's application ACK.
+"""Sends the outbox to the cloud in seq order; only the cloud's application ACK acknowledges rows.
 
 The outbox is the queue (paho's queue lives in memory only). The publisher keeps a window of
 in-flight batches; a broker PUBACK proves nothing about the cloud's database, so only an Ack
-naming the highest contiguous seq the cloud stored acknowledges rows (the outbox keeps them
-for its resend window, and rewind() sends them again to a cloud restored from a backup). When the ACK makes no progress
-for `resend_after_s` while batches are in flight, everything after the ACK is sent again: the
-cloud ignores (terminal, seq) it already holds, so a resend is always safe.
+naming the highest contiguous seq the cloud stored acknowledges rows (the outbox keeps them for
+its resend window, and rewind() sends them again to a cloud restored from a backup). When the
+ACK makes no progress for `resend_after_s` while batches are in flight, everything after the
+ACK is sent again: the cloud ignores (terminal, seq) it already holds, so a resend is safe.
 
 Threading: one thread only (the sync thread) calls tick() and on_ack(); both touch the store.
 Batches are packed here rather than with protocol.codec.pack_batches because the outbox already

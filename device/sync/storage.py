@@ -88,9 +88,7 @@ class SyncStorage:
 
     # -- outbox -------------------------------------------------------------------------
 
-    def outbox_pending(
-        self, after_seq: int | None = None, limit: int = 500
-    ) -> list[OutboxRow]:
+    def outbox_pending(self, after_seq: int | None = None, limit: int = 500) -> list[OutboxRow]:
         """Unacked events with seq > after_seq, oldest first."""
         return self.outbox.pending(after_seq, limit)
 
