@@ -316,6 +316,7 @@ class SeqsLostBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, fro
     ones it lost; seqs ``from_seq``..``to_seq`` are older than that window. The cloud records
     them as *lost* (placeholders, the terminal flagged for HQ, who recovers the sales from
     the till's journal) so its mark can pass them and the till's later events still drain.
+    A range names at most ``MAX_SEQS_LOST`` seqs; a longer one goes in several events.
     """
 
     from_seq: Annotated[int, msgspec.Meta(ge=1, le=MAX_SEQ)]

@@ -40,6 +40,7 @@ from cloud.store.effects import IngestRules, PendingDown, apply_figures, apply_m
 from cloud.store.rollups import PreparedRollups, apply_rollups
 from cloud.store.seqs import EVENT_COLUMNS, Conflict
 from cloud.store.stores import StoreClock
+from protocol.bounds import MAX_SEQS_LOST
 
 #: Bytes of an offending payload kept in a dead letter; the full size is recorded beside it.
 #: Above the largest batch the protocol allows, so a refused batch is always kept whole.
@@ -340,6 +341,11 @@ def _mark_lost(
         body = event.body if isinstance(event.body, Mapping) else {}
         first = max(int(body.get("from_seq", 0)), high_water + 1)
         last = min(int(body.get("to_seq", 0)), event.seq - 1)  # only below the event itself
+        if last - first + 1 > MAX_SEQS_LOST:
+            flag_terminal(cdb, batch.terminal_id, batch.store_id,
+                          f"seqs_lost seq {event.seq} names {last - first + 1} seqs, more than "
+                          f"one event may ({MAX_SEQS_LOST}): not recorded", batch.now)  # fmt: skip
+            continue
         seqs = seqstore.mark_lost(cdb, batch.terminal_id, first, last,
                                   _placeholder(batch, "lost"))  # fmt: skip
         count += len(seqs)

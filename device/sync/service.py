@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import msgspec
@@ -39,6 +39,7 @@ from device.sync.status import Health, StatusReporter
 from device.sync.verify import Journal, SeqsLost, cloud_behind, span
 from device.sync.verify import problem as ack_problem
 from protocol import codec, topics
+from protocol.bounds import MAX_SEQS_LOST
 from protocol.envelope import Ack, CatchupRequest, Hello
 from protocol.errors import ProtocolError
 
@@ -518,7 +519,9 @@ class _Loop:
             )
             # Told to the cloud as an event after the others, so its mark can pass them and
             # every later sale still drains; HQ sees them as lost (docs/sync.md).
-            self.store.record_seqs_lost(lost)
+            for first in range(lost.first, lost.last + 1, MAX_SEQS_LOST):
+                last = min(lost.last, first + MAX_SEQS_LOST - 1)
+                self.store.record_seqs_lost(replace(lost, first=first, last=last))
         # An ACK queued before this answer is older news than what the cloud holds now.
         self.ack_due = 0
         self.publisher.rewind(behind.cloud_seq, now)
