@@ -514,7 +514,7 @@ class _Loop:
         if behind.lost is not None:
             lost = behind.lost
             self.gap_lost = (
-                f"seqs {span(lost.first, lost.last)} were lost by the cloud's restore, older "
+                f"{span(lost.first, lost.last)}: lost by the cloud's restore, older "
                 "than the resend window: they must be recovered at HQ from this till's journal"
             )
             # Told to the cloud as an event after the others, so its mark can pass them and

@@ -89,18 +89,19 @@ def cloud_behind(
     if kept_from > first:
         lost = SeqsLost(first, min(last, kept_from - 1), ack.acked_seq, last, window_days)
         text += (
-            f"; seqs {span(lost.first, lost.last)} are older than the {window_days}-day "
+            f"; {span(lost.first, lost.last)} {'is' if lost.first == lost.last else 'are'} "
+            f"older than the {window_days}-day "
             "resend window and cannot be sent again: they must be recovered at HQ from this "
             "till's journal (the cloud records them as lost)"
         )
     if kept_from <= last:
-        text += f"; sending seqs {span(kept_from, last)} again"
+        text += f"; sending {span(kept_from, last)} again"
     return CloudBehind(ack.acked_seq, last, lost, text)
 
 
 def span(first: int, last: int) -> str:
-    """A seq range as people read it: "6-8", or "6" for one seq."""
-    return str(first) if first == last else f"{first}-{last}"
+    """A seq range as people read it: "seqs 6-8", or "seq 6" alone."""
+    return f"seq {first}" if first == last else f"seqs {first}-{last}"
 
 
 def problem(ack: Ack, journal: Journal) -> str:

@@ -109,43 +109,70 @@ def _sell_then_restore(broker: Broker, tmp_path: Path, url: str) -> None:
     _copy_db(tmp_path / "nightly.db", tmp_path / "cloud.db")  # HQ restores the backup
 
 
+class _HelloAnswers:
+    """An independent client that answers the terminal's Hello with ``acked_seq``."""
+
+    def __init__(self, broker: Broker, acked: int) -> None:
+        self.sent = 0
+        self._client = broker.client("ingest-2", client_id="hello-answers")
+        topic = topics.hello_topic("S001", TERMINAL)
+
+        def answer(_c: Any, _u: Any, msg: Any) -> None:
+            hello = codec.decode_hello(bytes(msg.payload))
+            ack = Ack(terminal_id=TERMINAL, acked_seq=acked, max_seq=acked, hello=hello.nonce)
+            self._client.paho.publish(topics.ack_topic("S001", TERMINAL), codec.encode_ack(ack),
+                                      qos=1)  # fmt: skip
+            self.sent += 1
+
+        self._client.paho.message_callback_add(topic, answer)
+        self._client.subscribe(topic)
+
+    def close(self) -> None:
+        self._client.close()
+
+
 def test_a_cloud_restored_behind_the_terminal_gets_every_lost_sale_again(
     broker: Broker, tmp_path: Path, restored: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     url, path = restored, tmp_path / "terminal.db"
     _sell_then_restore(broker, tmp_path, url)
     record_sales(path, 2, start=10)  # sold while the cloud was being restored: seqs 11-12
-    worker = _worker(broker, url)
+    # The restored cloud answers the Hello (seq 5) but its ingest is not storing yet: the
+    # till starts sending seqs 6-12 again, and is restarted before anything is acknowledged.
+    answers = _HelloAnswers(broker, 5)
     try:
         with caplog.at_level(logging.ERROR, logger="device.sync.service"):
-            # A first run notices the gap; the till restarts and the gap is still there (or
-            # already closed: the resend may have finished): the second run ends it either way.
             first = _service(broker, path)
             try:
-                wait_until(lambda: GAP in caplog.text, 30, "the gap noticed")
+                assert first.wait(lambda s: GAP in s.last_problem and s.events_sent >= 7, 30), (
+                    first.stats())  # fmt: skip
+                assert "sending seqs 6-10 again" in first.stats().last_problem
+                assert first.stats().outbox_depth == 2  # the kept rows are not "unsynced"
             finally:
                 first.stop()
-        assert "seqs 6-10 again" in caplog.text, caplog.text
-        svc = _service(broker, path)
-        try:
-            assert svc.wait(lambda s: s.verified and s.outbox_depth == 0
-                            and GAP not in s.last_problem, 60), svc.stats()  # fmt: skip
-            assert not svc.stats().halted
-            cdb = open_cloud_db(url)
-            try:
-                wait_until(lambda: _mark(cdb) == (12, 12), 30, "the cloud's mark at seq 12")
-                journal = _journal_sales(path)
-                assert len(journal) == 12
-                figures = (12, 12, sum(journal.values()), 12, sum(journal.values()))
-                assert _cloud_figures(cdb) == figures, "every sale exactly once, fen for fen"
-                wait_until(lambda: GAP not in _problem(cdb), 30, "HQ's status clear again")
-                assert cdb.models.EventConflict.select().count() == 0
-            finally:
-                cdb.close()
-        finally:
-            svc.stop()
     finally:
+        answers.close()
+    worker = _worker(broker, url)
+    svc = _service(broker, path)  # the till comes back: the gap is still there
+    try:
+        assert svc.wait(lambda s: s.verified and s.outbox_depth == 0
+                        and GAP not in s.last_problem, 60), svc.stats()  # fmt: skip
+        assert not svc.stats().halted
+        cdb = open_cloud_db(url)
+        try:
+            wait_until(lambda: _mark(cdb) == (12, 12), 30, "the cloud's mark at seq 12")
+            journal = _journal_sales(path)
+            assert len(journal) == 12
+            figures = (12, 12, sum(journal.values()), 12, sum(journal.values()))
+            assert _cloud_figures(cdb) == figures, "every sale exactly once, fen for fen"
+            wait_until(lambda: GAP not in _problem(cdb), 30, "HQ's status clear again")
+            assert cdb.models.EventConflict.select().count() == 0
+        finally:
+            cdb.close()
+    finally:
+        svc.stop()
         worker.stop()
+    assert "seqs 6-10 again" in caplog.text
 
 
 def test_seqs_older_than_the_resend_window_are_named_and_the_outbox_still_drains(
@@ -163,7 +190,9 @@ def test_seqs_older_than_the_resend_window_are_named_and_the_outbox_still_drains
                             and GAP not in s.last_problem, 60), svc.stats()  # fmt: skip
         assert "seqs 6-8 are older than the 7-day resend window" in caplog.text, caplog.text
         assert "sending seqs 9-10 again" in caplog.text
-        assert "seqs 6-8 were lost" in svc.stats().last_problem  # still the till's to report
+        assert (
+            "seqs 6-8: lost by the cloud's restore" in svc.stats().last_problem
+        )  # still the till's to report
         cdb = open_cloud_db(url)
         try:
             e = cdb.models.Event
@@ -194,40 +223,36 @@ def test_a_hello_answer_claiming_nothing_only_brings_duplicates(
 ) -> None:
     url, path = restored, tmp_path / "terminal.db"
     worker = _worker(broker, url)
-    liar = broker.client("ingest-2", client_id="hello-liar")
     try:
         _drain(broker, path)  # seqs 1-10 at the cloud, kept at the till
-        cdb = open_cloud_db(url)
-        try:
-            before = _cloud_figures(cdb)
-        finally:
-            cdb.close()
-        answered: list[int] = []
-
-        def answer(_c: Any, _u: Any, msg: Any) -> None:
-            hello = codec.decode_hello(bytes(msg.payload))
-            ack = Ack(terminal_id=TERMINAL, acked_seq=0, hello=hello.nonce)
-            liar.paho.publish(topics.ack_topic("S001", TERMINAL), codec.encode_ack(ack), qos=1)
-            answered.append(1)
-
-        hello_topic = topics.hello_topic("S001", TERMINAL)
-        liar.paho.message_callback_add(hello_topic, answer)
-        liar.subscribe(hello_topic)
-        svc = _service(broker, path)
-        try:
-            wait_until(lambda: bool(answered), 30, "the false answer sent")
-            assert svc.wait(lambda s: s.events_sent >= 10 and s.outbox_depth == 0
-                            and GAP not in s.last_problem, 60), svc.stats()  # fmt: skip
-        finally:
-            svc.stop()
-        cdb = open_cloud_db(url)
-        try:
-            assert before[0] == 10
-            assert _cloud_figures(cdb) == before, "duplicates never counted twice"
-            assert _mark(cdb) == (10, 10)
-            assert cdb.models.EventConflict.select().count() == 0
-        finally:
-            cdb.close()
     finally:
-        liar.close()
         worker.stop()
+    cdb = open_cloud_db(url)
+    try:
+        before = _cloud_figures(cdb)
+    finally:
+        cdb.close()
+    # Another client answers the Hello first (here: alone), claiming the cloud holds nothing.
+    answers = _HelloAnswers(broker, 0)
+    svc = _service(broker, path)
+    try:
+        assert svc.wait(lambda s: "sending seqs 1-10 again" in s.last_problem
+                        and s.events_sent >= 10, 30), svc.stats()  # fmt: skip
+        answers.close()
+        worker = _worker(broker, url)  # the real cloud gets the whole window again
+        try:
+            assert svc.wait(lambda s: s.outbox_depth == 0 and GAP not in s.last_problem, 60), (
+                svc.stats())  # fmt: skip
+        finally:
+            worker.stop()
+    finally:
+        svc.stop()
+        answers.close()
+    cdb = open_cloud_db(url)
+    try:
+        assert before[0] == 10
+        assert _cloud_figures(cdb) == before, "duplicates never counted twice"
+        assert _mark(cdb) == (10, 10)
+        assert cdb.models.EventConflict.select().count() == 0
+    finally:
+        cdb.close()
