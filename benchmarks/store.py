@@ -224,7 +224,7 @@ def _acks(workdir: Path) -> dict[str, float]:
         now = [T0]
         db = open_database(workdir / f"acks{label}.db", create=True,
                            options=DbOptions(check="none", durable=False))  # fmt: skip
-        box = outbox.Outbox(db, window, now=lambda: now[0])
+        box = outbox.Outbox(db, window, now=lambda clock=now: clock[0])
         with db.write() as conn:
             for i in range(per_day * days):
                 stamp = iso_utc(T0 + step * i)

@@ -505,6 +505,8 @@ class _Loop:
         oldest = self.store.outbox_oldest_kept()
         behind = cloud_behind(ack, self.journal, oldest, self.store.resend_window_days())
         if behind is None:
+            if self.gap_lost:  # closed while the link was down: the lost seqs still wait
+                self.last_problem = self.gap_lost
             self.cloud_gap, self.gap_until, self.gap_lost = "", 0, ""
             return
         if behind.text != self.cloud_gap:
