@@ -54,7 +54,10 @@ def _new_epoch(db_path: str, reason: str, note: str) -> int:
     finally:
         db.close()
     print(f"new epoch {done.epoch} (was {done.previous_epoch}), starting at seq {done.first_seq}")
-    print(f"{done.carried} unacknowledged event(s) queued again after it; nothing was deleted")
+    print(
+        f"{done.carried} unacknowledged event(s) queued again after it; the journal is as it "
+        "was (acknowledged events kept for resending belong to the old epoch and were dropped)"
+    )
     print("the sync service resumes by itself; HQ sees the new epoch in the terminal list")
     return 0
 

@@ -474,8 +474,8 @@ class _Loop:
             self._halt(found, ack)
             return
         if found:
-            # An ordinary ACK this journal cannot own is never applied (it would delete
-            # unsynced sales); the Hello at the next connect settles what the cloud holds.
+            # An ordinary ACK this journal cannot own is never applied (it would mark unsynced
+            # sales acknowledged); the Hello at the next connect settles what the cloud holds.
             self.rejected += 1
             self.last_problem = f"ack {ack.acked_seq} ignored: {found}"
             log.error("ACK ignored: %s", found)

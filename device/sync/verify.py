@@ -4,8 +4,8 @@ Every ACK (and the answer to the connect-time Hello) names the highest contiguou
 cloud holds, the event id stored there, the highest seq it holds at all and the epoch it
 knows. A store file restored from an old backup, or copied to a second device, cannot agree
 with all of that: the cloud is ahead of what the file has written, or holds other events at
-the file's seqs, or already knows a newer epoch. Such an ACK is never applied (it would delete
-unsynced sales) and sync stops until a technician starts a new epoch (docs/sync.md).
+the file's seqs, or already knows a newer epoch. Such an ACK is never applied (it would mark
+unsynced sales as acknowledged) and sync stops until a technician starts a new epoch (docs/sync.md).
 
 The other way round, a cloud whose answer to the Hello holds less than this file saw it
 acknowledge, lost its own database to an older backup: the till sends the lost events again
