@@ -40,10 +40,6 @@ PENDING_SQL: Final = (
     "FROM outbox AS o LEFT JOIN sale AS s ON o.body IS NULL AND s.seq = o.seq "
     "WHERE o.seq > ? ORDER BY o.seq LIMIT ?"
 )
-# The ACKED counter as a scalar subquery (0 before the first ACK): ``seq > (ACKED_SQL)`` is a
-# range over the outbox's INTEGER PRIMARY KEY, so it stays an index range scan however many
-# acknowledged rows the resend window holds.
-ACKED_SQL: Final = "coalesce((SELECT value FROM counter WHERE name = 'acked'), 0)"
 # The same rows as wire envelopes (protocol.envelope.Envelope, its fields in its order), built
 # by SQLite in one pass: the body is spliced in as the JSON text stored at record time, the
 # text columns go through json_quote, and ?1-?3 are the frame's constant parts. The publisher
@@ -58,6 +54,10 @@ WIRE_SQL: Final = (
 )
 SEQ_COUNTER: Final = "seq"
 ACKED_COUNTER: Final = "acked"
+# The ACKED counter as a scalar subquery (0 before the first ACK): ``seq > (ACKED_SQL)`` is a
+# range over the outbox's INTEGER PRIMARY KEY, so it stays an index range scan however many
+# acknowledged rows the resend window holds.
+ACKED_SQL: Final = f"coalesce((SELECT value FROM counter WHERE name = '{ACKED_COUNTER}'), 0)"
 RECEIPT_COUNTER_PREFIX: Final = "receipt:"
 #: How long acknowledged events stay, to be sent again to a cloud restored from a backup. A
 #: week covers a restore from last night's (or last weekend's) backup noticed days later. On
