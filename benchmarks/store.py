@@ -1,4 +1,5 @@
-"""Store figures: lookups, durable sale commits against a raw fsync'd commit, snapshot loads."""
+"""Store figures: lookups, durable sale commits against a raw fsync'd commit, snapshot loads,
+and the outbox ACK with a week of acknowledged events kept against deleting on ACK."""
 
 # The data are generated deterministically. Files go under var/bench/ in the repository, so the
 # raw commit and the sale commit are measured on the same disk, interleaved in the same run.
@@ -28,7 +29,9 @@ from device.checkout.records import (
     TenderLine,
     Tier,
 )
-from device.store.db import DbOptions
+from device.store import outbox
+from device.store.db import DbOptions, open_database
+from device.store.serialize import iso_utc
 from device.store.store import Store, StoreConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -210,6 +213,44 @@ def _commits(store: Store, workdir: Path, n_members: int, sales: int) -> dict[st
     }
 
 
+def _acks(workdir: Path) -> dict[str, float]:
+    """An ACK on a till whose outbox keeps a week of acknowledged events (pruning the ones that
+    age out as it goes) against deleting on ACK (no window): 2,000 events a day, ACKs of 50,
+    timed over the eighth day, when each ACK prunes about what it acknowledges."""
+    per_day, days, batch = 2000, 8, 50
+    step = dt.timedelta(days=1) / per_day
+    figures: dict[str, float] = {}
+    for label, window in (("", outbox.DEFAULT_RESEND_WINDOW), ("_no_window", dt.timedelta(0))):
+        now = [T0]
+        db = open_database(workdir / f"acks{label}.db", create=True,
+                           options=DbOptions(check="none", durable=False))  # fmt: skip
+        box = outbox.Outbox(db, window, now=lambda clock=now: clock[0])
+        with db.write() as conn:
+            for i in range(per_day * days):
+                stamp = iso_utc(T0 + step * i)
+                outbox.emit(conn, "audit", stamp, True, {"n": i}, stamp)
+        samples, depth = [], []
+        for last in range(batch, per_day * days + 1, batch):
+            now[0] = T0 + step * last  # the ACK comes as the batch's last event is recorded
+            start = time.perf_counter()
+            box.ack(last)
+            if last > per_day * (days - 1):
+                samples.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                box.depth()
+                depth.append(time.perf_counter() - start)
+        figures[f"store.outbox_ack_p50_ms{label}"] = percentile(samples, 50) * 1000
+        figures[f"store.outbox_depth_p50_us{label}"] = percentile(depth, 50) * 1e6
+        figures[f"store.outbox_rows_kept{label}"] = float(
+            db.query("SELECT count(*) FROM outbox")[0][0]
+        )
+        db.close()
+    figures["store.outbox_ack_vs_no_window_ratio"] = (
+        figures["store.outbox_ack_p50_ms"] / figures["store.outbox_ack_p50_ms_no_window"]
+    )
+    return figures
+
+
 def run(quick: bool) -> dict[str, float]:
     """All store figures; quick mode uses 100,000 members and 20,000 products."""
     n_members = 100_000 if quick else 1_000_000
@@ -245,6 +286,7 @@ def run(quick: bool) -> dict[str, float]:
         }
         figures.update(_lookups(store, n_members, n_products, 20_000 if quick else 100_000))
         figures.update(_commits(store, workdir, n_members, 300 if quick else 2000))
+        figures.update(_acks(workdir))
         store.close()
         return figures
     finally:

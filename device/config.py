@@ -53,6 +53,17 @@ class BrokerSection(_Section):
     enabled: bool = True
 
 
+class SyncSection(_Section):
+    """How the till syncs with the cloud."""
+
+    # Days an acknowledged event stays in the outbox, to be sent again to a cloud whose
+    # database was restored from an older backup (docs/sync.md). A week covers a restore of
+    # last night's or last weekend's backup noticed days later; on the SD card it is a few MB
+    # for a busy till (a sale's outbox row holds no body of its own), pruned on each ACK.
+    # 0 keeps nothing: such a restore then loses the events at HQ, to be recovered by hand.
+    resend_window_days: Annotated[int, msgspec.Meta(ge=0, le=365)] = 7
+
+
 class PrinterSection(_Section):
     """The receipt printer."""
 
@@ -133,6 +144,7 @@ class TerminalConfig(_Section):
     terminal: TerminalSection
     store: StoreSection
     broker: BrokerSection = msgspec.field(default_factory=BrokerSection)
+    sync: SyncSection = msgspec.field(default_factory=SyncSection)
     printer: PrinterSection = msgspec.field(default_factory=PrinterSection)
     devices: DevicesSection = msgspec.field(default_factory=DevicesSection)
     ioboard: IoBoardSection = msgspec.field(default_factory=IoBoardSection)

@@ -31,6 +31,10 @@ def _status(db_path: str) -> int:
         print(f"epoch        {epoch.current(db)}")
         print(f"seqs         written up to {outbox.last_seq()}, acknowledged up to "
               f"{outbox.acked_seq()}, {outbox.depth()} waiting")  # fmt: skip
+        kept = outbox.oldest_kept()
+        if kept is not None and kept <= outbox.acked_seq():
+            print(f"resend       acknowledged seqs {kept}-{outbox.acked_seq()} kept to send "
+                  "again to a cloud restored from a backup")  # fmt: skip
         if found is None:
             print("sync         running (no halt recorded)")
             return 0
@@ -50,7 +54,10 @@ def _new_epoch(db_path: str, reason: str, note: str) -> int:
     finally:
         db.close()
     print(f"new epoch {done.epoch} (was {done.previous_epoch}), starting at seq {done.first_seq}")
-    print(f"{done.carried} unacknowledged event(s) queued again after it; nothing was deleted")
+    print(
+        f"{done.carried} unacknowledged event(s) queued again after it; the journal is as it "
+        "was (acknowledged events kept for resending belong to the old epoch and were dropped)"
+    )
     print("the sync service resumes by itself; HQ sees the new epoch in the terminal list")
     return 0
 

@@ -8,6 +8,7 @@ pins. So a demo or a test exercises the same ESC/POS, serial and GPIO paths as t
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import random
 from collections.abc import Callable
@@ -431,11 +432,12 @@ def start_sync(
         key_file=b.key_file or None, reconnect_max_s=5,
     ).check()  # fmt: skip
     report = load_self_test(cfg)  # written by a self-test while the till was stopped
+    window = dt.timedelta(days=cfg.sync.resend_window_days)
     service = SyncService(
         SyncSettings(broker=broker, software_version=cfg.terminal.software_version,
                      resend_after_s=5.0, status_interval_s=10.0),
         # The runtime already checked the file at open; sync reads the outbox tail only.
-        open_store=lambda: SyncStorage.open(cfg.store.db_path, SYNC_DB_OPTIONS),
+        open_store=lambda: SyncStorage.open(cfg.store.db_path, SYNC_DB_OPTIONS, window),
         sink_factory=lambda store: store,
         printer=paper,
         close_store=lambda store: store.close(),

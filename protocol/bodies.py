@@ -21,6 +21,7 @@ from protocol.bounds import (
     MAX_LINES,
     MAX_MAP_ENTRIES,
     MAX_POINTS_ROWS,
+    MAX_SEQ,
     MAX_TENDERS,
     TEXT_CHARS,
     Barcode,
@@ -308,6 +309,24 @@ class EpochStartedBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True,
     device_time: IsoTime
 
 
+class SeqsLostBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """Seqs a cloud restored from an older backup lost and this till can no longer send.
+
+    The till keeps acknowledged events for its resend window and sends a restored cloud the
+    ones it lost; seqs ``from_seq``..``to_seq`` are older than that window. The cloud records
+    them as *lost* (placeholders, the terminal flagged for HQ, who recovers the sales from
+    the till's journal) so its mark can pass them and the till's later events still drain.
+    A range names at most ``MAX_SEQS_LOST`` seqs; a longer one goes in several events.
+    """
+
+    from_seq: Annotated[int, msgspec.Meta(ge=1, le=MAX_SEQ)]
+    to_seq: Annotated[int, msgspec.Meta(ge=1, le=MAX_SEQ)]
+    cloud_high_water: Annotated[int, msgspec.Meta(ge=0, le=MAX_SEQ)]
+    acked_seq: Annotated[int, msgspec.Meta(ge=0, le=MAX_SEQ)]
+    resend_window_days: Annotated[int, msgspec.Meta(ge=0, le=3650)]
+    device_time: IsoTime
+
+
 EventBody = (
     SaleBody
     | ReturnBody
@@ -322,6 +341,7 @@ EventBody = (
     | MemberNoteBody
     | EpochStartedBody
     | StaffPinSetBody
+    | SeqsLostBody
 )
 
 #: Envelope.type -> the Struct its body must match.
@@ -340,5 +360,6 @@ EVENT_TYPES: Final[Mapping[str, type[EventBody]]] = MappingProxyType(
         "member_note": MemberNoteBody,
         "epoch_started": EpochStartedBody,
         "staff_pin_set": StaffPinSetBody,
+        "seqs_lost": SeqsLostBody,
     }
 )

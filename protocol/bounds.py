@@ -39,6 +39,9 @@ MAX_QUANTITY: Final = 100_000
 MAX_WEIGHT_G: Final = 10_000_000
 #: Per-terminal sequence numbers stay below 2**53, exact in every JSON reader.
 MAX_SEQ: Final = 2**53 - 1
+#: Seqs one ``seqs_lost`` event may name (a longer range goes in several events), so a
+#: forged one cannot make the cloud write placeholders without end.
+MAX_SEQS_LOST: Final = 100_000
 MAX_BASIS_POINTS: Final = 10_000
 
 MAX_LINES: Final = 500

@@ -368,10 +368,11 @@ def _unsynced(fleet: Fleet, rec: TerminalRecord, root: Path | None) -> int:
     db = Layout(root.resolve()).db if root else None
     if db is not None and db.exists():
         from device.store.db import open_database
+        from device.store.outbox import Outbox
 
         store = open_database(db)
         try:
-            return int(store.conn().execute("SELECT count(*) FROM outbox").fetchone()[0])
+            return Outbox(store).depth()  # acknowledged rows kept to resend are synced
         finally:
             store.close()
     status = read_status(fleet, rec.store_id, rec.terminal_id)

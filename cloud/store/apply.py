@@ -42,6 +42,7 @@ from cloud.store.effects import IngestRules, PendingDown, apply_figures, apply_m
 from cloud.store.rollups import PreparedRollups, apply_rollups
 from cloud.store.seqs import EVENT_COLUMNS, Conflict
 from cloud.store.stores import StoreClock
+from protocol.bounds import MAX_SEQS_LOST
 
 #: Bytes of an offending payload kept in a dead letter; the full size is recorded beside it.
 #: Above the largest batch the protocol allows, so a refused batch is always kept whole.
@@ -330,6 +331,38 @@ def _placeholder(batch: PreparedBatch, status: str) -> Callable[[int], tuple[Any
     return build
 
 
+def _mark_lost(
+    cdb: CloudDB, batch: PreparedBatch, inserted: Sequence[IncomingEvent], high_water: int
+) -> int:
+    """Record the seqs a terminal's ``seqs_lost`` events name (lost by a restore of this
+    database and past the till's resend window) and flag the terminal for HQ."""
+    count = 0
+    for event in inserted:
+        if event.type != "seqs_lost" or event.dead_reason is not None:
+            continue
+        body = event.body if isinstance(event.body, Mapping) else {}
+        first = max(int(body.get("from_seq", 0)), high_water + 1)
+        last = min(int(body.get("to_seq", 0)), event.seq - 1)  # only below the event itself
+        if last - first + 1 > MAX_SEQS_LOST:
+            flag_terminal(cdb, batch.terminal_id, batch.store_id,
+                          f"seqs_lost seq {event.seq} names {last - first + 1} seqs, more than "
+                          f"one event may ({MAX_SEQS_LOST}): not recorded", batch.now)  # fmt: skip
+            continue
+        seqs = seqstore.mark_lost(cdb, batch.terminal_id, first, last,
+                                  _placeholder(batch, "lost"))  # fmt: skip
+        count += len(seqs)
+        if seqs:
+            flag_terminal(
+                cdb, batch.terminal_id, batch.store_id,
+                f"seqs {seqs[0]}-{seqs[-1]} of this terminal were lost when the cloud database "
+                f"was restored from an older backup, and are older than the till's "
+                f"{body.get('resend_window_days')}-day resend window: recover those sales "
+                "from the till's journal",
+                batch.now,
+            )  # fmt: skip
+    return count
+
+
 def commit_batch(cdb: CloudDB, batch: PreparedBatch, rules: IngestRules) -> BatchOutcome:
     """Store and apply a prepared batch in one transaction; return what the ACK should say."""
     with cdb.write():
@@ -493,6 +526,7 @@ def _apply_locked(
             f"{abandoned} seq(s) of the old file abandoned"
         )
         flag_terminal(cdb, terminal_id, store_id, reason, now)
+    lost = _mark_lost(cdb, batch, [e for e in storing if e.seq in inserted], high_water)
     fresh = [e for e in storing if e.seq in inserted and e.seq not in copies]
     live = [e for e in fresh if e.seq in batch.projections]
     if len(live) == len(batch.projections):
@@ -544,7 +578,7 @@ def _apply_locked(
     seqstore.resolve_carried(cdb, terminal_id,
                          {e.event_id: e.seq for e in fresh if state.carry_from <= e.seq
                           <= state.carry_to}, state.epoch, now)  # fmt: skip
-    if term.max_seq <= high_water and not opened:
+    if term.max_seq <= high_water and not opened and not lost:
         # Nothing was stored above the mark before: this batch alone can move it.
         high_water = advance_high_water(high_water, inserted)
     else:

@@ -138,7 +138,8 @@ def build_models(database: pw.Database) -> Models:
         epoch = pw.CharField(max_length=EPOCH_CHARS, default="")
         # "ok" (projected), "dead" (unusable body), "held" (implausible: waits for HQ),
         # "rejected" (HQ said no), "abandoned" (a seq the lost store file held; never comes),
-        # "duplicate" (a carried event the cloud already held at another seq).
+        # "duplicate" (a carried event the cloud already held at another seq), "lost" (a seq
+        # this database lost to a restore and past the till's resend window: HQ recovers it).
         status = pw.CharField(max_length=16, default="ok")
         member_id = pw.CharField(max_length=MEMBER_ID_CHARS, null=True)
 

@@ -233,3 +233,27 @@ def open_epoch(
         abandoned=len(abandoned), carried=start.carried, started_at=now,
     ).on_conflict_ignore().execute()  # fmt: skip
     return len(abandoned)
+
+
+def mark_lost(cdb: CloudDB, terminal_id: str, first: int, last: int, placeholder: Any) -> list[int]:
+    """Put a 'lost' row at every seq in first..last the cloud does not hold; return those seqs.
+
+    A terminal's ``seqs_lost`` event names them: a cloud restored from an older backup lost
+    them and the till's resend window no longer holds them. The placeholders let the mark
+    pass; an event that still turns up at one of those seqs is kept as a conflict.
+    """
+    if first > last:
+        return []
+    e = cdb.models.Event
+    held = {
+        int(seq)
+        for (seq,) in e.select(e.seq)
+        .where((e.terminal_id == terminal_id) & e.seq.between(first, last))
+        .tuples()
+    }
+    lost = [seq for seq in range(first, last + 1) if seq not in held]
+    insert_rows(
+        cdb, "events", EVENT_COLUMNS, [placeholder(seq) for seq in lost],
+        on_conflict="ON CONFLICT DO NOTHING",
+    )  # fmt: skip
+    return lost

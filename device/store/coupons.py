@@ -2,9 +2,10 @@
 
 The cloud counts every coupon's uses and pushes the count with the coupon (``uses``). A use
 made here counts on top of that until the cloud has acknowledged the sale that made it (its
-seq has left the outbox): that is when the cloud's count includes it. So ``used`` is never
-below the truth this till can know, and a use never counts twice once the cloud's next push
-arrives. Offline uses (not confirmed by HQ at the time) are counted apart for the policy.
+seq at or below the outbox's ACKED counter): that is when the cloud's count includes it. So
+``used`` is never below the truth this till can know, and a use never counts twice once the
+cloud's next push arrives. Offline uses (not confirmed by HQ at the time) are counted apart
+for the policy.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Final
 
 from device.store import bulk
 from device.store.db import Database
+from device.store.outbox import ACKED_SQL
 from device.store.serialize import decode, encode
 
 STREAM: Final = "coupons"
@@ -25,10 +27,11 @@ _GET: Final = (
     "SELECT c.code, c.kind, c.value, c.min_spend_fen, c.member_id, c.valid_from, c.valid_until, "
     "c.stores, c.max_uses, c.revoked, c.cloud_uses, "
     # This till's uses the cloud has not counted yet: their sale is still in the outbox.
+    # (Its outbox row may be kept after the ACK, for resending: only seq > acked counts.)
     "(SELECT count(*) FROM coupon_use AS u JOIN outbox AS o ON o.seq = u.seq "
-    " WHERE u.code = c.code), "
+    f" WHERE u.code = c.code AND o.seq > {ACKED_SQL}), "
     "(SELECT count(*) FROM coupon_use AS u JOIN outbox AS o ON o.seq = u.seq "
-    " WHERE u.code = c.code AND u.confirmed = 0) "
+    f" WHERE u.code = c.code AND u.confirmed = 0 AND o.seq > {ACKED_SQL}) "
     "FROM coupon AS c WHERE c.code = ?"
 )
 _UPSERT: Final = (

@@ -51,8 +51,9 @@ class DbOptions:
     headroom_bytes: int = 16 * 1024 * 1024  # free disk for the WAL to grow into
     # synchronous=FULL: each commit is on disk before it returns (sales, returns, everything
     # the till records). The sync thread's own connection may run NORMAL instead: what it
-    # writes (downstream caches with their stream version, deletions on ACK, a sync halt) is
-    # fetched or redone after a power cut, never lost, and a FULL commit of the till's syncs
+    # writes (downstream caches with their stream version, ACKs and pruning, a sync halt) is
+    # fetched or redone after a power cut, never lost (the one event it writes, ``seqs_lost``,
+    # is committed FULL: it takes a seq), and a FULL commit of the till's syncs
     # the WAL with it. Skipping one fsync per applied change is what makes a catch-up of
     # 100,000 member changes take seconds, not minutes, beside a selling till.
     durable: bool = True

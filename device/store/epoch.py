@@ -112,7 +112,9 @@ def start_new_epoch(db: Database, reason: str, now: dt.datetime, note: str = "")
             "carried_after_seq": min(acked, found.cloud_max_seq), "carried": len(rows),
             "note": note[:2000], "device_time": iso_utc(now),
         }  # fmt: skip
-        conn.execute("DELETE FROM outbox WHERE seq > ?", (acked,))
+        # Every row goes, the acknowledged ones kept for resending too: they are the old
+        # epoch's, and a resend stamps the file's current epoch on what it sends.
+        conn.execute("DELETE FROM outbox")
         outbox.set_counter(conn, outbox.SEQ_COUNTER, first - 1)
         outbox.set_counter(conn, outbox.ACKED_COUNTER, first - 1)
         created = iso_utc(now)

@@ -67,7 +67,7 @@ class Store:
         self.coupons = CouponCache(db)
         self.staff = StaffDirectory(db, models, clock, config.pin_policy, tz)
         self.journal = JournalReader(db, models)
-        self.outbox = Outbox(db)
+        self.outbox = Outbox(db, now=clock.now)
         self.till = TillStateReader(db)  # what recovery reads to rebuild the till
         self.facts = FactRecorder(db, self.members, clock)
         # The other recorded facts, each one transaction with one outbox event (see facts.py).
@@ -143,7 +143,7 @@ class Store:
 
     # -- outbox, for the sync layer -------------------------------------------------------
 
-    def outbox_pending(self, after_seq: int = 0, limit: int = 500) -> list[OutboxRow]:
+    def outbox_pending(self, after_seq: int | None = None, limit: int = 500) -> list[OutboxRow]:
         """Unacknowledged events after ``after_seq`` in seq order."""
         return self.outbox.pending(after_seq, limit)
 

@@ -1,10 +1,11 @@
-"""Sends the outbox to the cloud in seq order and deletes rows only on the cloud's application ACK.
+"""Sends the outbox to the cloud in seq order; only the cloud's application ACK acknowledges rows.
 
 The outbox is the queue (paho's queue lives in memory only). The publisher keeps a window of
 in-flight batches; a broker PUBACK proves nothing about the cloud's database, so only an Ack
-naming the highest contiguous seq the cloud stored lets rows go. When the ACK makes no progress
-for `resend_after_s` while batches are in flight, everything after the ACK is sent again: the
-cloud ignores (terminal, seq) it already holds, so a resend is always safe.
+naming the highest contiguous seq the cloud stored acknowledges rows (the outbox keeps them for
+its resend window, and rewind() sends them again to a cloud restored from a backup). When the
+ACK makes no progress for `resend_after_s` while batches are in flight, everything after the
+ACK is sent again: the cloud ignores (terminal, seq) it already holds, so a resend is safe.
 
 Threading: one thread only (the sync thread) calls tick() and on_ack(); both touch the store.
 Batches are packed here rather than with protocol.codec.pack_batches because the outbox already
@@ -36,7 +37,11 @@ class OutboxStore(Protocol):
         ...
 
     def outbox_ack(self, up_to_seq: int) -> int:
-        """Delete every row with seq <= up_to_seq."""
+        """Acknowledge every row with seq <= up_to_seq (pruning those past the resend window)."""
+        ...
+
+    def outbox_acked_seq(self) -> int:
+        """The highest seq the cloud has acknowledged (the outbox's ACKED counter)."""
         ...
 
 
@@ -91,9 +96,8 @@ class OutboxPublisher:
         )
         self._epoch = epoch  # the store file's; a repair starts a new publisher with the new one
         self._frame = WireFrame.of(terminal_id, store_id, epoch)
-        first = store.outbox_wire(0, 1, self._frame)
-        # Everything before the oldest row still in the outbox was acked before a restart.
-        self._acked = first[0][0] - 1 if first else 0
+        # Rows at or below the ACKED counter are kept only to be sent again (rewind()).
+        self._acked = store.outbox_acked_seq()
         self._sent = self._acked
         self._inflight: list[_InFlight] = []
         self._last_progress = 0.0
@@ -104,7 +108,7 @@ class OutboxPublisher:
 
     @property
     def acked_seq(self) -> int:
-        """Highest seq the cloud has confirmed (and the outbox has dropped)."""
+        """Highest seq the cloud has confirmed (lowered by rewind() to a restored cloud's)."""
         return self._acked
 
     def stats(self) -> PublisherStats:
@@ -128,7 +132,8 @@ class OutboxPublisher:
         self._online = False
 
     def on_ack(self, acked_seq: int, now: float) -> int:
-        """The cloud holds every seq <= acked_seq: drop those rows. Returns rows deleted."""
+        """The cloud holds every seq <= acked_seq: acknowledge those rows. Returns rows deleted
+        (acknowledged rows stay for the outbox's resend window)."""
         if acked_seq <= self._acked:
             return 0  # a duplicate or late ACK: nothing new
         deleted = self._store.outbox_ack(acked_seq)
@@ -137,6 +142,22 @@ class OutboxPublisher:
         self._inflight = [b for b in self._inflight if b.last_seq > acked_seq]
         self._last_progress = now
         return int(deleted or 0)
+
+    def rewind(self, cloud_seq: int, now: float) -> None:
+        """The cloud holds only up to ``cloud_seq`` (its database restored from a backup): send
+        everything above it again, the kept acknowledged rows first, through the same window.
+
+        They go out as they were (seq, event id, body, epoch), so the cloud stores the ones it
+        lost as new and keeps any it still holds as duplicates.
+        """
+        if cloud_seq >= self._acked:
+            return
+        log.warning("the cloud holds only up to seq %d: sending from %d again", cloud_seq,
+                    cloud_seq + 1)  # fmt: skip
+        self._acked = cloud_seq
+        self._sent = cloud_seq
+        self._inflight.clear()
+        self._last_progress = now
 
     def tick(self, now: float) -> int:
         """Resend if the ACK has stalled, then fill the window. Returns events handed to paho."""

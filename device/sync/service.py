@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import msgspec
@@ -36,9 +36,10 @@ from device.sync.errors import SyncError
 from device.sync.publisher import OutboxPublisher
 from device.sync.remote import Ask, HqDesk
 from device.sync.status import Health, StatusReporter
-from device.sync.verify import Journal, cloud_behind
+from device.sync.verify import Journal, SeqsLost, cloud_behind, span
 from device.sync.verify import problem as ack_problem
 from protocol import codec, topics
+from protocol.bounds import MAX_SEQS_LOST
 from protocol.envelope import Ack, CatchupRequest, Hello
 from protocol.errors import ProtocolError
 
@@ -61,6 +62,22 @@ class SyncStore(Protocol):
 
     def outbox_depth(self) -> int:
         """Rows still unacked."""
+        ...
+
+    def outbox_acked_seq(self) -> int:
+        """The highest seq the cloud acknowledged."""
+        ...
+
+    def outbox_oldest_kept(self) -> int | None:
+        """The lowest seq still in the outbox (acknowledged rows are kept to resend)."""
+        ...
+
+    def record_seqs_lost(self, lost: SeqsLost) -> int:
+        """Queue the event naming seqs past the resend window that a restored cloud lost."""
+        ...
+
+    def resend_window_days(self) -> int:
+        """How many days acknowledged events are kept to be sent again."""
         ...
 
     def oldest_unsynced_age_s(self, now: dt.datetime) -> float | None:
@@ -287,6 +304,8 @@ class _Loop:
         self.rejected = 0
         self.last_problem = ""
         self.cloud_gap = ""  # what a cloud restored from a backup lost, until it has it again
+        self.gap_until = 0  # the seq the cloud's ACK must reach again to close that gap
+        self.gap_lost = ""  # the part of it past the resend window, for HQ to recover
         self.depth = store.outbox_depth()
         self.versions = versions
         self.next_check = 0.0
@@ -455,17 +474,18 @@ class _Loop:
             self._halt(found, ack)
             return
         if found:
-            # An ordinary ACK this journal cannot own is never applied (it would delete
-            # unsynced sales); the Hello at the next connect settles what the cloud holds.
+            # An ordinary ACK this journal cannot own is never applied (it would mark unsynced
+            # sales acknowledged); the Hello at the next connect settles what the cloud holds.
             self.rejected += 1
             self.last_problem = f"ack {ack.acked_seq} ignored: {found}"
             log.error("ACK ignored: %s", found)
             return
         if ack.hello:
-            gap = cloud_behind(ack, self.journal)
-            if gap and gap != self.cloud_gap:
-                log.error("%s", gap)
-            self.cloud_gap = gap
+            self._check_cloud_behind(ack, now)
+        elif self.gap_until and ack.acked_seq >= self.gap_until:
+            log.warning("the cloud holds this terminal's events up to seq %d again", ack.acked_seq)
+            self.last_problem = self.gap_lost  # the lost seqs still wait for HQ
+            self.cloud_gap, self.gap_until, self.gap_lost = "", 0, ""
         if ack.hello and not self.verified:
             self.verified = True
             if self.halted:
@@ -478,6 +498,35 @@ class _Loop:
             self.last_problem = f"cloud kept seqs {ack.dead_lettered[:20]} aside as unreadable"
         # ACKs that queued up together are applied as one delete (one store transaction).
         self.ack_due = max(self.ack_due, ack.acked_seq)
+
+    def _check_cloud_behind(self, ack: Ack, now: float) -> None:
+        """A Hello answer below what the cloud acknowledged before (its database restored from
+        a backup): send the kept events again from its mark, and name what cannot be."""
+        oldest = self.store.outbox_oldest_kept()
+        behind = cloud_behind(ack, self.journal, oldest, self.store.resend_window_days())
+        if behind is None:
+            if self.gap_lost:  # closed while the link was down: the lost seqs still wait
+                self.last_problem = self.gap_lost
+            self.cloud_gap, self.gap_until, self.gap_lost = "", 0, ""
+            return
+        if behind.text != self.cloud_gap:
+            log.error("%s", behind.text)
+        self.cloud_gap, self.gap_until = behind.text, behind.acked_seq
+        self.gap_lost = ""
+        if behind.lost is not None:
+            lost = behind.lost
+            self.gap_lost = (
+                f"{span(lost.first, lost.last)}: lost by the cloud's restore, older "
+                "than the resend window: they must be recovered at HQ from this till's journal"
+            )
+            # Told to the cloud as an event after the others, so its mark can pass them and
+            # every later sale still drains; HQ sees them as lost (docs/sync.md).
+            for first in range(lost.first, lost.last + 1, MAX_SEQS_LOST):
+                last = min(lost.last, first + MAX_SEQS_LOST - 1)
+                self.store.record_seqs_lost(replace(lost, first=first, last=last))
+        # An ACK queued before this answer is older news than what the cloud holds now.
+        self.ack_due = 0
+        self.publisher.rewind(behind.cloud_seq, now)
 
     def _halt(self, reason: str, ack: Ack) -> None:
         """Stop publishing for good (until a repair): never apply an ACK this file cannot own."""

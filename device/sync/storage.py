@@ -16,15 +16,16 @@ from typing import Any
 
 import msgspec
 
-from device.store import bulk, epoch
+from device.store import bulk, epoch, outbox
 from device.store.catalogue import CatalogueCache
 from device.store.coupons import CouponCache
 from device.store.db import Database, DbOptions, open_database
 from device.store.members import MemberCache
-from device.store.outbox import Outbox, OutboxRow, WireFrame
+from device.store.outbox import DEFAULT_RESEND_WINDOW, Outbox, OutboxRow, WireFrame
+from device.store.serialize import iso_utc
 from device.store.staff_stream import apply_staff
 from device.sync.errors import BadMessage
-from device.sync.verify import Journal
+from device.sync.verify import Journal, SeqsLost
 from protocol.envelope import Ack
 from protocol.items import ItemError, validate_items
 from protocol.rules import RULES_KEY, store_rules_key
@@ -64,17 +65,22 @@ def _keys(stream: str, items: Sequence[Mapping[str, Any]]) -> list[str]:
 class SyncStorage:
     """The sync thread's view of the terminal store (open it on that thread)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, resend_window: dt.timedelta = DEFAULT_RESEND_WINDOW) -> None:
         self.db = db
-        self.outbox = Outbox(db)
+        self.outbox = Outbox(db, resend_window)
         self.catalogue = CatalogueCache(db)
         self.members = MemberCache(db)
         self.coupons = CouponCache(db)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], options: DbOptions | None = None) -> SyncStorage:
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        options: DbOptions | None = None,
+        resend_window: dt.timedelta = DEFAULT_RESEND_WINDOW,
+    ) -> SyncStorage:
         """Open an existing store file (sync never creates one: provisioning does)."""
-        return cls(open_database(path, options=options))
+        return cls(open_database(path, options=options), resend_window)
 
     def close(self) -> None:
         """Close this thread's connection."""
@@ -82,7 +88,7 @@ class SyncStorage:
 
     # -- outbox -------------------------------------------------------------------------
 
-    def outbox_pending(self, after_seq: int = 0, limit: int = 500) -> list[OutboxRow]:
+    def outbox_pending(self, after_seq: int | None = None, limit: int = 500) -> list[OutboxRow]:
         """Unacked events with seq > after_seq, oldest first."""
         return self.outbox.pending(after_seq, limit)
 
@@ -91,12 +97,52 @@ class SyncStorage:
         return self.outbox.wire(after_seq, limit, frame)
 
     def outbox_ack(self, up_to_seq: int) -> int:
-        """Delete events the cloud confirmed."""
+        """Acknowledge events the cloud confirmed (pruning those past the resend window)."""
         return self.outbox.ack(up_to_seq)
 
     def outbox_depth(self) -> int:
         """Events still waiting for an ACK."""
         return self.outbox.depth()
+
+    def outbox_acked_seq(self) -> int:
+        """The highest seq the cloud has acknowledged."""
+        return self.outbox.acked_seq()
+
+    def resend_window_days(self) -> int:
+        """How many days acknowledged events are kept to be sent again."""
+        return self.outbox.resend_window.days
+
+    def outbox_oldest_kept(self) -> int | None:
+        """The lowest seq the outbox still holds (acknowledged rows are kept to resend)."""
+        return self.outbox.oldest_kept()
+
+    def record_seqs_lost(self, lost: SeqsLost) -> int:
+        """Queue a ``seqs_lost`` event naming seqs the cloud lost and this till can no longer
+        send (older than the resend window); once only per range. Returns its seq (0: queued
+        already)."""
+        now = dt.datetime.now(dt.UTC)
+        body = {
+            "from_seq": lost.first, "to_seq": lost.last, "cloud_high_water": lost.cloud_seq,
+            "acked_seq": lost.acked_seq, "resend_window_days": lost.window_days,
+            "device_time": iso_utc(now),
+        }  # fmt: skip
+        # The event takes a seq the cloud will hold: its commit must survive a power cut (this
+        # connection may run synchronous=NORMAL), or the seq would be written twice.
+        conn = self.db.conn()
+        mode = int(conn.execute("PRAGMA synchronous").fetchone()[0])
+        conn.execute("PRAGMA synchronous = FULL")
+        try:
+            with self.db.write() as tx:
+                queued = tx.execute(
+                    "SELECT 1 FROM outbox WHERE type = 'seqs_lost' AND seq > ? AND "
+                    "json_extract(body, '$.from_seq') = ? AND json_extract(body, '$.to_seq') = ?",
+                    (lost.cloud_seq, lost.first, lost.last),
+                ).fetchone()
+                if queued:
+                    return 0
+                return outbox.emit(tx, "seqs_lost", iso_utc(now), False, body, iso_utc(now))
+        finally:
+            conn.execute(f"PRAGMA synchronous = {mode}")
 
     def oldest_unsynced_age_s(self, now: dt.datetime) -> float | None:
         """Age of the oldest unacked event."""

@@ -4,8 +4,12 @@ Every ACK (and the answer to the connect-time Hello) names the highest contiguou
 cloud holds, the event id stored there, the highest seq it holds at all and the epoch it
 knows. A store file restored from an old backup, or copied to a second device, cannot agree
 with all of that: the cloud is ahead of what the file has written, or holds other events at
-the file's seqs, or already knows a newer epoch. Such an ACK is never applied (it would delete
-unsynced sales) and sync stops until a technician starts a new epoch (docs/sync.md).
+the file's seqs, or already knows a newer epoch. Such an ACK is never applied (it would mark
+unsynced sales as acknowledged) and sync stops until a technician starts a new epoch (docs/sync.md).
+
+The other way round, a cloud whose answer to the Hello holds less than this file saw it
+acknowledge, lost its own database to an older backup: the till sends the lost events again
+from the acknowledged rows its outbox keeps for the resend window (``cloud_behind``).
 """
 
 from __future__ import annotations
@@ -32,22 +36,72 @@ class Journal:
     last_seq: int  # highest seq written
     acked_seq: int  # highest seq seen acknowledged
     event_id_at: Callable[[int], str | None]  # id of the unacknowledged event at a seq
+    # (acknowledged rows kept to resend have none here: a seq <= acked_seq is not checked)
 
 
-def cloud_behind(ack: Ack, journal: Journal) -> str:
+@dataclass(frozen=True, slots=True)
+class SeqsLost:
+    """Seqs a restored cloud lost that this till can no longer send: older than its window."""
+
+    first: int
+    last: int
+    cloud_seq: int  # the cloud's mark when it answered
+    acked_seq: int  # what this till had seen acknowledged
+    window_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class CloudBehind:
+    """A cloud restored from a backup: what the till sends again, and what it cannot."""
+
+    cloud_seq: int  # the cloud's mark in its answer to the Hello; resending starts above it
+    acked_seq: int  # what this till had seen acknowledged; the gap is closed once ACKed again
+    lost: SeqsLost | None  # the part older than the resend window (already pruned here)
+    text: str  # for the cashier's status and HQ's terminal list
+
+
+def cloud_behind(
+    ack: Ack, journal: Journal, oldest_kept: int | None = None, window_days: int = 7
+) -> CloudBehind | None:
     """What the cloud lost, when its answer to the Hello holds less than it acknowledged before
-    (its database restored from a backup); "" otherwise.
+    (its database restored from a backup); None otherwise.
 
-    The terminal keeps publishing (the cloud stores what comes above its gap), but it cannot
-    send the lost events again by itself: acknowledged events leave the outbox.
+    The till keeps acknowledged events for its resend window and sends the lost ones again
+    (the same seqs, ids, bodies and epoch). ``oldest_kept`` is the lowest seq its outbox still
+    holds (None: none): lost seqs below it are past the window and cannot be sent again; the
+    till names them, and tells the cloud with a ``seqs_lost`` event so the cloud's mark can
+    pass them, and they must be recovered at HQ from the till's journal.
+
+    An answer about another epoch is not this: a repair's new epoch starts its seqs above the
+    cloud's, which has not seen that epoch's first event yet.
     """
     if not ack.hello or ack.acked_seq >= journal.acked_seq:
-        return ""
-    return (
+        return None
+    if ack.epoch and journal.epoch and ack.epoch != journal.epoch:
+        return None
+    first, last = ack.acked_seq + 1, journal.acked_seq
+    text = (
         f"the cloud holds this terminal's events only up to seq {ack.acked_seq} but had "
-        f"acknowledged up to {journal.acked_seq}: its database was restored from an older "
-        f"backup; seqs {ack.acked_seq + 1}-{journal.acked_seq} must be recovered at HQ"
+        f"acknowledged up to {last}: its database was restored from an older backup"
     )
+    kept_from = last + 1 if oldest_kept is None else max(first, oldest_kept)
+    lost = None
+    if kept_from > first:
+        lost = SeqsLost(first, min(last, kept_from - 1), ack.acked_seq, last, window_days)
+        text += (
+            f"; {span(lost.first, lost.last)} {'is' if lost.first == lost.last else 'are'} "
+            f"older than the {window_days}-day "
+            "resend window and cannot be sent again: they must be recovered at HQ from this "
+            "till's journal (the cloud records them as lost)"
+        )
+    if kept_from <= last:
+        text += f"; sending {span(kept_from, last)} again"
+    return CloudBehind(ack.acked_seq, last, lost, text)
+
+
+def span(first: int, last: int) -> str:
+    """A seq range as people read it: "seqs 6-8", or "seq 6" alone."""
+    return f"seq {first}" if first == last else f"seqs {first}-{last}"
 
 
 def problem(ack: Ack, journal: Journal) -> str:

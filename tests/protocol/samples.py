@@ -203,6 +203,14 @@ def sample_bodies() -> dict[str, dict[str, Any]]:
             "note": "store file restored from the nightly backup",
             "device_time": iso,
         },
+        "seqs_lost": {
+            "from_seq": 6,
+            "to_seq": 8,
+            "cloud_high_water": 5,
+            "acked_seq": 10,
+            "resend_window_days": 7,
+            "device_time": iso,
+        },
         "staff_pin_set": {
             "staff_id": "2003",
             "pin_hash": "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",

@@ -31,15 +31,63 @@ def test_pending_events_come_in_seq_order_and_page_by_after_seq(store: Store) ->
     assert len({e.event_id for e in first + rest}) == 7
 
 
-def test_ack_deletes_up_to_seq_and_repeating_it_changes_nothing(store: Store) -> None:
+def test_ack_moves_the_mark_and_repeating_it_changes_nothing(store: Store) -> None:
     for i in range(5):
         store.record_sale(make_sale(1, seed=i))
-    assert store.outbox_ack(3) == 3
+    store.outbox_ack(3)
     assert [e.seq for e in store.outbox_pending()] == [4, 5]
     assert store.outbox_ack(3) == 0
     assert store.outbox_ack(2) == 0  # a late, older ACK does not move the mark back
     assert store.outbox.acked_seq() == 3
     assert store.outbox_depth() == 2
+
+
+def test_acknowledged_rows_are_kept_for_the_resend_window_then_pruned(
+    store: Store, clock: FakeClock
+) -> None:
+    sales = [make_sale(1, seed=i) for i in range(4)]
+    for sale in sales[:2]:
+        store.record_sale(sale)
+    clock.advance(days=3)
+    for sale in sales[2:]:
+        store.record_sale(sale)
+    assert store.outbox_ack(3) == 0  # within the 7-day window: kept, only acknowledged
+    assert store.outbox_depth() == 1  # only seq 4 waits for an ACK
+    assert [e.seq for e in store.outbox_pending()] == [4]
+    assert store.outbox.event_id_at(2) is None  # acknowledged: not the verify check's
+    assert store.oldest_unsynced_age_s(clock.now()) == pytest.approx(0)
+    # The kept rows are still whole events, a sale's body from its sale row.
+    kept = store.outbox_pending(after_seq=0)
+    assert [e.seq for e in kept] == [1, 2, 3, 4]
+    assert [json.loads(e.body)["sale_id"] for e in kept] == [s.sale_id for s in sales]
+    assert store.outbox.oldest_kept() == 1
+    clock.advance(days=5)  # seqs 1-2 are now 8 days old, 3-4 five
+    assert store.outbox_ack(4) == 2
+    assert store.outbox.oldest_kept() == 3
+    assert store.outbox_depth() == 0
+    clock.advance(days=3)
+    assert store.outbox_ack(4) == 2  # a repeated ACK prunes what has aged out since
+    assert store.outbox.oldest_kept() is None
+
+
+def test_an_ack_never_prunes_above_its_own_seq(store: Store, clock: FakeClock) -> None:
+    # A restored cloud is sent the kept rows again: its ACKs, below the mark the till had
+    # seen, must not prune the rows it still waits for, however old.
+    for i in range(6):
+        store.record_sale(make_sale(1, seed=i))
+    store.outbox_ack(6)
+    clock.advance(days=30)
+    assert store.outbox_ack(2) == 2
+    assert [e.seq for e in store.outbox_pending(after_seq=2)] == [3, 4, 5, 6]
+    assert store.outbox.acked_seq() == 6
+
+
+def test_a_zero_window_deletes_on_ack(store: Store, clock: FakeClock) -> None:
+    box = outbox.Outbox(store.db, dt.timedelta(0), now=clock.now)
+    for i in range(3):
+        store.record_sale(make_sale(1, seed=i))
+    assert box.ack(2) == 2
+    assert box.oldest_kept() == 3
 
 
 def test_seq_keeps_counting_after_every_event_is_acked(store: Store) -> None:

@@ -5,12 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from device.store.catalogue import CatalogueCache
 from device.store.coupons import CouponCache
+from device.store.outbox import WireFrame
 from device.sync.errors import BadMessage
 from device.sync.storage import SyncStorage
+from device.sync.verify import SeqsLost
+from protocol import codec
+from protocol.envelope import Envelope
+from tests.device.sync.harness import record_sales
 
 
 def product(sku: str, price: int, *codes: str) -> dict[str, object]:
@@ -94,3 +100,24 @@ def test_config_upsert_delete_and_snapshot(storage: SyncStorage) -> None:
         storage.apply("config", 6, "upsert", [{"key": "x"}])
     with pytest.raises(BadMessage, match="'key'"):
         storage.apply("config", 6, "delete", [{"name": "x"}])
+
+
+def test_seqs_lost_is_queued_once_as_a_valid_event_above_the_acknowledged_ones(
+    store_file: Path,
+) -> None:
+    record_sales(store_file, 10)
+    storage = SyncStorage.open(store_file)
+    try:
+        storage.outbox_ack(10)
+        lost = SeqsLost(first=6, last=8, cloud_seq=5, acked_seq=10, window_days=7)
+        assert storage.record_seqs_lost(lost) == 11
+        assert storage.record_seqs_lost(lost) == 0  # a restart's Hello: not queued twice
+        assert storage.outbox_depth() == 1 and storage.outbox_oldest_kept() == 1
+        [row] = storage.outbox_pending()
+        frame = WireFrame.of("S001-T01", "S001", "")
+        [(seq, wire)] = storage.outbox_wire(10, 5, frame)
+        envelope = codec.decode_event_body(msgspec.json.decode(wire, type=Envelope))
+        assert (row.seq, row.type, seq) == (11, "seqs_lost", 11)
+        assert (envelope.from_seq, envelope.to_seq, envelope.resend_window_days) == (6, 8, 7)
+    finally:
+        storage.close()
