@@ -7,6 +7,7 @@ outbox by hand (after a repair, in tests, in benchmarks).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import os
 import signal
@@ -16,6 +17,7 @@ import time
 from types import FrameType
 
 from device.store.db import DbOptions
+from device.store.outbox import DEFAULT_RESEND_WINDOW
 from device.sync.client import BrokerSettings
 from device.sync.errors import SyncError
 from device.sync.service import SyncService, SyncSettings
@@ -38,6 +40,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=200)
     p.add_argument("--window", type=int, default=8)
     p.add_argument("--resend-after", type=float, default=10.0, help="seconds")
+    p.add_argument("--resend-window-days", type=int, default=DEFAULT_RESEND_WINDOW.days,
+                   help="days acknowledged events are kept to send again to a restored cloud "
+                   "(the terminal file's [sync] resend_window_days)")  # fmt: skip
     p.add_argument("--reconnect-max", type=int, default=30, help="seconds")
     p.add_argument("--software-version", default="0.0.0")
     p.add_argument("--until-drained", action="store_true", help="exit 0 once the outbox is empty")
@@ -58,13 +63,18 @@ def main(argv: list[str] | None = None) -> int:
             password=args.password, ca_file=args.tls_ca, cert_file=args.tls_cert,
             key_file=args.tls_key, reconnect_max_s=args.reconnect_max,
         ).check()  # fmt: skip
+        if not 0 <= args.resend_window_days <= 365:
+            raise ValueError(f"--resend-window-days {args.resend_window_days} is not 0-365")
+        window = dt.timedelta(days=args.resend_window_days)
         settings = SyncSettings(
             broker=broker, software_version=args.software_version, batch_size=args.batch_size,
             window=args.window, resend_after_s=args.resend_after,
         )  # fmt: skip
         service = SyncService(
             settings,
-            open_store=lambda: SyncStorage.open(args.db, DbOptions(check="none", durable=False)),
+            open_store=lambda: SyncStorage.open(
+                args.db, DbOptions(check="none", durable=False), window
+            ),
             sink_factory=lambda store: store,
             close_store=lambda store: store.close(),
         )

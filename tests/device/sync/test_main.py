@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -46,3 +47,52 @@ def test_a_bad_terminal_id_is_refused(store_file: Path) -> None:
     done = run("--db", str(store_file), "--store", "S001", "--terminal", "T/../#")
     assert done.returncode == 2
     assert "terminal id" in done.stderr
+
+
+def _rows_kept(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_the_resend_window_is_taken_from_the_command_line(broker: Broker, store_file: Path) -> None:
+    # Drained with the default window, acknowledged events stay to be sent again; a second
+    # drain with a window of 0 days prunes them on its first ACK.
+    record_sales(store_file, 30)
+    cloud = FakeCloud(broker)
+    common = (
+        "--db",
+        str(store_file),
+        "--host",
+        broker.host,
+        "--port",
+        str(broker.port),
+        "--store",
+        "S001",
+        "--terminal",
+        "S001-T01",
+        "--password",
+        broker.password("S001-T01"),
+        "--until-drained",
+        "--timeout",
+        "30",
+    )
+    try:
+        first = run(*common)
+        assert first.returncode == 0, first.stderr
+        assert outbox_depth(store_file) == 0 and _rows_kept(store_file) == 30
+        record_sales(store_file, 5)
+        second = run(*common, "--resend-window-days", "0")
+        assert second.returncode == 0, second.stderr
+    finally:
+        cloud.close()
+    assert outbox_depth(store_file) == 0 and _rows_kept(store_file) == 0
+
+
+def test_a_resend_window_out_of_range_is_refused(store_file: Path) -> None:
+    done = run("--db", str(store_file), "--store", "S001", "--terminal", "S001-T01",
+               "--resend-window-days", "400")  # fmt: skip
+    assert done.returncode == 2
+    assert "--resend-window-days 400" in done.stderr
