@@ -427,9 +427,14 @@ def combine(projections: Sequence[Projection]) -> Projection:
             if tacc is None:
                 total_sums[totals_key] = list(_totals_tuple(t))
             else:
-                total_sums[totals_key] = [
-                    a + b for a, b in zip(tacc, _totals_tuple(t), strict=True)
-                ]
+                tacc[0] += t.sales_count
+                tacc[1] += t.returns_count
+                tacc[2] += t.gross_fen
+                tacc[3] += t.discount_fen
+                tacc[4] += t.sales_fen
+                tacc[5] += t.refund_fen
+                tacc[6] += t.points_earned
+                tacc[7] += t.points_redeemed
     skus = {k: SkuFigures(*v) for k, v in sku_sums.items()}
     totals = {k: TotalsFigures(*v) for k, v in total_sums.items()}
     return Projection(

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from operator import add
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from cloud.domain.projections import business_time
 from cloud.store import stores
@@ -57,9 +57,12 @@ def _bump(
         acc[:] = map(add, acc, values)
 
 
-@dataclass(frozen=True, slots=True)
-class At:
-    """Where and when an event counts: store, terminal, business day, hour, local time."""
+class At(NamedTuple):
+    """Where and when an event counts: store, terminal, business day, hour, local time.
+
+    A named tuple, not a frozen dataclass: one is made per event, and a tuple is made in a
+    third of the time.
+    """
 
     store_id: str
     terminal_id: str

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
+import operator
 from typing import Any
 
 from cloud.ingest.decode import DecodedBatch, decode_events_message
@@ -71,5 +73,8 @@ def test_typed_and_plain_bodies_prepare_the_same_batch() -> None:
     assert sum(v[5] for v in sums.sales.values()) == 2  # two overridden lines
     assert any(v[2] == 2 * 1234 for v in sums.products.values())  # the weighed grams
     assert {row.member_id for row in typed_batch.merged.ledger} == {"M1", "M2", "M3"}
+    # The batch's sums are the events' own figures added one by one.
+    totals = [t for p in typed_batch.projections.values() for t in p.totals.values()]
+    assert list(typed_batch.merged.totals.values()) == [functools.reduce(operator.add, totals)]
     assert all(line.endswith("\n") for _, line in typed_batch.copy_lines.values())
     assert copy_line(typed_batch.rows[1]) == typed_batch.copy_lines[1][1]
