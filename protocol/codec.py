@@ -6,12 +6,12 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Annotated, Any, Final, TypeVar, Union
+from typing import Annotated, Any, Final, TypeVar, Union, get_args
 
 import msgspec
 
 from protocol.bodies import EVENT_TYPES, EventBody
-from protocol.bounds import MAX_SEQ
+from protocol.bounds import MAX_SEQ, Epoch
 from protocol.envelope import (
     MAX_BATCH_BYTES,
     MAX_EVENTS_PER_BATCH,
@@ -252,12 +252,24 @@ def decode_batch_loose(payload: bytes) -> LooseBatch:
     return LooseBatch(batch.terminal_id, batch.store_id, good, bad, unplaceable)
 
 
+#: Envelope fields a typed envelope reads as plain strings, checked once per batch instead:
+#: the ids must equal the batch's (checked against the pattern there), and a batch carries one
+#: epoch or two.
+_CHECKED_PER_BATCH: Final = frozenset({"terminal_id", "store_id", "epoch"})
+#: Epoch's own check (as msgspec applies a pattern: re.search).
+_EPOCH_CHECK: Final = re.compile(get_args(Epoch)[1].pattern).search
+
+
 def _typed_envelope(event_type: str, body_type: type[EventBody]) -> type[msgspec.Struct]:
     """Envelope with its body decoded straight into ``body_type``, tagged by its type."""
+
+    def kind(field: msgspec.structs.FieldInfo) -> Any:
+        if field.name == "body":
+            return body_type
+        return str if field.name in _CHECKED_PER_BATCH else field.type
+
     fields = [
-        (f.name, body_type if f.name == "body" else f.type, f.default)
-        if f.default is not msgspec.NODEFAULT
-        else (f.name, body_type if f.name == "body" else f.type)
+        (f.name, kind(f), f.default) if f.default is not msgspec.NODEFAULT else (f.name, kind(f))
         for f in msgspec.structs.fields(Envelope)
         if f.name != "type"  # the tag: one value per Struct
     ]
@@ -325,6 +337,8 @@ def decode_batch_typed(payload: bytes) -> TypedBatch | None:
     for env in events:
         if env.v != PROTOCOL_VERSION or env.terminal_id != terminal_id or env.store_id != store_id:
             return None
+    if not all(_EPOCH_CHECK(epoch) for epoch in {env.epoch for env in events}):
+        return None
     kinds = _TYPED_ENVELOPES
     return TypedBatch(terminal_id, store_id, events, [kinds[type(env)] for env in events],
                       [sent["body"] for sent in plain["events"]])  # fmt: skip

@@ -12,6 +12,7 @@ import copy
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -115,6 +116,19 @@ def test_a_batch_of_another_version_is_rejected_the_same_way() -> None:
     data = _payload(["feedback"])
     data["v"] = 2
     assert isinstance(_assert_same(json.dumps(data).encode()), Rejection)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("epoch", "5A1E"), ("epoch", "5a1e\n"), ("epoch", "0" * 33), ("epoch", "5a1e"),
+     ("terminal_id", "S001-T01\n"), ("store_id", "S001 "), ("id", "x")],
+)  # fmt: skip
+def test_envelope_fields_are_checked_the_same_on_both_paths(field: str, value: str) -> None:
+    data = _payload(["sale", "feedback"])
+    data["events"][1][field] = value
+    decoded = _assert_same(json.dumps(data).encode())
+    assert isinstance(decoded, DecodedBatch)
+    assert decoded.events[0].dead_reason is None
 
 
 def test_a_key_sent_twice_counts_once_the_same_way() -> None:
