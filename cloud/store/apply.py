@@ -197,7 +197,7 @@ def _event_json(event: IncomingEvent) -> bytes:
 
 def _row(event: IncomingEvent, local: dt.datetime, received: str, status: str) -> tuple[Any, ...]:
     typed = event.typed
-    if type(typed) is SaleBody and event.dead_reason is None:
+    if type(typed) is SaleBody and event.type == "sale" and event.dead_reason is None:
         # The codec checked these fields: the same values _amount_and_receipt and _member_of
         # would find in the body, read without looking them up and checking them again.
         member = typed.member_id
