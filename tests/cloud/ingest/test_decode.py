@@ -131,6 +131,14 @@ def test_envelope_fields_are_checked_the_same_on_both_paths(field: str, value: s
     assert decoded.events[0].dead_reason is None
 
 
+@pytest.mark.parametrize("value", [2**70, 10**30, 1.0, 1e3, -0.0, True, "1"])
+def test_numbers_at_the_edges_decode_the_same_on_both_paths(value: object) -> None:
+    data = _payload(["epoch_started", "feedback"])
+    data["events"][0]["body"]["cloud_high_water"] = value  # an int bounded below only
+    data["events"][1]["body"]["rating"] = value
+    _assert_same(json.dumps(data).encode())
+
+
 def test_a_key_sent_twice_counts_once_the_same_way() -> None:
     text = json.dumps(_payload(["feedback"]))
     payload = text.replace('"rating": 5', '"rating": 1, "rating": 4').encode()
