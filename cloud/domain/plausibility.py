@@ -29,6 +29,9 @@ BP_WHOLE: Final = 10_000
 TIERS: Final = ("regular", "silver", "gold")
 #: Tenders that are not money: they neither count as spend nor earn points.
 NON_MONEY_TENDERS: Final = frozenset({"points", "coupon"})
+#: Points reasons each kind of event may carry.
+SALE_POINTS: Final = frozenset({"earn", "redeem"})
+RETURN_POINTS: Final = frozenset({"return_reversal", "return_refund"})
 
 
 def round_div(numerator: int, denominator: int) -> int:
@@ -165,7 +168,7 @@ def check_sale(body: SaleBody, rules: RuleSet) -> list[str]:
     if len(body.coupon_codes) != sum(t.kind == "coupon" for t in body.tenders):
         found.reasons.append("coupon codes do not match the coupon tenders")
     member = body.member_id
-    by_reason = _points_rows(body.points, member, frozenset({"earn", "redeem"}), found)
+    by_reason = _points_rows(body.points, member, SALE_POINTS, found)
     earned, redeemed = body.points_earned, body.points_redeemed
     if by_reason.get("earn", 0) != earned:
         found.reasons.append(f"earn rows do not add up to {earned}")
@@ -203,9 +206,7 @@ def check_return(body: ReturnBody, rules: RuleSet) -> list[str]:
         found.expect(bool(body.authorised_by), "a return without receipt needs a manager")
         cap = rules.no_receipt_refund_cap_fen
         found.expect(refund <= cap, f"refund {refund} without receipt is over the cap {cap}")
-    by_reason = _points_rows(
-        body.points, body.member_id, frozenset({"return_reversal", "return_refund"}), found
-    )
+    by_reason = _points_rows(body.points, body.member_id, RETURN_POINTS, found)
     found.expect(by_reason.get("return_reversal", 0) <= 0, "a return reversal must take points")
     found.expect(by_reason.get("return_refund", 0) >= 0, "a points refund must give points")
     return found.reasons

@@ -264,40 +264,41 @@ def _project_sale(event: EventFacts) -> Projection:
     )
 
 
-def _project_typed_sale(event: EventFacts, body: SaleBody) -> Projection:
-    """_project_sale for a body whose every field the codec has already checked."""
-    day, hour = event.local_time.date(), event.local_time.hour
-    store, terminal, seq = event.store_id, event.terminal_id, event.seq
+def project_sale(
+    terminal: str, store: str, seq: int, local_time: dt.datetime, body: SaleBody
+) -> Projection:
+    """What a sale whose every field the codec has checked changes (project() without facts)."""
+    day, hour = local_time.date(), local_time.hour
     skus: dict[SkuKey, SkuFigures] = {}
     for line in body.lines:
         key = SkuKey(store, day, hour, line.sku)
         figures = SkuFigures(1, line.quantity, line.weight_g or 0, line.net_fen)
         prev = skus.get(key)
         skus[key] = figures if prev is None else prev + figures
-    totals = TotalsFigures(
-        sales_count=1, gross_fen=body.gross_fen, discount_fen=body.discount_fen,
-        sales_fen=body.total_fen, points_earned=body.points_earned,
-        points_redeemed=body.points_redeemed,
-    )  # fmt: skip
-    rows: list[LedgerRow] = []
-    by_member: dict[str, list[tuple[int, str]]] = {}
-    for i, item in enumerate(body.points):
-        sale_id = item.origin_sale_id or body.sale_id
-        rows.append(LedgerRow(item.member_id, item.delta, item.reason, sale_id, terminal, seq, i))
-        by_member.setdefault(item.member_id, []).append((item.delta, item.reason))
-    points = tuple(
-        PointsChange(member, terminal, seq, body.sale_id, tuple(deltas))
-        for member, deltas in by_member.items()
-    )
+    # Positional: a sale counts once, in these fields' order (see TotalsFigures).
+    totals = TotalsFigures(1, 0, body.gross_fen, body.discount_fen, body.total_fen, 0,
+                           body.points_earned, body.points_redeemed)  # fmt: skip
+    rows: tuple[LedgerRow, ...] = ()
+    points: tuple[PointsChange, ...] = ()
+    if body.points:
+        ledger: list[LedgerRow] = []
+        by_member: dict[str, list[tuple[int, str]]] = {}
+        for i, item in enumerate(body.points):
+            sale_id = item.origin_sale_id or body.sale_id
+            ledger.append(LedgerRow(item.member_id, item.delta, item.reason, sale_id, terminal,
+                                    seq, i))  # fmt: skip
+            by_member.setdefault(item.member_id, []).append((item.delta, item.reason))
+        rows = tuple(ledger)
+        points = tuple(
+            PointsChange(member, terminal, seq, body.sale_id, tuple(deltas))
+            for member, deltas in by_member.items()
+        )
     spend: dict[str, int] = {}
     if body.member_id:
         spend[body.member_id] = sum(
             t.amount_fen for t in body.tenders if t.kind not in NON_MONEY_TENDERS
         )
-    return Projection(
-        ledger=tuple(rows), points=points, spend=spend, skus=skus,
-        totals={TotalsKey(store, day, terminal): totals},
-    )  # fmt: skip
+    return Projection(rows, points, spend, skus, {TotalsKey(store, day, terminal): totals})
 
 
 def _project_return(event: EventFacts) -> Projection:
@@ -393,7 +394,8 @@ def project(event: EventFacts) -> Projection:
     Raises DomainError naming the field when the body cannot be used.
     """
     if type(event.typed) is SaleBody and event.event_type == "sale":
-        return _project_typed_sale(event, event.typed)
+        return project_sale(event.terminal_id, event.store_id, event.seq, event.local_time,
+                            event.typed)  # fmt: skip
     if not isinstance(event.body, Mapping):
         raise DomainError(f"{event.event_type} seq {event.seq}: body must be an object")
     projector = _PROJECTORS.get(event.event_type)
@@ -425,9 +427,14 @@ def combine(projections: Sequence[Projection]) -> Projection:
             if tacc is None:
                 total_sums[totals_key] = list(_totals_tuple(t))
             else:
-                total_sums[totals_key] = [
-                    a + b for a, b in zip(tacc, _totals_tuple(t), strict=True)
-                ]
+                tacc[0] += t.sales_count
+                tacc[1] += t.returns_count
+                tacc[2] += t.gross_fen
+                tacc[3] += t.discount_fen
+                tacc[4] += t.sales_fen
+                tacc[5] += t.refund_fen
+                tacc[6] += t.points_earned
+                tacc[7] += t.points_redeemed
     skus = {k: SkuFigures(*v) for k, v in sku_sums.items()}
     totals = {k: TotalsFigures(*v) for k, v in total_sums.items()}
     return Projection(

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from cloud.store.apply import IncomingEvent
 from protocol.bodies import EventBody, ReturnBody, SaleBody
 from protocol.codec import (
     BadEvent,
+    TypedBatch,
     check_origin,
     decode_batch_loose,
+    decode_batch_typed,
     decode_event_body,
     encode_envelope,
     event_keys,
@@ -80,13 +83,54 @@ def _dead_in_place(bad: BadEvent, store_id: str, terminal_id: str) -> IncomingEv
     )
 
 
-def decode_events_message(topic: str, payload: bytes) -> DecodedBatch | Rejection:
-    """Validate topic, payload, version, size and origin; validate each event on its own."""
+def _typed_events(batch: TypedBatch) -> list[IncomingEvent]:
+    """The events of a batch valid throughout, as the loose path would make them."""
+    events: list[IncomingEvent] = []
+    append, terminal_id, store_id = events.append, batch.terminal_id, batch.store_id
+    times: dict[str, dt.datetime] = {}  # a till sells many times a second: parse each once
+    for env, kind, body in zip(batch.events, batch.types, batch.bodies, strict=True):
+        typed = env.body
+        text = env.device_time
+        moment = times.get(text)
+        if moment is None:
+            moment = times[text] = parse_utc(text)
+        append(
+            IncomingEvent(
+                event_id=env.id, terminal_id=terminal_id, store_id=store_id, seq=env.seq,
+                type=kind, device_time=moment, device_time_text=text,
+                clock_synced=env.clock_synced, body=body, epoch=env.epoch,
+                rules_version=typed.rules_version if kind in _VERSIONED else "", typed=typed,
+            )
+        )  # fmt: skip
+    events.sort(key=_seq)
+    return events
+
+
+#: Event types whose body names the rules version it was priced or planned with.
+_VERSIONED: Final = frozenset({"sale", "return"})
+
+
+def _seq(event: IncomingEvent) -> int:
+    return event.seq
+
+
+def decode_events_message(
+    topic: str, payload: bytes, *, whole_first: bool = True
+) -> DecodedBatch | Rejection:
+    """Validate topic, payload, version, size and origin; validate each event on its own.
+
+    A batch valid throughout is decoded in one pass (``whole_first``); any other goes event by
+    event, so each bad event is named and kept in its place. Both give the same result for a
+    valid batch; ``whole_first=False`` exists so tests can hold the two side by side.
+    """
     try:
         store_id, terminal_id = parse_events_topic(topic)
     except BadTopic as err:
         claimed, seqs = _guess(payload)
         return Rejection(f"bad topic: {err}", None, None, claimed, seqs)
+    whole = decode_batch_typed(payload) if whole_first else None
+    if whole is not None and whole.store_id == store_id and whole.terminal_id == terminal_id:
+        return DecodedBatch(store_id, terminal_id, _typed_events(whole))
     try:
         batch = decode_batch_loose(payload)
         check_origin(batch, store_id, terminal_id)

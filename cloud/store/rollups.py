@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from operator import add
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from cloud.domain.projections import business_time
 from cloud.store import stores
@@ -57,9 +57,12 @@ def _bump(
         acc[:] = map(add, acc, values)
 
 
-@dataclass(frozen=True, slots=True)
-class At:
-    """Where and when an event counts: store, terminal, business day, hour, local time."""
+class At(NamedTuple):
+    """Where and when an event counts: store, terminal, business day, hour, local time.
+
+    A named tuple, not a frozen dataclass: one is made per event, and a tuple is made in a
+    third of the time.
+    """
 
     store_id: str
     terminal_id: str
@@ -141,26 +144,59 @@ def _typed_sale(s: Sums, at: At, body: SaleBody) -> None:
     """_sale for a body the codec already validated: its fields are known to be there."""
     lines = body.lines
     day, store = at.day, at.store_id
-    _bump(
-        s.sales,
-        (store, day, at.hour, at.terminal_id, body.cashier_id[:64]),
-        [1, 0, 1 if body.member_id else 0, sum(line.quantity for line in lines), len(lines),
-         sum(1 for line in lines if line.price_overridden), body.gross_fen, body.discount_fen,
-         body.total_fen, 0, 0],
-    )  # fmt: skip
+    # Each key's counters are added in place: a batch has hundreds of sales and few keys, and a
+    # call and a new list per addition were most of this function's time.
+    key: tuple[Any, ...] = (store, day, at.hour, at.terminal_id, body.cashier_id[:64])
+    items = overrides = 0
+    for line in lines:
+        items += line.quantity
+        overrides += line.price_overridden
+    acc = s.sales.get(key)
+    if acc is None:
+        s.sales[key] = [1, 0, 1 if body.member_id else 0, items, len(lines), overrides,
+                        body.gross_fen, body.discount_fen, body.total_fen, 0, 0]  # fmt: skip
+    else:
+        acc[0] += 1
+        acc[2] += 1 if body.member_id else 0
+        acc[3] += items
+        acc[4] += len(lines)
+        acc[5] += overrides
+        acc[6] += body.gross_fen
+        acc[7] += body.discount_fen
+        acc[8] += body.total_fen
     products, chain, categories, names = s.products, s.chain, s.categories, s.names
     for line in lines:
-        sku = line.sku[:64]
-        figures = [1, line.quantity, line.weight_g or 0, line.net_fen, 0, 0]
-        _bump(products, (store, day, sku), figures)
-        _bump(chain, (day, sku), figures)
+        sku, qty, net = line.sku[:64], line.quantity, line.net_fen
+        weight = line.weight_g or 0
+        for table, key in ((products, (store, day, sku)), (chain, (day, sku))):
+            acc = table.get(key)
+            if acc is None:
+                table[key] = [1, qty, weight, net, 0, 0]
+            else:
+                acc[0] += 1
+                acc[1] += qty
+                acc[2] += weight
+                acc[3] += net
         category = line.category[:64]
         names[sku] = (line.name_zh[:200], line.name_en[:200], category)
-        _bump(categories, (store, day, category), [1, line.quantity, line.net_fen, 0, 0])
+        key = (store, day, category)
+        acc = categories.get(key)
+        if acc is None:
+            categories[key] = [1, qty, net, 0, 0]
+        else:
+            acc[0] += 1
+            acc[1] += qty
+            acc[2] += net
         for d in line.discounts:
             _bump(s.discounts, (store, day, d.kind[:32], d.label[:100]), [1, d.amount_fen])
     for t in body.tenders:
-        _bump(s.tenders, (store, day, at.terminal_id, t.kind[:16]), [1, t.amount_fen, 0, 0])
+        key = (store, day, at.terminal_id, t.kind[:16])
+        acc = s.tenders.get(key)
+        if acc is None:
+            s.tenders[key] = [1, t.amount_fen, 0, 0]
+        else:
+            acc[0] += 1
+            acc[1] += t.amount_fen
 
 
 def _return(s: Sums, at: At, body: Mapping[str, Any]) -> None:
