@@ -25,6 +25,8 @@ from device.store.serialize import encode, iso_utc
 
 EPOCH_KEY: Final = "store_epoch"
 HALT_KEY: Final = "sync_halt"
+#: The seq of the current epoch's ``epoch_started`` event (absent: the file's first epoch).
+EPOCH_FIRST_KEY: Final = "store_epoch_first_seq"
 REASONS: Final = ("restored", "cloned", "technician")
 
 
@@ -60,6 +62,13 @@ def current(db: Database) -> str:
     """This store file's epoch."""
     row = db.row("SELECT value FROM meta WHERE key = ?", (EPOCH_KEY,))
     return str(row[0]) if row else ""
+
+
+def first_seq(db: Database) -> int:
+    """The seq this store file's epoch started at (its ``epoch_started`` event); 0 for a file
+    never repaired."""
+    row = db.row("SELECT value FROM meta WHERE key = ?", (EPOCH_FIRST_KEY,))
+    return int(row[0]) if row else 0
 
 
 def halt(db: Database) -> Halt | None:
@@ -118,7 +127,13 @@ def start_new_epoch(db: Database, reason: str, now: dt.datetime, note: str = "")
         outbox.set_counter(conn, outbox.SEQ_COUNTER, first - 1)
         outbox.set_counter(conn, outbox.ACKED_COUNTER, first - 1)
         created = iso_utc(now)
-        outbox.append(conn, outbox.next_seq(conn), "epoch_started", created, False, body, created)
+        started = outbox.next_seq(conn)  # == first: the counter was set just below it
+        outbox.append(conn, started, "epoch_started", created, False, body, created)
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (EPOCH_FIRST_KEY, str(started)),
+        )
         for _old_seq, event_id, kind, device_time, synced, text, created_at in rows:
             conn.execute(
                 outbox.INSERT_SQL,

@@ -155,6 +155,7 @@ class SyncStorage:
             last_seq=self.outbox.last_seq(),
             acked_seq=self.outbox.acked_seq(),
             event_id_at=self.outbox.event_id_at,
+            epoch_first_seq=epoch.first_seq(self.db),
         )
 
     def halted(self) -> str:

@@ -37,6 +37,7 @@ class Journal:
     acked_seq: int  # highest seq seen acknowledged
     event_id_at: Callable[[int], str | None]  # id of the unacknowledged event at a seq
     # (acknowledged rows kept to resend have none here: a seq <= acked_seq is not checked)
+    epoch_first_seq: int = 0  # the seq of this epoch's epoch_started event (0: never repaired)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,8 @@ class SeqsLost:
 class CloudBehind:
     """A cloud restored from a backup: what the till sends again, and what it cannot."""
 
-    cloud_seq: int  # the cloud's mark in its answer to the Hello; resending starts above it
+    cloud_seq: int  # resending starts above it: the cloud's mark in its answer to the Hello
+    # (or, for a cloud restored to before this file's repair, just below the epoch's start)
     acked_seq: int  # what this till had seen acknowledged; the gap is closed once ACKed again
     lost: SeqsLost | None  # the part older than the resend window (already pruned here)
     text: str  # for the cashier's status and HQ's terminal list
@@ -72,17 +74,31 @@ def cloud_behind(
     till names them, and tells the cloud with a ``seqs_lost`` event so the cloud's mark can
     pass them, and they must be recovered at HQ from the till's journal.
 
-    An answer about another epoch is not this: a repair's new epoch starts its seqs above the
-    cloud's, which has not seen that epoch's first event yet.
+    An answer about an older epoch is usually not this: a repair's new epoch starts its seqs
+    above the cloud's, which has not seen that epoch's first event yet. But once the cloud had
+    acknowledged the new epoch's events, such an answer means it was restored to a backup
+    older than the repair: the till sends again from the epoch's first event (the seqs below
+    it were abandoned by the repair, and that event tells the cloud so again).
     """
     if not ack.hello or ack.acked_seq >= journal.acked_seq:
         return None
+    floor = ack.acked_seq  # resending starts above it
+    before_repair = ""
     if ack.epoch and journal.epoch and ack.epoch != journal.epoch:
-        return None
-    first, last = ack.acked_seq + 1, journal.acked_seq
+        start = journal.epoch_first_seq
+        kept = oldest_kept is not None and oldest_kept <= start
+        if not (
+            start and journal.acked_seq >= start and kept
+            and generation(ack.epoch) < generation(journal.epoch)
+        ):  # fmt: skip
+            return None  # the repair on its way (or its start is past the resend window)
+        floor = max(floor, start - 1)
+        before_repair = f" taken before this store file's repair (epoch {journal.epoch})"
+    first, last = floor + 1, journal.acked_seq
     text = (
         f"the cloud holds this terminal's events only up to seq {ack.acked_seq} but had "
         f"acknowledged up to {last}: its database was restored from an older backup"
+        f"{before_repair}"
     )
     kept_from = last + 1 if oldest_kept is None else max(first, oldest_kept)
     lost = None
@@ -96,7 +112,7 @@ def cloud_behind(
         )
     if kept_from <= last:
         text += f"; sending {span(kept_from, last)} again"
-    return CloudBehind(ack.acked_seq, last, lost, text)
+    return CloudBehind(floor, last, lost, text)
 
 
 def span(first: int, last: int) -> str:

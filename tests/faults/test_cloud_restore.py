@@ -27,7 +27,14 @@ from protocol.envelope import Ack
 from tests.broker import Broker
 from tests.device.sync.harness import record_sales
 from tests.faults.sync_helpers import wait_until
-from tests.faults.test_restore import TERMINAL, _drain, _journal_sales, _problem, _service
+from tests.faults.test_restore import (
+    TERMINAL,
+    _drain,
+    _journal_sales,
+    _problem,
+    _repair,
+    _service,
+)
 
 GAP = "restored from an older backup"
 
@@ -256,3 +263,62 @@ def test_a_hello_answer_claiming_nothing_only_brings_duplicates(
         assert cdb.models.EventConflict.select().count() == 0
     finally:
         cdb.close()
+
+
+def test_a_cloud_restored_to_before_the_tills_repair_gets_the_new_epoch_again(
+    broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url, path = f"sqlite:///{tmp_path / 'cloud.db'}", tmp_path / "terminal.db"
+    worker = _worker(broker, url)
+    try:
+        record_sales(path, 6, create=True)
+        _drain(broker, path)
+        _copy_db(path, tmp_path / "till-backup.db")  # the till's backup: seqs 1-6
+        record_sales(path, 4, start=6)
+        _drain(broker, path)  # seqs 1-10 at the cloud
+    finally:
+        worker.stop()
+    original = _journal_sales(path)
+    _copy_db(tmp_path / "cloud.db", tmp_path / "nightly.db")  # the cloud's backup: seqs 1-10
+    # The SD card is replaced with the till's backup, which sells on; the cloud halts it and
+    # the technician starts a new epoch: seqs 11 (epoch_started) to 14 (three carried sales).
+    _copy_db(tmp_path / "till-backup.db", path)
+    record_sales(path, 3, start=100)
+    worker = _worker(broker, url)
+    svc = _service(broker, path)
+    try:
+        assert svc.wait(lambda s: bool(s.halted), 30), svc.stats()
+        done = _repair(path, "new-epoch", "--reason", "restored")
+        assert done.returncode == 0, done.stderr
+        assert svc.wait(lambda s: not s.halted and s.verified and s.outbox_depth == 0, 60), (
+            svc.stats())  # fmt: skip
+    finally:
+        svc.stop()
+        worker.stop()
+    # HQ restores the cloud's backup, taken before the repair: it knows neither the new epoch
+    # nor its events, and answers the Hello with the old epoch.
+    _copy_db(tmp_path / "nightly.db", tmp_path / "cloud.db")
+    worker = _worker(broker, url)
+    svc = _service(broker, path)
+    try:
+        with caplog.at_level(logging.ERROR, logger="device.sync.service"):
+            assert svc.wait(lambda s: s.verified and s.outbox_depth == 0
+                            and GAP not in s.last_problem, 60), svc.stats()  # fmt: skip
+            cdb = open_cloud_db(url)
+            try:
+                wait_until(lambda: _mark(cdb) == (14, 14), 30, "the new epoch's events again")
+                expected = {**original, **_journal_sales(path)}
+                assert len(expected) == 13
+                figures = (13, 13, sum(expected.values()), 13, sum(expected.values()))
+                assert _cloud_figures(cdb) == figures, "every sale exactly once, fen for fen"
+                m = cdb.models
+                epoch = m.TerminalEpoch.get(m.TerminalEpoch.terminal_id == TERMINAL)
+                assert (epoch.since_seq, epoch.carried) == (11, 3)
+                assert m.EventConflict.select().count() == 0
+            finally:
+                cdb.close()
+        assert "backup taken before this store file's repair" in caplog.text, caplog.text
+        assert "sending seqs 11-14 again" in caplog.text
+    finally:
+        svc.stop()
+        worker.stop()

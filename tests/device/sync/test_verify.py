@@ -44,3 +44,26 @@ def test_a_cloud_that_holds_everything_or_another_epoch_is_not_behind() -> None:
     assert cloud_behind(_hello(5, epoch="0000bbbbbbbbbbbb"), JOURNAL, oldest_kept=1) is None
     # A cloud restored to before it knew any epoch of this terminal is behind all the same.
     assert cloud_behind(_hello(0, epoch=""), JOURNAL, oldest_kept=1) is not None
+
+
+REPAIRED = Journal(epoch="0001bbbbbbbbbbbb", last_seq=30, acked_seq=30,
+                   event_id_at=lambda _seq: None, epoch_first_seq=21)  # fmt: skip
+
+
+def test_a_cloud_restored_to_before_the_repair_gets_the_epoch_from_its_first_event() -> None:
+    behind = cloud_behind(_hello(15), REPAIRED, oldest_kept=1)
+    assert behind is not None
+    # Seqs 16-20 were abandoned by the repair: the epoch_started event at 21 says so again.
+    assert (behind.cloud_seq, behind.acked_seq, behind.lost) == (20, 30, None)
+    assert "before this store file's repair" in behind.text
+    assert behind.text.endswith("sending seqs 21-30 again")
+
+
+def test_an_old_epoch_answer_is_the_repair_on_its_way_until_the_cloud_acked_the_new_one() -> None:
+    on_its_way = Journal(epoch=REPAIRED.epoch, last_seq=30, acked_seq=20,
+                         event_id_at=lambda _seq: None, epoch_first_seq=21)  # fmt: skip
+    assert cloud_behind(_hello(15), on_its_way, oldest_kept=21) is None
+    # The epoch's start is past the resend window: nothing the till can send settles it.
+    assert cloud_behind(_hello(15), REPAIRED, oldest_kept=25) is None
+    # A newer epoch at the cloud is the verify.problem() case, never a resend.
+    assert cloud_behind(_hello(15, epoch="0002cccccccccccc"), REPAIRED, oldest_kept=1) is None
