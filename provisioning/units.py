@@ -99,7 +99,7 @@ Environment=PYTHONUNBUFFERED=1
 ExecStart={p.python} -m device.sync --db {p.db} --host {p.broker_host} \\
     --port {p.broker_port} --store {p.store_id} --terminal {p.terminal_id} \\
     --tls-ca {p.ca_file} --tls-cert {p.cert_file} --tls-key {p.key_file} \\
-    --software-version {p.software_version} --until-drained
+    --software-version {p.software_version} --terminal-config {p.config} --until-drained
 Restart=on-failure
 RestartSec=5
 WatchdogSec={WATCHDOG_S}

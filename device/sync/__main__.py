@@ -16,6 +16,7 @@ import threading
 import time
 from types import FrameType
 
+from device.config import load_config
 from device.store.db import DbOptions
 from device.store.outbox import DEFAULT_RESEND_WINDOW
 from device.sync.client import BrokerSettings
@@ -43,6 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resend-window-days", type=int, default=DEFAULT_RESEND_WINDOW.days,
                    help="days acknowledged events are kept to send again to a restored cloud "
                    "(the terminal file's [sync] resend_window_days)")  # fmt: skip
+    p.add_argument("--terminal-config", metavar="TOML",
+                   help="take the resend window from this terminal file's [sync] section, as "
+                   "the till does (overrides --resend-window-days)")  # fmt: skip
     p.add_argument("--reconnect-max", type=int, default=30, help="seconds")
     p.add_argument("--software-version", default="0.0.0")
     p.add_argument("--until-drained", action="store_true", help="exit 0 once the outbox is empty")
@@ -63,9 +67,13 @@ def main(argv: list[str] | None = None) -> int:
             password=args.password, ca_file=args.tls_ca, cert_file=args.tls_cert,
             key_file=args.tls_key, reconnect_max_s=args.reconnect_max,
         ).check()  # fmt: skip
-        if not 0 <= args.resend_window_days <= 365:
-            raise ValueError(f"--resend-window-days {args.resend_window_days} is not 0-365")
-        window = dt.timedelta(days=args.resend_window_days)
+        days = args.resend_window_days
+        if args.terminal_config:
+            # The till and this drain prune by the same window, whatever the file says now.
+            days = load_config(args.terminal_config).sync.resend_window_days
+        if not 0 <= days <= 365:
+            raise ValueError(f"--resend-window-days {days} is not 0-365")
+        window = dt.timedelta(days=days)
         settings = SyncSettings(
             broker=broker, software_version=args.software_version, batch_size=args.batch_size,
             window=args.window, resend_after_s=args.resend_after,

@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from msgspec.structs import replace
+
+from device.config import SyncSection, dump_config
 from tests.broker import Broker
+from tests.device.harness import terminal_config
 from tests.device.sync.fakecloud import FakeCloud
 from tests.device.sync.harness import record_sales
 from tests.faults.sync_helpers import ROOT, outbox_depth
@@ -96,3 +100,30 @@ def test_a_resend_window_out_of_range_is_refused(store_file: Path) -> None:
                "--resend-window-days", "400")  # fmt: skip
     assert done.returncode == 2
     assert "--resend-window-days 400" in done.stderr
+
+
+def test_the_resend_window_is_the_terminal_files_when_given(
+    broker: Broker, store_file: Path, tmp_path: Path
+) -> None:
+    # The drain-only unit passes the till's own file: a window set there holds for it too.
+    cfg = terminal_config(tmp_path)
+    config = tmp_path / "terminal.toml"
+    config.write_text(dump_config(replace(cfg, sync=SyncSection(resend_window_days=0))))
+    record_sales(store_file, 12)
+    cloud = FakeCloud(broker)
+    try:
+        done = run(
+            "--db", str(store_file), "--host", broker.host, "--port", str(broker.port),
+            "--store", "S001", "--terminal", "S001-T01",
+            "--password", broker.password("S001-T01"), "--until-drained", "--timeout", "30",
+            "--resend-window-days", "7", "--terminal-config", str(config),
+        )  # fmt: skip
+    finally:
+        cloud.close()
+    assert done.returncode == 0, done.stderr
+    assert outbox_depth(store_file) == 0 and _rows_kept(store_file) == 0
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[sync]\nresend_window_days = -1\n")
+    refused = run("--db", str(store_file), "--store", "S001", "--terminal", "S001-T01",
+                  "--terminal-config", str(broken))  # fmt: skip
+    assert refused.returncode == 2 and "broken.toml" in refused.stderr
