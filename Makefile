@@ -72,6 +72,7 @@ lint: $(DEPS_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(PY) -m mypy --config-file benchmarks/mypy.ini benchmarks
 	$(VENV)/bin/lint-imports
 
 bench: $(DEPS_STAMP) $(SYS_STAMP) $(NPM_STAMP)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import cast
 
 from device.checkout import events as ev
 from device.checkout.records import TenderKind
@@ -14,12 +15,18 @@ from provisioning import demo_data
 from tests.device.harness import Terminal
 
 
+def demo_barcodes() -> list[str]:
+    """The first barcode of every demo product that has one."""
+    products = demo_data.products()
+    return [str(cast("list[object]", p["barcodes"])[0]) for p in products if p["barcodes"]]
+
+
 class ScanTimer:
     """Watches a signed-in terminal's views; ``scan()`` times one scan, paying every tenth."""
 
     def __init__(self, term: Terminal) -> None:
         self.term = term
-        self.codes = [str(p["barcodes"][0]) for p in demo_data.products() if p["barcodes"]]
+        self.codes = demo_barcodes()
         self.samples: list[float] = []
         self._latest: list[View] = [term.runtime.view]
         self._seen = threading.Condition()

@@ -54,7 +54,7 @@ class _Members:
 
 
 class _Staff:
-    def verify(self, staff_id: str, pin: str) -> PinResult:
+    def verify(self, staff_id: str, pin: str, new_pin: str | None = None) -> PinResult:
         return PinResult(ok=pin == "1111", staff=_STAFF if pin == "1111" else None)
 
 

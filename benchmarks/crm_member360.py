@@ -28,6 +28,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from benchmarks._crm_data import Shape, generate
@@ -38,6 +39,10 @@ from cloud.store.db import CloudDB, open_cloud_db
 from tests.pg import PgUnavailable, fresh_database, pg_server
 
 FULL_ENV = "CRM_BENCH_FULL"
+
+
+def _fetch(cdb: Any, sql: str, member_id: str) -> list[Any]:
+    return list(cdb.database.execute_sql(sql, (member_id,)).fetchall())
 
 
 def _ms(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -55,16 +60,16 @@ def _measure(cdb: CloudDB, shape: Shape, rounds: int) -> dict[str, float]:
         cdb.database.execute_sql(sql, (member_id,)).fetchall()
         crm.member_360(cdb, member_id)
     for member_id in ids:
-        ms, rows = _ms(lambda m=member_id: cdb.database.execute_sql(sql, (m,)).fetchall())
+        ms, rows = _ms(partial(_fetch, cdb, sql, member_id))
         assert len(rows) == 1
         raw.append(ms)
-        ms, view = _ms(lambda m=member_id: crm.member_360(cdb, m))
+        ms, view = _ms(partial(crm.member_360, cdb, member_id))
         assert view is not None and view["profile"]["member_id"] == member_id
         whole.append(ms)
     for n in (int(m[1:]) for m in ids[: rounds // 3]):
         name = f"{'王李张刘陈'[n % 5]}会员{n}"
         for q in (f"13{n * 7919 % 1_000_000_000:09d}", f"C{n:09d}", name):
-            ms, hits = _ms(lambda q=q: crm.search(cdb, search_term(q), None))
+            ms, hits = _ms(partial(crm.search, cdb, search_term(q), None))
             assert f"M{n:07d}" in {h["member_id"] for h in hits}, q
             search.append(ms)
     busiest = max(len(crm.member_360(cdb, m)["purchases"]) for m in ids)  # type: ignore[index]
@@ -85,6 +90,7 @@ def _measure_api(url: str, shape: Shape, rounds: int) -> float:
         from fastapi.testclient import TestClient
 
     from cloud.api.app import create_app
+    from tests.cloud.api.recorder import Recorder
 
     cdb = open_cloud_db(url)
     with cdb.write():
@@ -93,10 +99,10 @@ def _measure_api(url: str, shape: Shape, rounds: int) -> float:
     cdb.close()
     rng = random.Random(13)
     times = []
-    with TestClient(create_app(url, None), headers={"Authorization": f"Bearer {token}"}) as c:
+    with TestClient(create_app(url, Recorder()), headers={"Authorization": f"Bearer {token}"}) as c:
         for n in range(rounds + 10):
             member_id = f"M{rng.randint(1, shape.members):07d}"
-            ms, reply = _ms(lambda m=member_id: c.get(f"/api/crm/members/{m}"))
+            ms, reply = _ms(partial(c.get, f"/api/crm/members/{member_id}"))
             assert reply.status_code == 200 and reply.json()["masked"] is True
             if n >= 10:  # the first calls warm the app
                 times.append(ms)

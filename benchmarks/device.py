@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks._scans import ScanTimer
+from benchmarks._scans import ScanTimer, demo_barcodes
 from benchmarks._stats import percentile
 from device.config import dump_config
 from provisioning import demo_data
@@ -116,7 +116,7 @@ def _rss_after_sales(config: Path, sales: int) -> float:
         do({"event": "Login", "args": {"staff_id": "2001", "pin": "1234"}})
         manager = {"manager_id": "1001", "manager_pin": "8888"}
         do({"event": "OpenShift", "args": {"float_fen": 10_000, "manager": manager}})
-        codes = [str(p["barcodes"][0]) for p in demo_data.products() if p["barcodes"]]
+        codes = demo_barcodes()
         cards = [str(m["cards"][0]) for m in demo_data.members(1000)]  # type: ignore[index]
         for i in range(sales):
             for n in range(3):

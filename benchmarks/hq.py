@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from benchmarks._hq_data import Shape, generate
@@ -122,6 +123,8 @@ def _mix(shape: Shape, rng: random.Random) -> list[tuple[str, Filters, str, list
 
 def _check_same(name: str, table: Any, raw: list[tuple[Any, ...]]) -> None:
     """The rollups and the raw scan must agree, or the figures compare different things."""
+    got: list[tuple[Any, ...]]
+    want: list[tuple[Any, ...]]
     if name in ("top-products", "sales-by-category"):
         got = [(r[0], r[7] if name == "top-products" else r[3]) for r in table.rows]
         want = [(k, int(n)) for k, n in raw]
@@ -151,14 +154,14 @@ def _measure_reports(cdb: CloudDB, shape: Shape, rounds: int, raw_rounds: int) -
     members = [f"M{rng.randint(1, shape.members):07d}" for _ in range(rounds)]
     for r in range(rounds):
         for name, f, sql, params in _mix(shape, rng):
-            ms, table = _timed(lambda n=name, f=f: REPORTS[n](cdb, f))
+            ms, table = _timed(partial(REPORTS[name], cdb, f))
             rolled.append(ms)
             by_query.setdefault(f"{name}{'' if f.stores is None else ' (store)'}", []).append(ms)
             if r < raw_rounds:
-                raw_ms, rows = _timed(lambda s=sql, p=params: _raw(cdb, s, p))
+                raw_ms, rows = _timed(partial(_raw, cdb, sql, params))
                 raw.append(raw_ms)
                 _check_same(name, table, rows)
-        ms, _ = _timed(lambda m=members[r]: queries.member_points(cdb, m))
+        ms, _ = _timed(partial(queries.member_points, cdb, members[r]))
         rolled.append(ms)
         if r < raw_rounds:
             raw.append(ms)  # no rollup for one member's ledger: the same query on both sides

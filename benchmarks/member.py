@@ -24,6 +24,7 @@ import datetime as dt
 import statistics
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,7 @@ def _push_apply(root: Path, sales: int) -> dict[str, float]:
             before = _rev(b)
             a.record_sale(make_sale(3, member_id=MEMBER, seed=n, when=dt.datetime.now(dt.UTC)))
             sync_a.wake()
-            _wait(lambda r=before: _rev(b) > r, 30, "the push reaching store B")
+            _wait(partial(_rev_above, b, before), 30, "the push reaching store B")
             applied = time.monotonic()
             committed = worker.last_commit_monotonic or applied
             samples.append((applied - committed) * 1000)
@@ -123,9 +124,17 @@ def _raw_round_trip(broker: Broker, rounds: int) -> list[float]:
     for n in range(rounds):
         start = time.monotonic()
         pub.publish(topic, payload)
-        sub.wait_for(lambda m, k=n: len(sub.received_on(topic)) > k, timeout=10)
+        sub.wait_for(partial(_holds_more, sub, topic, n), timeout=10)
         samples.append((time.monotonic() - start) * 1000)
     return samples
+
+
+def _holds_more(sub: Any, topic: str, k: int, _message: Any) -> bool:
+    return len(sub.received_on(topic)) > k
+
+
+def _rev_above(store: Any, rev: int) -> bool:
+    return _rev(store) > rev
 
 
 def _wait(check: Any, timeout: float, what: str) -> None:

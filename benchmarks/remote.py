@@ -16,6 +16,7 @@ import socket
 import tempfile
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,13 @@ def _no_delay(client: MqttClient) -> MqttClient:
     # Like the till's and the cloud's own clients: a small message must not wait for the
     # peer's delayed ACK (40 ms on Linux), which would hide everything measured here.
     sock = client.paho.socket()
-    if sock is not None:
+    if isinstance(sock, socket.socket):  # plain TCP here (paho's type also covers TLS/WS)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return client
+
+
+def _answers(rid: bytes, m: Any) -> bool:
+    return bool(m.topic.endswith("/reply") and rid in m.payload)
 
 
 def _round_trips(client: MqttClient, make: Any, rounds: int) -> list[float]:
@@ -50,10 +55,7 @@ def _round_trips(client: MqttClient, make: Any, rounds: int) -> list[float]:
         before = len(client.messages)
         start = time.perf_counter()
         client.publish(request_topic(STORE, TERMINAL), payload, qos=1)
-        client.wait_for(
-            lambda m, rid=rid: m.topic.endswith("/reply") and rid.encode() in m.payload,
-            timeout=30,
-        )
+        client.wait_for(partial(_answers, rid.encode()), timeout=30)
         samples.append((time.perf_counter() - start) * 1000)
         del client.messages[before:]
     return samples

@@ -13,6 +13,7 @@ import sqlite3
 import tempfile
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,11 @@ from device.store.store import Store, StoreConfig
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / "var" / "bench"
 T0 = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)
+
+
+def _cell(cell: list[dt.datetime]) -> dt.datetime:
+    """The time a test clock holds (moved by the caller between calls)."""
+    return cell[0]
 
 
 def _phone(i: int) -> str:
@@ -224,7 +230,7 @@ def _acks(workdir: Path) -> dict[str, float]:
         now = [T0]
         db = open_database(workdir / f"acks{label}.db", create=True,
                            options=DbOptions(check="none", durable=False))  # fmt: skip
-        box = outbox.Outbox(db, window, now=lambda clock=now: clock[0])
+        box = outbox.Outbox(db, window, now=partial(_cell, now))
         with db.write() as conn:
             for i in range(per_day * days):
                 stamp = iso_utc(T0 + step * i)

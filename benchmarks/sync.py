@@ -277,7 +277,7 @@ def _latencies(broker: Broker, db: Path, sales: int, first_seq: int) -> list[flo
     lock = threading.Lock()
 
     def on_message(_c: Any, _u: Any, m: mqtt.MQTTMessage) -> None:
-        seq = codec.decode_ack(m.payload).acked_seq
+        seq = codec.decode_ack(bytes(m.payload)).acked_seq
         with lock:
             acks.append((time.perf_counter(), seq))
 

@@ -90,7 +90,8 @@ def run(quick: bool) -> dict[str, float]:
                 till = Till(cdb, "S001-T09")
                 for n in range(40):
                     till.register(f"M{n}", f"1380000{n:04d}", day(0))
-                ours, raw = [], []
+                ours: list[float] = []
+                raw: list[float] = []
                 timed = _Timed()
                 apply_module.till_crm = _TimedModule(timed)  # type: ignore[assignment]
                 for r in range(rounds):
