@@ -320,7 +320,7 @@ def decode_batch_typed(payload: bytes) -> TypedBatch | None:
     two thirds of decoding each event on its own and converting its body afterwards. Any
     doubt (an error anywhere, another version, a NUL, an event of another till) answers
     None, and the loose path, which names each bad event, decides; for a batch both accept,
-    both give the same events and bodies (tests/protocol/test_typed_batch.py).
+    both give the same events and bodies (tests/cloud/ingest/test_decode.py).
     """
     if not isinstance(payload, bytes) or len(payload) > MAX_BATCH_BYTES:
         return None

@@ -372,7 +372,7 @@ def _mark_lost(
                           f"seqs_lost seq {event.seq} names {last - first + 1} seqs, more than "
                           f"one event may ({MAX_SEQS_LOST}): not recorded", batch.now)  # fmt: skip
             continue
-        seqs = seqstore.mark_lost(cdb, batch.terminal_id, first, last,
+        seqs = seqstore.fill_gaps(cdb, batch.terminal_id, first, last,
                                   _placeholder(batch, "lost"))  # fmt: skip
         count += len(seqs)
         if seqs:

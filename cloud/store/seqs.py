@@ -210,22 +210,7 @@ def open_epoch(
     Returns how many seqs were abandoned. ``placeholder(seq)`` builds the event row.
     """
     span = abandoned_range(high_water, start)
-    abandoned: list[int] = []
-    if span is not None:
-        held = {
-            int(seq)
-            for (seq,) in cdb.models.Event.select(cdb.models.Event.seq)
-            .where(
-                (cdb.models.Event.terminal_id == terminal_id)
-                & (cdb.models.Event.seq.between(span[0], span[1]))
-            )
-            .tuples()
-        }
-        abandoned = [s for s in range(span[0], span[1] + 1) if s not in held]
-        insert_rows(
-            cdb, "events", EVENT_COLUMNS, [placeholder(s) for s in abandoned],
-            on_conflict="ON CONFLICT DO NOTHING",
-        )  # fmt: skip
+    abandoned = fill_gaps(cdb, terminal_id, *span, placeholder) if span is not None else []
     cdb.models.TerminalEpoch.insert(
         terminal_id=terminal_id, epoch=start.epoch, previous_epoch=start.previous_epoch,
         since_seq=start.seq, reason=start.reason,
@@ -235,12 +220,13 @@ def open_epoch(
     return len(abandoned)
 
 
-def mark_lost(cdb: CloudDB, terminal_id: str, first: int, last: int, placeholder: Any) -> list[int]:
-    """Put a 'lost' row at every seq in first..last the cloud does not hold; return those seqs.
+def fill_gaps(cdb: CloudDB, terminal_id: str, first: int, last: int, placeholder: Any) -> list[int]:
+    """Put a placeholder row at every seq in first..last the cloud does not hold; return those.
 
-    A terminal's ``seqs_lost`` event names them: a cloud restored from an older backup lost
-    them and the till's resend window no longer holds them. The placeholders let the mark
-    pass; an event that still turns up at one of those seqs is kept as a conflict.
+    The seqs a repair's new epoch abandoned ('abandoned'), or that a terminal's ``seqs_lost``
+    event names ('lost': a cloud restored from an older backup lost them and the till's resend
+    window no longer holds them). The placeholders let the mark pass; an event that still turns
+    up at one of those seqs is kept as a conflict. ``placeholder(seq)`` builds the event row.
     """
     if first > last:
         return []
@@ -251,9 +237,9 @@ def mark_lost(cdb: CloudDB, terminal_id: str, first: int, last: int, placeholder
         .where((e.terminal_id == terminal_id) & e.seq.between(first, last))
         .tuples()
     }
-    lost = [seq for seq in range(first, last + 1) if seq not in held]
+    missing = [seq for seq in range(first, last + 1) if seq not in held]
     insert_rows(
-        cdb, "events", EVENT_COLUMNS, [placeholder(seq) for seq in lost],
+        cdb, "events", EVENT_COLUMNS, [placeholder(seq) for seq in missing],
         on_conflict="ON CONFLICT DO NOTHING",
     )  # fmt: skip
-    return lost
+    return missing

@@ -77,15 +77,21 @@ class Database:
             raise translate(exc, str(self.path)) from exc
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE .. COMMIT); any failure rolls all of it back.
 
         Hand-written rather than peewee's ``atomic()`` because after SQLITE_FULL SQLite may
         already have rolled the transaction back itself, and the ROLLBACK peewee then issues
         fails and hides the real cause; here the original error is what the caller sees.
+        ``durable`` commits this one transaction with synchronous=FULL on a connection opened
+        without it (what must survive a power cut, such as an event taking a seq).
         """
         if self.problem is not None:
             raise CorruptDatabase(self.problem)
+        if durable and not self.options.durable:
+            with self._full_sync(), self.write() as conn:
+                yield conn
+            return
         conn = self.conn()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -102,6 +108,16 @@ class Database:
             if isinstance(exc, (sqlite3.Error, peewee.PeeweeException)):
                 raise translate(exc, str(self.path)) from exc
             raise
+
+    @contextmanager
+    def _full_sync(self) -> Iterator[None]:
+        conn = self.conn()
+        mode = int(conn.execute("PRAGMA synchronous").fetchone()[0])
+        conn.execute("PRAGMA synchronous = FULL")
+        try:
+            yield
+        finally:
+            conn.execute(f"PRAGMA synchronous = {mode}")
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Run a read and return every row, with driver errors translated."""

@@ -128,21 +128,15 @@ class SyncStorage:
         }  # fmt: skip
         # The event takes a seq the cloud will hold: its commit must survive a power cut (this
         # connection may run synchronous=NORMAL), or the seq would be written twice.
-        conn = self.db.conn()
-        mode = int(conn.execute("PRAGMA synchronous").fetchone()[0])
-        conn.execute("PRAGMA synchronous = FULL")
-        try:
-            with self.db.write() as tx:
-                queued = tx.execute(
-                    "SELECT 1 FROM outbox WHERE type = 'seqs_lost' AND seq > ? AND "
-                    "json_extract(body, '$.from_seq') = ? AND json_extract(body, '$.to_seq') = ?",
-                    (lost.cloud_seq, lost.first, lost.last),
-                ).fetchone()
-                if queued:
-                    return 0
-                return outbox.emit(tx, "seqs_lost", iso_utc(now), False, body, iso_utc(now))
-        finally:
-            conn.execute(f"PRAGMA synchronous = {mode}")
+        with self.db.write(durable=True) as tx:
+            queued = tx.execute(
+                "SELECT 1 FROM outbox WHERE type = 'seqs_lost' AND seq > ? AND "
+                "json_extract(body, '$.from_seq') = ? AND json_extract(body, '$.to_seq') = ?",
+                (lost.cloud_seq, lost.first, lost.last),
+            ).fetchone()
+            if queued:
+                return 0
+            return outbox.emit(tx, "seqs_lost", iso_utc(now), False, body, iso_utc(now))
 
     def oldest_unsynced_age_s(self, now: dt.datetime) -> float | None:
         """Age of the oldest unacked event."""

@@ -31,6 +31,11 @@ def test_the_sync_connection_skips_the_fsync_the_tills_never_does(
     try:
         assert sync.conn().execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
         assert store.db.conn().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        # What takes a seq there (a seqs_lost event) commits FULL all the same, and only it.
+        with sync.write(durable=True) as conn:
+            assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+        with sync.write() as conn:
+            assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1
     finally:
         sync.close()
 
