@@ -84,6 +84,11 @@ def _cloud_figures(cdb: CloudDB) -> tuple[int, int, int, int, int]:
     )  # fmt: skip
 
 
+def _settled(s: Any) -> bool:
+    """The till verified, nothing waiting for an ACK, no restored-cloud gap in its status."""
+    return bool(s.verified and s.outbox_depth == 0 and GAP not in s.last_problem)
+
+
 def _mark(cdb: CloudDB) -> tuple[int, int]:
     t = cdb.models.Terminal.get(cdb.models.Terminal.terminal_id == TERMINAL)
     return int(t.high_water), int(t.max_seq)
@@ -162,8 +167,7 @@ def test_a_cloud_restored_behind_the_terminal_gets_every_lost_sale_again(
     worker = _worker(broker, url)
     svc = _service(broker, path)  # the till comes back: the gap is still there
     try:
-        assert svc.wait(lambda s: s.verified and s.outbox_depth == 0
-                        and GAP not in s.last_problem, 60), svc.stats()  # fmt: skip
+        assert svc.wait(_settled, 60), svc.stats()
         assert not svc.stats().halted
         cdb = open_cloud_db(url)
         try:
@@ -193,8 +197,7 @@ def test_seqs_older_than_the_resend_window_are_named_and_the_outbox_still_drains
     svc = _service(broker, path)
     try:
         with caplog.at_level(logging.ERROR, logger="device.sync.service"):
-            assert svc.wait(lambda s: s.verified and s.outbox_depth == 0
-                            and GAP not in s.last_problem, 60), svc.stats()  # fmt: skip
+            assert svc.wait(_settled, 60), svc.stats()
         assert "seqs 6-8 are older than the 7-day resend window" in caplog.text, caplog.text
         assert "sending seqs 9-10 again" in caplog.text
         assert (
@@ -302,8 +305,7 @@ def test_a_cloud_restored_to_before_the_tills_repair_gets_the_new_epoch_again(
     svc = _service(broker, path)
     try:
         with caplog.at_level(logging.ERROR, logger="device.sync.service"):
-            assert svc.wait(lambda s: s.verified and s.outbox_depth == 0
-                            and GAP not in s.last_problem, 60), svc.stats()  # fmt: skip
+            assert svc.wait(_settled, 60), svc.stats()
             cdb = open_cloud_db(url)
             try:
                 wait_until(lambda: _mark(cdb) == (14, 14), 30, "the new epoch's events again")

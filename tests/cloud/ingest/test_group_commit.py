@@ -10,8 +10,7 @@ reference: the two databases and every ACK must agree.
 from __future__ import annotations
 
 import sqlite3
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +28,7 @@ from tests.cloud.factories import batch_payload, envelope, sale_body, simple_sal
 from tests.cloud.ingest.checks import assert_exact
 from tests.cloud.ingest.conftest import ingest_settings
 from tests.cloud.ingest.workload import TERMINALS, build
+from tests.faults.sync_helpers import wait_until
 from tests.pg import create_database, drop_database
 
 T1, T2, T3 = "S001-T01", "S001-T02", "S002-T01"
@@ -56,13 +56,6 @@ def _writes_held(url: str) -> Iterator[None]:
     finally:
         conn.rollback()
         conn.close()
-
-
-def _until(ready: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 @dataclass
@@ -101,14 +94,17 @@ def _ingest(
             clients[gate].publish(status_topic(gate.split("-")[0], gate), _status(gate))
             for message in stream:
                 send(*message)
-            _until(lambda: worker._ready.qsize() == len(stream), "the backlog to be prepared")
+            wait_until(
+                lambda: worker._ready.qsize() == len(stream), 30, "the backlog to be prepared"
+            )
         expected = {t: sum(1 for s, _ in stream if s == t) for t in clients}
         for terminal, c in clients.items():
             topic = ack_topic(terminal.split("-")[0], terminal)
-            _until(
+            wait_until(
                 lambda c=c, topic=topic, terminal=terminal: (  # type: ignore[misc]
                     len(c.received_on(topic)) >= expected[terminal]
                 ),
+                30,
                 f"ACKs of {terminal}",
             )
         run = Run(groups=worker.groups_committed, batches=worker.batches_applied)
@@ -117,7 +113,7 @@ def _ingest(
             run.acks[terminal] = [decode_ack(m.payload) for m in c.received_on(topic)]
         # Every client hears each member change once; the first client's copy is the list.
         any_client = clients[min(clients)]
-        _until(lambda: worker.load()[1] == 0, "the worker to be idle")
+        wait_until(lambda: worker.load()[1] == 0, 30, "the worker to be idle")
         run.members = [decode_down(m.payload)
                        for m in any_client.received_on(down_topic("all", "members"))]  # fmt: skip
         return run
@@ -354,7 +350,9 @@ def test_two_workers_commit_groups_of_one_backlog_exactly_once(
                         )
             # Each worker's first message (or group) waits at the lock, and a backlog builds
             # behind it (as far as the broker's in-flight window lets it).
-            _until(lambda: all(w.load()[1] >= 4 for w in workers), "a backlog at each worker")
+            wait_until(
+                lambda: all(w.load()[1] >= 4 for w in workers), 30, "a backlog at each worker"
+            )
         final = {t: sum(len(b) for b in workload.messages[t]) for t in TERMINALS}
 
         def acked() -> dict[str, int]:
@@ -363,9 +361,9 @@ def test_two_workers_commit_groups_of_one_backlog_exactly_once(
                 for t, c in clients.items()
             }
 
-        _until(lambda: acked() == final, "every till ACKed to its last seq", timeout=120)
+        wait_until(lambda: acked() == final, 120, "every till ACKed to its last seq")
         # Each message committed once (the duplicates as no-ops), some of them in groups.
-        _until(lambda: sum(w.batches_applied for w in workers) == total, "every message")
+        wait_until(lambda: sum(w.batches_applied for w in workers) == total, 30, "every message")
         assert all(w.groups_committed > 0 for w in workers)
     finally:
         for c in clients.values():

@@ -24,15 +24,20 @@ def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+def drain_args(broker: Broker, store_file: Path) -> tuple[str, ...]:
+    """Drain ``store_file`` against ``broker`` as S001-T01 until the outbox is empty."""
+    return (
+        "--db", str(store_file), "--host", broker.host, "--port", str(broker.port),
+        "--store", "S001", "--terminal", "S001-T01",
+        "--password", broker.password("S001-T01"), "--until-drained", "--timeout", "30",
+    )  # fmt: skip
+
+
 def test_drains_the_outbox_and_exits_zero(broker: Broker, store_file: Path) -> None:
     record_sales(store_file, 120)
     cloud = FakeCloud(broker)
     try:
-        done = run(
-            "--db", str(store_file), "--host", broker.host, "--port", str(broker.port),
-            "--store", "S001", "--terminal", "S001-T01",
-            "--password", broker.password("S001-T01"), "--until-drained", "--timeout", "30",
-        )  # fmt: skip
+        done = run(*drain_args(broker, store_file))
     finally:
         cloud.close()
     assert done.returncode == 0, done.stderr
@@ -66,23 +71,7 @@ def test_the_resend_window_is_taken_from_the_command_line(broker: Broker, store_
     # drain with a window of 0 days prunes them on its first ACK.
     record_sales(store_file, 30)
     cloud = FakeCloud(broker)
-    common = (
-        "--db",
-        str(store_file),
-        "--host",
-        broker.host,
-        "--port",
-        str(broker.port),
-        "--store",
-        "S001",
-        "--terminal",
-        "S001-T01",
-        "--password",
-        broker.password("S001-T01"),
-        "--until-drained",
-        "--timeout",
-        "30",
-    )
+    common = drain_args(broker, store_file)
     try:
         first = run(*common)
         assert first.returncode == 0, first.stderr
@@ -112,12 +101,8 @@ def test_the_resend_window_is_the_terminal_files_when_given(
     record_sales(store_file, 12)
     cloud = FakeCloud(broker)
     try:
-        done = run(
-            "--db", str(store_file), "--host", broker.host, "--port", str(broker.port),
-            "--store", "S001", "--terminal", "S001-T01",
-            "--password", broker.password("S001-T01"), "--until-drained", "--timeout", "30",
-            "--resend-window-days", "7", "--terminal-config", str(config),
-        )  # fmt: skip
+        done = run(*drain_args(broker, store_file), "--resend-window-days", "7",
+                   "--terminal-config", str(config))  # fmt: skip
     finally:
         cloud.close()
     assert done.returncode == 0, done.stderr
