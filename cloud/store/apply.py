@@ -43,10 +43,10 @@ from cloud.store import (
     till_crm,
 )
 from cloud.store import seqs as seqstore
-from cloud.store.bulk import copy_insert_rows, copy_line, insert_rows
+from cloud.store.bulk import copy_insert_rows, copy_line, copy_rows, insert_rows
 from cloud.store.db import CloudDB
 from cloud.store.effects import IngestRules, PendingDown, apply_figures, apply_members
-from cloud.store.rollups import PreparedRollups, apply_rollups
+from cloud.store.rollups import GroupRollups, PreparedRollups, apply_rollups
 from cloud.store.seqs import EVENT_COLUMNS, Conflict
 from cloud.store.stores import StoreClock
 from protocol.bodies import SaleBody
@@ -309,9 +309,25 @@ def prepare_batch(
 
 
 def _insert_events(
-    cdb: CloudDB, rows: Sequence[tuple[Any, ...]], lines: Sequence[str] | None = None
+    cdb: CloudDB,
+    rows: Sequence[tuple[Any, ...]],
+    lines: Sequence[str] | None = None,
+    *,
+    above: int | None = None,
 ) -> set[int]:
-    """Insert, skipping (terminal, seq) already stored; return the seqs this call inserted."""
+    """Insert, skipping (terminal, seq) already stored; return the seqs this call inserted.
+
+    ``above``: the terminal's max_seq, read under its lock. Every writer of events raises it
+    to the seqs it stores (cloud.store.member_facts relies on the same), so rows whose seqs
+    are all above it are new: on PostgreSQL they are copied straight into the table, which
+    a backlog or a till that keeps up always is. Anything else takes ON CONFLICT DO NOTHING.
+    """
+    seqs = [int(row[1]) for row in rows]
+    if lines is not None and above is not None and rows and min(seqs) > above:
+        count = copy_rows(cdb, "events", EVENT_COLUMNS, lines)
+        if count != len(rows):  # the server's own count: anything else is a bug, not data
+            raise RuntimeError(f"COPY stored {count} of {len(rows)} events")
+        return set(seqs)
     returned = copy_insert_rows(
         cdb, "events", EVENT_COLUMNS, rows, conflict=("terminal_id", "seq"), returning=("seq",),
         lines=lines,
@@ -424,6 +440,7 @@ def commit_group(
     """
     order = sorted(range(len(batches)), key=lambda i: (batches[i].terminal_id, i))
     applied: dict[int, _Applied] = {}
+    later = _Later()
     with cdb.write():
         first: dict[str, seqstore.TerminalRow] = {}
         for i in order:
@@ -440,7 +457,8 @@ def commit_group(
             else:
                 term = first[b.terminal_id]
                 seen.add(b.terminal_id)
-            applied[i] = _apply_locked(cdb, b, rules, term)
+            applied[i] = _apply_locked(cdb, b, rules, term, later)
+        later.write(cdb)
         # After every batch's mark is written: each till's entry in ``asof`` is its mark after
         # the whole group, and a member every batch touched is pushed once, not once a batch.
         pushed = _push_members(cdb, [applied[i] for i in order], rules)
@@ -469,6 +487,23 @@ def _lock_members(cdb: CloudDB, batches: Sequence[PreparedBatch]) -> None:
         f"(SELECT new_id FROM {alias} WHERE old_id IN ({marks})) ORDER BY member_id FOR UPDATE",
         [*wanted, *wanted],
     )
+
+
+class _Later:
+    """The additive figures of a group's batches (sku sales, daily totals, report rollups),
+    written once after every batch: the same sums as batch by batch, in a few statements."""
+
+    def __init__(self) -> None:
+        """Nothing summed yet."""
+        self.figures: list[Projection] = []
+        self.rollups = GroupRollups()
+
+    def write(self, cdb: CloudDB) -> None:
+        """Write the group's figures and rollups."""
+        if self.figures:
+            apply_figures(cdb, combine([Projection(skus=p.skus, totals=p.totals)
+                                        for p in self.figures]))  # fmt: skip
+        self.rollups.flush(cdb)
 
 
 @dataclass(frozen=True, slots=True)
@@ -504,10 +539,15 @@ def _push_members(
 
 
 def _apply_locked(
-    cdb: CloudDB, batch: PreparedBatch, rules: IngestRules, term: seqstore.TerminalRow
+    cdb: CloudDB,
+    batch: PreparedBatch,
+    rules: IngestRules,
+    term: seqstore.TerminalRow,
+    later: _Later | None = None,
 ) -> _Applied:
     """Store and apply one batch inside the caller's transaction, its terminal's row locked
-    and read as ``term``; everything but the member push, which the caller does after."""
+    and read as ``term``; everything but the member push, which the caller does after, and,
+    with ``later``, the additive figures, which wait there for the rest of the group."""
 
     store_id, terminal_id, now = batch.store_id, batch.terminal_id, batch.now
     keyed = [(e.seq, e.epoch, e.type if e.dead_reason is None else "", e.body)
@@ -533,7 +573,7 @@ def _apply_locked(
         if lines is not None:
             made = batch.copy_lines.get(e.seq)
             lines.append(made[1] if made is not None and made[0] is row else copy_line(row))
-    inserted = _insert_events(cdb, rows, lines)
+    inserted = _insert_events(cdb, rows, lines, above=term.max_seq)
     conflicts += _conflicts_among(cdb, terminal_id, [e for e in storing
                                                      if e.seq not in inserted])  # fmt: skip
     opened: list[EpochStart] = [s for s in starts if s.seq in inserted]
@@ -574,8 +614,12 @@ def _apply_locked(
             policy=rules.tier_policy(version), today=today,
         )  # fmt: skip
         touched = sorted({joined.get(member, member) for member in touched})
-    apply_figures(cdb, merged)
-    clocks = apply_rollups(cdb, batch, live, rules)  # the events the projections took
+    if later is None:
+        apply_figures(cdb, merged)
+    elif merged.skus or merged.totals:
+        later.figures.append(merged)
+    # the events the projections took
+    clocks = apply_rollups(cdb, batch, live, rules, later.rollups if later else None)
     dead = [e for e in fresh if e.dead_reason is not None]
     for event in dead:
         record_dead_letter(

@@ -141,6 +141,30 @@ def copy_insert_rows(
         return [tuple(r) for r in cursor.fetchall()]
 
 
+def copy_rows(cdb: CloudDB, table: str, columns: Sequence[str], lines: Sequence[str]) -> int:
+    """COPY ``lines`` (``copy_line`` of each row) straight into ``table`` (PostgreSQL only).
+
+    For rows the caller knows are new (ingest: seqs above everything its terminal has stored,
+    under the terminal's lock): no staging table and no INSERT ... SELECT, so the server
+    writes each row once. A row that is not new fails the statement, as a plain INSERT
+    would. Returns the rows the server counted.
+    """
+    if not cdb.is_postgres:
+        raise ValueError("copy_rows is for PostgreSQL; SQLite takes insert_rows")
+    if not lines:
+        return 0
+    copy = f"COPY {_q(table)} ({', '.join(_q(c) for c in columns)}) FROM STDIN"
+    buf = io.StringIO("".join(lines))
+    database = cdb.database
+    with pw.__exception_wrapper__:
+        if isinstance(database, PipelinedPostgres):
+            cursor = database.copy_in([], copy, buf)  # the deferred statements ride along
+        else:
+            cursor = database.cursor()
+            cursor.copy_expert(copy, buf)
+    return int(cursor.rowcount)
+
+
 def add_rows(
     cdb: CloudDB,
     table: str,

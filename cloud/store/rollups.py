@@ -402,19 +402,79 @@ def prepare(
     return PreparedRollups(sums, frozenset(e.seq for e in events), used)
 
 
+class GroupRollups:
+    """Several batches' sums in one transaction, written once (cloud.store.apply.commit_group).
+
+    Counters add up, and the names a sale sets are the last sale's, as when each batch is
+    written in turn; a batch whose returns need the stored categories (a returned product it
+    did not sell) is written in its turn, after what is pending, so it reads what the batches
+    before it wrote. Store clocks are read once per group.
+    """
+
+    def __init__(self) -> None:
+        """Nothing pending, no clock read yet."""
+        self.sums = Sums()
+        self.pending = 0
+        self.clocks: dict[str, stores.StoreClock] = {}
+        self.read: set[str] = set()
+
+    def clocks_of(
+        self, cdb: CloudDB, default_timezone: str, store_ids: set[str]
+    ) -> dict[str, stores.StoreClock]:
+        """The registered clocks of ``store_ids``, reading only stores not read before."""
+        if unread := store_ids - self.read:
+            self.clocks.update(stores.clocks(cdb, default_timezone, unread))
+            self.read |= unread
+        return {k: v for k, v in self.clocks.items() if k in store_ids}
+
+    def add(self, cdb: CloudDB, s: Sums) -> None:
+        """Take one batch's sums (not changed: a group may be retried whole)."""
+        s = replace(s, categories=dict(s.categories))
+        if any(sku not in s.names for sku in s.returned_skus):
+            self.flush(cdb)
+            write(cdb, s)
+            return
+        _categories_of_returns(cdb, s)  # every returned product was sold here: no read
+        acc = self.sums
+        for mine, theirs in ((acc.sales, s.sales), (acc.products, s.products),
+                             (acc.chain, s.chain), (acc.categories, s.categories),
+                             (acc.tenders, s.tenders), (acc.discounts, s.discounts)):  # fmt: skip
+            for key, values in theirs.items():
+                _bump(mine, key, values)
+        acc.names.update(s.names)
+        acc.audits.extend(s.audits)
+        acc.shifts.extend(s.shifts)
+        self.pending += 1
+
+    def flush(self, cdb: CloudDB) -> None:
+        """Write what is pending."""
+        if self.pending:
+            write(cdb, self.sums)
+            self.sums, self.pending = Sums(), 0
+
+
 def apply_rollups(
-    cdb: CloudDB, batch: Any, inserted: Sequence[Any], rules: Any
+    cdb: CloudDB,
+    batch: Any,
+    inserted: Sequence[Any],
+    rules: Any,
+    group: GroupRollups | None = None,
 ) -> dict[str, stores.StoreClock]:
     """Add the figures of the newly stored live events (inside commit_batch's transaction).
 
     The sums made ahead (``batch.rollup_sums``) stand only if they cover exactly these events and
     every clock they used is the one read here; otherwise they are made again. Returns the
-    clocks read.
+    clocks read. With ``group``, the sums wait there to be written with the group's.
     """
     live = [e for e in inserted if e.dead_reason is None]
     if not live:
         return {}
-    registered = stores.clocks(cdb, rules.default_timezone, {e.store_id for e in live})
+    wanted = {e.store_id for e in live}
+    registered = (
+        stores.clocks(cdb, rules.default_timezone, wanted)
+        if group is None
+        else group.clocks_of(cdb, rules.default_timezone, wanted)
+    )
 
     def clock_for(store_id: str) -> stores.StoreClock:
         return registered.get(store_id) or stores.StoreClock(rules.tz_for(store_id), 0)
@@ -425,10 +485,14 @@ def apply_rollups(
         and ahead.seqs == frozenset(e.seq for e in live)
         and all(clock_for(store) == clock for store, clock in ahead.clocks.items())
     ):
-        # write() fills in the returned lines' categories: on a copy, the batch may be retried
-        write(cdb, replace(ahead.sums, categories=dict(ahead.sums.categories)))
+        sums = ahead.sums  # write() and add() fill in returned categories on a copy
     else:
-        write(cdb, collect(live, batch.now, clock_for))
+        sums = collect(live, batch.now, clock_for)
+    if group is not None:
+        group.add(cdb, sums)
+    else:
+        # write() fills in the returned lines' categories: on a copy, the batch may be retried
+        write(cdb, replace(sums, categories=dict(sums.categories)))
     return registered
 
 

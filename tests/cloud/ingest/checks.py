@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import peewee as pw
+import pytest
 
 from cloud.store.db import CloudDB
 from tests.cloud.ingest.workload import Workload
+from tests.pg import create_database, drop_database
 
 
 def assert_exact(cdb: CloudDB, w: Workload) -> None:
@@ -37,3 +41,46 @@ def assert_exact(cdb: CloudDB, w: Workload) -> None:
     assert points == w.member_points
     marks = {t.terminal_id: t.high_water for t in m.Terminal.select()}
     assert marks == {t: sum(len(b) for b in w.messages[t]) for t in w.messages}
+
+
+def stored_contents(cdb: CloudDB) -> dict[str, Any]:
+    """Everything ingest writes that does not depend on when or how often it committed."""
+    m, r = cdb.models, cdb.rollups
+
+    def rows(query: Any) -> list[tuple[Any, ...]]:
+        return sorted(tuple(str(v) for v in row) for row in query.tuples())
+
+    out = {
+        "events": rows(m.Event.select(m.Event.terminal_id, m.Event.seq, m.Event.event_id,
+                                      m.Event.status, m.Event.member_id, m.Event.body,
+                                      m.Event.amount_fen, m.Event.business_day)),
+        "members": rows(m.Member.select(m.Member.member_id, m.Member.cumulative_spend_fen,
+                                        m.Member.tier)),
+        "ledger": rows(m.PointsLedger.select(m.PointsLedger.member_id, m.PointsLedger.delta,
+                                             m.PointsLedger.reason, m.PointsLedger.origin_terminal,
+                                             m.PointsLedger.origin_seq)),
+        "totals": rows(m.DailyTotals.select()),
+        "skus": rows(m.SkuSales.select()),
+        "marks": rows(m.Terminal.select(m.Terminal.terminal_id, m.Terminal.high_water,
+                                        m.Terminal.max_seq, m.Terminal.epoch, m.Terminal.flagged)),
+        "conflicts": rows(m.EventConflict.select(m.EventConflict.terminal_id, m.EventConflict.seq,
+                                                 m.EventConflict.event_id)),
+        "held": rows(m.EventFlag.select(m.EventFlag.terminal_id, m.EventFlag.seq)),
+        "dead": rows(m.DeadLetter.select(m.DeadLetter.topic, m.DeadLetter.terminal_id,
+                                         m.DeadLetter.reason, m.DeadLetter.payload_size)),
+    }  # fmt: skip
+    for model in r.all():
+        fields = [f for f in model._meta.sorted_fields if f.name not in ("id", "updated_at")]
+        out[model._meta.table_name] = rows(model.select(*fields))
+    return out
+
+
+def two_databases(request: pytest.FixtureRequest, tmp_path: Any, engine: str) -> list[str]:
+    """Two fresh cloud database URLs on ``engine`` ("sqlite" or "pg"), dropped after the test."""
+    if engine == "sqlite":
+        return [f"sqlite:///{tmp_path}/grouped.db", f"sqlite:///{tmp_path}/alone.db"]
+    admin = request.getfixturevalue("pg_admin_url")
+    urls = [create_database(admin), create_database(admin)]
+    for url in urls:
+        request.addfinalizer(lambda url=url: drop_database(admin, url))
+    return urls

@@ -19,17 +19,16 @@ import psycopg2
 import pytest
 
 from cloud.ingest.worker import IngestWorker
-from cloud.store.db import CloudDB, open_cloud_db
+from cloud.store.db import open_cloud_db
 from protocol.codec import decode_ack, decode_down, encode_status
 from protocol.envelope import Ack, DownChange, Envelope, Status
 from protocol.topics import ack_topic, down_topic, events_topic, status_topic
 from tests.broker import Broker, MqttClient
 from tests.cloud.factories import batch_payload, envelope, sale_body, simple_sale
-from tests.cloud.ingest.checks import assert_exact
+from tests.cloud.ingest.checks import assert_exact, stored_contents, two_databases
 from tests.cloud.ingest.conftest import ingest_settings
 from tests.cloud.ingest.workload import TERMINALS, build
 from tests.faults.sync_helpers import wait_until
-from tests.pg import create_database, drop_database
 
 T1, T2, T3 = "S001-T01", "S001-T02", "S002-T01"
 Message = tuple[str, bytes]  # (terminal, payload)
@@ -138,48 +137,6 @@ def _ack_fields(acks: Sequence[Ack]) -> list[tuple[Any, ...]]:
             for a in acks]  # fmt: skip
 
 
-def _contents(cdb: CloudDB) -> dict[str, Any]:
-    """Everything ingest writes that does not depend on when or how often it committed."""
-    m, r = cdb.models, cdb.rollups
-
-    def rows(query: Any) -> list[tuple[Any, ...]]:
-        return sorted(tuple(str(v) for v in row) for row in query.tuples())
-
-    out = {
-        "events": rows(m.Event.select(m.Event.terminal_id, m.Event.seq, m.Event.event_id,
-                                      m.Event.status, m.Event.member_id, m.Event.body,
-                                      m.Event.amount_fen, m.Event.business_day)),
-        "members": rows(m.Member.select(m.Member.member_id, m.Member.cumulative_spend_fen,
-                                        m.Member.tier)),
-        "ledger": rows(m.PointsLedger.select(m.PointsLedger.member_id, m.PointsLedger.delta,
-                                             m.PointsLedger.reason, m.PointsLedger.origin_terminal,
-                                             m.PointsLedger.origin_seq)),
-        "totals": rows(m.DailyTotals.select()),
-        "skus": rows(m.SkuSales.select()),
-        "marks": rows(m.Terminal.select(m.Terminal.terminal_id, m.Terminal.high_water,
-                                        m.Terminal.max_seq, m.Terminal.epoch, m.Terminal.flagged)),
-        "conflicts": rows(m.EventConflict.select(m.EventConflict.terminal_id, m.EventConflict.seq,
-                                                 m.EventConflict.event_id)),
-        "held": rows(m.EventFlag.select(m.EventFlag.terminal_id, m.EventFlag.seq)),
-        "dead": rows(m.DeadLetter.select(m.DeadLetter.topic, m.DeadLetter.terminal_id,
-                                         m.DeadLetter.reason, m.DeadLetter.payload_size)),
-    }  # fmt: skip
-    for model in r.all():
-        fields = [f for f in model._meta.sorted_fields if f.name not in ("id", "updated_at")]
-        out[model._meta.table_name] = rows(model.select(*fields))
-    return out
-
-
-def _two_databases(request: pytest.FixtureRequest, tmp_path: Any, engine: str) -> list[str]:
-    if engine == "sqlite":
-        return [f"sqlite:///{tmp_path}/grouped.db", f"sqlite:///{tmp_path}/alone.db"]
-    admin = request.getfixturevalue("pg_admin_url")
-    urls = [create_database(admin), create_database(admin)]
-    for url in urls:
-        request.addfinalizer(lambda url=url: drop_database(admin, url))
-    return urls
-
-
 ENGINES = ["sqlite", pytest.param("pg", marks=pytest.mark.pg)]
 
 
@@ -218,7 +175,7 @@ def _mixed_stream() -> list[Message]:
 def test_a_grouped_backlog_leaves_what_one_message_per_transaction_leaves(
     broker: Broker, request: pytest.FixtureRequest, tmp_path: Any, engine: str
 ) -> None:
-    grouped_url, alone_url = _two_databases(request, tmp_path, engine)
+    grouped_url, alone_url = two_databases(request, tmp_path, engine)
     stream = _mixed_stream()
     grouped = _ingest(broker, grouped_url, stream, group_max=8, tag="grouped")
     alone = _ingest(broker, alone_url, stream, group_max=1, tag="alone", username="ingest-2")
@@ -236,7 +193,7 @@ def test_a_grouped_backlog_leaves_what_one_message_per_transaction_leaves(
     assert grouped.acks[T1][-1].dead_lettered == [9]
     dbs = [open_cloud_db(url) for url in (grouped_url, alone_url)]
     try:
-        got, want = (_contents(cdb) for cdb in dbs)
+        got, want = (stored_contents(cdb) for cdb in dbs)
         assert got["held"] == [(T2, "7")]
         assert len(got["events"]) == 9 + 7 + 7
         for table in want:
@@ -252,7 +209,7 @@ def test_a_grouped_backlog_leaves_what_one_message_per_transaction_leaves(
 def test_members_are_pushed_once_per_group_with_every_tills_mark_after_it(
     broker: Broker, request: pytest.FixtureRequest, tmp_path: Any, engine: str
 ) -> None:
-    url = _two_databases(request, tmp_path, engine)[0]
+    url = two_databases(request, tmp_path, engine)[0]
 
     def sales(terminal: str, first: int, members: Sequence[str]) -> bytes:
         return batch_payload([
@@ -283,7 +240,7 @@ def test_members_are_pushed_once_per_group_with_every_tills_mark_after_it(
 def test_a_batch_the_database_refuses_does_not_sink_its_group(
     broker: Broker, request: pytest.FixtureRequest, tmp_path: Any, engine: str
 ) -> None:
-    url = _two_databases(request, tmp_path, engine)[0]
+    url = two_databases(request, tmp_path, engine)[0]
     cdb = open_cloud_db(url)
     try:
         # An operator's hand-made rule the protocol does not know about.
