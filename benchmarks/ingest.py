@@ -60,7 +60,7 @@ import msgspec
 import psycopg2
 import psycopg2.extras
 
-from cloud.ingest.__main__ import GC_YOUNG_THRESHOLD
+from cloud.ingest.preparer import GC_YOUNG_THRESHOLD
 from cloud.ingest.worker import IngestWorker
 from cloud.mqtt import BrokerSettings
 from cloud.store.db import open_cloud_db
@@ -215,7 +215,8 @@ def _prepare_cpu(db_url: str, work: dict[str, list[bytes]]) -> tuple[float, floa
     worker = IngestWorker(db_url, BrokerSettings(host="127.0.0.1", port=1), client_id="bench")
     worker._db = open_cloud_db(db_url)
     try:
-        worker.rules = worker._rulebook.load(worker._db)
+        worker._preparer.db = worker._db
+        worker.rules = worker._preparer.load()
         messages = [(events_topic(t.split("-")[0], t), p) for t, ps in work.items() for p in ps]
         events = sum(len(msgspec.json.decode(p)["events"]) for _, p in messages)
         threshold = gc.get_threshold()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -66,6 +66,18 @@ class RuleSet:
     thresholds: TierThresholds | None = None
     tier_basis: str = "spend"  # or "visits": the measure tiers are earned and kept by
     tier_window_days: int = 0  # business days the measure counts (0: since joining)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with its multipliers as a plain dict (a mapping proxy cannot be): the
+        ingest worker hands its rules to its prepare process."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["multiplier_bp"] = dict(self.multiplier_bp)
+        return (_rule_set, (values,))
+
+
+def _rule_set(values: dict[str, Any]) -> RuleSet:
+    """A RuleSet from its pickled field values (see RuleSet.__reduce__)."""
+    return RuleSet(**{**values, "multiplier_bp": MappingProxyType(values["multiplier_bp"])})
 
 
 @dataclass(frozen=True, slots=True)

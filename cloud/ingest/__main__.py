@@ -12,6 +12,7 @@ import sys
 from types import FrameType
 
 from cloud.domain.tiers import TierThresholds
+from cloud.ingest.preparer import GC_YOUNG_THRESHOLD
 from cloud.ingest.worker import GROUP_MAX, IngestWorker
 from cloud.mqtt import DEFAULT_SESSION_EXPIRY_S, BrokerSettings, retire_session
 from cloud.store.apply import IngestRules
@@ -66,6 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--group-max", type=_positive, default=GROUP_MAX,
                    help="events messages committed in one transaction when a backlog waits "
                    "(1: one message per transaction)")  # fmt: skip
+    p.add_argument("--prepare", choices=("process", "thread"), default="process",
+                   help="where events messages are decoded and projected: a child process "
+                   "(default; off the commit thread's interpreter lock) or a thread")  # fmt: skip
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--retire", action="store_true",
                    help="drop this client id's session (a worker removed for good)")  # fmt: skip
@@ -74,8 +78,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 #: How long a busy thread keeps the GIL while another waits for it (Python's default: 5 ms).
 SWITCH_INTERVAL_S = 0.0005
-#: Allocations between young-generation collections (Python's default: 700).
-GC_YOUNG_THRESHOLD = 20_000
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         session_expiry_s=args.session_expiry,
         heartbeat_s=args.heartbeat_s,
         group_max=args.group_max,
+        prepare_process=args.prepare == "process",
     )  # fmt: skip
 
     def _shutdown(signum: int, _frame: FrameType | None) -> None:

@@ -17,18 +17,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import pickle
 import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import msgspec
 import paho.mqtt.client as mqtt
 import peewee as pw
 
-from cloud.ingest.decode import Rejection, decode_events_message
+from cloud.ingest.decode import Rejection
 from cloud.ingest.heartbeat import DEFAULT_INTERVAL_S, Heartbeat
+from cloud.ingest.preparer import Pickled, PrepareProcess, Preparer
 from cloud.ingest.requests import RequestDesk, RequestSettings
 from cloud.mqtt import (
     DEFAULT_SESSION_EXPIRY_S,
@@ -43,7 +46,6 @@ from cloud.store.apply import (
     commit_batch,
     commit_group,
     flag_terminal,
-    prepare_batch,
     record_dead_letter,
     reject_payload,
 )
@@ -51,7 +53,6 @@ from cloud.store.db import CloudDB, open_cloud_db, utcnow
 from cloud.store.downstream import changes_since, raise_to
 from cloud.store.effects import PendingDown
 from cloud.store.isolate import REFUSALS, commit_isolating
-from cloud.store.rules import RuleBook
 from cloud.store.staff import absorb_pin_events
 from cloud.store.stores import StoreClock
 from cloud.store.terminals import hello_problem, terminal_state
@@ -104,8 +105,12 @@ class IngestWorker:
         requests: RequestSettings | None = None,
         group_max: int = GROUP_MAX,
         group_events: int = GROUP_EVENTS,
+        prepare_process: bool = False,
     ) -> None:
         self.db_url = db_url
+        # Prepare in a child process (the service's default), or in a thread of this one.
+        self.prepare_process = prepare_process
+        self._child: PrepareProcess | None = None
         # 1: every events message in its own transaction, as when there is no backlog.
         self.group_max = max(1, group_max)
         self.group_events = group_events
@@ -115,7 +120,7 @@ class IngestWorker:
         self.share_group = share_group
         self.rules = rules or IngestRules()
         # Every rules version HQ published, topped up when a batch names a new one.
-        self._rulebook = RuleBook(self.rules)
+        self._preparer = Preparer(self.rules)
         self._store_clocks: Mapping[str, StoreClock] = {}
         self.session_expiry_s = session_expiry_s
         self.clock = clock
@@ -131,6 +136,9 @@ class IngestWorker:
         # wants PUBACKs in the order the messages came), so decoding and projecting the next
         # message overlaps the database round trips of the current one.
         self._inbox: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue()
+        # With a prepare process: each message and how it is prepared ("child", "here" or
+        # "none"), in arrival order, between the thread that sends and the one that receives.
+        self._sent: queue.Queue[tuple[mqtt.MQTTMessage, str] | None] = queue.Queue()
         self._ready: queue.Queue[tuple[mqtt.MQTTMessage, object] | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._connected = threading.Event()
@@ -147,11 +155,25 @@ class IngestWorker:
     def start(self, timeout: float = 30.0) -> None:
         """Open the database, connect with a persistent session, subscribe; return when ready."""
         self._db = open_cloud_db(self.db_url)
-        self.rules = self._rulebook.load(self._db)
+        self._preparer.db = self._db
+        self.rules = self._preparer.load()
         self._heartbeat = Heartbeat(self, self._db, self.heartbeat_s)
+        if self.prepare_process:
+            self._child = PrepareProcess(self.db_url, self.rules)
+            self._child.start()
+            preparing = [
+                threading.Thread(target=self._send_loop, name=f"{self.client_id}-send",
+                                 daemon=True),
+                threading.Thread(target=self._receive_loop, name=f"{self.client_id}-receive",
+                                 daemon=True),
+            ]  # fmt: skip
+        else:
+            preparing = [
+                threading.Thread(target=self._prepare_loop, name=f"{self.client_id}-prepare",
+                                 daemon=True),
+            ]  # fmt: skip
         self._threads = [
-            threading.Thread(target=self._prepare_loop, name=f"{self.client_id}-prepare",
-                             daemon=True),
+            *preparing,
             threading.Thread(target=self._commit_loop, name=f"{self.client_id}-commit",
                              daemon=True),
         ]  # fmt: skip
@@ -183,6 +205,8 @@ class IngestWorker:
         self._inbox.put(None)
         for thread in self._threads:
             thread.join(timeout=RETRY_FOR_S)
+        if self._child is not None:
+            self._child.stop()
         self._client.disconnect()
         self._client.loop_stop()
         if self._heartbeat is not None:
@@ -192,7 +216,8 @@ class IngestWorker:
 
     def load(self) -> tuple[bool, int]:
         """(connected, messages received and not yet committed), for the heartbeat."""
-        return self._connected.is_set(), self._inbox.qsize() + self._ready.qsize()
+        waiting = self._inbox.qsize() + self._sent.qsize() + self._ready.qsize()
+        return self._connected.is_set(), waiting
 
     def wait(self) -> None:
         """Block until stop() is called (from a signal handler, say)."""
@@ -238,25 +263,107 @@ class IngestWorker:
 
     def _prepare_loop(self) -> None:
         while (msg := self._inbox.get()) is not None:
-            prepared: object = None
-            if msg.topic.endswith("/events"):
-                try:
-                    prepared = self.prepare_events(msg.topic, bytes(msg.payload))
-                except Exception as err:  # handed on, so the commit thread keeps it aside
-                    prepared = err
+            prepared = self._prepare_here(msg) if msg.topic.endswith("/events") else None
             self._ready.put((msg, prepared))
         self._ready.put(None)
+
+    def _send_loop(self) -> None:
+        """Hand each events message to the prepare process, in arrival order."""
+        child = self._child
+        assert child is not None
+        gone = False
+        while (msg := self._inbox.get()) is not None:
+            how = "none"
+            if msg.topic.endswith("/events"):
+                how = "here"
+                try:
+                    if not gone:
+                        child.send(msg.topic, bytes(msg.payload), self.clock(),
+                                   self._store_clocks)  # fmt: skip
+                        how = "child"
+                except (OSError, ValueError) as err:  # gone: the receiving thread prepares
+                    gone = True
+                    log.error("ingest worker %s: prepare process unreachable (%s, exit code "
+                              "%s); preparing in this process from now on", self.client_id,
+                              err, child.exitcode)  # fmt: skip
+            self._sent.put((msg, how))
+        self._sent.put(None)
+
+    def _receive_loop(self) -> None:
+        """Take the prepare process's results in order (or prepare here if it died).
+
+        Results are handed on still pickled: the commit thread unpickles each when it takes
+        it, because unpickling a batch holds the interpreter lock for milliseconds, and done
+        here it would stall the commit thread after every database round trip.
+        """
+        child = self._child
+        assert child is not None
+        dead = False
+        while (item := self._sent.get()) is not None:
+            msg, how = item
+            prepared: object = None
+            if how == "child" and not dead:
+                try:
+                    prepared = Pickled(child.receive())
+                except (EOFError, OSError) as err:
+                    dead = True
+                    log.error("ingest worker %s: prepare process died (%s, exit code %s); "
+                              "preparing in this process from now on", self.client_id,
+                              type(err).__name__, child.exitcode)  # fmt: skip
+            if how == "here" or (how == "child" and dead):
+                prepared = self._prepare_here(msg)
+            self._ready.put((msg, prepared))
+        self._ready.put(None)
+
+    def _prepare_here(self, msg: mqtt.MQTTMessage) -> object:
+        try:
+            return self.prepare_events(msg.topic, bytes(msg.payload))
+        except Exception as err:  # handed on, so the commit thread keeps it aside
+            return err
+
+    def _take(self, item: tuple[mqtt.MQTTMessage, object]) -> tuple[mqtt.MQTTMessage, object]:
+        """A ready item with a child's result unpickled (commit thread)."""
+        msg, prepared = item
+        if not isinstance(prepared, Pickled):
+            return item
+        try:
+            result = pickle.loads(prepared.data)
+        except Exception as err:  # a result that does not load: prepared here instead
+            log.error("ingest worker %s: unreadable result from the prepare process (%s)",
+                      self.client_id, err)  # fmt: skip
+            return msg, self._prepare_here(msg)
+        return msg, self._received(msg, result)
+
+    def _received(self, msg: mqtt.MQTTMessage, result: object) -> object:
+        """A child's lean batch, able to rebuild itself here (same payload, same receive time)."""
+        if not isinstance(result, PreparedBatch):
+            return result
+        now_aware = result.now.replace(tzinfo=dt.UTC)
+        payload = bytes(msg.payload)
+
+        def rebuild() -> PreparedBatch:
+            whole = self._preparer.prepare(msg.topic, payload, now_aware, self._store_clocks)
+            if not isinstance(whole, PreparedBatch):
+                raise RuntimeError(f"a batch of {result.terminal_id} no longer decodes")
+            return whole
+
+        return replace(result, rebuild=rebuild)
 
     def _commit_loop(self) -> None:
         carried: tuple[mqtt.MQTTMessage, object] | None = None
         while True:
             item = carried if carried is not None else self._ready.get()
+            if item is not None:
+                item = self._take(item)
             carried = None
             if item is None:
                 return
             if self._stopping.is_set():
                 continue  # not acknowledged: redelivered when this client id reconnects
             msg, prepared = item
+            if isinstance(prepared, PreparedBatch) and not prepared.complete:
+                # Prepared by the child against its rules: these are topped up the same way.
+                self.rules = self._preparer.ensure(e.rules_version for e in prepared.events)
             if not isinstance(prepared, PreparedBatch) or self.group_max == 1:
                 self._process(msg, prepared)
                 continue
@@ -283,6 +390,7 @@ class IngestWorker:
                 break
             if item is None:
                 return group, None, True
+            item = self._take(item)
             nxt = item[1]
             # Anything else (a rejection, a status, a hello...) is handled after the group,
             # alone and in order; so is a message that would make the group too large.
@@ -401,19 +509,10 @@ class IngestWorker:
         self._client.publish(topic, payload, qos=1, retain=False)
 
     def prepare_events(self, topic: str, payload: bytes) -> PreparedBatch | Rejection:
-        """Decode and project one events message; no database involved."""
-        decoded = decode_events_message(topic, payload)
-        if isinstance(decoded, Rejection):
-            return decoded
-        if self._db is not None:
-            # A sale priced with a version published a moment ago is checked against it.
-            self.rules = self._rulebook.ensure(self._db, {e.rules_version for e in decoded.events})
-        return prepare_batch(
-            store_id=decoded.store_id, terminal_id=decoded.terminal_id, events=decoded.events,
-            topic=topic, rules=self.rules, now_aware=self.clock(),
-            unplaceable=decoded.unplaceable, clocks=self._store_clocks,
-            copy_text=self._db is not None and self._db.is_postgres,
-        )  # fmt: skip
+        """Decode and project one events message; the database is read only for new rules."""
+        prepared = self._preparer.prepare(topic, payload, self.clock(), self._store_clocks)
+        self.rules = self._preparer.rules
+        return prepared
 
     def handle_events(self, topic: str, payload: bytes) -> BatchOutcome | int | None:
         """Store one events message (or dead-letter it) and ACK its terminal."""

@@ -51,6 +51,7 @@ def commit_isolating(
     cdb: CloudDB, batch: PreparedBatch, rules: IngestRules, why: str
 ) -> BatchOutcome:
     """Commit each event alone inside one transaction; keep refused ones dead in their place."""
+    batch = batch.whole()  # each event is committed with its own projection
     outcomes: list[BatchOutcome] = []
     with cdb.write():
         for event in batch.events:

@@ -9,166 +9,31 @@ reference: the two databases and every ACK must agree.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
-import psycopg2
 import pytest
 
 from cloud.ingest.worker import IngestWorker
 from cloud.store.db import open_cloud_db
-from protocol.codec import decode_ack, decode_down, encode_status
-from protocol.envelope import Ack, DownChange, Envelope, Status
-from protocol.topics import ack_topic, down_topic, events_topic, status_topic
+from protocol.codec import decode_ack
+from protocol.topics import ack_topic, events_topic
 from tests.broker import Broker, MqttClient
 from tests.cloud.factories import batch_payload, envelope, sale_body, simple_sale
+from tests.cloud.ingest.backlog import (
+    ENGINES,
+    T1,
+    T2,
+    T3,
+    ack_fields,
+    ingest_backlog,
+    mixed_stream,
+    writes_held,
+)
 from tests.cloud.ingest.checks import assert_exact, stored_contents, two_databases
 from tests.cloud.ingest.conftest import ingest_settings
 from tests.cloud.ingest.workload import TERMINALS, build
 from tests.faults.sync_helpers import wait_until
-
-T1, T2, T3 = "S001-T01", "S001-T02", "S002-T01"
-Message = tuple[str, bytes]  # (terminal, payload)
-
-
-@contextmanager
-def _writes_held(url: str) -> Iterator[None]:
-    """Hold the database's write lock (SQLite) or the terminals table (PostgreSQL) from
-    another connection: the worker's next commit waits, as on a busy database."""
-    if url.startswith("sqlite:///"):
-        lite = sqlite3.connect(url[len("sqlite:///") :], isolation_level=None)
-        lite.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            lite.execute("ROLLBACK")
-            lite.close()
-        return
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("LOCK TABLE terminals IN EXCLUSIVE MODE")
-        yield
-    finally:
-        conn.rollback()
-        conn.close()
-
-
-@dataclass
-class Run:
-    """What one worker did with a stream: its ACKs per terminal and the member changes."""
-
-    acks: dict[str, list[Ack]] = field(default_factory=dict)
-    members: list[DownChange] = field(default_factory=list)
-    groups: int = 0
-    batches: int = 0
-
-
-def _ingest(
-    broker: Broker, url: str, stream: Sequence[Message], *, group_max: int, tag: str,
-    username: str = "ingest",
-) -> Run:  # fmt: skip
-    """Send ``stream`` as a backlog to one worker; return once every message is ACKed."""
-    worker = IngestWorker(url, ingest_settings(broker, username), client_id=f"ingest-{tag}",
-                          share_group=f"group-{tag}", group_max=group_max)  # fmt: skip
-    worker.start()
-    clients: dict[str, MqttClient] = {}
-    try:
-        for terminal in sorted({t for t, _ in stream}):
-            c = broker.client(terminal, client_id=f"{terminal}-{tag}")
-            c.subscribe(ack_topic(terminal.split("-")[0], terminal))
-            c.subscribe(down_topic("all", "members"))
-            clients[terminal] = c
-
-        def send(terminal: str, payload: bytes) -> None:
-            clients[terminal].publish(events_topic(terminal.split("-")[0], terminal), payload)
-
-        with _writes_held(url):
-            # A till's status goes first: never grouped, its write waits on the database
-            # while the whole stream arrives behind it and is prepared.
-            gate = stream[0][0]
-            clients[gate].publish(status_topic(gate.split("-")[0], gate), _status(gate))
-            for message in stream:
-                send(*message)
-            wait_until(
-                lambda: worker._ready.qsize() == len(stream), 30, "the backlog to be prepared"
-            )
-        expected = {t: sum(1 for s, _ in stream if s == t) for t in clients}
-        for terminal, c in clients.items():
-            topic = ack_topic(terminal.split("-")[0], terminal)
-            wait_until(
-                lambda c=c, topic=topic, terminal=terminal: (  # type: ignore[misc]
-                    len(c.received_on(topic)) >= expected[terminal]
-                ),
-                30,
-                f"ACKs of {terminal}",
-            )
-        run = Run(groups=worker.groups_committed, batches=worker.batches_applied)
-        for terminal, c in clients.items():
-            topic = ack_topic(terminal.split("-")[0], terminal)
-            run.acks[terminal] = [decode_ack(m.payload) for m in c.received_on(topic)]
-        # Every client hears each member change once; the first client's copy is the list.
-        any_client = clients[min(clients)]
-        wait_until(lambda: worker.load()[1] == 0, 30, "the worker to be idle")
-        run.members = [decode_down(m.payload)
-                       for m in any_client.received_on(down_topic("all", "members"))]  # fmt: skip
-        return run
-    finally:
-        for c in clients.values():
-            c.close()
-        worker.stop()
-
-
-def _status(terminal: str) -> bytes:
-    return encode_status(
-        Status(
-            terminal_id=terminal, store_id=terminal.split("-")[0], online=True, outbox_depth=9,
-            oldest_unsynced_s=60.0, stream_versions={}, clock_synced=True, printer="ok",
-            software_version="1.2.3", sent_at="2026-11-23T06:30:00Z", last_problem="",
-        )
-    )  # fmt: skip
-
-
-def _ack_fields(acks: Sequence[Ack]) -> list[tuple[Any, ...]]:
-    return [(a.acked_seq, a.acked_event_id, a.max_seq, a.epoch, a.dead_lettered, a.conflicts)
-            for a in acks]  # fmt: skip
-
-
-ENGINES = ["sqlite", pytest.param("pg", marks=pytest.mark.pg)]
-
-
-def _mixed_stream() -> list[Message]:
-    """Three tills' batches interleaved, with shared members, a duplicate resend, a conflict,
-    a dead event, a held sale and a rejected message in the middle."""
-
-    def sale(terminal: str, seq: int, member: str | None, net: int = 1500) -> Envelope:
-        body = sale_body([(f"SKU{seq % 3}", 1, net)], member_id=member,
-                         receipt_no=f"{terminal}-{seq}")  # fmt: skip
-        return envelope(terminal, seq, body)
-
-    t1 = [sale(T1, s, f"M{s % 3}") for s in range(1, 9)]
-    t2 = [sale(T2, s, f"M{s % 2}") for s in range(1, 7)]
-    t3 = [sale(T3, s, "M1" if s % 2 else None) for s in range(1, 8)]
-    other = sale(T3, 3, "M2", 999)  # seq 3 again, another event: a conflict
-    dead = envelope(T1, 9, {"total_fen": "lots"})  # breaks the sale schema: kept dead
-    forged = envelope(T2, 7, sale_body([("SKU1", 1, 1500)], member_id="M1", earn=900,
-                                       receipt_no=f"{T2}-7"))  # fmt: skip
-    return [
-        (T1, batch_payload(t1[0:3])),
-        (T2, batch_payload(t2[0:3])),
-        (T3, batch_payload(t3[0:3])),
-        (T1, batch_payload(t1[3:6])),
-        (T2, batch_payload(t2[0:3])),  # resent after a lost ACK: duplicates
-        (T3, batch_payload([other, *t3[3:5]])),
-        (T1, b"{not json"),  # rejected whole: ends the group, handled alone
-        (T2, batch_payload(t2[3:6])),
-        (T1, batch_payload([*t1[6:8], dead])),
-        (T3, batch_payload(t3[5:7])),
-        (T2, batch_payload([forged])),
-    ]
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -176,15 +41,15 @@ def test_a_grouped_backlog_leaves_what_one_message_per_transaction_leaves(
     broker: Broker, request: pytest.FixtureRequest, tmp_path: Any, engine: str
 ) -> None:
     grouped_url, alone_url = two_databases(request, tmp_path, engine)
-    stream = _mixed_stream()
-    grouped = _ingest(broker, grouped_url, stream, group_max=8, tag="grouped")
-    alone = _ingest(broker, alone_url, stream, group_max=1, tag="alone", username="ingest-2")
+    stream = mixed_stream()
+    grouped = ingest_backlog(broker, grouped_url, stream, group_max=8, tag="grouped")
+    alone = ingest_backlog(broker, alone_url, stream, group_max=1, tag="alone", username="ingest-2")
     # The backlog really was grouped: two groups around the rejected message (it and the
     # messages of other topics are never grouped).
     assert grouped.groups == 2 and alone.groups == 0
     assert grouped.batches == alone.batches == len(stream) - 1
-    assert {t: _ack_fields(a) for t, a in grouped.acks.items()} == {
-        t: _ack_fields(a) for t, a in alone.acks.items()
+    assert {t: ack_fields(a) for t, a in grouped.acks.items()} == {
+        t: ack_fields(a) for t, a in alone.acks.items()
     }
     final = {t: acks[-1] for t, acks in grouped.acks.items()}
     assert {t: a.acked_seq for t, a in final.items()} == {T1: 9, T2: 7, T3: 7}
@@ -224,7 +89,7 @@ def test_members_are_pushed_once_per_group_with_every_tills_mark_after_it(
         (T2, sales(T2, 1, ["M2", "M1", "M2"])),
         (T3, sales(T3, 1, ["M1"])),
     ]
-    run = _ingest(broker, url, stream, group_max=8, tag="facts")
+    run = ingest_backlog(broker, url, stream, group_max=8, tag="facts")
     assert run.groups == 1
     # One push for the group of four (T1's two messages among them), not one per message.
     assert len(run.members) == 1
@@ -262,7 +127,7 @@ def test_a_batch_the_database_refuses_does_not_sink_its_group(
         (T2, batch_payload([simple_sale(T2, 1), poison, simple_sale(T2, 3)])),
         (T3, batch_payload([simple_sale(T3, 1)])),
     ]
-    run = _ingest(broker, url, stream, group_max=8, tag="poison")
+    run = ingest_backlog(broker, url, stream, group_max=8, tag="poison")
     assert run.groups == 0  # the group was refused, then committed message by message
     assert [a.acked_seq for a in run.acks[T1]] == [1, 3]
     assert [(a.acked_seq, a.dead_lettered) for a in run.acks[T2]] == [(3, [2])]
@@ -297,7 +162,7 @@ def test_two_workers_commit_groups_of_one_backlog_exactly_once(
             c.subscribe(ack_topic(terminal.split("-")[0], terminal))
             clients[terminal] = c
         total = 2 * sum(len(b) for b in workload.messages.values())
-        with _writes_held(fresh_pg_url):
+        with writes_held(fresh_pg_url):
             for i in range(12):
                 for terminal in TERMINALS:
                     payload = batch_payload(workload.messages[terminal][i])
