@@ -652,7 +652,8 @@ def _apply_locked(
             raise RuntimeError(f"COPY stored {count} of {len(storing)} events")
         inserted = {e.seq for e in storing}
     else:
-        batch = batch.whole()  # a lean batch keeps no rows of its own
+        if batch.lean_copy is not None:
+            batch = batch.whole()  # a lean batch keeps no rows here: only its COPY text
         rows = []
         lines: list[str] | None = [] if batch.copy_lines and cdb.is_postgres else None
         for e in storing:
