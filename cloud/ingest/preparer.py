@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 
 #: Seconds a child process gets to exit once its pipe is closed.
 CHILD_EXIT_S = 10.0
+#: Seconds the worker waits for its prepare process to start (import, open the database).
+CHILD_START_S = 60.0
+#: What the child sends once it can prepare.
+READY = b"ready"
 #: Allocations between young-generation collections (Python's default: 700), in the worker
 #: and its prepare process (see cloud.ingest.__main__).
 GC_YOUNG_THRESHOLD = 20_000
@@ -100,6 +104,7 @@ def _serve(requests: mpc.Connection, results: mpc.Connection, db_url: str,
     # cloud.ingest.__main__ for the same settings in the worker).
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    results.send_bytes(READY)
     try:
         while True:
             try:
@@ -141,6 +146,15 @@ class PrepareProcess:
         child_requests.close()
         child_results.close()
         self._send, self._receive = send, receive
+        # Ready means able to prepare: a worker announcing itself before the child has
+        # imported and opened the database would leave the first messages waiting on it.
+        try:
+            ready = receive.recv_bytes() if receive.poll(CHILD_START_S) else b""
+        except (EOFError, OSError):
+            ready = b""
+        if ready != READY:
+            self.stop()
+            raise RuntimeError(f"the prepare process did not start (exit code {self.exitcode})")
 
     @property
     def pid(self) -> int | None:

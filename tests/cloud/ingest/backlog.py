@@ -60,6 +60,8 @@ class Run:
     members: list[DownChange] = field(default_factory=list)
     groups: int = 0
     batches: int = 0
+    to_child: int = 0  # events messages sent to the prepare process
+    from_child: int = 0  # and its results received
 
 
 def ingest_backlog(
@@ -73,7 +75,8 @@ def ingest_backlog(
     """
     worker = IngestWorker(url, ingest_settings(broker, username), client_id=f"ingest-{tag}",
                           share_group=f"group-{tag}", group_max=group_max,
-                          prepare_process=prepare_process)  # fmt: skip
+                          prepare_process=prepare_process,
+                          prepare_here_bytes=0)  # fmt: skip
     worker.start()
     clients: dict[str, MqttClient] = {}
     try:
@@ -107,7 +110,8 @@ def ingest_backlog(
                 30,
                 f"ACKs of {terminal}",
             )
-        run = Run(groups=worker.groups_committed, batches=worker.batches_applied)
+        run = Run(groups=worker.groups_committed, batches=worker.batches_applied,
+                  to_child=worker._to_child, from_child=worker._from_child)  # fmt: skip
         for terminal, c in clients.items():
             topic = ack_topic(terminal.split("-")[0], terminal)
             run.acks[terminal] = [decode_ack(m.payload) for m in c.received_on(topic)]
