@@ -93,7 +93,12 @@ def _workload(total_events: int) -> dict[str, list[bytes]]:
 
 
 def _start_worker(
-    broker: Broker, db_url: str, client_id: str, share_group: str, group_max: int | None = None
+    broker: Broker,
+    db_url: str,
+    client_id: str,
+    share_group: str,
+    group_max: int | None = None,
+    prepare: str = "process",
 ) -> subprocess.Popen[str]:
     # The broker binds a session to its identity: each worker of each run has its own.
     broker.add_service(ServiceCred(client_id, f"pw-{client_id}"))
@@ -102,6 +107,7 @@ def _start_worker(
          "--broker", f"{broker.host}:{broker.port}", "--username", client_id,
          "--password", broker.password(client_id), "--client-id", client_id,
          "--share-group", share_group, "--log-level", "WARNING",
+         "--prepare", prepare,
          *(["--group-max", str(group_max)] if group_max is not None else [])],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
@@ -118,13 +124,14 @@ def _acked(client: MqttClient, terminal: str) -> int:
 
 
 def _measure(broker: Broker, db_url: str, workers: int, work: dict[str, list[bytes]],
-             tag: str, group_max: int | None = None) -> float:  # fmt: skip
+             tag: str, group_max: int | None = None, prepare: str = "process",
+             ) -> float:  # fmt: skip
     """Events per second for ``workers`` processes draining the whole workload."""
     final = {t: _final_seq(batches) for t, batches in work.items()}
     # A share group per run: the previous run's stopped workers keep persistent sessions in
     # their group, and the broker would hand them their share of this run's messages.
     procs = [
-        _start_worker(broker, db_url, f"ingest-{tag}-{i}", f"bench-{tag}", group_max)
+        _start_worker(broker, db_url, f"ingest-{tag}-{i}", f"bench-{tag}", group_max, prepare)
         for i in range(workers)
     ]
     clients: dict[str, MqttClient] = {}
@@ -269,6 +276,10 @@ def run(quick: bool) -> dict[str, float]:
                             _measure(broker, url, 1, work, f"pg1-{r}")
                         )
                         samples.setdefault("raw", []).append(_raw_insert(url, work))
+                    with fresh_database(admin) as url:  # diagnostic: preparing in a thread
+                        samples.setdefault("pg1_thread", []).append(
+                            _measure(broker, url, 1, work, f"pg1t-{r}", prepare="thread")
+                        )
                     with fresh_database(admin) as url:  # diagnostic: grouping off
                         samples.setdefault("pg1_alone", []).append(
                             _measure(broker, url, 1, work, f"pg1a-{r}", group_max=1)
@@ -298,6 +309,9 @@ def run(quick: bool) -> dict[str, float]:
         figures["ingest.events_per_s_pg_2_workers"] = two
         figures["ingest.vs_raw_insert_ratio_pg"] = one / raw
         figures["ingest.scaleout_2_vs_1_ratio"] = two / one
+        thread = statistics.median(samples["pg1_thread"])
+        figures["ingest.events_per_s_pg_prepare_thread"] = thread
+        figures["ingest.vs_raw_insert_ratio_pg_prepare_thread"] = thread / raw
         alone = statistics.median(samples["pg1_alone"])
         figures["ingest.events_per_s_pg_one_per_txn"] = alone
         figures["ingest.vs_raw_insert_ratio_pg_one_per_txn"] = alone / raw
