@@ -264,14 +264,44 @@ def _project_sale(event: EventFacts) -> Projection:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SaleKeys:
+    """The keys a batch's sales share, each made once for the batch instead of once a sale."""
+
+    skus: dict[tuple[str, dt.date, int, str], SkuKey] = field(default_factory=dict)
+    # (store, terminal, local time) -> (day, hour, the totals key)
+    times: dict[tuple[str, str, dt.datetime], tuple[dt.date, int, TotalsKey]] = field(
+        default_factory=dict
+    )
+
+
 def project_sale(
-    terminal: str, store: str, seq: int, local_time: dt.datetime, body: SaleBody
+    terminal: str,
+    store: str,
+    seq: int,
+    local_time: dt.datetime,
+    body: SaleBody,
+    keys: SaleKeys | None = None,
 ) -> Projection:
-    """What a sale whose every field the codec has checked changes (project() without facts)."""
-    day, hour = local_time.date(), local_time.hour
+    """What a sale whose every field the codec has checked changes (project() without facts).
+
+    ``keys``, kept for a batch, saves making its keys again for each sale.
+    """
+    if keys is None:
+        keys = SaleKeys()
+    at = keys.times.get((store, terminal, local_time))
+    if at is None:
+        day = local_time.date()
+        at = (day, local_time.hour, TotalsKey(store, day, terminal))
+        keys.times[store, terminal, local_time] = at
+    day, hour, totals_key = at
+    sku_keys = keys.skus
     skus: dict[SkuKey, SkuFigures] = {}
     for line in body.lines:
-        key = SkuKey(store, day, hour, line.sku)
+        sku = line.sku
+        key = sku_keys.get((store, day, hour, sku))
+        if key is None:
+            key = sku_keys[store, day, hour, sku] = SkuKey(store, day, hour, sku)
         figures = SkuFigures(1, line.quantity, line.weight_g or 0, line.net_fen)
         prev = skus.get(key)
         skus[key] = figures if prev is None else prev + figures
@@ -295,10 +325,12 @@ def project_sale(
         )
     spend: dict[str, int] = {}
     if body.member_id:
-        spend[body.member_id] = sum(
-            t.amount_fen for t in body.tenders if t.kind not in NON_MONEY_TENDERS
-        )
-    return Projection(rows, points, spend, skus, {TotalsKey(store, day, terminal): totals})
+        paid = 0
+        for t in body.tenders:
+            if t.kind not in NON_MONEY_TENDERS:
+                paid += t.amount_fen
+        spend[body.member_id] = paid
+    return Projection(rows, points, spend, skus, {totals_key: totals})
 
 
 def _project_return(event: EventFacts) -> Projection:
