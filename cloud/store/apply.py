@@ -33,6 +33,7 @@ from cloud.domain.projections import (
     combine,
     project,
     project_sale,
+    quick_init,
 )
 from cloud.store import (
     crm_privacy,
@@ -58,6 +59,7 @@ from protocol.bounds import MAX_SEQS_LOST
 DEAD_LETTER_PAYLOAD_LIMIT = 1024 * 1024
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class IncomingEvent:
     """A decoded envelope; ``dead_reason`` is set when its body failed validation."""
