@@ -490,15 +490,22 @@ def combine(projections: Sequence[Projection]) -> Projection:
     # frozen dataclass per addition was a visible share of ingest time.
     sku_sums: dict[SkuKey, list[int]] = {}
     total_sums: dict[TotalsKey, list[int]] = {}
+    ledger: list[LedgerRow] = []
+    points: list[PointsChange] = []
+    registrations: list[Registration] = []
     for p in projections:
-        for member, amount in p.spend.items():
-            spend[member] = spend.get(member, 0) + amount
+        if p.spend:
+            for member, amount in p.spend.items():
+                spend[member] = spend.get(member, 0) + amount
         for sku_key, f in p.skus.items():
-            acc = sku_sums.setdefault(sku_key, [0, 0, 0, 0])
-            acc[0] += f.lines
-            acc[1] += f.quantity
-            acc[2] += f.weight_g
-            acc[3] += f.net_fen
+            acc = sku_sums.get(sku_key)
+            if acc is None:
+                sku_sums[sku_key] = [f.lines, f.quantity, f.weight_g, f.net_fen]
+            else:
+                acc[0] += f.lines
+                acc[1] += f.quantity
+                acc[2] += f.weight_g
+                acc[3] += f.net_fen
         for totals_key, t in p.totals.items():
             tacc = total_sums.get(totals_key)
             if tacc is None:
@@ -512,13 +519,19 @@ def combine(projections: Sequence[Projection]) -> Projection:
                 tacc[5] += t.refund_fen
                 tacc[6] += t.points_earned
                 tacc[7] += t.points_redeemed
+        if p.ledger:
+            ledger += p.ledger
+        if p.points:
+            points += p.points
+        if p.registrations:
+            registrations += p.registrations
     skus = {k: SkuFigures(*v) for k, v in sku_sums.items()}
     totals = {k: TotalsFigures(*v) for k, v in total_sums.items()}
     return Projection(
-        ledger=tuple(row for p in projections for row in p.ledger),
-        points=tuple(change for p in projections for change in p.points),
+        ledger=tuple(ledger),
+        points=tuple(points),
         spend=spend,
         skus=skus,
         totals=totals,
-        registrations=tuple(r for p in projections for r in p.registrations),
+        registrations=tuple(registrations),
     )
