@@ -380,9 +380,10 @@ def _sale_line(row: tuple[Any, ...]) -> str:
     (terminal, seq, event_id, store, _, moment, synced, received, day, hour, total, receipt, held,
      body, epoch, status, member) = row  # fmt: skip
     ids = terminal + event_id + store + moment + epoch  # received and day are made here
-    if ("\\" in ids or "\t" in ids or "\n" in ids or "\r" in ids or type(seq) is not int
-            or type(total) is not int or type(synced) is not bool):  # fmt: skip
-        return copy_line(row)  # not from the codec, whose patterns allow none of these
+    # Tab, newline and carriage return are not printable; the codec's patterns allow none.
+    if ("\\" in ids or not ids.isprintable() or type(seq) is not int or type(total) is not int
+            or type(synced) is not bool):  # fmt: skip
+        return copy_line(row)  # not from the codec: escaped value by value
     if "\\" in body:  # msgspec's JSON escapes every control character: only "\\" is left
         body = body.replace("\\", "\\\\")
     who = "\\N" if member is None else copy_escape(member)

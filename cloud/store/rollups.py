@@ -346,7 +346,7 @@ def collect(
     times: dict[tuple[str, dt.datetime | None], tuple[dt.date, int, dt.datetime]] = {}
     for e in events:
         roller = _ROLLERS.get(e.type)
-        if roller is None or not isinstance(e.body, Mapping):
+        if roller is None or (type(e.body) is not dict and not isinstance(e.body, Mapping)):
             continue
         synced = e.clock_synced
         key = (e.store_id, e.device_time if synced else now_aware)  # what business_time reads
