@@ -367,7 +367,7 @@ class _Sales:
         # would find in the body, read without looking them up and checking them again.
         member = typed.member_id
         member = member if member and len(member) <= 64 else None
-        body = _json(event.body)
+        body = _SORTED_JSON.encode(event.body).decode()  # _json(event.body)
         row = (event.terminal_id, event.seq, event.event_id, event.store_id, "sale",
                event.device_time_text[:40], synced, self.received, day, hour, typed.total_fen,
                typed.receipt_no[:64], status != "ok", body, event.epoch, status,
@@ -379,19 +379,22 @@ def _sale_line(row: tuple[Any, ...]) -> str:
     """bulk.copy_line(row) for a typed sale's row (see _Sales.prepare), made in one format."""
     (terminal, seq, event_id, store, _, moment, synced, received, day, hour, total, receipt, held,
      body, epoch, status, member) = row  # fmt: skip
-    ids = terminal + event_id + store + moment + epoch  # received and day are made here
+    ids = f"{terminal}{event_id}{store}{moment}{epoch}"  # received and day are made here
     # Tab, newline and carriage return are not printable; the codec's patterns allow none.
     if ("\\" in ids or not ids.isprintable() or type(seq) is not int or type(total) is not int
             or type(synced) is not bool):  # fmt: skip
         return copy_line(row)  # not from the codec: escaped value by value
     if "\\" in body:  # msgspec's JSON escapes every control character: only "\\" is left
         body = body.replace("\\", "\\\\")
-    who = "\\N" if member is None else copy_escape(member)
-    return (
-        f"{terminal}\t{seq}\t{event_id}\t{store}\tsale\t{moment}\t{'t' if synced else 'f'}\t"
-        f"{received}\t{day}\t{hour}\t{total}\t{copy_escape(receipt)}\t{'t' if held else 'f'}\t"
-        f"{body}\t{epoch}\t{status}\t{who}\n"
-    )
+    if "\\" in receipt or not receipt.isprintable():
+        receipt = copy_escape(receipt)
+    if member is None:
+        member = "\\N"
+    elif "\\" in member or not member.isprintable():
+        member = copy_escape(member)
+    return "\t".join((terminal, str(seq), event_id, store, "sale", moment, "t" if synced else "f",
+                      received, day, str(hour), str(total), receipt, "t" if held else "f", body,
+                      epoch, status, member + "\n"))  # fmt: skip
 
 
 def _insert_events(
