@@ -348,7 +348,7 @@ def project_sale(
         if key is None:
             key = sku_keys[store, day, hour, sku] = SkuKey(store, day, hour, sku)
         figures = SkuFigures(1, line.quantity, line.weight_g or 0, line.net_fen)
-        prev = skus.get(key)
+        prev = skus.get(key) if skus else None  # most sales have one line: nothing to look up
         skus[key] = figures if prev is None else prev + figures
     # Positional: a sale counts once, in these fields' order (see TotalsFigures).
     totals = TotalsFigures(1, 0, body.gross_fen, body.discount_fen, body.total_fen, 0,
