@@ -125,7 +125,8 @@ def _tenders(body: SaleBody, reasons: list[str]) -> tuple[int, int, int]:
         if kind == "cash":
             if not (handed >= amount):
                 reasons.append(f"tender {i}: cash handed {handed} below {amount}")
-            change += max(0, handed - amount)
+            if handed > amount:  # max(0, handed - amount), without a call per tender
+                change += handed - amount
         elif kind == "points":
             points_value += amount
         elif kind == "coupon":
