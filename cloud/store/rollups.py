@@ -140,10 +140,18 @@ def _sale(s: Sums, at: At, body: Mapping[str, Any]) -> None:
         )
 
 
+#: (store, day, sku, category) -> [lines, quantity, weight_g, net_fen] of typed sales' lines.
+Sold = dict[tuple[str, dt.date, str, str], list[int]]
+
+
 def _typed_sale(
-    s: Sums, store: str, terminal: str, day: dt.date, hour: int, body: SaleBody
+    s: Sums, sold: Sold, store: str, terminal: str, day: dt.date, hour: int, body: SaleBody
 ) -> None:
-    """_sale for a body the codec already validated: its fields are known to be there."""
+    """_sale for a body the codec already validated: its fields are known to be there.
+
+    Its lines are summed in ``sold`` (one key for the three tables _sale adds them to); they
+    reach ``s`` through _add_sold.
+    """
     lines = body.lines
     # Each key's counters are added in place: a batch has hundreds of sales and few keys, and a
     # call and a new list per addition were most of this function's time.
@@ -166,38 +174,20 @@ def _typed_sale(
         acc[6] += body.gross_fen
         acc[7] += body.discount_fen
         acc[8] += body.total_fen
-    products, chain, categories, names = s.products, s.chain, s.categories, s.names
+    names = s.names
     for line in lines:
         sku, qty, net = line.sku[:64], line.quantity, line.net_fen
-        weight = line.weight_g or 0
-        key = (store, day, sku)
-        acc = products.get(key)
-        if acc is None:
-            products[key] = [1, qty, weight, net, 0, 0]
-        else:
-            acc[0] += 1
-            acc[1] += qty
-            acc[2] += weight
-            acc[3] += net
-        key = (day, sku)
-        acc = chain.get(key)
-        if acc is None:
-            chain[key] = [1, qty, weight, net, 0, 0]
-        else:
-            acc[0] += 1
-            acc[1] += qty
-            acc[2] += weight
-            acc[3] += net
         category = line.category[:64]
-        names[sku] = (line.name_zh[:200], line.name_en[:200], category)
-        key = (store, day, category)
-        acc = categories.get(key)
+        key = (store, day, sku, category)
+        acc = sold.get(key)
         if acc is None:
-            categories[key] = [1, qty, net, 0, 0]
+            sold[key] = [1, qty, line.weight_g or 0, net]
         else:
             acc[0] += 1
             acc[1] += qty
-            acc[2] += net
+            acc[2] += line.weight_g or 0
+            acc[3] += net
+        names[sku] = (line.name_zh[:200], line.name_en[:200], category)
         for d in line.discounts:
             key = (store, day, d.kind[:32], d.label[:100])
             acc = s.discounts.get(key)
@@ -215,6 +205,34 @@ def _typed_sale(
         else:
             acc[0] += 1
             acc[1] += t.amount_fen
+
+
+def _add_sold(s: Sums, sold: Sold) -> None:
+    """Add the lines summed in ``sold`` to their products, chain products and categories.
+
+    Called before any other event is rolled and at the end, so every key keeps the place it
+    would have had if each line were added as it came.
+    """
+    products, chain, categories = s.products, s.chain, s.categories
+    for (store, day, sku, category), (lines, qty, weight, net) in sold.items():
+        for table, key in ((products, (store, day, sku)), (chain, (day, sku))):
+            acc = table.get(key)
+            if acc is None:
+                table[key] = [lines, qty, weight, net, 0, 0]
+            else:
+                acc[0] += lines
+                acc[1] += qty
+                acc[2] += weight
+                acc[3] += net
+        key = (store, day, category)
+        acc = categories.get(key)
+        if acc is None:
+            categories[key] = [lines, qty, net, 0, 0]
+        else:
+            acc[0] += lines
+            acc[1] += qty
+            acc[2] += net
+    sold.clear()
 
 
 def _return(s: Sums, at: At, body: Mapping[str, Any]) -> None:
@@ -344,6 +362,7 @@ def collect(
     clocks: dict[str, stores.StoreClock] = {}  # a batch is one terminal's: one store, one clock
     # A till sells many times a second: each (store, time) gets its business day once.
     times: dict[tuple[str, dt.datetime | None], tuple[dt.date, int, dt.datetime]] = {}
+    sold: Sold = {}
     for e in events:
         roller = _ROLLERS.get(e.type)
         if roller is None or (type(e.body) is not dict and not isinstance(e.body, Mapping)):
@@ -359,9 +378,12 @@ def collect(
             when = times[key] = (*clock.business(local), local)
         typed = getattr(e, "typed", None)
         if type(typed) is SaleBody:
-            _typed_sale(s, e.store_id, e.terminal_id, when[0], when[1], typed)
+            _typed_sale(s, sold, e.store_id, e.terminal_id, when[0], when[1], typed)
         else:
+            if sold:
+                _add_sold(s, sold)
             roller(s, At(e.store_id, e.terminal_id, e.seq, *when), e.body)
+    _add_sold(s, sold)
     return s
 
 

@@ -5,7 +5,8 @@ batch's bounds, the projection with keys shared by the batch, the row and its CO
 in one format). These tests rebuild every sale the general way, with the per-event functions
 (_prepare_event, _row, bulk.copy_line, project_sale without shared keys, the rollups from the
 bodies as sent) and compare, over receipt numbers, member ids and names holding backslashes,
-tabs, newlines and other scripts, held sales, unknown rules versions and clocks.
+tabs, newlines and other scripts, held sales, unknown rules versions, clocks, and returns
+(prepared the general way) between the sales.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from cloud.store.bulk import copy_line
 from cloud.store.stores import StoreClock, zone
 from protocol.topics import events_topic
 from tests.cloud.factories import DEFAULT_TIME, batch_payload, envelope, sale_body
+from tests.cloud.remote_factories import return_body
 
 NOW = DEFAULT_TIME + dt.timedelta(minutes=5)
 TEXT = st.text(alphabet=st.sampled_from("ab\\\t\n\r\"'é茶 \u2028\x7f/"), max_size=64)
@@ -45,6 +47,7 @@ SALE = st.fixed_dictionaries(
         "synced": st.booleans(),
         "forged": st.booleans(),
         "version": st.sampled_from(["", "", "v9"]),
+        "returned": st.integers(0, 3),  # 0: the sale itself, else a return of one of its items
     }
 )
 
@@ -59,6 +62,15 @@ def _body(sale: dict[str, Any]) -> dict[str, Any]:
     if sale["forged"]:
         body["total_fen"] += 1
     return body
+
+
+def _event(seq: int, sale: dict[str, Any]) -> Any:
+    body, kind = _body(sale), "sale"
+    if sale["returned"] == 1:  # returns are rolled up the general way, between the sales
+        body = return_body(body, [(1, 1)], receipt_no=sale["receipt"], time=sale["time"])
+        kind = "return"
+    return envelope("S001-T01", seq, body, event_type=kind, time=sale["time"],
+                    clock_synced=sale["synced"])  # fmt: skip
 
 
 def _general(events: list[Any], rules: IngestRules, clocks: dict[str, StoreClock]) -> Any:
@@ -81,17 +93,14 @@ def _general(events: list[Any], rules: IngestRules, clocks: dict[str, StoreClock
         local = business_time(event.device_time, event.clock_synced, NOW, clock.timezone)
         day, hour = clock.business(local)
         at = rollups.At(event.store_id, event.terminal_id, event.seq, day, hour, local)
-        rollups._sale(sums, at, event.body)
+        rollups._ROLLERS[event.type](sums, at, event.body)
     return out, rows, lines, local_times, projections, combine(list(projections.values())), sums
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(SALE, min_size=1, max_size=12), st.booleans())
 def test_typed_sales_prepare_as_the_general_path_does(sales: list[Any], tokyo: bool) -> None:
-    envs = [
-        envelope("S001-T01", seq, _body(sale), time=sale["time"], clock_synced=sale["synced"])
-        for seq, sale in enumerate(sales, start=1)
-    ]
+    envs = [_event(seq, sale) for seq, sale in enumerate(sales, start=1)]
     decoded = decode_events_message(events_topic("S001", "S001-T01"), batch_payload(envs))
     assert isinstance(decoded, DecodedBatch)
     rules = IngestRules()
@@ -109,7 +118,11 @@ def test_typed_sales_prepare_as_the_general_path_does(sales: list[Any], tokyo: b
     assert list(batch.projections.items()) == list(projections.items())
     assert batch.merged == merged
     assert batch.rollup_sums is not None
-    assert batch.rollup_sums.sums == sums
+    ours = batch.rollup_sums.sums
+    for table in ("sales", "products", "chain", "names", "categories", "tenders", "discounts"):
+        # Each key in the place it first came, as adding event by event puts it.
+        assert list(getattr(ours, table).items()) == list(getattr(sums, table).items()), table
+    assert ours == sums
 
 
 def test_a_sale_built_without_the_codec_gets_its_ids_escaped() -> None:
