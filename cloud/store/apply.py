@@ -367,7 +367,7 @@ class _Sales:
         # would find in the body, read without looking them up and checking them again.
         member = typed.member_id
         member = member if member and len(member) <= 64 else None
-        body = _SORTED_JSON.encode(event.body).decode()  # _json(event.body)
+        body = _SORTED_JSON.encode(event.body).decode()  # _json(), without a call per sale
         row = (event.terminal_id, event.seq, event.event_id, event.store_id, "sale",
                event.device_time_text[:40], synced, self.received, day, hour, typed.total_fen,
                typed.receipt_no[:64], status != "ok", body, event.epoch, status,
