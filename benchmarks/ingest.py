@@ -20,12 +20,12 @@ msgspec.json.decode of the same payloads in the same run.
 Where the time goes (PostgreSQL, one worker, batches of ~250 sales, measured on the shared
 2-core development machine by preparing and committing the workload in-process; per event,
 so the ratios hold better than the absolutes; the bare insert takes ~45-60 us an event):
-- Prepare thread, ~30 us of CPU (it was ~40): a valid message is parsed once and converted
-  into typed envelopes (msgspec and the id checks, about a quarter of it), plausibility and
-  projection from the typed bodies, the event rows (the stored body text is the body
-  re-encoded with sorted keys) and their COPY lines, and the rollup sums. With the commit
-  thread's CPU it shares one interpreter lock: the worker cannot go faster than their sum,
-  whatever PostgreSQL does.
+- Prepare thread, ~20 us of CPU (it was ~40, then ~30): a valid message is parsed once and
+  converted into typed envelopes (msgspec and the id checks, about a third of it),
+  plausibility and projection from the typed bodies, the event rows (the stored body text is
+  the body re-encoded with sorted keys) and their COPY lines, and the rollup sums. With the
+  commit thread's CPU it shares one interpreter lock: the worker cannot go faster than their
+  sum, whatever PostgreSQL does.
 - Commit thread, ~22 us of CPU in groups (~27 us one message per transaction): the SQL text
   of the additive upserts, the member upserts, coupons and returns, the member facts (once
   per group: the pushed items and their JSON).

@@ -24,6 +24,8 @@ from protocol.envelope import (
     Hello,
     Id,
     Status,
+    UtcTime,
+    Uuid,
 )
 from protocol.errors import (
     MalformedPayload,
@@ -253,11 +255,19 @@ def decode_batch_loose(payload: bytes) -> LooseBatch:
 
 
 #: Envelope fields a typed envelope reads as plain strings, checked once per batch instead:
-#: the ids must equal the batch's (checked against the pattern there), and a batch carries one
-#: epoch or two.
-_CHECKED_PER_BATCH: Final = frozenset({"terminal_id", "store_id", "epoch"})
-#: Epoch's own check (as msgspec applies a pattern: re.search).
-_EPOCH_CHECK: Final = re.compile(get_args(Epoch)[1].pattern).search
+#: the ids must equal the batch's (checked against the pattern there), a batch carries one
+#: epoch or two and few distinct times, and its event ids are checked in one pass.
+_CHECKED_PER_BATCH: Final = frozenset({"terminal_id", "store_id", "epoch", "device_time", "id"})
+
+
+def _pattern_check(annotated: Any) -> Any:
+    """The check msgspec applies for an Annotated str's pattern (re.search), as a function."""
+    return re.compile(get_args(annotated)[1].pattern).search
+
+
+_EPOCH_CHECK: Final = _pattern_check(Epoch)
+_TIME_CHECK: Final = _pattern_check(UtcTime)
+_ID_CHECK: Final = _pattern_check(Uuid)
 
 
 def _typed_envelope(event_type: str, body_type: type[EventBody]) -> type[msgspec.Struct]:
@@ -338,6 +348,10 @@ def decode_batch_typed(payload: bytes) -> TypedBatch | None:
         if env.v != PROTOCOL_VERSION or env.terminal_id != terminal_id or env.store_id != store_id:
             return None
     if not all(_EPOCH_CHECK(epoch) for epoch in {env.epoch for env in events}):
+        return None
+    if not all(_TIME_CHECK(moment) for moment in {env.device_time for env in events}):
+        return None
+    if not all(map(_ID_CHECK, [env.id for env in events])):
         return None
     kinds = _TYPED_ENVELOPES
     return TypedBatch(terminal_id, store_id, events, [kinds[type(env)] for env in events],

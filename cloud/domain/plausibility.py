@@ -101,22 +101,24 @@ class _Findings:
             self.reasons.append(reason)
 
 
-def _lines(body: SaleBody, found: _Findings) -> tuple[int, int, int]:
+def _lines(body: SaleBody, reasons: list[str]) -> tuple[int, int, int]:
     gross_sum = discount_sum = net_sum = 0
     for line in body.lines:
         n, qty, weight, unit = line.line_no, line.quantity, line.weight_g, line.unit_price_fen
         if weight is not None:
             if qty != 1:
-                found.reasons.append(f"line {n}: a weighed line has quantity 1, not {qty}")
+                reasons.append(f"line {n}: a weighed line has quantity 1, not {qty}")
             expected = round_div(unit * weight, 1000)
         else:
             expected = unit * qty
         gross = line.gross_fen
         if gross != expected:
-            found.reasons.append(f"line {n}: gross {gross} is not price x quantity {expected}")
-        discounts = sum(d.amount_fen for d in line.discounts)
+            reasons.append(f"line {n}: gross {gross} is not price x quantity {expected}")
+        discounts = 0
+        for d in line.discounts:  # a loop, not sum(): most lines have none
+            discounts += d.amount_fen
         if line.net_fen != gross - discounts:
-            found.reasons.append(
+            reasons.append(
                 f"line {n}: net {line.net_fen} is not gross {gross} less discounts {discounts}"
             )
         gross_sum += gross
@@ -125,29 +127,30 @@ def _lines(body: SaleBody, found: _Findings) -> tuple[int, int, int]:
     return gross_sum, discount_sum, net_sum
 
 
-def _tenders(body: SaleBody, found: _Findings) -> tuple[int, int]:
-    applied = change = points_value = coupons = 0
+def _tenders(body: SaleBody, reasons: list[str]) -> tuple[int, int, int]:
+    """(points tendered, coupons tendered, how many coupon tenders)."""
+    applied = change = points_value = coupons = coupon_tenders = 0
     for i, tender in enumerate(body.tenders, start=1):
-        amount, handed = tender.amount_fen, tender.tendered_fen
+        amount, handed, kind = tender.amount_fen, tender.tendered_fen, tender.kind
         if not (amount > 0):
-            found.reasons.append(f"tender {i}: amount must be above zero")
-        if tender.kind == "cash":
+            reasons.append(f"tender {i}: amount must be above zero")
+        if kind == "cash":
             if not (handed >= amount):
-                found.reasons.append(f"tender {i}: cash handed {handed} below {amount}")
-            change += max(0, handed - amount)
-        elif tender.kind == "points":
+                reasons.append(f"tender {i}: cash handed {handed} below {amount}")
+            if handed > amount:  # max(0, handed - amount), without a call per tender
+                change += handed - amount
+        elif kind == "points":
             points_value += amount
-        elif tender.kind == "coupon":
+        elif kind == "coupon":
             coupons += amount
+            coupon_tenders += 1
         applied += amount
     total = body.total_fen
     if applied != total:
-        found.reasons.append(f"tenders add up to {applied}, not the total {total}")
+        reasons.append(f"tenders add up to {applied}, not the total {total}")
     if body.change_fen != change:
-        found.reasons.append(
-            f"change {body.change_fen} is not cash handed less cash applied, {change}"
-        )
-    return points_value, coupons
+        reasons.append(f"change {body.change_fen} is not cash handed less cash applied, {change}")
+    return points_value, coupons, coupon_tenders
 
 
 def _points_rows(
@@ -167,43 +170,48 @@ def _points_rows(
 
 def check_sale(body: SaleBody, rules: RuleSet) -> list[str]:
     """Reasons a sale does not add up under ``rules`` ([] when it does)."""
-    found = _Findings()
-    gross, discounts, net = _lines(body, found)
+    reasons: list[str] = []
+    gross, discounts, net = _lines(body, reasons)
     total = body.total_fen
     if body.gross_fen != gross:
-        found.reasons.append(f"gross {body.gross_fen} is not the lines' {gross}")
+        reasons.append(f"gross {body.gross_fen} is not the lines' {gross}")
     if body.discount_fen != discounts:
-        found.reasons.append(f"discount {body.discount_fen} is not the lines' {discounts}")
+        reasons.append(f"discount {body.discount_fen} is not the lines' {discounts}")
     if total != net:
-        found.reasons.append(f"total {total} is not the lines' net {net}")
-    points_value, coupons = _tenders(body, found)
-    if len(body.coupon_codes) != sum(t.kind == "coupon" for t in body.tenders):
-        found.reasons.append("coupon codes do not match the coupon tenders")
+        reasons.append(f"total {total} is not the lines' net {net}")
+    points_value, coupons, coupon_tenders = _tenders(body, reasons)
+    if len(body.coupon_codes) != coupon_tenders:
+        reasons.append("coupon codes do not match the coupon tenders")
     member = body.member_id
-    by_reason = _points_rows(body.points, member, SALE_POINTS, found)
     earned, redeemed = body.points_earned, body.points_redeemed
+    if body.points:
+        found = _Findings()
+        by_reason = _points_rows(body.points, member, SALE_POINTS, found)
+        reasons += found.reasons
+    else:
+        by_reason = {}
     if by_reason.get("earn", 0) != earned:
-        found.reasons.append(f"earn rows do not add up to {earned}")
+        reasons.append(f"earn rows do not add up to {earned}")
     if -by_reason.get("redeem", 0) != redeemed:
-        found.reasons.append(f"redeem rows are not {redeemed}")
+        reasons.append(f"redeem rows are not {redeemed}")
     if member is None:
         if not (earned == 0 and redeemed == 0 and points_value == 0):
-            found.reasons.append("points earned or redeemed on a sale without a member")
-        return found.reasons
+            reasons.append("points earned or redeemed on a sale without a member")
+        return reasons
     block, value = rules.redeem_block_points, rules.redeem_block_value_fen
     if redeemed % block != 0:
-        found.reasons.append(f"{redeemed} points redeemed is not in blocks of {block}")
+        reasons.append(f"{redeemed} points redeemed is not in blocks of {block}")
     if points_value != redeemed * value // block:
-        found.reasons.append(f"points tender {points_value} is not the value of {redeemed} points")
+        reasons.append(f"points tender {points_value} is not the value of {redeemed} points")
     cap = total * rules.redeem_cap_bp // BP_WHOLE
     if not (points_value <= cap):
-        found.reasons.append(f"points paid {points_value} over the cap {cap}")
+        reasons.append(f"points paid {points_value} over the cap {cap}")
     multiplier = rules.multiplier_bp.get(body.member_tier or "regular", BP_WHOLE)
     earnable = max(0, total - points_value - coupons)
     expected = earnable * multiplier // (rules.fen_per_point * BP_WHOLE)
     if earned != expected:
-        found.reasons.append(f"{earned} points earned; the rules give {expected}")
-    return found.reasons
+        reasons.append(f"{earned} points earned; the rules give {expected}")
+    return reasons
 
 
 def check_return(body: ReturnBody, rules: RuleSet) -> list[str]:

@@ -4,14 +4,53 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from cloud.domain.errors import DomainError
 from cloud.domain.points import PointsChange
 from protocol.bodies import SaleBody
+
+_T = TypeVar("_T")
+_FACTORY: Any = object()  # a field with a default factory was not given
+
+
+def quick_init(cls: type[_T]) -> type[_T]:
+    """Give a frozen slotted dataclass an __init__ that sets each slot through its descriptor.
+
+    The same signature, defaults and frozen instances as the dataclass's own __init__, which
+    sets each field through object.__setattr__ at about twice the cost: ingest makes several
+    of these per event (tests/cloud/domain/test_quick_init.py holds the two side by side).
+    """
+    every = fields(cls)  # type: ignore[arg-type]
+    plain = all(f.init and not f.kw_only for f in every) and not hasattr(cls, "__post_init__")
+    frozen = cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    if not (frozen and "__slots__" in cls.__dict__ and plain):
+        raise TypeError(f"{cls.__name__}: quick_init takes a frozen slotted dataclass whose "
+                        "fields are all plain __init__ arguments")  # fmt: skip
+    scope: dict[str, Any] = {"_FACTORY": _FACTORY}
+    params, body = [], []
+    for i, f in enumerate(every):
+        scope[f"_set{i}"] = cls.__dict__[f.name].__set__
+        value = f.name
+        if f.default is not MISSING:
+            scope[f"_default{i}"] = f.default
+            params.append(f"{f.name}=_default{i}")
+        elif f.default_factory is not MISSING:
+            scope[f"_factory{i}"] = f.default_factory
+            params.append(f"{f.name}=_FACTORY")
+            value = f"_factory{i}() if {f.name} is _FACTORY else {f.name}"
+        else:
+            params.append(f.name)
+        body.append(f"    _set{i}(self, {value})\n")
+    exec(f"def __init__(self, {', '.join(params)}):\n{''.join(body)}", scope)
+    init = scope["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = init  # type: ignore[method-assign]
+    return cls
+
 
 #: Tenders that are not money: spend (and so tiers) counts only what the customer paid.
 NON_MONEY_TENDERS: frozenset[str] = frozenset({"points", "coupon"})
@@ -32,6 +71,7 @@ class EventFacts:
     typed: Any = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class LedgerRow:
     """One points-ledger delta; (origin_terminal, origin_seq, line_no) is unique per delta."""
@@ -45,6 +85,7 @@ class LedgerRow:
     line_no: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SkuKey:
     """Sales per product are kept by store, store-local day and hour."""
@@ -55,6 +96,7 @@ class SkuKey:
     sku: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SkuFigures:
     """Additive per-product figures; a return adds negative quantity and amount."""
@@ -73,6 +115,7 @@ class SkuFigures:
         )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class TotalsKey:
     """Totals are kept by store, store-local day and terminal."""
@@ -82,6 +125,7 @@ class TotalsKey:
     terminal_id: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class TotalsFigures:
     """Additive per-terminal daily figures, all in fen or counts."""
@@ -127,6 +171,7 @@ class Registration:
     cards: tuple[str, ...] = ()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Projection:
     """Everything one event (or a combined batch of events) changes besides the event row."""
@@ -264,16 +309,46 @@ def _project_sale(event: EventFacts) -> Projection:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SaleKeys:
+    """The keys a batch's sales share, each made once for the batch instead of once a sale."""
+
+    skus: dict[tuple[str, dt.date, int, str], SkuKey] = field(default_factory=dict)
+    # (store, terminal, local time) -> (day, hour, the totals key)
+    times: dict[tuple[str, str, dt.datetime], tuple[dt.date, int, TotalsKey]] = field(
+        default_factory=dict
+    )
+
+
 def project_sale(
-    terminal: str, store: str, seq: int, local_time: dt.datetime, body: SaleBody
+    terminal: str,
+    store: str,
+    seq: int,
+    local_time: dt.datetime,
+    body: SaleBody,
+    keys: SaleKeys | None = None,
 ) -> Projection:
-    """What a sale whose every field the codec has checked changes (project() without facts)."""
-    day, hour = local_time.date(), local_time.hour
+    """What a sale whose every field the codec has checked changes (project() without facts).
+
+    ``keys``, kept for a batch, saves making its keys again for each sale.
+    """
+    if keys is None:
+        keys = SaleKeys()
+    at = keys.times.get((store, terminal, local_time))
+    if at is None:
+        day = local_time.date()
+        at = (day, local_time.hour, TotalsKey(store, day, terminal))
+        keys.times[store, terminal, local_time] = at
+    day, hour, totals_key = at
+    sku_keys = keys.skus
     skus: dict[SkuKey, SkuFigures] = {}
     for line in body.lines:
-        key = SkuKey(store, day, hour, line.sku)
+        sku = line.sku
+        key = sku_keys.get((store, day, hour, sku))
+        if key is None:
+            key = sku_keys[store, day, hour, sku] = SkuKey(store, day, hour, sku)
         figures = SkuFigures(1, line.quantity, line.weight_g or 0, line.net_fen)
-        prev = skus.get(key)
+        prev = skus.get(key) if skus else None  # most sales have one line: nothing to look up
         skus[key] = figures if prev is None else prev + figures
     # Positional: a sale counts once, in these fields' order (see TotalsFigures).
     totals = TotalsFigures(1, 0, body.gross_fen, body.discount_fen, body.total_fen, 0,
@@ -295,10 +370,12 @@ def project_sale(
         )
     spend: dict[str, int] = {}
     if body.member_id:
-        spend[body.member_id] = sum(
-            t.amount_fen for t in body.tenders if t.kind not in NON_MONEY_TENDERS
-        )
-    return Projection(rows, points, spend, skus, {TotalsKey(store, day, terminal): totals})
+        paid = 0
+        for t in body.tenders:
+            if t.kind not in NON_MONEY_TENDERS:
+                paid += t.amount_fen
+        spend[body.member_id] = paid
+    return Projection(rows, points, spend, skus, {totals_key: totals})
 
 
 def _project_return(event: EventFacts) -> Projection:
@@ -413,15 +490,22 @@ def combine(projections: Sequence[Projection]) -> Projection:
     # frozen dataclass per addition was a visible share of ingest time.
     sku_sums: dict[SkuKey, list[int]] = {}
     total_sums: dict[TotalsKey, list[int]] = {}
+    ledger: list[LedgerRow] = []
+    points: list[PointsChange] = []
+    registrations: list[Registration] = []
     for p in projections:
-        for member, amount in p.spend.items():
-            spend[member] = spend.get(member, 0) + amount
+        if p.spend:
+            for member, amount in p.spend.items():
+                spend[member] = spend.get(member, 0) + amount
         for sku_key, f in p.skus.items():
-            acc = sku_sums.setdefault(sku_key, [0, 0, 0, 0])
-            acc[0] += f.lines
-            acc[1] += f.quantity
-            acc[2] += f.weight_g
-            acc[3] += f.net_fen
+            acc = sku_sums.get(sku_key)
+            if acc is None:
+                sku_sums[sku_key] = [f.lines, f.quantity, f.weight_g, f.net_fen]
+            else:
+                acc[0] += f.lines
+                acc[1] += f.quantity
+                acc[2] += f.weight_g
+                acc[3] += f.net_fen
         for totals_key, t in p.totals.items():
             tacc = total_sums.get(totals_key)
             if tacc is None:
@@ -435,13 +519,19 @@ def combine(projections: Sequence[Projection]) -> Projection:
                 tacc[5] += t.refund_fen
                 tacc[6] += t.points_earned
                 tacc[7] += t.points_redeemed
+        if p.ledger:
+            ledger += p.ledger
+        if p.points:
+            points += p.points
+        if p.registrations:
+            registrations += p.registrations
     skus = {k: SkuFigures(*v) for k, v in sku_sums.items()}
     totals = {k: TotalsFigures(*v) for k, v in total_sums.items()}
     return Projection(
-        ledger=tuple(row for p in projections for row in p.ledger),
-        points=tuple(change for p in projections for change in p.points),
+        ledger=tuple(ledger),
+        points=tuple(points),
         spend=spend,
         skus=skus,
         totals=totals,
-        registrations=tuple(r for p in projections for r in p.registrations),
+        registrations=tuple(registrations),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -88,21 +89,22 @@ def _typed_events(batch: TypedBatch) -> list[IncomingEvent]:
     events: list[IncomingEvent] = []
     append, terminal_id, store_id = events.append, batch.terminal_id, batch.store_id
     times: dict[str, dt.datetime] = {}  # a till sells many times a second: parse each once
+    versioned = _VERSIONED
     for env, kind, body in zip(batch.events, batch.types, batch.bodies, strict=True):
         typed = env.body
         text = env.device_time
         moment = times.get(text)
         if moment is None:
             moment = times[text] = parse_utc(text)
+        # By position, in IncomingEvent's field order: keywords cost a third more, per event.
         append(
             IncomingEvent(
-                event_id=env.id, terminal_id=terminal_id, store_id=store_id, seq=env.seq,
-                type=kind, device_time=moment, device_time_text=text,
-                clock_synced=env.clock_synced, body=body, epoch=env.epoch,
-                rules_version=typed.rules_version if kind in _VERSIONED else "", typed=typed,
+                env.id, terminal_id, store_id, env.seq, kind, moment, text, env.clock_synced,
+                body, b"", None, env.epoch, typed.rules_version if kind in versioned else "",
+                (), typed,
             )
         )  # fmt: skip
-    events.sort(key=_seq)
+    events.sort(key=_SEQ)
     return events
 
 
@@ -110,8 +112,7 @@ def _typed_events(batch: TypedBatch) -> list[IncomingEvent]:
 _VERSIONED: Final = frozenset({"sale", "return"})
 
 
-def _seq(event: IncomingEvent) -> int:
-    return event.seq
+_SEQ: Final = operator.attrgetter("seq")
 
 
 def decode_events_message(
@@ -172,5 +173,5 @@ def decode_events_message(
                 typed=typed,
             )
         )
-    events.sort(key=lambda e: e.seq)
+    events.sort(key=_SEQ)
     return DecodedBatch(store_id, terminal_id, events, batch.unplaceable)

@@ -29,10 +29,12 @@ from cloud.domain.errors import DomainError
 from cloud.domain.projections import (
     EventFacts,
     Projection,
+    SaleKeys,
     business_time,
     combine,
     project,
     project_sale,
+    quick_init,
 )
 from cloud.store import (
     crm_privacy,
@@ -44,7 +46,7 @@ from cloud.store import (
     till_crm,
 )
 from cloud.store import seqs as seqstore
-from cloud.store.bulk import copy_insert_rows, copy_line, copy_rows, insert_rows
+from cloud.store.bulk import copy_escape, copy_insert_rows, copy_line, copy_rows, insert_rows
 from cloud.store.db import CloudDB
 from cloud.store.effects import IngestRules, PendingDown, apply_figures, apply_members
 from cloud.store.rollups import GroupRollups, PreparedRollups, apply_rollups
@@ -58,6 +60,7 @@ from protocol.bounds import MAX_SEQS_LOST
 DEAD_LETTER_PAYLOAD_LIMIT = 1024 * 1024
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class IncomingEvent:
     """A decoded envelope; ``dead_reason`` is set when its body failed validation."""
@@ -341,7 +344,6 @@ def prepare_batch(
     commit, which holds the terminal's row lock, does not do.
     """
     now = now_aware.astimezone(dt.UTC).replace(tzinfo=None)
-    received = str(now)
     # A seq repeated inside one message is one event; the first copy wins, like across messages.
     seen: set[int] = set()
     unique = [e for e in events if not (e.seq in seen or seen.add(e.seq))]
@@ -349,28 +351,115 @@ def prepare_batch(
     projections: dict[int, Projection] = {}
     local_times: dict[int, dt.datetime] = {}
     rows: dict[int, tuple[Any, ...]] = {}
+    lines: dict[int, tuple[tuple[Any, ...], str]] = {}
+    sales = _Sales(rules, now_aware, str(now), copy_text)
     zones: dict[str, Any] = {}
+    # A till sells many times a second: each (store, business time) is worked out once.
+    times: dict[tuple[str, dt.datetime | None], tuple[dt.datetime, str, int]] = {}
     for event in unique:
-        tz = zones.get(event.store_id)
-        if tz is None:
-            tz = zones[event.store_id] = rules.tz_for(event.store_id)
-        local = business_time(event.device_time or now_aware, event.clock_synced, now_aware, tz)
-        event, projection = _prepare_event(event, rules, now_aware, local)
+        synced = event.clock_synced
+        key = (event.store_id, event.device_time if synced else None)
+        when = times.get(key)
+        if when is None:
+            tz = zones.get(event.store_id)
+            if tz is None:
+                tz = zones[event.store_id] = rules.tz_for(event.store_id)
+            local = business_time(event.device_time or now_aware, synced, now_aware, tz)
+            when = times[key] = (local, local.date().isoformat(), local.hour)
+        seq = event.seq
+        if (type(event.typed) is SaleBody and event.type == "sale" and event.dead_reason is None
+                and event.device_time is not None):  # fmt: skip
+            event, projection, row, line = sales.prepare(event, when)
+        else:
+            event, projection = _prepare_event(event, rules, now_aware, when[0])
+            row = _row(event, when[0], sales.received, event.status)
+            line = copy_line(row) if copy_text else ""
         if projection is not None:
-            projections[event.seq] = projection
-        local_times[event.seq] = local
-        rows[event.seq] = _row(event, local, received, event.status)
+            projections[seq] = projection
+        local_times[seq] = when[0]
+        rows[seq] = row
+        if copy_text:
+            lines[seq] = (row, line)
         out.append(event)
     projected = [e for e in out if e.seq in projections]
     return PreparedBatch(
         store_id=store_id, terminal_id=terminal_id, topic=topic, events=out, rows=rows,
         local_times=local_times, projections=projections,
-        merged=combine([projections[e.seq] for e in projected]), now=now,
+        merged=combine(list(projections.values())), now=now,
         unplaceable=list(unplaceable),
         rollup_sums=None if clocks is None else rollups.prepare(projected, now, clocks, rules),
-        copy_lines={seq: (row, copy_line(row)) for seq, row in rows.items()} if copy_text
-        else {},
+        copy_lines=lines,
     )  # fmt: skip
+
+
+class _Sales:
+    """Prepare a batch's sales whose body the codec typed: what _prepare_event and _row do,
+    with what the whole batch shares (the rule sets, the clock's bounds) looked up once."""
+
+    def __init__(
+        self, rules: IngestRules, now_aware: dt.datetime, received: str, copy_text: bool
+    ) -> None:
+        self.rules, self.now_aware, self.received, self.copy_text = (
+            rules, now_aware, received, copy_text)  # fmt: skip
+        # plausibility.check_time finds nothing wrong with a synchronised time inside these.
+        self.earliest = now_aware - rules.clock.max_offline
+        self.latest = now_aware + rules.clock.future_tolerance
+        self.keys = SaleKeys()
+
+    def prepare(
+        self, event: IncomingEvent, when: tuple[dt.datetime, str, int]
+    ) -> tuple[IncomingEvent, Projection | None, tuple[Any, ...], str]:
+        """(event, its projection or None when held, its row, its COPY line or "")."""
+        typed: SaleBody = event.typed
+        synced, moment, version = event.clock_synced, event.device_time, event.rules_version
+        rule_set = self.rules.rule_sets.get(version)
+        if rule_set is not None and (not synced or self.earliest <= moment <= self.latest):
+            reasons: Sequence[str] = plausibility.check_sale(typed, rule_set)
+        else:  # the general check names the clock or the unknown version
+            assert moment is not None
+            reasons = plausibility.check(typed, rule_set, version, moment, synced,
+                                         self.now_aware, self.rules.clock)  # fmt: skip
+        local, day, hour = when
+        projection = None
+        if reasons:
+            event = replace(event, hold_reasons=tuple(reasons))
+            status = "held"
+        else:
+            projection = project_sale(event.terminal_id, event.store_id, event.seq, local, typed,
+                                      self.keys)  # fmt: skip
+            status = "ok"
+        # The codec checked these fields: the same values _amount_and_receipt and _member_of
+        # would find in the body, read without looking them up and checking them again.
+        member = typed.member_id
+        member = member if member and len(member) <= 64 else None
+        body = _SORTED_JSON.encode(event.body).decode()  # _json(), without a call per sale
+        row = (event.terminal_id, event.seq, event.event_id, event.store_id, "sale",
+               event.device_time_text[:40], synced, self.received, day, hour, typed.total_fen,
+               typed.receipt_no[:64], status != "ok", body, event.epoch, status,
+               member)  # fmt: skip
+        return event, projection, row, _sale_line(row) if self.copy_text else ""
+
+
+def _sale_line(row: tuple[Any, ...]) -> str:
+    """bulk.copy_line(row) for a typed sale's row (see _Sales.prepare), made in one format."""
+    (terminal, seq, event_id, store, _, moment, synced, received, day, hour, total, receipt, held,
+     body, epoch, status, member) = row  # fmt: skip
+    ids = f"{terminal}{event_id}{store}{moment}{epoch}"  # received and day are made here
+    # Tab, newline and carriage return are not printable; the codec's patterns allow none.
+    if ("\\" in ids or not ids.isprintable() or type(seq) is not int or type(total) is not int
+            or type(synced) is not bool):  # fmt: skip
+        return copy_line(row)  # not from the codec: escaped value by value
+    if "\\" in body:  # msgspec's JSON escapes every control character: only "\\" is left
+        body = body.replace("\\", "\\\\")
+    if "\\" in receipt or not receipt.isprintable():
+        receipt = copy_escape(receipt)
+    if member is None:
+        member = "\\N"
+    elif "\\" in member or not member.isprintable():
+        member = copy_escape(member)
+    return "\t".join((terminal, str(seq), event_id, store, "sale", moment, "t" if synced else "f",
+                      received, day, str(hour), str(total), receipt, "t" if held else "f", body,
+                      epoch, status, member + "\n"))  # fmt: skip
 
 
 def _all_new(

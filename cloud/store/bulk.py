@@ -61,26 +61,29 @@ def insert_rows(
 def _copy_text(value: Any) -> str:
     kind = type(value)
     if kind is str:
-        text = value
-    elif kind is int:
+        return copy_escape(value)
+    if kind is int:
         return str(value)
-    elif value is None:
+    if value is None:
         return "\\N"
-    elif kind is bool:
+    if kind is bool:
         return "t" if value else "f"
-    else:
-        text = str(value)
-    # COPY text format: backslash first, then the three characters that delimit fields and
-    # rows. Most values hold none of them, and looking is cheaper than replacing.
+    return copy_escape(str(value))
+
+
+def copy_escape(text: str) -> str:
+    """A text value as COPY text format spells it inside a line."""
+    # Backslash first, then the three characters that delimit fields and rows. Most values
+    # hold none of them, and looking is cheaper than replacing.
     if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
-        text = (text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+        return (text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
                 .replace("\r", "\\r"))  # fmt: skip
     return text
 
 
 def copy_line(row: Sequence[Any]) -> str:
     """One row in COPY text format, newline included (what copy_insert_rows sends for it)."""
-    return "\t".join([_copy_text(v) for v in row]) + "\n"
+    return "\t".join(map(_copy_text, row)) + "\n"
 
 
 def copy_insert_rows(

@@ -140,63 +140,99 @@ def _sale(s: Sums, at: At, body: Mapping[str, Any]) -> None:
         )
 
 
-def _typed_sale(s: Sums, at: At, body: SaleBody) -> None:
-    """_sale for a body the codec already validated: its fields are known to be there."""
+#: (store, day, sku, category) -> [lines, quantity, weight_g, net_fen] of typed sales' lines.
+Sold = dict[tuple[str, dt.date, str, str], list[int]]
+
+
+def _typed_sale(
+    s: Sums, sold: Sold, store: str, terminal: str, day: dt.date, hour: int, body: SaleBody
+) -> None:
+    """_sale for a body the codec already validated: its fields are known to be there.
+
+    Its lines are summed in ``sold`` (one key for the three tables _sale adds them to); they
+    reach ``s`` through _add_sold.
+    """
     lines = body.lines
-    day, store = at.day, at.store_id
     # Each key's counters are added in place: a batch has hundreds of sales and few keys, and a
     # call and a new list per addition were most of this function's time.
-    key: tuple[Any, ...] = (store, day, at.hour, at.terminal_id, body.cashier_id[:64])
+    key: tuple[Any, ...] = (store, day, hour, terminal, body.cashier_id[:64])
     items = overrides = 0
     for line in lines:
         items += line.quantity
         overrides += line.price_overridden
+    member = 1 if body.member_id else 0
     acc = s.sales.get(key)
     if acc is None:
-        s.sales[key] = [1, 0, 1 if body.member_id else 0, items, len(lines), overrides,
+        s.sales[key] = [1, 0, member, items, len(lines), overrides,
                         body.gross_fen, body.discount_fen, body.total_fen, 0, 0]  # fmt: skip
     else:
         acc[0] += 1
-        acc[2] += 1 if body.member_id else 0
+        acc[2] += member
         acc[3] += items
         acc[4] += len(lines)
         acc[5] += overrides
         acc[6] += body.gross_fen
         acc[7] += body.discount_fen
         acc[8] += body.total_fen
-    products, chain, categories, names = s.products, s.chain, s.categories, s.names
+    names = s.names
     for line in lines:
         sku, qty, net = line.sku[:64], line.quantity, line.net_fen
-        weight = line.weight_g or 0
-        for table, key in ((products, (store, day, sku)), (chain, (day, sku))):
-            acc = table.get(key)
-            if acc is None:
-                table[key] = [1, qty, weight, net, 0, 0]
-            else:
-                acc[0] += 1
-                acc[1] += qty
-                acc[2] += weight
-                acc[3] += net
         category = line.category[:64]
-        names[sku] = (line.name_zh[:200], line.name_en[:200], category)
-        key = (store, day, category)
-        acc = categories.get(key)
+        key = (store, day, sku, category)
+        acc = sold.get(key)
         if acc is None:
-            categories[key] = [1, qty, net, 0, 0]
+            sold[key] = [1, qty, line.weight_g or 0, net]
         else:
             acc[0] += 1
             acc[1] += qty
-            acc[2] += net
+            acc[2] += line.weight_g or 0
+            acc[3] += net
+        names[sku] = (line.name_zh[:200], line.name_en[:200], category)
         for d in line.discounts:
-            _bump(s.discounts, (store, day, d.kind[:32], d.label[:100]), [1, d.amount_fen])
+            key = (store, day, d.kind[:32], d.label[:100])
+            acc = s.discounts.get(key)
+            if acc is None:
+                s.discounts[key] = [1, d.amount_fen]
+            else:
+                acc[0] += 1
+                acc[1] += d.amount_fen
+    tenders = s.tenders
     for t in body.tenders:
-        key = (store, day, at.terminal_id, t.kind[:16])
-        acc = s.tenders.get(key)
+        key = (store, day, terminal, t.kind[:16])
+        acc = tenders.get(key)
         if acc is None:
-            s.tenders[key] = [1, t.amount_fen, 0, 0]
+            tenders[key] = [1, t.amount_fen, 0, 0]
         else:
             acc[0] += 1
             acc[1] += t.amount_fen
+
+
+def _add_sold(s: Sums, sold: Sold) -> None:
+    """Add the lines summed in ``sold`` to their products, chain products and categories.
+
+    Called before any other event is rolled and at the end, so every key keeps the place it
+    would have had if each line were added as it came.
+    """
+    products, chain, categories = s.products, s.chain, s.categories
+    for (store, day, sku, category), (lines, qty, weight, net) in sold.items():
+        for table, key in ((products, (store, day, sku)), (chain, (day, sku))):
+            acc = table.get(key)
+            if acc is None:
+                table[key] = [lines, qty, weight, net, 0, 0]
+            else:
+                acc[0] += lines
+                acc[1] += qty
+                acc[2] += weight
+                acc[3] += net
+        key = (store, day, category)
+        acc = categories.get(key)
+        if acc is None:
+            categories[key] = [lines, qty, net, 0, 0]
+        else:
+            acc[0] += lines
+            acc[1] += qty
+            acc[2] += net
+    sold.clear()
 
 
 def _return(s: Sums, at: At, body: Mapping[str, Any]) -> None:
@@ -324,21 +360,30 @@ def collect(
     s = Sums()
     now_aware = now.replace(tzinfo=dt.UTC)
     clocks: dict[str, stores.StoreClock] = {}  # a batch is one terminal's: one store, one clock
+    # A till sells many times a second: each (store, time) gets its business day once.
+    times: dict[tuple[str, dt.datetime | None], tuple[dt.date, int, dt.datetime]] = {}
+    sold: Sold = {}
     for e in events:
         roller = _ROLLERS.get(e.type)
-        if roller is None or not isinstance(e.body, Mapping):
+        if roller is None or (type(e.body) is not dict and not isinstance(e.body, Mapping)):
             continue
-        clock = clocks.get(e.store_id)
-        if clock is None:
-            clock = clocks[e.store_id] = clock_for(e.store_id)
-        local = business_time(e.device_time, e.clock_synced, now_aware, clock.timezone)
-        day, hour = clock.business(local)
-        at = At(e.store_id, e.terminal_id, e.seq, day, hour, local)
+        synced = e.clock_synced
+        key = (e.store_id, e.device_time if synced else now_aware)  # what business_time reads
+        when = times.get(key)
+        if when is None:
+            clock = clocks.get(e.store_id)
+            if clock is None:
+                clock = clocks[e.store_id] = clock_for(e.store_id)
+            local = business_time(e.device_time, synced, now_aware, clock.timezone)
+            when = times[key] = (*clock.business(local), local)
         typed = getattr(e, "typed", None)
         if type(typed) is SaleBody:
-            _typed_sale(s, at, typed)
+            _typed_sale(s, sold, e.store_id, e.terminal_id, when[0], when[1], typed)
         else:
-            roller(s, at, e.body)
+            if sold:
+                _add_sold(s, sold)
+            roller(s, At(e.store_id, e.terminal_id, e.seq, *when), e.body)
+    _add_sold(s, sold)
     return s
 
 

@@ -71,11 +71,14 @@ def test_a_prepare_process_killed_mid_backlog_loses_nothing_and_doubles_nothing(
     killed: list[int] = []
 
     def kill_child(worker: IngestWorker, sent: int) -> None:
-        if sent == 4:  # some messages prepared by the child, the rest not yet sent to it
-            assert worker._child is not None and worker._child.pid is not None
-            os.kill(worker._child.pid, signal.SIGKILL)
-            killed.append(worker._child.pid)
-            child = worker._child
+        child = worker._child
+        assert child is not None and child.pid is not None
+        if sent == 1:  # stopped: what is sent from now on waits in the pipe, unanswered
+            os.kill(child.pid, signal.SIGSTOP)
+        if sent == 4:  # killed with messages in flight; the later ones find it gone
+            wait_until(lambda: worker._to_child == 4, 30, "four messages sent to the child")
+            os.kill(child.pid, signal.SIGKILL)
+            killed.append(child.pid)
             wait_until(lambda: child.exitcode is not None, 30, "the prepare process to die")
 
     stream = mixed_stream()
@@ -83,8 +86,8 @@ def test_a_prepare_process_killed_mid_backlog_loses_nothing_and_doubles_nothing(
                            prepare_process=True, after_each=kill_child)  # fmt: skip
     thread = ingest_backlog(broker, thread_url, stream, group_max=1, tag="reference",
                             username="ingest-2")  # fmt: skip
-    # Some results never came back: those messages (and any not sent) were prepared here.
-    assert killed and child.from_child < child.to_child
+    # Results that never came back, and messages never sent: all prepared in the worker.
+    assert killed and child.from_child < child.to_child == 4 < len(stream)
     assert {t: ack_fields(a) for t, a in child.acks.items()} == {
         t: ack_fields(a) for t, a in thread.acks.items()
     }
