@@ -54,12 +54,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import msgspec
-import psycopg2
-import psycopg2.extras
 
+from benchmarks import _raw_events
 from cloud.ingest.preparer import GC_YOUNG_THRESHOLD
 from cloud.ingest.worker import IngestWorker
 from cloud.mqtt import BrokerSettings
@@ -175,40 +173,8 @@ def _final_seq(batches: list[bytes]) -> int:
 
 def _raw_insert(db_url: str, work: dict[str, list[bytes]]) -> float:
     """The same rows through a bare execute_values, one transaction per batch."""
-    rows_per_batch: list[list[tuple[Any, ...]]] = []
-    for batches in work.values():
-        for payload in batches:
-            batch = msgspec.json.decode(payload)
-            rows_per_batch.append([
-                (e["terminal_id"], e["seq"], e["id"], e["store_id"], e["type"],
-                 e["device_time"], e["clock_synced"], "2026-11-23", 14,
-                 e["body"]["total_fen"], e["body"]["receipt_no"], False,
-                 msgspec.json.encode(e["body"]).decode(), e.get("epoch", ""), "ok",
-                 e["body"].get("member_id"))
-                for e in batch["events"]
-            ])  # fmt: skip
-    conn = psycopg2.connect(db_url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute("CREATE TABLE raw_events (LIKE events INCLUDING ALL)")
-        start = time.perf_counter()
-        for rows in rows_per_batch:
-            with conn, conn.cursor() as cur:
-                psycopg2.extras.execute_values(
-                    cur,
-                    "INSERT INTO raw_events (terminal_id, seq, event_id, store_id, type, "
-                    "device_time, clock_synced, business_day, business_hour, amount_fen, "
-                    "receipt_no, dead, body, epoch, status, member_id, received_at) VALUES %s "
-                    "ON CONFLICT DO NOTHING",
-                    rows,
-                    template="(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                    "now())",
-                    page_size=len(rows),
-                )
-        elapsed = time.perf_counter() - start
-    finally:
-        conn.close()
-    return sum(len(r) for r in rows_per_batch) / elapsed
+    return _raw_events.insert_pg(db_url, _raw_events.rows_of([p for ps in work.values()
+                                                              for p in ps]))  # fmt: skip
 
 
 def _prepare_cpu(db_url: str, work: dict[str, list[bytes]]) -> tuple[float, float]:

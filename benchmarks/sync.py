@@ -103,6 +103,7 @@ from protocol.envelope import Batch
 from tests.broker import Broker, running_broker
 from tests.device.sync.builders import price_for, sale
 from tests.device.sync.harness import SHANGHAI, record_sales
+from tests.pg import PgUnavailable, fresh_database, pg_server
 
 ROOT = Path(__file__).resolve().parents[1]
 TERMINAL = "S001-T01"
@@ -271,6 +272,29 @@ def _drain_rate(
     return backlog / elapsed
 
 
+def _drain_pg(
+    broker: Broker, db: Path, backlog: int, raw_rows: list[list[tuple[Any, ...]]]
+) -> dict[str, float]:
+    """The same drain into a cloud on PostgreSQL, against a bare insert into that database."""
+    try:
+        with pg_server() as admin, fresh_database(admin) as url:
+            ingest = _start_ingest(broker, url)
+            try:
+                drain = _drain_rate(broker, db, backlog)
+            finally:
+                ingest.terminate()
+                ingest.wait(10)
+            raw_insert = _raw_events.insert_pg(url, raw_rows)
+    except PgUnavailable as err:
+        print(f"sync benchmark: PostgreSQL figures skipped: {err}", file=sys.stderr)
+        return {}
+    return {
+        "sync.drain_events_per_s_pg": round(drain, 1),
+        "sync.raw_insert_events_per_s_pg": round(raw_insert, 1),
+        "sync.drain_vs_raw_insert_ratio_pg": round(drain / raw_insert, 3),
+    }
+
+
 def _latencies(broker: Broker, db: Path, sales: int, first_seq: int) -> list[float]:
     """Milliseconds from each sale's commit to the ACK covering it, one sale per 50 ms."""
     acks: list[tuple[float, int]] = []
@@ -333,7 +357,7 @@ def run(quick: bool) -> dict[str, float]:
         record_sales(db, backlog, create=True)
         rounds = 1 if quick else 3
         transports = [f"{kind}{r}.db" for r in range(rounds) for kind in ("plain", "tls")]
-        for name in ("capture.db", "bare.db", "light.db", *transports):
+        for name in ("capture.db", "bare.db", "light.db", "pg.db", *transports):
             shutil.copyfile(db, work / name)
         started = time.perf_counter()
         published = _publish_all(work / "capture.db")
@@ -367,6 +391,7 @@ def run(quick: bool) -> dict[str, float]:
             finally:
                 ingest.terminate()
                 ingest.wait(10)
+            pg = _drain_pg(broker, work / "pg.db", backlog, raw_rows)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     tls_rate, plain_rate = statistics.median(rates["tls"]), statistics.median(rates["plain"])
@@ -386,6 +411,7 @@ def run(quick: bool) -> dict[str, float]:
         "sync.tls_vs_plain_drain_ratio": round(tls_rate / plain_rate, 3),
         "sync.e2e_latency_p50_ms": round(percentile(lat, 50), 2),
         "sync.e2e_latency_p99_ms": round(percentile(lat, 99), 2),
+        **pg,
         "sync.backlog_events": float(backlog),
         "sync.batches_per_backlog": float(len(payloads)),
     }
