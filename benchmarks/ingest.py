@@ -12,35 +12,38 @@ they commit it in groups of up to 8 messages a transaction (cloud.store.apply.co
 ``ingest.vs_raw_insert_ratio_pg_one_per_txn`` is the same run with grouping off
 (``--group-max 1``): one message per transaction, what a worker that keeps up does.
 
-The prepare side alone (decode, plausibility, projections, rows, COPY lines, rollup sums: what
-the worker's prepare thread does per message, sharing the GIL with the commit thread) is
-timed in CPU µs per event over the same messages, without broker or commit, against a bare
-msgspec.json.decode of the same payloads in the same run.
+Each worker prepares in a child process (``--prepare process``, the service's default; see
+cloud/ingest/preparer.py). ``ingest.vs_raw_insert_ratio_pg_prepare_thread`` is one worker
+preparing in a thread beside its commit thread, as before the child existed.
 
-Where the time goes (PostgreSQL, one worker, batches of ~250 sales, measured on the shared
-2-core development machine by preparing and committing the workload in-process; per event,
-so the ratios hold better than the absolutes; the bare insert takes ~45-60 us an event):
-- Prepare thread, ~20 us of CPU (it was ~40, then ~30): a valid message is parsed once and
-  converted into typed envelopes (msgspec and the id checks, about a third of it),
-  plausibility and projection from the typed bodies, the event rows (the stored body text is
-  the body re-encoded with sorted keys) and their COPY lines, and the rollup sums. With the
-  commit thread's CPU it shares one interpreter lock: the worker cannot go faster than their
-  sum, whatever PostgreSQL does.
-- Commit thread, ~22 us of CPU in groups (~27 us one message per transaction): the SQL text
-  of the additive upserts, the member upserts, coupons and returns, the member facts (once
-  per group: the pushed items and their JSON).
-- Waiting on PostgreSQL, ~35 us in groups (~42 us alone): mostly its own work on the rows
-  (COPY and one INSERT ... SELECT for the events, multi-row upserts riding with the next
-  read; the member facts read indexes only), about the bare insert's, plus the round trips.
-  A batch alone takes 12 round trips (the bare insert: 2): BEGIN with the terminal's lock,
-  the COPY, the INSERT ... RETURNING, member aliases, the member upsert, the store's clock,
-  the member facts' tills and their members, the stream counter, the change log, coupon
-  rules, COMMIT. In a group a batch takes 7 (its lock, the COPY, the INSERT, aliases,
-  members, clock, coupon rules) and the group 6 more once (the members' row locks, the
-  member facts' two reads, the counter, the change log, COMMIT). On a loaded machine each
-  trip costs a scheduler wake-up on both sides; the prepare thread decodes the next message
-  meanwhile (the worker process hands the GIL over every 0.5 ms, not Python's 5 ms, so that
-  overlap does not cost each trip 5 ms).
+The prepare side alone (decode, plausibility, projections, rows, COPY lines, rollup sums:
+what the prepare process does per message) is timed in CPU µs per event over the same
+messages, without broker or commit, against a bare msgspec.json.decode of the same payloads
+in the same run.
+
+Where the time goes (PostgreSQL, one worker, batches of ~250 sales, on the shared 2-core
+development machine; per event, so the ratios hold better than the absolutes; the bare
+insert takes ~50 µs an event, most of it PostgreSQL's):
+- Prepare process, ~20 µs of CPU (it was ~40, then ~30): a valid message is parsed once and
+  converted into typed envelopes (about 7 µs with the id checks), plausibility and projection
+  from the typed bodies, the event rows (the stored body text is the body re-encoded with
+  sorted keys) and their COPY lines, the rollup sums; then about 8 µs more to make the batch
+  lean and pickle it. Measured whole, the child spends about 28 µs an event.
+- Worker, about 32 µs of CPU (the commit thread 27 of them, unpickling ~9 of those): the SQL
+  text of the additive upserts (a group's sku sales, totals and rollups once), the member
+  upserts, coupons and returns, the member facts (once per group). In a thread beside it,
+  preparing took about 1.6 times its own CPU and committing about 1.7 times (the two
+  fought over one interpreter lock): 72 µs of CPU an event for the whole worker, against 32
+  plus the child's 28 now.
+- Waiting on PostgreSQL, ~23 µs in groups (committed in-process, without threads): the COPY
+  straight into events (~10 µs; a batch above its till's max_seq needs no staging table),
+  the upserts riding with the next read, the member facts' reads. A group takes one round
+  trip per batch for its terminal's lock, its COPY, member aliases and upserts, coupon rules,
+  and then once: the members' row locks, the store clocks, the figures and rollups, the
+  member facts' two reads, the counter, the change log, COMMIT.
+- So on two cores the worker, its child, PostgreSQL and the broker together spend about
+  90 µs of CPU an event: about 17,000-18,000 events/s is near what this machine holds, and
+  two workers (four processes) gain nothing more here.
 """
 
 from __future__ import annotations
