@@ -58,8 +58,9 @@ events/s (6,400-10,300) at first, 12,700-14,800 once ingest decoded in one pass,
 18,000-19,000 now that it prepares in a child process and commits a backlog in groups (the
 ratio to the bare SQLite insert 0.22-0.25; into PostgreSQL about 14,300, 0.68 of its bare
 insert). The ingest worker spends most of the CPU, far more than the terminal's 70 ms, so
-the drain is the ingest worker's own rate, and the ratio to the bare insert moves only with it; the terminal's fixed
-part (open, connect, subscribe, Hello and its answer) is about 15 ms of each drain. The bare
+the drain is the ingest worker's own rate, and the ratio to the bare insert moves only with
+it; the terminal's fixed part (open, connect, subscribe, Hello and its answer) is about 15 ms
+of each drain. The bare
 broker moves the same 200-event payloads at about 480,000 events/s (2,400 messages/s of
 180 KiB that nobody parses). One event per message, bare paho manages about 7,200 messages/s,
 below the drain's rate: batching is what lets the drain beat an unbatched publisher. Batches
