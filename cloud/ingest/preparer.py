@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import multiprocessing
 import multiprocessing.connection as mpc
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -132,9 +133,13 @@ class PrepareProcess:
         self._process: Any = None
         self._send: mpc.Connection | None = None
         self._receive: mpc.Connection | None = None
+        # Set by whichever of the worker's threads finds the child gone; read by both.
+        self.broken = False
+        self.started_at = time.monotonic()
 
     def start(self) -> None:
         """Start the child (spawned: the parent runs threads, which fork does not copy)."""
+        self.started_at = time.monotonic()
         ctx = multiprocessing.get_context("spawn")
         child_requests, send = ctx.Pipe(duplex=False)
         receive, child_results = ctx.Pipe(duplex=False)
@@ -181,12 +186,30 @@ class PrepareProcess:
             raise EOFError("the prepare process is not running")
         return self._receive.recv_bytes()
 
+    # The two pipe ends are closed separately, each by the one thread that uses it: a
+    # descriptor closed under a thread blocked reading it may be reused at once by the next
+    # child's pipe, and that read would then take the new child's results.
+
+    def close_sending(self) -> None:
+        """Close the pipe to the child (it exits once it has answered what it holds)."""
+        if self._send is not None:
+            self._send.close()
+            self._send = None
+
+    def close_receiving(self) -> None:
+        """Close the pipe from the child (answers still in it are dropped)."""
+        if self._receive is not None:
+            self._receive.close()
+            self._receive = None
+
     def stop(self) -> None:
         """Close the pipes and wait for the child to exit (killed if it does not)."""
-        for conn in (self._send, self._receive):
-            if conn is not None:
-                conn.close()
-        self._send = self._receive = None
+        self.close_sending()
+        self.close_receiving()
+        self.reap()
+
+    def reap(self) -> None:
+        """Wait for the child to exit (killed if it does not within CHILD_EXIT_S)."""
         if self._process is not None:
             self._process.join(CHILD_EXIT_S)
             if self._process.is_alive():

@@ -90,6 +90,9 @@ GROUP_EVENTS = 2000
 #: idle (about 20 sales: a till that keeps up sends one or a few): the child's round trip
 #: costs more latency than such a message takes to prepare. A backlog goes to the child.
 PREPARE_HERE_BYTES = 16 * 1024
+#: Seconds after a prepare process started before one that died is replaced: a message
+#: that kills it every time is then prepared in the worker, not in a restart loop.
+CHILD_RESTART_S = 30.0
 
 
 class IngestWorker:
@@ -111,11 +114,13 @@ class IngestWorker:
         group_events: int = GROUP_EVENTS,
         prepare_process: bool = False,
         prepare_here_bytes: int = PREPARE_HERE_BYTES,
+        child_restart_s: float = CHILD_RESTART_S,
     ) -> None:
         self.db_url = db_url
         # Prepare in a child process (the service's default), or in a thread of this one.
         self.prepare_process = prepare_process
         self.prepare_here_bytes = prepare_here_bytes
+        self.child_restart_s = child_restart_s
         self._child: PrepareProcess | None = None
         # 1: every events message in its own transaction, as when there is no backlog.
         self.group_max = max(1, group_max)
@@ -144,9 +149,12 @@ class IngestWorker:
         self._inbox: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue()
         # With a prepare process: each message and how it is prepared ("child", "here" or
         # "none"), in arrival order, between the thread that sends and the one that receives.
-        self._sent: queue.Queue[tuple[mqtt.MQTTMessage, str] | None] = queue.Queue()
-        # Messages sent to the child and results taken back (each written by one thread).
-        self._to_child = self._from_child = 0
+        self._sent: queue.Queue[tuple[mqtt.MQTTMessage, str, PrepareProcess | None] | None] = (
+            queue.Queue()
+        )
+        # Messages sent to a child, results taken back, and messages a child died holding
+        # (each counted by one thread).
+        self._to_child = self._from_child = self._unanswered = 0
         self._ready: queue.Queue[tuple[mqtt.MQTTMessage, object] | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._connected = threading.Event()
@@ -277,53 +285,77 @@ class IngestWorker:
 
     def _send_loop(self) -> None:
         """Hand each events message to the prepare process, in arrival order."""
-        child = self._child
-        assert child is not None
-        gone = False
         while (msg := self._inbox.get()) is not None:
-            how = "none"
+            how, child = "none", self._child
             if msg.topic.endswith("/events"):
-                how = "here"
-                try:
-                    # A small message while the child is idle (a till that keeps up) is
-                    # prepared here: the round trip to the child would only add latency.
-                    busy = self._to_child > self._from_child
-                    if not gone and (busy or len(msg.payload) > self.prepare_here_bytes):
+                how, child = "here", self._usable_child()
+                # A small message while the child is idle (a till that keeps up) is prepared
+                # here: the round trip to the child would only add latency.
+                busy = self._to_child > self._from_child + self._unanswered
+                if child is not None and (busy or len(msg.payload) > self.prepare_here_bytes):
+                    try:
                         child.send(msg.topic, bytes(msg.payload), self.clock(),
                                    self._store_clocks)  # fmt: skip
                         self._to_child += 1
                         how = "child"
-                except (OSError, ValueError) as err:  # gone: the receiving thread prepares
-                    gone = True
-                    log.error("ingest worker %s: prepare process unreachable (%s, exit code "
-                              "%s); preparing in this process from now on", self.client_id,
-                              err, child.exitcode)  # fmt: skip
-            self._sent.put((msg, how))
+                    except (OSError, ValueError) as err:  # the receiving thread prepares it
+                        self._child_broke(child, f"unreachable ({err})")
+            self._sent.put((msg, how, child))
         self._sent.put(None)
 
+    def _usable_child(self) -> PrepareProcess | None:
+        """The prepare process; one that broke is replaced once child_restart_s has passed
+        since it started (None until then: messages are prepared in the worker)."""
+        child = self._child
+        if child is None or not child.broken:
+            return child
+        if time.monotonic() - child.started_at < self.child_restart_s:
+            return None
+        fresh = PrepareProcess(self.db_url, self.rules)
+        try:
+            fresh.start()
+        except Exception as err:
+            log.error("ingest worker %s: prepare process not restarted: %s", self.client_id, err)
+            child.started_at = time.monotonic()  # tried again after the same interval
+            return None
+        child.close_sending()
+        child.reap()  # its receiving end is the receiving thread's to close
+        self._child = fresh
+        log.warning("ingest worker %s: prepare process restarted (pid %s)", self.client_id,
+                    fresh.pid)  # fmt: skip
+        return fresh
+
+    def _child_broke(self, child: PrepareProcess, why: str) -> None:
+        if not child.broken:
+            child.broken = True
+            log.error("ingest worker %s: prepare process %s (exit code %s); preparing in this "
+                      "process until it is restarted", self.client_id, why,
+                      child.exitcode)  # fmt: skip
+
     def _receive_loop(self) -> None:
-        """Take the prepare process's results in order (or prepare here if it died).
+        """Take each prepare process's results in order (or prepare here if it died).
 
         Results are handed on still pickled: the commit thread unpickles each when it takes
         it, because unpickling a batch holds the interpreter lock for milliseconds, and done
         here it would stall the commit thread after every database round trip.
         """
-        child = self._child
-        assert child is not None
-        dead = False
+        reading: PrepareProcess | None = None
         while (item := self._sent.get()) is not None:
-            msg, how = item
+            msg, how, child = item
+            if child is not reading:
+                if reading is not None and reading.broken:
+                    reading.close_receiving()  # replaced: nothing more will come from it
+                reading = child
             prepared: object = None
-            if how == "child" and not dead:
+            if how == "child" and child is not None:
                 try:
                     prepared = Pickled(child.receive())
                     self._from_child += 1
                 except (EOFError, OSError) as err:
-                    dead = True
-                    log.error("ingest worker %s: prepare process died (%s, exit code %s); "
-                              "preparing in this process from now on", self.client_id,
-                              type(err).__name__, child.exitcode)  # fmt: skip
-            if how == "here" or (how == "child" and dead):
+                    self._child_broke(child, f"died ({type(err).__name__})")
+                    self._unanswered += 1
+                    how = "here"
+            if how == "here":
                 prepared = self._prepare_here(msg)
             self._ready.put((msg, prepared))
         self._ready.put(None)

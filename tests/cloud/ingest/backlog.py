@@ -62,11 +62,13 @@ class Run:
     batches: int = 0
     to_child: int = 0  # events messages sent to the prepare process
     from_child: int = 0  # and its results received
+    unanswered: int = 0  # sent to a child that died before answering
+    child_pid: int | None = None  # the prepare process at the end
 
 
 def ingest_backlog(
     broker: Broker, url: str, stream: Sequence[Message], *, group_max: int, tag: str,
-    username: str = "ingest", prepare_process: bool = False,
+    username: str = "ingest", prepare_process: bool = False, child_restart_s: float = 30.0,
     after_each: Callable[[IngestWorker, int], None] = lambda worker, sent: None,
 ) -> Run:  # fmt: skip
     """Send ``stream`` as a backlog to one worker; return once every message is ACKed.
@@ -76,7 +78,7 @@ def ingest_backlog(
     worker = IngestWorker(url, ingest_settings(broker, username), client_id=f"ingest-{tag}",
                           share_group=f"group-{tag}", group_max=group_max,
                           prepare_process=prepare_process,
-                          prepare_here_bytes=0)  # fmt: skip
+                          prepare_here_bytes=0, child_restart_s=child_restart_s)  # fmt: skip
     worker.start()
     clients: dict[str, MqttClient] = {}
     try:
@@ -111,7 +113,9 @@ def ingest_backlog(
                 f"ACKs of {terminal}",
             )
         run = Run(groups=worker.groups_committed, batches=worker.batches_applied,
-                  to_child=worker._to_child, from_child=worker._from_child)  # fmt: skip
+                  to_child=worker._to_child, from_child=worker._from_child,
+                  unanswered=worker._unanswered,
+                  child_pid=worker._child.pid if worker._child else None)  # fmt: skip
         for terminal, c in clients.items():
             topic = ack_topic(terminal.split("-")[0], terminal)
             run.acks[terminal] = [decode_ack(m.payload) for m in c.received_on(topic)]
