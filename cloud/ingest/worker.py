@@ -289,9 +289,11 @@ class IngestWorker:
             how, child = "none", self._child
             if msg.topic.endswith("/events"):
                 how, child = "here", self._usable_child()
-                # A small message while the child is idle (a till that keeps up) is prepared
-                # here: the round trip to the child would only add latency.
-                busy = self._to_child > self._from_child + self._unanswered
+                # A small message while the worker is idle (a till that keeps up) is prepared
+                # here: the round trip to the child would only add latency. Behind others
+                # (many tills back at once, each with a few sales) it goes to the child.
+                busy = (self._to_child > self._from_child + self._unanswered
+                        or not self._sent.empty() or not self._ready.empty())  # fmt: skip
                 if child is not None and (busy or len(msg.payload) > self.prepare_here_bytes):
                     try:
                         child.send(msg.topic, bytes(msg.payload), self.clock(),

@@ -13,11 +13,15 @@ from typing import Any
 
 import pytest
 
-from cloud.ingest.worker import IngestWorker
+from cloud.ingest.worker import PREPARE_HERE_BYTES, IngestWorker
 from cloud.store.db import open_cloud_db
+from protocol.codec import decode_ack
+from protocol.topics import ack_topic, events_topic
 from tests.broker import Broker
+from tests.cloud.factories import batch_payload, simple_sale
 from tests.cloud.ingest.backlog import ENGINES, T1, T2, T3, ack_fields, ingest_backlog, mixed_stream
 from tests.cloud.ingest.checks import stored_contents, two_databases
+from tests.cloud.ingest.conftest import ingest_settings
 from tests.faults.sync_helpers import wait_until
 
 
@@ -97,3 +101,30 @@ def test_a_prepare_process_killed_mid_backlog_loses_nothing_and_doubles_nothing(
     }
     got = _compare(child_url, thread_url)
     assert len(got["events"]) == 9 + 7 + 7
+
+
+def test_a_small_message_to_an_idle_worker_is_prepared_there_and_a_large_one_by_the_child(
+    broker: Broker, tmp_path: Any
+) -> None:
+    worker = IngestWorker(f"sqlite:///{tmp_path}/cloud.db", ingest_settings(broker, "ingest"),
+                          client_id="ingest-small", share_group="group-small",
+                          prepare_process=True)  # fmt: skip
+    worker.start()
+    till = broker.client(T1, client_id=f"{T1}-small")
+    try:
+        till.subscribe(ack_topic("S001", T1))
+
+        def send(first: int, last: int) -> int:
+            payload = batch_payload([simple_sale(T1, seq) for seq in range(first, last + 1)])
+            till.publish(events_topic("S001", T1), payload)
+            wait_until(lambda: any(decode_ack(m.payload).acked_seq == last
+                                   for m in till.received_on(ack_topic("S001", T1))),
+                       30, f"the ACK of seq {last}")  # fmt: skip
+            return len(payload)
+
+        # One sale: a till that keeps up. Its ACK should not wait on two more hand-overs.
+        assert send(1, 1) <= PREPARE_HERE_BYTES and worker._to_child == 0
+        assert send(2, 61) > PREPARE_HERE_BYTES and worker._to_child == 1
+    finally:
+        till.close()
+        worker.stop()
