@@ -479,6 +479,15 @@ def _all_new(
     )
 
 
+def _copy_new(cdb: CloudDB, lines: Sequence[str], seqs: Sequence[int]) -> set[int]:
+    """COPY the rows of events known to be new (see _insert_events) straight into events;
+    return their seqs."""
+    count = copy_rows(cdb, "events", EVENT_COLUMNS, lines)
+    if count != len(seqs):  # the server's own count: anything else is a bug, not data
+        raise RuntimeError(f"COPY stored {count} of {len(seqs)} events")
+    return set(seqs)
+
+
 def _insert_events(
     cdb: CloudDB,
     rows: Sequence[tuple[Any, ...]],
@@ -495,10 +504,7 @@ def _insert_events(
     """
     seqs = [int(row[1]) for row in rows]
     if lines is not None and above is not None and rows and min(seqs) > above:
-        count = copy_rows(cdb, "events", EVENT_COLUMNS, lines)
-        if count != len(rows):  # the server's own count: anything else is a bug, not data
-            raise RuntimeError(f"COPY stored {count} of {len(rows)} events")
-        return set(seqs)
+        return _copy_new(cdb, lines, seqs)
     returned = copy_insert_rows(
         cdb, "events", EVENT_COLUMNS, rows, conflict=("terminal_id", "seq"), returning=("seq",),
         lines=lines,
@@ -736,10 +742,7 @@ def _apply_locked(
                                      {e.seq: e.event_id for e in storing})  # fmt: skip
     if batch.lean_copy is not None and _all_new(cdb, batch, storing, copies, term.max_seq):
         # A lean batch whose events are all stored as they are: its COPY text is the rows.
-        count = copy_rows(cdb, "events", EVENT_COLUMNS, [batch.lean_copy])
-        if count != len(storing):
-            raise RuntimeError(f"COPY stored {count} of {len(storing)} events")
-        inserted = {e.seq for e in storing}
+        inserted = _copy_new(cdb, [batch.lean_copy], [e.seq for e in storing])
     else:
         if batch.lean_copy is not None:
             batch = batch.whole()  # a lean batch keeps no rows here: only its COPY text
