@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import peewee as pw
 import pytest
 
-from cloud.store.db import CloudDB
+from cloud.store.db import CloudDB, open_cloud_db
 from tests.cloud.ingest.workload import Workload
 from tests.pg import create_database, drop_database
 
@@ -84,3 +86,25 @@ def two_databases(request: pytest.FixtureRequest, tmp_path: Any, engine: str) ->
     for url in urls:
         request.addfinalizer(lambda url=url: drop_database(admin, url))
     return urls
+
+
+@contextmanager
+def opened(*urls: str) -> Iterator[list[CloudDB]]:
+    """The cloud databases at ``urls``, open, closed afterwards."""
+    dbs = [open_cloud_db(url) for url in urls]
+    try:
+        yield dbs
+    finally:
+        for cdb in dbs:
+            cdb.close()
+
+
+def assert_same_contents(
+    got: CloudDB, want: CloudDB, *, skip: Collection[str] = ()
+) -> dict[str, Any]:
+    """Assert both databases store the same (tables in ``skip`` aside); return ``got``'s."""
+    mine, theirs = stored_contents(got), stored_contents(want)
+    for table in theirs:
+        if table not in skip:
+            assert mine[table] == theirs[table], table
+    return mine

@@ -30,7 +30,7 @@ from tests.cloud.ingest.backlog import (
     mixed_stream,
     writes_held,
 )
-from tests.cloud.ingest.checks import assert_exact, stored_contents, two_databases
+from tests.cloud.ingest.checks import assert_exact, assert_same_contents, opened, two_databases
 from tests.cloud.ingest.conftest import ingest_settings
 from tests.cloud.ingest.workload import TERMINALS, build
 from tests.faults.sync_helpers import wait_until
@@ -56,16 +56,10 @@ def test_a_grouped_backlog_leaves_what_one_message_per_transaction_leaves(
     t3_acks = grouped.acks[T3]
     assert t3_acks[1].conflicts == [3]
     assert grouped.acks[T1][-1].dead_lettered == [9]
-    dbs = [open_cloud_db(url) for url in (grouped_url, alone_url)]
-    try:
-        got, want = (stored_contents(cdb) for cdb in dbs)
-        assert got["held"] == [(T2, "7")]
-        assert len(got["events"]) == 9 + 7 + 7
-        for table in want:
-            assert got[table] == want[table], table
-    finally:
-        for cdb in dbs:
-            cdb.close()
+    with opened(grouped_url, alone_url) as (got_db, want_db):
+        got = assert_same_contents(got_db, want_db)
+    assert got["held"] == [(T2, "7")]
+    assert len(got["events"]) == 9 + 7 + 7
     # Member facts: one push per transaction that touched members, not one per batch.
     assert len(grouped.members) < len(alone.members)
 

@@ -14,27 +14,19 @@ from typing import Any
 import pytest
 
 from cloud.ingest.worker import PREPARE_HERE_BYTES, IngestWorker
-from cloud.store.db import open_cloud_db
 from protocol.codec import decode_ack
 from protocol.topics import ack_topic, events_topic
 from tests.broker import Broker
 from tests.cloud.factories import batch_payload, simple_sale
 from tests.cloud.ingest.backlog import ENGINES, T1, T2, T3, ack_fields, ingest_backlog, mixed_stream
-from tests.cloud.ingest.checks import stored_contents, two_databases
+from tests.cloud.ingest.checks import assert_same_contents, opened, two_databases
 from tests.cloud.ingest.conftest import ingest_settings
 from tests.faults.sync_helpers import wait_until
 
 
 def _compare(got_url: str, want_url: str) -> dict[str, Any]:
-    dbs = [open_cloud_db(url) for url in (got_url, want_url)]
-    try:
-        got, want = (stored_contents(cdb) for cdb in dbs)
-    finally:
-        for cdb in dbs:
-            cdb.close()
-    for table in want:
-        assert got[table] == want[table], table
-    return got
+    with opened(got_url, want_url) as (got, want):
+        return assert_same_contents(got, want)
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 from typing import Any
 
 import psycopg2
@@ -22,6 +21,7 @@ from cloud.store.apply import (
 from cloud.store.db import open_cloud_db
 from protocol.topics import events_topic
 from tests.cloud.factories import batch_payload, envelope, sale_body
+from tests.faults.sync_helpers import wait_until
 
 RULES = IngestRules()
 
@@ -83,8 +83,8 @@ def test_groups_naming_members_in_crossing_orders_wait_instead_of_deadlocking(
         finally:
             cdb.close()
 
-    # Another transaction holds SKU A's figures row: both groups stop at their first batch's
-    # figures, after that batch's member writes, until it lets go.
+    # Another transaction holds SKU A's figures row, which a group writes after all its
+    # batches: the first group to lock its members stops there, the other waits on a member.
     holder: Any = psycopg2.connect(fresh_pg_url)
     threads = [threading.Thread(target=commit, args=(name,)) for name in groups]
     try:
@@ -92,10 +92,8 @@ def test_groups_naming_members_in_crossing_orders_wait_instead_of_deadlocking(
             cur.execute("SELECT 1 FROM sku_sales WHERE sku = 'A' FOR UPDATE")
         for t in threads:
             t.start()
-        deadline = time.monotonic() + 30
-        while _waiting_on_locks(fresh_pg_url) < 2:
-            assert time.monotonic() < deadline, "both groups should be waiting on a lock"
-            time.sleep(0.05)
+        wait_until(lambda: _waiting_on_locks(fresh_pg_url) >= 2, 30,
+                   "both groups waiting on a lock")  # fmt: skip
     finally:
         holder.rollback()
         holder.close()

@@ -17,11 +17,12 @@ import pytest
 
 from cloud.ingest.decode import DecodedBatch, decode_events_message
 from cloud.store.apply import IngestRules, PreparedBatch, commit_batch, prepare_batch
-from cloud.store.db import CloudDB, open_cloud_db
+from cloud.store.db import CloudDB
 from protocol.envelope import Envelope
 from protocol.topics import events_topic
 from tests.cloud.factories import batch_payload, envelope, sale_body
-from tests.cloud.ingest.checks import stored_contents, two_databases
+from tests.cloud.ingest.backlog import ENGINES
+from tests.cloud.ingest.checks import assert_same_contents, opened, two_databases
 
 RULES = IngestRules()
 T1 = "S001-T01"
@@ -50,13 +51,11 @@ def _lean(whole: PreparedBatch, rebuild: Any = None) -> PreparedBatch:
     return replace(lean, rebuild=rebuild)
 
 
-@pytest.mark.parametrize("engine", ["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
+@pytest.mark.parametrize("engine", ENGINES)
 def test_lean_batches_commit_what_whole_batches_commit_resends_included(
     request: pytest.FixtureRequest, tmp_path: Any, engine: str
 ) -> None:
-    lean_url, whole_url = two_databases(request, tmp_path, engine)
-    lean_db, whole_db = open_cloud_db(lean_url), open_cloud_db(whole_url)
-    try:
+    with opened(*two_databases(request, tmp_path, engine)) as (lean_db, whole_db):
         # New, then a resend overlapping it (seqs 4-6 again): that one is rebuilt whole.
         for envs in (_sales(1, 6), _sales(4, 9)):
             whole = _prepared(whole_db, envs)
@@ -73,13 +72,7 @@ def test_lean_batches_commit_what_whole_batches_commit_resends_included(
                 want.high_water, want.inserted, want.duplicates,
             )  # fmt: skip
             assert bool(rebuilt) == (envs[0].seq == 4)  # only the resend needed projections
-        got_rows, want_rows = stored_contents(lean_db), stored_contents(whole_db)
-        for table in want_rows:
-            assert got_rows[table] == want_rows[table], table
-        assert len(got_rows["events"]) == 9
-    finally:
-        lean_db.close()
-        whole_db.close()
+        assert len(assert_same_contents(lean_db, whole_db)["events"]) == 9
 
 
 def test_a_lean_batch_that_needs_its_projections_and_cannot_rebuild_is_refused(
