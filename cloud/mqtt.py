@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import ssl
 import threading
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+from protocol.tls import ClientIdentity
 
 #: A worker's broker session outlives a week-long cloud outage, so nothing queued is dropped.
 DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
@@ -43,12 +44,10 @@ def make_client(
     if settings.username is not None:
         client.username_pw_set(settings.username, settings.password)
     if settings.tls_ca:
-        client.tls_set(
-            ca_certs=settings.tls_ca,
-            certfile=settings.tls_cert,
-            keyfile=settings.tls_key,
-            tls_version=ssl.PROTOCOL_TLS_CLIENT,
-        )
+        identity = ClientIdentity(settings.tls_ca, settings.tls_cert, settings.tls_key)
+        client.tls_set_context(identity.context)
+        # A renewed certificate (`fleet apply`) is taken at the next connect, no restart.
+        client.on_pre_connect = identity.before_connect
     client.reconnect_delay_set(min_delay=1, max_delay=30)
     client.on_socket_open = _no_delay
     return client

@@ -18,6 +18,7 @@ from cloud.jobs.config import ConfigError
 from cloud.jobs.config import load as load_jobs_config
 from cloud.mqtt import BrokerSettings
 from cloud.store.db import configured_url
+from protocol.tls import IdentityFilesError
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -58,18 +59,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cloud.api: bad jobs settings: {err}", file=sys.stderr)
         return 2
     logging.basicConfig(level=args.log_level.upper())
-    publisher = MqttPublisher(
-        BrokerSettings(
-            host=args.broker[0],
-            port=args.broker[1],
-            username=args.username,
-            password=args.password,
-            tls_ca=args.tls_ca,
-            tls_cert=args.tls_cert,
-            tls_key=args.tls_key,
-        ),
-        client_id=args.client_id,
-    )
+    try:
+        publisher = MqttPublisher(
+            BrokerSettings(
+                host=args.broker[0],
+                port=args.broker[1],
+                username=args.username,
+                password=args.password,
+                tls_ca=args.tls_ca,
+                tls_cert=args.tls_cert,
+                tls_key=args.tls_key,
+            ),
+            client_id=args.client_id,
+        )
+    except IdentityFilesError as err:
+        print(f"cloud.api: bad TLS files: {err}", file=sys.stderr)
+        return 2
     publisher.start(wait_s=5)
     try:
         uvicorn.run(

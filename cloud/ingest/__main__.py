@@ -19,6 +19,7 @@ from cloud.store.apply import IngestRules
 from cloud.store.db import configured_url
 from cloud.store.errors import CloudStoreError
 from cloud.store.stores import registered_timezones
+from protocol.tls import IdentityFilesError
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -115,17 +116,21 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"session of {args.client_id} retired", flush=True)
         return 0
-    worker = IngestWorker(
-        args.db,
-        settings,
-        client_id=args.client_id,
-        share_group=args.share_group,
-        rules=rules,
-        session_expiry_s=args.session_expiry,
-        heartbeat_s=args.heartbeat_s,
-        group_max=args.group_max,
-        prepare_process=args.prepare == "process",
-    )  # fmt: skip
+    try:
+        worker = IngestWorker(
+            args.db,
+            settings,
+            client_id=args.client_id,
+            share_group=args.share_group,
+            rules=rules,
+            session_expiry_s=args.session_expiry,
+            heartbeat_s=args.heartbeat_s,
+            group_max=args.group_max,
+            prepare_process=args.prepare == "process",
+        )  # fmt: skip
+    except IdentityFilesError as err:  # the certificate files named on the command line
+        print(f"cloud.ingest: bad TLS files: {err}", file=sys.stderr)
+        return 2
 
     def _shutdown(signum: int, _frame: FrameType | None) -> None:
         logging.getLogger(__name__).info("signal %d: stopping", signum)

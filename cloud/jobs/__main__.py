@@ -31,6 +31,7 @@ from cloud.jobs.scheduler import Scheduler
 from cloud.mqtt import BrokerSettings
 from cloud.store.db import CloudDB, configured_url, open_cloud_db
 from cloud.store.errors import CloudStoreError
+from protocol.tls import IdentityFilesError
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -188,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
                 publisher.stop()
         print(json.dumps(_show(result), ensure_ascii=False, indent=2))
         return 0
+    except IdentityFilesError as err:
+        print(f"cloud.jobs: bad TLS files: {err}", file=sys.stderr)
+        return 2
     finally:
         cdb.close()
 

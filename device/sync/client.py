@@ -12,7 +12,6 @@ import logging
 import os
 import queue
 import socket
-import ssl
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from paho.mqtt.properties import Properties
 
 from device.sync.errors import ConfigError
 from protocol import topics
+from protocol.tls import ClientIdentity, IdentityFilesError
 
 log = logging.getLogger(__name__)
 
@@ -232,12 +232,13 @@ def build_client(settings: BrokerSettings) -> mqtt.Client:
     )
     client.username_pw_set(settings.username or settings.terminal_id, settings.password)
     if settings.ca_file is not None:
-        client.tls_set(
-            ca_certs=settings.ca_file,
-            certfile=settings.cert_file,
-            keyfile=settings.key_file,
-            cert_reqs=ssl.CERT_REQUIRED,
-        )
+        try:
+            identity = ClientIdentity(settings.ca_file, settings.cert_file, settings.key_file)
+        except IdentityFilesError as err:
+            raise ConfigError(str(err)) from None
+        client.tls_set_context(identity.context)
+        # A rotated certificate is taken at the next connect, without restarting the till.
+        client.on_pre_connect = identity.before_connect
     client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)
     client.on_socket_open = _no_delay
     client.max_inflight_messages_set(settings.max_inflight)

@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from provisioning import ports
+from provisioning.certs import CertPair
 from provisioning.cli import main as cli_main
 from provisioning.fleet import Fleet
 from tests.broker import mosquitto_binary
+from tests.mqtt_client import ConnectRefused, MqttClient
 
 TOKEN = "technician-token-for-tests"
 
@@ -151,3 +153,15 @@ def running(broker: FleetBroker) -> Iterator[FleetBroker]:
         yield broker
     finally:
         broker.stop()
+
+
+def connects_with(fleet: Fleet, pair: CertPair) -> bool:
+    """Whether the fleet's broker accepts a TLS client presenting this certificate."""
+    c = MqttClient("127.0.0.1", fleet.settings.broker_port, username=None, password=None,
+                   ca_file=fleet.ca_cert, client_cert=pair)  # fmt: skip
+    try:
+        c.connect(timeout=8)
+    except (ConnectRefused, TimeoutError):
+        return False
+    c.close()
+    return True

@@ -11,9 +11,8 @@ from provisioning import certs, ports
 from provisioning.certs import CertPair
 from provisioning.terminal_root import Layout
 from tests.device.sync.harness import record_sales
-from tests.mqtt_client import ConnectRefused, MqttClient
 from tests.provisioning.conftest import FleetEnv
-from tests.provisioning.fleet_support import TOKEN, cli
+from tests.provisioning.fleet_support import TOKEN, cli, connects_with
 
 
 def _live_identities(env: FleetEnv) -> set[str]:
@@ -25,18 +24,6 @@ def _nothing_left(env: FleetEnv, terminal: str, root: Path) -> None:
     assert terminal not in env.fleet.registry().terminals
     assert terminal not in _live_identities(env)
     assert not root.exists() or not any(root.rglob("*")), sorted(root.rglob("*"))
-
-
-def _connects(env: FleetEnv, pair: CertPair) -> bool:
-    fleet = env.fleet
-    c = MqttClient("127.0.0.1", fleet.settings.broker_port, username=None, password=None,
-                   ca_file=fleet.ca_cert, client_cert=pair)  # fmt: skip
-    try:
-        c.connect(timeout=8)
-    except (ConnectRefused, TimeoutError):
-        return False
-    c.close()
-    return True
 
 
 def test_an_unknown_store_is_refused_by_hq_and_nothing_is_left(fleet_env: FleetEnv) -> None:
@@ -123,12 +110,13 @@ def test_rotation_keeps_the_old_certificate_for_the_grace_period_only(
     second.cert.write_bytes(layout.cert.read_bytes())
     second.key.write_bytes(layout.key.read_bytes())
     assert second.cert.read_bytes() != old.cert.read_bytes()
-    assert _connects(fleet_env, second) and not _connects(fleet_env, old)  # no grace asked
+    fleet = fleet_env.fleet
+    assert connects_with(fleet, second) and not connects_with(fleet, old)  # no grace asked
     done = fleet_env.cmd("terminal", "rotate", "--terminal", "S001-T17", "--root", str(root))
     assert done.code == 0, done.err
     # The default grace period: the rotated-out certificate works until the terminal restarts.
-    assert _connects(fleet_env, CertPair(layout.cert, layout.key))
-    assert _connects(fleet_env, second) and not _connects(fleet_env, old)
+    assert connects_with(fleet_env.fleet, CertPair(layout.cert, layout.key))
+    assert connects_with(fleet, second) and not connects_with(fleet, old)
 
 
 def test_retire_refuses_with_unsynced_sales_unless_forced(fleet_env: FleetEnv) -> None:
@@ -147,7 +135,7 @@ def test_retire_refuses_with_unsynced_sales_unless_forced(fleet_env: FleetEnv) -
     assert done.code == 0, done.err
     assert "S001-T18" not in _live_identities(fleet_env)
     assert not layout.key.exists() and not layout.cert.exists()
-    assert not _connects(fleet_env, pair)
+    assert not connects_with(fleet_env.fleet, pair)
     assert fleet_env.fleet.registry().terminals["S001-T18"].status == "retired"
 
 
@@ -175,7 +163,7 @@ def test_a_run_cut_short_after_hq_is_finished_by_running_it_again(fleet_env: Fle
     assert certs.fingerprint(certs.load_cert(layout.cert)) == rec.sha256  # the same identity
     assert [a["terminal_id"] for a in fleet_env.hq.accepted] == ["S001-T19"]  # registered once
     assert fleet_env.fleet.registry().terminals["S001-T19"].status == "active"
-    assert _connects(fleet_env, CertPair(layout.cert, layout.key))
+    assert connects_with(fleet_env.fleet, CertPair(layout.cert, layout.key))
 
 
 def test_retire_from_the_fleet_host_reads_the_terminals_own_status(fleet_env: FleetEnv) -> None:
