@@ -47,12 +47,17 @@ def _name(common_name: str) -> x509.Name:
 
 
 def _write_pair(
-    directory: Path, stem: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
+    directory: Path,
+    stem: str,
+    cert: x509.Certificate,
+    key: ec.EllipticCurvePrivateKey,
+    owner: files.Owner = files.NOBODY_CHANGE,
 ) -> CertPair:
     cert_path = directory / f"{stem}.crt"
     key_path = directory / f"{stem}.key"
-    write_key(key_path, key)
-    files.write_bytes(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=files.PUBLIC)
+    write_key(key_path, key, owner)
+    files.write_bytes(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=files.PUBLIC,
+                      owner=owner)  # fmt: skip
     return CertPair(cert_path, key_path)
 
 
@@ -150,21 +155,36 @@ def issue_server_cert(
     hostnames: tuple[str, ...] = ("localhost",),
     ips: tuple[str, ...] = ("127.0.0.1",),
     days: int = LEAF_DAYS,
+    owner: files.Owner = files.NOBODY_CHANGE,
 ) -> CertPair:
     """Issue the broker's certificate (names in SAN, as TLS clients check) as server.crt/.key."""
     sans: list[x509.GeneralName] = [x509.DNSName(h) for h in hostnames]
     sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
     common_name = hostnames[0] if hostnames else ips[0]
     cert, key = _issue(ca, common_name, ExtendedKeyUsageOID.SERVER_AUTH, sans, days)
-    return _write_pair(directory, "server", cert, key)
+    return _write_pair(directory, "server", cert, key, owner)
 
 
 def issue_client_cert(
-    ca: Authority, directory: Path, common_name: str, days: int = LEAF_DAYS
+    ca: Authority,
+    directory: Path,
+    common_name: str,
+    days: int = LEAF_DAYS,
+    owner: files.Owner = files.NOBODY_CHANGE,
 ) -> CertPair:
     """Issue a client certificate whose CN is the broker username (the terminal id)."""
     cert, key = _issue(ca, common_name, ExtendedKeyUsageOID.CLIENT_AUTH, [], days)
-    return _write_pair(directory, common_name, cert, key)
+    return _write_pair(directory, common_name, cert, key, owner)
+
+
+def server_names(cert: x509.Certificate) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The host names and IP addresses a server certificate is valid for (its SAN)."""
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return (), ()
+    hosts = tuple(sans.get_values_for_type(x509.DNSName))
+    return hosts, tuple(str(a) for a in sans.get_values_for_type(x509.IPAddress))
 
 
 def new_key() -> ec.EllipticCurvePrivateKey:

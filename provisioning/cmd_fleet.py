@@ -10,10 +10,10 @@ from pathlib import Path
 
 import msgspec
 
-from provisioning import certs, files
+from provisioning import certs, files, lifetimes
 from provisioning.cli import Progress, fleet_dir_arg
 from provisioning.errors import FleetError
-from provisioning.fleet import SERVICE_DAYS, Fleet, Settings
+from provisioning.fleet import SERVICE_DAYS, Fleet, Registry, Settings, utc_now
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,6 +43,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )  # fmt: skip
     fleet_dir_arg(apply)
     apply.set_defaults(run=run_apply)
+    check = cmds.add_parser(
+        "check", help="every certificate's and the CRL's end date; exit 1 if one is due",
+        description="List when the fleet CA, the CRL, the broker's and the services' "
+        "certificates and every active terminal's certificate end, and what to do about the "
+        "ones due (within 30 days; a year for the CA). Exits 1 when one is due or past, so a "
+        "monitor can run it.",
+    )  # fmt: skip
+    fleet_dir_arg(check)
+    check.set_defaults(run=run_check)
 
 
 def _settings(old: Settings, args: argparse.Namespace) -> Settings:
@@ -88,11 +97,8 @@ def _server_names(settings: Settings) -> tuple[tuple[str, ...], tuple[str, ...]]
 def _server_cert_fits(path: Path, hosts: tuple[str, ...], ips: tuple[str, ...]) -> bool:
     if not path.exists():
         return False
-    cert = certs.load_cert(path)
-    sans = cert.extensions.get_extension_for_class(certs.x509.SubjectAlternativeName).value
-    names = set(sans.get_values_for_type(certs.x509.DNSName))
-    addrs = {str(a) for a in sans.get_values_for_type(certs.x509.IPAddress)}
-    return set(hosts) <= names and set(ips) <= addrs
+    names, addrs = certs.server_names(certs.load_cert(path))
+    return set(hosts) <= set(names) and set(ips) <= set(addrs)
 
 
 def run_init(args: argparse.Namespace, progress: Progress) -> int:
@@ -120,7 +126,8 @@ def run_init(args: argparse.Namespace, progress: Progress) -> int:
 
         progress.step("broker server certificate")
         hosts, ips = _server_names(fleet.settings)
-        if _server_cert_fits(fleet.broker_dir / "server.crt", hosts, ips):
+        server = fleet.broker_dir / "server.crt"
+        if _server_cert_fits(server, hosts, ips) and not lifetimes.due(server, utc_now()):
             progress.done("kept")
         else:
             certs.issue_server_cert(ca, fleet.broker_dir, hostnames=hosts, ips=ips)
@@ -173,10 +180,45 @@ Fleet ready in {fleet.root}. Next:
 def run_apply(args: argparse.Namespace, progress: Progress) -> int:
     """fleet apply."""
     fleet = Fleet.open(args.fleet.resolve())
+    progress.total = 2
     with fleet.locked():
+        progress.step("certificates of the broker and the services")
+        renewed = lifetimes.renew_cloud_certs(fleet, utc_now())
+        progress.done(f"{len(renewed)} renewed" if renewed else "none due")
+        for line in renewed:
+            progress.say(f"  {line}")
         progress.step("broker config, identities and CRL")
         changes = fleet.apply()
         progress.done(f"{len(changes)} change(s) on the running broker")
-    for line in changes:
-        progress.say(f"  {line}")
+        for line in changes:
+            progress.say(f"  {line}")
+        due = _due(fleet, fleet.registry())
+    for item in due:
+        progress.say(f"due: {item}")
     return 0
+
+
+def run_check(args: argparse.Namespace, progress: Progress) -> int:
+    """fleet check."""
+    fleet = Fleet.open(args.fleet.resolve())
+    now = utc_now()
+    items = lifetimes.lifetimes(fleet, fleet.registry())
+    width = max(len(i.what) for i in items)
+    progress.say(f"{'':{width}}  ends (UTC)        days  state")
+    for item in items:
+        progress.say(f"{item.what:{width}}  {item.not_after:%Y-%m-%d %H:%M}  "
+                     f"{item.days_left(now):>5}  {item.state(now)}")  # fmt: skip
+    due = _due(fleet, fleet.registry())
+    for line in due:
+        progress.say(f"due: {line}")
+    return 1 if due else 0
+
+
+def _due(fleet: Fleet, reg: Registry) -> list[str]:
+    now = utc_now()
+    return [
+        f"{i.what} {'ended' if i.state(now) == 'expired' else 'ends'} "
+        f"{i.not_after:%Y-%m-%d} ({i.days_left(now)} days): {i.action}"
+        for i in lifetimes.lifetimes(fleet, reg)
+        if i.state(now) != "ok"
+    ]

@@ -306,8 +306,9 @@ def run_rotate(args: argparse.Namespace, progress: Progress) -> int:
         fleet.apply(reg)
         progress.done(f"the old certificate works until {until:%Y-%m-%d %H:%M} UTC")
     progress.say(
-        "Restart the terminal (systemctl restart pos-terminal) to use the new one;\n"
-        "`fleet apply` (from a timer) makes the broker refuse the old one after that."
+        "The terminal presents the new certificate from its next connect on (restart it,\n"
+        "systemctl restart pos-terminal, to switch now); `fleet apply` (from a timer) makes\n"
+        "the broker refuse the old one once the grace period ends."
     )
     return 0
 

@@ -13,7 +13,7 @@ import json
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -165,3 +165,13 @@ def connects_with(fleet: Fleet, pair: CertPair) -> bool:
         return False
     c.close()
     return True
+
+
+def wait_for(pred: Callable[[], bool], timeout: float = 30.0) -> bool:
+    """Poll pred until it holds or timeout passes; whether it held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return pred()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import queue
 import shutil
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +20,7 @@ from provisioning import certs
 from provisioning.certs import CertPair
 from provisioning.terminal_root import Layout
 from tests.provisioning.conftest import FleetEnv
-from tests.provisioning.fleet_support import connects_with
+from tests.provisioning.fleet_support import connects_with, wait_for
 
 TERMINAL = "S001-T21"
 
@@ -61,20 +60,11 @@ def _cloud(layout: Layout, env: FleetEnv) -> tuple[Callable[[], bool], Callable[
     return up.is_set, stop
 
 
-def _wait(pred: Callable[[], bool], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
-
-
 @contextmanager
 def _started(connect: Connector, layout: Layout, env: FleetEnv) -> Iterator[Callable[[], bool]]:
     connected, stop = connect(layout, env)
     try:
-        assert _wait(connected), "the client never connected with its first certificate"
+        assert wait_for(connected), "the client never connected with its first certificate"
         yield connected
     finally:
         stop()
@@ -97,9 +87,9 @@ def test_a_client_reconnects_with_its_rotated_certificate_after_the_old_one_is_r
         assert done.code == 0, done.err
         assert connected()  # a live connection is not checked again
         fleet_env.broker.stop()  # a network blip: every client must handshake again
-        assert _wait(lambda: not connected(), 15)
+        assert wait_for(lambda: not connected(), 15)
         fleet_env.broker.start()
-        assert _wait(connected), "the client did not reconnect with its new certificate"
+        assert wait_for(connected), "the client did not reconnect with its new certificate"
     # The old pair is still a good pair; it is the broker that refuses it now.
     ClientIdentity(str(layout.ca), str(old.cert), str(old.key))
     assert not connects_with(fleet_env.fleet, old)
