@@ -43,6 +43,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )  # fmt: skip
     fleet_dir_arg(apply)
     apply.set_defaults(run=run_apply)
+    from provisioning import cmd_fleet_units  # `fleet units`, kept in its own module
+
+    cmd_fleet_units.register(cmds)
 
 
 def _settings(old: Settings, args: argparse.Namespace) -> Settings:
