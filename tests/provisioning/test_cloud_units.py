@@ -208,8 +208,8 @@ def test_what_the_units_start_runs_together(written: tuple[Path, Path, int]) -> 
         for name in SERVICES[1:5]:
             start(name)
         _until(health, "HQ answering /api/health")
-        _, env = _argv(_sections(dest / "pos-hq.service"))
-        cdb = open_cloud_db(env["DATABASE_URL"])
+        hq_argv, _ = _argv(_sections(dest / "pos-hq.service"))
+        cdb = open_cloud_db(hq_argv[hq_argv.index("--db") + 1])  # the database HQ reads
         try:
 
             def workers_connected() -> bool:
@@ -230,6 +230,13 @@ def test_what_the_units_start_runs_together(written: tuple[Path, Path, int]) -> 
         assert done.returncode == 0, done.stderr
         _until(lambda: the_fleet.log_file.read_text().count("Reloading config") > reloads,
                "the broker reloading after fleet apply")  # fmt: skip
+        # So does systemctl reload: ExecReload signals the process the unit started.
+        reload = _sections(dest / "pos-broker.service")["Service.ExecReload"][0]
+        reloads += 1
+        argv = [str(procs[0].pid) if a == "$MAINPID" else a for a in shlex.split(reload)]
+        subprocess.run(argv, check=True, timeout=30)
+        _until(lambda: the_fleet.log_file.read_text().count("Reloading config") > reloads,
+               "the broker reloading on ExecReload")  # fmt: skip
         alive()
     finally:
         for proc in reversed(procs):
@@ -317,21 +324,31 @@ def test_bad_input_is_refused_with_what_to_fix_and_writes_nothing(
     assert not (fleet / "services" / "cloud.env").exists()
 
 
-def test_an_unwritable_destination_is_refused_for_a_user_who_cannot_write_it(
+def test_a_user_who_cannot_write_the_destination_or_read_the_fleet_is_told(
     tmp_path: Path,
 ) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to run the tool as another user")
-    dest = Path(tempfile.mkdtemp(prefix="pos-units-"))  # root's, 0700: nobody cannot write
-    try:
-        done = subprocess.run(
+    fleet = tmp_path / "fleet"  # under pytest's directory, 0700 root: nobody cannot read it
+    _init(fleet, ports.free_ports(1)[0])
+
+    def as_nobody(dest: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
              str(ROOT / ".venv" / "bin" / "python"), "-m", "provisioning", "fleet", "units",
-             "--fleet", str(tmp_path / "fleet"), "--dest", str(dest)],
+             "--fleet", str(fleet), "--dest", str(dest)],
             capture_output=True, text=True, check=False, timeout=60, cwd=ROOT,
         )  # fmt: skip
+
+    dest = Path(tempfile.mkdtemp(prefix="pos-units-"))  # root's, 0700: nobody cannot write
+    try:
+        done = as_nobody(dest)
         assert done.returncode == 1, done.stderr
-        assert f"--dest {dest} is not writable" in done.stderr, done.stderr
+        assert f"error: --dest {dest} is not writable" in done.stderr, done.stderr
+        os.chmod(dest, 0o777)
+        done = as_nobody(dest)
+        assert done.returncode == 1, done.stderr
+        assert f"error: cannot read {fleet}/fleet.toml (Permission denied)" in done.stderr
         assert list(dest.iterdir()) == []
     finally:
         shutil.rmtree(dest)
