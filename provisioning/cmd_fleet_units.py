@@ -107,9 +107,8 @@ def run_units(args: argparse.Namespace, progress: Progress) -> int:
     progress.step(f"units in {dest}")
     params = cloud_units.CloudParams(
         fleet_dir=str(fleet.root), python=python, app_dir=str(app_dir), mosquitto=mosquitto,
-        broker_user="" if broker_user in ("", "root") else broker_user,
-        service_user="" if user == "root" else user,
-        apply_user=_root_is_empty(_owner_name(fleet.ca_key)),
+        broker_user=_unit_user(broker_user), service_user=_unit_user(user),
+        apply_user=_unit_user(_owner_name(fleet.ca_key)),
         broker=f"{_broker_host(fleet.settings.bind)}:{fleet.settings.broker_port}",
         env_file=str(env_file), db_dir=db_dir, hq_host=host, hq_port=port,
         jobs_config=str(jobs_config or ""),
@@ -216,7 +215,8 @@ def _owner_name(path: Path) -> str:
         raise FleetError(f"{path} belongs to uid {uid}, which has no user here") from None
 
 
-def _root_is_empty(user: str) -> str:
+def _unit_user(user: str) -> str:
+    """The User= a unit names: none for root (or for no user at all)."""
     return "" if user == "root" else user
 
 
@@ -271,10 +271,15 @@ def _check_reach(
         for place, bits in steps:
             if not _allowed(place.stat(), entry.pw_uid, groups, bits):
                 mode = stat.filemode(place.stat().st_mode)
+                fix = (
+                    f"let it through with chmod o+x {place} (its files keep their own modes)"
+                    if place.is_dir()
+                    else f"chown it to {user} (run as root, this command does so for the "
+                    "service keys)"
+                )
                 raise FleetError(
                     f"{what} {user} could not open {path}: {place} is {mode} "
-                    f"{_owner_name(place)}; give {user} access (e.g. chmod o+x on a directory "
-                    f"on the way), or run this as root"
+                    f"{_owner_name(place)}; {fix}"
                 )
 
 

@@ -380,3 +380,47 @@ def test_a_service_user_gets_its_keys_and_a_closed_fleet_directory_is_named() ->
         assert "Service.User" not in _sections(dest / "pos-fleet-apply.service")  # root's CA
     finally:
         shutil.rmtree(top)
+
+
+def test_the_broker_runs_as_the_fleets_broker_user_once_it_can_reach_its_files() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the broker's files to another user")
+    top = Path(tempfile.mkdtemp(prefix="pos-fleet-"))  # not under pytest's 0700 directory
+    proc = None
+    try:
+        os.chmod(top, 0o755)
+        fleet, dest = top / "fleet", top / "systemd"
+        done = cli("fleet", "init", "--fleet", str(fleet), "--port", str(ports.free_ports(1)[0]),
+                   "--broker-user", "nobody")  # fmt: skip
+        assert done.code == 0, done.err
+        dest.mkdir()
+        refused = _units(fleet, dest)
+        assert refused.code == 1
+        assert f"the broker user nobody could not open {fleet}/broker/mosquitto.conf: " in (
+            refused.err
+        )
+        assert f"chmod o+x {fleet} " in refused.err
+        assert list(dest.iterdir()) == []
+        os.chmod(fleet, 0o711)
+        assert _units(fleet, dest).code == 0
+        unit = _sections(dest / "pos-broker.service")
+        assert unit["Service.User"] == ["nobody"]
+        # As systemd would start it: as that user, from the ExecStart line.
+        proc = subprocess.Popen(
+            ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+             *shlex.split(unit["Service.ExecStart"][0])],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        the_fleet = Fleet.open(fleet)
+
+        def running() -> bool:
+            assert proc is not None and proc.poll() is None, the_fleet.log_file.read_text()
+            return the_fleet.broker_pid() is not None
+
+        _until(running, "the broker running as nobody")
+        assert the_fleet.pid_file.stat().st_uid == 65534
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            proc.wait(10)
+        shutil.rmtree(top)
