@@ -152,6 +152,8 @@ class Fleet:
             ) from None
         except (tomllib.TOMLDecodeError, msgspec.ValidationError) as err:
             raise FleetError(f"{path} is damaged: {err}") from None
+        except OSError as err:
+            raise FleetError(f"cannot read {path} ({err.strerror}): run as its owner") from None
         return cls(root, settings)
 
     def save_settings(self) -> None:
