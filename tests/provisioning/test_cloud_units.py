@@ -424,3 +424,18 @@ def test_the_broker_runs_as_the_fleets_broker_user_once_it_can_reach_its_files()
             proc.terminate()
             proc.wait(10)
         shutil.rmtree(top)
+
+
+def test_a_jobs_config_reaches_the_scheduler_and_hq(tmp_path: Path) -> None:
+    fleet, dest, config = tmp_path / "fleet", tmp_path / "systemd", tmp_path / "jobs.toml"
+    _init(fleet, ports.free_ports(1)[0])
+    dest.mkdir()
+    config.write_text('timezone = "Asia/Shanghai"\nretry_after = "10m"\n')
+    assert _units(fleet, dest, "--jobs-config", str(config)).code == 0
+    jobs, _ = _argv(_sections(dest / "pos-jobs.service"))
+    assert jobs_args(jobs[3:]).config == str(config)
+    hq, _ = _argv(_sections(dest / "pos-hq.service"))
+    assert hq[hq.index("--jobs-config") + 1] == str(config)
+    config.write_text('retry_after = "soon"\n')  # refused with the key, as the scheduler would
+    bad = _units(fleet, dest, "--jobs-config", str(config))
+    assert bad.code == 1 and "retry_after" in bad.err, bad.err
