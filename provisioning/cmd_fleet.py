@@ -168,7 +168,7 @@ Fleet ready in {fleet.root}. Next:
                         --tls-cert {svc}/ingest.crt --tls-key {svc}/ingest.key
   start the HQ API:   python -m cloud.api --broker {s.bind}:{s.broker_port} \\
                         --tls-ca {fleet.ca_cert} --tls-cert {svc}/hq.crt --tls-key {svc}/hq.key
-  all as units:      python -m provisioning fleet units --fleet {fleet.root}
+  all as units:       python -m provisioning fleet units --fleet {fleet.root}
   add a terminal:     python -m provisioning terminal add --fleet {fleet.root} \\
                         --store S001 --terminal S001-T01 --root /mnt/sdcard"""
     )
