@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import os
 import pwd
 from pathlib import Path
 
 import msgspec
 
-from provisioning import certs, files, lifetimes
+from provisioning import certs, cmd_fleet_units, files, lifetimes
 from provisioning.cli import Progress, fleet_dir_arg
 from provisioning.errors import FleetError
 from provisioning.fleet import SERVICE_DAYS, Fleet, Registry, Settings, utc_now
@@ -52,6 +51,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )  # fmt: skip
     fleet_dir_arg(check)
     check.set_defaults(run=run_check)
+    cmd_fleet_units.register(cmds)
 
 
 def _settings(old: Settings, args: argparse.Namespace) -> Settings:
@@ -105,7 +105,10 @@ def run_init(args: argparse.Namespace, progress: Progress) -> int:
     """fleet init."""
     root: Path = args.fleet.resolve()
     progress.total = 5
-    files.make_dir(root, mode=files.PRIVATE_DIR)
+    if not root.exists():
+        # Private when new; run again, it keeps a mode the technician opened for the
+        # broker's and services' users to reach their own files (`fleet units` says how).
+        files.make_dir(root, mode=files.PRIVATE_DIR)
     try:
         fleet = Fleet.open(root)
     except FleetError:
@@ -144,20 +147,9 @@ def run_init(args: argparse.Namespace, progress: Progress) -> int:
 
         progress.step("broker config, identities and CRL")
         fleet.apply()
-        _give_broker_its_files(fleet)
         progress.done()
     _next_steps_init(fleet, progress)
     return 0
-
-
-def _give_broker_its_files(fleet: Fleet) -> None:
-    user = fleet.settings.broker_user
-    if not user or os.geteuid() != 0:
-        return
-    entry = pwd.getpwnam(user)
-    owner = files.Owner(entry.pw_uid, entry.pw_gid)
-    for path in [fleet.broker_dir, *fleet.broker_dir.rglob("*")]:
-        owner.apply(path)
 
 
 def _next_steps_init(fleet: Fleet, progress: Progress) -> None:
@@ -172,6 +164,7 @@ Fleet ready in {fleet.root}. Next:
                         --tls-cert {svc}/ingest.crt --tls-key {svc}/ingest.key
   start the HQ API:   python -m cloud.api --broker {s.bind}:{s.broker_port} \\
                         --tls-ca {fleet.ca_cert} --tls-cert {svc}/hq.crt --tls-key {svc}/hq.key
+  all as units:       python -m provisioning fleet units --fleet {fleet.root}
   add a terminal:     python -m provisioning terminal add --fleet {fleet.root} \\
                         --store S001 --terminal S001-T01 --root /mnt/sdcard"""
     )

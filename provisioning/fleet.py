@@ -18,6 +18,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import os
+import pwd
 import signal
 import tomllib
 from collections.abc import Iterator
@@ -152,6 +153,8 @@ class Fleet:
             ) from None
         except (tomllib.TOMLDecodeError, msgspec.ValidationError) as err:
             raise FleetError(f"{path} is damaged: {err}") from None
+        except OSError as err:
+            raise FleetError(f"cannot read {path} ({err.strerror}): run as its owner") from None
         return cls(root, settings)
 
     def save_settings(self) -> None:
@@ -251,6 +254,7 @@ class Fleet:
             tls_bind=self.settings.bind, log_file=self.log_file, pid_file=self.pid_file,
             write_identities=running is None, run_as=self.settings.broker_user or None,
         )  # fmt: skip
+        self._give_broker_its_files()
         if running is None:
             return []
         with self.admin() as admin:
@@ -258,6 +262,21 @@ class Fleet:
         with contextlib.suppress(ProcessLookupError):
             os.kill(running, signal.SIGHUP)  # the new CRL
         return changes
+
+    def _give_broker_its_files(self) -> None:
+        # Written by root (the daily timer runs as root too), the broker's config, identity
+        # file and key would be unreadable to a broker that runs as its own user.
+        user = self.settings.broker_user
+        if not user or os.geteuid() != 0:
+            return
+        try:
+            entry = pwd.getpwnam(user)
+        except KeyError:
+            raise FleetError(f"the broker user {user!r} in {self.root / SETTINGS} does not "
+                             "exist here") from None  # fmt: skip
+        owner = files.Owner(entry.pw_uid, entry.pw_gid)
+        for path in [self.broker_dir, *self.broker_dir.rglob("*")]:
+            owner.apply(path)
 
     def write_identities_file(self) -> None:
         """(Re)write the broker's identity file; only while the broker is stopped."""

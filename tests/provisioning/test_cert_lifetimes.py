@@ -13,7 +13,7 @@ import pytest
 from provisioning import certs, files
 from provisioning.fleet import Fleet
 from tests.provisioning.conftest import FleetEnv
-from tests.provisioning.fleet_support import connects_with, wait_for
+from tests.provisioning.fleet_support import cli, connects_with, wait_for
 
 NOBODY = 65534
 
@@ -114,3 +114,19 @@ def test_check_names_a_damaged_file(fleet_env: FleetEnv, broken: str) -> None:
     (fleet_env.dir / broken).write_text("not a PEM file\n")
     done = fleet_env.cmd("fleet", "check")
     assert done.code == 1 and broken.split("/")[1] in done.err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give files to another user")
+def test_apply_as_root_leaves_the_broker_its_files_when_it_runs_as_its_own_user(
+    tmp_path: Path,
+) -> None:
+    fleet_dir = tmp_path / "fleet"
+    done = cli("fleet", "init", "--fleet", str(fleet_dir), "--broker-user", "nobody")
+    assert done.code == 0, done.err
+    broker_dir = Fleet.open(fleet_dir).broker_dir
+    for path in [broker_dir, *broker_dir.rglob("*")]:
+        os.chown(path, 0, 0)  # as a root-run command that rewrote them would leave them
+    assert cli("fleet", "apply", "--fleet", str(fleet_dir)).code == 0
+    owners = {p.name: (p.stat().st_uid, p.stat().st_gid) for p in broker_dir.rglob("*")}
+    assert {"mosquitto.conf", "dynsec.json", "server.key"} <= set(owners)
+    assert set(owners.values()) == {(NOBODY, NOBODY)}, owners
