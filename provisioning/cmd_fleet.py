@@ -155,14 +155,17 @@ def run_init(args: argparse.Namespace, progress: Progress) -> int:
 def _next_steps_init(fleet: Fleet, progress: Progress) -> None:
     s = fleet.settings
     svc = fleet.root / "services"
+    # Listening on every address, the broker is reached on loopback from its own host (the
+    # server certificate always names 127.0.0.1).
+    at = f"{'127.0.0.1' if s.bind == '0.0.0.0' else s.bind}:{s.broker_port}"
     progress.say(
         f"""
 Fleet ready in {fleet.root}. Next:
   start the broker:   mosquitto -c {fleet.conf}
-  start ingest:       python -m cloud.ingest --broker {s.bind}:{s.broker_port} \\
+  start ingest:       python -m cloud.ingest --broker {at} \\
                         --tls-ca {fleet.ca_cert} \\
                         --tls-cert {svc}/ingest.crt --tls-key {svc}/ingest.key
-  start the HQ API:   python -m cloud.api --broker {s.bind}:{s.broker_port} \\
+  start the HQ API:   python -m cloud.api --broker {at} \\
                         --tls-ca {fleet.ca_cert} --tls-cert {svc}/hq.crt --tls-key {svc}/hq.key
   all as units:       python -m provisioning fleet units --fleet {fleet.root}
   add a terminal:     python -m provisioning terminal add --fleet {fleet.root} \\
