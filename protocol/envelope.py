@@ -161,6 +161,9 @@ class Status(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=Tr
     self_test: SelfTest | None = None
     # Optional too: the HQ rules version the till prices its next sale with ("" = defaults).
     rules_version: Annotated[str, msgspec.Meta(max_length=32)] = ""
+    # Optional too: when the till's client certificate ends (None: it logs in without one).
+    # HQ shows it, so a rotation is arranged before the till is refused.
+    cert_not_after: UtcTime | None = None
 
 
 class CatchupRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):

@@ -12,11 +12,14 @@ not loaded: the previous one stays in use and the files are tried again at the n
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import ssl
 from dataclasses import dataclass, field
 from typing import Any
+
+from cryptography import x509
 
 log = logging.getLogger(__name__)
 
@@ -87,3 +90,14 @@ class ClientIdentity:
             # grace period ends, and the next connect tries the files again.
             self.problem = f"{err}; still using the certificate loaded before"
             log.warning("%s", self.problem)
+
+
+def certificate_end(cert_file: str | None) -> dt.datetime | None:
+    """When the certificate in cert_file ends (UTC); None without a file or if unreadable."""
+    if cert_file is None:
+        return None
+    try:
+        with open(cert_file, "rb") as fh:
+            return x509.load_pem_x509_certificate(fh.read()).not_valid_after_utc
+    except (OSError, ValueError):
+        return None  # the connect itself says what is wrong with the file

@@ -49,6 +49,7 @@ def terminals(cdb: CloudDB) -> list[dict[str, Any]]:
                 "oldest_unsynced_s": status.get("oldest_unsynced_s"),
                 "stream_versions": status.get("stream_versions", {}),
                 "problem": status.get("last_problem", ""),
+                "cert_not_after": status.get("cert_not_after"),
                 "acked_seq": t.high_water,
                 "stored_above_gap": len(above),
                 "gaps": [list(g) for g in gaps_above(t.high_water, above)],

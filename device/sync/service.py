@@ -42,6 +42,7 @@ from protocol import codec, topics
 from protocol.bounds import MAX_SEQS_LOST
 from protocol.envelope import Ack, CatchupRequest, Hello
 from protocol.errors import ProtocolError
+from protocol.tls import certificate_end
 
 log = logging.getLogger(__name__)
 
@@ -285,6 +286,7 @@ class _Loop:
             clock_synced=svc._clock_synced,
             self_test=svc._self_test,
             interval_s=s.status_interval_s,
+            cert_not_after=lambda: certificate_end(b.cert_file),
         )
         self.applier = DownstreamApplier(
             svc._sink_factory(store),

@@ -43,6 +43,7 @@ class StatusReporter:
         depth_step: int = 100,
         min_gap_s: float = 1.0,
         self_test: Callable[[], SelfTest | None] = lambda: None,
+        cert_not_after: Callable[[], dt.datetime | None] = lambda: None,
     ) -> None:
         self._store_id = store_id
         self._terminal_id = terminal_id
@@ -50,6 +51,7 @@ class StatusReporter:
         self._printer = printer
         self._clock_synced = clock_synced
         self._self_test = self_test  # the newest technician's self-test, repeated for HQ
+        self._cert_not_after = cert_not_after  # read each time: a rotation changes it
         self._interval_s = interval_s
         self._depth_step = depth_step
         self._min_gap_s = min_gap_s
@@ -61,6 +63,7 @@ class StatusReporter:
     def payload(self, health: Health, wall: dt.datetime | None = None) -> bytes:
         """The Status JSON for this health reading."""
         printer = self._printer()
+        cert_end = self._cert_not_after()
         return codec.encode_status(
             Status(
                 terminal_id=self._terminal_id,
@@ -78,6 +81,7 @@ class StatusReporter:
                 last_problem=health.problem[:MAX_PROBLEM_CHARS],
                 self_test=self._self_test(),
                 rules_version=health.rules_version,
+                cert_not_after=None if cert_end is None else utc_iso(cert_end),
             )
         )
 

@@ -20,7 +20,8 @@ from typing import Any
 from cloud.ingest.worker import IngestWorker
 from cloud.mqtt import BrokerSettings
 from device.store.store import Store, StoreConfig
-from provisioning import demo_data
+from protocol.envelope import parse_utc
+from provisioning import certs, demo_data
 from provisioning.demo import seed_store
 from provisioning.terminal_root import Layout
 from tests.provisioning.conftest import FleetEnv
@@ -90,6 +91,16 @@ def test_a_provisioned_terminal_sells_over_mutual_tls_and_the_cloud_has_the_sale
         _until(sale_at_cloud, "the sale reaching the cloud")
         sale = m.Event.get(m.Event.receipt_no == receipt)
         assert (sale.store_id, sale.amount_fen) == ("S001", 200)
+        # Its status tells HQ when its certificate ends, so a rotation comes before a refusal.
+        ends = certs.load_cert(layout.cert).not_valid_after_utc
+
+        def status_names_the_end() -> bool:
+            till = m.Terminal.get_or_none(m.Terminal.terminal_id == "S001-T03")
+            return till is not None and (till.status or {}).get("cert_not_after") is not None
+
+        _until(status_names_the_end, "a status naming the certificate's end")
+        till = m.Terminal.get(m.Terminal.terminal_id == "S001-T03")
+        assert parse_utc(till.status["cert_not_after"]) == ends
     finally:
         proc.stdin.close()
         proc.wait(30)

@@ -23,6 +23,8 @@ Id = Annotated[str | None, Query(max_length=32, pattern=r"^[A-Za-z0-9_-]*$")]
 Day = Annotated[dt.date | None, Query()]
 #: Terminal problems that put it on the dashboard's attention list.
 STALE_BACKLOG_S = 300
+#: A till whose certificate ends within this is shown for a rotation (`terminal rotate`).
+CERT_DUE = dt.timedelta(days=30)
 
 
 def rows_of(table: Any) -> list[dict[str, Any]]:
@@ -30,7 +32,7 @@ def rows_of(table: Any) -> list[dict[str, Any]]:
     return [dict(zip(table.columns, row, strict=True)) for row in table.rows]
 
 
-def attention(t: dict[str, Any]) -> list[str]:
+def attention(t: dict[str, Any], now: dt.datetime | None = None) -> list[str]:
     """Why a terminal needs attention (English keys, translated in the template)."""
     why = []
     if not t["online"]:
@@ -46,7 +48,20 @@ def attention(t: dict[str, Any]) -> list[str]:
         why.append("problem")
     if t.get("registration") == "revoked":
         why.append("revoked")
+    elif cert_due(t, now or dt.datetime.now(dt.UTC)):
+        why.append("certificate")
     return why
+
+
+def cert_due(t: dict[str, Any], now: dt.datetime) -> bool:
+    """Whether the till's certificate (as its last status says) ends within CERT_DUE."""
+    if not t.get("cert_not_after"):
+        return False
+    try:
+        end = dt.datetime.fromisoformat(str(t["cert_not_after"]))
+    except ValueError:
+        return False  # statuses are checked at ingest; an odd one is no reason to fail the page
+    return end.replace(tzinfo=end.tzinfo or dt.UTC) - now <= CERT_DUE
 
 
 def _filters(

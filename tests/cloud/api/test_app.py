@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from cloud.store.apply import IngestRules, apply_batch, reject_payload
 from cloud.store.db import SCHEMA_VERSION, open_cloud_db
 from cloud.store.downstream import changes_since
 from protocol.codec import decode_down
-from protocol.envelope import Envelope
+from protocol.envelope import Envelope, utc_iso
 from protocol.topics import events_topic, store_down_filter
 from tests.broker import Broker
 from tests.cloud.api.access import bearer, token_for
@@ -119,6 +120,33 @@ def test_terminals_show_gaps_backlog_and_flags(api: TestClient, db_url: str) -> 
     assert terminal["flagged"] and "MalformedPayload" in terminal["flag_reason"]
     [dead] = api.get("/api/dead-letters").json()
     assert dead["reason"] == "MalformedPayload: x" and dead["payload_preview"] == "{"
+
+
+def test_a_till_whose_certificate_ends_within_30_days_is_marked_for_a_rotation(
+    api: TestClient, db_url: str
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    ends = {"S001-T01": now + dt.timedelta(days=12), "S001-T02": now + dt.timedelta(days=400)}
+    cdb = open_cloud_db(db_url)
+    for tid, end in ends.items():
+        _store(db_url, [envelope(tid, 1, sale_body([("A", 1, 100)]))])
+        status = {"online": True, "last_problem": "", "cert_not_after": utc_iso(end)}
+        with cdb.write():  # as ingest records the till's retained status
+            m = cdb.models
+            m.Terminal.update(status=status, online=True).where(
+                m.Terminal.terminal_id == tid
+            ).execute()
+    cdb.close()
+    listed = {t["terminal_id"]: t["cert_not_after"] for t in api.get("/api/terminals").json()}
+    assert listed == {tid: utc_iso(end) for tid, end in ends.items()}
+    page = api.get("/terminals")
+    assert page.status_code == 200, page.text
+    rows = {tid: page.text.split(f'<tr id="{tid}"')[1].split("</tr>")[0] for tid in ends}
+    soon, later = rows["S001-T01"], rows["S001-T02"]
+    assert f'class="tag bad">{ends["S001-T01"]:%Y-%m-%d}' in soon and 'class="attn"' in soon
+    assert f"<span>{ends['S001-T02']:%Y-%m-%d}" in later and "attn" not in later
+    dashboard = api.get("/").text  # in Chinese, the page's first language
+    assert dashboard.count("证书将到期") == 1
 
 
 def test_push_is_stored_even_when_the_broker_is_down(api: TestClient, db_url: str) -> None:

@@ -48,6 +48,9 @@ def used_messages() -> set[str]:
         "registration": "revoked",
     }
     found |= {f"attention.{w}" for w in attention(terminal)}
+    # A revoked till is not asked to rotate its certificate, so a live one shows that reason.
+    ending = {"online": True, "cert_not_after": "2000-01-01T00:00:00Z"}
+    found |= {f"attention.{w}" for w in attention(ending)}
     found |= {f"tender.{k}" for k in ("cash", "card", "mobile", "points", "coupon")}
     found |= {f"stream.{s}" for s in ("prices", "catalogue", "members", "coupons", "config")}
     found |= {f"effect.{e}" for e in ("new", "changed", "unchanged", "removed", "unknown")}
