@@ -37,6 +37,8 @@ from device.store.kernel_clock import kernel_clock_synced
 from device.sync.client import DEFAULT_SESSION_EXPIRY_S
 from protocol import codec, topics
 from protocol.envelope import SelfTest, SelfTestCheck, Status, utc_iso
+from protocol.tls import certificate_end
+from provisioning.lifetimes import RENEW_BEFORE
 
 MIN_FREE_MB: Final = 200
 
@@ -132,7 +134,7 @@ def check_devices(hw: Any, inputs: Inputs, tech: Technician, timeout: float, r: 
 
 
 def check_system(cfg: TerminalConfig, r: Report) -> None:
-    """Clock sync, disk headroom and the store's integrity."""
+    """Clock sync, disk headroom, the store's integrity and the certificate's remaining life."""
     synced = kernel_clock_synced()
     r.add("clock", synced, "NTP-synchronised" if synced else
           "not synchronised: check the network time service (timedatectl)")  # fmt: skip
@@ -143,12 +145,28 @@ def check_system(cfg: TerminalConfig, r: Report) -> None:
         store = open_database(db)
     except Exception as err:
         r.add("store", False, f"cannot open {db}: {err}")
+    else:
+        try:
+            problems = store.integrity_check(quick=True)
+            r.add("store", not problems, "integrity ok" if not problems else "; ".join(problems))
+        finally:
+            store.close()
+    check_certificate(cfg, r)
+
+
+def check_certificate(cfg: TerminalConfig, r: Report) -> None:
+    """A till whose certificate ends within RENEW_BEFORE fails: rotate it while it is here."""
+    path = cfg.broker.cert_file
+    if not path:
+        return  # a password login (a bench without the fleet's TLS listener)
+    end = certificate_end(path)
+    if end is None:
+        r.add("certificate", False, f"cannot read {path}")
         return
-    try:
-        problems = store.integrity_check(quick=True)
-        r.add("store", not problems, "integrity ok" if not problems else "; ".join(problems))
-    finally:
-        store.close()
+    left = end - dt.datetime.now(dt.UTC)
+    ok = left > RENEW_BEFORE
+    fix = f"; rotate it now: provisioning terminal rotate --terminal {cfg.terminal.terminal_id}"
+    r.add("certificate", ok, f"ends {end:%Y-%m-%d} ({left.days} days)" + ("" if ok else fix))
 
 
 class TerminalSession:
@@ -228,6 +246,7 @@ def status_with(cfg: TerminalConfig, report: SelfTest, printer: str) -> Status:
     except Exception:  # an unreadable store is already a FAIL line of its own
         pass
     failed = [c.name for c in report.checks if not c.ok]
+    end = certificate_end(cfg.broker.cert_file or None)
     return Status(
         terminal_id=cfg.terminal.terminal_id, store_id=cfg.terminal.store_id, online=False,
         outbox_depth=depth, oldest_unsynced_s=None, stream_versions=versions,
@@ -235,6 +254,7 @@ def status_with(cfg: TerminalConfig, report: SelfTest, printer: str) -> Status:
         software_version=cfg.terminal.software_version, sent_at=report.at,
         last_problem=f"self-test failed: {', '.join(failed)}" if failed else "",
         self_test=report,
+        cert_not_after=None if end is None else utc_iso(end),
     )  # fmt: skip
 
 

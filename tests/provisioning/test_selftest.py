@@ -28,7 +28,7 @@ from tests.provisioning.fleet_support import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 PARTS = ["printer", "drawer", "scanner", "card reader", "display", "keypad", "clock", "disk",
-         "store", "broker"]  # fmt: skip
+         "store", "certificate", "broker"]  # fmt: skip
 
 
 def _ingest(env: FleetEnv, url: str) -> IngestWorker:
@@ -75,6 +75,7 @@ def test_all_parts_pass_on_the_simulators_and_hq_sees_the_table(
         assert checks["scanner"]["detail"] == "read 6901234567892"
         assert checks["card reader"]["detail"] == "read card ************1234"
         assert checks["broker"]["detail"].endswith("over TLS as S001-T20")
+        assert checks["certificate"]["detail"].endswith("(824 days)")  # 825, issued an hour ago
         # The till started afterwards repeats the table in its own (online) status.
         proc = subprocess.Popen(
             [sys.executable, "-m", "device", "--config", str(layout.config), "--headless"],
@@ -106,7 +107,7 @@ class _Absent:
 
 def test_paper_out_and_no_scan_fail_with_reasons(fleet_env: FleetEnv, tmp_path: Path) -> None:
     root = tmp_path / "pi"
-    assert fleet_env.add("S001-T21", root=root).code == 0
+    assert fleet_env.add("S001-T21", "S001", root, "--days", "20").code == 0
     cfg = load_config(Layout(root).config)
     inputs = selftest.Inputs()
     hw = simulated_hardware(cfg, inputs.emit, tmp_path / "state")
@@ -118,6 +119,9 @@ def test_paper_out_and_no_scan_fail_with_reasons(fleet_env: FleetEnv, tmp_path: 
     assert not checks["printer"].ok and "paper" in checks["printer"].detail.lower()
     assert not checks["scanner"].ok and "nothing read within 3 s" in checks["scanner"].detail
     assert checks["card reader"].ok and checks["keypad"].ok and checks["broker"].ok
+    # Issued for 20 days: still accepted, but due for a rotation while the technician is here.
+    assert not checks["certificate"].ok
+    assert "(19 days); rotate it now" in checks["certificate"].detail
     table = lines[0]
     assert "printer      FAIL" in table and "scanner      FAIL" in table
     assert "FAILED: fix the FAIL lines" in table
@@ -132,4 +136,6 @@ def test_paper_out_and_no_scan_fail_with_reasons(fleet_env: FleetEnv, tmp_path: 
     status = codec.decode_status(got.payload)
     assert status.self_test is not None and not status.self_test.passed
     assert status.last_problem.startswith("self-test failed: printer, scanner")
+    assert status.last_problem.endswith(", certificate")  # the clock between is this machine's
+    assert status.cert_not_after is not None
     watcher.close()
