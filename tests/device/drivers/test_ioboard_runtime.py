@@ -4,7 +4,6 @@ drawer kick must reach the simulated relay."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import msgspec
@@ -15,6 +14,7 @@ from device.config import IoBoardSection
 from device.runtime import View
 from device.ui.keypad import KeypadController, UiAction
 from provisioning import demo_data
+from tests.device.drivers.ioboard_helpers import drawer_settled
 from tests.device.harness import Terminal, start_terminal, terminal_config
 
 ERROR_TONE = 700  # Hz: device/mcu/buzzer.py's error pattern
@@ -89,7 +89,9 @@ def test_board_keys_sell_and_the_sale_kicks_the_board_relay(tmp_path: Path) -> N
         assert 150 <= sim.pulses[-1] <= 2_000
         assert sim.wait(lambda: sim.drawer_open)
         assert pad.error == ""
-        time.sleep(0.2)
+        # The board has read every request sent so far (a second kick, an error beep: a beep's
+        # first tone sounds in the pass that reads it) and has no kick waiting.
+        drawer_settled(sim, term.hw.board)
         assert len(sim.pulses) == pulses + 1  # one kick, one pulse
         assert sim.tones.count(ERROR_TONE) == 2  # the good sale sounded no error
     finally:
