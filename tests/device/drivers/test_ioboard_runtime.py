@@ -4,7 +4,6 @@ drawer kick must reach the simulated relay."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import msgspec
@@ -15,6 +14,7 @@ from device.config import IoBoardSection
 from device.runtime import View
 from device.ui.keypad import KeypadController, UiAction
 from provisioning import demo_data
+from tests.device.drivers.ioboard_helpers import drawer_settled
 from tests.device.harness import Terminal, start_terminal, terminal_config
 
 ERROR_TONE = 700  # Hz: device/mcu/buzzer.py's error pattern
@@ -66,9 +66,15 @@ def test_board_keys_sell_and_the_sale_kicks_the_board_relay(tmp_path: Path) -> N
         if view.state.shift is None:
             term.send(ev.OpenShift(50_000, ev.ManagerCreds("1001", "8888")))
             assert term.runtime.wait_drawer()
+        # The board confirms a kick as the relay closes; the pulse ends (and the drawer
+        # opens) later. Count from after it, or the float's pulse passes for the sale's.
+        board = term.hw.board
+        drawer_settled(sim, board)
         pulses = len(sim.pulses)
         if sim.drawer_open:  # the float's kick opened it: the cashier shuts it
             sim.close_drawer()
+            # The board refuses to pulse a drawer it still reads open.
+            assert board.monitor.wait_for(False, 10)
         # A code no product has: refused on the screen and on the board's buzzer.
         assert ERROR_TONE not in sim.tones
         press(term, [*"6900000000007", "ENTER"])
@@ -89,7 +95,9 @@ def test_board_keys_sell_and_the_sale_kicks_the_board_relay(tmp_path: Path) -> N
         assert 150 <= sim.pulses[-1] <= 2_000
         assert sim.wait(lambda: sim.drawer_open)
         assert pad.error == ""
-        time.sleep(0.2)
+        # The board has read every request sent so far (a second kick, an error beep: a beep's
+        # first tone sounds in the pass that reads it) and has no kick waiting.
+        drawer_settled(sim, board)
         assert len(sim.pulses) == pulses + 1  # one kick, one pulse
         assert sim.tones.count(ERROR_TONE) == 2  # the good sale sounded no error
     finally:
