@@ -62,7 +62,7 @@ def percent(ratio: Any) -> str:
 
 
 def when(value: Any) -> str:
-    """An ISO time or datetime as YYYY-MM-DD HH:MM:SS (UTC stamps say so)."""
+    """An ISO time or datetime as YYYY-MM-DD HH:MM:SS UTC (naive ones are UTC, as stored)."""
     if value is None or value == "":
         return ""
     if isinstance(value, str):
@@ -71,6 +71,9 @@ def when(value: Any) -> str:
         except ValueError:
             return value
     if isinstance(value, dt.datetime):
-        suffix = " UTC" if value.tzinfo is not None else ""
-        return value.strftime("%Y-%m-%d %H:%M:%S") + suffix
+        # The cloud stores naive UTC; shown unlabelled it read as local time beside the
+        # labelled stamps of the same page (a sale at 12:00 in Shanghai next to "04:00").
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC)
+        return value.strftime("%Y-%m-%d %H:%M:%S") + " UTC"
     return str(value)
