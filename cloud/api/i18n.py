@@ -56,6 +56,16 @@ def yuan(fen: Any) -> str:
     return f"{sign}¥{whole:,}.{cents:02d}"
 
 
+def tender_amounts(text: Any) -> list[tuple[str, int]]:
+    """A report's per-tender figures (``card=1200; cash=5000``, fen) as (tender, fen) pairs."""
+    pairs = []
+    for part in str(text or "").split(";"):
+        kind, _, fen = part.strip().partition("=")
+        if kind and fen.lstrip("-").isdigit():
+            pairs.append((kind, int(fen)))
+    return pairs
+
+
 def percent(ratio: Any) -> str:
     """0.1234 -> 12.3%."""
     return "" if ratio is None else f"{float(ratio) * 100:.1f}%"
