@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -183,3 +184,15 @@ def test_z_reports_on_the_page_show_each_tender_in_yuan(tmp_path: Path) -> None:
             assert answer.status_code == 200, answer.text[-300:]
             assert "银行卡 ¥12.00; 现金 ¥50.00" in answer.text, page
             assert "cash=5000" not in answer.text and "¥239.00" in answer.text
+
+
+def test_rates_on_the_reports_page_are_percentages(hq: tuple) -> None:
+    """The returns report's rates are ratios in JSON and CSV; the page shows them as 12.5%."""
+    client, heads = hq
+    client.cookies.set("hq_lang", "zh_CN")
+    page = client.get(
+        f"/reports?name=returns&date_from={DAY}&date_to={DAY}", headers=heads["admin"]
+    )
+    assert page.status_code == 200
+    rates = re.findall(r'<td class="num">([^<]*%)</td>', page.text)
+    assert rates == ["0.0%"] * 4, rates  # two stores, return and refund rate each
