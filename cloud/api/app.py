@@ -181,6 +181,16 @@ def create_app(db_url: str, publisher: Publisher, settings: ApiSettings | None =
     for unavailable in (pw.OperationalError, MaxConnectionsExceeded):
         app.add_exception_handler(unavailable, _database_unavailable)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.middleware("http")
+    async def no_store(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        # Pages and answers carry personal data: kept by no cache, the Back button after
+        # signing out would show the last member's phone to the next person at the desk.
+        response: Response = await call_next(request)
+        if not request.url.path.startswith(("/static/", "/docs-assets/")):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
     for area in AREAS:
         app.include_router(area.router(enforcer))
     return app

@@ -1,7 +1,8 @@
 """The HQ page when things go wrong, in headless Debian Chromium: a session that ends while the
 page is open sends the next click to sign in and back, a refused htmx request says why on the
-page, a sign-in form with an over-long password answers in the form, and the navigation names
-the members page as such. Screenshots go to var/hq-page/."""
+page, a sign-in form with an over-long password answers in the form, the navigation names
+the members page as such, and Back after signing out shows nothing from the cache.
+Screenshots go to var/hq-page/."""
 
 from __future__ import annotations
 
@@ -107,5 +108,13 @@ def test_page_errors_in_chromium(tmp_path: Path) -> None:
                 "() => document.querySelector('#tag-list').innerText.includes('winter')"
             )
             assert page.query_selector("#request-error") is None  # a success clears the alert
+
+            # Signed out, the Back button shows no member's data from the browser's cache.
+            assert w.PHONE in page.inner_text("#profile-phone")
+            page.click("button[hx-post='/logout']")
+            page.wait_for_url("**/login")
+            page.go_back()
+            page.wait_for_url("**/login?next=%2Fmembers%2FM1")
+            assert w.PHONE not in page.content()
         finally:
             browser.close()
