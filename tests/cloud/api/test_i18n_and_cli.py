@@ -17,7 +17,7 @@ from cloud.api.routers.pages import attention
 from cloud.domain.tiers import TIER_ORDER
 from cloud.store import hq_access
 from cloud.store.db import open_cloud_db
-from cloud.store.reports import REPORTS  # noqa: F401  (report names are shown untranslated)
+from cloud.store.reports import REPORTS, Filters
 from protocol.bodies import PointsReasonName
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -85,6 +85,25 @@ def test_every_message_has_chinese_and_english() -> None:
         m for m in used if m.startswith(DYNAMIC_PREFIXES) and catalogues["en"][m] == m
     )
     assert not english_keys, f"en shows raw keys for {english_keys}"
+
+
+def test_every_report_name_and_column_has_a_label_in_both_languages(tmp_path: Path) -> None:
+    """The reports page shows report names and column headings from the catalogues (a
+    heading gross_fen over yuan figures read as fen); CSV and JSON keep the keys."""
+    cdb = open_cloud_db(f"sqlite:///{tmp_path}/cloud.db")
+    try:
+        every = Filters(None, dt.date(2026, 1, 1), dt.date(2026, 1, 1))
+        columns = {c for report in REPORTS.values() for c in report(cdb, every).columns}
+    finally:
+        cdb.close()
+    keys = {f"column.{c}" for c in columns} | {f"report.{n}" for n in REPORTS}
+    catalogues = i18n.load_all()
+    for language in i18n.LANGUAGES:
+        missing = sorted(keys - set(catalogues[language]))
+        assert not missing, f"{language} lacks {missing}"
+    zh, en = catalogues["zh_CN"], catalogues["en"]
+    assert not [k for k in keys if zh[k] == en[k]]  # Chinese labels, not English ones
+    assert "_fen" not in " ".join(en[k] for k in keys)
 
 
 def test_money_and_percent_formats() -> None:

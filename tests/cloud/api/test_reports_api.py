@@ -196,3 +196,6 @@ def test_rates_on_the_reports_page_are_percentages(hq: tuple) -> None:
     assert page.status_code == 200
     rates = re.findall(r'<td class="num">([^<]*%)</td>', page.text)
     assert rates == ["0.0%"] * 4, rates  # two stores, return and refund rate each
+    headings = re.findall(r'<th title="([a-z_]+)">([^<]*)</th>', page.text)
+    assert ("refund_fen", "退款") in headings and ("return_rate", "退货率") in headings
+    assert "<h2>退货率" in page.text and ">销售汇总</option>" in page.text
