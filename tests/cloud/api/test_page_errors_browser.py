@@ -79,6 +79,13 @@ def test_page_errors_in_chromium(tmp_path: Path) -> None:
             assert page.query_selector("input[name=password]") is not None
             _sign_in(page, "boss")
             assert page.inner_text("nav a[href='/members']") == "会员"
+            # On a phone a chain's eight-figure total stays inside its card.
+            page.eval_on_selector("#kpi-sales", "e => e.textContent = '¥12,345,678.90'")
+            right = page.eval_on_selector(
+                "#kpi-sales",
+                "e => [e, e.parentElement].map(x => Math.round(x.getBoundingClientRect().right))",
+            )
+            assert right[0] <= right[1], right
 
             page.goto(f"{served.url}/members/M1")
             page.wait_for_selector("#tag-form")
