@@ -8,14 +8,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import peewee as pw
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from cloud.api import i18n
 from cloud.api.pages import Renderer
 from cloud.api.publisher import Publisher
 from cloud.api.routers import AREAS
@@ -26,6 +29,8 @@ from cloud.store.pool import MaxConnectionsExceeded, PooledPipelinedPostgres
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
+#: Paths answered as JSON for scripts; everything else is the page (errors in the page's frame).
+NOT_PAGES = ("/api/", "/openapi", "/docs", "/redoc", "/static")
 
 
 @dataclass(frozen=True)
@@ -70,24 +75,33 @@ def _open_once(url: str, pool_size: int) -> tuple[Callable[[], CloudDB], Callabl
     return get, close
 
 
+def _local(path: str, query: str) -> str:
+    return f"{path}?{query}" if query else path
+
+
 def _not_signed_in(request: Request, exc: Exception) -> Response:
     message = exc.message if isinstance(exc, NotSignedIn) else str(exc)
     path = request.url.path
     wants_page = not path.startswith(("/api/", "/openapi")) and request.method == "GET"
-    if wants_page and not request.headers.get("hx-request"):
-        return RedirectResponse(f"/login?next={path}", status_code=303)
-    return JSONResponse(
-        {"detail": message}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
-    )
+    headers = {"WWW-Authenticate": "Bearer"}
+    if request.headers.get("hx-request"):
+        # An htmx request is a click on a page whose session has ended (expired, signed out
+        # elsewhere): htmx drops a 401 silently, so the click did nothing and the dashboard
+        # went stale without a word. HX-Redirect sends the browser to sign in and back.
+        page = urlsplit(request.headers.get("hx-current-url", ""))
+        back = _local(page.path, page.query) if page.path.startswith("/") else "/"
+        headers["HX-Redirect"] = f"/login?{urlencode({'next': back})}"
+    elif wants_page:
+        back = _local(path, request.url.query)
+        return RedirectResponse(f"/login?{urlencode({'next': back})}", status_code=303)
+    return JSONResponse({"detail": message}, status_code=401, headers=headers)
 
 
 async def _page_error(request: Request, exc: Exception) -> Response:
     """Pages get an HTML error in the page's frame; the API keeps FastAPI's JSON answer."""
     assert isinstance(exc, HTTPException)
     path = request.url.path
-    if path.startswith(("/api/", "/openapi", "/docs", "/redoc", "/static")) or request.headers.get(
-        "hx-request"
-    ):
+    if path.startswith(NOT_PAGES) or request.headers.get("hx-request"):
         return await http_exception_handler(request, exc)
     who = getattr(request.state, "principal", None)
     return request.app.state.renderer.render(
@@ -97,6 +111,37 @@ async def _page_error(request: Request, exc: Exception) -> Response:
         status=exc.status_code,
         message=str(exc.detail),
         code=exc.status_code,
+    )
+
+
+def invalid_fields(exc: RequestValidationError) -> str:
+    """FastAPI's validation errors as one line naming each field (``password: String ...``)."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(x) for x in err.get("loc", ())[1:])
+        parts.append(f"{where}: {err.get('msg', '')}" if where else str(err.get("msg", "")))
+    return "; ".join(parts)
+
+
+async def _page_invalid(request: Request, exc: Exception) -> Response:
+    """A page's bad query or form gets the page's error frame, never a bare JSON document."""
+    assert isinstance(exc, RequestValidationError)
+    path = request.url.path
+    if path.startswith(NOT_PAGES):
+        return await request_validation_exception_handler(request, exc)
+    message = invalid_fields(exc)
+    if request.headers.get("hx-request"):
+        return JSONResponse({"detail": message}, status_code=422)
+    who = getattr(request.state, "principal", None)
+    renderer = request.app.state.renderer
+    if path == "/login":
+        gettext = i18n.gettext_for(renderer.catalogues, renderer.language(request, None))
+        return renderer.render(  # type: ignore[no-any-return]
+            request, "login.html", None, status=422, next="/",
+            error=gettext("Enter a username and a password (at most 64 and 200 characters)."),
+        )  # fmt: skip
+    return renderer.render(  # type: ignore[no-any-return]
+        request, "error.html", who, status=422, message=message, code=422
     )
 
 
@@ -132,9 +177,20 @@ def create_app(db_url: str, publisher: Publisher, settings: ApiSettings | None =
     app.router.on_shutdown.append(close_cdb)
     app.add_exception_handler(NotSignedIn, _not_signed_in)
     app.add_exception_handler(HTTPException, _page_error)
+    app.add_exception_handler(RequestValidationError, _page_invalid)
     for unavailable in (pw.OperationalError, MaxConnectionsExceeded):
         app.add_exception_handler(unavailable, _database_unavailable)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.middleware("http")
+    async def no_store(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        # Pages and answers carry personal data: kept by no cache, the Back button after
+        # signing out would show the last member's phone to the next person at the desk.
+        response: Response = await call_next(request)
+        if not request.url.path.startswith(("/static/", "/docs-assets/")):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
     for area in AREAS:
         app.include_router(area.router(enforcer))
     return app

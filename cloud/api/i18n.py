@@ -56,13 +56,23 @@ def yuan(fen: Any) -> str:
     return f"{sign}¥{whole:,}.{cents:02d}"
 
 
+def tender_amounts(text: Any) -> list[tuple[str, int]]:
+    """A report's per-tender figures (``card=1200; cash=5000``, fen) as (tender, fen) pairs."""
+    pairs = []
+    for part in str(text or "").split(";"):
+        kind, _, fen = part.strip().partition("=")
+        if kind and fen.lstrip("-").isdigit():
+            pairs.append((kind, int(fen)))
+    return pairs
+
+
 def percent(ratio: Any) -> str:
     """0.1234 -> 12.3%."""
     return "" if ratio is None else f"{float(ratio) * 100:.1f}%"
 
 
 def when(value: Any) -> str:
-    """An ISO time or datetime as YYYY-MM-DD HH:MM:SS (UTC stamps say so)."""
+    """An ISO time or datetime as YYYY-MM-DD HH:MM:SS UTC (naive ones are UTC, as stored)."""
     if value is None or value == "":
         return ""
     if isinstance(value, str):
@@ -71,6 +81,9 @@ def when(value: Any) -> str:
         except ValueError:
             return value
     if isinstance(value, dt.datetime):
-        suffix = " UTC" if value.tzinfo is not None else ""
-        return value.strftime("%Y-%m-%d %H:%M:%S") + suffix
+        # The cloud stores naive UTC; shown unlabelled it read as local time beside the
+        # labelled stamps of the same page (a sale at 12:00 in Shanghai next to "04:00").
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC)
+        return value.strftime("%Y-%m-%d %H:%M:%S") + " UTC"
     return str(value)

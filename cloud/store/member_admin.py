@@ -42,6 +42,8 @@ PROFILE_FIELDS: Final = (
 IMPORT_ORIGIN: Final = "hq:import"
 #: Problems listed in one refusal (the rest are counted).
 MAX_LISTED: Final = 20
+#: The earliest birthday taken; the latest is today (a typo like 2090 for 1990 is refused).
+EARLIEST_BIRTHDAY: Final = dt.date(1900, 1, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,13 @@ def clean_profile(member_id: str, given: Mapping[str, Any], *, new: bool) -> dic
         if out["birthday"] is None:
             raise MemberInvalid(f"{member_id}: a birthday can be corrected, not removed")
         if isinstance(out["birthday"], dt.date):
+            # Tomorrow by UTC is already today east of it (Shanghai is UTC+8).
+            latest = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+            if not EARLIEST_BIRTHDAY <= out["birthday"] <= latest:
+                raise MemberInvalid(
+                    f"{member_id}: birthday {out['birthday'].isoformat()} is not a date of "
+                    f"birth (from {EARLIEST_BIRTHDAY.isoformat()} to today)"
+                )
             out["birthday"] = out["birthday"].isoformat()
     if "cards" in out:
         out["cards"] = list(out["cards"] or [])

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from fastapi import HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cloud.api.policy import PolicyRouter, Role, allow
+from cloud.api.policy import PolicyRouter, Principal, Role, allow
 from cloud.api.publisher import Publisher, PublishError
 from cloud.api.security import Db, Who, audit
 from cloud.store import coupon_rules, coupons
@@ -150,6 +150,18 @@ def _items(body: NewCoupons) -> list[dict[str, Any]]:
     return out
 
 
+def _members_elsewhere(cdb: Any, who: Principal, found: Sequence[dict[str, Any]]) -> set[str]:
+    """The members that coupons in ``found`` are bound to whose home is outside the caller's
+    stores: a code is redeemable at any till, so another store's member's stays hidden."""
+    ids = {c["member_id"] for c in found if c.get("member_id")}
+    if not ids or who.stores is None:
+        return set()
+    m = cdb.models.Member
+    home = {r.member_id: r.home_store for r in m.select(m.member_id, m.home_store)
+            .where(m.member_id.in_(sorted(ids)))}  # fmt: skip
+    return {i for i in ids if home.get(i) not in who.stores}
+
+
 def router(enforcer: Callable[..., Any]) -> PolicyRouter:
     """Issue, list, show, revoke coupons; their problems."""
     r = PolicyRouter(enforcer, tags=["coupons"])
@@ -192,7 +204,13 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         found = coupons.listing(cdb, member_id=member_id, limit=limit)
         if who.stores is None:
             return found
-        return [c for c in found if not c["stores"] or set(c["stores"]) & who.stores]
+        elsewhere = _members_elsewhere(cdb, who, found)
+        return [
+            c
+            for c in found
+            if (not c["stores"] or set(c["stores"]) & who.stores)
+            and c.get("member_id") not in elsewhere
+        ]
 
     @r.get("/api/coupons/{code}", policy=READERS, responses={404: {"description": "no coupon"}})
     def one(cdb: Db, who: Who, code: CodePath) -> dict[str, Any]:
@@ -203,6 +221,8 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         if who.stores is not None:
             if found["stores"] and not set(found["stores"]) & who.stores:
                 raise HTTPException(403, f"coupon {code!r} is not valid in your stores")
+            if _members_elsewhere(cdb, who, [found]):
+                raise HTTPException(403, f"coupon {code!r} belongs to another store's member")
             found["use_list"] = [u for u in found["use_list"] if u["store_id"] in who.stores]
         return found
 

@@ -31,12 +31,13 @@ def segment_chart(view: dict[str, Any], gettext: Callable[[str], str]) -> str:
     return chart({
         "animation": False,
         "tooltip": {"trigger": "axis"},
-        "legend": {"top": 0, "data": [gettext("Members"), gettext("Spend")]},
+        "legend": {"top": 0, "data": [gettext("Member count"), gettext("Spend")]},
         "grid": {"left": 60, "right": 60, "top": 36, "bottom": 32},
         "xAxis": {"type": "category", "data": names},
-        "yAxis": [{"type": "value", "name": gettext("Members")}, {"type": "value", "name": "¥"}],
+        "yAxis": [{"type": "value", "name": gettext("Member count")},
+                  {"type": "value", "name": "¥"}],
         "series": [
-            {"name": gettext("Members"), "type": "bar",
+            {"name": gettext("Member count"), "type": "bar",
              "data": [s["members"] for s in view["segments"]]},
             {"name": gettext("Spend"), "type": "line", "yAxisIndex": 1,
              "data": [round(s["spend_fen"] / 100, 2) for s in view["segments"]]},

@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 from cloud.api.policy import ADMIN_ONLY, PolicyRouter, Role, allow
 from cloud.api.publisher import Publisher, PublishError
 from cloud.api.security import Db, Who, audit
-from cloud.store import staff
-from cloud.store.db import utcnow
+from cloud.store import staff, stores
+from cloud.store.db import CloudDB, utcnow
 from protocol.codec import encode_down
 from protocol.envelope import DownChange, utc_iso
 from protocol.topics import down_topic
@@ -64,6 +64,19 @@ def publish_changes(publisher: Publisher, changes: list[dict[str, Any]]) -> bool
     return True
 
 
+def refusal(cdb: CloudDB, name: str | None, store_ids: list[str] | None) -> HTTPException | None:
+    """Why a person cannot be added or changed as asked: a blank name (a till would show an
+    empty cashier), or a store HQ does not know (the person would sign in nowhere)."""
+    if name is not None and not name.strip():
+        return HTTPException(422, "a staff member needs a name, not only spaces")
+    unknown = [s for s in store_ids or [] if not stores.store_known(cdb, s)]
+    if unknown:
+        return HTTPException(
+            404, f"unknown store(s) {', '.join(unknown)}; add them under /api/stores"
+        )
+    return None
+
+
 def router(enforcer: Callable[..., Any]) -> PolicyRouter:
     """List, add, change staff; reissue a first-sign-in code."""
     r = PolicyRouter(enforcer, tags=["staff"])
@@ -92,6 +105,12 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
     )
     def create(cdb: Db, request: Request, body: NewStaff) -> CodeIssued:
         """Add a person; the answer holds their one-time code for the first sign-in."""
+        refused = refusal(cdb, body.name, body.stores)
+        if refused is not None:
+            with cdb.write():
+                audit(cdb, request, "staff_add", {"staff_id": body.staff_id,
+                      "refused": refused.detail}, outcome="refused")  # fmt: skip
+            raise refused
         try:
             issued = staff.create(cdb, body.staff_id, body.name, body.role, body.stores, utcnow())
         except staff.StaffError as err:
@@ -140,6 +159,12 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         cdb: Db, request: Request, staff_id: StaffIdPath, body: StaffChange
     ) -> dict[str, Any]:
         """Rename, change role or stores, or deactivate."""
+        refused = refusal(cdb, body.name, body.stores)
+        if refused is not None:
+            with cdb.write():
+                audit(cdb, request, "staff_change", {"staff_id": staff_id,
+                      "refused": refused.detail}, outcome="refused")  # fmt: skip
+            raise refused
         absorb(request, cdb)
         fields = body.model_dump(exclude_none=True)
         try:

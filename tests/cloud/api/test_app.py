@@ -203,3 +203,29 @@ def test_push_reaches_the_addressed_stores_only(broker: Broker, db_url: str) -> 
         assert [decode_down(m.payload).version for m in got2] == [2]
     finally:
         publisher.stop()
+
+
+def test_pages_answer_bad_input_and_ended_sessions_in_the_page(api: TestClient) -> None:
+    """A page's bad query is an HTML error page, not JSON; an htmx click without a session
+    is told where to sign in, and a page asked for while signed out comes back with its
+    query after signing in."""
+    bad = api.get("/?date_from=2026-13-01")
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("text/html")
+    assert "date_from" in bad.text and "<main>" in bad.text
+    assert api.get("/api/reports/sales?date_from=2026-13-01").json()["detail"][0]["loc"] == [
+        "query",
+        "date_from",
+    ]  # the API keeps FastAPI's JSON
+    api.headers.pop("Authorization")
+    click = api.post(
+        "/members/M1/tags",
+        data={"tags": "x"},
+        headers={"HX-Request": "true", "HX-Current-URL": "http://hq.example/members/M1?tab=1"},
+    )
+    assert click.status_code == 401
+    assert click.headers["HX-Redirect"] == "/login?next=%2Fmembers%2FM1%3Ftab%3D1"
+    page = api.get("/reports?name=baskets", follow_redirects=False)
+    assert page.status_code == 303
+    assert page.headers["location"] == "/login?next=%2Freports%3Fname%3Dbaskets"
+    signed_in_form = api.get(page.headers["location"])
+    assert 'value="/reports?name=baskets"' in signed_in_form.text

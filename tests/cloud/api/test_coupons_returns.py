@@ -392,3 +392,31 @@ def test_a_return_by_item_against_a_receipt_is_placed_on_the_sale_by_sku(
         assert cdb.models.Event.get(cdb.models.Event.terminal_id == "S002-T01").status == "ok"
     finally:
         cdb.close()
+
+
+def test_a_store_manager_never_sees_another_stores_members_coupons(
+    api: TestClient, db_url: str, sent: Recorder
+) -> None:
+    """A coupon issued to a member of S002 (a code redeemable at any till) is neither listed
+    nor readable by S001's manager; chain coupons and S001 members' coupons are."""
+    for member, store, phone in (("MA", "S001", "13800000001"), ("MB", "S002", "13800000002")):
+        made = api.post("/api/members", json={"member_id": member, "phone": phone,
+                                              "home_store": store})  # fmt: skip
+        assert made.status_code == 201, made.text
+    code = {}
+    for member in ("MA", "MB"):
+        issued = api.post("/api/coupons", json={"kind": "amount", "value": 800,
+                                                "member_ids": [member]})  # fmt: skip
+        assert issued.status_code == 201, issued.text
+        [code[member]] = issued.json()["codes"]
+    assert api.post("/api/coupons", json={"kind": "amount", "value": 300,
+                                          "codes": ["CHAIN"]}).status_code == 201  # fmt: skip
+    with _client(db_url, sent, "store_manager", store_ids=["S001"], username="m1") as mgr:
+        assert sorted(c["code"] for c in mgr.get("/api/coupons").json()) == sorted(
+            ["CHAIN", code["MA"]]
+        )
+        assert mgr.get("/api/coupons", params={"member_id": "MB"}).json() == []
+        refused = mgr.get(f"/api/coupons/{code['MB']}")
+        assert refused.status_code == 403 and "another store" in refused.json()["detail"]
+        assert mgr.get(f"/api/coupons/{code['MA']}").json()["member_id"] == "MA"
+    assert {c["code"] for c in api.get("/api/coupons").json()} == {"CHAIN", *code.values()}

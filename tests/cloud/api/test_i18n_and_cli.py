@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import get_args
 
 from jinja2 import Environment, FileSystemLoader
 
 from cloud.api import i18n
 from cloud.api.pages import NAV, TEMPLATES
 from cloud.api.routers.pages import attention
+from cloud.domain.tiers import TIER_ORDER
 from cloud.store import hq_access
 from cloud.store.db import open_cloud_db
-from cloud.store.reports import REPORTS  # noqa: F401  (report names are shown untranslated)
+from cloud.store.reports import REPORTS, Filters
+from protocol.bodies import PointsReasonName
 
 ROOT = Path(__file__).resolve().parents[3]
-DYNAMIC_PREFIXES = ("attention.", "tender.", "stream.", "effect.", "registration.")
+DYNAMIC_PREFIXES = (
+    "attention.",
+    "tender.",
+    "stream.",
+    "effect.",
+    "registration.",
+    "tier.",
+    "points_reason.",
+)
 
 
 def used_messages() -> set[str]:
@@ -38,6 +50,8 @@ def used_messages() -> set[str]:
         "Technician",
         "Too many failed sign-ins; try again later.",
         "Wrong username or password.",
+        "Enter a username and a password (at most 64 and 200 characters).",
+        "Member count",
     }
     terminal = {
         "online": False,
@@ -55,6 +69,8 @@ def used_messages() -> set[str]:
     found |= {f"stream.{s}" for s in ("prices", "catalogue", "members", "coupons", "config")}
     found |= {f"effect.{e}" for e in ("new", "changed", "unchanged", "removed", "unknown")}
     found |= {f"registration.{r}" for r in ("registered", "revoked", "unregistered")}
+    found |= {f"tier.{t}" for t in TIER_ORDER}
+    found |= {f"points_reason.{r}" for r in get_args(PointsReasonName)}
     return found
 
 
@@ -74,6 +90,25 @@ def test_every_message_has_chinese_and_english() -> None:
     assert not english_keys, f"en shows raw keys for {english_keys}"
 
 
+def test_every_report_name_and_column_has_a_label_in_both_languages(tmp_path: Path) -> None:
+    """The reports page shows report names and column headings from the catalogues (a
+    heading gross_fen over yuan figures read as fen); CSV and JSON keep the keys."""
+    cdb = open_cloud_db(f"sqlite:///{tmp_path}/cloud.db")
+    try:
+        every = Filters(None, dt.date(2026, 1, 1), dt.date(2026, 1, 1))
+        columns = {c for report in REPORTS.values() for c in report(cdb, every).columns}
+    finally:
+        cdb.close()
+    keys = {f"column.{c}" for c in columns} | {f"report.{n}" for n in REPORTS}
+    catalogues = i18n.load_all()
+    for language in i18n.LANGUAGES:
+        missing = sorted(keys - set(catalogues[language]))
+        assert not missing, f"{language} lacks {missing}"
+    zh, en = catalogues["zh_CN"], catalogues["en"]
+    assert not [k for k in keys if zh[k] == en[k]]  # Chinese labels, not English ones
+    assert "_fen" not in " ".join(en[k] for k in keys)
+
+
 def test_money_and_percent_formats() -> None:
     assert (i18n.yuan(123456), i18n.yuan(-5), i18n.yuan(0), i18n.yuan(None)) == (
         "¥1,234.56",
@@ -82,6 +117,15 @@ def test_money_and_percent_formats() -> None:
         "",
     )
     assert i18n.percent(0.1234) == "12.3%" and i18n.percent(None) == ""
+
+
+def test_times_say_they_are_utc_whether_stored_naive_or_aware() -> None:
+    shanghai = dt.timezone(dt.timedelta(hours=8))
+    assert i18n.when(dt.datetime(2026, 3, 1, 4, 0)) == "2026-03-01 04:00:00 UTC"
+    assert i18n.when("2026-03-01T04:00:00") == "2026-03-01 04:00:00 UTC"
+    assert i18n.when("2026-03-01T04:00:00Z") == "2026-03-01 04:00:00 UTC"
+    assert i18n.when(dt.datetime(2026, 3, 1, 12, 0, tzinfo=shanghai)) == "2026-03-01 04:00:00 UTC"
+    assert i18n.when(None) == "" and i18n.when("not a time") == "not a time"
 
 
 def test_users_add_creates_the_first_admin_from_the_shell(tmp_path: Path) -> None:

@@ -284,3 +284,20 @@ def test_hq_merges_a_duplicate_by_hand_and_refuses_what_is_not_one(hq: Any) -> N
     edit = client.patch("/api/members/M-B", json={"name": "x"})
     assert edit.status_code == 409 and "edit M-A" in edit.text
     assert _audit(cdb).count(("member_merge", "ok")) == 2
+
+
+def test_a_birthday_in_the_future_or_before_1900_is_refused_and_changes_nothing(hq: Any) -> None:
+    client, _cdb, sent = hq
+    assert client.post("/api/members", json={"member_id": "B1", "phone": "13800002222"}).is_success
+    published = len(sent.sent)
+    for when in ("2090-05-04", "1890-05-04"):
+        made = client.post(
+            "/api/members", json={"member_id": "B2", "phone": "13800003333", "birthday": when}
+        )
+        assert made.status_code == 422 and f"birthday {when}" in made.json()["detail"]
+        edited = client.patch("/api/members/B1", json={"birthday": when})
+        assert edited.status_code == 422 and "date of birth" in edited.json()["detail"]
+    assert client.get("/api/crm/members/B2").status_code == 404
+    assert client.get("/api/crm/members/B1").json()["profile"]["birthday"] is None
+    assert len(sent.sent) == published  # nothing went to the tills
+    assert client.patch("/api/members/B1", json={"birthday": "1990-05-04"}).is_success

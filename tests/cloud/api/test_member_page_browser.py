@@ -72,7 +72,14 @@ def test_member_search_and_360_in_chromium(tmp_path: Path) -> None:
             assert "S001-T01-0002" in purchases and "¥45.00" in purchases
             assert "SKU-2" in purchases and "4/5" in purchases and "¥80.00" in purchases
             ledger = page.inner_text("#ledger")
-            assert "goodwill for the wait" in ledger and "return_reversal" in ledger
+            assert "goodwill for the wait" in ledger and "退货扣回" in ledger
+            # The page speaks one language and one clock: tier and reasons in Chinese, and
+            # the ledger's times (stored naive) say UTC like the purchases' times do.
+            assert page.inner_text("#profile-tier") == "普通会员" and "earn" not in ledger
+            times = page.eval_on_selector_all(
+                "#ledger tbody td:first-child", "c => c.map(x => x.innerText)"
+            )
+            assert times and all(t.endswith("UTC") for t in times), times
             assert page.inner_text("#points-balance") == "60"
             assert w.COMPLAINT in page.inner_text("#complaints")
             shot(page, "member-360")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +15,9 @@ from cloud.api.app import create_app
 from cloud.api.publisher import PublishError
 from cloud.store.db import open_cloud_db
 from cloud.store.reports import REPORTS
+from protocol.envelope import utc_iso
 from tests.cloud.api.access import bearer, token_for
-from tests.cloud.factories import envelope, sale_body
+from tests.cloud.factories import DEFAULT_TIME, envelope, sale_body
 from tests.cloud.store.test_rollups import _apply
 
 with warnings.catch_warnings():
@@ -156,3 +158,44 @@ def test_dead_letters_mask_phones_for_analysts(hq: tuple, tmp_path: Path) -> Non
     assert "13812345678" in admin["payload_preview"]
     assert "138****5678" in analyst["payload_preview"] and "1234" not in analyst["payload_preview"]
     assert client.get("/api/dead-letters", headers=heads["mgr"]).status_code == 403
+
+
+def test_z_reports_on_the_page_show_each_tender_in_yuan(tmp_path: Path) -> None:
+    """A closed shift on the reports page (which once failed with a 500) and the cashiers
+    page: the counted tenders in yuan under their names, never raw fen."""
+    url = f"sqlite:///{tmp_path}/cloud.db"
+    admin = bearer(token_for(url, "admin"))
+    cdb = open_cloud_db(url)
+    opened = {"shift_id": "SH9", "opened_by": "1001", "float_fen": 20000,
+              "device_time": utc_iso(DEFAULT_TIME)}  # fmt: skip
+    closed = {"shift_id": "SH9", "kind": "Z", "float_fen": 20000, "sales_count": 3,
+              "returns_count": 0, "by_tender": {"cash": 5000, "card": 1200}, "cash_in_fen": 0,
+              "cash_out_fen": 1000, "expected_cash_fen": 24000, "counted_cash_fen": 23900,
+              "difference_fen": -100, "closed_by": "1001",
+              "device_time": utc_iso(DEFAULT_TIME)}  # fmt: skip
+    _apply(cdb, [envelope("S001-T01", 1, opened, event_type="shift_opened")])
+    _apply(cdb, [envelope("S001-T01", 2, closed, event_type="shift_closed")])
+    cdb.close()
+    with TestClient(create_app(url, Offline()), headers=admin) as client:
+        client.cookies.set("hq_lang", "zh_CN")
+        for page in (f"/reports?name=shifts&date_from={DAY}&date_to={DAY}",
+                     f"/cashiers?date_from={DAY}&date_to={DAY}"):  # fmt: skip
+            answer = client.get(page)
+            assert answer.status_code == 200, answer.text[-300:]
+            assert "银行卡 ¥12.00; 现金 ¥50.00" in answer.text, page
+            assert "cash=5000" not in answer.text and "¥239.00" in answer.text
+
+
+def test_rates_on_the_reports_page_are_percentages(hq: tuple) -> None:
+    """The returns report's rates are ratios in JSON and CSV; the page shows them as 12.5%."""
+    client, heads = hq
+    client.cookies.set("hq_lang", "zh_CN")
+    page = client.get(
+        f"/reports?name=returns&date_from={DAY}&date_to={DAY}", headers=heads["admin"]
+    )
+    assert page.status_code == 200
+    rates = re.findall(r'<td class="num">([^<]*%)</td>', page.text)
+    assert rates == ["0.0%"] * 4, rates  # two stores, return and refund rate each
+    headings = re.findall(r'<th title="([a-z_]+)">([^<]*)</th>', page.text)
+    assert ("refund_fen", "退款") in headings and ("return_rate", "退货率") in headings
+    assert "<h2>退货率" in page.text and ">销售汇总</option>" in page.text

@@ -134,3 +134,24 @@ def test_only_an_admin_adds_staff_and_a_store_manager_sees_their_stores_only(
         assert refused.status_code == 403
     actions = [e["action"] for e in client.get("/api/audit").json()]
     assert actions.count("staff_add") == 2
+
+
+def test_a_blank_name_or_an_unknown_store_is_refused_and_nothing_reaches_the_tills(
+    hq: tuple[TestClient, CloudDB, str],
+) -> None:
+    client, cdb, _url = hq
+    person = {"staff_id": "3001", "name": "王芳", "role": "cashier", "stores": ["S001"]}
+    blank = client.post("/api/staff", json={**person, "name": "   "})
+    assert blank.status_code == 422 and "needs a name" in blank.json()["detail"]
+    nowhere = client.post("/api/staff", json={**person, "stores": ["S001", "S999"]})
+    assert nowhere.status_code == 404 and "unknown store(s) S999" in nowhere.json()["detail"]
+    assert client.get("/api/staff").json() == []  # nobody was added
+    assert client.post("/api/staff", json=person).status_code == 201
+    renamed = client.patch("/api/staff/3001", json={"name": " "})
+    moved = client.patch("/api/staff/3001", json={"stores": ["S998"]})
+    assert (renamed.status_code, moved.status_code) == (422, 404)
+    [row] = client.get("/api/staff").json()
+    assert (row["name"], row["stores"]) == ("王芳", ["S001"])
+    a = cdb.hq.HqAudit
+    refused = [r.action for r in a.select().where(a.outcome == "refused").order_by(a.id)]
+    assert refused == ["staff_add", "staff_add", "staff_change", "staff_change"]
