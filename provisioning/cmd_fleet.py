@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import ipaddress
 import pwd
 from pathlib import Path
@@ -12,7 +13,7 @@ import msgspec
 from provisioning import certs, cmd_fleet_units, files, lifetimes
 from provisioning.cli import Progress, fleet_dir_arg
 from provisioning.errors import FleetError
-from provisioning.fleet import SERVICE_DAYS, Fleet, Registry, Settings, utc_now
+from provisioning.fleet import SERVICE_DAYS, Fleet, Settings, utc_now
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -188,7 +189,7 @@ def run_apply(args: argparse.Namespace, progress: Progress) -> int:
         progress.done(f"{len(changes)} change(s) on the running broker")
         for line in changes:
             progress.say(f"  {line}")
-        due = _due(fleet, fleet.registry())
+        due = _due(lifetimes.lifetimes(fleet, fleet.registry()), utc_now())
     for item in due:
         progress.say(f"due: {item}")
     return 0
@@ -204,17 +205,16 @@ def run_check(args: argparse.Namespace, progress: Progress) -> int:
     for item in items:
         progress.say(f"{item.what:{width}}  {item.not_after:%Y-%m-%d %H:%M}  "
                      f"{item.days_left(now):>5}  {item.state(now)}")  # fmt: skip
-    due = _due(fleet, fleet.registry())
+    due = _due(items, now)
     for line in due:
         progress.say(f"due: {line}")
     return 1 if due else 0
 
 
-def _due(fleet: Fleet, reg: Registry) -> list[str]:
-    now = utc_now()
+def _due(items: list[lifetimes.Lifetime], now: dt.datetime) -> list[str]:
     return [
         f"{i.what} {'ended' if i.state(now) == 'expired' else 'ends'} "
         f"{i.not_after:%Y-%m-%d} ({i.days_left(now)} days): {i.action}"
-        for i in lifetimes.lifetimes(fleet, reg)
+        for i in items
         if i.state(now) != "ok"
     ]
