@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import multiprocessing
 import multiprocessing.connection as mpc
+import pickle
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -118,7 +119,9 @@ def _serve(requests: mpc.Connection, results: mpc.Connection, db_url: str,
                 result = prepared.lean() if isinstance(prepared, PreparedBatch) else prepared
             except Exception as err:  # the parent keeps the message aside, as a thread would
                 result = PrepareFailed(f"{type(err).__name__}: {err}")
-            results.send(result)
+            # Plain pickle, not Connection.send: multiprocessing's pickler looks every object
+            # up in its own reducer table, which made pickling a batch about half as fast.
+            results.send_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
     finally:
         db.close()
 

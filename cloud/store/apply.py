@@ -89,14 +89,15 @@ class IncomingEvent:
         return "held" if self.hold_reasons else "ok"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickled as its field values, remade by __init__: the prepare process hands over
-        thousands of events a second, and the dataclass default restores each object field
-        by field in Python, several times slower."""
+        """Pickled as its field values but the typed body, remade by __init__: the prepare
+        process hands over thousands of events a second, the dataclass default restores each
+        object field by field in Python, several times slower, and the typed body would
+        double what crosses (the receiver reads the plain body; see PreparedBatch.lean)."""
         return (IncomingEvent, _EVENT_VALUES(self))
 
 
-#: An IncomingEvent's field values, in __init__'s order.
-_EVENT_VALUES: Final = attrgetter(*(f.name for f in fields(IncomingEvent)))
+#: An IncomingEvent's field values but ``typed`` (the last), in __init__'s order.
+_EVENT_VALUES: Final = attrgetter(*(f.name for f in fields(IncomingEvent) if f.name != "typed"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,8 +290,9 @@ class PreparedBatch:
 
     def lean(self) -> PreparedBatch:
         """This batch without what a commit of all-new events does not read: each event's
-        projection (their sums are kept: ``merged``, tier days) and its typed body (the plain
-        body stays). Cheap to hand to another process; ``whole`` rebuilds the rest."""
+        projection (their sums are kept: ``merged``, tier days), and, once pickled, its typed
+        body (the plain body stays; IncomingEvent.__reduce__ leaves the typed one behind).
+        Cheap to hand to another process; ``whole`` rebuilds the rest."""
         types = {e.seq: e.type for e in self.events}
         days: tier_spend.Days = {}
         for seq, projection in self.projections.items():
@@ -299,7 +301,7 @@ class PreparedBatch:
         if self.copy_lines:
             copy = "".join([self.copy_lines[e.seq][1] for e in self.events])
         return replace(
-            self, events=[replace(e, typed=None) for e in self.events], projections={},
+            self, projections={},
             rows=self.rows if copy is None else {}, copy_lines={},
             lean_projected=frozenset(self.projections), lean_days=days, lean_copy=copy,
             rebuild=None,
