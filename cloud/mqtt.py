@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import os
 import socket
 import threading
 from dataclasses import dataclass
@@ -29,6 +31,45 @@ class BrokerSettings:
     tls_cert: str | None = None  # client certificate, if the listener wants one
     tls_key: str | None = None
     keepalive_s: int = 30
+
+
+def host_port(text: str) -> tuple[str, int]:
+    """argparse type for ``host:port`` (the host may itself hold colons, as IPv6 does)."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected host:port, got {text!r}")
+    return host, int(port)
+
+
+def add_broker_arguments(
+    p: argparse.ArgumentParser,
+    *,
+    username: str,
+    password_env: str,
+    client_id: str,
+    required: bool = True,
+) -> None:
+    """The broker options every cloud service takes: --broker (left out with ``required``
+    false: no broker), --username, --password (default: $``password_env``), --tls-ca,
+    --tls-cert, --tls-key and --client-id."""
+    if required:
+        p.add_argument("--broker", type=host_port, default=("127.0.0.1", 1883), help="host:port")
+    else:
+        p.add_argument("--broker", type=host_port, help="host:port (left out: store only)")
+    p.add_argument("--username", default=username)
+    p.add_argument("--password", default=os.environ.get(password_env))
+    p.add_argument("--tls-ca", help="CA file; turns TLS on")
+    p.add_argument("--tls-cert")
+    p.add_argument("--tls-key")
+    p.add_argument("--client-id", default=client_id)
+
+
+def broker_settings(args: argparse.Namespace) -> BrokerSettings:
+    """The settings add_broker_arguments' options give (args.broker must be set)."""
+    return BrokerSettings(
+        host=args.broker[0], port=args.broker[1], username=args.username,
+        password=args.password, tls_ca=args.tls_ca, tls_cert=args.tls_cert, tls_key=args.tls_key,
+    )  # fmt: skip
 
 
 def make_client(

@@ -16,16 +16,9 @@ from cloud.api.app import ApiSettings, create_app
 from cloud.api.publisher import MqttPublisher
 from cloud.jobs.config import ConfigError
 from cloud.jobs.config import load as load_jobs_config
-from cloud.mqtt import BrokerSettings
+from cloud.mqtt import add_broker_arguments, broker_settings
 from cloud.store.db import configured_url
 from protocol.tls import IdentityFilesError
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected host:port, got {text!r}")
-    return host, int(port)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,13 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--broker", type=_host_port, default=("127.0.0.1", 1883), help="host:port")
-    p.add_argument("--username", default="hq")
-    p.add_argument("--password", default=os.environ.get("POS_HQ_PASSWORD"))
-    p.add_argument("--tls-ca")
-    p.add_argument("--tls-cert")
-    p.add_argument("--tls-key")
-    p.add_argument("--client-id", default="hq-api")
+    add_broker_arguments(p, username="hq", password_env="POS_HQ_PASSWORD", client_id="hq-api")
     p.add_argument("--log-level", default="info")
     p.add_argument("--jobs-config", help="the jobs' settings (TOML), for jobs run from HQ")
     args = p.parse_args(args_in)
@@ -60,18 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=args.log_level.upper())
     try:
-        publisher = MqttPublisher(
-            BrokerSettings(
-                host=args.broker[0],
-                port=args.broker[1],
-                username=args.username,
-                password=args.password,
-                tls_ca=args.tls_ca,
-                tls_cert=args.tls_cert,
-                tls_key=args.tls_key,
-            ),
-            client_id=args.client_id,
-        )
+        publisher = MqttPublisher(broker_settings(args), client_id=args.client_id)
     except IdentityFilesError as err:
         print(f"cloud.api: bad TLS files: {err}", file=sys.stderr)
         return 2

@@ -14,19 +14,17 @@ from types import FrameType
 from cloud.domain.tiers import TierThresholds
 from cloud.ingest.preparer import GC_YOUNG_THRESHOLD
 from cloud.ingest.worker import GROUP_MAX, IngestWorker
-from cloud.mqtt import DEFAULT_SESSION_EXPIRY_S, BrokerSettings, retire_session
+from cloud.mqtt import (
+    DEFAULT_SESSION_EXPIRY_S,
+    add_broker_arguments,
+    broker_settings,
+    retire_session,
+)
 from cloud.store.apply import IngestRules
 from cloud.store.db import configured_url
 from cloud.store.errors import CloudStoreError
 from cloud.store.stores import registered_timezones
 from protocol.tls import IdentityFilesError
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected host:port, got {text!r}")
-    return host, int(port)
 
 
 def _positive(text: str) -> int:
@@ -49,13 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--db", default=configured_url(os.environ),
         help="sqlite:///path or postgresql://... (default: $DATABASE_URL, else SQLite)",
     )  # fmt: skip
-    p.add_argument("--broker", type=_host_port, default=("127.0.0.1", 1883), help="host:port")
-    p.add_argument("--username", default="ingest")
-    p.add_argument("--password", default=os.environ.get("POS_INGEST_PASSWORD"))
-    p.add_argument("--tls-ca", help="CA file; turns TLS on")
-    p.add_argument("--tls-cert")
-    p.add_argument("--tls-key")
-    p.add_argument("--client-id", default=f"ingest-{socket.gethostname()}")
+    add_broker_arguments(p, username="ingest", password_env="POS_INGEST_PASSWORD",
+                         client_id=f"ingest-{socket.gethostname()}")  # fmt: skip
     p.add_argument("--share-group", default="ingest")
     p.add_argument("--session-expiry", type=int, default=DEFAULT_SESSION_EXPIRY_S)
     p.add_argument("--timezone", default="Asia/Shanghai", help="default store time zone")
@@ -104,10 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, KeyError, CloudStoreError) as err:
         print(f"cloud.ingest: bad configuration: {err}", file=sys.stderr)
         return 2
-    settings = BrokerSettings(
-        host=args.broker[0], port=args.broker[1], username=args.username,
-        password=args.password, tls_ca=args.tls_ca, tls_cert=args.tls_cert, tls_key=args.tls_key,
-    )  # fmt: skip
+    settings = broker_settings(args)
     if args.retire:
         try:
             retire_session(settings, args.client_id)

@@ -28,17 +28,10 @@ from cloud.jobs.publish import audit_unattended, sink
 from cloud.jobs.registry import run_job
 from cloud.jobs.runs import RunResult, recent
 from cloud.jobs.scheduler import Scheduler
-from cloud.mqtt import BrokerSettings
+from cloud.mqtt import add_broker_arguments, broker_settings
 from cloud.store.db import CloudDB, configured_url, open_cloud_db
 from cloud.store.errors import CloudStoreError
 from protocol.tls import IdentityFilesError
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected host:port, got {text!r}")
-    return host, int(port)
 
 
 def _common(p: argparse.ArgumentParser, broker: bool) -> None:
@@ -50,13 +43,8 @@ def _common(p: argparse.ArgumentParser, broker: bool) -> None:
     if not broker:
         return
     p.add_argument("--config", help="jobs settings (TOML); defaults when left out")
-    p.add_argument("--broker", type=_host_port, help="host:port (left out: store only)")
-    p.add_argument("--username", default="jobs")
-    p.add_argument("--password", default=os.environ.get("POS_JOBS_PASSWORD"))
-    p.add_argument("--tls-ca")
-    p.add_argument("--tls-cert")
-    p.add_argument("--tls-key")
-    p.add_argument("--client-id", default="jobs")
+    add_broker_arguments(p, username="jobs", password_env="POS_JOBS_PASSWORD", client_id="jobs",
+                         required=False)  # fmt: skip
     p.add_argument("--log-level", default="INFO")
 
 
@@ -85,18 +73,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def _publisher(args: argparse.Namespace) -> MqttPublisher | None:
     if args.broker is None:
         return None
-    publisher = MqttPublisher(
-        BrokerSettings(
-            host=args.broker[0],
-            port=args.broker[1],
-            username=args.username,
-            password=args.password,
-            tls_ca=args.tls_ca,
-            tls_cert=args.tls_cert,
-            tls_key=args.tls_key,
-        ),
-        client_id=args.client_id,
-    )
+    publisher = MqttPublisher(broker_settings(args), client_id=args.client_id)
     publisher.start(wait_s=10)
     return publisher
 
