@@ -239,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         terminal = stack.spawn("terminal", [py, "-m", "device", "--config", str(layout.config),
                                             "--simulate"], log=False)  # fmt: skip
         return stack.wait(terminal)
+    except KeyboardInterrupt:
+        return 130
     except Exception as err:
         with contextlib.suppress(OSError):  # the window may be gone
             print(f"make run failed: {err}", file=sys.stderr)
@@ -266,6 +268,8 @@ def _second_terminal(root: Path, terminal_id: str) -> int:
     try:
         argv = [sys.executable, "-m", "device", "--config", str(layout.config), "--simulate"]
         return stack.wait(stack.spawn(terminal_id, argv, log=False))
+    except KeyboardInterrupt:
+        return 130
     finally:
         stack.stop()
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 from provisioning.demo_guard import Guard
 
@@ -44,7 +44,8 @@ class Stack:
         self._tty_modes = _modes(self._tty)
 
     def catch_signals(self) -> None:
-        """End the run on SIGINT, SIGTERM and SIGHUP (exit code 128 + the signal)."""
+        """End the run on SIGINT (KeyboardInterrupt, as ever), SIGTERM and SIGHUP (SystemExit
+        with 128 + the signal)."""
         for sig in STOP_SIGNALS:
             signal.signal(sig, self._on_signal)
 
@@ -52,7 +53,7 @@ class Stack:
         if self._holding:
             self._pending = self._pending or signum
             return
-        raise SystemExit(128 + signum)
+        _end(signum)
 
     @contextlib.contextmanager
     def _held(self) -> Iterator[None]:
@@ -63,7 +64,7 @@ class Stack:
         finally:
             self._holding = False
         if self._pending:
-            raise SystemExit(128 + self._pending)
+            _end(self._pending)
 
     def spawn(self, name: str, argv: list[str], log: bool = True) -> subprocess.Popen[bytes]:
         """Start a child: with ``log``, a service in its own process group logging to logs/;
@@ -129,6 +130,12 @@ class Stack:
                 termios.tcsetattr(self._tty, termios.TCSADRAIN, self._tty_modes)
         if self._guard is not None:
             self._guard.release()
+
+
+def _end(signum: int) -> NoReturn:
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise SystemExit(128 + signum)
 
 
 def _own_group(proc: subprocess.Popen[bytes]) -> bool:

@@ -39,7 +39,8 @@ ENDINGS: list[tuple[str, Ending, bool]] = [
     ("Ctrl+Q in the terminal's screen", _ctrl_q, True),
     ("Ctrl+C in the terminal's screen", _ctrl_c, True),
     ("SIGTERM to the demo", _signal(signal.SIGTERM), True),
-    ("SIGHUP to the demo", _signal(signal.SIGHUP), True),
+    ("SIGINT to the demo", _signal(signal.SIGINT), True),
+    # SIGHUP to the demo, make and the terminal's screen alike.
     ("a shell's window closing", _shell_hangup, True),
     # A closed window or a dropped SSH session without a shell: only make, the session
     # leader, gets a SIGHUP, and it waits for the demo without passing it on.
