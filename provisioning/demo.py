@@ -8,7 +8,9 @@ from the fleet's config, the ingest worker, the HQ API and the jobs scheduler (e
 own certificate) as child processes in their own process groups, then the cashier terminal
 in this window. The first run gives the cloud the demo members (HQ's member import); the
 terminal learns them from the cloud when it connects.
-When the terminal exits (F12 then Q, Ctrl+C, or an error) every process started here stops.
+However the run ends, every process started here stops: the cashier quits (Ctrl+Q or Ctrl+C),
+the window or SSH session closes, the demo gets SIGINT, SIGTERM or SIGHUP, or it is killed
+outright (provisioning.demo_stack says how each is caught).
 
 While it runs, `python -m provisioning.demo terminal S001-T02` adds a second terminal
 through the same tool and runs it in another window.
@@ -21,7 +23,6 @@ import contextlib
 import getpass
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -36,6 +37,7 @@ from device.checkout.records import Role
 from device.store.store import Store, StoreConfig
 from provisioning import demo_data, ports
 from provisioning.cli import main as tool
+from provisioning.demo_stack import Stack
 from provisioning.fleet import Fleet
 from provisioning.terminal_root import Layout
 
@@ -87,48 +89,6 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: flo
                 return
         time.sleep(0.1)
     raise RuntimeError(f"{what} did not listen on port {port} within {timeout:.0f}s")
-
-
-class Stack:
-    """The child processes of one demo run; stop() ends every one of them."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def spawn(self, name: str, argv: list[str], log: bool = True) -> subprocess.Popen[bytes]:
-        out: Any = None
-        if log:
-            out = open(self.root / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - child owns it
-        proc = subprocess.Popen(
-            argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL if log else None,
-            start_new_session=log,
-        )  # fmt: skip
-        if out is not None:
-            out.close()
-        self.procs.append((name, proc))
-        return proc
-
-    def stop(self) -> None:
-        for _name, proc in reversed(self.procs):
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM) if _own_group(proc) else proc.terminate()
-        deadline = time.monotonic() + 8
-        for _name, proc in reversed(self.procs):
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL) if _own_group(proc) else proc.kill()
-                proc.wait(5)
-
-
-def _own_group(proc: subprocess.Popen[bytes]) -> bool:
-    try:
-        return os.getpgid(proc.pid) == proc.pid
-    except ProcessLookupError:
-        return False
 
 
 def _post(url: str, body: dict[str, Any], token: str = "") -> dict[str, Any]:
@@ -238,9 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         return _second_terminal(root, args.terminal_id)
     py = sys.executable
     stack = Stack(root)
-    # Closing the window (SIGHUP) or a kill (SIGTERM) still runs the cleanup below.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
+    # Ctrl+C, a kill (SIGTERM) or a closed window (SIGHUP) still runs the cleanup below.
+    stack.catch_signals()
     missing: list[str] = []
     try:
         api_port = ports.free_port(args.api_port)
@@ -276,21 +235,20 @@ def main(argv: list[str] | None = None) -> int:
                 missing.append(f"{name} exited ({proc.returncode}); see {root / 'logs'}/{name}.log")
         _banner(root, api, fleet, layout, first, missing, login)
         if args.no_terminal:
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
-            return 0
+            return stack.wait()
         terminal = stack.spawn("terminal", [py, "-m", "device", "--config", str(layout.config),
                                             "--simulate"], log=False)  # fmt: skip
-        with contextlib.suppress(KeyboardInterrupt):
-            terminal.wait()
-        return terminal.returncode or 0
+        return stack.wait(terminal)
     except KeyboardInterrupt:
         return 130
     except Exception as err:
-        print(f"make run failed: {err}", file=sys.stderr)
+        with contextlib.suppress(OSError):  # the window may be gone
+            print(f"make run failed: {err}", file=sys.stderr)
         return 1
     finally:
         stack.stop()
-        print("demo stopped: every process it started has exited", flush=True)
+        with contextlib.suppress(OSError):
+            print("demo stopped: every process it started has exited", flush=True)
 
 
 def _second_terminal(root: Path, terminal_id: str) -> int:
@@ -305,8 +263,15 @@ def _second_terminal(root: Path, terminal_id: str) -> int:
     except Exception as err:
         print(f"cannot add {terminal_id}: {err}", file=sys.stderr)
         return 1
-    config = str(layout.config)
-    return subprocess.call([sys.executable, "-m", "device", "--config", config, "--simulate"])
+    stack = Stack(root)
+    stack.catch_signals()
+    try:
+        argv = [sys.executable, "-m", "device", "--config", str(layout.config), "--simulate"]
+        return stack.wait(stack.spawn(terminal_id, argv, log=False))
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        stack.stop()
 
 
 def _mosquitto() -> str:

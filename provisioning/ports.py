@@ -63,9 +63,16 @@ def free_ports(count: int, host: str = "127.0.0.1", rng: random.Random | None = 
 
 
 def free_port(preferred: int | None = None, host: str = "127.0.0.1") -> int:
-    """``preferred`` if it is free on ``host``, else a free port outside the ephemeral range."""
+    """``preferred`` if it is free on ``host``, else a free port outside the ephemeral range.
+
+    Free means no listener holds it. The connections of a server that just stopped linger in
+    TIME_WAIT on its port for a minute; the broker and the HQ API listen with SO_REUSEADDR
+    and take the port back regardless, so the probe does too (without it, `make run` right
+    after the last one moved the HQ page off 8080).
+    """
     if preferred is not None:
         with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((host, preferred))
                 return preferred
