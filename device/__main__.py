@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 
@@ -241,6 +242,17 @@ def _run_screen(cfg: TerminalConfig, runtime: Runtime, hw: Any, started: float) 
     runtime.on_key = app.press_threadsafe
     runtime.store.close()  # this thread's connection; the runtime thread opens its own
     runtime.start()
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        # systemd stops the till with SIGTERM, and a closed window or a vhangup sends SIGHUP:
+        # the screen ends as on Ctrl+Q, so the runtime, sync and hardware stop in order and
+        # the terminal is left as it was, instead of the process dying mid-step.
+        logging.getLogger("device").info("signal %d: stopping", signum)
+        if not app.exit_threadsafe():
+            raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
     headless_ui = os.environ.get("POS_UI_HEADLESS") == "1"
     result = app.run(headless=headless_ui)
     return int(result or 0)

@@ -153,6 +153,18 @@ class CashierApp(App[int]):
             with contextlib.suppress(RuntimeError):  # the screen closed meanwhile
                 loop.call_soon_threadsafe(self._drain)
 
+    def exit_threadsafe(self) -> bool:
+        """End the screen soon, from a signal handler or another thread; False if it is not
+        running (not mounted yet, or already closed)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return False
+        try:
+            loop.call_soon_threadsafe(self.exit)
+        except RuntimeError:  # closed meanwhile
+            return False
+        return True
+
     def press_threadsafe(self, key: str) -> None:
         """A hardware keypad key from the runtime thread."""
         loop = self._loop
