@@ -1,4 +1,4 @@
-"""Test support for certificate renewal: a provisioned till's sync service and independent clients."""
+"""Test support for certificate renewal: a provisioned till's sync service, independent clients."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from device.config import load_config
 from device.sync.client import BrokerSettings
 from device.sync.service import SyncService, SyncSettings
 from device.sync.storage import SyncStorage
-from protocol import enrol, topics
+from protocol import enrol
 from provisioning import certs
 from provisioning.certs import CertPair
 from provisioning.fleet import Fleet
@@ -24,12 +24,17 @@ from tests.provisioning.conftest import FleetEnv
 DUE_DAYS = "10"  # issued long ago: ten days left, inside the 30-day renewal window
 
 
+def layout_of(env: FleetEnv, terminal: str) -> Layout:
+    """Where provision put the terminal's root."""
+    return Layout(env.tmp / f"root-{terminal}")
+
+
 def provision(env: FleetEnv, terminal: str, store: str = "S001", days: str = DUE_DAYS) -> Layout:
     """`terminal add` into a root of its own; its certificate ends in `days` days."""
-    root = env.tmp / f"root-{terminal}"
-    done = env.add(terminal, store, root, "--days", days)
+    layout = layout_of(env, terminal)
+    done = env.add(terminal, store, layout.root, "--days", days)
     assert done.code == 0, done.out + done.err
-    return Layout(root)
+    return layout
 
 
 def pair(layout: Layout) -> CertPair:
