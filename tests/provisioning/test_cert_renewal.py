@@ -129,3 +129,16 @@ def test_the_same_request_asked_again_gets_the_same_certificate(fleet_env: Fleet
     assert retained(fleet_env.fleet, CERT, pair(layout)) == issued
     assert len(fleet_env.fleet.registry().terminals[T].old) == 1
     me.close()
+
+
+def test_the_daily_apply_signs_waiting_requests(fleet_env: FleetEnv) -> None:
+    layout = provision(fleet_env, T)
+    before = registry_serial(fleet_env, T)
+    me = client(fleet_env.fleet, pair(layout))
+    assert not me.publish(RENEW, request_for(T)[1], retain=True).is_failure
+    me.close()
+    done = fleet_env.cmd("fleet", "apply")
+    assert done.code == 0, done.out + done.err
+    assert f"terminal {T} (store S001): signed a new certificate" in done.out
+    assert registry_serial(fleet_env, T) != before
+    assert f"due: terminal {T}" not in done.out  # renewed: no longer due
