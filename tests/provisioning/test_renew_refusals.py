@@ -133,7 +133,7 @@ def test_a_revoked_or_retired_terminal_is_refused(fleet_env: FleetEnv, how: str)
     assert registry_serial(fleet_env, T) == before
 
 
-CERT_PROBLEMS = ["another key", "another CA", "another name", "expired", "garbage"]
+CERT_PROBLEMS = ["another key", "another CA", "another name", "expired", "sooner", "garbage"]
 
 
 def _bad_answer(env: FleetEnv, case: str, pending_pem: bytes) -> bytes:
@@ -146,6 +146,8 @@ def _bad_answer(env: FleetEnv, case: str, pending_pem: bytes) -> bytes:
         return certs.cert_pem(certs.sign_csr(other, certs.make_csr(key, T)))  # type: ignore[arg-type]
     if case == "another name":
         return certs.cert_pem(certs.sign_csr(ca, certs.make_csr(key, OTHER)))  # type: ignore[arg-type]
+    if case == "sooner":  # valid, but ends before the certificate in use (10 days)
+        return certs.cert_pem(certs.sign_csr(ca, certs.make_csr(key, T), days=5))  # type: ignore[arg-type]
     if case == "expired":
         start = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
         csr = certs.make_csr(key, T)  # type: ignore[arg-type]
@@ -158,6 +160,7 @@ REASONS = {
     "another CA": "not issued by the CA this terminal trusts",
     "another name": f"names ['{OTHER}'], not {T}",
     "expired": "not valid now",
+    "sooner": "not later than the current one",
     "garbage": "not a PEM certificate",
 }
 
