@@ -142,3 +142,15 @@ def test_the_daily_apply_signs_waiting_requests(fleet_env: FleetEnv) -> None:
     assert f"terminal {T} (store S001): signed a new certificate" in done.out
     assert registry_serial(fleet_env, T) != before
     assert f"due: terminal {T}" not in done.out  # renewed: no longer due
+
+
+def test_a_till_cut_off_mid_install_starts_with_the_renewed_pair(fleet_env: FleetEnv) -> None:
+    layout = provision(fleet_env, T)
+    key, csr = request_for(T)
+    issued = certs.sign_csr(fleet_env.fleet.authority(), certs.x509.load_pem_x509_csr(csr))
+    # The power went after the new key was renamed into place, before the certificate was.
+    (layout.tls / "device.crt.renew").write_bytes(certs.cert_pem(issued))
+    certs.write_key(layout.key, key)
+    with till(layout) as svc:
+        assert svc.wait(lambda s: s.connected, 30), svc.stats()
+    assert file_serial(layout) == certs.serial_hex(issued)
