@@ -482,6 +482,8 @@ class _Loop:
             self.rejected += 1
             self.last_problem = self.renewer.stats.last_problem
         elif outcome is Outcome.INSTALLED:
+            if self.last_problem.startswith("renewed certificate refused"):
+                self.last_problem = ""  # a good answer came after the bad one
             self.link.reconnect()  # the broker checks certificates only at the handshake
 
     def _on_ack(self, payload: bytes, now: float) -> None:

@@ -188,4 +188,5 @@ def test_the_till_refuses_a_certificate_it_cannot_use_and_keeps_working(
         done = fleet_env.cmd("fleet", "renew")
         assert "signed a new certificate" in done.out, done.out + done.err
         assert svc.wait(lambda s: s.renewals_installed == 1 and s.connected, 30), svc.stats()
+        assert "refused" not in svc.stats().last_problem  # HQ no longer shows the bad answer
     assert certs.serial_hex(certs.load_cert(layout.cert)) == registry_serial(fleet_env, T)
