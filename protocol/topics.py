@@ -23,6 +23,9 @@ ALL_HELLO: Final = f"{PREFIX}/+/+/hello"
 #: Terminals' questions to the cloud (coupon checks, receipt lookups); see protocol.remote.
 ALL_REQUESTS: Final = f"{PREFIX}/+/+/req"
 ALL_REPLIES: Final = f"{PREFIX}/+/+/reply"
+#: Terminals' certificate signing requests, and the certificates signed for them (protocol.enrol).
+ALL_RENEW: Final = f"{PREFIX}/+/+/renew"
+ALL_CERT: Final = f"{PREFIX}/+/+/cert"
 
 ID_PATTERN: Final = r"[A-Za-z0-9_-]{1,32}"
 RESERVED_IDS: Final = frozenset({ALL_STORES, "down"})
@@ -86,6 +89,16 @@ def reply_topic(store_id: str, terminal_id: str) -> str:
     return f"{_terminal_base(store_id, terminal_id)}/reply"
 
 
+def renew_topic(store_id: str, terminal_id: str) -> str:
+    """Terminal -> fleet signer: its certificate signing request, retained (protocol.enrol)."""
+    return f"{_terminal_base(store_id, terminal_id)}/renew"
+
+
+def cert_topic(store_id: str, terminal_id: str) -> str:
+    """Fleet signer -> terminal: the certificate signed for its request, retained."""
+    return f"{_terminal_base(store_id, terminal_id)}/cert"
+
+
 def down_topic(store_or_all: str, stream: str) -> str:
     """HQ -> stores: one store's (or every store's, with "all") changes on one stream."""
     scope = ALL_STORES if store_or_all == ALL_STORES else validate_id(store_or_all, "store id")
@@ -143,6 +156,11 @@ def parse_request_topic(topic: str) -> tuple[str, str]:
 def parse_reply_topic(topic: str) -> tuple[str, str]:
     """Return (store_id, terminal_id) from a reply topic, or raise BadTopic."""
     return _split_terminal_topic(topic, "reply")
+
+
+def parse_renew_topic(topic: str) -> tuple[str, str]:
+    """Return (store_id, terminal_id) from a renew topic, or raise BadTopic."""
+    return _split_terminal_topic(topic, "renew")
 
 
 def parse_ack_topic(topic: str) -> tuple[str, str]:

@@ -2,9 +2,10 @@
 
 Every identity gets exactly its own job and nothing by default (the plugin's default access is
 deny for publish, delivery and subscribe):
-- a terminal publishes its own events, status, catch-up requests, connect-time hello and
-  questions to the cloud (``.../req``), and subscribes to and receives its own ACKs, its own
-  replies (``.../reply``), its own downstream, its store's and the chain-wide downstream;
+- a terminal publishes its own events, status, catch-up requests, connect-time hello,
+  questions to the cloud (``.../req``) and certificate signing requests (``.../renew``), and
+  subscribes to and receives its own ACKs, its own replies (``.../reply``), its own renewed
+  certificate (``.../cert``), its own downstream, its store's and the chain-wide downstream;
 - ingest consumes every terminal's events, catch-up requests and hellos through a shared
   subscription
   (``$share/ingest``), reads status, and is the only identity that publishes ACKs and
@@ -14,8 +15,10 @@ deny for publish, delivery and subscribe):
   downstream, but can neither ACK nor join the ingest group;
 - jobs (the cloud's job scheduler) publishes the member changes its jobs make (downstream),
   and nothing else;
-- admin (the technicians' tool on the fleet host) drives the plugin's control topic and may
-  write a terminal's retained status, to say why it was revoked or retired.
+- admin (the technicians' tool on the fleet host) drives the plugin's control topic, may
+  write a terminal's retained status, to say why it was revoked or retired, and is the fleet's
+  certificate signer: it reads every terminal's signing request, clears it once answered, and
+  is the only identity that publishes certificates to terminals.
 
 Subscriptions are checked by the plugin against the filter as sent, ``$share/<group>/``
 included, so a terminal asking for ``$share/ingest/...`` is refused at SUBSCRIBE (Mosquitto's
@@ -66,9 +69,11 @@ def terminal_rules(store_id: str, terminal_id: str) -> tuple[Rule, ...]:
         topics.catchup_topic(s, t),
         topics.hello_topic(s, t),
         topics.request_topic(s, t),
+        topics.renew_topic(s, t),
     ) + _read(
         topics.ack_topic(s, t),
         topics.reply_topic(s, t),
+        topics.cert_topic(s, t),
         topics.terminal_down_filter(s, t),
         topics.store_down_filter(s),
         topics.store_down_filter(topics.ALL_STORES),
@@ -102,8 +107,9 @@ HQ_RULES: Final = (
 JOBS_RULES: Final = _send(*_DOWNSTREAM)
 
 ADMIN_RULES: Final = (
-    *_read(f"{CONTROL_TOPIC}/#", topics.ALL_STATUS),
-    *_send(CONTROL_TOPIC, topics.ALL_STATUS),
+    *_read(f"{CONTROL_TOPIC}/#", topics.ALL_STATUS, topics.ALL_RENEW),
+    # Sending on renew topics only clears an answered request (an empty retained message).
+    *_send(CONTROL_TOPIC, topics.ALL_STATUS, topics.ALL_RENEW, topics.ALL_CERT),
 )
 
 #: Service role name -> its rules. A service identity "ingest-2" has role "ingest".

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from protocol import enrol
 from provisioning import files
 from provisioning.errors import CertificateError
 
@@ -38,12 +39,7 @@ class Authority:
 
 
 def _name(common_name: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "pos-edge"),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
+    return enrol.subject(common_name)
 
 
 def _write_pair(
@@ -192,13 +188,8 @@ def new_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def make_csr(key: ec.EllipticCurvePrivateKey, common_name: str) -> x509.CertificateSigningRequest:
-    """A certificate signing request: the public half of key, with CN = the identity."""
-    return (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(_name(common_name))
-        .sign(key, hashes.SHA256())
-    )
+#: The request a till makes for its own key (shared with the till, which renews over MQTT).
+make_csr = enrol.make_csr
 
 
 def sign_csr(

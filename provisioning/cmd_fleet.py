@@ -10,9 +10,9 @@ from pathlib import Path
 
 import msgspec
 
-from provisioning import certs, cmd_fleet_units, files, lifetimes
+from provisioning import certs, cmd_fleet_units, files, lifetimes, renew
 from provisioning.cli import Progress, fleet_dir_arg
-from provisioning.errors import FleetError
+from provisioning.errors import BrokerConfigError, FleetError
 from provisioning.fleet import SERVICE_DAYS, Fleet, Settings, utc_now
 
 
@@ -52,6 +52,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )  # fmt: skip
     fleet_dir_arg(check)
     check.set_defaults(run=run_check)
+    renew_cmd = cmds.add_parser(
+        "renew", help="sign the certificate requests of due terminals (they renew themselves)",
+        description="Read the signing requests online terminals publish when their certificate "
+        "is due, sign the ones an active terminal of the registry may make, send each terminal "
+        "its new certificate and refuse the others, saying why. `fleet apply` does it too.",
+    )  # fmt: skip
+    fleet_dir_arg(renew_cmd)
+    renew_cmd.set_defaults(run=run_renew)
     cmd_fleet_units.register(cmds)
 
 
@@ -177,13 +185,24 @@ Fleet ready in {fleet.root}. Next:
 def run_apply(args: argparse.Namespace, progress: Progress) -> int:
     """fleet apply."""
     fleet = Fleet.open(args.fleet.resolve())
-    progress.total = 2
+    progress.total = 3
     with fleet.locked():
         progress.step("certificates of the broker and the services")
         renewed = lifetimes.renew_cloud_certs(fleet, utc_now())
         progress.done(f"{len(renewed)} renewed" if renewed else "none due")
         for line in renewed:
             progress.say(f"  {line}")
+        progress.step("terminals' certificate requests")
+        if fleet.broker_pid() is None:
+            progress.done("skipped: the broker is not running")
+        else:
+            try:
+                answered, _signed = renew.renew(fleet, fleet.save_registry, utc_now())
+            except BrokerConfigError as err:  # the rest of apply must still happen
+                answered = [f"not read: {err}"]
+            progress.done(f"{len(answered)} answered" if answered else "none")
+            for line in answered:
+                progress.say(f"  {line}")
         progress.step("broker config, identities and CRL")
         changes = fleet.apply()
         progress.done(f"{len(changes)} change(s) on the running broker")
@@ -192,6 +211,24 @@ def run_apply(args: argparse.Namespace, progress: Progress) -> int:
         due = _due(lifetimes.lifetimes(fleet, fleet.registry()), utc_now())
     for item in due:
         progress.say(f"due: {item}")
+    return 0
+
+
+def run_renew(args: argparse.Namespace, progress: Progress) -> int:
+    """fleet renew."""
+    fleet = Fleet.open(args.fleet.resolve())
+    progress.total = 2
+    with fleet.locked():
+        if fleet.broker_pid() is None:
+            raise FleetError("the broker is not running: terminals' requests wait on it")
+        progress.step("terminals' certificate requests")
+        answered, signed = renew.renew(fleet, fleet.save_registry, utc_now())
+        progress.done(f"{len(answered)} answered" if answered else "none waiting")
+        for line in answered:
+            progress.say(f"  {line}")
+        progress.step("broker config, identities and CRL")
+        fleet.apply()
+        progress.done("done" if signed else "unchanged")
     return 0
 
 

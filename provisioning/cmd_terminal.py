@@ -33,6 +33,7 @@ from provisioning.terminal_root import (
     Layout,
     check_writable,
     remove_credentials,
+    renewal_files,
     service_owner,
     terminal_config,
     write_files,
@@ -295,6 +296,9 @@ def run_rotate(args: argparse.Namespace, progress: Progress) -> int:
                           owner=owner)  # fmt: skip
         os.replace(layout.tls / KEY_PENDING, layout.key)
         os.replace(layout.tls / CERT_PENDING, layout.cert)
+        for path in renewal_files(layout):
+            # A renewal the till had begun used a key that may be as compromised as the old one.
+            path.unlink(missing_ok=True)
         until = utc_now() + dt.timedelta(hours=args.grace_hours)
         rec = reg.terminals[args.terminal]
         rec.old.append(OldCert(serial=rec.serial, until=until.isoformat(), why="rotated"))

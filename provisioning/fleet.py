@@ -80,6 +80,9 @@ class TerminalRecord(msgspec.Struct, kw_only=True):
     registered: bool = False
     reason: str = ""
     old: list[OldCert] = msgspec.field(default_factory=list)
+    # The certificate (PEM) the signer issued for the terminal's own request, so the same
+    # request asked again is answered with it instead of a second certificate (renew).
+    renewed_pem: str = ""
 
 
 class Registry(msgspec.Struct, kw_only=True):

@@ -23,7 +23,8 @@ from provisioning.fleet import Fleet, utc_now
 WAIT_S = 3.0
 
 
-def _client(fleet: Fleet) -> mqtt.Client:
+def admin_client(fleet: Fleet) -> mqtt.Client:
+    """A paho MQTT 5 client (not yet connected) holding the admin identity's certificate."""
     pair = fleet.service_pair("admin")
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv5)
     client.tls_set(ca_certs=str(fleet.ca_cert), certfile=str(pair.cert), keyfile=str(pair.key),
@@ -36,7 +37,7 @@ def read_status(fleet: Fleet, store_id: str, terminal_id: str) -> Status | None:
     topic = topics.status_topic(store_id, terminal_id)
     got: list[Status] = []
     done = threading.Event()
-    client = _client(fleet)
+    client = admin_client(fleet)
 
     def on_connect(c: mqtt.Client, *_a: Any) -> None:
         c.subscribe(topic, qos=1)
@@ -52,7 +53,7 @@ def read_status(fleet: Fleet, store_id: str, terminal_id: str) -> Status | None:
 
     client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, on_message
     try:
-        client.connect(_host(fleet), fleet.settings.broker_port, keepalive=30)
+        client.connect(broker_host(fleet), fleet.settings.broker_port, keepalive=30)
     except OSError:
         return None
     client.loop_start()
@@ -77,9 +78,9 @@ def publish_reason(fleet: Fleet, store_id: str, terminal_id: str, problem: str) 
             software_version="", sent_at=utc_iso(utc_now()), last_problem=problem,
         )
     )  # fmt: skip
-    client = _client(fleet)
+    client = admin_client(fleet)
     try:
-        client.connect(_host(fleet), fleet.settings.broker_port, keepalive=30)
+        client.connect(broker_host(fleet), fleet.settings.broker_port, keepalive=30)
     except OSError as err:
         raise BrokerConfigError(f"cannot reach the broker to record the reason: {err}") from None
     client.loop_start()
@@ -92,6 +93,7 @@ def publish_reason(fleet: Fleet, store_id: str, terminal_id: str, problem: str) 
         client.loop_stop()
 
 
-def _host(fleet: Fleet) -> str:
+def broker_host(fleet: Fleet) -> str:
+    """The address the fleet host reaches its own broker at."""
     s = fleet.settings
     return s.broker_host if s.bind == "0.0.0.0" else s.bind

@@ -8,9 +8,10 @@ the same day, a fleet's certificates all end on the same day, and nothing fails 
 holds itself (server, services) within RENEW_BEFORE of their end, keeping each file's owner so
 the broker and the services can still read their keys. The broker takes its new certificate on
 the SIGHUP that apply sends; the services take theirs at their next connect (protocol.tls),
-and their old one works until it ends. A terminal's key never leaves the terminal, so its
-certificate is renewed there (`terminal rotate`); `fleet check` and `fleet apply` name the
-ones due.
+and their old one works until it ends. A terminal's key never leaves the terminal: an online
+terminal asks for its own new certificate when due (device.sync.renew), and `fleet apply`
+signs the request (provisioning.renew); `fleet check` and `fleet apply` name the ones still
+due, and `terminal rotate` on the terminal remains for a lost or compromised key.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from protocol import enrol
 from provisioning import certs, files
 from provisioning.errors import CertificateError
 from provisioning.fleet import SERVICE_DAYS, Fleet, Registry
 
-#: Renew (or, for terminals, ask for a rotation) this long before a certificate ends.
-RENEW_BEFORE: Final = dt.timedelta(days=30)
+#: Renew this long before a certificate ends (terminals ask for theirs themselves: enrol).
+RENEW_BEFORE: Final = enrol.RENEW_BEFORE
 #: A new CA has to reach every terminal before the old one ends: warn a year ahead.
 CA_WARN_BEFORE: Final = dt.timedelta(days=365)
 
@@ -71,8 +73,10 @@ def lifetimes(fleet: Fleet, reg: Registry) -> list[Lifetime]:
             continue
         out.append(Lifetime(
             f"terminal {tid}", dt.datetime.fromisoformat(rec.not_after), RENEW_BEFORE,
-            f"on the terminal: python -m provisioning terminal rotate --fleet {root} "
-            f"--terminal {tid} --root /",
+            f"an online terminal renews itself (its request is signed by `fleet apply`, daily, "
+            f"or `python -m provisioning fleet renew --fleet {root}`); if it stays due, bring "
+            f"it online, or on the terminal (also for a lost or compromised key): python -m "
+            f"provisioning terminal rotate --fleet {root} --terminal {tid} --root /",
         ))  # fmt: skip
     return out
 

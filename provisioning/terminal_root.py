@@ -25,6 +25,7 @@ from device.config import (
     TerminalSection,
     dump_config,
 )
+from device.sync.renew import IdentityFiles
 from provisioning import files, units
 from provisioning.errors import ProvisioningError
 
@@ -225,10 +226,17 @@ def _create_store(layout: Layout, terminal_id: str, owner: files.Owner) -> Path:
     return layout.db
 
 
+def renewal_files(layout: Layout) -> tuple[Path, Path]:
+    """The key a till made to renew its certificate, and a certificate staged for it."""
+    files = IdentityFiles(str(layout.ca), str(layout.cert), str(layout.key))
+    return Path(files.pending_key), Path(files.staged_cert)
+
+
 def remove_credentials(layout: Layout) -> list[Path]:
     """Delete the device key, certificate and pending ones (retire)."""
     gone = []
-    for path in (layout.key, layout.cert, layout.tls / KEY_PENDING, layout.tls / CERT_PENDING):
+    for path in (layout.key, layout.cert, layout.tls / KEY_PENDING, layout.tls / CERT_PENDING,
+                 *renewal_files(layout)):  # fmt: skip
         if path.exists():
             path.unlink()
             gone.append(path)

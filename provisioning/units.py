@@ -7,10 +7,13 @@ for the status). Type=notify with WatchdogSec=: the process pings only while bot
 starts pos-sync.service, which drains the outbox to the cloud without the till
 (Conflicts= keeps the two from ever holding the terminal's broker identity at once), so the
 sales already recorded still reach HQ; technicians also start it by hand before `retire`.
+ProtectSystem=full makes /etc read-only to both, except the TLS directory (ReadWritePaths=),
+where the till renews its own certificate (device.sync.renew).
 """
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 from typing import Final
 
@@ -37,6 +40,11 @@ class UnitParams:
     key_file: str
     software_version: str
     tty: str = "/dev/tty1"
+
+    @property
+    def tls_dir(self) -> str:
+        """The directory of the device certificate and key, which the till renews in place."""
+        return posixpath.dirname(self.cert_file)
 
 
 def terminal_unit(p: UnitParams) -> str:
@@ -75,6 +83,7 @@ UMask=0077
 NoNewPrivileges=yes
 PrivateTmp=yes
 ProtectSystem=full
+ReadWritePaths={p.tls_dir}
 
 [Install]
 WantedBy=multi-user.target
@@ -110,4 +119,5 @@ UMask=0077
 NoNewPrivileges=yes
 PrivateTmp=yes
 ProtectSystem=full
+ReadWritePaths={p.tls_dir}
 """

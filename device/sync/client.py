@@ -101,11 +101,12 @@ InboxItem = Connected | Disconnected | Inbound | Wake
 
 
 def subscriptions(store_id: str, terminal_id: str) -> list[str]:
-    """Every topic filter a terminal listens on: its ACKs and replies, downstream for it, its
-    store and all."""
+    """Every topic filter a terminal listens on: its ACKs and replies, its renewed certificate,
+    downstream for it, its store and all."""
     return [
         topics.ack_topic(store_id, terminal_id),
         topics.reply_topic(store_id, terminal_id),
+        topics.cert_topic(store_id, terminal_id),
         topics.store_down_filter(store_id),
         topics.store_down_filter(topics.ALL_STORES),
         topics.terminal_down_filter(store_id, terminal_id),
@@ -164,6 +165,14 @@ class Link:
     ) -> mqtt.MQTTMessageInfo:
         """Publish at QoS 1; paho queues it in memory if the link is momentarily down."""
         return self.client.publish(topic, payload, qos=1, retain=retain, properties=properties)
+
+    def reconnect(self) -> None:
+        """Close the link cleanly (no last will) and open it again with the files as they are
+        now: the broker sees a renewed certificate at once, not at the next network blip."""
+        self.client.disconnect()
+        self.client.loop_stop()
+        self._connected.clear()
+        self.start()
 
     def stop(self, farewell: bytes | None = None, timeout: float = 2.0) -> None:
         """Say goodbye (retained offline status) if connected, then close the link."""

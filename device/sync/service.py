@@ -35,6 +35,7 @@ from device.sync.downstream import DownstreamApplier, StreamSink
 from device.sync.errors import SyncError
 from device.sync.publisher import OutboxPublisher
 from device.sync.remote import Ask, HqDesk
+from device.sync.renew import IdentityFiles, Outcome, Renewer, finish_install
 from device.sync.status import Health, StatusReporter
 from device.sync.verify import Journal, SeqsLost, cloud_behind, span
 from device.sync.verify import problem as ack_problem
@@ -120,6 +121,8 @@ class SyncSettings:
     snapshot_timeout_s: float = 60.0
     # The connect-time Hello is asked again this often until the cloud answers it.
     hello_retry_s: float = 5.0
+    # While its certificate is due, the till asks for a new one this often (and at each start).
+    renew_retry_s: float = 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +151,8 @@ class SyncStats:
     # (restored from an old backup, or copied). Selling goes on; a technician repairs it.
     halted: str = ""
     verified: bool = False  # the cloud's answer to this connection's Hello agreed
+    renewals_asked: int = 0  # signing requests published for a new certificate
+    renewals_installed: int = 0  # renewed certificates installed (each followed by a reconnect)
     error: str = ""
 
 
@@ -296,6 +301,7 @@ class _Loop:
             snapshot_timeout_s=s.snapshot_timeout_s,
         )
         versions = self.applier.versions()
+        self.renewer = self._new_renewer()
         self.link = Link(b, svc._inbox, self.reporter.will(store.outbox_depth(), versions))
         self.desk = HqDesk(b.store_id, b.terminal_id, self._send_request)
         self.publisher = self._new_publisher()
@@ -320,6 +326,18 @@ class _Loop:
         self.verified = False
         self.halted = store.halted()
         self.journal = store.journal()
+
+    def _new_renewer(self) -> Renewer | None:
+        s, b = self.svc.settings, self.svc.settings.broker
+        if b.ca_file is None or b.cert_file is None or b.key_file is None:
+            return None  # a password login has no certificate to renew
+        files = IdentityFiles(b.ca_file, b.cert_file, b.key_file)
+        finish_install(files)  # before the link loads the pair
+        return Renewer(
+            b.store_id, b.terminal_id, files,
+            lambda topic, payload: published_ok(self.link.publish(topic, payload, retain=True)),
+            retry_s=s.renew_retry_s,
+        )  # fmt: skip
 
     def _new_publisher(self) -> OutboxPublisher:
         s, b = self.svc.settings, self.svc.settings.broker
@@ -404,6 +422,8 @@ class _Loop:
                 self._hello(now)
         self.publisher.tick(now)
         self.applier.tick(now)
+        if self.renewer is not None:
+            self.renewer.tick(now, self.link.connected)
         if now >= self.next_check:
             self.next_check = now + svc.settings.status_check_s
             self._maybe_status(now)
@@ -430,6 +450,8 @@ class _Loop:
                 self._on_ack(item.payload, now)
             elif item.topic == self.desk.reply_topic:
                 self.desk.on_reply(item.payload)
+            elif self.renewer is not None and item.topic == self.renewer.cert_topic:
+                self._on_cert(item.payload)
             else:
                 self.applier.handle(item.topic, item.payload, now)
                 self.versions = self.applier.versions()
@@ -452,6 +474,17 @@ class _Loop:
             self.desk.on_disconnected()
         elif isinstance(item, Wake):
             pass  # the tick after this drain does the work
+
+    def _on_cert(self, payload: bytes) -> None:
+        assert self.renewer is not None
+        outcome = self.renewer.on_cert(payload)
+        if outcome is Outcome.REFUSED:
+            self.rejected += 1
+            self.last_problem = self.renewer.stats.last_problem
+        elif outcome is Outcome.INSTALLED:
+            if self.last_problem.startswith("renewed certificate refused"):
+                self.last_problem = ""  # a good answer came after the bad one
+            self.link.reconnect()  # the broker checks certificates only at the handshake
 
     def _on_ack(self, payload: bytes, now: float) -> None:
         try:
@@ -622,6 +655,8 @@ class _Loop:
             link_problem=self.link_problem,
             halted=self.halted,
             verified=self.verified,
+            renewals_asked=self.renewer.stats.asked if self.renewer else 0,
+            renewals_installed=self.renewer.stats.installed if self.renewer else 0,
         )
         with self.svc._changed:
             self.svc._stats = stats

@@ -86,7 +86,9 @@ def test_check_names_each_due_item_with_its_fix_and_exits_1_until_it_is_done(
     assert due.code == 1
     lines = [line for line in due.out.splitlines() if line.startswith("due:")]
     assert len(lines) == 2, due.out
-    assert "terminal S001-T30 ends" in lines[1] and "terminal rotate" in lines[1]
+    assert "terminal S001-T30 ends" in lines[1] and "renews itself" in lines[1]
+    assert "fleet renew" in lines[1] and "terminal rotate" in lines[1]
+    assert "lost or compromised key" in lines[1]
     assert "--terminal S001-T30" in lines[1]
     assert "CRL (next update) ends" in lines[0] and "fleet apply" in lines[0]
     # apply renews the CRL, and names the terminal, whose key only the terminal holds.

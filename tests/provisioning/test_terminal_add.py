@@ -170,3 +170,10 @@ def test_units_pass_systemd_analyze_verify(fleet_env: FleetEnv, tmp_path: Path) 
         assert must in text, must
     link = units / "multi-user.target.wants" / "pos-terminal.service"
     assert os.readlink(link) == "/etc/systemd/system/pos-terminal.service"
+    # /etc is read-only to both services but for the TLS directory, where the till renews
+    # its certificate, and nothing wider.
+    for name in names:
+        text = (units / name).read_text()
+        assert "ProtectSystem=full" in text
+        writable = [line for line in text.splitlines() if line.startswith("ReadWritePaths=")]
+        assert writable == [f"ReadWritePaths={Layout(root).tls}"], name

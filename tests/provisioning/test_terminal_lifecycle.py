@@ -103,9 +103,13 @@ def test_rotation_keeps_the_old_certificate_for_the_grace_period_only(
     old = CertPair(fleet_env.tmp / "old.crt", fleet_env.tmp / "old.key")
     old.cert.write_bytes(layout.cert.read_bytes())
     old.key.write_bytes(layout.key.read_bytes())
+    # A renewal the till had begun: its key may be as compromised as the one rotated out.
+    renewal_key = layout.tls / "device.key.renew"
+    renewal_key.write_bytes(layout.key.read_bytes())
     done = fleet_env.cmd("terminal", "rotate", "--terminal", "S001-T17", "--root", str(root),
                          "--grace-hours", "0")  # fmt: skip
     assert done.code == 0, done.err
+    assert not renewal_key.exists()
     second = CertPair(fleet_env.tmp / "second.crt", fleet_env.tmp / "second.key")
     second.cert.write_bytes(layout.cert.read_bytes())
     second.key.write_bytes(layout.key.read_bytes())
