@@ -106,12 +106,12 @@ def shown_hit(hit: dict[str, Any], who: Principal) -> dict[str, Any]:
 
 
 def member_view(cdb: CloudDB, who: Principal, member_id: str) -> dict[str, Any]:
-    """The 360, unmasked; 404 for no such member, 403 for another store's."""
-    view = crm.member_360(cdb, member_id)
+    """The 360, unmasked; 404 for no such member, 403 for another store's. A caller kept to
+    some stores sees what was recorded at them (``cloud.store.crm.member_360``)."""
+    _in_scope(cdb, who, member_id)
+    view = crm.member_360(cdb, member_id, who.stores)
     if view is None:
         raise HTTPException(404, f"no member {member_id!r}")
-    if who.stores is not None and view["profile"]["home_store"] not in who.stores:
-        raise HTTPException(403, f"member {member_id!r} belongs to another store")
     return view
 
 

@@ -67,9 +67,10 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
 
     @r.get("/api/members/{member_id}/points", policy=MEMBER_READERS)
     def member_points(cdb: Db, who: Who, member_id: MemberPath) -> dict[str, Any]:
-        """The points ledger and the balance it sums to, plus any over-redemptions."""
+        """The points ledger and the balance it sums to, plus any over-redemptions; store
+        managers: the rows recorded at their stores' tills and HQ (the balance is chain-wide)."""
         _visible(cdb, who, member_id)
-        found = queries.member_points(cdb, member_id)
+        found = queries.member_points(cdb, member_id, who.stores)
         if found is None:
             raise HTTPException(404, f"no member {member_id!r} and no points recorded for it")
         return found
