@@ -1,0 +1,36 @@
+"""HQ API test fixtures: the member world of crm_world.py served to a real browser."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cloud.api.app import create_app
+from cloud.store.db import open_cloud_db
+from tests.cloud.api import crm_world as w
+from tests.cloud.api.access import bearer, token_for
+from tests.cloud.api.browser import Served, Site
+from tests.cloud.api.recorder import Recorder
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+
+@pytest.fixture
+def crm_site(tmp_path: Path) -> Iterator[Site]:
+    """crm_world.py's members (M1 at S001, M3 at S002) in a SQLite file, served by uvicorn;
+    ``boss`` is the HQ admin. Add more users with ``token_for(site.db_url, ...)``."""
+    db_url = f"sqlite:///{tmp_path}/cloud.db"
+    admin = bearer(token_for(db_url, "admin", username="boss"))
+    cdb = open_cloud_db(db_url)
+    try:
+        with TestClient(create_app(db_url, Recorder()), headers=admin) as client:
+            w.build(cdb, client)
+    finally:
+        cdb.close()
+    with Served(create_app(db_url, Recorder())) as served:
+        yield Site(served.url, db_url)
