@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 
 from cloud.api import i18n
 from cloud.api.pages import Renderer
+from cloud.api.paths import SlashesInIds
 from cloud.api.publisher import Publisher
 from cloud.api.routers import AREAS
 from cloud.api.security import NotSignedIn, enforcer
@@ -181,6 +182,7 @@ def create_app(db_url: str, publisher: Publisher, settings: ApiSettings | None =
     for unavailable in (pw.OperationalError, MaxConnectionsExceeded):
         app.add_exception_handler(unavailable, _database_unavailable)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(SlashesInIds)  # a member id may hold "/" (docs/hq.md)
 
     @app.middleware("http")
     async def no_store(request: Request, call_next: Callable[[Request], Any]) -> Response:

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from cloud.api import i18n
+from cloud.api.paths import segment
 from cloud.api.policy import Principal, Role
 
 TEMPLATES: Final = Path(__file__).parent / "pages"
@@ -59,6 +60,7 @@ class Renderer:
             tender_amounts=i18n.tender_amounts,
             when=i18n.when,
             tojson_attr=lambda v: json.dumps(v, ensure_ascii=False),
+            segment=segment,
         )
         self.env.globals["zip"] = zip
 

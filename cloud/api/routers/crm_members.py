@@ -13,10 +13,11 @@ import json
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import HTTPException, Path, Query, Request
+from fastapi import HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import Field
 
+from cloud.api.paths import ComplaintPath, MemberPath, TagPath, segment
 from cloud.api.policy import ADMIN_ONLY, PolicyRouter, Principal, Role, Strict, allow
 from cloud.api.security import Db, Who, audit
 from cloud.domain.crm import CrmRuleError, mask_code, mask_name, mask_phone, search_term
@@ -36,8 +37,6 @@ COMPLAINT_HANDLERS = allow(
     Role.MARKETING, Role.STORE_MANAGER, note="store managers: their stores' members"
 )
 PRIVACY = ADMIN_ONLY
-MemberPath = Annotated[str, Path(min_length=1, max_length=64)]
-ComplaintPath = Annotated[str, Path(min_length=1, max_length=64)]
 STATUS = {MemberNotFound: 404, MemberConflict: 409, MemberInvalid: 422}
 
 
@@ -203,7 +202,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
     @r.delete("/api/crm/members/{member_id}/tags/{tag}", policy=FOLLOW_UP)
     def remove_tag(
         cdb: Db, who: Who, request: Request, member_id: MemberPath,
-        tag: Annotated[str, Path(min_length=1, max_length=32)],
+        tag: TagPath,
     ) -> dict[str, Any]:  # fmt: skip
         """Take a tag off the member."""
         _in_scope(cdb, who, member_id)
@@ -276,7 +275,10 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         return Response(
             json.dumps(data, ensure_ascii=False, indent=1, default=str),
             media_type="application/json",
-            headers={"Content-Disposition": f'attachment; filename="member-{member_id}.json"'},
+            # The id may hold a quote, a slash or a line break: escaped, it stays one file name.
+            headers={
+                "Content-Disposition": f'attachment; filename="member-{segment(member_id)}.json"'
+            },
         )
 
     @r.post(

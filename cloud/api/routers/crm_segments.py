@@ -20,6 +20,7 @@ from fastapi import HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import Field, field_validator
 
+from cloud.api.paths import MemberPath
 from cloud.api.policy import PolicyRouter, Principal, Role, Strict, allow
 from cloud.api.routers.members import mask_name, mask_phone
 from cloud.api.security import Db, Who, audit
@@ -35,7 +36,6 @@ WRITERS = allow(Role.MARKETING, note="marketing runs campaigns and edits their t
 EXPORTERS = allow(Role.MARKETING, Role.ANALYST,
                   note="analysts get phone numbers masked; every export is audited")  # fmt: skip
 GATEWAY = allow(Role.MARKETING, note="the gateway's queue holds phone numbers")
-MemberPath = Annotated[str, Path(min_length=1, max_length=64)]
 CampaignPath = Annotated[int, Path(ge=1, le=2**62)]
 KindPath = Annotated[
     str, Path(pattern=r"^(purchase_confirmation|birthday_greeting|campaign_notice)$")

@@ -13,10 +13,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import HTTPException, Path, Request
+from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from cloud.api.paths import MemberPath
 from cloud.api.policy import ADMIN_ONLY, PolicyRouter, Role, allow
 from cloud.api.security import Db, Who, audit
 from cloud.jobs.merge import merge_member
@@ -34,7 +35,6 @@ from cloud.store.effects import PendingDown
 from protocol.bounds import MAX_POINTS, TEXT_CHARS
 
 MEMBER_EDITORS = allow(Role.MARKETING, note="admin and marketing")
-MemberPath = Annotated[str, Path(min_length=1, max_length=64)]
 STATUS = {MemberNotFound: 404, MemberConflict: 409, MemberInvalid: 422}
 Card = Annotated[str, Field(min_length=1, max_length=64)]
 

@@ -14,14 +14,13 @@ from typing import Annotated, Any
 from fastapi import Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
+from cloud.api.paths import ComplaintPath, MemberPath
 from cloud.api.policy import PolicyRouter, Principal
 from cloud.api.routers.crm_members import (
     COMPLAINT_HANDLERS,
     CRM_READERS,
     FOLLOW_UP,
     PRIVACY,
-    ComplaintPath,
-    MemberPath,
     member_view,
     move_complaint,
     record,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import HTTPException, Path
+from fastapi import HTTPException
 
+from cloud.api.paths import MemberPath
 from cloud.api.policy import PolicyRouter, Principal, Role, allow
 from cloud.api.security import Db, Who
 from cloud.store import queries
@@ -18,7 +19,6 @@ MEMBER_READERS = allow(
     note="phones and names masked except for admin and marketing; "
     "store managers: members of their stores only",
 )
-MemberPath = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 def mask_phone(phone: str) -> str:

@@ -7,9 +7,12 @@ Screenshots go to var/hq-page/.
 
 from __future__ import annotations
 
+import json
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +23,7 @@ import pytest
 import uvicorn
 
 from provisioning.ports import free_port
-from tests.cloud.api.access import PASSWORD
+from tests.cloud.api.access import PASSWORD, bearer
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -83,6 +86,21 @@ def require_chromium() -> None:
     """Fail (not skip) without Debian's Chromium: a browser test that never runs proves nothing."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian chromium is missing: `make system` installs it (APT_PACKAGES)")
+
+
+def call(url: str, token: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
+    """Plain HTTP with a bearer token: the status and the answer (JSON decoded when it is)."""
+    request = urllib.request.Request(
+        url, method=method, data=None if body is None else json.dumps(body).encode(),
+        headers={**bearer(token), "Content-Type": "application/json"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            raw = answer.read().decode()
+            kind = answer.headers.get("Content-Type", "")
+            return answer.status, json.loads(raw) if "json" in kind else raw
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
 
 
 @contextmanager
