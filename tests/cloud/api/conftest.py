@@ -21,9 +21,9 @@ with warnings.catch_warnings():
 
 
 @pytest.fixture
-def crm_site(tmp_path: Path) -> Iterator[Site]:
-    """crm_world.py's members (M1 at S001, M3 at S002) in a SQLite file, served by uvicorn;
-    ``boss`` is the HQ admin. Add more users with ``token_for(site.db_url, ...)``."""
+def crm_db(tmp_path: Path) -> str:
+    """crm_world.py's members (M1 at S001, M3 at S002) in a SQLite file; ``boss`` is the HQ
+    admin. Add more users with ``token_for(url, ...)``."""
     db_url = f"sqlite:///{tmp_path}/cloud.db"
     admin = bearer(token_for(db_url, "admin", username="boss"))
     cdb = open_cloud_db(db_url)
@@ -32,5 +32,11 @@ def crm_site(tmp_path: Path) -> Iterator[Site]:
             w.build(cdb, client)
     finally:
         cdb.close()
-    with Served(create_app(db_url, Recorder())) as served:
-        yield Site(served.url, db_url)
+    return db_url
+
+
+@pytest.fixture
+def crm_site(crm_db: str) -> Iterator[Site]:
+    """The crm_db world served by uvicorn, for a browser."""
+    with Served(create_app(crm_db, Recorder())) as served:
+        yield Site(served.url, crm_db)
