@@ -94,7 +94,7 @@ CASES: tuple[tuple[str, str, str, dict[str, str], str, str], ...] = (
     ("lin", "GET", "/members/M3", {},
      "会员 'M3' 属于其他门店", "member 'M3' belongs to another store"),
     ("lin", "POST", "/members/M1/notes", {"text": "hello"},
-     "store_manager 角色无权使用 /members/M1/notes",
+     "您的角色无权使用 /members/M1/notes",
      "the store_manager role may not use /members/M1/notes"),
     ("boss", "POST", "/api/campaigns/999/queue", {},
      "没有营销活动 999", "no campaign 999"),
