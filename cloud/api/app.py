@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -18,9 +19,10 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from cloud.api import i18n
 from cloud.api.pages import Renderer
+from cloud.api.paths import SlashesInIds
 from cloud.api.publisher import Publisher
+from cloud.api.reasons import Refused
 from cloud.api.routers import AREAS
 from cloud.api.security import NotSignedIn, enforcer
 from cloud.jobs.config import JobsConfig
@@ -97,20 +99,28 @@ def _not_signed_in(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": message}, status_code=401, headers=headers)
 
 
+def _said(request: Request, exc: Exception, answer: JSONResponse) -> JSONResponse:
+    """An htmx request's refusal with ``message`` beside FastAPI's ``detail``: the reason in the
+    page's language for the page to show, the detail as every client has always read it."""
+    who = getattr(request.state, "principal", None)
+    body = json.loads(answer.body)
+    body["message"] = request.app.state.renderer.say(request, who, exc)
+    headers = {k: v for k, v in answer.headers.items() if k.lower() != "content-length"}
+    return JSONResponse(body, status_code=answer.status_code, headers=headers)
+
+
 async def _page_error(request: Request, exc: Exception) -> Response:
     """Pages get an HTML error in the page's frame; the API keeps FastAPI's JSON answer."""
     assert isinstance(exc, HTTPException)
     path = request.url.path
-    if path.startswith(NOT_PAGES) or request.headers.get("hx-request"):
+    if request.headers.get("hx-request"):
+        answer = await http_exception_handler(request, exc)
+        return _said(request, exc, answer) if isinstance(answer, JSONResponse) else answer
+    if path.startswith(NOT_PAGES):
         return await http_exception_handler(request, exc)
     who = getattr(request.state, "principal", None)
-    return request.app.state.renderer.render(
-        request,
-        "error.html",
-        who,
-        status=exc.status_code,
-        message=str(exc.detail),
-        code=exc.status_code,
+    return request.app.state.renderer.render(  # type: ignore[no-any-return]
+        request, "error.html", who, status=exc.status_code, message=exc, code=exc.status_code
     )
 
 
@@ -128,31 +138,34 @@ async def _page_invalid(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     path = request.url.path
     if path.startswith(NOT_PAGES):
-        return await request_validation_exception_handler(request, exc)
-    message = invalid_fields(exc)
+        answer = await request_validation_exception_handler(request, exc)
+        return _said(request, exc, answer) if request.headers.get("hx-request") else answer
     if request.headers.get("hx-request"):
-        return JSONResponse({"detail": message}, status_code=422)
+        return _said(request, exc, JSONResponse({"detail": invalid_fields(exc)}, status_code=422))
     who = getattr(request.state, "principal", None)
     renderer = request.app.state.renderer
     if path == "/login":
-        gettext = i18n.gettext_for(renderer.catalogues, renderer.language(request, None))
+        gettext = renderer.gettext(request, None)
         return renderer.render(  # type: ignore[no-any-return]
             request, "login.html", None, status=422, next="/",
             error=gettext("Enter a username and a password (at most 64 and 200 characters)."),
         )  # fmt: skip
     return renderer.render(  # type: ignore[no-any-return]
-        request, "error.html", who, status=422, message=message, code=422
+        request, "error.html", who, status=422, message=exc, code=422
     )
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> Response:
     """The database is down, locked or out of connections: 503 with the reason, never a 500."""
     log.warning("%s %s: database unavailable: %s", request.method, request.url.path, exc)
-    return JSONResponse(
-        {"detail": f"the cloud database is not available right now ({exc}); try again shortly"},
-        status_code=503,
+    refusal = Refused(
+        503,
+        "the cloud database is not available right now (%(reason)s); try again shortly",
         headers={"Retry-After": "5"},
+        reason=exc,
     )
+    answer = JSONResponse({"detail": refusal.detail}, status_code=503, headers=refusal.headers)
+    return _said(request, refusal, answer) if request.headers.get("hx-request") else answer
 
 
 def create_app(db_url: str, publisher: Publisher, settings: ApiSettings | None = None) -> FastAPI:
@@ -181,6 +194,7 @@ def create_app(db_url: str, publisher: Publisher, settings: ApiSettings | None =
     for unavailable in (pw.OperationalError, MaxConnectionsExceeded):
         app.add_exception_handler(unavailable, _database_unavailable)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(SlashesInIds)  # a member id may hold "/" (docs/hq.md)
 
     @app.middleware("http")
     async def no_store(request: Request, call_next: Callable[[Request], Any]) -> Response:

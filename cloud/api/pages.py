@@ -9,10 +9,12 @@ from typing import Any, Final
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 
 from cloud.api import i18n
+from cloud.api.paths import segment
 from cloud.api.policy import Principal, Role
+from cloud.api.reasons import Gettext, say
 
 TEMPLATES: Final = Path(__file__).parent / "pages"
 LANG_COOKIE: Final = "hq_lang"
@@ -59,6 +61,8 @@ class Renderer:
             tender_amounts=i18n.tender_amounts,
             when=i18n.when,
             tojson_attr=lambda v: json.dumps(v, ensure_ascii=False),
+            segment=segment,
+            said=pass_context(lambda ctx, reason: say(reason, ctx["_"])),
         )
         self.env.globals["zip"] = zip
 
@@ -68,6 +72,14 @@ class Renderer:
         if chosen in i18n.LANGUAGES:
             return chosen
         return who.language if who is not None and who.language in i18n.LANGUAGES else "zh_CN"
+
+    def gettext(self, request: Request, who: Principal | None) -> Gettext:
+        """The ``_`` of the request's language."""
+        return i18n.gettext_for(self.catalogues, self.language(request, who))
+
+    def say(self, request: Request, who: Principal | None, reason: Any) -> str:
+        """A refusal or an error in the request's language (``cloud.api.reasons.say``)."""
+        return say(reason, self.gettext(request, who))
 
     def render(
         self,
@@ -79,7 +91,7 @@ class Renderer:
     ) -> HTMLResponse:
         """A page (or an htmx fragment) in the request's language."""
         lang = self.language(request, who)
-        gettext = i18n.gettext_for(self.catalogues, lang)
+        gettext = self.gettext(request, who)
         nav = [
             (path, label)
             for path, label, key in NAV

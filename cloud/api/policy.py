@@ -17,8 +17,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict
+
+from cloud.api.reasons import Refused
 
 
 class Role(enum.StrEnum):
@@ -67,7 +69,7 @@ class Principal:
         if requested is None:
             return self.stores
         if not self.may_see_store(requested):
-            raise HTTPException(403, f"store {requested!r} is outside your stores")
+            raise Refused(403, "store %(store)r is outside your stores", store=requested)
         return frozenset({requested})
 
 

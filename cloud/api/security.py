@@ -12,9 +12,10 @@ import hmac
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Final
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 
 from cloud.api.policy import Policy, Principal, Role
+from cloud.api.reasons import Refused
 from cloud.store import hq_access
 from cloud.store.db import CloudDB, utcnow
 
@@ -116,13 +117,20 @@ def enforcer(policy: Policy) -> Callable[..., Principal | None]:
             if unsafe:
                 with cdb.write():
                     audit(cdb, request, "refused", {"reason": "role"}, outcome="refused")
-            raise HTTPException(403, f"the {who.role.value} role may not use {request.url.path}")
+            raise Refused(
+                403,
+                "the %(role)s role may not use %(path)s",
+                role=who.role.value,
+                path=request.url.path,
+            )
         if unsafe and who.via == "session":
             sent = request.headers.get(CSRF_HEADER, "")
             if not sent or not hmac.compare_digest(sent, who.csrf):
                 with cdb.write():
                     audit(cdb, request, "refused", {"reason": "csrf"}, outcome="refused")
-                raise HTTPException(403, f"missing or wrong {CSRF_HEADER} header for this session")
+                raise Refused(
+                    403, "missing or wrong %(header)s header for this session", header=CSRF_HEADER
+                )
         return who
 
     return enforce

@@ -8,11 +8,11 @@ import io
 from collections.abc import Sequence
 from typing import Any, Final, Literal
 
-from fastapi import HTTPException
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from cloud.api.policy import Principal
+from cloud.api.reasons import Refused
 from cloud.store import stores
 from cloud.store.db import CloudDB
 from cloud.store.reports import Filters, Table
@@ -44,7 +44,7 @@ def filters(
 ) -> Filters:
     """Check the filters (422 for bad dates, 404 for unknown stores/terminals, 403 out of scope)."""
     if store is not None and not stores.store_known(cdb, store):
-        raise HTTPException(404, f"unknown store {store!r}")
+        raise Refused(404, "unknown store %(store)r", store=store)
     scope = who.scope(store)
     if terminal is not None:
         t = cdb.models.Terminal.get_or_none(cdb.models.Terminal.terminal_id == terminal)
@@ -53,23 +53,28 @@ def filters(
         )
         home = t.store_id if t is not None else (r.store_id if r is not None else None)
         if home is None:
-            raise HTTPException(404, f"unknown terminal {terminal!r}")
+            raise Refused(404, "unknown terminal %(terminal)r", terminal=terminal)
         if scope is not None and home not in scope:
-            raise HTTPException(403, f"terminal {terminal!r} is outside your stores")
-    for name, day in (("date_from", date_from), ("date_to", date_to)):
-        if day is not None and not EARLIEST <= day <= LATEST:
-            raise HTTPException(422, f"{name} {day} is out of range ({EARLIEST} to {LATEST})")
+            raise Refused(403, "terminal %(terminal)r is outside your stores", terminal=terminal)
+    bounds = {"earliest": EARLIEST, "latest": LATEST}
+    if date_from is not None and not EARLIEST <= date_from <= LATEST:
+        raise Refused(422, "date_from %(day)s is out of range (%(earliest)s to %(latest)s)",
+                      day=date_from, **bounds)  # fmt: skip
+    if date_to is not None and not EARLIEST <= date_to <= LATEST:
+        raise Refused(422, "date_to %(day)s is out of range (%(earliest)s to %(latest)s)",
+                      day=date_to, **bounds)  # fmt: skip
     clock = stores.clocks(cdb).get(store or "") or stores.StoreClock(
         stores.zone(stores.DEFAULT_TIMEZONE)
     )
     today = clock.today()
     start, end = date_from or date_to or today, date_to or date_from or today
     if end < start:
-        raise HTTPException(422, f"date_to {end} is before date_from {start}")
+        raise Refused(422, "date_to %(end)s is before date_from %(start)s", end=end, start=start)
     if (end - start).days + 1 > MAX_DAYS:
-        raise HTTPException(
-            422, f"at most {MAX_DAYS} days per report; asked for {(end - start).days + 1}"
-        )
+        raise Refused(
+            422, "at most %(most)s days per report; asked for %(asked)s", most=MAX_DAYS,
+            asked=(end - start).days + 1,
+        )  # fmt: skip
     return Filters(stores=scope, date_from=start, date_to=end, terminal=terminal, limit=limit)
 
 

@@ -25,6 +25,11 @@ COMPLAINT_MOVES: Final[Mapping[str, tuple[str, str]]] = {
     "resolve": ("open", "resolved"),
     "reopen": ("resolved", "open"),
 }
+#: Why a move does not apply: the complaint is not in the state the move starts from.
+MOVE_REFUSED: Final[Mapping[str, str]] = {
+    "resolve": "the complaint is resolved already; only an open one can be resolved",
+    "reopen": "the complaint is open; only a resolved one can be reopened",
+}
 _TAG_BAD = re.compile(r"[\s,;\"'<>\\]")
 
 
@@ -75,9 +80,9 @@ def clean_tag(tag: str) -> str:
     """A tag as stored: NFKC, trimmed, ASCII letters lower case, 1-32 characters, no separators."""
     out = unicodedata.normalize("NFKC", tag).strip().lower()
     if not out or len(out) > TAG_MAX:
-        raise CrmRuleError(f"a tag is 1-{TAG_MAX} characters")
+        raise CrmRuleError("a tag is 1-%(most)s characters", most=TAG_MAX)
     if _TAG_BAD.search(out) or any(unicodedata.category(ch).startswith("C") for ch in out):
-        raise CrmRuleError(f"tag {tag!r}: no spaces, quotes, commas or control characters")
+        raise CrmRuleError("tag %(tag)r: no spaces, quotes, commas or control characters", tag=tag)
     return out
 
 
@@ -89,10 +94,13 @@ def clean_tags(tags: Iterable[str]) -> list[str]:
 def complaint_move(status: str, action: str) -> str:
     """The status a complaint moves to; CrmRuleError when the action does not apply to it."""
     if action not in COMPLAINT_MOVES:
-        raise CrmRuleError(f"unknown action {action!r}; one of {', '.join(COMPLAINT_MOVES)}")
+        raise CrmRuleError(
+            "unknown action %(action)r; one of %(actions)s", action=action,
+            actions=", ".join(COMPLAINT_MOVES),
+        )  # fmt: skip
     before, after = COMPLAINT_MOVES[action]
     if status != before:
-        raise CrmRuleError(f"the complaint is {status}; only an {before} one can {action}")
+        raise CrmRuleError(MOVE_REFUSED[action])
     return after
 
 

@@ -17,6 +17,7 @@ import peewee as pw
 from cloud.domain.crm import SearchTerm, clean_tags, purchase, return_of
 from cloud.store import coupons
 from cloud.store.db import CloudDB
+from cloud.store.queries import tills_elsewhere
 
 #: Rows of each history the 360 shows (the newest); the totals always count everything.
 HISTORY_LIMIT: Final = 100
@@ -96,9 +97,15 @@ def search(
     ]  # fmt: skip
 
 
-def _events(cdb: CloudDB, member_id: str) -> tuple[list[Any], dict[str, int]]:
-    """The member's newest sales, returns and complaints, and the totals over all of them."""
+def _events(
+    cdb: CloudDB, member_id: str, stores: frozenset[str] | None
+) -> tuple[list[Any], dict[str, int]]:
+    """The member's newest sales, returns and complaints (at ``stores``, when given), and the
+    totals over all of them."""
     e = cdb.models.Event
+    where = (e.member_id == member_id) & e.type.in_(["sale", "return", "complaint"])
+    if stores is not None:
+        where &= e.store_id.in_(sorted(stores))
     windows = {  # over every event of the member (a window is taken before the limit)
         name: pw.fn.COALESCE(pw.fn.SUM(pw.Case(None, [(
             (e.type == kind) & (e.status == "ok"), value)], 0)).over(), 0).alias(name)
@@ -109,7 +116,7 @@ def _events(cdb: CloudDB, member_id: str) -> tuple[list[Any], dict[str, int]]:
     rows = list(
         e.select(e.terminal_id, e.seq, e.store_id, e.type, e.device_time, e.received_at,
                  e.business_day, e.amount_fen, e.receipt_no, e.status, e.body, *windows.values())
-        .where((e.member_id == member_id) & e.type.in_(["sale", "return", "complaint"]))
+        .where(where)
         .order_by(e.received_at.desc(), e.terminal_id, e.seq.desc())
         .limit(HISTORY_LIMIT * 3)
     )  # fmt: skip
@@ -146,10 +153,12 @@ def _head(ev: Any) -> dict[str, Any]:
             "status": ev.status}  # fmt: skip
 
 
-def _complaints(cdb: CloudDB, ids: Sequence[str], events: list[Any]) -> list[dict[str, Any]]:
+def _complaints(
+    cdb: CloudDB, ids: Sequence[str], events: list[Any], stores: frozenset[str] | None
+) -> list[dict[str, Any]]:
     c = cdb.crm.Complaint
     rows = {r.complaint_id: r for r in c.select().where(c.member_id.in_(list(ids)))}
-    out = [complaint_row(r) for r in rows.values()]
+    out = [complaint_row(r) for r in rows.values() if stores is None or r.store_id in stores]
     for ev in events:  # a till's complaint HQ has not handled yet
         body = ev.body or {}
         if ev.type == "complaint" and body.get("complaint_id") not in rows:
@@ -177,12 +186,17 @@ def _coupon_use(r: Any) -> dict[str, Any]:
             "business_day": _iso(r.business_day), "problem": r.problem}  # fmt: skip
 
 
-def _ledger(cdb: CloudDB, member_id: str) -> tuple[int, int, list[dict[str, Any]]]:
+def _ledger(
+    cdb: CloudDB, member_id: str, stores: frozenset[str] | None
+) -> tuple[int, int, list[dict[str, Any]]]:
     p = cdb.models.PointsLedger
+    where = p.member_id == member_id
+    if stores is not None:
+        where &= p.origin_terminal.not_in(tills_elsewhere(cdb, stores))
     rows = list(
         p.select(p, pw.fn.SUM(p.delta).over().alias("total"),
                  pw.fn.COUNT(p.id).over().alias("n"))
-        .where(p.member_id == member_id).order_by(p.id.desc()).limit(HISTORY_LIMIT)
+        .where(where).order_by(p.id.desc()).limit(HISTORY_LIMIT)
     )  # fmt: skip
     hq = [int(r.origin_seq) for r in rows if r.origin_terminal.startswith("hq:")]
     why = {}
@@ -197,6 +211,9 @@ def _ledger(cdb: CloudDB, member_id: str) -> tuple[int, int, list[dict[str, Any]
                        "origin_terminal": r.origin_terminal, "origin_seq": int(r.origin_seq),
                        "origin_sale_id": r.origin_sale_id,
                        "created_at": _iso(r.created_at)})  # fmt: skip
+    if stores is not None:  # the balance is the member's, chain-wide, as every till shows it
+        total = p.select(pw.fn.COALESCE(pw.fn.SUM(p.delta), 0)).where(p.member_id == member_id)
+        return int(total.scalar() or 0), int(rows[0].n or 0) if rows else 0, ledger
     if not rows:
         return 0, 0, []
     return int(rows[0].total or 0), int(rows[0].n or 0), ledger
@@ -235,25 +252,35 @@ def _records(cdb: CloudDB, member_id: str) -> dict[str, list[tuple[Any, ...]]]:
     return out
 
 
-def member_360(cdb: CloudDB, member_id: str) -> dict[str, Any] | None:
+def member_360(
+    cdb: CloudDB, member_id: str, stores: frozenset[str] | None = None
+) -> dict[str, Any] | None:
     """Everything HQ knows of one member, unmasked; None when there is no such member.
 
     Eight round trips at most, each on an index by member (a loaded database answers each in
-    a millisecond or two: their number, not their work, sets the time).
+    a millisecond or two: their number, not their work, sets the time). With ``stores`` (a
+    store manager's or sales guide's), what was recorded at other stores' tills is left out:
+    purchases and their ratings, returns, complaints, coupon uses, points-ledger rows, and the
+    totals over them. The member's own facts (profile, tier and its history, points balance,
+    spend, tags, preferences, notes) stay whole: every till of the chain holds them too.
     """
     m = cdb.models
     member = m.Member.get_or_none(m.Member.member_id == member_id)
     if member is None:
         return None
     rec = _records(cdb, member_id)
-    events, totals = _events(cdb, member_id)
+    events, totals = _events(cdb, member_id, stores)
     sales = [ev for ev in events if ev.type == "sale"][:HISTORY_LIMIT]
     ratings = _ratings(cdb, sales)
-    points, ledger_rows, ledger = _ledger(cdb, member_id)
+    points, ledger_rows, ledger = _ledger(cdb, member_id, stores)
     u = cdb.remote.CouponUse
+    uses = u.member_id == member_id
+    if stores is not None:
+        uses &= u.store_id.in_(sorted(stores))
     erased = rec.get("erased")
     return {
         "profile": _profile(member),
+        "stores_shown": None if stores is None else sorted(stores),
         "merged_ids": sorted(r[0] for r in rec.get("alias", [])),
         "erased": None if not erased else {"erased_at": _when(erased[0][3]),
                                            "erased_by": erased[0][0]},
@@ -272,14 +299,14 @@ def member_360(cdb: CloudDB, member_id: str) -> dict[str, Any] | None:
                       for ev in sales],
         "returns": [{**_head(ev), **return_of(ev.body or {})}
                     for ev in events if ev.type == "return"][:HISTORY_LIMIT],
-        "complaints": _complaints(cdb, [member_id], events),
+        "complaints": _complaints(cdb, [member_id], events, stores),
         "notes": sorted(({"id": int(n_id), "author": author, "role": role, "text": text,
                           "created_at": _when(at)}
                          for author, role, text, at, n_id, _ in rec.get("note", [])),
                         key=lambda n: -n["id"]),
         "coupons": {
             "held": coupons.listing(cdb, member_id=member_id, limit=HISTORY_LIMIT),
-            "used": [_coupon_use(r) for r in u.select().where(u.member_id == member_id)
+            "used": [_coupon_use(r) for r in u.select().where(uses)
                      .order_by(u.id.desc()).limit(HISTORY_LIMIT)],
         },
     }  # fmt: skip

@@ -25,7 +25,7 @@ def member_or_404(cdb: CloudDB, member_id: str) -> Any:
     m = cdb.models.Member
     row = m.get_or_none(m.member_id == member_id)
     if row is None:
-        raise MemberNotFound(f"no member {member_id!r}")
+        raise MemberNotFound("no member %(member)r", member=member_id)
     return row
 
 
@@ -37,7 +37,9 @@ def _erased(cdb: CloudDB, member_id: str) -> bool:
 def _live(cdb: CloudDB, member_id: str) -> Any:
     row = member_or_404(cdb, member_id)
     if _erased(cdb, member_id):
-        raise MemberConflict(f"{member_id}'s personal data was erased; nothing more is recorded")
+        raise MemberConflict(
+            "%(member)s's personal data was erased; nothing more is recorded", member=member_id
+        )
     return row
 
 
@@ -49,12 +51,12 @@ def add_tags(
     try:
         wanted = clean_tags(tags)
     except CrmRuleError as err:
-        raise MemberInvalid(str(err)) from err
+        raise MemberInvalid.like(err) from err
     t = cdb.crm.MemberTag
     held = {r.tag for r in t.select(t.tag).where(t.member_id == member_id)}
     new = [tag for tag in wanted if tag not in held]
     if len(held) + len(new) > MAX_TAGS:
-        raise MemberConflict(f"a member carries at most {MAX_TAGS} tags")
+        raise MemberConflict("a member carries at most %(most)s tags", most=MAX_TAGS)
     for tag in new:
         t.insert(member_id=member_id, tag=tag, added_by=actor[:64], added_at=now).execute()
     return new
@@ -66,7 +68,7 @@ def remove_tag(cdb: CloudDB, member_id: str, tag: str) -> bool:
     try:
         stored = clean_tag(tag)
     except CrmRuleError as err:
-        raise MemberInvalid(str(err)) from err
+        raise MemberInvalid.like(err) from err
     t = cdb.crm.MemberTag
     return bool(t.delete().where((t.member_id == member_id) & (t.tag == stored)).execute())
 
@@ -113,7 +115,9 @@ def open_complaint(
     held = c.get_or_none(c.complaint_id == complaint_id)
     if held is not None:
         if held.member_id != member_id or held.text != text.strip():
-            raise MemberConflict(f"complaint id {complaint_id!r} is taken by another complaint")
+            raise MemberConflict(
+                "complaint id %(complaint)r is taken by another complaint", complaint=complaint_id
+            )
         return complaint_row(held)
     c.insert(complaint_id=complaint_id, member_id=member_id, sale_id=sale_id,
              store_id=member.home_store or "", origin="hq", text=text.strip(), status="open",
@@ -167,7 +171,7 @@ def find_complaint(cdb: CloudDB, complaint_id: str) -> Any:
             c.insert(**till).execute()
             row = c.get(c.complaint_id == complaint_id)
     if row is None:
-        raise MemberNotFound(f"no complaint {complaint_id!r}")
+        raise MemberNotFound("no complaint %(complaint)r", complaint=complaint_id)
     return row
 
 
@@ -179,7 +183,7 @@ def move_complaint(
     try:
         status = complaint_move(row.status, action)
     except CrmRuleError as err:
-        raise MemberConflict(str(err)) from err
+        raise MemberConflict.like(err) from err
     if action == "resolve" and not note.strip():
         raise MemberInvalid("say how the complaint was resolved")
     c = cdb.crm.Complaint

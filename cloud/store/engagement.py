@@ -251,8 +251,9 @@ def _audience_query(cdb: CloudDB, audience: Audience) -> tuple[str, list[Any]]:
     if audience.segment is not None:
         if audience.segment not in rfm.LABELS:
             raise EngagementError(
-                f"no segment {audience.segment!r}; one of {', '.join(rfm.LABELS)}"
-            )
+                "no segment %(segment)r; one of %(segments)s", segment=audience.segment,
+                segments=", ".join(rfm.LABELS),
+            )  # fmt: skip
         run = latest_run(cdb)
         if run is None:
             raise EngagementError("no segments yet: run the rfm_segments job first")
@@ -279,7 +280,7 @@ def _audience_query(cdb: CloudDB, audience: Audience) -> tuple[str, list[Any]]:
         try:
             wanted = clean_tags(audience.tags)
         except CrmRuleError as err:
-            raise EngagementError(str(err)) from err
+            raise EngagementError.like(err) from err
         where.append(
             f"mb.member_id IN (SELECT member_id FROM member_tags WHERE tag IN "
             f"({', '.join([p] * len(wanted))}) GROUP BY member_id HAVING COUNT(tag) = {p})"
@@ -348,7 +349,7 @@ def create_campaign(
 ) -> Any:  # fmt: skip
     """Store a campaign (its audience is checked by counting it)."""
     if kind not in engagement.KINDS or lang not in engagement.TEMPLATE_LANGUAGES:
-        raise EngagementError(f"no template {kind}/{lang}")
+        raise EngagementError("no template %(kind)s/%(lang)s", kind=kind, lang=lang)
     audience_size(cdb, audience)  # raises EngagementError for an unknown segment
     return cdb.segments.Campaign.create(
         name=name, audience=audience.plain(), template_kind=kind, lang=lang,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from cloud.domain.errors import Explained
 
-class CloudStoreError(Exception):
-    """Base for every error the cloud store raises; ``str(err)`` says what is wrong."""
+
+class CloudStoreError(Explained):
+    """Base for every error the cloud store raises; ``str(err)`` says what is wrong (in English;
+    ``msgid`` and ``params`` let the HQ page say it in its reader's language)."""
 
 
 class BadDatabaseUrl(CloudStoreError):

@@ -12,6 +12,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Final
 
 from argon2 import PasswordHasher
@@ -23,6 +24,11 @@ from cloud.store.errors import CloudStoreError
 ROLES: Final = ("admin", "marketing", "store_manager", "analyst", "technician", "sales_guide")
 #: Roles kept to a list of stores (they see the members and sales of those stores only).
 STORE_ROLES: Final = ("store_manager", "sales_guide")
+#: Why a store role without stores is refused (one message each, for the page's catalogues).
+NEEDS_STORES: Final = MappingProxyType({
+    "store_manager": "a store manager needs at least one store",
+    "sales_guide": "a sales guide needs at least one store",
+})  # fmt: skip
 USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
 MIN_PASSWORD: Final = 10
 SESSION_HOURS: Final = 12
@@ -84,15 +90,15 @@ def check_user_fields(username: str, role: str, stores: list[str]) -> None:
     if not USERNAME.match(username):
         raise AccessError("username: 2-64 letters, digits or . _ @ -")
     if role not in ROLES:
-        raise AccessError(f"role: one of {', '.join(ROLES)}, not {role!r}")
+        raise AccessError("role: one of %(roles)s, not %(role)r", roles=", ".join(ROLES), role=role)
     if role in STORE_ROLES and not stores:
-        raise AccessError(f"a {role.replace('_', ' ')} needs at least one store")
+        raise AccessError(NEEDS_STORES[role])
 
 
 def check_password(password: str) -> None:
     """Refuse a password too short to resist guessing."""
     if len(password) < MIN_PASSWORD:
-        raise AccessError(f"password: at least {MIN_PASSWORD} characters")
+        raise AccessError("password: at least %(least)s characters", least=MIN_PASSWORD)
     if len(password) > 200:
         raise AccessError("password: at most 200 characters")
 
@@ -115,7 +121,7 @@ def add_user(
         raise AccessError("language: zh_CN or en")
     h = cdb.hq
     if h.HqUser.get_or_none(h.HqUser.username == username) is not None:
-        raise AccessError(f"user {username!r} already exists")
+        raise AccessError("user %(user)r already exists", user=username)
     user = h.HqUser.create(
         username=username,
         display_name=display_name or username,
@@ -260,7 +266,7 @@ def create_token(cdb: CloudDB, user_id: int, name: str, created_by: str) -> tupl
     if not 1 <= len(name) <= 100:
         raise AccessError("token name: 1-100 characters")
     if get_user(cdb, user_id) is None:
-        raise AccessError(f"no user with id {user_id}")
+        raise AccessError("no user with id %(user)s", user=user_id)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = cdb.hq.ApiToken.create(
         user_id=user_id,

@@ -107,8 +107,22 @@ def sales(
     return {"totals": totals, "sales": listing}
 
 
-def member_points(cdb: CloudDB, member_id: str) -> dict[str, Any] | None:
-    """Ledger, balance (a sum, never stored) and over-redemptions; None for an unknown member."""
+def tills_elsewhere(cdb: CloudDB, stores: frozenset[str]) -> Any:
+    """The ids of the tills of every store but ``stores``, as a subquery: what was recorded
+    there is those stores' data (HQ's own origins, ``hq:...``, belong to no store)."""
+    t = cdb.models.Terminal
+    return t.select(t.terminal_id).where(t.store_id.not_in(sorted(stores)))
+
+
+def member_points(
+    cdb: CloudDB, member_id: str, stores: frozenset[str] | None = None
+) -> dict[str, Any] | None:
+    """Ledger, balance (a sum, never stored) and over-redemptions; None for an unknown member.
+
+    With ``stores`` (a store manager's), the ledger rows and over-redemptions recorded at
+    other stores' tills are left out; the balance stays the member's, chain-wide, as every
+    till shows it.
+    """
     m = cdb.models
     member = m.Member.get_or_none(m.Member.member_id == member_id)
     rows = list(
@@ -118,7 +132,9 @@ def member_points(cdb: CloudDB, member_id: str) -> dict[str, Any] | None:
     )
     if member is None and not rows:
         return None
-    overs = m.OverRedemption.select().where(m.OverRedemption.member_id == member_id)
+    over = m.OverRedemption
+    overs = list(over.select().where(over.member_id == member_id).order_by(over.id))
+    elsewhere = set() if stores is None else {r.terminal_id for r in tills_elsewhere(cdb, stores)}
     return {
         "member_id": member_id,
         "tier": member.tier if member else "regular",
@@ -129,11 +145,13 @@ def member_points(cdb: CloudDB, member_id: str) -> dict[str, Any] | None:
              "origin_terminal": r.origin_terminal, "origin_seq": r.origin_seq,
              "created_at": _iso(r.created_at)}
             for r in rows
+            if r.origin_terminal not in elsewhere
         ],
         "over_redemptions": [
             {"amount": o.amount, "balance_after": o.balance_after, "terminal_id": o.terminal_id,
              "seq": o.seq, "sale_id": o.sale_id, "detected_at": _iso(o.detected_at)}
-            for o in overs.order_by(m.OverRedemption.id)
+            for o in overs
+            if o.terminal_id not in elsewhere
         ],
     }  # fmt: skip
 

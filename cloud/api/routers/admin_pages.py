@@ -11,11 +11,13 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from cloud.api.policy import ADMIN_ONLY, PolicyRouter
+from cloud.api.reasons import Refused
 from cloud.api.routers import pushes as push_api
 from cloud.api.routers import users as users_api
 from cloud.api.routers.pages import attention
 from cloud.api.routers.terminals import TERMINAL_READERS
 from cloud.api.security import Db, Who
+from cloud.domain.errors import Explained
 from cloud.store import hq_access, registry, stores
 
 Scope = Annotated[str, Form(max_length=32)]
@@ -42,19 +44,19 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         ]
         return page(request, "terminals.html", who, terminals=[(t, attention(t)) for t in rows])
 
-    def _push_request(scope: str, kind: str, items: str) -> push_api.PushRequest:
+    def _push_request(stream: str, scope: str, kind: str, items: str) -> push_api.PushRequest:
+        """The form as a push (ValidationError or a refusal when it is not one)."""
+        if stream not in push_api.STREAM_NAMES:
+            raise Refused(422, "no stream %(stream)r", stream=stream)
         try:
             parsed = json.loads(items)
         except json.JSONDecodeError as err:
-            raise HTTPException(422, f"items are not JSON: {err.msg} at line {err.lineno}") from err
+            # The decoder's own words ("Expecting value") are catalogue messages too.
+            raise Refused(422, "items are not JSON: %(problem)s at line %(line)s",
+                          problem=Explained(err.msg), line=err.lineno) from err  # fmt: skip
         if isinstance(parsed, dict):
             parsed = [parsed]
-        try:
-            return push_api.PushRequest(scope=scope, kind=kind, items=parsed)
-        except ValidationError as err:
-            first = err.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise HTTPException(422, f"{where}: {first['msg']}") from err
+        return push_api.PushRequest(scope=scope, kind=kind, items=parsed)
 
     @r.get("/pushes", policy=push_api.PUSHERS)
     def pushes(cdb: Db, who: Who, request: Request) -> Response:
@@ -78,12 +80,10 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         cdb: Db, who: Who, request: Request, stream: StreamF, scope: Scope, kind: Kind, items: Items
     ) -> Response:
         try:
-            body = _push_request(scope, kind, items)
-            if stream not in push_api.STREAM_NAMES:
-                raise HTTPException(422, f"no stream {stream!r}")
+            body = _push_request(stream, scope, kind, items)
             clean = push_api.checked(cdb, who, stream, body)
-        except HTTPException as err:
-            return page(request, "_push_error.html", who, status=200, error=err.detail)
+        except (HTTPException, ValidationError) as err:
+            return page(request, "_push_error.html", who, status=200, error=err)
         shown = push_api.preview(cdb, stream, body.scope, body.kind, clean)
         return page(
             request,
@@ -101,12 +101,10 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         cdb: Db, who: Who, request: Request, stream: StreamF, scope: Scope, kind: Kind, items: Items
     ) -> Response:
         try:
-            body = _push_request(scope, kind, items)
-            if stream not in push_api.STREAM_NAMES:
-                raise HTTPException(422, f"no stream {stream!r}")
+            body = _push_request(stream, scope, kind, items)
             result = push_api.do_push(cdb, who, request, stream, body)
-        except HTTPException as err:
-            return page(request, "_push_error.html", who, error=err.detail)
+        except (HTTPException, ValidationError) as err:
+            return page(request, "_push_error.html", who, error=err)
         return page(request, "_push_sent.html", who, result=result, history=_history(cdb, who))
 
     @r.get("/users", policy=ADMIN_ONLY)
@@ -133,17 +131,14 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         role: Annotated[str, Form(max_length=16)],
         store_ids: Annotated[list[str] | None, Form(max_length=500)] = None,
     ) -> Response:
-        error = ""
+        error: Exception | None = None  # said in the page's language by the template
         try:
             body = users_api.NewUser(
                 username=username, password=password, role=role, stores=store_ids or []
             )
             users_api.create_user(cdb, request, body)
-        except ValidationError as err:
-            first = err.errors()[0]
-            error = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
-        except HTTPException as err:
-            error = str(err.detail)
+        except (ValidationError, HTTPException) as err:
+            error = err
         return page(
             request,
             "_users.html",
@@ -162,13 +157,14 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         user_id: Annotated[int, Form(ge=1, le=2**62)],
         name: Annotated[str, Form(min_length=1, max_length=100)],
     ) -> Response:
-        error, created = "", ""
+        error: HTTPException | None = None
+        created = ""
         try:
             created = users_api.create_token(
                 cdb, who, request, users_api.NewToken(user_id=user_id, name=name)
             ).token
         except HTTPException as err:
-            error = str(err.detail)
+            error = err
         return page(
             request,
             "_users.html",
@@ -181,11 +177,11 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
 
     @r.post("/tokens/{token_id}/revoke", policy=ADMIN_ONLY)
     def revoke_token(cdb: Db, who: Who, request: Request, token_id: int) -> Response:
-        error = ""
+        error: HTTPException | None = None
         try:
             users_api.revoke_token(cdb, request, token_id)
         except HTTPException as err:
-            error = str(err.detail)
+            error = err
         return page(
             request,
             "_users.html",

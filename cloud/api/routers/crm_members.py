@@ -13,11 +13,13 @@ import json
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import HTTPException, Path, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import Response
 from pydantic import Field
 
+from cloud.api.paths import ComplaintPath, MemberPath, TagPath, segment
 from cloud.api.policy import ADMIN_ONLY, PolicyRouter, Principal, Role, Strict, allow
+from cloud.api.reasons import Refused
 from cloud.api.security import Db, Who, audit
 from cloud.domain.crm import CrmRuleError, mask_code, mask_name, mask_phone, search_term
 from cloud.jobs.publish import publish_changes
@@ -36,8 +38,6 @@ COMPLAINT_HANDLERS = allow(
     Role.MARKETING, Role.STORE_MANAGER, note="store managers: their stores' members"
 )
 PRIVACY = ADMIN_ONLY
-MemberPath = Annotated[str, Path(min_length=1, max_length=64)]
-ComplaintPath = Annotated[str, Path(min_length=1, max_length=64)]
 STATUS = {MemberNotFound: 404, MemberConflict: 409, MemberInvalid: 422}
 
 
@@ -106,12 +106,12 @@ def shown_hit(hit: dict[str, Any], who: Principal) -> dict[str, Any]:
 
 
 def member_view(cdb: CloudDB, who: Principal, member_id: str) -> dict[str, Any]:
-    """The 360, unmasked; 404 for no such member, 403 for another store's."""
-    view = crm.member_360(cdb, member_id)
+    """The 360, unmasked; 404 for no such member, 403 for another store's. A caller kept to
+    some stores sees what was recorded at them (``cloud.store.crm.member_360``)."""
+    _in_scope(cdb, who, member_id)
+    view = crm.member_360(cdb, member_id, who.stores)
     if view is None:
-        raise HTTPException(404, f"no member {member_id!r}")
-    if who.stores is not None and view["profile"]["home_store"] not in who.stores:
-        raise HTTPException(403, f"member {member_id!r} belongs to another store")
+        raise Refused(404, "no member %(member)r", member=member_id)
     return view
 
 
@@ -119,16 +119,16 @@ def _in_scope(cdb: CloudDB, who: Principal, member_id: str) -> None:
     m = cdb.models.Member
     row = m.get_or_none(m.member_id == member_id)
     if row is not None and who.stores is not None and row.home_store not in who.stores:
-        raise HTTPException(403, f"member {member_id!r} belongs to another store")
+        raise Refused(403, "member %(member)r belongs to another store", member=member_id)
 
 
 def _refused(
     cdb: CloudDB, request: Request, action: str, err: Exception, detail: dict[str, Any]
-) -> HTTPException:
+) -> Refused:
     status = next((code for kind, code in STATUS.items() if isinstance(err, kind)), 409)
     with cdb.write():
         audit(cdb, request, action, {**detail, "refused": str(err)}, outcome="refused")
-    return HTTPException(status, str(err))
+    return Refused.because(status, err)
 
 
 def search_hits(cdb: CloudDB, who: Principal, q: str) -> list[dict[str, Any]]:
@@ -136,7 +136,7 @@ def search_hits(cdb: CloudDB, who: Principal, q: str) -> list[dict[str, Any]]:
     try:
         term = search_term(q)
     except CrmRuleError as err:
-        raise HTTPException(422, str(err)) from err
+        raise Refused.because(422, err) from err
     return [shown_hit(h, who) for h in crm.search(cdb, term, who.stores)]
 
 
@@ -161,9 +161,11 @@ def move_complaint(
     """Resolve or reopen a complaint of the caller's stores (404 unknown, 403 another store)."""
     store = crm_records.complaint_store(cdb, complaint_id)
     if store is None:
-        raise HTTPException(404, f"no complaint {complaint_id!r}")
+        raise Refused(404, "no complaint %(complaint)r", complaint=complaint_id)
     if who.stores is not None and store not in who.stores:
-        raise HTTPException(403, f"complaint {complaint_id!r} belongs to another store")
+        raise Refused(
+            403, "complaint %(complaint)r belongs to another store", complaint=complaint_id
+        )
     return record(  # type: ignore[no-any-return]
         request, cdb, f"complaint_{action}", {"complaint_id": complaint_id},
         lambda: crm_records.move_complaint(cdb, complaint_id, action, note, who.username,
@@ -203,7 +205,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
     @r.delete("/api/crm/members/{member_id}/tags/{tag}", policy=FOLLOW_UP)
     def remove_tag(
         cdb: Db, who: Who, request: Request, member_id: MemberPath,
-        tag: Annotated[str, Path(min_length=1, max_length=32)],
+        tag: TagPath,
     ) -> dict[str, Any]:  # fmt: skip
         """Take a tag off the member."""
         _in_scope(cdb, who, member_id)
@@ -276,7 +278,10 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         return Response(
             json.dumps(data, ensure_ascii=False, indent=1, default=str),
             media_type="application/json",
-            headers={"Content-Disposition": f'attachment; filename="member-{member_id}.json"'},
+            # The id may hold a quote, a slash or a line break: escaped, it stays one file name.
+            headers={
+                "Content-Disposition": f'attachment; filename="member-{segment(member_id)}.json"'
+            },
         )
 
     @r.post(

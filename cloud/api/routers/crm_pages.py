@@ -10,7 +10,6 @@ from typing import Annotated, Any
 from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from cloud.api import i18n
 from cloud.api.pages import chart
 from cloud.api.policy import PolicyRouter
 from cloud.api.routers.crm_segments import READERS, WRITERS, masked_row
@@ -74,8 +73,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
     r = PolicyRouter(enforcer, include_in_schema=False)
 
     def gettext(request: Request, who: Any) -> Callable[[str], str]:
-        renderer = request.app.state.renderer
-        return i18n.gettext_for(renderer.catalogues, renderer.language(request, who))
+        return request.app.state.renderer.gettext(request, who)
 
     @r.get("/segments", policy=READERS)
     def segments_page(
@@ -131,7 +129,8 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
                 audit(cdb, request, "campaign_add", {"id": row.id, "name": name,
                       **audience.plain(), "template": template, "lang": lang})  # fmt: skip
         except engagement.EngagementError as err:
-            return HTMLResponse(f'<p class="error">{html.escape(str(err))}</p>')
+            said = request.app.state.renderer.say(request, who, err)
+            return HTMLResponse(f'<p class="error" role="alert">{html.escape(said)}</p>')
         # htmx follows HX-Redirect: the page reloads with the new campaign listed (a new query,
         # since a change of the #fragment alone would not reload it).
         return Response(status_code=204, headers={"HX-Redirect": f"/campaigns?new={row.id}"})

@@ -16,11 +16,13 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import IO, Annotated, Any, Literal
 
-from fastapi import HTTPException, Path, Query, Request
+from fastapi import Path, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import Field, field_validator
 
+from cloud.api.paths import MemberPath
 from cloud.api.policy import PolicyRouter, Principal, Role, Strict, allow
+from cloud.api.reasons import Refused
 from cloud.api.routers.members import mask_name, mask_phone
 from cloud.api.security import Db, Who, audit
 from cloud.domain import engagement as templates_rules
@@ -35,7 +37,6 @@ WRITERS = allow(Role.MARKETING, note="marketing runs campaigns and edits their t
 EXPORTERS = allow(Role.MARKETING, Role.ANALYST,
                   note="analysts get phone numbers masked; every export is audited")  # fmt: skip
 GATEWAY = allow(Role.MARKETING, note="the gateway's queue holds phone numbers")
-MemberPath = Annotated[str, Path(min_length=1, max_length=64)]
 CampaignPath = Annotated[int, Path(ge=1, le=2**62)]
 KindPath = Annotated[
     str, Path(pattern=r"^(purchase_confirmation|birthday_greeting|campaign_notice)$")
@@ -150,7 +151,7 @@ def export_campaign(cdb: Any, campaign: Any, fmt: str, masked: bool) -> tuple[IO
 def _campaign(cdb: Any, campaign_id: int) -> Any:
     found = cdb.segments.Campaign.get_or_none(cdb.segments.Campaign.id == campaign_id)
     if found is None:
-        raise HTTPException(404, f"no campaign {campaign_id}")
+        raise Refused(404, "no campaign %(campaign)s", campaign=campaign_id)
     return found
 
 
@@ -179,7 +180,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         """One member's purchase cycle, favourite categories and products, favourite hour."""
         found = segments.behaviour(cdb, member_id)
         if not found["visits"]:
-            raise HTTPException(404, f"no purchases recorded for member {member_id!r}")
+            raise Refused(404, "no purchases recorded for member %(member)r", member=member_id)
         return found
 
     @r.get("/api/segments/dormant", policy=READERS)
@@ -222,7 +223,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
                 engagement.save_template(cdb, template_kind, template_lang, body.text,
                                          who.username, utcnow())  # fmt: skip
             except templates_rules.TemplateError as err:
-                raise HTTPException(422, str(err)) from err
+                raise Refused.because(422, err) from err
             audit(cdb, request, "crm_template_save",
                   {"kind": template_kind, "lang": template_lang, "text": body.text})  # fmt: skip
         return {"kind": template_kind, "lang": template_lang, "text": body.text}
@@ -235,7 +236,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
                 row = engagement.create_campaign(cdb, body.name, body.audience(), body.template,
                                                  body.lang, who.username, utcnow())  # fmt: skip
             except engagement.EngagementError as err:
-                raise HTTPException(409, str(err)) from err
+                raise Refused.because(409, err) from err
             audit(cdb, request, "campaign_add", {"id": row.id, **body.model_dump(
                 exclude={"member_ids"}), "member_ids": len(body.member_ids or [])})  # fmt: skip
         return next(c for c in engagement.campaigns(cdb) if c["id"] == row.id)
@@ -257,7 +258,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         try:
             spooled, count = export_campaign(cdb, campaign, format, masked)
         except engagement.EngagementError as err:
-            raise HTTPException(409, str(err)) from err
+            raise Refused.because(409, err) from err
         with cdb.write():
             audit(cdb, request, "campaign_export",
                   {"campaign_id": campaign_id, "format": format, "rows": count,
@@ -278,7 +279,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
             try:
                 added = engagement.enqueue(cdb, campaign, utcnow())
             except engagement.EngagementError as err:
-                raise HTTPException(409, str(err)) from err
+                raise Refused.because(409, err) from err
             audit(cdb, request, "campaign_queue", {"campaign_id": campaign_id, "queued": added})
         return {"campaign_id": campaign_id, "queued": added}
 

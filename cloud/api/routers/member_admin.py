@@ -13,11 +13,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import HTTPException, Path, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from cloud.api.paths import MemberPath
 from cloud.api.policy import ADMIN_ONLY, PolicyRouter, Role, allow
+from cloud.api.reasons import Refused
 from cloud.api.security import Db, Who, audit
 from cloud.jobs.merge import merge_member
 from cloud.jobs.publish import publish_changes
@@ -34,7 +36,6 @@ from cloud.store.effects import PendingDown
 from protocol.bounds import MAX_POINTS, TEXT_CHARS
 
 MEMBER_EDITORS = allow(Role.MARKETING, note="admin and marketing")
-MemberPath = Annotated[str, Path(min_length=1, max_length=64)]
 STATUS = {MemberNotFound: 404, MemberConflict: 409, MemberInvalid: 422}
 Card = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -113,11 +114,11 @@ class MergeRequest(BaseModel):
 
 def _refused(
     cdb: CloudDB, request: Request, action: str, err: MemberAdminError, detail: dict[str, Any]
-) -> HTTPException:
+) -> Refused:
     status = next((code for kind, code in STATUS.items() if isinstance(err, kind)), 409)
     with cdb.write():
         audit(cdb, request, action, {**detail, "refused": str(err)}, outcome="refused")
-    return HTTPException(status, str(err))
+    return Refused.because(status, err)
 
 
 def _publish(request: Request, down: Sequence[PendingDown]) -> int:

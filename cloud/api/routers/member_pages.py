@@ -14,14 +14,13 @@ from typing import Annotated, Any
 from fastapi import Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
+from cloud.api.paths import ComplaintPath, MemberPath
 from cloud.api.policy import PolicyRouter, Principal
 from cloud.api.routers.crm_members import (
     COMPLAINT_HANDLERS,
     CRM_READERS,
     FOLLOW_UP,
     PRIVACY,
-    ComplaintPath,
-    MemberPath,
     member_view,
     move_complaint,
     record,
@@ -44,11 +43,12 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         return request.app.state.renderer.render(request, template, who, **ctx)  # type: ignore[no-any-return]
 
     def follow_up(cdb: CloudDB, request: Request, who: Principal, member_id: str,
-                  change: Callable[[], Any], error: str = "") -> HTMLResponse:  # fmt: skip
+                  change: Callable[[], Any]) -> HTMLResponse:  # fmt: skip
+        error: HTTPException | None = None  # said in the page's language by the template
         try:
             change()
         except HTTPException as err:
-            error = str(err.detail)
+            error = err
         view = shown(member_view(cdb, who, member_id), who)
         return render(request, who, "_member_follow_up.html", m=view, p=view["profile"],
                       error=error, **rights(who))  # fmt: skip
@@ -62,12 +62,13 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
     def members_page(
         cdb: Db, who: Who, request: Request, q: Annotated[str, Query(max_length=64)] = ""
     ) -> HTMLResponse:
-        hits, error = [], ""
+        hits: list[dict[str, Any]] = []
+        error: HTTPException | None = None
         if q.strip():
             try:
                 hits = search_hits(cdb, who, q)
             except HTTPException as err:
-                error = str(err.detail)
+                error = err
         # The entry is not shown again to a role that may not see a full phone.
         return render(request, who, "members.html", q=q if who.sees_personal_data else "",
                       searched=bool(q.strip()), hits=hits, error=error)  # fmt: skip

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import HTTPException, Path
-
+from cloud.api.paths import MemberPath
 from cloud.api.policy import PolicyRouter, Principal, Role, allow
+from cloud.api.reasons import Refused
 from cloud.api.security import Db, Who
 from cloud.store import queries
 
@@ -18,7 +18,6 @@ MEMBER_READERS = allow(
     note="phones and names masked except for admin and marketing; "
     "store managers: members of their stores only",
 )
-MemberPath = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 def mask_phone(phone: str) -> str:
@@ -37,7 +36,7 @@ def _visible(cdb: Any, who: Principal, member_id: str) -> Any:
     m = cdb.models
     member = m.Member.get_or_none(m.Member.member_id == member_id)
     if member is not None and who.stores is not None and member.home_store not in who.stores:
-        raise HTTPException(403, f"member {member_id!r} belongs to another store")
+        raise Refused(403, "member %(member)r belongs to another store", member=member_id)
     return member
 
 
@@ -50,7 +49,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         """Profile: phone, name, home store, tier, cumulative spend (masked per role)."""
         found = _visible(cdb, who, member_id)
         if found is None:
-            raise HTTPException(404, f"no member {member_id!r}")
+            raise Refused(404, "no member %(member)r", member=member_id)
         phone, name = found.phone or "", found.name or ""
         if not who.sees_personal_data:
             phone, name = mask_phone(phone), mask_name(name)
@@ -67,11 +66,14 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
 
     @r.get("/api/members/{member_id}/points", policy=MEMBER_READERS)
     def member_points(cdb: Db, who: Who, member_id: MemberPath) -> dict[str, Any]:
-        """The points ledger and the balance it sums to, plus any over-redemptions."""
+        """The points ledger and the balance it sums to, plus any over-redemptions; store
+        managers: the rows recorded at their stores' tills and HQ (the balance is chain-wide)."""
         _visible(cdb, who, member_id)
-        found = queries.member_points(cdb, member_id)
+        found = queries.member_points(cdb, member_id, who.stores)
         if found is None:
-            raise HTTPException(404, f"no member {member_id!r} and no points recorded for it")
+            raise Refused(
+                404, "no member %(member)r and no points recorded for it", member=member_id
+            )
         return found
 
     return r

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from cloud.api import i18n
 from cloud.api.pages import LANG_COOKIE, chart
 from cloud.api.policy import ANY_SIGNED_IN, PUBLIC, REPORT_READERS, PolicyRouter, Principal, Role
+from cloud.api.reasons import Refused
 from cloud.api.routers.auth import sign_in
 from cloud.api.security import SESSION_COOKIE, Db, Who, audit
 from cloud.api.tables import filters
@@ -134,8 +135,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         return request.app.state.renderer.render(request, template, who, **ctx)
 
     def gettext(request: Request, who: Principal | None) -> Any:
-        renderer = request.app.state.renderer
-        return i18n.gettext_for(renderer.catalogues, renderer.language(request, who))
+        return request.app.state.renderer.gettext(request, who)
 
     @r.get("/login", policy=PUBLIC)
     def login_form(request: Request, next: Annotated[str, Query(max_length=300)] = "/") -> Response:
@@ -181,7 +181,10 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         request: Request, code: str, back: Annotated[str, Query(max_length=300)] = "/"
     ) -> Response:
         if code not in i18n.LANGUAGES:
-            raise HTTPException(404, f"no language {code!r}; one of {', '.join(i18n.LANGUAGES)}")
+            raise Refused(
+                404, "no language %(code)r; one of %(languages)s", code=code,
+                languages=", ".join(i18n.LANGUAGES),
+            )  # fmt: skip
         response = RedirectResponse(_safe_next(back), status_code=303)
         response.set_cookie(
             LANG_COOKIE, code, max_age=365 * 86400, samesite="strict", httponly=True
@@ -288,7 +291,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         date_to: Day = None,
     ) -> Response:
         if name not in REPORTS:
-            raise HTTPException(404, f"no report {name!r}")
+            raise Refused(404, "no report %(name)r", name=name)
         f = _filters(cdb, who, store, date_from, date_to, limit=500)
         table = REPORTS[name](cdb, f)
         return page(

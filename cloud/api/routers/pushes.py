@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from cloud.api.policy import PolicyRouter, Principal, Role, Strict, allow
 from cloud.api.publisher import PublishError
+from cloud.api.reasons import Refused
 from cloud.api.security import Db, Who, audit
 from cloud.domain.snapshot import STREAM_KEYS, LoggedChange, fold
 from cloud.store import coupons
@@ -92,7 +93,7 @@ class PushRecord(BaseModel):
 def may_push(who: Principal, stream: str) -> None:
     """Marketing pushes members and coupons only."""
     if who.role is Role.MARKETING and stream not in MARKETING_STREAMS:
-        raise HTTPException(403, f"the marketing role may not push {stream}")
+        raise Refused(403, "the marketing role may not push %(stream)s", stream=stream)
 
 
 def checked(
@@ -106,24 +107,29 @@ def checked(
         except BadTopic as err:
             raise HTTPException(422, str(err)) from err
         if not store_known(cdb, request.scope):
-            raise HTTPException(404, f"unknown store {request.scope!r}; add it under /api/stores")
+            raise Refused(
+                404, "unknown store %(store)r; add it under /api/stores", store=request.scope
+            )
     try:
         items = validate_items(stream, request.kind, request.items)
     except ItemError as err:
-        raise HTTPException(422, f"{stream} {request.kind}: {err}") from err
+        raise Refused(
+            422, "%(stream)s %(kind)s: %(problem)s", stream=stream, kind=request.kind, problem=err
+        ) from err
     if stream == "members" and request.kind == "upsert":
         # A member HQ sends to tills must be findable there: the phone is the account key.
         # (Facts pushed by the cloud itself may omit it; a till keeps the phone it has.)
         for index, item in enumerate(items):
             if not item.get("phone"):
-                raise HTTPException(
-                    422, f"members upsert: items[{index}]: Object missing required field `phone`"
-                )
+                raise Refused(
+                    422, "members upsert: items[%(index)s]: Object missing required field `phone`",
+                    index=index,
+                )  # fmt: skip
     ruled = [str(i["key"]) for i in items if stream == "config" and is_rules_key(str(i["key"]))]
     if ruled:
         # The cloud must know every rules version a till can price with: only the rules API
         # stores one before it is pushed.
-        raise HTTPException(422, f"config {ruled[0]!r}: rules are published through /api/rules")
+        raise Refused(422, "config %(key)r: rules are published through /api/rules", key=ruled[0])
     return items
 
 
@@ -214,7 +220,7 @@ def do_push(
     try:
         encode_down(probe)
     except Oversized as err:
-        raise HTTPException(413, f"change too large for one message: {err}") from err
+        raise Refused(413, "change too large for one message: %(problem)s", problem=err) from err
     with cdb.write():
         version, previous = append_linked_change(cdb, stream, scope, body.kind, items, utcnow())
         if stream == "coupons" and body.kind == "upsert":  # the cloud checks coupons: its records

@@ -6,10 +6,11 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import HTTPException, Path, Query, Request
+from fastapi import Path, Query, Request
 from pydantic import BaseModel, Field
 
 from cloud.api.policy import ADMIN_ONLY, PolicyRouter, Principal, Strict
+from cloud.api.reasons import Refused
 from cloud.api.security import Db, Who, audit
 from cloud.store import hq_access
 from cloud.store.db import CloudDB
@@ -119,9 +120,10 @@ def known_stores(cdb: CloudDB, stores: list[str]) -> None:
     """Refuse store ids that are not in the stores registry (404 naming them)."""
     missing = sorted(s for s in set(stores) if not store_known(cdb, s))
     if missing:
-        raise HTTPException(
-            404, f"unknown store(s): {', '.join(missing)}; add them under /api/stores"
-        )
+        raise Refused(
+            404, "unknown store(s): %(stores)s; add them under /api/stores",
+            stores=", ".join(missing),
+        )  # fmt: skip
 
 
 def audit_entries(cdb: CloudDB, limit: int, before: int | None = None) -> list[AuditEntry]:
@@ -173,7 +175,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         with cdb.write():
             target = _existing(cdb, user_id)
             if target.user_id == who.user_id and not body.active:
-                raise HTTPException(409, "you cannot disable your own account")
+                raise Refused(409, "you cannot disable your own account")
             hq_access.set_active(cdb, user_id, body.active)
             audit(cdb, request, "user_active", {"username": target.username, "active": body.active})
         return _user(_existing(cdb, user_id))
@@ -224,7 +226,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
 def _existing(cdb: CloudDB, user_id: int) -> hq_access.UserRow:
     found = hq_access.get_user(cdb, user_id)
     if found is None:
-        raise HTTPException(404, f"no user with id {user_id}")
+        raise Refused(404, "no user with id %(user)s", user=user_id)
     return found
 
 
@@ -244,7 +246,7 @@ def create_user(cdb: CloudDB, request: Request, body: NewUser) -> User:
             )
         except hq_access.AccessError as err:
             code = 409 if "already exists" in str(err) else 422
-            raise HTTPException(code, str(err)) from err
+            raise Refused.because(code, err) from err
         audit(
             cdb,
             request,
@@ -272,6 +274,6 @@ def revoke_token(cdb: CloudDB, request: Request, token_id: int) -> dict[str, Any
     """Revoke a token at once (audited)."""
     with cdb.write():
         if not hq_access.revoke_token(cdb, token_id):
-            raise HTTPException(404, f"no active token with id {token_id}")
+            raise Refused(404, "no active token with id %(token)s", token=token_id)
         audit(cdb, request, "token_revoke", {"token_id": token_id})
     return {"id": token_id, "revoked": True}

@@ -25,7 +25,10 @@
   }
   function reason(xhr) {
     try {
-      var detail = JSON.parse(xhr.responseText).detail;
+      var answer = JSON.parse(xhr.responseText);
+      // The server says why in the page's language; detail is the API's English (older answers).
+      if (answer.message) return String(answer.message);
+      var detail = answer.detail;
       if (Array.isArray(detail)) {
         return detail.map(function (d) { return (d.loc || []).slice(1).join(".") + ": " + d.msg; }).join("; ");
       }

@@ -211,7 +211,7 @@ def test_pages_answer_bad_input_and_ended_sessions_in_the_page(api: TestClient) 
     query after signing in."""
     bad = api.get("/?date_from=2026-13-01")
     assert bad.status_code == 422 and bad.headers["content-type"].startswith("text/html")
-    assert "date_from" in bad.text and "<main>" in bad.text
+    assert "开始日期" in bad.text and "<main>" in bad.text  # the field, in the page's language
     assert api.get("/api/reports/sales?date_from=2026-13-01").json()["detail"][0]["loc"] == [
         "query",
         "date_from",

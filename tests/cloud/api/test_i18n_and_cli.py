@@ -4,23 +4,29 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import get_args
 
+import pytest
 from jinja2 import Environment, FileSystemLoader
 
 from cloud.api import i18n
 from cloud.api.pages import NAV, TEMPLATES
+from cloud.api.reasons import INVALID, say
 from cloud.api.routers.pages import attention
 from cloud.domain.tiers import TIER_ORDER
 from cloud.store import hq_access
 from cloud.store.db import open_cloud_db
 from cloud.store.reports import REPORTS, Filters
 from protocol.bodies import PointsReasonName
+from protocol.items import ItemError, validate_items
+from tests.cloud.api.i18n_messages import refusal_messages
 
 ROOT = Path(__file__).resolve().parents[3]
+PLACEHOLDER = re.compile(r"%\((\w+)\)")
 DYNAMIC_PREFIXES = (
     "attention.",
     "tender.",
@@ -88,6 +94,47 @@ def test_every_message_has_chinese_and_english() -> None:
         m for m in used if m.startswith(DYNAMIC_PREFIXES) and catalogues["en"][m] == m
     )
     assert not english_keys, f"en shows raw keys for {english_keys}"
+
+
+def test_every_refusal_the_page_can_say_has_chinese_and_english() -> None:
+    """Refusals, validation errors and field names the page says (tests/cloud/api/
+    i18n_messages.py gathers them from the code): each in both catalogues, Chinese in zh_CN."""
+    catalogues = i18n.load_all()
+    used = refusal_messages()
+    assert len(used) > 100
+    for language in i18n.LANGUAGES:
+        missing = sorted(used - set(catalogues[language]))
+        assert not missing, f"{language} lacks {missing}"
+    zh = catalogues["zh_CN"]
+    english = sorted(m for m in used if not re.search(r"[\u4e00-\u9fff；：]", zh[m]))
+    assert not english, f"zh_CN says these in English: {english}"
+
+
+def test_every_translation_fills_only_its_messages_placeholders() -> None:
+    """A placeholder the message does not carry would fail the page with a KeyError."""
+    for language, table in i18n.load_all().items():
+        for msgid, text in table.items():
+            given = set(PLACEHOLDER.findall(msgid))
+            if msgid.startswith("invalid."):  # pydantic's context of the error fills these
+                given |= set(INVALID[msgid.removeprefix("invalid.")])
+            assert set(PLACEHOLDER.findall(text)) <= given, (language, msgid, text)
+
+
+def test_the_push_schemas_words_are_said_in_both_languages() -> None:
+    """The schema's messages have no catalogue id: the page reads them back (reasons.WORDED).
+    In English the text comes back exactly; in Chinese none of msgspec's English is left."""
+    catalogues = i18n.load_all()
+    en, zh = (i18n.gettext_for(catalogues, lang) for lang in ("en", "zh_CN"))
+    bad = ([{}], [{"sku": "A", "price_fen": "x"}], [{"sku": "A", "price_fen": -1}],
+           [{"sku": "A", "price_fen": 5, "zz": 1}], [{"sku": "A" * 100, "price_fen": 5}], [5],
+           [{"sku": "A", "price_fen": 5}, {"sku": "A", "price_fen": 6}],
+           [{"sku": "A", "price_fen": 10**15}])  # fmt: skip
+    for items in bad:
+        with pytest.raises(ItemError) as caught:
+            validate_items("prices", "upsert", items)
+        assert say(caught.value, en) == str(caught.value)
+        chinese = say(caught.value, zh)
+        assert not re.search(r"Expected|Object|items\[|appears|at `", chinese), chinese
 
 
 def test_every_report_name_and_column_has_a_label_in_both_languages(tmp_path: Path) -> None:

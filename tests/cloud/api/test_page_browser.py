@@ -12,16 +12,12 @@ import dataclasses
 import datetime as dt
 import json
 import sqlite3
-import tempfile
-import threading
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from cloud.api.app import create_app
 from cloud.api.publisher import MqttPublisher
@@ -32,58 +28,13 @@ from device.store.journal import JournalWriter
 from device.sync.service import SyncService, SyncSettings
 from device.sync.storage import SyncStorage
 from protocol.topics import events_topic
-from provisioning.ports import free_port
 from tests.broker import Broker
-from tests.cloud.api.access import PASSWORD, bearer, token_for
+from tests.cloud.api.access import bearer, token_for
+from tests.cloud.api.browser import Served, chromium, require_chromium, shot, sign_in, wait_for
 from tests.cloud.factories import batch_payload, envelope, sale_body
 from tests.cloud.ingest.conftest import ingest_settings
 from tests.device.sync.builders import sale
 from tests.device.sync.harness import SHANGHAI, broker_settings
-
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SHOTS = Path(__file__).resolve().parents[3] / "var" / "hq-page"
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 90.0) -> Any:
-    """Poll until ``check`` returns something truthy, or fail naming what never happened."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-class Served:
-    """The HQ app under uvicorn on a loopback port, in a thread of this process."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        wait_for(lambda: self.server.started, "the HQ server to start", 60)
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
 
 
 def api(url: str, token: str, method: str = "GET", body: Any = None) -> Any:
@@ -106,8 +57,7 @@ def terminal_price(path: Path, sku: str) -> int | None:
 @pytest.fixture
 def stack(broker: Broker, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """Broker, ingest, HQ (served), and terminal S001-T01 with a real store file and sync."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is missing: `make system` installs it (APT_PACKAGES)")
+    require_chromium()
     db_url = f"sqlite:///{tmp_path}/cloud.db"
     admin = token_for(db_url, "admin", username="boss")
     token_for(db_url, "store_manager", store_ids=["S001"], username="mgr1")
@@ -150,23 +100,7 @@ def record_sale_at_terminal(store_file: Path, n: int, price_fen: int) -> None:
         db.close()
 
 
-def shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def sign_in(page: Any, url: str, username: str) -> None:
-    page.goto(f"{url}/")
-    assert "/login" in page.url  # nothing answers anonymously: the page asks to sign in
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_selector("#who")
-
-
 def test_hq_page_in_chromium(stack: dict[str, Any]) -> None:
-    from playwright.sync_api import sync_playwright
-
     url, admin, store_file = stack["url"], stack["admin"], stack["store_file"]
     # HQ's catalogue reaches the till first (the push a new store gets).
     api(
@@ -205,86 +139,74 @@ def test_hq_page_in_chromium(stack: dict[str, Any]) -> None:
         qos=1,
     )
 
-    with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
-        browser = p.chromium.launch_persistent_context(
-            profile,
-            executable_path=CHROMIUM,
-            headless=True,
-            args=FLAGS,
-            viewport={"width": 1024, "height": 1366},
-            locale="zh-CN",
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(f"{url}/")
+        assert "/login" in page.url  # nothing answers anonymously: the page asks to sign in
+        shot(page, "1-sign-in")
+        page.fill("input[name=username]", "boss")
+        page.fill("input[name=password]", "not the password")
+        page.click("button[type=submit]")
+        assert "用户名或密码错误" in page.inner_text(".error")
+        sign_in(page, url, "boss")
+        wait_for(lambda: "S002" in page.inner_text("#by-store"), "S002 on the dashboard")
+
+        # A sale rung up at the terminal now shows on the dashboard within seconds.
+        record_sale_at_terminal(store_file, 1, 4321)
+        page.wait_for_function(
+            "() => document.querySelector('#by-store').innerText.includes('¥43.21')",
+            timeout=90_000,
+        )  # the dashboard refreshes itself every 10 s
+        row = page.inner_text("#by-store")
+        assert "S001" in row and "¥43.21" in row and "¥777.00" in row
+        page.wait_for_function("() => document.querySelector('[data-chart]').dataset.drawn")
+        shot(page, "2-dashboard-sale")
+
+        # A price push: preview, send, the till applies it, the page shows who applied it.
+        page.goto(f"{url}/pushes")
+        page.select_option("#push-stream", "prices")
+        page.select_option("#push-scope", "S001")
+        page.fill("#push-items", '[{"sku": "P1", "price_fen": 1290}]')
+        page.click("#push-preview")
+        page.wait_for_selector("#preview")
+        preview = page.inner_text("#preview")
+        assert "P1" in preview and "¥10.00" in preview and "¥12.90" in preview
+        shot(page, "3-push-preview")
+        page.click("#push-send")
+        sent = page.inner_text("#push-sent")
+        assert "版本 1" in sent  # the prices stream's first version
+        page.wait_for_selector("#push-prices-1")  # the history shows it at once, pending
+        wait_for(lambda: terminal_price(store_file, "P1") == 1290, "the new price at the till")
+        page.wait_for_function(
+            "() => (document.querySelector('#push-prices-1 .applied') || {innerText: ''})"
+            ".innerText.includes('S001-T01')",
+            timeout=90_000,
         )
-        try:
-            page = browser.new_page()
-            page.goto(f"{url}/login")
-            shot(page, "1-sign-in")
-            page.fill("input[name=username]", "boss")
-            page.fill("input[name=password]", "not the password")
-            page.click("button[type=submit]")
-            assert "用户名或密码错误" in page.inner_text(".error")
-            sign_in(page, url, "boss")
-            wait_for(lambda: "S002" in page.inner_text("#by-store"), "S002 on the dashboard")
+        shot(page, "4-push-applied")
 
-            # A sale rung up at the terminal now shows on the dashboard within seconds.
-            record_sale_at_terminal(store_file, 1, 4321)
-            page.wait_for_function(
-                "() => document.querySelector('#by-store').innerText.includes('¥43.21')",
-                timeout=90_000,
-            )  # the dashboard refreshes itself every 10 s
-            row = page.inner_text("#by-store")
-            assert "S001" in row and "¥43.21" in row and "¥777.00" in row
-            page.wait_for_function("() => document.querySelector('[data-chart]').dataset.drawn")
-            shot(page, "2-dashboard-sale")
+        # A bad push never leaves the page: the field is named.
+        page.fill("#push-items", '[{"price_fen": 5}]')
+        page.click("#push-preview")
+        page.wait_for_selector("#push-result .error")
+        assert "sku" in page.inner_text("#push-result .error")
+        page.click("button[hx-post='/logout']")
+        page.wait_for_url("**/login")
 
-            # A price push: preview, send, the till applies it, the page shows who applied it.
-            page.goto(f"{url}/pushes")
-            page.select_option("#push-stream", "prices")
-            page.select_option("#push-scope", "S001")
-            page.fill("#push-items", '[{"sku": "P1", "price_fen": 1290}]')
-            page.click("#push-preview")
-            page.wait_for_selector("#preview")
-            preview = page.inner_text("#preview")
-            assert "P1" in preview and "¥10.00" in preview and "¥12.90" in preview
-            shot(page, "3-push-preview")
-            page.click("#push-send")
-            sent = page.inner_text("#push-sent")
-            assert "版本 1" in sent  # the prices stream's first version
-            page.wait_for_selector("#push-prices-1")  # the history shows it at once, pending
-            wait_for(lambda: terminal_price(store_file, "P1") == 1290, "the new price at the till")
-            page.wait_for_function(
-                "() => (document.querySelector('#push-prices-1 .applied') || {innerText: ''})"
-                ".innerText.includes('S001-T01')",
-                timeout=90_000,
-            )
-            shot(page, "4-push-applied")
-
-            # A bad push never leaves the page: the field is named.
-            page.fill("#push-items", '[{"price_fen": 5}]')
-            page.click("#push-preview")
-            page.wait_for_selector("#push-result .error")
-            assert "sku" in page.inner_text("#push-result .error")
-            page.click("button[hx-post='/logout']")
-            page.wait_for_url("**/login")
-
-            # The S001 manager sees S001 and never S002, on the page or through the API.
-            sign_in(page, url, "mgr1")
-            wait_for(lambda: "S001" in page.inner_text("#by-store"), "S001 for its manager")
-            assert "S002" not in page.inner_text("#by-store") and "¥777.00" not in page.content()
-            options = page.eval_on_selector_all(
-                "select[name=store] option", "o => o.map(x => x.value)"
-            )
-            assert options == ["", "S001"]
-            shot(page, "5-manager-dashboard")
-            page.click("a.lang")  # the same page in English
-            page.wait_for_selector("#by-store")
-            assert page.inner_text("h1") == "Dashboard" and "Sign out" in page.content()
-            shot(page, "5b-manager-dashboard-en")
-            refused = page.goto(f"{url}/stores/S002")
-            assert refused is not None and refused.status == 403
-            assert "S002" in page.inner_text(".error")
-            shot(page, "6-manager-refused")
-            api_refused = page.goto(f"{url}/api/reports/sales-by-store?store=S002")
-            assert api_refused is not None and api_refused.status == 403
-            assert page.goto(f"{url}/pushes").status == 403  # no pushes for managers
-        finally:
-            browser.close()
+        # The S001 manager sees S001 and never S002, on the page or through the API.
+        sign_in(page, url, "mgr1")
+        wait_for(lambda: "S001" in page.inner_text("#by-store"), "S001 for its manager")
+        assert "S002" not in page.inner_text("#by-store") and "¥777.00" not in page.content()
+        options = page.eval_on_selector_all("select[name=store] option", "o => o.map(x => x.value)")
+        assert options == ["", "S001"]
+        shot(page, "5-manager-dashboard")
+        page.click("a.lang")  # the same page in English
+        page.wait_for_selector("#by-store")
+        assert page.inner_text("h1") == "Dashboard" and "Sign out" in page.content()
+        shot(page, "5b-manager-dashboard-en")
+        refused = page.goto(f"{url}/stores/S002")
+        assert refused is not None and refused.status == 403
+        assert "S002" in page.inner_text(".error")
+        shot(page, "6-manager-refused")
+        api_refused = page.goto(f"{url}/api/reports/sales-by-store?store=S002")
+        assert api_refused is not None and api_refused.status == 403
+        assert page.goto(f"{url}/pushes").status == 403  # no pushes for managers
