@@ -30,6 +30,8 @@ from cloud.api.app import create_app
 from cloud.store import hq_access, queries
 from cloud.store.db import CloudDB, open_cloud_db
 from cloud.store.reports import REPORTS, Filters
+from tests.cloud.api.browser import CHROMIUM
+from tests.cloud.api.browser import FLAGS as CHROMIUM_FLAGS
 from tests.pg import PgUnavailable, fresh_database, pg_server
 
 PASSWORD = "benchmark password"
@@ -203,21 +205,12 @@ def _dashboard_ms(url: str, day: dt.date, loads: int) -> float:
     while not server.started:
         time.sleep(0.05)
     base = f"http://127.0.0.1:{port}"
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]
+    flags = list(CHROMIUM_FLAGS)  # as the HQ page's browser tests launch it
     samples = []
     try:
         with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
             browser = p.chromium.launch_persistent_context(
-                profile, executable_path="/usr/bin/chromium", headless=True, args=flags
+                profile, executable_path=CHROMIUM, headless=True, args=flags
             )
             page = browser.new_page()
             page.goto(f"{base}/login")
