@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 PENDING_SUFFIX: Final = ".renew"
 PRIVATE: Final = 0o600
 PUBLIC: Final = 0o644
+#: Seconds before a certificate found not due is looked at again.
+DUE_CHECK_S: Final = 3600.0
 
 
 class Outcome(Enum):
@@ -167,7 +169,12 @@ class Renewer:
 
     def tick(self, now: float, connected: bool) -> None:
         """Ask for a new certificate if due and not asked within retry_s."""
-        if not connected or now < self._next_ask or not self.due():
+        if not connected or now < self._next_ask:
+            return
+        if not self.due():
+            # The sync loop steps on every message: read and parse the file again only after
+            # a while (a certificate becomes due by the calendar, weeks ahead of its end).
+            self._next_ask = now + min(self._retry_s, DUE_CHECK_S)
             return
         try:
             key = self._pending_key()

@@ -1,14 +1,18 @@
-"""A renewed pair cut in half by a power cut is completed before the till loads it."""
+"""A renewed pair cut in half by a power cut is completed before the till loads it, and a
+certificate is asked for once it is due."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from device.sync.renew import IdentityFiles, finish_install
+from device.sync.renew import DUE_CHECK_S, IdentityFiles, Renewer, finish_install
+from protocol import enrol
+from protocol.enrol import RENEW_BEFORE
 from protocol.tls import ClientIdentity, IdentityFilesError
 from provisioning import certs
 
@@ -50,3 +54,26 @@ def test_a_staged_certificate_for_a_lost_key_is_dropped_and_the_pair_kept(tmp_pa
     finish_install(live)
     assert Path(live.cert).read_bytes() == before and not os.path.exists(live.staged_cert)
     _loaded_serial(live)
+
+
+def test_a_certificate_not_due_is_asked_for_once_the_calendar_makes_it_due(
+    tmp_path: Path,
+) -> None:
+    """Not due: no request, and the file is looked at again only after DUE_CHECK_S (the sync
+    loop steps on every message); once the calendar reaches the renewal window, one request."""
+    live, _renewed, _serial = _setup(tmp_path)
+    end = certs.load_cert(Path(live.cert)).not_valid_after_utc
+    today = [end - RENEW_BEFORE - dt.timedelta(hours=1)]  # an hour before the window opens
+    sent: list[tuple[str, bytes]] = []
+    renewer = Renewer("S001", "S001-T01", live, lambda t, p: sent.append((t, p)) is None,
+                      retry_s=24 * 3600.0, wall=lambda: today[0])  # fmt: skip
+    renewer.tick(0.0, connected=True)
+    assert sent == [] and not os.path.exists(live.pending_key)
+    today[0] += dt.timedelta(hours=2)  # inside the window now
+    renewer.tick(DUE_CHECK_S - 1, connected=True)
+    assert sent == []  # not looked at again yet
+    renewer.tick(DUE_CHECK_S, connected=True)
+    assert [t for t, _ in sent] == [renewer.renew_topic]
+    assert enrol.read_request(sent[0][1], "S001-T01")  # a good request for its own name
+    renewer.tick(DUE_CHECK_S + 60, connected=True)
+    assert len(sent) == 1  # asked again only after retry_s
