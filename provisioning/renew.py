@@ -27,7 +27,7 @@ from cryptography import x509
 from protocol import enrol, topics
 from protocol.errors import BadTopic
 from provisioning import certs
-from provisioning.errors import BrokerConfigError
+from provisioning.errors import BrokerConfigError, ProvisioningError
 from provisioning.fleet import Fleet, OldCert, Registry, TerminalRecord
 from provisioning.fleet_status import admin_client, broker_host
 
@@ -53,7 +53,7 @@ class Answer:
     signed: bool = False  # a new certificate was issued (the registry changed)
 
 
-class Refused(Exception):
+class Refused(ProvisioningError):
     """A request the signer will not sign; the message says why."""
 
 
