@@ -118,13 +118,18 @@ def _wire(said: Said, depth: int) -> Problem | None:
 def from_wire(message: Problem | None, text: str) -> str:
     """A Said again from a message kept as sent (a halt recorded in the store file); ``text``
     itself when the message is missing or not one this software knows."""
-    if message is None or message.id not in PROBLEMS:
-        return text
-    if set(message.args) != placeholders(PROBLEMS[message.id]):
-        return text
-    args = {name: from_wire(value, "") if isinstance(value, Problem) else value
-            for name, value in message.args.items()}  # fmt: skip
-    if any(isinstance(message.args[name], Problem) and not isinstance(v, Said)
-           for name, v in args.items()):  # fmt: skip
-        return text
+    said = None if message is None else _from_wire(message)
+    return text if said is None else said
+
+
+def _from_wire(message: Problem) -> Said | None:
+    template = PROBLEMS.get(message.id)
+    if template is None or set(message.args) != placeholders(template):
+        return None
+    args: dict[str, str | Said] = {}
+    for name, value in message.args.items():
+        inner = _from_wire(value) if isinstance(value, Problem) else value
+        if inner is None:
+            return None
+        args[name] = inner
     return Said(message.id, **args)

@@ -72,7 +72,10 @@ def _page(url: str, token: str, language: str) -> str:
 
 
 def test_a_real_tills_problem_shows_in_chinese_and_in_english(
-    broker: Broker, cloud: str, store_file: Path, make_service: Any  # noqa: F811
+    broker: Broker,
+    cloud: str,
+    store_file: Path,  # noqa: F811
+    make_service: Any,  # noqa: F811
 ) -> None:
     record_sales(store_file, 3)
     svc = make_service(store_file, status_check_s=0.1)
