@@ -4,7 +4,6 @@ through a real broker to real ingest, an old till's text-only status, and forged
 from __future__ import annotations
 
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from tests.broker import DEFAULT_TERMINALS, Broker
 from tests.cloud.api.access import bearer, token_for
 from tests.cloud.api.browser import Served, chromium, shot, sign_in, wait_for
 from tests.cloud.api.recorder import Recorder
-from tests.cloud.ingest.conftest import ingest_settings
+from tests.cloud.ingest.conftest import worker  # noqa: F401
 from tests.device.sync.harness import make_service, record_sales, store_file  # noqa: F401
 
 ZH_IGNORED = "确认（ACK）50 已忽略：云端持有本终端的序号 50，但本存储文件只写到 3"
@@ -39,16 +38,17 @@ def broker(broker_factory: Any) -> Broker:
 
 
 @pytest.fixture
-def cloud(broker: Broker, tmp_path: Path) -> Iterator[str]:
-    """A cloud database on a file, with a running ingest worker feeding it."""
-    db_url = f"sqlite:///{tmp_path}/cloud.db"
-    open_cloud_db(db_url).close()
-    worker = IngestWorker(db_url, ingest_settings(broker), client_id="ingest-problems")
-    worker.start()
-    try:
-        yield db_url
-    finally:
-        worker.stop()
+def db_url(tmp_path: Path) -> str:
+    """The cloud database, on a file (ingest's ``worker`` fixture feeds it)."""
+    url = f"sqlite:///{tmp_path}/cloud.db"
+    open_cloud_db(url).close()
+    return url
+
+
+@pytest.fixture
+def cloud(db_url: str, worker: IngestWorker) -> str:  # noqa: F811
+    """The cloud database, with a running ingest worker feeding it."""
+    return db_url
 
 
 def _stored_status(db_url: str, terminal_id: str) -> dict[str, Any]:
