@@ -51,6 +51,7 @@ from device.receipts import report_receipt, return_receipt, sale_receipt
 from device.rules import RulesInForce
 from device.store.errors import DatabaseFull, StoreError
 from device.store.store import Store
+from protocol.problems import Said
 
 log = logging.getLogger(__name__)
 
@@ -734,9 +735,11 @@ class Runtime:
     def store_problem(self) -> str:
         """What the store's background check found wrong with the file ("" when sound).
 
-        Read from the sync thread for the retained status (a str is replaced whole).
+        Read from the sync thread for the retained status (a str is replaced whole); said with
+        its message id, so HQ shows it in its page's language.
         """
-        return self._store_problem
+        found = self._store_problem
+        return Said("store.damaged", reason=found) if found else ""
 
     def paper_state(self) -> str:
         """The printer's paper as the status bar and the cloud status name it."""

@@ -15,6 +15,7 @@ from protocol.bounds import MAX_SEQ, Epoch
 from protocol.envelope import (
     MAX_BATCH_BYTES,
     MAX_EVENTS_PER_BATCH,
+    MAX_PROBLEM_DEPTH,
     PROTOCOL_VERSION,
     Ack,
     Batch,
@@ -26,6 +27,7 @@ from protocol.envelope import (
     Status,
     UtcTime,
     Uuid,
+    problem_depth,
 )
 from protocol.errors import (
     MalformedPayload,
@@ -458,7 +460,10 @@ def encode_status(status: Status) -> bytes:
 
 def decode_status(payload: bytes) -> Status:
     """Parse and validate a terminal status."""
-    return _decode(payload, Status, _STATUS_DECODER, MAX_CONTROL_BYTES)
+    status = _decode(payload, Status, _STATUS_DECODER, MAX_CONTROL_BYTES)
+    if status.problem is not None and problem_depth(status.problem) > MAX_PROBLEM_DEPTH:
+        raise SchemaError(f"problem: messages nest deeper than {MAX_PROBLEM_DEPTH}")
+    return status
 
 
 def encode_catchup(request: CatchupRequest) -> bytes:

@@ -16,8 +16,12 @@ MAX_BATCH_BYTES: Final = 256 * 1024
 #: Upper bound for events in one batch, so one ingest transaction stays short.
 MAX_EVENTS_PER_BATCH: Final = 500
 
-#: Longest problem text a status carries (the newest reason, cut short).
+#: Longest problem text a status carries (the newest reason, cut short); also the longest
+#: argument of its problem's message.
 MAX_PROBLEM_CHARS: Final = 500
+#: Most arguments one problem message carries, and how deep its messages nest.
+MAX_PROBLEM_ARGS: Final = 8
+MAX_PROBLEM_DEPTH: Final = 4
 
 #: Stream names for downstream changes (mirrors protocol.topics.STREAMS).
 StreamName = Literal["catalogue", "prices", "members", "coupons", "config", "staff"]
@@ -141,6 +145,32 @@ class SelfTest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=
     checks: Annotated[list[SelfTestCheck], msgspec.Meta(max_length=32)]
 
 
+class Problem(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """A status's problem as a message id and its arguments, which HQ says in its page's
+    language (protocol.problems lists the ids and their English); an argument is text or a
+    message itself. HQ says an id it does not know by the status's English text."""
+
+    id: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,31}(\.[a-z0-9_]{1,32}){0,3}$")]
+    args: Annotated[
+        dict[
+            Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,31}$")],
+            Annotated[str, msgspec.Meta(max_length=MAX_PROBLEM_CHARS)] | Problem,
+        ],
+        msgspec.Meta(max_length=MAX_PROBLEM_ARGS),
+    ] = {}
+
+
+def problem_depth(problem: Problem) -> int:
+    """How deep a problem's messages nest (1: its arguments are all text)."""
+    deepest, todo = 0, [(problem, 1)]
+    while todo:
+        found, depth = todo.pop()
+        deepest = max(deepest, depth)
+        if depth <= MAX_PROBLEM_DEPTH:  # deeper is refused anyway: no need to walk it all
+            todo.extend((v, depth + 1) for v in found.args.values() if isinstance(v, Problem))
+    return deepest
+
+
 class Status(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
     """Terminal health; published retained, and as the last will with online=False."""
 
@@ -164,6 +194,9 @@ class Status(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=Tr
     # Optional too: when the till's client certificate ends (None: it logs in without one).
     # HQ shows it, so a rotation is arranged before the till is refused.
     cert_not_after: UtcTime | None = None
+    # Optional too: ``last_problem`` as a message id and its arguments, so HQ can say it in its
+    # page's language (None from a till that predates it, or for a problem without an id).
+    problem: Problem | None = None
 
 
 class CatchupRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):

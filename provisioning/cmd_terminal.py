@@ -13,6 +13,7 @@ import datetime as dt
 import os
 from pathlib import Path
 
+from protocol.problems import Said
 from provisioning import certs, files, hq
 from provisioning.cli import Progress, fleet_dir_arg
 from provisioning.errors import FleetError
@@ -333,7 +334,7 @@ def run_revoke(args: argparse.Namespace, progress: Progress) -> int:
         progress.step("telling HQ why (the terminal's status)")
         if fleet.broker_pid() is not None:
             publish_reason(fleet, rec.store_id, rec.terminal_id,
-                           f"credentials revoked: {args.reason}")  # fmt: skip
+                           Said("fleet.revoked", reason=args.reason))  # fmt: skip
             progress.done()
         else:
             progress.done("skipped: the broker is not running")
@@ -364,7 +365,7 @@ def run_retire(args: argparse.Namespace, progress: Progress) -> int:
         progress.step("removing its credentials")
         gone = remove_credentials(Layout(args.root.resolve())) if args.root else []
         if fleet.broker_pid() is not None:
-            publish_reason(fleet, rec.store_id, rec.terminal_id, "retired")
+            publish_reason(fleet, rec.store_id, rec.terminal_id, Said("fleet.retired"))
         progress.done(f"{len(gone)} file(s) deleted" if args.root else "registry and broker")
     return 0
 

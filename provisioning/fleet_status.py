@@ -16,7 +16,8 @@ import msgspec
 import paho.mqtt.client as mqtt
 
 from protocol import codec, topics
-from protocol.envelope import Status, utc_iso
+from protocol.envelope import MAX_PROBLEM_CHARS, Status, utc_iso
+from protocol.problems import to_wire
 from provisioning.errors import BrokerConfigError
 from provisioning.fleet import Fleet, utc_now
 
@@ -70,12 +71,14 @@ def publish_reason(fleet: Fleet, store_id: str, terminal_id: str, problem: str) 
     last = read_status(fleet, store_id, terminal_id)
     now = utc_iso(utc_now())
     status = (
-        msgspec.structs.replace(last, online=False, last_problem=problem, sent_at=now)
+        msgspec.structs.replace(last, online=False, last_problem=problem[:MAX_PROBLEM_CHARS],
+                                problem=to_wire(problem), sent_at=now)
         if last is not None
         else Status(
             terminal_id=terminal_id, store_id=store_id, online=False, outbox_depth=0,
             oldest_unsynced_s=None, stream_versions={}, clock_synced=False, printer="unknown",
-            software_version="", sent_at=utc_iso(utc_now()), last_problem=problem,
+            software_version="", sent_at=utc_iso(utc_now()),
+            last_problem=problem[:MAX_PROBLEM_CHARS], problem=to_wire(problem),
         )
     )  # fmt: skip
     client = admin_client(fleet)

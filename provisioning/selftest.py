@@ -36,7 +36,8 @@ from device.store.db import open_database
 from device.store.kernel_clock import kernel_clock_synced
 from device.sync.client import DEFAULT_SESSION_EXPIRY_S
 from protocol import codec, topics
-from protocol.envelope import SelfTest, SelfTestCheck, Status, utc_iso
+from protocol.envelope import MAX_PROBLEM_CHARS, SelfTest, SelfTestCheck, Status, utc_iso
+from protocol.problems import Said, to_wire
 from protocol.tls import certificate_end
 from provisioning.lifetimes import RENEW_BEFORE
 
@@ -246,13 +247,14 @@ def status_with(cfg: TerminalConfig, report: SelfTest, printer: str) -> Status:
     except Exception:  # an unreadable store is already a FAIL line of its own
         pass
     failed = [c.name for c in report.checks if not c.ok]
+    problem = Said("selftest.failed", checks=", ".join(failed)) if failed else ""
     end = certificate_end(cfg.broker.cert_file or None)
     return Status(
         terminal_id=cfg.terminal.terminal_id, store_id=cfg.terminal.store_id, online=False,
         outbox_depth=depth, oldest_unsynced_s=None, stream_versions=versions,
         clock_synced=kernel_clock_synced(), printer=printer,
         software_version=cfg.terminal.software_version, sent_at=report.at,
-        last_problem=f"self-test failed: {', '.join(failed)}" if failed else "",
+        last_problem=str(problem)[:MAX_PROBLEM_CHARS], problem=to_wire(problem),
         self_test=report,
         cert_not_after=None if end is None else utc_iso(end),
     )  # fmt: skip

@@ -8,13 +8,15 @@ from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 
+from cloud.domain.errors import Explained
 from cloud.mqtt import BrokerSettings, connect_properties, make_client
 
 log = logging.getLogger(__name__)
 
 
-class PublishError(Exception):
-    """The broker did not take a message (not connected, or no PUBACK in time)."""
+class PublishError(Explained):
+    """The broker did not take a message (not connected, or no PUBACK in time); the page says
+    why in its reader's language."""
 
 
 class Publisher(Protocol):
@@ -64,17 +66,21 @@ class MqttPublisher:
         """Publish and wait for the broker's PUBACK."""
         if not self._connected.is_set():
             raise PublishError(
-                f"not connected to the broker at {self.settings.host}:{self.settings.port}"
-            )
+                "not connected to the broker at %(host)s:%(port)s",
+                host=self.settings.host, port=self.settings.port,
+            )  # fmt: skip
         info = self._client.publish(topic, payload, qos=1, retain=False)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            raise PublishError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
+            raise PublishError("publish to %(topic)s failed: %(reason)s", topic=topic,
+                               reason=mqtt.error_string(info.rc))  # fmt: skip
         try:
             info.wait_for_publish(self.timeout_s)
         except (RuntimeError, ValueError) as err:
-            raise PublishError(f"publish to {topic} failed: {err}") from err
+            raise PublishError("publish to %(topic)s failed: %(reason)s", topic=topic,
+                               reason=err) from err  # fmt: skip
         if not info.is_published():
-            raise PublishError(f"no PUBACK for {topic} within {self.timeout_s}s")
+            raise PublishError("no PUBACK for %(topic)s within %(seconds)ss", topic=topic,
+                               seconds=self.timeout_s)  # fmt: skip
 
     def stop(self) -> None:
         """Disconnect and stop the network thread."""

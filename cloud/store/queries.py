@@ -49,6 +49,9 @@ def terminals(cdb: CloudDB) -> list[dict[str, Any]]:
                 "oldest_unsynced_s": status.get("oldest_unsynced_s"),
                 "stream_versions": status.get("stream_versions", {}),
                 "problem": status.get("last_problem", ""),
+                # The same as a message id with arguments (None from a till that predates it):
+                # the page says it in its reader's language (cloud.api.problems).
+                "problem_message": status.get("problem"),
                 "cert_not_after": status.get("cert_not_after"),
                 "acked_seq": t.high_water,
                 "stored_above_gap": len(above),

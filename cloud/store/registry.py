@@ -39,6 +39,7 @@ def terminals_with_registry(cdb: CloudDB) -> list[dict[str, Any]]:
                 "oldest_unsynced_s": None,
                 "stream_versions": {},
                 "problem": "",
+                "problem_message": None,
                 "cert_not_after": None,
                 "acked_seq": 0,
                 "stored_above_gap": 0,

@@ -22,6 +22,7 @@ from device.store import outbox
 from device.store.db import Database
 from device.store.errors import InvalidRecord
 from device.store.serialize import encode, iso_utc
+from protocol.envelope import Problem
 
 EPOCH_KEY: Final = "store_epoch"
 HALT_KEY: Final = "sync_halt"
@@ -45,6 +46,9 @@ class Halt:
     cloud_max_seq: int
     cloud_epoch: str
     at: str  # UTC ISO time
+    # The reason's message id and arguments, so HQ still says it in its page's language after
+    # a restart (None for a halt recorded by software that predates them).
+    message: Problem | None = None
 
 
 @dataclass(frozen=True, slots=True)

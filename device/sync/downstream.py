@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from protocol import codec, topics
 from protocol.envelope import DownChange, needed_version
 from protocol.errors import ProtocolError
+from protocol.problems import Said
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ class DownstreamApplier:
 
     def _reject(self, topic: str, reason: str) -> str:
         self.stats.rejected += 1
-        self.stats.last_problem = f"{topic}: {reason}"
+        self.stats.last_problem = Said("down.rejected", topic=topic, reason=reason)
         log.warning("downstream message dropped: %s: %s", topic, reason)
         return "rejected"
 
@@ -250,5 +251,5 @@ class DownstreamApplier:
 
     def _snapshot_failed(self, sid: str, reason: str) -> None:
         self.stats.snapshots_failed += 1
-        self.stats.last_problem = f"snapshot {sid}: {reason}"
+        self.stats.last_problem = Said("down.snapshot", snapshot=sid, reason=reason)
         log.warning("snapshot %s abandoned, old cache kept: %s", sid, reason)

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from protocol import enrol, topics
+from protocol.problems import Said
 from protocol.tls import certificate_end
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ class Renewer:
         try:
             key = self._pending_key()
         except OSError as err:
-            self.stats.last_problem = f"certificate renewal: cannot keep a new key: {err}"
+            self.stats.last_problem = Said("renew.key", error=err)
             log.error("%s", self.stats.last_problem)
             self._next_ask = now + self._retry_s
             return
@@ -222,7 +223,7 @@ class Renewer:
             self._install(cert)
         except (enrol.EnrolError, OSError) as err:
             self.stats.refused += 1
-            self.stats.last_problem = f"renewed certificate refused: {err}"
+            self.stats.last_problem = Said("renew.refused", error=err)
             log.error("%s; the current certificate stays in use", self.stats.last_problem)
             return Outcome.REFUSED
         self.stats.installed += 1

@@ -43,6 +43,7 @@ from protocol import codec, topics
 from protocol.bounds import MAX_SEQS_LOST
 from protocol.envelope import Ack, CatchupRequest, Hello
 from protocol.errors import ProtocolError
+from protocol.problems import Said
 from protocol.tls import certificate_end
 
 log = logging.getLogger(__name__)
@@ -399,7 +400,7 @@ class _Loop:
                     # A store error (disk, lock timeout) must not end sync for good: the
                     # outbox still holds everything, so report it, wait, and try again.
                     log.exception("sync step failed; retrying in %.0fs", STEP_RETRY_S)
-                    self.last_problem = f"{type(err).__name__}: {err}"
+                    self.last_problem = Said("sync.step", kind=type(err).__name__, error=err)
                     self._publish_stats()
                     svc._stop.wait(STEP_RETRY_S)
         finally:
@@ -482,7 +483,7 @@ class _Loop:
             self.rejected += 1
             self.last_problem = self.renewer.stats.last_problem
         elif outcome is Outcome.INSTALLED:
-            if self.last_problem.startswith("renewed certificate refused"):
+            if getattr(self.last_problem, "msg_id", "") == "renew.refused":
                 self.last_problem = ""  # a good answer came after the bad one
             self.link.reconnect()  # the broker checks certificates only at the handshake
 
@@ -493,7 +494,7 @@ class _Loop:
                 raise ProtocolError(f"ACK for terminal {ack.terminal_id!r}")
         except ProtocolError as err:
             self.rejected += 1
-            self.last_problem = f"ack: {err}"
+            self.last_problem = Said("ack.bad", error=err)
             log.warning("ACK dropped: %s", err)
             return
         self.acks += 1
@@ -512,7 +513,7 @@ class _Loop:
             # An ordinary ACK this journal cannot own is never applied (it would mark unsynced
             # sales acknowledged); the Hello at the next connect settles what the cloud holds.
             self.rejected += 1
-            self.last_problem = f"ack {ack.acked_seq} ignored: {found}"
+            self.last_problem = Said("ack.ignored", seq=ack.acked_seq, reason=found)
             log.error("ACK ignored: %s", found)
             return
         if ack.hello:
@@ -530,7 +531,7 @@ class _Loop:
             self.publisher.on_connected(now)
         if ack.dead_lettered:
             log.error("cloud kept seqs %s aside as unreadable", ack.dead_lettered[:20])
-            self.last_problem = f"cloud kept seqs {ack.dead_lettered[:20]} aside as unreadable"
+            self.last_problem = Said("ack.dead_lettered", seqs=ack.dead_lettered[:20])
         # ACKs that queued up together are applied as one delete (one store transaction).
         self.ack_due = max(self.ack_due, ack.acked_seq)
 
@@ -550,10 +551,7 @@ class _Loop:
         self.gap_lost = ""
         if behind.lost is not None:
             lost = behind.lost
-            self.gap_lost = (
-                f"{span(lost.first, lost.last)}: lost by the cloud's restore, older "
-                "than the resend window: they must be recovered at HQ from this till's journal"
-            )
+            self.gap_lost = Said("cloud.gap_lost", seqs=span(lost.first, lost.last))
             # Told to the cloud as an event after the others, so its mark can pass them and
             # every later sale still drains; HQ sees them as lost (docs/sync.md).
             for first in range(lost.first, lost.last + 1, MAX_SEQS_LOST):
@@ -594,11 +592,11 @@ class _Loop:
         except InvalidRecord as err:  # an ACK beyond anything written here: never retried
             self.ack_due = 0
             self.rejected += 1
-            self.last_problem = f"ack {acked}: {err}"
+            self.last_problem = Said("ack.refused", seq=acked, error=err)
             log.error("ACK %d refused by the store: %s", acked, err)
             return
         except Exception as err:  # busy or failing store: keep the ACK and retry next step
-            self.last_problem = f"ack {acked} not applied yet: {err}"
+            self.last_problem = Said("ack.pending", seq=acked, error=err)
             log.warning("ACK %d not applied yet: %s", acked, err)
             return
         self.ack_due = 0

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from protocol import codec
 from protocol.envelope import MAX_PROBLEM_CHARS, SelfTest, Status, utc_iso
+from protocol.problems import to_wire
 
 #: Printer states the status may carry ("none": no printer fitted); anything else is "error".
 PRINTER_STATES = ("ok", "paper_low", "paper_out", "offline", "error", "unknown", "none")
@@ -21,7 +22,9 @@ class Health:
     outbox_depth: int
     oldest_unsynced_s: float | None
     stream_versions: Mapping[str, int]
-    problem: str = ""  # the newest thing HQ should look at ("" when all is well)
+    # The newest thing HQ should look at ("" when all is well); a protocol.problems.Said
+    # travels with its message id too, for HQ to say in its page's language.
+    problem: str = ""
     rules_version: str = ""  # HQ's rules version the till holds ("" = the built-in defaults)
 
 
@@ -78,7 +81,8 @@ class StatusReporter:
                 printer=printer if printer in PRINTER_STATES else "error",
                 software_version=self._software_version,
                 sent_at=utc_iso(wall or dt.datetime.now(dt.UTC)),
-                last_problem=health.problem[:MAX_PROBLEM_CHARS],
+                last_problem=str(health.problem)[:MAX_PROBLEM_CHARS],
+                problem=to_wire(health.problem),
                 self_test=self._self_test(),
                 rules_version=health.rules_version,
                 cert_not_after=None if cert_end is None else utc_iso(cert_end),

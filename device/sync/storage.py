@@ -28,6 +28,7 @@ from device.sync.errors import BadMessage
 from device.sync.verify import Journal, SeqsLost
 from protocol.envelope import Ack
 from protocol.items import ItemError, validate_items
+from protocol.problems import from_wire, to_wire
 from protocol.rules import RULES_KEY, store_rules_key
 
 _KEYS = MappingProxyType(
@@ -155,12 +156,13 @@ class SyncStorage:
     def halted(self) -> str:
         """The recorded reason sync is stopped ("" when it is not)."""
         found = epoch.halt(self.db)
-        return found.reason if found else ""
+        return from_wire(found.message, found.reason) if found else ""
 
     def halt(self, reason: str, ack: Ack) -> None:
         """Record the halt with the cloud's numbers, for the technician's repair."""
         now = dt.datetime.now(dt.UTC).isoformat()
-        epoch.record_halt(self.db, epoch.Halt(reason, ack.acked_seq, ack.max_seq, ack.epoch, now))
+        found = epoch.Halt(str(reason), ack.acked_seq, ack.max_seq, ack.epoch, now, to_wire(reason))
+        epoch.record_halt(self.db, found)
 
     def resume(self) -> None:
         """Forget a recorded halt: the cloud and this file agree again."""

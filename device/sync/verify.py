@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from protocol.envelope import Ack
+from protocol.problems import Said
 
 
 def generation(epoch: str) -> int:
@@ -59,7 +60,7 @@ class CloudBehind:
     # (or, for a cloud restored to before this file's repair, just below the epoch's start)
     acked_seq: int  # what this till had seen acknowledged; the gap is closed once ACKed again
     lost: SeqsLost | None  # the part older than the resend window (already pruned here)
-    text: str  # for the cashier's status and HQ's terminal list
+    text: Said  # for the cashier's status and HQ's terminal list
 
 
 def cloud_behind(
@@ -83,7 +84,7 @@ def cloud_behind(
     if not ack.hello or ack.acked_seq >= journal.acked_seq:
         return None
     floor = ack.acked_seq  # resending starts above it
-    before_repair = ""
+    before_repair: str = ""
     if ack.epoch and journal.epoch and ack.epoch != journal.epoch:
         start = journal.epoch_first_seq
         kept = oldest_kept is not None and oldest_kept <= start
@@ -93,56 +94,39 @@ def cloud_behind(
         ):  # fmt: skip
             return None  # the repair on its way (or its start is past the resend window)
         floor = max(floor, start - 1)
-        before_repair = f" taken before this store file's repair (epoch {journal.epoch})"
+        before_repair = Said("cloud.before_repair", epoch=journal.epoch)
     first, last = floor + 1, journal.acked_seq
-    text = (
-        f"the cloud holds this terminal's events only up to seq {ack.acked_seq} but had "
-        f"acknowledged up to {last}: its database was restored from an older backup"
-        f"{before_repair}"
-    )
     kept_from = last + 1 if oldest_kept is None else max(first, oldest_kept)
     lost = None
+    too_old: str = ""
     if kept_from > first:
         lost = SeqsLost(first, min(last, kept_from - 1), ack.acked_seq, last, window_days)
-        text += (
-            f"; {span(lost.first, lost.last)} {'is' if lost.first == lost.last else 'are'} "
-            f"older than the {window_days}-day "
-            "resend window and cannot be sent again: they must be recovered at HQ from this "
-            "till's journal (the cloud records them as lost)"
-        )
-    if kept_from <= last:
-        text += f"; sending {span(kept_from, last)} again"
+        too_old = Said("cloud.lost_one" if lost.first == lost.last else "cloud.lost_many",
+                       seqs=span(lost.first, lost.last), days=window_days)  # fmt: skip
+    resend = Said("cloud.resend", seqs=span(kept_from, last)) if kept_from <= last else ""
+    text = Said("cloud.behind", cloud_seq=ack.acked_seq, acked=last, before_repair=before_repair,
+                lost=too_old, resend=resend)  # fmt: skip
     return CloudBehind(floor, last, lost, text)
 
 
-def span(first: int, last: int) -> str:
+def span(first: int, last: int) -> Said:
     """A seq range as people read it: "seqs 6-8", or "seq 6" alone."""
-    return f"seq {first}" if first == last else f"seqs {first}-{last}"
+    if first == last:
+        return Said("seqs.one", seq=first)
+    return Said("seqs.range", first=first, last=last)
 
 
 def problem(ack: Ack, journal: Journal) -> str:
     """Why ``ack`` cannot be about this store file ("" when it can)."""
     if ack.epoch and journal.epoch and generation(ack.epoch) > generation(journal.epoch):
-        return (
-            f"the cloud knows store file epoch {ack.epoch}, newer than this file's "
-            f"{journal.epoch}: this is an older copy of the store file"
-        )
+        return Said("journal.newer_epoch", cloud_epoch=ack.epoch, epoch=journal.epoch)
     if ack.acked_seq > journal.last_seq or ack.max_seq > journal.last_seq:
         top = max(ack.acked_seq, ack.max_seq)
-        return (
-            f"the cloud holds seq {top} of this terminal, but this store file has written only "
-            f"up to {journal.last_seq}: it was restored from an older copy or copied"
-        )
+        return Said("journal.ahead", seq=top, last=journal.last_seq)
     if ack.conflicts:
-        return (
-            f"the cloud holds other events at seqs {ack.conflicts[:5]}: this store file was "
-            "restored from an older copy or copied"
-        )
+        return Said("journal.conflicts", seqs=ack.conflicts[:5])
     if ack.acked_event_id and ack.acked_seq > journal.acked_seq:
         mine = journal.event_id_at(ack.acked_seq)
         if mine is not None and mine != ack.acked_event_id:
-            return (
-                f"the cloud's event at seq {ack.acked_seq} is not this store file's: the file "
-                "was restored from an older copy or copied"
-            )
+            return Said("journal.other_event", seq=ack.acked_seq)
     return ""

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from cloud.api.policy import PolicyRouter, Principal, Role, allow
 from cloud.api.publisher import Publisher, PublishError
 from cloud.api.security import Db, Who, audit
+from cloud.domain.errors import Explained
 from cloud.store import coupon_rules, coupons
 from cloud.store.db import utcnow
 from cloud.store.effects import PendingDown
@@ -123,7 +124,8 @@ def publish(publisher: Publisher, down: Sequence[PendingDown]) -> tuple[bool, st
                                  previous=change.previous)  # fmt: skip
             publisher.publish(down_topic(change.scope, change.stream), encode_down(message))
     except PublishError as err:
-        return False, f"stored; tills catch up when the broker is back ({err})"
+        why = Explained("stored; tills catch up when the broker is back (%(reason)s)", reason=err)
+        return False, str(why)
     return True, ""
 
 

@@ -6,10 +6,11 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import HTTPException, Path, Query, Request
+from fastapi import Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.api.policy import ADMIN_ONLY, PolicyRouter, Role, allow
+from cloud.api.reasons import Refused
 from cloud.api.security import Db, Who, audit
 from cloud.jobs.config import JOB_NAMES
 from cloud.jobs.publish import publish_changes
@@ -162,7 +163,8 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
                 finalize=finalize,
             )
         except Exception as err:
-            raise HTTPException(500, f"{name} failed: {err} (see /api/jobs/runs)") from err
+            raise Refused(500, "%(job)s failed: %(reason)s (see /api/jobs/runs)", job=name,
+                          reason=err) from err  # fmt: skip
         return _run(result, sent[0])
 
     return r

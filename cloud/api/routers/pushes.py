@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, get_args
 
 from fastapi import HTTPException, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from cloud.api.policy import PolicyRouter, Principal, Role, Strict, allow
 from cloud.api.publisher import PublishError
@@ -55,6 +55,14 @@ class PushResult(BaseModel):
     topic: str
     published: bool
     detail: str = ""
+    # Why it was stored only, kept for the page to say in its reader's language (the JSON
+    # answer keeps ``detail``, its English).
+    _reason: Exception | None = PrivateAttr(default=None)
+
+    @property
+    def reason(self) -> Exception | str:
+        """Why it was stored only: the broker's error, else ``detail``."""
+        return self._reason or self.detail
 
 
 class PreviewItem(BaseModel):
@@ -246,7 +254,7 @@ def do_push(
         request.app.state.ctx.publisher.publish(topic, encode_down(change))
     except PublishError as err:
         # Stored with its version: terminals get it by catch-up once the broker is back.
-        return PushResult(
+        stored = PushResult(
             stream=stream,
             version=version,
             scope=scope,
@@ -254,6 +262,8 @@ def do_push(
             published=False,
             detail=str(err),
         )
+        stored._reason = err
+        return stored
     return PushResult(stream=stream, version=version, scope=scope, topic=topic, published=True)
 
 

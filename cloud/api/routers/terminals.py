@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from cloud.api.policy import ADMIN_ONLY, PolicyRouter, Role, Strict, allow
 from cloud.api.publisher import PublishError
+from cloud.api.reasons import Refused
 from cloud.api.routers.pushes import Stream, may_push
 from cloud.api.security import Db, Who, audit
 from cloud.api.snapshot import send_snapshot
@@ -178,8 +179,8 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         except (BadTopic, SnapshotError) as err:
             raise HTTPException(422, str(err)) from err
         except PublishError as err:
-            raise HTTPException(
-                503, f"snapshot not sent (the terminal keeps its cache): {err}"
+            raise Refused(
+                503, "snapshot not sent (the terminal keeps its cache): %(reason)s", reason=err
             ) from err
         with cdb.write():
             audit(

@@ -23,6 +23,7 @@ from cloud.store.db import open_cloud_db
 from cloud.store.reports import REPORTS, Filters
 from protocol.bodies import PointsReasonName
 from protocol.items import ItemError, validate_items
+from protocol.problems import PROBLEMS
 from tests.cloud.api.i18n_messages import refusal_messages
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -77,6 +78,7 @@ def used_messages() -> set[str]:
     found |= {f"registration.{r}" for r in ("registered", "revoked", "unregistered")}
     found |= {f"tier.{t}" for t in TIER_ORDER}
     found |= {f"points_reason.{r}" for r in get_args(PointsReasonName)}
+    found |= set(PROBLEMS.values())  # a till's problems, said by their message id
     return found
 
 

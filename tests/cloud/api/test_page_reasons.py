@@ -18,6 +18,9 @@ import pytest
 
 from cloud.api.app import create_app
 from cloud.api.pages import LANG_COOKIE
+from cloud.api.publisher import MqttPublisher
+from cloud.mqtt import BrokerSettings
+from provisioning.ports import free_port
 from tests.cloud.api.access import PASSWORD, bearer, token_for
 from tests.cloud.api.recorder import Recorder
 
@@ -167,3 +170,35 @@ def test_the_json_api_answers_its_english_in_the_same_shape(site: str) -> None:
         }
     finally:
         client.__exit__(None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("zh_CN", "未连接到消息代理 127.0.0.1:%d"),
+        ("en", "not connected to the broker at 127.0.0.1:%d"),
+    ],
+)
+def test_a_push_while_the_broker_is_unreachable_says_why_in_the_pages_language(
+    site: str, language: str, said: str
+) -> None:
+    """The real publisher with no broker behind it: the change is stored, and the page says
+    why it was not sent in its own language (the JSON API keeps the English)."""
+    port = free_port()  # nothing listens there
+    publisher = MqttPublisher(BrokerSettings(port=port, username="hq", password="x"))
+    with TestClient(create_app(site, publisher)) as client:
+        signed = client.post("/api/auth/login", json={"username": "boss", "password": PASSWORD})
+        client.cookies.set(LANG_COOKIE, language)
+        client.headers.update({"X-CSRF-Token": signed.json()["csrf_token"], "HX-Request": "true"})
+        items = '[{"sku": "P1", "price_fen": 990}]'
+        answer = client.post("/pushes/send", data={**PUSH, "items": items})
+        assert answer.status_code == 200, answer.text
+        [why] = re.findall(r"<small>([^<]*)</small>", answer.text)
+        assert html.unescape(why) == said % port
+        client.cookies.clear()
+        client.headers.pop("X-CSRF-Token")
+        client.headers.update(bearer(token_for(site, "admin", username=f"script-{language}")))
+        stored = client.post(
+            "/api/push/prices", json={"scope": "all", "items": [{"sku": "P1", "price_fen": 5}]}
+        )
+        assert stored.json()["detail"] == f"not connected to the broker at 127.0.0.1:{port}"

@@ -15,7 +15,8 @@ from device.sync.errors import BadMessage
 from device.sync.storage import SyncStorage
 from device.sync.verify import SeqsLost
 from protocol import codec
-from protocol.envelope import Envelope
+from protocol.envelope import Ack, Envelope
+from protocol.problems import Said, to_wire
 from tests.device.sync.harness import record_sales
 
 
@@ -121,3 +122,19 @@ def test_seqs_lost_is_queued_once_as_a_valid_event_above_the_acknowledged_ones(
         assert (envelope.from_seq, envelope.to_seq, envelope.resend_window_days) == (6, 8, 7)
     finally:
         storage.close()
+
+
+def test_a_halt_keeps_its_message_id_across_a_restart(store_file: Path) -> None:
+    """HQ says a stopped till's reason in its page's language after the till restarts too."""
+    reason = Said("ack.ignored", seq=50, reason=Said("journal.ahead", seq=50, last=3))
+    first = SyncStorage.open(store_file)
+    try:
+        first.halt(reason, Ack(terminal_id="S001-T01", acked_seq=50))
+    finally:
+        first.close()
+    again = SyncStorage.open(store_file)
+    try:
+        halted = again.halted()
+    finally:
+        again.close()
+    assert halted == reason and to_wire(halted) == to_wire(reason) is not None
