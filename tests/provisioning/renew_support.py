@@ -82,12 +82,19 @@ def admin(fleet: Fleet) -> MqttClient:
     return client(fleet, fleet.service_pair("admin"))
 
 
+def signer(fleet: Fleet) -> MqttClient:
+    """An independent client holding the fleet's signer identity."""
+    return client(fleet, fleet.service_pair("signer"))
+
+
 def retained(fleet: Fleet, topic: str, reader: CertPair | None = None) -> bytes:
-    """The payload retained on topic now (b"" if none), read by a fresh client (the admin's
-    unless reader is given: a terminal reads its own cert topic)."""
-    # One identity is one client id at this broker (a second admin would knock off the first).
-    watcher = client(fleet, reader) if reader else admin(fleet)
-    marker = admin(fleet) if reader else watcher
+    """The payload retained on topic now (b"" if none), read by a fresh client (the signer's
+    for renew topics, the admin's for status, unless reader is given: a terminal reads its own
+    cert topic)."""
+    # One identity is one client id at this broker (a second signer would knock off the first).
+    own = admin if topic.endswith("/status") else signer
+    watcher = client(fleet, reader) if reader else own(fleet)
+    marker = own(fleet) if reader else watcher
     try:
         assert not watcher.subscribe(topic).is_failure
         # Retained messages come before anything published after the SUBACK: an unretained
