@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -122,3 +123,14 @@ def registry_serial(env: FleetEnv, terminal: str) -> str:
 def file_serial(layout: Layout) -> str:
     """The serial of the certificate file the till holds."""
     return certs.serial_hex(certs.load_cert(layout.cert))
+
+
+def mosquitto_pub(fleet: Fleet, who: CertPair, topic: str, payload: bytes) -> str:
+    """Publish retained at QoS 1 with Mosquitto's own client holding who; what it printed."""
+    done = subprocess.run(
+        ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(fleet.settings.broker_port),
+         "--cafile", str(fleet.ca_cert), "--cert", str(who.cert), "--key", str(who.key),
+         "-V", "mqttv5", "-q", "1", "-t", topic, "-s", "-r"],
+        input=payload, capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    return (done.stdout + done.stderr).decode()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,6 @@ from cloud.ingest.worker import IngestWorker
 from cloud.mqtt import BrokerSettings
 from protocol import topics
 from provisioning import certs
-from provisioning.certs import CertPair
 from provisioning.terminal_root import Layout
 from tests.cloud.api.access import token_for
 from tests.cloud.api.browser import Served, call
@@ -32,6 +30,7 @@ from tests.provisioning.conftest import FleetEnv
 from tests.provisioning.fleet_support import cli, wait_for
 from tests.provisioning.renew_support import (
     client,
+    mosquitto_pub,
     pair,
     registry_serial,
     request_for,
@@ -162,17 +161,6 @@ def test_a_rotation_without_a_token_reaches_hq_through_the_cert_topic(world: Wor
     assert world.row(T)["cert_sha256"] == certs.fingerprint(rotated)
 
 
-def _mosquitto_pub(world: World, who: CertPair, topic: str, payload: bytes) -> str:
-    fleet = world.env.fleet
-    done = subprocess.run(
-        ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(fleet.settings.broker_port),
-         "--cafile", str(fleet.ca_cert), "--cert", str(who.cert), "--key", str(who.key),
-         "-V", "mqttv5", "-q", "1", "-t", topic, "-s", "-r"],
-        input=payload, capture_output=True, timeout=60, check=False,
-    )  # fmt: skip
-    return (done.stdout + done.stderr).decode()
-
-
 def test_a_rogue_terminal_cannot_change_another_s_registration_and_garbage_is_ignored(
     world: World, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
@@ -184,7 +172,7 @@ def test_a_rogue_terminal_cannot_change_another_s_registration_and_garbage_is_ig
     own_ca = certs.create_ca(tmp_path / "rogue-ca")
     forged = certs.issue_client_cert(own_ca, tmp_path / "forged", T)
     for payload in (pair(rogue).cert.read_bytes(), forged.cert.read_bytes()):
-        said = _mosquitto_pub(world, pair(rogue), CERT, payload)
+        said = mosquitto_pub(world.env.fleet, pair(rogue), CERT, payload)
         assert "Not authorized" in said, said
     # What would have been refused had it got through: the signer's own mistakes.
     me = signer(world.env.fleet)
