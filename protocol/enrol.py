@@ -95,6 +95,31 @@ def _authorities(ca_pem: bytes) -> list[x509.Certificate]:
         raise EnrolError("the trusted CA file holds no readable certificate") from None
 
 
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 of the DER certificate, lowercase hex (what HQ records for a terminal)."""
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def read_issued(payload: bytes, terminal_id: str, ca_pem: bytes | None) -> x509.Certificate:
+    """The certificate in payload if it names terminal_id (and, given ca_pem, is from that CA).
+
+    The checks anyone reading a terminal's cert topic makes before believing it; EnrolError
+    says which one failed.
+    """
+    if len(payload) > MAX_PEM_BYTES:
+        raise EnrolError(f"the answer is {len(payload)} bytes, more than {MAX_PEM_BYTES}")
+    try:
+        cert = x509.load_pem_x509_certificate(payload)
+    except ValueError:
+        raise EnrolError("the answer is not a PEM certificate") from None
+    if ca_pem is not None and not any(_issued_by(cert, ca) for ca in _authorities(ca_pem)):
+        raise EnrolError("the certificate was not issued by the CA this terminal trusts")
+    names = _common_names(cert.subject)
+    if names != [terminal_id]:
+        raise EnrolError(f"the certificate names {names or 'no CN'}, not {terminal_id}")
+    return cert
+
+
 def check_issued(
     payload: bytes,
     *,
@@ -105,19 +130,9 @@ def check_issued(
     now: dt.datetime,
 ) -> x509.Certificate:
     """The certificate in payload if a till may install it for its pending key, else EnrolError."""
-    if len(payload) > MAX_PEM_BYTES:
-        raise EnrolError(f"the answer is {len(payload)} bytes, more than {MAX_PEM_BYTES}")
-    try:
-        cert = x509.load_pem_x509_certificate(payload)
-    except ValueError:
-        raise EnrolError("the answer is not a PEM certificate") from None
-    if not any(_issued_by(cert, ca) for ca in _authorities(ca_pem)):
-        raise EnrolError("the certificate was not issued by the CA this terminal trusts")
+    cert = read_issued(payload, terminal_id, ca_pem)
     if public_der(cert.public_key()) != public_der(pending):
         raise EnrolError("the certificate is not for this terminal's pending key")
-    names = _common_names(cert.subject)
-    if names != [terminal_id]:
-        raise EnrolError(f"the certificate names {names or 'no CN'}, not {terminal_id}")
     if not cert.not_valid_before_utc <= now < cert.not_valid_after_utc:
         raise EnrolError(
             f"the certificate is not valid now ({cert.not_valid_before_utc:%Y-%m-%d %H:%M} to "

@@ -163,6 +163,11 @@ def parse_renew_topic(topic: str) -> tuple[str, str]:
     return _split_terminal_topic(topic, "renew")
 
 
+def parse_cert_topic(topic: str) -> tuple[str, str]:
+    """Return (store_id, terminal_id) from a cert topic, or raise BadTopic."""
+    return _split_terminal_topic(topic, "cert")
+
+
 def parse_ack_topic(topic: str) -> tuple[str, str]:
     """Return (store_id, terminal_id) from an ACK topic, or raise BadTopic."""
     return _split_terminal_topic(topic, "ack")

@@ -15,10 +15,16 @@ deny for publish, delivery and subscribe):
   downstream, but can neither ACK nor join the ingest group;
 - jobs (the cloud's job scheduler) publishes the member changes its jobs make (downstream),
   and nothing else;
-- admin (the technicians' tool on the fleet host) drives the plugin's control topic, may
-  write a terminal's retained status, to say why it was revoked or retired, and is the fleet's
-  certificate signer: it reads every terminal's signing request, clears it once answered, and
-  is the only identity that publishes certificates to terminals.
+- admin (the technicians' tool on the fleet host) drives the plugin's control topic and may
+  write a terminal's retained status, to say why it was revoked or retired;
+- signer (the fleet's certificate signer, `fleet renew` and the daily `fleet apply`, and
+  `terminal rotate` announcing a certificate it replaced) reads every terminal's signing
+  request, clears it once answered, and is the only identity that publishes certificates
+  (retained, on each terminal's ``.../cert``). It has an identity of its own because one
+  identity is one session at this broker: sharing admin's, a technician's admin client would
+  knock the signer off mid-run, and the other way round;
+- ingest also reads the cert topics, to keep HQ's terminal registration on the certificate
+  each terminal was actually issued.
 
 Subscriptions are checked by the plugin against the filter as sent, ``$share/<group>/``
 included, so a terminal asking for ``$share/ingest/...`` is refused at SUBSCRIBE (Mosquitto's
@@ -94,6 +100,7 @@ INGEST_RULES: Final = (
         topics.ALL_HELLO,
         topics.ALL_REQUESTS,
         topics.ALL_STATUS,
+        topics.ALL_CERT,  # not shared: retained messages reach plain subscriptions only
         f"{_P}/+/+/ack",  # its own output, watched by monitoring and benchmarks
     ),
     *_send(f"{_P}/+/+/ack", topics.ALL_REPLIES, *_DOWNSTREAM),
@@ -107,14 +114,25 @@ HQ_RULES: Final = (
 JOBS_RULES: Final = _send(*_DOWNSTREAM)
 
 ADMIN_RULES: Final = (
-    *_read(f"{CONTROL_TOPIC}/#", topics.ALL_STATUS, topics.ALL_RENEW),
+    *_read(f"{CONTROL_TOPIC}/#", topics.ALL_STATUS),
+    *_send(CONTROL_TOPIC, topics.ALL_STATUS),
+)
+
+SIGNER_RULES: Final = (
+    *_read(topics.ALL_RENEW),
     # Sending on renew topics only clears an answered request (an empty retained message).
-    *_send(CONTROL_TOPIC, topics.ALL_STATUS, topics.ALL_RENEW, topics.ALL_CERT),
+    *_send(topics.ALL_RENEW, topics.ALL_CERT),
 )
 
 #: Service role name -> its rules. A service identity "ingest-2" has role "ingest".
 SERVICE_ROLES: Final[Mapping[str, tuple[Rule, ...]]] = MappingProxyType(
-    {"ingest": INGEST_RULES, "hq": HQ_RULES, "jobs": JOBS_RULES, "admin": ADMIN_RULES}
+    {
+        "ingest": INGEST_RULES,
+        "hq": HQ_RULES,
+        "jobs": JOBS_RULES,
+        "admin": ADMIN_RULES,
+        "signer": SIGNER_RULES,
+    }
 )
 
 TERMINAL_ROLE_PREFIX: Final = "terminal:"

@@ -13,7 +13,7 @@ import msgspec
 from provisioning import certs, cmd_fleet_units, files, lifetimes, renew
 from provisioning.cli import Progress, fleet_dir_arg
 from provisioning.errors import BrokerConfigError, FleetError
-from provisioning.fleet import SERVICE_DAYS, Fleet, Settings, utc_now
+from provisioning.fleet import Fleet, Settings, utc_now
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -146,12 +146,7 @@ def run_init(args: argparse.Namespace, progress: Progress) -> int:
             progress.done(f"issued for {', '.join(hosts + ips)}")
 
         progress.step("cloud service certificates")
-        made = []
-        for name in fleet.service_names():
-            pair = fleet.service_pair(name)
-            if not pair.key.exists():
-                certs.issue_client_cert(ca, pair.cert.parent, name, days=SERVICE_DAYS)
-                made.append(name)
+        made = lifetimes.issue_missing(fleet)
         progress.done(f"issued {', '.join(made)}" if made else "kept")
 
         progress.step("broker config, identities and CRL")
@@ -188,9 +183,17 @@ def run_apply(args: argparse.Namespace, progress: Progress) -> int:
     progress.total = 3
     with fleet.locked():
         progress.step("certificates of the broker and the services")
-        renewed = lifetimes.renew_cloud_certs(fleet, utc_now())
-        progress.done(f"{len(renewed)} renewed" if renewed else "none due")
+        made = [f"issued service {n}'s certificate" for n in lifetimes.issue_missing(fleet)]
+        renewed = made + lifetimes.renew_cloud_certs(fleet, utc_now())
+        progress.done(f"{len(renewed)} issued or renewed" if renewed else "none due")
         for line in renewed:
+            progress.say(f"  {line}")
+        # Before the signer runs: an identity it needs (its own, in a fleet made before it
+        # had one) exists on the broker only from here on.
+        progress.step("broker config, identities and CRL")
+        changes = fleet.apply()
+        progress.done(f"{len(changes)} change(s) on the running broker")
+        for line in changes:
             progress.say(f"  {line}")
         progress.step("terminals' certificate requests")
         if fleet.broker_pid() is None:
@@ -203,11 +206,6 @@ def run_apply(args: argparse.Namespace, progress: Progress) -> int:
             progress.done(f"{len(answered)} answered" if answered else "none")
             for line in answered:
                 progress.say(f"  {line}")
-        progress.step("broker config, identities and CRL")
-        changes = fleet.apply()
-        progress.done(f"{len(changes)} change(s) on the running broker")
-        for line in changes:
-            progress.say(f"  {line}")
         due = _due(lifetimes.lifetimes(fleet, fleet.registry()), utc_now())
     for item in due:
         progress.say(f"due: {item}")
@@ -221,14 +219,16 @@ def run_renew(args: argparse.Namespace, progress: Progress) -> int:
     with fleet.locked():
         if fleet.broker_pid() is None:
             raise FleetError("the broker is not running: terminals' requests wait on it")
+        progress.step("the signer's identity")
+        made = lifetimes.issue_missing(fleet)  # a fleet from before the signer had its own
+        changes = fleet.apply()
+        progress.done(f"{len(changes)} change(s) on the running broker" if made or changes
+                      else "ready")  # fmt: skip
         progress.step("terminals' certificate requests")
-        answered, signed = renew.renew(fleet, fleet.save_registry, utc_now())
+        answered, _signed = renew.renew(fleet, fleet.save_registry, utc_now())
         progress.done(f"{len(answered)} answered" if answered else "none waiting")
         for line in answered:
             progress.say(f"  {line}")
-        progress.step("broker config, identities and CRL")
-        fleet.apply()
-        progress.done("done" if signed else "unchanged")
     return 0
 
 

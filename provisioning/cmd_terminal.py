@@ -14,9 +14,9 @@ import os
 from pathlib import Path
 
 from protocol.problems import Said
-from provisioning import certs, files, hq
+from provisioning import certs, files, hq, renew
 from provisioning.cli import Progress, fleet_dir_arg
-from provisioning.errors import FleetError
+from provisioning.errors import BrokerConfigError, FleetError, RegistrationError
 from provisioning.fleet import (
     DEFAULT_GRACE,
     Fleet,
@@ -81,6 +81,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rotate.add_argument("--days", type=int, default=certs.LEAF_DAYS)
     rotate.add_argument("--image", action="store_true")
     rotate.add_argument("--user", default=DEFAULT_USER)
+    rotate.add_argument("--hq-url", help="the HQ API (default: from the fleet settings)")
+    rotate.add_argument(
+        "--token",
+        default=os.environ.get(hq.TOKEN_ENV, ""),
+        help=f"a technician's HQ token, to record the new certificate at HQ at once (default: "
+        f"${hq.TOKEN_ENV}; without one HQ learns it through the broker)",
+    )
     rotate.set_defaults(run=run_rotate)
 
     revoke = cmds.add_parser("revoke", help="refuse this terminal at the broker, now")
@@ -97,7 +104,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     retire.set_defaults(run=run_retire)
 
-    reg = cmds.add_parser("register", help="register a terminal added with --skip-hq at HQ")
+    reg = cmds.add_parser(
+        "register", help="register a terminal added with --skip-hq at HQ, or (with --root) "
+        "record its current certificate there",
+    )  # fmt: skip
     _common(reg)
     reg.add_argument("--hq-url")
     reg.add_argument("--token", default=os.environ.get(hq.TOKEN_ENV, ""))
@@ -196,7 +206,7 @@ def _add(fleet: Fleet, args: argparse.Namespace, progress: Progress) -> int:
             progress.done("skipped (--skip-hq): run `terminal register` when HQ is reachable")
         else:
             try:
-                hq.register(hq_url, args.token, hq.Registration(tid, sid, rec.sha256, rec.serial))
+                hq.register(hq_url, args.token, _hq_record(rec, cert))
             except Exception:
                 _roll_back(fleet, tid, created, layout)
                 raise
@@ -248,6 +258,15 @@ def _roll_back(fleet: Fleet, tid: str, created: bool, layout: Layout) -> None:
         fleet.save_registry(reg)
 
 
+def _hq_record(rec: TerminalRecord, cert: certs.x509.Certificate | None = None) -> hq.Registration:
+    """What HQ records of the terminal's current certificate (its start only if cert is given)."""
+    start = cert.not_valid_before_utc.isoformat() if cert is not None else None
+    return hq.Registration(
+        rec.terminal_id, rec.store_id, rec.sha256, rec.serial,
+        cert_valid_from=start, cert_valid_until=rec.not_after or None,
+    )  # fmt: skip
+
+
 def _next_steps(layout: Layout, tid: str) -> str:
     return f"""
 Terminal {tid} is provisioned under {layout.root}. Next:
@@ -267,11 +286,16 @@ def run_register(args: argparse.Namespace, progress: Progress) -> int:
         rec = _record(fleet, args.terminal)
         rec = reg.terminals[args.terminal]
         progress.step(f"registering {rec.terminal_id} with HQ")
+        if rec.registered and args.root is not None:
+            pem = _current_pem(Layout(args.root.resolve()), rec)
+            hq.replace_certificate(args.hq_url or fleet.settings.hq_url, args.token,
+                                   _hq_record(rec), pem)  # fmt: skip
+            progress.done(f"already registered; HQ names certificate {rec.serial}")
+            return 0
         if rec.registered:
             progress.done("already registered")
             return 0
-        who = hq.Registration(rec.terminal_id, rec.store_id, rec.sha256, rec.serial)
-        hq.register(args.hq_url or fleet.settings.hq_url, args.token, who)
+        hq.register(args.hq_url or fleet.settings.hq_url, args.token, _hq_record(rec))
         rec.registered = True
         fleet.save_registry(reg)
         progress.done()
@@ -282,7 +306,7 @@ def run_rotate(args: argparse.Namespace, progress: Progress) -> int:
     """terminal rotate: a new key and certificate; the old certificate works for a grace period."""
     fleet = Fleet.open(args.fleet.resolve())
     layout = Layout(args.root.resolve(), image=args.image)
-    progress.total = 3
+    progress.total = 4
     with fleet.locked():
         reg = fleet.registry()
         rec = _record(fleet, args.terminal)
@@ -310,12 +334,66 @@ def run_rotate(args: argparse.Namespace, progress: Progress) -> int:
         progress.step("broker CRL")
         fleet.apply(reg)
         progress.done(f"the old certificate works until {until:%Y-%m-%d %H:%M} UTC")
+        progress.step("telling HQ the new certificate")
+        told, untold = _tell_hq(fleet, args, rec, cert)
+        progress.done("; ".join(told) if told else "not told")
+        if not told:
+            progress.say(
+                f"HQ still names the old certificate ({'; '.join(untold)}). Once HQ is "
+                f"reachable: python -m provisioning terminal register --fleet {fleet.root} "
+                f"--terminal {rec.terminal_id} --root {layout.root} --token ..."
+            )
     progress.say(
         "The terminal presents the new certificate from its next connect on (restart it,\n"
         "systemctl restart pos-terminal, to switch now); `fleet apply` (from a timer) makes\n"
         "the broker refuse the old one once the grace period ends."
     )
     return 0
+
+
+def _tell_hq(
+    fleet: Fleet, args: argparse.Namespace, rec: TerminalRecord, cert: certs.x509.Certificate
+) -> tuple[list[str], list[str]]:
+    """Record a rotated certificate at HQ: (how it was told, why a way failed).
+
+    Directly with a technician's token; and through the broker, where the signer publishes
+    it on the terminal's cert topic and ingest records it (so the retained topic names the
+    current certificate, not one the rotation replaced).
+    """
+    told: list[str] = []
+    untold: list[str] = []
+    if args.token:  # first: HQ's record then names the technician who rotated it
+        try:
+            hq.replace_certificate(args.hq_url or fleet.settings.hq_url, args.token,
+                                   _hq_record(rec, cert), certs.cert_pem(cert))  # fmt: skip
+            told.append("recorded at HQ")
+        except RegistrationError as err:
+            untold.append(str(err))
+    else:
+        untold.append(f"no HQ token (--token or {hq.TOKEN_ENV})")
+    if fleet.broker_pid() is not None:
+        try:
+            renew.announce(fleet, rec.store_id, rec.terminal_id, cert)
+            told.append("published on its cert topic (ingest records it at HQ)")
+        except BrokerConfigError as err:
+            untold.append(str(err))
+    else:
+        untold.append("the broker is not running")
+    return told, untold
+
+
+def _current_pem(layout: Layout, rec: TerminalRecord) -> bytes:
+    """The terminal's certificate file in layout, if it is the one the registry names."""
+    try:
+        pem = layout.cert.read_bytes()
+    except OSError as err:
+        raise FleetError(f"cannot read {layout.cert}: {err.strerror}") from None
+    if certs.fingerprint(certs.x509.load_pem_x509_certificate(pem)) != rec.sha256:
+        raise FleetError(
+            f"{layout.cert} is not terminal {rec.terminal_id}'s current certificate "
+            f"({rec.serial}): is --root its root?"
+        )
+    return pem
 
 
 def run_revoke(args: argparse.Namespace, progress: Progress) -> int:

@@ -4,7 +4,7 @@ Layout (every key 0600):
   fleet.toml                settings: how terminals reach the broker, where HQ is
   ca/ca.crt ca/ca.key       the fleet CA; ca/crl.pem the revocation list the broker loads
   broker/                   mosquitto.conf, dynsec.json, server.crt/.key, data/, pid file
-  services/NAME.crt/.key    the cloud's own identities: ingest[-N], hq, jobs, admin
+  services/NAME.crt/.key    the cloud's own identities: ingest[-N], hq, jobs, admin, signer
   registry.json             every terminal: store, current certificate, status, old serials
 
 The registry is the source of truth; `apply` makes the broker match it (identity file when
@@ -138,9 +138,9 @@ class Fleet:
         return certs.CertPair(d / f"{name}.crt", d / f"{name}.key")
 
     def service_names(self) -> list[str]:
-        """ingest, ingest-2..N, hq, jobs, admin."""
+        """ingest, ingest-2..N, hq, jobs, admin, signer."""
         workers = ["ingest"] + [f"ingest-{n}" for n in range(2, self.settings.ingest_workers + 1)]
-        return [*workers, "hq", "jobs", "admin"]
+        return [*workers, "hq", "jobs", "admin", "signer"]
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod

@@ -26,7 +26,12 @@ WAIT_S = 3.0
 
 def admin_client(fleet: Fleet) -> mqtt.Client:
     """A paho MQTT 5 client (not yet connected) holding the admin identity's certificate."""
-    pair = fleet.service_pair("admin")
+    return service_client(fleet, "admin")
+
+
+def service_client(fleet: Fleet, name: str) -> mqtt.Client:
+    """A paho MQTT 5 client (not yet connected) holding one fleet identity's certificate."""
+    pair = fleet.service_pair(name)
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv5)
     client.tls_set(ca_certs=str(fleet.ca_cert), certfile=str(pair.cert), keyfile=str(pair.key),
                    tls_version=ssl.PROTOCOL_TLS_CLIENT)  # fmt: skip

@@ -1,8 +1,11 @@
 """Register a terminal with the cloud through the authenticated HQ API (technician role).
 
 Contract: ``POST {hq}/api/terminals`` with ``Authorization: Bearer <token>`` and JSON
-``{terminal_id, store_id, cert_sha256, cert_serial}``; 200/201 registered, 404 unknown store,
-409 the terminal id is taken, 401/403 a bad or under-privileged token.
+``{terminal_id, store_id, cert_sha256, cert_serial, cert_valid_from, cert_valid_until}``;
+200/201 registered, 404 unknown store, 409 the terminal id is taken, 401/403 a bad or
+under-privileged token. A rotation's new certificate: ``PUT
+{hq}/api/terminals/{id}/certificate`` with ``{cert_pem}``; 200 recorded, 404 not registered,
+409 revoked or older than the one registered, 422 not this terminal's (or not the fleet's).
 """
 
 from __future__ import annotations
@@ -27,21 +30,37 @@ class Registration:
     store_id: str
     cert_sha256: str
     cert_serial: str
+    cert_valid_from: str | None = None  # ISO UTC; None for a record made before they were kept
+    cert_valid_until: str | None = None
 
 
 def register(hq_url: str, token: str, reg: Registration, timeout_s: float = TIMEOUT_S) -> None:
     """Register, or raise RegistrationError saying what to fix."""
+    body = {"terminal_id": reg.terminal_id, "store_id": reg.store_id,
+            "cert_sha256": reg.cert_sha256, "cert_serial": reg.cert_serial}  # fmt: skip
+    if reg.cert_valid_until:
+        body.update(cert_valid_from=reg.cert_valid_from, cert_valid_until=reg.cert_valid_until)
+    _call(hq_url, token, "POST", "/api/terminals", body, reg, timeout_s)
+
+
+def replace_certificate(
+    hq_url: str, token: str, reg: Registration, pem: bytes, timeout_s: float = TIMEOUT_S
+) -> None:
+    """Tell HQ the terminal's new certificate (a rotation), or raise RegistrationError."""
+    path = f"/api/terminals/{reg.terminal_id}/certificate"
+    _call(hq_url, token, "PUT", path, {"cert_pem": pem.decode()}, reg, timeout_s)
+
+
+def _call(
+    hq_url: str, token: str, method: str, path: str, body: dict[str, object],
+    reg: Registration, timeout_s: float,
+) -> None:  # fmt: skip
     if not token:
         raise RegistrationError(
             f"no HQ token: pass --token or set {TOKEN_ENV} (a technician's token from HQ)"
         )
-    url = hq_url.rstrip("/") + "/api/terminals"
-    body = json.dumps(
-        {"terminal_id": reg.terminal_id, "store_id": reg.store_id,
-         "cert_sha256": reg.cert_sha256, "cert_serial": reg.cert_serial}
-    ).encode()  # fmt: skip
     request = urllib.request.Request(
-        url, data=body, method="POST",
+        hq_url.rstrip("/") + path, data=json.dumps(body).encode(), method=method,
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
     )  # fmt: skip
     try:
@@ -50,7 +69,7 @@ def register(hq_url: str, token: str, reg: Registration, timeout_s: float = TIME
             return
     except urllib.error.HTTPError as err:
         detail = _detail(err)
-        raise RegistrationError(_refusal(err.code, reg, hq_url, detail)) from None
+        raise RegistrationError(_refusal(err.code, reg, hq_url, detail, method)) from None
     except (urllib.error.URLError, OSError, TimeoutError) as err:
         reason = getattr(err, "reason", err)
         raise RegistrationError(
@@ -68,18 +87,25 @@ def _detail(err: urllib.error.HTTPError) -> str:
     return detail if isinstance(detail, str) else json.dumps(detail)
 
 
-def _refusal(code: int, reg: Registration, hq_url: str, detail: str) -> str:
+def _refusal(code: int, reg: Registration, hq_url: str, detail: str, method: str) -> str:
     extra = f" ({detail})" if detail else ""
     if code in (404, 405) and detail in ("Not Found", "Method Not Allowed"):
         return (
             f"{hq_url} has no terminal registration (POST /api/terminals): check --hq-url "
             "points at the HQ API, and that it is up to date"
         )
+    if code == 404 and "not registered" in detail:
+        return (
+            f"HQ has no registration for terminal {reg.terminal_id}{extra}: `terminal register` "
+            "records it"
+        )
     if code == 404:
         return (
             f"HQ does not know store {reg.store_id}{extra}: check --store, or create the store "
             "at HQ first"
         )
+    if code in (409, 422) and method == "PUT":
+        return f"HQ did not take the new certificate of terminal {reg.terminal_id}{extra}"
     if code == 409:
         return (
             f"HQ already has a terminal {reg.terminal_id}{extra}: pick another --terminal, or "

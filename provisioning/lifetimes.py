@@ -66,7 +66,8 @@ def lifetimes(fleet: Fleet, reg: Registry) -> list[Lifetime]:
     ]  # fmt: skip
     for name in fleet.service_names():
         cert = fleet.service_pair(name).cert
-        out.append(Lifetime(f"service {name}", _not_after(cert), RENEW_BEFORE, apply))
+        if cert.exists():  # one added by a newer version is issued by the next apply
+            out.append(Lifetime(f"service {name}", _not_after(cert), RENEW_BEFORE, apply))
     for tid in sorted(reg.terminals):
         rec = reg.terminals[tid]
         if rec.status != "active" or not rec.not_after:
@@ -79,6 +80,23 @@ def lifetimes(fleet: Fleet, reg: Registry) -> list[Lifetime]:
             f"provisioning terminal rotate --fleet {root} --terminal {tid} --root /",
         ))  # fmt: skip
     return out
+
+
+def issue_missing(fleet: Fleet) -> list[str]:
+    """Issue the service identities the fleet has no certificate for yet; their names.
+
+    A fleet made by an earlier version lacks the identities added since (the signer's), and
+    `fleet apply` (daily) completes it as `fleet init` would.
+    """
+    made: list[str] = []
+    ca: certs.Authority | None = None
+    for name in fleet.service_names():
+        pair = fleet.service_pair(name)
+        if not pair.key.exists():
+            ca = ca or fleet.authority()
+            certs.issue_client_cert(ca, pair.cert.parent, name, days=SERVICE_DAYS)
+            made.append(name)
+    return made
 
 
 def renew_cloud_certs(fleet: Fleet, now: dt.datetime) -> list[str]:

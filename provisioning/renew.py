@@ -2,7 +2,8 @@
 
 A till whose certificate is due publishes a signing request, retained, on its own renew topic
 (device.sync.renew). Run on the fleet host (by `fleet renew`, and daily by `fleet apply`), the
-signer connects as the admin identity, reads every retained request and, for each, signs only
+signer connects as its own identity (signer: it may only read renew requests and publish
+certificates; acl.SIGNER_RULES), reads every retained request and, for each, signs only
 if the topic's terminal is an active terminal of that store in the registry, the request
 passes protocol.enrol.read_request (signature, CN = that terminal, a P-256 key) and the
 terminal's current certificate is due; otherwise it says why and signs nothing, so a till
@@ -10,6 +11,10 @@ cannot mint certificates at will. The new certificate is recorded in the registr
 retained on the terminal's cert topic, and the request cleared. The old certificate is kept
 valid until its own end (a till that misses the answer is never locked out). The same request
 asked again is answered with the certificate already issued, never a second one.
+
+The cert topic thus always holds the terminal's current certificate (`terminal rotate`
+publishes the one it installs there too, through announce), and the ingest workers read it
+to keep HQ's terminal registration on that certificate.
 """
 
 from __future__ import annotations
@@ -29,11 +34,13 @@ from protocol.errors import BadTopic
 from provisioning import certs
 from provisioning.errors import BrokerConfigError, ProvisioningError
 from provisioning.fleet import Fleet, OldCert, Registry, TerminalRecord
-from provisioning.fleet_status import admin_client, broker_host
+from provisioning.fleet_status import broker_host, service_client
 
 #: Retained requests follow the SUBACK at once; this much quiet after the last one ends reading.
 QUIET_S: Final = 1.0
 WAIT_S: Final = 30.0
+#: The fleet identity the signer connects as.
+IDENTITY: Final = "signer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,28 +155,61 @@ def renew(
     return lines, signed
 
 
-class _Session:
-    """The admin's connection to the broker for one run of the signer."""
+def announce(fleet: Fleet, store_id: str, terminal_id: str, cert: x509.Certificate) -> None:
+    """Publish a certificate issued outside a renewal (a rotation) on the terminal's cert topic.
 
-    def __init__(self, fleet: Fleet) -> None:
+    Retained, as the signer: the topic keeps naming the terminal's current certificate, and
+    ingest updates HQ's registration from it. Raises BrokerConfigError if the broker is not
+    reachable or refuses.
+    """
+    with _Session(fleet, subscribe=False) as session:
+        session.publish(topics.cert_topic(store_id, terminal_id), certs.cert_pem(cert))
+
+
+class _Session:
+    """The signer's connection to the broker for one run."""
+
+    def __init__(self, fleet: Fleet, subscribe: bool = True) -> None:
         self._fleet = fleet
-        self._client = admin_client(fleet)
+        self._client = service_client(fleet, IDENTITY)
         self._lock = threading.Lock()
         self._got: list[Request] = []
         self._last = 0.0
+        self._subscribe = subscribe
         self._subscribed = threading.Event()
+        self._connected = threading.Event()
+        self._refused = ""
 
     def __enter__(self) -> _Session:
         c = self._client
         c.on_message = self._on_message
-        c.on_subscribe = lambda *_a: self._subscribed.set()
+        c.on_subscribe = self._on_subscribe
+        c.on_connect = self._on_connect
         try:
             c.connect(broker_host(self._fleet), self._fleet.settings.broker_port, keepalive=30)
         except OSError as err:
-            raise BrokerConfigError(f"cannot reach the broker to read renewals: {err}") from None
+            raise BrokerConfigError(f"cannot reach the broker as the signer: {err}") from None
         c.loop_start()
-        c.subscribe(topics.ALL_RENEW, qos=1)
+        if not self._connected.wait(WAIT_S) or self._refused:
+            self.__exit__()
+            why = self._refused or f"no answer within {WAIT_S:.0f}s"
+            raise BrokerConfigError(
+                f"the broker refused the signer identity ({why}): `python -m provisioning "
+                f"fleet apply --fleet {self._fleet.root}` creates it"
+            )
+        if self._subscribe:
+            c.subscribe(topics.ALL_RENEW, qos=1)
         return self
+
+    def _on_connect(self, _c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if rc.is_failure:
+            self._refused = str(rc)
+        self._connected.set()
+
+    def _on_subscribe(self, _c: Any, _u: Any, _mid: int, rcs: list[Any], _p: Any) -> None:
+        if any(rc.is_failure for rc in rcs):
+            self._refused = "it may not read the renew topics"
+        self._subscribed.set()
 
     def __exit__(self, *_exc: object) -> None:
         self._client.disconnect()
@@ -185,6 +225,11 @@ class _Session:
         """Every retained request, once QUIET_S has passed without another."""
         if not self._subscribed.wait(WAIT_S):
             raise BrokerConfigError("the broker did not answer the subscription to renew topics")
+        if self._refused:
+            raise BrokerConfigError(
+                f"the broker refused the signer: {self._refused}; `python -m provisioning "
+                f"fleet apply --fleet {self._fleet.root}` gives it its rights"
+            )
         with self._lock:
             self._last = time.monotonic()
         deadline = time.monotonic() + WAIT_S

@@ -49,6 +49,7 @@ DEFAULT_SERVICES: Final = (
     ServiceCred("hq", "pw-hq"),
     ServiceCred("jobs", "pw-jobs"),
     ServiceCred("admin", "pw-admin"),
+    ServiceCred("signer", "pw-signer"),
 )
 #: Cheap password hashing: tests connect hundreds of clients, and what is tested is the rights.
 TEST_ITERATIONS: Final = 101

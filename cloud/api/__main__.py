@@ -9,6 +9,8 @@ import argparse
 import logging
 import os
 import sys
+from dataclasses import replace
+from pathlib import Path
 
 import uvicorn
 
@@ -45,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"cloud.api: bad jobs settings: {err}", file=sys.stderr)
         return 2
+    if args.tls_ca:
+        try:  # the fleet CA: terminals' certificates recorded at HQ must come from it
+            settings = replace(settings, fleet_ca=Path(args.tls_ca).read_bytes())
+        except OSError as err:
+            print(f"cloud.api: cannot read --tls-ca {args.tls_ca}: {err}", file=sys.stderr)
+            return 2
     logging.basicConfig(level=args.log_level.upper())
     try:
         publisher = MqttPublisher(broker_settings(args), client_id=args.client_id)

@@ -45,6 +45,9 @@ class ApiSettings:
     jobs: JobsConfig = field(default_factory=JobsConfig)
     #: PostgreSQL connections the API keeps open for its requests (one per request in flight).
     db_pool: int = 16
+    #: The fleet CA (PEM): a terminal certificate recorded at HQ must come from it. None (no
+    #: --tls-ca): checked by name only.
+    fleet_ca: bytes | None = None
 
 
 @dataclass(frozen=True)

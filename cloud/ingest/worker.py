@@ -23,12 +23,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
 import paho.mqtt.client as mqtt
 import peewee as pw
 
+from cloud.ingest.certs import CertDesk
 from cloud.ingest.decode import Rejection
 from cloud.ingest.heartbeat import DEFAULT_INTERVAL_S, Heartbeat
 from cloud.ingest.preparer import Pickled, PrepareProcess, Preparer
@@ -60,6 +62,7 @@ from protocol.codec import decode_catchup, decode_hello, decode_status, encode_a
 from protocol.envelope import MAX_LISTED_SEQS, Ack, DownChange, utc_iso
 from protocol.errors import ProtocolError, SchemaError
 from protocol.topics import (
+    ALL_CERT,
     ALL_STATUS,
     PREFIX,
     STREAMS,
@@ -143,6 +146,10 @@ class IngestWorker:
         self._heartbeat: Heartbeat | None = None
         # Terminals' requests (coupons, receipts, return claims), answered on their reply topics.
         self.requests = RequestDesk(lambda: self.db, self._publish, self.rules, clock, requests)
+        # Certificates the fleet's signer issued, so HQ's registration names the current one.
+        ca_pem = Path(broker.tls_ca).read_bytes() if broker.tls_ca else None
+        self.certs = CertDesk(lambda: self.db, ca_pem, clock)
+        self._cert_mid: int | None = None
         # network thread -> prepare thread -> commit thread, strictly in arrival order (MQTT
         # wants PUBACKs in the order the messages came), so decoding and projecting the next
         # message overlaps the database round trips of the current one.
@@ -174,6 +181,7 @@ class IngestWorker:
         self._preparer.db = self._db
         self.rules = self._preparer.load()
         self._heartbeat = Heartbeat(self, self._db, self.heartbeat_s)
+        log.info("ingest worker %s: %s", self.client_id, self.certs.trust_note())
         if self.prepare_process:
             self._child = PrepareProcess(self.db_url, self.rules)
             self._child.start()
@@ -259,9 +267,19 @@ class IngestWorker:
                 (ALL_STATUS, 1),
             ]
         )
+        # Asked apart: a broker whose ACL predates this (until `fleet apply`) refuses it, and
+        # the worker must still take events.
+        _rc, self._cert_mid = client.subscribe(ALL_CERT, 1)
 
-    def _on_subscribe(self, _c: Any, _u: Any, _mid: int, rcs: list[Any], _p: Any) -> None:
+    def _on_subscribe(self, _c: Any, _u: Any, mid: int, rcs: list[Any], _p: Any) -> None:
         failed = [rc for rc in rcs if rc.is_failure]
+        if mid == self._cert_mid:
+            if failed:
+                log.error("ingest worker %s may not read the cert topics (%s): HQ's terminal "
+                          "registrations will not follow renewed certificates until the broker's "
+                          "rights are updated (provisioning: fleet apply)", self.client_id,
+                          failed[0])  # fmt: skip
+            return
         if failed:
             log.error("ingest worker %s: subscription refused: %s", self.client_id, failed)
             return
@@ -527,6 +545,8 @@ class IngestWorker:
             self._retrying(lambda: self.handle_hello(topic, payload))
         elif topic.endswith("/req"):
             self._retrying(lambda: self.requests.handle(topic, payload))
+        elif topic.endswith("/cert"):
+            self._retrying(lambda: self.certs.handle(topic, payload))
         else:
             log.warning("ingest worker ignoring unexpected topic %s", topic)
 

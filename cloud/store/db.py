@@ -17,7 +17,7 @@ from playhouse.migrate import SchemaMigrator, migrate
 from cloud.store.crm_models import CrmModels, build_crm_models
 from cloud.store.crm_models import prepare as prepare_crm
 from cloud.store.errors import BadDatabaseUrl, CloudStoreError, SchemaTooNew
-from cloud.store.hq_models import HqModels, build_hq_models
+from cloud.store.hq_models import ADDED_COLUMNS, HqModels, build_hq_models
 from cloud.store.job_models import JobModels, build_job_models
 from cloud.store.models import Models, build_models
 from cloud.store.pipeline import PipelinedPostgres
@@ -25,7 +25,7 @@ from cloud.store.pool import PooledPipelinedPostgres
 from cloud.store.remote_models import RemoteModels, build_remote_models
 from cloud.store.remote_models import prepare as prepare_remote
 from cloud.store.rollup_models import RollupModels, build_rollup_models
-from cloud.store.schema_lock import schema_change
+from cloud.store.schema_lock import add_missing_columns, schema_change
 from cloud.store.segment_models import SegmentModels, build_segment_models
 
 SCHEMA_VERSION: Final = 3
@@ -258,6 +258,8 @@ def open_cloud_db(url: str = DEFAULT_URL, pool_size: int = 0) -> CloudDB:
         _create_missing(
             database, [*cdb.hq.all(), *cdb.rollups.all(), *cdb.jobs.all(), *cdb.segments.all()]
         )
+        for model_name, names in ADDED_COLUMNS:
+            add_missing_columns(database, getattr(cdb.hq, model_name), names, SCHEMA_LOCK)
         prepare_remote(database, cdb.remote)
         prepare_crm(database, cdb.crm)
     except CloudStoreError:

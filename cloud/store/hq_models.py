@@ -2,7 +2,8 @@
 
 Built per database like ``cloud.store.models`` (no module-level proxy), and created with
 ``safe=True`` on every open, so a database made before these tables existed gains them
-without a schema-version step.
+without a schema-version step; columns added to a table since are listed in ADDED_COLUMNS
+and added on open the same way (cloud.store.schema_lock.add_missing_columns).
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ from typing import Any
 import peewee as pw
 
 from cloud.store.models import JsonText
+
+#: Columns added to a table after it first shipped: (model attribute, its fields).
+ADDED_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("TerminalRegistration", ("cert_valid_from", "cert_valid_until", "cert_replaced_at",
+                              "cert_replaced_via", "cert_previous_serial")),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -121,8 +128,15 @@ def build_hq_models(database: pw.Database) -> HqModels:
     class TerminalRegistration(Base):
         terminal_id = pw.CharField(primary_key=True, max_length=32)
         store_id = pw.CharField(max_length=32, index=True)
+        # The certificate the terminal was last issued (at registration, then each renewal
+        # or rotation: cloud.store.registry.follow_certificate), not only the first one.
         cert_sha256 = pw.CharField(max_length=64)
         cert_serial = pw.CharField(max_length=64)
+        cert_valid_from = pw.DateTimeField(null=True)  # unknown for registrations made before
+        cert_valid_until = pw.DateTimeField(null=True)
+        cert_replaced_at = pw.DateTimeField(null=True)  # when HQ learned of the replacement
+        cert_replaced_via = pw.CharField(max_length=80, default="")
+        cert_previous_serial = pw.CharField(max_length=64, default="")
         registered_at = pw.DateTimeField()
         registered_by = pw.CharField(max_length=64)
         revoked_at = pw.DateTimeField(null=True)

@@ -1,12 +1,96 @@
-"""Terminal health merged with the terminal registry: registered, revoked, or never registered."""
+"""Terminal health merged with the terminal registry, whose certificate follows each renewal."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any
+
+from cryptography import x509
 
 from cloud.store import queries
 from cloud.store.db import CloudDB
+from protocol import enrol
+
+
+@dataclass(frozen=True, slots=True)
+class CertFacts:
+    """What HQ records of a terminal's certificate (times naive UTC, as stored)."""
+
+    sha256: str
+    serial: str
+    valid_from: dt.datetime
+    valid_until: dt.datetime
+
+    @classmethod
+    def of(cls, cert: x509.Certificate) -> CertFacts:
+        """The facts of a parsed certificate."""
+        return cls(
+            sha256=enrol.fingerprint(cert),
+            serial=format(cert.serial_number, "x"),
+            valid_from=cert.not_valid_before_utc.replace(tzinfo=None),
+            valid_until=cert.not_valid_after_utc.replace(tzinfo=None),
+        )
+
+
+class Followed(Enum):
+    """What follow_certificate did with a certificate."""
+
+    REPLACED = "replaced"
+    SAME = "same"  # the registration already names it (a retained message read again)
+    OLDER = "older"  # issued before the one registered: a stale message, never taken
+    UNREGISTERED = "unregistered"
+    REVOKED = "revoked"
+    OTHER_STORE = "other store"
+
+
+def follow_certificate(
+    cdb: CloudDB,
+    store_id: str,
+    terminal_id: str,
+    cert: CertFacts,
+    via: str,
+    now: dt.datetime,
+) -> tuple[Followed, str]:
+    """Make the terminal's registration name cert, unless it is older; (outcome, why), in words.
+
+    Inside a write transaction. A certificate issued before the registered one never replaces
+    it, so a stale retained message, read again after a rotation, never winds HQ back. One
+    issued in the same second does (certificate times have whole seconds, and a rotation
+    right after `terminal add` is one); two ingest workers applying the same message change
+    the row once.
+    """
+    t = cdb.hq.TerminalRegistration
+    row = t.get_or_none(t.terminal_id == terminal_id)
+    if row is None:
+        return Followed.UNREGISTERED, f"terminal {terminal_id} is not registered at HQ"
+    if row.store_id != store_id:
+        return Followed.OTHER_STORE, f"terminal {terminal_id} is registered to {row.store_id}"
+    if row.revoked_at is not None:
+        return Followed.REVOKED, f"terminal {terminal_id}'s registration is revoked"
+    if row.cert_sha256 == cert.sha256:
+        return Followed.SAME, f"terminal {terminal_id} already names certificate {cert.serial}"
+    if row.cert_valid_from is not None and cert.valid_from < row.cert_valid_from:
+        return Followed.OLDER, (
+            f"certificate {cert.serial} was issued {cert.valid_from:%Y-%m-%d %H:%M:%S}, before "
+            f"the registered {row.cert_serial} ({row.cert_valid_from:%Y-%m-%d %H:%M:%S})"
+        )
+    changed = (
+        t.update(
+            cert_sha256=cert.sha256, cert_serial=cert.serial, cert_valid_from=cert.valid_from,
+            cert_valid_until=cert.valid_until, cert_replaced_at=now, cert_replaced_via=via[:80],
+            cert_previous_serial=row.cert_serial,
+        )
+        .where((t.terminal_id == terminal_id) & (t.cert_sha256 == row.cert_sha256))
+        .execute()
+    )  # fmt: skip
+    if not changed:  # another worker replaced it between the read and the write
+        return Followed.SAME, f"terminal {terminal_id}'s certificate changed meanwhile"
+    return Followed.REPLACED, (
+        f"terminal {terminal_id} now names certificate {cert.serial} (ends "
+        f"{cert.valid_until:%Y-%m-%d}), replacing {row.cert_serial}"
+    )
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -60,6 +144,11 @@ def _registration(r: Any) -> dict[str, Any]:
             "registered_by": "",
             "cert_sha256": "",
             "cert_serial": "",
+            "cert_valid_from": None,
+            "cert_valid_until": None,
+            "cert_replaced_at": None,
+            "cert_replaced_via": "",
+            "cert_previous_serial": "",
             "revoked_at": None,
             "revoke_reason": "",
         }
@@ -69,6 +158,11 @@ def _registration(r: Any) -> dict[str, Any]:
         "registered_by": r.registered_by,
         "cert_sha256": r.cert_sha256,
         "cert_serial": r.cert_serial,
+        "cert_valid_from": _iso(r.cert_valid_from),
+        "cert_valid_until": _iso(r.cert_valid_until),
+        "cert_replaced_at": _iso(r.cert_replaced_at),
+        "cert_replaced_via": r.cert_replaced_via,
+        "cert_previous_serial": r.cert_previous_serial,
         "revoked_at": _iso(r.revoked_at),
         "revoke_reason": r.revoke_reason,
     }

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import peewee as pw
+from playhouse.migrate import SchemaMigrator, migrate
 
 
 @contextmanager
@@ -24,3 +25,27 @@ def schema_change(database: pw.Database, key: int) -> Iterator[None]:
     else:
         with database.atomic("IMMEDIATE"):  # type: ignore[call-arg]
             yield
+
+
+def add_missing_columns(
+    database: pw.Database, model: type[pw.Model], names: Sequence[str], key: int
+) -> list[str]:
+    """Add the model's columns ``names`` that its (existing) table lacks; return those added.
+
+    Reads the table's columns first and takes the schema lock only when one is missing, so
+    the usual open changes nothing and waits for nobody.
+    """
+    table = model._meta.table_name
+
+    def missing() -> list[str]:
+        have = {c.name for c in database.get_columns(table)}
+        return [n for n in names if model._meta.fields[n].column_name not in have]
+
+    if not missing():
+        return []
+    with schema_change(database, key):
+        todo = missing()
+        migrator = SchemaMigrator.from_database(database)
+        migrate(*(migrator.add_column(table, model._meta.fields[n].column_name,
+                                      model._meta.fields[n]) for n in todo))  # fmt: skip
+    return todo

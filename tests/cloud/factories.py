@@ -120,3 +120,26 @@ def batch_payload(envelopes: Sequence[Envelope]) -> bytes:
 def simple_sale(terminal_id: str, seq: int, net_fen: int = 1000, sku: str = "A") -> Envelope:
     """One anonymous sale of one line."""
     return envelope(terminal_id, seq, sale_body([(sku, 1, net_fen)]))
+
+
+def terminal_cert_pem(terminal_id: str) -> str:
+    """A self-signed PEM certificate naming terminal_id (CN), as a rotation would give HQ."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from protocol import enrol
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(enrol.subject(terminal_id))
+        .issuer_name(enrol.subject(terminal_id))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,12 +83,19 @@ def admin(fleet: Fleet) -> MqttClient:
     return client(fleet, fleet.service_pair("admin"))
 
 
+def signer(fleet: Fleet) -> MqttClient:
+    """An independent client holding the fleet's signer identity."""
+    return client(fleet, fleet.service_pair("signer"))
+
+
 def retained(fleet: Fleet, topic: str, reader: CertPair | None = None) -> bytes:
-    """The payload retained on topic now (b"" if none), read by a fresh client (the admin's
-    unless reader is given: a terminal reads its own cert topic)."""
-    # One identity is one client id at this broker (a second admin would knock off the first).
-    watcher = client(fleet, reader) if reader else admin(fleet)
-    marker = admin(fleet) if reader else watcher
+    """The payload retained on topic now (b"" if none), read by a fresh client (the signer's
+    for renew topics, the admin's for status, unless reader is given: a terminal reads its own
+    cert topic)."""
+    # One identity is one client id at this broker (a second signer would knock off the first).
+    own = admin if topic.endswith("/status") else signer
+    watcher = client(fleet, reader) if reader else own(fleet)
+    marker = own(fleet) if reader else watcher
     try:
         assert not watcher.subscribe(topic).is_failure
         # Retained messages come before anything published after the SUBACK: an unretained
@@ -115,3 +123,14 @@ def registry_serial(env: FleetEnv, terminal: str) -> str:
 def file_serial(layout: Layout) -> str:
     """The serial of the certificate file the till holds."""
     return certs.serial_hex(certs.load_cert(layout.cert))
+
+
+def mosquitto_pub(fleet: Fleet, who: CertPair, topic: str, payload: bytes) -> str:
+    """Publish retained at QoS 1 with Mosquitto's own client holding who; what it printed."""
+    done = subprocess.run(
+        ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(fleet.settings.broker_port),
+         "--cafile", str(fleet.ca_cert), "--cert", str(who.cert), "--key", str(who.key),
+         "-V", "mqttv5", "-q", "1", "-t", topic, "-s", "-r"],
+        input=payload, capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    return (done.stdout + done.stderr).decode()

@@ -94,7 +94,7 @@ def test_a_restarted_till_asks_again_with_the_key_it_kept(fleet_env: FleetEnv) -
         assert svc.wait(lambda s: s.renewals_asked == 1, 30), svc.stats()
     first = retained(fleet_env.fleet, RENEW)
     key_pem = (layout.tls / "device.key.renew").read_bytes()
-    retained_clear = client(fleet_env.fleet, fleet_env.fleet.service_pair("admin"))
+    retained_clear = client(fleet_env.fleet, fleet_env.fleet.service_pair("signer"))
     retained_clear.publish(RENEW, b"", retain=True)  # as if the request had been lost
     retained_clear.close()
     with till(layout) as svc:

@@ -1,7 +1,7 @@
 """The signer refuses what a till may not have, and the till refuses a certificate it cannot use.
 
 Attackers and unlucky technicians are independent clients holding a till's genuine
-certificate (or the admin's, to deliver an answer); what is asserted is what the registry,
+certificate (or the signer's, to deliver an answer); what is asserted is what the registry,
 the broker and the till's own files show afterwards.
 """
 
@@ -19,7 +19,6 @@ from provisioning import certs
 from tests.provisioning.conftest import FleetEnv
 from tests.provisioning.fleet_support import wait_for
 from tests.provisioning.renew_support import (
-    admin,
     client,
     layout_of,
     pair,
@@ -28,6 +27,9 @@ from tests.provisioning.renew_support import (
     request_for,
     retained,
     till,
+)
+from tests.provisioning.renew_support import (
+    signer as signer_client,
 )
 
 NOT_AUTHORIZED = 135
@@ -175,7 +177,7 @@ def test_the_till_refuses_a_certificate_it_cannot_use_and_keeps_working(
         assert svc.wait(lambda s: s.connected and s.renewals_asked == 1, 30), svc.stats()
         assert wait_for(lambda: retained(fleet_env.fleet, _renew_topic(T)) != b"")
         files = {p: p.read_bytes() for p in (layout.cert, layout.key, pending)}
-        signer = admin(fleet_env.fleet)
+        signer = signer_client(fleet_env.fleet)
         bad = _bad_answer(fleet_env, case, pending.read_bytes())
         assert not signer.publish(topics.cert_topic("S001", T), bad, retain=True).is_failure
         signer.close()

@@ -19,6 +19,7 @@ from cloud.domain.snapshot import SnapshotError
 from cloud.store import registry, stores, till_cache, workers
 from cloud.store.db import utcnow
 from cloud.store.snapshot import build_snapshot
+from protocol import enrol
 from protocol.errors import BadTopic
 from protocol.topics import validate_id
 
@@ -39,6 +40,14 @@ class Registration(Strict):
     store_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$", examples=["S001"])
     cert_sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="SHA-256 of the DER cert")
     cert_serial: str = Field(pattern=r"^[0-9a-fA-F]{1,64}$", description="serial, hex")
+    cert_valid_from: dt.datetime | None = Field(None, description="the certificate's start, UTC")
+    cert_valid_until: dt.datetime | None = Field(None, description="the certificate's end, UTC")
+
+
+class Certificate(Strict):
+    """A terminal's new certificate (a technician's rotation), PEM."""
+
+    cert_pem: str = Field(min_length=1, max_length=enrol.MAX_PEM_BYTES)
 
 
 class Revoke(Strict):
@@ -57,6 +66,13 @@ class SnapshotResult(BaseModel):
     version: int
     removes: int = Field(0, description="items the till holds that the snapshot leaves out")
     left_out: dict[str, str] = Field(default_factory=dict, description="id -> why not sent")
+
+
+def _naive_utc(when: dt.datetime | None) -> dt.datetime | None:
+    """A time as stored: naive UTC (a time given without a zone is taken as UTC)."""
+    if when is None or when.tzinfo is None:
+        return when
+    return when.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def router(enforcer: Callable[..., Any]) -> PolicyRouter:
@@ -107,11 +123,53 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
                 store_id=body.store_id,
                 cert_sha256=body.cert_sha256.lower(),
                 cert_serial=body.cert_serial.lower(),
+                cert_valid_from=_naive_utc(body.cert_valid_from),
+                cert_valid_until=_naive_utc(body.cert_valid_until),
                 registered_at=utcnow(),
                 registered_by=who.username,
             )
-            audit(cdb, request, "terminal_register", body.model_dump())
-        return {**body.model_dump(), "state": "registered"}
+            audit(cdb, request, "terminal_register", body.model_dump(mode="json"))
+        return {**body.model_dump(mode="json"), "state": "registered"}
+
+    @r.put(
+        "/api/terminals/{terminal_id}/certificate",
+        policy=allow(Role.TECHNICIAN),
+        responses={
+            404: {"description": "not registered"},
+            409: {"description": "revoked, another store's, or older than the registered one"},
+            422: {"description": "not a certificate for this terminal (from the fleet's CA)"},
+        },
+    )
+    def replace_certificate(
+        cdb: Db, who: Who, request: Request, terminal_id: TerminalPath, body: Certificate
+    ) -> dict[str, Any]:
+        """Record the certificate a rotation gave the terminal (renewals arrive through ingest)."""
+        ca = request.app.state.ctx.settings.fleet_ca
+        try:
+            cert = enrol.read_issued(body.cert_pem.encode(), terminal_id, ca)
+        except enrol.EnrolError as err:
+            raise HTTPException(422, str(err)) from None
+        t = cdb.hq.TerminalRegistration
+        with cdb.write():
+            row = t.get_or_none(t.terminal_id == terminal_id)
+            if row is None:
+                raise HTTPException(404, f"terminal {terminal_id!r} is not registered")
+            facts = registry.CertFacts.of(cert)
+            done, why = registry.follow_certificate(
+                cdb,
+                row.store_id,
+                terminal_id,
+                facts,
+                f"technician {who.username}",
+                utcnow(),
+            )
+            if done not in (registry.Followed.REPLACED, registry.Followed.SAME):
+                raise HTTPException(409, why)
+            audit(cdb, request, "terminal_certificate",
+                  {"terminal_id": terminal_id, "cert_serial": facts.serial,
+                   "cert_sha256": facts.sha256, "outcome": done.value})  # fmt: skip
+        return {"terminal_id": terminal_id, "cert_serial": facts.serial,
+                "cert_sha256": facts.sha256, "state": done.value}  # fmt: skip
 
     @r.post("/api/terminals/{terminal_id}/revoke", policy=ADMIN_ONLY)
     def revoke(

@@ -24,7 +24,13 @@ from cloud.store.apply import IngestRules, apply_batch
 from cloud.store.db import open_cloud_db
 from protocol.topics import events_topic
 from tests.cloud.api.access import PASSWORD, bearer, token_for
-from tests.cloud.factories import batch_payload, envelope, registration_body, sale_body
+from tests.cloud.factories import (
+    batch_payload,
+    envelope,
+    registration_body,
+    sale_body,
+    terminal_cert_pem,
+)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -100,6 +106,9 @@ def valid_body(method: str, path: str, user_ids: dict[str, int]) -> dict[str, An
                 "cert_sha256": "ab" * 32,
                 "cert_serial": "1f",
             }
+        },
+        ("PUT", "/api/terminals/{terminal_id}/certificate"): {
+            "json": {"cert_pem": terminal_cert_pem("S001-T01")}
         },
         ("POST", "/api/terminals/{terminal_id}/revoke"): {"json": {"reason": "stolen"}},
         ("POST", "/api/terminals/{terminal_id}/snapshot/{stream}"): {"params": {"store": "S001"}},

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from cloud.api.app import ApiSettings, create_app
+from cloud.store import registry
 from cloud.store.db import open_cloud_db
 from tests.cloud.api.access import bearer, token_for
+from tests.cloud.factories import terminal_cert_pem
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -180,3 +182,63 @@ def test_a_technician_registers_a_terminal_and_nothing_else(hq: dict) -> None:
         ("POST", "/api/terminals/S001-T03/revoke"),
     ):
         assert c.request(method, path, headers=tech, json={}).status_code == 403, path
+
+
+def test_a_rotated_certificate_replaces_the_registered_one(hq: dict) -> None:
+    c, tech = hq["client"], hq["heads"]["technician"]
+    body = {"terminal_id": "S001-T03", "store_id": "S001", "cert_sha256": "ab" * 32,
+            "cert_serial": "7f3a", "cert_valid_until": "2027-01-01T00:00:00Z"}  # fmt: skip
+    assert c.post("/api/terminals", json=body, headers=tech).status_code == 201
+    url = "/api/terminals/S001-T03/certificate"
+    wrong = c.put(url, json={"cert_pem": terminal_cert_pem("S001-T04")}, headers=tech)
+    assert wrong.status_code == 422 and "names ['S001-T04'], not S001-T03" in wrong.text
+    garbage = c.put(url, json={"cert_pem": "not a certificate"}, headers=tech)
+    assert garbage.status_code == 422 and "not a PEM certificate" in garbage.text
+    nobody = c.put("/api/terminals/S001-T09/certificate",
+                   json={"cert_pem": terminal_cert_pem("S001-T09")}, headers=tech)  # fmt: skip
+    assert nobody.status_code == 404 and "not registered" in nobody.text
+    [row] = [
+        t for t in c.get("/api/terminals", headers=tech).json() if t["terminal_id"] == "S001-T03"
+    ]
+    assert (row["cert_serial"], row["cert_valid_until"]) == ("7f3a", "2027-01-01T00:00:00+00:00")
+    pem = terminal_cert_pem("S001-T03")
+    done = c.put(url, json={"cert_pem": pem}, headers=tech)
+    assert done.status_code == 200 and done.json()["state"] == "replaced", done.text
+    [row] = [
+        t for t in c.get("/api/terminals", headers=tech).json() if t["terminal_id"] == "S001-T03"
+    ]
+    assert row["cert_serial"] == done.json()["cert_serial"] != "7f3a"
+    assert row["cert_previous_serial"] == "7f3a" and row["cert_replaced_at"]
+    assert row["cert_replaced_via"] == "technician technician-user"
+    page = c.get("/terminals", headers={**tech, "Accept-Language": "zh-CN"}).text
+    assert row["cert_serial"] in page and row["cert_sha256"][:16] in page
+    cdb = open_cloud_db(hq["url"])
+    audit = cdb.hq.HqAudit
+    assert audit.select().where(audit.action == "terminal_certificate").count() == 1
+    cdb.close()
+
+
+def test_a_registry_made_before_certificates_were_followed_gains_the_columns(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path}/old.db"
+    open_cloud_db(url).close()
+    import sqlite3
+
+    con = sqlite3.connect(tmp_path / "old.db")
+    for column in ("cert_valid_from", "cert_valid_until", "cert_replaced_at",
+                   "cert_replaced_via", "cert_previous_serial"):  # fmt: skip
+        con.execute(f"ALTER TABLE hq_terminal_registry DROP COLUMN {column}")
+    con.execute("INSERT INTO hq_terminal_registry (terminal_id, store_id, cert_sha256, "
+                "cert_serial, registered_at, registered_by, revoked_by, revoke_reason) VALUES "
+                "('S001-T01', 'S001', 'aa', '1f', '2026-01-01 00:00:00', 't', '', '')")  # fmt: skip
+    con.commit()
+    con.close()
+    cdb = open_cloud_db(url)
+    try:
+        [row] = registry.terminals_with_registry(cdb)
+        assert (row["cert_serial"], row["cert_valid_until"], row["cert_previous_serial"]) == (
+            "1f", None, "",
+        )  # fmt: skip
+    finally:
+        cdb.close()
