@@ -19,7 +19,8 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from textual import events
@@ -263,12 +264,13 @@ class CashierApp(App[int]):
         self.refresh_screen()
 
     def _ui_action(self, action: UiAction) -> None:
-        if action.name == "language":
-            self.lang = "en" if self.lang == "zh" else "zh"
-        elif action.name == "help":
-            self._panel = "help"
-        elif action.name == "quit":
-            self.exit(0)
+        SCREEN_ACTIONS[action.name](self)
+
+    def _switch_language(self) -> None:
+        self.lang = "en" if self.lang == "zh" else "zh"
+
+    def _show_help(self) -> None:
+        self._panel = "help"
 
     def _demo_key(self, key: str) -> bool:
         if key in ("ctrl+q", "ctrl+c"):
@@ -381,3 +383,8 @@ class CashierApp(App[int]):
         if rows:
             table.move_cursor(row=table.row_count - 1)
 
+
+#: What the screen does for each of the keypad's UI_ACTIONS.
+SCREEN_ACTIONS: Mapping[str, Callable[[CashierApp], None]] = MappingProxyType(
+    {"language": CashierApp._switch_language, "help": CashierApp._show_help}
+)
