@@ -19,7 +19,7 @@ from cloud.api.app import create_app
 from cloud.store.db import open_cloud_db
 from protocol.envelope import utc_iso
 from tests.cloud.api import crm_world as w
-from tests.cloud.api.access import PASSWORD, bearer, token_for
+from tests.cloud.api.access import bearer, signed_in, token_for
 from tests.cloud.api.recorder import Recorder
 from tests.cloud.factories import sale_body
 from tests.cloud.jobs.helpers import day
@@ -76,15 +76,6 @@ def chain(cloud_url: str) -> Iterator[dict[str, Any]]:
         cdb.close()
 
 
-def _signed_in(url: str, username: str) -> TestClient:
-    """A client holding the page's session cookie for ``username`` (no bearer token)."""
-    client = TestClient(create_app(url, Recorder()))
-    client.__enter__()
-    got = client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
-    assert got.status_code == 200, got.text
-    return client
-
-
 def _s002_traces(view: dict[str, Any]) -> list[str]:
     """Everything in a 360 that came from S002's till."""
     found = [f"purchase {p['receipt_no']}" for p in view["purchases"] if p["store_id"] == "S002"]
@@ -115,7 +106,7 @@ def test_hq_sees_the_members_business_at_every_store(chain: dict[str, Any]) -> N
 def test_a_store_manager_sees_only_their_stores_records_of_their_member(
     chain: dict[str, Any], username: str
 ) -> None:
-    with _signed_in(chain["url"], username) as staff:
+    with signed_in(chain["url"], username) as staff:
         view = staff.get("/api/crm/members/M1").json()
         assert _s002_traces(view) == []
         # S001's own records stay, with totals over them; the member's chain-wide facts stay.
@@ -138,7 +129,7 @@ def test_a_store_manager_asking_for_another_stores_business_by_every_route_is_re
     chain: dict[str, Any],
 ) -> None:
     sale = chain["sale"]
-    with _signed_in(chain["url"], "lin") as lin:
+    with signed_in(chain["url"], "lin") as lin:
         points = lin.get("/api/members/M1/points").json()
         assert [x["origin_terminal"] for x in points["ledger"]] == [
             "S001-T01", "S001-T01", "S001-T01", "hq:adjust"]  # fmt: skip
