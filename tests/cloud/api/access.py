@@ -66,3 +66,12 @@ def signed_in(url: str, username: str) -> TestClient:
     got = client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
     assert got.status_code == 200, got.text
     return client
+
+
+def kept_to_s001(db_url: str) -> dict[str, str]:
+    """Users kept to store S001 (its manager ``lin`` and sales guide ``guide1``, who sign in
+    with ``signed_in``), and HQ's admin: returns the admin's bearer header."""
+    admin = bearer(token_for(db_url, "admin"))
+    token_for(db_url, "store_manager", store_ids=["S001"], username="lin")
+    token_for(db_url, "sales_guide", store_ids=["S001"], username="guide1")
+    return admin

@@ -19,7 +19,7 @@ from cloud.api.app import create_app
 from cloud.store.db import open_cloud_db
 from protocol.envelope import utc_iso
 from tests.cloud.api import crm_world as w
-from tests.cloud.api.access import bearer, signed_in, token_for
+from tests.cloud.api.access import kept_to_s001, signed_in
 from tests.cloud.api.recorder import Recorder
 from tests.cloud.factories import sale_body
 from tests.cloud.jobs.helpers import day
@@ -63,9 +63,7 @@ def _shop_at_s002(t2: Any, admin: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def chain(cloud_url: str) -> Iterator[dict[str, Any]]:
-    admin = bearer(token_for(cloud_url, "admin"))
-    token_for(cloud_url, "store_manager", store_ids=["S001"], username="lin")
-    token_for(cloud_url, "sales_guide", store_ids=["S001"], username="guide1")
+    admin = kept_to_s001(cloud_url)
     cdb = open_cloud_db(cloud_url)
     try:
         with TestClient(create_app(cloud_url, Recorder()), headers=admin) as client:

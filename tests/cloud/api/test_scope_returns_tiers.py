@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cloud.store.db import open_cloud_db
-from tests.cloud.api.access import bearer, signed_in, token_for
+from tests.cloud.api.access import kept_to_s001, signed_in
 from tests.cloud.factories import sale_body
 from tests.cloud.jobs.helpers import Till
 
@@ -46,9 +46,7 @@ def _sell(till: Till, member_id: str, yuan: int, at: dt.datetime) -> dict[str, A
 
 @pytest.fixture
 def chain(cloud_url: str) -> Iterator[dict[str, Any]]:
-    admin = bearer(token_for(cloud_url, "admin"))
-    token_for(cloud_url, "store_manager", store_ids=["S001"], username="lin")
-    token_for(cloud_url, "sales_guide", store_ids=["S001"], username="guide1")
+    admin = kept_to_s001(cloud_url)
     cdb = open_cloud_db(cloud_url)
     try:
         t1, t2 = Till(cdb, "S001-T01"), Till(cdb, "S002-T01")
