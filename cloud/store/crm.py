@@ -244,6 +244,28 @@ def _when(value: Any) -> str | None:
     return _iso(value)
 
 
+def _tier_history(
+    cdb: CloudDB, rows: list[tuple[Any, ...]], stores: frozenset[str] | None
+) -> list[dict[str, Any]]:
+    """The member's tier changes, newest first. With ``stores``, a change another store's till
+    made keeps its tiers, spend and time (the tier is the member's across the chain, and every
+    till holds it) but not which till and sale made it: that sale is the other store's."""
+    elsewhere: set[str] = set()
+    if stores is not None and rows:
+        t = cdb.models.Terminal
+        origins = sorted({str(row[2]) for row in rows})
+        query = tills_elsewhere(cdb, stores).where(t.terminal_id.in_(origins))
+        elsewhere = {r.terminal_id for r in query}
+    out = []
+    for old, new, origin, at, spend, seq in rows:
+        hidden = origin in elsewhere
+        out.append({"old_tier": old, "new_tier": new, "spend_fen": int(spend),
+                    "changed_at": _when(at), "origin_terminal": "" if hidden else origin,
+                    "origin_seq": 0 if hidden else int(seq),
+                    "origin_elsewhere": hidden})  # fmt: skip
+    return sorted(out, key=lambda t: str(t["changed_at"]), reverse=True)
+
+
 def _records(cdb: CloudDB, member_id: str) -> dict[str, list[tuple[Any, ...]]]:
     sql = _RECORDS.format(p=cdb.database.param, limit=HISTORY_LIMIT)
     out: dict[str, list[tuple[Any, ...]]] = {}
@@ -257,12 +279,14 @@ def member_360(
 ) -> dict[str, Any] | None:
     """Everything HQ knows of one member, unmasked; None when there is no such member.
 
-    Eight round trips at most, each on an index by member (a loaded database answers each in
-    a millisecond or two: their number, not their work, sets the time). With ``stores`` (a
+    Eight round trips at most (two more for a user kept to some stores), each on an index by
+    member (a loaded database answers each in a millisecond or two: their number, not their
+    work, sets the time). With ``stores`` (a
     store manager's or sales guide's), what was recorded at other stores' tills is left out:
-    purchases and their ratings, returns, complaints, coupon uses, points-ledger rows, and the
-    totals over them. The member's own facts (profile, tier and its history, points balance,
-    spend, tags, preferences, notes) stay whole: every till of the chain holds them too.
+    purchases and their ratings, returns, complaints, coupon uses, points-ledger rows, the
+    totals over them, and which till made a tier change. The member's own facts (profile,
+    tier and its history, points balance, spend, tags, preferences, notes) stay whole: every
+    till of the chain holds them too.
     """
     m = cdb.models
     member = m.Member.get_or_none(m.Member.member_id == member_id)
@@ -287,11 +311,7 @@ def member_360(
         "tags": sorted(({"tag": t, "added_by": by, "added_at": _when(at)}
                         for t, by, _, at, *_ in rec.get("tag", [])), key=lambda t: t["tag"]),
         "preferences": {k: v for k, v, *_ in rec.get("pref", [])},
-        "tier_history": sorted((
-            {"old_tier": old, "new_tier": new, "spend_fen": int(spend),
-             "changed_at": _when(at), "origin_terminal": origin, "origin_seq": int(seq)}
-            for old, new, origin, at, spend, seq in rec.get("tier", [])),
-            key=lambda t: str(t["changed_at"]), reverse=True),
+        "tier_history": _tier_history(cdb, rec.get("tier", []), stores),
         "points": {"balance": points, "rows": ledger_rows, "ledger": ledger},
         "totals": totals,
         "purchases": [{**_head(ev), **purchase(ev.body or {}),

@@ -266,41 +266,48 @@ def watchlist(
     """Members at or over the chain-wide return limit in the last 30 days, most returns first.
 
     A store manager (``stores``) sees the members of their stores and those who returned
-    goods in them.
+    goods in them. ``returns_30d`` stays the member's chain-wide count (every till holds it,
+    for the limit); the refunds, the last return's day and the stores named are those of
+    ``stores`` only, as in the member 360: another store's returns are that store's business.
     """
     e = cdb.models.Event
     since = today - dt.timedelta(days=WINDOW_DAYS)
+    returned = (e.type == "return") & (e.status == "ok") & (e.business_day >= since)
     rows = (
-        e.select(e.member_id, pw.fn.COUNT(e.seq), pw.fn.SUM(e.amount_fen),
-                 pw.fn.MAX(e.business_day))
-        .where((e.type == "return") & (e.status == "ok") & (e.business_day >= since)
-               & e.member_id.is_null(False))
+        e.select(e.member_id, pw.fn.COUNT(e.seq))
+        .where(returned & e.member_id.is_null(False))
         .group_by(e.member_id)
         .having(pw.fn.COUNT(e.seq) >= threshold)
         .tuples()
     )  # fmt: skip
-    found = {str(m): (int(n), int(f or 0), str(last)) for m, n, f, last in rows}
+    found = {str(m): int(n) for m, n in rows}
     if not found:
         return []
-    where_ = (e.type == "return") & (e.status == "ok") & (e.business_day >= since)
-    at: dict[str, set[str]] = {}
-    for member_id, store_id in (
-        e.select(e.member_id, e.store_id).distinct()
-        .where(where_ & e.member_id.in_(sorted(found))).tuples()
+    at: dict[str, dict[str, tuple[int, str]]] = {}  # member -> store -> (refund, last day)
+    for member_id, store_id, refund, last in (
+        e.select(e.member_id, e.store_id, pw.fn.SUM(e.amount_fen), pw.fn.MAX(e.business_day))
+        .where(returned & e.member_id.in_(sorted(found)))
+        .group_by(e.member_id, e.store_id)
+        .tuples()
     ):  # fmt: skip
-        at.setdefault(member_id, set()).add(store_id)
+        at.setdefault(member_id, {})[store_id] = (int(refund or 0), str(last))
     mem = cdb.models.Member
     profiles = {p.member_id: p for p in mem.select().where(mem.member_id.in_(sorted(found)))}
     out = []
-    for member_id, (count, refund, last) in found.items():
+    for member_id, count in found.items():
         profile = profiles.get(member_id)
         home = profile.home_store if profile is not None else ""
-        if stores is not None and not (home in stores or at.get(member_id, set()) & stores):
-            continue
+        shown = at.get(member_id, {})
+        if stores is not None:
+            if not (home in stores or shown.keys() & stores):
+                continue
+            shown = {store: v for store, v in shown.items() if store in stores}
         out.append({
-            "member_id": member_id, "returns_30d": count, "refund_fen_30d": refund,
-            "last_return_day": last, "stores": sorted(at.get(member_id, ())),
-            "home_store": home, "tier": profile.tier if profile is not None else "",
+            "member_id": member_id, "returns_30d": count,
+            "refund_fen_30d": sum(refund for refund, _ in shown.values()),
+            "last_return_day": max((last for _, last in shown.values()), default=None),
+            "stores": sorted(shown), "home_store": home,
+            "tier": profile.tier if profile is not None else "",
             "phone": profile.phone if profile is not None else "",
             "name": profile.name if profile is not None else "",
         })  # fmt: skip

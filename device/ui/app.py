@@ -8,20 +8,25 @@ Demo keys drive the simulated scanner, card reader and drawer.
 
 Threading: the runtime calls ``push_view`` from its own thread; the view is handed to the
 app's event loop with call_soon_threadsafe and the newest one wins, so the runtime never waits
-for the screen.
+for the screen. When the screen's terminal goes away (device.ui.terminal) the screen ends as on
+Ctrl+Q.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from textual import events
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.driver import Driver
 from textual.widgets import DataTable, Input, Static
 
 from device.checkout.state import Phase
@@ -29,6 +34,9 @@ from device.i18n import render
 from device.runtime import View
 from device.ui import panels
 from device.ui.keypad import KeypadController, UiAction
+from device.ui.terminal import TillDriver
+
+log = logging.getLogger(__name__)
 
 # PC keyboard -> logical keypad key (Textual key names).
 KEYBOARD: dict[str, str] = {
@@ -110,6 +118,11 @@ class CashierApp(App[int]):
         self._panel = ""  # "", "help", "report"
         self._seen_report: Any = None
         self._columns_lang = ""
+        self._gone = ""  # why the terminal went away, once it has
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's Linux driver, made to notice its terminal going away (device.ui.terminal)."""
+        return TillDriver if os.name == "posix" else super().get_driver_class()
 
     def compose(self) -> ComposeResult:
         yield Static(self.title_text, id="title")
@@ -133,6 +146,9 @@ class CashierApp(App[int]):
 
     def on_mount(self) -> None:
         self._loop = asyncio.get_running_loop()
+        if self._gone:  # it went before there was a loop to tell
+            self.exit()
+            return
         table = self.query_one("#lines", DataTable)
         table.can_focus = False
         self.set_focus(None)
@@ -164,6 +180,13 @@ class CashierApp(App[int]):
         except RuntimeError:  # closed meanwhile
             return False
         return True
+
+    def terminal_gone(self, reason: str) -> None:
+        """From the driver's thread: the terminal went away (end of input, an input or output
+        error, a hangup with no SIGHUP to the till); end the screen as Ctrl+Q does."""
+        self._gone = reason  # before looking for the loop: on_mount looks the other way round
+        log.info("terminal gone (%s): stopping", reason)
+        self.exit_threadsafe()
 
     def press_threadsafe(self, key: str) -> None:
         """A hardware keypad key from the runtime thread."""
@@ -241,12 +264,13 @@ class CashierApp(App[int]):
         self.refresh_screen()
 
     def _ui_action(self, action: UiAction) -> None:
-        if action.name == "language":
-            self.lang = "en" if self.lang == "zh" else "zh"
-        elif action.name == "help":
-            self._panel = "help"
-        elif action.name == "quit":
-            self.exit(0)
+        SCREEN_ACTIONS[action.name](self)
+
+    def _switch_language(self) -> None:
+        self.lang = "en" if self.lang == "zh" else "zh"
+
+    def _show_help(self) -> None:
+        self._panel = "help"
 
     def _demo_key(self, key: str) -> bool:
         if key in ("ctrl+q", "ctrl+c"):
@@ -358,3 +382,9 @@ class CashierApp(App[int]):
             table.add_row(*row)
         if rows:
             table.move_cursor(row=table.row_count - 1)
+
+
+#: What the screen does for each of the keypad's UI_ACTIONS.
+SCREEN_ACTIONS: Mapping[str, Callable[[CashierApp], None]] = MappingProxyType(
+    {"language": CashierApp._switch_language, "help": CashierApp._show_help}
+)

@@ -9,7 +9,7 @@ for an override, an approval code for a card) are modes. When the till answers t
 PIN is needed, the controller asks for it and sends the same event again with the credentials.
 
 ``press`` returns what to send to the runtime (checkout events, runtime requests) and UI
-actions (language, help, quit); ``prompt`` and ``error`` say what the screen should ask and
+actions (language, help); ``prompt`` and ``error`` say what the screen should ask and
 what went wrong, as message keys of the till's catalogue (device.i18n).
 """
 
@@ -102,11 +102,20 @@ _SECRET_MODES = frozenset({"pin", "manager_pin", "new_pin", "confirm_pin"})
 _SIGN_IN_MODES = ("manager_id", "manager_pin", "pin", "staff", "new_pin", "confirm_pin")
 
 
+# What only the screen does. There is no "quit": a till signs out (FUNC 0) and is stopped by
+# its service manager; Ctrl+Q on a keyboard is the screen's own key (device.ui.app).
+UI_ACTIONS = frozenset({"language", "help"})
+
+
 @dataclass(frozen=True, slots=True)
 class UiAction:
-    """Something only the screen does: "language", "help", "quit"."""
+    """Something only the screen does: one of UI_ACTIONS."""
 
     name: str
+
+    def __post_init__(self) -> None:
+        if self.name not in UI_ACTIONS:
+            raise ValueError(f"no screen action {self.name!r} (known: {sorted(UI_ACTIONS)})")
 
 
 @dataclass

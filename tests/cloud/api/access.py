@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
+
+from cloud.api.app import create_app
 from cloud.store import hq_access, stores
 from cloud.store.db import open_cloud_db
+from tests.cloud.api.recorder import Recorder
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
 
 STORES = ("S001", "S002")
 PASSWORD = "correct horse battery"
@@ -48,3 +56,22 @@ def token_for(
 def bearer(token: str) -> dict[str, str]:
     """The Authorization header for a token."""
     return {"Authorization": f"Bearer {token}"}
+
+
+def signed_in(url: str, username: str) -> TestClient:
+    """A client holding the page's session cookie for ``username`` (no bearer token); use it
+    as a context manager."""
+    client = TestClient(create_app(url, Recorder()))
+    client.__enter__()
+    got = client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
+    assert got.status_code == 200, got.text
+    return client
+
+
+def kept_to_s001(db_url: str) -> dict[str, str]:
+    """Users kept to store S001 (its manager ``lin`` and sales guide ``guide1``, who sign in
+    with ``signed_in``), and HQ's admin: returns the admin's bearer header."""
+    admin = bearer(token_for(db_url, "admin"))
+    token_for(db_url, "store_manager", store_ids=["S001"], username="lin")
+    token_for(db_url, "sales_guide", store_ids=["S001"], username="guide1")
+    return admin

@@ -19,7 +19,7 @@ from cloud.api.app import create_app
 from cloud.store.db import open_cloud_db
 from protocol.envelope import utc_iso
 from tests.cloud.api import crm_world as w
-from tests.cloud.api.access import PASSWORD, bearer, token_for
+from tests.cloud.api.access import kept_to_s001, signed_in
 from tests.cloud.api.recorder import Recorder
 from tests.cloud.factories import sale_body
 from tests.cloud.jobs.helpers import day
@@ -63,9 +63,7 @@ def _shop_at_s002(t2: Any, admin: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def chain(cloud_url: str) -> Iterator[dict[str, Any]]:
-    admin = bearer(token_for(cloud_url, "admin"))
-    token_for(cloud_url, "store_manager", store_ids=["S001"], username="lin")
-    token_for(cloud_url, "sales_guide", store_ids=["S001"], username="guide1")
+    admin = kept_to_s001(cloud_url)
     cdb = open_cloud_db(cloud_url)
     try:
         with TestClient(create_app(cloud_url, Recorder()), headers=admin) as client:
@@ -74,15 +72,6 @@ def chain(cloud_url: str) -> Iterator[dict[str, Any]]:
             yield {"url": cloud_url, "admin": client, "sale": sale}
     finally:
         cdb.close()
-
-
-def _signed_in(url: str, username: str) -> TestClient:
-    """A client holding the page's session cookie for ``username`` (no bearer token)."""
-    client = TestClient(create_app(url, Recorder()))
-    client.__enter__()
-    got = client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
-    assert got.status_code == 200, got.text
-    return client
 
 
 def _s002_traces(view: dict[str, Any]) -> list[str]:
@@ -115,7 +104,7 @@ def test_hq_sees_the_members_business_at_every_store(chain: dict[str, Any]) -> N
 def test_a_store_manager_sees_only_their_stores_records_of_their_member(
     chain: dict[str, Any], username: str
 ) -> None:
-    with _signed_in(chain["url"], username) as staff:
+    with signed_in(chain["url"], username) as staff:
         view = staff.get("/api/crm/members/M1").json()
         assert _s002_traces(view) == []
         # S001's own records stay, with totals over them; the member's chain-wide facts stay.
@@ -138,7 +127,7 @@ def test_a_store_manager_asking_for_another_stores_business_by_every_route_is_re
     chain: dict[str, Any],
 ) -> None:
     sale = chain["sale"]
-    with _signed_in(chain["url"], "lin") as lin:
+    with signed_in(chain["url"], "lin") as lin:
         points = lin.get("/api/members/M1/points").json()
         assert [x["origin_terminal"] for x in points["ledger"]] == [
             "S001-T01", "S001-T01", "S001-T01", "hq:adjust"]  # fmt: skip

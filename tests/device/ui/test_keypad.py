@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from device.checkout import events as ev
 from device.checkout import shifts
 from device.checkout.records import Role, Staff, TenderKind, TenderLine
 from device.checkout.state import Phase, State
+from device.drivers.keypad import ALL_KEYS
 from device.i18n import render
 from device.recovery import Unprinted
 from device.runtime import Dismiss, Notice, PrintUnprinted, View
-from device.ui.keypad import KeypadController, UiAction
+from device.ui.app import SCREEN_ACTIONS
+from device.ui.keypad import UI_ACTIONS, KeypadController, UiAction
 
 CASHIER = Staff("2001", "李娜", Role.CASHIER)
 SHIFT = shifts.open_shift("s1", "2001", dt.datetime(2026, 11, 23, tzinfo=dt.UTC), 50_000)
@@ -283,3 +287,19 @@ def test_a_long_note_is_kept_whole_up_to_the_bound_but_shown_by_its_end() -> Non
     assert pad.shown_entry(v) == "…" + "a" * 29 + "0123456789"
     [note] = keys(pad, v, "<ENTER>")
     assert note == ev.AddMemberNote("a" * 1990 + "0123456789")
+
+
+def test_no_key_quits_the_till_and_func_0_signs_out() -> None:
+    # A till is stopped by its service manager (or Ctrl+Q on a keyboard), never from the
+    # keypad; what the keypad asks of the screen is only what the screen does.
+    with pytest.raises(ValueError, match="quit"):
+        UiAction("quit")
+    assert set(SCREEN_ACTIONS) == UI_ACTIONS
+    asked: set[str] = set()
+    for phase in Phase:
+        for prefix in ("", "<FUNC>", "<FUNC><FUNC>"):
+            for key in sorted(ALL_KEYS | {"HELP"}):
+                sent = keys(KeypadController("S001-T01"), view(phase), f"{prefix}<{key}>")
+                asked |= {item.name for item in sent if isinstance(item, UiAction)}
+    assert asked == UI_ACTIONS
+    assert keys(KeypadController("S001-T01"), view(Phase.IDLE), "<FUNC>0") == [ev.Logout()]
