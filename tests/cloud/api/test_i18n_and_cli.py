@@ -67,6 +67,7 @@ def used_messages() -> set[str]:
         "flagged": True,
         "problem": "x",
         "registration": "revoked",
+        "cert_mismatch": True,
     }
     found |= {f"attention.{w}" for w in attention(terminal)}
     # A revoked till is not asked to rotate its certificate, so a live one shows that reason.
