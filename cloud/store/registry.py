@@ -152,6 +152,7 @@ def terminals_with_registry(cdb: CloudDB) -> list[dict[str, Any]]:
                 "gaps": [],
                 "flagged": False,
                 "flag_reason": "",
+                "flag_message": None,
                 **_registration(r),
             }
         )
