@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Final
+from typing import ClassVar, Final, Self
 
 from protocol.envelope import MAX_PROBLEM_ARGS, MAX_PROBLEM_CHARS, MAX_PROBLEM_DEPTH, Problem
 
@@ -73,26 +73,29 @@ class Said(str):
     reads ``msg_id`` and ``args`` off it (``to_wire``).
     """
 
+    #: The ids this kind of message may name, and their English (a subclass brings its own).
+    MESSAGES: ClassVar[Mapping[str, str]] = PROBLEMS
     msg_id: str
     args: Mapping[str, str | Said]
 
-    def __new__(cls, msg_id: str, /, **args: object) -> Said:
-        """The message ``msg_id`` (a key of PROBLEMS) with its arguments (texts are cut to the
+    def __new__(cls, msg_id: str, /, **args: object) -> Self:
+        """The message ``msg_id`` (a key of MESSAGES) with its arguments (texts are cut to the
         wire's bound; a Said stays a message)."""
         kept: dict[str, str | Said] = {
             name: value if isinstance(value, Said) else str(value)[:MAX_PROBLEM_CHARS]
             for name, value in args.items()
         }
-        made = super().__new__(cls, PROBLEMS[msg_id] % kept)
+        made = super().__new__(cls, cls.MESSAGES[msg_id] % kept)
         made.msg_id, made.args = msg_id, MappingProxyType(kept)
         return made
 
     def __reduce_ex__(self, protocol: object) -> tuple[object, ...]:
-        return _said, (self.msg_id, dict(self.args))  # a copy or a pickle: the same message
+        # A copy or a pickle: the same message, of the same kind.
+        return _said, (type(self), self.msg_id, dict(self.args))
 
 
-def _said(msg_id: str, args: dict[str, str | Said]) -> Said:
-    return Said(msg_id, **args)
+def _said(kind: type[Said], msg_id: str, args: dict[str, str | Said]) -> Said:
+    return kind(msg_id, **args)
 
 
 def to_wire(text: str) -> Problem | None:

@@ -1,4 +1,4 @@
-"""`terminal add | rotate | revoke | retire | list`: a terminal's identity over its life.
+"""`terminal add | revoke | retire | register | list` (rotate: cmd_rotate): a terminal's life.
 
 `add` is safe to run again: a half-done run is finished from where it stopped (the registry
 records each step), and a failure before HQ has accepted the terminal leaves nothing behind.
@@ -9,21 +9,17 @@ the fleet CA.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 from pathlib import Path
 
 from protocol.problems import Said
-from provisioning import certs, files, hq, renew
+from provisioning import certs, files, hq
 from provisioning.cli import Progress, fleet_dir_arg
-from provisioning.errors import BrokerConfigError, FleetError, RegistrationError
+from provisioning.errors import FleetError
 from provisioning.fleet import (
-    DEFAULT_GRACE,
     Fleet,
-    OldCert,
     TerminalRecord,
     check_ids,
-    utc_now,
     verify_issued_by,
 )
 from provisioning.fleet_status import publish_reason, read_status
@@ -34,7 +30,6 @@ from provisioning.terminal_root import (
     Layout,
     check_writable,
     remove_credentials,
-    renewal_files,
     service_owner,
     terminal_config,
     write_files,
@@ -75,20 +70,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument("--app-dir", help="the product checkout named in the units")
     add.set_defaults(run=run_add)
 
-    rotate = cmds.add_parser("rotate", help="new key and certificate; the old one stops later")
-    _common(rotate, root_required=True)
-    rotate.add_argument("--grace-hours", type=float, default=DEFAULT_GRACE.total_seconds() / 3600)
-    rotate.add_argument("--days", type=int, default=certs.LEAF_DAYS)
-    rotate.add_argument("--image", action="store_true")
-    rotate.add_argument("--user", default=DEFAULT_USER)
-    rotate.add_argument("--hq-url", help="the HQ API (default: from the fleet settings)")
-    rotate.add_argument(
-        "--token",
-        default=os.environ.get(hq.TOKEN_ENV, ""),
-        help=f"a technician's HQ token, to record the new certificate at HQ at once (default: "
-        f"${hq.TOKEN_ENV}; without one HQ learns it through the broker)",
-    )
-    rotate.set_defaults(run=run_rotate)
+    # Here, not at the top: cmd_rotate uses this module's helpers, so it imports it first.
+    from provisioning import cmd_rotate
+
+    cmd_rotate.register(cmds)
 
     revoke = cmds.add_parser("revoke", help="refuse this terminal at the broker, now")
     _common(revoke)
@@ -300,86 +285,6 @@ def run_register(args: argparse.Namespace, progress: Progress) -> int:
         fleet.save_registry(reg)
         progress.done()
     return 0
-
-
-def run_rotate(args: argparse.Namespace, progress: Progress) -> int:
-    """terminal rotate: a new key and certificate; the old certificate works for a grace period."""
-    fleet = Fleet.open(args.fleet.resolve())
-    layout = Layout(args.root.resolve(), image=args.image)
-    progress.total = 4
-    with fleet.locked():
-        reg = fleet.registry()
-        rec = _record(fleet, args.terminal)
-        if rec.status != "active":
-            raise FleetError(f"terminal {args.terminal} is {rec.status}; only active ones rotate")
-        progress.step("new device key and certificate")
-        key = certs.new_key()
-        cert = certs.sign_csr(fleet.authority(), certs.make_csr(key, args.terminal), days=args.days)
-        owner = service_owner(layout, args.user)
-        certs.write_key(layout.tls / KEY_PENDING, key, owner)
-        files.write_bytes(layout.tls / CERT_PENDING, certs.cert_pem(cert), mode=files.PUBLIC,
-                          owner=owner)  # fmt: skip
-        os.replace(layout.tls / KEY_PENDING, layout.key)
-        os.replace(layout.tls / CERT_PENDING, layout.cert)
-        for path in renewal_files(layout):
-            # A renewal the till had begun used a key that may be as compromised as the old one.
-            path.unlink(missing_ok=True)
-        until = utc_now() + dt.timedelta(hours=args.grace_hours)
-        rec = reg.terminals[args.terminal]
-        rec.old.append(OldCert(serial=rec.serial, until=until.isoformat(), why="rotated"))
-        rec.serial, rec.sha256 = certs.serial_hex(cert), certs.fingerprint(cert)
-        rec.not_after = cert.not_valid_after_utc.isoformat()
-        fleet.save_registry(reg)
-        progress.done(f"serial {rec.serial}")
-        progress.step("broker CRL")
-        fleet.apply(reg)
-        progress.done(f"the old certificate works until {until:%Y-%m-%d %H:%M} UTC")
-        progress.step("telling HQ the new certificate")
-        told, untold = _tell_hq(fleet, args, rec, cert)
-        progress.done("; ".join(told) if told else "not told")
-        if not told:
-            progress.say(
-                f"HQ still names the old certificate ({'; '.join(untold)}). Once HQ is "
-                f"reachable: python -m provisioning terminal register --fleet {fleet.root} "
-                f"--terminal {rec.terminal_id} --root {layout.root} --token ..."
-            )
-    progress.say(
-        "The terminal presents the new certificate from its next connect on (restart it,\n"
-        "systemctl restart pos-terminal, to switch now); `fleet apply` (from a timer) makes\n"
-        "the broker refuse the old one once the grace period ends."
-    )
-    return 0
-
-
-def _tell_hq(
-    fleet: Fleet, args: argparse.Namespace, rec: TerminalRecord, cert: certs.x509.Certificate
-) -> tuple[list[str], list[str]]:
-    """Record a rotated certificate at HQ: (how it was told, why a way failed).
-
-    Directly with a technician's token; and through the broker, where the signer publishes
-    it on the terminal's cert topic and ingest records it (so the retained topic names the
-    current certificate, not one the rotation replaced).
-    """
-    told: list[str] = []
-    untold: list[str] = []
-    if args.token:  # first: HQ's record then names the technician who rotated it
-        try:
-            hq.replace_certificate(args.hq_url or fleet.settings.hq_url, args.token,
-                                   _hq_record(rec, cert), certs.cert_pem(cert))  # fmt: skip
-            told.append("recorded at HQ")
-        except RegistrationError as err:
-            untold.append(str(err))
-    else:
-        untold.append(f"no HQ token (--token or {hq.TOKEN_ENV})")
-    if fleet.broker_pid() is not None:
-        try:
-            renew.announce(fleet, rec.store_id, rec.terminal_id, cert)
-            told.append("published on its cert topic (ingest records it at HQ)")
-        except BrokerConfigError as err:
-            untold.append(str(err))
-    else:
-        untold.append("the broker is not running")
-    return told, untold
 
 
 def _current_pem(layout: Layout, rec: TerminalRecord) -> bytes:

@@ -64,6 +64,10 @@ class Refused(ProvisioningError):
     """A request the signer will not sign; the message says why."""
 
 
+class Unsent(BrokerConfigError):
+    """The broker refused one of the signer's publishes (MQTT 5 PUBACK reason code >= 0x80)."""
+
+
 def decide(reg: Registry, ca: certs.Authority, req: Request, now: dt.datetime) -> Answer:
     """Check one request against the registry and sign it if allowed (updating the record)."""
     try:
@@ -146,11 +150,17 @@ def renew(
             if answer.signed:
                 save(reg)
                 signed = True
-            if answer.cert is not None:
-                store_id, terminal_id = topics.parse_renew_topic(req.topic)
-                session.publish(topics.cert_topic(store_id, terminal_id),
-                                certs.cert_pem(answer.cert))  # fmt: skip
-            session.publish(req.topic, b"")  # answered or refused: asked again if still due
+            try:
+                if answer.cert is not None:
+                    store_id, terminal_id = topics.parse_renew_topic(req.topic)
+                    session.publish(topics.cert_topic(store_id, terminal_id),
+                                    certs.cert_pem(answer.cert))  # fmt: skip
+                session.publish(req.topic, b"")  # answered or refused: asked again if still due
+            except Unsent as err:
+                # The request stays: the next run, once the rights are back, answers it with
+                # the certificate issued now (never a second one).
+                lines.append(f"{answer.line}; NOT sent: {err}")
+                continue
             lines.append(answer.line)
     return lines, signed
 
@@ -179,12 +189,14 @@ class _Session:
         self._subscribed = threading.Event()
         self._connected = threading.Event()
         self._refused = ""
+        self._acks: dict[int, Any] = {}  # mid -> the PUBACK's reason code
 
     def __enter__(self) -> _Session:
         c = self._client
         c.on_message = self._on_message
         c.on_subscribe = self._on_subscribe
         c.on_connect = self._on_connect
+        c.on_publish = self._on_publish
         try:
             c.connect(broker_host(self._fleet), self._fleet.settings.broker_port, keepalive=30)
         except OSError as err:
@@ -210,6 +222,10 @@ class _Session:
         if any(rc.is_failure for rc in rcs):
             self._refused = "it may not read the renew topics"
         self._subscribed.set()
+
+    def _on_publish(self, _c: Any, _u: Any, mid: int, rc: Any, _p: Any) -> None:
+        with self._lock:  # called before the message counts as published
+            self._acks[mid] = rc
 
     def __exit__(self, *_exc: object) -> None:
         self._client.disconnect()
@@ -242,8 +258,16 @@ class _Session:
             return list(self._got)
 
     def publish(self, topic: str, payload: bytes) -> None:
-        """Publish retained at QoS 1 and wait for the broker's PUBACK."""
+        """Publish retained at QoS 1 and wait for the broker's PUBACK; raise Unsent if the
+        broker refused it (a PUBACK is an answer, not a yes: MQTT 5 says no in its reason)."""
         info = self._client.publish(topic, payload, qos=1, retain=True)
         info.wait_for_publish(WAIT_S)
         if not info.is_published():
             raise BrokerConfigError(f"the broker did not take the message on {topic}")
+        with self._lock:
+            rc = self._acks.pop(info.mid, None)
+        if rc is not None and rc.is_failure:
+            raise Unsent(
+                f"{topic} refused by the broker: {rc}; run `python -m provisioning fleet apply "
+                f"--fleet {self._fleet.root}` to give the signer its rights"
+            )

@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 from cloud.api import i18n
 from cloud.api.paths import segment
 from cloud.api.policy import Principal, Role
-from cloud.api.problems import said_problem
+from cloud.api.problems import said_flag, said_problem
 from cloud.api.reasons import Gettext, say
 
 TEMPLATES: Final = Path(__file__).parent / "pages"
@@ -65,6 +65,7 @@ class Renderer:
             segment=segment,
             said=pass_context(lambda ctx, reason: say(reason, ctx["_"])),
             problem=pass_context(lambda ctx, terminal: said_problem(terminal, ctx["_"])),
+            flag=pass_context(lambda ctx, terminal: said_flag(terminal, ctx["_"])),
         )
         self.env.globals["zip"] = zip
 

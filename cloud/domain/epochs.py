@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from cloud.domain.errors import DomainError
+from cloud.domain.flags import Flag
 
 EPOCH_HEX_DIGITS = 16
 GENERATION_HEX_DIGITS = 4
@@ -93,16 +94,15 @@ def _start(seq: int, epoch: str, body: Any) -> EpochStart:
 def check_start(state: EpochState, start: EpochStart, event_epoch: str) -> str:
     """Why an epoch_started event cannot open its epoch ("" when it can)."""
     if start.epoch != event_epoch:
-        return f"epoch_started names epoch {start.epoch!r} but was sent under {event_epoch!r}"
+        return Flag("fence.other_epoch", named=start.epoch, sent=event_epoch)
     if state.epoch and generation(start.epoch) <= generation(state.epoch):
-        return (
-            f"epoch {start.epoch} is not newer than the current epoch {state.epoch} "
-            f"(generation {generation(start.epoch)} <= {generation(state.epoch)})"
-        )
+        return Flag("fence.not_newer", epoch=start.epoch, current=state.epoch,
+                    generation=generation(start.epoch),
+                    current_generation=generation(state.epoch))  # fmt: skip
     if start.seq <= start.cloud_max_seq or start.seq <= start.cloud_high_water:
-        return f"epoch starts at seq {start.seq}, not above the cloud's seq {start.cloud_max_seq}"
+        return Flag("fence.not_above", seq=start.seq, cloud_seq=start.cloud_max_seq)
     if start.carried_after_seq > start.cloud_max_seq:
-        return "carried_after_seq is above the cloud's max seq the repair was told"
+        return Flag("fence.carried_above")
     return ""
 
 
@@ -124,10 +124,7 @@ def rule(
             start = _start(seq, epoch, body)
             problem = check_start(state, start, epoch) if state.epoch != epoch else ""
             if not problem and state.epoch != epoch and not plausible_abandon(high_water, start):
-                problem = (
-                    f"epoch starts at seq {seq}, skipping more seqs above the cloud's mark "
-                    f"{high_water} than its carried events and the cloud's gap explain"
-                )
+                problem = Flag("fence.skips", seq=seq, mark=high_water)
             if problem:
                 rulings.append(Ruling(seq, Decision.FENCE, problem))
                 continue
@@ -154,8 +151,9 @@ def rule(
                 Ruling(
                     seq,
                     Decision.FENCE,
-                    f"written by store file epoch {epoch}, superseded by {state.epoch} "
-                    f"from seq {state.since_seq} (a copied or restored store file still running?)",
+                    Flag(
+                        "fence.superseded", epoch=epoch, current=state.epoch, since=state.since_seq
+                    ),
                 )
             )
         else:

@@ -8,6 +8,7 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from cloud.domain.flags import Flag
 from cloud.store.apply import IncomingEvent
 from protocol.bodies import EventBody, ReturnBody, SaleBody
 from protocol.codec import (
@@ -128,7 +129,7 @@ def decode_events_message(
         store_id, terminal_id = parse_events_topic(topic)
     except BadTopic as err:
         claimed, seqs = _guess(payload)
-        return Rejection(f"bad topic: {err}", None, None, claimed, seqs)
+        return Rejection(Flag("payload.bad_topic", error=err), None, None, claimed, seqs)
     whole = decode_batch_typed(payload) if whole_first else None
     if whole is not None and whole.store_id == store_id and whole.terminal_id == terminal_id:
         return DecodedBatch(store_id, terminal_id, _typed_events(whole))
@@ -143,7 +144,12 @@ def decode_events_message(
             # dead letter and let its seq count, or the terminal's sync stops behind it.
             placeable = event_keys(payload)
         return Rejection(
-            f"{type(err).__name__}: {err}", store_id, terminal_id, claimed, seqs, placeable
+            Flag("payload.unreadable", kind=type(err).__name__, error=err),
+            store_id,
+            terminal_id,
+            claimed,
+            seqs,
+            placeable,
         )
     events: list[IncomingEvent] = [_dead_in_place(b, store_id, terminal_id) for b in batch.bad]
     for env in batch.events:

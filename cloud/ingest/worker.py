@@ -30,6 +30,7 @@ import msgspec
 import paho.mqtt.client as mqtt
 import peewee as pw
 
+from cloud.domain.flags import Flag
 from cloud.ingest.certs import CertDesk
 from cloud.ingest.decode import Rejection
 from cloud.ingest.heartbeat import DEFAULT_INTERVAL_S, Heartbeat
@@ -671,7 +672,7 @@ class IngestWorker:
                     f"{sender[0]}/{sender[1]}"
                 )
         except ProtocolError as err:
-            reason = f"status: {type(err).__name__}: {err}"
+            reason = Flag("status.unreadable", kind=type(err).__name__, error=err)
             log.warning("dead-lettered status on %s: %s", topic, reason)
             with self.db.write():
                 record_dead_letter(

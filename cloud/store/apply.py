@@ -26,6 +26,7 @@ from cloud.domain import plausibility
 from cloud.domain.contiguity import advance_high_water
 from cloud.domain.epochs import Decision, EpochStart, rule
 from cloud.domain.errors import DomainError
+from cloud.domain.flags import Flag, stored_message
 from cloud.domain.projections import (
     EventFacts,
     Projection,
@@ -140,12 +141,14 @@ def _amount_and_receipt(event: IncomingEvent) -> tuple[int, str]:
 def flag_terminal(
     cdb: CloudDB, terminal_id: str, store_id: str, reason: str, now: dt.datetime
 ) -> None:
-    """Mark a terminal for HQ's attention (bad payloads, conflicts); the newest reason is kept."""
+    """Mark a terminal for HQ's attention (bad payloads, conflicts); the newest reason is kept,
+    in English and, for a Flag, as its message id and arguments (None for plain text)."""
     m = cdb.models
     m.Terminal.insert(terminal_id=terminal_id, store_id=store_id).on_conflict_ignore().execute()
-    m.Terminal.update(flagged=True, flag_reason=reason[:2000], flagged_at=now).where(
-        m.Terminal.terminal_id == terminal_id
-    ).execute()
+    m.Terminal.update(
+        flagged=True, flag_reason=str(reason)[:2000], flag_message=stored_message(reason),
+        flagged_at=now,
+    ).where(m.Terminal.terminal_id == terminal_id).execute()  # fmt: skip
 
 
 def record_dead_letter(
@@ -165,7 +168,7 @@ def record_dead_letter(
         topic=topic,
         terminal_id=terminal_id[:64],
         claimed_terminal_id=claimed_terminal_id,
-        reason=reason,
+        reason=str(reason),  # plain text: a Flag's id is kept on the terminal, not here
         seqs=list(seqs)[:1000],
         payload=bytes(payload[:DEAD_LETTER_PAYLOAD_LIMIT]),
         payload_size=len(payload),
@@ -528,11 +531,12 @@ def _conflicts_among(
         stored_id, stored_body = stored.get(event.seq, ("", None))
         if stored_id == event.event_id and seqstore.same_content(stored_body, event.body):
             continue  # a true duplicate: resent after a lost ACK
-        why = "other content" if stored_id == event.event_id else f"event {stored_id or '(none)'}"
+        why = (Flag("seq.other_content", seq=event.seq) if stored_id == event.event_id else
+               Flag("seq.other_event", seq=event.seq, event=stored_id or "(none)"))  # fmt: skip
         found.append(
             Conflict(
                 event.seq, event.event_id, event.epoch, event.type, stored_id,
-                f"seq {event.seq} already holds {why}: a restored or copied store file?",
+                why,
                 _envelope(event),
             )
         )  # fmt: skip
@@ -564,8 +568,8 @@ def _mark_lost(
         last = min(int(body.get("to_seq", 0)), event.seq - 1)  # only below the event itself
         if last - first + 1 > MAX_SEQS_LOST:
             flag_terminal(cdb, batch.terminal_id, batch.store_id,
-                          f"seqs_lost seq {event.seq} names {last - first + 1} seqs, more than "
-                          f"one event may ({MAX_SEQS_LOST}): not recorded", batch.now)  # fmt: skip
+                          Flag("lost.too_many", seq=event.seq, count=last - first + 1,
+                               most=MAX_SEQS_LOST), batch.now)  # fmt: skip
             continue
         seqs = seqstore.fill_gaps(cdb, batch.terminal_id, first, last,
                                   _placeholder(batch, "lost"))  # fmt: skip
@@ -573,10 +577,8 @@ def _mark_lost(
         if seqs:
             flag_terminal(
                 cdb, batch.terminal_id, batch.store_id,
-                f"seqs {seqs[0]}-{seqs[-1]} of this terminal were lost when the cloud database "
-                f"was restored from an older backup, and are older than the till's "
-                f"{body.get('resend_window_days')}-day resend window: recover those sales "
-                "from the till's journal",
+                Flag("lost.recorded", first=seqs[0], last=seqs[-1],
+                     days=body.get("resend_window_days")),
                 batch.now,
             )  # fmt: skip
     return count
@@ -770,9 +772,12 @@ def _apply_locked(
             cdb, terminal_id=terminal_id, start=start, high_water=high_water,
             placeholder=_placeholder(batch, "abandoned"), now=now,
         )  # fmt: skip
-        reason = (
-            f"store file epoch {start.epoch} started at seq {start.seq} ({start.reason}); "
-            f"{abandoned} seq(s) of the old file abandoned"
+        reason = Flag(
+            "epoch.started",
+            epoch=start.epoch,
+            seq=start.seq,
+            reason=start.reason,
+            abandoned=abandoned,
         )
         flag_terminal(cdb, terminal_id, store_id, reason, now)
     lost = _mark_lost(cdb, batch, [e for e in storing if e.seq in inserted], high_water)
@@ -819,7 +824,7 @@ def _apply_locked(
         )  # fmt: skip
     if dead:
         flag_terminal(cdb, terminal_id, store_id,
-                      f"unusable event body: {dead[0].dead_reason}", now)  # fmt: skip
+                      Flag("event.unusable", reason=dead[0].dead_reason), now)  # fmt: skip
     for text in batch.unplaceable:
         record_dead_letter(cdb, topic=batch.topic, terminal_id=terminal_id,
                            claimed_terminal_id=terminal_id, reason=text, seqs=[],
@@ -828,8 +833,8 @@ def _apply_locked(
     _hold(cdb, held, now)
     if held:
         flag_terminal(cdb, terminal_id, store_id,
-                      f"implausible {held[0].type} seq {held[0].seq}: "
-                      f"{held[0].hold_reasons[0]}", now)  # fmt: skip
+                      Flag("event.implausible", type=held[0].type, seq=held[0].seq,
+                           reason=held[0].hold_reasons[0]), now)  # fmt: skip
     seqstore.record_conflicts(cdb, terminal_id, conflicts, now)
     if conflicts:
         flag_terminal(cdb, terminal_id, store_id, conflicts[0].reason, now)

@@ -28,7 +28,7 @@ from cloud.store.rollup_models import RollupModels, build_rollup_models
 from cloud.store.schema_lock import add_missing_columns, schema_change
 from cloud.store.segment_models import SegmentModels, build_segment_models
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 DEFAULT_URL: Final = "sqlite:///var/cloud.db"
 #: Environment variable naming the database (a PostgreSQL URL at chain scale).
 URL_ENV: Final = "DATABASE_URL"
@@ -63,9 +63,15 @@ def _v2_to_v3(database: pw.Database, models: Models) -> None:
     )  # fmt: skip
 
 
+def _v3_to_v4(database: pw.Database, models: Models) -> None:
+    """A terminal's flag as a message id with arguments, beside its English."""
+    migrator = SchemaMigrator.from_database(database)
+    migrate(migrator.add_column("terminals", "flag_message", models.Terminal.flag_message))
+
+
 #: Migrations from version n to n+1, applied in order on open.
 MIGRATIONS: Final[Mapping[int, Callable[[pw.Database, Models], None]]] = MappingProxyType(
-    {1: _v1_to_v2, 2: _v2_to_v3}
+    {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 )
 
 SQLITE_PRAGMAS: Final = (

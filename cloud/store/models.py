@@ -108,6 +108,9 @@ def build_models(database: pw.Database) -> Models:
         clock_synced = pw.BooleanField(null=True)
         flagged = pw.BooleanField(default=False)
         flag_reason = pw.TextField(default="")
+        # The same as a message id with arguments (cloud.domain.flags), which the HQ page says
+        # in its reader's language; None for a flag given as plain text (and older flags).
+        flag_message = JsonText(null=True)
         flagged_at = pw.DateTimeField(null=True)
         # The store file's epoch and where it starts (cloud.domain.epochs); carry_* bound the
         # events its repair sent again, which may duplicate events held above carry_after.

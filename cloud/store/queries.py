@@ -58,6 +58,7 @@ def terminals(cdb: CloudDB) -> list[dict[str, Any]]:
                 "gaps": [list(g) for g in gaps_above(t.high_water, above)],
                 "flagged": t.flagged,
                 "flag_reason": t.flag_reason,
+                "flag_message": t.flag_message,  # said in the page's language (cloud.api.problems)
             }
         )
     return out

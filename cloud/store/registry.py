@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -97,11 +98,32 @@ def _iso(value: dt.datetime | None) -> str | None:
     return None if value is None else value.replace(tzinfo=dt.UTC).isoformat()
 
 
+def _utc(text: Any) -> dt.datetime | None:
+    """An ISO time as aware UTC (naive ones are UTC, as stored); None if it is none or odd."""
+    try:
+        when = dt.datetime.fromisoformat(str(text)) if text else None
+    except ValueError:
+        return None  # statuses are checked at ingest; an odd one is no reason to fail a list
+    return None if when is None else when.replace(tzinfo=when.tzinfo or dt.UTC)
+
+
+def presents_other_certificate(t: Mapping[str, Any]) -> bool:
+    """Whether the till's status names a certificate ending at another time than the
+    registered one (to the second): a copied store file, or a rotation HQ has not heard of."""
+    if t.get("registration") != "registered":
+        return False
+    presented, registered = _utc(t.get("cert_not_after")), _utc(t.get("cert_valid_until"))
+    if presented is None or registered is None:
+        return False  # a till that predates the field, or a registration without the end
+    return abs(presented - registered) >= dt.timedelta(seconds=1)
+
+
 def terminals_with_registry(cdb: CloudDB) -> list[dict[str, Any]]:
     """Every terminal seen or registered, with its health and its registration state.
 
     ``registration`` is "registered", "revoked" or "unregistered" (it connected, but no
     technician registered it: a terminal from before the registry, or one to look into).
+    ``cert_mismatch`` says the till presents a certificate other than the registered one.
     """
     reg = {r.terminal_id: r for r in cdb.hq.TerminalRegistration.select()}
     out = []
@@ -130,9 +152,12 @@ def terminals_with_registry(cdb: CloudDB) -> list[dict[str, Any]]:
                 "gaps": [],
                 "flagged": False,
                 "flag_reason": "",
+                "flag_message": None,
                 **_registration(r),
             }
         )
+    for t in out:
+        t["cert_mismatch"] = presents_other_certificate(t)
     return sorted(out, key=lambda t: (t["store_id"], t["terminal_id"]))
 
 

@@ -166,7 +166,7 @@ def record_conflicts(
             {
                 "terminal_id": terminal_id, "seq": c.seq, "stored_event_id": c.stored_event_id,
                 "event_id": c.event_id, "epoch": c.epoch, "type": c.type[:32],
-                "reason": c.reason, "envelope": dict(c.envelope), "received_at": now,
+                "reason": str(c.reason), "envelope": dict(c.envelope), "received_at": now,
             }
             for c in conflicts
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cloud.domain.epochs import generation
+from cloud.domain.flags import Flag
 from cloud.store.db import CloudDB
 from cloud.store.seqs import event_id_at
 from protocol.envelope import Hello
@@ -38,14 +39,7 @@ def terminal_state(cdb: CloudDB, terminal_id: str) -> HeldState:
 def hello_problem(hello: Hello, held: HeldState) -> str:
     """Why a terminal's store file cannot be the one the cloud heard from ("" if it can be)."""
     if held.epoch and hello.epoch and generation(hello.epoch) < generation(held.epoch):
-        return (
-            f"store file epoch {hello.epoch} was superseded by {held.epoch}: a copy of an "
-            "older store file is running; it must not publish (see docs/sync.md)"
-        )
+        return Flag("hello.superseded", epoch=hello.epoch, held=held.epoch)
     if hello.last_seq < held.high_water:
-        return (
-            f"store file restored from an older copy: it has written up to seq "
-            f"{hello.last_seq}, the cloud holds up to {held.high_water}; the terminal stops "
-            "publishing until a technician starts a new epoch (docs/sync.md)"
-        )
+        return Flag("hello.restored", last=hello.last_seq, held=held.high_water)
     return ""

@@ -143,3 +143,22 @@ def terminal_cert_pem(terminal_id: str) -> str:
         .sign(key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def ingest_batch(url: str, envs: Sequence[Envelope]) -> None:
+    """A batch through ingest's decoder and its one transaction, as the worker commits it."""
+    from cloud.ingest.decode import DecodedBatch, decode_events_message
+    from cloud.store.apply import IngestRules, apply_batch
+    from cloud.store.db import open_cloud_db
+    from protocol.topics import events_topic
+
+    cdb = open_cloud_db(url)
+    try:
+        first = envs[0]
+        topic = events_topic(first.store_id, first.terminal_id)
+        decoded = decode_events_message(topic, batch_payload(envs))
+        assert isinstance(decoded, DecodedBatch)
+        apply_batch(cdb, store_id=first.store_id, terminal_id=first.terminal_id,
+                    events=decoded.events, topic=topic, rules=IngestRules())  # fmt: skip
+    finally:
+        cdb.close()

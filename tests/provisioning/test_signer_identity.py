@@ -102,3 +102,31 @@ def test_apply_gives_a_fleet_made_before_the_signer_its_identity(fleet_env: Flee
     assert wait_for(lambda: registry_serial(fleet_env, T) != before)
     with fleet.admin() as control:
         assert control.live()[1]["signer"] == {"service:signer"}
+
+
+def test_a_certificate_the_broker_refuses_is_reported_unsent_and_sent_after_apply(
+    fleet_env: FleetEnv,
+) -> None:
+    """The broker answers a refused publish with a PUBACK carrying "Not authorized" (MQTT 5):
+    the signer says so instead of counting the certificate as sent, and `fleet apply`, which
+    gives the signer its rights back, delivers that same certificate."""
+    _ask(fleet_env)
+    fleet = fleet_env.fleet
+    with fleet.admin() as control:  # the signer may still read requests, but send nothing
+        sends = [r for r in control.live()[0]["service:signer"] if r.acltype.endswith("Send")]
+        assert sends
+        control.checked([{"command": "removeRoleACL", "rolename": "service:signer",
+                          "acltype": r.acltype, "topic": r.topic} for r in sends])  # fmt: skip
+    lines, signed = renew.renew(fleet, fleet.save_registry, utc_now())
+    assert signed and len(lines) == 1, lines
+    assert f"terminal {T} (store S001): signed a new certificate" in lines[0], lines
+    assert f"NOT sent: {CERT} refused by the broker: Not authorized; run " in lines[0], lines
+    assert "fleet apply" in lines[0], lines
+    issued = registry_serial(fleet_env, T)
+    done = fleet_env.cmd("fleet", "apply")
+    assert done.code == 0, done.out + done.err
+    assert "answered again with the certificate already issued" in done.out, done.out
+    sent = retained(fleet, CERT, pair(layout_of(fleet_env, T)))
+    assert sent and certs.serial_hex(certs.x509.load_pem_x509_certificate(sent)) == issued
+    assert registry_serial(fleet_env, T) == issued  # the same certificate, not a second one
+    assert retained(fleet, RENEW) == b""

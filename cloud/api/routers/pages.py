@@ -47,6 +47,8 @@ def attention(t: dict[str, Any], now: dt.datetime | None = None) -> list[str]:
         why.append("flagged")
     if t.get("problem"):
         why.append("problem")
+    if t.get("cert_mismatch"):
+        why.append("cert_mismatch")
     if t.get("registration") == "revoked":
         why.append("revoked")
     elif cert_due(t, now or dt.datetime.now(dt.UTC)):

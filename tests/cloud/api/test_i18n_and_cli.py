@@ -17,6 +17,7 @@ from cloud.api import i18n
 from cloud.api.pages import NAV, TEMPLATES
 from cloud.api.reasons import INVALID, say
 from cloud.api.routers.pages import attention
+from cloud.domain.flags import FLAGS
 from cloud.domain.tiers import TIER_ORDER
 from cloud.store import hq_access
 from cloud.store.db import open_cloud_db
@@ -67,6 +68,7 @@ def used_messages() -> set[str]:
         "flagged": True,
         "problem": "x",
         "registration": "revoked",
+        "cert_mismatch": True,
     }
     found |= {f"attention.{w}" for w in attention(terminal)}
     # A revoked till is not asked to rotate its certificate, so a live one shows that reason.
@@ -79,6 +81,7 @@ def used_messages() -> set[str]:
     found |= {f"tier.{t}" for t in TIER_ORDER}
     found |= {f"points_reason.{r}" for r in get_args(PointsReasonName)}
     found |= set(PROBLEMS.values())  # a till's problems, said by their message id
+    found |= set(FLAGS.values())  # why the cloud flagged a terminal, said by its message id
     return found
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from cloud.api.app import ApiSettings, create_app
+from cloud.api.pages import LANG_COOKIE
 from cloud.store import registry
 from cloud.store.db import open_cloud_db
 from tests.cloud.api.access import bearer, token_for
@@ -216,6 +217,48 @@ def test_a_rotated_certificate_replaces_the_registered_one(hq: dict) -> None:
     audit = cdb.hq.HqAudit
     assert audit.select().where(audit.action == "terminal_certificate").count() == 1
     cdb.close()
+
+
+def _presents(url: str, terminal: str, cert_not_after: str) -> None:
+    """The till's last status names the end of the certificate it presents."""
+    cdb = open_cloud_db(url)
+    with cdb.write():
+        cdb.models.Terminal.insert(
+            terminal_id=terminal, store_id="S001", online=True,
+            status={"online": True, "cert_not_after": cert_not_after},
+        ).execute()  # fmt: skip
+    cdb.close()
+
+
+def test_a_till_presenting_another_certificate_than_the_registered_one_is_flagged(
+    hq: dict,
+) -> None:
+    c, tech = hq["client"], hq["heads"]["technician"]
+    ends = {"S001-T03": "2027-01-01T00:00:00.400000Z",  # the registered one, to the second
+            "S001-T04": "2027-01-01T00:00:01Z",  # one second later: another certificate
+            "S001-T05": "2029-03-10T08:00:00+00:00"}  # fmt: skip
+    for n, (tid, presented) in enumerate(ends.items()):
+        body = {"terminal_id": tid, "store_id": "S001", "cert_sha256": f"{n:02x}" * 32,
+                "cert_serial": f"7f3{n}", "cert_valid_until": "2027-01-01T00:00:00Z"}  # fmt: skip
+        assert c.post("/api/terminals", json=body, headers=tech).status_code == 201
+        _presents(hq["url"], tid, presented)
+    listed = {t["terminal_id"]: t["cert_mismatch"] for t in c.get("/api/terminals",
+                                                                  headers=tech).json()}  # fmt: skip
+    assert listed == {"S001-T03": False, "S001-T04": True, "S001-T05": True}
+    for language, says, attention in (
+        ("zh_CN", "终端使用的是另一张证书（到期 2029-03-10 08:00:00 UTC，登记的证书到期 "
+                  "2027-01-01 00:00:00 UTC）", "证书与登记不符"),
+        ("en", "The till presents another certificate (it ends 2029-03-10 08:00:00 UTC, the "
+               "registered one 2027-01-01 00:00:00 UTC)", "certificate differs from"),
+    ):  # fmt: skip
+        c.cookies.set(LANG_COOKIE, language)
+        page = c.get("/terminals", headers=tech).text
+        rows = {tid: page.split(f'<tr id="{tid}"')[1].split("</tr>")[0] for tid in ends}
+        assert "mismatch" not in rows["S001-T03"], rows["S001-T03"]
+        assert 'class="tag bad mismatch"' in rows["S001-T04"]
+        assert says in rows["S001-T05"], rows["S001-T05"]
+        dashboard = c.get("/", headers=hq["heads"]["admin"])
+        assert dashboard.text.count(attention) == 2, language
 
 
 def test_a_registry_made_before_certificates_were_followed_gains_the_columns(
