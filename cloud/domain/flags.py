@@ -4,7 +4,8 @@ A flag is kept twice, like a till's problem (protocol.problems): as English text
 (``flag_reason``: logs, the JSON API, the CSV, an HQ that predates ids) and as a message id
 with its arguments (``flag_message``), which the HQ page says in its reader's language from
 its catalogues. ``Flag`` is the text itself, a str that keeps its id and arguments; an
-argument is text (a till's own words, a decoder's error) or a Flag again.
+argument is text (a till's own words, a decoder's error) or a Flag again: a plausibility
+check's reason (cloud.domain.implausible), the reason a till gave for a new epoch.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, ClassVar, Final
 
 import msgspec
 
+from cloud.domain.implausible import REASONS
 from protocol.problems import Said, to_wire
 
 _RESTORED_OR_COPIED = ": a restored or copied store file?"
@@ -49,6 +51,11 @@ FLAGS: Final = MappingProxyType({
     "status.unreadable": "status: %(kind)s: %(error)s",
     "payload.bad_topic": "bad topic: %(error)s",
     "payload.unreadable": "%(kind)s: %(error)s",  # a till's "sync.step" says the same
+    # why a till started a new epoch (protocol.bodies.EpochStartedBody.reason), as it says it
+    "epoch.restored": "restored",
+    "epoch.cloned": "cloned",
+    "epoch.technician": "technician",
+    **REASONS,
 })  # fmt: skip
 
 
@@ -56,6 +63,12 @@ class Flag(Said):
     """Why the cloud flags a terminal: English text keeping its id (a key of FLAGS)."""
 
     MESSAGES: ClassVar[Mapping[str, str]] = FLAGS
+
+
+def epoch_reason(reason: str) -> str:
+    """The reason a till gave for a new epoch, as a message when it is one this cloud knows."""
+    msg_id = f"epoch.{reason}"
+    return Flag(msg_id) if msg_id in FLAGS else reason
 
 
 def stored_message(reason: str) -> dict[str, Any] | None:

@@ -4,7 +4,9 @@ A terminal's credentials prove who sent an event, not that its numbers are hones
 or buggy till could send a 1-fen total against a ¥10,000 line, a negative quantity, or a
 billion points. Every check here works from the event alone and the rules version it names,
 so it runs in ingest's CPU stage before any database work. An event that fails is stored
-and held out of the projections until HQ accepts or rejects it; it is never dropped.
+and held out of the projections until HQ accepts or rejects it; it is never dropped. Each
+reason is a Flag (its id in cloud.domain.implausible): English text that keeps its message id
+and arguments, so HQ's page can say it in its reader's language.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Final
 
+from cloud.domain.flags import Flag
 from cloud.domain.tiers import TierThresholds
 from protocol.bodies import (
     EventBody,
@@ -96,9 +99,10 @@ class _Findings:
     def __init__(self) -> None:
         self.reasons: list[str] = []
 
-    def expect(self, ok: bool, reason: str) -> None:
+    def expect(self, ok: bool, msg_id: str, /, **args: object) -> None:
+        # The message is made only when the check fails: most events pass every check.
         if not ok:
-            self.reasons.append(reason)
+            self.reasons.append(Flag(msg_id, **args))
 
 
 def _lines(body: SaleBody, reasons: list[str]) -> tuple[int, int, int]:
@@ -107,20 +111,19 @@ def _lines(body: SaleBody, reasons: list[str]) -> tuple[int, int, int]:
         n, qty, weight, unit = line.line_no, line.quantity, line.weight_g, line.unit_price_fen
         if weight is not None:
             if qty != 1:
-                reasons.append(f"line {n}: a weighed line has quantity 1, not {qty}")
+                reasons.append(Flag("implausible.weighed_quantity", line=n, quantity=qty))
             expected = round_div(unit * weight, 1000)
         else:
             expected = unit * qty
         gross = line.gross_fen
         if gross != expected:
-            reasons.append(f"line {n}: gross {gross} is not price x quantity {expected}")
+            reasons.append(Flag("implausible.line_gross", line=n, gross=gross, expected=expected))
         discounts = 0
         for d in line.discounts:  # a loop, not sum(): most lines have none
             discounts += d.amount_fen
         if line.net_fen != gross - discounts:
-            reasons.append(
-                f"line {n}: net {line.net_fen} is not gross {gross} less discounts {discounts}"
-            )
+            reasons.append(Flag("implausible.line_net", line=n, net=line.net_fen, gross=gross,
+                                discounts=discounts))  # fmt: skip
         gross_sum += gross
         discount_sum += discounts
         net_sum += line.net_fen
@@ -133,10 +136,12 @@ def _tenders(body: SaleBody, reasons: list[str]) -> tuple[int, int, int]:
     for i, tender in enumerate(body.tenders, start=1):
         amount, handed, kind = tender.amount_fen, tender.tendered_fen, tender.kind
         if not (amount > 0):
-            reasons.append(f"tender {i}: amount must be above zero")
+            reasons.append(Flag("implausible.tender_amount", tender=i))
         if kind == "cash":
             if not (handed >= amount):
-                reasons.append(f"tender {i}: cash handed {handed} below {amount}")
+                reasons.append(
+                    Flag("implausible.cash_short", tender=i, handed=handed, amount=amount)
+                )
             if handed > amount:  # max(0, handed - amount), without a call per tender
                 change += handed - amount
         elif kind == "points":
@@ -147,9 +152,9 @@ def _tenders(body: SaleBody, reasons: list[str]) -> tuple[int, int, int]:
         applied += amount
     total = body.total_fen
     if applied != total:
-        reasons.append(f"tenders add up to {applied}, not the total {total}")
+        reasons.append(Flag("implausible.tenders_total", applied=applied, total=total))
     if body.change_fen != change:
-        reasons.append(f"change {body.change_fen} is not cash handed less cash applied, {change}")
+        reasons.append(Flag("implausible.change", change=body.change_fen, expected=change))
     return points_value, coupons, coupon_tenders
 
 
@@ -159,11 +164,10 @@ def _points_rows(
     by_reason: dict[str, int] = {}
     for row in rows:
         if not (member is not None and row.member_id == member):
-            found.reasons.append(
-                f"points row for {row.member_id!r}, not the event's member {member!r}"
-            )
+            found.reasons.append(Flag("implausible.points_member", row_member=repr(row.member_id),
+                                      member=repr(member)))  # fmt: skip
         if row.reason not in allowed:
-            found.reasons.append(f"points reason {row.reason!r} not allowed here")
+            found.reasons.append(Flag("implausible.points_reason", reason=repr(row.reason)))
         by_reason[row.reason] = by_reason.get(row.reason, 0) + row.delta
     return by_reason
 
@@ -174,14 +178,16 @@ def check_sale(body: SaleBody, rules: RuleSet) -> list[str]:
     gross, discounts, net = _lines(body, reasons)
     total = body.total_fen
     if body.gross_fen != gross:
-        reasons.append(f"gross {body.gross_fen} is not the lines' {gross}")
+        reasons.append(Flag("implausible.sale_gross", gross=body.gross_fen, lines=gross))
     if body.discount_fen != discounts:
-        reasons.append(f"discount {body.discount_fen} is not the lines' {discounts}")
+        reasons.append(
+            Flag("implausible.sale_discount", discount=body.discount_fen, lines=discounts)
+        )
     if total != net:
-        reasons.append(f"total {total} is not the lines' net {net}")
+        reasons.append(Flag("implausible.sale_total", total=total, net=net))
     points_value, coupons, coupon_tenders = _tenders(body, reasons)
     if len(body.coupon_codes) != coupon_tenders:
-        reasons.append("coupon codes do not match the coupon tenders")
+        reasons.append(Flag("implausible.coupon_codes"))
     member = body.member_id
     earned, redeemed = body.points_earned, body.points_redeemed
     if body.points:
@@ -191,26 +197,26 @@ def check_sale(body: SaleBody, rules: RuleSet) -> list[str]:
     else:
         by_reason = {}
     if by_reason.get("earn", 0) != earned:
-        reasons.append(f"earn rows do not add up to {earned}")
+        reasons.append(Flag("implausible.earn_rows", earned=earned))
     if -by_reason.get("redeem", 0) != redeemed:
-        reasons.append(f"redeem rows are not {redeemed}")
+        reasons.append(Flag("implausible.redeem_rows", redeemed=redeemed))
     if member is None:
         if not (earned == 0 and redeemed == 0 and points_value == 0):
-            reasons.append("points earned or redeemed on a sale without a member")
+            reasons.append(Flag("implausible.points_no_member"))
         return reasons
     block, value = rules.redeem_block_points, rules.redeem_block_value_fen
     if redeemed % block != 0:
-        reasons.append(f"{redeemed} points redeemed is not in blocks of {block}")
+        reasons.append(Flag("implausible.redeem_block", redeemed=redeemed, block=block))
     if points_value != redeemed * value // block:
-        reasons.append(f"points tender {points_value} is not the value of {redeemed} points")
+        reasons.append(Flag("implausible.points_value", value=points_value, redeemed=redeemed))
     cap = total * rules.redeem_cap_bp // BP_WHOLE
     if not (points_value <= cap):
-        reasons.append(f"points paid {points_value} over the cap {cap}")
+        reasons.append(Flag("implausible.points_cap", paid=points_value, cap=cap))
     multiplier = rules.multiplier_bp.get(body.member_tier or "regular", BP_WHOLE)
     earnable = max(0, total - points_value - coupons)
     expected = earnable * multiplier // (rules.fen_per_point * BP_WHOLE)
     if earned != expected:
-        reasons.append(f"{earned} points earned; the rules give {expected}")
+        reasons.append(Flag("implausible.points_earned", earned=earned, expected=expected))
     return reasons
 
 
@@ -219,30 +225,30 @@ def check_return(body: ReturnBody, rules: RuleSet) -> list[str]:
     found = _Findings()
     refund = body.refund_fen
     lines = sum(line.refund_fen for line in body.lines)
-    found.expect(lines == refund, f"refund {refund} is not the lines' {lines}")
+    found.expect(lines == refund, "implausible.refund_lines", refund=refund, lines=lines)
     paid = sum(t.amount_fen for t in body.refunds)
-    found.expect(paid == refund, f"refund tenders add up to {paid}, not {refund}")
+    found.expect(paid == refund, "implausible.refund_tenders", paid=paid, refund=refund)
     if body.original_sale_id is None:
-        found.expect(bool(body.authorised_by), "a return without receipt needs a manager")
+        found.expect(bool(body.authorised_by), "implausible.no_receipt_manager")
         cap = rules.no_receipt_refund_cap_fen
-        found.expect(refund <= cap, f"refund {refund} without receipt is over the cap {cap}")
+        found.expect(refund <= cap, "implausible.no_receipt_cap", refund=refund, cap=cap)
     by_reason = _points_rows(body.points, body.member_id, RETURN_POINTS, found)
-    found.expect(by_reason.get("return_reversal", 0) <= 0, "a return reversal must take points")
-    found.expect(by_reason.get("return_refund", 0) >= 0, "a points refund must give points")
+    found.expect(by_reason.get("return_reversal", 0) <= 0, "implausible.reversal_sign")
+    found.expect(by_reason.get("return_refund", 0) >= 0, "implausible.refund_sign")
     return found.reasons
 
 
 def check_points_adjustment(body: PointsAdjustmentBody, rules: RuleSet) -> list[str]:
     """A till never adjusts points by hand: HQ does, with a reason, as a cloud job."""
-    return [f"points adjustment of {body.delta} for {body.member_id!r} sent by a till"]
+    return [Flag("implausible.till_adjustment", delta=body.delta, member=repr(body.member_id))]
 
 
 def check_registration(body: MemberRegisteredBody, rules: RuleSet) -> list[str]:
     """A member registered at a till starts with nothing: no points, spend or tier."""
     found = _Findings()
-    found.expect(body.points_balance == 0, f"new member with {body.points_balance} points")
-    found.expect(body.cumulative_spend_fen == 0, "new member with spend already recorded")
-    found.expect(body.tier == "regular", f"new member registered as {body.tier}")
+    found.expect(body.points_balance == 0, "implausible.new_points", points=body.points_balance)
+    found.expect(body.cumulative_spend_fen == 0, "implausible.new_spend")
+    found.expect(body.tier == "regular", "implausible.new_tier", tier=body.tier)
     return found.reasons
 
 
@@ -263,10 +269,10 @@ def check_time(
     if not clock_synced:
         return []  # business time comes from the receive time; nothing to trust or doubt
     if device_time > received_at + clock.future_tolerance:
-        return [f"device time {device_time.isoformat()} is after the cloud's receive time "
-                f"{received_at.isoformat()} with a synchronised clock"]  # fmt: skip
+        return [Flag("implausible.time_future", time=device_time.isoformat(),
+                     received=received_at.isoformat())]  # fmt: skip
     if device_time < received_at - clock.max_offline:
-        return [f"device time {device_time.isoformat()} is older than any plausible outage"]
+        return [Flag("implausible.time_ancient", time=device_time.isoformat())]
     return []
 
 
@@ -285,5 +291,5 @@ def check(
     if checker is None:
         return reasons
     if rules is None:
-        return [*reasons, f"rules version {rules_version!r} is not known to the cloud"]
+        return [*reasons, Flag("implausible.rules_unknown", version=repr(rules_version))]
     return [*reasons, *checker(body, rules)]

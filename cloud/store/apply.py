@@ -26,7 +26,7 @@ from cloud.domain import plausibility
 from cloud.domain.contiguity import advance_high_water
 from cloud.domain.epochs import Decision, EpochStart, rule
 from cloud.domain.errors import DomainError
-from cloud.domain.flags import Flag, stored_message
+from cloud.domain.flags import Flag, epoch_reason, stored_message
 from cloud.domain.projections import (
     EventFacts,
     Projection,
@@ -776,7 +776,7 @@ def _apply_locked(
             "epoch.started",
             epoch=start.epoch,
             seq=start.seq,
-            reason=start.reason,
+            reason=epoch_reason(start.reason),
             abandoned=abandoned,
         )
         flag_terminal(cdb, terminal_id, store_id, reason, now)

@@ -80,6 +80,27 @@ def adjustment_body(member_id: str, delta: int, reason: str = "adjust") -> dict[
             "note": "test"}  # fmt: skip
 
 
+def no_receipt_return_body(
+    refund_fen: int,
+    *,
+    paid_fen: int | None = None,
+    line_no: int = 0,
+    authorised_by: str | None = None,
+) -> dict[str, Any]:
+    """A return without a receipt: one unit of SKU A, ``paid_fen`` of it refunded in cash (all
+    unless told); line 0 is what a till names when there is no receipt line."""
+    return {
+        "return_id": str(uuid.uuid4()), "original_sale_id": None, "original_receipt_no": None,
+        "cashier_id": "C1", "shift_id": "SH", "member_id": None,
+        "lines": [{"original_line_no": line_no, "sku": "A", "quantity": 1, "weight_g": None,
+                   "refund_fen": refund_fen}],
+        "refund_fen": refund_fen,
+        "refunds": [{"kind": "cash", "amount_fen": refund_fen if paid_fen is None else paid_fen}],
+        "points": [], "authorised_by": authorised_by, "device_time": utc_iso(DEFAULT_TIME),
+        "clock_synced": True, "receipt_no": "R",
+    }  # fmt: skip
+
+
 def registration_body(member_id: str, phone: str, name: str = "") -> dict[str, Any]:
     """A member registered at the till."""
     return {"member_id": member_id, "phone": phone, "name": name, "gender": "", "birthday": None,

@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from cloud.api.app import create_app
 from cloud.api.publisher import MqttPublisher, PublishError
-from cloud.ingest.decode import DecodedBatch, decode_events_message
 from cloud.mqtt import BrokerSettings
-from cloud.store.apply import IngestRules, apply_batch, reject_payload
+from cloud.store.apply import reject_payload
 from cloud.store.db import SCHEMA_VERSION, open_cloud_db
 from cloud.store.downstream import changes_since
 from protocol.codec import decode_down
-from protocol.envelope import Envelope, utc_iso
-from protocol.topics import events_topic, store_down_filter
+from protocol.envelope import utc_iso
+from protocol.topics import store_down_filter
 from tests.broker import Broker
 from tests.cloud.api.access import bearer, token_for
-from tests.cloud.factories import batch_payload, envelope, sale_body
+from tests.cloud.factories import envelope, ingest_batch, sale_body
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette nags about httpx vs httpx2 on import
@@ -33,17 +32,6 @@ class Offline:
 
     def publish(self, topic: str, payload: bytes) -> None:
         raise PublishError("not connected to the broker at 127.0.0.1:1")
-
-
-def _store(url: str, envs: Sequence[Envelope]) -> None:
-    cdb = open_cloud_db(url)
-    first = envs[0]
-    topic = events_topic(first.store_id, first.terminal_id)
-    decoded = decode_events_message(topic, batch_payload(envs))
-    assert isinstance(decoded, DecodedBatch)
-    apply_batch(cdb, store_id=first.store_id, terminal_id=first.terminal_id,
-                events=decoded.events, topic=topic, rules=IngestRules())  # fmt: skip
-    cdb.close()
 
 
 @pytest.fixture
@@ -63,15 +51,15 @@ def test_health(api: TestClient) -> None:
 
 
 def test_sales_totals_and_listing_by_store_terminal_and_day(api: TestClient, db_url: str) -> None:
-    _store(
+    ingest_batch(
         db_url,
         [
             envelope("S001-T01", 1, sale_body([("A", 2, 1500)], receipt_no="R1")),
             envelope("S001-T01", 2, sale_body([("B", 1, 990)], receipt_no="R2")),
         ],
     )
-    _store(db_url, [envelope("S001-T02", 1, sale_body([("A", 1, 750)], receipt_no="R3"))])
-    _store(db_url, [envelope("S002-T01", 1, sale_body([("C", 1, 5000)], receipt_no="R4"))])
+    ingest_batch(db_url, [envelope("S001-T02", 1, sale_body([("A", 1, 750)], receipt_no="R3"))])
+    ingest_batch(db_url, [envelope("S002-T01", 1, sale_body([("C", 1, 5000)], receipt_no="R4"))])
     # The factories' sales happen at 14:30 Shanghai time on 2026-11-23.
     store = api.get("/api/sales", params={"store": "S001", "date": "2026-11-23"}).json()
     assert store["totals"]["sales_count"] == 3
@@ -88,11 +76,11 @@ def test_sales_totals_and_listing_by_store_terminal_and_day(api: TestClient, db_
 
 def test_member_points_ledger_balance_and_over_redemption(api: TestClient, db_url: str) -> None:
     # The points come from a sale (a till cannot adjust points: that is HQ's).
-    _store(db_url, [envelope("S001-T01", 1, sale_body([("G", 1, 150_000)], member_id="M1"))])
-    _store(db_url, [envelope("S001-T01", 2, sale_body([("A", 1, 3000)], member_id="M1",
-                                                      redeem=100, earn=2))])  # fmt: skip
-    _store(db_url, [envelope("S002-T01", 1, sale_body([("B", 1, 3000)], member_id="M1",
-                                                      redeem=100))])  # fmt: skip
+    ingest_batch(db_url, [envelope("S001-T01", 1, sale_body([("G", 1, 150_000)], member_id="M1"))])
+    ingest_batch(db_url, [envelope("S001-T01", 2, sale_body([("A", 1, 3000)], member_id="M1",
+                                                            redeem=100, earn=2))])  # fmt: skip
+    ingest_batch(db_url, [envelope("S002-T01", 1, sale_body([("B", 1, 3000)], member_id="M1",
+                                                            redeem=100))])  # fmt: skip
     body = api.get("/api/members/M1/points").json()
     assert [(r["delta"], r["reason"]) for r in body["ledger"]] == [
         (150, "earn"), (-100, "redeem"), (2, "earn"), (-100, "redeem"), (2, "earn"),
@@ -105,8 +93,8 @@ def test_member_points_ledger_balance_and_over_redemption(api: TestClient, db_ur
 
 
 def test_terminals_show_gaps_backlog_and_flags(api: TestClient, db_url: str) -> None:
-    _store(db_url, [envelope("S001-T01", 1, sale_body([("A", 1, 100)]))])
-    _store(db_url, [envelope("S001-T01", 4, sale_body([("A", 1, 100)]))])
+    ingest_batch(db_url, [envelope("S001-T01", 1, sale_body([("A", 1, 100)]))])
+    ingest_batch(db_url, [envelope("S001-T01", 4, sale_body([("A", 1, 100)]))])
     cdb = open_cloud_db(db_url)
     reject_payload(cdb, topic="pos/v1/S001/S001-T01/events", store_id="S001",
                    terminal_id="S001-T01", claimed_terminal_id="", reason="MalformedPayload: x",
@@ -129,7 +117,7 @@ def test_a_till_whose_certificate_ends_within_30_days_is_marked_for_a_rotation(
     ends = {"S001-T01": now + dt.timedelta(days=12), "S001-T02": now + dt.timedelta(days=400)}
     cdb = open_cloud_db(db_url)
     for tid, end in ends.items():
-        _store(db_url, [envelope(tid, 1, sale_body([("A", 1, 100)]))])
+        ingest_batch(db_url, [envelope(tid, 1, sale_body([("A", 1, 100)]))])
         status = {"online": True, "last_problem": "", "cert_not_after": utc_iso(end)}
         with cdb.write():  # as ingest records the till's retained status
             m = cdb.models

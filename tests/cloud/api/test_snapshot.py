@@ -12,10 +12,8 @@ import pytest
 from cloud.api.app import create_app
 from cloud.api.publisher import MqttPublisher
 from cloud.api.snapshot import snapshot_messages
-from cloud.ingest.decode import DecodedBatch, decode_events_message
 from cloud.mqtt import BrokerSettings
-from cloud.store.apply import IngestRules, apply_batch
-from cloud.store.db import CloudDB, open_cloud_db, utcnow
+from cloud.store.db import open_cloud_db, utcnow
 from cloud.store.downstream import append_change, current_version
 from cloud.store.snapshot import build_snapshot
 from device.store import bulk
@@ -23,13 +21,12 @@ from device.store.catalogue import CatalogueCache
 from device.store.db import open_database
 from device.store.members import MemberCache
 from protocol.codec import decode_down
-from protocol.envelope import Envelope
-from protocol.topics import events_topic, terminal_down_topic
+from protocol.topics import terminal_down_topic
 from tests.broker import Broker
 from tests.cloud.api.access import bearer, token_for
 from tests.cloud.factories import (
-    batch_payload,
     envelope,
+    ingest_batch,
     registration_body,
     sale_body,
 )
@@ -42,15 +39,6 @@ with warnings.catch_warnings():
 __all__ = ["make_service", "store_file"]  # fixtures used below
 
 BULK = 1200  # members HQ pushed to every store: more than one chunk's worth (500)
-
-
-def _ingest(cdb: CloudDB, envs: list[Envelope]) -> None:
-    first = envs[0]
-    topic = events_topic(first.store_id, first.terminal_id)
-    decoded = decode_events_message(topic, batch_payload(envs))
-    assert isinstance(decoded, DecodedBatch)
-    apply_batch(cdb, store_id=first.store_id, terminal_id=first.terminal_id,
-                events=decoded.events, topic=topic, rules=IngestRules())  # fmt: skip
 
 
 def hq_member(member_id: str, phone: str, **kw: Any) -> dict[str, Any]:
@@ -70,14 +58,15 @@ def product(sku: str, price: int) -> dict[str, Any]:
 def cloud(tmp_path: Path) -> Iterator[str]:
     """A cloud database holding tills' events and HQ's change log for stores S001 and S002."""
     url = f"sqlite:///{tmp_path}/cloud.db"
-    cdb = open_cloud_db(url)
-    _ingest(cdb, [
+    ingest_batch(url, [
         envelope("S001-T01", 1, registration_body("M1", "13800000001", "Till name"),
                  event_type="member_registered"),
         envelope("S001-T01", 2, sale_body([("A", 1, 35_000)], member_id="M1")),
     ])  # fmt: skip
-    _ingest(cdb, [envelope("S002-T01", 1, registration_body("M2", "13800000002", "Other store"),
-                           event_type="member_registered")])  # fmt: skip
+    ingest_batch(url, [envelope("S002-T01", 1, registration_body("M2", "13800000002",
+                                                               "Other store"),
+                                event_type="member_registered")])  # fmt: skip
+    cdb = open_cloud_db(url)
     now = utcnow()
     with cdb.write():
         append_change(cdb, "members", "S001", "upsert", [hq_member("M1", "13800000001")], now)

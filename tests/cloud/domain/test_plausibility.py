@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -11,10 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cloud.domain import plausibility as p
+from cloud.domain.flags import Flag
+from cloud.domain.implausible import REASONS
 from device.checkout.commands import RecordReturn, RecordSale
 from device.checkout.money import round_div as device_round_div
 from protocol import bodies
-from tests.cloud.factories import sale_body
+from tests.cloud.factories import no_receipt_return_body, sale_body
 from tests.device.checkout.fakes import FakeCoupon, Till
 from tests.device.checkout.test_machine_random import MEMBERS, PRODUCTS, START, _resolve, mixed
 from tests.protocol.samples import record_to_wire
@@ -28,9 +31,17 @@ def _sale(body: dict[str, Any]) -> bodies.SaleBody:
     return msgspec.convert(body, bodies.SaleBody)
 
 
+def _said(found: Sequence[str]) -> list[str]:
+    """The reasons, each a message HQ's page can say in its language (an id of REASONS, which
+    tests/cloud/api/test_flag_reasons.py finds in both catalogues)."""
+    for reason in found:
+        assert isinstance(reason, Flag) and reason.msg_id in REASONS, reason
+    return list(found)
+
+
 def _check(body: dict[str, Any], kind: type = bodies.SaleBody, **kw: Any) -> list[str]:
     typed = msgspec.convert(body, kind)
-    return list(p.check(typed, RULES, "", NOW, True, NOW, **kw))
+    return _said(p.check(typed, RULES, "", NOW, True, NOW, **kw))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -120,23 +131,24 @@ def test_a_synchronised_clock_in_2099_is_held_an_unsynchronised_one_is_not() -> 
     future = dt.datetime(2099, 1, 1, tzinfo=dt.UTC)
     typed = _sale(body)
     assert any("after the cloud's receive time" in r
-               for r in p.check(typed, RULES, "", future, True, NOW))  # fmt: skip
+               for r in _said(p.check(typed, RULES, "", future, True, NOW)))  # fmt: skip
     assert p.check(typed, RULES, "", future, False, NOW) == []
     ancient = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     assert any(
-        "older than any plausible" in r for r in p.check(typed, RULES, "", ancient, True, NOW)
+        "older than any plausible" in r
+        for r in _said(p.check(typed, RULES, "", ancient, True, NOW))
     )
 
 
 def test_an_unknown_rules_version_is_held_and_a_till_points_adjustment_always() -> None:
     typed = _sale(sale_body([("A", 1, 100)]))
-    assert p.check(typed, None, "v9", NOW, True, NOW) == [
+    assert _said(p.check(typed, None, "v9", NOW, True, NOW)) == [
         "rules version 'v9' is not known to the cloud"
     ]
     grant = msgspec.convert(
         {"member_id": "M7", "delta": 1_000_000, "reason": "adjust"}, bodies.PointsAdjustmentBody
     )
-    assert p.check(grant, RULES, "", NOW, True, NOW) == [
+    assert _said(p.check(grant, RULES, "", NOW, True, NOW)) == [
         "points adjustment of 1000000 for 'M7' sent by a till"
     ]
 
@@ -148,15 +160,7 @@ def test_a_registration_claiming_points_is_held() -> None:
 
 
 def test_returns_add_up_and_need_a_manager_without_receipt() -> None:
-    ret = {
-        "return_id": "6f1c2a44-3b1e-4f7a-9a51-0c2d4e6f8a10", "original_sale_id": None,
-        "original_receipt_no": None, "cashier_id": "C1", "shift_id": "SH", "member_id": None,
-        "lines": [{"original_line_no": 1, "sku": "A", "quantity": 1, "weight_g": None,
-                   "refund_fen": 30_000}],
-        "refund_fen": 30_000, "refunds": [{"kind": "cash", "amount_fen": 29_000}], "points": [],
-        "authorised_by": None, "device_time": NOW.isoformat(), "clock_synced": True,
-        "receipt_no": "R",
-    }  # fmt: skip
+    ret = no_receipt_return_body(30_000, paid_fen=29_000, line_no=1)
     found = _check(ret, bodies.ReturnBody)
     assert found == [
         "refund tenders add up to 29000, not 30000",
@@ -167,15 +171,7 @@ def test_returns_add_up_and_need_a_manager_without_receipt() -> None:
 
 def test_a_managers_return_without_receipt_points_at_no_line_and_passes() -> None:
     # A no-receipt return has no receipt line to name: the till sends line 0.
-    ret = {
-        "return_id": UUID, "original_sale_id": None, "original_receipt_no": None,
-        "cashier_id": "C1", "shift_id": "SH", "member_id": None,
-        "lines": [{"original_line_no": 0, "sku": "A", "quantity": 1, "weight_g": None,
-                   "refund_fen": 1_500}],
-        "refund_fen": 1_500, "refunds": [{"kind": "cash", "amount_fen": 1_500}], "points": [],
-        "authorised_by": "M01", "device_time": NOW.isoformat(), "clock_synced": True,
-        "receipt_no": "R",
-    }  # fmt: skip
+    ret = no_receipt_return_body(1_500, authorised_by="M01")
     assert _check(ret, bodies.ReturnBody) == []
     # Line numbers below 0 are still refused at the wire.
     ret["lines"][0]["original_line_no"] = -1

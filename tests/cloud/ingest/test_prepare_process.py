@@ -57,6 +57,12 @@ def test_a_worker_preparing_in_a_child_process_stores_what_a_thread_stores(
     # twice, the conflict and the forged sale were kept aside.
     assert len(got["events"]) == 9 + 7 + 7
     assert got["held"] == [(T2, "7")] and len(got["conflicts"]) == 1
+    with opened(child_url) as (cdb,):
+        terminal = cdb.models.Terminal
+        flag = terminal.get(terminal.terminal_id == T2).flag_message
+    # The forged sale's reason came back from the child as a message for HQ's page, not only
+    # as its English.
+    assert flag["args"]["reason"]["id"] == "implausible.points_earned", flag
 
 
 @pytest.mark.parametrize("engine", ENGINES)
