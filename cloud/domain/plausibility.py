@@ -226,6 +226,8 @@ def check_return(body: ReturnBody, rules: RuleSet) -> list[str]:
         found.expect(bool(body.authorised_by), "a return without receipt needs a manager")
         cap = rules.no_receipt_refund_cap_fen
         found.expect(refund <= cap, f"refund {refund} without receipt is over the cap {cap}")
+        # Points come back only in proportion to a sale's (cloud.domain.return_bounds).
+        found.expect(not body.points, "a return without its sale cannot move points")
     by_reason = _points_rows(body.points, body.member_id, RETURN_POINTS, found)
     found.expect(by_reason.get("return_reversal", 0) <= 0, "a return reversal must take points")
     found.expect(by_reason.get("return_refund", 0) >= 0, "a points refund must give points")
