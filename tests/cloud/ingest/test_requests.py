@@ -200,6 +200,34 @@ def test_a_double_use_taken_offline_is_kept_and_reported(
     assert desk.db.remote.Coupon.get().uses == 2  # both uses are counted: nothing is hidden
 
 
+def test_a_coupon_paying_beyond_its_worth_or_twice_on_one_sale_is_counted_and_reported(
+    broker: Broker, desk: IngestWorker
+) -> None:
+    # A rogue or broken till: each sale adds up, but its coupon tender does not.
+    _issue(desk, code="FIVE", kind="amount", value=500, max_uses=3, min_spend_fen=2000)
+    _issue(desk, code="PCT", kind="percent", value=1000, max_uses=2)  # 10 % of the sale
+    t1 = _till(broker, "S001-T01")
+    _sell(t1, "S001-T01", 1, coupon_sale([("TV", 1, 50_000)], [("FIVE", 50_000)]))
+    _sell(t1, "S001-T01", 2, coupon_sale([("A", 1, 1000)], [("FIVE", 500)],
+                                         receipt_no="S001-T01-20261123-0002"))  # fmt: skip
+    _sell(t1, "S001-T01", 3, coupon_sale([("B", 1, 9000)], [("FIVE", 500), ("FIVE", 500)],
+                                         receipt_no="S001-T01-20261123-0003"))  # fmt: skip
+    _sell(t1, "S001-T01", 4, coupon_sale([("C", 1, 10_000)], [("PCT", 1001)],
+                                         receipt_no="S001-T01-20261123-0004"))  # fmt: skip
+    _sell(t1, "S001-T01", 5, coupon_sale([("D", 1, 10_000)], [("PCT", 1000)],
+                                         receipt_no="S001-T01-20261123-0005"))  # fmt: skip
+    found = {p["seq"]: (p["code"], p["problems"], p["amount_fen"])
+             for p in coupon_store.problems(desk.db, None)}  # fmt: skip
+    assert found == {
+        1: ("FIVE", ["over_value"], 50_000),
+        2: ("FIVE", ["min_spend"], 500),
+        3: ("FIVE", ["over_limit", "repeated"], 1000),  # its 3rd and 4th uses, on one sale
+        4: ("PCT", ["over_value"], 1001),
+    }
+    uses = {c.code: c.uses for c in desk.db.remote.Coupon.select()}
+    assert uses == {"FIVE": 4, "PCT": 2}  # every tender is a use: nothing is hidden
+
+
 def test_any_till_looks_up_any_receipt_with_what_was_returned(
     broker: Broker, desk: IngestWorker
 ) -> None:
