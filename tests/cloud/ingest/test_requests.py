@@ -385,3 +385,51 @@ def test_a_held_sale_cannot_be_returned_until_hq_decides(
     _sell(seller, "S001-T01", 1, forged)
     found = _ask(other, "S002-T01", "receipt_lookup", receipt_no=forged["receipt_no"])
     assert isinstance(found, remote.Refused) and found.reason == "receipt_held"
+
+
+def _publish(client: MqttClient, terminal_id: str, envs: list[Any]) -> Any:
+    """Publish one events message; the ACK that answers it."""
+    store = terminal_id.split("-")[0]
+    before = sum(1 for m in client.messages if m.topic.endswith("/ack"))
+    client.publish(events_topic(store, terminal_id), batch_payload(envs))
+    acks = client.wait_for(lambda m: m.topic.endswith("/ack"), count=before + 1)
+    return decode_ack(acks[-1].payload)
+
+
+def test_a_forged_return_is_held_and_one_ahead_of_its_sale_waits_for_it(
+    broker: Broker, db_url: str, clock: Clock
+) -> None:
+    # Prepared in the worker's child process (lean batches, rebuilt when a return is held).
+    worker = _start(broker, db_url, clock, "ingest", prepare_process=True, prepare_here_bytes=0)
+    try:
+        t1, t2 = _till(broker, "S001-T01"), _till(broker, "S002-T01")
+        sale = sale_body([("RICE", 2, 10_000)], member_id="M1")  # ¥100, 10 points
+        _sell(t1, "S001-T01", 1, sale)
+        forged = return_body(sale, [(1, 1)], receipt_no="S002-T01-R1")
+        forged["lines"][0]["refund_fen"] = forged["refund_fen"] = 1_000_000
+        forged["refunds"][0]["amount_fen"] = 1_000_000
+        forged["points"] = [{"member_id": "M1", "delta": 1_000_000, "reason": "return_refund",
+                             "origin_sale_id": sale["sale_id"]}]  # fmt: skip
+        ack = _publish(t2, "S002-T01", [envelope("S002-T01", 1, forged, event_type="return")])
+        assert ack.acked_seq == 1  # stored and acknowledged: the till's later sales flow
+        m = worker.db.models
+        assert [(f.terminal_id, f.seq) for f in m.EventFlag.select()] == [("S002-T01", 1)]
+        ledger = m.PointsLedger
+        assert sum(r.delta for r in ledger.select()) == 10  # the sale's points, nothing more
+
+        # T1's next two messages taken in the other order (two workers, say).
+        later = sale_body([("MILK", 1, 2000)], member_id="M1",
+                          receipt_no="S001-T01-20261123-0002")  # fmt: skip
+        own = return_body(later, [(1, 1)], receipt_no="S001-T01-R1")
+        own["points"] = [{"member_id": "M1", "delta": -2, "reason": "return_reversal",
+                          "origin_sale_id": later["sale_id"]}]  # fmt: skip
+        ret = envelope("S001-T01", 3, own, event_type="return")
+        assert _publish(t1, "S001-T01", [ret]).acked_seq == 1  # not stored: its sale is not here
+        assert _publish(t1, "S001-T01", [envelope("S001-T01", 2, later)]).acked_seq == 2
+        assert _publish(t1, "S001-T01", [ret]).acked_seq == 3  # the till's resend
+        statuses = {(e.terminal_id, e.seq): e.status for e in m.Event.select()}
+        assert statuses == {("S001-T01", 1): "ok", ("S001-T01", 2): "ok",
+                            ("S001-T01", 3): "ok", ("S002-T01", 1): "held"}  # fmt: skip
+        assert sum(r.delta for r in ledger.select()) == 10
+    finally:
+        worker.stop()
