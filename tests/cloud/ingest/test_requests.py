@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -433,3 +434,32 @@ def test_a_forged_return_is_held_and_one_ahead_of_its_sale_waits_for_it(
         assert sum(r.delta for r in ledger.select()) == 10
     finally:
         worker.stop()
+
+
+def test_a_receipt_number_a_restored_till_printed_again_is_never_taken_for_the_other_sale(
+    broker: Broker, desk: IngestWorker
+) -> None:
+    # A till restored from last night's backup counts today's receipts from 0001 again: its
+    # new sale (carried by the technician's repair) has a number the cloud already holds.
+    seller, other = _till(broker, "S001-T01"), _till(broker, "S002-T01")
+    first = sale_body([("TV", 1, 300_000)])
+    again = sale_body([("MILK", 1, 500)])  # the same receipt number, another sale
+    _sell(seller, "S001-T01", 1, first)
+    _sell(seller, "S001-T01", 2, again)
+    terminal = desk.db.models.Terminal.get_by_id("S001-T01")
+    assert terminal.flagged and "receipt S001-T01-20261123-0001" in terminal.flag_reason
+    # Another till cannot tell the two apart from the number: it is told so, not given one.
+    found = _ask(other, "S002-T01", "receipt_lookup", receipt_no=first["receipt_no"])
+    assert isinstance(found, remote.Refused) and found.reason == "receipt_ambiguous"
+    assert found.params == {"receipt": first["receipt_no"]}
+    # The till that sold it (its journal knows the sale) claims it by its sale id.
+    ret = return_body(again, [(1, 1)], receipt_no="S001-T01-R1")
+    assert isinstance(_claim(seller, "S001-T01", again, [(1, 1)], ret["return_id"]),
+                      remote.ClaimGranted)  # fmt: skip
+    over = _claim(seller, "S001-T01", again, [(1, 2)], "6f1c2a44-3b1e-4f7a-9a51-0c2d4e6f8a10")
+    assert isinstance(over, remote.Refused) and over.reason == "return_over"
+    _sell(seller, "S001-T01", 3, ret, "return")
+    _sell(seller, "S001-T01", 4, {**ret, "return_id": str(uuid.uuid4()), "receipt_no": "R2"},
+          "return")  # fmt: skip
+    [problem] = receipts.over_returns(desk.db)
+    assert (problem["sale_id"], problem["returned_units"]) == (again["sale_id"], 2)
