@@ -40,7 +40,6 @@ from cloud.store import (
     crm_privacy,
     member_facts,
     merging,
-    receipts,
     remote_effects,
     return_checks,
     rollups,
@@ -816,9 +815,6 @@ def _apply_locked(
         later.figures.append(merged)
     # the events the projections took
     clocks = apply_rollups(cdb, batch, live, rules, later.rollups if later else None)
-    for reason in receipts.reused_receipts(cdb, terminal_id, fresh):
-        # Before the flags below: a dead, held or conflicting event is the newer reason.
-        flag_terminal(cdb, terminal_id, store_id, reason, now)
     dead = [e for e in fresh if e.dead_reason is not None]
     for event in dead:
         record_dead_letter(

@@ -89,28 +89,29 @@ def _ambiguous(sales: Sequence[StoredSale]) -> bool:
     return len({s.sale_id for s in sales}) > 1
 
 
-def reused_receipts(cdb: CloudDB, terminal_id: str, fresh: Sequence[Any]) -> list[str]:
-    """Why the terminal is flagged for newly stored sales whose receipt number another of its
-    sales holds (a restored store file counting the day's receipts again)."""
-    numbers = {str(e.body.get("receipt_no") or "") for e in fresh
-               if e.type == "sale" and e.dead_reason is None}  # fmt: skip
-    numbers.discard("")
+def record_reused(cdb: CloudDB, sales: Sequence[Any], now: dt.datetime) -> None:
+    """Report newly stored sales whose receipt number another sale of the same terminal holds
+    (a restored store file counting the day's receipts again), for HQ to follow up.
+
+    ``sales`` are stored sale events (cloud.store.remote_effects.Stored).
+    """
+    numbers = {str(s.body.get("receipt_no") or "") for s in sales} - {""}
     if not numbers:
-        return []
+        return
     e = cdb.models.Event
-    twice = (
-        e.select(e.receipt_no)
-        .where((e.terminal_id == terminal_id) & e.receipt_no.in_(sorted(numbers))
-               & (e.type == "sale") & e.status.in_(("ok", "held")))
-        .group_by(e.receipt_no)
+    twice = set(
+        e.select(e.terminal_id, e.receipt_no)
+        .where(e.receipt_no.in_(sorted(numbers)) & (e.type == "sale")
+               & e.status.in_(("ok", "held")))
+        .group_by(e.terminal_id, e.receipt_no)
         .having(pw.fn.COUNT(e.seq) > 1)
         .tuples()
     )  # fmt: skip
-    return [
-        f"receipt {number} was printed for more than one sale (a restored store file counting "
-        "receipts again?): other tills are refused it; its returns are made at this till"
-        for (number,) in sorted(twice)
-    ]
+    for stored in sales:
+        receipt = str(stored.body.get("receipt_no") or "")
+        if (stored.terminal_id, receipt) in twice:
+            _problem(cdb, stored, "receipt_reused", receipt_no=receipt[:64],
+                     sale_id=str(stored.body.get("sale_id") or "")[:36], now=now)  # fmt: skip
 
 
 def sold_units(body: Mapping[str, Any]) -> dict[int, int]:
