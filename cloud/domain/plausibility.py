@@ -24,6 +24,7 @@ from protocol.bodies import (
     ReturnBody,
     SaleBody,
 )
+from protocol.topics import ALL_STORES
 
 BP_WHOLE: Final = 10_000
 TIERS: Final = ("regular", "silver", "gold")
@@ -66,6 +67,7 @@ class RuleSet:
     thresholds: TierThresholds | None = None
     tier_basis: str = "spend"  # or "visits": the measure tiers are earned and kept by
     tier_window_days: int = 0  # business days the measure counts (0: since joining)
+    scope: str = ALL_STORES  # the store whose own rule set this is, or every store
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled with its multipliers as a plain dict (a mapping proxy cannot be): the
@@ -272,6 +274,11 @@ def check_time(
     return []
 
 
+def in_scope(rules: RuleSet, store_id: str) -> bool:
+    """Whether a till of ``store_id`` can hold this rule set (the chain's, or its store's)."""
+    return rules.scope == ALL_STORES or rules.scope == store_id
+
+
 def check(
     body: EventBody,
     rules: RuleSet | None,
@@ -280,12 +287,20 @@ def check(
     clock_synced: bool,
     received_at: dt.datetime,
     clock: Clock = Clock(),
+    store_id: str | None = None,
 ) -> Sequence[str]:
-    """Every reason the event is implausible; empty when it may be projected."""
+    """Every reason the event is implausible; empty when it may be projected.
+
+    With ``store_id``, a rule set another store's own is a reason too: only that store's
+    tills are pushed it.
+    """
     reasons = check_time(device_time, clock_synced, received_at, clock)
     checker = _CHECKS.get(type(body))
     if checker is None:
         return reasons
     if rules is None:
         return [*reasons, f"rules version {rules_version!r} is not known to the cloud"]
+    if store_id is not None and not in_scope(rules, store_id):
+        reasons = [*reasons, f"rules version {rules_version!r} is store {rules.scope}'s own, "
+                             f"not {store_id}'s"]  # fmt: skip
     return [*reasons, *checker(body, rules)]

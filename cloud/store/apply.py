@@ -187,7 +187,7 @@ def _prepare_event(
         rule_set = rules.rule_sets.get(event.rules_version)
         reasons = plausibility.check(
             event.typed, rule_set, event.rules_version, event.device_time, event.clock_synced,
-            now_aware, rules.clock,
+            now_aware, rules.clock, event.store_id,
         )  # fmt: skip
     else:  # built without the codec (tests of the store alone): only the clock is checked
         reasons = list(plausibility.check_time(event.device_time, event.clock_synced,
@@ -416,12 +416,14 @@ class _Sales:
         typed: SaleBody = event.typed
         synced, moment, version = event.clock_synced, event.device_time, event.rules_version
         rule_set = self.rules.rule_sets.get(version)
-        if rule_set is not None and (not synced or self.earliest <= moment <= self.latest):
+        if (rule_set is not None and (not synced or self.earliest <= moment <= self.latest)
+                and plausibility.in_scope(rule_set, event.store_id)):  # fmt: skip
             reasons: Sequence[str] = plausibility.check_sale(typed, rule_set)
-        else:  # the general check names the clock or the unknown version
+        else:  # the general check names the clock, the unknown version or its store
             assert moment is not None
             reasons = plausibility.check(typed, rule_set, version, moment, synced,
-                                         self.now_aware, self.rules.clock)  # fmt: skip
+                                         self.now_aware, self.rules.clock,
+                                         event.store_id)  # fmt: skip
         local, day, hour = when
         projection = None
         if reasons:
