@@ -60,6 +60,7 @@ REFUSALS: Final = (
     "coupon_worthless",  # worth nothing on this sale (0 % of it, or asked for 0 of nothing)
     "receipt_unknown",  # no sale with this receipt number anywhere in the chain
     "receipt_held",  # the sale is held for HQ's review (implausible numbers): no returns yet
+    "receipt_ambiguous",  # several sales carry the number (a till restored from an old copy)
     "return_over",  # more than is left of a line, counting returns at any till and in flight
     "return_unknown_line",  # no such line on the receipt
     "bad_request",  # the request does not fit the sale it names

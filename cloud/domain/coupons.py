@@ -118,19 +118,29 @@ def check(coupon: CouponFacts | None, code: str, taken: int, use: UseRequest) ->
 
 def use_problems(
     coupon: CouponFacts | None, uses_before: int, store_id: str, member_id: str | None,
-    day: dt.date,
+    day: dt.date, *, paid_fen: int = 0, total_fen: int | None = None, times: int = 1,
 ) -> tuple[str, ...]:  # fmt: skip
     """What is wrong with a use a sale already made (taken offline, or forged): for HQ.
 
     ``uses_before`` counts the coupon's uses recorded before this one; a use beyond
-    ``max_uses`` is a double use. An empty tuple: the use was in order.
+    ``max_uses`` is a double use. With the sale's ``total_fen``, the coupon tenders'
+    ``paid_fen`` (``times`` tenders of this code on the one sale) are checked against what the
+    coupon is worth and its minimum spend, as a till's offline check applies them. An empty
+    tuple: the use was in order.
     """
     if coupon is None:
         return ("unknown_coupon",)
     problems = []
-    if uses_before >= coupon.max_uses:
+    if uses_before + times > coupon.max_uses:
         problems.append("over_limit")
     standing = _standing(coupon, store_id, member_id, day)
     if not standing.granted:
         problems.append(standing.reason.removeprefix("coupon_"))
+    if total_fen is not None:
+        if total_fen < coupon.min_spend_fen:
+            problems.append("min_spend")
+        if paid_fen > times * worth(coupon.kind, coupon.value, total_fen):
+            problems.append("over_value")
+    if times > 1:
+        problems.append("repeated")  # a till refuses a code already on the sale
     return tuple(problems)

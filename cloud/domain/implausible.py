@@ -50,6 +50,23 @@ REASONS: Final = MappingProxyType({
     "implausible.no_receipt_cap": "refund %(refund)s without receipt is over the cap %(cap)s",
     "implausible.reversal_sign": "a return reversal must take points",
     "implausible.refund_sign": "a points refund must give points",
+    "implausible.no_receipt_points": "a return without its sale cannot move points",
+    # a return against the sale it names (cloud.domain.return_bounds)
+    "implausible.return_line": "line %(line)s is not on the sale",
+    "implausible.return_sku": "line %(line)s: sku %(sku)s is not the sale's %(sold)s",
+    "implausible.return_units": "line %(line)s: %(units)s returned of %(sold)s sold",
+    "implausible.return_line_refund": "line %(line)s: refund %(refund)s is more than the "
+                                      "%(units)s of %(sold)s returned paid (net %(net)s)",
+    "implausible.return_points_none": "points moved by the return of a sale that earned and "
+                                      "redeemed none",
+    "implausible.return_reversal_share": "return_reversal of %(given)s points is not the "
+                                         "refund's share of the sale's %(whole)s earned "
+                                         "(%(share)s)",
+    "implausible.return_refund_share": "return_refund of %(given)s points is not the refund's "
+                                       "share of the sale's %(whole)s redeemed (%(share)s)",
+    "implausible.return_member": "points for member %(member)s, not the sale's %(sold)s",
+    "implausible.return_tender": "%(kind)s refund %(amount)s is more than the sale paid by "
+                                 "%(kind)s (%(paid)s)",
     # what a till never sends
     "implausible.till_adjustment": "points adjustment of %(delta)s for %(member)s sent by a "
                                    "till",
@@ -61,4 +78,6 @@ REASONS: Final = MappingProxyType({
                                "%(received)s with a synchronised clock",
     "implausible.time_ancient": "device time %(time)s is older than any plausible outage",
     "implausible.rules_unknown": "rules version %(version)s is not known to the cloud",
+    "implausible.rules_other_store": "rules version %(version)s is store %(scope)s's own, not "
+                                     "%(store)s's",
 })  # fmt: skip

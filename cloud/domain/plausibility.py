@@ -27,6 +27,7 @@ from protocol.bodies import (
     ReturnBody,
     SaleBody,
 )
+from protocol.topics import ALL_STORES
 
 BP_WHOLE: Final = 10_000
 TIERS: Final = ("regular", "silver", "gold")
@@ -69,6 +70,7 @@ class RuleSet:
     thresholds: TierThresholds | None = None
     tier_basis: str = "spend"  # or "visits": the measure tiers are earned and kept by
     tier_window_days: int = 0  # business days the measure counts (0: since joining)
+    scope: str = ALL_STORES  # the store whose own rule set this is, or every store
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled with its multipliers as a plain dict (a mapping proxy cannot be): the
@@ -232,6 +234,8 @@ def check_return(body: ReturnBody, rules: RuleSet) -> list[str]:
         found.expect(bool(body.authorised_by), "implausible.no_receipt_manager")
         cap = rules.no_receipt_refund_cap_fen
         found.expect(refund <= cap, "implausible.no_receipt_cap", refund=refund, cap=cap)
+        # Points come back only in proportion to a sale's (cloud.domain.return_bounds).
+        found.expect(not body.points, "implausible.no_receipt_points")
     by_reason = _points_rows(body.points, body.member_id, RETURN_POINTS, found)
     found.expect(by_reason.get("return_reversal", 0) <= 0, "implausible.reversal_sign")
     found.expect(by_reason.get("return_refund", 0) >= 0, "implausible.refund_sign")
@@ -276,6 +280,11 @@ def check_time(
     return []
 
 
+def in_scope(rules: RuleSet, store_id: str) -> bool:
+    """Whether a till of ``store_id`` can hold this rule set (the chain's, or its store's)."""
+    return rules.scope == ALL_STORES or rules.scope == store_id
+
+
 def check(
     body: EventBody,
     rules: RuleSet | None,
@@ -284,12 +293,20 @@ def check(
     clock_synced: bool,
     received_at: dt.datetime,
     clock: Clock = Clock(),
+    store_id: str | None = None,
 ) -> Sequence[str]:
-    """Every reason the event is implausible; empty when it may be projected."""
+    """Every reason the event is implausible; empty when it may be projected.
+
+    With ``store_id``, a rule set another store's own is a reason too: only that store's
+    tills are pushed it.
+    """
     reasons = check_time(device_time, clock_synced, received_at, clock)
     checker = _CHECKS.get(type(body))
     if checker is None:
         return reasons
     if rules is None:
         return [*reasons, Flag("implausible.rules_unknown", version=repr(rules_version))]
+    if store_id is not None and not in_scope(rules, store_id):
+        reasons = [*reasons, Flag("implausible.rules_other_store", version=repr(rules_version),
+                                  scope=rules.scope, store=store_id)]  # fmt: skip
     return [*reasons, *checker(body, rules)]

@@ -9,6 +9,7 @@ own lines must add up, which plausibility checks whatever the promotion was.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from types import MappingProxyType
 
 from cloud.domain.plausibility import RuleSet
@@ -53,7 +54,7 @@ def rule_sets(published: Iterable[PublishedRules]) -> dict[str, RuleSet]:
     # sales priced before HQ published anything.
     out: dict[str, RuleSet] = {DEFAULT_VERSION: RuleSet()}
     for rules in published:
-        out[rules.version] = rule_set(rules)
+        out[rules.version] = replace(rule_set(rules), scope=rules.scope)
     return out
 
 

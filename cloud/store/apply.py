@@ -42,6 +42,7 @@ from cloud.store import (
     member_facts,
     merging,
     remote_effects,
+    return_checks,
     rollups,
     tier_spend,
     till_crm,
@@ -189,7 +190,7 @@ def _prepare_event(
         rule_set = rules.rule_sets.get(event.rules_version)
         reasons = plausibility.check(
             event.typed, rule_set, event.rules_version, event.device_time, event.clock_synced,
-            now_aware, rules.clock,
+            now_aware, rules.clock, event.store_id,
         )  # fmt: skip
     else:  # built without the codec (tests of the store alone): only the clock is checked
         reasons = list(plausibility.check_time(event.device_time, event.clock_synced,
@@ -418,12 +419,14 @@ class _Sales:
         typed: SaleBody = event.typed
         synced, moment, version = event.clock_synced, event.device_time, event.rules_version
         rule_set = self.rules.rule_sets.get(version)
-        if rule_set is not None and (not synced or self.earliest <= moment <= self.latest):
+        if (rule_set is not None and (not synced or self.earliest <= moment <= self.latest)
+                and plausibility.in_scope(rule_set, event.store_id)):  # fmt: skip
             reasons: Sequence[str] = plausibility.check_sale(typed, rule_set)
-        else:  # the general check names the clock or the unknown version
+        else:  # the general check names the clock, the unknown version or its store
             assert moment is not None
             reasons = plausibility.check(typed, rule_set, version, moment, synced,
-                                         self.now_aware, self.rules.clock)  # fmt: skip
+                                         self.now_aware, self.rules.clock,
+                                         event.store_id)  # fmt: skip
         local, day, hour = when
         projection = None
         if reasons:
@@ -742,6 +745,10 @@ def _apply_locked(
         if verdict[e.seq].decision is Decision.FENCE
     ]
     deferred = [e.seq for e in batch.events if verdict[e.seq].decision is Decision.DEFER]
+    judged = return_checks.judge(cdb, terminal_id, term.high_water, term.max_seq, storing)
+    if judged.held or judged.waiting:
+        batch, storing = _rejudged(batch, storing, judged)
+        deferred = sorted({*deferred, *judged.waiting})
     copies = seqstore.carried_duplicates(cdb, terminal_id, state,
                                      {e.seq: e.event_id for e in storing})  # fmt: skip
     if batch.lean_copy is not None and _all_new(cdb, batch, storing, copies, term.max_seq):
@@ -869,6 +876,30 @@ def _apply_locked(
         clocks=clocks,
     )
     return _Applied(outcome, touched, today, now)
+
+
+def _rejudged(
+    batch: PreparedBatch, storing: Sequence[IncomingEvent], judged: return_checks.Judged
+) -> tuple[PreparedBatch, list[IncomingEvent]]:
+    """The batch and the events to store once its returns were checked against their sales:
+    a return to hold is stored held, out of the projections; one waiting for its sale is not
+    stored now."""
+    batch = batch.whole()
+    events, rows = list(batch.events), dict(batch.rows)
+    projections, lines = dict(batch.projections), dict(batch.copy_lines)
+    for i, event in enumerate(events):
+        reasons = judged.held.get(event.seq)
+        if reasons is None:
+            continue
+        events[i] = replace(event, hold_reasons=reasons)
+        rows[event.seq] = _row(events[i], batch.local_times[event.seq], str(batch.now), "held")
+        projections.pop(event.seq, None)
+        lines.pop(event.seq, None)
+    by_seq = {e.seq: e for e in events}
+    kept = [by_seq[e.seq] for e in storing if e.seq not in judged.waiting]
+    whole = replace(batch, events=events, rows=rows, projections=projections, copy_lines=lines,
+                    merged=combine(list(projections.values())), rollup_sums=None)  # fmt: skip
+    return whole, kept
 
 
 def _hold(cdb: CloudDB, held: Iterable[IncomingEvent], now: dt.datetime) -> None:

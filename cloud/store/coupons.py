@@ -192,14 +192,23 @@ def record_uses(cdb: CloudDB, sales: Sequence[Any], now: dt.datetime) -> list[st
     """
     m = cdb.remote
     changed: list[str] = []
-    uses = sorted(
-        ((str(t.get("reference") or ""), int(t.get("amount_fen") or 0), e)
-         for e in sales for t in e.body.get("tenders") or () if t.get("kind") == "coupon"),
-        key=lambda u: (u[0], u[2].terminal_id, u[2].seq),
-    )  # fmt: skip
+    # One use per coupon tender; a code tendered twice on one sale (which a till refuses) is
+    # one row carrying both uses, its amounts summed (a row is keyed by sale and code).
+    on_sale: dict[tuple[str, str, int], list[Any]] = {}
+    for e in sales:
+        for t in e.body.get("tenders") or ():
+            if t.get("kind") == "coupon":
+                key = (str(t.get("reference") or ""), e.terminal_id, e.seq)
+                acc = on_sale.setdefault(key, [0, 0, e])
+                acc[0] += int(t.get("amount_fen") or 0)
+                acc[1] += 1
+    uses = [
+        (key[0], amount, times, e)
+        for key, (amount, times, e) in sorted(on_sale.items(), key=lambda kv: kv[0])
+    ]
     # A till that has not heard of a merge still names the merged-away id: it is the survivor.
-    survivor = aliases.survivors(cdb, {str(e.body.get("member_id")) for _, _, e in uses})
-    for code, amount, event in uses:
+    survivor = aliases.survivors(cdb, {str(e.body.get("member_id")) for _, _, _, e in uses})
+    for code, amount, times, event in uses:
         row = _locked(cdb, code) if code else None
         body = event.body
         day = event.business_day
@@ -207,8 +216,10 @@ def record_uses(cdb: CloudDB, sales: Sequence[Any], now: dt.datetime) -> list[st
         member_id = survivor.get(member_id, member_id) if member_id else None
         held = release(cdb, code, event.terminal_id) if code else 0
         before = int(row.uses) if row is not None else 0
+        total = body.get("total_fen")
         problems = use_problems(facts(row) if row is not None else None, before,
-                                event.store_id, member_id, day)  # fmt: skip
+                                event.store_id, member_id, day, paid_fen=amount, times=times,
+                                total_fen=total if isinstance(total, int) else None)  # fmt: skip
         inserted = (
             m.CouponUse.insert(
                 code=code[:64], terminal_id=event.terminal_id, seq=event.seq,
@@ -221,7 +232,7 @@ def record_uses(cdb: CloudDB, sales: Sequence[Any], now: dt.datetime) -> list[st
             .execute()
         )  # fmt: skip
         if row is not None and inserted:
-            m.Coupon.update(uses=m.Coupon.uses + 1, updated_at=now).where(
+            m.Coupon.update(uses=m.Coupon.uses + times, updated_at=now).where(
                 m.Coupon.code == code
             ).execute()
             changed.append(code)

@@ -60,19 +60,58 @@ def lock_sale(cdb: CloudDB, sale_id: str) -> None:
         )
 
 
-def find_sale(cdb: CloudDB, receipt_no: str) -> StoredSale | None:
-    """The sale printed with this receipt number, at any till (None if the cloud has none)."""
+def sales_on(cdb: CloudDB, receipt_no: str) -> list[StoredSale]:
+    """Every sale printed with this receipt number, at any till, in (terminal, seq) order.
+
+    Normally one; a till restored from an older copy of its store file counts the day's
+    receipts again, so its new sales can repeat numbers the cloud already holds.
+    """
     e = cdb.models.Event
-    row = (
+    rows = (
         e.select(e.terminal_id, e.seq, e.store_id, e.receipt_no, e.status, e.body)
         .where((e.receipt_no == receipt_no) & (e.type == "sale") & e.status.in_(("ok", "held")))
         .order_by(e.terminal_id, e.seq)
-        .first()
     )
-    if row is None:
-        return None
-    return StoredSale(row.terminal_id, int(row.seq), row.store_id, row.receipt_no, row.status,
-                      row.body or {})  # fmt: skip
+    return [StoredSale(row.terminal_id, int(row.seq), row.store_id, row.receipt_no, row.status,
+                       row.body or {}) for row in rows]  # fmt: skip
+
+
+def find_sale(cdb: CloudDB, receipt_no: str, sale_id: str | None = None) -> StoredSale | None:
+    """The sale printed with this receipt number (the one with ``sale_id`` when given), at
+    any till; None if the cloud has none."""
+    for sale in sales_on(cdb, receipt_no):
+        if sale_id is None or sale.sale_id == sale_id:
+            return sale
+    return None
+
+
+def _ambiguous(sales: Sequence[StoredSale]) -> bool:
+    return len({s.sale_id for s in sales}) > 1
+
+
+def record_reused(cdb: CloudDB, sales: Sequence[Any], now: dt.datetime) -> None:
+    """Report newly stored sales whose receipt number another sale of the same terminal holds
+    (a restored store file counting the day's receipts again), for HQ to follow up.
+
+    ``sales`` are stored sale events (cloud.store.remote_effects.Stored).
+    """
+    numbers = {str(s.body.get("receipt_no") or "") for s in sales} - {""}
+    if not numbers:
+        return
+    e = cdb.models.Event
+    twice = set(
+        e.select(e.terminal_id, e.receipt_no)
+        .where(e.receipt_no.in_(sorted(numbers)) & (e.type == "sale")
+               & e.status.in_(("ok", "held")))
+        .group_by(e.terminal_id, e.receipt_no)
+        .having(pw.fn.COUNT(e.seq) > 1)
+        .tuples()
+    )  # fmt: skip
+    for stored in sales:
+        receipt = str(stored.body.get("receipt_no") or "")
+        if (stored.terminal_id, receipt) in twice:
+            _problem(cdb, stored, "receipt_reused", receipt_no=receipt[:64],
+                     sale_id=str(stored.body.get("sale_id") or "")[:36], now=now)  # fmt: skip
 
 
 def sold_units(body: Mapping[str, Any]) -> dict[int, int]:
@@ -118,9 +157,13 @@ def lookup(
     cdb: CloudDB, receipt_no: str, now: dt.datetime, today: dt.date
 ) -> tuple[StoredSale, dict[int, int], int] | Refusal:
     """(the sale, units returned per line, the member's returns) for a receipt, or why not."""
-    found = find_sale(cdb, receipt_no)
-    if found is None:
+    sales = sales_on(cdb, receipt_no)
+    if not sales:
         return Refusal("receipt_unknown", {"receipt": receipt_no})
+    if _ambiguous(sales):
+        return Refusal("receipt_ambiguous", {"receipt": receipt_no},
+                       f"{len(sales)} sales hold receipt number {receipt_no}")  # fmt: skip
+    found = sales[0]
     if found.status != "ok":
         return Refusal("receipt_held", {"receipt": receipt_no}, f"sale is {found.status}")
     member = found.body.get("member_id")
@@ -142,10 +185,11 @@ def claim(
     that till, so its claim is granted and reserved all the same.
     """
     lock_sale(cdb, sale_id)
-    found = find_sale(cdb, receipt_no)
+    sales = sales_on(cdb, receipt_no)
+    found = next((s for s in sales if s.sale_id == sale_id), None)
+    if sales and found is None:
+        return Refusal("bad_request", {}, f"receipt {receipt_no} is another sale")
     if found is not None:
-        if found.sale_id != sale_id:
-            return Refusal("bad_request", {}, f"receipt {receipt_no} is another sale")
         sold, weighed = sold_units(found.body), _weighed(found.body)
         already = returned(cdb, sale_id, now, except_return=return_id)
         for line_no, units in lines:
@@ -229,12 +273,14 @@ def record_returns(cdb: CloudDB, returns: Sequence[Any], now: dt.datetime) -> No
         sale_id = str(body.get("original_sale_id") or "")
         receipt = str(body.get("original_receipt_no") or "")
         units = return_units(body)
-        found = find_sale(cdb, receipt) if receipt else None
+        sales = sales_on(cdb, receipt) if receipt else []
+        found = next((s for s in sales if not sale_id or s.sale_id == sale_id), None)
         if not sale_id:
             if not receipt:
                 continue  # a return without any receipt: nothing to count it against
-            if found is None:
-                _problem(cdb, stored, "unknown_receipt", receipt_no=receipt[:64], now=now)
+            if found is None or _ambiguous(sales):
+                why = "unknown_receipt" if found is None else "ambiguous_receipt"
+                _problem(cdb, stored, why, receipt_no=receipt[:64], now=now)
                 continue
             sale_id = found.sale_id
             units, missing = _by_sku(found.body, body)

@@ -46,6 +46,7 @@ def apply(
         return []
     sales = [s for s in stored if s.type == "sale"]
     changed = coupons.record_uses(cdb, sales, now)
+    receipts.record_reused(cdb, sales, now)
     receipts.record_returns(cdb, [s for s in stored if s.type == "return"], now)
     given = coupon_rules.issued_for(cdb, sales)
     if given:  # a sale recorded under a merged-away id earns its survivor the coupon

@@ -135,7 +135,9 @@ def build_remote_models(database: pw.Database) -> RemoteModels:
         line_no = pw.IntegerField(default=0)
         sold_units = pw.BigIntegerField(default=0)
         returned_units = pw.BigIntegerField(default=0)  # all returns of the line, this included
-        reason = pw.CharField(max_length=32)  # "over_return" | "unknown_receipt" | "not_on_receipt"
+        # "over_return" | "unknown_receipt" | "not_on_receipt" | "ambiguous_receipt" |
+        # "receipt_reused" (a sale, not a return: its till printed the number before)
+        reason = pw.CharField(max_length=32)
         detected_at = pw.DateTimeField(index=True)
 
         class Meta:

@@ -40,6 +40,7 @@ REASON_KEYS: Final = MappingProxyType(
         "coupon_worthless": "coupon.worthless",
         "receipt_unknown": "return.receipt_nowhere",
         "receipt_held": "return.receipt_held",
+        "receipt_ambiguous": "return.receipt_ambiguous",
         "return_over": "return.over",
         "return_unknown_line": "return.unknown_line",
         "bad_request": "hq.bad_request",

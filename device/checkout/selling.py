@@ -378,10 +378,24 @@ def recall(ctx: Context, state: State, event: ev.Recall) -> Result:
         raise Refused("suspend.unknown", suspend_id=event.suspend_id[:8])
     number, held = numbered[event.suspend_id]
     rest = tuple(s for s in state.suspended if s.suspend_id != event.suspend_id)
-    priced = price(ctx, held.cart)
+    cart = held.cart
+    if cart.member is not None:
+        cart = cart.with_member(_as_cached_now(ctx, cart.member))
+    priced = price(ctx, cart)
     commands: list[Command] = [
         DeleteSuspended(ctx.new_id(), event.suspend_id),
         _display_total(ctx, priced, "display.store", store=ctx.config.store_id),
         ctx.notify("info", "sale.recalled", number=number, suspend_id=event.suspend_id),
     ]
-    return replace(state, cart=held.cart, phase=Phase.SELLING, suspended=rest), commands
+    return replace(state, cart=cart, phase=Phase.SELLING, suspended=rest), commands
+
+
+def _as_cached_now(ctx: Context, member: Member) -> Member:
+    """A suspended sale's member as the cache holds them now (by phone, the account key).
+
+    The suspended cart keeps the member as identified, points included: a sale in between
+    that redeemed their points would otherwise let the recalled one spend them again at this
+    till. A member the cache no longer holds keeps the rest but has no points to spend here.
+    """
+    now = ctx.ports.members.by_phone(member.phone) if member.phone else None
+    return now if now is not None else replace(member, points_balance=min(member.points_balance, 0))

@@ -9,6 +9,7 @@ the cashier and HQ see why, and the technician's repair sends every sale exactly
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import pytest
 
 from cloud.ingest.worker import IngestWorker
 from cloud.mqtt import BrokerSettings as IngestBrokerSettings
+from cloud.store import receipts
 from cloud.store.db import CloudDB, open_cloud_db
 from device.store.db import open_database
 from device.sync.service import SyncService, SyncSettings
@@ -159,6 +161,15 @@ def test_restored_store_file_halts_then_every_sale_reaches_the_cloud_once(
         assert terminal.high_water == terminal.max_seq == 27 + 15
         assert terminal.flagged and "epoch" in terminal.flag_reason
         assert m.EventConflict.select().count() == 0  # caught before anything conflicted
+        # The restored file counted the day's receipts on from the backup's 11: its first 10
+        # new sales repeat numbers the lost file printed. Each is listed for HQ, and no till
+        # is given the other sale for such a number (docs/coupons-returns.md).
+        reused = [p for p in receipts.over_returns(cdb) if p["reason"] == "receipt_reused"]
+        assert len(reused) == 10
+        some = reused[0]["receipt_no"]
+        assert receipts.lookup(cdb, some, dt.datetime.now(), dt.date.today()) == receipts.Refusal(
+            "receipt_ambiguous", {"receipt": some}, f"2 sales hold receipt number {some}"
+        )
     finally:
         cdb.close()
 

@@ -281,7 +281,9 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     ) -> list[dict[str, Any]]:  # fmt: skip
         """Uses that should not have happened: double uses (``over_limit``) taken offline,
-        unknown or withdrawn coupons, another store's or member's, outside their dates."""
+        unknown or withdrawn coupons, another store's or member's, outside their dates, paying
+        more than they are worth (``over_value``), below their minimum spend (``min_spend``),
+        or tendered twice on one sale (``repeated``)."""
         return coupons.problems(cdb, who.scope(store), limit)
 
     return r

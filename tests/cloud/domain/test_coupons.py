@@ -91,6 +91,17 @@ def test_a_use_already_made_is_judged_for_hq() -> None:
         "other_store",
     )  # the first refusal that applies is named
     assert use_problems(None, 0, "S001", None, TODAY) == ("unknown_coupon",)
+    # With the sale's total: what the tenders paid against the coupon's worth and minimum.
+    assert use_problems(coupon, 0, "S001", None, TODAY, paid_fen=500, total_fen=500) == ()
+    assert use_problems(coupon, 0, "S001", None, TODAY, paid_fen=501, total_fen=9000) == (
+        "over_value",
+    )
+    tight = CouponFacts("C", "percent", 1000, min_spend_fen=5000, max_uses=2)
+    assert use_problems(tight, 0, "S001", None, TODAY, paid_fen=900, total_fen=4999) == (
+        "min_spend", "over_value",
+    )  # fmt: skip
+    assert use_problems(tight, 1, "S001", None, TODAY, paid_fen=1000, total_fen=5000,
+                        times=2) == ("over_limit", "repeated")  # fmt: skip
 
 
 coupons = st.builds(

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -200,6 +201,34 @@ def test_a_double_use_taken_offline_is_kept_and_reported(
     assert desk.db.remote.Coupon.get().uses == 2  # both uses are counted: nothing is hidden
 
 
+def test_a_coupon_paying_beyond_its_worth_or_twice_on_one_sale_is_counted_and_reported(
+    broker: Broker, desk: IngestWorker
+) -> None:
+    # A rogue or broken till: each sale adds up, but its coupon tender does not.
+    _issue(desk, code="FIVE", kind="amount", value=500, max_uses=3, min_spend_fen=2000)
+    _issue(desk, code="PCT", kind="percent", value=1000, max_uses=2)  # 10 % of the sale
+    t1 = _till(broker, "S001-T01")
+    _sell(t1, "S001-T01", 1, coupon_sale([("TV", 1, 50_000)], [("FIVE", 50_000)]))
+    _sell(t1, "S001-T01", 2, coupon_sale([("A", 1, 1000)], [("FIVE", 500)],
+                                         receipt_no="S001-T01-20261123-0002"))  # fmt: skip
+    _sell(t1, "S001-T01", 3, coupon_sale([("B", 1, 9000)], [("FIVE", 500), ("FIVE", 500)],
+                                         receipt_no="S001-T01-20261123-0003"))  # fmt: skip
+    _sell(t1, "S001-T01", 4, coupon_sale([("C", 1, 10_000)], [("PCT", 1001)],
+                                         receipt_no="S001-T01-20261123-0004"))  # fmt: skip
+    _sell(t1, "S001-T01", 5, coupon_sale([("D", 1, 10_000)], [("PCT", 1000)],
+                                         receipt_no="S001-T01-20261123-0005"))  # fmt: skip
+    found = {p["seq"]: (p["code"], p["problems"], p["amount_fen"])
+             for p in coupon_store.problems(desk.db, None)}  # fmt: skip
+    assert found == {
+        1: ("FIVE", ["over_value"], 50_000),
+        2: ("FIVE", ["min_spend"], 500),
+        3: ("FIVE", ["over_limit", "repeated"], 1000),  # its 3rd and 4th uses, on one sale
+        4: ("PCT", ["over_value"], 1001),
+    }
+    uses = {c.code: c.uses for c in desk.db.remote.Coupon.select()}
+    assert uses == {"FIVE": 4, "PCT": 2}  # every tender is a use: nothing is hidden
+
+
 def test_any_till_looks_up_any_receipt_with_what_was_returned(
     broker: Broker, desk: IngestWorker
 ) -> None:
@@ -357,3 +386,84 @@ def test_a_held_sale_cannot_be_returned_until_hq_decides(
     _sell(seller, "S001-T01", 1, forged)
     found = _ask(other, "S002-T01", "receipt_lookup", receipt_no=forged["receipt_no"])
     assert isinstance(found, remote.Refused) and found.reason == "receipt_held"
+
+
+def _publish(client: MqttClient, terminal_id: str, envs: list[Any]) -> Any:
+    """Publish one events message; the ACK that answers it."""
+    store = terminal_id.split("-")[0]
+    before = sum(1 for m in client.messages if m.topic.endswith("/ack"))
+    client.publish(events_topic(store, terminal_id), batch_payload(envs))
+    acks = client.wait_for(lambda m: m.topic.endswith("/ack"), count=before + 1)
+    return decode_ack(acks[-1].payload)
+
+
+def test_a_forged_return_is_held_and_one_ahead_of_its_sale_waits_for_it(
+    broker: Broker, db_url: str, clock: Clock
+) -> None:
+    # Prepared in the worker's child process (lean batches, rebuilt when a return is held).
+    worker = _start(broker, db_url, clock, "ingest", prepare_process=True, prepare_here_bytes=0)
+    try:
+        t1, t2 = _till(broker, "S001-T01"), _till(broker, "S002-T01")
+        sale = sale_body([("RICE", 2, 10_000)], member_id="M1")  # ¥100, 10 points
+        _sell(t1, "S001-T01", 1, sale)
+        forged = return_body(sale, [(1, 1)], receipt_no="S002-T01-R1")
+        forged["lines"][0]["refund_fen"] = forged["refund_fen"] = 1_000_000
+        forged["refunds"][0]["amount_fen"] = 1_000_000
+        forged["points"] = [{"member_id": "M1", "delta": 1_000_000, "reason": "return_refund",
+                             "origin_sale_id": sale["sale_id"]}]  # fmt: skip
+        ack = _publish(t2, "S002-T01", [envelope("S002-T01", 1, forged, event_type="return")])
+        assert ack.acked_seq == 1  # stored and acknowledged: the till's later sales flow
+        m = worker.db.models
+        assert [(f.terminal_id, f.seq) for f in m.EventFlag.select()] == [("S002-T01", 1)]
+        ledger = m.PointsLedger
+        assert sum(r.delta for r in ledger.select()) == 10  # the sale's points, nothing more
+
+        # T1's next two messages taken in the other order (two workers, say).
+        later = sale_body([("MILK", 1, 2000)], member_id="M1",
+                          receipt_no="S001-T01-20261123-0002")  # fmt: skip
+        own = return_body(later, [(1, 1)], receipt_no="S001-T01-R1")
+        own["points"] = [{"member_id": "M1", "delta": -2, "reason": "return_reversal",
+                          "origin_sale_id": later["sale_id"]}]  # fmt: skip
+        ret = envelope("S001-T01", 3, own, event_type="return")
+        assert _publish(t1, "S001-T01", [ret]).acked_seq == 1  # not stored: its sale is not here
+        assert _publish(t1, "S001-T01", [envelope("S001-T01", 2, later)]).acked_seq == 2
+        assert _publish(t1, "S001-T01", [ret]).acked_seq == 3  # the till's resend
+        statuses = {(e.terminal_id, e.seq): e.status for e in m.Event.select()}
+        assert statuses == {("S001-T01", 1): "ok", ("S001-T01", 2): "ok",
+                            ("S001-T01", 3): "ok", ("S002-T01", 1): "held"}  # fmt: skip
+        assert sum(r.delta for r in ledger.select()) == 10
+    finally:
+        worker.stop()
+
+
+def test_a_receipt_number_a_restored_till_printed_again_is_never_taken_for_the_other_sale(
+    broker: Broker, desk: IngestWorker
+) -> None:
+    # A till restored from last night's backup counts today's receipts from 0001 again: its
+    # new sale (carried by the technician's repair) has a number the cloud already holds.
+    seller, other = _till(broker, "S001-T01"), _till(broker, "S002-T01")
+    first = sale_body([("TV", 1, 300_000)])
+    again = sale_body([("MILK", 1, 500)])  # the same receipt number, another sale
+    _sell(seller, "S001-T01", 1, first)
+    _sell(seller, "S001-T01", 2, again)
+    [reused] = receipts.over_returns(desk.db)  # for HQ to follow up
+    assert (reused["reason"], reused["seq"], reused["sale_id"]) == (
+        "receipt_reused", 2, again["sale_id"],
+    )  # fmt: skip
+    # Another till cannot tell the two apart from the number: it is told so, not given one.
+    found = _ask(other, "S002-T01", "receipt_lookup", receipt_no=first["receipt_no"])
+    assert isinstance(found, remote.Refused) and found.reason == "receipt_ambiguous"
+    assert found.params == {"receipt": first["receipt_no"]}
+    # The till that sold it (its journal knows the sale) claims it by its sale id.
+    ret = return_body(again, [(1, 1)], receipt_no="S001-T01-R1")
+    assert isinstance(_claim(seller, "S001-T01", again, [(1, 1)], ret["return_id"]),
+                      remote.ClaimGranted)  # fmt: skip
+    over = _claim(seller, "S001-T01", again, [(1, 2)], "6f1c2a44-3b1e-4f7a-9a51-0c2d4e6f8a10")
+    assert isinstance(over, remote.Refused) and over.reason == "return_over"
+    _sell(seller, "S001-T01", 3, ret, "return")
+    _sell(seller, "S001-T01", 4, {**ret, "return_id": str(uuid.uuid4()), "receipt_no": "R2"},
+          "return")  # fmt: skip
+    problem, _ = receipts.over_returns(desk.db)  # newest first
+    assert (problem["reason"], problem["sale_id"], problem["returned_units"]) == (
+        "over_return", again["sale_id"], 2,
+    )  # fmt: skip

@@ -33,11 +33,11 @@ def _apply(cdb: CloudDB, envs: Sequence[Envelope]) -> None:
     )
 
 
-def _return_body(sku: str, qty: int, refund: int) -> dict:
+def _return_body(sale: dict, sku: str, qty: int, refund: int) -> dict:
     return {
         "return_id": str(uuid.uuid4()),
-        "original_sale_id": str(uuid.uuid4()),
-        "original_receipt_no": "R1",
+        "original_sale_id": sale["sale_id"],
+        "original_receipt_no": sale["receipt_no"],
         "cashier_id": "C02",
         "shift_id": "SH1",
         "member_id": None,
@@ -90,8 +90,9 @@ def test_sales_products_tenders_and_audit_are_counted_once_under_replays(cloud_d
     with cloud_db.write():
         stores.put_store(cloud_db, "S001", "Store 1", "Asia/Shanghai", 0)
     sale1 = envelope("S001-T01", 1, sale_body([("A", 2, 1500), ("B", 1, 990)]))
-    sale2 = envelope("S001-T01", 2, sale_body([("A", 1, 750)], member_id="M1"))
-    ret = envelope("S001-T01", 3, _return_body("A", 1, 750), event_type="return")
+    sold = sale_body([("A", 1, 750)], member_id="M1", receipt_no="S001-T01-20261123-0002")
+    sale2 = envelope("S001-T01", 2, sold)
+    ret = envelope("S001-T01", 3, _return_body(sold, "A", 1, 750), event_type="return")
     nosale = envelope("S001-T01", 4, _audit_body("no_sale", "1001"), event_type="audit")
     _apply(cloud_db, [sale1, sale2])
     _apply(cloud_db, [sale1, sale2])  # a replay of the whole message

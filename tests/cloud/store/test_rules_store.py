@@ -116,3 +116,24 @@ def test_a_store_without_its_own_rules_has_nothing_to_withdraw(cloud_db: CloudDB
     with refused, cloud_db.write():
         rules_store.withdraw_rules(cloud_db, "S002", NOW)
     assert [c["version"] for c in changes_since(cloud_db, "config", "S002", 0)] == [1]
+
+
+def test_a_stores_own_rules_named_by_another_stores_till_are_held(cloud_url: str) -> None:
+    # S001's own rules make silver at ¥500; only S001's tills are pushed them, so a sale
+    # from S002 priced "with" them is a forgery (or a till in the wrong store): held.
+    api, ingest = open_cloud_db(cloud_url), open_cloud_db(cloud_url)
+    try:
+        book = rules_store.RuleBook(IngestRules(thresholds=TierThresholds(200_000, 500_000)))
+        own = publish(api, scope="S001", silver=50_000, gold=80_000)
+        rules = book.ensure(ingest, {own})
+        other = envelope("S002-T01", 1, {**sale_body([("A", 1, 60_000)], member_id="M2"),
+                                         "rules_version": own})  # fmt: skip
+        assert _apply(ingest, [other], rules).held == [1]
+        assert _apply(ingest, [_sale(1, "M1", 60_000, own)], rules).held == []
+        m = ingest.models
+        assert {r.member_id: r.tier for r in m.Member.select()} == {"M1": "silver"}
+        [flag] = m.EventFlag.select()
+        assert flag.reasons == [f"rules version {own!r} is store S001's own, not S002's"]
+    finally:
+        api.close()
+        ingest.close()

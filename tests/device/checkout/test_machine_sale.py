@@ -248,6 +248,29 @@ def test_suspend_and_recall() -> None:
     ]
 
 
+def test_points_spent_while_a_sale_is_suspended_cannot_be_spent_again_on_recall() -> None:
+    till = selling_till([GOLDISH])  # 500 points
+    till.send(ev.IdentifyMember("card", "CARD1"))
+    for _ in range(2):
+        till.send(ev.Scan(RICE.barcodes[0]))
+    stored = next(c for c in till.send(ev.Suspend()) if isinstance(c, SuspendSale))
+    # The same customer pays another basket now, with all 500 points.
+    till.send(ev.IdentifyMember("card", "CARD1"))
+    for _ in range(2):
+        till.send(ev.Scan(RICE.barcodes[0]))
+    assert till.errors(till.send(ev.RedeemPoints(500))) == []
+    assert till.state.cart is not None
+    priced = price_cart(till.state.cart, till.config.pricing)
+    till.send(ev.AddTender(TenderKind.CARD, priced.total_fen - 5000, approval_code="A1"))
+    left = till.members.members["M1"].points_balance
+    assert left < 100  # what that sale earned, less than one block
+    till.send(ev.Recall(stored.suspend_id))
+    assert till.state.cart is not None and till.state.cart.member is not None
+    assert till.state.cart.member.points_balance == left
+    assert till.errors(till.send(ev.RedeemPoints(500))) == [f"only {left} points available"]
+    assert till.state.redeemed_points == 0
+
+
 def test_illegal_events_leave_the_state_untouched_with_a_reason() -> None:
     till = selling_till()
     bad = "6901234567891"  # the right check digit is 2

@@ -1,0 +1,124 @@
+"""Returns checked against the sale the cloud holds: a forged one is held, never projected.
+
+Each test runs on SQLite and PostgreSQL (``cloud_db``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from cloud.ingest.decode import DecodedBatch, decode_events_message
+from cloud.store.apply import BatchOutcome, IngestRules, apply_batch
+from cloud.store.db import CloudDB
+from protocol.envelope import Envelope
+from protocol.topics import events_topic
+from tests.cloud.factories import batch_payload, envelope, sale_body
+from tests.cloud.remote_factories import return_body
+
+RULES = IngestRules()
+T1, T2 = "S001-T01", "S002-T01"
+
+
+def _apply(cdb: CloudDB, envs: list[Envelope]) -> BatchOutcome:
+    terminal = envs[0].terminal_id
+    store = terminal.split("-")[0]
+    topic = events_topic(store, terminal)
+    decoded = decode_events_message(topic, batch_payload(envs))
+    assert isinstance(decoded, DecodedBatch), decoded
+    return apply_batch(cdb, store_id=store, terminal_id=terminal, events=decoded.events,
+                       topic=topic, rules=RULES)  # fmt: skip
+
+
+def _one(cdb: CloudDB, terminal: str, seq: int, body: dict[str, Any], kind: str) -> BatchOutcome:
+    return _apply(cdb, [envelope(terminal, seq, body, event_type=kind)])
+
+
+def _points(cdb: CloudDB, member: str) -> int:
+    p = cdb.models.PointsLedger
+    return sum(r.delta for r in p.select().where(p.member_id == member))
+
+
+def _refunded(cdb: CloudDB) -> int:
+    return sum(r.refund_fen for r in cdb.models.DailyTotals.select())
+
+
+def _member_return(sale: dict[str, Any], receipt_no: str) -> dict[str, Any]:
+    """The honest return of all of a one-line ¥100 member sale: its 10 points reversed."""
+    ret = return_body(sale, [(1, 1)], receipt_no=receipt_no)
+    ret["points"] = [{"member_id": "M1", "delta": -10, "reason": "return_reversal",
+                      "origin_sale_id": sale["sale_id"]}]  # fmt: skip
+    return ret
+
+
+def test_a_return_taking_more_than_its_sale_paid_is_held_out_of_every_total(
+    cloud_db: CloudDB,
+) -> None:
+    sale = sale_body([("RICE", 1, 10_000)], member_id="M1")  # ¥100, 10 points
+    assert _one(cloud_db, T1, 1, sale, "sale").held == []
+    forged = _member_return(sale, "S002-T01-R1")  # at another store's till
+    forged["lines"][0]["refund_fen"] = forged["refund_fen"] = 1_000_000
+    forged["refunds"][0]["amount_fen"] = 1_000_000
+    forged["points"] = [{"member_id": "M1", "delta": 1_000_000, "reason": "return_refund",
+                         "origin_sale_id": sale["sale_id"]}]  # fmt: skip
+    out = _one(cloud_db, T2, 1, forged, "return")
+    assert (out.high_water, out.held) == (1, [1])  # stored and acknowledged, but held
+    m = cloud_db.models
+    assert (_points(cloud_db, "M1"), _refunded(cloud_db)) == (10, 0)
+    assert m.Member.get_by_id("M1").cumulative_spend_fen == 10_000
+    [flag] = m.EventFlag.select()
+    assert (flag.terminal_id, flag.seq) == (T2, 1)
+    assert any("refund 1000000 is more than the 1 of 1 returned paid" in r for r in flag.reasons)
+    assert any("return_refund of 1000000 points" in r for r in flag.reasons)
+    assert m.Terminal.get_by_id(T2).flagged
+    honest = _one(cloud_db, T2, 2, _member_return(sale, "S002-T01-R2"), "return")
+    assert (honest.high_water, honest.held) == (2, [])
+    assert (_points(cloud_db, "M1"), _refunded(cloud_db)) == (0, 10_000)
+    assert m.Member.get_by_id("M1").cumulative_spend_fen == 0
+
+
+def test_a_return_naming_no_sale_the_cloud_holds_moves_no_points(cloud_db: CloudDB) -> None:
+    sale = sale_body([("RICE", 1, 10_000)], member_id="M1")
+    ghost = _member_return(sale, "S002-T01-R1")  # the sale itself was never sent
+    ghost["points"] = [{"member_id": "M2", "delta": 5_000_000, "reason": "return_refund",
+                        "origin_sale_id": ""}]  # fmt: skip
+    ghost["member_id"] = "M2"
+    no_receipt = {**ghost, "original_sale_id": None, "original_receipt_no": None,
+                  "return_id": str(uuid.uuid4()), "authorised_by": "M01"}  # fmt: skip
+    no_receipt["lines"] = [{**ghost["lines"][0], "original_line_no": 0, "refund_fen": 500}]
+    no_receipt["refund_fen"], no_receipt["refunds"] = 500, [{**ghost["refunds"][0],
+                                                            "amount_fen": 500}]  # fmt: skip
+    out = _apply(cloud_db, [envelope(T2, 1, ghost, event_type="return"),
+                            envelope(T2, 2, no_receipt, event_type="return")])  # fmt: skip
+    assert (out.high_water, out.held) == (2, [1, 2])
+    assert (_points(cloud_db, "M2"), _refunded(cloud_db)) == (0, 0)
+    reasons = {f.seq: f.reasons for f in cloud_db.models.EventFlag.select()}
+    assert reasons[1] == [f"the return names sale {sale['sale_id']} (receipt "
+                          f"{sale['receipt_no']}), which the cloud does not hold"]  # fmt: skip
+    assert reasons[2] == ["a return without its sale cannot move points"]
+
+
+def test_a_return_ahead_of_its_own_sale_waits_for_it_and_is_then_checked(
+    cloud_db: CloudDB,
+) -> None:
+    # Two workers: the till's next message (the return) committed before the one holding its
+    # sale. The return is not stored yet; the ACK stays at the gap and the till sends it again.
+    sale = sale_body([("RICE", 2, 10_000)], member_id="M1")
+    first_sale, sale_env = envelope(T1, 1, sale_body([("MILK", 1, 500)])), envelope(T1, 2, sale)
+    ret_env = envelope(T1, 3, _member_return_half(sale), event_type="return")
+    assert _apply(cloud_db, [first_sale]).high_water == 1
+    early = _apply(cloud_db, [ret_env])
+    assert (early.high_water, early.inserted, early.deferred, early.held) == (1, 0, [3], [])
+    assert _apply(cloud_db, [sale_env]).high_water == 2
+    again = _apply(cloud_db, [ret_env])  # the till's resend from the ACK
+    assert (again.high_water, again.inserted, again.held) == (3, 1, [])
+    assert (_points(cloud_db, "M1"), _refunded(cloud_db)) == (5, 5_000)
+    statuses = {e.seq: e.status for e in cloud_db.models.Event.select()}
+    assert statuses == {1: "ok", 2: "ok", 3: "ok"}
+
+
+def _member_return_half(sale: dict[str, Any]) -> dict[str, Any]:
+    ret = return_body(sale, [(1, 1)], receipt_no="S001-T01-R1")
+    ret["points"] = [{"member_id": "M1", "delta": -5, "reason": "return_reversal",
+                      "origin_sale_id": sale["sale_id"]}]  # fmt: skip
+    return ret
