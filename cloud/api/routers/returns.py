@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Annotated, Any
+from types import MappingProxyType
+from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException, Path, Query
@@ -35,6 +36,11 @@ SaleIdQuery = Annotated[
     Query(min_length=1, max_length=36, pattern=r"^[0-9A-Fa-f-]+$",
           description="which sale, when several hold the receipt number"),
 ]  # fmt: skip
+
+RECEIPT_ANSWERS: Final = MappingProxyType({
+    404: {"description": "no such receipt"},
+    409: {"description": "several sales hold the number: pick one by sale_id"},
+})  # fmt: skip
 
 
 def _today() -> dt.date:
@@ -90,12 +96,8 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         named a receipt the cloud does not know: for HQ to follow up."""
         return receipts.over_returns(cdb, who.scope(store), limit)
 
-    @r.get("/api/receipts/{receipt_no}", policy=REPORT_READERS,
-           responses={404: {"description": "no such receipt"},
-                      409: {"description": "several sales hold the number: pick one by sale_id"}})  # fmt: skip
-    def receipt(
-        cdb: Db, who: Who, receipt_no: ReceiptPath, sale_id: SaleIdQuery = None
-    ) -> Any:
+    @r.get("/api/receipts/{receipt_no}", policy=REPORT_READERS, responses=dict(RECEIPT_ANSWERS))
+    def receipt(cdb: Db, who: Who, receipt_no: ReceiptPath, sale_id: SaleIdQuery = None) -> Any:
         """A sale by its receipt number, from any till, with what was returned of each line;
         ``sale_id`` picks one of several sales that hold the number (409 lists them)."""
         sales = [s for s in receipts.sales_on(cdb, receipt_no)
