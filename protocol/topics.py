@@ -27,6 +27,12 @@ ALL_REPLIES: Final = f"{PREFIX}/+/+/reply"
 ALL_RENEW: Final = f"{PREFIX}/+/+/renew"
 ALL_CERT: Final = f"{PREFIX}/+/+/cert"
 
+#: Leaves of the terminal -> cloud topics whose messages each count once (a batch, a question):
+#: terminals never retain them, and a retained one is replayed to every new subscription
+#: (a restarted ingest worker's shared one too), so the cloud ignores a retained copy. Status
+#: and the signer's renew/cert topics are retained by design and are not listed.
+NEVER_RETAINED: Final = frozenset({"events", "catchup", "hello", "req"})
+
 ID_PATTERN: Final = r"[A-Za-z0-9_-]{1,32}"
 RESERVED_IDS: Final = frozenset({ALL_STORES, "down"})
 _ID_RE: Final = re.compile(ID_PATTERN)
@@ -126,6 +132,13 @@ def _split_terminal_topic(topic: str, leaf: str) -> tuple[str, str]:
     if len(parts) != 5 or f"{parts[0]}/{parts[1]}" != PREFIX or parts[4] != leaf:
         raise BadTopic(f"topic {topic!r} is not {PREFIX}/<store>/<terminal>/{leaf}")
     return validate_id(parts[2], "store id"), validate_id(parts[3], "terminal id")
+
+
+def never_retained(topic: str) -> bool:
+    """True for a terminal topic whose messages a retained copy would only replay (see
+    NEVER_RETAINED)."""
+    parts = topic.split("/") if isinstance(topic, str) else []
+    return len(parts) == 5 and f"{parts[0]}/{parts[1]}" == PREFIX and parts[4] in NEVER_RETAINED
 
 
 def parse_events_topic(topic: str) -> tuple[str, str]:

@@ -407,6 +407,21 @@ class Broker:
             c.connect(clean_start=clean_start, session_expiry_s=session_expiry_s, timeout=timeout)
         return c
 
+    def mosquitto_pub(
+        self, username: str, topic: str, payload: bytes, *, retain: bool = False
+    ) -> None:
+        """Publish once at QoS 1 with Mosquitto's own client as ``username`` (an independent
+        client: what any holder of that identity could send)."""
+        tool = shutil.which("mosquitto_pub")
+        if tool is None:
+            raise BrokerError("mosquitto_pub is missing (Debian package mosquitto-clients)")
+        subprocess.run(
+            [tool, "-h", self.host, "-p", str(self.port), "-u", username,
+             "-P", self.password(username), "-V", "mqttv5",
+             "-q", "1", "-t", topic, "-s", *(["-r"] if retain else [])],
+            input=payload, check=True, timeout=30, capture_output=True,
+        )  # fmt: skip
+
 
 @contextlib.contextmanager
 def running_broker(workdir: Path, **kwargs: Any) -> Iterator[Broker]:

@@ -69,6 +69,7 @@ from protocol.topics import (
     STREAMS,
     ack_topic,
     down_topic,
+    never_retained,
     parse_catchup_topic,
     parse_hello_topic,
     parse_status_topic,
@@ -97,6 +98,16 @@ PREPARE_HERE_BYTES = 16 * 1024
 #: Seconds after a prepare process started before one that died is replaced: a message
 #: that kills it every time is then prepared in the worker, not in a restart loop.
 CHILD_RESTART_S = 30.0
+
+
+def _replayed(msg: mqtt.MQTTMessage) -> bool:
+    """A retained copy on a topic where only a live message means anything (the broker sends
+    live messages to subscribers with the retain flag cleared)."""
+    return bool(msg.retain) and never_retained(msg.topic)
+
+
+def _fresh_events(msg: mqtt.MQTTMessage) -> bool:
+    return msg.topic.endswith("/events") and not _replayed(msg)
 
 
 class IngestWorker:
@@ -298,7 +309,7 @@ class IngestWorker:
 
     def _prepare_loop(self) -> None:
         while (msg := self._inbox.get()) is not None:
-            prepared = self._prepare_here(msg) if msg.topic.endswith("/events") else None
+            prepared = self._prepare_here(msg) if _fresh_events(msg) else None
             self._ready.put((msg, prepared))
         self._ready.put(None)
 
@@ -306,7 +317,7 @@ class IngestWorker:
         """Hand each events message to the prepare process, in arrival order."""
         while (msg := self._inbox.get()) is not None:
             how, child = "none", self._child
-            if msg.topic.endswith("/events"):
+            if _fresh_events(msg):
                 how, child = "here", self._usable_child()
                 # A small message while the worker is idle (a till that keeps up) is prepared
                 # here: the round trip to the child would only add latency. Behind others
@@ -427,6 +438,9 @@ class IngestWorker:
             if self._stopping.is_set():
                 continue  # not acknowledged: redelivered when this client id reconnects
             msg, prepared = item
+            if _replayed(msg):
+                self._ignore_retained(msg)
+                continue
             if isinstance(prepared, PreparedBatch) and not prepared.complete:
                 # Prepared by the child against its rules: these are topped up the same way.
                 self.rules = self._preparer.ensure(e.rules_version for e in prepared.events)
@@ -500,6 +514,18 @@ class IngestWorker:
         for msg, _ in group:
             if msg.qos > 0:
                 self._client.ack(msg.mid, msg.qos)
+
+    def _ignore_retained(self, msg: mqtt.MQTTMessage) -> None:
+        """Acknowledge, and do nothing else with, a retained copy of a batch or a question: it
+        was handled when it was published, and answering it again would repeat its effect."""
+        log.warning(
+            "ingest worker %s ignored a retained message on %s: terminals never retain what "
+            "they send there, and the broker replays a retained one to every new subscriber "
+            "(it stays at the broker until that terminal's identity clears it)",
+            self.client_id, msg.topic,
+        )  # fmt: skip
+        if msg.qos > 0:
+            self._client.ack(msg.mid, msg.qos)
 
     def _process(self, msg: mqtt.MQTTMessage, prepared: object) -> None:
         payload = bytes(msg.payload)

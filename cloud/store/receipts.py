@@ -85,8 +85,17 @@ def find_sale(cdb: CloudDB, receipt_no: str, sale_id: str | None = None) -> Stor
     return None
 
 
-def _ambiguous(sales: Sequence[StoredSale]) -> bool:
+def ambiguous(sales: Sequence[StoredSale]) -> bool:
+    """True when the sales on one receipt number are more than one sale (not one sale resent)."""
     return len({s.sale_id for s in sales}) > 1
+
+
+def holder(sale: StoredSale) -> dict[str, Any]:
+    """What tells one sale on a shared receipt number from the others, to open it by its id."""
+    body = sale.body
+    return {"sale_id": sale.sale_id, "store_id": sale.store_id, "terminal_id": sale.terminal_id,
+            "seq": sale.seq, "status": sale.status, "device_time": body.get("device_time"),
+            "total_fen": body.get("total_fen")}  # fmt: skip
 
 
 def record_reused(cdb: CloudDB, sales: Sequence[Any], now: dt.datetime) -> None:
@@ -160,7 +169,7 @@ def lookup(
     sales = sales_on(cdb, receipt_no)
     if not sales:
         return Refusal("receipt_unknown", {"receipt": receipt_no})
-    if _ambiguous(sales):
+    if ambiguous(sales):
         return Refusal("receipt_ambiguous", {"receipt": receipt_no},
                        f"{len(sales)} sales hold receipt number {receipt_no}")  # fmt: skip
     found = sales[0]
@@ -278,7 +287,7 @@ def record_returns(cdb: CloudDB, returns: Sequence[Any], now: dt.datetime) -> No
         if not sale_id:
             if not receipt:
                 continue  # a return without any receipt: nothing to count it against
-            if found is None or _ambiguous(sales):
+            if found is None or ambiguous(sales):
                 why = "unknown_receipt" if found is None else "ambiguous_receipt"
                 _problem(cdb, stored, why, receipt_no=receipt[:64], now=now)
                 continue

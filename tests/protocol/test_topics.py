@@ -99,3 +99,14 @@ def test_any_text_parses_back_to_itself_or_raises_bad_topic(topic: str) -> None:
     except BadTopic:
         return
     assert topics.events_topic(store, terminal) == topic
+
+
+def test_only_topics_whose_messages_count_once_refuse_retained_copies() -> None:
+    base = "pos/v1/S001/S001-T01"
+    for leaf in ("events", "catchup", "hello", "req"):
+        assert topics.never_retained(f"{base}/{leaf}")
+    # Retained by design: the terminal's health and the certificate exchange.
+    for leaf in ("status", "renew", "cert", "ack", "reply"):
+        assert not topics.never_retained(f"{base}/{leaf}")
+    assert not topics.never_retained("pos/v1/down/all/prices")
+    assert not topics.never_retained("other/v1/S001/S001-T01/req")

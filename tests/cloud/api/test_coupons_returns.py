@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 import warnings
 from collections.abc import Iterator, Sequence
@@ -19,6 +20,7 @@ from protocol.codec import decode_down
 from protocol.envelope import Envelope
 from protocol.topics import events_topic
 from tests.cloud.api.access import bearer, token_for
+from tests.cloud.api.browser import Served, call
 from tests.cloud.factories import batch_payload, envelope, registration_body, sale_body
 from tests.cloud.remote_factories import coupon_sale, return_body
 
@@ -291,6 +293,60 @@ def test_hq_reads_any_receipt_and_over_returns(api: TestClient, db_url: str) -> 
     assert api.get("/api/receipts/S009-T01-20261123-0001").status_code == 404
     [over] = api.get("/api/returns/over-returns").json()
     assert (over["terminal_id"], over["sold_units"], over["returned_units"]) == ("S002-T01", 1, 2)
+
+
+def _read(answer: tuple[int, Any]) -> tuple[int, Any]:
+    """A plain HTTP answer with a refusal's JSON decoded too."""
+    status, body = answer
+    return status, json.loads(body) if isinstance(body, str) else body
+
+
+def test_a_receipt_number_printed_again_by_a_restored_till_is_ambiguous_at_hq(
+    db_url: str, sent: Recorder
+) -> None:
+    """Over plain HTTP: HQ is never shown one sale for a number several sales hold."""
+    first = sale_body([("TV", 1, 300_000)])
+    again = sale_body([("MILK", 1, 500)])  # the restored till counted from 0001 again
+    elsewhere = sale_body([("SOAP", 2, 700)])  # the same number from another store's till
+    unique = sale_body([("RICE", 1, 5990)], receipt_no="S001-T01-20261123-0002")
+    _store(db_url, [envelope("S001-T01", 1, first), envelope("S001-T01", 2, again),
+                    envelope("S001-T01", 3, unique)])  # fmt: skip
+    _store(db_url, [envelope("S002-T01", 1, elsewhere)])
+    number = first["receipt_no"]
+    admin, manager = token_for(db_url), token_for(db_url, "store_manager")  # S001 only
+    other_manager = token_for(db_url, "store_manager", store_ids=["S003"], username="s3")
+    with Served(create_app(db_url, sent)) as app:
+        at = f"{app.url}/api/receipts/{number}"
+        status, said = _read(call(at, admin))
+        assert status == 409, (status, said)
+        assert said["reason"] == "receipt_ambiguous", said
+        assert "3 sales hold receipt number" in said["detail"]
+        assert said["outside_your_stores"] == 0
+        held = {(s["sale_id"], s["store_id"], s["terminal_id"], s["seq"], s["total_fen"],
+                 s["device_time"]) for s in said["sales"]}  # fmt: skip
+        assert held == {
+            (body["sale_id"], terminal[:4], terminal, seq, body["total_fen"], body["device_time"])
+            for body, terminal, seq in ((first, "S001-T01", 1), (again, "S001-T01", 2),
+                                        (elsewhere, "S002-T01", 1))
+        }  # fmt: skip
+        # HQ opens each by its sale id.
+        for body in (first, again, elsewhere):
+            status, one = call(f"{at}?sale_id={body['sale_id']}", admin)
+            assert status == 200 and one["sale"]["sale_id"] == body["sale_id"], one
+        status, _ = call(f"{at}?sale_id={unique['sale_id']}", admin)  # another number's sale
+        assert status == 404
+        assert call(f"{at}?sale_id=not-a-uuid!", admin)[0] == 422
+        # A store manager sees only their stores' sales, and is told others exist.
+        status, mine = _read(call(at, manager))
+        assert status == 409 and mine["outside_your_stores"] == 1
+        assert {s["sale_id"] for s in mine["sales"]} == {first["sale_id"], again["sale_id"]}
+        assert call(f"{at}?sale_id={elsewhere['sale_id']}", manager)[0] == 403
+        assert call(at, other_manager)[0] == 403
+        # A number one sale holds is answered as it always was.
+        status, found = call(f"{app.url}/api/receipts/{unique['receipt_no']}", admin)
+        assert status == 200, found
+        assert (found["terminal_id"], found["seq"], found["status"]) == ("S001-T01", 3, "ok")
+        assert found["sale"]["sale_id"] == unique["sale_id"] and found["returned"] == {}
 
 
 def test_a_rule_gives_members_who_spend_enough_a_coupon_once(api: TestClient, db_url: str) -> None:

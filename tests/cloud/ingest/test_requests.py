@@ -25,6 +25,7 @@ from protocol import remote
 from protocol.codec import decode_ack, decode_down
 from protocol.topics import ack_topic, events_topic, reply_topic, request_topic, store_down_filter
 from tests.broker import Broker, MqttClient
+from tests.cloud.api.browser import wait_for
 from tests.cloud.factories import batch_payload, envelope, sale_body
 from tests.cloud.ingest.conftest import ingest_settings
 from tests.cloud.remote_factories import NOW, coupon_sale, request, return_body
@@ -467,3 +468,54 @@ def test_a_receipt_number_a_restored_till_printed_again_is_never_taken_for_the_o
     assert (problem["reason"], problem["sale_id"], problem["returned_units"]) == (
         "over_return", again["sale_id"], 2,
     )  # fmt: skip
+
+
+def test_a_retained_request_is_answered_once_not_again_after_an_ingest_restart(
+    broker: Broker, db_url: str, clock: Clock
+) -> None:
+    """A till's identity can set the retain flag (the ACL cannot forbid it); the broker then
+    replays the request to every new subscription, a restarted worker's shared one too."""
+    worker = _start(broker, db_url, clock, "ingest")
+    try:
+        _issue(worker, code="ONCE", kind="amount", value=1000, min_spend_fen=0)
+        rid, payload = request("coupon_check", "S001-T01", code="ONCE", total_fen=5000)
+        # Mosquitto's own client, as the till (one connection per identity: before the till's).
+        broker.mosquitto_pub("S001-T01", request_topic("S001", "S001-T01"), payload, retain=True)
+        holds = worker.db.remote.CouponHold
+        wait_for(lambda: holds.select().where(holds.request_id == rid).exists(),
+                 "the live request's hold")  # fmt: skip
+        till = _till(broker, "S001-T01")
+        released = _ask(till, "S001-T01", "coupon_release", code="ONCE")
+        assert isinstance(released, remote.Released)
+        assert holds.select().count() == 0
+        worker.stop()
+        worker = _start(broker, db_url, clock, "ingest")  # same client id: its session
+        # What the worker was sent at subscribing comes before a question asked after it.
+        marker = _ask(till, "S001-T01", "receipt_lookup", receipt_no="S001-T01-20261123-0009")
+        assert isinstance(marker, remote.Refused) and marker.reason == "receipt_unknown"
+        assert worker.db.remote.CouponHold.select().count() == 0  # not held again
+        assert [m for m in till.messages if json.loads(m.payload).get("id") == rid] == []
+    finally:
+        worker.stop()
+
+
+def test_a_retained_events_message_is_acknowledged_once_not_again_after_an_ingest_restart(
+    broker: Broker, db_url: str, clock: Clock
+) -> None:
+    worker = _start(broker, db_url, clock, "ingest")
+    try:
+        first = batch_payload([envelope("S001-T01", 1, sale_body([("RICE", 1, 990)]))])
+        broker.mosquitto_pub("S001-T01", events_topic("S001", "S001-T01"), first, retain=True)
+        events = worker.db.models.Event
+        wait_for(lambda: events.select().count() == 1, "the live batch stored")
+        till = _till(broker, "S001-T01")
+        worker.stop()
+        worker = _start(broker, db_url, clock, "ingest")
+        later = sale_body([("MILK", 1, 500)], receipt_no="S001-T01-20261123-0002")
+        assert _publish(till, "S001-T01", [envelope("S001-T01", 2, later)]).acked_seq == 2
+        acks = [decode_ack(m.payload).acked_seq for m in till.messages
+                if m.topic.endswith("/ack")]  # fmt: skip
+        assert acks == [2]  # the retained batch was not acknowledged again
+        assert worker.db.models.Event.select().count() == 2
+    finally:
+        worker.stop()

@@ -7,12 +7,8 @@ terminal would delete unsynced sales on a word.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import uuid
 from pathlib import Path
-
-import pytest
 
 from device.store.db import open_database
 from device.store.outbox import Outbox
@@ -26,15 +22,7 @@ ACK_TOPIC = topics.ack_topic("S001", "S001-T01")
 
 
 def _pub(broker: Broker, ack: Ack) -> None:
-    tool = shutil.which("mosquitto_pub")
-    if tool is None:
-        pytest.skip("mosquitto_pub not installed (Debian package mosquitto-clients)")
-    subprocess.run(
-        [tool, "-h", broker.host, "-p", str(broker.port), "-u", "ingest",
-         "-P", broker.password("ingest"), "-V", "mqttv5", "-q", "1", "-t", ACK_TOPIC,
-         "-s"],
-        input=codec.encode_ack(ack), check=True, timeout=30, capture_output=True,
-    )  # fmt: skip
+    broker.mosquitto_pub("ingest", ACK_TOPIC, codec.encode_ack(ack))
 
 
 def _outbox(path: Path) -> tuple[int, str | None]:
