@@ -52,6 +52,8 @@ REASONS: Final = MappingProxyType({
     "implausible.refund_sign": "a points refund must give points",
     "implausible.no_receipt_points": "a return without its sale cannot move points",
     # a return against the sale it names (cloud.domain.return_bounds)
+    "implausible.return_sale_missing": "the return names sale %(sale)s (receipt %(receipt)s), "
+                                       "which the cloud does not hold",
     "implausible.return_line": "line %(line)s is not on the sale",
     "implausible.return_sku": "line %(line)s: sku %(sku)s is not the sale's %(sold)s",
     "implausible.return_units": "line %(line)s: %(units)s returned of %(sold)s sold",

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cloud.domain.flags import Flag
 from cloud.domain.return_bounds import check_against_sale
 from cloud.store import aliases
 from cloud.store.db import CloudDB
@@ -98,8 +99,8 @@ def judge(
             if len({s for s in present if high_water < s < event.seq}) < event.seq - 1 - high_water:
                 waiting.add(event.seq)
                 continue
-            held[event.seq] = (f"the return names sale {sale_id} (receipt {receipt or 'none'}), "
-                               "which the cloud does not hold",)  # fmt: skip
+            held[event.seq] = (Flag("implausible.return_sale_missing", sale=sale_id,
+                                    receipt=receipt or "none"),)  # fmt: skip
             continue
         reasons = check_against_sale(event.body, sale, _same_member(cdb, event.body, sale))
         if reasons:
