@@ -111,7 +111,13 @@ class Ack(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True)
     hello: Annotated[str, msgspec.Meta(max_length=EPOCH_CHARS)] = ""
 
 
-class Hello(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+# Informational messages (a till's hello and status, and what they carry) ignore fields this
+# side does not know, so a till may add one before its cloud is upgraded: nothing in them
+# moves money or points, and a field the reader cannot use only goes unshown. Events, batches,
+# ACKs and downstream changes stay strict (``forbid_unknown_fields``): a field an older reader
+# dropped from a sale or an ACK would change what it records or deletes, so such a message is
+# refused and kept, never half-understood.
+class Hello(msgspec.Struct, kw_only=True, frozen=True):
     """Terminal -> cloud at every connect, before any event: this is where my journal stands.
 
     The cloud answers with an Ack (hello=nonce) naming what it holds; the terminal publishes
@@ -129,7 +135,7 @@ class Hello(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=Tru
     software_version: Annotated[str, msgspec.Meta(max_length=SOFTWARE_VERSION_CHARS)] = ""
 
 
-class SelfTestCheck(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+class SelfTestCheck(msgspec.Struct, kw_only=True, frozen=True):
     """One line of a technician's self-test: a part, pass or fail, and what was seen."""
 
     name: Annotated[str, msgspec.Meta(max_length=32)]
@@ -137,7 +143,7 @@ class SelfTestCheck(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, fr
     detail: Annotated[str, msgspec.Meta(max_length=200)] = ""
 
 
-class SelfTest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+class SelfTest(msgspec.Struct, kw_only=True, frozen=True):
     """The newest hardware self-test run at the terminal, as HQ sees it in the status."""
 
     at: UtcTime
@@ -145,7 +151,7 @@ class SelfTest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=
     checks: Annotated[list[SelfTestCheck], msgspec.Meta(max_length=32)]
 
 
-class Problem(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+class Problem(msgspec.Struct, kw_only=True, frozen=True):
     """A status's problem as a message id and its arguments, which HQ says in its page's
     language (protocol.problems lists the ids and their English); an argument is text or a
     message itself. HQ says an id it does not know by the status's English text."""
@@ -171,7 +177,7 @@ def problem_depth(problem: Problem) -> int:
     return deepest
 
 
-class Status(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+class Status(msgspec.Struct, kw_only=True, frozen=True):
     """Terminal health; published retained, and as the last will with online=False."""
 
     v: int = PROTOCOL_VERSION

@@ -6,7 +6,9 @@ members like ``2019/00123``. Starlette routes on the percent-decoded path, so ``
 path decoded except for ``%2F`` and ``%25`` (``/`` and ``%`` themselves), so an id stays one
 segment whatever it holds, and each path parameter that carries free text decodes those two
 (``MemberPath`` and its kind). Pages put ids into links with the ``segment`` filter (every reserved
-character escaped).
+character escaped). No escape keeps an id of exactly ``.`` or ``..`` in a browser's address
+(``%2E`` is collapsed as well), so HQ refuses to create such a member
+(``cloud.store.member_admin``); tills make their members' ids as UUIDs.
 """
 
 from __future__ import annotations

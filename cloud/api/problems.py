@@ -6,17 +6,48 @@ HQ does not know, arguments that do not fill its message, or anything else odd, 
 page shows the status's English text instead (escaped by the templates, like every value).
 A terminal's ``flag_message`` (cloud.domain.flags) is the cloud's own, said the same way; a
 flag stored before ids, or as plain text, shows its English ``flag_reason``.
+
+Some arguments are words of the wire (an event type, a tier, a tender, a points reason, the
+kind of a decoding error): ``WORDS`` says them by the page's own names for them (``tier.gold``,
+the names its member and report pages use), so no English word sits inside a Chinese
+sentence; a word the catalogue has no name for is shown as sent. A library's own error text
+cannot be translated: the catalogue's sentence says the detail follows, and the text follows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 from cloud.api.reasons import Gettext
 from cloud.domain.flags import FLAGS
 from protocol.envelope import MAX_PROBLEM_DEPTH
 from protocol.problems import PROBLEMS, placeholders
+
+#: (message id, argument) -> the catalogue prefix naming the wire word it carries. Ids of the
+#: cloud's flags and of a till's problems never coincide, so one table serves both.
+WORDS: Final = MappingProxyType({
+    ("event.implausible", "type"): "event_type.",
+    ("implausible.new_tier", "tier"): "tier.",
+    ("implausible.return_tender", "kind"): "tender.",
+    ("implausible.points_reason", "reason"): "points_reason.",
+    ("status.unreadable", "kind"): "error_kind.",
+    ("payload.unreadable", "kind"): "error_kind.",
+    ("sync.step", "kind"): "error_kind.",
+})  # fmt: skip
+
+
+def wire_word(msg_id: str, name: str, value: str, gettext: Gettext) -> str:
+    """An argument as the page says it: a wire word by its catalogue name, else as sent (a
+    word a check quoted, like ``'earn'``, is named without its quotes)."""
+    prefix = WORDS.get((msg_id, name))
+    if prefix is None:
+        return value
+    word = value[1:-1] if len(value) > 1 and value[0] == value[-1] == "'" else value
+    label = prefix + word
+    named = gettext(label)
+    return value if named == label else named
 
 
 def _said(
@@ -32,7 +63,11 @@ def _said(
         return None
     filled: dict[str, str] = {}
     for name, value in args.items():
-        part = value if isinstance(value, str) else _said(value, gettext, depth + 1, messages)
+        part = (
+            wire_word(msg_id, name, value, gettext)
+            if isinstance(value, str)
+            else _said(value, gettext, depth + 1, messages)
+        )
         if part is None:
             return None
         filled[name] = part

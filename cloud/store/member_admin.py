@@ -44,6 +44,13 @@ IMPORT_ORIGIN: Final = "hq:import"
 MAX_LISTED: Final = 20
 #: The earliest birthday taken; the latest is today (a typo like 2090 for 1990 is refused).
 EARLIEST_BIRTHDAY: Final = dt.date(1900, 1, 1)
+#: Ids a URL cannot carry: browsers and fetch collapse these path segments (``%2E`` as well;
+#: curl the plain ones), so such a member's page and API address would lead somewhere else.
+UNREACHABLE_IDS: Final = frozenset({".", ".."})
+DOT_ID: Final = (
+    "member id %(member_id)s cannot be used: a web address takes it for a step between "
+    "folders, so the member could not be opened; choose another id"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +75,8 @@ class Imported:
 
 def clean_profile(member_id: str, given: Mapping[str, Any], *, new: bool) -> dict[str, Any]:
     """The profile fields checked against what a till accepts; MemberInvalid says what is wrong."""
+    if new and member_id in UNREACHABLE_IDS:
+        raise MemberInvalid(DOT_ID, member_id=repr(member_id))
     unknown = sorted(set(given) - set(PROFILE_FIELDS))
     if unknown:
         raise MemberInvalid(f"{member_id}: unknown field(s) {', '.join(unknown)}")

@@ -160,5 +160,5 @@ def test_old_text_only_and_forged_problems_show_as_plain_escaped_text(
         assert "ack: not JSON" in html
         assert f"odd {escaped}" in html and "store broke" in html
         assert html_arg not in html
-    assert f"存储文件已损坏：{escaped}" in chinese
+    assert f"存储文件已损坏。详情（原文）：{escaped}" in chinese
     assert f"store file damaged: {escaped}" in english

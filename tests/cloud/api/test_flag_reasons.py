@@ -45,7 +45,7 @@ with warnings.catch_warnings():
 
 OLD_REASON = "seq 7 already holds event <b>x</b>: a restored or copied store file?"
 SAYS = {  # terminal -> (what the Chinese page says, what the English one says)
-    "S001-T01": ("不合理的 sale，序号 1：", "implausible sale seq 1: "),
+    "S001-T01": ("不合理的销售，序号 1：", "implausible sale seq 1: "),
     "S001-T02": ("存储文件是从旧副本恢复的：它只写到序号 1，云端已有到 3；在技术员开始新纪元之前",
                  "store file restored from an older copy: it has written up to seq 1, the "
                  "cloud holds up to 3"),
@@ -209,7 +209,7 @@ def test_held_events_reasons_and_an_epochs_reason_are_said_in_the_pages_language
     assert "（从旧副本恢复）" in flag_on("zh_CN", "S001-T17")
     assert "restored" not in flag_on("zh_CN", "S001-T17")
     assert "(restored)" in flag_on("en", "S001-T17")
-    assert f"不合理的 sale，序号 1：{OLD_PLAUSIBILITY_REASON}" in flag_on("zh_CN", "S001-T18")
+    assert f"不合理的销售，序号 1：{OLD_PLAUSIBILITY_REASON}" in flag_on("zh_CN", "S001-T18")
     assert f"implausible sale seq 1: {OLD_PLAUSIBILITY_REASON}" in flag_on("en", "S001-T18")
 
 
