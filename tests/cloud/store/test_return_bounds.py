@@ -224,3 +224,23 @@ def test_points_of_a_merged_member_go_back_to_the_survivor(cloud_db: CloudDB) ->
     stranger["member_id"] = "M3"
     stranger["points"][0]["member_id"] = "M3"
     assert _one(cloud_db, T2, 2, stranger, "return").held == [2]
+
+
+def test_a_return_waiting_on_seqs_that_never_come_is_judged_once_they_are_named_lost(
+    cloud_db: CloudDB,
+) -> None:
+    # The till's store file lost seqs 2-3 (a restore, past its resend window) and says so at
+    # seq 5; its return at 4 names a sale that was in them. The return waits while 2-3 are
+    # missing; once they are recorded lost, the till's resend of it is held: nothing waits
+    # for ever and the ACK passes it.
+    lost_sale = sale_body([("RICE", 1, 10_000)], receipt_no="S001-T01-2")
+    named_lost = {"from_seq": 2, "to_seq": 3, "cloud_high_water": 1, "acked_seq": 3,
+                  "resend_window_days": 7, "device_time": "2026-11-23T06:30:00Z"}  # fmt: skip
+    resent = [envelope(T1, 4, _cash_return(lost_sale, 1, "S001-T01-R4"), event_type="return"),
+              envelope(T1, 5, named_lost, event_type="seqs_lost")]  # fmt: skip
+    assert _one(cloud_db, T1, 1, sale_body([("MILK", 1, 500)]), "sale").high_water == 1
+    first = _apply(cloud_db, resent)
+    assert (first.high_water, first.deferred, first.held) == (3, [4], [])
+    again = _apply(cloud_db, resent)
+    assert (again.high_water, again.held) == (5, [4])
+    assert _refunded(cloud_db) == 0
