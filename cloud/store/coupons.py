@@ -194,7 +194,8 @@ def _before(cdb: CloudDB, row: Any, terminal_id: str, hold: Any, now: dt.datetim
     check_and_hold), otherwise every use recorded and every live hold of another till."""
     if hold is not None and hold.expires_at > now:
         u = cdb.remote.CouponUse
-        return int(u.select().where((u.code == row.code) & u.confirmed).count())
+        over = u.problem.contains("over_limit")  # a confirmed use whose hold had lapsed
+        return int(u.select().where((u.code == row.code) & u.confirmed & ~over).count())
     return _taken(cdb, row, terminal_id, now)
 
 

@@ -130,3 +130,21 @@ def test_a_confirmed_use_whose_hold_lapsed_is_over_the_limit_when_it_comes_after
     _sell(cloud_db, (T1, 1, coupon_sale([("A", 1, 5000)], [("ONCE", 500)], receipt_no="S001-1",
                                         confirmed=True)))  # fmt: skip
     assert _problems(cloud_db) == {(T2, 1): ([], False), (T1, 1): (["over_limit"], True)}
+
+
+def test_a_till_granted_the_use_a_lapsed_hold_gave_back_is_in_order(cloud_db: CloudDB) -> None:
+    # T1 was granted the one use but did not sell within the hold; T2 asked after that and
+    # was granted it. T1's late sale is the double use, T2's is not.
+    _issue(cloud_db, code="ONCE", kind="amount", value=500, max_uses=1)
+    use = UseRequest("S001", None, 5000, 0, NOW.date())
+    for terminal, at in ((T1, NOW - dt.timedelta(hours=5)), (T2, NOW)):
+        with cloud_db.write():
+            verdict, _ = coupons.check_and_hold(cloud_db, code="ONCE", terminal_id=terminal,
+                                                store_id="S001", request_id="r1", use=use,
+                                                now=at.replace(tzinfo=None))  # fmt: skip
+        assert verdict.granted, terminal
+    for terminal in (T1, T2):
+        body = coupon_sale([("A", 1, 5000)], [("ONCE", 500)], receipt_no=f"{terminal}-1",
+                           confirmed=True)  # fmt: skip
+        _sell(cloud_db, (terminal, 1, body))
+    assert _problems(cloud_db) == {(T1, 1): (["over_limit"], True), (T2, 1): ([], True)}
