@@ -6,18 +6,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
 from cloud.domain.coupons import UseRequest
 from cloud.ingest.decode import DecodedBatch, decode_events_message
 from cloud.store import coupons
 from cloud.store.apply import IngestRules, PreparedBatch, commit_group, prepare_batch
-from cloud.store.db import CloudDB
+from cloud.store.db import CloudDB, open_cloud_db
 from protocol.envelope import Envelope
 from protocol.topics import events_topic
 from tests.cloud.factories import batch_payload, envelope
 from tests.cloud.remote_factories import NOW, coupon_sale
 
 RULES = IngestRules()
-T1, T2 = "S001-T01", "S002-T01"
+T1, T2, T3 = "S001-T01", "S002-T01", "S002-T02"
 
 
 def _prepared(envs: list[Envelope]) -> PreparedBatch:
@@ -148,3 +151,65 @@ def test_a_till_granted_the_use_a_lapsed_hold_gave_back_is_in_order(cloud_db: Cl
                            confirmed=True)  # fmt: skip
         _sell(cloud_db, (terminal, 1, body))
     assert _problems(cloud_db) == {(T1, 1): (["over_limit"], True), (T2, 1): ([], True)}
+
+
+ACTIONS = st.lists(
+    st.tuples(st.sampled_from(["ask", "sell", "wait"]), st.sampled_from([T1, T2, T3])),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(limit=1, actions=[("ask", T1), ("sell", T2), ("sell", T1)], waits=[])
+@example(limit=1, actions=[("ask", T1), ("wait", T1), ("ask", T2), ("sell", T1), ("sell", T2)],
+         waits=[20])  # fmt: skip
+@given(limit=st.integers(1, 2), actions=ACTIONS, waits=st.lists(st.sampled_from([1, 20])))
+def test_every_use_beyond_the_limit_is_named_and_never_one_hq_confirmed_in_time(
+    limit: int, actions: list[tuple[str, str]], waits: list[int]
+) -> None:
+    # Three tills ask HQ (a use held for 15 minutes), sell with the use HQ granted, or sell
+    # offline; time passes between. However they interleave, the uses over the limit are
+    # all named, and a use HQ confirmed whose sale came within its hold is never one of them.
+    cdb = open_cloud_db("sqlite:///:memory:")
+    try:
+        _issue(cdb, code="ONCE", kind="amount", value=500, max_uses=limit)
+        now, seqs, left = NOW, dict.fromkeys((T1, T2, T3), 0), iter(waits)
+        granted: dict[str, dt.datetime | None] = {}  # till -> when HQ granted it (None: refused)
+        in_time: set[tuple[str, int]] = set()
+        for action, till in actions:
+            if action == "wait":
+                now += dt.timedelta(minutes=next(left, 1))
+            elif action == "ask":
+                use = UseRequest(till[:4], None, 5000, 0, now.date())
+                at = now.replace(tzinfo=None)
+                with cdb.write():
+                    verdict, _ = coupons.check_and_hold(cdb, code="ONCE", terminal_id=till,
+                                                        store_id=till[:4], request_id="r",
+                                                        use=use, now=at)  # fmt: skip
+                granted[till] = now if verdict.granted else None
+            elif till not in granted or granted[till] is not None:  # refused: no sale
+                asked = granted.pop(till, None)
+                seqs[till] += 1
+                body = coupon_sale([("A", 1, 5000)], [("ONCE", 500)], confirmed=asked is not None,
+                                   receipt_no=f"{till}-{seqs[till]}")  # fmt: skip
+                batch = prepare_batch(store_id=till[:4], terminal_id=till,
+                                      events=_decoded(envelope(till, seqs[till], body)),
+                                      topic=events_topic(till[:4], till), rules=RULES,
+                                      now_aware=now, clocks={})  # fmt: skip
+                commit_group(cdb, [batch], RULES)
+                if asked is not None and now < asked + dt.timedelta(seconds=coupons.HOLD_S):
+                    in_time.add((till, seqs[till]))
+        uses = coupons.uses_of(cdb, "ONCE")
+        over = {(u["terminal_id"], u["seq"]) for u in uses if "over_limit" in u["problems"]}
+        assert len(over) >= len(uses) - limit, uses
+        assert not over & in_time, uses
+    finally:
+        cdb.close()
+
+
+def _decoded(env: Envelope) -> list[Any]:
+    topic = events_topic(env.store_id, env.terminal_id)
+    decoded = decode_events_message(topic, batch_payload([env]))
+    assert isinstance(decoded, DecodedBatch), decoded
+    return decoded.events
