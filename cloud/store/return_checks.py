@@ -123,8 +123,8 @@ def judge(
             key = (str(e.body.get("sale_id") or ""), str(e.body.get("receipt_no") or ""))
             in_batch.setdefault(key, (e.seq, _Sale(e.body, bool(e.hold_reasons))))
     stored = _stored_sales(cdb, {receipt for _, receipt in named.values() if receipt})
-    returns, returned_seqs = _stored_returns(cdb, terminal_id,
-                                             {sale_id for sale_id, _ in named.values()})  # fmt: skip
+    sale_ids = {sale_id for sale_id, _ in named.values()}
+    returns, returned_seqs = _stored_returns(cdb, terminal_id, sale_ids)
     held: dict[int, tuple[str, ...]] = {}
     waiting: set[int] = set()
     here = {e.seq for e in storing}

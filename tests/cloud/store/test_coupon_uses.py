@@ -10,27 +10,23 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cloud.domain.coupons import UseRequest
-from cloud.ingest.decode import DecodedBatch, decode_events_message
 from cloud.store import coupons
 from cloud.store.apply import IngestRules, PreparedBatch, commit_group, prepare_batch
 from cloud.store.db import CloudDB, open_cloud_db
 from protocol.envelope import Envelope
 from protocol.topics import events_topic
-from tests.cloud.factories import batch_payload, envelope
+from tests.cloud.factories import decoded_events, envelope
 from tests.cloud.remote_factories import NOW, coupon_sale
 
 RULES = IngestRules()
 T1, T2, T3 = "S001-T01", "S002-T01", "S002-T02"
 
 
-def _prepared(envs: list[Envelope]) -> PreparedBatch:
+def _prepared(envs: list[Envelope], now: dt.datetime = NOW) -> PreparedBatch:
     first = envs[0]
-    topic = events_topic(first.store_id, first.terminal_id)
-    decoded = decode_events_message(topic, batch_payload(envs))
-    assert isinstance(decoded, DecodedBatch), decoded
     return prepare_batch(store_id=first.store_id, terminal_id=first.terminal_id,
-                         events=decoded.events, topic=topic, rules=RULES, now_aware=NOW,
-                         clocks={})  # fmt: skip
+                         events=decoded_events(envs), rules=RULES, now_aware=now, clocks={},
+                         topic=events_topic(first.store_id, first.terminal_id))  # fmt: skip
 
 
 def _sell(cdb: CloudDB, *sales: tuple[str, int, dict[str, Any]]) -> None:
@@ -193,11 +189,7 @@ def test_every_use_beyond_the_limit_is_named_and_never_one_hq_confirmed_in_time(
                 seqs[till] += 1
                 body = coupon_sale([("A", 1, 5000)], [("ONCE", 500)], confirmed=asked is not None,
                                    receipt_no=f"{till}-{seqs[till]}")  # fmt: skip
-                batch = prepare_batch(store_id=till[:4], terminal_id=till,
-                                      events=_decoded(envelope(till, seqs[till], body)),
-                                      topic=events_topic(till[:4], till), rules=RULES,
-                                      now_aware=now, clocks={})  # fmt: skip
-                commit_group(cdb, [batch], RULES)
+                commit_group(cdb, [_prepared([envelope(till, seqs[till], body)], now)], RULES)
                 if asked is not None and now < asked + dt.timedelta(seconds=coupons.HOLD_S):
                     in_time.add((till, seqs[till]))
         uses = coupons.uses_of(cdb, "ONCE")
@@ -206,10 +198,3 @@ def test_every_use_beyond_the_limit_is_named_and_never_one_hq_confirmed_in_time(
         assert not over & in_time, uses
     finally:
         cdb.close()
-
-
-def _decoded(env: Envelope) -> list[Any]:
-    topic = events_topic(env.store_id, env.terminal_id)
-    decoded = decode_events_message(topic, batch_payload([env]))
-    assert isinstance(decoded, DecodedBatch), decoded
-    return decoded.events

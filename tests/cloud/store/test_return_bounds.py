@@ -153,24 +153,25 @@ def _cash_return(sale: dict[str, Any], units: int, receipt_no: str) -> dict[str,
     return return_body(sale, [(1, units)], receipt_no=receipt_no)
 
 
+def _sold_and_returned(
+    cdb: CloudDB, seq: int, sale: dict[str, Any], parts: list[int]
+) -> BatchOutcome:
+    """T1's sale at ``seq`` and its returns of ``parts`` units of line 1 after it, one batch."""
+    sale["receipt_no"] = f"S001-T01-{seq}"
+    returns = [envelope(T1, seq + i, _cash_return(sale, units, f"S001-T01-R{seq + i}"),
+                        event_type="return") for i, units in enumerate(parts, 1)]  # fmt: skip
+    return _apply(cdb, [envelope(T1, seq, sale), *returns])
+
+
 def test_one_tills_returns_of_a_sale_are_bounded_together(cloud_db: CloudDB) -> None:
     # Two RICE for ¥100 cash. The till knows its own returns, so in parts they add up to the
     # sale at most; a part beyond is held, whether it comes in the same batch or a later one.
     sale = sale_body([("RICE", 2, 10_000)], receipt_no="S001-T01-1")
-    first = _apply(cloud_db, [
-        envelope(T1, 1, sale),
-        envelope(T1, 2, _cash_return(sale, 1, "S001-T01-R2"), event_type="return"),
-        envelope(T1, 3, _cash_return(sale, 1, "S001-T01-R3"), event_type="return"),
-    ])  # fmt: skip
+    first = _sold_and_returned(cloud_db, 1, sale, [1, 1])
     assert (first.high_water, first.held) == (3, [])  # returned in two parts: in order
     again = _one(cloud_db, T1, 4, _cash_return(sale, 1, "S001-T01-R4"), "return")
     assert (again.high_water, again.held) == (4, [4])
-    other = sale_body([("MILK", 2, 1_000)], receipt_no="S001-T01-5")
-    both = _apply(cloud_db, [
-        envelope(T1, 5, other),
-        envelope(T1, 6, _cash_return(other, 2, "S001-T01-R6"), event_type="return"),
-        envelope(T1, 7, _cash_return(other, 2, "S001-T01-R7"), event_type="return"),
-    ])  # fmt: skip
+    both = _sold_and_returned(cloud_db, 5, sale_body([("MILK", 2, 1_000)]), [2, 2])
     assert (both.high_water, both.held) == (7, [7])
     assert _refunded(cloud_db) == 10_000 + 1_000
     reasons = {f.seq: f.reasons for f in cloud_db.models.EventFlag.select()}
