@@ -54,6 +54,8 @@ REASONS: Final = MappingProxyType({
     # a return against the sale it names (cloud.domain.return_bounds)
     "implausible.return_sale_missing": "the return names sale %(sale)s (receipt %(receipt)s), "
                                        "which the cloud does not hold",
+    "implausible.return_sale_held": "the return names sale %(sale)s (receipt %(receipt)s), "
+                                    "which is held for HQ",
     "implausible.return_line": "line %(line)s is not on the sale",
     "implausible.return_sku": "line %(line)s: sku %(sku)s is not the sale's %(sold)s",
     "implausible.return_units": "line %(line)s: %(units)s returned of %(sold)s sold",
@@ -69,6 +71,11 @@ REASONS: Final = MappingProxyType({
     "implausible.return_member": "points for member %(member)s, not the sale's %(sold)s",
     "implausible.return_tender": "%(kind)s refund %(amount)s is more than the sale paid by "
                                  "%(kind)s (%(paid)s)",
+    "implausible.return_units_together": "line %(line)s: %(units)s returned of %(sold)s sold, "
+                                         "with this till's %(returns)s earlier returns",
+    "implausible.return_tender_together": "%(kind)s refunds of %(amount)s with this till's "
+                                          "%(returns)s earlier returns are more than the sale "
+                                          "paid by %(kind)s (%(paid)s)",
     # what a till never sends
     "implausible.till_adjustment": "points adjustment of %(delta)s for %(member)s sent by a "
                                    "till",

@@ -7,12 +7,15 @@ net, the refund goes back to the sale's tenders (never more than each paid), and
 reversed and refunded in proportion to the money. Several returns of one sale telescope, so
 each return alone stays within these bounds up to one unit of rounding per figure, whatever
 the other tills returned before it (an over-return across tills is reported elsewhere, by
-units: cloud.store.receipts). A return outside them is held for HQ, like any implausible event.
+units: cloud.store.receipts). One till's own returns of a sale are also bounded together: it
+knows each of them when it plans the next, so together they take no more units of a line
+than it sold and refund no tender more than it paid. A return outside these bounds is held
+for HQ, like any implausible event.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from cloud.domain.flags import Flag
@@ -86,12 +89,54 @@ def _points(ret: Mapping[str, Any], sale: Mapping[str, Any], reasons: list[str])
                                 share=share))  # fmt: skip
 
 
+def _units(ret: Mapping[str, Any], weighed: set[int]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for row in ret.get("lines") or ():
+        no = _int(row.get("original_line_no"))
+        out[no] = out.get(no, 0) + _int(row.get("weight_g" if no in weighed else "quantity"))
+    return out
+
+
+def _together(
+    ret: Mapping[str, Any],
+    earlier: Sequence[Mapping[str, Any]],
+    sale: Mapping[str, Any],
+    reasons: list[str],
+) -> None:
+    """The till's earlier returns of the sale and this one, added up: units and tenders."""
+    lines = sale.get("lines") or ()
+    weighed = {_int(ln.get("line_no")) for ln in lines if ln.get("weight_g") is not None}
+    sold = {_int(ln.get("line_no")): _int(ln.get("weight_g" if ln.get("weight_g") is not None
+                                                  else "quantity")) for ln in lines}  # fmt: skip
+    before: dict[int, int] = {}
+    for other in earlier:
+        for no, units in _units(other, weighed).items():
+            before[no] = before.get(no, 0) + units
+    for no, units in sorted(_units(ret, weighed).items()):
+        if no in sold and before.get(no, 0) and before[no] + units > sold[no]:
+            reasons.append(Flag("implausible.return_units_together", line=no,
+                                units=before[no] + units, sold=sold[no],
+                                returns=len(earlier)))  # fmt: skip
+    paid = _by_kind(sale.get("tenders") or ())
+    refunded = _by_kind(t for other in earlier for t in other.get("refunds") or ())
+    for kind, amount in sorted(_by_kind(ret.get("refunds") or ()).items()):
+        if refunded.get(kind, 0) and refunded[kind] + amount > paid.get(kind, 0):
+            reasons.append(Flag("implausible.return_tender_together", kind=kind,
+                                amount=refunded[kind] + amount, paid=paid.get(kind, 0),
+                                returns=len(earlier)))  # fmt: skip
+
+
 def check_against_sale(
-    ret: Mapping[str, Any], sale: Mapping[str, Any], same_member: bool
+    ret: Mapping[str, Any],
+    sale: Mapping[str, Any],
+    same_member: bool,
+    earlier: Sequence[Mapping[str, Any]] = (),
 ) -> list[str]:
     """Reasons ``ret`` takes more than ``sale`` paid ([] when it stays within it).
 
     ``same_member``: the return's member is the sale's (after any merge of the two ids).
+    ``earlier``: the returns of this sale the same till recorded before ``ret`` (applied,
+    not held): with them, ``ret`` may take no more units of a line nor refund a tender more.
     """
     reasons: list[str] = []
     if ret.get("points") and not same_member:
@@ -105,4 +150,6 @@ def check_against_sale(
             reasons.append(Flag("implausible.return_tender", kind=kind, amount=amount,
                                 paid=paid.get(kind, 0)))  # fmt: skip
     _points(ret, sale, reasons)
+    if earlier:
+        _together(ret, earlier, sale, reasons)
     return reasons

@@ -183,12 +183,30 @@ def release(cdb: CloudDB, code: str, terminal_id: str) -> int:
     return int(h.delete().where((h.code == code) & (h.terminal_id == terminal_id)).execute())
 
 
+def _hold_of(cdb: CloudDB, code: str, terminal_id: str) -> Any:
+    h = cdb.remote.CouponHold
+    return h.get_or_none((h.code == code) & (h.terminal_id == terminal_id))
+
+
+def _before(cdb: CloudDB, row: Any, terminal_id: str, hold: Any, now: dt.datetime) -> int:
+    """The uses a sale's use comes after, for its limit: the uses HQ confirmed before it when
+    it was confirmed and its hold still stood (every use since was counted after it, see
+    check_and_hold), otherwise every use recorded and every live hold of another till."""
+    if hold is not None and hold.expires_at > now:
+        u = cdb.remote.CouponUse
+        over = u.problem.contains("over_limit")  # a confirmed use whose hold had lapsed
+        return int(u.select().where((u.code == row.code) & u.confirmed & ~over).count())
+    return _taken(cdb, row, terminal_id, now)
+
+
 def record_uses(cdb: CloudDB, sales: Sequence[Any], now: dt.datetime) -> list[str]:
     """Count the coupon tenders of newly stored sales (ingest); return the codes changed.
 
     ``sales`` are stored sale events (cloud.store.remote_effects.Stored).
     Each use takes the till's hold if it had one (confirmed online), and is checked again:
     a use beyond the coupon's limit, or one it was not valid for, is kept with its problem.
+    Of a double use, the one beyond the limit is the use HQ did not confirm (taken offline
+    while another till held the coupon), whichever sale reaches the cloud first.
     """
     m = cdb.remote
     changed: list[str] = []
@@ -214,8 +232,9 @@ def record_uses(cdb: CloudDB, sales: Sequence[Any], now: dt.datetime) -> list[st
         day = event.business_day
         member_id = body.get("member_id") if isinstance(body.get("member_id"), str) else None
         member_id = survivor.get(member_id, member_id) if member_id else None
+        hold = _hold_of(cdb, code, event.terminal_id) if row is not None else None
         held = release(cdb, code, event.terminal_id) if code else 0
-        before = int(row.uses) if row is not None else 0
+        before = _before(cdb, row, event.terminal_id, hold, now) if row is not None else 0
         total = body.get("total_fen")
         problems = use_problems(facts(row) if row is not None else None, before,
                                 event.store_id, member_id, day, paid_fen=amount, times=times,

@@ -1,8 +1,11 @@
 """Check a batch's returns against the sales they name, inside ingest's transaction.
 
-The sale a return names must be one the cloud holds (or in the same batch), and the return must
-stay within what it paid (cloud.domain.return_bounds); otherwise the return is held for HQ, kept
-out of every projection. A return whose sale is missing while its own terminal still has seqs
+The sale a return names must be one the cloud holds (or earlier in the same batch), and the
+return must stay within what it paid, with the same till's earlier returns of it
+(cloud.domain.return_bounds); otherwise the return is held for HQ, kept out of every
+projection. A return of a sale that is itself held is held too: applied alone, it would take
+back points and spend the sale never gave, and HQ may yet reject that sale. A return whose
+sale is missing while its own terminal still has seqs
 missing below it is not stored yet: a till's sale always comes before its return, so the sale
 may be in a message another worker has not committed yet; the ACK stays below the return and
 the till sends it again once the gap is filled (the gap holds the ACK back anyway).
@@ -40,16 +43,51 @@ def _named(event: Any) -> tuple[str, str] | None:
     return sale_id, receipt if isinstance(receipt, str) else ""
 
 
-def _stored_sales(cdb: CloudDB, receipts: set[str]) -> dict[tuple[str, str], Mapping[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class _Sale:
+    """A sale a return may name: its body, and whether it is held (out of the projections)."""
+
+    body: Mapping[str, Any]
+    held: bool
+
+
+def _stored_sales(cdb: CloudDB, receipts: set[str]) -> dict[tuple[str, str], _Sale]:
     e = cdb.models.Event
-    rows = e.select(e.receipt_no, e.body).where(
+    rows = e.select(e.receipt_no, e.body, e.status).where(
         e.receipt_no.in_(sorted(receipts)) & (e.type == "sale") & e.status.in_(("ok", "held"))
     )
-    found: dict[tuple[str, str], Mapping[str, Any]] = {}
+    found: dict[tuple[str, str], _Sale] = {}
     for row in rows:
         body = row.body or {}
-        found.setdefault((str(body.get("sale_id") or ""), row.receipt_no), body)
+        key = (str(body.get("sale_id") or ""), row.receipt_no)
+        if key not in found or found[key].held:  # one sale stored twice: the applied copy
+            found[key] = _Sale(body, row.status != "ok")
     return found
+
+
+def _stored_returns(
+    cdb: CloudDB, terminal_id: str, sale_ids: set[str]
+) -> tuple[dict[str, dict[int, Mapping[str, Any]]], set[int]]:
+    """The terminal's stored returns of these sales that were applied (sale id -> seq ->
+    body), and the seqs of all it stored, applied or not (the ledger of returned units)."""
+    if not sale_ids:
+        return {}, set()
+    r = cdb.remote.ReturnedUnits
+    seqs = {int(seq) for (seq,) in r.select(r.seq).where(
+        r.sale_id.in_(sorted(sale_ids)) & (r.terminal_id == terminal_id)
+        & (r.state == "recorded")).distinct().tuples()}  # fmt: skip
+    if not seqs:
+        return {}, set()
+    e = cdb.models.Event
+    rows = e.select(e.seq, e.body).where(
+        (e.terminal_id == terminal_id) & e.seq.in_(sorted(seqs)) & (e.type == "return")
+        & (e.status == "ok")
+    )  # fmt: skip
+    found: dict[str, dict[int, Mapping[str, Any]]] = {}
+    for row in rows:
+        body = row.body or {}
+        found.setdefault(str(body.get("original_sale_id") or ""), {})[int(row.seq)] = body
+    return found, seqs
 
 
 def _stored_below(cdb: CloudDB, terminal_id: str, high_water: int, below: int) -> set[int]:
@@ -78,12 +116,15 @@ def judge(
     named = {e.seq: n for e in storing if (n := _named(e)) is not None}
     if not named:
         return Judged()
-    in_batch: dict[tuple[str, str], Mapping[str, Any]] = {}
+    # A till's sale comes before its returns: a sale later in the batch is no sale to them.
+    in_batch: dict[tuple[str, str], tuple[int, _Sale]] = {}
     for e in storing:
         if e.type == "sale" and e.dead_reason is None:
             key = (str(e.body.get("sale_id") or ""), str(e.body.get("receipt_no") or ""))
-            in_batch.setdefault(key, e.body)
+            in_batch.setdefault(key, (e.seq, _Sale(e.body, bool(e.hold_reasons))))
     stored = _stored_sales(cdb, {receipt for _, receipt in named.values() if receipt})
+    sale_ids = {sale_id for sale_id, _ in named.values()}
+    returns, returned_seqs = _stored_returns(cdb, terminal_id, sale_ids)
     held: dict[int, tuple[str, ...]] = {}
     waiting: set[int] = set()
     here = {e.seq for e in storing}
@@ -91,7 +132,10 @@ def judge(
         if event.seq not in named:
             continue
         sale_id, receipt = named[event.seq]
-        sale = in_batch.get((sale_id, receipt)) or stored.get((sale_id, receipt))
+        sale = stored.get((sale_id, receipt))  # a sale sent again: as the cloud holds it
+        seq, sold_here = in_batch.get((sale_id, receipt), (0, None))
+        if sale is None and seq < event.seq:
+            sale = sold_here
         if sale is None:
             present = here - waiting
             if max_seq > high_water:
@@ -102,7 +146,16 @@ def judge(
             held[event.seq] = (Flag("implausible.return_sale_missing", sale=sale_id,
                                     receipt=receipt or "none"),)  # fmt: skip
             continue
-        reasons = check_against_sale(event.body, sale, _same_member(cdb, event.body, sale))
+        if sale.held:
+            held[event.seq] = (Flag("implausible.return_sale_held", sale=sale_id,
+                                    receipt=receipt or "none"),)  # fmt: skip
+            continue
+        earlier = returns.setdefault(sale_id, {})
+        before = [body for s, body in sorted(earlier.items()) if s < event.seq]
+        reasons = check_against_sale(event.body, sale.body,
+                                     _same_member(cdb, event.body, sale.body), before)  # fmt: skip
         if reasons:
             held[event.seq] = tuple(reasons)
+        elif event.seq not in returned_seqs:  # stored already: its stored status counts
+            earlier[event.seq] = event.body
     return Judged(held, frozenset(waiting))

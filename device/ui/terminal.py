@@ -7,7 +7,10 @@ nothing at once and the loop turns at 100% of a core, for ever. An input error (
 with a traceback instead. Its writer thread dies on the first failed write, after which the
 screen blocks on its full queue. This driver reads the keys itself, and on end of input, an
 input error, or a hangup or error reported by poll() it tells the app (``TerminalWatcher``),
-which stops the till as on Ctrl+Q. Writes to a terminal that has gone are dropped.
+which stops the till as on Ctrl+Q. Writes to a terminal that has gone are dropped. A read that
+ends inside a character (a Chinese name is three bytes a character) waits for the rest: the
+parser takes an empty text for the end of input and would refuse every later key; bytes that
+are no UTF-8 at all show as one mark each instead of ending the key loop.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ _READABLE = select.POLLIN | select.POLLPRI
 # A hung-up terminal reports POLLHUP (and POLLIN): the read then says what is left.
 _ENDED = select.POLLHUP | select.POLLERR
 _UTF8 = getincrementaldecoder("utf-8")
+#: What stands for bytes that are no UTF-8 (line noise): seen, and no key is lost around it.
+_UNREADABLE = "replace"
 
 
 @runtime_checkable
@@ -106,7 +111,7 @@ class TillDriver(LinuxDriver):
         """Read keys until the screen stops or the terminal goes away."""
         fd = self.fileno
         parser = XTermParser(self._debug)
-        decode = _UTF8().decode
+        decode = _UTF8(errors=_UNREADABLE).decode
         poller = select.poll()
         poller.register(fd, _READABLE)
         try:
@@ -125,8 +130,10 @@ class TillDriver(LinuxDriver):
                     if not data:
                         self._terminal_gone("end of input")
                         return
-                    for event in parser.feed(decode(data)):
-                        self.process_message(event)
+                    text = decode(data)
+                    if text:  # "" is half a character: the parser would take it for the end
+                        for event in parser.feed(text):
+                            self.process_message(event)
                 for event in parser.tick():
                     self.process_message(event)
         finally:

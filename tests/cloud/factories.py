@@ -166,6 +166,17 @@ def terminal_cert_pem(terminal_id: str) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
+def decoded_events(envs: Sequence[Envelope]) -> list[Any]:
+    """The events of a batch of one terminal's envelopes, as ingest's decoder hands them on."""
+    from cloud.ingest.decode import DecodedBatch, decode_events_message
+    from protocol.topics import events_topic
+
+    topic = events_topic(envs[0].store_id, envs[0].terminal_id)
+    decoded = decode_events_message(topic, batch_payload(envs))
+    assert isinstance(decoded, DecodedBatch), decoded
+    return list(decoded.events)
+
+
 def ingest_batch(url: str, envs: Sequence[Envelope]) -> None:
     """A batch through ingest's decoder and its one transaction, as the worker commits it."""
     from cloud.ingest.decode import DecodedBatch, decode_events_message

@@ -50,25 +50,29 @@ def sales(draw: st.DrawFn) -> r.SaleRecord:
 def test_every_return_the_till_plans_stays_within_its_sale(sale: r.SaleRecord, data: Any) -> None:
     # Two tills return parts of one sale, each knowing only its own earlier returns (offline):
     # together they may take back more than was sold (reported as an over-return), but each
-    # return alone is within what the sale paid.
+    # return alone is within what the sale paid, and so are each till's returns together.
+    # A third till is told by HQ what every till returned so far (another till's receipt).
     wire_sale = record_to_wire(sale)
-    seen: dict[int, list[r.ReturnRecord]] = {0: [], 1: []}
-    for _ in range(data.draw(st.integers(1, 5))):
-        till = data.draw(st.integers(0, 1))
+    seen: dict[int, list[r.ReturnRecord]] = {0: [], 1: [], 2: []}
+    for _ in range(data.draw(st.integers(1, 6))):
+        till = data.draw(st.integers(0, 2))
+        known = [*seen[0], *seen[1], *seen[2]] if till == 2 else seen[till]
         line = data.draw(st.sampled_from(sale.lines))
         request = ReturnRequestLine(line.line_no, data.draw(st.integers(1, 7)),
                                     data.draw(st.none() | st.integers(1, 5000))
                                     if line.weight_g is not None else None)  # fmt: skip
         try:
-            plan = plan_return(sale, seen[till], [request], NOW, 0, ReturnPolicy(),
+            plan = plan_return(sale, known, [request], NOW, 0, ReturnPolicy(),
                                LoyaltyConfig())  # fmt: skip
         except ReturnError:  # a refused request records nothing
             continue
         ret = r.ReturnRecord("R", sale.sale_id, "RC", "C1", "SH", sale.member_id,
                              plan.lines, plan.refund_fen, plan.refunds, plan.points, None, NOW,
                              True)  # fmt: skip
+        own = [record_to_wire(x) for x in seen[till]]
         seen[till].append(ret)
         assert check_against_sale(record_to_wire(ret), wire_sale, True) == []
+        assert check_against_sale(record_to_wire(ret), wire_sale, True, own) == []
 
 
 def _sale() -> dict[str, Any]:

@@ -68,14 +68,23 @@ def _batches() -> list[list[Envelope]]:
         envelope(T1, 5, _other("shift_opened", shift="SH2"), event_type="shift_opened"),
         envelope(T1, 6, _other("audit"), event_type="audit"),
     ]  # fmt: skip
+    # A return of X refunding far more than it paid: held, in no figure.
+    forged = return_body(sold_x, [(1, 1)], receipt_no="R-T1-9")
+    forged["lines"][0]["refund_fen"] = forged["refund_fen"] = 1_000_000
+    forged["refunds"][0]["amount_fen"] = 1_000_000
     t1c = [
         envelope(T1, 7, _other("cash_movement", shift="SH2"), event_type="cash_movement"),
         envelope(T1, 8, _other("shift_closed", shift="SH2"), event_type="shift_closed"),
+        envelope(T1, 9, forged, event_type="return"),
     ]
-    # T2 returns X, which it did not sell: its category comes from what T1 stored.
+    # T2 returns X, which it did not sell: its category comes from what T1 stored. Its seq 3
+    # is still on the way, so its return of a sale nobody sent (yet) is not stored: it waits.
+    unsent = _sale(T2, 3, [("U", 1, 700)])
     t2 = [
         envelope(T2, 1, _sale(T2, 1, [("Z", 1, 800)])),
         envelope(T2, 2, return_body(sold_x, [(1, 1)], receipt_no="R-T2-2"), event_type="return"),
+        envelope(T2, 4, return_body(unsent, [(1, 1)], receipt_no="R-T2-4"), event_type="return"),
+        envelope(T2, 5, _sale(T2, 5, [("Z", 1, 800)])),
     ]
     # T3 returns W without a receipt (a manager's return), which nobody sold: no category
     # anywhere. (A return naming a sale the cloud never received is held: test_return_bounds.)
@@ -118,6 +127,12 @@ def test_a_groups_figures_written_once_equal_each_batch_written_in_turn(
             o.high_water for o in one_by_one
         )
         assert_same_contents(grouped, alone, skip=("members", "ledger"))
+        held = {batches[i].terminal_id: (o.held, o.deferred) for i, o in enumerate(done.outcomes)
+                if o.held or o.deferred}  # fmt: skip
+        assert held == {T1: ([9], []), T2: ([], [4])}
+        assert {b.terminal_id: (o.held, o.deferred) for b, o in
+                zip(_in_group_order(batches), one_by_one, strict=True)
+                if o.held or o.deferred} == held  # fmt: skip
         r = grouped.rollups
         # The checks below would pass on two equally wrong databases: pin the rows down.
         names = {(row.sku, row.name_en, row.category) for row in r.ProductChainDaily.select()}
