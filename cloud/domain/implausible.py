@@ -20,6 +20,8 @@ REASONS: Final = MappingProxyType({
                               "%(expected)s",
     "implausible.line_net": "line %(line)s: net %(net)s is not gross %(gross)s less discounts "
                             "%(discounts)s",
+    "implausible.tier_discount": "line %(line)s: tier discount %(amount)s is not the %(tier)s "
+                                 "rate of the line, %(expected)s",
     # a sale's tenders
     "implausible.tender_amount": "tender %(tender)s: amount must be above zero",
     "implausible.cash_short": "tender %(tender)s: cash handed %(handed)s below %(amount)s",
@@ -43,6 +45,10 @@ REASONS: Final = MappingProxyType({
                                 "points",
     "implausible.points_cap": "points paid %(paid)s over the cap %(cap)s",
     "implausible.points_earned": "%(earned)s points earned; the rules give %(expected)s",
+    # a sale's claimed tier against what the cloud knows of the member (cloud.domain.tier_bound)
+    "implausible.tier_claim": "priced at %(tier)s for member %(member)s, who held at most "
+                              "%(held)s in the last %(days)s days and whose spend or visits "
+                              "the cloud holds earn %(earned)s",
     # a return
     "implausible.refund_lines": "refund %(refund)s is not the lines' %(lines)s",
     "implausible.refund_tenders": "refund tenders add up to %(paid)s, not %(refund)s",

@@ -31,6 +31,8 @@ from protocol.topics import ALL_STORES
 
 BP_WHOLE: Final = 10_000
 TIERS: Final = ("regular", "silver", "gold")
+#: The discount kind a till records for the member tier's rate (device.checkout.pricing).
+TIER_DISCOUNT: Final = "tier"
 #: Tenders that are not money: they neither count as spend nor earn points.
 NON_MONEY_TENDERS: Final = frozenset({"points", "coupon"})
 #: Points reasons each kind of event may carry.
@@ -62,6 +64,10 @@ class RuleSet:
             dict.fromkeys(("regular", "silver", "gold"), 10_000)
         )
     )
+    # The tier discount rates the till priced with (the till's built-in 9折 / 8折).
+    tier_discount_bp: Mapping[str, int] = field(
+        default_factory=lambda: MappingProxyType({"regular": 0, "silver": 1000, "gold": 2000})
+    )
     redeem_block_points: int = 100
     redeem_block_value_fen: int = 1000
     redeem_cap_bp: int = 5000
@@ -77,12 +83,14 @@ class RuleSet:
         ingest worker hands its rules to its prepare process."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values["multiplier_bp"] = dict(self.multiplier_bp)
+        values["tier_discount_bp"] = dict(self.tier_discount_bp)
         return (_rule_set, (values,))
 
 
 def _rule_set(values: dict[str, Any]) -> RuleSet:
     """A RuleSet from its pickled field values (see RuleSet.__reduce__)."""
-    return RuleSet(**{**values, "multiplier_bp": MappingProxyType(values["multiplier_bp"])})
+    rates = {k: MappingProxyType(values[k]) for k in ("multiplier_bp", "tier_discount_bp")}
+    return RuleSet(**{**values, **rates})
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +115,7 @@ class _Findings:
             self.reasons.append(Flag(msg_id, **args))
 
 
-def _lines(body: SaleBody, reasons: list[str]) -> tuple[int, int, int]:
+def _lines(body: SaleBody, reasons: list[str], tier_bp: int) -> tuple[int, int, int]:
     gross_sum = discount_sum = net_sum = 0
     for line in body.lines:
         n, qty, weight, unit = line.line_no, line.quantity, line.weight_g, line.unit_price_fen
@@ -122,6 +130,9 @@ def _lines(body: SaleBody, reasons: list[str]) -> tuple[int, int, int]:
             reasons.append(Flag("implausible.line_gross", line=n, gross=gross, expected=expected))
         discounts = 0
         for d in line.discounts:  # a loop, not sum(): most lines have none
+            if d.kind == TIER_DISCOUNT:
+                _tier_discount(body, line.line_no, d.amount_fen, gross - discounts, tier_bp,
+                               line.price_overridden, reasons)  # fmt: skip
             discounts += d.amount_fen
         if line.net_fen != gross - discounts:
             reasons.append(Flag("implausible.line_net", line=n, net=line.net_fen, gross=gross,
@@ -130,6 +141,20 @@ def _lines(body: SaleBody, reasons: list[str]) -> tuple[int, int, int]:
         discount_sum += discounts
         net_sum += line.net_fen
     return gross_sum, discount_sum, net_sum
+
+
+def _tier_discount(
+    body: SaleBody, line: int, amount: int, base: int, tier_bp: int, overridden: bool,
+    reasons: list[str],
+) -> None:  # fmt: skip
+    """A tier discount is the claimed tier's rate of the line's net before it, as the till
+    takes it (device.checkout.pricing: after the item promotion, before anything else); a
+    manager's price override gets none. Without this a sale claiming ``regular`` (so earning
+    regular points and passing the tier bound) could still take gold's 20 % off."""
+    expected = 0 if overridden else min(base, round_div(base * tier_bp, BP_WHOLE))
+    if amount != expected or expected == 0:
+        reasons.append(Flag("implausible.tier_discount", line=line, amount=amount,
+                            tier=str(body.member_tier), expected=expected))  # fmt: skip
 
 
 def _tenders(body: SaleBody, reasons: list[str]) -> tuple[int, int, int]:
@@ -177,7 +202,9 @@ def _points_rows(
 def check_sale(body: SaleBody, rules: RuleSet) -> list[str]:
     """Reasons a sale does not add up under ``rules`` ([] when it does)."""
     reasons: list[str] = []
-    gross, discounts, net = _lines(body, reasons)
+    tier = body.member_tier if body.member_id is not None else None
+    tier_bp = rules.tier_discount_bp.get(tier, 0) if tier is not None else 0
+    gross, discounts, net = _lines(body, reasons, tier_bp)
     total = body.total_fen
     if body.gross_fen != gross:
         reasons.append(Flag("implausible.sale_gross", gross=body.gross_fen, lines=gross))

@@ -26,6 +26,9 @@ def rule_set(rules: RuleSetBody) -> RuleSet:
         multiplier_bp=MappingProxyType(
             {tier: level.points_multiplier_bp for tier, level in levels.items()}
         ),
+        tier_discount_bp=MappingProxyType(
+            {tier: level.discount_bp for tier, level in levels.items()}
+        ),
         redeem_block_points=rules.loyalty.redeem_block_points,
         redeem_block_value_fen=rules.loyalty.redeem_block_value_fen,
         redeem_cap_bp=rules.loyalty.redeem_cap_bp,

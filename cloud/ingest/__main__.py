@@ -56,6 +56,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="per-store time zone, STORE=Area/City (repeatable)")  # fmt: skip
     p.add_argument("--silver-yuan", type=int, default=2000)
     p.add_argument("--gold-yuan", type=int, default=5000)
+    p.add_argument("--tier-lag-days", type=_positive, default=IngestRules().tier_lag_days,
+                   help="days a till's member cache may lag the cloud: a sale priced at a "
+                   "tier the member held longer ago than this is held for HQ")  # fmt: skip
     p.add_argument("--heartbeat-s", type=float, default=5.0,
                    help="seconds between heartbeat rows (HQ's /api/workers)")  # fmt: skip
     p.add_argument("--group-max", type=_positive, default=GROUP_MAX,
@@ -88,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         rules = IngestRules(
             thresholds=TierThresholds(args.silver_yuan * 100, args.gold_yuan * 100),
             default_timezone=args.timezone,
+            tier_lag_days=args.tier_lag_days,
             # The stores registry (HQ's /api/stores), overridden by --store-tz.
             timezones={**registered_timezones(args.db), **dict(args.store_tz)},
         )

@@ -44,6 +44,7 @@ from cloud.store import (
     remote_effects,
     return_checks,
     rollups,
+    tier_checks,
     tier_spend,
     till_crm,
 )
@@ -745,7 +746,15 @@ def _apply_locked(
         if verdict[e.seq].decision is Decision.FENCE
     ]
     deferred = [e.seq for e in batch.events if verdict[e.seq].decision is Decision.DEFER]
-    judged = return_checks.judge(cdb, terminal_id, term.high_water, term.max_seq, storing)
+    tiers = tier_checks.judge(cdb, batch, storing, term.high_water, term.max_seq, rules)
+    # A sale held for its tier is a held sale to the returns of it in this batch.
+    judged = return_checks.judge(cdb, terminal_id, term.high_water, term.max_seq, [
+        replace(e, hold_reasons=tiers.held[e.seq]) if e.seq in tiers.held else e
+        for e in storing if e.seq not in tiers.waiting
+    ])  # fmt: skip
+    if tiers.held or tiers.waiting:
+        judged = return_checks.Judged({**judged.held, **tiers.held},
+                                      judged.waiting | tiers.waiting)  # fmt: skip
     if judged.held or judged.waiting:
         batch, storing = _rejudged(batch, storing, judged)
         deferred = sorted({*deferred, *judged.waiting})
@@ -806,7 +815,8 @@ def _apply_locked(
     origin = (terminal_id, max((e.seq for e in fresh), default=0))
     version = next((e.rules_version for e in reversed(live) if e.type == "sale"), "")
     today = now.replace(tzinfo=dt.UTC).astimezone(rules.tz_for(store_id)).date()
-    touched, over = apply_members(cdb, merged, rules, now, origin, version, days, today)
+    touched, over = apply_members(cdb, merged, rules, now, origin, version, days, today,
+                                  tiers.survivors)  # fmt: skip
     down: list[PendingDown] = []
     if merged.registrations:
         crm_privacy.scrub_late(cdb, [r.member_id for r in merged.registrations])

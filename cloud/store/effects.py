@@ -50,6 +50,9 @@ class IngestRules:
     # The newest rules version published chain-wide that ingest has read: the tier measure
     # pushed to tills is this version's (cloud.store.member_facts).
     chain_version: str = ""
+    # How long a till's member cache may lag the cloud: a sale may be priced at any tier the
+    # member held this many days before it was made (cloud.domain.tier_bound).
+    tier_lag_days: int = 30
 
     def tiers_for(self, rules_version: str) -> TierThresholds | None:
         """Where tiers start under a rules version (None: tiers by visits, not judged here)."""
@@ -87,6 +90,7 @@ def apply_members(
     rules_version: str = "",
     spend_days: tier_spend.Days | None = None,
     today: dt.date | None = None,
+    survivors: Mapping[str, str] | None = None,
 ) -> tuple[list[str], int]:
     """Write what a batch changes of its members; return the members touched and overdrafts.
 
@@ -94,10 +98,15 @@ def apply_members(
     (cloud.store.member_facts), so the push can say which of each till's seqs it includes.
     ``spend_days`` is the batch's spend and visits by member and business day; upgrades
     judge them over the window of ``rules_version`` (the batch's newest sale's) ending
-    ``today`` (the store's business day), as the periodic review does.
+    ``today`` (the store's business day), as the periodic review does. ``survivors`` is the
+    batch's alias lookup when the caller made it already (cloud.store.tier_checks).
     """
     m = cdb.models
-    mapping = aliases.survivors(cdb, set(merged.spend) | {r.member_id for r in merged.ledger})
+    ids = set(merged.spend) | {r.member_id for r in merged.ledger}
+    if survivors is None:
+        mapping = aliases.survivors(cdb, ids)
+    else:
+        mapping = {old: new for old, new in survivors.items() if old in ids}
     merged = aliases.follow(cdb, merged, mapping)  # a merged-away id's events: its survivor
     erased = (erased_among(cdb, [r.member_id for r in merged.registrations])
               if merged.registrations else set())  # fmt: skip

@@ -57,9 +57,11 @@ def add(cdb: Any, days: Mapping[tuple[str, dt.date], tuple[int, int]]) -> None:
 
 
 def measures(
-    cdb: Any, member_ids: Iterable[str], today: dt.date, policy: TierPolicy
-) -> dict[str, int]:
-    """Each member's spend (fen) or visits in the policy's window ending ``today``."""
+    cdb: Any, member_ids: Iterable[str], today: dt.date, policy: TierPolicy,
+    start: dt.date | None = None,
+) -> dict[str, int]:  # fmt: skip
+    """Each member's spend (fen) or visits in the policy's window ending ``today`` (or, with
+    ``start``, from that day on, for a window that starts earlier)."""
     ids = sorted(set(member_ids))
     out = dict.fromkeys(ids, 0)
     if not ids:
@@ -68,7 +70,7 @@ def measures(
     column = model.visits if policy.basis == "visits" else model.spend_fen
     where = model.member_id.in_(ids)
     if policy.window_days:
-        where &= model.day >= policy.window_start(today)
+        where &= model.day >= (policy.window_start(today) if start is None else start)
     rows = (
         model.select(model.member_id, pw.fn.SUM(column)).where(where).group_by(model.member_id)
     ).tuples()
