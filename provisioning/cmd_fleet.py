@@ -172,8 +172,12 @@ Fleet ready in {fleet.root}. Next:
   start the HQ API:   python -m cloud.api --broker {at} \\
                         --tls-ca {fleet.ca_cert} --tls-cert {svc}/hq.crt --tls-key {svc}/hq.key
   all as units:       python -m provisioning fleet units --fleet {fleet.root}
-  add a terminal:     python -m provisioning terminal add --fleet {fleet.root} \\
-                        --store S001 --terminal S001-T01 --root /mnt/sdcard"""
+  at HQ, once:        the store, and a technician's token for `terminal add` (docs/hq.md):
+                        python -m cloud.api stores put S001 --name ... --timezone Asia/Shanghai
+                        python -m cloud.api users add tech --role technician --token tech
+  add a terminal:     POS_HQ_TOKEN=hqt_... python -m provisioning terminal add \\
+                        --fleet {fleet.root} --store S001 --terminal S001-T01 \\
+                        --root /mnt/sdcard --image   (on the Pi itself: --root /)"""
     )
 
 

@@ -29,8 +29,10 @@ from provisioning.terminal_root import (
     KEY_PENDING,
     Layout,
     check_writable,
+    kept_settings,
     remove_credentials,
     service_owner,
+    simulated_parts,
     terminal_config,
     write_files,
 )
@@ -210,9 +212,10 @@ def _add(fleet: Fleet, args: argparse.Namespace, progress: Progress) -> int:
     progress.done("ok" if owner.uid is not None else "skipped (not root: files stay yours)")
 
     progress.step("config, CA bundle, store and systemd units")
-    config = terminal_config(
-        layout, sid, tid, fleet.settings.broker_host, fleet.settings.broker_port
-    )
+    config, kept = kept_settings(
+        layout, terminal_config(layout, sid, tid, fleet.settings.broker_host,
+                                fleet.settings.broker_port),
+    )  # fmt: skip
     write_files(layout, owner, config, fleet.ca_cert.read_bytes(), args.user,
                 python=args.python, app_dir=args.app_dir)  # fmt: skip
     if key_pending.exists():
@@ -220,11 +223,11 @@ def _add(fleet: Fleet, args: argparse.Namespace, progress: Progress) -> int:
         os.replace(key_pending, layout.key)
         owner.apply(cert_pending)
         os.replace(cert_pending, layout.cert)
-    progress.done()
+    progress.done(f"done; {kept}" if kept else "done")
 
     rec.status = "active"
     fleet.save_registry(reg)
-    progress.say(_next_steps(layout, tid))
+    progress.say(_next_steps(layout, tid, simulated_parts(config)))
     return 0
 
 
@@ -252,13 +255,22 @@ def _hq_record(rec: TerminalRecord, cert: certs.x509.Certificate | None = None) 
     )  # fmt: skip
 
 
-def _next_steps(layout: Layout, tid: str) -> str:
+def _next_steps(layout: Layout, tid: str, simulated: list[str]) -> str:
+    config = layout.device_path(layout.config)
+    hardware = (
+        f"""
+  0. this till's hardware: {", ".join(simulated)} are simulated; set the real ones, and the
+     store's name on receipts ([terminal] store_name), in {config} (docs/terminal.md,
+     "This till's hardware"); running `terminal add` again keeps them"""
+        if simulated
+        else ""
+    )
     return f"""
-Terminal {tid} is provisioned under {layout.root}. Next:
+Terminal {tid} is provisioned under {layout.root}. Next:{hardware}
   1. on the Pi: systemctl daemon-reload && systemctl start pos-terminal
      (it starts at boot by itself; logs: journalctl -u pos-terminal)
   2. with the technician at the till: python -m provisioning self-test --config \
-{layout.device_path(layout.config)}
+{config}
   3. HQ shows the terminal online once it has connected."""
 
 

@@ -17,13 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import msgspec
+
 from device.config import (
     BrokerSection,
+    ConfigError,
     PrinterSection,
     StoreSection,
     TerminalConfig,
     TerminalSection,
     dump_config,
+    load_config,
 )
 from device.sync.renew import IdentityFiles
 from provisioning import files, units
@@ -173,6 +177,46 @@ def terminal_config(
         ),
         printer=PrinterSection(output_dir=d(layout.receipts)),
     )
+
+
+#: The parts a technician sets for this till's hardware; "simulated" until then.
+SIMULATED_PARTS: Final = (
+    ("printer", "printer", "kind"),
+    ("scanner", "devices", "scanner"),
+    ("card reader", "devices", "card_reader"),
+    ("display", "devices", "display"),
+    ("drawer", "devices", "drawer"),
+)
+
+
+def simulated_parts(config: TerminalConfig) -> list[str]:
+    """The peripherals the configuration leaves on the simulators, as `part ([section] key)`."""
+    return [
+        f"{part} ([{section}] {key})"
+        for part, section, key in SIMULATED_PARTS
+        if getattr(getattr(config, section), key) == "simulated"
+    ]
+
+
+def kept_settings(layout: Layout, fresh: TerminalConfig) -> tuple[TerminalConfig, str]:
+    """``fresh`` with what a technician set in the terminal's existing file kept: everything
+    but its identity, its store's path and its broker login, which the tool owns. Running
+    `terminal add` again must not put a till's real printer back on the simulator. Returns
+    the configuration and what became of the old file."""
+    if not layout.config.exists():
+        return fresh, ""
+    try:
+        old = load_config(layout.config)
+    except ConfigError as err:
+        return fresh, f"its config was unreadable ({err}): written afresh"
+    ids = msgspec.structs.replace(
+        old.terminal,
+        store_id=fresh.terminal.store_id,
+        terminal_id=fresh.terminal.terminal_id,
+        software_version=fresh.terminal.software_version,
+    )
+    kept = msgspec.structs.replace(old, terminal=ids, store=fresh.store, broker=fresh.broker)
+    return kept, "its hardware and store settings kept"
 
 
 def write_files(

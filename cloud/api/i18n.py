@@ -46,6 +46,14 @@ def gettext_for(catalogues: Mapping[str, Mapping[str, str]], language: str) -> C
     return gettext
 
 
+def named(value: Any, prefix: str, gettext: Callable[..., str]) -> str:
+    """A wire word (a printer state, a stream, a change's kind) by the catalogue's name for
+    it, ``prefix + value``; a word the catalogue has no name for (a newer till's) as sent."""
+    label = f"{prefix}{value}"
+    said = gettext(label)
+    return str(value) if said == label else said
+
+
 def yuan(fen: Any) -> str:
     """Fen as yuan for people: ¥1,234.50 (negative as -¥12.00); blank for nothing."""
     if fen is None or fen == "":

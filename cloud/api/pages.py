@@ -63,6 +63,7 @@ class Renderer:
             when=i18n.when,
             tojson_attr=lambda v: json.dumps(v, ensure_ascii=False),
             segment=segment,
+            word=pass_context(lambda ctx, value, prefix: i18n.named(value, prefix, ctx["_"])),
             said=pass_context(lambda ctx, reason: say(reason, ctx["_"])),
             problem=pass_context(lambda ctx, terminal: said_problem(terminal, ctx["_"])),
             flag=pass_context(lambda ctx, terminal: said_flag(terminal, ctx["_"])),

@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import get_args
+from typing import get_args, get_type_hints
 
 import pytest
 from jinja2 import Environment, FileSystemLoader
@@ -25,6 +25,7 @@ from cloud.store.reports import REPORTS, Filters
 from protocol.bodies import PointsReasonName
 from protocol.items import ItemError, validate_items
 from protocol.problems import PROBLEMS
+from protocol.rules import BirthdayGift
 from tests.cloud.api.i18n_messages import refusal_messages
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -37,7 +38,12 @@ DYNAMIC_PREFIXES = (
     "registration.",
     "tier.",
     "points_reason.",
+    "printer.",
+    "push_kind.",
+    "gift.",
 )
+#: The printer states a till's status names (device.runtime's paper_state).
+PRINTER_STATES = ("ok", "paper_low", "paper_out", "offline", "error", "none", "unknown")
 
 
 def used_messages() -> set[str]:
@@ -75,7 +81,12 @@ def used_messages() -> set[str]:
     ending = {"online": True, "cert_not_after": "2000-01-01T00:00:00Z"}
     found |= {f"attention.{w}" for w in attention(ending)}
     found |= {f"tender.{k}" for k in ("cash", "card", "mobile", "points", "coupon")}
-    found |= {f"stream.{s}" for s in ("prices", "catalogue", "members", "coupons", "config")}
+    found |= {
+        f"stream.{s}" for s in ("prices", "catalogue", "members", "coupons", "config", "staff")
+    }
+    found |= {f"printer.{p}" for p in PRINTER_STATES}
+    found |= {f"push_kind.{k}" for k in ("upsert", "delete")}
+    found |= {f"gift.{k}" for k in get_args(get_type_hints(BirthdayGift)["kind"])}
     found |= {f"effect.{e}" for e in ("new", "changed", "unchanged", "removed", "unknown")}
     found |= {f"registration.{r}" for r in ("registered", "revoked", "unregistered")}
     found |= {f"tier.{t}" for t in TIER_ORDER}
