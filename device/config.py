@@ -87,9 +87,16 @@ class DevicesSection(_Section):
     """The input peripherals and the drawer; "simulated" uses the byte-level simulators."""
 
     scanner: Literal["serial", "evdev", "simulated"] = "simulated"
-    scanner_path: str = ""
+    scanner_path: str = ""  # scanner = "serial"
+    # A USB keyboard-wedge scanner (scanner = "evdev"): its "VID:PID" (hex, as lsusb shows it)
+    # and the keyboard layout it is set to type in ("us", "de").
+    scanner_usb_id: str = ""
+    scanner_layout: str = "us"
+    # "serial": a magstripe reader's port; "pn532": the PN532 NFC reader's UART (HSU).
     card_reader: Literal["serial", "evdev", "pn532", "simulated"] = "simulated"
     card_reader_path: str = ""
+    card_reader_usb_id: str = ""  # card_reader = "evdev": a magstripe reader typing as a keyboard
+    card_reader_layout: str = "us"
     display: Literal["serial", "simulated", "none"] = "simulated"
     display_path: str = ""
     # The pole display's own settings (on the I/O board too): its code page is "gb18030" for
@@ -165,6 +172,7 @@ def load_config(path: str | Path) -> TerminalConfig:
     except msgspec.DecodeError as err:
         raise ConfigError(f"{file}: not valid TOML: {err}") from None
     check_barcodes(config.barcodes, file)
+    check_devices(config.devices, file)
     try:
         codecs.lookup(config.devices.display_encoding)
     except LookupError:
@@ -186,6 +194,56 @@ def check_barcodes(section: BarcodesSection, file: str | Path = "configuration")
         )
     except BarcodeError as err:
         raise ConfigError(f"{file}: barcodes.scale_labels: {err}") from None
+
+
+def check_devices(section: DevicesSection, file: str | Path = "configuration") -> None:
+    """Refuse an input device that names no device to drive, naming the key to set."""
+    d = section
+    for kind, wanted, key, what in (
+        (d.scanner, "serial", "scanner_path", "the scanner's serial port, e.g. /dev/ttyACM0"),
+        (
+            d.card_reader,
+            "serial",
+            "card_reader_path",
+            "the reader's serial port, e.g. /dev/ttyUSB1",
+        ),
+        (d.card_reader, "pn532", "card_reader_path", "the PN532's UART, e.g. /dev/ttyS0"),
+    ):
+        if kind == wanted and not getattr(d, key).strip():
+            device = "scanner" if key.startswith("scanner") else "card_reader"
+            raise ConfigError(
+                f'{file}: devices.{key}: required when devices.{device} = "{wanted}" ({what})'
+            )
+    for device, kind, layout_key in (
+        ("scanner", d.scanner, "scanner_layout"),
+        ("card_reader", d.card_reader, "card_reader_layout"),
+        ("keypad", d.keypad, ""),
+    ):
+        if kind == "evdev":
+            _check_usb_device(d, device, layout_key, file)
+
+
+def _check_usb_device(d: DevicesSection, device: str, layout_key: str, file: str | Path) -> None:
+    from device.drivers.errors import ConfigError as DriverConfigError
+    from device.drivers.evdev_input import UsbId
+    from device.drivers.keymap import layout
+
+    key = f"{device}_usb_id"
+    usb_id = getattr(d, key)
+    if not usb_id.strip():
+        raise ConfigError(
+            f'{file}: devices.{key}: required when devices.{device} = "evdev" (its USB id as'
+            ' "VID:PID" in hex, e.g. "05e0:1200"; lsusb lists it)'
+        )
+    try:
+        UsbId.parse(usb_id)
+    except DriverConfigError as err:
+        raise ConfigError(f"{file}: devices.{key}: {err}") from None
+    if layout_key:
+        try:
+            layout(getattr(d, layout_key))
+        except KeyError as err:
+            raise ConfigError(f"{file}: devices.{layout_key}: {err}") from None
 
 
 def dump_config(config: TerminalConfig) -> str:

@@ -40,6 +40,7 @@ from device.drivers.sim.drawer_sim import DrawerSim
 from device.drivers.sim.magstripe_sim import MagstripeSim
 from device.drivers.sim.printer_sim import PrinterSimulator
 from device.drivers.sim.scanner_sim import ScannerSim
+from device.readers import Readers, build_readers
 from device.runtime import Ids, Peripherals
 from device.store.store import Store
 
@@ -326,13 +327,32 @@ class RealHardware:
     display: PoleDisplay | None
     drawer: Any
     buzzer: Any = None  # the I/O board's, when one is fitted
+    readers: Readers = field(default_factory=Readers)  # the scanner and card reader
+    emit: Emit | None = None
+
+    @property
+    def scanner(self) -> Any:
+        """The scanner driver, or None (its reason is in ``absent``)."""
+        return self.readers.scanner
+
+    @property
+    def card_reader(self) -> Any:
+        """The card reader driver, or None (its reason is in ``absent``)."""
+        return self.readers.card_reader
+
+    @property
+    def absent(self) -> dict[str, str]:
+        """Configured parts that were not built, with the reason for each."""
+        return self.readers.absent
 
     def peripherals(self, header: tuple[str, ...], width: int) -> Peripherals:
         """What the runtime drives."""
         return Peripherals(self.printer, self.drawer, self.display, header, width, self.buzzer)
 
     def start(self) -> None:
-        """Start every driver thread."""
+        """Start every driver thread, and report the parts that could not be built."""
+        if self.emit is not None:
+            self.readers.report_absent(self.emit)
         if self.printer is not None:
             self.printer.start()
         for part in self.inputs:
@@ -371,11 +391,8 @@ def real_hardware(cfg: TerminalConfig, emit: Emit, state_dir: Path) -> RealHardw
                       drawer_off_ms=p.drawer_off_ms, spool_dir=str(state_dir / "print-spool")),
         on_status=emit,
     )  # fmt: skip
-    inputs: list[Any] = []
-    if d.scanner == "serial":
-        inputs.append(SerialScanner(ScannerConfig(port=d.scanner_path), emit))
-    if d.card_reader == "serial":
-        inputs.append(SerialCardReader(CardReaderConfig(port=d.card_reader_path), emit))
+    readers = build_readers(d, emit)
+    inputs: list[Any] = [r for r in (readers.scanner, readers.card_reader) if r is not None]
     display = (
         PoleDisplay(display_config(cfg, d.display_path), emit) if d.display == "serial" else None
     )
@@ -409,7 +426,7 @@ def real_hardware(cfg: TerminalConfig, emit: Emit, state_dir: Path) -> RealHardw
         matrix = KeypadConfig(kind="matrix", row_pins=tuple(d.keypad_row_pins),
                               col_pins=tuple(d.keypad_col_pins))  # fmt: skip
         inputs.append(MatrixKeypad(matrix, emit))
-    return RealHardware(printer, inputs, display, drawer, buzzer)
+    return RealHardware(printer, inputs, display, drawer, buzzer, readers, emit)
 
 
 def start_sync(

@@ -21,7 +21,7 @@ TEST_BARCODE = "6901234567892"
 TEST_CARD = "6222020000001234"
 PROMPTS = {
     "scan": "Scan any barcode now",
-    "swipe": "Swipe any card now",
+    "swipe": "Swipe (or tap) any member card now",
     "key": "Press a key on the keypad (Enter on a keyboard)",
 }
 
@@ -76,23 +76,6 @@ class SimulatedTechnician:
             threading.Timer(0.2, action).start()
 
 
-class _RealParts:
-    """RealHardware with the scanner and card reader picked out of its inputs by kind."""
-
-    def __init__(self, hw: Any) -> None:
-        self.hw = hw
-        self.printer, self.display, self.drawer = hw.printer, hw.display, hw.drawer
-        by_name = {type(p).__name__: p for p in hw.inputs}
-        self.scanner = next((p for n, p in by_name.items() if "Scanner" in n), None)
-        self.card_reader = next((p for n, p in by_name.items() if "CardReader" in n), None)
-
-    def start(self) -> None:
-        self.hw.start()
-
-    def stop(self) -> None:
-        self.hw.stop()
-
-
 def run_self_test(args: argparse.Namespace, progress: Progress) -> int:
     """self-test."""
     try:
@@ -116,7 +99,7 @@ def run_self_test(args: argparse.Namespace, progress: Progress) -> int:
         hw: Any = simulated_hardware(cfg, inputs.emit, state, receipt_files=True)
         tech = SimulatedTechnician(hw, inputs)
     else:
-        hw = _RealParts(real_hardware(cfg, inputs.emit, state))
+        hw = real_hardware(cfg, inputs.emit, state)
         tech = ConsoleTechnician(inputs, cfg.devices.keypad == "keyboard", args.timeout)
     progress.say(f"self-test of {cfg.terminal.terminal_id} (the till must be stopped)")
     report = selftest.run(cfg, hw, inputs, tech, timeout=args.timeout, say=progress.say,

@@ -116,7 +116,8 @@ def check_devices(hw: Any, inputs: Inputs, tech: Technician, timeout: float, r: 
         ("card reader", getattr(hw, "card_reader", None), CardEvent, "swipe",
          lambda e: f"read card {_masked(e.card_id)}"),
     ):  # fmt: skip
-        if device is None:
+        if device is None:  # configured but not built: a FAIL line saying why, never a gap
+            r.add(name, False, getattr(hw, "absent", {}).get(name, f"no {name} configured"))
             continue
         tech.ask(ask)
         got = inputs.next(kind, timeout)
