@@ -186,6 +186,7 @@ Fleet ready in {fleet.root}. Next:
                           users add tech --role technician --token tech
   add a terminal:     POS_HQ_TOKEN=hqt_... python -m provisioning terminal add \\
                         --fleet {fleet.root} --store S001 --terminal S001-T01 \\
+                        --store-name 徐汇店 --store-name-en "Xuhui store" \\
                         --root /mnt/sdcard --image   (on the Pi itself: --root /)
   (each service logs the database it opened: they must all name the same one)"""
     )

@@ -29,6 +29,7 @@ from provisioning.terminal_root import (
     KEY_PENDING,
     Layout,
     check_writable,
+    holds_store_name,
     kept_settings,
     remove_credentials,
     service_owner,
@@ -55,6 +56,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the root is a mounted SD card: write paths as the Pi will see them",
     )
     add.add_argument("--user", default=DEFAULT_USER, help="the service user (default: pos)")
+    add.add_argument(
+        "--store-name",
+        help="the store's name at the top of every receipt, "
+        "e.g. 徐汇店 (needed the first time; a later run keeps it unless given)",
+    )
+    add.add_argument("--store-name-en", help="the same on English receipts (default: "
+                     "--store-name)")  # fmt: skip
     add.add_argument("--hq-url", help="the HQ API (default: from the fleet settings)")
     add.add_argument(
         "--token",
@@ -156,6 +164,11 @@ def _add(fleet: Fleet, args: argparse.Namespace, progress: Progress) -> int:
                 "root: pick another --terminal, or retire it first"
             )
         finished = rec.status == "active"
+    if not args.store_name and not holds_store_name(layout):
+        raise FleetError(
+            "no store name for the receipts: pass --store-name (e.g. --store-name 徐汇店 "
+            "--store-name-en 'Xuhui store'); a later run keeps it"
+        )
     hq_url = args.hq_url or fleet.settings.hq_url
     if not (rec and rec.registered) and not args.token and not args.skip_hq:
         raise FleetError(f"no HQ token: pass --token or set {hq.TOKEN_ENV}")
@@ -215,6 +228,7 @@ def _add(fleet: Fleet, args: argparse.Namespace, progress: Progress) -> int:
     config, kept = kept_settings(
         layout, terminal_config(layout, sid, tid, fleet.settings.broker_host,
                                 fleet.settings.broker_port),
+        args.store_name, args.store_name_en,
     )  # fmt: skip
     write_files(layout, owner, config, fleet.ca_cert.read_bytes(), args.user,
                 python=args.python, app_dir=args.app_dir)  # fmt: skip
@@ -227,6 +241,8 @@ def _add(fleet: Fleet, args: argparse.Namespace, progress: Progress) -> int:
 
     rec.status = "active"
     fleet.save_registry(reg)
+    t = config.terminal
+    progress.say(f"receipts are headed: {t.store_name} (English: {t.store_name_en})")
     progress.say(_next_steps(layout, tid, simulated_parts(config)))
     return 0
 
@@ -259,9 +275,9 @@ def _next_steps(layout: Layout, tid: str, simulated: list[str]) -> str:
     config = layout.device_path(layout.config)
     hardware = (
         f"""
-  0. this till's hardware: {", ".join(simulated)} are simulated; set the real ones, and the
-     store's name on receipts ([terminal] store_name), in {config} (docs/terminal.md,
-     "This till's hardware"); running `terminal add` again keeps them"""
+  0. this till's hardware: {", ".join(simulated)} are simulated; set the real ones in
+     {config} (docs/terminal.md, "This till's hardware"); running `terminal add` again
+     keeps them"""
         if simulated
         else ""
     )
