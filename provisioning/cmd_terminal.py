@@ -171,7 +171,7 @@ def _add(fleet: Fleet, args: argparse.Namespace, progress: Progress) -> int:
         )
     hq_url = args.hq_url or fleet.settings.hq_url
     if not (rec and rec.registered) and not args.token and not args.skip_hq:
-        raise FleetError(f"no HQ token: pass --token or set {hq.TOKEN_ENV}")
+        raise FleetError(f"no HQ token: pass --token or set {hq.TOKEN_ENV}; {hq.TOKEN_SOURCE}")
     created = rec is None
     rec = rec or TerminalRecord(terminal_id=tid, store_id=sid)
     progress.done("resuming a half-done run" if rec.serial and not finished else "ok")

@@ -83,6 +83,9 @@ def test_no_token_is_a_clear_error(fleet_env: FleetEnv) -> None:
                "--terminal", "S001-T15", "--root", str(root), "--token", "",
                "--store-name", "徐汇店")  # fmt: skip
     assert done.code == 1 and "POS_HQ_TOKEN" in done.err
+    # ... and where a technician's token comes from: the HQ page's users, or the command.
+    assert "Users (用户) on the HQ page" in done.err and "technician role" in done.err
+    assert "python -m cloud.api users add NAME --role technician --token NAME" in done.err
     _nothing_left(fleet_env, "S001-T15", root)
 
 
