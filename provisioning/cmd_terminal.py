@@ -399,8 +399,15 @@ def _unsynced(fleet: Fleet, rec: TerminalRecord, root: Path | None) -> int:
 def run_list(args: argparse.Namespace, progress: Progress) -> int:
     """terminal list."""
     fleet = Fleet.open(args.fleet.resolve())
-    rows = sorted(fleet.registry().terminals.values(), key=lambda r: r.terminal_id)
-    progress.say(f"{'terminal':12} {'store':8} {'status':9} {'serial':34} reason")
-    for r in rows:
-        progress.say(f"{r.terminal_id:12} {r.store_id:8} {r.status:9} {r.serial:34} {r.reason}")
+    records = sorted(fleet.registry().terminals.values(), key=lambda r: r.terminal_id)
+    if not records:
+        progress.say(f"no terminals in the fleet at {fleet.root} yet (`terminal add` adds one)")
+        return 0
+    rows = [("terminal", "store", "status", "serial", "reason")]
+    rows += [(r.terminal_id, r.store_id, r.status, r.serial or "-", r.reason) for r in records]
+    # Each column as wide as its longest value: serials run to 40 hex digits, ids vary.
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [f"{cell:{width}}" for cell, width in zip(row, widths, strict=False)]
+        progress.say("  ".join([*cells, row[-1]]).rstrip())
     return 0
