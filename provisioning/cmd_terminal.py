@@ -32,6 +32,7 @@ from provisioning.terminal_root import (
     holds_store_name,
     kept_settings,
     remove_credentials,
+    root_holder,
     service_owner,
     simulated_parts,
     terminal_config,
@@ -147,6 +148,14 @@ def _add(fleet: Fleet, args: argparse.Namespace, progress: Progress) -> int:
     progress.step("checking the fleet, the root and the ids")
     check_ids(sid, tid)
     check_writable(layout.root)
+    holder = root_holder(layout)
+    if holder is not None and holder[0] != tid:
+        other, state = holder
+        raise FleetError(
+            f"--root {layout.root} already holds terminal {other} ({state}): give {tid} a "
+            f"fresh --root, or finish {other} there (`terminal add --terminal {other}`), or "
+            f"retire it first (`terminal retire --terminal {other} --root {layout.root}`)"
+        )
     if layout.ca.exists():
         verify_issued_by(fleet, layout.ca)
     reg = fleet.registry()

@@ -231,6 +231,25 @@ def kept_settings(
     return msgspec.structs.replace(config, terminal=named), kept
 
 
+def root_holder(layout: Layout) -> tuple[str, str] | None:
+    """The terminal whose files the root already holds, and how far it got, if any.
+
+    A certificate names its terminal (its CN); the config names the one it was written for.
+    """
+    from provisioning import certs
+
+    for path, state in ((layout.cert, "provisioned"),
+                        (layout.tls / CERT_PENDING, "half-provisioned")):  # fmt: skip
+        try:
+            return certs.common_name(certs.load_cert(path)), state
+        except (ProvisioningError, IndexError):  # absent, unreadable, or no CN
+            continue
+    try:
+        return load_config(layout.config).terminal.terminal_id, "configured"
+    except (ConfigError, OSError):
+        return None
+
+
 def holds_store_name(layout: Layout) -> bool:
     """Whether the root's config already names the store on receipts (a run before set it)."""
     try:
