@@ -63,7 +63,7 @@ def seed_store(store: Store) -> None:
 
 def hq_logins(root: Path, cloud_db: str) -> list[Login]:
     """The demo's HQ users (admin, store manager, technician), made once and kept 0600."""
-    return demo_logins(cloud_db, STORE_ID, root / "hq-logins.json")
+    return demo_logins(cloud_db, STORE_ID, root / "hq-logins.json", STORE_NAME)
 
 
 def demo_hq_login(logins: list[Login]) -> str:

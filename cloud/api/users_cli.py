@@ -64,20 +64,23 @@ def ensure_user(
     return Login(username, password, token)
 
 
-def demo_logins(db_url: str, store_id: str, keep: Path) -> list[Login]:
+def demo_logins(db_url: str, store_id: str, keep: Path, store_name: str) -> list[Login]:
     """The demo's HQ admin (with a token for seeding) and a store manager of ``store_id``.
 
     Created on the first run and kept in ``keep`` (mode 0600) so later runs print the same.
+    The store is registered as ``store_name``, the name its receipts print; a demo made when
+    it was called "Demo store S001" is renamed.
     """
-    if keep.exists():
-        return [Login(**row) for row in json.loads(keep.read_text())]
     cdb = open_cloud_db(db_url)
     try:
         with cdb.write():
-            if not cdb.hq.Store.get_or_none(cdb.hq.Store.store_id == store_id):
-                stores.put_store(
-                    cdb, store_id, f"Demo store {store_id}", stores.DEFAULT_TIMEZONE, 0
-                )
+            found = cdb.hq.Store.get_or_none(cdb.hq.Store.store_id == store_id)
+            if found is None:
+                stores.put_store(cdb, store_id, store_name, stores.DEFAULT_TIMEZONE, 0)
+            elif found.name == f"Demo store {store_id}":
+                stores.put_store(cdb, store_id, store_name, found.timezone, found.day_start_hour)
+        if keep.exists():
+            return [Login(**row) for row in json.loads(keep.read_text())]
         made = [
             ensure_user(cdb, "admin", "admin", token_name="demo seeding"),
             ensure_user(cdb, "manager", "store_manager", stores_=[store_id]),
