@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from protocol.problems import Said
-from provisioning import certs, files, hq
+from provisioning import certs, cmd_terminal_list, files, hq
 from provisioning.cli import Progress, fleet_dir_arg
 from provisioning.errors import FleetError
 from provisioning.fleet import (
@@ -109,9 +109,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     reg.add_argument("--token", default=os.environ.get(hq.TOKEN_ENV, ""))
     reg.set_defaults(run=run_register)
 
-    lst = cmds.add_parser("list", help="every terminal of the fleet and its state")
-    fleet_dir_arg(lst)
-    lst.set_defaults(run=run_list)
+    cmd_terminal_list.register(cmds)
 
 
 def _common(p: argparse.ArgumentParser, root_required: bool = False) -> None:
@@ -403,20 +401,3 @@ def _unsynced(fleet: Fleet, rec: TerminalRecord, root: Path | None) -> int:
             store.close()
     status = read_status(fleet, rec.store_id, rec.terminal_id)
     return status.outbox_depth if status is not None else 0
-
-
-def run_list(args: argparse.Namespace, progress: Progress) -> int:
-    """terminal list."""
-    fleet = Fleet.open(args.fleet.resolve())
-    records = sorted(fleet.registry().terminals.values(), key=lambda r: r.terminal_id)
-    if not records:
-        progress.say(f"no terminals in the fleet at {fleet.root} yet (`terminal add` adds one)")
-        return 0
-    rows = [("terminal", "store", "status", "serial", "reason")]
-    rows += [(r.terminal_id, r.store_id, r.status, r.serial or "-", r.reason) for r in records]
-    # Each column as wide as its longest value: serials run to 40 hex digits, ids vary.
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        cells = [f"{cell:{width}}" for cell, width in zip(row, widths, strict=False)]
-        progress.say("  ".join([*cells, row[-1]]).rstrip())
-    return 0
