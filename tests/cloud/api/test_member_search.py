@@ -27,14 +27,14 @@ def _crowd(cdb: CloudDB) -> None:
         ]).execute()  # fmt: skip
 
 
-def _search(hq: dict[str, Any], q: str, role: str = "marketing") -> dict[str, Any]:
-    got = hq["client"].get("/api/crm/members", params={"q": q}, headers=hq["heads"][role])
+def _search(world: dict[str, Any], q: str, role: str = "marketing") -> dict[str, Any]:
+    got = world["client"].get("/api/crm/members", params={"q": q}, headers=world["heads"][role])
     assert got.status_code == 200, got.text
     return got.json()  # type: ignore[no-any-return]
 
 
-def _ids(hq: dict[str, Any], q: str, role: str = "marketing") -> list[str]:
-    return [m["member_id"] for m in _search(hq, q, role)["members"]]
+def _ids(world: dict[str, Any], q: str, role: str = "marketing") -> list[str]:
+    return [m["member_id"] for m in _search(world, q, role)["members"]]
 
 
 def test_the_last_digits_part_of_the_number_or_the_receipts_mask_find_the_member(
