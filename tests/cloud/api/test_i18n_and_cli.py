@@ -43,6 +43,7 @@ DYNAMIC_PREFIXES = (
     "push_kind.",
     "gift.",
     "search_kind.",
+    "job_state.",
 )
 #: The printer states a till's status names (device.runtime's paper_state).
 PRINTER_STATES = ("ok", "paper_low", "paper_out", "offline", "error", "none", "unknown")
@@ -93,6 +94,7 @@ def used_messages() -> set[str]:
     found |= {f"registration.{r}" for r in ("registered", "revoked", "unregistered")}
     found |= {f"tier.{t}" for t in TIER_ORDER}
     found |= {f"search_kind.{k}" for k in SEARCH_KINDS}
+    found |= {f"job_state.{s}" for s in ("running", "ok", "failed")}
     found |= {f"points_reason.{r}" for r in get_args(PointsReasonName)}
     found |= set(PROBLEMS.values())  # a till's problems, said by their message id
     found |= set(FLAGS.values())  # why the cloud flagged a terminal, said by its message id
