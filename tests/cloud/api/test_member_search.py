@@ -109,3 +109,17 @@ def test_the_end_of_a_phone_is_found_through_its_index_on_sqlite(tmp_path: Any) 
         assert len(plans) == 2 and all("members_phone_last4" in p for p in plans), plans
     finally:
         cdb.close()
+
+
+def test_a_database_from_before_the_phone_index_gets_it_on_open(tmp_path: Any) -> None:
+    from cloud.store.db import open_cloud_db
+
+    url = f"sqlite:///{tmp_path}/cloud.db"
+    cdb = open_cloud_db(url)
+    cdb.database.execute_sql("DROP INDEX members_phone_last4")  # as an older release left it
+    cdb.close()
+    cdb = open_cloud_db(url)
+    try:
+        assert "members_phone_last4" in {i.name for i in cdb.database.get_indexes("members")}
+    finally:
+        cdb.close()
