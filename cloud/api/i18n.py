@@ -82,6 +82,12 @@ def tender_amounts(text: Any) -> list[tuple[str, int]]:
     return pairs
 
 
+def ratio(value: Any) -> str:
+    """A ratio for people, two decimals (2.7143 -> 2.71); blank for nothing. The API keeps the
+    report's four places: only the page rounds."""
+    return "" if value is None or value == "" else f"{float(value):.2f}"
+
+
 def percent(ratio: Any) -> str:
     """0.1234 -> 12.3%."""
     return "" if ratio is None else f"{float(ratio) * 100:.1f}%"

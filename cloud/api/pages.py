@@ -60,6 +60,7 @@ class Renderer:
         self.env.filters.update(
             yuan=i18n.yuan,
             percent=i18n.percent,
+            ratio=i18n.ratio,
             tender_amounts=i18n.tender_amounts,
             when=i18n.when,
             tojson_attr=lambda v: json.dumps(v, ensure_ascii=False),

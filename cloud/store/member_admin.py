@@ -26,6 +26,7 @@ from cloud.store.effects import PendingDown
 from cloud.store.stores import store_known
 from protocol.bounds import MAX_POINTS
 from protocol.items import ItemError, validate_items
+from protocol.phones import mobile_phone
 from protocol.topics import ALL_STORES
 
 #: Profile fields HQ may set (the phone is required on a new member).
@@ -82,9 +83,14 @@ def clean_profile(member_id: str, given: Mapping[str, Any], *, new: bool) -> dic
         raise MemberInvalid(f"{member_id}: unknown field(s) {', '.join(unknown)}")
     out = dict(given)
     if "phone" in out:
-        out["phone"] = normalise_phone(str(out["phone"] or ""))
-        if len(out["phone"]) < 5:
-            raise MemberInvalid(f"{member_id}: phone {given['phone']!r} is not a phone number")
+        # The till's rule, after the +86 and punctuation a pasted number may carry.
+        phone = mobile_phone(normalise_phone(str(out["phone"] or "")))
+        if phone is None:
+            raise MemberInvalid(
+                "%(member)s: phone %(phone)s is not a phone number (11 digits starting with 1)",
+                member=member_id, phone=repr(given["phone"]),
+            )  # fmt: skip
+        out["phone"] = phone
     elif new:
         raise MemberInvalid(f"{member_id}: the phone is required (it is the account key)")
     if "birthday" in out:
