@@ -122,6 +122,14 @@ def _merged_away(cdb: CloudDB) -> Any:
     return alias.select(alias.old_id)
 
 
+def phone_holders(cdb: CloudDB, phone: str, other_than: Iterable[str] = ()) -> list[str]:
+    """The members the cloud still uses (not merged away) that hold ``phone``, in id order."""
+    m = cdb.models.Member
+    skip = set(other_than)
+    rows = m.select(m.member_id).where((m.phone == phone) & m.member_id.not_in(_merged_away(cdb)))
+    return [r.member_id for r in rows.order_by(m.member_id) if r.member_id not in skip]
+
+
 def holders(cdb: CloudDB, profile: Mapping[str, Any], other_than: Iterable[str] = ()) -> list[str]:
     """Problems: the profile's phone, member code or cards already held by another member."""
     m = cdb.models.Member
@@ -129,9 +137,8 @@ def holders(cdb: CloudDB, profile: Mapping[str, Any], other_than: Iterable[str] 
     found = []
     live = m.member_id.not_in(_merged_away(cdb))
     if profile.get("phone"):
-        for row in m.select(m.member_id).where((m.phone == profile["phone"]) & live):
-            if row.member_id not in skip:
-                found.append(f"phone {profile['phone']} is held by {row.member_id}")
+        for holder in phone_holders(cdb, profile["phone"], skip):
+            found.append(f"phone {profile['phone']} is held by {holder}")
     if profile.get("member_code"):
         for row in m.select(m.member_id).where((m.member_code == profile["member_code"]) & live):
             if row.member_id not in skip:
