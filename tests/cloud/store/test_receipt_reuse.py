@@ -88,8 +88,9 @@ def test_a_number_printed_again_in_a_later_message_is_reported(cloud_db: CloudDB
 def test_a_number_printed_twice_in_one_message_is_reported_for_both_sales(
     cloud_db: CloudDB,
 ) -> None:
-    _send(cloud_db, T1, [(1, _no(1)), (2, _no(2)), (3, _no(1)), (4, _no(3))])
-    assert _reused(cloud_db) == [(T1, 1, _no(1)), (T1, 3, _no(1))]
+    _send(cloud_db, T1, [(1, _no(1))])
+    _send(cloud_db, T1, [(2, _no(2)), (3, _no(3)), (4, _no(2)), (5, _no(4))])  # all above 0001
+    assert _reused(cloud_db) == [(T1, 2, _no(2)), (T1, 4, _no(2))]
 
 
 def test_a_restored_till_counting_up_again_below_the_mark_is_reported_each_time(
@@ -140,29 +141,31 @@ def test_a_till_counting_up_is_never_looked_up_past_9999_nor_across_days(
 
 
 def test_a_held_sale_holds_its_number(cloud_db: CloudDB) -> None:
+    _send(cloud_db, T1, [(1, _no(1))])
     implausible = sale_body([("A", 1, 500)], receipt_no=_no(5))
     implausible["total_fen"] += 1  # its lines do not add up to it: held for HQ
-    topic, decoded = _decoded([envelope(T1, 1, implausible)])
+    topic, decoded = _decoded([envelope(T1, 2, implausible)])
     held = apply_batch(cloud_db, store_id="S001", terminal_id=T1, events=decoded.events,
                        topic=topic, rules=RULES)  # fmt: skip
-    assert held.held == [1]
-    _send(cloud_db, T1, [(2, _no(5))])
-    assert _reused(cloud_db) == [(T1, 2, _no(5))]
+    assert held.held == [2]
+    _send(cloud_db, T1, [(3, _no(5))])
+    assert _reused(cloud_db) == [(T1, 3, _no(5))]
 
 
 def test_a_group_of_messages_sees_each_others_numbers(cloud_db: CloudDB) -> None:
+    _send(cloud_db, T1, [(1, _no(1))])
     # A backlog committed in one transaction: T1's second message repeats a number of its
     # first (the restore happened in between), with another till's message between them.
     group = [
-        _prepared(cloud_db, T1, [(1, _no(1)), (2, _no(2)), (3, _no(3))]),
+        _prepared(cloud_db, T1, [(2, _no(2)), (3, _no(3)), (4, _no(4))]),
         _prepared(cloud_db, T2, [(1, _no(1, terminal=T2))]),
-        _prepared(cloud_db, T1, [(4, _no(2)), (5, _no(4))]),
+        _prepared(cloud_db, T1, [(5, _no(3)), (6, _no(5))]),
         _prepared(cloud_db, T2, [(2, _no(1, terminal=T2))]),
     ]
     commit_group(cloud_db, group, RULES)
-    assert _reused(cloud_db) == [(T1, 4, _no(2)), (T2, 2, _no(1, terminal=T2))]
-    _send(cloud_db, T1, [(6, _no(3))])  # the group left T1's mark at 0004
-    assert (T1, 6, _no(3)) in _reused(cloud_db)
+    assert _reused(cloud_db) == [(T1, 5, _no(3)), (T2, 2, _no(1, terminal=T2))]
+    _send(cloud_db, T1, [(7, _no(4))])  # the group left T1's mark at 0005
+    assert (T1, 7, _no(4)) in _reused(cloud_db)
 
 
 def _as_v4(cdb: CloudDB) -> None:
