@@ -141,8 +141,8 @@ def record_reused(
 
 
 def _stored_mark(cdb: CloudDB, terminal_id: str) -> int:
-    """The highest receipt key of the terminal's stored sales (a database from before the
-    mark was kept: once per terminal)."""
+    """The highest receipt key of the terminal's stored sales: read once per terminal (one
+    new to the cloud, or stored before the mark was kept)."""
     e = cdb.models.Event
     rows = e.select(e.receipt_no).where(
         (e.terminal_id == terminal_id) & (e.type == "sale") & e.status.in_(_COUNTED)
