@@ -4,7 +4,9 @@ Run as ``python -m tests.faults.soak_writer DB TERMINAL SEED``. Prints ``ready``
 store is open, then one receipt number per line, each only after its transaction committed
 (the till prints only after the commit). Device times are the real clock, synchronised, as
 a till with NTP records them; the numbers follow the default loyalty rules, so the cloud's
-plausibility checks hold nothing back.
+plausibility checks hold nothing back. Members are priced at regular: the cloud has never
+heard of them, and a till prices a member above regular only when a tier reached it (a higher
+claim for a member the cloud does not know is held as a forged tier).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import random
 import sys
 
+from device.checkout.records import Tier
 from device.store.db import DbOptions
 from device.store.staff import PinPolicy
 from device.store.store import Store, StoreConfig
@@ -42,6 +45,7 @@ def main(path: str, terminal_id: str, seed: int) -> None:
             sale = make_sale(
                 rng.randint(1, 6), member_id=member, seed=seed * 1_000_003 + n,
                 redeem_blocks=rng.choice((0, 0, 0, 1)) if member else 0, when=now,
+                tier=Tier.REGULAR,
             )  # fmt: skip
             recorded = store.record_sale(sale)
             last = (sale, recorded.receipt_no)
