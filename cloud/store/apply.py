@@ -39,6 +39,7 @@ from cloud.domain.projections import (
 )
 from cloud.store import (
     crm_privacy,
+    late_sales,
     member_facts,
     merging,
     remote_effects,
@@ -866,6 +867,8 @@ def _apply_locked(
     max_seq = max(term.max_seq, high_water, *inserted, 0)
     seqstore.save_terminal(cdb, terminal_id, high_water, max_seq, state, now)
     down += remote_effects.apply(cdb, fresh, batch.local_times, now)  # coupons, returns
+    # Returns held only for want of a sale stored now are judged again, and may apply.
+    touched = sorted({*touched, *late_sales.release(cdb, fresh, rules, now)})
     till_crm.apply(cdb, fresh)  # notes and complaints, into the member 360
     acked_id = next((e.event_id for e in storing if e.seq == high_water), None)
     if acked_id is None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from cloud.domain.flags import Flag
 from cloud.domain.return_bounds import check_against_sale
-from cloud.store import aliases, return_ids
+from cloud.store import aliases, receipts, return_ids
 from cloud.store.db import CloudDB
 
 
@@ -97,6 +97,16 @@ def _stored_below(cdb: CloudDB, terminal_id: str, high_water: int, below: int) -
         (e.terminal_id == terminal_id) & (e.seq > high_water) & (e.seq < below)
     )
     return {int(r.seq) for r in query}
+
+
+def _committed_since(cdb: CloudDB, sale_id: str, receipt: str) -> _Sale | None:
+    """The sale, read again under its lock: one committed since the batch's read is found,
+    and one committing after waits for this return, whose hold cloud.store.late_sales, run
+    by the sale's ingest under the same lock, then finds."""
+    if not cdb.is_postgres or not receipt:
+        return None  # a SQLite write transaction already excludes every other writer
+    receipts.lock_sale(cdb, sale_id)
+    return _stored_sales(cdb, {receipt}).get((sale_id, receipt))
 
 
 def _same_member(cdb: CloudDB, ret: Mapping[str, Any], sale: Mapping[str, Any]) -> bool:
@@ -178,6 +188,8 @@ def judge(
                 waiting.add(event.seq)
                 held.pop(event.seq, None)
                 continue
+            sale = _committed_since(cdb, sale_id, receipt)
+        if sale is None:
             held[event.seq] = (*held.get(event.seq, ()), sale_missing(sale_id, receipt))
             continue
         if sale.held:
