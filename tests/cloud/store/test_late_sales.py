@@ -8,23 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloud.store.apply import BatchOutcome, IngestRules, apply_batch
 from cloud.store.db import CloudDB
 from cloud.store.late_sales import RELEASED_BY
 from protocol.envelope import Envelope
-from protocol.topics import events_topic
-from tests.cloud.factories import decoded_events, envelope, sale_body
+from tests.cloud.factories import applied, envelope, sale_body
 from tests.cloud.remote_factories import return_body
 
-RULES = IngestRules()
 T1, T2 = "S001-T01", "S002-T01"
-
-
-def _apply(cdb: CloudDB, envs: list[Envelope]) -> BatchOutcome:
-    first = envs[0]
-    return apply_batch(cdb, store_id=first.store_id, terminal_id=first.terminal_id,
-                       events=decoded_events(envs), rules=RULES,
-                       topic=events_topic(first.store_id, first.terminal_id))  # fmt: skip
 
 
 def _member_return(sale: dict[str, Any], units: int, seq: int) -> Envelope:
@@ -59,11 +49,11 @@ def test_a_return_held_for_its_missing_sale_is_applied_when_the_sale_arrives(
     cloud_db: CloudDB,
 ) -> None:
     sale = sale_body([("RICE", 2, 20_000)], member_id="M1", receipt_no="S001-T01-1")  # 20 pts
-    early = _apply(cloud_db, [_member_return(sale, 1, 1)])
+    early = applied(cloud_db, [_member_return(sale, 1, 1)])
     assert (early.high_water, early.held) == (1, [1])
     assert _flags(cloud_db) == {1: ("open", [_missing(sale)])}
     assert (_points(cloud_db, "M1"), _refunded(cloud_db)) == (0, 0)
-    arrived = _apply(cloud_db, [envelope(T1, 1, sale)])
+    arrived = applied(cloud_db, [envelope(T1, 1, sale)])
     assert arrived.held == []
     [(state, _)] = _flags(cloud_db).values()
     assert state == "accepted"
@@ -84,9 +74,9 @@ def test_a_held_return_beyond_its_late_sale_is_held_for_the_real_reason(
     # T2 returned both RICE, then one more: each alone within the sale, together three of
     # two. The first applies when the sale comes; the second stays held, with the reason.
     sale = sale_body([("RICE", 2, 20_000)], member_id="M1", receipt_no="S001-T01-1")
-    early = _apply(cloud_db, [_member_return(sale, 2, 1), _member_return(sale, 1, 2)])
+    early = applied(cloud_db, [_member_return(sale, 2, 1), _member_return(sale, 1, 2)])
     assert early.held == [1, 2]
-    _apply(cloud_db, [envelope(T1, 1, sale)])
+    applied(cloud_db, [envelope(T1, 1, sale)])
     assert _flags(cloud_db) == {
         1: ("accepted", [_missing(sale)]),
         2: ("open", ["line 1: 3 returned of 2 sold, with this till's 1 earlier returns",
@@ -100,8 +90,8 @@ def test_a_held_return_beyond_its_late_sale_is_held_for_the_real_reason(
 
 def test_a_held_return_whose_late_sale_is_held_waits_for_hq_with_it(cloud_db: CloudDB) -> None:
     sale = sale_body([("RICE", 2, 20_000)], member_id="M1", earn=90, receipt_no="S001-T01-1")
-    assert _apply(cloud_db, [_member_return(sale, 1, 1)]).held == [1]
-    assert _apply(cloud_db, [envelope(T1, 1, sale)]).held == [1]  # 90 points: the rules give 20
+    assert applied(cloud_db, [_member_return(sale, 1, 1)]).held == [1]
+    assert applied(cloud_db, [envelope(T1, 1, sale)]).held == [1]  # 90 points: the rules give 20
     assert _flags(cloud_db) == {1: ("open", [
         f"the return names sale {sale['sale_id']} (receipt {sale['receipt_no']}), which is "
         "held for HQ"])}  # fmt: skip

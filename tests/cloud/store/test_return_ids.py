@@ -9,22 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from cloud.store import receipts
-from cloud.store.apply import BatchOutcome, IngestRules, apply_batch
 from cloud.store.db import CloudDB
 from protocol.envelope import Envelope
-from protocol.topics import events_topic
-from tests.cloud.factories import decoded_events, envelope, sale_body
+from tests.cloud.factories import applied, envelope, sale_body
 from tests.cloud.remote_factories import return_body
 
-RULES = IngestRules()
 T1, T2 = "S001-T01", "S002-T01"
-
-
-def _apply(cdb: CloudDB, envs: list[Envelope]) -> BatchOutcome:
-    first = envs[0]
-    return apply_batch(cdb, store_id=first.store_id, terminal_id=first.terminal_id,
-                       events=decoded_events(envs), rules=RULES,
-                       topic=events_topic(first.store_id, first.terminal_id))  # fmt: skip
 
 
 def _return(terminal: str, seq: int, sale: dict[str, Any], units: int, rid: str) -> Envelope:
@@ -43,10 +33,10 @@ def test_a_second_return_with_a_recorded_return_id_is_held_and_erases_nothing(
     # under the same id: together three of two. It is held, and the first keeps its units.
     sale = sale_body([("RICE", 2, 10_000)], receipt_no="S001-T01-1")
     rid = "11111111-2222-4333-8444-555555555555"
-    assert _apply(cloud_db, [envelope(T1, 1, sale)]).held == []
+    assert applied(cloud_db, [envelope(T1, 1, sale)]).held == []
     first = _return(T1, 2, sale, 1, rid)
-    assert _apply(cloud_db, [first]).held == []
-    second = _apply(cloud_db, [_return(T2, 1, sale, 2, rid)])
+    assert applied(cloud_db, [first]).held == []
+    second = applied(cloud_db, [_return(T2, 1, sale, 2, rid)])
     assert (second.high_water, second.held) == (1, [1])  # acknowledged, but held
     [flag] = cloud_db.models.EventFlag.select()
     assert flag.reasons == [f"return id {rid} is already the return at {T1} seq 2"]
@@ -59,10 +49,10 @@ def test_a_second_return_with_a_recorded_return_id_is_held_and_erases_nothing(
     assert receipts.returned(cloud_db, sale["sale_id"], now) == {1: 3}
     assert [p.reason for p in cloud_db.remote.ReturnProblem.select()] == ["over_return"]
     # T1's own next return of both is held by its returns bounded together: its first counts.
-    third = _apply(cloud_db, [_return(T1, 3, sale, 2, "11111111-2222-4333-8444-666666666666")])
+    third = applied(cloud_db, [_return(T1, 3, sale, 2, "11111111-2222-4333-8444-666666666666")])
     assert third.held == [3]
     # The first sent again is the same event: stored once, nothing held, nothing moved.
-    again = _apply(cloud_db, [first])
+    again = applied(cloud_db, [first])
     assert (again.high_water, again.inserted, again.duplicates, again.held) == (3, 0, 1, [])
     assert _refunded(cloud_db) == 5_000
     assert {(x.terminal_id, int(x.seq)) for x in r.select()} == {(T1, 2), (T2, 1), (T1, 3)}
@@ -71,7 +61,7 @@ def test_a_second_return_with_a_recorded_return_id_is_held_and_erases_nothing(
 def test_one_return_id_twice_in_one_batch_holds_the_later(cloud_db: CloudDB) -> None:
     sale = sale_body([("RICE", 2, 10_000)], receipt_no="S001-T01-1")
     rid = "11111111-2222-4333-8444-777777777777"
-    out = _apply(cloud_db, [envelope(T1, 1, sale), _return(T1, 2, sale, 1, rid),
+    out = applied(cloud_db, [envelope(T1, 1, sale), _return(T1, 2, sale, 1, rid),
                             _return(T1, 3, sale, 1, rid)])  # fmt: skip
     assert (out.high_water, out.held) == (3, [3])
     assert _refunded(cloud_db) == 5_000
