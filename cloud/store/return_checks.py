@@ -16,12 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from cloud.domain.flags import Flag
 from cloud.domain.return_bounds import check_against_sale
-from cloud.store import aliases, receipts, return_ids
+from cloud.store import aliases, return_ids
 from cloud.store.db import CloudDB
+
+#: PostgreSQL advisory lock that makes a return held as missing its sale and the ingest of
+#: that sale meet (one 64-bit key: apart from the (class, key) locks of receipts and coupons).
+LATE_SALE_LOCK: Final = 0x504F53_4C53  # "POS" "LS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +104,14 @@ def _stored_below(cdb: CloudDB, terminal_id: str, high_water: int, below: int) -
 
 
 def _committed_since(cdb: CloudDB, sale_id: str, receipt: str) -> _Sale | None:
-    """The sale, read again under its lock: one committed since the batch's read is found,
-    and one committing after waits for this return, whose hold cloud.store.late_sales, run
-    by the sale's ingest under the same lock, then finds."""
+    """The sale, read again once every ingest storing sales now has committed: one that
+    committed since the batch's read is found, and one committing later waits for this
+    return, whose hold its lookup (cloud.store.late_sales) then finds. Ingest takes
+    LATE_SALE_LOCK shared for that lookup; a return about to be held as missing takes it
+    alone (rare, unlike sales)."""
     if not cdb.is_postgres or not receipt:
         return None  # a SQLite write transaction already excludes every other writer
-    receipts.lock_sale(cdb, sale_id)
+    cdb.database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (LATE_SALE_LOCK,))
     return _stored_sales(cdb, {receipt}).get((sale_id, receipt))
 
 
