@@ -70,7 +70,7 @@ def _measure(cdb: CloudDB, shape: Shape, rounds: int) -> dict[str, float]:
         name = f"{'王李张刘陈'[n % 5]}会员{n}"
         for q in (f"13{n * 7919 % 1_000_000_000:09d}", f"C{n:09d}", name):
             ms, hits = _ms(partial(crm.search, cdb, search_term(q), None))
-            assert f"M{n:07d}" in {h["member_id"] for h in hits}, q
+            assert f"M{n:07d}" in {h["member_id"] for h in hits.members}, q
             search.append(ms)
     busiest = max(len(crm.member_360(cdb, m)["purchases"]) for m in ids)  # type: ignore[index]
     print(f"crm: the busiest member measured had {busiest} purchases", flush=True)

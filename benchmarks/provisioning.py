@@ -41,7 +41,8 @@ from tests.provisioning.fleet_support import TOKEN, FleetBroker, StandInHQ, cli
 def _add_and_connect(fleet_dir: Path, root: Path, terminal: str) -> float:
     start = time.perf_counter()
     done = cli("terminal", "add", "--fleet", str(fleet_dir), "--store", "S001",
-               "--terminal", terminal, "--root", str(root), "--token", TOKEN)  # fmt: skip
+               "--terminal", terminal, "--root", str(root), "--token", TOKEN,
+               "--store-name", "徐汇店")  # fmt: skip
     if done.code != 0:
         raise RuntimeError(f"terminal add failed: {done.err}")
     cfg = load_config(Layout(root).config)

@@ -14,6 +14,7 @@ from provisioning import certs, cmd_fleet_units, files, lifetimes, renew
 from provisioning.cli import Progress, fleet_dir_arg
 from provisioning.errors import BrokerConfigError, FleetError
 from provisioning.fleet import Fleet, Settings, utc_now
+from provisioning.terminal_root import APP_DIR
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -162,22 +163,32 @@ def _next_steps_init(fleet: Fleet, progress: Progress) -> None:
     # Listening on every address, the broker is reached on loopback from its own host (the
     # server certificate always names 127.0.0.1).
     at = f"{'127.0.0.1' if s.bind == '0.0.0.0' else s.bind}:{s.broker_port}"
+    from cloud.dburl import absolute_url  # the cloud's side only: a Pi's provisioning skips it
+    from cloud.store.db import DEFAULT_URL
+
+    # One database named in full in every command: the same file `fleet units` gives the units.
+    db = absolute_url(DEFAULT_URL, APP_DIR)
     progress.say(
         f"""
 Fleet ready in {fleet.root}. Next:
   start the broker:   mosquitto -c {fleet.conf}
-  start ingest:       python -m cloud.ingest --broker {at} \\
-                        --tls-ca {fleet.ca_cert} \\
+  start ingest:       python -m cloud.ingest --db {db} \\
+                        --broker {at} --tls-ca {fleet.ca_cert} \\
                         --tls-cert {svc}/ingest.crt --tls-key {svc}/ingest.key
-  start the HQ API:   python -m cloud.api --broker {at} \\
-                        --tls-ca {fleet.ca_cert} --tls-cert {svc}/hq.crt --tls-key {svc}/hq.key
-  all as units:       python -m provisioning fleet units --fleet {fleet.root}
+  start the HQ API:   python -m cloud.api --db {db} \\
+                        --broker {at} --tls-ca {fleet.ca_cert} \\
+                        --tls-cert {svc}/hq.crt --tls-key {svc}/hq.key
+  all as units:       python -m provisioning fleet units --fleet {fleet.root} --db {db}
   at HQ, once:        the store, and a technician's token for `terminal add` (docs/hq.md):
-                        python -m cloud.api stores put S001 --name ... --timezone Asia/Shanghai
-                        python -m cloud.api users add tech --role technician --token tech
+                        python -m cloud.api --db {db} \\
+                          stores put S001 --name ... --timezone Asia/Shanghai
+                        python -m cloud.api --db {db} \\
+                          users add tech --role technician --token tech
   add a terminal:     POS_HQ_TOKEN=hqt_... python -m provisioning terminal add \\
                         --fleet {fleet.root} --store S001 --terminal S001-T01 \\
-                        --root /mnt/sdcard --image   (on the Pi itself: --root /)"""
+                        --store-name 徐汇店 --store-name-en "Xuhui store" \\
+                        --root /mnt/sdcard --image   (on the Pi itself: --root /)
+  (each service logs the database it opened: they must all name the same one)"""
     )
 
 

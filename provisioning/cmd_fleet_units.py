@@ -42,7 +42,8 @@ def register(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     opt("--dest", type=Path, default=DEFAULT_DEST,
         help=f"where the units go (default: {DEFAULT_DEST})")  # fmt: skip
     opt("--db", help="the cloud database, sqlite:///path or postgresql://... "
-        "(default: the services' own default, var/cloud.db in --app-dir)")  # fmt: skip
+        "(default: var/cloud.db in --app-dir, the services' own default; a relative "
+        "SQLite path is under --app-dir)")  # fmt: skip
     opt("--python", help="interpreter named in the units (default: this one)")
     opt("--app-dir", type=Path,
         help="the product checkout named in the units (default: this one)")  # fmt: skip
@@ -144,18 +145,17 @@ def _check_dest(dest: Path) -> None:
 
 def _database(given: str | None, app_dir: Path) -> tuple[str, str]:
     """The URL every unit uses, and the SQLite file's directory (empty for PostgreSQL)."""
+    from cloud.dburl import absolute_url
     from cloud.store.db import DEFAULT_URL
 
-    url = given or DEFAULT_URL
+    url = absolute_url(given or DEFAULT_URL, app_dir)
     if "'" in url or "\n" in url:
         raise FleetError("--db: a URL with a quote or a newline cannot go in the settings file")
     if url.startswith("sqlite:///"):
         path = Path(url[len("sqlite:///") :])
         if not path.name or str(path) == ":memory:":
             raise FleetError(f"--db {url}: expected sqlite:///path/to.db")
-        # The services' default is relative to their working directory: name it in full.
-        path = path if path.is_absolute() else app_dir / path
-        return f"sqlite:///{path}", str(path.parent)
+        return url, str(path.parent)
     if url.startswith(("postgresql://", "postgres://")) and urlsplit(url).hostname:
         return url, ""
     raise FleetError(f"--db {url}: expected sqlite:///path/to.db or postgresql://user@host/db")

@@ -107,7 +107,7 @@ def _tell_hq(
         except RegistrationError as err:
             untold.append(str(err))
     else:
-        untold.append(f"no HQ token (--token or {hq.TOKEN_ENV})")
+        untold.append(f"no HQ token (--token or {hq.TOKEN_ENV}; {hq.TOKEN_SOURCE})")
     if fleet.broker_pid() is not None:
         try:
             renew.announce(fleet, rec.store_id, rec.terminal_id, cert)

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from protocol.problems import Said
-from provisioning import certs, files, hq
+from provisioning import certs, cmd_terminal_list, files, hq
 from provisioning.cli import Progress, fleet_dir_arg
 from provisioning.errors import FleetError
 from provisioning.fleet import (
@@ -29,8 +29,10 @@ from provisioning.terminal_root import (
     KEY_PENDING,
     Layout,
     check_writable,
+    holds_store_name,
     kept_settings,
     remove_credentials,
+    root_holder,
     service_owner,
     simulated_parts,
     terminal_config,
@@ -55,6 +57,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the root is a mounted SD card: write paths as the Pi will see them",
     )
     add.add_argument("--user", default=DEFAULT_USER, help="the service user (default: pos)")
+    add.add_argument(
+        "--store-name",
+        help="the store's name at the top of every receipt, "
+        "e.g. 徐汇店 (needed the first time; a later run keeps it unless given)",
+    )
+    add.add_argument("--store-name-en", help="the same on English receipts (default: "
+                     "--store-name)")  # fmt: skip
     add.add_argument("--hq-url", help="the HQ API (default: from the fleet settings)")
     add.add_argument(
         "--token",
@@ -100,9 +109,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     reg.add_argument("--token", default=os.environ.get(hq.TOKEN_ENV, ""))
     reg.set_defaults(run=run_register)
 
-    lst = cmds.add_parser("list", help="every terminal of the fleet and its state")
-    fleet_dir_arg(lst)
-    lst.set_defaults(run=run_list)
+    cmd_terminal_list.register(cmds)
 
 
 def _common(p: argparse.ArgumentParser, root_required: bool = False) -> None:
@@ -139,6 +146,14 @@ def _add(fleet: Fleet, args: argparse.Namespace, progress: Progress) -> int:
     progress.step("checking the fleet, the root and the ids")
     check_ids(sid, tid)
     check_writable(layout.root)
+    holder = root_holder(layout)
+    if holder is not None and holder[0] != tid:
+        other, state = holder
+        raise FleetError(
+            f"--root {layout.root} already holds terminal {other} ({state}): give {tid} a "
+            f"fresh --root, or finish {other} there (`terminal add --terminal {other}`), or "
+            f"retire it first (`terminal retire --terminal {other} --root {layout.root}`)"
+        )
     if layout.ca.exists():
         verify_issued_by(fleet, layout.ca)
     reg = fleet.registry()
@@ -156,9 +171,14 @@ def _add(fleet: Fleet, args: argparse.Namespace, progress: Progress) -> int:
                 "root: pick another --terminal, or retire it first"
             )
         finished = rec.status == "active"
+    if not args.store_name and not holds_store_name(layout):
+        raise FleetError(
+            "no store name for the receipts: pass --store-name (e.g. --store-name 徐汇店 "
+            "--store-name-en 'Xuhui store'); a later run keeps it"
+        )
     hq_url = args.hq_url or fleet.settings.hq_url
     if not (rec and rec.registered) and not args.token and not args.skip_hq:
-        raise FleetError(f"no HQ token: pass --token or set {hq.TOKEN_ENV}")
+        raise FleetError(f"no HQ token: pass --token or set {hq.TOKEN_ENV}; {hq.TOKEN_SOURCE}")
     created = rec is None
     rec = rec or TerminalRecord(terminal_id=tid, store_id=sid)
     progress.done("resuming a half-done run" if rec.serial and not finished else "ok")
@@ -215,6 +235,7 @@ def _add(fleet: Fleet, args: argparse.Namespace, progress: Progress) -> int:
     config, kept = kept_settings(
         layout, terminal_config(layout, sid, tid, fleet.settings.broker_host,
                                 fleet.settings.broker_port),
+        args.store_name, args.store_name_en,
     )  # fmt: skip
     write_files(layout, owner, config, fleet.ca_cert.read_bytes(), args.user,
                 python=args.python, app_dir=args.app_dir)  # fmt: skip
@@ -227,6 +248,8 @@ def _add(fleet: Fleet, args: argparse.Namespace, progress: Progress) -> int:
 
     rec.status = "active"
     fleet.save_registry(reg)
+    t = config.terminal
+    progress.say(f"receipts are headed: {t.store_name} (English: {t.store_name_en})")
     progress.say(_next_steps(layout, tid, simulated_parts(config)))
     return 0
 
@@ -259,9 +282,9 @@ def _next_steps(layout: Layout, tid: str, simulated: list[str]) -> str:
     config = layout.device_path(layout.config)
     hardware = (
         f"""
-  0. this till's hardware: {", ".join(simulated)} are simulated; set the real ones, and the
-     store's name on receipts ([terminal] store_name), in {config} (docs/terminal.md,
-     "This till's hardware"); running `terminal add` again keeps them"""
+  0. this till's hardware: {", ".join(simulated)} are simulated; set the real ones in
+     {config} (docs/terminal.md, "This till's hardware"); running `terminal add` again
+     keeps them"""
         if simulated
         else ""
     )
@@ -378,13 +401,3 @@ def _unsynced(fleet: Fleet, rec: TerminalRecord, root: Path | None) -> int:
             store.close()
     status = read_status(fleet, rec.store_id, rec.terminal_id)
     return status.outbox_depth if status is not None else 0
-
-
-def run_list(args: argparse.Namespace, progress: Progress) -> int:
-    """terminal list."""
-    fleet = Fleet.open(args.fleet.resolve())
-    rows = sorted(fleet.registry().terminals.values(), key=lambda r: r.terminal_id)
-    progress.say(f"{'terminal':12} {'store':8} {'status':9} {'serial':34} reason")
-    for r in rows:
-        progress.say(f"{r.terminal_id:12} {r.store_id:8} {r.status:9} {r.serial:34} {r.reason}")
-    return 0

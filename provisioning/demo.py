@@ -42,6 +42,9 @@ from provisioning.fleet import Fleet
 from provisioning.terminal_root import Layout
 
 STORE_ID = "S001"
+#: The demo store's name, the same at HQ and on its receipts.
+STORE_NAME = "便利超市"
+STORE_NAME_EN = "Demo Supermarket"
 TERMINAL_ID = "S001-T01"
 API_PORT = 8080
 
@@ -60,7 +63,7 @@ def seed_store(store: Store) -> None:
 
 def hq_logins(root: Path, cloud_db: str) -> list[Login]:
     """The demo's HQ users (admin, store manager, technician), made once and kept 0600."""
-    return demo_logins(cloud_db, STORE_ID, root / "hq-logins.json")
+    return demo_logins(cloud_db, STORE_ID, root / "hq-logins.json", STORE_NAME)
 
 
 def demo_hq_login(logins: list[Login]) -> str:
@@ -158,7 +161,8 @@ def add_terminal(
     term_root = root / "terminals" / terminal_id
     token = demo_technician_token(logins)
     argv = ["terminal", "add", "--fleet", str(fleet.root), "--store", STORE_ID, "--terminal",
-            terminal_id, "--root", str(term_root), "--user", getpass.getuser()]  # fmt: skip
+            terminal_id, "--root", str(term_root), "--user", getpass.getuser(),
+            "--store-name", STORE_NAME, "--store-name-en", STORE_NAME_EN]  # fmt: skip
     argv += ["--token", token] if token else ["--skip-hq"]
     _run_tool(*argv)
     layout = Layout(term_root)

@@ -7,6 +7,8 @@ import random
 from dataclasses import dataclass
 
 # (category_zh, category_en, [(name_zh, name_en, price_fen), ...]) — packaged goods, sold by count.
+# A product has one category, which HQ's reports show as it is: the Chinese name, the store's
+# own; the English one only picks the demo's tax rate and rules below.
 PACKAGED: tuple[tuple[str, str, tuple[tuple[str, str, int], ...]], ...] = (
     (
         "饮料",
@@ -257,7 +259,7 @@ def products() -> list[dict[str, object]]:
                         "sku": sku,
                         "name_zh": f"{name_zh} {size_zh}".strip(),
                         "name_en": f"{name_en} {size_en}".strip(),
-                        "category": cat_en,
+                        "category": cat_zh,
                         "category_zh": cat_zh,
                         "price_fen": price * factor // 100 // 10 * 10 or price,
                         "tax_rate_bp": 1300 if cat_en not in ("Grain & oil",) else 900,
@@ -267,14 +269,14 @@ def products() -> list[dict[str, object]]:
                         "barcodes": [ean13(f"69{serial:010d}")],
                     }
                 )
-    for idx, (cat_zh, cat_en, name_zh, name_en, per_kg) in enumerate(WEIGHED, start=1):
+    for idx, (cat_zh, _cat_en, name_zh, name_en, per_kg) in enumerate(WEIGHED, start=1):
         item_code = weighed_item_code(idx)
         rows.append(
             {
                 "sku": item_code,
                 "name_zh": name_zh,
                 "name_en": name_en,
-                "category": cat_en,
+                "category": cat_zh,
                 "category_zh": cat_zh,
                 "price_fen": per_kg,
                 "tax_rate_bp": 900,
@@ -284,14 +286,14 @@ def products() -> list[dict[str, object]]:
                 "barcodes": [],
             }
         )
-    for idx, (cat_zh, cat_en, name_zh, name_en) in enumerate(PRICE_LABELLED, start=1):
+    for idx, (cat_zh, _cat_en, name_zh, name_en) in enumerate(PRICE_LABELLED, start=1):
         item_code = priced_item_code(idx)
         rows.append(
             {
                 "sku": item_code,
                 "name_zh": name_zh,
                 "name_en": name_en,
-                "category": cat_en,
+                "category": cat_zh,
                 "category_zh": cat_zh,
                 "price_fen": 0,
                 "tax_rate_bp": 1300,

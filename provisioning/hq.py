@@ -20,6 +20,13 @@ from provisioning.errors import RegistrationError
 
 TOKEN_ENV: Final = "POS_HQ_TOKEN"
 TIMEOUT_S: Final = 20.0
+#: Where a technician's token comes from, for every message that asks for one.
+TOKEN_SOURCE: Final = (
+    "a technician's token comes from HQ: an admin opens Users (用户) on the HQ page, adds a "
+    "user with the technician role and gives it a New API token (新建 API 令牌); or, on the "
+    "HQ host: python -m cloud.api users add NAME --role technician --token NAME (it prints "
+    "the token once)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +63,7 @@ def _call(
     reg: Registration, timeout_s: float,
 ) -> None:  # fmt: skip
     if not token:
-        raise RegistrationError(
-            f"no HQ token: pass --token or set {TOKEN_ENV} (a technician's token from HQ)"
-        )
+        raise RegistrationError(f"no HQ token: pass --token or set {TOKEN_ENV}; {TOKEN_SOURCE}")
     request = urllib.request.Request(
         hq_url.rstrip("/") + path, data=json.dumps(body).encode(), method=method,
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
@@ -114,6 +119,6 @@ def _refusal(code: int, reg: Registration, hq_url: str, detail: str, method: str
     if code in (401, 403):
         return (
             f"HQ refused the token ({code}){extra}: use a technician's token (--token or "
-            f"{TOKEN_ENV})"
+            f"{TOKEN_ENV}); {TOKEN_SOURCE}"
         )
     return f"HQ at {hq_url} answered {code}{extra}; try again later"

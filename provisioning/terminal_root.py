@@ -198,25 +198,64 @@ def simulated_parts(config: TerminalConfig) -> list[str]:
     ]
 
 
-def kept_settings(layout: Layout, fresh: TerminalConfig) -> tuple[TerminalConfig, str]:
+def kept_settings(
+    layout: Layout, fresh: TerminalConfig, name: str | None = None, name_en: str | None = None
+) -> tuple[TerminalConfig, str]:
     """``fresh`` with what a technician set in the terminal's existing file kept: everything
     but its identity, its store's path and its broker login, which the tool owns. Running
-    `terminal add` again must not put a till's real printer back on the simulator. Returns
-    the configuration and what became of the old file."""
-    if not layout.config.exists():
-        return fresh, ""
-    try:
-        old = load_config(layout.config)
-    except ConfigError as err:
-        return fresh, f"its config was unreadable ({err}): written afresh"
-    ids = msgspec.structs.replace(
-        old.terminal,
-        store_id=fresh.terminal.store_id,
-        terminal_id=fresh.terminal.terminal_id,
-        software_version=fresh.terminal.software_version,
+    `terminal add` again must not put a till's real printer back on the simulator. ``name``
+    and ``name_en`` (the store's on receipts) replace the kept ones when given; the English
+    one is the Chinese one when only that is given.
+    Returns the configuration and what became of the old file."""
+    config, kept = fresh, ""
+    if layout.config.exists():
+        try:
+            old = load_config(layout.config)
+        except ConfigError as err:
+            kept = f"its config was unreadable ({err}): written afresh"
+        else:
+            ids = msgspec.structs.replace(
+                old.terminal,
+                store_id=fresh.terminal.store_id,
+                terminal_id=fresh.terminal.terminal_id,
+                software_version=fresh.terminal.software_version,
+            )
+            config = msgspec.structs.replace(
+                old, terminal=ids, store=fresh.store, broker=fresh.broker
+            )
+            kept = "its hardware and store settings kept"
+    t = config.terminal
+    named = msgspec.structs.replace(
+        t, store_name=name or t.store_name, store_name_en=name_en or name or t.store_name_en
     )
-    kept = msgspec.structs.replace(old, terminal=ids, store=fresh.store, broker=fresh.broker)
-    return kept, "its hardware and store settings kept"
+    return msgspec.structs.replace(config, terminal=named), kept
+
+
+def root_holder(layout: Layout) -> tuple[str, str] | None:
+    """The terminal whose files the root already holds, and how far it got, if any.
+
+    A certificate names its terminal (its CN); the config names the one it was written for.
+    """
+    from provisioning import certs
+
+    for path, state in ((layout.cert, "provisioned"),
+                        (layout.tls / CERT_PENDING, "half-provisioned")):  # fmt: skip
+        try:
+            return certs.common_name(certs.load_cert(path)), state
+        except (ProvisioningError, IndexError):  # absent, unreadable, or no CN
+            continue
+    try:
+        return load_config(layout.config).terminal.terminal_id, "configured"
+    except (ConfigError, OSError):
+        return None
+
+
+def holds_store_name(layout: Layout) -> bool:
+    """Whether the root's config already names the store on receipts (a run before set it)."""
+    try:
+        return bool(load_config(layout.config).terminal.store_name)
+    except (ConfigError, OSError):
+        return False
 
 
 def write_files(

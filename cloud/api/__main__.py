@@ -16,10 +16,10 @@ import uvicorn
 
 from cloud.api.app import ApiSettings, create_app
 from cloud.api.publisher import MqttPublisher
+from cloud.dburl import add_database_argument, log_database
 from cloud.jobs.config import ConfigError
 from cloud.jobs.config import load as load_jobs_config
 from cloud.mqtt import add_broker_arguments, broker_settings
-from cloud.store.db import configured_url
 from protocol.tls import IdentityFilesError
 
 
@@ -31,11 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return users_main(args_in)
     p = argparse.ArgumentParser(prog="python -m cloud.api", description=__doc__)
-    p.add_argument(
-        "--db",
-        default=configured_url(os.environ),
-        help="sqlite:///path or postgresql://... (default: $DATABASE_URL, else SQLite)",
-    )
+    add_database_argument(p, os.environ)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=8080)
     add_broker_arguments(p, username="hq", password_env="POS_HQ_PASSWORD", client_id="hq-api")
@@ -61,8 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     publisher.start(wait_s=5)
     try:
+        app = create_app(args.db, publisher, settings)
+        log_database(__name__, args.db)
         uvicorn.run(
-            create_app(args.db, publisher, settings),
+            app,
             host=args.host,
             port=args.port,
             log_level=args.log_level,

@@ -54,6 +54,14 @@ def named(value: Any, prefix: str, gettext: Callable[..., str]) -> str:
     return str(value) if said == label else said
 
 
+def store_label(store_id: Any, name: Any) -> str:
+    """A store as a picker lists it: id and name, the id once where the name already has it."""
+    sid, text = str(store_id), str(name or "").strip()
+    if not text or text == sid:
+        return sid
+    return text if sid in text.split() else f"{sid} {text}"
+
+
 def yuan(fen: Any) -> str:
     """Fen as yuan for people: ¥1,234.50 (negative as -¥12.00); blank for nothing."""
     if fen is None or fen == "":
@@ -72,6 +80,12 @@ def tender_amounts(text: Any) -> list[tuple[str, int]]:
         if kind and fen.lstrip("-").isdigit():
             pairs.append((kind, int(fen)))
     return pairs
+
+
+def ratio(value: Any) -> str:
+    """A ratio for people, two decimals (2.7143 -> 2.71); blank for nothing. The API keeps the
+    report's four places: only the page rounds."""
+    return "" if value is None or value == "" else f"{float(value):.2f}"
 
 
 def percent(ratio: Any) -> str:

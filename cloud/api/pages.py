@@ -16,6 +16,7 @@ from cloud.api.paths import segment
 from cloud.api.policy import Principal, Role
 from cloud.api.problems import said_flag, said_problem
 from cloud.api.reasons import Gettext, say
+from cloud.store.adjustments import OPENING_REASON
 
 TEMPLATES: Final = Path(__file__).parent / "pages"
 LANG_COOKIE: Final = "hq_lang"
@@ -59,6 +60,7 @@ class Renderer:
         self.env.filters.update(
             yuan=i18n.yuan,
             percent=i18n.percent,
+            ratio=i18n.ratio,
             tender_amounts=i18n.tender_amounts,
             when=i18n.when,
             tojson_attr=lambda v: json.dumps(v, ensure_ascii=False),
@@ -67,6 +69,12 @@ class Renderer:
             said=pass_context(lambda ctx, reason: say(reason, ctx["_"])),
             problem=pass_context(lambda ctx, terminal: said_problem(terminal, ctx["_"])),
             flag=pass_context(lambda ctx, terminal: said_flag(terminal, ctx["_"])),
+            store_label=i18n.store_label,
+            # The one note the cloud writes itself (an import's opening balance) is said in
+            # the page's language; a note HQ staff typed is shown as typed.
+            ledger_note=pass_context(
+                lambda ctx, note: ctx["_"](note) if note == OPENING_REASON else note
+            ),
         )
         self.env.globals["zip"] = zip
 

@@ -11,8 +11,9 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from cloud.dburl import add_database_argument, describe
 from cloud.store import hq_access, stores
-from cloud.store.db import CloudDB, configured_url, open_cloud_db
+from cloud.store.db import CloudDB, open_cloud_db
 from cloud.store.errors import CloudStoreError
 
 PASSWORD_ENV = "POS_HQ_USER_PASSWORD"
@@ -63,20 +64,23 @@ def ensure_user(
     return Login(username, password, token)
 
 
-def demo_logins(db_url: str, store_id: str, keep: Path) -> list[Login]:
+def demo_logins(db_url: str, store_id: str, keep: Path, store_name: str) -> list[Login]:
     """The demo's HQ admin (with a token for seeding) and a store manager of ``store_id``.
 
     Created on the first run and kept in ``keep`` (mode 0600) so later runs print the same.
+    The store is registered as ``store_name``, the name its receipts print; a demo made when
+    it was called "Demo store S001" is renamed.
     """
-    if keep.exists():
-        return [Login(**row) for row in json.loads(keep.read_text())]
     cdb = open_cloud_db(db_url)
     try:
         with cdb.write():
-            if not cdb.hq.Store.get_or_none(cdb.hq.Store.store_id == store_id):
-                stores.put_store(
-                    cdb, store_id, f"Demo store {store_id}", stores.DEFAULT_TIMEZONE, 0
-                )
+            found = cdb.hq.Store.get_or_none(cdb.hq.Store.store_id == store_id)
+            if found is None:
+                stores.put_store(cdb, store_id, store_name, stores.DEFAULT_TIMEZONE, 0)
+            elif found.name == f"Demo store {store_id}":
+                stores.put_store(cdb, store_id, store_name, found.timezone, found.day_start_hour)
+        if keep.exists():
+            return [Login(**row) for row in json.loads(keep.read_text())]
         made = [
             ensure_user(cdb, "admin", "admin", token_name="demo seeding"),
             ensure_user(cdb, "manager", "store_manager", stores_=[store_id]),
@@ -94,7 +98,7 @@ def demo_logins(db_url: str, store_id: str, keep: Path) -> list[Login]:
 def main(argv: list[str]) -> int:
     """Run one users/tokens/stores command; exit 0 on success, 1 with a message otherwise."""
     p = argparse.ArgumentParser(prog="python -m cloud.api", description=__doc__)
-    p.add_argument("--db", default=configured_url(os.environ))
+    add_database_argument(p, os.environ)
     sub = p.add_subparsers(dest="area", required=True)
     users = sub.add_parser("users", help="HQ users").add_subparsers(dest="cmd", required=True)
     add = users.add_parser("add", help="create a user (the first admin, say)")
@@ -136,7 +140,8 @@ def _run(cdb: CloudDB, args: argparse.Namespace) -> int:
     if args.area == "stores":
         with cdb.write():
             stores.put_store(cdb, args.store_id, args.name, args.timezone, args.day_start_hour)
-        print(f"store {args.store_id} saved ({args.timezone}, day starts {args.day_start_hour}:00)")
+        print(f"store {args.store_id} saved ({args.timezone}, day starts "
+              f"{args.day_start_hour}:00) in {describe(cdb.url)}")  # fmt: skip
         return 0
     if args.cmd == "list":
         for u in hq_access.list_users(cdb):
@@ -158,7 +163,7 @@ def _run(cdb: CloudDB, args: argparse.Namespace) -> int:
         token = ""
         if args.token:
             _, token = hq_access.create_token(cdb, user.user_id, args.token, "cli")
-    print(f"user {user.username} created ({user.role})")
+    print(f"user {user.username} created ({user.role}) in {describe(cdb.url)}")
     if generated:
         print(f"password: {password}")
     if token:

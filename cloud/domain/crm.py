@@ -54,6 +54,19 @@ def mask_code(code: str) -> str:
     return "*" * max(0, len(code) - 4) + code[-4:] if len(code) > 4 else "*" * len(code)
 
 
+#: A phone as receipts and the customer display print it: its first digits, stars, its last four.
+_MASKED_PHONE = re.compile(r"^(\d{1,7})\*+(\d{4})$")
+#: Fewest digits read as the end of a phone (a receipt prints the last four).
+PHONE_END_DIGITS: Final = 4
+#: Fewest digits read as the start of a phone (fewer would match a good part of the chain).
+PHONE_START_DIGITS: Final = 5
+#: The ways an entry can be looked up (``SearchTerm.read_as``), in the order results come.
+SEARCH_KINDS: Final = ("member_id", "masked_phone", "phone", "phone_end", "phone_start",
+                       "member_code", "card", "name_start")  # fmt: skip
+#: Digits of a full phone (an entry this long is the whole number, matched exactly).
+FULL_PHONE_DIGITS: Final = 11
+
+
 @dataclass(frozen=True, slots=True)
 class SearchTerm:
     """One search box entry, read every way it could be meant."""
@@ -61,19 +74,50 @@ class SearchTerm:
     text: str  # as typed, trimmed: a member id, member code or card is matched exactly
     phone: str  # its digits when it could be a phone ("" otherwise)
     name_prefix: str  # case-folded, when it could be the start of a name ("" otherwise)
+    phone_start: str = ""  # digits a phone starts with ("" when not read so)
+    phone_end: str = ""  # digits a phone ends with, four or more ("" when not read so)
+    masked: bool = False  # a masked phone: the start and the end must both match
+
+    def read_as(self) -> tuple[str, ...]:
+        """The ways the entry was looked up, in the order results come (the page names them,
+        ``search_kind.<kind>`` in its catalogues)."""
+        kinds = ["member_id"]
+        if self.masked:
+            kinds.append("masked_phone")
+        for kind, given in (("phone", self.phone), ("phone_end", self.phone_end),
+                            ("phone_start", self.phone_start)):  # fmt: skip
+            kinds += [kind] if given and not self.masked else []
+        kinds += ["member_code", "card"]
+        kinds += ["name_start"] if self.name_prefix else []
+        return tuple(kinds)
 
 
 def search_term(query: str) -> SearchTerm:
-    """Read a search entry; CrmRuleError when it is empty or too long to be any key."""
+    """Read a search entry; CrmRuleError when it is empty or too long to be any key.
+
+    Digits alone are a whole phone, or (shorter than one) the end of a phone, four digits
+    or more, and its start, five or more; ``139****5024`` as a receipt prints it is the
+    start and the end together.
+    """
     text = unicodedata.normalize("NFKC", query).strip()
     if not text:
         raise CrmRuleError("type a phone number, card number, name or member id")
     if len(text) > 64:
         raise CrmRuleError("a search is at most 64 characters")
+    masked = _MASKED_PHONE.match(re.sub(r"[\s-]+", "", text))
+    if masked:
+        return SearchTerm(text=text, phone="", name_prefix="", phone_start=masked[1],
+                          phone_end=masked[2], masked=True)  # fmt: skip
     digits = normalise_phone(text)
-    looks_like_phone = len(digits) >= 5 and not re.search(r"[^\d\s+()-]", text)
+    only_digits = not re.search(r"[^\d\s+()-]", text)
+    looks_like_phone = len(digits) >= 5 and only_digits
     prefix = text.casefold() if any(ch.isalpha() for ch in text) else ""
-    return SearchTerm(text=text, phone=digits if looks_like_phone else "", name_prefix=prefix)
+    part = digits if only_digits and len(digits) < FULL_PHONE_DIGITS else ""
+    return SearchTerm(
+        text=text, phone=digits if looks_like_phone else "", name_prefix=prefix,
+        phone_start=part if len(part) >= PHONE_START_DIGITS else "",
+        phone_end=part if len(part) >= PHONE_END_DIGITS else "",
+    )  # fmt: skip
 
 
 def clean_tag(tag: str) -> str:

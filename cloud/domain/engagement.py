@@ -16,6 +16,8 @@ from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Final
 
+from cloud.domain.errors import DomainError
+
 KINDS: Final = ("purchase_confirmation", "birthday_greeting", "campaign_notice")
 TEMPLATE_LANGUAGES: Final = ("zh_CN", "en")
 #: Fields a template may use, and what each holds.
@@ -55,8 +57,9 @@ DEFAULT_TEMPLATES: Final[Mapping[tuple[str, str], str]] = MappingProxyType(
 )
 
 
-class TemplateError(ValueError):
-    """A template that cannot be used; the message names the problem."""
+class TemplateError(DomainError):
+    """A template that cannot be used; the message names the problem (in the catalogues, so
+    the page says it in its reader's language)."""
 
 
 def fields_of(text: str) -> list[str]:
@@ -64,13 +67,15 @@ def fields_of(text: str) -> list[str]:
     try:
         parsed = list(string.Formatter().parse(text))
     except ValueError as err:
-        raise TemplateError(f"malformed template: {err}") from err
+        raise TemplateError("malformed template: %(reason)s", reason=str(err)) from err
     names = []
     for _, name, spec, conversion in parsed:
         if name is None:
             continue
         if spec or conversion or not name.isidentifier():
-            raise TemplateError(f"{{{name}}}: a placeholder is a bare name, like {{name}}")
+            raise TemplateError(
+                "%(field)s: a placeholder is a bare name, like {name}", field="{" + name + "}"
+            )
         names.append(name)
     return names
 
@@ -78,11 +83,13 @@ def fields_of(text: str) -> list[str]:
 def check_template(text: str) -> str:
     """``text`` if it is a usable template; TemplateError says what is wrong."""
     if not text.strip() or len(text) > MAX_TEMPLATE_CHARS:
-        raise TemplateError(f"a template holds 1..{MAX_TEMPLATE_CHARS} characters")
+        raise TemplateError("a template holds 1..%(most)s characters", most=MAX_TEMPLATE_CHARS)
     unknown = sorted(set(fields_of(text)) - set(PLACEHOLDERS))
     if unknown:
         raise TemplateError(
-            f"unknown placeholder(s) {', '.join(unknown)}; known: {', '.join(PLACEHOLDERS)}"
+            "unknown placeholder(s) %(unknown)s; known: %(known)s",
+            unknown=", ".join(unknown),
+            known=", ".join(PLACEHOLDERS),
         )
     return text
 

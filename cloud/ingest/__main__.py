@@ -11,6 +11,7 @@ import socket
 import sys
 from types import FrameType
 
+from cloud.dburl import add_database_argument, log_database
 from cloud.domain.tiers import TierThresholds
 from cloud.ingest.preparer import GC_YOUNG_THRESHOLD
 from cloud.ingest.worker import GROUP_MAX, IngestWorker
@@ -21,7 +22,6 @@ from cloud.mqtt import (
     retire_session,
 )
 from cloud.store.apply import IngestRules
-from cloud.store.db import configured_url
 from cloud.store.errors import CloudStoreError
 from cloud.store.stores import registered_timezones
 from protocol.tls import IdentityFilesError
@@ -43,10 +43,7 @@ def _store_tz(text: str) -> tuple[str, str]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options; the password may come from POS_INGEST_PASSWORD instead."""
     p = argparse.ArgumentParser(prog="python -m cloud.ingest", description=__doc__)
-    p.add_argument(
-        "--db", default=configured_url(os.environ),
-        help="sqlite:///path or postgresql://... (default: $DATABASE_URL, else SQLite)",
-    )  # fmt: skip
+    add_database_argument(p, os.environ)
     add_broker_arguments(p, username="ingest", password_env="POS_INGEST_PASSWORD",
                          client_id=f"ingest-{socket.gethostname()}")  # fmt: skip
     p.add_argument("--share-group", default="ingest")
@@ -143,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     # of ingest's CPU). Those never die, so they are frozen out of its passes.
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    log_database(__name__, args.db)
     print(f"ingest worker {args.client_id} ready", flush=True)
     worker.wait()
     return 0

@@ -23,23 +23,20 @@ from types import FrameType
 from typing import Any
 
 from cloud.api.publisher import MqttPublisher
+from cloud.dburl import add_database_argument, log_database
 from cloud.jobs.config import JOB_NAMES, ConfigError, JobsConfig, load
 from cloud.jobs.publish import audit_unattended, sink
 from cloud.jobs.registry import run_job
 from cloud.jobs.runs import RunResult, recent
 from cloud.jobs.scheduler import Scheduler
 from cloud.mqtt import add_broker_arguments, broker_settings
-from cloud.store.db import CloudDB, configured_url, open_cloud_db
+from cloud.store.db import CloudDB, open_cloud_db
 from cloud.store.errors import CloudStoreError
 from protocol.tls import IdentityFilesError
 
 
 def _common(p: argparse.ArgumentParser, broker: bool) -> None:
-    p.add_argument(
-        "--db",
-        default=configured_url(os.environ),
-        help="sqlite:///path or postgresql://... (default: $DATABASE_URL)",
-    )
+    add_database_argument(p, os.environ)
     if not broker:
         return
     p.add_argument("--config", help="jobs settings (TOML); defaults when left out")
@@ -134,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     except CloudStoreError as err:
         print(f"cloud.jobs: {err}", file=sys.stderr)
         return 1
+    log_database(__name__, args.db)
     try:
         if args.command == "runs":
             print(

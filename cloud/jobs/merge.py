@@ -44,18 +44,20 @@ def merge_member(
     config: JobsConfig,
     dry_run: bool = False,
     move_cards: bool = True,
+    keep_phone: str | None = None,
 ) -> Merged:
     """Join ``old_id`` into ``survivor_id`` under the chain's rules in force.
 
     Refused (MemberInvalid, MemberNotFound, MemberConflict) for a member merged into itself,
-    an unknown member, one already merged elsewhere, or two members whose phones differ.
+    an unknown member, one already merged elsewhere, or two members whose phones differ
+    unless ``keep_phone`` names the one the survivor keeps.
     """
     chain, _ = rules_store.in_force(cdb, "all")
     today = now.replace(tzinfo=dt.UTC).astimezone(config.zone()).date()
     return merge_into(
         cdb, old_id, survivor_id, now=now, actor=actor, reason=reason,
         scope=config.member_scope, policy=tier_policy(chain), today=today, dry_run=dry_run,
-        move_cards=move_cards,
+        move_cards=move_cards, keep_phone=keep_phone,
     )  # fmt: skip
 
 

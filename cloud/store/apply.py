@@ -39,7 +39,6 @@ from cloud.domain.projections import (
 )
 from cloud.store import (
     crm_privacy,
-    late_sales,
     member_facts,
     merging,
     remote_effects,
@@ -865,10 +864,11 @@ def _apply_locked(
     else:
         high_water = seqstore.high_water_after(cdb, terminal_id, high_water)
     max_seq = max(term.max_seq, high_water, *inserted, 0)
-    seqstore.save_terminal(cdb, terminal_id, high_water, max_seq, state, now)
-    down += remote_effects.apply(cdb, fresh, batch.local_times, now)  # coupons, returns
-    # Returns held only for want of a sale stored now are judged again, and may apply.
-    touched = sorted({*touched, *late_sales.release(cdb, fresh, rules, now)})
+    # coupons, returns, reused receipt numbers
+    effects, receipt_mark = remote_effects.apply(cdb, fresh, batch.local_times, now,
+                                                 term.receipt_mark)  # fmt: skip
+    down += effects
+    seqstore.save_terminal(cdb, terminal_id, high_water, max_seq, state, now, receipt_mark)
     till_crm.apply(cdb, fresh)  # notes and complaints, into the member 360
     acked_id = next((e.event_id for e in storing if e.seq == high_water), None)
     if acked_id is None:
@@ -986,5 +986,5 @@ def reject_payload(
         insert_rows(cdb, "events", EVENT_COLUMNS, rows, on_conflict="ON CONFLICT DO NOTHING")
         mark = seqstore.high_water_after(cdb, terminal_id, term.high_water)
         top = max([term.max_seq, mark, *(seq for seq, _, _ in placeable)])
-        seqstore.save_terminal(cdb, terminal_id, mark, top, term.state, now)
+        seqstore.save_terminal(cdb, terminal_id, mark, top, term.state, now, term.receipt_mark)
         return mark, seqstore.event_id_at(cdb, terminal_id, mark)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import peewee as pw
@@ -23,7 +24,10 @@ from cloud.store.queries import tills_elsewhere
 HISTORY_LIMIT: Final = 100
 #: A till records a rating after its sale, with at most this many events in between.
 FEEDBACK_WINDOW: Final = 20
+#: Members a search lists; the rest are counted for "N more, narrow the search".
 SEARCH_LIMIT: Final = 50
+#: Matches one lookup of a search reads at most (the count of the rest stops here).
+COUNT_CAP: Final = 1000
 
 
 def _iso(value: Any) -> str | None:
@@ -58,43 +62,86 @@ def _profile(member: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A search's first ``limit`` members, and how many more matched (counted up to a cap)."""
+
+    members: list[dict[str, Any]]
+    more: int
+    more_capped: bool  # the count stopped at the cap: at least ``more`` more
+
+
+def _phone_parts(cdb: CloudDB, m: Any, term: SearchTerm) -> list[Any]:
+    """Conditions for the start and end of a phone, each answered by an index.
+
+    The end: the last four digits through an index on them (``right(phone, 4)`` on
+    PostgreSQL, ``substr(phone, -4)`` on SQLite, the same expression as the index so the
+    planner uses it), then the rest of the digits checked on those few rows. The start: a
+    prefix LIKE over ``text_pattern_ops`` on PostgreSQL, a range over the plain phone
+    index on SQLite (whose LIKE is case-folding and never uses an index).
+    """
+    mark = "%s" if cdb.is_postgres else "?"
+    last4 = "right(phone, 4)" if cdb.is_postgres else "substr(phone, -4)"
+    start, end = term.phone_start, term.phone_end
+
+    def by_end(pattern: str) -> Any:
+        return pw.SQL(f"{last4} = {mark}", (end[-4:],)) & pw.SQL(f"phone LIKE {mark}", (pattern,))
+
+    if term.masked:
+        return [by_end(start + "%" + end)]
+    parts = [by_end("%" + end)] if end else []
+    if start and cdb.is_postgres:
+        parts.append(pw.SQL(f"phone LIKE {mark}", (start + "%",)))
+    elif start:  # digits sort before ':' in SQLite's byte order
+        parts.append((m.phone >= start) & (m.phone < start[:-1] + chr(ord(start[-1]) + 1)))
+    return parts
+
+
 def search(
     cdb: CloudDB, term: SearchTerm, stores: frozenset[str] | None, limit: int = SEARCH_LIMIT
-) -> list[dict[str, Any]]:
-    """Members matching by id, phone, member code, card or name prefix (unmasked)."""
+) -> Found:
+    """Members matching by id, phone (whole, its end, its start, or masked), member code, card
+    or name prefix (unmasked), exact keys first; each lookup stops at ``COUNT_CAP``."""
     m = cdb.models.Member
     text = term.text
-    found: dict[str, Any] = {}
+    order: dict[str, None] = {}
 
-    def take(query: Any, exact_card: bool = False) -> None:
+    def take(where: Any, exact_card: bool = False, by: Any = None) -> None:
+        query = m.select(m.member_id, m.cards).where(where)
         if stores is not None:
             query = query.where(m.home_store.in_(sorted(stores)))
-        for row in query.limit(limit):
-            if not exact_card or text in (row.cards or []):
-                found.setdefault(row.member_id, row)
+        if by is not None:
+            query = query.order_by(by, m.member_id)
+        for row in query.limit(COUNT_CAP).tuples():
+            if not exact_card or text in (row[1] or []):
+                order.setdefault(row[0], None)
 
-    take(m.select().where(m.member_id == text))
+    take(m.member_id == text)
     if term.phone:
-        take(m.select().where(m.phone == term.phone))
-    take(m.select().where(m.member_code == text))
+        take(m.phone == term.phone)
+    for part in _phone_parts(cdb, m, term):
+        take(part, by=m.phone)
+    take(m.member_code == text)
     if cdb.is_postgres:  # the GIN index on the cards as JSON answers containment
-        take(m.select().where(pw.SQL("cards::jsonb @> %s::jsonb", (json.dumps([text]),))))
+        take(pw.SQL("cards::jsonb @> %s::jsonb", (json.dumps([text]),)))
     else:  # a superset by LIKE (every odd character a wildcard), checked exactly
         pattern = "%" + re.sub(r"[^0-9A-Za-z]+", "%", text) + "%"
-        take(m.select().where(m.cards.cast("text") ** pattern), exact_card=True)
+        take(m.cards.cast("text") ** pattern, exact_card=True)
     if term.name_prefix:
         escaped = re.sub(r"([\\%_])", r"\\\1", term.name_prefix)
         mark = "%s" if cdb.is_postgres else "?"
-        cond = pw.SQL(f"lower(name) LIKE {mark} ESCAPE '\\'", (escaped + "%",))
-        take(m.select().where(cond).order_by(m.name))
-    rows = list(found.values())
-    return [
+        take(pw.SQL(f"lower(name) LIKE {mark} ESCAPE '\\'", (escaped + "%",)), by=m.name)
+    ids = list(order)
+    rows = {r.member_id: r for r in m.select().where(m.member_id.in_(ids[:limit]))}
+    members = [
         {"member_id": r.member_id, "phone": r.phone or "", "name": r.name or "",
          "home_store": r.home_store or "", "tier": r.tier,
          "cumulative_spend_fen": int(r.cumulative_spend_fen),
          "matched_card": text in (r.cards or [])}
-        for r in rows[:limit]
+        for r in (rows[i] for i in ids[:limit] if i in rows)
     ]  # fmt: skip
+    more = len(ids) - len(members)
+    return Found(members, more, more_capped=len(ids) >= COUNT_CAP)
 
 
 def _events(

@@ -2,8 +2,9 @@
 
 Built per database like ``cloud.store.models`` and created when missing on every open. The
 search indexes of the members table are made here too (``prepare``): on PostgreSQL the name
-is found by a case-folded prefix and a card inside the JSON list through a GIN index, so a
-lookup at chain scale reads a handful of index pages, never the whole table.
+is found by a case-folded prefix and a card inside the JSON list through a GIN index, and on
+both databases a phone by its last four digits (an index on that expression), so a lookup at
+chain scale reads a handful of index pages, never the whole table.
 """
 
 from __future__ import annotations
@@ -26,6 +27,12 @@ INDEXES: Final = (
     ("members_name_prefix",
      "CREATE INDEX IF NOT EXISTS members_name_prefix ON members (lower(name) text_pattern_ops)",
      "CREATE INDEX IF NOT EXISTS members_name_prefix ON members (name)"),
+    ("members_phone_last4",
+     "CREATE INDEX IF NOT EXISTS members_phone_last4 ON members (right(phone, 4))",
+     "CREATE INDEX IF NOT EXISTS members_phone_last4 ON members (substr(phone, -4))"),
+    ("members_phone_prefix",
+     "CREATE INDEX IF NOT EXISTS members_phone_prefix ON members (phone text_pattern_ops)",
+     ""),
     ("members_member_code",
      "CREATE INDEX IF NOT EXISTS members_member_code ON members (member_code)",
      "CREATE INDEX IF NOT EXISTS members_member_code ON members (member_code)"),
@@ -136,14 +143,24 @@ def build_crm_models(database: pw.Database) -> CrmModels:
 
 
 def prepare(database: pw.Database, models: CrmModels) -> None:
-    """Create the tables and the member search indexes once; touch nothing when they exist."""
+    """Create the tables and the member search indexes once; touch nothing when they exist.
+
+    An index added in a later release is made on the first open after it (the tables are
+    there already, the index is not).
+    """
     names = {m._meta.table_name for m in models.all()}
-    if names <= set(database.get_tables()):
-        return
     postgres = isinstance(database, pw.PostgresqlDatabase)
+    wanted = {name for name, pg_ddl, sqlite_ddl in INDEXES if (pg_ddl if postgres else sqlite_ddl)}
+
+    def missing_indexes() -> bool:
+        have = {i.name for table in ("members", "coupon_uses") for i in database.get_indexes(table)}
+        return not wanted <= have
+
+    if names <= set(database.get_tables()) and not missing_indexes():
+        return
     with schema_change(database, LOCK_CLASS):
         present = set(database.get_tables())
-        if names <= present:
+        if names <= present and not missing_indexes():
             return
         database.create_tables([m for m in models.all() if m._meta.table_name not in present])
         for _name, pg_ddl, sqlite_ddl in INDEXES:

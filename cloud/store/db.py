@@ -28,7 +28,7 @@ from cloud.store.rollup_models import RollupModels, build_rollup_models
 from cloud.store.schema_lock import add_missing_columns, schema_change
 from cloud.store.segment_models import SegmentModels, build_segment_models
 
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 DEFAULT_URL: Final = "sqlite:///var/cloud.db"
 #: Environment variable naming the database (a PostgreSQL URL at chain scale).
 URL_ENV: Final = "DATABASE_URL"
@@ -69,9 +69,15 @@ def _v3_to_v4(database: pw.Database, models: Models) -> None:
     migrate(migrator.add_column("terminals", "flag_message", models.Terminal.flag_message))
 
 
+def _v4_to_v5(database: pw.Database, models: Models) -> None:
+    """A terminal's receipt mark, left unknown (ingest works it out from the stored sales)."""
+    migrator = SchemaMigrator.from_database(database)
+    migrate(migrator.add_column("terminals", "receipt_mark", models.Terminal.receipt_mark))
+
+
 #: Migrations from version n to n+1, applied in order on open.
 MIGRATIONS: Final[Mapping[int, Callable[[pw.Database, Models], None]]] = MappingProxyType(
-    {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+    {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 )
 
 SQLITE_PRAGMAS: Final = (

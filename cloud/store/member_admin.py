@@ -26,6 +26,7 @@ from cloud.store.effects import PendingDown
 from cloud.store.stores import store_known
 from protocol.bounds import MAX_POINTS
 from protocol.items import ItemError, validate_items
+from protocol.phones import mobile_phone
 from protocol.topics import ALL_STORES
 
 #: Profile fields HQ may set (the phone is required on a new member).
@@ -82,9 +83,14 @@ def clean_profile(member_id: str, given: Mapping[str, Any], *, new: bool) -> dic
         raise MemberInvalid(f"{member_id}: unknown field(s) {', '.join(unknown)}")
     out = dict(given)
     if "phone" in out:
-        out["phone"] = normalise_phone(str(out["phone"] or ""))
-        if len(out["phone"]) < 5:
-            raise MemberInvalid(f"{member_id}: phone {given['phone']!r} is not a phone number")
+        # The till's rule, after the +86 and punctuation a pasted number may carry.
+        phone = mobile_phone(normalise_phone(str(out["phone"] or "")))
+        if phone is None:
+            raise MemberInvalid(
+                "%(member)s: phone %(phone)s is not a phone number (11 digits starting with 1)",
+                member=member_id, phone=repr(given["phone"]),
+            )  # fmt: skip
+        out["phone"] = phone
     elif new:
         raise MemberInvalid(f"{member_id}: the phone is required (it is the account key)")
     if "birthday" in out:
@@ -116,6 +122,14 @@ def _merged_away(cdb: CloudDB) -> Any:
     return alias.select(alias.old_id)
 
 
+def phone_holders(cdb: CloudDB, phone: str, other_than: Iterable[str] = ()) -> list[str]:
+    """The members the cloud still uses (not merged away) that hold ``phone``, in id order."""
+    m = cdb.models.Member
+    skip = set(other_than)
+    rows = m.select(m.member_id).where((m.phone == phone) & m.member_id.not_in(_merged_away(cdb)))
+    return [r.member_id for r in rows.order_by(m.member_id) if r.member_id not in skip]
+
+
 def holders(cdb: CloudDB, profile: Mapping[str, Any], other_than: Iterable[str] = ()) -> list[str]:
     """Problems: the profile's phone, member code or cards already held by another member."""
     m = cdb.models.Member
@@ -123,9 +137,8 @@ def holders(cdb: CloudDB, profile: Mapping[str, Any], other_than: Iterable[str] 
     found = []
     live = m.member_id.not_in(_merged_away(cdb))
     if profile.get("phone"):
-        for row in m.select(m.member_id).where((m.phone == profile["phone"]) & live):
-            if row.member_id not in skip:
-                found.append(f"phone {profile['phone']} is held by {row.member_id}")
+        for holder in phone_holders(cdb, profile["phone"], skip):
+            found.append(f"phone {profile['phone']} is held by {holder}")
     if profile.get("member_code"):
         for row in m.select(m.member_id).where((m.member_code == profile["member_code"]) & live):
             if row.member_id not in skip:

@@ -12,6 +12,12 @@ joins (``cloud.domain.member_merge``); the old id becomes an alias that ingest f
 events tills still send under it. Tills are told: the old id is deleted from their caches, the
 survivor's facts are pushed, and the moved coupons are pushed bound to the survivor. A merge
 already made is a no-op.
+
+Two members with different phones (a customer who changed number and registered again) are
+joined only when HQ says which phone the survivor keeps (``keep_phone``): the phone is the
+account key, so the cloud never picks one. The kept phone may not be held by a third member;
+the dropped one finds nobody afterwards, at the cloud or at a till (a carrier may give the
+number to someone else), and the alias records both, masked, with who merged and why.
 """
 
 from __future__ import annotations
@@ -21,12 +27,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-from cloud.domain.member_merge import Profile, join, same_phone
+from cloud.domain.crm import mask_phone
+from cloud.domain.member_merge import Profile, join, normalise_phone, same_phone
 from cloud.domain.tier_review import TierPolicy, upgrade_to
 from cloud.store import coupons, member_facts, tier_spend
 from cloud.store.adjustments import MemberConflict, MemberInvalid, MemberNotFound
 from cloud.store.db import CloudDB
-from cloud.store.effects import PendingDown, logged_change
+from cloud.store.effects import PendingDown, erased_among, logged_change
+from cloud.store.member_admin import phone_holders
 
 #: Tables whose rows belong to a member, by label, with the model holding ``member_id``.
 #: A new member-keyed table (notes, complaints) joins the merge by one entry here.
@@ -53,6 +61,8 @@ class Merged:
     tier: str = ""
     cards_left_out: tuple[str, ...] = ()
     down: list[PendingDown] = field(default_factory=list)
+    phone: str = ""  # the survivor's phone after the merge
+    phone_dropped: str = ""  # the phone that no longer finds the member ("" when none)
 
 
 def _profile(row: Any) -> Profile:
@@ -73,7 +83,7 @@ def _locked(cdb: CloudDB, member_ids: Sequence[str]) -> dict[str, Any]:
 def merge_into(
     cdb: CloudDB, old_id: str, survivor_id: str, *, now: dt.datetime, actor: str, reason: str,
     scope: str, policy: TierPolicy, today: dt.date, dry_run: bool = False, push: bool = True,
-    move_cards: bool = True,
+    move_cards: bool = True, keep_phone: str | None = None,
 ) -> Merged:  # fmt: skip
     """Join ``old_id`` into ``survivor_id`` (in the caller's transaction, or its own).
 
@@ -81,7 +91,8 @@ def merge_into(
     visits in ``policy``'s window ending ``today`` earn more. ``push=False`` leaves the
     survivor's facts for the caller to push (ingest pushes once the terminal's mark is
     written). Refused (MemberInvalid, MemberNotFound, MemberConflict) for a member merged
-    into itself, an unknown member, one already merged elsewhere, or differing phones.
+    into itself, an unknown member, one already merged elsewhere, or differing phones unless
+    ``keep_phone`` names the one the survivor keeps (``_phones``).
 
     ``move_cards=False`` (every merge nobody at HQ looked at) keeps the duplicate's cards off
     the survivor: a phone is no proof of identity, and a till that registers a "duplicate"
@@ -101,14 +112,13 @@ def merge_into(
         done = alias.get_or_none(alias.old_id == old_id)
         if done is not None:
             if done.new_id == survivor_id:
-                return Merged(old_id, survivor_id, True, dict(done.moved or {}))
+                return Merged(old_id, survivor_id, True, dict(done.moved or {}),
+                              phone=rows[survivor_id].phone or "")  # fmt: skip
             raise MemberConflict(f"{old_id} was merged into {done.new_id} already")
         old, keep = rows[old_id], rows[survivor_id]
-        if not same_phone(old.phone or "", keep.phone or ""):
-            raise MemberConflict(
-                f"{old_id} and {survivor_id} have different phones; only members registered "
-                "with one phone are merged"
-            )
+        phone, dropped = _phones(cdb, old, keep, keep_phone)
+        if dropped and not reason.strip():
+            raise MemberInvalid("say why the members are merged (reason)")
         held = () if move_cards else tuple(old.cards or ())
         joined = join(_profile(keep), replace(_profile(old), cards=()) if held else _profile(old))
         spend = int(keep.cumulative_spend_fen) + int(old.cumulative_spend_fen)
@@ -117,7 +127,7 @@ def merge_into(
         tier = upgrade_to(tier, both[old_id] + both[survivor_id], policy) or tier
         left_out = (*joined.cards_left_out, *held)
         if dry_run:
-            return Merged(old_id, survivor_id, False, {}, tier, left_out)
+            return Merged(old_id, survivor_id, False, {}, tier, left_out, [], phone, dropped)
         moved_codes = [
             c.code for c in cdb.remote.Coupon.select(cdb.remote.Coupon.code)
             .where(cdb.remote.Coupon.member_id == old_id)
@@ -129,7 +139,13 @@ def merge_into(
         moved["spend_fen"] = int(old.cumulative_spend_fen)
         if held:
             moved["cards_held"] = list(held)
-        _write(cdb, old, keep, joined.profile, spend, tier, now)
+        if dropped:  # masked: the alias outlives an erasure of the survivor's numbers
+            moved["phone"] = {
+                "kept": mask_phone(phone),
+                "dropped": mask_phone(dropped),
+                "kept_from": old_id if same_phone(phone, old.phone or "") else survivor_id,
+            }
+        _write(cdb, old, keep, replace(joined.profile, phone=phone), spend, tier, now)
         alias.insert(
             old_id=old_id, new_id=survivor_id, merged_at=now, merged_by=actor[:64],
             reason=reason, moved=moved,
@@ -140,7 +156,46 @@ def merge_into(
             down += member_facts.push(cdb, [survivor_id], now, scope)
         if moved_codes:  # a till's cache must bind them to the survivor, or it refuses them
             down += coupons.push(cdb, moved_codes, now)
-    return Merged(old_id, survivor_id, False, moved, tier, left_out, down)
+    return Merged(old_id, survivor_id, False, moved, tier, left_out, down, phone, dropped)
+
+
+def _phones(cdb: CloudDB, old: Any, keep: Any, keep_phone: str | None) -> tuple[str, str]:
+    """(the phone the survivor keeps, the one dropped or ""): one phone shared needs no
+    choice; two need HQ's, naming one of them and held by no third member."""
+    old_phone, into_phone = normalise_phone(old.phone or ""), normalise_phone(keep.phone or "")
+    chosen = None if keep_phone is None else normalise_phone(keep_phone)
+    if same_phone(old_phone, into_phone):
+        if chosen is not None and chosen != into_phone:
+            raise MemberInvalid(
+                "keep_phone %(phone)s is not the members' phone %(shared)s",
+                phone=keep_phone, shared=into_phone,
+            )  # fmt: skip
+        return keep.phone, ""
+    erased = sorted(erased_among(cdb, [old.member_id, keep.member_id]))
+    if erased:  # no phone left to choose, and nothing more is recorded on it
+        raise MemberConflict(
+            "%(member)s's personal data was erased; nothing more is recorded", member=erased[0]
+        )
+    if chosen is None:
+        raise MemberConflict(
+            "%(old)s and %(into)s have different phones (%(old_phone)s, %(into_phone)s): say "
+            "which one the merged member keeps (keep_phone); the other will find nobody",
+            old=old.member_id, into=keep.member_id, old_phone=old_phone or "-",
+            into_phone=into_phone or "-",
+        )  # fmt: skip
+    if not chosen or chosen not in (old_phone, into_phone):
+        raise MemberInvalid(
+            "keep_phone %(phone)s is neither member's phone: choose %(old_phone)s or "
+            "%(into_phone)s",
+            phone=keep_phone, old_phone=old_phone or "-", into_phone=into_phone or "-",
+        )  # fmt: skip
+    held = phone_holders(cdb, chosen, other_than=(old.member_id, keep.member_id))
+    if held:
+        raise MemberConflict(
+            "phone %(phone)s is held by %(holders)s too: merge or edit that member first",
+            phone=chosen, holders=", ".join(held),
+        )  # fmt: skip
+    return chosen, into_phone if chosen == old_phone else old_phone
 
 
 def _move(cdb: CloudDB, old_id: str, survivor_id: str) -> dict[str, int]:
@@ -184,12 +239,15 @@ def _write(
 ) -> None:
     m = cdb.models
     m.Member.update(
-        name=profile.name, birthday=profile.birthday, gender=profile.gender,
+        phone=profile.phone, name=profile.name, birthday=profile.birthday, gender=profile.gender,
         opt_out_sms=profile.opt_out_sms, cards=list(profile.cards), tier=tier,
         registered_at=profile.registered_at, cumulative_spend_fen=spend, updated_at=now,
     ).where(m.Member.member_id == keep.member_id).execute()  # fmt: skip
+    # A merged-away id keeps its phone for history, unless HQ dropped that phone: then nothing
+    # at the cloud finds the customer by it any more.
+    gone = {} if same_phone(old.phone or "", profile.phone) else {"phone": ""}
     m.Member.update(
-        duplicate_of=keep.member_id, cumulative_spend_fen=0, cards=[], updated_at=now
+        duplicate_of=keep.member_id, cumulative_spend_fen=0, cards=[], updated_at=now, **gone
     ).where(m.Member.member_id == old.member_id).execute()
     if tier != keep.tier:
         m.TierChange.insert(

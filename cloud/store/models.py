@@ -119,6 +119,9 @@ def build_models(database: pw.Database) -> Models:
         carry_after = pw.BigIntegerField(default=0)
         carry_from = pw.BigIntegerField(default=0)
         carry_to = pw.BigIntegerField(default=0)
+        # The highest receipt key (cloud.domain.receipt_numbers) of its stored sales: a new
+        # sale numbered above it cannot repeat one. None until ingest has worked it out.
+        receipt_mark = pw.BigIntegerField(null=True)
 
         class Meta:
             table_name = "terminals"

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import peewee as pw
 
+from cloud.domain import receipt_numbers
 from cloud.store import return_ids
 from cloud.store.db import CloudDB
 from cloud.store.remote_models import LOCK_CLASS, return_units
@@ -25,6 +26,8 @@ from cloud.store.remote_models import LOCK_CLASS, return_units
 CLAIM_S: Final = 15 * 60
 #: The abuse limit's window (MISSION: returns per member per 30 days).
 WINDOW_DAYS: Final = 30
+#: The statuses of a sale that holds its receipt number (dead and duplicate rows do not).
+_COUNTED: Final = ("ok", "held")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,29 +102,53 @@ def holder(sale: StoredSale) -> dict[str, Any]:
             "total_fen": body.get("total_fen")}  # fmt: skip
 
 
-def record_reused(cdb: CloudDB, sales: Sequence[Any], now: dt.datetime) -> None:
+def record_reused(
+    cdb: CloudDB, sales: Sequence[Any], now: dt.datetime, mark: int | None
+) -> int | None:
     """Report newly stored sales whose receipt number another sale of the same terminal holds
-    (a restored store file counting the day's receipts again), for HQ to follow up.
+    (a restored store file counting the day's receipts again), for HQ to follow up; return
+    the terminal's receipt mark after them.
 
-    ``sales`` are stored sale events (cloud.store.remote_effects.Stored).
+    ``sales`` are one terminal's stored sale events (cloud.store.remote_effects.Stored), held
+    ones too; ``mark`` is the highest receipt_numbers.order_key of its sales stored before
+    (None: not known yet, so it is worked out from every stored sale, these included). Only
+    the numbers that could repeat one (receipt_numbers.screen) are looked up: a till that
+    keeps counting up needs no query at all.
     """
-    numbers = {str(s.body.get("receipt_no") or "") for s in sales} - {""}
+    if not sales:
+        return mark
+    ordered = sorted(sales, key=lambda s: s.seq)
+    if mark is None:
+        mark = _stored_mark(cdb, ordered[0].terminal_id)
+    screened = receipt_numbers.screen(mark, [str(s.body.get("receipt_no") or "") for s in ordered])
+    numbers = screened.suspects - {""}
     if not numbers:
-        return
+        return screened.mark
     e = cdb.models.Event
     twice = set(
         e.select(e.terminal_id, e.receipt_no)
         .where(e.receipt_no.in_(sorted(numbers)) & (e.type == "sale")
-               & e.status.in_(("ok", "held")))
+               & e.status.in_(_COUNTED))
         .group_by(e.terminal_id, e.receipt_no)
         .having(pw.fn.COUNT(e.seq) > 1)
         .tuples()
     )  # fmt: skip
-    for stored in sales:
+    for stored in sales:  # a number held twice: every new sale printed with it is reported
         receipt = str(stored.body.get("receipt_no") or "")
         if (stored.terminal_id, receipt) in twice:
             _problem(cdb, stored, "receipt_reused", receipt_no=receipt[:64],
                      sale_id=str(stored.body.get("sale_id") or "")[:36], now=now)  # fmt: skip
+    return screened.mark
+
+
+def _stored_mark(cdb: CloudDB, terminal_id: str) -> int:
+    """The highest receipt key of the terminal's stored sales: read once per terminal (one
+    new to the cloud, or stored before the mark was kept)."""
+    e = cdb.models.Event
+    rows = e.select(e.receipt_no).where(
+        (e.terminal_id == terminal_id) & (e.type == "sale") & e.status.in_(_COUNTED)
+    )
+    return receipt_numbers.highest(str(r or "") for (r,) in rows.tuples())
 
 
 def sold_units(body: Mapping[str, Any]) -> dict[int, int]:

@@ -32,10 +32,15 @@ class Stored:
 
 
 def apply(
-    cdb: CloudDB, fresh: Sequence[Any], local_times: Mapping[int, dt.datetime], now: dt.datetime
-) -> list[PendingDown]:
-    """Count coupon uses and returned units of ``fresh`` events, issue the coupons rules give;
-    return the coupon changes to push."""
+    cdb: CloudDB,
+    fresh: Sequence[Any],
+    local_times: Mapping[int, dt.datetime],
+    now: dt.datetime,
+    receipt_mark: int | None,
+) -> tuple[list[PendingDown], int | None]:
+    """Count coupon uses and returned units of one terminal's ``fresh`` events, report its
+    reused receipt numbers, issue the coupons rules give; return the coupon changes to push
+    and the terminal's receipt mark after them (see receipts.record_reused)."""
     stored = [
         Stored(e.terminal_id, e.seq, e.store_id, e.type, e.body, local_times[e.seq].date(),
                e.status)
@@ -43,10 +48,10 @@ def apply(
         if e.dead_reason is None and e.type in ("sale", "return")
     ]  # fmt: skip
     if not stored:
-        return []
+        return [], receipt_mark
     sales = [s for s in stored if s.type == "sale"]
     changed = coupons.record_uses(cdb, sales, now)
-    receipts.record_reused(cdb, sales, now)
+    receipt_mark = receipts.record_reused(cdb, sales, now, receipt_mark)
     receipts.record_returns(cdb, [s for s in stored if s.type == "return"], now)
     given = coupon_rules.issued_for(cdb, sales)
     if given:  # a sale recorded under a merged-away id earns its survivor the coupon
@@ -57,4 +62,4 @@ def apply(
         coupons.issue(cdb, mine, f"rule:{rule}", now, announce=False)
     coupon_rules.count_issued(cdb, given)
     changed += [g["code"] for g in given]
-    return coupons.push(cdb, changed, now) if changed else []
+    return (coupons.push(cdb, changed, now) if changed else []), receipt_mark

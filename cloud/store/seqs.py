@@ -24,11 +24,14 @@ EVENT_COLUMNS = ("terminal_id", "seq", "event_id", "store_id", "type", "device_t
 
 @dataclass(frozen=True, slots=True)
 class TerminalRow:
-    """The locked terminal row: contiguity and the store file's epoch."""
+    """The locked terminal row: contiguity, the store file's epoch, the receipt mark."""
 
     high_water: int
     max_seq: int
     state: EpochState
+    # The highest receipt key of its stored sales (cloud.domain.receipt_numbers); None until
+    # known (a terminal stored before it was kept, or without sales yet).
+    receipt_mark: int | None = None
 
 
 def lock_terminal(cdb: CloudDB, store_id: str, terminal_id: str) -> TerminalRow:
@@ -45,24 +48,25 @@ def lock_terminal(cdb: CloudDB, store_id: str, terminal_id: str) -> TerminalRow:
         insert_only=("store_id", "high_water", "max_seq", "online", "flagged", "flag_reason",
                      "epoch", "epoch_since", "carry_after", "carry_from", "carry_to"),
         returning=("high_water", "max_seq", "epoch", "epoch_since", "carry_after",
-                   "carry_from", "carry_to"),
+                   "carry_from", "carry_to", "receipt_mark"),
         touch="store_id",
     )  # fmt: skip
-    high_water, max_seq, epoch, since, after, first, last = row
+    high_water, max_seq, epoch, since, after, first, last, receipts = row
     state = EpochState(str(epoch or ""), int(since), int(after), int(first), int(last))
-    return TerminalRow(int(high_water), int(max_seq), state)
+    return TerminalRow(int(high_water), int(max_seq), state,
+                       None if receipts is None else int(receipts))  # fmt: skip
 
 
 def save_terminal(
     cdb: CloudDB, terminal_id: str, high_water: int, max_seq: int, state: EpochState,
-    now: dt.datetime,
+    now: dt.datetime, receipt_mark: int | None,
 ) -> None:  # fmt: skip
-    """Write back the mark, the top seq and the epoch after a batch."""
+    """Write back the mark, the top seq, the epoch and the receipt mark after a batch."""
     m = cdb.models
     cdb.defer_query(m.Terminal.update(
         high_water=high_water, max_seq=max_seq, last_seen=now, epoch=state.epoch,
         epoch_since=state.since_seq, carry_after=state.carry_after, carry_from=state.carry_from,
-        carry_to=state.carry_to,
+        carry_to=state.carry_to, receipt_mark=receipt_mark,
     ).where(m.Terminal.terminal_id == terminal_id))  # fmt: skip
 
 

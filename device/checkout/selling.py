@@ -258,6 +258,7 @@ def identify_member(ctx: Context, state: State, event: ev.IdentifyMember) -> Res
 
 
 def _valid_phone(phone: str) -> str:
+    # protocol.phones.mobile_phone is the same rule for HQ (this package imports no protocol).
     digits = phone.strip().replace(" ", "").replace("-", "")
     if len(digits) != 11 or not digits.isdigit() or not digits.startswith("1"):
         raise Refused("member.bad_phone")

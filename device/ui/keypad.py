@@ -316,6 +316,9 @@ class KeypadController:
             return [ev.NoSale(reason="keypad")]
         if key in ("UP", "DOWN"):
             return []
+        if key in TENDER_KEYS or key == "POINTS":
+            # A payment key before payment is open: say which key opens it, not "invalid".
+            return self._fail("ui.pay_first" if phase is Phase.SELLING else "scan.first")
         return self._fail("ui.unknown_key")
 
     def _member_key(self) -> list[object]:

@@ -10,6 +10,7 @@ import pytest
 
 from provisioning import ports
 from provisioning.fleet import Fleet
+from provisioning.terminal_root import Layout, holds_store_name
 from tests.provisioning.fleet_support import TOKEN, FleetBroker, StandInHQ, cli
 
 
@@ -29,6 +30,8 @@ class FleetEnv:
     def add(self, terminal: str, store: str = "S001", root: Path | None = None, *extra: str):
         root = root or self.tmp / f"root-{terminal}"
         args = ["--store", store, "--terminal", terminal, "--root", str(root), "--token", TOKEN]
+        if not holds_store_name(Layout(root)):
+            args += ["--store-name", "徐汇店"]  # the first run (or a repair) names the store
         return cli("terminal", "add", "--fleet", str(self.dir), *args, *extra)
 
     def cmd(self, *argv: str):

@@ -54,6 +54,7 @@ class World:
         layout = Layout(self.env.tmp / f"root-{terminal}")
         done = cli("terminal", "add", "--fleet", str(self.env.dir), "--store", "S001",
                    "--terminal", terminal, "--root", str(layout.root), "--days", "10",
+                   "--store-name", "徐汇店",
                    "--hq-url", self.hq_url, "--token", self.token)  # fmt: skip
         assert done.code == 0, done.out + done.err
         return layout

@@ -291,9 +291,22 @@ def test_the_default_database_is_the_services_own_in_full(tmp_path: Path) -> Non
     dest.mkdir()
     assert _units(fleet, dest).code == 0
     _, env = _argv(_sections(dest / "pos-ingest.service"))
-    # cloud.store.db's default (sqlite:///var/cloud.db) is relative to the working directory.
+    # The services read cloud.store.db's default (sqlite:///var/cloud.db) in the checkout.
     assert env == {"DATABASE_URL": f"sqlite:///{ROOT / 'var' / 'cloud.db'}"}
-    assert ingest_args([]).db == "sqlite:///var/cloud.db"
+    assert ingest_args([]).db == env["DATABASE_URL"]
+
+
+def test_fleet_init_names_one_database_in_full_in_every_command(tmp_path: Path) -> None:
+    done = cli("fleet", "init", "--fleet", str(tmp_path / "fleet"),
+               "--port", str(ports.free_ports(1)[0]))  # fmt: skip
+    assert done.code == 0, done.err
+    words = done.out.replace("\\\n", " ").split()
+    starts = [i for i, w in enumerate(words) if w in ("cloud.ingest", "cloud.api")]
+    assert len(starts) == 4  # ingest, HQ, the store and the technician's token
+    dbs = {words[i + 2] for i in starts if words[i + 1] == "--db"}
+    assert dbs == {f"sqlite:///{ROOT / 'var' / 'cloud.db'}"}, done.out
+    units = words.index("units")
+    assert words[units + 3 : units + 5] == ["--db", *dbs]
 
 
 @pytest.mark.parametrize(

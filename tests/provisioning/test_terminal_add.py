@@ -19,6 +19,7 @@ from typing import Any
 
 from cloud.ingest.worker import IngestWorker
 from cloud.mqtt import BrokerSettings
+from device.config import load_config
 from device.store.store import Store, StoreConfig
 from protocol.envelope import parse_utc
 from provisioning import certs, demo_data
@@ -177,3 +178,29 @@ def test_units_pass_systemd_analyze_verify(fleet_env: FleetEnv, tmp_path: Path) 
         assert "ProtectSystem=full" in text
         writable = [line for line in text.splitlines() if line.startswith("ReadWritePaths=")]
         assert writable == [f"ReadWritePaths={Layout(root).tls}"], name
+
+
+def test_a_root_holding_another_terminal_is_refused_naming_it(
+    fleet_env: FleetEnv, tmp_path: Path
+) -> None:
+    root = tmp_path / "pi"
+    layout = Layout(root)
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "systemd").write_text("")  # the units cannot be written: A stops half-done
+    half = fleet_env.add("S001-T21", root=root)
+    assert half.code != 0
+    pending = layout.tls / "device.key.pending"
+    key = pending.read_bytes()
+
+    other = fleet_env.add("S001-T22", root=root)
+    assert other.code == 1
+    assert "already holds terminal S001-T21 (half-provisioned)" in other.err
+    assert "fresh --root" in other.err and "--terminal S001-T21" in other.err
+    assert pending.read_bytes() == key  # A's key is untouched
+    assert "S001-T22" not in fleet_env.fleet.registry().terminals
+
+    (root / "etc" / "systemd").unlink()
+    assert fleet_env.add("S001-T21", root=root).code == 0  # A finished where it stopped
+    again = fleet_env.add("S001-T22", root=root)
+    assert again.code == 1 and "already holds terminal S001-T21 (provisioned)" in again.err
+    assert load_config(layout.config).terminal.terminal_id == "S001-T21"

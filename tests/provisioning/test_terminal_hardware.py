@@ -9,10 +9,11 @@ from pathlib import Path
 import msgspec
 
 from device.config import dump_config, load_config
+from device.wiring import receipt_header
 from provisioning.ports import free_ports
 from provisioning.terminal_root import Layout
 from tests.provisioning.conftest import FleetEnv
-from tests.provisioning.fleet_support import cli
+from tests.provisioning.fleet_support import TOKEN, cli
 
 
 def test_hardware_settings_survive_add_again_and_self_test_refuses_the_simulators(
@@ -55,6 +56,39 @@ def test_hardware_settings_survive_add_again_and_self_test_refuses_the_simulator
     assert kept.broker.cert_file == str(layout.cert)
     # The scanner and card reader are still simulated, and the tool still says so.
     assert "scanner ([devices] scanner)" in again.out and "[printer] kind" not in again.out
+
+
+def test_the_store_name_on_receipts_is_set_at_provisioning_and_kept(
+    fleet_env: FleetEnv, tmp_path: Path
+) -> None:
+    root = tmp_path / "pi"
+    args = ["terminal", "add", "--fleet", str(fleet_env.dir), "--store", "S001",
+            "--terminal", "S001-T07", "--root", str(root), "--token", TOKEN]  # fmt: skip
+    unnamed = cli(*args)
+    assert unnamed.code == 1 and "--store-name" in unnamed.err
+    assert not root.exists() and "S001-T07" not in fleet_env.fleet.registry().terminals
+
+    named = cli(*args, "--store-name", "徐汇店", "--store-name-en", "Xuhui store")
+    assert named.code == 0, named.err
+    assert "receipts are headed: 徐汇店 (English: Xuhui store)" in named.out
+    config = load_config(Layout(root).config)
+    assert receipt_header(config)[0] == "徐汇店"
+    english = msgspec.structs.replace(
+        config, terminal=msgspec.structs.replace(config.terminal, language="en")
+    )
+    assert receipt_header(english)[0] == "Xuhui store"
+
+    again = cli(*args)  # a later run without the names keeps them
+    assert again.code == 0, again.err
+    assert receipt_header(load_config(Layout(root).config))[0] == "徐汇店"
+    assert "receipts are headed: 徐汇店 (English: Xuhui store)" in again.out
+    renamed = cli(*args, "--store-name", "静安店")
+    assert renamed.code == 0, renamed.err
+    kept = load_config(Layout(root).config).terminal
+    assert (kept.store_name, kept.store_name_en) == ("静安店", "静安店")
+    assert cli(*args, "--store-name-en", "Jing'an store").code == 0
+    kept = load_config(Layout(root).config).terminal
+    assert (kept.store_name, kept.store_name_en) == ("静安店", "Jing'an store")
 
 
 def test_fleet_init_names_every_step_before_the_first_terminal(tmp_path: Path) -> None:

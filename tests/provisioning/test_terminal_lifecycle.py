@@ -80,8 +80,12 @@ def test_a_root_from_another_fleet_is_refused_untouched(fleet_env: FleetEnv) -> 
 def test_no_token_is_a_clear_error(fleet_env: FleetEnv) -> None:
     root = fleet_env.tmp / "pi"
     done = cli("terminal", "add", "--fleet", str(fleet_env.dir), "--store", "S001",
-               "--terminal", "S001-T15", "--root", str(root), "--token", "")  # fmt: skip
+               "--terminal", "S001-T15", "--root", str(root), "--token", "",
+               "--store-name", "徐汇店")  # fmt: skip
     assert done.code == 1 and "POS_HQ_TOKEN" in done.err
+    # ... and where a technician's token comes from: the HQ page's users, or the command.
+    assert "Users (用户) on the HQ page" in done.err and "technician role" in done.err
+    assert "python -m cloud.api users add NAME --role technician --token NAME" in done.err
     _nothing_left(fleet_env, "S001-T15", root)
 
 

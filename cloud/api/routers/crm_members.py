@@ -131,13 +131,16 @@ def _refused(
     return Refused.because(status, err)
 
 
-def search_hits(cdb: CloudDB, who: Principal, q: str) -> list[dict[str, Any]]:
-    """Search results as this caller may see them; 422 for an entry that cannot be a key."""
+def search_hits(cdb: CloudDB, who: Principal, q: str) -> dict[str, Any]:
+    """Search results as this caller may see them: the members, how many more matched, and
+    how the entry was read; 422 for an entry that cannot be a key."""
     try:
         term = search_term(q)
     except CrmRuleError as err:
         raise Refused.because(422, err) from err
-    return [shown_hit(h, who) for h in crm.search(cdb, term, who.stores)]
+    found = crm.search(cdb, term, who.stores)
+    return {"members": [shown_hit(h, who) for h in found.members], "more": found.more,
+            "more_capped": found.more_capped, "read_as": list(term.read_as())}  # fmt: skip
 
 
 def record(
@@ -179,11 +182,14 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
 
     @r.get("/api/crm/members", policy=CRM_READERS)
     def search(cdb: Db, who: Who, q: Annotated[str, Query(max_length=64)]) -> dict[str, Any]:
-        """Members by phone, card number, member code, name (its start) or member id.
+        """Members by phone (whole, its last 4+ digits, its first 5+, or masked as a receipt
+        prints it: 139****5024), card number, member code, name (its start) or member id.
 
-        The entry is not echoed: it may be a full phone the caller's role may not be shown.
+        The first 50 matches are listed, exact keys first; ``more`` counts the rest (up to
+        1000 per lookup: ``more_capped``). ``read_as`` says how the entry was looked up. The
+        entry is not echoed: it may be a full phone the caller's role may not be shown.
         """
-        return {"members": search_hits(cdb, who, q), "masked": not who.sees_personal_data}
+        return {**search_hits(cdb, who, q), "masked": not who.sees_personal_data}
 
     @r.get("/api/crm/members/{member_id}", policy=CRM_READERS)
     def member_360(cdb: Db, who: Who, member_id: MemberPath) -> dict[str, Any]:

@@ -13,10 +13,12 @@ from fastapi.responses import HTMLResponse, Response
 from cloud.api.pages import chart
 from cloud.api.policy import PolicyRouter
 from cloud.api.routers.crm_segments import READERS, WRITERS, masked_row
+from cloud.api.routers.jobs import JOB_RUNNERS
 from cloud.api.routers.returns import DEFAULT_LIMIT
 from cloud.api.security import Db, Who, audit
 from cloud.domain import engagement as rules
 from cloud.domain import rfm
+from cloud.jobs.runs import recent
 from cloud.store import engagement, receipts, segments
 from cloud.store.db import utcnow
 
@@ -101,6 +103,8 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
             birthdays=[masked_row(x, who) for x in birthdays], birthday_days=days,
             multiple=times, member=member, behaviour=behaviour,
             watchlist=[masked_row(x, who) for x in watch], return_limit=DEFAULT_LIMIT,
+            last_job=next(iter(recent(cdb, "rfm_segments", 1)), None),
+            may_run=JOB_RUNNERS.allows(who.role),
         )  # fmt: skip
 
     @r.get("/campaigns", policy=READERS)
@@ -109,7 +113,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
             request, "campaigns.html", who,
             campaigns=engagement.campaigns(cdb), templates=engagement.templates(cdb),
             placeholders=rules.PLACEHOLDERS, labels=rfm.LABELS,
-            may_write=WRITERS.allows(who.role),
+            may_write=WRITERS.allows(who.role), template_chars=rules.MAX_TEMPLATE_CHARS,
         )  # fmt: skip
 
     @r.post("/campaigns/add", policy=WRITERS)

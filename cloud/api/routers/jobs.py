@@ -25,6 +25,8 @@ JobName = Literal[
 if set(JobName.__args__) != set(JOB_NAMES):  # type: ignore[attr-defined]
     raise ImportError("cloud.api jobs: JobName is out of step with cloud.jobs.config.JOB_NAMES")
 JOB_READERS = allow(Role.MARKETING, Role.ANALYST)
+#: Who may run a job now (the segments page shows its "run now" button to them alone).
+JOB_RUNNERS = ADMIN_ONLY
 
 
 class RunRequest(BaseModel):
@@ -119,7 +121,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
 
     @r.post(
         "/api/jobs/{name}/run",
-        policy=ADMIN_ONLY,
+        policy=JOB_RUNNERS,
         responses={500: {"description": "the job failed (recorded as a failed run)"}},
     )
     def run_now(

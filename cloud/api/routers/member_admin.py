@@ -21,6 +21,7 @@ from cloud.api.paths import MemberPath
 from cloud.api.policy import ADMIN_ONLY, PolicyRouter, Role, allow
 from cloud.api.reasons import Refused
 from cloud.api.security import Db, Who, audit
+from cloud.domain.crm import mask_phone
 from cloud.jobs.merge import merge_member
 from cloud.jobs.publish import publish_changes
 from cloud.store import member_admin
@@ -105,11 +106,21 @@ class Adjustment(BaseModel):
 
 
 class MergeRequest(BaseModel):
-    """The member this one is joined into, and why."""
+    """The member this one is joined into, why, and (when their phones differ) the phone the
+    merged member keeps."""
 
     model_config = ConfigDict(extra="forbid")
     into: str = Field(min_length=1, max_length=64)
     reason: str = Field(default="", max_length=TEXT_CHARS)
+    keep_phone: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        examples=["13912345678"],
+        description="required when the two phones differ: one of them, kept by the merged "
+        "member; the other no longer finds it",
+    )
+    dry_run: bool = Field(default=False, description="say what the merge would do; change nothing")
 
 
 def _refused(
@@ -277,15 +288,20 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
         policy=MEMBER_EDITORS,
         responses={
             404: {"description": "no such member"},
-            409: {"description": "phones differ, or merged elsewhere"},
-            422: {"description": "no reason, or into itself"},
+            409: {"description": "phones differ and no keep_phone, kept phone held, or merged "
+                   "elsewhere"},
+            422: {"description": "no reason, into itself, or keep_phone neither member's"},
         },
-    )
+    )  # fmt: skip
     def merge(
         cdb: Db, who: Who, request: Request, member_id: MemberPath, body: MergeRequest
     ) -> dict[str, Any]:
-        """Join this member into ``into`` (same phone): ledger, spend, history; the id aliased."""
-        detail = {"member_id": member_id, "into": body.into, "reason": body.reason}
+        """Join this member into ``into``: ledger, spend, history; the id aliased. Members with
+        different phones need ``keep_phone``; the other phone then finds nobody."""
+        detail: dict[str, Any] = {"member_id": member_id, "into": body.into,
+                                  "reason": body.reason, "dry_run": body.dry_run}  # fmt: skip
+        if body.keep_phone is not None:
+            detail["keep_phone"] = mask_phone(body.keep_phone)
         try:
             if not body.reason.strip():
                 raise MemberInvalid("say why the members are merged (reason)")
@@ -298,6 +314,8 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
                     actor=who.username,
                     reason=body.reason.strip(),
                     config=request.app.state.ctx.settings.jobs,
+                    dry_run=body.dry_run,
+                    keep_phone=body.keep_phone,
                 )
                 audit(
                     cdb,
@@ -308,6 +326,7 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
                         "survivor": done.survivor,
                         "already": done.already,
                         "moved": done.moved,
+                        "phone_dropped": mask_phone(done.phone_dropped),
                     },
                 )
         except MemberAdminError as err:
@@ -319,6 +338,9 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
             "moved": done.moved,
             "tier": done.tier,
             "cards_left_out": list(done.cards_left_out),
+            "phone": done.phone,
+            "phone_dropped": done.phone_dropped,
+            "dry_run": body.dry_run,
             "published": _publish(request, done.down),
         }
 

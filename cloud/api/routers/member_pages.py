@@ -62,16 +62,17 @@ def router(enforcer: Callable[..., Any]) -> PolicyRouter:
     def members_page(
         cdb: Db, who: Who, request: Request, q: Annotated[str, Query(max_length=64)] = ""
     ) -> HTMLResponse:
-        hits: list[dict[str, Any]] = []
+        found: dict[str, Any] = {"members": [], "more": 0, "read_as": []}
         error: HTTPException | None = None
         if q.strip():
             try:
-                hits = search_hits(cdb, who, q)
+                found = search_hits(cdb, who, q)
             except HTTPException as err:
                 error = err
         # The entry is not shown again to a role that may not see a full phone.
         return render(request, who, "members.html", q=q if who.sees_personal_data else "",
-                      searched=bool(q.strip()), hits=hits, error=error)  # fmt: skip
+                      searched=bool(q.strip()), hits=found["members"], found=found,
+                      error=error)  # fmt: skip
 
     @r.get("/members/{member_id}", policy=CRM_READERS)
     def member_page(cdb: Db, who: Who, request: Request, member_id: MemberPath) -> HTMLResponse:

@@ -9,6 +9,20 @@
       el.dataset.drawn = "1";
     });
   }
+  // hx-ext="json-body": the form's fields as a JSON object, for the API routes that take JSON.
+  function jsonBody() {
+    htmx.defineExtension("json-body", {
+      onEvent: function (name, evt) {
+        if (name === "htmx:configRequest") evt.detail.headers["Content-Type"] = "application/json";
+      },
+      encodeParameters: function (xhr, parameters) {
+        var body = {};
+        parameters.forEach(function (value, key) { body[key] = value; });
+        return JSON.stringify(body);
+      },
+    });
+  }
+  if (window.htmx) jsonBody();
   document.addEventListener("DOMContentLoaded", function () { draw(document); });
   document.addEventListener("htmx:afterSwap", function (e) { draw(e.target); });
   function alertBox() {

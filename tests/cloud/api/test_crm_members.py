@@ -244,7 +244,8 @@ def test_a_complaint_is_resolved_reopened_and_keeps_who_handled_it(hq: dict[str,
 @pytest.mark.pg
 def test_every_search_on_postgresql_can_use_an_index(fresh_pg_url: str) -> None:
     """With sequential scans priced out, no search reads the members table whole: the phone,
-    member code, card (GIN over the JSON list) and name-prefix lookups each have an index."""
+    member code, card (GIN over the JSON list), name-prefix, phone-end (its last four digits)
+    and phone-start lookups each have an index."""
     from cloud.domain.crm import search_term
     from cloud.store.crm import search
 
@@ -263,7 +264,7 @@ def test_every_search_on_postgresql_can_use_an_index(fresh_pg_url: str) -> None:
             cdb.database.execute_sql("SET LOCAL enable_seqscan = off")
             cdb.database.execute_sql = explained  # type: ignore[method-assign]
             try:
-                for q in (w.PHONE, w.CARD, "赵敏", "Zhao"):
+                for q in (w.PHONE, w.CARD, "赵敏", "Zhao", "5678", "1381234", w.MASKED):
                     search(cdb, search_term(q), None)
             finally:
                 cdb.database.execute_sql = orig  # type: ignore[method-assign]
@@ -272,6 +273,8 @@ def test_every_search_on_postgresql_can_use_an_index(fresh_pg_url: str) -> None:
         assert not scans, scans[0]
         assert any("members_cards_gin" in p for p in plans)
         assert any("members_name_prefix" in p for p in plans)
+        assert any("members_phone_last4" in p for p in plans)
+        assert any("members_phone_prefix" in p for p in plans)
     finally:
         cdb.close()
 

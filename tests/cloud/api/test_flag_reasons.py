@@ -61,6 +61,7 @@ def _old_database(path: Path) -> None:
     open_cloud_db(url).close()
     con = sqlite3.connect(path)
     con.execute("ALTER TABLE terminals DROP COLUMN flag_message")
+    con.execute("ALTER TABLE terminals DROP COLUMN receipt_mark")  # added by v5
     con.execute("UPDATE schema_meta SET value = '3' WHERE key = 'version'")
     con.execute(
         "INSERT INTO terminals (terminal_id, store_id, high_water, max_seq, online, "

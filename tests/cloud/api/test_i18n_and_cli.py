@@ -17,6 +17,7 @@ from cloud.api import i18n
 from cloud.api.pages import NAV, TEMPLATES
 from cloud.api.reasons import INVALID, say
 from cloud.api.routers.pages import attention
+from cloud.domain.crm import SEARCH_KINDS
 from cloud.domain.flags import FLAGS
 from cloud.domain.tiers import TIER_ORDER
 from cloud.store import hq_access
@@ -41,6 +42,8 @@ DYNAMIC_PREFIXES = (
     "printer.",
     "push_kind.",
     "gift.",
+    "search_kind.",
+    "job_state.",
 )
 #: The printer states a till's status names (device.runtime's paper_state).
 PRINTER_STATES = ("ok", "paper_low", "paper_out", "offline", "error", "none", "unknown")
@@ -90,6 +93,8 @@ def used_messages() -> set[str]:
     found |= {f"effect.{e}" for e in ("new", "changed", "unchanged", "removed", "unknown")}
     found |= {f"registration.{r}" for r in ("registered", "revoked", "unregistered")}
     found |= {f"tier.{t}" for t in TIER_ORDER}
+    found |= {f"search_kind.{k}" for k in SEARCH_KINDS}
+    found |= {f"job_state.{s}" for s in ("running", "ok", "failed")}
     found |= {f"points_reason.{r}" for r in get_args(PointsReasonName)}
     found |= set(PROBLEMS.values())  # a till's problems, said by their message id
     found |= set(FLAGS.values())  # why the cloud flagged a terminal, said by its message id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cloud.dburl import APP_DIR
 from cloud.ingest.__main__ import parse_args
 
 
@@ -12,9 +13,9 @@ def test_database_url_sets_the_default_and_db_overrides_it(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://pos@127.0.0.1:5432/pos")
     assert parse_args([]).db == "postgresql://pos@127.0.0.1:5432/pos"
-    assert parse_args(["--db", "sqlite:///x.db"]).db == "sqlite:///x.db"
+    assert parse_args(["--db", "sqlite:////srv/x.db"]).db == "sqlite:////srv/x.db"
     monkeypatch.delenv("DATABASE_URL")
-    assert parse_args([]).db == "sqlite:///var/cloud.db"
+    assert parse_args([]).db == f"sqlite:///{APP_DIR / 'var' / 'cloud.db'}"
 
 
 def test_group_max_defaults_to_grouping_and_one_turns_it_off() -> None:

@@ -1,10 +1,12 @@
-"""Builders for the job tests: a member's history through the real ingest, runs with a set clock."""
+"""Builders for the job tests: a member's history through the real ingest, runs with a set clock,
+and a till's member cache fed what the cloud logged for the tills."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from cloud.domain.rulesets import rule_sets
@@ -16,6 +18,8 @@ from cloud.store import rules as rules_store
 from cloud.store.apply import BatchOutcome, IngestRules, apply_batch
 from cloud.store.db import CloudDB
 from cloud.store.effects import PendingDown
+from device.store.db import open_database
+from device.sync.storage import SyncStorage
 from protocol.envelope import Envelope, utc_iso
 from protocol.rules import default_rules
 from protocol.rules_check import decode_body, to_plain
@@ -201,3 +205,22 @@ def ledger(cdb: CloudDB, member_id: str) -> list[tuple[int, str, str, int]]:
     p = cdb.models.PointsLedger
     rows = p.select().where(p.member_id == member_id).order_by(p.id)
     return [(r.delta, r.reason, r.origin_terminal, r.origin_seq) for r in rows]
+
+
+class TillCache:
+    """A till's member cache (a real SQLite file) fed every members change the cloud logged."""
+
+    def __init__(self, path: Path) -> None:
+        open_database(path, create=True).close()
+        self.storage = SyncStorage.open(path)
+        self.version = 0
+
+    def catch_up(self, cdb: CloudDB) -> None:
+        d = cdb.models.DownChange
+        query = d.select().where((d.stream == "members") & (d.version > self.version))
+        for row in query.order_by(d.version):
+            self.storage.apply("members", row.version, row.kind, row.items)
+            self.version = row.version
+
+    def close(self) -> None:
+        self.storage.close()

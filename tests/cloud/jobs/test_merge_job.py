@@ -24,10 +24,8 @@ from typing import Any
 from cloud.domain.coupons import UseRequest
 from cloud.store import coupons
 from cloud.store.db import CloudDB
-from device.store.db import open_database
-from device.sync.storage import SyncStorage
 from tests.cloud.factories import registration_body, sale_body
-from tests.cloud.jobs.helpers import Till, day, ledger, member_changes, naive, run
+from tests.cloud.jobs.helpers import Till, TillCache, day, ledger, member_changes, naive, run
 
 PHONE = "13800001111"
 
@@ -35,25 +33,6 @@ PHONE = "13800001111"
 def _member(cdb: CloudDB, member_id: str) -> Any:
     m = cdb.models.Member
     return m.get(m.member_id == member_id)
-
-
-class TillCache:
-    """A till's member cache (a real SQLite file) fed every members change the cloud logged."""
-
-    def __init__(self, path: Path) -> None:
-        open_database(path, create=True).close()
-        self.storage = SyncStorage.open(path)
-        self.version = 0
-
-    def catch_up(self, cdb: CloudDB) -> None:
-        d = cdb.models.DownChange
-        query = d.select().where((d.stream == "members") & (d.version > self.version))
-        for row in query.order_by(d.version):
-            self.storage.apply("members", row.version, row.kind, row.items)
-            self.version = row.version
-
-    def close(self) -> None:
-        self.storage.close()
 
 
 def test_a_duplicate_is_joined_at_ingest_and_tills_never_lose_the_first(

@@ -108,6 +108,10 @@ def _check_menus_help_and_amounts(term: Terminal, lang: str) -> None:
         help_area = _left(screen(app)[region.y : region.bottom], region.right)
         assert "".join(render("label.help", lang).split()) in _squeezed(help_area)
         await type_keys(pilot, "escape")
+        # cash before payment is open: the screen says which key opens it
+        await type_keys(pilot, "f4")
+        await pilot.pause()
+        assert "".join(render("ui.pay_first", lang).split()) in _squeezed(screen(app))
         # paying: the total, what is due and the entry line stay on the screen
         await type_keys(pilot, "f3")
         await settle(pilot, app, lambda: app.view.state.phase is Phase.TENDERING)

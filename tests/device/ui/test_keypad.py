@@ -76,6 +76,20 @@ def test_tender_amount_then_cash_and_cash_alone_pays_what_is_due() -> None:
     assert keys(pad, v, "1.2.3<CASH>") == [] and pad.error == "ui.bad_amount"
 
 
+def test_a_payment_key_during_the_sale_names_the_key_that_opens_payment() -> None:
+    pad = KeypadController("S001-T01")
+    selling = view(Phase.SELLING)
+    for key in ("CASH", "CARD", "MOBILE", "COUPON", "POINTS"):
+        assert keys(pad, selling, f"50<{key}>") == [] and pad.error == "ui.pay_first", key
+    assert "press F3 (subtotal) first" in render(pad.error, "en")
+    assert "请先按 F3 小计" in render(pad.error, "zh")
+    assert keys(pad, view(Phase.IDLE), "<CASH>") == [] and pad.error == "scan.first"
+    # Once F3 has opened payment the same key pays.
+    assert keys(pad, view(Phase.TENDERING, due_fen=500), "<CASH>") == [
+        ev.AddTender(TenderKind.CASH, 500)
+    ]
+
+
 def test_split_tender_card_asks_for_the_approval_code() -> None:
     pad = KeypadController("S001-T01")
     v = view(Phase.TENDERING, due_fen=10_000)
