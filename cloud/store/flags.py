@@ -8,14 +8,12 @@ Either way the decision is recorded on the flag, and the API audits who made it.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from cloud.store import member_facts
 from cloud.store.db import CloudDB, utcnow
 from cloud.store.effects import IngestRules, PendingDown
 from cloud.store.errors import CloudStoreError
-from cloud.store.held_apply import project_held
+from cloud.store.held_apply import project_held, push_touched
 
 
 class DecisionError(CloudStoreError):
@@ -52,14 +50,7 @@ def accept(
         now = utcnow()
         touched = project_held(cdb, event, str(flag.rules_version or ""), rules, now)
         _decide(cdb, flag, "accepted", who, note)
-        down = member_facts.push(
-            cdb,
-            touched,
-            now,
-            rules.member_scope,
-            policy=rules.tier_policy(rules.chain_version),
-            today=now.replace(tzinfo=dt.UTC).astimezone(rules.tz_for(event.store_id)).date(),
-        )
+        down = push_touched(cdb, touched, event.store_id, rules, now)
     return down
 
 

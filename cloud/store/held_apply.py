@@ -1,8 +1,8 @@
 """Apply a stored held event as ingest would have: HQ's accept, or a return whose sale arrived.
 
 Member spend and points, figures and report rollups, at the event's original business day,
-inside the caller's write transaction; the event is marked ok. Deciding its flag, and
-pushing the members' new facts, is the caller's.
+inside the caller's write transaction; the event is marked ok. Deciding its flag is the
+caller's, and so is pushing the members' new facts (``push_touched``, the same for both).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloud.domain.projections import EventFacts, business_time, project
-from cloud.store import tier_spend
+from cloud.store import member_facts, tier_spend
 from cloud.store.db import CloudDB
-from cloud.store.effects import IngestRules, apply_figures, apply_members
+from cloud.store.effects import IngestRules, PendingDown, apply_figures, apply_members
 from cloud.store.rollups import apply_rollups
 
 
@@ -66,3 +66,19 @@ def project_held(
         (m.Event.terminal_id == terminal_id) & (m.Event.seq == seq)
     ).execute()
     return list(touched)
+
+
+def push_touched(
+    cdb: CloudDB, touched: list[str], store_id: str, rules: IngestRules, now: dt.datetime
+) -> list[PendingDown]:
+    """Log the new facts of the members an applied held event (of ``store_id``) touched, to
+    publish once committed: tiers measured as the chain's newest rules measure them, as of
+    today in the event's store. ``now`` is naive UTC."""
+    return member_facts.push(
+        cdb,
+        touched,
+        now,
+        rules.member_scope,
+        policy=rules.tier_policy(rules.chain_version),
+        today=now.replace(tzinfo=dt.UTC).astimezone(rules.tz_for(store_id)).date(),
+    )

@@ -8,24 +8,22 @@ back points and spend the sale never gave, and HQ may yet reject that sale. A re
 sale is missing while its own terminal still has seqs
 missing below it is not stored yet: a till's sale always comes before its return, so the sale
 may be in a message another worker has not committed yet; the ACK stays below the return and
-the till sends it again once the gap is filled (the gap holds the ACK back anyway). A return
-whose id another stored return already carries is held too (cloud.store.return_ids).
+the till sends it again once the gap is filled (the gap holds the ACK back anyway); with no
+gap, it is held as missing its sale, and judged again once that sale is stored (the
+late_returns job, cloud.store.late_sales). A return whose id another stored return already
+carries is held too (cloud.store.return_ids).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 from cloud.domain.flags import Flag
 from cloud.domain.return_bounds import check_against_sale
 from cloud.store import aliases, return_ids
 from cloud.store.db import CloudDB
-
-#: PostgreSQL advisory lock that makes a return held as missing its sale and the ingest of
-#: that sale meet (one 64-bit key: apart from the (class, key) locks of receipts and coupons).
-LATE_SALE_LOCK: Final = 0x504F53_4C53  # "POS" "LS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,18 +99,6 @@ def _stored_below(cdb: CloudDB, terminal_id: str, high_water: int, below: int) -
         (e.terminal_id == terminal_id) & (e.seq > high_water) & (e.seq < below)
     )
     return {int(r.seq) for r in query}
-
-
-def _committed_since(cdb: CloudDB, sale_id: str, receipt: str) -> _Sale | None:
-    """The sale, read again once every ingest storing sales now has committed: one that
-    committed since the batch's read is found, and one committing later waits for this
-    return, whose hold its lookup (cloud.store.late_sales) then finds. Ingest takes
-    LATE_SALE_LOCK shared for that lookup; a return about to be held as missing takes it
-    alone (rare, unlike sales)."""
-    if not cdb.is_postgres or not receipt:
-        return None  # a SQLite write transaction already excludes every other writer
-    cdb.database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (LATE_SALE_LOCK,))
-    return _stored_sales(cdb, {receipt}).get((sale_id, receipt))
 
 
 def _same_member(cdb: CloudDB, ret: Mapping[str, Any], sale: Mapping[str, Any]) -> bool:
@@ -194,8 +180,8 @@ def judge(
                 waiting.add(event.seq)
                 held.pop(event.seq, None)
                 continue
-            sale = _committed_since(cdb, sale_id, receipt)
-        if sale is None:
+            # Missing: it may be committing in another worker now, or come days later (sold
+            # at another till, lost to a cloud restore); the late_returns job finds it then.
             held[event.seq] = (*held.get(event.seq, ()), sale_missing(sale_id, receipt))
             continue
         if sale.held:

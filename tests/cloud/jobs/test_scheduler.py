@@ -52,6 +52,7 @@ every = "off"
         "merge_duplicates": None,
         "rfm_segments": 86400,
         "birthday_gifts": 3600,
+        "late_returns": 300,
     }
     assert load(None) == JobsConfig()
     for text, message in (
