@@ -71,6 +71,10 @@ def test_a_return_held_for_its_missing_sale_is_applied_when_the_sale_arrives(
     # Ingest stores the sale alone: the return waits for the job, still held.
     assert _flags(cloud_db) == {1: ("open", [_missing(sale)])}
     assert (_points(cloud_db, "M1"), _refunded(cloud_db)) == (20, 0)
+    preview, sent = run(cloud_db, "late_returns", dt.datetime.now(dt.UTC), dry_run=True)
+    assert (preview.summary["counts"], sent) == ({"found": 1, "applied": 1}, [])
+    assert _flags(cloud_db) == {1: ("open", [_missing(sale)])}  # a dry run changes nothing
+    assert (_points(cloud_db, "M1"), _refunded(cloud_db)) == (20, 0)
     result, sent = _late_returns(cloud_db)
     assert result.summary["counts"] == {"found": 1, "applied": 1}
     assert result.members_changed == 1
