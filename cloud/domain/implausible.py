@@ -62,6 +62,8 @@ REASONS: Final = MappingProxyType({
                                        "which the cloud does not hold",
     "implausible.return_sale_held": "the return names sale %(sale)s (receipt %(receipt)s), "
                                     "which is held for HQ",
+    "implausible.return_id_reused": "return id %(id)s is already the return at %(terminal)s "
+                                    "seq %(seq)s",
     "implausible.return_line": "line %(line)s is not on the sale",
     "implausible.return_sku": "line %(line)s: sku %(sku)s is not the sale's %(sold)s",
     "implausible.return_units": "line %(line)s: %(units)s returned of %(sold)s sold",

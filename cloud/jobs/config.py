@@ -28,6 +28,7 @@ JOB_NAMES: Final = (
     "merge_duplicates",
     "rfm_segments",
     "birthday_gifts",
+    "late_returns",
 )
 _RFM_KEYS: Final = ("every", "method", "new_days", "at_risk_r", "high_value_fm", "dormant_m",
                     "dormant_multiple", "recency_days", "visits", "spend_fen")  # fmt: skip
@@ -58,6 +59,10 @@ class JobsConfig:
                 # Hourly: a day's gifts go out within the hour after midnight, and a run
                 # missed while down is made up the same day; once a year per member still.
                 "birthday_gifts": 3600,
+                # Five minutes: a return held only because its sale came later is rare, and
+                # HQ can wait that long for it; judging it in ingest instead cost every
+                # batch with a sale a round trip (docs/sync.md).
+                "late_returns": 300,
             }
         )
     )

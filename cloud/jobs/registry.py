@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
-from cloud.jobs import birthdays, downgrade, expiry, merge, segments
+from cloud.jobs import birthdays, downgrade, expiry, late_returns, merge, segments
 from cloud.jobs.config import JOB_NAMES, JobsConfig
 from cloud.jobs.runs import Finalize, JobFunction, Publish, RunResult, UnknownJob, run
 from cloud.store.db import CloudDB, utcnow
@@ -49,6 +49,13 @@ JOBS: Final[Mapping[str, JobSpec]] = MappingProxyType(
         ),
         birthdays.NAME: JobSpec(
             birthdays.NAME, "Birthday gifts", "生日礼发放", birthdays.run, birthdays.params
+        ),
+        late_returns.NAME: JobSpec(
+            late_returns.NAME,
+            "Returns whose sale came late",
+            "原销售迟到的退货复核",
+            late_returns.run,
+            late_returns.params,
         ),
     }
 )

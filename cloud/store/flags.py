@@ -8,28 +8,16 @@ Either way the decision is recorded on the flag, and the API audits who made it.
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
-from cloud.domain.projections import EventFacts, business_time, project
-from cloud.store import member_facts, tier_spend
-from cloud.store.apply import IncomingEvent
 from cloud.store.db import CloudDB, utcnow
-from cloud.store.effects import IngestRules, PendingDown, apply_figures, apply_members
+from cloud.store.effects import IngestRules, PendingDown
 from cloud.store.errors import CloudStoreError
-from cloud.store.rollups import apply_rollups
+from cloud.store.held_apply import project_held, push_touched
 
 
 class DecisionError(CloudStoreError):
     """A flag that cannot take this decision (unknown, or already decided); the text says why."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Received:
-    """What apply_rollups reads of a batch: when it was received (naive UTC)."""
-
-    now: dt.datetime
 
 
 def _held(cdb: CloudDB, terminal_id: str, seq: int) -> tuple[Any, Any]:
@@ -57,41 +45,12 @@ def accept(
     cdb: CloudDB, terminal_id: str, seq: int, who: str, note: str, rules: IngestRules
 ) -> list[PendingDown]:
     """Apply a held event as ingest would have; returns member changes to publish."""
-    m = cdb.models
     with cdb.write():
         flag, event = _held(cdb, terminal_id, seq)
-        received = event.received_at
-        device_time = dt.datetime.fromisoformat(event.device_time.replace("Z", "+00:00"))
-        tz = rules.tz_for(event.store_id)
-        synced = bool(event.clock_synced)
-        local = business_time(device_time, synced, received.replace(tzinfo=dt.UTC), tz)
-        facts = EventFacts(terminal_id, event.store_id, seq, event.type, event.body, local)
-        projection = project(facts)
-        days: tier_spend.Days = {}
-        tier_spend.add_event(days, projection, event.type, local.date())
         now = utcnow()
-        today = now.replace(tzinfo=dt.UTC).astimezone(tz).date()
-        touched, _ = apply_members(cdb, projection, rules, now, (terminal_id, seq),
-                                   str(flag.rules_version or ""), days, today)  # fmt: skip
-        apply_figures(cdb, projection)
-        incoming = IncomingEvent(
-            event_id=event.event_id, terminal_id=terminal_id, store_id=event.store_id, seq=seq,
-            type=event.type, device_time=device_time, device_time_text=event.device_time,
-            clock_synced=bool(event.clock_synced), body=event.body, epoch=event.epoch,
-        )  # fmt: skip
-        apply_rollups(cdb, _Received(received), [incoming], rules)
-        m.Event.update(status="ok", dead=False).where(
-            (m.Event.terminal_id == terminal_id) & (m.Event.seq == seq)
-        ).execute()
+        touched = project_held(cdb, event, str(flag.rules_version or ""), rules, now)
         _decide(cdb, flag, "accepted", who, note)
-        down = member_facts.push(
-            cdb,
-            touched,
-            now,
-            rules.member_scope,
-            policy=rules.tier_policy(rules.chain_version),
-            today=today,
-        )
+        down = push_touched(cdb, touched, event.store_id, rules, now)
     return down
 
 

@@ -18,6 +18,7 @@ from typing import Any, Final
 import peewee as pw
 
 from cloud.domain import receipt_numbers
+from cloud.store import return_ids
 from cloud.store.db import CloudDB
 from cloud.store.remote_models import LOCK_CLASS, return_units
 
@@ -301,9 +302,12 @@ def record_returns(cdb: CloudDB, returns: Sequence[Any], now: dt.datetime) -> No
     """Put newly stored returns in the ledger (ingest) and report any over-return.
 
     ``returns`` are stored return events (cloud.store.remote_effects.Stored). A return's
-    claim, if it had one, becomes its recorded units: nothing is counted twice.
+    claim, if it had one, becomes its recorded units: nothing is counted twice. A return id
+    another event recorded first stays that event's: this one's units go under a key of
+    their own (cloud.store.return_ids), and both count.
     """
     r = cdb.remote.ReturnedUnits
+    holding = return_ids.holders(cdb, [return_ids.return_id(s.body) for s in returns])
     for stored in sorted(returns, key=lambda s: (s.terminal_id, s.seq)):
         body = stored.body
         sale_id = str(body.get("original_sale_id") or "")
@@ -323,7 +327,9 @@ def record_returns(cdb: CloudDB, returns: Sequence[Any], now: dt.datetime) -> No
             for _sku in missing:
                 _problem(cdb, stored, "not_on_receipt", receipt_no=receipt[:64], now=now)
         lock_sale(cdb, sale_id)
-        return_id = str(body.get("return_id") or "")[:36]
+        return_id = return_ids.return_id(body)
+        holder = holding.setdefault(return_id, (stored.terminal_id, stored.seq))
+        return_id = return_ids.ledger_key(return_id, stored.terminal_id, stored.seq, holder)
         for line_no, taken in units.items():
             fields_ = {"sale_id": sale_id[:36], "receipt_no": receipt[:64], "units": taken,
                        "terminal_id": stored.terminal_id, "seq": stored.seq,

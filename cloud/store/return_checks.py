@@ -8,7 +8,10 @@ back points and spend the sale never gave, and HQ may yet reject that sale. A re
 sale is missing while its own terminal still has seqs
 missing below it is not stored yet: a till's sale always comes before its return, so the sale
 may be in a message another worker has not committed yet; the ACK stays below the return and
-the till sends it again once the gap is filled (the gap holds the ACK back anyway).
+the till sends it again once the gap is filled (the gap holds the ACK back anyway); with no
+gap, it is held as missing its sale, and judged again once that sale is stored (the
+late_returns job, cloud.store.late_sales). A return whose id another stored return already
+carries is held too (cloud.store.return_ids).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 from cloud.domain.flags import Flag
 from cloud.domain.return_bounds import check_against_sale
-from cloud.store import aliases
+from cloud.store import aliases, return_ids
 from cloud.store.db import CloudDB
 
 
@@ -108,14 +111,48 @@ def _same_member(cdb: CloudDB, ret: Mapping[str, Any], sale: Mapping[str, Any]) 
     return mapping.get(mine, mine) == mapping.get(theirs, theirs)
 
 
+def sale_missing(sale_id: str, receipt: str) -> str:
+    """Why a return naming a sale the cloud does not hold is held."""
+    return Flag("implausible.return_sale_missing", sale=sale_id, receipt=receipt or "none")
+
+
+def sale_held(sale_id: str, receipt: str) -> str:
+    """Why a return naming a sale held for HQ is held."""
+    return Flag("implausible.return_sale_held", sale=sale_id, receipt=receipt or "none")
+
+
+def against_sale(
+    cdb: CloudDB, ret: Mapping[str, Any], sale: Mapping[str, Any],
+    before: Sequence[Mapping[str, Any]],
+) -> list[str]:  # fmt: skip
+    """Why a return goes beyond the sale it names (``sale``, applied), with the same till's
+    applied returns of it before it (``before``); empty when it stays within."""
+    return check_against_sale(ret, sale, _same_member(cdb, ret, sale), before)
+
+
+def check_stored(
+    cdb: CloudDB, terminal_id: str, seq: int, ret: Mapping[str, Any], sale: Mapping[str, Any]
+) -> list[str]:
+    """``against_sale`` for a return the terminal stored at ``seq``: the terminal's applied
+    returns of the sale below that seq count with it."""
+    sale_id = str(ret.get("original_sale_id") or "")
+    returns, _ = _stored_returns(cdb, terminal_id, {sale_id})
+    before = [body for s, body in sorted(returns.get(sale_id, {}).items()) if s < seq]
+    return against_sale(cdb, ret, sale, before)
+
+
 def judge(
     cdb: CloudDB, terminal_id: str, high_water: int, max_seq: int, storing: Sequence[Any]
 ) -> Judged:
     """Which of the events about to be stored (``storing``, in seq order) are returns to hold,
     and which wait for their sale; ``high_water``/``max_seq`` are the terminal's, locked."""
+    reused = return_ids.reused(cdb, terminal_id, storing)
+    held: dict[int, tuple[str, ...]] = {
+        e.seq: (*e.hold_reasons, reused[e.seq]) for e in storing if e.seq in reused
+    }
     named = {e.seq: n for e in storing if (n := _named(e)) is not None}
     if not named:
-        return Judged()
+        return Judged(held)
     # A till's sale comes before its returns: a sale later in the batch is no sale to them.
     in_batch: dict[tuple[str, str], tuple[int, _Sale]] = {}
     for e in storing:
@@ -125,7 +162,6 @@ def judge(
     stored = _stored_sales(cdb, {receipt for _, receipt in named.values() if receipt})
     sale_ids = {sale_id for sale_id, _ in named.values()}
     returns, returned_seqs = _stored_returns(cdb, terminal_id, sale_ids)
-    held: dict[int, tuple[str, ...]] = {}
     waiting: set[int] = set()
     here = {e.seq for e in storing}
     for event in storing:
@@ -142,20 +178,20 @@ def judge(
                 present |= _stored_below(cdb, terminal_id, high_water, event.seq)
             if len({s for s in present if high_water < s < event.seq}) < event.seq - 1 - high_water:
                 waiting.add(event.seq)
+                held.pop(event.seq, None)
                 continue
-            held[event.seq] = (Flag("implausible.return_sale_missing", sale=sale_id,
-                                    receipt=receipt or "none"),)  # fmt: skip
+            # Missing: it may be committing in another worker now, or come days later (sold
+            # at another till, lost to a cloud restore); the late_returns job finds it then.
+            held[event.seq] = (*held.get(event.seq, ()), sale_missing(sale_id, receipt))
             continue
         if sale.held:
-            held[event.seq] = (Flag("implausible.return_sale_held", sale=sale_id,
-                                    receipt=receipt or "none"),)  # fmt: skip
+            held[event.seq] = (*held.get(event.seq, ()), sale_held(sale_id, receipt))
             continue
         earlier = returns.setdefault(sale_id, {})
         before = [body for s, body in sorted(earlier.items()) if s < event.seq]
-        reasons = check_against_sale(event.body, sale.body,
-                                     _same_member(cdb, event.body, sale.body), before)  # fmt: skip
+        reasons = against_sale(cdb, event.body, sale.body, before)
         if reasons:
-            held[event.seq] = tuple(reasons)
-        elif event.seq not in returned_seqs:  # stored already: its stored status counts
+            held[event.seq] = (*held.get(event.seq, ()), *reasons)
+        elif event.seq not in returned_seqs | held.keys():  # stored: its stored status counts
             earlier[event.seq] = event.body
     return Judged(held, frozenset(waiting))

@@ -194,3 +194,15 @@ def ingest_batch(url: str, envs: Sequence[Envelope]) -> None:
                     events=decoded.events, topic=topic, rules=IngestRules())  # fmt: skip
     finally:
         cdb.close()
+
+
+def applied(cdb: Any, envs: Sequence[Envelope]) -> Any:
+    """A batch through ingest's decoder and its one transaction on an open database (default
+    rules); its BatchOutcome."""
+    from cloud.store.apply import IngestRules, apply_batch
+    from protocol.topics import events_topic
+
+    first = envs[0]
+    return apply_batch(cdb, store_id=first.store_id, terminal_id=first.terminal_id,
+                       events=decoded_events(envs), rules=IngestRules(),
+                       topic=events_topic(first.store_id, first.terminal_id))  # fmt: skip

@@ -20,7 +20,12 @@ from cloud.store.db import CloudDB
 from cloud.store.effects import PendingDown
 
 JobName = Literal[
-    "points_expiry", "tier_downgrade", "merge_duplicates", "rfm_segments", "birthday_gifts"
+    "points_expiry",
+    "tier_downgrade",
+    "merge_duplicates",
+    "rfm_segments",
+    "birthday_gifts",
+    "late_returns",
 ]
 if set(JobName.__args__) != set(JOB_NAMES):  # type: ignore[attr-defined]
     raise ImportError("cloud.api jobs: JobName is out of step with cloud.jobs.config.JOB_NAMES")

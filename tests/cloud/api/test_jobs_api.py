@@ -62,6 +62,7 @@ def test_hq_runs_the_expiry_now_and_the_run_is_recorded_and_audited(world: dict)
         ("merge_duplicates", 300),
         ("rfm_segments", 86400),
         ("birthday_gifts", 3600),
+        ("late_returns", 300),
     ]
     assert listed[0]["settings"] == {"after_days": 365, "rules_version": ""}
     assert listed[0]["last_run"] is None

@@ -52,6 +52,7 @@ every = "off"
         "merge_duplicates": None,
         "rfm_segments": 86400,
         "birthday_gifts": 3600,
+        "late_returns": 300,
     }
     assert load(None) == JobsConfig()
     for text, message in (
@@ -82,21 +83,23 @@ def test_a_job_runs_when_its_interval_has_passed_since_its_last_good_run(cloud_d
     assert [(r.job, r.state) for r in first] == [
         ("points_expiry", "ok"),
         ("merge_duplicates", "ok"),
+        ("late_returns", "ok"),
     ]
     runs = cloud_db.jobs.JobRun
     failed = runs.get(runs.job == "tier_downgrade")
     assert failed.state == "failed" and "Mars/Olympus" in failed.error
     now[0] += dt.timedelta(seconds=299)
     assert scheduler.run_due() == []
-    assert scheduler.nap_s() == 1.0  # the merge is due in a second
+    assert scheduler.nap_s() == 1.0  # the merge and the late returns are due in a second
     now[0] += dt.timedelta(seconds=1)
-    assert [r.job for r in scheduler.run_due()] == ["merge_duplicates"]
+    assert [r.job for r in scheduler.run_due()] == ["merge_duplicates", "late_returns"]
     # The failed downgrade is tried again 600 s after it failed, not at once, not in a day.
     assert scheduler.next_due("tier_downgrade", now[0]) == failed.started_at + dt.timedelta(
         seconds=600
     )
     now[0] = dt.datetime(2026, 6, 2, 0, 0)
-    assert sorted(r.job for r in scheduler.run_due()) == ["merge_duplicates", "points_expiry"]
+    assert sorted(r.job for r in scheduler.run_due()) == [
+        "late_returns", "merge_duplicates", "points_expiry"]  # fmt: skip
     a = cloud_db.hq.HqAudit
     audit = [(r.username, r.via, r.action, r.outcome) for r in a.select().order_by(a.id)][:3]
     assert audit == [
