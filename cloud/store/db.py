@@ -27,6 +27,7 @@ from cloud.store.remote_models import prepare as prepare_remote
 from cloud.store.rollup_models import RollupModels, build_rollup_models
 from cloud.store.schema_lock import add_missing_columns, schema_change
 from cloud.store.segment_models import SegmentModels, build_segment_models
+from cloud.store.wal import use_wal
 
 SCHEMA_VERSION: Final = 5
 DEFAULT_URL: Final = "sqlite:///var/cloud.db"
@@ -179,7 +180,9 @@ def _make_database(url: str, pool_size: int = 0) -> pw.Database:
             raise BadDatabaseUrl(f"{url!r}: sqlite URL needs a file path (sqlite:///path/to.db)")
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return pw.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, returning_clause=True)
+        # WAL is switched on after connecting (cloud.store.wal), where a busy file is waited for.
+        pragmas = [p for p in SQLITE_PRAGMAS if p[0] != "journal_mode"]
+        return pw.SqliteDatabase(path, pragmas=pragmas, returning_clause=True)
     if url.startswith(("postgresql://", "postgres://")):
         try:
             parsed = db_url.connect(url.replace("postgres://", "postgresql://", 1))
@@ -261,6 +264,8 @@ def open_cloud_db(url: str = DEFAULT_URL, pool_size: int = 0) -> CloudDB:
     models = build_models(database)
     try:
         database.connect(reuse_if_open=True)
+        if isinstance(database, pw.SqliteDatabase):
+            use_wal(database)
         _prepare(database, models, url)
         cdb = CloudDB(database=database, models=models, url=url)
         # Imported here: the module writes through cloud.store.bulk, which needs this one.
