@@ -34,7 +34,7 @@ from cloud.ingest.worker import IngestWorker
 from cloud.mqtt import BrokerSettings as IngestBrokerSettings
 from cloud.store.db import open_cloud_db
 from cloud.store.downstream import append_change
-from device.checkout.records import Member
+from device.checkout.records import Member, Tier
 from device.config import BrokerSection
 from device.store.db import DbOptions
 from device.store.staff import PinPolicy
@@ -89,7 +89,9 @@ def _push_apply(root: Path, sales: int) -> dict[str, float]:
         samples = []
         for n in range(sales):
             before = _rev(b)
-            a.record_sale(make_sale(3, member_id=MEMBER, seed=n, when=dt.datetime.now(dt.UTC)))
+            # Regular, the tier the member registered at (a higher claim is held, not pushed).
+            a.record_sale(make_sale(3, member_id=MEMBER, seed=n, when=dt.datetime.now(dt.UTC),
+                                    tier=Tier.REGULAR))  # fmt: skip
             sync_a.wake()
             _wait(partial(_rev_above, b, before), 30, "the push reaching store B")
             applied = time.monotonic()
