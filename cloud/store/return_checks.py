@@ -22,7 +22,7 @@ from typing import Any
 
 from cloud.domain.flags import Flag
 from cloud.domain.return_bounds import check_against_sale
-from cloud.store import aliases, return_ids
+from cloud.store import aliases, return_ids, seq_gaps
 from cloud.store.db import CloudDB
 
 
@@ -91,14 +91,6 @@ def _stored_returns(
         body = row.body or {}
         found.setdefault(str(body.get("original_sale_id") or ""), {})[int(row.seq)] = body
     return found, seqs
-
-
-def _stored_below(cdb: CloudDB, terminal_id: str, high_water: int, below: int) -> set[int]:
-    e = cdb.models.Event
-    query = e.select(e.seq).where(
-        (e.terminal_id == terminal_id) & (e.seq > high_water) & (e.seq < below)
-    )
-    return {int(r.seq) for r in query}
 
 
 def _same_member(cdb: CloudDB, ret: Mapping[str, Any], sale: Mapping[str, Any]) -> bool:
@@ -175,8 +167,8 @@ def judge(
         if sale is None:
             present = here - waiting
             if max_seq > high_water:
-                present |= _stored_below(cdb, terminal_id, high_water, event.seq)
-            if len({s for s in present if high_water < s < event.seq}) < event.seq - 1 - high_water:
+                present |= seq_gaps.stored_between(cdb, terminal_id, high_water, event.seq)
+            if seq_gaps.missing_below(present, high_water, event.seq):
                 waiting.add(event.seq)
                 held.pop(event.seq, None)
                 continue

@@ -21,7 +21,7 @@ from cloud.domain.flags import Flag
 from cloud.domain.projections import NON_MONEY_TENDERS
 from cloud.domain.tier_bound import TierHistory, held_since, judge_claim
 from cloud.domain.tiers import TIER_ORDER, tier_rank
-from cloud.store import tier_spend
+from cloud.store import seq_gaps, tier_spend
 from cloud.store.db import CloudDB
 from cloud.store.effects import IngestRules
 
@@ -105,14 +105,6 @@ def _read(
     )
 
 
-def _stored_between(cdb: CloudDB, terminal_id: str, high_water: int, below: int) -> set[int]:
-    e = cdb.models.Event
-    rows = e.select(e.seq).where(
-        (e.terminal_id == terminal_id) & (e.seq > high_water) & (e.seq < below)
-    )
-    return {int(r.seq) for r in rows}
-
-
 class _Measures:
     """The members' measure under each policy the batch's claims need, read once each."""
 
@@ -177,12 +169,10 @@ def judge(
                 verdict = judge_claim(tier, lately, base + extra, policy)
             if not verdict.ok:
                 if stored is None:  # events above the mark, from an earlier batch
-                    stored = (_stored_between(cdb, batch.terminal_id, high_water, max(here))
+                    stored = (seq_gaps.stored_between(cdb, batch.terminal_id, high_water, max(here))
                               if max_seq > high_water else set())  # fmt: skip
                 present = (here | stored) - waiting
-                if len({s for s in present if high_water < s < event.seq}) < (
-                    event.seq - 1 - high_water
-                ):
+                if seq_gaps.missing_below(present, high_water, event.seq):
                     waiting.add(event.seq)
                     continue
                 held[event.seq] = (Flag("implausible.tier_claim", tier=tier, member=repr(member),
